@@ -1,0 +1,165 @@
+"""Validated, frozen table configuration: what the SQL front end hands to everything downstream.
+
+The front end (:mod:`arroyo_lite.sql`) turns a ``CREATE TABLE`` into a :class:`TableConfig`.
+Decoders, source operators, the table store and the query engine read only these objects,
+never a raw WITH-options dict. Every value here has already been checked and has its default
+applied.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from arroyo_lite.errors import SourcePosition
+
+#: Name of the arrival-time (or event-time) column that ends every source batch.
+TIMESTAMP_COLUMN = "_timestamp"
+#: Arrow type of :data:`TIMESTAMP_COLUMN` (Arroyo: Timestamp(ns), no time zone, non-null).
+TIMESTAMP_TYPE = pa.timestamp("ns")
+#: Field metadata marking a Utf8 column as SQL ``JSON`` (Arroyo's extension name).
+JSON_EXTENSION = {b"ARROW:extension:name": b"arroyo.json"}
+
+
+class TableKind(enum.StrEnum):
+    SOURCE = "source"
+    SINK = "sink"
+    LOOKUP = "lookup"
+    MEMORY = "memory"
+
+
+class Format(enum.StrEnum):
+    JSON = "json"
+    DEBEZIUM_JSON = "debezium_json"
+    RAW_STRING = "raw_string"
+    RAW_BYTES = "raw_bytes"
+    AVRO = "avro"
+    PARQUET = "parquet"
+
+
+class BadData(enum.StrEnum):
+    FAIL = "fail"
+    DROP = "drop"
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnSpec:
+    """One declared column.
+
+    ``data_type`` is the Arrow type (see ``arroyo_lite.sql.types``). ``is_json`` marks SQL
+    ``JSON`` columns (Utf8 holding compact JSON text). ``generated`` is the DuckDB SQL text of a
+    ``GENERATED ALWAYS AS (expr)`` column, computed per batch from the physical columns.
+    ``metadata_key`` is the key of ``METADATA FROM 'key'``.
+    """
+
+    name: str
+    data_type: pa.DataType
+    sql_type: str
+    nullable: bool = True
+    primary_key: bool = False
+    is_json: bool = False
+    generated: str | None = None
+    metadata_key: str | None = None
+    position: SourcePosition | None = None
+
+    @property
+    def is_virtual(self) -> bool:
+        return self.generated is not None
+
+    @property
+    def is_physical(self) -> bool:
+        """Decoded from the message body (not virtual, not connector metadata)."""
+        return self.generated is None and self.metadata_key is None
+
+    def arrow_field(self) -> pa.Field:
+        return pa.field(
+            self.name,
+            self.data_type,
+            nullable=self.nullable,
+            metadata=JSON_EXTENSION if self.is_json else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FormatSpec:
+    """The ``format`` option and its ``json.*`` sub-options, as Arroyo's ``Format``."""
+
+    format: Format
+    unstructured: bool = False
+    confluent_schema_registry: bool = False
+    include_schema: bool = False
+    timestamp_format: str = "rfc3339"
+    decimal_encoding: str = "number"
+
+
+@dataclass(frozen=True, slots=True)
+class FramingSpec:
+    """``framing = 'newline'``; ``max_line_length`` from ``framing.newline.max_length``."""
+
+    method: str = "newline"
+    max_line_length: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WatermarkSpec:
+    """``WATERMARK FOR column [AS expression]``; ``expression`` is DuckDB SQL text or None."""
+
+    column: str
+    expression: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionSpec:
+    """Extension beyond Arroyo: bound what the table store keeps (``retention.*`` options)."""
+
+    max_rows: int | None = None
+    max_age_seconds: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TableConfig:
+    """A fully validated table.
+
+    ``connector_options`` is the connector's own frozen dataclass (for example
+    ``PollingHttpOptions``); ``None`` for memory tables. ``event_time_column`` is the column
+    that becomes ``_timestamp`` (from ``WATERMARK FOR`` or the deprecated
+    ``event_time_field``); ``None`` means arrival time.
+    """
+
+    name: str
+    kind: TableKind
+    columns: tuple[ColumnSpec, ...]
+    connector: str | None = None
+    format: FormatSpec | None = None
+    framing: FramingSpec | None = None
+    bad_data: BadData = BadData.FAIL
+    connector_options: Any = None
+    watermark: WatermarkSpec | None = None
+    event_time_column: str | None = None
+    idle_micros: int | None = 300_000_000
+    retention: RetentionSpec = field(default_factory=RetentionSpec)
+    position: SourcePosition | None = None
+    #: Option keys as the user wrote them, mapped to their positions (for messages only).
+    option_positions: Mapping[str, SourcePosition] = field(default_factory=dict)
+
+    @property
+    def physical_columns(self) -> tuple[ColumnSpec, ...]:
+        return tuple(c for c in self.columns if c.is_physical)
+
+    @property
+    def virtual_columns(self) -> tuple[ColumnSpec, ...]:
+        return tuple(c for c in self.columns if c.is_virtual)
+
+    def decode_schema(self) -> pa.Schema:
+        """Schema a decoder produces from a message body: the physical columns only."""
+        return pa.schema([c.arrow_field() for c in self.physical_columns])
+
+    def output_schema(self) -> pa.Schema:
+        """Schema of every batch a source emits: declared columns in order, then ``_timestamp``."""
+        fields = [c.arrow_field() for c in self.columns if c.metadata_key is None]
+        fields.append(pa.field(TIMESTAMP_COLUMN, TIMESTAMP_TYPE, nullable=False))
+        return pa.schema(fields)

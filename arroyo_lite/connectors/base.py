@@ -1,0 +1,136 @@
+"""The connector contract: a :class:`Connector` validates and builds; a :class:`SourceOperator` runs.
+
+Configuration and running are separate objects (as bytewax separates a ``Source`` from its
+partitions). A connector is stateless and shared; it turns WITH options into its own frozen
+options dataclass (stored in ``TableConfig.connector_options``) and later builds one operator
+per table. The operator owns the running state and a :class:`SourceStatus`.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pyarrow as pa
+
+from arroyo_lite.clock import Clock, SystemClock
+
+if TYPE_CHECKING:
+    from arroyo_lite.config import TableConfig
+    from arroyo_lite.sql.options import OptionReader
+
+#: Called by an operator for every batch it produces; runs on the event loop, must not block.
+Emit = Callable[[pa.RecordBatch], None]
+
+
+class SourceState(enum.StrEnum):
+    STARTING = "starting"
+    RUNNING = "running"
+    BACKOFF = "backoff"
+    FAILED = "failed"
+    FINISHED = "finished"
+    STOPPED = "stopped"
+
+
+@dataclass
+class SourceStatus:
+    """Live counters of one source. Mutated only on the event loop; read via :meth:`snapshot`.
+
+    Times are wall-clock nanoseconds since the epoch (``None`` until they happen).
+    ``last_error`` is already masked of secrets.
+    """
+
+    table: str
+    connector: str
+    state: SourceState = SourceState.STARTING
+    polls: int = 0
+    failures: int = 0
+    consecutive_failures: int = 0
+    rows: int = 0
+    bytes: int = 0
+    dropped_rows: int = 0
+    unchanged_polls: int = 0
+    last_error: str | None = None
+    last_error_at_ns: int | None = None
+    last_poll_at_ns: int | None = None
+    next_poll_at_ns: int | None = None
+    last_status_code: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def snapshot(self) -> SourceStatus:
+        """A copy safe to hand to another thread."""
+        return replace(self, extra=dict(self.extra))
+
+
+@dataclass
+class SourceContext:
+    """What the runtime gives an operator besides its config.
+
+    ``state`` is the operator's durable key/value state (bytes values); the runtime persists
+    it when a state directory is set (Arroyo checkpoints the same). ``env`` is where
+    ``{{ VAR }}`` values come from.
+    """
+
+    clock: Clock = field(default_factory=SystemClock)
+    state: MutableMapping[str, bytes] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+class SourceOperator(ABC):
+    """A running source for one table.
+
+    :meth:`run` polls or generates until cancelled (or, for finite sources, until done),
+    calling ``emit`` with batches whose schema is ``config.output_schema()``. Transient
+    failures are handled inside ``run`` (counted in :attr:`status`, retried); a
+    :class:`~arroyo_lite.errors.FatalSourceError` escapes ``run`` and stops this table only.
+    """
+
+    def __init__(self, config: TableConfig, context: SourceContext) -> None:
+        self.config = config
+        self.context = context
+        self.status = SourceStatus(table=config.name, connector=config.connector or "")
+
+    @abstractmethod
+    async def run(self, emit: Emit) -> None: ...
+
+
+class Connector(ABC):
+    """A named connector in the registry.
+
+    Subclasses set the class attributes and implement :meth:`parse_options` (and
+    :meth:`make_operator` for sources). ``schema_resource`` names a JSON Schema file in the
+    connector's package describing its WITH options (as Arroyo's ``table.json``).
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    source: ClassVar[bool] = True
+    sink: ClassVar[bool] = False
+    #: (package, filename) of the options JSON Schema.
+    schema_resource: ClassVar[tuple[str, str] | None] = None
+
+    def options_schema(self) -> dict[str, Any]:
+        """The JSON Schema of this connector's WITH options (empty object schema if none)."""
+        if self.schema_resource is None:
+            return {"type": "object", "properties": {}}
+        package, filename = self.schema_resource
+        text = resources.files(package).joinpath(filename).read_text(encoding="utf-8")
+        schema: dict[str, Any] = json.loads(text)
+        return schema
+
+    @abstractmethod
+    def parse_options(self, options: OptionReader, table: TableConfig) -> Any:
+        """Pull this connector's options from ``options`` and return its frozen options object.
+
+        ``table`` is the config built so far (columns, format; ``connector_options`` unset).
+        Raise :class:`~arroyo_lite.errors.SqlError` (positioned via ``options``) on bad values.
+        """
+
+    def make_operator(self, config: TableConfig, context: SourceContext) -> SourceOperator:
+        """Build the running operator for a validated table."""
+        raise NotImplementedError(f"connector '{self.name}' cannot be used as a source")

@@ -1,0 +1,69 @@
+"""The statements a SQL file compiles to: what the front end hands the engine.
+
+``text`` is the statement exactly as the user wrote it (without the trailing ``;``);
+``position`` is where it starts. Queries keep the user's Arroyo SQL in ``query``; the engine
+translates it to DuckDB (``arroyo_lite.sql.transpile``) when it runs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from arroyo_lite.config import TableConfig
+from arroyo_lite.errors import SourcePosition
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    text: str
+    position: SourcePosition
+
+
+@dataclass(frozen=True, slots=True)
+class CreateTable(Statement):
+    """``CREATE [TEMPORARY] TABLE`` with columns and/or WITH options (source, sink or memory)."""
+
+    table: TableConfig
+
+
+@dataclass(frozen=True, slots=True)
+class CreateView(Statement):
+    """``CREATE VIEW name AS query`` and ``CREATE TABLE name AS query`` (a named query)."""
+
+    name: str
+    query: str
+
+
+@dataclass(frozen=True, slots=True)
+class Insert(Statement):
+    """``INSERT INTO target query``."""
+
+    target: str
+    query: str
+
+
+@dataclass(frozen=True, slots=True)
+class Query(Statement):
+    """A bare ``SELECT`` (or ``WITH ... SELECT``): a preview over the live tables."""
+
+    query: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetOption(Statement):
+    """``SET name = value`` (Arroyo supports only ``updating_ttl``)."""
+
+    name: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    """All statements of one SQL text, in order."""
+
+    file: str
+    statements: tuple[Statement, ...]
+
+    @property
+    def tables(self) -> tuple[TableConfig, ...]:
+        return tuple(s.table for s in self.statements if isinstance(s, CreateTable))
