@@ -51,8 +51,9 @@ class ColumnSpec:
     """One declared column.
 
     ``data_type`` is the Arrow type (see ``arroyo_lite.sql.types``). ``is_json`` marks SQL
-    ``JSON`` columns (Utf8 holding compact JSON text). ``generated`` is the DuckDB SQL text of a
-    ``GENERATED ALWAYS AS (expr)`` column, computed per batch from the physical columns.
+    ``JSON`` columns (Utf8 holding compact JSON text). ``generated`` is the expression of a
+    ``GENERATED ALWAYS AS (expr)`` column as Arroyo SQL text (translate it with
+    ``arroyo_lite.sql.transpile.to_duckdb``); it is computed per batch from the physical columns.
     ``metadata_key`` is the key of ``METADATA FROM 'key'``.
     """
 
@@ -106,7 +107,7 @@ class FramingSpec:
 
 @dataclass(frozen=True, slots=True)
 class WatermarkSpec:
-    """``WATERMARK FOR column [AS expression]``; ``expression`` is DuckDB SQL text or None."""
+    """``WATERMARK FOR column [AS expression]``; ``expression`` is Arroyo SQL text or None."""
 
     column: str
     expression: str | None = None
