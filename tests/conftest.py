@@ -1,1 +1,1 @@
-"""Shared pytest configuration. Fixtures live next to the tests that use them, or in tests/support."""
+"""Shared pytest configuration. Fixtures live beside their tests or in tests/support."""

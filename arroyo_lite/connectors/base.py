@@ -1,4 +1,4 @@
-"""The connector contract: a :class:`Connector` validates and builds; a :class:`SourceOperator` runs.
+"""The connector contract: a :class:`Connector` validates and builds; an operator runs.
 
 Configuration and running are separate objects (as bytewax separates a ``Source`` from its
 partitions). A connector is stateless and shared; it turns WITH options into its own frozen
