@@ -76,7 +76,7 @@ class ColumnSpec:
         """Decoded from the message body (not virtual, not connector metadata)."""
         return self.generated is None and self.metadata_key is None
 
-    def arrow_field(self) -> pa.Field:
+    def arrow_field(self) -> pa.Field[pa.DataType]:
         return pa.field(
             self.name,
             self.data_type,
