@@ -1,0 +1,224 @@
+"""Terminal output: query results as aligned tables, JSON lines or CSV, and source status.
+
+Everything that turns Arrow data or a :class:`~arroyo_lite.connectors.base.SourceStatus` into
+text for a person or a pipe lives here; the CLI commands and the REPL only choose where it goes.
+
+Conventions (the same in every format):
+
+* timestamps are ISO 8601 (``2026-01-02T03:04:05.123456789``; Arroyo's ``_timestamp`` has no
+  time zone, so none is printed; zoned timestamps get their offset);
+* SQL NULL is JSON ``null``, an empty CSV field, and a dim ``NULL`` in tables;
+* conversion is columnar (Arrow compute casts); the per-row step is only the final
+  serialisation of the rows being printed.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import io
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+from arroyo_lite.connectors.base import SourceState, SourceStatus
+
+OutputFormat = Literal["table", "jsonl", "csv"]
+FORMATS: tuple[OutputFormat, ...] = ("table", "jsonl", "csv")
+
+Data = pa.Table | pa.RecordBatch
+
+
+def _as_table(data: Data) -> pa.Table:
+    return data if isinstance(data, pa.Table) else pa.Table.from_batches([data])
+
+
+def _iso_timestamps(column: pa.ChunkedArray[Any]) -> pa.ChunkedArray[Any]:
+    typ = column.type
+    assert isinstance(typ, pa.TimestampType)
+    fmt = "%Y-%m-%dT%H:%M:%S"
+    if typ.tz is not None:
+        fmt += "%z"
+    result: pa.ChunkedArray[Any] = pc.strftime(column, format=fmt)  # type: ignore[assignment]
+    return result
+
+
+def displayable(data: Data) -> pa.Table:
+    """``data`` with temporal and decimal columns cast to text, columnar.
+
+    Python's ``datetime`` cannot hold nanoseconds (Arroyo's ``_timestamp`` has them), so
+    timestamps become ISO 8601 strings before any row is converted to Python objects.
+    """
+    table = _as_table(data)
+    columns: list[pa.ChunkedArray[Any]] = []
+    changed = False
+    for column in table.columns:
+        typ = column.type
+        if pa.types.is_timestamp(typ):
+            column = _iso_timestamps(column)
+            changed = True
+        elif pa.types.is_time(typ) or pa.types.is_duration(typ) or pa.types.is_decimal(typ):
+            column = column.cast(pa.string())
+            changed = True
+        columns.append(column)
+    if not changed:
+        return table
+    return pa.Table.from_arrays(columns, names=table.column_names)
+
+
+def _json_default(value: Any) -> Any:
+    # Types orjson does not serialise itself (found only inside nested values).
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    raise TypeError(f"cannot render {type(value).__name__} as JSON")
+
+
+def to_jsonl(data: Data, *, extra: dict[str, Any] | None = None) -> bytes:
+    """One JSON object per row, each ending in ``\\n``.
+
+    ``extra`` keys (for example ``{"_query": 2}``) are put first in every object.
+    """
+    rows = displayable(data).to_pylist()
+    if extra:
+        rows = [{**extra, **row} for row in rows]
+    option = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+    return b"".join(orjson.dumps(row, default=_json_default, option=option) + b"\n" for row in rows)
+
+
+def to_csv(data: Data, *, header: bool = True, extra: dict[str, Any] | None = None) -> bytes:
+    """RFC 4180 CSV (via Arrow's writer); ``extra`` adds constant leading columns."""
+    table = displayable(data)
+    if extra:
+        for i, (name, value) in enumerate(extra.items()):
+            table = table.add_column(i, name, pa.array([value] * table.num_rows))
+    # Nested values have no CSV form: write them as JSON text.
+    for i, field in enumerate(table.schema):
+        if pa.types.is_nested(field.type):
+            text = [
+                None if v is None else orjson.dumps(v, default=_json_default).decode()
+                for v in table.column(i).to_pylist()
+            ]
+            table = table.set_column(i, field.name, pa.array(text, pa.string()))
+    sink = io.BytesIO()
+    options = pacsv.WriteOptions(include_header=header)
+    pacsv.write_csv(table, sink, write_options=options)
+    return sink.getvalue()
+
+
+def _cell(value: Any) -> Text | str:
+    if value is None:
+        return Text("NULL", style="dim")
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, dict | list):
+        return orjson.dumps(value, default=_json_default).decode()
+    if isinstance(value, bytes):
+        return "\\x" + value.hex()
+    return str(value)
+
+
+def rich_table(data: Data, *, title: str | None = None, max_rows: int | None = None) -> Table:
+    """An aligned table (numbers right-aligned), with a caption when rows were left out."""
+    table = displayable(data)
+    shown = table if max_rows is None else table.slice(0, max_rows)
+    out = Table(
+        title=title, box=box.SIMPLE_HEAD, show_edge=False, title_justify="left", title_style="bold"
+    )
+    for field in table.schema:
+        numeric = pa.types.is_integer(field.type) or pa.types.is_floating(field.type)
+        out.add_column(field.name, justify="right" if numeric else "left", overflow="fold")
+    columns = [shown.column(i).to_pylist() for i in range(shown.num_columns)]
+    for row in zip(*columns, strict=True):
+        out.add_row(*(_cell(v) for v in row))
+    n = table.num_rows
+    if shown.num_rows < n:
+        out.caption = f"{shown.num_rows} of {n} rows shown"
+    else:
+        out.caption = f"{n} row{'s' if n != 1 else ''}"
+    out.caption_justify = "left"
+    return out
+
+
+def schema_table(name: str, schema: pa.Schema) -> Table:
+    """``\\d TABLE``: one line per column with its Arrow type and nullability."""
+    out = Table(
+        title=name, box=box.SIMPLE_HEAD, show_edge=False, title_justify="left", title_style="bold"
+    )
+    out.add_column("column")
+    out.add_column("type")
+    out.add_column("nullable")
+    for field in schema:
+        typ = "json" if (field.metadata or {}).get(b"ARROW:extension:name") else str(field.type)
+        out.add_row(field.name, typ, "yes" if field.nullable else "no")
+    return out
+
+
+def format_ns(ns: int | None, *, now_ns: int | None = None) -> str:
+    """A wall-clock time as ``HH:MM:SS`` UTC, or ``-``; with ``now_ns``, relative (``3.2s ago``)."""
+    if ns is None:
+        return "-"
+    if now_ns is not None:
+        delta = (now_ns - ns) / 1e9
+        return f"{delta:.1f}s ago" if delta >= 0 else f"in {-delta:.1f}s"
+    return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).strftime("%H:%M:%S")
+
+
+_STATE_STYLE = {
+    SourceState.RUNNING: "green",
+    SourceState.STARTING: "cyan",
+    SourceState.BACKOFF: "yellow",
+    SourceState.FAILED: "bold red",
+    SourceState.FINISHED: "blue",
+    SourceState.STOPPED: "dim",
+}
+
+
+def status_table(statuses: Sequence[SourceStatus], *, now_ns: int | None = None) -> Table:
+    """``\\status``: one row per source with its counters and last error."""
+    out = Table(box=box.SIMPLE_HEAD, title="sources", title_justify="left", title_style="bold")
+    for name in ("table", "connector", "state"):
+        out.add_column(name)
+    for name in ("polls", "failures", "rows", "bytes"):
+        out.add_column(name, justify="right")
+    out.add_column("last poll")
+    out.add_column("next poll")
+    out.add_column("last error", overflow="fold")
+    for s in statuses:
+        out.add_row(
+            s.table,
+            s.connector,
+            Text(str(s.state), style=_STATE_STYLE.get(s.state, "")),
+            str(s.polls),
+            str(s.failures),
+            str(s.rows),
+            str(s.bytes),
+            format_ns(s.last_poll_at_ns, now_ns=now_ns),
+            format_ns(s.next_poll_at_ns, now_ns=now_ns),
+            Text(s.last_error or "", style="red") if s.last_error else "",
+        )
+    return out
+
+
+def status_line(statuses: Sequence[SourceStatus]) -> str:
+    """A one-line summary for a progress display: ``prices 12 polls 60 rows | news ...``."""
+    parts = []
+    for s in statuses:
+        part = f"{s.table}: {s.polls} polls, {s.rows} rows"
+        if s.failures:
+            part += f", {s.failures} failed"
+        if s.state in (SourceState.BACKOFF, SourceState.FAILED):
+            part += f" [{s.state}]"
+        parts.append(part)
+    return " | ".join(parts) if parts else "no sources"
