@@ -21,7 +21,7 @@ import pyarrow as pa
 from arroyo_lite.clock import Clock, SystemClock
 
 if TYPE_CHECKING:
-    from arroyo_lite.config import TableConfig
+    from arroyo_lite.config import ColumnSpec, TableConfig
     from arroyo_lite.sql.options import OptionReader
 
 #: Called by an operator for every batch it produces; runs on the event loop, must not block.
@@ -130,6 +130,20 @@ class Connector(ABC):
         ``table`` is the config built so far (columns, format; ``connector_options`` unset).
         Raise :class:`~arroyo_lite.errors.SqlError` (positioned via ``options``) on bad values.
         """
+
+    def default_columns(self) -> tuple[ColumnSpec, ...] | None:
+        """Columns of a table declared without any (``CREATE TABLE t WITH (...)``).
+
+        ``None`` (the default) means the connector needs declared columns.
+        """
+        return None
+
+    def metadata_fields(self) -> Mapping[str, str]:
+        """``METADATA FROM 'key'`` keys this connector supplies, mapped to their SQL type name.
+
+        Empty by default (polling_http and impulse define none, as in Arroyo).
+        """
+        return {}
 
     def make_operator(self, config: TableConfig, context: SourceContext) -> SourceOperator:
         """Build the running operator for a validated table."""
