@@ -1,0 +1,289 @@
+"""Translate Arroyo SQL (a query or a bare expression) into DuckDB SQL.
+
+Arroyo's SQL is DataFusion's dialect plus Arroyo's own functions. DuckDB already understands
+most of it (casts, ``::``, ``->``/``->>`` on JSON text, ``unnest``, window functions), so the
+rule is: **if nothing needs rewriting, hand DuckDB the user's original text**, so DuckDB's
+error positions point at what the user typed. Only when the text uses an Arroyo-only function
+is it parsed with sqlglot, rewritten, and generated for DuckDB.
+
+Translations (Arroyo -> DuckDB); ``KEYS`` are json_get-style keys (string = object key,
+integer = array index) turned into a JSONPath:
+
+============================== ===============================================================
+``extract_json(j, path)``      ``CAST(json_extract(j, path) AS VARCHAR[])`` (every match, as
+                               JSON text; a path without a wildcard gives a 0/1-element list)
+``extract_json_string(j, p)``  ``json_extract_string`` of the first match
+``get_first_json_object(j,p)`` the first match as JSON text
+``json_get(j, KEYS)``          ``json_extract(j, path)`` (DuckDB ``JSON``; cast it as needed)
+``json_get_str(j, KEYS)``      the value if it is a JSON string, else NULL
+``json_get_int/float/bool``    ``TRY_CAST(json_extract(j, path) AS BIGINT/DOUBLE/BOOLEAN)``
+``json_get_json(j, KEYS)``     the value as JSON text
+``json_as_text(j, KEYS)``      ``json_extract_string`` (strings unquoted, others as JSON text)
+``json_length(j, KEYS)``       element count of an array or key count of an object
+``json_contains(j, KEYS)``     ``json_exists(j, path)``
+``row_time()``                 the ``_timestamp`` column
+``tumble(width)``              ``{start, end}`` struct from ``time_bucket(width, _timestamp)``
+============================== ===============================================================
+
+``hop`` and ``session`` windows have no DuckDB equivalent here and raise
+:class:`~arroyo_lite.errors.QueryError`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import sqlglot
+from sqlglot import exp
+
+from arroyo_lite.config import TIMESTAMP_COLUMN
+from arroyo_lite.errors import QueryError
+
+#: Arroyo functions this module rewrites (lower case). Anything else passes through untouched.
+ARROYO_FUNCTIONS = frozenset(
+    {
+        "extract_json",
+        "extract_json_string",
+        "get_first_json_object",
+        "json_get",
+        "json_get_str",
+        "json_get_int",
+        "json_get_float",
+        "json_get_bool",
+        "json_get_json",
+        "json_as_text",
+        "json_length",
+        "json_contains",
+        "row_time",
+        "tumble",
+        "hop",
+        "session",
+    }
+)
+
+
+@functools.cache
+def read_dialect() -> str | type[sqlglot.Dialect]:
+    """The sqlglot dialect Arroyo SQL is read with: the front end's own, else RisingWave."""
+    try:
+        from arroyo_lite.sql.dialect import Arroyo
+    except ImportError:  # the front end's dialect is optional for this module
+        return "risingwave"
+    return Arroyo
+
+
+def needs_rewrite(sql: str) -> bool:
+    """Cheap pre-check: could ``sql`` use one of :data:`ARROYO_FUNCTIONS`?"""
+    lowered = sql.lower()
+    return any(name in lowered for name in ARROYO_FUNCTIONS)
+
+
+def to_duckdb(sql: str) -> str:
+    """Return DuckDB SQL equivalent to the Arroyo SQL ``sql`` (a query or an expression).
+
+    The original text is returned unchanged when it uses no Arroyo-only function, or when
+    sqlglot cannot parse it (then DuckDB reports the error, with its own position). Raises
+    :class:`QueryError` for Arroyo constructs that have no DuckDB translation.
+    """
+    if not needs_rewrite(sql):
+        return sql
+    try:
+        tree = sqlglot.parse_one(sql, read=read_dialect())
+    except sqlglot.errors.SqlglotError:
+        return sql
+    if not any(_arroyo_name(node) for node in tree.find_all(exp.Anonymous)):
+        return sql
+    rewritten = tree.transform(_rewrite_node)
+    return str(rewritten.sql(dialect="duckdb"))
+
+
+def _arroyo_name(node: exp.Expression) -> str | None:
+    if isinstance(node, exp.Anonymous):
+        name = str(node.name).lower()
+        if name in ARROYO_FUNCTIONS:
+            return name
+    return None
+
+
+def _rewrite_node(node: exp.Expression) -> exp.Expression:
+    name = _arroyo_name(node)
+    if name is None:
+        return node
+    rewrite = _REWRITES[name]
+    return rewrite(list(node.expressions))
+
+
+# --- JSON path construction ---------------------------------------------------------------
+
+
+def _key_path(keys: list[exp.Expression]) -> exp.Expression:
+    """A DuckDB JSONPath for json_get-style keys: strings are object keys, ints indexes.
+
+    Literal keys build a literal path (so DuckDB can bind it once); other expressions are
+    treated as object keys and concatenated at run time.
+    """
+    parts: list[exp.Expression] = []
+    text = "$"
+    for key in keys:
+        if isinstance(key, exp.Literal) and not key.is_string:
+            text += f"[{key.this}]"
+        elif isinstance(key, exp.Literal):
+            escaped = str(key.this).replace("\\", "\\\\").replace('"', '\\"')
+            text += f'."{escaped}"'
+        else:
+            parts.append(exp.Literal.string(text + '."'))
+            parts.append(exp.cast(key, "VARCHAR"))
+            text = '"'
+    parts.append(exp.Literal.string(text))
+    if len(parts) == 1:
+        return parts[0]
+    return exp.Concat(expressions=parts, safe=True)
+
+
+def _has_wildcard(path: exp.Expression) -> bool:
+    return not isinstance(path, exp.Literal) or "*" in str(path.this) or ".." in str(path.this)
+
+
+def _fn(name: str, *args: exp.Expression) -> exp.Expression:
+    return exp.Anonymous(this=name, expressions=list(args))
+
+
+def _args(args: list[exp.Expression], name: str, minimum: int) -> None:
+    if len(args) < minimum:
+        raise QueryError(f"{name}() needs at least {minimum} argument(s), got {len(args)}")
+
+
+def _json_at(args: list[exp.Expression], name: str) -> exp.Expression:
+    """``json_extract(j, path(keys))``, or ``j`` itself when no keys are given."""
+    _args(args, name, 1)
+    if len(args) == 1:
+        return args[0]
+    return _fn("json_extract", args[0], _key_path(args[1:]))
+
+
+def _json_get_typed(type_name: str, name: str) -> Callable[[list[exp.Expression]], exp.Expression]:
+    def rewrite(args: list[exp.Expression]) -> exp.Expression:
+        return exp.TryCast(this=_json_at(args, name), to=exp.DataType.build(type_name))
+
+    return rewrite
+
+
+def _json_get(args: list[exp.Expression]) -> exp.Expression:
+    at = _json_at(args, "json_get")
+    return at if len(args) > 1 else exp.cast(at, "JSON")
+
+
+def _json_get_str(args: list[exp.Expression]) -> exp.Expression:
+    _args(args, "json_get_str", 1)
+    at = _json_at(args, "json_get_str")
+    is_string = exp.EQ(this=_fn("json_type", at.copy()), expression=exp.Literal.string("VARCHAR"))
+    text = _fn("json_extract_string", at, exp.Literal.string("$"))
+    return exp.Case(ifs=[exp.If(this=is_string, true=text)])
+
+
+def _json_get_json(args: list[exp.Expression]) -> exp.Expression:
+    return exp.cast(_json_at(args, "json_get_json"), "VARCHAR")
+
+
+def _json_as_text(args: list[exp.Expression]) -> exp.Expression:
+    _args(args, "json_as_text", 1)
+    path = _key_path(args[1:]) if len(args) > 1 else exp.Literal.string("$")
+    return _fn("json_extract_string", args[0], path)
+
+
+def _json_length(args: list[exp.Expression]) -> exp.Expression:
+    at = _json_at(args, "json_length")
+    kind = _fn("json_type", at.copy())
+    return exp.Case(
+        this=kind,
+        ifs=[
+            exp.If(this=exp.Literal.string("ARRAY"), true=_fn("json_array_length", at.copy())),
+            exp.If(
+                this=exp.Literal.string("OBJECT"),
+                true=_fn("len", _fn("json_keys", at.copy())),
+            ),
+        ],
+    )
+
+
+def _json_contains(args: list[exp.Expression]) -> exp.Expression:
+    _args(args, "json_contains", 2)
+    return _fn("json_exists", args[0], _key_path(args[1:]))
+
+
+def _extract_json(args: list[exp.Expression]) -> exp.Expression:
+    _args(args, "extract_json", 2)
+    text, path = args[0], args[1]
+    if _has_wildcard(path):
+        return exp.cast(_fn("json_extract", text, path), "VARCHAR[]")
+    single = _fn("json_extract", text, path)
+    empty = exp.cast(exp.Array(expressions=[]), "VARCHAR[]")
+    return exp.Case(
+        ifs=[exp.If(this=exp.Is(this=single.copy(), expression=exp.Null()), true=empty)],
+        default=exp.Array(expressions=[exp.cast(single, "VARCHAR")]),
+    )
+
+
+def _first(value: exp.Expression, path: exp.Expression) -> exp.Expression:
+    """The first element of a wildcard result (DuckDB lists are 1-based)."""
+    if _has_wildcard(path):
+        # list_extract, not a bracket: sqlglot would shift a bracket's index between dialects.
+        return _fn("list_extract", value, exp.Literal.number(1))
+    return value
+
+
+def _extract_json_string(args: list[exp.Expression]) -> exp.Expression:
+    _args(args, "extract_json_string", 2)
+    return _first(_fn("json_extract_string", args[0], args[1]), args[1])
+
+
+def _get_first_json_object(args: list[exp.Expression]) -> exp.Expression:
+    _args(args, "get_first_json_object", 2)
+    return exp.cast(_first(_fn("json_extract", args[0], args[1]), args[1]), "VARCHAR")
+
+
+def _row_time(args: list[exp.Expression]) -> exp.Expression:
+    return exp.column(TIMESTAMP_COLUMN, quoted=True)
+
+
+def _tumble(args: list[exp.Expression]) -> exp.Expression:
+    _args(args, "tumble", 1)
+    width = args[0]
+    start = _fn("time_bucket", width, exp.column(TIMESTAMP_COLUMN, quoted=True))
+    end = exp.Add(this=start.copy(), expression=width.copy())
+    return _fn(
+        "struct_pack",
+        exp.PropertyEQ(this=exp.to_identifier("start"), expression=start),
+        exp.PropertyEQ(this=exp.to_identifier("end", quoted=True), expression=end),
+    )
+
+
+def _unsupported(name: str) -> Callable[[list[exp.Expression]], exp.Expression]:
+    def rewrite(args: list[exp.Expression]) -> exp.Expression:
+        raise QueryError(
+            f"{name}() windows are not supported by arroyo-lite",
+            hint="use tumble(interval) in GROUP BY, or DuckDB's time_bucket() directly",
+        )
+
+    return rewrite
+
+
+_REWRITES: dict[str, Callable[[list[exp.Expression]], exp.Expression]] = {
+    "extract_json": _extract_json,
+    "extract_json_string": _extract_json_string,
+    "get_first_json_object": _get_first_json_object,
+    "json_get": _json_get,
+    "json_get_str": _json_get_str,
+    "json_get_int": _json_get_typed("BIGINT", "json_get_int"),
+    "json_get_float": _json_get_typed("DOUBLE", "json_get_float"),
+    "json_get_bool": _json_get_typed("BOOLEAN", "json_get_bool"),
+    "json_get_json": _json_get_json,
+    "json_as_text": _json_as_text,
+    "json_length": _json_length,
+    "json_contains": _json_contains,
+    "row_time": _row_time,
+    "tumble": _tumble,
+    "hop": _unsupported("hop"),
+    "session": _unsupported("session"),
+}

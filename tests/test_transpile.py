@@ -1,0 +1,112 @@
+"""Arroyo SQL -> DuckDB translation, checked by running the result on a real DuckDB."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from arroyo_lite.errors import QueryError
+from arroyo_lite.sql.transpile import to_duckdb
+
+ARRAY_DOC = '[{"a":1,"b":"x"},{"a":2,"b":"y"}]'
+OBJECT_DOC = '{"a":{"b":3,"c":"s","d":[1,2,3]},"t":true}'
+T0 = 1_700_000_000_000_000_000  # 2023-11-14 22:13:20
+
+
+@pytest.fixture()
+def con() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("SET python_enable_replacements = false")
+    table = pa.table(
+        {
+            "value": [ARRAY_DOC, OBJECT_DOC],
+            "_timestamp": pa.array([T0, T0 + 61_000_000_000], pa.timestamp("ns")),
+        }
+    )
+    con.register("t", table)
+    return con
+
+
+def run(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[Any, ...]]:
+    rows: list[tuple[Any, ...]] = con.sql(to_duckdb(sql)).fetchall()
+    return rows
+
+
+def test_plain_duckdb_sql_is_passed_through_verbatim() -> None:
+    sql = "SELECT value ->> 'a',\n  count(*) FROM t GROUP BY 1"
+    assert to_duckdb(sql) is sql
+
+
+def test_unparseable_text_is_passed_through_for_duckdb_to_report() -> None:
+    sql = "SELECT json_get(value, FROM"
+    assert to_duckdb(sql) == sql
+
+
+def test_unnest_extract_json_gives_one_row_per_element(con: duckdb.DuckDBPyConnection) -> None:
+    rows = run(con, "SELECT unnest(extract_json(value, '$[*]')) AS v FROM t")
+    assert rows == [('{"a":1,"b":"x"}',), ('{"a":2,"b":"y"}',)]
+
+
+def test_extract_json_without_wildcard_gives_zero_or_one_element(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    assert run(con, "SELECT extract_json(value, '$.a.b') FROM t") == [([],), (["3"],)]
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ("extract_json_string(value, '$[*].b')", ["x", None]),
+        ("extract_json_string(value, '$.a.c')", [None, "s"]),
+        ("get_first_json_object(value, '$.a')", [None, '{"b":3,"c":"s","d":[1,2,3]}']),
+        ("get_first_json_object(value, '$[*]')", ['{"a":1,"b":"x"}', None]),
+        ("json_get(value, 'a', 'b')::INT", [None, 3]),
+        ("json_get_str(value, 'a', 'c')", [None, "s"]),
+        ("json_get_str(value, 'a', 'b')", [None, None]),
+        ("json_get_int(value, 'a', 'b')", [None, 3]),
+        ("json_get_int(value, 0, 'a')", [1, None]),
+        ("json_get_float(value, 'a', 'b')", [None, 3.0]),
+        ("json_get_bool(value, 't')", [None, True]),
+        ("json_get_json(value, 'a', 'd')", [None, "[1,2,3]"]),
+        ("json_as_text(value, 'a', 'c')", [None, "s"]),
+        ("json_as_text(value, 'a', 'b')", [None, "3"]),
+        ("json_length(value)", [2, 2]),
+        ("json_length(value, 'a', 'd')", [None, 3]),
+        ("json_contains(value, 'a')", [False, True]),
+        ("value -> 'a' ->> 'c'", [None, "s"]),
+        ("value ->> 'a'", [None, '{"b":3,"c":"s","d":[1,2,3]}']),
+    ],
+)
+def test_json_functions(con: duckdb.DuckDBPyConnection, expr: str, expected: list[Any]) -> None:
+    assert [r[0] for r in run(con, f"SELECT {expr} FROM t")] == expected
+
+
+def test_row_time_is_the_timestamp_column(con: duckdb.DuckDBPyConnection) -> None:
+    rows = run(con, "SELECT row_time() FROM t ORDER BY 1")
+    assert rows[0][0] == dt.datetime(2023, 11, 14, 22, 13, 20)
+
+
+def test_bare_expression_translates() -> None:
+    assert "JSON_EXTRACT" in to_duckdb("json_get_int(value, 'id')").upper()
+
+
+def test_tumble_groups_by_time_bucket(con: duckdb.DuckDBPyConnection) -> None:
+    rows = run(con, "SELECT tumble(interval '1 minute') AS w, count(*) FROM t GROUP BY w ORDER BY 1")
+    assert [(r[0]["start"], r[0]["end"], r[1]) for r in rows] == [
+        (dt.datetime(2023, 11, 14, 22, 13), dt.datetime(2023, 11, 14, 22, 14), 1),
+        (dt.datetime(2023, 11, 14, 22, 14), dt.datetime(2023, 11, 14, 22, 15), 1),
+    ]
+
+
+def test_hop_is_reported_as_unsupported() -> None:
+    with pytest.raises(QueryError, match="hop"):
+        to_duckdb("SELECT count(*) FROM t GROUP BY hop(interval '1 second', interval '5 seconds')")
+
+
+def test_key_with_quotes_is_escaped(con: duckdb.DuckDBPyConnection) -> None:
+    con.register("q", pa.table({"value": ['{"a\\"b": 7}']}))
+    assert con.sql(to_duckdb("""SELECT json_get_int(value, 'a"b') FROM q""")).fetchall() == [(7,)]
