@@ -1,0 +1,110 @@
+"""Assembly of the emitted batch: physical columns, virtual columns, then ``_timestamp``.
+
+Every format decoder ends here. Given the decoded physical columns of the good records, this
+module computes the virtual columns, picks each row's ``_timestamp`` (the arrival time, or the
+event-time column when the table has one), applies ``bad_data`` to rows whose virtual columns
+or event time cannot be computed, and lays the columns out as ``TableConfig.output_schema()``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from arroyo_lite.config import TIMESTAMP_TYPE, BadData, TableConfig
+from arroyo_lite.errors import FatalSourceError
+from arroyo_lite.formats.result import MAX_DETAILS, DecodeResult, bounded
+from arroyo_lite.formats.virtual import VirtualColumns
+
+#: Summary line for rows dropped after decoding (virtual column or event time failures).
+PROCESSING_SUMMARY = "Some records could not be processed"
+
+
+class OutputBuilder:
+    """Turns decoded physical columns into the table's output batches (thread-safe)."""
+
+    def __init__(self, config: TableConfig) -> None:
+        self.config = config
+        self.schema = config.output_schema()
+        self.virtual = VirtualColumns(config.virtual_columns)
+        self._virtual_names = [c.name for c in config.virtual_columns]
+        self._drop = config.bad_data is BadData.DROP
+
+    def finish(
+        self,
+        physical: pa.RecordBatch,
+        received_at_ns: int,
+        *,
+        dropped: int = 0,
+        errors: tuple[str, ...] = (),
+    ) -> DecodeResult:
+        """The result for ``physical`` (the good records, schema ``decode_schema()``).
+
+        ``dropped`` and ``errors`` carry what the format decoder already dropped. Raises
+        :class:`FatalSourceError` for a row whose virtual column or event time fails when
+        ``bad_data`` is ``fail``.
+        """
+        if physical.num_rows == 0:
+            return DecodeResult(None, 0, dropped, errors)
+        details: list[str] = []
+        virtual: list[pa.Array[Any]] = []
+        if self._virtual_names:
+            physical, virtual, lost = self._compute_virtual(physical)
+            dropped += lost[0]
+            details.extend(lost[1])
+        columns = dict(zip(physical.schema.names, physical.columns, strict=True))
+        columns.update(zip(self._virtual_names, virtual, strict=True))
+        n = physical.num_rows
+        timestamps: pa.Array[Any] = pa.repeat(pa.scalar(received_at_ns, TIMESTAMP_TYPE), n)
+        event = self.config.event_time_column
+        if event is not None and n:
+            values = columns[event].cast(TIMESTAMP_TYPE)
+            nulls = values.null_count
+            if nulls:
+                detail = f"field '{event}': event time is null ({nulls} rows)"
+                if not self._drop:
+                    raise FatalSourceError(bounded(f"bad data: {detail}"))
+                keep = pc.is_valid(values)
+                columns = {k: pc.filter(v, keep) for k, v in columns.items()}
+                values = pc.filter(values, keep)
+                dropped += nulls
+                details.append(detail)
+                n -= nulls
+            timestamps = values
+        if details:
+            errors = errors or (PROCESSING_SUMMARY,)
+            errors = (errors + tuple(details))[: MAX_DETAILS + 1]
+        if n == 0:
+            return DecodeResult(None, 0, dropped, errors)
+        arrays = [columns[name] for name in self.schema.names[:-1]]
+        arrays.append(timestamps)
+        batch = pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+        return DecodeResult(batch, n, dropped, errors)
+
+    def _compute_virtual(
+        self, physical: pa.RecordBatch
+    ) -> tuple[pa.RecordBatch, list[pa.Array[Any]], tuple[int, list[str]]]:
+        """Virtual arrays for ``physical``; under ``drop``, rows that fail are removed."""
+        try:
+            return physical, self.virtual.compute(physical), (0, [])
+        except ValueError as e:
+            if not self._drop:
+                raise FatalSourceError(str(e)) from e
+            first_error = str(e)
+        # Slow path, taken only when a batch has a row DuckDB rejects under 'drop':
+        # evaluate rows one by one to find the bad ones.
+        keep: list[bool] = []
+        for i in range(physical.num_rows):
+            try:
+                self.virtual.compute(physical.slice(i, 1))
+                keep.append(True)
+            except ValueError:
+                keep.append(False)
+        good = physical.filter(pa.array(keep, pa.bool_()))
+        lost = physical.num_rows - good.num_rows
+        virtual = self.virtual.compute(good) if good.num_rows else [
+            pa.array([], c.data_type) for c in self.config.virtual_columns
+        ]
+        return good, virtual, (lost, [first_error] if lost else [])

@@ -1,0 +1,54 @@
+"""The decoder contract: :class:`DecodeResult` and the abstract :class:`Decoder`.
+
+A decoder turns one response body into at most one ``pa.RecordBatch`` with the table's
+``output_schema()``. Decoders are built once per table by :func:`arroyo_lite.formats.make_decoder`
+and may be called from any thread (the polling operator offloads big bodies with
+``asyncio.to_thread``): they keep no mutable state between calls except read-only caches.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+#: How many per-record problems a result or an error message lists at most.
+MAX_DETAILS = 5
+#: Longest message a decoding error carries (bodies can be huge; messages stay bounded).
+MAX_MESSAGE_CHARS = 500
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeResult:
+    """What one body decoded to.
+
+    ``batch`` has exactly the table's ``output_schema()`` and ``rows`` rows, or is ``None`` when
+    no row came out (an empty body, or every record dropped). ``dropped`` counts the records
+    removed under ``bad_data = 'drop'``; ``errors`` says why (Arroyo's summary line first,
+    then up to :data:`MAX_DETAILS` details that never contain the raw values).
+    """
+
+    batch: pa.RecordBatch | None
+    rows: int
+    dropped: int = 0
+    errors: tuple[str, ...] = ()
+
+
+class Decoder(ABC):
+    """Body bytes -> record batch for one table.
+
+    :meth:`decode` never blocks on I/O and is CPU-bound; it raises
+    :class:`arroyo_lite.errors.FatalSourceError` for bad data when the table's ``bad_data`` is
+    ``fail``. It never raises any other exception for any input bytes.
+    """
+
+    @abstractmethod
+    def decode(self, body: bytes, received_at_ns: int) -> DecodeResult:
+        """Decode ``body``; every row's ``_timestamp`` is ``received_at_ns`` (ns since the epoch)
+        unless the table has an event-time column."""
+
+
+def bounded(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, with an ellipsis when it was cut."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
