@@ -1,0 +1,263 @@
+"""One HTTP request of a ``polling_http`` table: building it, sending it, and naming what failed.
+
+Shared by the polling operator and by ``arroyo-lite test`` (:mod:`arroyo_lite.probe`), so both
+send exactly the same request and report failures in the same words.
+
+* :func:`build_request` turns a table's options and an environment into a :class:`HttpRequest`:
+  header values are substituted from ``{{ VAR }}`` *after* splitting (a secret may contain ``,``
+  or ``:``), and every substituted value is remembered in ``HttpRequest.secrets`` for masking.
+* :func:`fetch` sends it on an aiohttp session and returns an :class:`HttpResponse`, or raises:
+  :class:`~arroyo_lite.errors.TransientSourceError` for timeouts, connection errors, 429 and 5xx
+  (with ``retry_after`` from ``Retry-After`` on 429/503), and a plain
+  :class:`~arroyo_lite.errors.SourceError` for other non-2xx statuses and oversized bodies.
+  Messages follow Arroyo's wording (``HTTP request failed: http server responded with 503``)
+  and never contain a secret.
+* :func:`shared_session` gives every operator on one event loop the same aiohttp session (one
+  connection pool, one DNS cache), closed when the last user leaves: 1,000 tables polling one
+  host reuse a handful of keep-alive connections instead of opening 1,000 pools.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import weakref
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import aiohttp
+from multidict import CIMultiDictProxy
+
+from arroyo_lite import __version__
+from arroyo_lite.connectors.polling_http.backoff import parse_retry_after
+from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
+from arroyo_lite.errors import FatalSourceError, SourceError, TransientSourceError
+from arroyo_lite.secrets import MissingVariableError, Secrets, substitute
+
+#: Sent unless the table's ``headers`` set one (Arroyo sends none; aiohttp would add its own).
+USER_AGENT = f"arroyo-lite/{__version__}"
+#: reqwest's default, which Arroyo inherits.
+MAX_REDIRECTS = 10
+#: Statuses worth retrying with backoff; ``Retry-After`` is honoured on the first two.
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """A fully resolved request. ``headers`` hold real (secret) values: never print them raw;
+    use :meth:`masked_headers`."""
+
+    method: str
+    url: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes | None
+    timeout_s: float
+    max_body_bytes: int
+    secrets: Secrets = field(default_factory=Secrets)
+
+    def masked_headers(self) -> list[tuple[str, str]]:
+        """The headers with every substituted secret replaced by ``****``."""
+        return [(name, self.secrets.mask(value)) for name, value in self.headers]
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    """A 2xx response read in full (body already decompressed, at most ``max_body_bytes``)."""
+
+    status: int
+    reason: str
+    url: str
+    headers: CIMultiDictProxy[str]
+    body: bytes
+    latency_s: float
+
+    @property
+    def content_type(self) -> str | None:
+        return self.headers.get("Content-Type")
+
+
+class HttpError(SourceError):
+    """A request failed in a way retrying soon will not fix (404, an oversized body)."""
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class TransientHttpError(TransientSourceError):
+    """A request failed in a way worth retrying with backoff (timeouts, 429, 5xx, ...)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, retry_after=retry_after, hint=hint)
+        self.status_code = status_code
+
+
+def build_request(options: PollingHttpOptions, env: Mapping[str, str]) -> HttpRequest:
+    """Resolve a table's request: substitute header values, encode the body.
+
+    Raises :class:`FatalSourceError` (``Environment variable NAME not found``) when a header
+    names an unset variable: no retry can fix that.
+    """
+    secrets = Secrets()
+    headers: list[tuple[str, str]] = []
+    for name, template in options.headers:
+        try:
+            value, found = substitute(template, env)
+        except MissingVariableError as e:
+            raise FatalSourceError(str(e), hint="set the variable and start the table again") from e
+        secrets = secrets | found
+        headers.append((name, value))
+    return HttpRequest(
+        method=options.method,
+        url=options.endpoint,
+        headers=tuple(headers),
+        # Sent verbatim, and without an automatic Content-Type (as Arroyo): see fetch().
+        body=options.body.encode("utf-8") if options.body is not None else None,
+        timeout_s=options.timeout_ms / 1000.0,
+        max_body_bytes=options.max_body_bytes,
+        secrets=secrets,
+    )
+
+
+def _failed(cause: str, request: HttpRequest) -> str:
+    return request.secrets.mask(f"HTTP request failed: {cause}")
+
+
+async def fetch(session: aiohttp.ClientSession, request: HttpRequest) -> HttpResponse:
+    """Send ``request`` once and read the whole body.
+
+    Returns the response only for 2xx statuses. Raises :class:`TransientHttpError` for
+    timeouts (``timeout_s`` bounds the whole request, body included), connection and DNS
+    errors, 429 and 5xx; :class:`HttpError` for other statuses and bodies over
+    ``max_body_bytes`` (checked against Content-Length first, then while streaming the
+    decompressed body; exactly the maximum is allowed). Never raises anything else for a
+    network problem.
+    """
+    headers = dict(request.headers)
+    skip = set()
+    if not any(name.lower() == "user-agent" for name in headers):
+        headers["User-Agent"] = USER_AGENT
+    if not any(name.lower() == "content-type" for name in headers):
+        # aiohttp would label a bytes body application/octet-stream; Arroyo sends no type.
+        skip.add("Content-Type")
+    started = time.perf_counter()
+    try:
+        async with session.request(
+            request.method,
+            request.url,
+            headers=headers,
+            data=request.body,
+            skip_auto_headers=skip,
+            timeout=aiohttp.ClientTimeout(total=request.timeout_s),
+            max_redirects=MAX_REDIRECTS,
+            allow_redirects=True,
+        ) as resp:
+            if not 200 <= resp.status < 300:
+                _raise_for_status(resp, request)
+            body = await _read_capped(resp, request)
+            return HttpResponse(
+                status=resp.status,
+                reason=resp.reason or "",
+                url=str(resp.url),
+                headers=resp.headers,
+                body=body,
+                latency_s=time.perf_counter() - started,
+            )
+    except TimeoutError as e:
+        raise TransientHttpError(
+            _failed(f"operation timed out after {request.timeout_s * 1000:.0f} ms", request),
+            hint="the server is slow or unreachable; raise 'timeout_ms' if it is just slow",
+        ) from e
+    except aiohttp.TooManyRedirects as e:
+        raise HttpError(_failed(f"too many redirects (more than {MAX_REDIRECTS})", request)) from e
+    except aiohttp.InvalidURL as e:
+        raise HttpError(_failed(f"invalid URL: {e}", request)) from e
+    except aiohttp.ClientConnectorError as e:
+        raise TransientHttpError(
+            _failed(f"error connecting to {e.host}:{e.port}: {e.os_error.strerror or e}", request)
+        ) from e
+    except aiohttp.ClientPayloadError as e:
+        raise TransientHttpError(_failed(f"error reading response body: {e}", request)) from e
+    except aiohttp.ClientError as e:
+        # Server disconnects, malformed responses and the like: worth another try.
+        raise TransientHttpError(_failed(f"{type(e).__name__}: {e}", request)) from e
+
+
+def _raise_for_status(resp: aiohttp.ClientResponse, request: HttpRequest) -> None:
+    message = _failed(f"http server responded with {resp.status}", request)
+    if resp.status == 429 or resp.status >= 500:
+        retry_after = None
+        if resp.status in RETRY_AFTER_STATUSES:
+            retry_after = parse_retry_after(resp.headers.get("Retry-After"), time.time())
+        raise TransientHttpError(message, status_code=resp.status, retry_after=retry_after)
+    raise HttpError(message, status_code=resp.status)
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, request: HttpRequest) -> bytes:
+    limit = request.max_body_bytes
+    if resp.content_length is not None and resp.content_length > limit:
+        raise HttpError(
+            _failed(
+                f"content length sent by server exceeds maximum limit "
+                f"({resp.content_length} > {limit})",
+                request,
+            ),
+            status_code=resp.status,
+        )
+    if resp.content_length is not None and "Content-Encoding" not in resp.headers:
+        # The length is known and uncompressed: one read, no chunk bookkeeping (hot path).
+        return await resp.read()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise HttpError(
+                _failed(f"response body exceeds max length {limit}", request),
+                status_code=resp.status,
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class _SharedSession:
+    def __init__(self) -> None:
+        self.users = 0
+        self.session = aiohttp.ClientSession(
+            # One pool for every table on the loop; no limit, like one reqwest client per table.
+            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=60),
+            # reqwest (so Arroyo) keeps no cookies; one table must never see another's cookies.
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=True,
+        )
+
+
+_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _SharedSession] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@asynccontextmanager
+async def shared_session() -> AsyncIterator[aiohttp.ClientSession]:
+    """The running loop's shared client session; closed when its last user exits."""
+    loop = asyncio.get_running_loop()
+    shared = _sessions.get(loop)
+    if shared is None or shared.session.closed:
+        shared = _sessions[loop] = _SharedSession()
+    shared.users += 1
+    try:
+        yield shared.session
+    finally:
+        shared.users -= 1
+        if shared.users == 0:
+            if _sessions.get(loop) is shared:
+                del _sessions[loop]
+            await shared.session.close()

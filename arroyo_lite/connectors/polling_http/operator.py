@@ -1,0 +1,216 @@
+"""The running ``polling_http`` source: poll on a schedule, decode, emit, survive failures.
+
+:class:`PollingHttpOperator` is one asyncio task per table. Each poll sends one request
+(:mod:`.http`), decodes a 2xx body with the table's decoder (:mod:`arroyo_lite.formats`) and
+emits one RecordBatch whose ``_timestamp`` is the arrival time. Scheduling and backoff rules
+live in :mod:`.backoff`, the ``changed`` comparison in :mod:`.changes`.
+
+Failures never stop the polling: each is counted in :attr:`status`, kept (masked) as
+``last_error``, logged, and followed by another poll (after a backoff for transient ones).
+Only a :class:`~arroyo_lite.errors.FatalSourceError` leaves :meth:`PollingHttpOperator.run`:
+bad data with ``bad_data = 'fail'``, or a header naming an unset variable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+import aiohttp
+
+from arroyo_lite.connectors.base import Emit, SourceOperator, SourceState
+from arroyo_lite.connectors.polling_http.backoff import BackoffPolicy, next_tick
+from arroyo_lite.connectors.polling_http.changes import ChangeTracker, body_digest
+from arroyo_lite.connectors.polling_http.http import (
+    HttpError,
+    HttpRequest,
+    TransientHttpError,
+    build_request,
+    fetch,
+    shared_session,
+)
+from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
+from arroyo_lite.errors import ArroyoLiteError, FatalSourceError, SourceError
+
+if TYPE_CHECKING:
+    from arroyo_lite.formats import Decoder, DecodeResult
+
+logger = logging.getLogger("arroyo_lite.polling_http")
+
+#: Bodies larger than this are hashed and decoded on a worker thread; smaller ones inline,
+#: where a thread hop would cost more than the work.
+OFFLOAD_BYTES = 256 * 1024
+
+
+class PollingHttpOperator(SourceOperator):
+    """Polls ``config.connector_options.endpoint`` until cancelled.
+
+    Contract: the first poll starts at once; the next starts ``poll_interval_ms`` after the
+    previous start (an overrun is followed at once, without pile-up); transient failures back
+    off exponentially up to ``max_backoff_ms`` and honour ``Retry-After``. ``run`` returns only
+    by cancellation (``status.state`` becomes ``stopped``) or raises ``FatalSourceError``
+    (``failed``). All times come from ``context.clock``; header secrets from ``context.env``.
+    """
+
+    @property
+    def options(self) -> PollingHttpOptions:
+        options = self.config.connector_options
+        if not isinstance(options, PollingHttpOptions):
+            raise FatalSourceError(
+                f"table '{self.config.name}' has no polling_http options "
+                f"(got {type(options).__name__})"
+            )
+        return options
+
+    _request: HttpRequest
+    _decoder: Decoder
+    _tracker: ChangeTracker | None
+
+    def poll_started(self, scheduled: float, started: float) -> None:
+        """Called as each poll starts, with its scheduled and actual monotonic times.
+
+        Does nothing; an instrumentation hook (``benchmarks/scale.py`` measures lateness
+        with it). Runs on the event loop: must be cheap and must not block.
+        """
+
+    async def run(self, emit: Emit) -> None:
+        """Poll until cancelled, calling ``emit`` with each non-empty decoded batch."""
+        try:
+            options = self.options
+            request = build_request(options, self.context.env)
+            self._request = request
+            # Imported here: the formats package is a sibling subsystem, loaded on first use.
+            from arroyo_lite.formats import make_decoder
+
+            try:
+                self._decoder = make_decoder(self.config)
+            except ArroyoLiteError as e:
+                # An undecodable format or a bad virtual column: no retry can fix the config.
+                raise FatalSourceError(e.message, hint=e.hint) from e
+            self._tracker = (
+                ChangeTracker(self.context.state) if options.emit_behavior == "changed" else None
+            )
+            async with shared_session() as session:
+                await self._loop(session, request, options, emit)
+        except asyncio.CancelledError:
+            self.status.state = SourceState.STOPPED
+            self.status.next_poll_at_ns = None
+            raise
+        except FatalSourceError as e:
+            self._fail(e)
+            raise
+
+    def _fail(self, error: FatalSourceError) -> None:
+        self.status.state = SourceState.FAILED
+        self.status.next_poll_at_ns = None
+        self.status.last_error = error.message
+        self.status.last_error_at_ns = self.context.clock.time_ns()
+        logger.error("source %s failed: %s", self.config.name, error.message)
+
+    async def _loop(
+        self,
+        session: aiohttp.ClientSession,
+        request: HttpRequest,
+        options: PollingHttpOptions,
+        emit: Emit,
+    ) -> None:
+        clock = self.context.clock
+        interval = options.poll_interval_ms / 1000.0
+        policy = BackoffPolicy(interval=interval, max_backoff=options.max_backoff_ms / 1000.0)
+        transient_streak = 0
+        scheduled = clock.monotonic()
+        self.status.state = SourceState.RUNNING
+        while True:
+            delay = scheduled - clock.monotonic()
+            self.status.next_poll_at_ns = clock.time_ns() + int(max(delay, 0.0) * 1e9)
+            if delay > 0:
+                await clock.sleep(delay)
+            started = clock.monotonic()
+            self.poll_started(scheduled, started)
+            failure = await self._poll(session, request, emit)
+            now = clock.monotonic()
+            if isinstance(failure, TransientHttpError):
+                transient_streak += 1
+                self.status.state = SourceState.BACKOFF
+                scheduled = now + policy.delay(transient_streak, failure.retry_after)
+            else:
+                transient_streak = 0
+                self.status.state = SourceState.RUNNING
+                scheduled = next_tick(started, interval, now)
+
+    async def _poll(
+        self, session: aiohttp.ClientSession, request: HttpRequest, emit: Emit
+    ) -> SourceError | None:
+        """One poll. Returns the (already recorded) failure, or None on success."""
+        clock = self.context.clock
+        status = self.status
+        status.polls += 1
+        status.last_poll_at_ns = clock.time_ns()
+        try:
+            response = await fetch(session, request)
+        except (TransientHttpError, HttpError) as e:
+            self._record_failure(e, e.status_code)
+            return e
+        received_at_ns = clock.time_ns()
+        body = response.body
+        status.last_status_code = response.status
+        status.bytes += len(body)
+        status.consecutive_failures = 0
+        if len(body) > OFFLOAD_BYTES:
+            digest, result = await asyncio.to_thread(self._digest_and_decode, body, received_at_ns)
+        else:
+            digest, result = self._digest_and_decode(body, received_at_ns)
+        if digest is not None and result is None:
+            status.unchanged_polls += 1
+            return None
+        assert result is not None
+        if result.dropped:
+            status.dropped_rows += result.dropped
+            detail = "; ".join(result.errors) or "bad data"
+            self._note_error(
+                f"dropped {result.dropped} bad record(s): {detail}", level=logging.WARNING
+            )
+        if result.batch is not None and result.batch.num_rows:
+            status.rows += result.batch.num_rows
+            emit(result.batch)
+        if digest is not None and self._tracker is not None:
+            self._tracker.remember(digest)
+        return None
+
+    def _digest_and_decode(
+        self, body: bytes, received_at_ns: int
+    ) -> tuple[bytes | None, DecodeResult | None]:
+        """Hash (in ``changed`` mode) and decode; ``(digest, None)`` means unchanged.
+
+        Runs inline or on a worker thread: touches no operator state except reading the tracker.
+        Decode failures with ``bad_data = 'fail'`` surface as a masked FatalSourceError.
+        """
+        digest = None
+        if self._tracker is not None:
+            digest = body_digest(body)
+            if self._tracker.is_unchanged(digest):
+                return digest, None
+        try:
+            return digest, self._decoder.decode(body, received_at_ns)
+        except FatalSourceError as e:
+            # A body may echo request headers (httpbin's /headers does): mask before it escapes.
+            masked = self._request.secrets.mask(e.message)
+            raise FatalSourceError(masked, hint=e.hint) from e
+
+    def _record_failure(self, error: SourceError, status_code: int | None) -> None:
+        status = self.status
+        status.failures += 1
+        status.consecutive_failures += 1
+        if status_code is not None:
+            status.last_status_code = status_code
+        # Log the first failure of a streak loudly, repeats quietly: 1,000 tables failing
+        # every second must not flood the log.
+        level = logging.WARNING if status.consecutive_failures == 1 else logging.DEBUG
+        self._note_error(error.message, level=level)
+
+    def _note_error(self, message: str, *, level: int) -> None:
+        message = self._request.secrets.mask(message)
+        self.status.last_error = message
+        self.status.last_error_at_ns = self.context.clock.time_ns()
+        logger.log(level, "source %s: %s", self.config.name, message)

@@ -1,0 +1,124 @@
+"""Helpers for tests that run a real :class:`PollingHttpOperator` against a real server.
+
+:func:`polling_table` builds a ``TableConfig`` directly (what the SQL front end would produce);
+:class:`RunningSource` runs an operator as a task, collects its batches, and cancels it cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import pyarrow as pa
+
+from arroyo_lite.clock import Clock, ManualClock
+from arroyo_lite.config import (
+    TIMESTAMP_COLUMN,
+    BadData,
+    ColumnSpec,
+    Format,
+    FormatSpec,
+    FramingSpec,
+    TableConfig,
+    TableKind,
+)
+from arroyo_lite.connectors.base import SourceContext
+from arroyo_lite.connectors.polling_http.operator import PollingHttpOperator
+from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
+from tests.support.http_app import wait_until
+
+VALUE = ColumnSpec(name="value", data_type=pa.string(), sql_type="TEXT")
+ID_NAME = (
+    ColumnSpec(name="id", data_type=pa.int64(), sql_type="BIGINT"),
+    ColumnSpec(name="name", data_type=pa.string(), sql_type="TEXT"),
+)
+
+
+def polling_table(
+    endpoint: str,
+    *,
+    columns: tuple[ColumnSpec, ...] = (VALUE,),
+    fmt: Format = Format.RAW_STRING,
+    newline: bool = False,
+    bad_data: BadData = BadData.FAIL,
+    name: str = "t",
+    **options: Any,
+) -> TableConfig:
+    """A validated polling_http source table; ``options`` are PollingHttpOptions fields."""
+    return TableConfig(
+        name=name,
+        kind=TableKind.SOURCE,
+        columns=columns,
+        connector="polling_http",
+        format=FormatSpec(format=fmt),
+        framing=FramingSpec() if newline else None,
+        bad_data=bad_data,
+        connector_options=PollingHttpOptions(endpoint=endpoint, **options),
+    )
+
+
+@dataclass
+class RunningSource:
+    """``async with RunningSource(config, ...) as src:`` runs the operator until the block ends."""
+
+    config: TableConfig
+    clock: Clock = field(default_factory=ManualClock)
+    state: MutableMapping[str, bytes] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    batches: list[pa.RecordBatch] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        context = SourceContext(clock=self.clock, state=self.state, env=self.env)
+        self.operator = PollingHttpOperator(self.config, context)
+        self.task: asyncio.Task[None] | None = None
+
+    @property
+    def status(self) -> Any:
+        return self.operator.status
+
+    @property
+    def manual(self) -> ManualClock:
+        assert isinstance(self.clock, ManualClock)
+        return self.clock
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [row for b in self.batches for row in b.to_pylist()]
+
+    def timestamps(self) -> list[int]:
+        """Every emitted row's ``_timestamp`` as integer nanoseconds since the epoch."""
+        return [
+            t for b in self.batches for t in b.column(TIMESTAMP_COLUMN).cast(pa.int64()).to_pylist()
+        ]
+
+    async def __aenter__(self) -> RunningSource:
+        self.task = asyncio.create_task(self.operator.run(self.batches.append))
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self.task is not None
+        if not self.task.done():
+            self.task.cancel()
+        # The task's own outcome (cancelled, or a fatal error a test already checked) is not
+        # this block's business.
+        await asyncio.gather(self.task, return_exceptions=True)
+
+    async def sleeping_after(self, polls: int) -> None:
+        """Wait until ``polls`` polls are done and the operator sleeps on the manual clock."""
+        await wait_until(
+            lambda: self.status.polls >= polls and self.manual.sleepers >= 1,
+            what=f"poll {polls} to finish and the source to sleep",
+        )
+        assert self.status.polls == polls, f"expected {polls} polls, saw {self.status.polls}"
+
+    def pending_delay(self) -> float:
+        """Seconds until the next poll, as the status says (manual clock: exact)."""
+        assert self.status.next_poll_at_ns is not None
+        return float((self.status.next_poll_at_ns - self.clock.time_ns()) / 1e9)
