@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from arroyo_lite.clock import ManualClock
 from arroyo_lite.connectors.base import SourceState
@@ -145,7 +144,7 @@ async def test_operators_share_one_session_and_close_it(aiohttp_server: Any) -> 
         RunningSource(polling_table(url(server, "/fixed"), name="a"), clock=clock) as a,
         RunningSource(polling_table(url(server, "/counter"), name="b"), clock=clock) as b,
     ):
-        await wait_until(lambda: a.status.polls == 1 and b.status.polls == 1 and clock.sleepers == 2)
+        await wait_until(lambda: (a.status.polls, b.status.polls, clock.sleepers) == (1, 1, 2))
         assert len(http._sessions) == 1
     assert len(http._sessions) == 0
 

@@ -262,15 +262,15 @@ def make_app() -> web.Application:
 
 
 async def wait_until(
-    condition: Callable[[], bool], *, timeout: float = 20.0, what: str = "condition"
+    condition: Callable[[], bool], *, within: float = 20.0, what: str = "condition"
 ) -> None:
-    """Poll ``condition`` every few milliseconds until true; fail after a generous ``timeout``.
+    """Poll ``condition`` every few milliseconds until true; fail after ``within`` seconds.
 
     The deadline is a safety net for a broken build, not a speed assumption: passing tests
     return as soon as the condition holds.
     """
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            raise AssertionError(f"timed out after {within} s waiting for {what}")
         await asyncio.sleep(0.005)
