@@ -85,7 +85,10 @@ class RunningSource:
         return self.clock
 
     def rows(self) -> list[dict[str, Any]]:
-        return [row for b in self.batches for row in b.to_pylist()]
+        """Emitted rows as dicts, without ``_timestamp`` (see :meth:`timestamps`)."""
+        return [
+            row for b in self.batches for row in b.drop_columns([TIMESTAMP_COLUMN]).to_pylist()
+        ]
 
     def timestamps(self) -> list[int]:
         """Every emitted row's ``_timestamp`` as integer nanoseconds since the epoch."""
