@@ -1,0 +1,69 @@
+"""``arroyo-lite repl [FILE.sql]``: the interactive SQL shell over live tables (see repl.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from arroyo_lite.cli import main
+from arroyo_lite.errors import ArroyoLiteError
+
+
+@main.command()
+@click.argument(
+    "file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep table data and source state here; a restart resumes from it.",
+)
+@click.option(
+    "--history",
+    "history_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="History file [default: $ARROYO_LITE_HISTORY, else $XDG_STATE_HOME/arroyo-lite/history, "
+    "else ~/.arroyo_lite_history].",
+)
+def repl(file: Path | None, state_dir: Path | None, history_file: Path | None) -> None:
+    """Interactive SQL over live tables. FILE.sql, if given, is run first (its tables start).
+
+    Statements end with ';' and may span lines; SELECTs print snapshots as aligned tables.
+    Commands: \\tables, \\d TABLE, \\status, \\watch [SECONDS] QUERY, \\help, \\q.
+    Tab completes keywords, tables and columns. Ctrl-C cancels the running query, not the
+    session. When stdin is not a terminal, statements are read from it (script mode; exit
+    status 1 if any failed).
+    """
+    from arroyo_lite.repl import Repl
+    from arroyo_lite.session import Session
+
+    err = Console(stderr=True, highlight=False)
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    try:
+        with Session(state_dir=state_dir) as session:
+            shell = Repl(session, err=err)
+            if file is not None:
+                try:
+                    text = file.read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError) as e:
+                    raise click.ClickException(f"cannot read {file}: {e}") from e
+                try:
+                    program = session.execute(text, file=str(file))
+                except ArroyoLiteError as e:
+                    err.print(e.format(), markup=False)
+                    sys.exit(1)
+                started = [t.name for t in program.tables]
+                if started:
+                    err.print(f"{file}: tables {', '.join(started)}", style="dim", markup=False)
+            code = shell.interact(history_file) if interactive else shell.run_script(sys.stdin)
+    except KeyboardInterrupt:
+        code = 0
+    except ArroyoLiteError as e:
+        err.print(e.format(), markup=False)
+        code = 1
+    sys.exit(code)

@@ -1,0 +1,127 @@
+"""``arroyo-lite run FILE.sql``: start the sources and print each SELECT's rows as they arrive.
+
+:func:`run_sql` is shared with ``arroyo-lite demo``; the live printing is
+:func:`arroyo_lite.live.run_queries`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from arroyo_lite import render
+from arroyo_lite.cli import main
+from arroyo_lite.errors import ArroyoLiteError
+from arroyo_lite.live import run_queries
+from arroyo_lite.sql.statements import Query
+
+
+def run_sql(
+    sql: str,
+    *,
+    file: str,
+    fmt: render.OutputFormat,
+    duration: float | None,
+    state_dir: Path | None,
+    progress: bool | None,
+    env: dict[str, str] | None = None,
+    banner: str | None = None,
+) -> int:
+    """Execute ``sql`` in a new session and print its SELECTs live; return the exit code.
+
+    Bad SQL prints gcc-style errors (``file:line:col: error: ...``) on stderr and returns 1.
+    """
+    from arroyo_lite.session import Session
+
+    err = Console(file=sys.stderr, highlight=False)
+    show_progress = sys.stderr.isatty() if progress is None else progress
+    out = sys.stdout.buffer
+    try:
+        with Session(state_dir=state_dir, env=env) as session:
+            try:
+                program = session.execute(sql, file=file)
+            except ArroyoLiteError as e:
+                err.print(e.format(), markup=False)
+                return 1
+            queries = [s for s in program.statements if isinstance(s, Query)]
+            if banner:
+                err.print(banner, markup=False)
+            if not queries and fmt == "table":
+                err.print(
+                    "no SELECT in the file: the sources run; status on stderr"
+                    + ("" if duration else " (Ctrl-C to stop)"),
+                    markup=False,
+                )
+            return run_queries(
+                session,
+                queries,
+                fmt=fmt,
+                duration=duration,
+                out=out,
+                err_stream=sys.stderr,
+                progress=show_progress,
+            )
+    except KeyboardInterrupt:
+        return 0
+    except ArroyoLiteError as e:
+        err.print(e.format(), markup=False)
+        return 1
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--for",
+    "duration",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help="Stop after this many seconds (default: run until Ctrl-C).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(render.FORMATS),
+    default="table",
+    show_default=True,
+    help="Output: aligned tables, JSON lines (one object per row) or CSV. "
+    "In jsonl/csv mode stdout holds only data.",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep table data and source state here; a restart resumes from it.",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show a status line (polls, rows, failures per source) on stderr "
+    "[default: when stderr is a terminal].",
+)
+def run(
+    file: Path,
+    duration: float | None,
+    fmt: render.OutputFormat,
+    state_dir: Path | None,
+    progress: bool | None,
+) -> None:
+    """Run FILE.sql: create its tables, start polling, and print each SELECT's rows live.
+
+    Plain SELECTs print each new row once; aggregating SELECTs re-print their current
+    result when it changes (at most once a second). With several SELECTs, table output
+    labels each block and jsonl/csv add a `_query` field (1 = first SELECT). Failing sources
+    are reported on stderr while the others keep going. Stops cleanly (exit 0) when --for
+    elapses or on Ctrl-C; bad SQL exits 1 with file:line:col.
+    """
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise click.ClickException(f"cannot read {file}: {e}") from e
+    code = run_sql(
+        text, file=str(file), fmt=fmt, duration=duration, state_dir=state_dir, progress=progress
+    )
+    sys.exit(code)
