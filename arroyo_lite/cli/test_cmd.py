@@ -1,0 +1,143 @@
+"""``arroyo-lite test FILE.sql``: one trial request per source table, shown in full.
+
+For every ``polling_http`` table (or just ``--table NAME``) it prints the request (method, URL,
+headers with secrets masked, body), the answer (status, latency, size, content type) and the
+first decoded rows, or exactly why the request or the decoding failed. ``impulse`` tables
+generate rows locally: they are listed as skipped. Exit status 0 only if every polled table
+answered 2xx and decoded without dropping a record; 1 otherwise (including SQL errors).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import os
+from collections.abc import Sequence
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from arroyo_lite.cli import main
+from arroyo_lite.config import TableConfig, TableKind
+from arroyo_lite.errors import ArroyoLiteError
+from arroyo_lite.probe import ProbeResult, ProbeStage, probe
+
+
+@main.command("test")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=str))
+@click.option(
+    "--table", "tables", multiple=True, metavar="NAME", help="Only this table (repeatable)."
+)
+@click.option("--rows", default=5, show_default=True, type=click.IntRange(0), help="Rows to show.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help="Override each table's timeout_ms.",
+)
+def test_command(file: str, tables: Sequence[str], rows: int, timeout: float | None) -> None:
+    """Send one request per source table in FILE and show what comes back.
+
+    Unlike Arroyo's connection test, the HTTP status is checked and the body is decoded with
+    the table's schema. Exit status 0 only if every table answered 2xx and decoded.
+    """
+    out = Console(highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    try:
+        from arroyo_lite.sql import compile_file
+
+        program = compile_file(file)
+    except ArroyoLiteError as e:
+        err.print(escape(e.format()))
+        raise SystemExit(1) from None
+    except OSError as e:
+        err.print(escape(f"error: cannot read {file}: {e.strerror or e}"))
+        raise SystemExit(1) from None
+    sources = [t for t in program.tables if t.kind is TableKind.SOURCE and t.connector]
+    if tables:
+        known = {t.name: t for t in sources}
+        missing = [name for name in tables if name not in known]
+        for name in missing:
+            close = difflib.get_close_matches(name, list(known), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            listed = ", ".join(known) or "none"
+            err.print(escape(f"error: no source table '{name}' in {file}{hint}; sources: {listed}"))
+        if missing:
+            raise SystemExit(1)
+        sources = [known[name] for name in tables]
+    if not sources:
+        out.print(f"no source tables in {escape(file)}: nothing to test")
+        return
+    polled = [t for t in sources if t.connector == "polling_http"]
+    results = dict(zip((t.name for t in polled), _run(polled, timeout, rows), strict=True))
+    failed = 0
+    for table in sources:
+        out.rule(f"[bold]{escape(table.name)}[/] ({escape(table.connector or '')})", align="left")
+        result = results.get(table.name)
+        if result is None:
+            out.print(
+                f"skipped: '{escape(table.connector or '')}' generates its rows locally; "
+                "there is nothing to request"
+            )
+            continue
+        _show(out, result, rows)
+        failed += not result.ok
+    total = len(polled)
+    summary = f"{total - failed} of {total} polled table(s) OK"
+    out.print(f"\n[{'red' if failed else 'green'}]{summary}[/]")
+    if failed:
+        raise SystemExit(1)
+
+
+def _run(tables: list[TableConfig], timeout: float | None, rows: int) -> list[ProbeResult]:
+    async def run_all() -> list[ProbeResult]:
+        env = dict(os.environ)
+        return list(
+            await asyncio.gather(*(probe(t, env, timeout=timeout, max_rows=rows) for t in tables))
+        )
+
+    return asyncio.run(run_all())
+
+
+def _show(out: Console, result: ProbeResult, rows: int) -> None:
+    out.print(f"[bold]{result.method}[/] {escape(result.url)}")
+    for name, value in result.headers:
+        out.print(f"  {escape(name)}: {escape(value)}")
+    if result.body is not None:
+        out.print(f"  body: {escape(result.body)}")
+    if result.status is not None:
+        colour = "green" if 200 <= result.status < 300 else "red"
+        label = f"{result.status} {result.reason or ''}".strip()
+        parts = [f"[{colour}]{escape(label)}[/]"]
+        if result.latency_s is not None:
+            parts.append(f"{result.latency_s * 1000:.1f} ms")
+        if result.size is not None:
+            parts.append(f"{result.size:,} bytes")
+        if result.content_type:
+            parts.append(escape(result.content_type))
+        out.print("-> " + "  ".join(parts))
+        if result.final_url:
+            out.print(f"   (after redirects: {escape(result.final_url)})")
+    if result.error is not None:
+        where = {
+            ProbeStage.CONFIG: "configuration",
+            ProbeStage.REQUEST: "request",
+            ProbeStage.DECODE: "decoding",
+        }.get(result.stage, "probe")
+        out.print(f"[red]error ({where}):[/] {escape(result.error)}")
+        return
+    for warning in result.warnings:
+        out.print(f"[yellow]warning:[/] {escape(warning)}")
+    if result.dropped:
+        out.print(
+            f"[red]{result.dropped} record(s) do not match the table's schema[/] "
+            "(bad_data = 'drop' would drop them)"
+        )
+    if result.rows is not None and result.rows.num_rows and rows:
+        from arroyo_lite.render import rich_table
+
+        out.print(rich_table(result.rows))
+    shown = min(result.total_rows, rows)
+    out.print(f"{result.total_rows} row(s) decoded" + (f", first {shown} shown" if shown else ""))

@@ -1,0 +1,189 @@
+"""One trial request for a ``polling_http`` table, reported in full: ``arroyo-lite test``'s engine.
+
+:func:`probe` sends exactly the request the polling source would send (same headers, body,
+timeout, size cap, redirects; :mod:`arroyo_lite.connectors.polling_http.http`), then decodes
+the body with the table's decoder, and returns a :class:`ProbeResult` saying what was sent
+(secrets masked), what came back, and the first decoded rows or exactly why decoding failed.
+
+Beyond Arroyo: Arroyo's connection test ignores the status and never decodes; a probe succeeds
+only for a 2xx answer whose body decodes without dropping a record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+import aiohttp
+import pyarrow as pa
+
+from arroyo_lite.config import TableConfig
+from arroyo_lite.connectors.polling_http.http import (
+    HttpError,
+    HttpRequest,
+    TransientHttpError,
+    build_request,
+    fetch,
+)
+from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
+from arroyo_lite.errors import ArroyoLiteError, FatalSourceError
+from arroyo_lite.secrets import Secrets
+
+#: Bodies above this size are decoded on a worker thread (as the operator does).
+_OFFLOAD_BYTES = 256 * 1024
+
+
+class ProbeStage(enum.StrEnum):
+    """Where a probe stopped: its first failing step, or ``done``."""
+
+    CONFIG = "config"
+    REQUEST = "request"
+    DECODE = "decode"
+    DONE = "done"
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """What one trial request showed. Every text field is already masked of secrets.
+
+    ``status``/``reason``/``latency_s`` are set once an HTTP answer (any status) arrived;
+    ``size``/``content_type`` only for a 2xx body. ``rows`` holds the first decoded rows
+    (``output_schema()``, ``_timestamp`` included); ``total_rows`` counts all of them.
+    ``dropped`` and ``warnings`` report records ``bad_data = 'drop'`` would remove.
+    """
+
+    table: str
+    method: str
+    url: str
+    headers: tuple[tuple[str, str], ...]
+    body: str | None
+    stage: ProbeStage
+    error: str | None = None
+    status: int | None = None
+    reason: str | None = None
+    latency_s: float | None = None
+    size: int | None = None
+    content_type: str | None = None
+    final_url: str | None = None
+    rows: pa.Table | None = None
+    total_rows: int = 0
+    dropped: int = 0
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """A 2xx answer whose whole body decoded (nothing dropped)."""
+        return self.stage is ProbeStage.DONE and self.error is None and self.dropped == 0
+
+
+async def probe(
+    config: TableConfig,
+    env: Mapping[str, str],
+    *,
+    # The HTTP request's own timeout (as timeout_ms), not a cancel scope around the call.
+    timeout: float | None = None,  # noqa: ASYNC109
+    max_rows: int = 10,
+    session: aiohttp.ClientSession | None = None,
+) -> ProbeResult:
+    """Send one request for ``config`` (a polling_http source) and decode the answer.
+
+    ``env`` supplies ``{{ VAR }}`` values; ``timeout`` (seconds) overrides the table's
+    ``timeout_ms``; ``max_rows`` bounds ``ProbeResult.rows``. A session may be passed to reuse
+    connections across probes; otherwise one is opened and closed here. Never raises for a
+    network, HTTP or decoding problem: those are reported in the result. Raises
+    :class:`ArroyoLiteError` only if ``config`` is not a polling_http table.
+    """
+    options = config.connector_options
+    if not isinstance(options, PollingHttpOptions):
+        raise ArroyoLiteError(f"table '{config.name}' is not a polling_http source")
+    base = ProbeResult(
+        table=config.name,
+        method=options.method,
+        url=options.endpoint,
+        headers=tuple((name, template) for name, template in options.headers),
+        body=options.body,
+        stage=ProbeStage.CONFIG,
+    )
+    try:
+        request = build_request(options, env)
+    except FatalSourceError as e:
+        return replace(base, error=e.message)
+    if timeout is not None:
+        request = replace(request, timeout_s=timeout)
+    base = replace(base, headers=tuple(request.masked_headers()), stage=ProbeStage.REQUEST)
+    if session is not None:
+        return await _probe(config, request, session, base, max_rows)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as own:
+        return await _probe(config, request, own, base, max_rows)
+
+
+async def _probe(
+    config: TableConfig,
+    request: HttpRequest,
+    session: aiohttp.ClientSession,
+    base: ProbeResult,
+    max_rows: int,
+) -> ProbeResult:
+    started = time.perf_counter()
+    try:
+        response = await fetch(session, request)
+    except (HttpError, TransientHttpError) as e:
+        latency = time.perf_counter() - started if e.status_code is not None else None
+        return replace(
+            base,
+            error=e.message,
+            status=e.status_code,
+            latency_s=latency,
+            reason=_reason(e.status_code),
+        )
+    received_at_ns = time.time_ns()
+    result = replace(
+        base,
+        stage=ProbeStage.DECODE,
+        status=response.status,
+        reason=response.reason,
+        latency_s=response.latency_s,
+        size=len(response.body),
+        content_type=response.content_type,
+        final_url=response.url if response.url != request.url else None,
+    )
+    try:
+        from arroyo_lite.formats import make_decoder
+
+        decoder = make_decoder(config)
+        if len(response.body) > _OFFLOAD_BYTES:
+            decoded = await asyncio.to_thread(decoder.decode, response.body, received_at_ns)
+        else:
+            decoded = decoder.decode(response.body, received_at_ns)
+    except ArroyoLiteError as e:
+        return replace(result, error=_mask(request.secrets, e.message))
+    rows = None
+    if decoded.batch is not None:
+        rows = pa.Table.from_batches([decoded.batch]).slice(0, max_rows)
+    return replace(
+        result,
+        stage=ProbeStage.DONE,
+        rows=rows,
+        total_rows=decoded.rows,
+        dropped=decoded.dropped,
+        warnings=tuple(_mask(request.secrets, w) for w in decoded.errors),
+    )
+
+
+def _mask(secrets: Secrets, text: str) -> str:
+    # A body may echo the request's headers back (httpbin's /headers does).
+    return secrets.mask(text)
+
+
+def _reason(status: int | None) -> str | None:
+    if status is None:
+        return None
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return None

@@ -1,0 +1,159 @@
+"""``arroyo-lite test`` and :func:`arroyo_lite.probe.probe` against a real server on loopback.
+
+The command runs its own event loop (``asyncio.run``), so the tests call it through click's
+CliRunner on a worker thread while the test loop keeps serving the aiohttp app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from arroyo_lite.cli import main
+from arroyo_lite.probe import ProbeStage, probe
+from tests.support.http_app import make_app
+from tests.support.polling import polling_table
+
+pytestmark = pytest.mark.timeout(60)
+
+SECRET = "s3cr3t,with:colon"
+
+
+@pytest.fixture
+async def server(aiohttp_server: Any) -> Any:
+    return await aiohttp_server(make_app())
+
+
+def table_sql(name: str, endpoint: str, *, fmt: str = "raw_string", extra: str = "") -> str:
+    return f"""
+CREATE TABLE {name} (value TEXT) WITH (
+  connector = 'polling_http',
+  endpoint = '{endpoint}',
+  headers = 'Authorization: Bearer {{{{ PROBE_TOKEN }}}}, X-Plain: visible',
+  format = '{fmt}'{extra}
+);
+"""
+
+
+async def invoke(tmp_path: Path, sql: str, *args: str, env: dict[str, str] | None = None) -> Result:
+    path = tmp_path / "tables.sql"
+    path.write_text(sql, encoding="utf-8")
+    runner = CliRunner()
+    environment = {"PROBE_TOKEN": SECRET} if env is None else env
+    return await asyncio.to_thread(
+        runner.invoke, main, ["test", str(path), *args], env=environment
+    )
+
+
+async def test_success_shows_request_response_and_rows(server: Any, tmp_path: Path) -> None:
+    sql = table_sql("things", str(server.make_url("/ndjson?n=3")), extra=",\n  framing = 'newline'")
+    result = await invoke(tmp_path, sql)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert f"GET {server.make_url('/ndjson?n=3')}" in out
+    assert "Authorization: Bearer ****" in out
+    assert "X-Plain: visible" in out
+    assert "200 OK" in out
+    assert "application/x-ndjson" in out
+    assert '{"id":2,"name":"item-2"}' in out
+    assert "3 row(s) decoded" in out
+    assert "1 of 1 polled table(s) OK" in out
+    assert SECRET not in out and "s3cr3t" not in out
+
+
+async def test_non_2xx_fails_with_arroyo_wording(server: Any, tmp_path: Path) -> None:
+    result = await invoke(tmp_path, table_sql("down", str(server.make_url("/status/503"))))
+    assert result.exit_code == 1
+    assert "503 Service Unavailable" in result.output
+    assert "HTTP request failed: http server responded with 503" in result.output
+    assert "0 of 1 polled table(s) OK" in result.output
+
+
+async def test_refused_connection_is_reported(tmp_path: Path) -> None:
+    result = await invoke(tmp_path, table_sql("nowhere", "http://127.0.0.1:1/x"))
+    assert result.exit_code == 1
+    assert "HTTP request failed: error connecting to 127.0.0.1:1" in result.output
+    assert "Traceback" not in result.output
+
+
+async def test_table_filter_and_unknown_table(server: Any, tmp_path: Path) -> None:
+    sql = table_sql("good", str(server.make_url("/fixed"))) + table_sql(
+        "bad", str(server.make_url("/status/404"))
+    )
+    only_good = await invoke(tmp_path, sql, "--table", "good")
+    assert only_good.exit_code == 0, only_good.output
+    assert "bad (polling_http)" not in only_good.output
+    both = await invoke(tmp_path, sql)
+    assert both.exit_code == 1
+    assert "1 of 2 polled table(s) OK" in both.output
+    typo = await invoke(tmp_path, sql, "--table", "goood")
+    assert typo.exit_code == 1
+    assert "no source table 'goood'" in typo.output
+    assert "did you mean 'good'?" in typo.output
+
+
+async def test_impulse_tables_are_skipped_with_a_note(server: Any, tmp_path: Path) -> None:
+    sql = table_sql("web", str(server.make_url("/fixed")))
+    sql += "CREATE TABLE ticks WITH (connector = 'impulse', event_rate = '10');\n"
+    result = await invoke(tmp_path, sql)
+    assert result.exit_code == 0, result.output
+    assert "skipped: 'impulse' generates its rows locally" in result.output
+
+
+async def test_sql_errors_and_missing_variables_exit_1(tmp_path: Path) -> None:
+    result = await invoke(tmp_path, table_sql("t", "http://127.0.0.1:1/x"), env={})
+    assert result.exit_code == 1
+    assert "Environment variable PROBE_TOKEN not found" in result.output
+    assert "Traceback" not in result.output
+    missing = await asyncio.to_thread(
+        CliRunner().invoke, main, ["test", str(tmp_path / "absent.sql")]
+    )
+    assert missing.exit_code == 1
+    assert "cannot read file" in missing.output
+
+
+def test_help_lists_the_options() -> None:
+    result = CliRunner().invoke(main, ["test", "--help"])
+    assert result.exit_code == 0
+    for option in ("--table", "--rows", "--timeout"):
+        assert option in result.output
+
+
+async def test_probe_reports_everything(server: Any) -> None:
+    config = polling_table(
+        str(server.make_url("/echo")),
+        method="POST",
+        body="hello",
+        headers=(("X-Key", "{{ KEY }}"),),
+    )
+    result = await probe(config, {"KEY": SECRET}, max_rows=1)
+    assert result.ok
+    assert result.stage is ProbeStage.DONE
+    assert (result.method, result.status, result.reason) == ("POST", 200, "OK")
+    assert result.headers == (("X-Key", "****"),)
+    assert result.size is not None and result.size > 0
+    assert result.latency_s is not None and result.latency_s >= 0
+    assert result.content_type is not None and result.content_type.startswith("application/json")
+    assert result.rows is not None and result.rows.num_rows == 1
+    # The echoed body holds the secret: that is the user's data, but no message may.
+    assert result.error is None
+
+
+async def test_probe_timeout_override(server: Any) -> None:
+    config = polling_table(str(server.make_url("/sleep?seconds=60")))
+    result = await probe(config, {}, timeout=0.2)
+    assert not result.ok
+    assert result.stage is ProbeStage.REQUEST
+    assert result.error == "HTTP request failed: operation timed out after 200 ms"
+    assert result.status is None
+
+
+async def test_probe_missing_variable(server: Any) -> None:
+    config = polling_table(str(server.make_url("/fixed")), headers=(("X", "{{ NOPE_VAR }}"),))
+    result = await probe(config, {})
+    assert result.stage is ProbeStage.CONFIG
+    assert result.error == "Environment variable NOPE_VAR not found"
