@@ -1,0 +1,89 @@
+"""Structured ``json``: the decoder that picks the fast path or the exact one per body.
+
+Every body first goes to pyarrow's native reader (:mod:`~arroyo_lite.formats.json_fast`).
+When that succeeds and no NOT NULL column holds a null, its batch is the answer. Otherwise the
+body is decoded again by the exact path (:mod:`~arroyo_lite.formats.json_slow`), which finds
+the bad records and applies ``bad_data``:
+
+* ``fail``: :class:`FatalSourceError` with Arroyo's wording, ``invalid JSON: ...`` for a
+  message that does not parse, ``JSON does not match schema: ...`` for a record that does not
+  fit the columns;
+* ``drop``: the good records are kept; ``dropped`` counts the bad ones and ``errors`` starts
+  with ``Some records could not be deserialized from JSON`` followed by the first details.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from arroyo_lite.config import BadData, TableConfig
+from arroyo_lite.errors import FatalSourceError
+from arroyo_lite.formats.framing import split_messages
+from arroyo_lite.formats.json_fast import FastJsonReader
+from arroyo_lite.formats.json_slow import SlowJsonDecoder
+from arroyo_lite.formats.output import OutputBuilder
+from arroyo_lite.formats.result import MAX_DETAILS, Decoder, DecodeResult, bounded
+
+#: Arroyo's summary line for records dropped under ``bad_data = 'drop'``.
+DROP_SUMMARY = "Some records could not be deserialized from JSON"
+
+
+class JsonDecoder(Decoder):
+    """Structured JSON (``format = 'json'`` without ``json.unstructured``)."""
+
+    def __init__(self, config: TableConfig) -> None:
+        self.config = config
+        self.fast = FastJsonReader(config)
+        self.slow = SlowJsonDecoder(config)
+        self.output = OutputBuilder(config)
+        self._drop = config.bad_data is BadData.DROP
+        self._not_null = [f.name for f in config.decode_schema() if not f.nullable]
+        #: Statistics for benchmarks and tests: how many bodies took each path (a cache-like
+        #: counter; increments are not atomic across threads, which only blurs the figures).
+        self.fast_bodies = 0
+        self.slow_bodies = 0
+
+    def decode(self, body: bytes, received_at_ns: int) -> DecodeResult:
+        if not body:
+            return DecodeResult(None, 0)
+        batch = self.fast.read(self._ndjson(body), whole_body=self.config.framing is None)
+        if batch is not None and not self._has_nulls(batch):
+            self.fast_bodies += 1
+            return self.output.finish(batch, received_at_ns)
+        self.slow_bodies += 1
+        return self._decode_exactly(body, received_at_ns)
+
+    def _ndjson(self, body: bytes) -> bytes:
+        """The body as the fast reader should see it: framing applied where it changes bytes."""
+        framing = self.config.framing
+        if framing is None or framing.max_line_length is None:
+            return body
+        pieces = split_messages(body, framing)
+        joined: Any = pc.binary_join(
+            pa.ListArray.from_arrays(pa.array([0, len(pieces)], pa.int32()), pieces), b"\n"
+        )
+        return bytes(joined[0].as_py() or b"")
+
+    def _has_nulls(self, batch: pa.RecordBatch) -> bool:
+        return any(batch.column(name).null_count for name in self._not_null)
+
+    def _decode_exactly(self, body: bytes, received_at_ns: int) -> DecodeResult:
+        framing = self.config.framing
+        messages: list[Any] = (
+            [body] if framing is None else split_messages(body, framing).to_pylist()
+        )
+        result = self.slow.decode(messages, stop_at_first=not self._drop)
+        if result.bad and not self._drop:
+            if result.invalid_json:
+                raise FatalSourceError(bounded(f"invalid JSON: {result.invalid_json[0]}"))
+            raise FatalSourceError(bounded(f"JSON does not match schema: {result.mismatches[0]}"))
+        errors: tuple[str, ...] = ()
+        if result.bad:
+            details = [f"invalid JSON: {e}" for e in result.invalid_json] + result.mismatches
+            errors = (DROP_SUMMARY, *details[:MAX_DETAILS])
+        return self.output.finish(
+            result.batch, received_at_ns, dropped=result.bad, errors=errors
+        )
