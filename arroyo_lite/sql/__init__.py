@@ -1,0 +1,13 @@
+"""The SQL front end: Arroyo DDL text -> validated :class:`~arroyo_lite.sql.statements.Program`.
+
+Modules: ``dialect`` (the sqlglot dialect), ``source`` (positions, splitting), ``parse``
+(statement parsing, WITH options), ``options`` (typed option pullers), ``types`` (SQL -> Arrow),
+``columns`` and ``tables`` (CREATE TABLE -> TableConfig), ``schema_check`` (JSON Schema),
+``compiler`` (the entry points below).
+"""
+
+from __future__ import annotations
+
+from arroyo_lite.sql.compiler import compile_file, compile_sql
+
+__all__ = ["compile_file", "compile_sql"]

@@ -1,0 +1,1 @@
+"""The ``impulse`` generator connector: :mod:`.connector` validates, ``operator`` runs."""

@@ -1,0 +1,1 @@
+"""The ``polling_http`` source: :mod:`.connector` validates the options, ``operator`` polls."""

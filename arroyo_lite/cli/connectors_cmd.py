@@ -1,0 +1,72 @@
+"""``arroyo-lite connectors [NAME]``: list the registry and each connector's options.
+
+Options come from each connector's JSON Schema: type, default, whether required, the
+description, and ``[extension]`` for options arroyo-lite adds beyond Arroyo (``x-extension``).
+Plain text, one option per line, so the output greps well.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from arroyo_lite.cli import main
+from arroyo_lite.connectors.base import Connector
+from arroyo_lite.connectors.registry import all_connectors, get_connector, load_errors
+from arroyo_lite.errors import ConnectorError
+
+
+def _role(connector: Connector) -> str:
+    roles = [r for r, on in (("source", connector.source), ("sink", connector.sink)) if on]
+    return "/".join(roles) or "none"
+
+
+def option_lines(connector: Connector) -> list[str]:
+    """One line per option: ``name  type  default=…  [required]  [extension]  description``."""
+    schema = connector.options_schema()
+    required = set(schema.get("required") or [])
+    lines = []
+    props: dict[str, Any] = schema.get("properties") or {}
+    for key, prop in props.items():
+        kind = str(prop.get("type", "any"))
+        if "enum" in prop:
+            kind += " (" + " | ".join(str(v) for v in prop["enum"]) + ")"
+        parts = [f"  {key}", kind]
+        if "default" in prop:
+            parts.append(f"default={json.dumps(prop['default'])}")
+        if key in required:
+            parts.append("required")
+        if prop.get("x-extension"):
+            parts.append("[extension]")
+        line = "  ".join(parts)
+        if prop.get("description"):
+            line += f"  -- {prop['description']}"
+        lines.append(line)
+    return lines
+
+
+@main.command()
+@click.argument("name", required=False)
+def connectors(name: str | None) -> None:
+    """List connectors (source/sink) and their WITH options, or show connector NAME.
+
+    Options marked [extension] are arroyo-lite additions that an Arroyo cluster does not know.
+    """
+    if name is not None:
+        try:
+            chosen = [get_connector(name)]
+        except ConnectorError as e:
+            click.echo(e.format(), err=True)
+            raise SystemExit(1) from e
+    else:
+        chosen = list(all_connectors().values())
+        for error in load_errors():
+            click.echo(f"warning: {error.message}", err=True)
+    for i, connector in enumerate(chosen):
+        if i:
+            click.echo("")
+        click.echo(f"{connector.name}  ({_role(connector)})  {connector.description}")
+        for line in option_lines(connector):
+            click.echo(line)

@@ -1,0 +1,69 @@
+"""The ``impulse`` connector: Arroyo's counter generator, validated from WITH options.
+
+Options (Arroyo's): ``event_rate`` (double, required), ``message_count`` and
+``event_time_interval`` (integers, micros). A table declared without columns gets Arroyo's
+impulse schema; declared columns must be exactly that schema.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from arroyo_lite.config import ColumnSpec, TableConfig
+from arroyo_lite.connectors.base import Connector, SourceContext, SourceOperator
+from arroyo_lite.connectors.impulse.options import ImpulseOptions
+from arroyo_lite.errors import SqlError
+from arroyo_lite.sql.schema_check import check_options
+
+if TYPE_CHECKING:
+    from arroyo_lite.sql.options import OptionReader
+
+_DEFAULT_COLUMNS = (
+    ColumnSpec("counter", pa.uint64(), "BIGINT UNSIGNED", nullable=False),
+    ColumnSpec("subtask_index", pa.uint64(), "BIGINT UNSIGNED", nullable=False),
+)
+
+
+class ImpulseConnector(Connector):
+    name = "impulse"
+    description = "Generate rows (counter, subtask_index) at a fixed rate"
+    source = True
+    sink = False
+    schema_resource = ("arroyo_lite.connectors.impulse", "table.json")
+
+    def default_columns(self) -> tuple[ColumnSpec, ...]:
+        return _DEFAULT_COLUMNS
+
+    def parse_options(self, options: OptionReader, table: TableConfig) -> ImpulseOptions:
+        """Pull ``event_rate``, ``event_time_interval``, ``message_count`` (Arroyo's order)."""
+        where = {k: o for k in ("event_rate", "event_time_interval", "message_count")
+                 if (o := options.get(k)) is not None}
+        event_rate = options.pull_f64("event_rate")
+        interval = options.pull_opt_i64("event_time_interval")
+        count = options.pull_opt_i64("message_count")
+        declared = [(c.name, c.data_type, c.nullable) for c in table.physical_columns]
+        expected = [(c.name, c.data_type, c.nullable) for c in _DEFAULT_COLUMNS]
+        if declared and declared != expected:
+            raise SqlError(
+                "invalid schema for impulse source",
+                position=table.position,
+                hint="omit the columns, or declare exactly counter BIGINT UNSIGNED NOT NULL, "
+                "subtask_index BIGINT UNSIGNED NOT NULL",
+            )
+        check_options(
+            self.options_schema(),
+            {"event_rate": event_rate, "message_count": count, "event_time_interval": interval},
+            where,
+            options,
+        )
+        return ImpulseOptions(
+            event_rate=event_rate, message_count=count, event_time_interval_micros=interval
+        )
+
+    def make_operator(self, config: TableConfig, context: SourceContext) -> SourceOperator:
+        # Imported lazily: validating SQL must not pull in the runtime.
+        from arroyo_lite.connectors.impulse.operator import ImpulseOperator
+
+        return ImpulseOperator(config, context)

@@ -1,0 +1,172 @@
+"""The ``polling_http`` connector: WITH options -> :class:`PollingHttpOptions`.
+
+Follows Arroyo's ``from_options`` order (endpoint, headers, method, body, poll_interval_ms,
+emit_behavior), then our extensions (timeout_ms, max_body_bytes, max_backoff_ms), then checks
+the typed values against ``table.json``. Beyond Arroyo, problems Arroyo only finds when the
+operator starts (a bad URL, a bad header, a non-positive interval, a missing ``{{ VAR }}``)
+are errors here. Header values are checked after substitution, but secret values never
+appear in a message.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from arroyo_lite.config import TableConfig
+from arroyo_lite.connectors.base import Connector, SourceContext, SourceOperator
+from arroyo_lite.connectors.polling_http.options import (
+    DEFAULT_MAX_BACKOFF_MS,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_POLL_INTERVAL_MS,
+    DEFAULT_TIMEOUT_MS,
+    PollingHttpOptions,
+)
+from arroyo_lite.errors import SqlError
+from arroyo_lite.secrets import MissingVariableError, substitute, variables
+from arroyo_lite.sql.schema_check import check_options
+
+if TYPE_CHECKING:
+    from arroyo_lite.sql.options import OptionReader, OptionValue
+
+#: RFC 7230 ``token``: what an HTTP header name may contain.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_KEYS = ("endpoint", "headers", "method", "body", "poll_interval_ms", "emit_behavior",
+         "timeout_ms", "max_body_bytes", "max_backoff_ms")  # fmt: skip
+HEADERS_FORMAT_ERROR = (
+    "Invalid format for headers; should be a comma-separated list of colon-separated key "
+    "value pairs"
+)
+
+
+def split_headers(text: str) -> tuple[tuple[str, str], ...] | None:
+    """Arroyo's ``string_to_map(s, ':')``, but splitting each pair on its *first* ``:``.
+
+    Returns ``None`` when a piece has no ``:`` (Arroyo's headers format error); an all-blank
+    string is no headers. Values keep their ``{{ VAR }}`` references.
+    """
+    if not text.strip():
+        return ()
+    pairs = []
+    for piece in text.split(","):
+        name, sep, value = piece.strip().partition(":")
+        if not sep:
+            return None
+        pairs.append((name.strip(), value.strip()))
+    return tuple(pairs)
+
+
+def check_endpoint(endpoint: str) -> str | None:
+    """Why ``endpoint`` cannot be requested (``None`` when it is a usable http(s) URL)."""
+    try:
+        parts = urlsplit(endpoint)
+        _ = parts.port  # raises ValueError for a non-numeric or out-of-range port
+    except ValueError as e:
+        return str(e)
+    if parts.scheme not in ("http", "https"):
+        return "the scheme must be http or https"
+    if not parts.hostname:
+        return "the URL has no host"
+    if any(ch.isspace() for ch in endpoint):
+        return "the URL contains whitespace"
+    return None
+
+
+class PollingHttpConnector(Connector):
+    name = "polling_http"
+    description = "Poll an HTTP server to produce events"
+    source = True
+    sink = False
+    schema_resource = ("arroyo_lite.connectors.polling_http", "table.json")
+
+    def parse_options(self, options: OptionReader, table: TableConfig) -> PollingHttpOptions:
+        """Pull and check every option; raises a positioned :class:`SqlError`."""
+        where = {k: o for k in _KEYS if (o := options.get(k)) is not None}
+        endpoint = options.pull_str("endpoint")
+        headers_text = options.pull_opt_str("headers")
+        method = options.pull_opt_str("method")
+        body = options.pull_opt_str("body")
+        poll_interval = options.pull_opt_i64("poll_interval_ms")
+        emit_behavior = options.pull_opt_str("emit_behavior")
+        timeout = options.pull_opt_i64("timeout_ms")
+        max_body = options.pull_opt_i64("max_body_bytes")
+        max_backoff = options.pull_opt_i64("max_backoff_ms")
+
+        check_options(
+            self.options_schema(),
+            {
+                "endpoint": endpoint, "headers": headers_text, "method": method, "body": body,
+                "poll_interval_ms": poll_interval, "emit_behavior": emit_behavior,
+                "timeout_ms": timeout, "max_body_bytes": max_body, "max_backoff_ms": max_backoff,
+            },  # fmt: skip
+            where,
+            options,
+        )
+        problem = check_endpoint(endpoint)
+        if problem is not None:
+            raise options.error(
+                f"invalid endpoint '{endpoint}': {problem}",
+                where.get("endpoint"),
+                hint="write a full URL such as 'https://api.example.com/v1/items'",
+            )
+        headers = self._headers(headers_text, where.get("headers"), options)
+        if table.format is None:
+            raise SqlError(
+                "'format' must be set for polling HTTP connection",
+                position=options.clause_position,
+                hint="add format = 'json' (or 'raw_string', 'raw_bytes') to the WITH clause",
+            )
+        return PollingHttpOptions(
+            endpoint=endpoint,
+            method=method or "GET",
+            headers=headers,
+            body=body,
+            poll_interval_ms=DEFAULT_POLL_INTERVAL_MS if poll_interval is None else poll_interval,
+            emit_behavior=emit_behavior or "all",
+            timeout_ms=DEFAULT_TIMEOUT_MS if timeout is None else timeout,
+            max_body_bytes=DEFAULT_MAX_BODY_BYTES if max_body is None else max_body,
+            max_backoff_ms=DEFAULT_MAX_BACKOFF_MS if max_backoff is None else max_backoff,
+        )
+
+    @staticmethod
+    def _headers(
+        text: str | None, option: OptionValue | None, options: OptionReader
+    ) -> tuple[tuple[str, str], ...]:
+        if text is None:
+            return ()
+        for name in variables(text):
+            if name not in options.env:
+                raise options.error(
+                    str(MissingVariableError(name)),
+                    option,
+                    hint=f"export {name}=... before running arroyo-lite",
+                )
+        pairs = split_headers(text)
+        if pairs is None:
+            raise options.error(
+                HEADERS_FORMAT_ERROR, option, hint="write 'Name: value,Other-Name: value'"
+            )
+        for name, value in pairs:
+            if not _TOKEN.fullmatch(name):
+                raise options.error(
+                    f"invalid header name '{name}'",
+                    option,
+                    hint="header names are letters, digits and !#$%&'*+-.^_`|~",
+                )
+            # Substituted only to check it; the config keeps the template.
+            real, _secrets = substitute(value, options.env)
+            if any(ch in real for ch in "\r\n\0"):
+                from_env = variables(value)
+                shown = f"from {', '.join(from_env)}" if from_env else repr(value)
+                raise options.error(
+                    f"invalid header value for '{name}' ({shown}): contains a line break",
+                    option,
+                )
+        return pairs
+
+    def make_operator(self, config: TableConfig, context: SourceContext) -> SourceOperator:
+        # Imported lazily: validating SQL must not pull in aiohttp and the runtime.
+        from arroyo_lite.connectors.polling_http.operator import PollingHttpOperator
+
+        return PollingHttpOperator(config, context)

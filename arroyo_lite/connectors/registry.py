@@ -1,0 +1,114 @@
+"""The connector registry: built-ins plus third-party connectors from entry points.
+
+Built-ins are ``polling_http`` and ``impulse``. Third parties register a
+:class:`~arroyo_lite.connectors.base.Connector` subclass in the entry-point group
+``arroyo_lite.connectors`` (``name = "package.module:ConnectorClass"``); entry points are
+loaded lazily, once, on the first lookup. A plugin that fails to import or is not a
+``Connector`` subclass is a :class:`~arroyo_lite.errors.ConnectorError` naming the entry
+point. Lookups are exact and case-sensitive, as in Arroyo.
+"""
+
+from __future__ import annotations
+
+import difflib
+import threading
+from importlib.metadata import entry_points
+
+from arroyo_lite.connectors.base import Connector
+from arroyo_lite.errors import ConnectorError
+
+ENTRY_POINT_GROUP = "arroyo_lite.connectors"
+
+_lock = threading.Lock()
+_registry: dict[str, Connector] | None = None
+_load_errors: list[ConnectorError] = []
+
+
+def _builtins() -> dict[str, Connector]:
+    from arroyo_lite.connectors.impulse.connector import ImpulseConnector
+    from arroyo_lite.connectors.polling_http.connector import PollingHttpConnector
+
+    return {c.name: c for c in (PollingHttpConnector(), ImpulseConnector())}
+
+
+def _load_plugins(registry: dict[str, Connector]) -> list[ConnectorError]:
+    errors = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            obj = ep.load()
+        except Exception as e:  # a broken plugin must not break the built-ins
+            errors.append(
+                ConnectorError(
+                    f"could not load connector plugin '{ep.name}' ({ep.value}): "
+                    f"{type(e).__name__}: {e}"
+                )
+            )
+            continue
+        if not (isinstance(obj, type) and issubclass(obj, Connector)):
+            errors.append(
+                ConnectorError(
+                    f"connector plugin '{ep.name}' ({ep.value}) is not a Connector subclass",
+                    hint="the entry point must name a subclass of "
+                    "arroyo_lite.connectors.base.Connector",
+                )
+            )
+            continue
+        try:
+            connector = obj()
+            name = connector.name
+        except Exception as e:
+            errors.append(
+                ConnectorError(
+                    f"could not create connector plugin '{ep.name}' ({ep.value}): "
+                    f"{type(e).__name__}: {e}"
+                )
+            )
+            continue
+        if name in registry:
+            errors.append(
+                ConnectorError(
+                    f"connector plugin '{ep.name}' ({ep.value}) reuses the name '{name}'; "
+                    "the first registration is kept"
+                )
+            )
+            continue
+        registry[name] = connector
+    return errors
+
+
+def all_connectors() -> dict[str, Connector]:
+    """Every connector by name: built-ins first, then plugins (loaded once)."""
+    global _registry
+    with _lock:
+        if _registry is None:
+            registry = _builtins()
+            _load_errors[:] = _load_plugins(registry)
+            _registry = registry
+        return dict(_registry)
+
+
+def load_errors() -> list[ConnectorError]:
+    """Problems met while loading plugins (shown by ``arroyo-lite connectors``)."""
+    all_connectors()
+    return list(_load_errors)
+
+
+def get_connector(name: str) -> Connector:
+    """The connector registered as ``name``; :class:`ConnectorError` with a did-you-mean if none."""
+    connectors = all_connectors()
+    if name in connectors:
+        return connectors[name]
+    close = difflib.get_close_matches(name, list(connectors), n=1, cutoff=0.6)
+    if not close:
+        close = [k for k in connectors if k.lower() == name.lower()]
+    hint = f"did you mean '{close[0]}'?" if close else None
+    hint = hint or "available connectors: " + ", ".join(sorted(connectors))
+    raise ConnectorError(f"Unknown connector '{name}'", hint=hint)
+
+
+def reset() -> None:
+    """Forget loaded connectors so the next lookup reloads entry points (for tests)."""
+    global _registry
+    with _lock:
+        _registry = None
+        _load_errors.clear()

@@ -1,0 +1,285 @@
+"""SQL text -> :class:`~arroyo_lite.sql.statements.Program`: parse, validate, collect problems.
+
+:func:`compile_sql` is the front end's entry point. It splits the text into statements,
+parses each (an unparsable statement is reported and the others are still checked), builds
+and validates every table, checks the file-level rules Arroyo applies between statements
+(inserting into a source, reading a sink, a memory table written twice or never), and
+raises :class:`~arroyo_lite.errors.ValidationErrors` with every problem in source order.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from sqlglot import exp
+from sqlglot.tokenizer_core import Token, TokenType
+
+from arroyo_lite.config import TableKind
+from arroyo_lite.connectors.registry import get_connector
+from arroyo_lite.errors import SourcePosition, SqlError, ValidationErrors
+from arroyo_lite.sql.columns import node_position
+from arroyo_lite.sql.parse import ParsedStatement, parse_statement
+from arroyo_lite.sql.source import RawStatement, SourceText, split_statements
+from arroyo_lite.sql.statements import (
+    CreateTable,
+    CreateView,
+    Insert,
+    Program,
+    Query,
+    SetOption,
+    Statement,
+)
+from arroyo_lite.sql.tables import ConnectorLookup, build_table
+
+_OPEN = {TokenType.L_PAREN, TokenType.L_BRACKET}
+_CLOSE = {TokenType.R_PAREN, TokenType.R_BRACKET}
+_QUERY_START = {TokenType.SELECT, TokenType.WITH, TokenType.VALUES}
+
+
+def compile_sql(
+    text: str,
+    *,
+    file: str = "<string>",
+    env: Mapping[str, str] | None = None,
+    catalog: Mapping[str, TableKind] | None = None,
+    lookup: ConnectorLookup = get_connector,
+) -> Program:
+    """Parse and validate every statement of ``text``.
+
+    ``env`` (default ``os.environ``) is only used to check that ``{{ VAR }}`` references
+    exist; no value is stored. ``catalog`` maps tables defined earlier (the REPL types one
+    statement at a time) to their kind; with it, "memory table never written" is not checked.
+    Raises :class:`ValidationErrors` listing every problem (positioned ``SqlError``s).
+    """
+    source = SourceText(text, file)
+    environment = os.environ if env is None else env
+    errors: list[SqlError] = []
+    statements: list[Statement] = []
+    try:
+        raws = split_statements(source)
+    except SqlError as e:
+        raise ValidationErrors([e]) from e
+    for raw in raws:
+        try:
+            parsed = parse_statement(raw, source)
+            statement = _compile_one(parsed, source, environment, lookup, errors)
+        except SqlError as e:
+            errors.append(e)
+            continue
+        if statement is not None:
+            statements.append(statement)
+    errors.extend(_check_program(statements, raws, source, catalog))
+    if errors:
+        raise ValidationErrors(sorted(errors, key=_order))
+    return Program(file=file, statements=tuple(statements))
+
+
+def compile_file(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> Program:
+    """Read ``path`` (UTF-8) and :func:`compile_sql` it; unreadable files are a ``SqlError``."""
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ValidationErrors(
+            [SqlError(f"file is not valid UTF-8 (byte {e.start})", hint="save the file as UTF-8")]
+        ) from e
+    except IsADirectoryError as e:
+        raise ValidationErrors([SqlError("is a directory, not a SQL file")]) from e
+    except OSError as e:
+        raise ValidationErrors([SqlError(f"cannot read file: {e.strerror}")]) from e
+    return compile_sql(text, file=name, env=env)
+
+
+def _order(error: SqlError) -> tuple[int, int]:
+    p = error.position
+    return (p.line, p.col) if p is not None else (0, 0)
+
+
+def _compile_one(
+    parsed: ParsedStatement,
+    source: SourceText,
+    env: Mapping[str, str],
+    lookup: ConnectorLookup,
+    errors: list[SqlError],
+) -> Statement | None:
+    node, raw, position = parsed.expression, parsed.raw, parsed.position
+    if isinstance(node, exp.Create):
+        kind = str(node.args.get("kind") or "").upper()
+        if kind == "VIEW" or (kind == "TABLE" and node.args.get("expression") is not None):
+            return CreateView(raw.text, position, _name(node), _query_after_as(raw, source))
+        if kind == "TABLE":
+            table, problems = build_table(parsed, source, env, lookup)
+            errors.extend(problems)
+            return CreateTable(raw.text, position, table) if table is not None else None
+    elif isinstance(node, exp.Insert):
+        target = node.this.this if isinstance(node.this, exp.Schema) else node.this
+        return Insert(raw.text, position, target.name, _insert_query(raw, source))
+    elif isinstance(node, exp.Query):
+        return Query(raw.text, position, raw.text)
+    elif isinstance(node, exp.Set):
+        return _set(node, raw, position)
+    raise SqlError(
+        f"unsupported statement: {raw.text.split(None, 1)[0].upper()}",
+        position=position,
+        hint="arroyo-lite runs CREATE TABLE, CREATE VIEW, INSERT INTO, SELECT and SET",
+    )
+
+
+def _name(node: exp.Create) -> str:
+    target = node.this.this if isinstance(node.this, exp.Schema) else node.this
+    return str(target.name)
+
+
+def _set(node: exp.Set, raw: RawStatement, position: SourcePosition) -> SetOption:
+    item = node.expressions[0] if node.expressions else None
+    eq = item.this if isinstance(item, exp.SetItem) else None
+    if isinstance(eq, exp.EQ) and eq.this is not None and eq.this.name == "updating_ttl":
+        value = raw.text[raw.text.index("=") + 1 :].strip() if "=" in raw.text else ""
+        return SetOption(raw.text, position, "updating_ttl", value)
+    raise SqlError(
+        "only `SET updating_ttl = interval '...'` is supported",
+        position=position,
+        hint="Arroyo supports a single SET option: updating_ttl",
+    )
+
+
+def _text_from(tokens: list[Token], index: int, source: SourceText) -> str:
+    text = source.text[tokens[index].start : tokens[-1].end + 1]
+    return _unwrap(text)
+
+
+def _unwrap(text: str) -> str:
+    """``(select ...)`` -> ``select ...`` when the parentheses enclose everything."""
+    text = text.strip()
+    while text.startswith("(") and text.endswith(")"):
+        depth = 0
+        for i, ch in enumerate(text):
+            depth += ch == "("
+            depth -= ch == ")"
+            if depth == 0 and i < len(text) - 1:
+                return text
+        text = text[1:-1].strip()
+    return text
+
+
+def _query_after_as(raw: RawStatement, source: SourceText) -> str:
+    depth = 0
+    for i, token in enumerate(raw.tokens):
+        if token.token_type in _OPEN:
+            depth += 1
+        elif token.token_type in _CLOSE:
+            depth -= 1
+        elif depth == 0 and token.token_type == TokenType.ALIAS and i + 1 < len(raw.tokens):
+            return _text_from(raw.tokens, i + 1, source)
+    return raw.text
+
+
+def _insert_query(raw: RawStatement, source: SourceText) -> str:
+    tokens = raw.tokens
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token.token_type in _QUERY_START:
+            return _text_from(tokens, i, source)
+        if token.token_type == TokenType.L_PAREN:
+            nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+            if nxt is not None and nxt.token_type in _QUERY_START | {TokenType.L_PAREN}:
+                return _text_from(tokens, i, source)
+            # a column list: skip to its closing parenthesis
+            depth = 0
+            for j in range(i, len(tokens)):
+                depth += tokens[j].token_type == TokenType.L_PAREN
+                depth -= tokens[j].token_type == TokenType.R_PAREN
+                if depth == 0:
+                    i = j
+                    break
+        i += 1
+    return raw.text
+
+
+def _read_tables(statement: Statement, source: SourceText) -> list[tuple[str, SourcePosition]]:
+    """Tables a query statement reads (CTE names excluded), with their positions."""
+    from arroyo_lite.sql.dialect import Arroyo
+
+    query = getattr(statement, "query", None)
+    if not isinstance(query, str):
+        return []
+    try:
+        import sqlglot
+
+        node = sqlglot.parse_one(query, read=Arroyo)
+    except Exception:  # already parsed once as part of the statement; be lenient
+        return []
+    ctes = {cte.alias_or_name.lower() for cte in node.find_all(exp.CTE)}
+    found = []
+    for table in node.find_all(exp.Table):
+        if table.name and table.name.lower() not in ctes:
+            found.append((table.name, statement.position))
+    return found
+
+
+def _check_program(
+    statements: list[Statement],
+    raws: list[RawStatement],
+    source: SourceText,
+    catalog: Mapping[str, TableKind] | None,
+) -> list[SqlError]:
+    """Rules between statements: duplicates, insert targets, reads of sinks and memory tables."""
+    errors: list[SqlError] = []
+    kinds: dict[str, TableKind | None] = {k.lower(): v for k, v in (catalog or {}).items()}
+    inserted: set[str] = set()
+    for statement in statements:
+        if isinstance(statement, CreateTable | CreateView):
+            name = statement.table.name if isinstance(statement, CreateTable) else statement.name
+            if name.lower() in kinds:
+                errors.append(
+                    SqlError(f"table '{name}' is already defined", position=statement.position)
+                )
+            kinds[name.lower()] = (
+                statement.table.kind if isinstance(statement, CreateTable) else None
+            )
+    for statement in statements:
+        if isinstance(statement, Insert):
+            key = statement.target.lower()
+            kind = kinds.get(key)
+            if kind is TableKind.SOURCE:
+                errors.append(
+                    SqlError(
+                        f"attempted to insert into table '{statement.target}', but it is a source",
+                        position=statement.position,
+                    )
+                )
+            elif kind is TableKind.MEMORY:
+                if key in inserted:
+                    errors.append(
+                        SqlError(
+                            "Can only insert into a memory table once",
+                            position=statement.position,
+                        )
+                    )
+                inserted.add(key)
+        for name, position in _read_tables(statement, source):
+            kind = kinds.get(name.lower())
+            if kind is TableKind.SINK:
+                errors.append(
+                    SqlError(
+                        f"attempted to read from table '{name}', but it is a sink",
+                        position=position,
+                    )
+                )
+    if catalog is None:
+        for statement in statements:
+            for name, position in _read_tables(statement, source):
+                key = name.lower()
+                if kinds.get(key) is TableKind.MEMORY and key not in inserted:
+                    errors.append(
+                        SqlError(
+                            f"Can't query from memory table {name} without first inserting "
+                            "into it.",
+                            position=position,
+                        )
+                    )
+    _ = raws, node_position
+    return errors

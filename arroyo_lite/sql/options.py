@@ -1,0 +1,337 @@
+"""WITH-clause options and Arroyo's typed pullers (``ConnectorOptions`` in Arroyo).
+
+:class:`OptionReader` holds the ``key = value`` pairs of one ``CREATE TABLE``. Each ``pull_*``
+method *consumes* its key (so leftovers can be reported), applies Arroyo's acceptance rule
+for that type, and raises a positioned :class:`~arroyo_lite.errors.SqlError` with Arroyo's
+wording. A duplicate key keeps the last value, as Arroyo's HashMap does. Every key a puller
+asks for is remembered, so :meth:`OptionReader.check_leftovers` can suggest the closest known
+key for a typo.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from arroyo_lite.errors import SourcePosition, SqlError
+
+
+@dataclass(frozen=True, slots=True)
+class OptionValue:
+    """One ``key = value`` pair: the parsed value expression, its text and positions."""
+
+    key: str
+    value: exp.Expr
+    text: str
+    key_position: SourcePosition | None = None
+    value_position: SourcePosition | None = None
+
+
+class OptionReader:
+    """Typed, consuming access to the WITH options of one table."""
+
+    def __init__(
+        self,
+        options: Iterable[OptionValue] = (),
+        *,
+        clause_position: SourcePosition | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self._options: dict[str, OptionValue] = {}
+        for option in options:
+            # Arroyo collects options into a HashMap: a repeated key keeps its last value.
+            self._options.pop(option.key, None)
+            self._options[option.key] = option
+        self._known: set[str] = set()
+        #: Where the WITH clause (or the statement) starts; used for missing options.
+        self.clause_position = clause_position
+        #: Environment to check ``{{ VAR }}`` references against (values are never stored).
+        self.env: Mapping[str, str] = env if env is not None else {}
+
+    # -- inspection ----------------------------------------------------------------------
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._options
+
+    def __len__(self) -> int:
+        return len(self._options)
+
+    def remaining(self) -> list[str]:
+        """Keys not consumed yet, in the order written."""
+        return list(self._options)
+
+    def get(self, key: str) -> OptionValue | None:
+        """Look at an option without consuming it."""
+        return self._options.get(key)
+
+    def position(self, key: str) -> SourcePosition | None:
+        """Where ``key``'s value is (or the clause, if the key is absent)."""
+        option = self._options.get(key)
+        if option is not None and option.value_position is not None:
+            return option.value_position
+        return self.clause_position
+
+    def know(self, *keys: str) -> None:
+        """Declare keys as valid here (for did-you-mean hints), without consuming anything."""
+        self._known.update(keys)
+
+    def error(self, message: str, option: OptionValue | None, hint: str | None = None) -> SqlError:
+        """A :class:`SqlError` pointing at ``option``'s value (or at the WITH clause)."""
+        position = self.clause_position
+        if option is not None:
+            position = option.value_position or option.key_position or position
+        return SqlError(message, position=position, hint=hint)
+
+    # -- pullers -------------------------------------------------------------------------
+
+    def pull(self, key: str) -> OptionValue | None:
+        """Consume ``key`` and return it raw (``None`` if absent)."""
+        self._known.add(key)
+        return self._options.pop(key, None)
+
+    def pull_opt_str(self, key: str) -> str | None:
+        """A single-quoted string; anything else is Arroyo's "single-quoted string" error."""
+        option = self.pull(key)
+        if option is None:
+            return None
+        return self._as_str(option)
+
+    def pull_str(self, key: str) -> str:
+        """A required single-quoted string: ``required option 'k' not set`` when absent."""
+        value = self.pull_opt_str(key)
+        if value is None:
+            raise SqlError(
+                f"required option '{key}' not set",
+                position=self.clause_position,
+                hint=f"add {key} = '...' to the WITH clause",
+            )
+        return value
+
+    def pull_opt_str_with_option(self, key: str) -> tuple[str, OptionValue] | None:
+        """Like :meth:`pull_opt_str`, also returning the option (for positioned follow-ups)."""
+        option = self.pull(key)
+        if option is None:
+            return None
+        return self._as_str(option), option
+
+    def pull_opt_bool(self, key: str) -> bool | None:
+        """``true``/``false``, or exactly ``'true'``, ``'yes'``, ``'false'``, ``'no'``."""
+        option = self.pull(key)
+        if option is None:
+            return None
+        value = option.value
+        if isinstance(value, exp.Boolean):
+            return bool(value.this)
+        if isinstance(value, exp.Literal) and value.is_string:
+            text = value.this
+            if text in ("true", "yes"):
+                return True
+            if text in ("false", "no"):
+                return False
+            shown = f"'{text}'"
+        else:
+            shown = option.text
+        raise self.error(
+            f"expected with option '{key}' to be a boolean, but it was `{shown}`",
+            option,
+            hint="use true or false",
+        )
+
+    def pull_opt_i64(self, key: str) -> int | None:
+        """A number literal or a string that parses as a signed 64-bit integer."""
+        return self._pull_int(key, signed=True)
+
+    def pull_opt_u64(self, key: str) -> int | None:
+        """A number literal or a string that parses as an unsigned 64-bit integer."""
+        return self._pull_int(key, signed=False)
+
+    def pull_opt_f64(self, key: str) -> float | None:
+        """A number literal or a string that parses as a double."""
+        option = self.pull(key)
+        if option is None:
+            return None
+        text = self._number_text(option)
+        try:
+            if text is None or not _FLOAT.fullmatch(text.strip()):
+                raise ValueError(text)
+            return float(text)
+        except ValueError:
+            raise self.error(
+                f"expected with option '{key}' to be a double, but it was `{_shown(option)}`",
+                option,
+            ) from None
+
+    def pull_f64(self, key: str) -> float:
+        """A required double: ``required option 'k' not set`` when absent."""
+        value = self.pull_opt_f64(key)
+        if value is None:
+            raise SqlError(
+                f"required option '{key}' not set",
+                position=self.clause_position,
+                hint=f"add {key} = <number> to the WITH clause",
+            )
+        return value
+
+    def pull_opt_duration(self, key: str) -> float | None:
+        """An interval (``interval '5' second``) or a deprecated string (``'5 seconds'``).
+
+        Returns seconds. Months/years and negative durations are rejected, as in Arroyo.
+        """
+        option = self.pull(key)
+        if option is None:
+            return None
+        value = option.value
+        if isinstance(value, exp.Interval):
+            amount = value.this.name if value.this is not None else ""
+            unit = value.unit.name if value.unit is not None else ""
+            text = f"{amount} {unit}".strip()
+        elif isinstance(value, exp.Literal) and value.is_string:
+            text = value.this
+        else:
+            raise self.error(
+                f"expected an interval for '{key}', but found `{option.text}`",
+                option,
+                hint="write an interval such as interval '10' minute",
+            )
+        try:
+            return parse_duration(text)
+        except ValueError as e:
+            raise self.error(
+                f"invalid duration for '{key}': {e}",
+                option,
+                hint="write an interval such as interval '10' minute or '10 minutes'",
+            ) from None
+
+    def pull_opt_field(self, key: str) -> str | None:
+        """A bare identifier naming a column, or a deprecated single-quoted string."""
+        option = self.pull(key)
+        if option is None:
+            return None
+        value = option.value
+        if isinstance(value, exp.Column) and not value.table:
+            return str(value.name)
+        if isinstance(value, exp.Literal) and value.is_string:
+            return str(value.this)
+        raise self.error(
+            f"expected with option '{key}' to be a field, but it was `{option.text}`",
+            option,
+        )
+
+    # -- leftovers -----------------------------------------------------------------------
+
+    def check_leftovers(self, extra_known: Iterable[str] = ()) -> None:
+        """Raise Arroyo's ``unknown options provided in WITH clause`` for unconsumed keys.
+
+        Positioned at the first leftover key; the hint suggests close known keys.
+        """
+        if not self._options:
+            return
+        leftovers = list(self._options.values())
+        names = ", ".join(f"'{o.key}'" for o in leftovers)
+        known = sorted(self._known | set(extra_known))
+        hints = []
+        for option in leftovers:
+            close = difflib.get_close_matches(option.key, known, n=1, cutoff=0.6)
+            if close:
+                hints.append(f"did you mean '{close[0]}' instead of '{option.key}'?")
+        first = leftovers[0]
+        raise SqlError(
+            f"unknown options provided in WITH clause: {names}",
+            position=first.key_position or first.value_position or self.clause_position,
+            hint=" ".join(hints) or None,
+        )
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _as_str(self, option: OptionValue) -> str:
+        value = option.value
+        if isinstance(value, exp.Literal) and value.is_string:
+            return str(value.this)
+        hint = None
+        if isinstance(value, exp.Column) and value.this is not None and value.this.quoted:
+            hint = "strings must be single-quoted; double quotes make an identifier"
+        raise self.error(
+            f"expected with option '{option.key}' to be a single-quoted string, "
+            f"but it was `{option.text}`",
+            option,
+            hint=hint or f"write {option.key} = '...'",
+        )
+
+    @staticmethod
+    def _number_text(option: OptionValue) -> str | None:
+        value = option.value
+        if isinstance(value, exp.Literal):
+            return str(value.this)
+        return None
+
+    def _pull_int(self, key: str, *, signed: bool) -> int | None:
+        option = self.pull(key)
+        if option is None:
+            return None
+        text = self._number_text(option)
+        lo, hi = (-(2**63), 2**63 - 1) if signed else (0, 2**64 - 1)
+        if text is not None and _INT.fullmatch(text):
+            number = int(text)
+            if lo <= number <= hi:
+                return number
+        kind = "an integer" if signed else "an unsigned integer"
+        raise self.error(
+            f"expected with option '{key}' to be {kind}, but it was `{_shown(option)}`",
+            option,
+            hint="negative numbers must be quoted, e.g. '-1'"
+            if signed and isinstance(option.value, exp.Neg)
+            else None,
+        )
+
+
+_INT = re.compile(r"[+-]?\d+")
+_FLOAT = re.compile(r"[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|inf|NaN|infinity)", re.I)
+
+
+def _shown(option: OptionValue) -> str:
+    value = option.value
+    if isinstance(value, exp.Literal) and value.is_string:
+        return str(value.this)
+    return option.text
+
+
+_UNIT_SECONDS = {
+    "ns": 1e-9, "nanosecond": 1e-9, "nanoseconds": 1e-9,
+    "us": 1e-6, "microsecond": 1e-6, "microseconds": 1e-6,
+    "ms": 1e-3, "millisecond": 1e-3, "milliseconds": 1e-3,
+    "s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0,
+    "m": 60.0, "min": 60.0, "mins": 60.0, "minute": 60.0, "minutes": 60.0,
+    "h": 3600.0, "hour": 3600.0, "hours": 3600.0,
+    "d": 86400.0, "day": 86400.0, "days": 86400.0,
+    "w": 604800.0, "week": 604800.0, "weeks": 604800.0,
+}  # fmt: skip
+_CALENDAR = {"month", "months", "mon", "mons", "year", "years", "y"}
+_PART = re.compile(r"\s*([+-]?\d+(?:\.\d+)?)\s*([a-zA-Z]+)\s*")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``'10 minutes'``, ``'1 hour 30 minutes'``, ``'5' SECOND``-style text.
+
+    Raises ``ValueError`` (with a message) for empty, negative, month/year or unknown units.
+    """
+    total, pos, seen = 0.0, 0, False
+    while pos < len(text):
+        match = _PART.match(text, pos)
+        if match is None or match.end() == pos:
+            raise ValueError(f"cannot parse '{text}' as an interval")
+        amount, unit = float(match.group(1)), match.group(2).lower()
+        if unit in _CALENDAR:
+            raise ValueError("intervals in months or years are not supported")
+        if unit not in _UNIT_SECONDS:
+            raise ValueError(f"unknown interval unit '{match.group(2)}'")
+        if amount < 0:
+            raise ValueError("negative intervals are not supported")
+        total += amount * _UNIT_SECONDS[unit]
+        pos, seen = match.end(), True
+    if not seen:
+        raise ValueError(f"cannot parse '{text}' as an interval")
+    return total

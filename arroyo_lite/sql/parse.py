@@ -1,0 +1,194 @@
+"""Parse one statement's tokens with sqlglot, taking a ``CREATE TABLE``'s WITH clause apart.
+
+The WITH options of a ``CREATE TABLE`` are cut out of the token stream before sqlglot sees the
+statement: keys are then found with their exact positions (sqlglot keeps none for property
+keys), any key is accepted (``type``, ``format`` and ``location`` would otherwise be parsed as
+special properties), and each value is parsed on its own as an expression. sqlglot parse
+errors become positioned :class:`~arroyo_lite.errors.SqlError` objects.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlglot import exp
+from sqlglot.errors import ParseError
+from sqlglot.tokenizer_core import Token, TokenType
+
+from arroyo_lite.errors import SourcePosition, SqlError
+from arroyo_lite.sql.dialect import Arroyo
+from arroyo_lite.sql.options import OptionValue
+from arroyo_lite.sql.source import RawStatement, SourceText
+
+_OPEN = {TokenType.L_PAREN, TokenType.L_BRACKET, TokenType.L_BRACE}
+_CLOSE = {TokenType.R_PAREN, TokenType.R_BRACKET, TokenType.R_BRACE}
+_KEY_TYPES = {TokenType.VAR, TokenType.STRING, TokenType.IDENTIFIER}
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedStatement:
+    """A statement as sqlglot parsed it, plus its WITH options (``None``: no WITH clause)."""
+
+    raw: RawStatement
+    expression: exp.Expr
+    options: list[OptionValue] | None
+    with_position: SourcePosition | None
+    position: SourcePosition
+
+
+def parse_statement(raw: RawStatement, source: SourceText) -> ParsedStatement:
+    """Parse ``raw``; raises :class:`SqlError` positioned at the offending token."""
+    tokens = raw.tokens
+    options: list[OptionValue] | None = None
+    with_position = None
+    span = _with_clause_span(tokens)
+    if span is not None:
+        start, end = span
+        with_position = source.at_token(tokens[start])
+        options = _parse_options(tokens[start + 2 : end], tokens[start + 1], source)
+        tokens = tokens[:start] + tokens[end + 1 :]
+    expressions = _parse_tokens(tokens, source)
+    if len(expressions) != 1 or expressions[0] is None:
+        raise SqlError("expected exactly one statement", position=source.at_token(raw.tokens[0]))
+    return ParsedStatement(
+        raw, expressions[0], options, with_position, source.at_token(raw.tokens[0])
+    )
+
+
+def parse_expression(tokens: list[Token], source: SourceText) -> exp.Expr:
+    """Parse a token run as one expression (an option value)."""
+    expressions = _parse_tokens(tokens, source)
+    if len(expressions) != 1 or expressions[0] is None:
+        raise SqlError("expected a single value", position=source.at_token(tokens[0]))
+    return expressions[0]
+
+
+def _parse_tokens(tokens: list[Token], source: SourceText) -> list[exp.Expr | None]:
+    try:
+        result: list[exp.Expr | None] = Arroyo().parser().parse(tokens, source.text)
+    except ParseError as e:
+        raise _convert_parse_error(e, tokens, source) from e
+    return result
+
+
+def _convert_parse_error(e: ParseError, tokens: list[Token], source: SourceText) -> SqlError:
+    info = e.errors[0] if e.errors else {}
+    message = _clean(str(info.get("description") or "could not parse statement"))
+    line, col = info.get("line"), info.get("col")
+    position = source.at_token(tokens[-1]) if tokens else source.position(0)
+    for token in tokens:
+        # sqlglot reports the line and the *last* column of the token it stopped at.
+        if token.line == line and token.col == col:
+            position = source.at_token(token)
+            break
+    else:
+        if isinstance(line, int) and isinstance(col, int):
+            highlight = str(info.get("highlight") or "")
+            position = SourcePosition(
+                source.file, line, max(1, col - len(highlight) + 1), highlight or None
+            )
+    return SqlError(message, position=position)
+
+
+_TOKEN_REPR = re.compile(r"<Token token_type: TokenType\.(\w+), text: (.*?), line: .*?>")
+
+
+def _clean(message: str) -> str:
+    """sqlglot sometimes embeds a token's repr in its message: show the token text instead."""
+
+    def shown(match: re.Match[str]) -> str:
+        return "end of statement" if match.group(1) == "SENTINEL" else f"'{match.group(2)}'"
+
+    return _TOKEN_REPR.sub(shown, message)
+
+
+def _with_clause_span(tokens: list[Token]) -> tuple[int, int] | None:
+    """Indices of ``WITH`` and its closing ``)`` in a CREATE TABLE, or ``None``."""
+    if not tokens or tokens[0].token_type != TokenType.CREATE:
+        return None
+    if not any(t.token_type == TokenType.TABLE for t in tokens[:4]):
+        return None
+    depth = 0
+    for i, token in enumerate(tokens):
+        if token.token_type in _OPEN:
+            depth += 1
+        elif token.token_type in _CLOSE:
+            depth -= 1
+        elif depth == 0 and token.token_type == TokenType.ALIAS:
+            return None  # CREATE TABLE ... AS query: a WITH after this is a CTE
+        elif (
+            depth == 0
+            and token.token_type == TokenType.WITH
+            and i + 1 < len(tokens)
+            and tokens[i + 1].token_type == TokenType.L_PAREN
+        ):
+            close = _matching(tokens, i + 1)
+            if close is None:
+                return None  # let sqlglot report the unbalanced parenthesis
+            return i, close
+    return None
+
+
+def _matching(tokens: list[Token], open_index: int) -> int | None:
+    depth = 0
+    for j in range(open_index, len(tokens)):
+        if tokens[j].token_type in _OPEN:
+            depth += 1
+        elif tokens[j].token_type in _CLOSE:
+            depth -= 1
+            if depth == 0:
+                return j
+    return None
+
+
+def _parse_options(tokens: list[Token], paren: Token, source: SourceText) -> list[OptionValue]:
+    """Split ``key = value, ...`` at top-level commas and parse each value."""
+    items: list[list[Token]] = [[]]
+    depth = 0
+    for token in tokens:
+        if token.token_type in _OPEN:
+            depth += 1
+        elif token.token_type in _CLOSE:
+            depth -= 1
+        if depth == 0 and token.token_type == TokenType.COMMA:
+            items.append([])
+        else:
+            items[-1].append(token)
+    if items == [[]]:
+        return []
+    options = []
+    for item in items:
+        if not item:
+            raise SqlError(
+                "invalid with option: ''; expected an `=` delimited key-value pair",
+                position=source.at_token(paren),
+                hint="remove the extra comma",
+            )
+        key_token = item[0]
+        if (
+            len(item) < 3
+            or item[1].token_type != TokenType.EQ
+            or not (key_token.token_type in _KEY_TYPES or key_token.text.isidentifier())
+        ):
+            text = source.text[item[0].start : item[-1].end + 1]
+            dotted = len(item) > 1 and item[1].token_type == TokenType.DOT
+            raise SqlError(
+                f"invalid with option: '{text}'; expected an `=` delimited key-value pair",
+                position=source.at_token(key_token),
+                hint="quote dotted keys, e.g. 'json.unstructured' = true"
+                if dotted
+                else "write key = value",
+            )
+        value_tokens = item[2:]
+        value_text = source.text[value_tokens[0].start : value_tokens[-1].end + 1]
+        options.append(
+            OptionValue(
+                key=key_token.text,
+                value=parse_expression(value_tokens, source),
+                text=value_text,
+                key_position=source.at_token(key_token),
+                value_position=source.at_token(value_tokens[0]),
+            )
+        )
+    return options

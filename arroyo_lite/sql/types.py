@@ -1,0 +1,142 @@
+"""SQL column types -> Arrow types: Arroyo's ``convert_data_type`` as one table.
+
+:func:`convert` maps a sqlglot ``DataType`` to an Arrow type and says whether Arroyo lets the
+type appear in a connection (source/sink) table. Types that exist only in memory tables
+(small integers, DATE, TIME, INTERVAL) convert fine but are rejected by the table builder
+with :func:`connection_type_error`, using Arroyo's wording and the Arrow type name Arroyo
+prints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import pyarrow as pa
+from sqlglot import exp
+from sqlglot.expressions.datatypes import DType
+
+
+class TypeError_(ValueError):
+    """A type that cannot be converted; ``str()`` is Arroyo's message."""
+
+
+@dataclass(frozen=True, slots=True)
+class SqlType:
+    """A converted column type."""
+
+    arrow: pa.DataType
+    name: str
+    is_json: bool = False
+    #: Arroyo's Debug name of the Arrow type when it is not allowed in a connection table.
+    memory_only: str | None = None
+
+
+#: Simple types: sqlglot type -> (Arrow type, canonical SQL name).
+_SIMPLE: dict[DType, tuple[pa.DataType, str]] = {
+    DType.BOOLEAN: (pa.bool_(), "BOOLEAN"),
+    DType.INT: (pa.int32(), "INT"),
+    DType.BIGINT: (pa.int64(), "BIGINT"),
+    DType.UINT: (pa.uint32(), "INT UNSIGNED"),
+    DType.UBIGINT: (pa.uint64(), "BIGINT UNSIGNED"),
+    DType.FLOAT: (pa.float32(), "FLOAT"),
+    DType.DOUBLE: (pa.float64(), "DOUBLE"),
+    DType.TEXT: (pa.string(), "TEXT"),
+    DType.VARCHAR: (pa.string(), "VARCHAR"),
+    DType.NVARCHAR: (pa.string(), "VARCHAR"),
+    DType.CHAR: (pa.string(), "CHAR"),
+    DType.NCHAR: (pa.string(), "CHAR"),
+    DType.VARBINARY: (pa.binary(), "BYTEA"),
+}
+
+#: Types a memory table may use but a connection table may not: Arrow type, SQL name and
+#: the Arrow type name as Arroyo's error prints it.
+_MEMORY_ONLY: dict[DType, tuple[pa.DataType, str, str]] = {
+    DType.TINYINT: (pa.int8(), "TINYINT", "Int8"),
+    DType.SMALLINT: (pa.int16(), "SMALLINT", "Int16"),
+    DType.UTINYINT: (pa.uint8(), "TINYINT UNSIGNED", "UInt8"),
+    DType.USMALLINT: (pa.uint16(), "SMALLINT UNSIGNED", "UInt16"),
+    DType.DATE: (pa.date32(), "DATE", "Date32"),
+    DType.TIME: (pa.time64("ns"), "TIME", "Time64(Nanosecond)"),
+    DType.INTERVAL: (pa.month_day_nano_interval(), "INTERVAL", "Interval(MonthDayNano)"),
+}
+
+_TIMESTAMP_UNITS: dict[int, Literal["s", "ms", "us", "ns"]] = {0: "s", 3: "ms", 6: "us", 9: "ns"}
+
+
+def _int_params(dt: exp.DataType) -> list[int]:
+    values = []
+    for param in dt.expressions:
+        node = param.this if isinstance(param, exp.DataTypeParam) else param
+        try:
+            values.append(int(node.name))
+        except (TypeError, ValueError) as e:
+            raise TypeError_(f"Unsupported SQL type '{dt.sql()}'") from e
+    return values
+
+
+def convert(dt: exp.DataType) -> SqlType:
+    """Convert one sqlglot type (recursively for arrays and structs).
+
+    Raises :class:`TypeError_` with Arroyo's message for types Arroyo does not support at all.
+    """
+    kind = dt.this
+    if kind in _SIMPLE:
+        arrow, name = _SIMPLE[kind]
+        return SqlType(arrow, name)
+    if kind in (DType.JSON, DType.JSONB):
+        return SqlType(pa.string(), "JSON", is_json=True)
+    if kind in _MEMORY_ONLY:
+        arrow, name, debug = _MEMORY_ONLY[kind]
+        return SqlType(arrow, name, memory_only=debug)
+    if kind == DType.DECIMAL:
+        params = _int_params(dt)
+        # DECIMAL alone is (38, 10); DECIMAL(p) is (p, 0), as in Arroyo.
+        precision, scale = (params[0], params[1] if len(params) > 1 else 0) if params else (38, 10)
+        if not 1 <= precision <= 38 or not 0 <= scale <= precision:
+            raise TypeError_(f"Unsupported SQL type '{dt.sql()}': invalid decimal precision")
+        return SqlType(pa.decimal128(precision, scale), f"DECIMAL({precision}, {scale})")
+    if kind in (DType.TIMESTAMP, DType.DATETIME):
+        params = _int_params(dt)
+        precision = params[0] if params else 9
+        if precision not in _TIMESTAMP_UNITS:
+            raise TypeError_(
+                f"unsupported precision {precision} -- supported precisions are 0 (seconds), "
+                "3 (milliseconds), 6 (microseconds), and 9 (nanoseconds)"
+            )
+        name = f"TIMESTAMP({precision})" if params else "TIMESTAMP"
+        return SqlType(pa.timestamp(_TIMESTAMP_UNITS[precision]), name)
+    if kind == DType.ARRAY and dt.expressions:
+        inner = convert(dt.expressions[0])
+        return SqlType(
+            pa.list_(pa.field("item", inner.arrow, nullable=True)),
+            f"{inner.name}[]",
+            memory_only=f"List({inner.memory_only})" if inner.memory_only else None,
+        )
+    if kind == DType.STRUCT:
+        fields, names, memory_only = [], [], None
+        for child in dt.expressions:
+            if not isinstance(child, exp.ColumnDef) or not isinstance(
+                child.args.get("kind"), exp.DataType
+            ):
+                raise TypeError_(f"Unsupported SQL type '{dt.sql()}'")
+            sub = convert(child.args["kind"])
+            metadata = {b"ARROW:extension:name": b"arroyo.json"} if sub.is_json else None
+            fields.append(pa.field(child.name, sub.arrow, nullable=True, metadata=metadata))
+            names.append(f"{child.name} {sub.name}")
+            memory_only = memory_only or sub.memory_only
+        return SqlType(pa.struct(fields), f"STRUCT<{', '.join(names)}>", memory_only=memory_only)
+    raise TypeError_(f"Unsupported SQL type '{_display(dt)}'")
+
+
+def _display(dt: exp.DataType) -> str:
+    text: str = dt.sql(dialect="postgres")
+    return {"TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE"}.get(text, text)
+
+
+def connection_type_error(column: str, sql_type: SqlType) -> str:
+    """Arroyo's message for a memory-only type in a connection table."""
+    return (
+        f"field '{column}' has a type '{sql_type.memory_only}' that cannot be used in a "
+        "connection table"
+    )
