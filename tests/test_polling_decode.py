@@ -1,0 +1,124 @@
+"""The polling source with structured JSON and bad data, tables compiled from real SQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from arroyo_lite.clock import ManualClock
+from arroyo_lite.config import TableConfig
+from arroyo_lite.connectors.base import SourceState
+from arroyo_lite.errors import FatalSourceError
+from arroyo_lite.sql import compile_sql
+from tests.support.http_app import STATE, make_app, wait_until
+from tests.support.polling import RunningSource
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+async def server(aiohttp_server: Any) -> Any:
+    return await aiohttp_server(make_app())
+
+
+def table(server: Any, path: str, *, name: str = "t", extra: str = "") -> TableConfig:
+    sql = f"""
+    CREATE TABLE {name} (id BIGINT, name TEXT) WITH (
+      connector = 'polling_http',
+      endpoint = '{server.make_url(path)}',
+      format = 'json'{extra}
+    );
+    """
+    [config] = compile_sql(sql, env={}).tables
+    return config
+
+
+async def test_top_level_array_becomes_rows(server: Any) -> None:
+    async with RunningSource(table(server, "/array?n=4")) as src:
+        await src.sleeping_after(1)
+    assert src.rows() == [{"id": i, "name": f"item-{i}"} for i in range(4)]
+    assert src.status.rows == 4
+    assert len(set(src.timestamps())) == 1, "all rows of one poll share the arrival time"
+
+
+async def test_gzip_json_decodes(server: Any) -> None:
+    async with RunningSource(table(server, "/gzip?n=2")) as src:
+        await src.sleeping_after(1)
+    assert [r["id"] for r in src.rows()] == [0, 1]
+
+
+async def test_big_body_is_decoded_off_the_loop_correctly(server: Any) -> None:
+    # ~50,000 objects: well over the 256 KiB inline threshold.
+    async with RunningSource(table(server, "/array?n=50000")) as src:
+        await src.sleeping_after(1)
+    assert src.status.rows == 50_000
+    assert src.rows()[-1] == {"id": 49_999, "name": "item-49999"}
+
+
+async def test_bad_data_fail_stops_only_this_table(server: Any) -> None:
+    clock = ManualClock()
+    bad = table(server, "/invalid", name="bad")
+    good = table(server, "/array?n=1", name="good")
+    async with (
+        RunningSource(bad, clock=clock) as failing,
+        RunningSource(good, clock=clock) as healthy,
+    ):
+        await wait_until(lambda: failing.task is not None and failing.task.done())
+        assert failing.task is not None
+        error = failing.task.exception()
+        assert isinstance(error, FatalSourceError)
+        assert failing.status.state is SourceState.FAILED
+        assert failing.status.last_error == error.message
+        # The other table (sharing the HTTP session) keeps polling.
+        await healthy.sleeping_after(1)
+        await clock.advance(1.0)
+        await healthy.sleeping_after(2)
+        assert healthy.status.rows == 2
+        assert healthy.status.state is SourceState.RUNNING
+
+
+async def test_bad_data_drop_keeps_good_rows_and_polling(server: Any) -> None:
+    config = table(server, "/mixed", extra=",\n framing = 'newline',\n bad_data = 'drop'")
+    async with RunningSource(config) as src:
+        await src.sleeping_after(1)
+        await src.manual.advance(1.0)
+        await src.sleeping_after(2)
+        assert src.status.state is SourceState.RUNNING
+    assert src.rows() == [{"id": 1, "name": "a"}, {"id": 3, "name": None}] * 2
+    assert src.status.dropped_rows == 2
+    assert src.status.last_error is not None and "dropped 1 bad record(s)" in src.status.last_error
+    assert src.status.failures == 0
+
+
+async def test_invalid_json_with_drop_is_counted(server: Any) -> None:
+    async with RunningSource(table(server, "/invalid", extra=",\n bad_data = 'drop'")) as src:
+        await src.sleeping_after(1)
+    assert src.rows() == []
+    assert src.status.dropped_rows == 1
+
+
+async def test_wrongly_typed_body_with_fail(server: Any) -> None:
+    async with RunningSource(table(server, "/wrong-types")) as src:
+        await wait_until(lambda: src.task is not None and src.task.done())
+        assert src.task is not None
+        assert isinstance(src.task.exception(), FatalSourceError)
+    assert server.app[STATE].count("/wrong-types") == 1
+
+
+async def test_decode_errors_are_masked(server: Any) -> None:
+    # /echo reflects the request headers into the body; a decode error must not leak them.
+    secret = "echo-secret-value"
+    sql = f"""
+    CREATE TABLE t (headers INT) WITH (
+      connector = 'polling_http',
+      endpoint = '{server.make_url("/echo")}',
+      headers = 'X-Key: {{{{ KEY }}}}',
+      format = 'json'
+    );
+    """
+    [config] = compile_sql(sql, env={"KEY": secret}).tables
+    async with RunningSource(config, env={"KEY": secret}) as src:
+        await wait_until(lambda: src.task is not None and src.task.done())
+    assert src.status.state is SourceState.FAILED
+    assert secret not in (src.status.last_error or "")
