@@ -66,6 +66,8 @@ def read_columns(schema: exp.Schema, source: SourceText, fallback: SourcePositio
                 )
                 continue
             expression = item.args.get("expression")
+            if not isinstance(expression, exp.Expr):
+                expression = None  # WATERMARK FOR col, without AS
             result.watermark = WatermarkSpec(
                 column=item.this.name,
                 expression=to_arroyo_sql(expression) if expression is not None else None,

@@ -57,6 +57,7 @@ def compile_sql(
     environment = os.environ if env is None else env
     errors: list[SqlError] = []
     statements: list[Statement] = []
+    reads: list[list[tuple[str, SourcePosition]]] = []
     try:
         raws = split_statements(source)
     except SqlError as e:
@@ -70,7 +71,8 @@ def compile_sql(
             continue
         if statement is not None:
             statements.append(statement)
-    errors.extend(_check_program(statements, raws, source, catalog))
+            reads.append(_read_tables(parsed, source))
+    errors.extend(_check_program(statements, reads, catalog))
     if errors:
         raise ValidationErrors(sorted(errors, key=_order))
     return Program(file=file, statements=tuple(statements))
@@ -199,31 +201,26 @@ def _insert_query(raw: RawStatement, source: SourceText) -> str:
     return raw.text
 
 
-def _read_tables(statement: Statement, source: SourceText) -> list[tuple[str, SourcePosition]]:
-    """Tables a query statement reads (CTE names excluded), with their positions."""
-    from arroyo_lite.sql.dialect import Arroyo
-
-    query = getattr(statement, "query", None)
-    if not isinstance(query, str):
-        return []
-    try:
-        import sqlglot
-
-        node = sqlglot.parse_one(query, read=Arroyo)
-    except Exception:  # already parsed once as part of the statement; be lenient
+def _read_tables(
+    parsed: ParsedStatement, source: SourceText
+) -> list[tuple[str, SourcePosition]]:
+    """Tables a statement's query reads (CTE names excluded), with their positions."""
+    node = parsed.expression
+    if isinstance(node, exp.Create | exp.Insert):
+        node = node.expression
+    if not isinstance(node, exp.Query):
         return []
     ctes = {cte.alias_or_name.lower() for cte in node.find_all(exp.CTE)}
     found = []
     for table in node.find_all(exp.Table):
         if table.name and table.name.lower() not in ctes:
-            found.append((table.name, statement.position))
+            found.append((table.name, node_position(table, source) or parsed.position))
     return found
 
 
 def _check_program(
     statements: list[Statement],
-    raws: list[RawStatement],
-    source: SourceText,
+    reads: list[list[tuple[str, SourcePosition]]],
     catalog: Mapping[str, TableKind] | None,
 ) -> list[SqlError]:
     """Rules between statements: duplicates, insert targets, reads of sinks and memory tables."""
@@ -240,7 +237,7 @@ def _check_program(
             kinds[name.lower()] = (
                 statement.table.kind if isinstance(statement, CreateTable) else None
             )
-    for statement in statements:
+    for statement, statement_reads in zip(statements, reads, strict=True):
         if isinstance(statement, Insert):
             key = statement.target.lower()
             kind = kinds.get(key)
@@ -260,7 +257,7 @@ def _check_program(
                         )
                     )
                 inserted.add(key)
-        for name, position in _read_tables(statement, source):
+        for name, position in statement_reads:
             kind = kinds.get(name.lower())
             if kind is TableKind.SINK:
                 errors.append(
@@ -270,8 +267,8 @@ def _check_program(
                     )
                 )
     if catalog is None:
-        for statement in statements:
-            for name, position in _read_tables(statement, source):
+        for statement_reads in reads:
+            for name, position in statement_reads:
                 key = name.lower()
                 if kinds.get(key) is TableKind.MEMORY and key not in inserted:
                     errors.append(
@@ -281,5 +278,4 @@ def _check_program(
                             position=position,
                         )
                     )
-    _ = raws, node_position
     return errors

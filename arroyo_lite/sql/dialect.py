@@ -5,6 +5,8 @@ covers most of it (``WATERMARK FOR col [AS expr]``, ``STRUCT<...>``, ``T[]``, ``
 ``WITH (key = value, ...)``, ``CREATE TEMPORARY TABLE``). This module adds the rest:
 
 - ``name TYPE METADATA FROM 'key'`` -> :class:`MetadataColumnConstraint`;
+- ``window`` is an ordinary identifier (Arroyo queries name their window column so) and
+  ``session(...)`` an ordinary function (a window), not keywords;
 - ``FLOAT`` is Float32 (Postgres would make it a double);
 - ``GENERATED ALWAYS AS (expr)`` with or without ``STORED`` -> sqlglot's
   ``ComputedColumnConstraint`` (``persisted`` tells whether STORED was written), where sqlglot
@@ -76,7 +78,11 @@ class Arroyo(RisingWave):
 
     class Tokenizer(RisingWave.Tokenizer):
         KEYWORDS = {
-            **RisingWave.Tokenizer.KEYWORDS,
+            **{
+                k: v
+                for k, v in RisingWave.Tokenizer.KEYWORDS.items()
+                if k not in ("WINDOW", "SESSION")
+            },
             # Arroyo (like DataFusion) reads FLOAT as 32-bit, where Postgres reads a double.
             "FLOAT": TokenType.FLOAT,
         }
