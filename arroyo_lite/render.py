@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from rich import box
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -41,21 +42,25 @@ def _as_table(data: Data) -> pa.Table:
     return data if isinstance(data, pa.Table) else pa.Table.from_batches([data])
 
 
-def _iso_timestamps(column: pa.ChunkedArray[Any]) -> pa.ChunkedArray[Any]:
+def _iso_timestamps(column: pa.ChunkedArray[Any], *, compact: bool) -> pa.ChunkedArray[Any]:
     typ = column.type
     assert isinstance(typ, pa.TimestampType)
     fmt = "%Y-%m-%dT%H:%M:%S"
+    if compact and typ.unit in ("us", "ns"):
+        # Terminal tables show milliseconds (as psql does); data formats keep every digit.
+        column = column.cast(pa.timestamp("ms", typ.tz), safe=False)
     if typ.tz is not None:
         fmt += "%z"
     result: pa.ChunkedArray[Any] = pc.strftime(column, format=fmt)  # type: ignore[assignment]
     return result
 
 
-def displayable(data: Data) -> pa.Table:
+def displayable(data: Data, *, compact: bool = False) -> pa.Table:
     """``data`` with temporal and decimal columns cast to text, columnar.
 
     Python's ``datetime`` cannot hold nanoseconds (Arroyo's ``_timestamp`` has them), so
     timestamps become ISO 8601 strings before any row is converted to Python objects.
+    ``compact`` cuts sub-second digits to milliseconds (for terminal tables).
     """
     table = _as_table(data)
     columns: list[pa.ChunkedArray[Any]] = []
@@ -63,7 +68,7 @@ def displayable(data: Data) -> pa.Table:
     for column in table.columns:
         typ = column.type
         if pa.types.is_timestamp(typ):
-            column = _iso_timestamps(column)
+            column = _iso_timestamps(column, compact=compact)
             changed = True
         elif pa.types.is_time(typ) or pa.types.is_duration(typ) or pa.types.is_decimal(typ):
             column = column.cast(pa.string())
@@ -117,38 +122,46 @@ def to_csv(data: Data, *, header: bool = True, extra: dict[str, Any] | None = No
     return sink.getvalue()
 
 
-def _cell(value: Any) -> Text | str:
+def _cell(value: Any) -> Text:
+    # Always Text: a plain str would be parsed as rich markup ("[red]" in data, "[ns]" in types).
     if value is None:
         return Text("NULL", style="dim")
     if isinstance(value, float):
-        return repr(value)
+        return Text(repr(value))
     if isinstance(value, dict | list):
-        return orjson.dumps(value, default=_json_default).decode()
+        return Text(orjson.dumps(value, default=_json_default).decode())
     if isinstance(value, bytes):
-        return "\\x" + value.hex()
-    return str(value)
+        return Text("\\x" + value.hex())
+    return Text(str(value))
 
 
-def rich_table(data: Data, *, title: str | None = None, max_rows: int | None = None) -> Table:
-    """An aligned table (numbers right-aligned), with a caption when rows were left out."""
-    table = displayable(data)
+def rich_table(
+    data: Data, *, title: str | None = None, max_rows: int | None = None
+) -> RenderableType:
+    """An aligned table (numbers right-aligned) under ``title``, with a row count below.
+
+    Title and count are separate lines rather than rich's own title/caption, which would be
+    wrapped to the table's width.
+    """
+    table = displayable(data, compact=True)
     shown = table if max_rows is None else table.slice(0, max_rows)
-    out = Table(
-        title=title, box=box.SIMPLE_HEAD, show_edge=False, title_justify="left", title_style="bold"
-    )
+    out = Table(box=box.SIMPLE_HEAD, show_edge=False)
     for field in table.schema:
         numeric = pa.types.is_integer(field.type) or pa.types.is_floating(field.type)
-        out.add_column(field.name, justify="right" if numeric else "left", overflow="fold")
+        out.add_column(Text(field.name), justify="right" if numeric else "left", overflow="fold")
     columns = [shown.column(i).to_pylist() for i in range(shown.num_columns)]
     for row in zip(*columns, strict=True):
         out.add_row(*(_cell(v) for v in row))
     n = table.num_rows
     if shown.num_rows < n:
-        out.caption = f"{shown.num_rows} of {n} rows shown"
+        count = f"{shown.num_rows} of {n} rows shown"
     else:
-        out.caption = f"{n} row{'s' if n != 1 else ''}"
-    out.caption_justify = "left"
-    return out
+        count = f"{n} row{'s' if n != 1 else ''}"
+    parts: list[RenderableType] = []
+    if title:
+        parts.append(Text(title, style="bold"))
+    parts += [out, Text(count, style="dim")]
+    return Group(*parts)
 
 
 def schema_table(name: str, schema: pa.Schema) -> Table:
@@ -161,7 +174,7 @@ def schema_table(name: str, schema: pa.Schema) -> Table:
     out.add_column("nullable")
     for field in schema:
         typ = "json" if (field.metadata or {}).get(b"ARROW:extension:name") else str(field.type)
-        out.add_row(field.name, typ, "yes" if field.nullable else "no")
+        out.add_row(Text(field.name), Text(typ), "yes" if field.nullable else "no")
     return out
 
 
@@ -197,8 +210,8 @@ def status_table(statuses: Sequence[SourceStatus], *, now_ns: int | None = None)
     out.add_column("last error", overflow="fold")
     for s in statuses:
         out.add_row(
-            s.table,
-            s.connector,
+            Text(s.table),
+            Text(s.connector),
             Text(str(s.state), style=_STATE_STYLE.get(s.state, "")),
             str(s.polls),
             str(s.failures),
@@ -206,7 +219,7 @@ def status_table(statuses: Sequence[SourceStatus], *, now_ns: int | None = None)
             str(s.bytes),
             format_ns(s.last_poll_at_ns, now_ns=now_ns),
             format_ns(s.next_poll_at_ns, now_ns=now_ns),
-            Text(s.last_error or "", style="red") if s.last_error else "",
+            Text(s.last_error or "", style="red"),
         )
     return out
 
