@@ -14,7 +14,8 @@ forms as the exact path) and truncated to the column's unit. A top-level array b
 natively by wrapping it as ``{"r": [...]}`` with a ``list<struct>`` schema.
 
 NOT NULL is checked by the caller on the result; invalid UTF-8 (which pyarrow lets through)
-sends the body to the exact path.
+and decimals beyond their precision (which pyarrow does not check) send the body to the exact
+path.
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ class FastJsonReader:
         self._target = pa.schema([pa.field(f.name, f.type) for f in self.schema])
         fields = [_read_field(f) for f in self.schema]
         self.usable = all(f is not None for f in fields)
+        # pyarrow does not check a decimal against its precision; full validation does.
+        self._validate = "decimal" in str(self.schema)
         self._read_schema = pa.schema([f for f in fields if f is not None])
         self._wrapped_schema = pa.schema([pa.field("r", pa.list_(pa.struct(self._read_schema)))])
 
@@ -124,7 +127,10 @@ class FastJsonReader:
         if table.schema != self._target:
             # Only timestamp units differ; truncating to the unit is the documented rule.
             table = table.cast(self._target, safe=False)
-        batch = table.combine_chunks().to_batches()
-        if not batch:
+        batches = table.combine_chunks().to_batches()
+        if not batches:
             return pa.RecordBatch.from_pylist([], schema=self.schema)
-        return pa.RecordBatch.from_arrays(batch[0].columns, schema=self.schema)
+        batch = pa.RecordBatch.from_arrays(batches[0].columns, schema=self.schema)
+        if self._validate:
+            batch.validate(full=True)  # raises ArrowInvalid: the caller takes the exact path
+        return batch
