@@ -50,6 +50,14 @@ def to_arroyo_sql(node: exp.Expr) -> str:
     return text
 
 
+def _keyword_before(source: SourceText, where: SourcePosition, word: str) -> SourcePosition:
+    """The last ``word`` (case-insensitive) before ``where``: constraints keep no offsets."""
+    end = sum(len(line) for line in source.text.splitlines(keepends=True)[: where.line - 1])
+    end += where.col - 1
+    start = source.text.upper().rfind(word.upper(), 0, end)
+    return source.position(start, source.text[start : start + len(word)]) if start >= 0 else where
+
+
 def read_columns(schema: exp.Schema, source: SourceText, fallback: SourcePosition) -> ColumnsResult:
     """Convert the column list of ``CREATE TABLE t (...)``."""
     result = ColumnsResult()
@@ -61,7 +69,8 @@ def read_columns(schema: exp.Schema, source: SourceText, fallback: SourcePositio
             if result.watermark is not None:
                 result.errors.append(
                     SqlError(
-                        "Only one WATERMARK FOR constraint is allowed per table", position=where
+                        "Only one WATERMARK FOR constraint is allowed per table",
+                        position=_keyword_before(source, where, "WATERMARK"),
                     )
                 )
                 continue
@@ -74,10 +83,11 @@ def read_columns(schema: exp.Schema, source: SourceText, fallback: SourcePositio
             )
             result.watermark_position = node_position(item.this, source) or where
         else:
+            shown = item.sql(dialect=Arroyo)
             result.errors.append(
                 SqlError(
-                    f"Unsupported table constraint `{item.sql(dialect=Arroyo)}`",
-                    position=where,
+                    f"Unsupported table constraint `{shown}`",
+                    position=_keyword_before(source, where, shown.split(" ")[0]),
                     hint="only WATERMARK FOR is allowed here; declare PRIMARY KEY on the "
                     "column itself (id TEXT PRIMARY KEY)",
                 )

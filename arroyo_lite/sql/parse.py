@@ -94,13 +94,20 @@ def _convert_parse_error(e: ParseError, tokens: list[Token], source: SourceText)
 _TOKEN_REPR = re.compile(r"<Token token_type: TokenType\.(\w+), text: (.*?), line: .*?>")
 
 
+_MISSING = re.compile(r"Required keyword: '\w+' missing for <class '[\w.]*\.(\w+)'>")
+
+
 def _clean(message: str) -> str:
     """sqlglot sometimes embeds a token's repr in its message: show the token text instead."""
 
     def shown(match: re.Match[str]) -> str:
         return "end of statement" if match.group(1) == "SENTINEL" else f"'{match.group(2)}'"
 
-    return _TOKEN_REPR.sub(shown, message)
+    message = _TOKEN_REPR.sub(shown, message)
+    missing = _MISSING.fullmatch(message)
+    if missing:
+        return f"syntax error: {missing.group(1).upper()} is incomplete"
+    return message
 
 
 def _with_clause_span(tokens: list[Token]) -> tuple[int, int] | None:

@@ -1,0 +1,248 @@
+"""Invalid DDL: every case asserts Arroyo's message, the line and the column it points at."""
+
+from __future__ import annotations
+
+import pytest
+
+from arroyo_lite.errors import SqlError, ValidationErrors
+from arroyo_lite.sql import compile_sql
+
+BASE = "  connector = 'polling_http',\n  endpoint = 'http://example.com/x',\n  format = 'json'"
+ENV = {"API_TOKEN": "s3cr3t-value", "BAD_TOKEN": "abc\r\nX-Evil: 1"}
+
+
+def pt(*extra: str, columns: str = "value TEXT", base: str = BASE) -> str:
+    """A polling_http table; ``extra`` options go on lines 5, 6, ... starting at column 3."""
+    options = base + "".join(",\n  " + e for e in extra)
+    return f"CREATE TABLE t ({columns}) WITH (\n{options}\n);"
+
+
+def errors_of(sql: str, env: dict[str, str] | None = None) -> list[SqlError]:
+    with pytest.raises(ValidationErrors) as info:
+        compile_sql(sql, file="t.sql", env=ENV if env is None else env)
+    return list(info.value)
+
+
+# (sql, message, line, col). A message ending in "..." is a prefix.
+CASES = [
+    # -- polling_http options (Arroyo's from_options) --
+    ("CREATE TABLE t (value TEXT) WITH (connector = 'polling_http', format = 'json');",
+     "required option 'endpoint' not set", 1, 29),
+    (pt("method = 'get'"), "invalid value for 'method': 'get'", 5, 12),
+    (pt("emit_behavior = 'ALL'"), "invalid value for 'emit_behavior': 'ALL'", 5, 19),
+    (pt("poll_interval_ms = 1.5"),
+     "expected with option 'poll_interval_ms' to be an integer, but it was `1.5`", 5, 22),
+    (pt("poll_interval_ms = -1"),
+     "expected with option 'poll_interval_ms' to be an integer, but it was `-1`", 5, 22),
+    (pt("poll_interval_ms = 'soon'"),
+     "expected with option 'poll_interval_ms' to be an integer, but it was `soon`", 5, 22),
+    (pt("poll_interval_ms = 0"),
+     "invalid value for 'poll_interval_ms': 0 (must be greater than 0)", 5, 22),
+    (pt("timeout_ms = '0'"), "invalid value for 'timeout_ms': 0 (must be greater than 0)", 5, 16),
+    (pt("body = 42"), "expected with option 'body' to be a single-quoted string, but it was `42`",
+     5, 10),
+    (pt(base="  connector = 'polling_http',\n  endpoint = \"http://x\",\n  format = 'json'"),
+     "expected with option 'endpoint' to be a single-quoted string, but it was `\"http://x\"`",
+     3, 14),
+    (pt(base="  connector = 'polling_http',\n  endpoint = 'not a url',\n  format = 'json'"),
+     "invalid endpoint 'not a url': the scheme must be http or https", 3, 14),
+    (pt(base="  connector = 'polling_http',\n  endpoint = 'ftp://h/x',\n  format = 'json'"),
+     "invalid endpoint 'ftp://h/x': the scheme must be http or https", 3, 14),
+    (pt(base="  connector = 'polling_http',\n  endpoint = 'http://h:99999/',\n  format = 'json'"),
+     "invalid endpoint 'http://h:99999/': ...", 3, 14),
+    (pt("headers = 'NoColonHere'"),
+     "Invalid format for headers; should be a comma-separated list of colon-separated key "
+     "value pairs", 5, 13),
+    (pt("headers = 'A: b,'"), "Invalid format for headers; ...", 5, 13),
+    (pt("headers = 'Bad Name: v'"), "invalid header name 'Bad Name'", 5, 13),
+    (pt("headers = ': v'"), "invalid header name ''", 5, 13),
+    (pt("headers = 'Authorization: Bearer {{ NOPE_VAR }}'"),
+     "Environment variable NOPE_VAR not found", 5, 13),
+    (pt("headers = 'X-Token: {{BAD_TOKEN}}'"),
+     "invalid header value for 'X-Token' (from BAD_TOKEN): contains a line break", 5, 13),
+    # -- format, framing, bad_data (generic options) --
+    (pt(base="  connector = 'polling_http',\n  endpoint = 'http://h/x'"),
+     "'format' must be set for polling HTTP connection", 1, 29),
+    (pt(base="  connector = 'polling_http',\n  endpoint = 'http://h/x',\n  format = 'xml'"),
+     "invalid format: 'unknown format 'xml''", 4, 12),
+    (pt(base="  connector = 'polling_http',\n  endpoint = 'http://h/x',\n  format = 'protobuf'"),
+     "Protobuf is not yet supported in CREATE TABLE statements", 4, 12),
+    (pt(base="  connector = 'polling_http',\n  endpoint = 'http://h/x',\n  format = 'avro'"),
+     "format 'avro' is not supported by arroyo-lite", 4, 12),
+    (pt("framing = 'lines'"), "invalid framing: 'Unknown framing method 'lines''", 5, 13),
+    (pt("'framing.newline.max_length' = 10"),
+     "unknown options provided in WITH clause: 'framing.newline.max_length'", 5, 3),
+    (pt("'json.unstructured' = true"),
+     "could not create connection schema: json format with unstructured flag enabled requires "
+     "a schema with a single field called `value` of type JSON", 1, 14),
+    (pt("'json.unstructured' = 'maybe'", columns="value JSON"),
+     "expected with option 'json.unstructured' to be a boolean, but it was `'maybe'`", 5, 25),
+    (pt("'json.timestamp_format' = 'rfc3339'"),
+     "invalid format: 'invalid value for `json.timestamp_format`'", 5, 29),
+    (pt("'json.include_schema' = true", "'json.confluent_schema_registry' = 'yes'"),
+     "invalid format: 'at most one of `json.confluent_schema_registry` and "
+     "`json.include_schema` may be set'", 5, 27),
+    (pt("'json.compression' = 'gzip'"),
+     "'json.compression' is only supported for the filesystem connector", 5, 24),
+    (pt(base="  connector = 'polling_http',\n  endpoint = 'http://h/x',\n  format = 'raw_string'",
+        columns="value TEXT, other TEXT"),
+     "could not create connection schema: raw_string format requires a schema with a single "
+     "field called `value` of type TEXT", 1, 14),
+    (pt(base="  connector = 'polling_http',\n  endpoint = 'http://h/x',\n  format = 'raw_string'",
+        columns="body TEXT"),
+     "could not create connection schema: raw_string format requires ...", 1, 14),
+    (pt("'json.unstructured' = true",
+        base="  connector = 'polling_http',\n  endpoint = 'http://h/x',\n  format = 'raw_string'"),
+     "unknown options provided in WITH clause: 'json.unstructured'", 5, 3),
+    (pt(base="  connector = 'polling_http',\n  endpoint = 'http://h/x',\n  format = 'raw_bytes'"),
+     "could not create connection schema: raw_bytes format requires a schema with a single "
+     "field called `value` of type BYTEA", 1, 14),
+    (pt("bad_data = 'skip'"),
+     "Invalid bad_data: 'invalid value for 'bad_data': `skip`; expected one of 'drop' or "
+     "'fail''", 5, 14),
+    (pt("type = 'source'"), "unknown options provided in WITH clause: 'type'", 5, 3),
+    (pt("endpont = 'http://h'", "pol_interval_ms = 5"),
+     "unknown options provided in WITH clause: 'endpont', 'pol_interval_ms'", 5, 3),
+    (pt("connection_profile = 'prod'"), "connection profile 'prod' not found", 5, 24),
+    (pt("idle_micros = -1"),
+     "expected with option 'idle_micros' to be an integer, but it was `-1`", 5, 17),
+    (pt("'retention.max_age' = 'forever'"), "invalid duration for 'retention.max_age': ...", 5, 25),
+    (pt("'retention.max_age' = interval '1' month"),
+     "invalid duration for 'retention.max_age': intervals in months or years are not supported",
+     5, 25),
+    (pt("'retention.max_rows' = -5"),
+     "expected with option 'retention.max_rows' to be an unsigned integer, but it was `-5`",
+     5, 26),
+    (pt("json.unstructured = true"),
+     "invalid with option: 'json.unstructured = true'; expected an `=` delimited key-value pair",
+     5, 3),
+    # -- connectors --
+    ("CREATE TABLE k (a INT) WITH (connector = 'kafka', topic = 'x');",
+     "Unknown connector 'kafka'", 1, 42),
+    ("CREATE TABLE k (a INT) WITH (connector = 'polling-http');",
+     "Unknown connector 'polling-http'", 1, 42),
+    ("CREATE TABLE i WITH (connector = 'impulse');", "required option 'event_rate' not set", 1, 16),
+    ("CREATE TABLE i WITH (connector = 'impulse', event_rate = 0);",
+     "invalid value for 'event_rate': 0.0 (must be greater than 0)", 1, 58),
+    ("CREATE TABLE i WITH (connector = 'impulse', event_rate = 'fast');",
+     "expected with option 'event_rate' to be a double, but it was `fast`", 1, 58),
+    ("CREATE TABLE i (a INT) WITH (connector = 'impulse', event_rate = 1);",
+     "invalid schema for impulse source", 1, 14),
+    ("CREATE TABLE i WITH (connector = 'impulse', event_rate = 1, message_count = 'many');",
+     "expected with option 'message_count' to be an integer, but it was `many`", 1, 77),
+    # -- columns and constraints --
+    (pt(columns="value TEXT, n SMALLINT"),
+     "field 'n' has a type 'Int16' that cannot be used in a connection table", 1, 29),
+    (pt(columns="d DATE"),
+     "field 'd' has a type 'Date32' that cannot be used in a connection table", 1, 17),
+    (pt(columns="ts TIMESTAMP(7)"),
+     "unsupported precision 7 -- supported precisions are 0 (seconds), 3 (milliseconds), "
+     "6 (microseconds), and 9 (nanoseconds)", 1, 17),
+    (pt(columns="ts TIMESTAMP WITH TIME ZONE"),
+     "Unsupported SQL type 'TIMESTAMP WITH TIME ZONE'", 1, 17),
+    (pt(columns="value TEXT, topic TEXT METADATA FROM 'topic'"),
+     "unknown metadata field 'topic' for polling_http connector 't'", 1, 29),
+    (pt(columns="a INT, PRIMARY KEY (a)"), "Unsupported table constraint `PRIMARY KEY (a)`", 1, 24),
+    (pt(columns="ts TIMESTAMP, WATERMARK FOR ts, WATERMARK FOR ts"),
+     "Only one WATERMARK FOR constraint is allowed per table", 1, 49),
+    (pt(columns="value TEXT, WATERMARK FOR value"),
+     'WATERMARK FOR field `"value"` has type TEXT, but expected TIMESTAMP', 1, 43),
+    (pt(columns="value TEXT, WATERMARK FOR ts"),
+     "WATERMARK FOR field `ts` does not exist", 1, 43),
+    (pt(columns="length JSON, diff INT GENERATED ALWAYS AS (notfield) STORED"),
+     "'notfield' not found", 1, 60),
+    (pt("event_time_field = missing"), "event_time_field 'missing' does not exist", 5, 22),
+    # -- memory tables and statements --
+    ("CREATE TABLE m (a INT) WITH (format = 'json');",
+     "Memory tables do not allow with options; to create a connection table set the "
+     "'connector' option", 1, 30),
+    ("CREATE TABLE m (a INT, b INT GENERATED ALWAYS AS (a + 1));",
+     "memory table column 'b' cannot be virtual or metadata", 1, 24),
+    ("CREATE TABLE t (a INT b INT);", "Expecting )", 1, 23),
+    ("SELECT a FROM t WHERE;", "syntax error: WHERE is incomplete", 1, 17),
+    ("SELECT 'unterminated FROM t;", "could not tokenize SQL: unterminated string starting here",
+     1, 8),
+    ("SET parallelism = 4;", "only `SET updating_ttl = interval '...'` is supported", 1, 1),
+    ("DROP TABLE t;", "unsupported statement: DROP", 1, 1),
+    ("CREATE TABLE i WITH (connector = 'impulse', event_rate = 1);\n"
+     "INSERT INTO i SELECT * FROM i;",
+     "attempted to insert into table 'i', but it is a source", 2, 1),
+    ("CREATE TABLE m (a INT);\nINSERT INTO m SELECT 1;\nINSERT INTO m SELECT 2;",
+     "Can only insert into a memory table once", 3, 1),
+    ("CREATE TABLE m (a INT);\nSELECT * FROM m;",
+     "Can't query from memory table m without first inserting into it.", 2, 15),
+    ("CREATE TABLE m (a INT);\nCREATE TABLE M (b INT);\nINSERT INTO m SELECT 1;",
+     "table 'M' is already defined", 2, 1),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("sql", "message", "line", "col"), CASES)
+def test_invalid_ddl(sql: str, message: str, line: int, col: int) -> None:
+    errors = errors_of(sql)
+    first = errors[0]
+    if message.endswith("..."):
+        assert first.message.startswith(message[:-3]), first.message
+    else:
+        assert first.message == message
+    assert first.position is not None
+    assert (first.position.file, first.position.line, first.position.col) == ("t.sql", line, col)
+
+
+def test_unknown_option_hint_suggests_the_closest_key() -> None:
+    [error] = errors_of(pt("endpont = 'http://h'", "pol_interval_ms = 5"))
+    assert error.hint is not None
+    assert "did you mean 'endpoint' instead of 'endpont'?" in error.hint
+    assert "did you mean 'poll_interval_ms' instead of 'pol_interval_ms'?" in error.hint
+
+
+def test_unknown_connector_hint() -> None:
+    [error] = errors_of("CREATE TABLE k (a INT) WITH (connector = 'polling-http');")
+    assert error.hint == "did you mean 'polling_http'?"
+
+
+def test_enum_hint_lists_accepted_values() -> None:
+    [error] = errors_of(pt("method = 'get'"))
+    assert error.hint == "expected 'GET', 'POST', 'PUT' or 'PATCH' (case-sensitive)"
+
+
+def test_every_problem_in_a_file_is_reported_in_order() -> None:
+    sql = "\n".join(
+        [
+            "CREATE TABLE a (value TEXT) WITH (connector = 'kafka');",
+            "CREATE TABLE ok (value TEXT) WITH (connector = 'polling_http', "
+            "endpoint = 'http://h/x', format = 'raw_string');",
+            "SELEC * FROM ok;",
+            "CREATE TABLE b (value TEXT) WITH (connector = 'polling_http', "
+            "endpoint = 'http://h/x', format = 'json', method = 'get');",
+            "SELECT value FROM ok;",
+        ]
+    )
+    errors = errors_of(sql)
+    assert [(e.position.line if e.position else 0) for e in errors] == [1, 3, 4]
+    assert errors[0].message == "Unknown connector 'kafka'"
+    assert errors[2].message == "invalid value for 'method': 'get'"
+
+
+def test_column_errors_are_all_collected() -> None:
+    errors = errors_of(pt(columns="a TIMESTAMP(2), b BIT, c INT"))
+    assert [e.message.split(" ")[0] for e in errors] == ["unsupported", "Unsupported"]
+    assert [e.position.col for e in errors if e.position] == [17, 33]
+
+
+def test_secret_values_never_appear_in_messages() -> None:
+    errors = errors_of(pt("headers = 'X-Token: {{ BAD_TOKEN }}'"))
+    text = "\n".join(e.format() for e in errors)
+    assert "BAD_TOKEN" in text
+    assert "abc" not in text and "X-Evil" not in text
+
+
+def test_env_defaults_to_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    sql = pt("headers = 'Authorization: Bearer {{ H1_TEST_TOKEN }}'")
+    monkeypatch.delenv("H1_TEST_TOKEN", raising=False)
+    with pytest.raises(ValidationErrors, match="Environment variable H1_TEST_TOKEN not found"):
+        compile_sql(sql)
+    monkeypatch.setenv("H1_TEST_TOKEN", "value-from-env")
+    table = compile_sql(sql).tables[0]
+    # The template is kept: the secret value is not stored in the config.
+    assert table.connector_options.headers == (("Authorization", "Bearer {{ H1_TEST_TOKEN }}"),)
+    assert "value-from-env" not in repr(table)
