@@ -11,14 +11,16 @@ statements from a non-terminal stdin.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import re
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from rich.console import Console
 from rich.table import Table
@@ -30,6 +32,8 @@ from arroyo_lite.sql.statements import CreateTable, CreateView, Insert, Query, S
 
 if TYPE_CHECKING:
     from arroyo_lite.session import Session
+
+_T = TypeVar("_T")
 
 #: Environment variable that overrides where the history is kept (tests use it).
 HISTORY_ENV = "ARROYO_LITE_HISTORY"
@@ -236,7 +240,7 @@ class Repl:
     def _sql(self, text: str) -> _Outcome:
         label = "<repl>" if self._inputs <= 1 else f"<repl:{self._inputs}>"
         try:
-            program = self.session.execute(text, file=label)
+            program = self._interruptible(lambda: self.session.execute(text, file=label))
         except ArroyoLiteError as e:
             return self._error(e.format())
         except KeyboardInterrupt:
@@ -249,9 +253,41 @@ class Repl:
                 self._confirm(statement)
         return _Outcome(ok=ok)
 
+    def _interruptible(self, fn: Callable[[], _T]) -> _T:
+        """Run ``fn`` on a worker thread so Ctrl-C reaches us while DuckDB works.
+
+        On Ctrl-C the session's query is interrupted (``Session.interrupt`` if it has one),
+        the worker is waited for, and ``KeyboardInterrupt`` propagates: one caller at a time
+        uses the session, as its contract asks.
+        """
+        box: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                box["value"] = fn()
+            except BaseException as e:  # handed to the calling thread below
+                box["error"] = e
+
+        worker = threading.Thread(target=target, name="repl-query", daemon=True)
+        worker.start()
+        try:
+            while worker.is_alive():
+                worker.join(0.1)
+        except KeyboardInterrupt:
+            interrupt = getattr(self.session, "interrupt", None)
+            if callable(interrupt):
+                with contextlib.suppress(Exception):
+                    interrupt()
+            worker.join(10)
+            raise
+        if "error" in box:
+            raise box["error"]
+        value: _T = box["value"]
+        return value
+
     def _query(self, statement: Query) -> bool:
         try:
-            result = self.session.query(statement.query)
+            result = self._interruptible(lambda: self.session.query(statement.query))
         except ArroyoLiteError as e:
             text = e.format() if e.position else f"{statement.position}: {e.format()}"
             self._error(text)
