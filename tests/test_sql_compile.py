@@ -38,7 +38,8 @@ TYPE_CASES = [
     ("TIMESTAMP(6)", pa.timestamp("us")), ("TIMESTAMP(9)", pa.timestamp("ns")),
     ("TEXT[]", pa.list_(pa.string())), ("ARRAY<BIGINT>", pa.list_(pa.int64())),
     ("STRUCT<a INT, x STRUCT<b TEXT>>",
-     pa.struct([pa.field("a", pa.int32()), pa.field("x", pa.struct([pa.field("b", pa.string())]))])),
+     pa.struct([pa.field("a", pa.int32()),
+                pa.field("x", pa.struct([pa.field("b", pa.string())]))])),
 ]  # fmt: skip
 
 
@@ -121,7 +122,10 @@ def test_reference_d_pr311_post_with_headers() -> None:
         "  format = 'raw_string'\n);"
     )
     options = table.connector_options
-    assert options.headers == (("Authorization", "Bearer 1234"), ("Content-Type", "application/json"))
+    assert options.headers == (
+        ("Authorization", "Bearer 1234"),
+        ("Content-Type", "application/json"),
+    )
     assert (options.method, options.body, options.emit_behavior) == ("POST", "{}", "changed")
 
 
@@ -233,7 +237,8 @@ def test_generic_options_and_extensions() -> None:
     assert table.watermark.expression == "ts - INTERVAL '5 SECOND'"
     assert table.event_time_column == "ts"
     options = table.connector_options
-    assert (options.timeout_ms, options.max_body_bytes, options.max_backoff_ms) == (2500, 1024, 30000)
+    extensions = (options.timeout_ms, options.max_body_bytes, options.max_backoff_ms)
+    assert extensions == (2500, 1024, 30000)
     assert (table.retention.max_rows, table.retention.max_age_seconds) == (1000, 600.0)
 
 
