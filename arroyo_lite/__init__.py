@@ -7,6 +7,8 @@ with DuckDB.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from arroyo_lite.config import ColumnSpec, TableConfig
 from arroyo_lite.errors import (
     ArroyoLiteError,
@@ -20,14 +22,19 @@ from arroyo_lite.errors import (
     ValidationErrors,
 )
 
+if TYPE_CHECKING:
+    from arroyo_lite.session import AsyncSession, Session
+
 __version__ = "0.1.0"
 
 __all__ = [
     "ArroyoLiteError",
+    "AsyncSession",
     "ColumnSpec",
     "ConnectorError",
     "FatalSourceError",
     "QueryError",
+    "Session",
     "SourceError",
     "SourcePosition",
     "SqlError",
@@ -36,3 +43,13 @@ __all__ = [
     "ValidationErrors",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Session pulls in DuckDB and the runtime: import it on first use, so that validating SQL
+    # (`import arroyo_lite.sql`) stays light.
+    if name in ("Session", "AsyncSession"):
+        from arroyo_lite import session
+
+        return getattr(session, name)
+    raise AttributeError(f"module 'arroyo_lite' has no attribute {name!r}")

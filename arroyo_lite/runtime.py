@@ -1,0 +1,220 @@
+"""The asyncio runtime: one event loop on its own daemon thread, one task per source.
+
+Sync callers (the :class:`~arroyo_lite.session.Session`, the REPL, the CLI) never run on this
+loop, so a slow query never delays a poll. They hand work to it with :meth:`Runtime.call`
+(run a coroutine there and wait for its result) and :meth:`Runtime.start_source`.
+
+Supervision: each source runs inside :meth:`Runtime._supervise`. A
+:class:`~arroyo_lite.errors.SourceError` escaping ``operator.run`` (``FatalSourceError``: bad
+data with ``bad_data='fail'``, a schema bug) marks that table ``failed`` with the error's
+message; any other exception is logged with its traceback and marks the table failed with a
+one-line message. Other tables keep running. A source whose ``run`` returns is ``finished``;
+one cancelled by :meth:`stop_source` or :meth:`close` is ``stopped``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from arroyo_lite.clock import Clock, SystemClock
+from arroyo_lite.connectors.base import Emit, SourceOperator, SourceState, SourceStatus
+from arroyo_lite.errors import ArroyoLiteError, SourceError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: How long :meth:`Runtime.close` waits for cancelled sources to finish (seconds).
+STOP_TIMEOUT = 5.0
+
+
+class RuntimeClosedError(ArroyoLiteError):
+    """The runtime was closed; no new work can be scheduled."""
+
+
+@dataclass
+class _Source:
+    operator: SourceOperator
+    task: asyncio.Task[None]
+
+
+class Runtime:
+    """An event loop thread running source operators.
+
+    ``clock`` is only used to timestamp failures. Thread-safe: every public method may be
+    called from any thread other than the loop's own (they block until the loop answers).
+    """
+
+    def __init__(self, *, clock: Clock | None = None, name: str = "arroyo-lite-runtime") -> None:
+        self.clock: Clock = clock or SystemClock()
+        self.loop = asyncio.new_event_loop()
+        self._sources: dict[str, _Source] = {}
+        self._closed = False
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._run_loop, name=name, daemon=True)
+        self._thread.start()
+        self._started.wait()
+
+    def _run_loop(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.call_soon(self._started.set)
+        try:
+            self.loop.run_forever()
+        finally:
+            self.loop.close()
+
+    # --- calling into the loop ----------------------------------------------------------
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run ``coro`` on the loop and return its result (blocks the caller, not the loop)."""
+        if self._closed:
+            coro.close()
+            raise RuntimeClosedError("the runtime is closed")
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Schedule ``coro`` on the loop without waiting."""
+        if self._closed:
+            coro.close()
+            raise RuntimeClosedError("the runtime is closed")
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def run_sync(self, fn: Callable[[], T], timeout: float | None = None) -> T:
+        """Run the plain function ``fn`` on the loop thread (to read loop-owned state)."""
+
+        async def wrapper() -> T:
+            return fn()
+
+        return self.call(wrapper(), timeout)
+
+    # --- sources ------------------------------------------------------------------------
+
+    def start_source(
+        self,
+        operator: SourceOperator,
+        emit: Emit,
+        *,
+        on_exit: Callable[[SourceOperator], None] | None = None,
+    ) -> None:
+        """Start ``operator.run(emit)`` as a supervised task; returns once it is scheduled.
+
+        ``on_exit`` is called on the loop when the task ends for any reason.
+        """
+        name = operator.config.name.lower()
+
+        async def start() -> None:
+            if name in self._sources and not self._sources[name].task.done():
+                raise ArroyoLiteError(f"source '{operator.config.name}' is already running")
+            task = self.loop.create_task(
+                self._supervise(operator, emit, on_exit), name=f"source:{name}"
+            )
+            self._sources[name] = _Source(operator, task)
+
+        self.call(start())
+
+    async def _supervise(
+        self,
+        operator: SourceOperator,
+        emit: Emit,
+        on_exit: Callable[[SourceOperator], None] | None,
+    ) -> None:
+        status = operator.status
+        table = operator.config.name
+        try:
+            await operator.run(emit)
+        except asyncio.CancelledError:
+            if status.state not in (SourceState.FAILED, SourceState.FINISHED):
+                status.state = SourceState.STOPPED
+            raise
+        except SourceError as e:
+            self._fail(status, e.message)
+            log.error("source '%s' failed: %s", table, e.message)
+        except Exception as e:  # a bug in an operator must stop its table only
+            log.exception("source '%s' crashed", table)
+            self._fail(status, f"internal error: {type(e).__name__}: {e}")
+        else:
+            if status.state is not SourceState.FAILED:
+                status.state = SourceState.FINISHED
+        finally:
+            status.next_poll_at_ns = None
+            if on_exit is not None:
+                try:
+                    on_exit(operator)
+                except Exception:
+                    log.exception("on_exit hook of source '%s' failed", table)
+
+    def _fail(self, status: SourceStatus, message: str) -> None:
+        status.state = SourceState.FAILED
+        status.failures += 1
+        status.last_error = message
+        status.last_error_at_ns = self.clock.time_ns()
+
+    def statuses(self) -> list[SourceStatus]:
+        """A snapshot of every source's status, in start order (read on the loop)."""
+        if self._closed:
+            return [s.operator.status.snapshot() for s in self._sources.values()]
+        return self.run_sync(lambda: [s.operator.status.snapshot() for s in self._sources.values()])
+
+    def operators(self) -> list[SourceOperator]:
+        return [s.operator for s in self._sources.values()]
+
+    def stop_source(self, name: str, timeout: float = STOP_TIMEOUT) -> None:
+        """Cancel one source and wait (bounded) for it to finish."""
+        source = self._sources.get(name.lower())
+        if source is None or self._closed:
+            return
+        self.call(_cancel_all([source.task], timeout))
+
+    def wait_sources(self, timeout: float | None = None) -> bool:
+        """Block until every source task has ended; ``True`` if they all did in time."""
+        tasks = [s.task for s in self._sources.values()]
+
+        async def wait() -> bool:
+            if not tasks:
+                return True
+            _, pending = await asyncio.wait(tasks, timeout=timeout)
+            return not pending
+
+        return self.call(wait())
+
+    def close(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Cancel every task on the loop, wait up to ``timeout`` for them, stop the thread."""
+        if self._closed:
+            return
+
+        async def shutdown() -> None:
+            current = asyncio.current_task()
+            tasks = [t for t in asyncio.all_tasks() if t is not current]
+            await _cancel_all(tasks, timeout)
+
+        try:
+            self.call(shutdown(), timeout + 1.0)
+        except concurrent.futures.TimeoutError:
+            log.warning("some sources did not stop within %.1f s", timeout)
+        finally:
+            self._closed = True
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+
+async def _cancel_all(tasks: list[asyncio.Task[Any]], bound: float) -> None:
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=bound)
+

@@ -1,0 +1,368 @@
+"""The Python API: :class:`Session` ties the front end, runtime, store and engine together.
+
+::
+
+    with arroyo_lite.Session() as session:
+        session.execute(open("pipeline.sql").read())     # tables are created, sources start
+        session.query("SELECT count(*) FROM prices")     # -> pyarrow.Table (snapshot)
+        for batch in session.stream("SELECT * FROM prices WHERE price > 100"):
+            ...                                           # new rows as they arrive
+
+A session owns: a :class:`~arroyo_lite.store.Store` (the live tables), a
+:class:`~arroyo_lite.runtime.Runtime` (the event loop thread running the sources), an
+:class:`~arroyo_lite.engine.Engine` (DuckDB), and with ``state_dir`` a
+:class:`~arroyo_lite.state.Persister`. It is meant for one caller thread (plus the runtime's
+own); :meth:`Session.close` may be called from any thread. :class:`AsyncSession` offers the
+same API to asyncio code without blocking its loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import threading
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from arroyo_lite.clock import Clock, SystemClock
+from arroyo_lite.config import TIMESTAMP_COLUMN, TIMESTAMP_TYPE, TableConfig, TableKind
+from arroyo_lite.connectors.base import SourceContext, SourceStatus
+from arroyo_lite.engine import ContinuousQuery, Engine
+from arroyo_lite.errors import ArroyoLiteError, QueryError, SourcePosition, SqlError
+from arroyo_lite.runtime import Runtime
+from arroyo_lite.sql.statements import CreateTable, CreateView, Insert, Program
+from arroyo_lite.state import FLUSH_INTERVAL, Persister, StateDir
+from arroyo_lite.status import STATUS_TABLE, status_table
+from arroyo_lite.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class SessionClosedError(ArroyoLiteError):
+    """The session was closed."""
+
+
+class Session:
+    """Live SQL tables over HTTP APIs, from Python.
+
+    ``env`` supplies ``{{ VAR }}`` values (default: ``os.environ``); ``clock`` is injected
+    into every source (tests pass a :class:`~arroyo_lite.clock.ManualClock` and advance it
+    with ``session.runtime.call(clock.advance(s))``); ``state_dir`` keeps table rows and
+    source state across restarts (see :mod:`arroyo_lite.state`).
+    """
+
+    def __init__(
+        self,
+        *,
+        state_dir: str | os.PathLike[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        clock: Clock | None = None,
+        flush_interval: float = FLUSH_INTERVAL,
+    ) -> None:
+        self.env: dict[str, str] = dict(os.environ if env is None else env)
+        self.clock: Clock = clock or SystemClock()
+        self._lock = threading.RLock()
+        self._closed = False
+        self._inserted: set[str] = set()
+        self._configs: dict[str, TableConfig] = {}
+        self._state = StateDir(state_dir) if state_dir is not None else None
+        self.store = Store(time_ns=self.clock.time_ns)
+        self.runtime = Runtime(clock=self.clock)
+        self.engine = Engine(self.store, status=lambda: status_table(self.status()))
+        self._persister: Persister | None = None
+        if self._state is not None:
+            self._persister = Persister(self._state, self.store, interval=flush_interval)
+            self.runtime.submit(self._persister.run())
+
+    # --- context manager ----------------------------------------------------------------
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- statements ---------------------------------------------------------------------
+
+    def execute(self, sql: str, *, file: str = "<string>") -> Program:
+        """Compile ``sql`` and apply its statements in order; return the :class:`Program`.
+
+        ``CREATE TABLE`` creates the table and starts its source at once; ``CREATE VIEW`` and
+        ``CREATE TABLE ... AS`` define views; ``INSERT INTO`` a memory table stores the query's
+        result. Bare ``SELECT`` statements are *not* run: they are in the returned program
+        for the caller to :meth:`query` or :meth:`stream`. Raises
+        :class:`~arroyo_lite.errors.ValidationErrors` for invalid SQL (nothing is applied),
+        or the first error met while applying (earlier statements stay applied).
+        """
+        from arroyo_lite.sql import compile_sql
+
+        with self._lock:
+            self._check_open()
+            known = {name: self.store.kind(name) for name in self.store.names()}
+            program = compile_sql(sql, file=file, env=self.env, catalog=known or None)
+            for statement in program.statements:
+                if isinstance(statement, CreateTable):
+                    self.create_table(statement.table, position=statement.position)
+                elif isinstance(statement, CreateView):
+                    self.engine.create_view(
+                        statement.name,
+                        statement.query,
+                        text=statement.text,
+                        position=statement.position,
+                    )
+                elif isinstance(statement, Insert):
+                    self._insert(statement)
+                # Query: returned to the caller. SetOption (updating_ttl): nothing to bound
+                # here, since aggregates are recomputed from the stored rows.
+            return program
+
+    def create_table(self, config: TableConfig, *, position: SourcePosition | None = None) -> None:
+        """Create a table from a validated config; a source table starts polling at once."""
+        with self._lock:
+            self._check_open()
+            name = config.name
+            if self.store.has(name) or self.engine.has_view(name) or name.lower() == STATUS_TABLE:
+                raise SqlError(f"table '{name}' is already defined", position=position)
+            if config.kind is TableKind.MEMORY:
+                self.store.create(name, _memory_schema(config), kind=TableKind.MEMORY)
+            elif config.kind is TableKind.SOURCE:
+                self._start_source(config)
+            else:
+                raise SqlError(
+                    f"{config.kind} tables are not supported by arroyo-lite "
+                    f"(connector '{config.connector}')",
+                    position=position,
+                    hint="arroyo-lite runs source tables; query results go to Python or the CLI",
+                )
+            self._configs[name.lower()] = config
+
+    def _start_source(self, config: TableConfig) -> None:
+        from arroyo_lite.connectors.registry import get_connector
+
+        name = config.name
+        schema = config.output_schema()
+        connector = get_connector(config.connector or "")
+        context = SourceContext(clock=self.clock, env=self.env)
+        self.store.create(name, schema, kind=TableKind.SOURCE, retention=config.retention)
+        try:
+            if self._state is not None:
+                self._restore(name, schema, context)
+            operator = connector.make_operator(config, context)
+        except BaseException:
+            self.store.drop(name)
+            raise
+        if self._persister is not None:
+            end_row = self.store.snapshot([name])[name.lower()].end_row
+            self._persister.track(name, schema, context.state, end_row)
+        emit = functools.partial(self.store.append, name)
+        self.runtime.start_source(operator, emit)
+
+    def _restore(self, name: str, schema: pa.Schema, context: SourceContext) -> None:
+        """Reload saved rows (retention applies) and source state; compact the segments."""
+        assert self._state is not None
+        batches = self._state.load_table(name, schema)
+        if batches:
+            self.store.append_many(name, batches)
+            kept = self.store.snapshot([name])[name.lower()].to_table()
+            self._state.rewrite_table(name, schema, kept)
+        context.state.update(self._state.load_source_state(name))
+
+    def _insert(self, statement: Insert) -> None:
+        key = statement.target.lower()
+        if not self.store.has(key) or self.store.kind(key) is not TableKind.MEMORY:
+            raise SqlError(
+                f"cannot insert into '{statement.target}': only memory tables can be inserted "
+                "into",
+                position=statement.position,
+            )
+        if key in self._inserted:
+            raise SqlError("Can only insert into a memory table once", position=statement.position)
+        result = self.engine.query(statement.query, position=None)
+        schema = self.store.schema(key)
+        self.store.replace(key, _conform(result, schema, statement, self.clock.time_ns()))
+        self._inserted.add(key)
+
+    # --- queries ------------------------------------------------------------------------
+
+    def query(self, sql: str) -> pa.Table:
+        """Run a SELECT over a consistent snapshot of every table; return all its rows.
+
+        Raises :class:`~arroyo_lite.errors.QueryError` (DuckDB's message, with position)
+        if it fails; the session carries on.
+        """
+        self._check_open()
+        return self.engine.query(sql)
+
+    def stream(self, sql: str, *, timeout: float | None = None) -> ContinuousQuery:
+        """A continuous query: iterate it for ``pa.RecordBatch``es as data arrives.
+
+        ``.incremental`` tells whether batches are new rows (each emitted once) or complete
+        replacements of an aggregate's current result. Iteration ends on ``close()``, when
+        the session closes, or after ``timeout`` seconds. Bad SQL raises
+        :class:`~arroyo_lite.errors.QueryError` here, before iteration.
+        """
+        self._check_open()
+        return self.engine.stream(sql, timeout=timeout)
+
+    def interrupt(self) -> None:
+        """Abandon the snapshot query running right now (from another thread, e.g. Ctrl-C)."""
+        self.engine.interrupt()
+
+    # --- introspection ------------------------------------------------------------------
+
+    def status(self) -> list[SourceStatus]:
+        """A snapshot of every source's status, in creation order."""
+        return self.runtime.statuses()
+
+    def tables(self) -> list[str]:
+        """Names of tables and views, in creation order (tables first)."""
+        return self.store.names() + self.engine.views()
+
+    def schema(self, name: str) -> pa.Schema:
+        """The Arrow schema of a table or view (``QueryError`` if there is none)."""
+        if self.store.has(name):
+            return self.store.schema(name)
+        if self.engine.has_view(name) or name.lower() == STATUS_TABLE:
+            quoted = name.replace('"', '""')
+            return self.engine.query(f'SELECT * FROM "{quoted}" LIMIT 0').schema
+        raise QueryError(f"table '{name}' does not exist")
+
+    def config(self, name: str) -> TableConfig | None:
+        return self._configs.get(name.lower())
+
+    @property
+    def state_dir(self) -> Path | None:
+        return self._state.path if self._state is not None else None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # --- shutdown -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop every source (bounded wait), save state, release DuckDB. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        try:
+            for operator in self.runtime.operators():
+                self.runtime.stop_source(operator.config.name)
+            if self._persister is not None:
+                try:
+                    self.runtime.call(self._persister.flush(), timeout=30)
+                finally:
+                    self._persister.close()
+        finally:
+            self.runtime.close()
+            self.engine.close()
+            self.store.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SessionClosedError("the session is closed")
+
+
+def _memory_schema(config: TableConfig) -> pa.Schema:
+    return config.output_schema()
+
+
+def _conform(result: pa.Table, schema: pa.Schema, statement: Insert, now_ns: int) -> pa.Table:
+    """Map an INSERT query's columns onto a memory table's, by position, casting types.
+
+    ``_timestamp`` is taken from the result if it has one, else the insert time.
+    """
+    declared = [f for f in schema if f.name != TIMESTAMP_COLUMN]
+    columns = [c for c in result.column_names if c != TIMESTAMP_COLUMN]
+    if len(columns) != len(declared):
+        raise QueryError(
+            f"INSERT INTO {statement.target}: the query returns {len(columns)} column(s), "
+            f"the table has {len(declared)}",
+            position=statement.position,
+        )
+    arrays: list[Any] = []
+    for field, column in zip(declared, columns, strict=True):
+        try:
+            arrays.append(pc.cast(result.column(column), field.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+            raise QueryError(
+                f"INSERT INTO {statement.target}: column '{column}' cannot be stored as "
+                f"{field.type} ('{field.name}'): {e}",
+                position=statement.position,
+            ) from e
+    if TIMESTAMP_COLUMN in result.column_names:
+        arrays.append(pc.cast(result.column(TIMESTAMP_COLUMN), TIMESTAMP_TYPE))
+    else:
+        now = pa.repeat(pa.scalar(now_ns, pa.int64()), result.num_rows)
+        arrays.append(now.view(TIMESTAMP_TYPE))
+    return pa.table(arrays, schema=schema)
+
+
+class AsyncSession:
+    """:class:`Session` for asyncio code: blocking work runs in worker threads.
+
+    ``async with AsyncSession() as s: await s.execute(...); await s.query(...)`` and
+    ``async for batch in s.stream(sql): ...``.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.session = Session(**kwargs)
+
+    async def __aenter__(self) -> AsyncSession:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def execute(self, sql: str, *, file: str = "<string>") -> Program:
+        return await asyncio.to_thread(self.session.execute, sql, file=file)
+
+    async def query(self, sql: str) -> pa.Table:
+        return await asyncio.to_thread(self.session.query, sql)
+
+    async def stream(
+        self,
+        sql: str,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - the stream's lifetime, as in Session
+    ) -> AsyncIterator[pa.RecordBatch]:
+        """Async iterator over :meth:`Session.stream`'s batches."""
+        cq = await asyncio.to_thread(self.session.stream, sql, timeout=timeout)
+        try:
+            while True:
+                batch = await asyncio.to_thread(next, cq, None)
+                if batch is None:
+                    return
+                yield batch
+        finally:
+            cq.close()
+
+    def status(self) -> list[SourceStatus]:
+        return self.session.status()
+
+    def tables(self) -> list[str]:
+        return self.session.tables()
+
+    def schema(self, name: str) -> pa.Schema:
+        return self.session.schema(name)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.session.close)

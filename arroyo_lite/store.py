@@ -1,0 +1,462 @@
+"""Live tables: where source batches land, get compacted and trimmed, and are snapshotted.
+
+Each table is a list of immutable ``pa.RecordBatch`` objects. The hot path
+(:meth:`Store.append`, called by sources on the event loop) only appends to that list under a
+short lock; it never copies rows. Three things happen elsewhere:
+
+* **Compaction** (a daemon thread owned by the store): many small polls become few big
+  batches, LSM style: whenever ``fanin`` consecutive batches have the same size tier they are
+  concatenated into one (tiers grow by ``fanin``), up to ``max_batch_rows``. Every row is
+  copied about log_fanin(rows) times in total; the number of batches stays logarithmic, so
+  DuckDB scans a table of a million 10-row polls about as fast as one contiguous table.
+  Concatenation runs outside the lock; the result replaces exactly the batches it was made
+  from, if they are all still there (retention may have dropped some meanwhile).
+* **Retention** (extension beyond Arroyo): ``retention.max_rows`` is applied on append (drop
+  whole batches from the front, then slice the first: zero-copy); ``retention.max_age_seconds``
+  (rows whose ``_timestamp`` is older) is applied by the compaction thread every half second
+  and on every snapshot.
+* **Snapshots**: :meth:`Store.snapshot` copies the batch lists of the tables asked for under
+  one lock, so a query sees one consistent moment across all of them.
+
+Rows are numbered by a per-table *global row index* (0 for the first row ever appended),
+which compaction and retention do not change. Continuous queries and the state writer use it
+as a high-water mark: :meth:`TableSnapshot.since` returns the rows at or after an index.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from arroyo_lite.config import TIMESTAMP_COLUMN, RetentionSpec, TableKind
+from arroyo_lite.errors import ArroyoLiteError, FatalSourceError
+
+log = logging.getLogger(__name__)
+
+#: Default number of same-tier batches merged at once.
+DEFAULT_FANIN = 16
+#: Default upper bound on the rows of a batch made by compaction.
+DEFAULT_MAX_BATCH_ROWS = 1 << 20
+#: How often the compaction thread applies age retention (seconds).
+AGE_CHECK_INTERVAL = 0.5
+
+
+class StoreError(ArroyoLiteError):
+    """A table is unknown, exists already, or was given data of the wrong shape."""
+
+
+@dataclass(frozen=True, slots=True)
+class TableSnapshot:
+    """An immutable view of one table at one moment.
+
+    ``first_row`` is the global index of the first row of ``batches``; ``end_row`` the index
+    one past the last (rows ever appended). ``version`` changes whenever the table does.
+    """
+
+    name: str
+    kind: TableKind
+    schema: pa.Schema
+    batches: tuple[pa.RecordBatch, ...]
+    first_row: int
+    end_row: int
+    version: int
+
+    @property
+    def num_rows(self) -> int:
+        return self.end_row - self.first_row
+
+    def to_table(self) -> pa.Table:
+        """All rows as a ``pa.Table`` over the same buffers (no copy)."""
+        return pa.Table.from_batches(self.batches, schema=self.schema)
+
+    def since(self, row: int) -> pa.Table:
+        """Rows with global index >= ``row`` (zero-copy slices). Rows already dropped by
+        retention are gone: asking for them starts at :attr:`first_row`."""
+        skip = max(0, row - self.first_row)
+        if skip == 0:
+            return self.to_table()
+        out: list[pa.RecordBatch] = []
+        for batch in self.batches:
+            if skip >= batch.num_rows:
+                skip -= batch.num_rows
+                continue
+            out.append(batch.slice(skip) if skip else batch)
+            skip = 0
+        return pa.Table.from_batches(out, schema=self.schema)
+
+
+class _Table:
+    """Mutable state of one live table; guarded by the store's lock."""
+
+    __slots__ = (
+        "name",
+        "kind",
+        "schema",
+        "retention",
+        "batches",
+        "first_row",
+        "end_row",
+        "version",
+        "pending",
+        "max_batch_rows",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        kind: TableKind,
+        schema: pa.Schema,
+        retention: RetentionSpec,
+        max_batch_rows: int,
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.schema = schema
+        self.retention = retention
+        self.batches: list[pa.RecordBatch] = []
+        self.first_row = 0
+        self.end_row = 0
+        self.version = 0
+        self.pending = 0  # batches appended since the last compaction pass
+        # A compacted batch is only freed when all its rows expire, so with a row bound keep
+        # batches small relative to it: memory stays within ~1.25 x max_rows.
+        if retention.max_rows is not None:
+            max_batch_rows = max(1, min(max_batch_rows, retention.max_rows // 4))
+        self.max_batch_rows = max_batch_rows
+
+    def snapshot(self) -> TableSnapshot:
+        return TableSnapshot(
+            name=self.name,
+            kind=self.kind,
+            schema=self.schema,
+            batches=tuple(self.batches),
+            first_row=self.first_row,
+            end_row=self.end_row,
+            version=self.version,
+        )
+
+    def trim_rows(self) -> None:
+        """Apply ``retention.max_rows`` (zero-copy)."""
+        limit = self.retention.max_rows
+        if limit is None:
+            return
+        excess = (self.end_row - self.first_row) - limit
+        while excess > 0 and self.batches:
+            head = self.batches[0]
+            if head.num_rows <= excess:
+                self.batches.pop(0)
+                cut = head.num_rows
+            else:
+                self.batches[0] = head.slice(excess)
+                cut = excess
+            self.first_row += cut
+            excess -= cut
+
+    def trim_age(self, now_ns: int) -> None:
+        """Apply ``retention.max_age_seconds`` on ``_timestamp``."""
+        age = self.retention.max_age_seconds
+        if age is None or not self.batches or TIMESTAMP_COLUMN not in self.schema.names:
+            return
+        cutoff = pa.scalar(now_ns - int(age * 1e9), pa.timestamp("ns"))
+        while self.batches:
+            head = self.batches[0]
+            ts = head.column(TIMESTAMP_COLUMN).cast(pa.timestamp("ns"))
+            expired = pc.less(ts, cutoff)
+            if not pc.any(expired).as_py():
+                return
+            if pc.all(expired).as_py():
+                self.batches.pop(0)
+                self.first_row += head.num_rows
+                continue
+            # Rows expire from the front (time order is the common case). A partly expired
+            # head batch is filtered (one copy of an old batch); indices stay consistent
+            # because first_row + rows kept == end_row still holds.
+            removed = int(pc.sum(pc.cast(expired, pa.int64())).as_py() or 0)
+            self.batches[0] = head.filter(pc.invert(expired))
+            self.first_row += removed
+            return
+
+
+class Store:
+    """All live tables of a session. Thread-safe: sources append on the event loop thread,
+    queries snapshot from caller threads, compaction runs on the store's own thread.
+
+    ``time_ns`` gives "now" for age retention (a clock's ``time_ns``; defaults to the system).
+    Call :meth:`close` to stop the compaction thread.
+    """
+
+    def __init__(
+        self,
+        *,
+        fanin: int = DEFAULT_FANIN,
+        max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
+        time_ns: Callable[[], int] = time.time_ns,
+        compact: bool = True,
+    ) -> None:
+        if fanin < 2:
+            raise ValueError("fanin must be at least 2")
+        self.fanin = fanin
+        self.max_batch_rows = max_batch_rows
+        self._time_ns = time_ns
+        self._cond = threading.Condition(threading.Lock())
+        self._tables: dict[str, _Table] = {}
+        self._version = 0
+        self._closed = False
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        if compact:
+            self._thread = threading.Thread(
+                target=self._compactor, name="arroyo-lite-compactor", daemon=True
+            )
+            self._thread.start()
+
+    # --- table lifecycle ----------------------------------------------------------------
+
+    def create(
+        self,
+        name: str,
+        schema: pa.Schema,
+        *,
+        kind: TableKind = TableKind.SOURCE,
+        retention: RetentionSpec | None = None,
+    ) -> None:
+        """Create an empty table. Names are case-insensitive (as in Arroyo and DuckDB)."""
+        key = name.lower()
+        with self._cond:
+            if key in self._tables:
+                raise StoreError(f"table '{name}' already exists")
+            self._tables[key] = _Table(
+                name, kind, schema, retention or RetentionSpec(), self.max_batch_rows
+            )
+            self._bump()
+
+    def drop(self, name: str) -> None:
+        with self._cond:
+            self._tables.pop(name.lower(), None)
+            self._bump()
+
+    def names(self) -> list[str]:
+        """Table names as created, in creation order."""
+        with self._cond:
+            return [t.name for t in self._tables.values()]
+
+    def has(self, name: str) -> bool:
+        with self._cond:
+            return name.lower() in self._tables
+
+    def schema(self, name: str) -> pa.Schema:
+        with self._cond:
+            return self._get(name).schema
+
+    def kind(self, name: str) -> TableKind:
+        with self._cond:
+            return self._get(name).kind
+
+    # --- writing ------------------------------------------------------------------------
+
+    def append(self, name: str, batch: pa.RecordBatch) -> None:
+        """Add one batch to the end of a table (the sources' hot path: O(1), no row copy).
+
+        A batch whose schema differs from the table's only in metadata or nullability is
+        relabelled; any other difference raises :class:`FatalSourceError` (a source bug).
+        """
+        if batch.num_rows == 0:
+            return
+        with self._cond:
+            table = self._get(name)
+            if not batch.schema.equals(table.schema, check_metadata=True):
+                batch = _conform(batch, table.schema, name)
+            table.batches.append(batch)
+            table.end_row += batch.num_rows
+            table.trim_rows()
+            table.pending += 1
+            table.version += 1
+            self._bump()
+            if table.pending >= self.fanin:
+                self._wake.set()
+
+    def append_many(self, name: str, batches: Iterable[pa.RecordBatch]) -> None:
+        for batch in batches:
+            self.append(name, batch)
+
+    def replace(self, name: str, data: pa.Table) -> None:
+        """Set a table's whole content (memory tables filled by ``INSERT INTO``)."""
+        with self._cond:
+            table = self._get(name)
+            data = data.cast(table.schema) if not data.schema.equals(table.schema) else data
+            batches = data.combine_chunks().to_batches() if data.num_rows else []
+            table.first_row = table.end_row
+            table.batches = list(batches)
+            table.end_row += data.num_rows
+            table.version += 1
+            self._bump()
+
+    # --- reading ------------------------------------------------------------------------
+
+    @property
+    def version(self) -> int:
+        """Changes whenever any table is created, dropped or written."""
+        with self._cond:
+            return self._version
+
+    def snapshot(self, names: Iterable[str] | None = None) -> dict[str, TableSnapshot]:
+        """A consistent snapshot of the named tables (all if ``None``), keyed by lower-case
+        name. Unknown names are skipped."""
+        now = self._time_ns()
+        with self._cond:
+            keys = self._tables.keys() if names is None else [n.lower() for n in names]
+            out: dict[str, TableSnapshot] = {}
+            for key in keys:
+                table = self._tables.get(key)
+                if table is None:
+                    continue
+                if table.retention.max_age_seconds is not None:
+                    before = table.first_row
+                    table.trim_age(now)
+                    if table.first_row != before:
+                        table.version += 1
+                out[key] = table.snapshot()
+            return out
+
+    def wait_for_change(self, version: int, timeout: float | None) -> int:
+        """Block until :attr:`version` differs from ``version`` (or timeout, or close);
+        return the current version."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._version != version or self._closed, timeout)
+            return self._version
+
+    def notify(self) -> None:
+        """Wake every :meth:`wait_for_change` caller (for example when a session closes)."""
+        with self._cond:
+            self._bump()
+
+    # --- compaction ---------------------------------------------------------------------
+
+    def compact(self, name: str | None = None) -> int:
+        """Run one compaction pass now (normally the store's thread does this); return how
+        many merges were applied."""
+        with self._cond:
+            targets = [self._get(name)] if name else list(self._tables.values())
+            work = [(t, list(t.batches)) for t in targets]
+            for t in targets:
+                t.pending = 0
+        merges = 0
+        for table, batches in work:
+            groups = _plan(batches, self.fanin, table.max_batch_rows)
+            if not groups:
+                continue
+            merged = [(group, pa.concat_batches(group)) for group in groups]  # type: ignore[attr-defined]
+            with self._cond:
+                merges += _apply(table, merged)
+        return merges
+
+    def wait_compacted(self, timeout: float = 60.0) -> None:
+        """Compact until no merge is possible (benchmarks and tests use this)."""
+        deadline = time.monotonic() + timeout
+        while self.compact() and time.monotonic() < deadline:
+            pass
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._bump()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _compactor(self) -> None:
+        while True:
+            self._wake.wait(AGE_CHECK_INTERVAL)
+            self._wake.clear()
+            if self._closed:
+                return
+            try:
+                while self.compact():
+                    pass
+                self._trim_ages()
+            except Exception:  # a bug here must not kill compaction for good
+                log.exception("table store compaction failed")
+
+    def _trim_ages(self) -> None:
+        now = self._time_ns()
+        with self._cond:
+            for table in self._tables.values():
+                before = table.first_row
+                table.trim_age(now)
+                if table.first_row != before:
+                    table.version += 1
+                    self._bump()
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _get(self, name: str) -> _Table:
+        table = self._tables.get(name.lower())
+        if table is None:
+            raise StoreError(f"table '{name}' does not exist")
+        return table
+
+    def _bump(self) -> None:
+        self._version += 1
+        self._cond.notify_all()
+
+
+def _conform(batch: pa.RecordBatch, schema: pa.Schema, name: str) -> pa.RecordBatch:
+    if batch.schema.names != schema.names or batch.schema.types != schema.types:
+        got = batch.schema.to_string(show_schema_metadata=False)
+        expected = schema.to_string(show_schema_metadata=False)
+        raise FatalSourceError(f"batch for table '{name}' has schema {got}, expected {expected}")
+    return pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+
+
+def _tier(rows: int, fanin: int) -> int:
+    return int(math.log(max(rows, 1), fanin))
+
+
+def _plan(
+    batches: list[pa.RecordBatch], fanin: int, max_rows: int
+) -> list[list[pa.RecordBatch]]:
+    """Groups of consecutive batches to concatenate, LSM style (see the module docstring).
+
+    Walks the batches with a stack of (tier, rows, members); whenever the top ``fanin``
+    entries share a tier and together stay within ``max_rows`` they fold into one entry.
+    Only groups with more than one original batch are returned.
+    """
+    stack: list[tuple[int, int, list[pa.RecordBatch]]] = []
+    for batch in batches:
+        stack.append((_tier(batch.num_rows, fanin), batch.num_rows, [batch]))
+        while len(stack) >= fanin:
+            top = stack[-fanin:]
+            tier = top[0][0]
+            rows = sum(e[1] for e in top)
+            if any(e[0] != tier for e in top) or rows > max_rows:
+                break
+            members = [b for e in top for b in e[2]]
+            del stack[-fanin:]
+            stack.append((max(tier + 1, _tier(rows, fanin)), rows, members))
+    return [members for _, _, members in stack if len(members) > 1]
+
+
+def _apply(table: _Table, merged: list[tuple[list[pa.RecordBatch], pa.RecordBatch]]) -> int:
+    """Replace each group by its merged batch if all its members are still in place."""
+    position = {id(b): i for i, b in enumerate(table.batches)}
+    replacements: list[tuple[int, int, pa.RecordBatch]] = []
+    for group, batch in merged:
+        start = position.get(id(group[0]))
+        if start is None:
+            continue
+        end = start + len(group)
+        if end > len(table.batches):
+            continue
+        if not all(table.batches[start + i] is member for i, member in enumerate(group)):
+            continue
+        replacements.append((start, end, batch))
+    for start, end, batch in sorted(replacements, key=lambda r: r[0], reverse=True):
+        table.batches[start:end] = [batch]
+    return len(replacements)
