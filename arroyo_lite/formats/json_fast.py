@@ -11,7 +11,8 @@ Where pyarrow differs and cannot be trusted, the fast path is not used at all: t
 JSON column (pyarrow cannot give a value's JSON text) or a BYTEA field (pyarrow does not
 decode base64). Timestamps are read at nanosecond precision (Arrow parses the same ISO 8601
 forms as the exact path) and truncated to the column's unit. A top-level array body is read
-natively by wrapping it as ``{"r": [...]}`` with a ``list<struct>`` schema.
+natively: cut into NDJSON lines when that is provably safe, else wrapped as ``{"r": [...]}``
+with a ``list<struct>`` schema.
 
 NOT NULL is checked by the caller on the result; invalid UTF-8 (which pyarrow lets through)
 and decimals beyond their precision (which pyarrow does not check) send the body to the exact
@@ -87,32 +88,60 @@ class FastJsonReader:
         except UnicodeDecodeError:
             return None
         try:
-            if whole_body:
-                start = _LEADING_SPACE.match(ndjson)
-                if start is not None and ndjson[start.end() : start.end() + 1] == b"[":
-                    return self._read_array(ndjson)
-                table = self._read(ndjson, self._read_schema, len(ndjson) + 1, True)
-            else:
-                table = self._read(ndjson, self._read_schema, BLOCK_SIZE, False)
-            return self._finish(table)
+            if not whole_body:
+                return self._finish(self._read_lines(ndjson))
+            start = _LEADING_SPACE.match(ndjson)
+            first = start.end() if start is not None else 0
+            if ndjson[first : first + 1] == b"[":
+                return self._read_array(ndjson, first)
+            return self._finish(self._read_whole(ndjson))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
             return None
 
-    @staticmethod
-    def _read(data: bytes, schema: pa.Schema, block_size: int, multiline: bool) -> pa.Table:
-        return pajson.read_json(
-            io.BytesIO(data),
-            read_options=pajson.ReadOptions(block_size=max(block_size, BLOCK_SIZE)),
-            parse_options=pajson.ParseOptions(
-                explicit_schema=schema,
-                unexpected_field_behavior="ignore",
-                newlines_in_values=multiline,
-            ),
-        )
+    def _read_lines(self, data: bytes, schema: pa.Schema | None = None) -> pa.Table:
+        """NDJSON in blocks, parsed on several threads (each line must be whole)."""
+        return _read_json(data, schema or self._read_schema, BLOCK_SIZE)
 
-    def _read_array(self, body: bytes) -> pa.RecordBatch | None:
+    def _read_whole(self, data: bytes, schema: pa.Schema | None = None) -> pa.Table:
+        """Any whitespace-separated JSON objects, read as a single block.
+
+        With one block covering all the data, pyarrow never cuts at a newline, so values may
+        span lines (pretty-printed JSON) without the slower ``newlines_in_values`` chunker.
+        Large bodies first try the threaded line reader, which fails fast on multi-line values.
+        """
+        if len(data) > BLOCK_SIZE:
+            try:
+                return self._read_lines(data, schema)
+            except pa.ArrowInvalid:
+                pass
+        return _read_json(data, schema or self._read_schema, len(data) + 1)
+
+    def _read_array(self, body: bytes, first: int) -> pa.RecordBatch | None:
+        """A top-level array of objects.
+
+        Fast form: cut the array into NDJSON at each ``},{`` (or ``},`` + newline + ``{``, for
+        one element per line) and read the lines on several
+        threads. A cut that falls inside a string or a nested value always leaves an
+        unbalanced (invalid) line, because the line before it starts at a true element
+        boundary; so if pyarrow accepts every line, every cut was a true boundary. Otherwise
+        the array is read whole, wrapped as ``{"r": [...]}``.
+        """
+        inner = body[first + 1 :].rstrip()
+        if inner.endswith(b"]"):
+            inner = inner[:-1]
+            # Same-length replacements are the cheapest (one copy, memchr-driven search).
+            if b"\n" in inner:
+                lines = inner.replace(b"},\n{", b"} \n{")
+            else:
+                lines = inner.replace(b"},{", b"}\n{")
+            head = lines.split(b"\n", 1)[0].strip()
+            if not head or head.endswith(b"}"):
+                try:
+                    return self._finish(self._read_lines(lines))
+                except pa.ArrowInvalid:
+                    pass
         wrapped = b'{"r":' + body + b"}"
-        table = self._read(wrapped, self._wrapped_schema, len(wrapped) + 1, b"\n" in body)
+        table = _read_json(wrapped, self._wrapped_schema, len(wrapped) + 1)
         if table.num_rows != 1:
             return None
         lists: Any = table.column(0).combine_chunks()
@@ -134,3 +163,15 @@ class FastJsonReader:
         if self._validate:
             batch.validate(full=True)  # raises ArrowInvalid: the caller takes the exact path
         return batch
+
+
+def _read_json(data: bytes, schema: pa.Schema, block_size: int) -> pa.Table:
+    return pajson.read_json(
+        io.BytesIO(data),
+        read_options=pajson.ReadOptions(block_size=max(block_size, BLOCK_SIZE)),
+        parse_options=pajson.ParseOptions(
+            explicit_schema=schema,
+            unexpected_field_behavior="ignore",
+            newlines_in_values=False,
+        ),
+    )

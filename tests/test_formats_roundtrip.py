@@ -1,0 +1,112 @@
+"""Round trips: rows -> JSON text (every body shape) -> decode == rows, fast and exact paths.
+
+Hypothesis generates rows with hostile strings (``},{``, quotes, escapes, non-ASCII), nested
+lists and structs, nulls and missing keys; each is serialized as a compact array, an array
+with one element per line, a pretty-printed array, and NDJSON, and must decode to the same
+columns, identical to what the exact path returns.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pyarrow as pa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from arroyo_lite.formats import make_decoder
+from arroyo_lite.formats.json_decoder import JsonDecoder
+from tests.support.format_tables import col, table
+
+NOW = 1_600_000_000_000_000_000
+COLUMNS = [
+    col("id", pa.int64()),
+    col("name", pa.string()),
+    col("score", pa.float64()),
+    col("ok", pa.bool_()),
+    col("tags", pa.list_(pa.string())),
+    col("inner", pa.struct([("s", pa.string()), ("n", pa.int64())])),
+    col("items", pa.list_(pa.struct([("x", pa.int64())]))),
+]
+HOSTILE = st.sampled_from(["},{", '"},{"', "},\n{", "}\n{", "[", "]", "\\", '"', "é", "日", " "])
+TEXT = st.lists(st.one_of(HOSTILE, st.text(max_size=4)), max_size=4).map("".join)
+INT = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+FLOAT = st.floats(allow_nan=False, allow_infinity=False, width=64)
+
+ROW = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": st.one_of(st.none(), INT),
+        "name": st.one_of(st.none(), TEXT),
+        "score": st.one_of(st.none(), FLOAT),
+        "ok": st.one_of(st.none(), st.booleans()),
+        "tags": st.one_of(st.none(), st.lists(st.one_of(st.none(), TEXT), max_size=3)),
+        "inner": st.one_of(
+            st.none(),
+            st.fixed_dictionaries({}, optional={"s": TEXT, "n": INT, "junk": TEXT}),
+        ),
+        "items": st.one_of(
+            st.none(), st.lists(st.fixed_dictionaries({"x": st.one_of(st.none(), INT)}), max_size=3)
+        ),
+        "extra": st.one_of(TEXT, st.lists(st.integers(), max_size=2)),
+    },
+)
+
+
+def expected_columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {c.name: [] for c in COLUMNS}
+    for row in rows:
+        for c in COLUMNS:
+            value = row.get(c.name)
+            if c.name == "inner" and value is not None:
+                value = {"s": value.get("s"), "n": value.get("n")}
+            out[c.name].append(value)
+    return out
+
+
+def bodies(rows: list[dict[str, Any]]) -> list[tuple[str, bytes, bool]]:
+    compact = [json.dumps(r, separators=(",", ":"), ensure_ascii=False) for r in rows]
+    return [
+        ("compact array", ("[" + ",".join(compact) + "]").encode(), False),
+        ("array per line", ("[\n" + ",\n".join(compact) + "\n]").encode(), False),
+        ("pretty array", json.dumps(rows, indent=2).encode(), False),
+        ("ndjson", ("\n".join(compact) + "\n").encode(), True),
+        ("unframed ndjson", "\n".join(compact).encode(), False),
+    ]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(ROW, min_size=1, max_size=8))
+def test_rows_round_trip_through_every_body_shape(rows: list[dict[str, Any]]) -> None:
+    expected = expected_columns(rows)
+    for shape, body, newline in bodies(rows):
+        config = table(*COLUMNS, newline=newline)
+        decoder = make_decoder(config)
+        assert isinstance(decoder, JsonDecoder)
+        result = decoder.decode(body, NOW)
+        assert result.rows == len(rows), shape
+        assert result.batch is not None
+        got = result.batch.to_pydict()
+        for c in COLUMNS:
+            assert got[c.name] == expected[c.name], (shape, c.name)
+        exact = decoder._decode_exactly(body, NOW)
+        assert exact.batch is not None and exact.batch.equals(result.batch), shape
+
+
+def test_hostile_strings_in_arrays_stay_whole() -> None:
+    config = table(col("s", pa.string()), col("items", pa.list_(pa.struct([("x", pa.int64())]))))
+    body = (
+        b'[{"s":"a},{\\"s\\":\\"b"},{"s":"c","items":[{"x":1},{"x":2}]},'
+        b'{"s":"},\\n{"},{"items":[{"x":3},{"x":null}]}]'
+    )
+    decoder = make_decoder(config)
+    result = decoder.decode(body, NOW)
+    assert result.batch is not None
+    assert result.batch.column("s").to_pylist() == ['a},{"s":"b', "c", "},\n{", None]
+    assert result.batch.column("items").to_pylist() == [
+        None,
+        [{"x": 1}, {"x": 2}],
+        None,
+        [{"x": 3}, {"x": None}],
+    ]
