@@ -104,12 +104,21 @@ class OptionReader:
         """A required single-quoted string: ``required option 'k' not set`` when absent."""
         value = self.pull_opt_str(key)
         if value is None:
-            raise SqlError(
-                f"required option '{key}' not set",
-                position=self.clause_position,
-                hint=f"add {key} = '...' to the WITH clause",
-            )
+            raise self.missing(key, f"add {key} = '...' to the WITH clause")
         return value
+
+    def missing(self, key: str, hint: str) -> SqlError:
+        """``required option 'k' not set``, pointing at a likely misspelling if one was given."""
+        close = difflib.get_close_matches(key, self.remaining(), n=1, cutoff=0.6)
+        if close:
+            option = self._options[close[0]]
+            return SqlError(
+                f"required option '{key}' not set",
+                position=option.key_position or self.clause_position,
+                hint=f"did you mean '{key}' instead of '{close[0]}'?",
+            )
+        return SqlError(f"required option '{key}' not set", position=self.clause_position,
+                        hint=hint)
 
     def pull_opt_str_with_option(self, key: str) -> tuple[str, OptionValue] | None:
         """Like :meth:`pull_opt_str`, also returning the option (for positioned follow-ups)."""
@@ -169,11 +178,7 @@ class OptionReader:
         """A required double: ``required option 'k' not set`` when absent."""
         value = self.pull_opt_f64(key)
         if value is None:
-            raise SqlError(
-                f"required option '{key}' not set",
-                position=self.clause_position,
-                hint=f"add {key} = <number> to the WITH clause",
-            )
+            raise self.missing(key, f"add {key} = <number> to the WITH clause")
         return value
 
     def pull_opt_duration(self, key: str) -> float | None:

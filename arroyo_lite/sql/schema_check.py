@@ -30,11 +30,7 @@ def _one(
     key = str(error.path[0]) if error.path else None
     if error.validator == "required" or key is None:
         missing = error.message.split("'")[1] if "'" in error.message else "?"
-        return SqlError(
-            f"required option '{missing}' not set",
-            position=reader.clause_position,
-            hint=f"add {missing} = ... to the WITH clause",
-        )
+        return reader.missing(missing, f"add {missing} = ... to the WITH clause")
     value = values.get(key)
     shown = f"'{value}'" if isinstance(value, str) else str(value)
     option = where.get(key)
