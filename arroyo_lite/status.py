@@ -2,7 +2,7 @@
 
 The runtime collects :class:`~arroyo_lite.connectors.base.SourceStatus` snapshots; this module
 only gives them a fixed table shape (one row per source) so ``SELECT * FROM arroyo_status``
-works like any other table. Times are ``TIMESTAMP`` (UTC wall clock, nanoseconds).
+works like any other table. Times are ``TIMESTAMP`` (UTC wall clock, microseconds).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from arroyo_lite.connectors.base import SourceStatus
 #: The SQL name of the status table (an extension beyond Arroyo).
 STATUS_TABLE = "arroyo_status"
 
-_TS = pa.timestamp("ns")
+# Microseconds, not nanoseconds: pyarrow turns these into datetime objects without pandas.
+_TS = pa.timestamp("us")
 
 _FIELDS: list[pa.Field[Any]] = [
     pa.field("table", pa.string(), nullable=False),
@@ -54,10 +55,14 @@ def status_table(statuses: Sequence[SourceStatus]) -> pa.Table:
         "unchanged_polls": [s.unchanged_polls for s in statuses],
         "last_status_code": [s.last_status_code for s in statuses],
         "last_error": [s.last_error for s in statuses],
-        "last_error_at": [s.last_error_at_ns for s in statuses],
-        "last_poll_at": [s.last_poll_at_ns for s in statuses],
-        "next_poll_at": [s.next_poll_at_ns for s in statuses],
+        "last_error_at": [_micros(s.last_error_at_ns) for s in statuses],
+        "last_poll_at": [_micros(s.last_poll_at_ns) for s in statuses],
+        "next_poll_at": [_micros(s.next_poll_at_ns) for s in statuses],
     }
     return pa.table(
         [pa.array(columns[f.name], f.type) for f in STATUS_SCHEMA], schema=STATUS_SCHEMA
     )
+
+
+def _micros(ns: int | None) -> int | None:
+    return None if ns is None else ns // 1_000
