@@ -16,6 +16,7 @@ from arroyo_lite.cli import main
 from arroyo_lite.connectors.base import Connector
 from arroyo_lite.connectors.registry import all_connectors, get_connector, load_errors
 from arroyo_lite.errors import ConnectorError
+from arroyo_lite.sql.generic_options import GENERIC_OPTIONS_SCHEMA
 
 
 def _role(connector: Connector) -> str:
@@ -23,9 +24,8 @@ def _role(connector: Connector) -> str:
     return "/".join(roles) or "none"
 
 
-def option_lines(connector: Connector) -> list[str]:
+def option_lines(schema: dict[str, Any]) -> list[str]:
     """One line per option: ``name  type  default=…  [required]  [extension]  description``."""
-    schema = connector.options_schema()
     required = set(schema.get("required") or [])
     lines = []
     props: dict[str, Any] = schema.get("properties") or {}
@@ -53,6 +53,7 @@ def connectors(name: str | None) -> None:
     """List connectors (source/sink) and their WITH options, or show connector NAME.
 
     Options marked [extension] are arroyo-lite additions that an Arroyo cluster does not know.
+    The options every connection table accepts (format, framing, bad_data, ...) follow.
     """
     if name is not None:
         try:
@@ -68,5 +69,9 @@ def connectors(name: str | None) -> None:
         if i:
             click.echo("")
         click.echo(f"{connector.name}  ({_role(connector)})  {connector.description}")
-        for line in option_lines(connector):
+        for line in option_lines(connector.options_schema()):
             click.echo(line)
+    click.echo("")
+    click.echo("generic options (every connection table)")
+    for line in option_lines(GENERIC_OPTIONS_SCHEMA):
+        click.echo(line)

@@ -85,7 +85,10 @@ def compile_file(path: str | os.PathLike[str], *, env: Mapping[str, str] | None 
         text = Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
         raise ValidationErrors(
-            [SqlError(f"file is not valid UTF-8 (byte {e.start})", hint="save the file as UTF-8")]
+            [SqlError(
+                    f"file is not valid UTF-8 (at byte offset {e.start})",
+                    hint="save the file as UTF-8",
+                )]
         ) from e
     except IsADirectoryError as e:
         raise ValidationErrors([SqlError("is a directory, not a SQL file")]) from e

@@ -29,18 +29,12 @@ from arroyo_lite.config import (
 from arroyo_lite.connectors.base import Connector
 from arroyo_lite.errors import ConnectorError, SourcePosition, SqlError
 from arroyo_lite.sql.columns import ColumnsResult, node_position, read_columns
+from arroyo_lite.sql.generic_options import GENERIC_KEYS
 from arroyo_lite.sql.options import OptionReader
 from arroyo_lite.sql.parse import ParsedStatement
 from arroyo_lite.sql.source import SourceText
 from arroyo_lite.sql.types import connection_type_error
 
-#: Options every connection table understands (for did-you-mean hints).
-GENERIC_KEYS = (
-    "connector", "connection_profile", "format", "framing", "framing.newline.max_length",
-    "bad_data", "event_time_field", "watermark_field", "idle_micros", "json.unstructured",
-    "json.confluent_schema_registry", "json.include_schema", "json.timestamp_format",
-    "json.decimal_encoding", "retention.max_rows", "retention.max_age",
-)  # fmt: skip
 #: Formats arroyo-lite can decode (Arroyo also has avro, parquet, debezium_json, protobuf).
 DECODABLE = (Format.JSON, Format.RAW_STRING, Format.RAW_BYTES)
 _FORMATS = {f.value: f for f in Format}

@@ -1,0 +1,148 @@
+"""``arroyo-lite validate`` and ``arroyo-lite connectors`` through click's CliRunner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from arroyo_lite.cli import main
+
+GOOD = """-- two tables and a query
+CREATE TABLE quotes (symbol TEXT NOT NULL, price DOUBLE) WITH (
+  connector = 'polling_http',
+  endpoint = 'http://127.0.0.1:9/quotes',
+  format = 'json',
+  framing = 'newline'
+);
+CREATE TABLE ticks WITH (connector = 'impulse', event_rate = 2);
+SELECT symbol, max(price) FROM quotes GROUP BY symbol;
+"""
+
+BAD = """CREATE TABLE quotes (symbol TEXT) WITH (
+  connector = 'polling_http',
+  endpoint = 'http://127.0.0.1:9/quotes',
+  method = 'get',
+  format = 'json'
+);
+CREATE TABLE other (value TEXT) WITH (connector = 'kafka');
+"""
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_validate_prints_one_line_per_table(runner: CliRunner, tmp_path: Path) -> None:
+    path = write(tmp_path, "good.sql", GOOD)
+    result = runner.invoke(main, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines == [
+        f"{path}:2: table quotes  connector=polling_http  kind=source  "
+        "columns=[symbol TEXT NOT NULL, price DOUBLE]  format=json  framing=newline",
+        f"{path}:8: table ticks  connector=impulse  kind=source  "
+        "columns=[counter BIGINT UNSIGNED NOT NULL, subtask_index BIGINT UNSIGNED NOT NULL]",
+        f"{path}:9: query",
+    ]
+
+
+def test_validate_reports_every_problem_gcc_style(runner: CliRunner, tmp_path: Path) -> None:
+    bad = write(tmp_path, "bad.sql", BAD)
+    good = write(tmp_path, "good.sql", GOOD)
+    result = runner.invoke(main, ["validate", str(bad), str(good)])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"{bad}:4:12: error: invalid value for 'method': 'get'",
+        "  hint: expected 'GET', 'POST', 'PUT' or 'PATCH' (case-sensitive)",
+        f"{bad}:7:51: error: Unknown connector 'kafka'",
+        "  hint: available connectors: impulse, polling_http",
+    ]
+    # The valid file is still summarised.
+    assert f"{good}:2: table quotes" in result.stdout
+
+
+def test_validate_never_tracebacks_on_bad_files(runner: CliRunner, tmp_path: Path) -> None:
+    binary = tmp_path / "latin1.sql"
+    binary.write_bytes("SELECT 'caf\xe9';".encode("latin-1"))
+    missing = tmp_path / "missing.sql"
+    result = runner.invoke(main, ["validate", str(missing), str(tmp_path), str(binary)])
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.stderr.splitlines() == [
+        f"{missing}: error: cannot read file: No such file or directory",
+        f"{tmp_path}: error: is a directory, not a SQL file",
+        f"{binary}: error: file is not valid UTF-8 (at byte offset 11)",
+        "  hint: save the file as UTF-8",
+    ]
+    assert "Traceback" not in result.output
+
+
+def test_validate_masks_nothing_secret(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("H1_CLI_SECRET", "line1\nline2-supersecret")
+    path = write(
+        tmp_path,
+        "secret.sql",
+        "CREATE TABLE t (value TEXT) WITH (connector = 'polling_http', endpoint = 'http://h/',"
+        " format = 'raw_string', headers = 'X-Key: {{ H1_CLI_SECRET }}');",
+    )
+    result = runner.invoke(main, ["validate", str(path)])
+    assert result.exit_code == 1
+    assert "H1_CLI_SECRET" in result.stderr
+    assert "supersecret" not in result.output
+
+
+def test_validate_requires_a_file(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["validate"])
+    assert result.exit_code == 2
+    assert "Missing argument" in result.output
+
+
+@pytest.mark.parametrize("command", ["validate", "connectors"])
+def test_help(runner: CliRunner, command: str) -> None:
+    result = runner.invoke(main, [command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage: main " + command in result.output or f"Usage: arroyo-lite {command}" in (
+        result.output
+    )
+
+
+def test_connectors_lists_registry_with_options(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["connectors"])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "polling_http  (source)  Poll an HTTP server to produce events" in out
+    assert "impulse  (source)" in out
+    assert "  endpoint  string  required  -- " in out
+    assert '  method  string (GET | POST | PUT | PATCH)  default="GET"  -- ' in out
+    assert "  timeout_ms  integer  default=5000  [extension]  -- " in out
+    assert "  event_rate  number  required  -- " in out
+    assert "generic options (every connection table)" in out
+    assert "  format  string (json | raw_string | raw_bytes)  -- " in out
+    assert "  retention.max_rows  integer  [extension]  -- " in out
+
+
+def test_connectors_name(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["connectors", "impulse"])
+    assert result.exit_code == 0
+    assert result.stdout.startswith("impulse  (source)")
+    assert "polling_http  (source)" not in result.stdout
+
+
+def test_connectors_unknown_name(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["connectors", "polling"])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "error: Unknown connector 'polling'",
+        "  hint: did you mean 'polling_http'?",
+    ]
