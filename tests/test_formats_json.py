@@ -320,3 +320,62 @@ def test_typical_api_bodies_take_the_native_path() -> None:
     assert decoder.fast_bodies == 1 and decoder.slow_bodies == 0
     assert result.batch is not None
     assert result.batch.equals(decoder._decode_exactly(body, NOW).batch)
+
+
+@pytest.mark.parametrize("newline", [False, True])
+def test_epoch_counts_and_numeric_strings_stay_native(newline: bool) -> None:
+    config = table(
+        col("at", pa.timestamp("ms")),
+        col("n", pa.int64()),
+        col("f", pa.float64()),
+        newline=newline,
+    )
+    row = b'{"at": %d, "n": "%d", "f": "%d.5"}'
+    rows = [row % (1_700_000_000_000 + i, i, i) for i in range(50)]
+    body = b"\n".join(rows) if newline else b"[" + b",".join(rows) + b"]"
+    decoder = make_decoder(config)
+    assert isinstance(decoder, JsonDecoder)
+    for _ in range(2):
+        result = decoder.decode(body, NOW)
+        assert result.batch is not None
+        got = plain(result.batch)
+        assert got["at"] == [1_700_000_000_000 + i for i in range(50)]
+        assert got["n"] == list(range(50))
+        assert got["f"] == [i + 0.5 for i in range(50)]
+    assert decoder.slow_bodies == 0 and decoder.fast_bodies == 2
+
+
+@pytest.mark.parametrize(
+    ("arrow_type", "values", "expected"),
+    [
+        # mixed kinds in one body: the exact path, same rules
+        (pa.timestamp("ms"), [b'"2024-01-02T00:00:00Z"', b"1000"], [1704153600000, 1000]),
+        (pa.int64(), [b'"7"', b"8", b'"9.9"'], [7, 8, 9]),
+        (pa.float64(), [b'"nan"'], BAD),
+        (pa.int64(), [b'" 5"'], BAD),
+    ],
+)
+def test_mixed_kinds_fall_back_to_the_exact_rules(
+    arrow_type: pa.DataType, values: list[bytes], expected: Any
+) -> None:
+    config = table(col("x", arrow_type), newline=True)
+    body = b"\n".join(b'{"x": ' + v + b"}" for v in values)
+    decoder = make_decoder(config)
+    if expected is BAD:
+        with pytest.raises(FatalSourceError, match="JSON does not match schema"):
+            decoder.decode(body, NOW)
+        return
+    result = decoder.decode(body, NOW)
+    assert result.batch is not None
+    assert plain(result.batch)["x"] == expected
+
+
+def test_adapted_plan_adapts_back() -> None:
+    config = table(col("at", pa.timestamp("s")), newline=True)
+    decoder = make_decoder(config)
+    first = decoder.decode(b'{"at": 5}\n{"at": 6}', NOW)
+    second = decoder.decode(b'{"at": "1970-01-01T00:00:07Z"}', NOW)
+    assert first.batch is not None and second.batch is not None
+    assert plain(first.batch)["at"] == [5, 6]
+    assert plain(second.batch)["at"] == [7]
+    assert isinstance(decoder, JsonDecoder) and decoder.slow_bodies == 0

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import io
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from arroyo_lite.config import TableConfig
@@ -60,19 +62,43 @@ def _read_field(f: pa.Field[Any]) -> pa.Field[Any] | None:
     return None if t is None else pa.field(f.name, t, nullable=True)
 
 
+#: pyarrow's complaint when a value's JSON kind differs from the column's read type.
+#: (The path of a wrapped top-level array's columns starts with ``/r/[]``.)
+_KIND_CHANGE = re.compile(r"Column\((?:/r/\[\])?/([^/)]+)\) changed from (\w+) to (\w+)")
+#: At most this many re-reads per body while adapting read types.
+_MAX_ADAPT = 3
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    """The schema pyarrow reads with; ``overrides`` maps top-level columns read as another
+    type (a number read as text, a timestamp read as a raw count) to that type."""
+
+    schema: pa.Schema
+    overrides: tuple[tuple[str, pa.DataType], ...] = ()
+
+    @property
+    def wrapped(self) -> pa.Schema:
+        return pa.schema([pa.field("r", pa.list_(pa.struct(self.schema)))])
+
+
 class FastJsonReader:
-    """Reads structured JSON bodies natively; ``usable`` is False when the schema forbids it."""
+    """Reads structured JSON bodies natively; ``usable`` is False when the schema forbids it.
+
+    Adapts to how an API spells its values: when pyarrow reports that a top-level number or
+    timestamp column holds another JSON kind (numeric strings, epoch counts), the column is
+    read as that kind and converted with a vectorised cast, and the adapted plan is kept for
+    the next bodies (a cache; a body that no longer fits it adapts again).
+    """
 
     def __init__(self, config: TableConfig) -> None:
         self.schema = config.decode_schema()
-        # Nullable copy of the target: the cast from the read schema keeps nullability aside.
-        self._target = pa.schema([pa.field(f.name, f.type) for f in self.schema])
         fields = [_read_field(f) for f in self.schema]
         self.usable = all(f is not None for f in fields)
         # pyarrow does not check a decimal against its precision; full validation does.
         self._validate = "decimal" in str(self.schema)
-        self._read_schema = pa.schema([f for f in fields if f is not None])
-        self._wrapped_schema = pa.schema([pa.field("r", pa.list_(pa.struct(self._read_schema)))])
+        self._base = ReadPlan(pa.schema([f for f in fields if f is not None]))
+        self._plan = self._base
 
     def read(self, ndjson: bytes, *, whole_body: bool) -> pa.RecordBatch | None:
         """The physical columns of ``ndjson``, or ``None`` to ask for the exact path.
@@ -87,22 +113,32 @@ class FastJsonReader:
             ndjson.decode("utf-8")  # pyarrow does not validate UTF-8; orjson would reject it
         except UnicodeDecodeError:
             return None
-        try:
-            if not whole_body:
-                return self._finish(self._read_lines(ndjson))
-            start = _LEADING_SPACE.match(ndjson)
-            first = start.end() if start is not None else 0
-            if ndjson[first : first + 1] == b"[":
-                return self._read_array(ndjson, first)
-            return self._finish(self._read_whole(ndjson))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-            return None
+        plan = self._plan
+        for _ in range(_MAX_ADAPT + 1):
+            try:
+                batch = self._read_with(plan, ndjson, whole_body)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as e:
+                adapted = self._adapt(plan, str(e))
+                if adapted is None:
+                    return None
+                plan = adapted
+                continue
+            if batch is not None:
+                self._plan = plan
+            return batch
+        return None
 
-    def _read_lines(self, data: bytes, schema: pa.Schema | None = None) -> pa.Table:
-        """NDJSON in blocks, parsed on several threads (each line must be whole)."""
-        return _read_json(data, schema or self._read_schema, BLOCK_SIZE)
+    def _read_with(self, plan: ReadPlan, data: bytes, whole_body: bool) -> pa.RecordBatch | None:
+        if not whole_body:
+            return self._finish(plan, _read_json(data, plan.schema, BLOCK_SIZE))
+        start = _LEADING_SPACE.match(data)
+        first = start.end() if start is not None else 0
+        if data[first : first + 1] == b"[":
+            return self._read_array(plan, data, first)
+        return self._finish(plan, self._read_whole(plan.schema, data))
 
-    def _read_whole(self, data: bytes, schema: pa.Schema | None = None) -> pa.Table:
+    @staticmethod
+    def _read_whole(schema: pa.Schema, data: bytes) -> pa.Table:
         """Any whitespace-separated JSON objects, read as a single block.
 
         With one block covering all the data, pyarrow never cuts at a newline, so values may
@@ -111,20 +147,21 @@ class FastJsonReader:
         """
         if len(data) > BLOCK_SIZE:
             try:
-                return self._read_lines(data, schema)
-            except pa.ArrowInvalid:
-                pass
-        return _read_json(data, schema or self._read_schema, len(data) + 1)
+                return _read_json(data, schema, BLOCK_SIZE)
+            except pa.ArrowInvalid as e:
+                if _KIND_CHANGE.search(str(e)):
+                    raise  # a type problem, not a framing one: let the caller adapt
+        return _read_json(data, schema, len(data) + 1)
 
-    def _read_array(self, body: bytes, first: int) -> pa.RecordBatch | None:
+    def _read_array(self, plan: ReadPlan, body: bytes, first: int) -> pa.RecordBatch | None:
         """A top-level array of objects.
 
         Fast form: cut the array into NDJSON at each ``},{`` (or ``},`` + newline + ``{``, for
-        one element per line) and read the lines on several
-        threads. A cut that falls inside a string or a nested value always leaves an
-        unbalanced (invalid) line, because the line before it starts at a true element
-        boundary; so if pyarrow accepts every line, every cut was a true boundary. Otherwise
-        the array is read whole, wrapped as ``{"r": [...]}``.
+        one element per line) and read the lines on several threads. A cut that falls inside
+        a string or a nested value always leaves an unbalanced (invalid) line, because the
+        line before it starts at a true element boundary; so if pyarrow accepts every line,
+        every cut was a true boundary. Otherwise the array is read whole, wrapped as
+        ``{"r": [...]}``.
         """
         inner = body[first + 1 :].rstrip()
         if inner.endswith(b"]"):
@@ -137,11 +174,12 @@ class FastJsonReader:
             head = lines.split(b"\n", 1)[0].strip()
             if not head or head.endswith(b"}"):
                 try:
-                    return self._finish(self._read_lines(lines))
-                except pa.ArrowInvalid:
-                    pass
+                    return self._finish(plan, _read_json(lines, plan.schema, BLOCK_SIZE))
+                except pa.ArrowInvalid as e:
+                    if _KIND_CHANGE.search(str(e)):
+                        raise  # a type problem, not a framing one: let the caller adapt
         wrapped = b'{"r":' + body + b"}"
-        table = _read_json(wrapped, self._wrapped_schema, len(wrapped) + 1)
+        table = _read_json(wrapped, plan.wrapped, len(wrapped) + 1)
         if table.num_rows != 1:
             return None
         lists: Any = table.column(0).combine_chunks()
@@ -150,19 +188,81 @@ class FastJsonReader:
         rows: Any = lists.flatten()
         if rows.null_count:
             return None  # a null element is a bad record: the exact path says so
-        return self._finish(pa.Table.from_arrays(rows.flatten(), schema=self._read_schema))
+        return self._finish(plan, pa.Table.from_arrays(rows.flatten(), schema=plan.schema))
 
-    def _finish(self, table: pa.Table) -> pa.RecordBatch:
-        if table.schema != self._target:
-            # Only timestamp units differ; truncating to the unit is the documented rule.
-            table = table.cast(self._target, safe=False)
-        batches = table.combine_chunks().to_batches()
-        if not batches:
-            return pa.RecordBatch.from_pylist([], schema=self.schema)
-        batch = pa.RecordBatch.from_arrays(batches[0].columns, schema=self.schema)
+    def _adapt(self, plan: ReadPlan, error: str) -> ReadPlan | None:
+        """A plan that reads the column pyarrow complained about as the kind it found."""
+        match = _KIND_CHANGE.search(error)
+        if match is None:
+            return None
+        name, found = match.group(1), match.group(3)
+        if name not in self.schema.names:
+            return None  # a nested field: the exact path handles it
+        target = self.schema.field(name).type
+        read_as: pa.DataType | None = None
+        if found == "number" and pa.types.is_timestamp(target):
+            read_as = pa.int64()  # a JSON number is a raw count in the column's unit
+        elif found == "string" and (pa.types.is_integer(target) or pa.types.is_floating(target)):
+            read_as = pa.string()  # numeric strings, converted by a vectorised cast
+        elif found in ("string", "number"):
+            # The column went back to its own kind after an adaptation.
+            read_as = _read_type(target)
+        overrides = dict(plan.overrides)
+        if read_as is None or overrides.get(name, _read_type(target)) == read_as:
+            return None
+        if read_as == _read_type(target):
+            overrides.pop(name, None)
+        else:
+            overrides[name] = read_as
+        schema = pa.schema(
+            [pa.field(f.name, overrides.get(f.name, f.type)) for f in self._base.schema]
+        )
+        return ReadPlan(schema, tuple(sorted(overrides.items())))
+
+    def _finish(self, plan: ReadPlan, table: pa.Table) -> pa.RecordBatch:
+        """Cast what pyarrow read to the columns' types (raises ArrowInvalid to give up)."""
+        overrides = dict(plan.overrides)
+        columns = []
+        for target, chunked in zip(self.schema, table.columns, strict=True):
+            column: Any = chunked.combine_chunks()
+            if column.type != target.type:
+                if target.name in overrides:
+                    column = _convert_override(column, target.type)
+                else:
+                    # Only timestamp units differ: truncating to the unit is the rule.
+                    column = column.cast(target.type, safe=False)
+            columns.append(column)
+        batch = pa.RecordBatch.from_arrays(columns, schema=self.schema)
         if self._validate:
             batch.validate(full=True)  # raises ArrowInvalid: the caller takes the exact path
         return batch
+
+
+def _convert_override(column: Any, target: pa.DataType) -> Any:
+    """An adapted column to its type, only where the result is what the exact path gives."""
+    if pa.types.is_timestamp(target):
+        return column.cast(target)  # int64 raw counts in the column's unit
+    if pa.types.is_integer(target) and not _INT_TEXT.all(column):
+        raise pa.ArrowInvalid("not plain integers")  # "1.7", " 1": the exact path decides
+    # Arrow's float parser takes "nan"/"inf" spellings the exact path rejects.
+    if pa.types.is_floating(target) and not _FLOAT_TEXT.all(column):
+        raise pa.ArrowInvalid("not plain numbers")
+    return column.cast(target)  # safe: overflow and junk raise ArrowInvalid
+
+
+class _Pattern:
+    """A full-match regex over a string array, evaluated by Arrow (no Python per value)."""
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+
+    def all(self, column: Any) -> bool:
+        matches = pc.match_substring_regex(column, "^(?:" + self.pattern + ")$")
+        return bool(pc.all(pc.fill_null(matches, True)).as_py())
+
+
+_INT_TEXT = _Pattern(r"[+-]?\d+")
+_FLOAT_TEXT = _Pattern(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 def _read_json(data: bytes, schema: pa.Schema, block_size: int) -> pa.Table:
