@@ -194,6 +194,9 @@ async def fetch(session: aiohttp.ClientSession, request: HttpRequest) -> HttpRes
         raise HttpError(_failed(f"too many redirects (more than {MAX_REDIRECTS})", request)) from e
     except aiohttp.InvalidURL as e:
         raise HttpError(_failed(f"invalid URL: {e}", request)) from e
+    except (ValueError, UnicodeError) as e:
+        # aiohttp rejects some header values or bodies only when sending; not retryable.
+        raise HttpError(request.secrets.mask(f"invalid request: {e}")) from e
     except aiohttp.ClientConnectorError as e:
         raise TransientHttpError(
             _failed(f"error connecting to {e.host}:{e.port}: {e.os_error.strerror or e}", request)

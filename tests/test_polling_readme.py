@@ -1,0 +1,52 @@
+"""The README's polling section: its SQL example compiles, and it documents every option."""
+
+from __future__ import annotations
+
+import json
+import re
+from importlib import resources
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from arroyo_lite.cli import main
+from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
+from arroyo_lite.sql import compile_sql
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def section() -> str:
+    text = README.read_text(encoding="utf-8")
+    match = re.search(r"<!-- section: polling -->(.*)<!-- /section: polling -->", text, re.S)
+    assert match is not None
+    return match.group(1)
+
+
+def test_sql_example_compiles() -> None:
+    [sql] = re.findall(r"```sql\n(.*?)```", section(), re.S)
+    [table] = compile_sql(sql, file="README.md", env={"API_TOKEN": "x"}).tables
+    options = table.connector_options
+    assert isinstance(options, PollingHttpOptions)
+    assert options.emit_behavior == "changed"
+    assert options.timeout_ms == 3000
+    assert options.max_backoff_ms == 30000
+
+
+def test_every_option_is_documented() -> None:
+    schema = json.loads(
+        resources.files("arroyo_lite.connectors.polling_http").joinpath("table.json").read_text()
+    )
+    text = section()
+    for key in schema["properties"]:
+        assert f"| `{key}` |" in text, f"option {key} is not in the README's options table"
+        if schema["properties"][key].get("x-extension"):
+            assert re.search(rf"\| `{key}` \| [^|]+ \| \*Extension\.\*", text), key
+
+
+def test_documented_test_command_options_exist() -> None:
+    help_text = CliRunner().invoke(main, ["test", "--help"]).output
+    heading = re.search(r"### `arroyo-lite test ([^`]*)`", section())
+    assert heading is not None
+    for option in re.findall(r"--[a-z]+", heading.group(1)):
+        assert option in help_text
