@@ -1,0 +1,111 @@
+"""Arroyo's own SQL test corpus through the front end (reference/arroyo-sql-corpus).
+
+Every file: no crash, every error positioned in that file. Files whose tables use only
+polling_http, impulse or memory tables validate, unless they are expected to fail (``--fail=``)
+for a reason the front end checks, in which case that message is reported. Connectors
+arroyo-lite does not have are ``Unknown connector 'x'``, pointing at the name.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from arroyo_lite.errors import ValidationErrors
+from arroyo_lite.sql import compile_file
+
+CORPUS = Path(__file__).parents[2] / "shared" / "reference" / "arroyo-sql-corpus"
+FILES = sorted(CORPUS.rglob("*.sql")) if CORPUS.is_dir() else []
+OURS = {"polling_http", "impulse", "memory"}
+#: `--fail=` messages that are the front end's business (file-level and table rules).
+OUR_FAILURES = (
+    "Can only insert into a memory table once",
+    "Can't query from memory table",
+    "attempted to insert into table",
+    "attempted to read from table",
+    "'notfield' not found",
+)
+_CONNECTOR = re.compile(r"connector\s*=\s*'([^']*)'", re.IGNORECASE)
+_COMMENT = re.compile(r"--[^\n]*")
+
+pytestmark = pytest.mark.skipif(
+    not FILES, reason=f"Arroyo SQL corpus not found at {CORPUS} (it ships next to the repo)"
+)
+
+
+def _expected_failure(text: str) -> str | None:
+    first = text.splitlines()[0] if text else ""
+    if not first.startswith("--fail="):
+        return None
+    message = first[len("--fail=") :]
+    # Arroyo wraps plan errors; our messages carry the inner text.
+    for prefix in ("Error during planning: ",):
+        message = message.split(prefix)[-1]
+    return message
+
+
+def _compile(path: Path) -> list[str]:
+    try:
+        compile_file(path, env={})
+    except ValidationErrors as e:
+        for error in e:
+            assert error.position is not None, error.message
+            assert error.position.file == str(path)
+            assert error.position.line >= 1 and error.position.col >= 1
+        return [error.message for error in e]
+    return []
+
+
+def test_corpus_is_complete() -> None:
+    assert len(FILES) == 99
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_corpus_file(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    connectors = set(_CONNECTOR.findall(_COMMENT.sub("", text)))
+    messages = _compile(path)
+    expected = _expected_failure(text)
+    ours = expected is not None and any(expected.startswith(m) for m in OUR_FAILURES)
+    if ours:
+        assert expected in messages or not connectors <= OURS, messages
+    elif connectors <= OURS:
+        assert messages == [], messages
+    for name in connectors - OURS:
+        assert f"Unknown connector '{name}'" in messages
+
+
+def test_our_failures_are_found() -> None:
+    found = {
+        path.name: _compile(path)
+        for path in FILES
+        if path.name
+        in {"error_memory_table_double_write.sql", "error_read_from_unwritten_memory_table.sql",
+            "insert_into_source.sql"}
+    }  # fmt: skip
+    double_write = found["error_memory_table_double_write.sql"]
+    assert "Can only insert into a memory table once" in double_write
+    assert found["error_read_from_unwritten_memory_table.sql"] == [
+        "Can't query from memory table memory without first inserting into it."
+    ]
+    assert found["insert_into_source.sql"] == [
+        "attempted to insert into table 'source', but it is a source"
+    ]
+
+
+def test_unknown_connector_points_at_the_name() -> None:
+    path = CORPUS / "planner" / "struct_ddl.sql"
+    with pytest.raises(ValidationErrors) as info:
+        compile_file(path, env={})
+    [error] = info.value
+    assert error.position is not None and error.position.token == "'kafka'"
+    line = path.read_text(encoding="utf-8").splitlines()[error.position.line - 1]
+    assert line[error.position.col - 1 :].startswith("'kafka'")
+
+
+@pytest.mark.parametrize("name", ["decimal.sql", "prometheus.sql", "unnest.sql"])
+def test_polling_http_files_validate(name: str) -> None:
+    program = compile_file(CORPUS / "planner" / name, env={})
+    assert program.tables and all(t.connector == "polling_http" for t in program.tables)
