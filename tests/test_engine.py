@@ -1,0 +1,157 @@
+"""The DuckDB engine over a store, driven directly (no sources): deterministic appends."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pyarrow as pa
+import pytest
+
+from arroyo_lite.config import TIMESTAMP_COLUMN, TableKind
+from arroyo_lite.engine import Engine, analyze
+from arroyo_lite.errors import QueryError, SourcePosition
+from arroyo_lite.store import Store
+
+SCHEMA = pa.schema(
+    [
+        pa.field("k", pa.string()),
+        pa.field("x", pa.int64()),
+        pa.field(TIMESTAMP_COLUMN, pa.timestamp("ns"), nullable=False),
+    ]
+)
+
+
+def rows(start: int, n: int) -> pa.RecordBatch:
+    return pa.record_batch(
+        [
+            pa.array(["a" if i % 2 else "b" for i in range(start, start + n)]),
+            pa.array(range(start, start + n), pa.int64()),
+            pa.array(range(start, start + n), pa.int64()).view(pa.timestamp("ns")),
+        ],
+        schema=SCHEMA,
+    )
+
+
+@pytest.fixture()
+def engine() -> Iterator[Engine]:
+    store = Store(fanin=4)
+    store.create("t", SCHEMA)
+    store.create("u", SCHEMA)
+    engine = Engine(store)
+    yield engine
+    engine.close()
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("sql", "tables", "aggregating"),
+    [
+        ("SELECT * FROM t WHERE x > 1", {"t"}, False),
+        ("SELECT k, count(*) FROM t GROUP BY k", {"t"}, True),
+        ("SELECT DISTINCT k FROM t", {"t"}, True),
+        ("SELECT x, row_number() OVER (ORDER BY x) FROM t", {"t"}, True),
+        ("SELECT * FROM t JOIN u USING (x)", {"t", "u"}, False),
+        ("WITH w AS (SELECT * FROM t) SELECT * FROM w", {"t"}, False),
+        ("SELECT sum(x) FROM t", {"t"}, True),
+    ],
+)
+def test_analyze(sql: str, tables: set[str], aggregating: bool) -> None:
+    shape = analyze(sql, {})
+    assert shape.tables == frozenset(tables)
+    assert shape.aggregating is aggregating
+
+
+def test_snapshot_query_sees_appends(engine: Engine) -> None:
+    assert engine.query("SELECT count(*) AS n FROM t").column("n").to_pylist() == [0]
+    engine.store.append("t", rows(0, 5))
+    assert engine.query("SELECT count(*) AS n FROM t").column("n").to_pylist() == [5]
+    engine.store.append("t", rows(5, 5))
+    assert engine.query("SELECT sum(x) AS s FROM t").column("s").to_pylist() == [45]
+
+
+def test_views_follow_the_live_table(engine: Engine) -> None:
+    engine.create_view("big", "SELECT x FROM t WHERE x >= 3")
+    engine.store.append("t", rows(0, 5))
+    assert engine.query("SELECT x FROM big ORDER BY x").column("x").to_pylist() == [3, 4]
+    engine.store.append("t", rows(5, 2))
+    assert engine.query("SELECT count(*) AS n FROM big").column("n").to_pylist() == [4]
+
+
+def test_view_name_clash_is_an_error(engine: Engine) -> None:
+    with pytest.raises(QueryError, match="already defined"):
+        engine.create_view("t", "SELECT 1")
+
+
+def test_incremental_stream_sees_each_row_once_while_compaction_runs(engine: Engine) -> None:
+    engine.create_view("odd", "SELECT x FROM t WHERE x % 2 = 1")
+    stream = engine.stream("SELECT x FROM odd", timeout=60)
+    assert stream.incremental
+    total = 2000
+
+    def writer() -> None:
+        for i in range(0, total, 10):
+            engine.store.append("t", rows(i, 10))
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    seen: list[int] = []
+    for batch in stream:
+        seen.extend(batch.column("x").to_pylist())
+        if len(seen) >= total // 2:
+            stream.close()
+    thread.join()
+    assert seen == list(range(1, total, 2))
+
+
+def test_join_of_two_sources_is_re_evaluated(engine: Engine) -> None:
+    stream = engine.stream("SELECT t.x FROM t JOIN u USING (x) ORDER BY 1", timeout=60)
+    assert not stream.incremental
+    engine.store.append("t", rows(0, 3))
+    engine.store.append("u", rows(1, 3))
+    last: list[int] = []
+    for batch in stream:
+        last = batch.column("x").to_pylist()
+        if last == [1, 2]:
+            stream.close()
+    assert last == [1, 2]
+
+
+def test_stream_with_timeout_ends(engine: Engine) -> None:
+    stream = engine.stream("SELECT * FROM t", timeout=0.2)
+    assert list(stream) == []
+
+
+def test_memory_tables_are_registered_whole_in_incremental_mode(engine: Engine) -> None:
+    engine.store.create("m", SCHEMA, kind=TableKind.MEMORY)
+    engine.store.replace("m", pa.Table.from_batches([rows(0, 4)]))
+    stream = engine.stream("SELECT t.x, m.k FROM t JOIN m USING (x)", timeout=60)
+    assert stream.incremental
+    engine.store.append("t", rows(2, 4))
+    batch = next(stream)
+    stream.close()
+    assert sorted(batch.column("x").to_pylist()) == [2, 3]
+
+
+def test_error_position_is_shifted_to_the_statement(engine: Engine) -> None:
+    at = SourcePosition("f.sql", 10, 5)
+    with pytest.raises(QueryError) as info:
+        engine.query("SELECT x,\n  nope FROM t", position=at)
+    assert info.value.position == SourcePosition("f.sql", 11, 3)
+    with pytest.raises(QueryError) as info:
+        engine.query("SELECT nope FROM t", position=at)
+    assert info.value.position == SourcePosition("f.sql", 10, 12)
+    assert info.value.hint is not None and "Candidate bindings" in info.value.hint
+
+
+def test_translated_query_errors_carry_no_misleading_position(engine: Engine) -> None:
+    with pytest.raises(QueryError) as info:
+        engine.query("SELECT json_get_int(k, 'a') + nope FROM t")
+    assert info.value.position is None
+    assert "nope" in info.value.message
+
+
+def test_status_table_without_sources(engine: Engine) -> None:
+    table = engine.query("SELECT * FROM arroyo_status")
+    assert table.num_rows == 0
+    assert "last_poll_at" in table.column_names
