@@ -157,3 +157,37 @@ async def test_probe_missing_variable(server: Any) -> None:
     result = await probe(config, {})
     assert result.stage is ProbeStage.CONFIG
     assert result.error == "Environment variable NOPE_VAR not found"
+
+
+def json_sql(name: str, endpoint: str, extra: str = "") -> str:
+    return f"""
+CREATE TABLE {name} (id BIGINT, name TEXT) WITH (
+  connector = 'polling_http',
+  endpoint = '{endpoint}',
+  format = 'json'{extra}
+);
+"""
+
+
+async def test_decoding_failure_is_explained(server: Any, tmp_path: Path) -> None:
+    result = await invoke(tmp_path, json_sql("broken", str(server.make_url("/invalid"))))
+    assert result.exit_code == 1
+    assert "200 OK" in result.output
+    assert "error (decoding): invalid JSON" in result.output
+
+
+async def test_dropped_records_fail_the_test(server: Any, tmp_path: Path) -> None:
+    sql = json_sql(
+        "mixed", str(server.make_url("/mixed")), ",\n  framing = 'newline',\n  bad_data = 'drop'"
+    )
+    result = await invoke(tmp_path, sql)
+    assert result.exit_code == 1
+    assert "1 record(s) do not match the table's schema" in result.output
+    assert "2 row(s) decoded" in result.output
+
+
+async def test_structured_rows_are_shown(server: Any, tmp_path: Path) -> None:
+    result = await invoke(tmp_path, json_sql("items", str(server.make_url("/array?n=8"))))
+    assert result.exit_code == 0, result.output
+    assert "item-4" in result.output and "item-5" not in result.output  # --rows 5 by default
+    assert "8 row(s) decoded, first 5 shown" in result.output
