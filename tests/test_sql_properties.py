@@ -1,0 +1,88 @@
+"""Property tests: option strings survive SQL quoting, splitting and header parsing."""
+
+from __future__ import annotations
+
+import string
+
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from arroyo_lite.errors import ValidationErrors
+from arroyo_lite.sql import compile_sql
+from arroyo_lite.sql.statements import Query
+
+# Any text, including quotes, semicolons, newlines, comment markers and non-ASCII.
+TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    max_size=60,
+) | st.lists(st.sampled_from(["'", ";", "\n", "\r\n", "--", "/*", "*/", "''", "\\", "{{", "$$"]),
+             max_size=12).map("".join)  # fmt: skip
+TOKEN_CHARS = string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~"
+
+
+def quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def table(**options: str) -> str:
+    extra = "".join(f", {k} = {v}" for k, v in options.items())
+    return (
+        "CREATE TABLE t (value TEXT) WITH (connector = 'polling_http', "
+        f"endpoint = 'http://h.test/', format = 'raw_string'{extra});"
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(body=TEXT)
+def test_body_round_trips(body: str) -> None:
+    options = compile_sql(table(body=quote(body)), env={}).tables[0].connector_options
+    assert options.body == body
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    pairs=st.lists(
+        st.tuples(
+            st.text(alphabet=TOKEN_CHARS, min_size=1, max_size=12),
+            st.text(
+                alphabet=st.characters(
+                    blacklist_categories=("Cs", "Zs", "Zl", "Zp", "Cc"), blacklist_characters=","
+                ),
+                max_size=20,
+            ),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_headers_split_on_commas_and_the_first_colon(pairs: list[tuple[str, str]]) -> None:
+    text = ",".join(f"{name}: {value}" for name, value in pairs)
+    options = compile_sql(table(headers=quote(text)), env={}).tables[0].connector_options
+    assert options.headers == tuple(pairs)
+
+
+@settings(max_examples=100, deadline=None)
+@given(values=st.lists(TEXT, min_size=1, max_size=4))
+def test_semicolons_in_strings_do_not_split_statements(values: list[str]) -> None:
+    statements = [f"SELECT {quote(v)} AS v" for v in values]
+    program = compile_sql(";\n".join(statements) + ";", env={})
+    assert [s.text for s in program.statements] == statements
+    assert all(isinstance(s, Query) for s in program.statements)
+
+
+@settings(max_examples=100, deadline=None)
+@given(key=st.text(alphabet=string.ascii_lowercase + "._", min_size=1, max_size=20))
+def test_unknown_quoted_keys_are_reported_verbatim(key: str) -> None:
+    known = {"connector", "endpoint", "format", "headers", "method", "body", "framing",
+             "bad_data", "idle_micros", "timeout_ms", "emit_behavior", "poll_interval_ms",
+             "max_body_bytes", "max_backoff_ms", "event_time_field", "watermark_field",
+             "connection_profile"}  # fmt: skip
+    assume(key not in known and not key.startswith(("json.", "retention.", "framing.")))
+    try:
+        compile_sql(table(**{"x": "1"}).replace("x = 1", f"{quote(key)} = 1"), env={})
+    except ValidationErrors as e:
+        [error] = e
+        assert error.message == f"unknown options provided in WITH clause: '{key}'"
+        assert error.position is not None and error.position.token == quote(key)
+    else:
+        raise AssertionError("an unknown key must be rejected")
