@@ -152,11 +152,13 @@ async def timed_operator(case: Case, polls: int) -> float | None:
     return (seen[-1] - seen[0]) / (len(seen) - 1)
 
 
-async def run(quick: bool) -> list[dict[str, Any]]:
+async def run(quick: bool, rounds: int | None = None) -> list[dict[str, Any]]:
+    """Serve, decode and time every body; one dict of figures per body."""
     sizes = [("64KiB", 64 * 1024), ("256KiB", 256 * 1024)] if quick else [
         ("1MiB", MIB), ("4MiB", 4 * MIB)
     ]
-    rounds = 3 if quick else 15
+    if rounds is None:
+        rounds = 3 if quick else 15
     bodies: dict[str, bytes] = {}
     cases: list[Case] = []
     app = web.Application()
