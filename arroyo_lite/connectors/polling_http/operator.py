@@ -106,7 +106,8 @@ class PollingHttpOperator(SourceOperator):
         self.status.next_poll_at_ns = None
         self.status.last_error = error.message
         self.status.last_error_at_ns = self.context.clock.time_ns()
-        logger.error("source %s failed: %s", self.config.name, error.message)
+        # The runtime reports the failure to the user; here it is only a trace.
+        logger.debug("source %s failed: %s", self.config.name, error.message)
 
     async def _loop(
         self,
