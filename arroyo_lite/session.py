@@ -172,12 +172,12 @@ class Session:
     def _restore(self, name: str, schema: pa.Schema, context: SourceContext) -> None:
         """Reload saved rows (retention applies) and source state; compact the segments."""
         assert self._state is not None
-        batches = self._state.load_table(name, schema)
-        if batches:
+        batches, state = self._state.load_table(name, schema)
+        if batches or state:
             self.store.append_many(name, batches)
             kept = self.store.snapshot([name])[name.lower()].to_table()
-            self._state.rewrite_table(name, schema, kept)
-        context.state.update(self._state.load_source_state(name))
+            self._state.rewrite_table(name, schema, kept, state)
+        context.state.update(state)
 
     def _insert(self, statement: Insert) -> None:
         key = statement.target.lower()

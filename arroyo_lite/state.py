@@ -4,16 +4,16 @@ Layout (an extension beyond Arroyo, which checkpoints to its own storage)::
 
     STATE_DIR/
       tables/<name>/seg-000001.arrows   Arrow IPC *stream* files, one per run of the table
-      sources/<name>.json               the operator's SourceContext.state, values base64
 
 Rows are appended to the current segment by a :class:`Persister` task on the runtime loop:
 every ``interval`` seconds (default 0.5) it captures, **on the loop**, the new rows of each
-table (by global row index) together with a copy of its source state, then writes both on
-its own single worker thread (file I/O never runs on the loop). Because the two are captured
-in the same loop step, the saved state never claims a body whose rows were not saved: a
-clean restart neither loses a row nor lets ``emit_behavior='changed'`` emit a duplicate.
-A crash loses at most the rows of the last interval; a segment cut short by a crash is read
-up to its last complete batch.
+table (by global row index) together with a copy of its source state
+(``SourceContext.state``), then writes both on its own single worker thread (file I/O never
+runs on the loop). The state rides in the IPC custom metadata of the *last batch* of each
+write, so rows and the state that describes them are saved atomically: a batch cut short by
+a crash is dropped together with its state. Hence neither a clean restart nor a crash lets
+``emit_behavior='changed'`` (or impulse's counter) emit a row twice, and a crash loses at
+most the rows of the last interval.
 
 On start, :meth:`StateDir.load_table` reads every segment; the session re-appends the rows
 (so retention applies) and :meth:`StateDir.rewrite_table` replaces the segments by one
@@ -44,6 +44,23 @@ log = logging.getLogger(__name__)
 #: Default seconds between two flushes (the most a crash can lose).
 FLUSH_INTERVAL = 0.5
 SEGMENT_SUFFIX = ".arrows"
+#: Custom-metadata key of a batch that carries the source state (JSON, values base64).
+STATE_KEY = "arroyo_lite.source_state"
+
+
+def _encode_state(state: dict[str, bytes]) -> dict[bytes, bytes]:
+    payload = {k: base64.b64encode(v).decode("ascii") for k, v in state.items()}
+    return {STATE_KEY.encode(): json.dumps(payload, sort_keys=True).encode()}
+
+
+def _decode_state(metadata: pa.KeyValueMetadata | None) -> dict[str, bytes] | None:
+    if metadata is None:
+        return None
+    raw = metadata.get(STATE_KEY.encode())
+    if raw is None:
+        return None
+    payload: dict[str, str] = json.loads(raw)
+    return {k: base64.b64decode(v) for k, v in payload.items()}
 
 
 class StateError(ArroyoLiteError):
@@ -62,9 +79,16 @@ class SegmentWriter:
         self._sink = open(path, "wb")  # noqa: SIM115 - kept open across writes by design
         self._writer = ipc.new_stream(self._sink, schema)
 
-    def write(self, table: pa.Table) -> None:
-        if table.num_rows:
-            self._writer.write_table(table)
+    def write(self, table: pa.Table, state: dict[str, bytes] | None = None) -> None:
+        """Append ``table``'s rows; ``state`` (if given) rides on the last batch written."""
+        batches = table.combine_chunks().to_batches() if table.num_rows else []
+        if state is not None and not batches:
+            batches = [pa.RecordBatch.from_pylist([], schema=table.schema)]
+        for i, batch in enumerate(batches):
+            last = i == len(batches) - 1
+            metadata = _encode_state(state) if (last and state is not None) else None
+            self._writer.write_batch(batch, custom_metadata=metadata)
+        if batches:
             self._sink.flush()
 
     def close(self) -> None:
@@ -79,7 +103,6 @@ class StateDir:
         self.path = Path(path)
         try:
             (self.path / "tables").mkdir(parents=True, exist_ok=True)
-            (self.path / "sources").mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise StateError(f"cannot use state directory '{self.path}': {e.strerror}") from e
 
@@ -92,13 +115,17 @@ class StateDir:
             return []
         return sorted(p for p in directory.iterdir() if p.name.endswith(SEGMENT_SUFFIX))
 
-    def load_table(self, name: str, schema: pa.Schema) -> list[pa.RecordBatch]:
-        """Every complete batch saved for ``name``, oldest first.
+    def load_table(
+        self, name: str, schema: pa.Schema
+    ) -> tuple[list[pa.RecordBatch], dict[str, bytes]]:
+        """Every complete batch saved for ``name`` (oldest first) and the latest saved source
+        state (empty if none).
 
         Raises :class:`StateError` if the saved schema differs from ``schema`` (the table's
         definition changed): the message names the directory to remove.
         """
         batches: list[pa.RecordBatch] = []
+        state: dict[str, bytes] = {}
         for segment in self._segments(name):
             try:
                 reader = ipc.open_stream(pa.memory_map(str(segment)))
@@ -113,25 +140,39 @@ class StateDir:
                 )
             while True:
                 try:
-                    batch = reader.read_next_batch()
+                    batch, metadata = reader.read_next_batch_with_custom_metadata()
                 except StopIteration:
                     break
                 except (pa.ArrowInvalid, OSError):  # cut short by a crash: keep what is whole
                     log.warning("state segment %s ends in a partial batch", segment)
                     break
-                batches.append(pa.RecordBatch.from_arrays(batch.columns, schema=schema))
-        return batches
+                if batch.num_rows:
+                    batches.append(pa.RecordBatch.from_arrays(batch.columns, schema=schema))
+                try:
+                    decoded = _decode_state(metadata)
+                except ValueError as e:
+                    raise StateError(
+                        f"cannot read saved source state of table '{name}' in {segment}: {e}",
+                        hint=f"remove {self._table_dir(name)} to start the table afresh",
+                    ) from e
+                if decoded is not None:
+                    state = decoded
+        return batches, state
 
-    def rewrite_table(self, name: str, schema: pa.Schema, data: pa.Table) -> None:
-        """Replace every segment of ``name`` by one holding ``data``."""
+    def rewrite_table(
+        self, name: str, schema: pa.Schema, data: pa.Table, state: dict[str, bytes]
+    ) -> None:
+        """Replace every segment of ``name`` by one holding ``data`` and ``state``."""
         old = self._segments(name)
         directory = self._table_dir(name)
         directory.mkdir(parents=True, exist_ok=True)
         target = directory / f"seg-{self._next_number(old):06d}{SEGMENT_SUFFIX}"
         tmp = target.with_suffix(".tmp")
-        with open(tmp, "wb") as sink, ipc.new_stream(sink, schema) as writer:
-            if data.num_rows:
-                writer.write_table(data)
+        writer = SegmentWriter(tmp, schema)
+        try:
+            writer.write(data, state)
+        finally:
+            writer.close()
         os.replace(tmp, target)
         for path in old:
             path.unlink(missing_ok=True)
@@ -151,27 +192,6 @@ class StateDir:
             if stem.isdigit():
                 numbers.append(int(stem))
         return max(numbers, default=0) + 1
-
-    def load_source_state(self, name: str) -> dict[str, bytes]:
-        path = self.path / "sources" / f"{_safe(name)}.json"
-        if not path.exists():
-            return {}
-        try:
-            raw: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
-            return {k: base64.b64decode(v) for k, v in raw.items()}
-        except (OSError, ValueError) as e:
-            raise StateError(
-                f"cannot read source state of table '{name}' from {path}: {e}",
-                hint=f"remove {path} to start the source afresh",
-            ) from e
-
-    def save_source_state(self, name: str, state: dict[str, bytes]) -> None:
-        """Write atomically (temp file + rename): a crash leaves the old or the new state."""
-        path = self.path / "sources" / f"{_safe(name)}.json"
-        tmp = path.with_suffix(".tmp")
-        payload = {k: base64.b64encode(v).decode("ascii") for k, v in state.items()}
-        tmp.write_text(json.dumps(payload, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, path)
 
 
 @dataclass
@@ -245,13 +265,9 @@ class Persister:
 
     def _write(self, work: list[tuple[_Tracked, pa.Table, dict[str, bytes] | None]]) -> None:
         for t, rows, state in work:
-            if rows.num_rows:
-                if t.writer is None:
-                    t.writer = self.state_dir.open_writer(t.name, t.schema)
-                t.writer.write(rows)
-            # Rows first, then the state that refers to them.
-            if state is not None:
-                self.state_dir.save_source_state(t.name, state)
+            if t.writer is None:
+                t.writer = self.state_dir.open_writer(t.name, t.schema)
+            t.writer.write(rows, state)
 
     def close(self) -> None:
         def close_all() -> None:
