@@ -247,8 +247,9 @@ async def test_real_clock_keeps_polling(server: Any) -> None:
     # The SystemClock path: a short interval, waiting (bounded) for a few real polls.
     config = polling_table(url(server, "/counter"), poll_interval_ms=20)
     async with RunningSource(config, clock=SystemClock()) as src:
-        await wait_until(lambda: src.status.polls >= 3, what="three polls")
+        await wait_until(lambda: src.status.rows >= 3, what="three polls' rows")
     assert len(src.rows()) >= 3
+    assert src.status.polls >= 3
     assert src.status.state is SourceState.STOPPED
 
 
