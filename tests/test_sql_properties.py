@@ -86,3 +86,24 @@ def test_unknown_quoted_keys_are_reported_verbatim(key: str) -> None:
         assert error.position is not None and error.position.token == quote(key)
     else:
         raise AssertionError("an unknown key must be rejected")
+
+
+PIECES = ["CREATE", "TABLE", "TEMPORARY", "VIEW", "t", "(", ")", "[", "]", "<", ">", ",", ";",
+          "=", "-", "WITH", "connector", "'polling_http'", "'impulse'", "endpoint", "'http://h/'",
+          "format", "'json'", "'raw_string'", "INT", "TEXT", "STRUCT", "DECIMAL", "38",
+          "TIMESTAMP", "JSON", "NOT", "NULL", "PRIMARY", "KEY", "WATERMARK", "FOR", "AS",
+          "GENERATED", "ALWAYS", "STORED", "METADATA", "FROM", "SELECT", "INSERT", "INTO", "SET",
+          "interval", "'5'", "second", "1.5", "'", '"', "/*", "*/", "--", "\n", "{{", "}}", "::",
+          "window", "session", "OVER", "value"]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.lists(st.sampled_from(PIECES), max_size=30).map(" ".join) | st.text(max_size=60))
+def test_garbage_is_a_positioned_error_never_a_crash(text: str) -> None:
+    try:
+        compile_sql(text, file="g.sql", env={})
+    except ValidationErrors as e:
+        assert len(e) >= 1
+        for error in e:
+            assert error.position is not None and error.position.file == "g.sql"
+            assert error.position.line >= 1 and error.position.col >= 1

@@ -125,8 +125,17 @@ def _compile_one(
         return Query(raw.text, position, raw.text)
     elif isinstance(node, exp.Set):
         return _set(node, raw, position)
+    keyword = raw.text.split(None, 1)[0].upper()
+    if isinstance(node, exp.Command) and keyword in ("CREATE", "SET", "INSERT", "WITH", "SELECT"):
+        # sqlglot gave up on the statement and kept it as raw text.
+        raise SqlError(
+            f"syntax error: could not parse this {keyword} statement",
+            position=position,
+            hint="check the statement against the DDL in the README (CREATE TABLE t (...) "
+            "WITH (...), CREATE VIEW v AS ..., INSERT INTO t SELECT ...)",
+        )
     raise SqlError(
-        f"unsupported statement: {raw.text.split(None, 1)[0].upper()}",
+        f"unsupported statement: {keyword}",
         position=position,
         hint="arroyo-lite runs CREATE TABLE, CREATE VIEW, INSERT INTO, SELECT and SET",
     )

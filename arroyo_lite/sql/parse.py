@@ -9,6 +9,7 @@ errors become positioned :class:`~arroyo_lite.errors.SqlError` objects.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 
@@ -64,7 +65,24 @@ def parse_expression(tokens: list[Token], source: SourceText) -> exp.Expr:
     return expressions[0]
 
 
+class _NoCommandFallbackWarnings(logging.Filter):
+    """Drop sqlglot's "Falling back to parsing as a 'Command'" warnings.
+
+    Such statements come back as ``exp.Command`` and are reported as positioned errors by
+    the compiler; the warning would only be noise on stderr.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Falling back to parsing as a 'Command'" not in record.getMessage()
+
+
+_FILTER = _NoCommandFallbackWarnings()
+
+
 def _parse_tokens(tokens: list[Token], source: SourceText) -> list[exp.Expr | None]:
+    logger = logging.getLogger("sqlglot")
+    if _FILTER not in logger.filters:
+        logger.addFilter(_FILTER)
     try:
         result: list[exp.Expr | None] = Arroyo().parser().parse(tokens, source.text)
     except ParseError as e:
