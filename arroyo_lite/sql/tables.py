@@ -30,7 +30,7 @@ from arroyo_lite.connectors.base import Connector
 from arroyo_lite.errors import ConnectorError, SourcePosition, SqlError
 from arroyo_lite.sql.columns import ColumnsResult, node_position, read_columns
 from arroyo_lite.sql.generic_options import GENERIC_KEYS
-from arroyo_lite.sql.options import OptionReader
+from arroyo_lite.sql.options import OptionReader, OptionValue
 from arroyo_lite.sql.parse import ParsedStatement
 from arroyo_lite.sql.source import SourceText
 from arroyo_lite.sql.types import connection_type_error
@@ -90,6 +90,7 @@ class _TableBuilder:
         self.reader = reader
         self.source = source
         self.lookup = lookup
+        self.format_option: OptionValue | None = None
         self.option_positions = {
             k: p
             for k in reader.remaining()
@@ -144,6 +145,14 @@ class _TableBuilder:
         self._check_shape(columns, fmt)
         self._check_virtual(columns, cols)
         self._check_metadata(columns, connector)
+        if fmt is not None and fmt.format not in DECODABLE:
+            # Arroyo accepts these; arroyo-lite has no decoder for them. Checked after
+            # Arroyo's own rules so that its messages come first.
+            raise reader.error(
+                f"format '{fmt.format.value}' is not supported by arroyo-lite",
+                self.format_option,
+                hint="arroyo-lite decodes 'json', 'raw_string' and 'raw_bytes'",
+            )
         table = TableConfig(
             name=self.name,
             kind=kind,
@@ -227,13 +236,17 @@ class _TableBuilder:
                 + ", ".join(f"'{f}'" for f in _FORMATS),
             )
         fmt = _FORMATS[text]
-        if fmt not in DECODABLE:
-            raise reader.error(
-                f"format '{text}' is not supported by arroyo-lite",
-                option,
-                hint="arroyo-lite decodes 'json', 'raw_string' and 'raw_bytes'",
-            )
-        if fmt is not Format.JSON:
+        self.format_option = option
+        if fmt is Format.AVRO:
+            for key in ("avro.confluent_schema_registry", "avro.raw_datums",
+                        "avro.into_unstructured_json"):  # fmt: skip
+                reader.pull_opt_bool(key)
+            return FormatSpec(fmt)
+        if fmt is Format.PARQUET:
+            reader.pull_opt_str("parquet.compression")
+            reader.pull_opt_str("parquet.row_group_size")
+            return FormatSpec(fmt)
+        if fmt not in (Format.JSON, Format.DEBEZIUM_JSON):
             return FormatSpec(fmt)
         csr = reader.pull_opt_bool("json.confluent_schema_registry") or False
         include_schema_option = reader.get("json.include_schema")
@@ -265,7 +278,7 @@ class _TableBuilder:
                 "'json.compression' is only supported for the filesystem connector", comp[1]
             )
         return FormatSpec(
-            Format.JSON,
+            fmt,
             unstructured=unstructured,
             confluent_schema_registry=csr,
             include_schema=include_schema,
@@ -397,7 +410,7 @@ class _TableBuilder:
                 )
             if expected.upper() != column.sql_type.upper():
                 raise SqlError(
-                    f"incorrect data type for metadata field '{column.name}'; expected "
+                    f"incorrect data type for metadata field '{column.metadata_key}'; expected "
                     f"{expected.upper()}, but found {column.sql_type}",
                     position=column.position,
                 )
