@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from arroyo_lite.errors import ValidationErrors
-from arroyo_lite.sql import compile_file
+from arroyo_lite.sql import compile_file, compile_sql
 
 CORPUS = Path(__file__).parents[2] / "shared" / "reference" / "arroyo-sql-corpus"
 FILES = sorted(CORPUS.rglob("*.sql")) if CORPUS.is_dir() else []
@@ -109,3 +109,30 @@ def test_unknown_connector_points_at_the_name() -> None:
 def test_polling_http_files_validate(name: str) -> None:
     program = compile_file(CORPUS / "planner" / name, env={})
     assert program.tables and all(t.connector == "polling_http" for t in program.tables)
+
+
+ARROYO_SHAPED = {
+    "error_memory_table_double_write.sql": "Can only insert into a memory table once",
+    "error_read_from_unwritten_memory_table.sql": "Can't query from memory table memory without "
+    "first inserting into it.",
+    "insert_into_source.sql": "attempted to insert into table 'source', but it is a source",
+    "metadata_error.sql": "incorrect data type for metadata field 'topic'; expected TEXT, but "
+    "found INT",
+    "no_virtual_fields_updating.sql": "can't use virtual fields with debezium format",
+    "select_from_sink.sql": "attempted to read from table 'cars_output', but it is a sink",
+    "virtual_bad_schema.sql": "'notfield' not found",
+}
+
+
+@pytest.mark.parametrize(("name", "message"), sorted(ARROYO_SHAPED.items()))
+def test_expected_failures_with_arroyo_shaped_connectors(name: str, message: str) -> None:
+    """With test connectors shaped like Arroyo's (kafka, sse, ...), the table and file rules
+    of the front end report what Arroyo's test expects."""
+    from tests.plugins.arroyo_like import lookup
+
+    path = CORPUS / "planner" / name
+    text = path.read_text(encoding="utf-8")
+    assert message in (_expected_failure(text) or "")
+    with pytest.raises(ValidationErrors) as info:
+        compile_sql(text, file=name, env={}, lookup=lookup)
+    assert message in [e.message for e in info.value]

@@ -123,7 +123,8 @@ class _TableBuilder:
         if fmt is not None and fmt.format is Format.DEBEZIUM_JSON and cols.generated:
             raise SqlError("can't use virtual fields with debezium format", position=self.position)
         columns = list(cols.columns)
-        if not has_columns or not columns:
+        if (not has_columns or not columns) and kind is not TableKind.SINK:
+            # (A sink without columns takes its schema from what is inserted, as in Arroyo.)
             defaults = connector.default_columns()
             if defaults is None:
                 raise SqlError(
