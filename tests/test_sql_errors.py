@@ -58,6 +58,8 @@ CASES = [
     (pt("headers = ': v'"), "invalid header name ''", 5, 13),
     (pt("headers = 'Authorization: Bearer {{ NOPE_VAR }}'"),
      "Environment variable NOPE_VAR not found", 5, 13),
+    (pt("headers = 'X-Bell: ding\x07'"),
+     "invalid header value for 'X-Bell' ('ding\\x07'): contains a control character", 5, 13),
     (pt("headers = 'X-Token: {{BAD_TOKEN}}'"),
      "invalid header value for 'X-Token' (from BAD_TOKEN): contains a line break", 5, 13),
     # -- format, framing, bad_data (generic options) --

@@ -156,12 +156,17 @@ class PollingHttpConnector(Connector):
                 )
             # Substituted only to check it; the config keeps the template.
             real, _secrets = substitute(value, options.env)
-            if any(ch in real for ch in "\r\n\0"):
+            # HTTP allows visible characters, spaces and tabs in a value (as the http crate's
+            # HeaderValue, which makes Arroyo panic at run time on anything else).
+            bad = [ch for ch in real if (ord(ch) < 32 and ch != "\t") or ord(ch) == 127]
+            if bad:
                 from_env = variables(value)
                 shown = f"from {', '.join(from_env)}" if from_env else repr(value)
+                what = "a line break" if set(bad) & {"\r", "\n"} else "a control character"
                 raise options.error(
-                    f"invalid header value for '{name}' ({shown}): contains a line break",
+                    f"invalid header value for '{name}' ({shown}): contains {what}",
                     option,
+                    hint="header values cannot contain control characters",
                 )
         return pairs
 
