@@ -68,6 +68,8 @@ class ProbeResult:
     size: int | None = None
     content_type: str | None = None
     final_url: str | None = None
+    #: The start of a non-2xx answer's body (one line, masked, shortened).
+    error_body: str | None = None
     rows: pa.Table | None = None
     total_rows: int = 0
     dropped: int = 0
@@ -138,6 +140,7 @@ async def _probe(
             status=e.status_code,
             latency_s=latency,
             reason=_reason(e.status_code),
+            error_body=e.body_excerpt,
         )
     received_at_ns = time.time_ns()
     result = replace(

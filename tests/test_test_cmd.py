@@ -70,6 +70,7 @@ async def test_non_2xx_fails_with_arroyo_wording(server: Any, tmp_path: Path) ->
     assert result.exit_code == 1
     assert "503 Service Unavailable" in result.output
     assert "HTTP request failed: http server responded with 503" in result.output
+    assert "body: status" in result.output
     assert "0 of 1 polled table(s) OK" in result.output
 
 

@@ -120,6 +120,8 @@ def _show(out: Console, result: ProbeResult, rows: int) -> None:
         out.print("-> " + "  ".join(parts))
         if result.final_url:
             out.print(f"   (after redirects: {escape(result.final_url)})")
+        if result.error_body is not None:
+            out.print(f"   body: {escape(result.error_body)}")
     if result.error is not None:
         where = {
             ProbeStage.CONFIG: "configuration",

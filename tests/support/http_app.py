@@ -13,7 +13,8 @@ Routes (all GET/POST/PUT/PATCH unless noted):
 ``/array?n=3``                  a JSON array of ``n`` objects ``{"id": i, "name": "item-i"}``
 ``/ndjson?n=3``                 ``n`` NDJSON lines of the same objects
 ``/fail?times=2&status=500``    ``status`` for the first ``times`` hits, then ``/counter``'s body
-``/status/{code}``              that status; ``?retry_after=`` sets a Retry-After header
+``/status/{code}``              that status, body ``status``; ``?retry_after=`` sets a Retry-After
+                                header, ``?echo=1`` makes the body the request's headers as JSON
 ``/sleep?seconds=30``           answers after sleeping (to run past a client timeout)
 ``/big?size=N&length=1``        ``N`` bytes of JSON-string padding; ``length=0`` sends it chunked
                                 without a Content-Length
@@ -139,7 +140,11 @@ async def status(request: web.Request) -> web.Response:
     headers = {}
     if "retry_after" in request.query:
         headers["Retry-After"] = request.query["retry_after"]
-    return web.Response(status=int(request.match_info["code"]), headers=headers, text="status")
+    text = "status"
+    if "echo" in request.query:
+        # Reflect the request headers into the error body (as some APIs do with tokens).
+        text = json.dumps(dict(request.headers))
+    return web.Response(status=int(request.match_info["code"]), headers=headers, text=text)
 
 
 async def sleep(request: web.Request) -> web.Response:

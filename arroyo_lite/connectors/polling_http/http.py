@@ -42,6 +42,9 @@ USER_AGENT = f"arroyo-lite/{__version__}"
 MAX_REDIRECTS = 10
 #: Statuses worth retrying with backoff; ``Retry-After`` is honoured on the first two.
 RETRY_AFTER_STATUSES = frozenset({429, 503})
+#: How much of a non-2xx body is read for logs and ``test`` output (bytes, then characters).
+EXCERPT_BYTES = 1024
+EXCERPT_CHARS = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,11 +102,18 @@ class HttpResponse:
 
 
 class HttpError(SourceError):
-    """A request failed in a way retrying soon will not fix (404, an oversized body)."""
+    """A request failed in a way retrying soon will not fix (404, an oversized body).
 
-    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+    ``body_excerpt`` (non-2xx answers only) is the start of the answer's body, masked and
+    shortened, for logs and ``arroyo-lite test``; it is not part of the message.
+    """
+
+    def __init__(
+        self, message: str, *, status_code: int | None = None, body_excerpt: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
+        self.body_excerpt = body_excerpt
 
 
 class TransientHttpError(TransientSourceError):
@@ -116,9 +126,11 @@ class TransientHttpError(TransientSourceError):
         status_code: int | None = None,
         retry_after: float | None = None,
         hint: str | None = None,
+        body_excerpt: str | None = None,
     ) -> None:
         super().__init__(message, retry_after=retry_after, hint=hint)
         self.status_code = status_code
+        self.body_excerpt = body_excerpt
 
 
 def build_request(options: PollingHttpOptions, env: Mapping[str, str]) -> HttpRequest:
@@ -175,7 +187,7 @@ async def fetch(session: aiohttp.ClientSession, request: HttpRequest) -> HttpRes
             allow_redirects=True,
         ) as resp:
             if not 200 <= resp.status < 300:
-                _raise_for_status(resp, request)
+                await _raise_for_status(resp, request)
             body = await _read_capped(resp, request)
             return HttpResponse(
                 status=resp.status,
@@ -208,14 +220,31 @@ async def fetch(session: aiohttp.ClientSession, request: HttpRequest) -> HttpRes
         raise TransientHttpError(_failed(f"{type(e).__name__}: {e}", request)) from e
 
 
-def _raise_for_status(resp: aiohttp.ClientResponse, request: HttpRequest) -> None:
+async def _raise_for_status(resp: aiohttp.ClientResponse, request: HttpRequest) -> None:
     message = _failed(f"http server responded with {resp.status}", request)
+    excerpt = await _excerpt(resp, request)
     if resp.status == 429 or resp.status >= 500:
         retry_after = None
         if resp.status in RETRY_AFTER_STATUSES:
             retry_after = parse_retry_after(resp.headers.get("Retry-After"), time.time())
-        raise TransientHttpError(message, status_code=resp.status, retry_after=retry_after)
-    raise HttpError(message, status_code=resp.status)
+        raise TransientHttpError(
+            message, status_code=resp.status, retry_after=retry_after, body_excerpt=excerpt
+        )
+    raise HttpError(message, status_code=resp.status, body_excerpt=excerpt)
+
+
+async def _excerpt(resp: aiohttp.ClientResponse, request: HttpRequest) -> str:
+    """The start of an error answer's body, one line, masked (Arroyo logs it the same way)."""
+    try:
+        head = await resp.content.read(EXCERPT_BYTES)
+    except aiohttp.ClientError:
+        return "<body unreadable>"
+    if not head:
+        return "<no body>"
+    text = " ".join(head.decode("utf-8", "replace").split())
+    if len(text) > EXCERPT_CHARS:
+        text = text[: EXCERPT_CHARS - 3] + "..."
+    return request.secrets.mask(text)
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, request: HttpRequest) -> bytes:

@@ -151,7 +151,7 @@ class PollingHttpOperator(SourceOperator):
         try:
             response = await fetch(session, request)
         except (TransientHttpError, HttpError) as e:
-            self._record_failure(e, e.status_code)
+            self._record_failure(e, e.status_code, e.body_excerpt)
             return e
         received_at_ns = clock.time_ns()
         body = response.body
@@ -199,7 +199,9 @@ class PollingHttpOperator(SourceOperator):
             masked = self._request.secrets.mask(e.message)
             raise FatalSourceError(masked, hint=e.hint) from e
 
-    def _record_failure(self, error: SourceError, status_code: int | None) -> None:
+    def _record_failure(
+        self, error: SourceError, status_code: int | None, body_excerpt: str | None
+    ) -> None:
         status = self.status
         status.failures += 1
         status.consecutive_failures += 1
@@ -208,10 +210,13 @@ class PollingHttpOperator(SourceOperator):
         # Log the first failure of a streak loudly, repeats quietly: 1,000 tables failing
         # every second must not flood the log.
         level = logging.WARNING if status.consecutive_failures == 1 else logging.DEBUG
-        self._note_error(error.message, level=level)
+        detail = f" (body: {body_excerpt})" if body_excerpt is not None else ""
+        self._note_error(error.message, level=level, detail=detail)
 
-    def _note_error(self, message: str, *, level: int) -> None:
-        message = self._request.secrets.mask(message)
+    def _note_error(self, message: str, *, level: int, detail: str = "") -> None:
+        """Keep ``message`` as the status's last error and log it with ``detail`` appended."""
+        mask = self._request.secrets.mask
+        message = mask(message)
         self.status.last_error = message
         self.status.last_error_at_ns = self.context.clock.time_ns()
-        logger.log(level, "source %s: %s", self.config.name, message)
+        logger.log(level, "source %s: %s%s", self.config.name, message, mask(detail))
