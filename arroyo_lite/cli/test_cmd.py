@@ -78,7 +78,9 @@ def test_command(file: str, tables: Sequence[str], rows: int, timeout: float | N
         result = results.get(table.name)
         if result is None:
             if table.connector == "impulse":
-                out.print("skipped: 'impulse' generates its rows locally; there is nothing to request")
+                out.print(
+                    "skipped: 'impulse' generates its rows locally; there is nothing to request"
+                )
             else:
                 out.print(
                     f"skipped: 'arroyo-lite test' probes polling_http tables only, "
