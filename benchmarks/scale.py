@@ -13,6 +13,9 @@ separate process so its CPU is not counted against ours. Reports:
 
 By default table starts are spread over the first interval (as tables created one after
 another would be); ``--burst`` starts them all at the same instant instead, the worst case.
+The cyclic garbage collector's pauses are reported too (they are a main source of lateness);
+``--gc-freeze`` calls ``gc.freeze()`` once the tables are built, moving everything allocated
+so far out of the collector's reach, to show what a runtime that does so would gain.
 
 Run: ``.venv/bin/python benchmarks/scale.py [--tables N] [--seconds S] [--burst]``.
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import multiprocessing
 import sys
 import time
@@ -97,7 +101,13 @@ def _sql(tables: int, port: int, interval_ms: int, fmt: str) -> str:
 
 
 async def _run(
-    tables: int, seconds: float, interval_ms: int, port: int, burst: bool, fmt: str
+    tables: int,
+    seconds: float,
+    interval_ms: int,
+    port: int,
+    burst: bool,
+    fmt: str,
+    gc_freeze: bool,
 ) -> dict[str, float]:
     from arroyo_lite.clock import SystemClock
     from arroyo_lite.connectors.base import SourceContext
@@ -124,12 +134,26 @@ async def _run(
             await asyncio.sleep(interval * i / tables)
         await op.run(emitter(records[i]))
 
+    if gc_freeze:
+        gc.collect()
+        gc.freeze()
+    pauses: list[float] = []
+    gc_started = [0.0]
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+        else:
+            pauses.append(time.perf_counter() - gc_started[0])
+
+    gc.callbacks.append(on_gc)
     wall0 = time.monotonic()
     cpu0 = time.process_time()
     tasks = [asyncio.create_task(start(i, op)) for i, op in enumerate(operators)]
     await asyncio.sleep(seconds)
     wall1 = time.monotonic()
     cpu1 = time.process_time()
+    gc.callbacks.remove(on_gc)
     for task in tasks:
         task.cancel()
     results = await asyncio.gather(*tasks, return_exceptions=True)
@@ -165,6 +189,9 @@ async def _run(
         "failures": sum(op.status.failures for op in operators),
         "rows": sum(r.rows for r in records),
         "fatal": len(fatal),
+        "gc_count": len(pauses),
+        "gc_total_s": sum(pauses),
+        "gc_max_ms": max(pauses, default=0.0) * 1000,
     }
 
 
@@ -180,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
         default="json",
         help="table format: json (decoded into 3 columns) or raw_string (no parsing)",
     )
+    parser.add_argument(
+        "--gc-freeze", action="store_true", help="gc.freeze() after building the tables"
+    )
     args = parser.parse_args(argv)
 
     ctx = multiprocessing.get_context("spawn")
@@ -189,7 +219,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         port = parent.recv()
         figures = asyncio.run(
-            _run(args.tables, args.seconds, args.interval_ms, port, args.burst, args.format)
+            _run(
+                args.tables,
+                args.seconds,
+                args.interval_ms,
+                port,
+                args.burst,
+                args.format,
+                args.gc_freeze,
+            )
         )
         parent.send("stop")
         server_cpu = parent.recv()
@@ -221,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
         ),
     ]
     mode = "burst start" if args.burst else "starts spread over one interval"
+    if args.gc_freeze:
+        mode += ", gc.freeze() after setup"
     print(
         f"scale: {args.tables} polling_http tables ({args.format}), every {args.interval_ms} ms, "
         f"{figures['seconds']:.1f} s, {mode}; server in a separate process"
@@ -229,6 +269,10 @@ def main(argv: list[str] | None = None) -> int:
         f"rows emitted {figures['rows']:.0f}, failed polls {figures['failures']:.0f}, "
         f"tables stopped by a fatal error {figures['fatal']:.0f}; "
         f"server process CPU s per wall s {server_cpu:.2f} (not ours)"
+    )
+    print(
+        f"garbage collections {figures['gc_count']:.0f}, {figures['gc_total_s']:.2f} s in total, "
+        f"longest pause {figures['gc_max_ms']:.1f} ms"
     )
     width = max(len(c[0]) for c in checks)
     print(f"{'measure'.ljust(width)}  {'value':<36} {'target':<9} result")
