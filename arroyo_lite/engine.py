@@ -45,7 +45,7 @@ from arroyo_lite.config import TableKind
 from arroyo_lite.errors import QueryError, SourcePosition
 from arroyo_lite.sql.transpile import to_duckdb
 from arroyo_lite.status import STATUS_SCHEMA, STATUS_TABLE
-from arroyo_lite.store import Store
+from arroyo_lite.store import Store, TableSnapshot
 
 #: How long a continuous query blocks between checks of its deadline / close flag.
 WAIT_SLICE = 0.25
@@ -182,7 +182,7 @@ class Engine:
         self._status = status or (lambda: STATUS_SCHEMA.empty_table())
         self._lock = threading.RLock()
         self._con = _connect()
-        self._registered: dict[str, int] = {}
+        self._refs: dict[str, _LiveRef] = {}
         self._views: dict[str, _View] = {}
         self._closed = False
 
@@ -276,18 +276,40 @@ class Engine:
     # --- internals ----------------------------------------------------------------------
 
     def _sync(self, con: duckdb.DuckDBPyConnection, with_status: bool) -> None:
-        """Register every table whose version changed since its last registration."""
+        """Pin one consistent snapshot of every table for the next statement.
+
+        Each table is registered once, as a :class:`_LiveRef`; DuckDB asks it for an Arrow
+        stream at every scan, so moving to a newer snapshot is an attribute assignment, not
+        a re-registration (which costs far more than a small query).
+        """
         snapshots = self.store.snapshot()
         for key, snap in snapshots.items():
-            if self._registered.get(key) != snap.version:
-                con.register(snap.name, snap.to_table())
-                self._registered[key] = snap.version
-        for key in list(self._registered):
+            ref = self._refs.get(key)
+            if ref is None:
+                ref = self._refs[key] = _LiveRef(snap)
+                con.register(snap.name, ref)
+            else:
+                ref.snapshot = snap
+        for key in list(self._refs):
             if key not in snapshots:
                 con.unregister(key)
-                del self._registered[key]
+                del self._refs[key]
         if with_status:
             con.register(STATUS_TABLE, self._status())
+
+
+class _LiveRef:
+    """A live table as DuckDB sees it: an Arrow PyCapsule stream source over a pinned
+    snapshot (zero-copy: the stream hands out the store's own batches)."""
+
+    __slots__ = ("snapshot",)
+
+    def __init__(self, snapshot: TableSnapshot) -> None:
+        self.snapshot = snapshot
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        stream: object = self.snapshot.to_table().__arrow_c_stream__(requested_schema)  # type: ignore[no-untyped-call]
+        return stream
 
 
 class ContinuousQuery(Iterator[pa.RecordBatch]):
