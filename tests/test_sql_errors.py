@@ -153,6 +153,9 @@ CASES = [
      "WATERMARK FOR field `ts` does not exist", 1, 43),
     (pt(columns="length JSON, diff INT GENERATED ALWAYS AS (notfield) STORED"),
      "'notfield' not found", 1, 60),
+    (pt(columns="value TEXT, value TEXT GENERATED ALWAYS AS (value) STORED"),
+     "could not create connection schema: invalid field names in schema: Schema error: Schema "
+     "contains duplicate unqualified field name value", 1, 29),
     (pt("event_time_field = missing"), "event_time_field 'missing' does not exist", 5, 22),
     # -- memory tables and statements --
     ("CREATE TABLE m (a INT) WITH (format = 'json');",

@@ -342,7 +342,8 @@ class _TableBuilder:
     def _check_shape(self, columns: list[ColumnSpec], fmt: FormatSpec | None) -> None:
         physical = [c for c in columns if c.is_physical]
         seen: set[str] = set()
-        for column in physical:
+        # Arroyo checks the physical columns here and DataFusion the rest when planning.
+        for column in columns:
             if column.name in seen:
                 raise SqlError(
                     "could not create connection schema: invalid field names in schema: Schema "
