@@ -2,8 +2,8 @@
 
 Modules: ``dialect`` (the sqlglot dialect), ``source`` (positions, splitting), ``parse``
 (statement parsing, WITH options), ``options`` (typed option pullers), ``types`` (SQL -> Arrow),
-``columns`` and ``tables`` (CREATE TABLE -> TableConfig), ``schema_check`` (JSON Schema),
-``compiler`` (the entry points below).
+``columns``, ``format_options`` and ``tables`` (CREATE TABLE -> TableConfig),
+``generic_options`` and ``schema_check`` (JSON Schemas), ``compiler`` (the entry points below).
 """
 
 from __future__ import annotations

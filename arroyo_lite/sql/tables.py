@@ -9,7 +9,6 @@ table at that step (as in Arroyo), except column problems, which are all collect
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
@@ -17,11 +16,8 @@ import pyarrow as pa
 from sqlglot import exp
 
 from arroyo_lite.config import (
-    BadData,
     ColumnSpec,
     Format,
-    FormatSpec,
-    FramingSpec,
     RetentionSpec,
     TableConfig,
     TableKind,
@@ -29,16 +25,19 @@ from arroyo_lite.config import (
 from arroyo_lite.connectors.base import Connector
 from arroyo_lite.errors import ConnectorError, SourcePosition, SqlError
 from arroyo_lite.sql.columns import ColumnsResult, node_position, read_columns
+from arroyo_lite.sql.format_options import (
+    DECODABLE,
+    check_shape,
+    read_bad_data,
+    read_format,
+    read_framing,
+)
 from arroyo_lite.sql.generic_options import GENERIC_KEYS
 from arroyo_lite.sql.options import OptionReader, OptionValue
 from arroyo_lite.sql.parse import ParsedStatement
 from arroyo_lite.sql.source import SourceText
 from arroyo_lite.sql.types import connection_type_error
 
-#: Formats arroyo-lite can decode (Arroyo also has avro, parquet, debezium_json, protobuf).
-DECODABLE = (Format.JSON, Format.RAW_STRING, Format.RAW_BYTES)
-_FORMATS = {f.value: f for f in Format}
-_TIMESTAMP_FORMATS = ("RFC3339", "UnixMillis", "unix_millis")
 DEFAULT_IDLE_MICROS = 300_000_000
 
 #: ``name -> Connector``, raising :class:`ConnectorError` for unknown names (the registry).
@@ -115,10 +114,11 @@ class _TableBuilder:
         except ConnectorError as e:
             raise reader.error(e.message, connector_option, hint=e.hint) from e
         if cols.errors:
-            # Types are broken: options checks would only add noise.
+            # Types are broken: option checks would only add noise. (Popped, so that
+            # build_table does not report the same error twice.)
             raise cols.errors.pop(0)
-        fmt = self._format()
-        framing = self._framing()
+        fmt, self.format_option = read_format(reader)
+        framing = read_framing(reader)
         kind = self._kind(connector, temporary)
         if fmt is not None and fmt.format is Format.DEBEZIUM_JSON and cols.generated:
             raise SqlError("can't use virtual fields with debezium format", position=self.position)
@@ -142,8 +142,8 @@ class _TableBuilder:
                     position=column.position,
                     hint="use INT, BIGINT, DOUBLE, TEXT, TIMESTAMP or another connection type",
                 )
-        bad_data = self._bad_data()
-        self._check_shape(columns, fmt)
+        bad_data = read_bad_data(reader)
+        check_shape(columns, fmt, self.position)
         self._check_virtual(columns, cols)
         self._check_metadata(columns, connector)
         if fmt is not None and fmt.format not in DECODABLE:
@@ -219,88 +219,6 @@ class _TableBuilder:
             position=self.position,
         )
 
-    def _format(self) -> FormatSpec | None:
-        reader = self.reader
-        pulled = reader.pull_opt_str_with_option("format")
-        if pulled is None:
-            return None
-        text, option = pulled
-        if text == "protobuf":
-            raise reader.error("Protobuf is not yet supported in CREATE TABLE statements", option)
-        if text not in _FORMATS:
-            close = difflib.get_close_matches(text, list(_FORMATS), n=1)
-            raise reader.error(
-                f"invalid format: 'unknown format '{text}''",
-                option,
-                hint=(f"did you mean '{close[0]}'? " if close else "")
-                + "expected one of "
-                + ", ".join(f"'{f}'" for f in _FORMATS),
-            )
-        fmt = _FORMATS[text]
-        self.format_option = option
-        if fmt is Format.AVRO:
-            for key in ("avro.confluent_schema_registry", "avro.raw_datums",
-                        "avro.into_unstructured_json"):  # fmt: skip
-                reader.pull_opt_bool(key)
-            return FormatSpec(fmt)
-        if fmt is Format.PARQUET:
-            reader.pull_opt_str("parquet.compression")
-            reader.pull_opt_str("parquet.row_group_size")
-            return FormatSpec(fmt)
-        if fmt not in (Format.JSON, Format.DEBEZIUM_JSON):
-            return FormatSpec(fmt)
-        csr = reader.pull_opt_bool("json.confluent_schema_registry") or False
-        include_schema_option = reader.get("json.include_schema")
-        include_schema = reader.pull_opt_bool("json.include_schema") or False
-        if csr and include_schema:
-            raise reader.error(
-                "invalid format: 'at most one of `json.confluent_schema_registry` and "
-                "`json.include_schema` may be set'",
-                include_schema_option,
-            )
-        unstructured = reader.pull_opt_bool("json.unstructured") or False
-        ts = reader.pull_opt_str_with_option("json.timestamp_format")
-        if ts is not None and ts[0] not in _TIMESTAMP_FORMATS:
-            raise reader.error(
-                "invalid format: 'invalid value for `json.timestamp_format`'",
-                ts[1],
-                hint="expected 'RFC3339', 'UnixMillis' or 'unix_millis' (case-sensitive)",
-            )
-        dec = reader.pull_opt_str_with_option("json.decimal_encoding")
-        if dec is not None and dec[0] not in ("number", "string", "bytes"):
-            raise reader.error(
-                f"invalid format: 'invalid value for `json.decimal_encoding`: {dec[0]}'",
-                dec[1],
-                hint="expected 'number', 'string' or 'bytes'",
-            )
-        comp = reader.pull_opt_str_with_option("json.compression")
-        if comp is not None and comp[0] != "uncompressed":
-            raise reader.error(
-                "'json.compression' is only supported for the filesystem connector", comp[1]
-            )
-        return FormatSpec(
-            fmt,
-            unstructured=unstructured,
-            confluent_schema_registry=csr,
-            include_schema=include_schema,
-            timestamp_format="rfc3339" if ts is None or ts[0] == "RFC3339" else "unix_millis",
-            decimal_encoding="number" if dec is None else dec[0],
-        )
-
-    def _framing(self) -> FramingSpec | None:
-        reader = self.reader
-        pulled = reader.pull_opt_str_with_option("framing")
-        if pulled is None:
-            return None
-        method, option = pulled
-        if method != "newline":
-            raise reader.error(
-                f"invalid framing: 'Unknown framing method '{method}''",
-                option,
-                hint="the only framing method is 'newline'",
-            )
-        return FramingSpec("newline", reader.pull_opt_u64("framing.newline.max_length"))
-
     def _kind(self, connector: Connector, temporary: bool) -> TableKind:
         if temporary:
             raise SqlError(
@@ -325,59 +243,6 @@ class _TableBuilder:
                 )
             return TableKind(pulled[0])
         return TableKind.SOURCE if connector.source else TableKind.SINK
-
-    def _bad_data(self) -> BadData:
-        pulled = self.reader.pull_opt_str_with_option("bad_data")
-        if pulled is None:
-            return BadData.FAIL
-        if pulled[0] not in ("drop", "fail"):
-            raise self.reader.error(
-                f"Invalid bad_data: 'invalid value for 'bad_data': `{pulled[0]}`; expected one "
-                "of 'drop' or 'fail''",
-                pulled[1],
-                hint="bad_data is 'drop' or 'fail' (lower case)",
-            )
-        return BadData(pulled[0])
-
-    def _check_shape(self, columns: list[ColumnSpec], fmt: FormatSpec | None) -> None:
-        physical = [c for c in columns if c.is_physical]
-        seen: set[str] = set()
-        # Arroyo checks the physical columns here and DataFusion the rest when planning.
-        for column in columns:
-            if column.name in seen:
-                raise SqlError(
-                    "could not create connection schema: invalid field names in schema: Schema "
-                    f"error: Schema contains duplicate unqualified field name {column.name}",
-                    position=column.position,
-                )
-            seen.add(column.name)
-        if fmt is None:
-            return
-        only = physical[0] if len(physical) == 1 and physical[0].name == "value" else None
-        if fmt.format is Format.RAW_STRING and (
-            only is None or only.data_type != pa.string() or only.is_json
-        ):
-            raise SqlError(
-                "could not create connection schema: raw_string format requires a schema with "
-                "a single field called `value` of type TEXT",
-                position=self.position,
-                hint="declare exactly one physical column: value TEXT",
-            )
-        if fmt.format is Format.JSON and fmt.unstructured and (only is None or not only.is_json):
-            raise SqlError(
-                "could not create connection schema: json format with unstructured flag enabled "
-                "requires a schema with a single field called `value` of type JSON",
-                position=self.position,
-                hint="declare exactly one physical column: value JSON",
-            )
-        if fmt.format is Format.RAW_BYTES and (only is None or only.data_type != pa.binary()):
-            # Arroyo only fails at run time; arroyo-lite checks at validation.
-            raise SqlError(
-                "could not create connection schema: raw_bytes format requires a schema with a "
-                "single field called `value` of type BYTEA",
-                position=self.position,
-                hint="declare exactly one physical column: value BYTEA",
-            )
 
     def _check_virtual(self, columns: list[ColumnSpec], cols: ColumnsResult) -> None:
         physical = {c.name for c in columns if c.is_physical}
