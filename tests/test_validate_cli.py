@@ -146,3 +146,13 @@ def test_connectors_unknown_name(runner: CliRunner) -> None:
         "error: Unknown connector 'polling'",
         "  hint: did you mean 'polling_http'?",
     ]
+
+
+def test_validate_accepts_a_bom_and_crlf(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "windows.sql"
+    path.write_bytes(b"\xef\xbb\xbfSELECT 1;\r\nSELECT x FROM;\r\n")
+    result = runner.invoke(main, ["validate", str(path)])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"{path}:2:10: error: Expected table name but got end of statement"
+    ]

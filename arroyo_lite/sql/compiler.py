@@ -82,7 +82,7 @@ def compile_file(path: str | os.PathLike[str], *, env: Mapping[str, str] | None 
     """Read ``path`` (UTF-8) and :func:`compile_sql` it; unreadable files are a ``SqlError``."""
     name = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")  # a BOM is not SQL
     except UnicodeDecodeError as e:
         raise ValidationErrors(
             [SqlError(
