@@ -255,3 +255,17 @@ async def test_real_clock_keeps_polling(server: Any) -> None:
     assert src.status.state is SourceState.STOPPED
 
 
+
+
+async def test_a_failure_streak_logs_one_warning(
+    server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="arroyo_lite.polling_http")
+    async with RunningSource(polling_table(url(server, "/status/404"))) as src:
+        for poll in (1, 2, 3):
+            await src.sleeping_after(poll)
+            await src.manual.advance(1.0)
+        await src.sleeping_after(4)
+    records = [r for r in caplog.records if r.name == "arroyo_lite.polling_http"]
+    assert [r.levelno for r in records] == [logging.WARNING] + [logging.DEBUG] * 3
+    assert "(body: status)" in records[0].getMessage()
