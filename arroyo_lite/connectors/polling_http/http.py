@@ -7,9 +7,9 @@ send exactly the same request and report failures in the same words.
   header values are substituted from ``{{ VAR }}`` *after* splitting (a secret may contain ``,``
   or ``:``), and every substituted value is remembered in ``HttpRequest.secrets`` for masking.
 * :func:`fetch` sends it on an aiohttp session and returns an :class:`HttpResponse`, or raises:
-  :class:`~arroyo_lite.errors.TransientSourceError` for timeouts, connection errors, 429 and 5xx
-  (with ``retry_after`` from ``Retry-After`` on 429/503), and a plain
-  :class:`~arroyo_lite.errors.SourceError` for other non-2xx statuses and oversized bodies.
+  :class:`TransientHttpError` (a ``TransientSourceError``) for timeouts, connection errors, 429
+  and 5xx (with ``retry_after`` from ``Retry-After`` on 429/503), and :class:`HttpError` (a
+  plain ``SourceError``) for other non-2xx statuses, oversized bodies and invalid requests.
   Messages follow Arroyo's wording (``HTTP request failed: http server responded with 503``)
   and never contain a secret.
 * :func:`shared_session` gives every operator on one event loop the same aiohttp session (one
