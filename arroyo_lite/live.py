@@ -25,7 +25,7 @@ from rich.console import Console
 
 from arroyo_lite import render
 from arroyo_lite.connectors.base import SourceState, SourceStatus
-from arroyo_lite.errors import ArroyoLiteError
+from arroyo_lite.errors import ArroyoLiteError, QueryError, SourcePosition
 from arroyo_lite.sql.statements import Query
 
 if TYPE_CHECKING:
@@ -192,7 +192,7 @@ def run_queries(
     whole current result when it changed, at most once per ``refresh`` seconds (the latest
     result wins). With no queries, the sources just run (status on stderr).
     """
-    err = Console(file=err_stream, highlight=False)
+    err = Console(file=err_stream, highlight=False, soft_wrap=True)
     text_out = _TextAdapter(out)
     console = Console(file=cast(IO[str], text_out), highlight=False, soft_wrap=False)
     printer = LivePrinter(fmt=fmt, out=out, console=console, several=len(queries) > 1)
@@ -300,12 +300,28 @@ def _as_table(item: pa.Table | pa.RecordBatch) -> pa.Table:
     return item if isinstance(item, pa.Table) else pa.Table.from_batches([item])
 
 
+def relocate(error: ArroyoLiteError, statement: Query) -> ArroyoLiteError:
+    """``error`` pointed into the user's file, at or inside the SELECT it came from.
+
+    The engine reports query errors relative to the query text (file ``<query>``); shifted by
+    where the statement starts, they point at the user's own line and column. An error with
+    no position gets the statement's.
+    """
+    where = error.position
+    start = statement.position
+    if where is None:
+        where = start
+    elif where.file == "<query>":
+        col = where.col + start.col - 1 if where.line == 1 else where.col
+        where = SourcePosition(start.file, start.line + where.line - 1, col, where.token)
+    else:
+        return error
+    kind = QueryError if isinstance(error, QueryError) else ArroyoLiteError
+    return kind(error.message, position=where, hint=error.hint)
+
+
 def _positioned(error: ArroyoLiteError, query: Query) -> str:
-    """The error, pointed at the SELECT it came from when it has no position of its own."""
-    text = error.format()
-    if error.position is None:
-        text = f"{query.position}: {text}"
-    return text
+    return relocate(error, query).format()
 
 
 class _TextAdapter:

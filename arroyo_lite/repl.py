@@ -22,12 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from arroyo_lite import render
 from arroyo_lite.errors import ArroyoLiteError, SourcePosition
-from arroyo_lite.live import run_queries
+from arroyo_lite.live import relocate, run_queries
 from arroyo_lite.sql.statements import CreateTable, CreateView, Insert, Query, SetOption, Statement
 
 if TYPE_CHECKING:
@@ -215,20 +216,29 @@ class Repl:
 
         self.session = session
         self.console = console or Console(highlight=False)
-        self.err = err or Console(stderr=True, highlight=False)
+        self.err = err or Console(stderr=True, highlight=False, soft_wrap=True)
         self.out = out or sys.stdout.buffer
         self.errors = 0
         self._inputs = 0
 
     # -- input dispatch ---------------------------------------------------------------------
 
-    def handle(self, text: str) -> bool:
-        """Run one input; return False when the user asked to quit."""
+    def handle(self, text: str, *, file: str | None = None, line: int = 1) -> bool:
+        """Run one input; return False when the user asked to quit.
+
+        Error positions name ``file`` (default ``<repl>``, ``<repl:N>`` for the N-th input)
+        with ``line`` as the input's first line.
+        """
         stripped = text.strip()
         if not stripped:
             return True
         self._inputs += 1
-        outcome = self._meta(stripped) if stripped.startswith("\\") else self._sql(text)
+        if stripped.startswith("\\"):
+            outcome = self._meta(stripped)
+        else:
+            label = file or ("<repl>" if self._inputs <= 1 else f"<repl:{self._inputs}>")
+            # Leading newlines shift every position the front end reports to the real line.
+            outcome = self._sql("\n" * (line - 1) + text, label)
         if not outcome.ok:
             self.errors += 1
         return not outcome.quit
@@ -237,8 +247,7 @@ class Repl:
         self.err.print(message, style="red", markup=False, highlight=False)
         return _Outcome(ok=False)
 
-    def _sql(self, text: str) -> _Outcome:
-        label = "<repl>" if self._inputs <= 1 else f"<repl:{self._inputs}>"
+    def _sql(self, text: str, label: str) -> _Outcome:
         try:
             program = self._interruptible(lambda: self.session.execute(text, file=label))
         except ArroyoLiteError as e:
@@ -289,8 +298,7 @@ class Repl:
         try:
             result = self._interruptible(lambda: self.session.query(statement.query))
         except ArroyoLiteError as e:
-            text = e.format() if e.position else f"{statement.position}: {e.format()}"
-            self._error(text)
+            self._error(relocate(e, statement).format())
             return False
         except KeyboardInterrupt:
             self._error("query cancelled")
@@ -343,7 +351,7 @@ class Repl:
 
     def _tables_table(self) -> Table:
         statuses = {s.table: s for s in self.session.status()}
-        out = Table(title="tables", title_justify="left", title_style="bold", show_edge=False)
+        out = Table(box=box.SIMPLE_HEAD, show_edge=False)
         for name in ("name", "source", "state"):
             out.add_column(name)
         out.add_column("rows", justify="right")
@@ -403,8 +411,8 @@ class Repl:
         Statements may span lines and end with ``;``; a line starting with ``\\`` (outside a
         statement) is a meta command. Returns 0 if every input succeeded, else 1.
         """
-        for text in split_script(lines):
-            if not self.handle(text):
+        for line, text in numbered_inputs(lines):
+            if not self.handle(text, file="<stdin>", line=line):
                 break
         return 1 if self.errors else 0
 
@@ -452,21 +460,30 @@ class Repl:
 
 def split_script(lines: Iterable[str]) -> Iterator[str]:
     """Group input lines into complete inputs: meta-command lines and ``;``-ended SQL."""
+    for _, text in numbered_inputs(lines):
+        yield text
+
+
+def numbered_inputs(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
+    """:func:`split_script` with the 1-based line number where each input starts."""
     buffer: list[str] = []
-    for line in lines:
+    start = 0
+    for number, line in enumerate(lines, start=1):
         if not buffer and line.strip().startswith("\\"):
-            yield line.strip()
+            yield number, line.strip()
             continue
         if not buffer and not line.strip():
             continue
+        if not buffer:
+            start = number
         buffer.append(line)
         text = "".join(buffer)
         if is_complete(text):
-            yield text
+            yield start, text
             buffer = []
     rest = "".join(buffer)
     if rest.strip():
-        yield rest
+        yield start, rest
 
 
 def _bindings() -> Any:

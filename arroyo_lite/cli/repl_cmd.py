@@ -42,7 +42,7 @@ def repl(file: Path | None, state_dir: Path | None, history_file: Path | None) -
     from arroyo_lite.repl import Repl
     from arroyo_lite.session import Session
 
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     try:
         with Session(state_dir=state_dir) as session:

@@ -1,0 +1,130 @@
+"""``arroyo-lite run`` in a subprocess against a real aiohttp server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+
+import orjson
+import pytest
+
+from tests.support import cli
+from tests.support.http_app import make_app
+
+SECRET = "s3cr3t-token-value"
+
+
+def sql_for(base: str) -> str:
+    return f"""
+-- items: three NDJSON rows per poll
+CREATE TABLE items (id BIGINT, name TEXT) WITH (
+    connector = 'polling_http',
+    endpoint = '{base}/ndjson?n=3',
+    format = 'json',
+    framing = 'newline',
+    poll_interval_ms = 100
+);
+
+-- always failing, with a secret header that must never be printed
+CREATE TABLE broken (value TEXT) WITH (
+    connector = 'polling_http',
+    endpoint = '{base}/status/500',
+    headers = 'Authorization: Bearer {{{{ DEMO_TOKEN }}}}',
+    format = 'raw_string',
+    poll_interval_ms = 100
+);
+
+SELECT id, name FROM items;
+SELECT count(*) AS n FROM items;
+"""
+
+
+@pytest.fixture
+async def server(aiohttp_server):
+    return await aiohttp_server(make_app())
+
+
+async def test_jsonl_rows_arrive_while_a_failing_source_is_reported(server, tmp_path):
+    path = tmp_path / "pipeline.sql"
+    path.write_text(sql_for(str(server.make_url("")).rstrip("/")))
+    done = await cli.run("run", str(path), "--for", "3", "--format", "jsonl", DEMO_TOKEN=SECRET)
+    assert done.code == 0, done.stderr
+    rows = [orjson.loads(line) for line in done.stdout.splitlines()]
+    # stdout holds data only: every line is a JSON object tagged with its SELECT.
+    plain = [r for r in rows if r["_query"] == 1]
+    counts = [r["n"] for r in rows if r["_query"] == 2]
+    assert {(r["id"], r["name"]) for r in plain} == {(i, f"item-{i}") for i in range(3)}
+    # Several polls of the good source happened while the bad one kept failing.
+    assert len(plain) >= 6 and len(plain) % 3 == 0
+    assert counts == sorted(counts) and counts[-1] >= 6
+    assert "warning: source 'broken'" in done.stderr
+    assert "500" in done.stderr
+    assert SECRET not in done.stdout + done.stderr
+
+
+async def test_one_select_has_no_query_tag_and_csv_has_one_header(server, tmp_path):
+    base = str(server.make_url("")).rstrip("/")
+    path = tmp_path / "one.sql"
+    path.write_text(sql_for(base).split("-- always failing")[0] + "SELECT id, name FROM items;\n")
+    done = await cli.run("run", str(path), "--for", "2", "--format", "csv")
+    assert done.code == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == '"id","name"'
+    assert lines.count('"id","name"') == 1
+    assert set(lines[1:]) == {'0,"item-0"', '1,"item-1"', '2,"item-2"'}
+
+
+async def test_table_format_labels_each_select(server, tmp_path):
+    path = tmp_path / "pipeline.sql"
+    path.write_text(sql_for(str(server.make_url("")).rstrip("/")))
+    done = await cli.run("run", str(path), "--for", "2", "--no-progress", DEMO_TOKEN=SECRET)
+    assert done.code == 0, done.stderr
+    assert "[1] SELECT id, name FROM items" in done.stdout
+    assert "[2] SELECT count(*) AS n FROM items" in done.stdout
+    assert re.search(r"item-2", done.stdout)
+
+
+async def test_ctrl_c_stops_cleanly_with_exit_0(server, tmp_path):
+    path = tmp_path / "pipeline.sql"
+    path.write_text(sql_for(str(server.make_url("")).rstrip("/")))
+    proc = await cli.start("run", str(path), "--format", "jsonl", DEMO_TOKEN=SECRET)
+    assert proc.stdout is not None
+    first = await asyncio.wait_for(proc.stdout.readline(), 60)
+    assert orjson.loads(first)["_query"] in (1, 2)
+    proc.send_signal(signal.SIGINT)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    assert b"Traceback" not in err
+    for line in out.splitlines():
+        orjson.loads(line)  # still only data, even when interrupted
+
+
+@pytest.mark.parametrize(
+    ("sql", "where"),
+    [
+        (
+            "CREATE TABLE t (a TEXT) WITH (\n  connector = 'polling_http',\n"
+            "  endpoint = 'http://127.0.0.1:9/x',\n  format = 'json',\n  method = 'get'\n);\n",
+            ":5:",
+        ),
+        ("SELECT FROM WHERE;\n", ":1:"),
+    ],
+)
+async def test_bad_sql_exits_1_with_position(tmp_path, sql, where):
+    path = tmp_path / "bad.sql"
+    path.write_text(sql)
+    done = await cli.run("run", str(path), "--for", "1")
+    assert done.code == 1
+    assert re.search(rf"{re.escape(str(path))}{where}\d+: error: ", done.stderr), done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""
+
+
+async def test_a_select_duckdb_rejects_exits_1(tmp_path):
+    path = tmp_path / "bad.sql"
+    path.write_text("SELECT nope FROM missing_table;\n")
+    done = await cli.run("run", str(path), "--for", "1", "--format", "jsonl")
+    assert done.code == 1
+    assert "missing_table" in done.stderr and "error:" in done.stderr
+    assert "Traceback" not in done.stderr
