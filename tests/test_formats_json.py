@@ -167,8 +167,10 @@ def test_fast_path_agrees_with_exact_path(
     decoder = make_decoder(config)
     assert isinstance(decoder, JsonDecoder)
     body = b'{"x": ' + value + b"}\n{}\n"
-    fast = decoder.decode(body, NOW)
+    fast = decoder._decode_fast(body, NOW)
     exact = decoder._decode_exactly(body, NOW)
+    if fast is None:
+        return  # a rule pyarrow does not implement: the exact path decides, nothing to compare
     assert fast.batch is not None and exact.batch is not None
     assert fast.batch.equals(exact.batch)
 
@@ -373,9 +375,18 @@ def test_mixed_kinds_fall_back_to_the_exact_rules(
 def test_adapted_plan_adapts_back() -> None:
     config = table(col("at", pa.timestamp("s")), newline=True)
     decoder = make_decoder(config)
-    first = decoder.decode(b'{"at": 5}\n{"at": 6}', NOW)
-    second = decoder.decode(b'{"at": "1970-01-01T00:00:07Z"}', NOW)
+    assert isinstance(decoder, JsonDecoder)
+    first = decoder._decode_fast(b'{"at": 5}\n{"at": 6}', NOW)
+    second = decoder._decode_fast(b'{"at": "1970-01-01T00:00:07Z"}', NOW)
+    assert first is not None and second is not None
     assert first.batch is not None and second.batch is not None
     assert plain(first.batch)["at"] == [5, 6]
     assert plain(second.batch)["at"] == [7]
-    assert isinstance(decoder, JsonDecoder) and decoder.slow_bodies == 0
+
+
+def test_small_bodies_take_the_exact_path_directly() -> None:
+    decoder = make_decoder(table(col("id", pa.int64())))
+    assert isinstance(decoder, JsonDecoder)
+    result = decoder.decode(b'{"id": 1}', NOW)
+    assert result.batch is not None and plain(result.batch)["id"] == [1]
+    assert decoder.small_bodies == 1 and decoder.fast_bodies == 0

@@ -8,11 +8,12 @@ exactly what the exact path (:mod:`~arroyo_lite.formats.json_slow`) would return
 with no bad record, or ``None``, and the caller falls back to the exact path.
 
 Where pyarrow differs and cannot be trusted, the fast path is not used at all: tables with a
-JSON column (pyarrow cannot give a value's JSON text) or a BYTEA field (pyarrow does not
-decode base64). Timestamps are read at nanosecond precision (Arrow parses the same ISO 8601
-forms as the exact path) and truncated to the column's unit. A top-level array body is read
-natively: cut into NDJSON lines when that is provably safe, else wrapped as ``{"r": [...]}``
-with a ``list<struct>`` schema.
+BYTEA field (pyarrow does not decode base64) or a JSON field nested in a STRUCT or LIST.
+Top-level JSON columns are left out of pyarrow's schema and extracted from the records' text
+by DuckDB (:mod:`~arroyo_lite.formats.json_text`). Timestamps are read at nanosecond
+precision (Arrow parses the same ISO 8601 forms as the exact path) and truncated to the
+column's unit. A top-level array body is read natively: cut into NDJSON lines when that is
+provably safe, else wrapped as ``{"r": [...]}`` with a ``list<struct>`` schema.
 
 NOT NULL is checked by the caller on the result; invalid UTF-8 (which pyarrow lets through)
 and decimals beyond their precision (which pyarrow does not check) send the body to the exact
@@ -23,7 +24,9 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import pyarrow as pa
@@ -31,6 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from arroyo_lite.config import TableConfig
+from arroyo_lite.formats.json_text import JsonText
 
 #: pyarrow's default block size: blocks above this are parsed on several threads.
 BLOCK_SIZE = 1 << 20
@@ -54,9 +58,13 @@ def _read_type(t: Any) -> Any:
     return t
 
 
+def _is_json(f: pa.Field[Any]) -> bool:
+    return (f.metadata or {}).get(b"ARROW:extension:name") == b"arroyo.json"
+
+
 def _read_field(f: pa.Field[Any]) -> pa.Field[Any] | None:
-    if f.metadata and f.metadata.get(b"ARROW:extension:name") == b"arroyo.json":
-        return None
+    if _is_json(f):
+        return None  # top-level JSON columns come from JsonText; nested ones are not read
     t = _read_type(f.type)
     # Read everything as nullable: NOT NULL is enforced afterwards, with Arroyo's message.
     return None if t is None else pa.field(f.name, t, nullable=True)
@@ -93,8 +101,10 @@ class FastJsonReader:
 
     def __init__(self, config: TableConfig) -> None:
         self.schema = config.decode_schema()
-        fields = [_read_field(f) for f in self.schema]
+        self._json_names = [f.name for f in self.schema if _is_json(f)]
+        fields = [_read_field(f) for f in self.schema if not _is_json(f)]
         self.usable = all(f is not None for f in fields)
+        self._json = JsonText(self._json_names) if self._json_names else None
         # pyarrow does not check a decimal against its precision; full validation does.
         self._validate = "decimal" in str(self.schema)
         self._base = ReadPlan(pa.schema([f for f in fields if f is not None]))
@@ -130,12 +140,16 @@ class FastJsonReader:
 
     def _read_with(self, plan: ReadPlan, data: bytes, whole_body: bool) -> pa.RecordBatch | None:
         if not whole_body:
-            return self._finish(plan, _read_json(data, plan.schema, BLOCK_SIZE))
+            table = _read_json(data, plan.schema, BLOCK_SIZE)
+            return self._finish(plan, table, partial(self._json_lines, data))
         start = _LEADING_SPACE.match(data)
         first = start.end() if start is not None else 0
         if data[first : first + 1] == b"[":
             return self._read_array(plan, data, first)
-        return self._finish(plan, self._read_whole(plan.schema, data))
+        table = self._read_whole(plan.schema, data)
+        if table.num_rows == 1:
+            return self._finish(plan, table, partial(self._json_one, data))
+        return self._finish(plan, table, partial(self._json_lines, data))
 
     @staticmethod
     def _read_whole(schema: pa.Schema, data: bytes) -> pa.Table:
@@ -174,7 +188,8 @@ class FastJsonReader:
             head = lines.split(b"\n", 1)[0].strip()
             if not head or head.endswith(b"}"):
                 try:
-                    return self._finish(plan, _read_json(lines, plan.schema, BLOCK_SIZE))
+                    table = _read_json(lines, plan.schema, BLOCK_SIZE)
+                    return self._finish(plan, table, partial(self._json_lines, lines))
                 except pa.ArrowInvalid as e:
                     if _KIND_CHANGE.search(str(e)):
                         raise  # a type problem, not a framing one: let the caller adapt
@@ -188,7 +203,8 @@ class FastJsonReader:
         rows: Any = lists.flatten()
         if rows.null_count:
             return None  # a null element is a bad record: the exact path says so
-        return self._finish(plan, pa.Table.from_arrays(rows.flatten(), schema=plan.schema))
+        table = pa.Table.from_arrays(rows.flatten(), schema=plan.schema)
+        return self._finish(plan, table, partial(self._json_array, body))
 
     def _adapt(self, plan: ReadPlan, error: str) -> ReadPlan | None:
         """A plan that reads the column pyarrow complained about as the kind it found."""
@@ -219,12 +235,47 @@ class FastJsonReader:
         )
         return ReadPlan(schema, tuple(sorted(overrides.items())))
 
-    def _finish(self, plan: ReadPlan, table: pa.Table) -> pa.RecordBatch:
-        """Cast what pyarrow read to the columns' types (raises ArrowInvalid to give up)."""
+    # JSON columns: (record count or None if already known to match, one array per column).
+    def _json_lines(self, data: bytes) -> tuple[int | None, list[Any]]:
+        assert self._json is not None
+        return self._json.from_lines(data)
+
+    def _json_one(self, data: bytes) -> tuple[int | None, list[Any]]:
+        assert self._json is not None
+        return 1, self._json.from_records(pa.array([data.decode("utf-8")], pa.string()))
+
+    def _json_array(self, body: bytes) -> tuple[int | None, list[Any]]:
+        assert self._json is not None
+        return None, self._json.from_array(body)
+
+    def _finish(
+        self,
+        plan: ReadPlan,
+        table: pa.Table,
+        json_columns: Callable[[], tuple[int | None, list[Any]]],
+    ) -> pa.RecordBatch:
+        """Cast what pyarrow read to the columns' types and add the JSON columns.
+
+        Raises ArrowInvalid to give up (the caller then takes the exact path).
+        """
         overrides = dict(plan.overrides)
+        json_arrays: dict[str, Any] = {}
+        if self._json is not None:
+            try:
+                count, arrays = json_columns()
+            except ValueError as e:
+                raise pa.ArrowInvalid(str(e)) from e
+            if count is not None and count != table.num_rows:
+                # A line holding several objects: rows and records do not line up.
+                raise pa.ArrowInvalid("JSON records and rows differ")
+            json_arrays = dict(zip(self._json_names, arrays, strict=True))
+        read_columns = iter(table.columns)
         columns = []
-        for target, chunked in zip(self.schema, table.columns, strict=True):
-            column: Any = chunked.combine_chunks()
+        for target in self.schema:
+            if target.name in json_arrays:
+                columns.append(json_arrays[target.name])
+                continue
+            column: Any = next(read_columns).combine_chunks()
             if column.type != target.type:
                 if target.name in overrides:
                     column = _convert_override(column, target.type)
@@ -232,6 +283,8 @@ class FastJsonReader:
                     # Only timestamp units differ: truncating to the unit is the rule.
                     column = column.cast(target.type, safe=False)
             columns.append(column)
+        if any(len(c) != table.num_rows for c in columns):
+            raise pa.ArrowInvalid("JSON records and rows differ")
         batch = pa.RecordBatch.from_arrays(columns, schema=self.schema)
         if self._validate:
             batch.validate(full=True)  # raises ArrowInvalid: the caller takes the exact path

@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from arroyo_lite.config import TableConfig
 from arroyo_lite.errors import ConnectorError
+from arroyo_lite.formats.json_text import JsonText
 from arroyo_lite.formats.json_values import BadValue, arrow_name, converter_for, json_kind
 from arroyo_lite.formats.result import bounded
 
@@ -103,6 +104,8 @@ class SlowJsonDecoder:
             ]
         except BadValue as e:
             raise ConnectorError(str(e)) from e
+        json_names = [f.name for f in self.schema if _is_json(f)]
+        self._json = JsonText(json_names) if json_names else None
 
     def decode(self, messages: list[bytes], *, stop_at_first: bool) -> SlowResult:
         """Decode ``messages``; with ``stop_at_first`` return as soon as one record is bad."""
@@ -131,6 +134,12 @@ class SlowJsonDecoder:
         arrays = [
             pa.array([row[i] for row in good], type=f.type) for i, f in enumerate(self.schema)
         ]
+        if self._json is not None:
+            # Spell JSON text as the fast path does (DuckDB), whichever path a body takes.
+            arrays = [
+                self._json.normalize(a) if _is_json(f) else a
+                for a, f in zip(arrays, self.schema, strict=True)
+            ]
         batch = pa.RecordBatch.from_arrays(arrays, schema=self.schema)
         return SlowResult(batch, invalid, mismatches)
 

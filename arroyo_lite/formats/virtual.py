@@ -2,9 +2,9 @@
 
 Each expression is Arroyo SQL text over the physical columns. It is translated to DuckDB once,
 when the decoder is built, and evaluated over the whole decoded batch in one query, so no
-Python runs per row. The DuckDB connection belongs to the decoder; every evaluation opens its
-own cursor (a separate connection to the same in-memory database) and registers the batch
-there, so evaluations from several threads never share a registration.
+Python runs per row. Every evaluation opens its own cursor on the decoders' shared database
+(:mod:`.duck`) and registers the batch there, so evaluations from several threads never share
+a registration.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from arroyo_lite.config import ColumnSpec
 from arroyo_lite.errors import SqlError
+from arroyo_lite.formats import duck
 from arroyo_lite.formats.result import bounded
 
 #: Name the decoded batch is registered under while virtual columns are computed.
@@ -60,11 +61,7 @@ class VirtualColumns:
                 ) from e
             selects.append(f"({sql}) AS {_quote(column.name)}")
         self._query = f"SELECT {', '.join(selects)} FROM {_BATCH}"
-        self._con = (
-            duckdb.connect(config={"python_enable_replacements": False})
-            if self.columns
-            else None
-        )
+
 
     def compute(self, batch: pa.RecordBatch) -> list[pa.Array[Any]]:
         """One array per virtual column, in declaration order, cast to the column's type.
@@ -72,9 +69,9 @@ class VirtualColumns:
         Raises :class:`ValueError` with a bounded message when DuckDB or the cast rejects the
         batch (a bad value in some row); the caller decides whether that fails or drops.
         """
-        if self._con is None:
+        if not self.columns:
             return []
-        cur = self._con.cursor()
+        cur = duck.cursor()
         try:
             cur.register(_BATCH, batch)
             table = cur.sql(self._query).to_arrow_table()

@@ -1,0 +1,95 @@
+"""Text of ``JSON`` columns, computed natively by DuckDB.
+
+A ``JSON`` column stores the compact JSON text of its key's value (an explicit ``null`` is
+the text ``null``; a missing key is SQL NULL). pyarrow cannot give a value's text, so the fast
+path asks DuckDB to extract each JSON column from the records' text in one query. The exact
+path serialises values with orjson and passes the texts through :meth:`JsonText.normalize`,
+so both paths spell numbers the same way (DuckDB's ``1e100`` where orjson writes ``1e+100``).
+
+Each call opens its own cursor on the decoders' shared database (:mod:`.duck`), so calls
+from several threads never share a registration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from arroyo_lite.formats import duck
+
+_BLANK = r"^[ \t\r]*$"
+#: Spellings where orjson and DuckDB differ (see :meth:`JsonText.normalize`).
+_DIFFERS = r"e\+|\\u00[01][a-f]"
+
+
+def _path(name: str) -> str:
+    """A JSONPath naming one key exactly, as a SQL string literal."""
+    key = name.replace("\\", "\\\\").replace('"', '\\"')
+    return "'" + ('$."' + key + '"').replace("'", "''") + "'"
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class JsonText:
+    """Extracts or normalises the JSON columns ``names`` of a table."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = tuple(names)
+        extracts = ", ".join(
+            f"json_extract(line, {_path(n)})::VARCHAR AS {_quote(n)}" for n in self.names
+        )
+        self._from_lines = f"SELECT {extracts} FROM lines"
+        self._from_array = (
+            f"SELECT {extracts} FROM (SELECT unnest(json_extract(body, '$[*]')) AS line "
+            "FROM array_body)"
+        )
+
+    def _run(self, query: str, name: str, table: pa.Table) -> list[Any]:
+        cur = duck.cursor()
+        try:
+            cur.register(name, table)
+            result = cur.sql(query).to_arrow_table()
+        except duckdb.Error as e:
+            raise ValueError(f"JSON column extraction failed: {e}") from e
+        finally:
+            cur.close()
+        return [c.combine_chunks().cast(pa.string()) for c in result.columns]
+
+    def from_records(self, records: Any) -> list[Any]:
+        """One string array per JSON column; ``records`` holds one JSON object text each."""
+        return self._run(self._from_lines, "lines", pa.table({"line": records}))
+
+    def from_lines(self, data: bytes) -> tuple[int, list[Any]]:
+        """For newline-delimited objects: (record count, one array per JSON column).
+
+        Blank lines are skipped, as pyarrow's reader skips them.
+        """
+        lines: Any = pc.list_flatten(
+            pc.split_pattern(pa.array([data], pa.binary()), b"\n")  # type: ignore[call-overload]
+        )
+        lines = lines.cast(pa.string())
+        lines = lines.filter(pc.invert(pc.match_substring_regex(lines, _BLANK)))
+        return len(lines), self.from_records(lines)
+
+    def from_array(self, body: bytes) -> list[Any]:
+        """One array per JSON column for a top-level array of objects, in element order."""
+        table = pa.table({"body": pa.array([body.decode("utf-8")], pa.string())})
+        return self._run(self._from_array, "array_body", table)
+
+    def normalize(self, texts: Any) -> Any:
+        """orjson's JSON texts spelled as DuckDB spells them (NULL stays NULL).
+
+        The two differ only in exponents (orjson ``1e+100``, DuckDB ``1e100``) and in the
+        case of control-character escapes (``\u001f``, ``\u001F``), so other texts are
+        returned as they are, without a query.
+        """
+        if not pc.any(pc.match_substring_regex(texts, _DIFFERS)).as_py():
+            return texts
+        return self._run("SELECT json(line)::VARCHAR FROM lines", "lines",
+                         pa.table({"line": texts}))[0]
