@@ -390,3 +390,33 @@ def test_small_bodies_take_the_exact_path_directly() -> None:
     result = decoder.decode(b'{"id": 1}', NOW)
     assert result.batch is not None and plain(result.batch)["id"] == [1]
     assert decoder.small_bodies == 1 and decoder.fast_bodies == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "newline"),
+    [
+        (b'{"id": 1, "j": {"a": [1, 2.5]}}\n\n{"id": 2, "j": null}\n{"id": 3}\n', True),
+        (b'[{"id": 1, "j": {"a": [1, 2.5]}},{"id": 2, "j": null},{"id": 3}]', False),
+        (b'[\n{"id": 1, "j": {"a": [1, 2.5]}},\n{"id": 2, "j": null},\n{"id": 3}\n]', False),
+        (b'[\n  {\n    "id": 1,\n    "j": {"a": [1, 2.5]}\n  },\n  {"id": 2, "j": null},\n'
+         b'  {"id": 3}\n]', False),
+    ],
+    ids=["ndjson", "compact array", "array per line", "pretty array"],
+)
+def test_json_columns_on_the_native_path(body: bytes, newline: bool) -> None:
+    config = table(col("id", pa.int64()), col("j", pa.string(), is_json=True), newline=newline)
+    decoder = make_decoder(config)
+    assert isinstance(decoder, JsonDecoder)
+    fast = decoder._decode_fast(body, NOW)
+    assert fast is not None and fast.batch is not None
+    assert fast.batch.column("j").to_pylist() == ['{"a":[1,2.5]}', "null", None]
+    exact = decoder._decode_exactly(body, NOW)
+    assert exact.batch is not None and exact.batch.equals(fast.batch)
+
+
+def test_json_column_with_two_objects_on_a_line_is_still_right() -> None:
+    config = table(col("id", pa.int64()), col("j", pa.string(), is_json=True), newline=True)
+    body = b'{"id": 1, "j": 1} {"id": 2, "j": [2]}\n{"id": 3, "j": "x"}\n'
+    result = make_decoder(config).decode(body + b" " * 2000, NOW)
+    assert result.batch is not None
+    assert result.batch.column("j").to_pylist() == ["1", "[2]", '"x"']
