@@ -102,6 +102,18 @@ def test_tumble_groups_by_time_bucket(con: duckdb.DuckDBPyConnection) -> None:
     ]
 
 
+def test_tumble_aliased_window_as_in_arroyo(con: duckdb.DuckDBPyConnection) -> None:
+    # Arroyo's docs name the window column `window`, a reserved word in DuckDB: it gets quoted.
+    sql = (
+        "SELECT window.start AS s, n FROM (SELECT tumble(interval '1 minute') AS window, "
+        "count(*) AS n FROM t GROUP BY window) ORDER BY s"
+    )
+    assert run(con, sql) == [
+        (dt.datetime(2023, 11, 14, 22, 13), 1),
+        (dt.datetime(2023, 11, 14, 22, 14), 1),
+    ]
+
+
 def test_hop_is_reported_as_unsupported() -> None:
     with pytest.raises(QueryError, match="hop"):
         to_duckdb("SELECT count(*) FROM t GROUP BY hop(interval '1 second', interval '5 seconds')")
