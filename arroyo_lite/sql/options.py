@@ -181,6 +181,37 @@ class OptionReader:
             raise self.missing(key, f"add {key} = <number> to the WITH clause")
         return value
 
+    def pull_i64(self, key: str) -> int:
+        """A required signed integer."""
+        value = self.pull_opt_i64(key)
+        if value is None:
+            raise self.missing(key, f"add {key} = <integer> to the WITH clause")
+        return value
+
+    def pull_u64(self, key: str) -> int:
+        """A required unsigned integer."""
+        value = self.pull_opt_u64(key)
+        if value is None:
+            raise self.missing(key, f"add {key} = <integer> to the WITH clause")
+        return value
+
+    def pull_opt_data_size_bytes(self, key: str) -> int | None:
+        """A size such as ``'64mb'`` or ``'1024'``: digits, then b, k/kb, m/mb, g/gb, t, p or e
+        (powers of 1024, case-insensitive), as Arroyo's ``pull_opt_data_size_bytes``."""
+        option = self.pull(key)
+        if option is None:
+            return None
+        text = _shown(option)
+        match = _DATA_SIZE.fullmatch(text)
+        unit = match.group(2).lower() if match else ""
+        if match is None or unit not in _SIZE_UNITS:
+            raise self.error(
+                f"invalid data size for '{key}': '{text}'",
+                option,
+                hint="write a number with an optional unit: '512kb', '64mb', '1gb'",
+            )
+        return int(match.group(1)) * _SIZE_UNITS[unit]
+
     def pull_opt_duration(self, key: str) -> float | None:
         """An interval (``interval '5' second``) or a deprecated string (``'5 seconds'``).
 
@@ -294,6 +325,11 @@ class OptionReader:
 
 
 _INT = re.compile(r"[+-]?\d+")
+_DATA_SIZE = re.compile(r"(\d+)([a-zA-Z]*)")
+_SIZE_UNITS = {
+    "": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20,
+    "g": 1 << 30, "gb": 1 << 30, "t": 1 << 40, "p": 1 << 50, "e": 1 << 60,
+}  # fmt: skip
 _FLOAT = re.compile(r"[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|inf|NaN|infinity)", re.I)
 
 
