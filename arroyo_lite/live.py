@@ -11,11 +11,13 @@ counters on a terminal.
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import queue
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Any, cast
@@ -73,7 +75,6 @@ class StatusLine:
 class _QueryState:
     index: int
     query: Query
-    label: str
     incremental: bool = True
     #: Latest full result of an aggregate not printed yet (coalesced to ``refresh`` seconds).
     pending: pa.Table | None = None
@@ -107,10 +108,13 @@ class LivePrinter:
             self._csv_header_for = state.index
         else:
             if update:
-                stamp = time.strftime("%H:%M:%S")
-                title = f"{state.label}  (updated {stamp})"
+                suffix = f"  (updated {time.strftime('%H:%M:%S')})"
             else:
-                title = f"{state.label}  (+{data.num_rows} row{'s' if data.num_rows != 1 else ''})"
+                suffix = f"  (+{data.num_rows} row{'s' if data.num_rows != 1 else ''})"
+            prefix = f"[{state.index}] " if self.several else ""
+            # The title fits one line of the terminal: the query is cut, never the suffix.
+            budget = max(20, self.console.width - len(prefix) - len(suffix) - 1)
+            title = prefix + short_sql(state.query.query, budget) + suffix
             self.console.print(render.rich_table(data, title=title))
         self.out.flush()
 
@@ -175,6 +179,47 @@ class SourceReporter:
         return messages
 
 
+#: Environment variable choosing the CLI's log level (debug, info, warning, error).
+LOG_ENV = "ARROYO_LITE_LOG"
+
+
+class _OneLine(logging.Formatter):
+    """``level: message`` on one line: tracebacks are for ``ARROYO_LITE_LOG=debug`` only."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
+def configure_logging(stream: IO[str], env: Mapping[str, str] | None = None) -> None:
+    """Send arroyo-lite's log records to ``stream`` the way a terminal user wants them.
+
+    By default warnings and errors print as one line each, without tracebacks, and the
+    polling source's own failure warnings are left out (``run`` reports source failures from
+    the status instead, once per message). ``ARROYO_LITE_LOG=debug|info|warning|error`` sets
+    the level; at ``debug`` records carry their tracebacks.
+    """
+    env = os.environ if env is None else env
+    wanted = env.get(LOG_ENV, "").strip().upper()
+    level = logging.getLevelName(wanted) if wanted else logging.WARNING
+    if not isinstance(level, int):
+        level = logging.WARNING
+    handler = logging.StreamHandler(stream)
+    if level <= logging.DEBUG:
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    else:
+        handler.setFormatter(_OneLine())
+    root = logging.getLogger("arroyo_lite")
+    for old in list(root.handlers):
+        if getattr(old, "_arroyo_lite_cli", False):
+            root.removeHandler(old)
+    handler._arroyo_lite_cli = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+    root.propagate = False
+    polling = logging.getLogger("arroyo_lite.polling_http")
+    polling.setLevel(level if wanted else logging.ERROR)
+
+
 def run_queries(
     session: Session,
     queries: Sequence[Query],
@@ -223,7 +268,6 @@ def run_queries(
     with _sigterm_stops():
         try:
             for i, q in enumerate(queries, start=1):
-                label = short_sql(q.query) if len(queries) == 1 else f"[{i}] {short_sql(q.query)}"
                 try:
                     stream = session.stream(q.query)
                 except ArroyoLiteError as e:
@@ -231,7 +275,7 @@ def run_queries(
                     err.print(_positioned(e, q), markup=False)
                     exit_code = 1
                     continue
-                states[i] = _QueryState(i, q, label, incremental=bool(stream.incremental))
+                states[i] = _QueryState(i, q, incremental=bool(stream.incremental))
                 streams.append(stream)
                 t = threading.Thread(
                     target=_consume, args=(i, stream, inbox), name=f"query-{i}", daemon=True

@@ -10,6 +10,7 @@ from rich.console import Console
 
 from arroyo_lite.cli import main
 from arroyo_lite.errors import ArroyoLiteError
+from arroyo_lite.live import configure_logging
 
 
 @main.command()
@@ -43,6 +44,7 @@ def repl(file: Path | None, state_dir: Path | None, history_file: Path | None) -
     from arroyo_lite.session import Session
 
     err = Console(stderr=True, highlight=False, soft_wrap=True)
+    configure_logging(sys.stderr)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     try:
         with Session(state_dir=state_dir) as session:

@@ -15,7 +15,7 @@ from rich.console import Console
 from arroyo_lite import render
 from arroyo_lite.cli import main
 from arroyo_lite.errors import ArroyoLiteError
-from arroyo_lite.live import run_queries
+from arroyo_lite.live import configure_logging, run_queries
 from arroyo_lite.sql.statements import Query
 
 
@@ -37,6 +37,7 @@ def run_sql(
     from arroyo_lite.session import Session
 
     err = Console(file=sys.stderr, highlight=False, soft_wrap=True)
+    configure_logging(sys.stderr)
     show_progress = sys.stderr.isatty() if progress is None else progress
     out = sys.stdout.buffer
     try:
