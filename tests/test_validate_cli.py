@@ -62,8 +62,12 @@ def test_validate_reports_every_problem_gcc_style(runner: CliRunner, tmp_path: P
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
         f"{bad}:4:12: error: invalid value for 'method': 'get'",
+        "    4 |   method = 'get',",
+        "      |            ^~~~~",
         "  hint: expected 'GET', 'POST', 'PUT' or 'PATCH' (case-sensitive)",
         f"{bad}:7:51: error: Unknown connector 'kafka'",
+        "    7 | CREATE TABLE other (value TEXT) WITH (connector = 'kafka');",
+        "      |                                                   ^~~~~~~",
         "  hint: available connectors: impulse, polling_http",
     ]
     # The valid file is still summarised.
@@ -154,5 +158,7 @@ def test_validate_accepts_a_bom_and_crlf(runner: CliRunner, tmp_path: Path) -> N
     result = runner.invoke(main, ["validate", str(path)])
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
-        f"{path}:2:10: error: Expected table name but got end of statement"
+        f"{path}:2:10: error: Expected table name but got end of statement",
+        "    2 | SELECT x FROM;",
+        "      |          ^~~~",
     ]

@@ -1,11 +1,14 @@
 """``arroyo-lite validate FILE...``: check SQL files and summarise their tables.
 
 Exit 0: one line per table (name, connector, kind, columns, format) and per view/query.
-Exit 1: every problem in every file, gcc-style (``FILE:LINE:COL: error: MESSAGE`` and an
-indented ``hint:`` line), on stderr. Never a traceback: unreadable files are problems too.
+Exit 1: every problem in every file, gcc-style (``FILE:LINE:COL: error: MESSAGE``, the
+source line with the offending token underlined, and an indented ``hint:`` line), on stderr.
+Never a traceback: unreadable files are problems too.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
@@ -57,6 +60,32 @@ def describe_program(program: Program) -> list[str]:
     return lines
 
 
+def _source_lines(path: str) -> list[str]:
+    try:
+        return Path(path).read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+
+
+def excerpt(error: ArroyoLiteError, lines: list[str]) -> list[str]:
+    """The offending source line with the token underlined (``^~~~``), as gcc shows it.
+
+    Empty when the error has no position or the line is not available. The SQL text holds no
+    secrets (those come from the environment), so it is safe to print.
+    """
+    position = error.position
+    if position is None or not 1 <= position.line <= len(lines):
+        return []
+    text = lines[position.line - 1]
+    start = min(position.col - 1, len(text))
+    width = len((position.token or " ").splitlines()[0]) or 1
+    width = max(1, min(width, len(text) - start))
+    # Keep tabs so the marker lines up under the token in a terminal.
+    pad = "".join(ch if ch == "\t" else " " for ch in text[:start])
+    gutter = f"{position.line:>5} | "
+    return [gutter + text, " " * (len(gutter) - 2) + "| " + pad + "^" + "~" * (width - 1)]
+
+
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True))
 def validate(files: tuple[str, ...]) -> None:
@@ -71,9 +100,15 @@ def validate(files: tuple[str, ...]) -> None:
             program = compile_file(path)
         except ValidationErrors as e:
             failed = True
+            lines = _source_lines(path)
             for error in e:
                 prefix = "" if error.position is not None else f"{path}: "
-                click.echo(prefix + error.format(), err=True)
+                first, *rest = (prefix + error.format()).split("\n")
+                click.echo(first, err=True)
+                for line in excerpt(error, lines):
+                    click.echo(line, err=True)
+                for line in rest:
+                    click.echo(line, err=True)
             continue
         except ArroyoLiteError as e:
             failed = True
