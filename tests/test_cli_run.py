@@ -85,14 +85,15 @@ async def test_table_format_labels_each_select(server, tmp_path):
     assert re.search(r"item-2", done.stdout)
 
 
-async def test_ctrl_c_stops_cleanly_with_exit_0(server, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+async def test_ctrl_c_or_sigterm_stops_cleanly_with_exit_0(server, tmp_path, signum):
     path = tmp_path / "pipeline.sql"
     path.write_text(sql_for(str(server.make_url("")).rstrip("/")))
     proc = await cli.start("run", str(path), "--format", "jsonl", DEMO_TOKEN=SECRET)
     assert proc.stdout is not None
     first = await asyncio.wait_for(proc.stdout.readline(), 60)
     assert orjson.loads(first)["_query"] in (1, 2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()
     assert b"Traceback" not in err
@@ -128,3 +129,36 @@ async def test_a_select_duckdb_rejects_exits_1(tmp_path):
     assert done.code == 1
     assert "missing_table" in done.stderr and "error:" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+async def test_state_dir_keeps_rows_across_runs(server, tmp_path):
+    base = str(server.make_url("")).rstrip("/")
+    path = tmp_path / "count.sql"
+    items = sql_for(base).split("-- always failing")[0]
+    path.write_text(items + "SELECT count(*) AS n FROM items;\n")
+    state = tmp_path / "state"
+    first = await cli.run(
+        "run", str(path), "--for", "2", "--format", "jsonl", "--state-dir", str(state)
+    )
+    assert first.code == 0, first.stderr
+    before = orjson.loads(first.stdout.splitlines()[-1])["n"]
+    assert before >= 3
+    second = await cli.run(
+        "run", str(path), "--for", "2", "--format", "jsonl", "--state-dir", str(state)
+    )
+    assert second.code == 0, second.stderr
+    counts = [orjson.loads(line)["n"] for line in second.stdout.splitlines()]
+    # The restarted run starts from every row the first one received.
+    assert counts[0] >= before and counts[-1] > before
+
+
+async def test_status_table_is_queryable_from_a_file(server, tmp_path):
+    path = tmp_path / "status.sql"
+    path.write_text(
+        sql_for(str(server.make_url("")).rstrip("/")).split("SELECT id")[0]
+        + 'SELECT "table", failures > 0 AS failing FROM arroyo_status ORDER BY 1;\n'
+    )
+    done = await cli.run("run", str(path), "--for", "2.5", "--format", "jsonl", DEMO_TOKEN=SECRET)
+    assert done.code == 0, done.stderr
+    last = [orjson.loads(line) for line in done.stdout.splitlines()][-2:]
+    assert last == [{"table": "broken", "failing": True}, {"table": "items", "failing": False}]
