@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 import pyarrow as pa
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from arroyo_lite.formats import make_decoder
@@ -88,6 +88,7 @@ def bodies(rows: list[dict[str, Any]]) -> list[tuple[str, bytes, bool]]:
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(ROW, min_size=1, max_size=8))
+@example([{"payload": 1e-06}, {"payload": 1e100}, {"payload": {"\x1f": [0.5, 2e21]}}])
 def test_rows_round_trip_through_every_body_shape(rows: list[dict[str, Any]]) -> None:
     expected = expected_columns(rows)
     fast_bodies = 0

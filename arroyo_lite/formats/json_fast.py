@@ -22,7 +22,6 @@ path.
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from arroyo_lite.formats.json_text import JsonText
 #: pyarrow's default block size: blocks above this are parsed on several threads.
 BLOCK_SIZE = 1 << 20
 _LEADING_SPACE = re.compile(rb"[ \t\r\n]*")
+_SPACE = b" \t\r\n"
 
 
 def _read_type(t: Any) -> Any:
@@ -177,19 +177,23 @@ class FastJsonReader:
         every cut was a true boundary. Otherwise the array is read whole, wrapped as
         ``{"r": [...]}``.
         """
-        inner = body[first + 1 :].rstrip()
-        if inner.endswith(b"]"):
-            inner = inner[:-1]
-            # Same-length replacements are the cheapest (one copy, memchr-driven search).
-            if b"\n" in inner:
-                lines = inner.replace(b"},\n{", b"} \n{")
+        end = len(body)
+        while end > first and body[end - 1] in _SPACE:
+            end -= 1
+        if body[end - 1 : end] == b"]":
+            # Same-length replacements are the cheapest (one copy, memchr-driven search);
+            # outside the brackets there is only whitespace, so the whole body can be used.
+            if body.find(b"\n", first, end) >= 0:
+                lines = body.replace(b"},\n{", b"} \n{")
             else:
-                lines = inner.replace(b"},{", b"}\n{")
-            head = lines.split(b"\n", 1)[0].strip()
+                lines = body.replace(b"},{", b"}\n{")
+            cut = lines.find(b"\n", first + 1, end - 1)
+            head = lines[first + 1 : cut if cut >= 0 else end - 1].strip()
             if not head or head.endswith(b"}"):
+                inner = memoryview(lines)[first + 1 : end - 1]  # zero-copy
                 try:
-                    table = _read_json(lines, plan.schema, BLOCK_SIZE)
-                    return self._finish(plan, table, partial(self._json_lines, lines))
+                    table = _read_json(inner, plan.schema, BLOCK_SIZE)
+                    return self._finish(plan, table, partial(self._json_view, inner))
                 except pa.ArrowInvalid as e:
                     if _KIND_CHANGE.search(str(e)):
                         raise  # a type problem, not a framing one: let the caller adapt
@@ -239,6 +243,9 @@ class FastJsonReader:
     def _json_lines(self, data: bytes) -> tuple[int | None, list[Any]]:
         assert self._json is not None
         return self._json.from_lines(data)
+
+    def _json_view(self, data: memoryview) -> tuple[int | None, list[Any]]:
+        return self._json_lines(bytes(data))
 
     def _json_one(self, data: bytes) -> tuple[int | None, list[Any]]:
         assert self._json is not None
@@ -318,9 +325,10 @@ _INT_TEXT = _Pattern(r"[+-]?\d+")
 _FLOAT_TEXT = _Pattern(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
-def _read_json(data: bytes, schema: pa.Schema, block_size: int) -> pa.Table:
+def _read_json(data: bytes | memoryview, schema: pa.Schema, block_size: int) -> pa.Table:
+    # A BufferReader over the bytes reads them in place (BytesIO would copy them first).
     return pajson.read_json(
-        io.BytesIO(data),
+        pa.BufferReader(pa.py_buffer(data)),  # type: ignore[arg-type]
         read_options=pajson.ReadOptions(block_size=max(block_size, BLOCK_SIZE)),
         parse_options=pajson.ParseOptions(
             explicit_schema=schema,

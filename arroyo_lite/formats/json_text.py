@@ -23,7 +23,7 @@ from arroyo_lite.formats import duck
 
 _BLANK = r"^[ \t\r]*$"
 #: Spellings where orjson and DuckDB differ (see :meth:`JsonText.normalize`).
-_DIFFERS = r"e\+|\\u00[01][a-f]"
+_DIFFERS = r"[0-9][.eE]|\\u00[01][a-f]"
 
 
 def _path(name: str) -> str:
@@ -85,9 +85,10 @@ class JsonText:
     def normalize(self, texts: Any) -> Any:
         """orjson's JSON texts spelled as DuckDB spells them (NULL stays NULL).
 
-        The two differ only in exponents (orjson ``1e+100``, DuckDB ``1e100``) and in the
-        case of control-character escapes (``\u001f``, ``\u001F``), so other texts are
-        returned as they are, without a query.
+        The two differ in how they write floats (orjson ``1e-6`` and ``1e+100``, DuckDB
+        ``0.000001`` and ``1e100``) and in the case of control-character escapes
+        (``\u001f``, ``\u001F``); texts with neither are returned as they are, without a
+        query.
         """
         if not pc.any(pc.match_substring_regex(texts, _DIFFERS)).as_py():
             return texts
