@@ -171,9 +171,9 @@ CASES = [
     ("DROP TABLE t;", "unsupported statement: DROP", 1, 1),
     ("CREATE TABLE i WITH (connector = 'impulse', event_rate = 1);\n"
      "INSERT INTO i SELECT * FROM i;",
-     "attempted to insert into table 'i', but it is a source", 2, 1),
+     "attempted to insert into table 'i', but it is a source", 2, 13),
     ("CREATE TABLE m (a INT);\nINSERT INTO m SELECT 1;\nINSERT INTO m SELECT 2;",
-     "Can only insert into a memory table once", 3, 1),
+     "Can only insert into a memory table once", 3, 13),
     ("CREATE TABLE m (a INT);\nSELECT * FROM m;",
      "Can't query from memory table m without first inserting into it.", 2, 15),
     ("CREATE TABLE m (a INT);\nCREATE TABLE M (b INT);\nINSERT INTO m SELECT 1;",

@@ -58,6 +58,7 @@ def compile_sql(
     errors: list[SqlError] = []
     statements: list[Statement] = []
     reads: list[list[tuple[str, SourcePosition]]] = []
+    targets: list[SourcePosition | None] = []
     try:
         raws = split_statements(source)
     except SqlError as e:
@@ -72,7 +73,8 @@ def compile_sql(
         if statement is not None:
             statements.append(statement)
             reads.append(_read_tables(parsed, source))
-    errors.extend(_check_program(statements, reads, catalog))
+            targets.append(_insert_target(parsed, source))
+    errors.extend(_check_program(statements, reads, targets, catalog))
     if errors:
         raise ValidationErrors(sorted(errors, key=_order))
     return Program(file=file, statements=tuple(statements))
@@ -230,9 +232,19 @@ def _read_tables(
     return found
 
 
+def _insert_target(parsed: ParsedStatement, source: SourceText) -> SourcePosition | None:
+    """Where an INSERT names its target table (``None`` for other statements)."""
+    node = parsed.expression
+    if not isinstance(node, exp.Insert):
+        return None
+    target = node.this.this if isinstance(node.this, exp.Schema) else node.this
+    return node_position(target, source) if isinstance(target, exp.Expr) else None
+
+
 def _check_program(
     statements: list[Statement],
     reads: list[list[tuple[str, SourcePosition]]],
+    targets: list[SourcePosition | None],
     catalog: Mapping[str, TableKind] | None,
 ) -> list[SqlError]:
     """Rules between statements: duplicates, insert targets, reads of sinks and memory tables."""
@@ -249,15 +261,16 @@ def _check_program(
             kinds[name.lower()] = (
                 statement.table.kind if isinstance(statement, CreateTable) else None
             )
-    for statement, statement_reads in zip(statements, reads, strict=True):
+    for statement, statement_reads, target in zip(statements, reads, targets, strict=True):
         if isinstance(statement, Insert):
+            where = target or statement.position
             key = statement.target.lower()
             kind = kinds.get(key)
             if kind is TableKind.SOURCE:
                 errors.append(
                     SqlError(
                         f"attempted to insert into table '{statement.target}', but it is a source",
-                        position=statement.position,
+                        position=where,
                     )
                 )
             elif kind is TableKind.MEMORY:
@@ -265,7 +278,7 @@ def _check_program(
                     errors.append(
                         SqlError(
                             "Can only insert into a memory table once",
-                            position=statement.position,
+                            position=where,
                         )
                     )
                 inserted.add(key)
