@@ -33,6 +33,7 @@ import contextlib
 import re
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -183,6 +184,7 @@ class Engine:
         self._lock = threading.RLock()
         self._con = _connect()
         self._refs: dict[str, _LiveRef] = {}
+        self._streams: weakref.WeakSet[ContinuousQuery] = weakref.WeakSet()
         self._views: dict[str, _View] = {}
         self._closed = False
 
@@ -261,11 +263,20 @@ class Engine:
             cursor.execute("SET python_enable_replacements = false")
         query = ContinuousQuery(self, cursor, sql, duck, shape, timeout=timeout)
         query.validate()
+        with self._lock:
+            self._streams.add(query)
         return query
 
     def close(self) -> None:
+        """Close every continuous query, then the connection. Idempotent."""
         with self._lock:
+            if self._closed:
+                return
             self._closed = True
+            streams = list(self._streams)
+        for stream in streams:
+            stream.close()
+        with self._lock:
             self._con.close()
         self.store.notify()
 
@@ -283,13 +294,8 @@ class Engine:
         a re-registration (which costs far more than a small query).
         """
         snapshots = self.store.snapshot()
-        for key, snap in snapshots.items():
-            ref = self._refs.get(key)
-            if ref is None:
-                ref = self._refs[key] = _LiveRef(snap)
-                con.register(snap.name, ref)
-            else:
-                ref.snapshot = snap
+        for snap in snapshots.values():
+            _pin(con, self._refs, snap.name, snap)
         for key in list(self._refs):
             if key not in snapshots:
                 con.unregister(key)
@@ -299,17 +305,40 @@ class Engine:
 
 
 class _LiveRef:
-    """A live table as DuckDB sees it: an Arrow PyCapsule stream source over a pinned
-    snapshot (zero-copy: the stream hands out the store's own batches)."""
+    """A table as DuckDB sees it: an Arrow PyCapsule stream source over pinned data.
 
-    __slots__ = ("snapshot",)
+    Registered once per name and connection; DuckDB asks it for a stream at every scan, so
+    moving a name to newer data is an attribute assignment. ``data`` is a store snapshot
+    (turned into a ``pa.Table`` only if a query scans it) or a ``pa.Table``; either way the
+    stream hands out the store's own batches (zero-copy).
+    """
 
-    def __init__(self, snapshot: TableSnapshot) -> None:
-        self.snapshot = snapshot
+    __slots__ = ("data",)
+
+    def __init__(self, data: TableSnapshot | pa.Table) -> None:
+        self.data = data
 
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
-        stream: object = self.snapshot.to_table().__arrow_c_stream__(requested_schema)  # type: ignore[no-untyped-call]
+        data = self.data
+        table = data if isinstance(data, pa.Table) else data.to_table()
+        stream: object = table.__arrow_c_stream__(requested_schema)  # type: ignore[no-untyped-call]
         return stream
+
+
+def _pin(
+    con: duckdb.DuckDBPyConnection,
+    refs: dict[str, _LiveRef],
+    name: str,
+    data: TableSnapshot | pa.Table,
+) -> None:
+    """Point ``name`` on ``con`` at ``data``, registering it on first use."""
+    key = name.lower()
+    ref = refs.get(key)
+    if ref is None:
+        refs[key] = ref = _LiveRef(data)
+        con.register(name, ref)
+    else:
+        ref.data = data
 
 
 class ContinuousQuery(Iterator[pa.RecordBatch]):
@@ -349,6 +378,8 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
         self._versions: dict[str, int] | None = None
         self._store_version = -1
         self._next_status = 0.0
+        self._refs: dict[str, _LiveRef] = {}
+        # Held while the cursor is in use, so close() can wait for an evaluation to end.
         self._lock = threading.Lock()
 
     def validate(self) -> None:
@@ -359,14 +390,17 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
         with self._lock:
             snaps = self._engine.store.snapshot(self._shape.tables)
             for snap in snaps.values():
-                self._cursor.register(snap.name, snap.schema.empty_table())
+                _pin(self._cursor, self._refs, snap.name, snap.schema.empty_table())
             if self._shape.reads_status:
-                self._cursor.register(STATUS_TABLE, STATUS_SCHEMA.empty_table())
+                _pin(self._cursor, self._refs, STATUS_TABLE, STATUS_SCHEMA.empty_table())
             try:
                 _bind(self._cursor, self._duck)
             except duckdb.Error as e:
-                self.close()
-                raise query_error(e, executed=self._duck, original=self.sql, position=None) from e
+                error = query_error(e, executed=self._duck, original=self.sql, position=None)
+            else:
+                return
+        self.close()
+        raise error from None
 
     def __iter__(self) -> ContinuousQuery:
         return self
@@ -398,6 +432,13 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
         with contextlib.suppress(duckdb.Error):  # already closed: nothing to interrupt
             self._cursor.interrupt()
         self._engine.store.notify()
+        # Wait (bounded) for an evaluation on another thread to leave the cursor.
+        if self._lock.acquire(timeout=5):
+            try:
+                with contextlib.suppress(duckdb.Error):
+                    self._cursor.close()
+            finally:
+                self._lock.release()
 
     def _finished(self) -> bool:
         if self._closed or self._engine.closed:
@@ -421,19 +462,18 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
                 delta = snap.since(self._high_water)
                 self._high_water = snap.end_row
                 for key, other in snaps.items():
-                    data = delta if key == source else other.to_table()
-                    self._cursor.register(other.name, data)
+                    _pin(self._cursor, self._refs, other.name, delta if key == source else other)
             else:
                 for snap in snaps.values():
-                    self._cursor.register(snap.name, snap.to_table())
-                if self._shape.reads_status:
-                    self._cursor.register(STATUS_TABLE, self._engine._status())
-                    self._next_status = time.monotonic() + STATUS_REFRESH
+                    _pin(self._cursor, self._refs, snap.name, snap)
             try:
+                if self._shape.reads_status:
+                    _pin(self._cursor, self._refs, STATUS_TABLE, self._engine._status())
+                    self._next_status = time.monotonic() + STATUS_REFRESH
                 result = _run(self._cursor, self._duck)
             except duckdb.Error as e:
-                if self._closed:
-                    return
+                if self._closed or self._engine.closed:
+                    return  # interrupted by close(): not an error
                 raise query_error(e, executed=self._duck, original=self.sql, position=None) from e
         if self.incremental and result.num_rows == 0:
             return

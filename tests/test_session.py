@@ -3,6 +3,7 @@ server), the real store and DuckDB. Waits are bounded polls of a condition, neve
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 import arroyo_lite
 from arroyo_lite import QueryError, Session, SqlError, ValidationErrors
 from arroyo_lite.connectors.base import SourceState
+from arroyo_lite.engine import ContinuousQuery
 from tests.support.http_app import make_app
 from tests.support.threaded_server import ThreadedServer, serve, wait_for
 
@@ -341,3 +343,29 @@ async def test_async_session() -> None:
         assert table.column("n").to_pylist() == [20]
         assert session.tables() == ["imp"]
 
+
+
+def test_close_ends_streams_consumed_on_other_threads() -> None:
+    session = Session()
+    session.execute("CREATE TABLE imp WITH (connector = 'impulse', event_rate = '1000');")
+    streams = [
+        session.stream("SELECT counter FROM imp"),
+        session.stream("SELECT count(*) FROM imp"),
+    ]
+    outcomes: list[object] = []
+
+    def consume(stream: ContinuousQuery) -> None:
+        try:
+            outcomes.append(sum(1 for _ in stream))
+        except Exception as e:  # recorded: the assertion below fails on it
+            outcomes.append(e)
+
+    threads = [threading.Thread(target=consume, args=(s,)) for s in streams]
+    for t in threads:
+        t.start()
+    wait_for(lambda: count(session, "imp") >= 50)
+    session.close()
+    for t in threads:
+        t.join(30)
+    assert not any(t.is_alive() for t in threads)
+    assert all(isinstance(o, int) and o >= 1 for o in outcomes), outcomes
