@@ -162,3 +162,10 @@ def test_validate_accepts_a_bom_and_crlf(runner: CliRunner, tmp_path: Path) -> N
         "    2 | SELECT x FROM;",
         "      |          ^~~~",
     ]
+
+
+def test_validate_shows_retention(runner: CliRunner) -> None:
+    path = Path(__file__).parents[1] / "sql_examples" / "price_ticker.sql"
+    result = runner.invoke(main, ["validate", str(path)])
+    assert result.exit_code == 0
+    assert "  format=json  retention.max_age=3600s" in result.stdout

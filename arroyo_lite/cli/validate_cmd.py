@@ -42,6 +42,10 @@ def describe_table(table: TableConfig) -> str:
         parts.append(f"framing={table.framing.method}")
     if table.event_time_column:
         parts.append(f"event_time={table.event_time_column}")
+    if table.retention.max_rows is not None:
+        parts.append(f"retention.max_rows={table.retention.max_rows}")
+    if table.retention.max_age_seconds is not None:
+        parts.append(f"retention.max_age={table.retention.max_age_seconds:g}s")
     return "  ".join(parts)
 
 
