@@ -103,27 +103,38 @@ def read_reference(ndjson: bytes) -> object:
     return pajson.read_json(io.BytesIO(ndjson))
 
 
-def best_rate(fn: Callable[[], object], rounds: int) -> float:
-    """Seconds per call: the best of ``rounds`` (the least disturbed by the machine)."""
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
-async def timed_ingest(session: aiohttp.ClientSession, url: str, case: Case, rounds: int) -> float:
+async def timed_ingest_once(session: aiohttp.ClientSession, url: str, case: Case,
+                            decoder: Any) -> float:
+    """Seconds from sending the GET to holding the decoded batch."""
+    start = time.perf_counter()
+    async with session.get(url) as response:
+        body = await response.read()
+    result = await asyncio.to_thread(decoder.decode, body, time.time_ns())
+    elapsed = time.perf_counter() - start
+    assert result.rows == case.rows, (result.rows, case.rows)
+    return elapsed
+
+
+async def measure(session: aiohttp.ClientSession, url: str, case: Case,
+                  rounds: int) -> tuple[float, float, float]:
+    """Best seconds of (ingest, decode, reference) over ``rounds`` interleaved rounds.
+
+    The three are measured one after the other in every round, so a busy machine slows
+    them alike; the best of each is the least disturbed figure.
+    """
     decoder = make_decoder(case.config)
-    best = float("inf")
+    ingest = decode = reference = float("inf")
     for _ in range(rounds):
-        start = time.perf_counter()
-        async with session.get(url) as response:
-            body = await response.read()
-        result = await asyncio.to_thread(decoder.decode, body, time.time_ns())
-        best = min(best, time.perf_counter() - start)
-        assert result.rows == case.rows, (result.rows, case.rows)
-    return best
+        reference = min(reference, timed(partial(read_reference, case.ndjson)))
+        decode = min(decode, timed(partial(decoder.decode, case.body, 0)))
+        ingest = min(ingest, await timed_ingest_once(session, url, case, decoder))
+    return ingest, decode, reference
 
 
 async def timed_operator(case: Case, polls: int) -> float | None:
@@ -191,9 +202,8 @@ async def run(quick: bool, rounds: int | None = None) -> list[dict[str, Any]]:
             for case in cases:
                 url = f"http://127.0.0.1:{port}/{case.name}"
                 decoder = make_decoder(case.config)
-                decode = best_rate(partial(decoder.decode, case.body, 0), rounds)
-                reference = best_rate(partial(read_reference, case.ndjson), rounds)
-                ingest = await timed_ingest(session, url, case, rounds)
+                decoder.decode(case.body, 0)  # which path does this body take?
+                ingest, decode, reference = await measure(session, url, case, rounds)
                 operator = await timed_operator(case, rounds)
                 mb = len(case.body) / 1e6
                 results.append({
