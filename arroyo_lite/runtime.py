@@ -18,6 +18,7 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
+import traceback
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -25,6 +26,7 @@ from typing import Any, TypeVar
 from arroyo_lite.clock import Clock, SystemClock
 from arroyo_lite.connectors.base import Emit, SourceOperator, SourceState, SourceStatus
 from arroyo_lite.errors import ArroyoLiteError, SourceError
+from arroyo_lite.secrets import Secrets
 
 log = logging.getLogger(__name__)
 
@@ -106,10 +108,12 @@ class Runtime:
         emit: Emit,
         *,
         on_exit: Callable[[SourceOperator], None] | None = None,
+        secrets: Secrets | None = None,
     ) -> None:
         """Start ``operator.run(emit)`` as a supervised task; returns once it is scheduled.
 
-        ``on_exit`` is called on the loop when the task ends for any reason.
+        ``on_exit`` is called on the loop when the task ends for any reason. ``secrets`` are
+        masked in the status and log messages of unexpected failures.
         """
         name = operator.config.name.lower()
 
@@ -117,7 +121,8 @@ class Runtime:
             if name in self._sources and not self._sources[name].task.done():
                 raise ArroyoLiteError(f"source '{operator.config.name}' is already running")
             task = self.loop.create_task(
-                self._supervise(operator, emit, on_exit), name=f"source:{name}"
+                self._supervise(operator, emit, on_exit, secrets or Secrets()),
+                name=f"source:{name}",
             )
             self._sources[name] = _Source(operator, task)
 
@@ -128,6 +133,7 @@ class Runtime:
         operator: SourceOperator,
         emit: Emit,
         on_exit: Callable[[SourceOperator], None] | None,
+        secrets: Secrets,
     ) -> None:
         status = operator.status
         table = operator.config.name
@@ -138,11 +144,13 @@ class Runtime:
                 status.state = SourceState.STOPPED
             raise
         except SourceError as e:
-            self._fail(status, e.message)
-            log.error("source '%s' failed: %s", table, e.message)
+            message = secrets.mask(e.message)
+            self._fail(status, message)
+            log.error("source '%s' failed: %s", table, message)
         except Exception as e:  # a bug in an operator must stop its table only
-            log.exception("source '%s' crashed", table)
-            self._fail(status, f"internal error: {type(e).__name__}: {e}")
+            trace = secrets.mask("".join(traceback.format_exception(e)))
+            log.error("source '%s' crashed:\n%s", table, trace)
+            self._fail(status, secrets.mask(f"internal error: {type(e).__name__}: {e}"))
         else:
             if status.state is not SourceState.FAILED:
                 status.state = SourceState.FINISHED

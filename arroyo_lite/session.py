@@ -35,8 +35,15 @@ from arroyo_lite.clock import Clock, SystemClock
 from arroyo_lite.config import TIMESTAMP_COLUMN, TIMESTAMP_TYPE, TableConfig, TableKind
 from arroyo_lite.connectors.base import SourceContext, SourceStatus
 from arroyo_lite.engine import ContinuousQuery, Engine
-from arroyo_lite.errors import ArroyoLiteError, QueryError, SourcePosition, SqlError
+from arroyo_lite.errors import (
+    ArroyoLiteError,
+    QueryError,
+    SourceError,
+    SourcePosition,
+    SqlError,
+)
 from arroyo_lite.runtime import Runtime
+from arroyo_lite.secrets import Secrets, variables
 from arroyo_lite.sql.statements import CreateTable, CreateView, Insert, Program
 from arroyo_lite.state import FLUSH_INTERVAL, Persister, StateDir
 from arroyo_lite.status import STATUS_TABLE, status_table
@@ -156,18 +163,25 @@ class Session:
         connector = get_connector(config.connector or "")
         context = SourceContext(clock=self.clock, env=self.env)
         self.store.create(name, schema, kind=TableKind.SOURCE, retention=config.retention)
+        secrets = _secrets_of(config, self.env)
         try:
             if self._state is not None:
                 self._restore(name, schema, context)
             operator = connector.make_operator(config, context)
-        except BaseException:
+        except ArroyoLiteError:
             self.store.drop(name)
             raise
+        except Exception as e:  # a connector bug: report it cleanly, without secrets
+            self.store.drop(name)
+            log.error("cannot start source '%s'", name, exc_info=False)
+            raise SourceError(
+                secrets.mask(f"cannot start source '{name}': {type(e).__name__}: {e}")
+            ) from None
         if self._persister is not None:
             end_row = self.store.snapshot([name])[name.lower()].end_row
             self._persister.track(name, schema, context.state, end_row)
         emit = functools.partial(self.store.append, name)
-        self.runtime.start_source(operator, emit)
+        self.runtime.start_source(operator, emit, secrets=secrets)
 
     def _restore(self, name: str, schema: pa.Schema, context: SourceContext) -> None:
         """Reload saved rows (retention applies) and source state; compact the segments."""
@@ -274,6 +288,14 @@ class Session:
     def _check_open(self) -> None:
         if self._closed:
             raise SessionClosedError("the session is closed")
+
+
+def _secrets_of(config: TableConfig, env: Mapping[str, str]) -> Secrets:
+    """Values of the ``{{ VAR }}`` references in a table's headers (the only var-str
+    option), to mask in anything the runtime reports."""
+    headers = getattr(config.connector_options, "headers", ()) or ()
+    names = {name for _, template in headers for name in variables(str(template))}
+    return Secrets.of(env[n] for n in names if n in env)
 
 
 def _memory_schema(config: TableConfig) -> pa.Schema:
