@@ -251,3 +251,29 @@ def test_env_defaults_to_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     # The template is kept: the secret value is not stored in the config.
     assert table.connector_options.headers == (("Authorization", "Bearer {{ H1_TEST_TOKEN }}"),)
     assert "value-from-env" not in repr(table)
+
+
+def test_insert_into_an_unknown_table() -> None:
+    [error] = errors_of("CREATE TABLE memo (a INT);\nINSERT INTO mem SELECT 1;")
+    assert error.message == "table 'mem' not found"
+    assert error.hint == "did you mean 'memo'?"
+    assert error.position is not None and (error.position.line, error.position.col) == (2, 13)
+
+
+def test_a_failed_table_is_not_reported_again_by_its_users() -> None:
+    errors = errors_of(
+        "CREATE TABLE m (a INT) WITH (format = 'json');\nINSERT INTO m SELECT 1;\nSELECT * FROM m;"
+    )
+    assert [e.message.split(";")[0] for e in errors] == ["Memory tables do not allow with options"]
+
+
+def test_with_clause_before_insert_stays_with_the_query() -> None:
+    from arroyo_lite.sql.statements import Insert
+
+    program = compile_sql(
+        "CREATE TABLE y (a INT);\nWITH x AS (SELECT 1 AS a) INSERT INTO y (a) SELECT * FROM x;",
+        env={},
+    )
+    insert = program.statements[1]
+    assert isinstance(insert, Insert) and insert.target == "y"
+    assert insert.query == "WITH x AS (SELECT 1 AS a) SELECT * FROM x"

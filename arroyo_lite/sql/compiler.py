@@ -9,6 +9,7 @@ raises :class:`~arroyo_lite.errors.ValidationErrors` with every problem in sourc
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -63,18 +64,25 @@ def compile_sql(
         raws = split_statements(source)
     except SqlError as e:
         raise ValidationErrors([e]) from e
+    # Names of tables/views whose definition failed: known to exist, so statements using
+    # them are not reported again ("table not found" would only repeat the first problem).
+    failed: set[str] = set()
     for raw in raws:
+        parsed = None
         try:
             parsed = parse_statement(raw, source)
             statement = _compile_one(parsed, source, environment, lookup, errors)
         except SqlError as e:
             errors.append(e)
+            statement = None
+        if statement is None or parsed is None:
+            if parsed is not None and isinstance(parsed.expression, exp.Create):
+                failed.add(_name(parsed.expression).lower())
             continue
-        if statement is not None:
-            statements.append(statement)
-            reads.append(_read_tables(parsed, source))
-            targets.append(_insert_target(parsed, source))
-    errors.extend(_check_program(statements, reads, targets, catalog))
+        statements.append(statement)
+        reads.append(_read_tables(parsed, source))
+        targets.append(_insert_target(parsed, source))
+    errors.extend(_check_program(statements, reads, targets, catalog, failed))
     if errors:
         raise ValidationErrors(sorted(errors, key=_order))
     return Program(file=file, statements=tuple(statements))
@@ -193,16 +201,26 @@ def _query_after_as(raw: RawStatement, source: SourceText) -> str:
 
 
 def _insert_query(raw: RawStatement, source: SourceText) -> str:
+    """The query of ``[WITH ...] INSERT INTO t [(cols)] query``, as the user wrote it.
+
+    A leading ``WITH`` clause belongs to the query, so it is kept in front of it.
+    """
     tokens = raw.tokens
-    i = 0
+    start = next(
+        (k for k, t in enumerate(tokens) if t.token_type == TokenType.INSERT), 0
+    )
+    prefix = ""
+    if start > 0:
+        prefix = source.text[tokens[0].start : tokens[start - 1].end + 1] + " "
+    i = start + 1
     while i < len(tokens):
         token = tokens[i]
         if token.token_type in _QUERY_START:
-            return _text_from(tokens, i, source)
+            return prefix + _text_from(tokens, i, source)
         if token.token_type == TokenType.L_PAREN:
             nxt = tokens[i + 1] if i + 1 < len(tokens) else None
             if nxt is not None and nxt.token_type in _QUERY_START | {TokenType.L_PAREN}:
-                return _text_from(tokens, i, source)
+                return prefix + _text_from(tokens, i, source)
             # a column list: skip to its closing parenthesis
             depth = 0
             for j in range(i, len(tokens)):
@@ -246,6 +264,7 @@ def _check_program(
     reads: list[list[tuple[str, SourcePosition]]],
     targets: list[SourcePosition | None],
     catalog: Mapping[str, TableKind] | None,
+    failed: set[str],
 ) -> list[SqlError]:
     """Rules between statements: duplicates, insert targets, reads of sinks and memory tables."""
     errors: list[SqlError] = []
@@ -266,7 +285,18 @@ def _check_program(
             where = target or statement.position
             key = statement.target.lower()
             kind = kinds.get(key)
-            if kind is TableKind.SOURCE:
+            if key not in kinds and key not in failed:
+                close = difflib.get_close_matches(key, list(kinds), n=1)
+                errors.append(
+                    SqlError(
+                        f"table '{statement.target}' not found",
+                        position=where,
+                        hint=f"did you mean '{close[0]}'?"
+                        if close
+                        else "define it first: CREATE TABLE name (columns)",
+                    )
+                )
+            elif kind is TableKind.SOURCE:
                 errors.append(
                     SqlError(
                         f"attempted to insert into table '{statement.target}', but it is a source",
