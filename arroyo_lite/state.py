@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
+import fcntl
 import json
 import logging
 import os
@@ -32,6 +33,7 @@ import urllib.parse
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
@@ -99,12 +101,37 @@ class SegmentWriter:
 class StateDir:
     """A state directory on disk. Methods do blocking file I/O: never call them on the loop."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, lock: bool = True) -> None:
         self.path = Path(path)
+        self._lock_file: IO[bytes] | None = None
         try:
             (self.path / "tables").mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise StateError(f"cannot use state directory '{self.path}': {e.strerror}") from e
+        if lock:
+            self._lock()
+
+    def _lock(self) -> None:
+        """Take an exclusive lock: two sessions appending to one directory would corrupt it.
+
+        The lock is an ``flock`` on ``STATE_DIR/lock``, released when the process exits (also
+        after a crash) or on :meth:`release`.
+        """
+        handle = open(self.path / "lock", "ab")  # noqa: SIM115 - held for the session's life
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            handle.close()
+            raise StateError(
+                f"state directory '{self.path}' is in use by another session",
+                hint="stop the other arroyo-lite process, or use a different --state-dir",
+            ) from e
+        self._lock_file = handle
+
+    def release(self) -> None:
+        if self._lock_file is not None:
+            self._lock_file.close()  # closing the descriptor drops the flock
+            self._lock_file = None
 
     def _table_dir(self, name: str) -> Path:
         return self.path / "tables" / _safe(name)
@@ -278,3 +305,4 @@ class Persister:
 
         self._executor.submit(close_all).result()
         self._executor.shutdown(wait=True)
+        self.state_dir.release()

@@ -87,7 +87,9 @@ def test_retention_applies_to_reloaded_rows(tmp_path: Path) -> None:
 
 def test_changed_schema_is_a_clear_error(tmp_path: Path) -> None:
     old = pa.schema([("n", pa.int64()), ("_timestamp", pa.timestamp("ns"))])
-    StateDir(tmp_path).rewrite_table("feed", old, pa.table([[1], [0]], schema=old), {})
+    prepared = StateDir(tmp_path)
+    prepared.rewrite_table("feed", old, pa.table([[1], [0]], schema=old), {})
+    prepared.release()
     with Session(state_dir=tmp_path) as session, pytest.raises(StateError) as info:
         session.execute(
             "CREATE TABLE feed (n TEXT) WITH (connector = 'polling_http', "
@@ -130,3 +132,10 @@ def test_crash_loses_no_saved_row_and_resumes_without_gaps(tmp_path: Path) -> No
         wait_for(lambda: len(counters(session)) > len(reloaded) + 100)
         after = counters(session)
         assert after == list(range(len(after)))  # resumed at the next counter: no duplicate
+
+
+def test_a_state_dir_is_used_by_one_session_at_a_time(tmp_path: Path) -> None:
+    with Session(state_dir=tmp_path), pytest.raises(StateError, match="in use"):
+        Session(state_dir=tmp_path)
+    with Session(state_dir=tmp_path) as again:  # released on close
+        assert again.state_dir == tmp_path
