@@ -31,6 +31,11 @@ def con() -> duckdb.DuckDBPyConnection:
     return con
 
 
+def naive(*parts: int) -> dt.datetime:
+    """A timezone-less datetime, as DuckDB returns TIMESTAMP values (UTC wall time)."""
+    return dt.datetime(*parts, tzinfo=dt.UTC).replace(tzinfo=None)
+
+
 def run(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[Any, ...]]:
     rows: list[tuple[Any, ...]] = con.sql(to_duckdb(sql)).fetchall()
     return rows
@@ -87,7 +92,7 @@ def test_json_functions(con: duckdb.DuckDBPyConnection, expr: str, expected: lis
 
 def test_row_time_is_the_timestamp_column(con: duckdb.DuckDBPyConnection) -> None:
     rows = run(con, "SELECT row_time() FROM t ORDER BY 1")
-    assert rows[0][0] == dt.datetime(2023, 11, 14, 22, 13, 20)
+    assert rows[0][0] == naive(2023, 11, 14, 22, 13, 20)
 
 
 def test_bare_expression_translates() -> None:
@@ -95,10 +100,11 @@ def test_bare_expression_translates() -> None:
 
 
 def test_tumble_groups_by_time_bucket(con: duckdb.DuckDBPyConnection) -> None:
-    rows = run(con, "SELECT tumble(interval '1 minute') AS w, count(*) FROM t GROUP BY w ORDER BY 1")
+    sql = "SELECT tumble(interval '1 minute') AS w, count(*) FROM t GROUP BY w ORDER BY 1"
+    rows = run(con, sql)
     assert [(r[0]["start"], r[0]["end"], r[1]) for r in rows] == [
-        (dt.datetime(2023, 11, 14, 22, 13), dt.datetime(2023, 11, 14, 22, 14), 1),
-        (dt.datetime(2023, 11, 14, 22, 14), dt.datetime(2023, 11, 14, 22, 15), 1),
+        (naive(2023, 11, 14, 22, 13), naive(2023, 11, 14, 22, 14), 1),
+        (naive(2023, 11, 14, 22, 14), naive(2023, 11, 14, 22, 15), 1),
     ]
 
 
@@ -109,14 +115,38 @@ def test_tumble_aliased_window_as_in_arroyo(con: duckdb.DuckDBPyConnection) -> N
         "count(*) AS n FROM t GROUP BY window) ORDER BY s"
     )
     assert run(con, sql) == [
-        (dt.datetime(2023, 11, 14, 22, 13), 1),
-        (dt.datetime(2023, 11, 14, 22, 14), 1),
+        (naive(2023, 11, 14, 22, 13), 1),
+        (naive(2023, 11, 14, 22, 14), 1),
     ]
 
 
-def test_hop_is_reported_as_unsupported() -> None:
-    with pytest.raises(QueryError, match="hop"):
-        to_duckdb("SELECT count(*) FROM t GROUP BY hop(interval '1 second', interval '5 seconds')")
+def test_hop_counts_each_row_in_every_window_it_falls_in(con: duckdb.DuckDBPyConnection) -> None:
+    # Rows at 22:13:20 and 22:14:21; 1-minute windows sliding every 30 s.
+    sql = (
+        "SELECT hop(interval '30 seconds', interval '1 minute') AS window, count(*) AS n "
+        "FROM t WHERE value IS NOT NULL GROUP BY window ORDER BY window"
+    )
+    rows = [(r[0]["start"].time().isoformat(), r[0]["end"].time().isoformat(), r[1])
+            for r in run(con, sql)]
+    assert rows == [
+        ("22:12:30", "22:13:30", 1),
+        ("22:13:00", "22:14:00", 1),
+        ("22:13:30", "22:14:30", 1),
+        ("22:14:00", "22:15:00", 1),
+    ]
+
+
+def test_hop_over_a_join_is_rejected() -> None:
+    with pytest.raises(QueryError, match="one table"):
+        to_duckdb(
+            "SELECT count(*) FROM t JOIN u ON t.a = u.a "
+            "GROUP BY hop(interval '1 second', interval '5 seconds')"
+        )
+
+
+def test_session_windows_are_reported_as_unsupported() -> None:
+    with pytest.raises(QueryError, match="session"):
+        to_duckdb("SELECT count(*) FROM t GROUP BY session(interval '30 minutes')")
 
 
 def test_key_with_quotes_is_escaped(con: duckdb.DuckDBPyConnection) -> None:

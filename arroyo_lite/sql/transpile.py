@@ -23,9 +23,16 @@ integer = array index) turned into a JSONPath:
 ``json_contains(j, KEYS)``     ``json_exists(j, path)``
 ``row_time()``                 the ``_timestamp`` column
 ``tumble(width)``              ``{start, end}`` struct from ``time_bucket(width, _timestamp)``
+``hop(slide, width)``          the same struct, for each of the ``width / slide`` windows a row
+                               falls in (see below)
 ============================== ===============================================================
 
-``hop`` and ``session`` windows have no DuckDB equivalent here and raise
+A ``hop`` makes one row count in several windows, which a ``GROUP BY`` expression cannot do
+in DuckDB. So the SELECT that uses it is given a derived table: its single FROM table (and
+WHERE) move into ``SELECT *, unnest(range(0, width / slide)) AS __hop_k FROM ...``, aliased
+with the table's own name, and each ``hop(...)`` becomes the window starting
+``time_bucket(slide, _timestamp) - slide * __hop_k``. A hop over joins is rejected.
+``session`` windows have no DuckDB equivalent and raise
 :class:`~arroyo_lite.errors.QueryError`.
 """
 
@@ -94,6 +101,7 @@ def to_duckdb(sql: str) -> str:
         return sql
     if not any(_arroyo_name(node) for node in tree.find_all(exp.Anonymous)):
         return sql
+    _rewrite_hops(tree)
     rewritten = tree.transform(_rewrite_node)
     return str(rewritten.sql(dialect="duckdb"))
 
@@ -247,10 +255,8 @@ def _row_time(args: list[exp.Expression]) -> exp.Expression:
     return exp.column(TIMESTAMP_COLUMN, quoted=True)
 
 
-def _tumble(args: list[exp.Expression]) -> exp.Expression:
-    _args(args, "tumble", 1)
-    width = args[0]
-    start = _fn("time_bucket", width, exp.column(TIMESTAMP_COLUMN, quoted=True))
+def _window(start: exp.Expression, width: exp.Expression) -> exp.Expression:
+    """Arroyo's window value: a ``{start, end}`` struct."""
     end = exp.Add(this=start.copy(), expression=width.copy())
     return _fn(
         "struct_pack",
@@ -259,11 +265,62 @@ def _tumble(args: list[exp.Expression]) -> exp.Expression:
     )
 
 
+def _tumble(args: list[exp.Expression]) -> exp.Expression:
+    _args(args, "tumble", 1)
+    width = args[0]
+    return _window(_fn("time_bucket", width, exp.column(TIMESTAMP_COLUMN, quoted=True)), width)
+
+
+HOP_INDEX = "__hop_k"
+
+
+def _rewrite_hops(tree: exp.Expr) -> None:
+    """Rewrite every SELECT that uses ``hop()`` (in place; see the module docstring)."""
+    for select in list(tree.find_all(exp.Select)):
+        hops = [
+            node
+            for node in select.find_all(exp.Anonymous)
+            if str(node.name).lower() == "hop" and node.parent_select is select
+        ]
+        if not hops:
+            continue
+        args = list(hops[0].expressions)
+        if len(args) != 2:
+            raise QueryError(f"hop() takes 2 arguments (slide, width), got {len(args)}")
+        if any(list(h.expressions) != args for h in hops[1:]):
+            raise QueryError("all hop() calls of one SELECT must have the same slide and width")
+        slide, width = args
+        source = select.args.get("from_")
+        if source is None or select.args.get("joins"):
+            raise QueryError(
+                "hop() needs exactly one table in FROM",
+                hint="join in a subquery first, then apply hop() to its result",
+            )
+        count = exp.cast(
+            exp.Div(this=_fn("epoch", width.copy()), expression=_fn("epoch", slide.copy())),
+            "BIGINT",
+        )
+        index = exp.alias_(exp.Explode(this=_fn("range", exp.Literal.number(0), count)), HOP_INDEX)
+        inner = exp.Select(expressions=[exp.Star(), index])
+        inner.set("from_", source.copy())
+        where = select.args.get("where")
+        if where is not None:
+            inner.set("where", where.copy())
+            select.set("where", None)
+        alias = source.this.alias_or_name or "hop_source"
+        derived = exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(alias)))
+        select.set("from_", exp.From(this=derived))
+        bucket = _fn("time_bucket", slide.copy(), exp.column(TIMESTAMP_COLUMN, quoted=True))
+        shift = exp.Mul(this=slide.copy(), expression=exp.column(HOP_INDEX))
+        for node in hops:
+            node.replace(_window(exp.Sub(this=bucket.copy(), expression=shift.copy()), width))
+
+
 def _unsupported(name: str) -> Callable[[list[exp.Expression]], exp.Expression]:
     def rewrite(args: list[exp.Expression]) -> exp.Expression:
         raise QueryError(
-            f"{name}() windows are not supported by arroyo-lite",
-            hint="use tumble(interval) in GROUP BY, or DuckDB's time_bucket() directly",
+            f"{name}() windows are not supported here by arroyo-lite",
+            hint="use tumble(interval) or hop(slide, width) in the GROUP BY of a SELECT",
         )
 
     return rewrite
@@ -284,6 +341,6 @@ _REWRITES: dict[str, Callable[[list[exp.Expression]], exp.Expression]] = {
     "json_contains": _json_contains,
     "row_time": _row_time,
     "tumble": _tumble,
-    "hop": _unsupported("hop"),
+    "hop": _unsupported("hop"),  # only reached for a hop() that _rewrite_hops cannot place
     "session": _unsupported("session"),
 }
