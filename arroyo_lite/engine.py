@@ -163,6 +163,32 @@ def _bind(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyRelation |
         raise
 
 
+_READ_ONLY = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
+
+
+def _check_read_only(
+    con: duckdb.DuckDBPyConnection, duck: str, sql: str, position: SourcePosition | None
+) -> None:
+    """Accept exactly one SELECT-like statement (``SELECT``, ``WITH``, ``VALUES``, ``FROM``,
+    ``DESCRIBE``, ``SHOW``, ``SUMMARIZE``, ``EXPLAIN``): DDL must go through ``execute`` so
+    the session's catalog stays the truth, and COPY/ATTACH/SET have no business here."""
+    try:
+        statements = con.extract_statements(duck)
+    except duckdb.Error as e:
+        raise query_error(e, executed=duck, original=sql, position=position) from e
+    if len(statements) != 1:
+        raise QueryError(
+            f"expected one query, got {len(statements)} statements", position=position
+        )
+    kind = statements[0].type
+    if kind not in _READ_ONLY:
+        raise QueryError(
+            f"only queries (SELECT) can run here, not {kind.name}",
+            position=position,
+            hint="define tables and views with Session.execute",
+        )
+
+
 def _run(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
     relation = _bind(con, sql)
     if relation is None:  # a statement that is not a query (DDL): no result rows
@@ -244,6 +270,7 @@ class Engine:
         with self._lock:
             if self._closed:
                 raise QueryError("the session is closed")
+            _check_read_only(self._con, duck, sql, position)
             self._sync(self._con, _refers_to_status(duck))
             try:
                 return _run(self._con, duck)
@@ -258,6 +285,9 @@ class Engine:
         """A :class:`ContinuousQuery` over ``sql`` (validated at once: bad SQL raises here)."""
         duck = to_duckdb(sql)
         with self._lock:
+            if self._closed:
+                raise QueryError("the session is closed")
+            _check_read_only(self._con, duck, sql, None)
             shape = analyze(duck, self._views, (n.lower() for n in self.store.names()))
             cursor = self._con.cursor()
             cursor.execute("SET python_enable_replacements = false")

@@ -155,3 +155,26 @@ def test_status_table_without_sources(engine: Engine) -> None:
     table = engine.query("SELECT * FROM arroyo_status")
     assert table.num_rows == 0
     assert "last_poll_at" in table.column_names
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("CREATE VIEW v AS SELECT 1", "not CREATE"),
+        ("DROP VIEW v", "not DROP"),
+        ("COPY (SELECT 1) TO '/tmp/never.csv'", "not COPY"),
+        ("SELECT 1; SELECT 2", "2 statements"),
+    ],
+)
+def test_only_queries_run_through_query_and_stream(
+    engine: Engine, sql: str, message: str
+) -> None:
+    with pytest.raises(QueryError, match=message):
+        engine.query(sql)
+    with pytest.raises(QueryError, match=message):
+        engine.stream(sql)
+
+
+@pytest.mark.parametrize("sql", ["DESCRIBE t", "SHOW TABLES", "EXPLAIN SELECT * FROM t"])
+def test_read_only_statements_are_allowed(engine: Engine, sql: str) -> None:
+    assert engine.query(sql).num_rows >= 1
