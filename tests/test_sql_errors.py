@@ -156,6 +156,9 @@ CASES = [
     (pt(columns="value TEXT, value TEXT GENERATED ALWAYS AS (value) STORED"),
      "could not create connection schema: invalid field names in schema: Schema error: Schema "
      "contains duplicate unqualified field name value", 1, 29),
+    (pt(columns="ts TIMESTAMP, WATERMARK FOR ts AS tss - INTERVAL '1' SECOND"),
+     "'tss' not found", 1, 51),
+    (pt("watermark_field = wm"), "watermark_field 'wm' does not exist", 5, 21),
     (pt("event_time_field = missing"), "event_time_field 'missing' does not exist", 5, 22),
     # -- memory tables and statements --
     ("CREATE TABLE m (a INT) WITH (format = 'json');",

@@ -29,6 +29,8 @@ class ColumnsResult:
     generated: dict[str, exp.Expr] = field(default_factory=dict)
     watermark: WatermarkSpec | None = None
     watermark_position: SourcePosition | None = None
+    #: The parsed ``AS`` expression of the watermark (to check its column references).
+    watermark_node: exp.Expr | None = None
     errors: list[SqlError] = field(default_factory=list)
 
 
@@ -82,6 +84,7 @@ def read_columns(schema: exp.Schema, source: SourceText, fallback: SourcePositio
                 expression=to_arroyo_sql(expression) if expression is not None else None,
             )
             result.watermark_position = node_position(item.this, source) or where
+            result.watermark_node = expression
         else:
             shown = item.sql(dialect=Arroyo)
             result.errors.append(

@@ -286,9 +286,15 @@ class _TableBuilder:
         reader = self.reader
         field_option = reader.get("event_time_field")
         event_time_field = reader.pull_opt_field("event_time_field")
+        watermark_option = reader.get("watermark_field")
         watermark_field = reader.pull_opt_field("watermark_field")
         by_name = {c.name: c for c in table.columns}
-        _ = watermark_field  # deprecated; the watermark follows the event time column
+        if watermark_field is not None and watermark_field not in by_name:
+            raise reader.error(
+                f"watermark_field '{watermark_field}' does not exist",
+                watermark_option,
+                hint="columns: " + ", ".join(by_name),
+            )
         if cols.watermark is not None:
             column = by_name.get(cols.watermark.column)
             position = cols.watermark_position
@@ -299,6 +305,14 @@ class _TableBuilder:
                     hint="columns: " + ", ".join(by_name),
                 )
             self._check_timestamp(column, position, "WATERMARK FOR field")
+            for ref in (cols.watermark_node or exp.Null()).find_all(exp.Column):
+                if not ref.table and ref.name not in by_name:
+                    raise SqlError(
+                        f"'{ref.name}' not found",
+                        position=node_position(ref, self.source) or position,
+                        hint="the WATERMARK FOR expression can use the table's columns: "
+                        + ", ".join(by_name),
+                    )
             return column.name
         if event_time_field is not None:
             column = by_name.get(event_time_field)
