@@ -107,3 +107,42 @@ def test_garbage_is_a_positioned_error_never_a_crash(text: str) -> None:
         for error in e:
             assert error.position is not None and error.position.file == "g.sql"
             assert error.position.line >= 1 and error.position.col >= 1
+
+
+SCALARS = ["BOOLEAN", "INT", "BIGINT", "INT UNSIGNED", "BIGINT UNSIGNED", "FLOAT", "DOUBLE",
+           "TEXT", "VARCHAR", "JSON", "BYTEA", "TIMESTAMP", "TIMESTAMP(3)", "DECIMAL(10, 2)",
+           "DECIMAL"]  # fmt: skip
+FIELD = st.from_regex(r"[a-z][a-z0-9_]{0,6}", fullmatch=True).filter(
+    lambda n: n not in {"as", "by", "in", "is", "on", "or", "to", "if", "all", "and", "any",
+                        "asc", "end", "for", "not", "set", "use", "key", "row", "top", "div"}
+)  # fmt: skip
+
+
+def sql_types(depth: int = 2) -> st.SearchStrategy[str]:
+    scalar = st.sampled_from(SCALARS)
+    if depth == 0:
+        return scalar
+    inner = sql_types(depth - 1)
+    return st.one_of(
+        scalar,
+        inner.map(lambda t: f"{t}[]"),
+        st.lists(st.tuples(FIELD, inner), min_size=1, max_size=3, unique_by=lambda f: f[0]).map(
+            lambda fs: "STRUCT<" + ", ".join(f"{n} {t}" for n, t in fs) + ">"
+        ),
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(sql_type=sql_types())
+def test_column_types_round_trip_through_their_canonical_name(sql_type: str) -> None:
+    def column(type_text: str):  # type: ignore[no-untyped-def]
+        sql = (
+            f"CREATE TABLE t (c {type_text}) WITH (connector = 'polling_http', "
+            "endpoint = 'http://h.test/', format = 'json');"
+        )
+        return compile_sql(sql, env={}).tables[0].columns[0]
+
+    first = column(sql_type)
+    again = column(first.sql_type)
+    assert again.data_type == first.data_type
+    assert again.sql_type == first.sql_type
