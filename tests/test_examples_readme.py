@@ -20,6 +20,7 @@ SECTION = README.split("<!-- section: frontend -->")[1].split("<!-- /section: fr
 SQL_BLOCKS = re.findall(r"```sql\n(.*?)```", SECTION, re.DOTALL)
 CONSOLE_BLOCKS = re.findall(r"```console\n(.*?)```", SECTION, re.DOTALL)
 ERROR_BLOCKS = re.findall(r"```text\n(.*?)```", SECTION, re.DOTALL)
+PYTHON_BLOCKS = re.findall(r"```python\n(.*?)```", SECTION, re.DOTALL)
 ENV = {"API_TOKEN": "token-for-readme-tests", "GITHUB_TOKEN": "ghp_readme"}
 
 
@@ -64,3 +65,8 @@ def test_console_block(block: str, monkeypatch: pytest.MonkeyPatch) -> None:
     actual = result.output.splitlines()
     for line in shown:
         assert line in actual
+
+
+@pytest.mark.parametrize("block", PYTHON_BLOCKS, ids=lambda b: b.splitlines()[0][:40])
+def test_python_block(block: str) -> None:
+    exec(compile(block, "README.md", "exec"), {})  # the block asserts its own results
