@@ -19,8 +19,9 @@ included, over them. Which mode a query gets is decided once, with sqlglot:
   works. ``ORDER BY``/``LIMIT`` then apply per batch of new rows.
 * **re-evaluated** (``incremental = False``): everything else, including joins between
   sources and queries over ``arroyo_status``. The whole query runs on a fresh snapshot
-  whenever one of its tables changed (the status table: every second), and each batch
-  yielded is the complete current result, replacing the previous one.
+  whenever one of its tables changed, at most every :data:`REEVALUATE_EVERY` seconds (the
+  status table: every second), and each batch yielded is the complete current result,
+  replacing the previous one.
 
 DuckDB errors become :class:`~arroyo_lite.errors.QueryError` with DuckDB's message and, when
 the text DuckDB saw is the user's own, the line and column it points at.
@@ -52,6 +53,8 @@ from arroyo_lite.store import Store, TableSnapshot
 WAIT_SLICE = 0.25
 #: Re-evaluation period of continuous queries over the status table (seconds).
 STATUS_REFRESH = 1.0
+#: Shortest time between two full re-evaluations of a non-incremental query (seconds).
+REEVALUATE_EVERY = 0.05
 
 _LINE_RE = re.compile(r"\n*LINE (\d+): (.*)\n( *)\^", re.DOTALL)
 
@@ -409,6 +412,8 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
         self._store_version = -1
         self._next_status = 0.0
         self._refs: dict[str, _LiveRef] = {}
+        self._last_eval = float("-inf")
+        self._woken = threading.Event()
         # Held while the cursor is in use, so close() can wait for an evaluation to end.
         self._lock = threading.Lock()
 
@@ -444,21 +449,33 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
                 self.close()
                 raise StopIteration
             version = store.version
-            due_status = self._shape.reads_status and time.monotonic() >= self._next_status
+            now = time.monotonic()
+            due_status = self._shape.reads_status and now >= self._next_status
             if version != self._store_version or due_status:
-                self._store_version = version
-                self._evaluate(force=due_status)
+                # A full re-evaluation scans everything: at most one per REEVALUATE_EVERY,
+                # however often small polls land (new data meanwhile is picked up then).
+                hold = 0.0 if self.incremental else self._last_eval + REEVALUATE_EVERY - now
+                if hold <= 0 or due_status:
+                    self._store_version = version
+                    self._last_eval = now
+                    self._evaluate(force=due_status)
+                    continue
+                self._woken.wait(self._bounded(hold))  # close() sets it
                 continue
-            wait = WAIT_SLICE
-            if self._deadline is not None:
-                wait = min(wait, max(0.0, self._deadline - time.monotonic()))
-            store.wait_for_change(version, wait)
+            store.wait_for_change(version, self._bounded(WAIT_SLICE))
+
+    def _bounded(self, wait: float) -> float:
+        """``wait``, cut short at the deadline."""
+        if self._deadline is not None:
+            wait = min(wait, max(0.0, self._deadline - time.monotonic()))
+        return wait
 
     def close(self) -> None:
         """Stop iterating (callable from any thread; an iteration in progress ends soon)."""
         if self._closed:
             return
         self._closed = True
+        self._woken.set()
         with contextlib.suppress(duckdb.Error):  # already closed: nothing to interrupt
             self._cursor.interrupt()
         self._engine.store.notify()
