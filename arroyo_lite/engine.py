@@ -80,22 +80,30 @@ def query_error(
     executed: str,
     original: str,
     position: SourcePosition | None,
+    line_offset: int = 0,
 ) -> QueryError:
     """Turn a DuckDB error into a :class:`QueryError`.
 
     DuckDB appends ``LINE n: <text>`` and a caret line; those become the error's position
-    (shifted to ``position``, where the statement starts in its file) if ``executed`` is the
-    user's own text, and are dropped from the message.
+    (shifted to ``position``, where the user's text starts in its file) if ``executed`` ends
+    with the user's own text ``original`` starting ``line_offset`` lines down, and are
+    dropped from the message.
     """
     text = str(e)
     match = _LINE_RE.search(text)
     where: SourcePosition | None = None
     message = text
+    mappable = executed == original or (
+        line_offset > 0 and executed.endswith("\n" + original)
+    )
+    if match and int(match.group(1)) <= line_offset:
+        mappable = False  # the error is in text we added, not the user's
     if match:
         message = text[: match.start()].rstrip()
-        if executed == original:
+        if mappable:
             line = int(match.group(1))
             col = len(match.group(3)) - len(f"LINE {line}: ") + 1
+            line -= line_offset
             if position is not None:
                 col = col + position.col - 1 if line == 1 else col
                 line = position.line + line - 1
@@ -248,17 +256,17 @@ class Engine:
                 raise QueryError(f"table '{name}' is already defined", position=position)
             self._sync(self._con, _refers_to_status(duck))
             shape = analyze(duck, self._views)
-            if duck == query and text is not None and text.lstrip().upper().startswith(
-                "CREATE VIEW"
-            ):
-                executed, original = text, text
-            else:
-                executed = f'CREATE VIEW "{_quote(name)}" AS {duck}'
-                original = query
+            # Run the user's query text as written, on a line of its own after our prefix,
+            # so DuckDB's line/col map back into the file (``text`` is the statement).
+            prefix = f'CREATE VIEW "{_quote(name)}" AS\n'
+            executed = prefix + duck
+            at = _offset_position(text, query, position) if duck == query else None
             try:
                 self._con.execute(executed)
             except duckdb.Error as e:
-                raise query_error(e, executed=executed, original=original, position=position) from e
+                raise query_error(
+                    e, executed=executed, original=query, position=at, line_offset=1
+                ) from e
             self._views[key] = _View(name, shape)
 
     # --- snapshot queries ---------------------------------------------------------------
@@ -535,6 +543,22 @@ def _one_batch(table: pa.Table) -> pa.RecordBatch:
     if len(batches) == 1:
         return batches[0]
     return pa.concat_batches(batches)  # type: ignore[attr-defined,no-any-return]
+
+
+def _offset_position(
+    text: str | None, query: str, start: SourcePosition | None
+) -> SourcePosition | None:
+    """Where ``query`` starts in the file, given the statement ``text`` starting at ``start``."""
+    if text is None or start is None:
+        return None
+    offset = text.find(query)
+    if offset < 0:
+        return None
+    before = text[:offset]
+    newlines = before.count("\n")
+    if newlines == 0:
+        return SourcePosition(start.file, start.line, start.col + offset)
+    return SourcePosition(start.file, start.line + newlines, offset - before.rfind("\n"))
 
 
 def _refers_to_status(sql: str) -> bool:

@@ -292,6 +292,16 @@ def test_bad_view_points_into_the_file(session: Session) -> None:
     assert pos is not None and (pos.file, pos.line, pos.col) == ("p.sql", 4, 10)
 
 
+def test_bad_create_table_as_points_into_the_file(session: Session) -> None:
+    session.execute("CREATE TABLE imp WITH (connector = 'impulse', event_rate = '10');")
+    with pytest.raises(QueryError) as info:
+        session.execute("CREATE TABLE c AS SELECT nope FROM imp;", file="c.sql")
+    pos = info.value.position
+    assert pos is not None and (pos.file, pos.line, pos.col) == ("c.sql", 1, 26)
+    session.execute("CREATE TABLE c AS SELECT counter FROM imp;")  # the name is still free
+    assert "c" in session.tables()
+
+
 def test_bad_stream_query_fails_before_iteration(session: Session) -> None:
     session.execute("CREATE TABLE imp WITH (connector = 'impulse', event_rate = '10');")
     with pytest.raises(QueryError, match="nope"):
