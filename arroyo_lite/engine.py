@@ -117,11 +117,17 @@ def query_error(
     return QueryError(message, position=where, hint=hint)
 
 
-def analyze(sql: str, views: dict[str, _View], all_tables: Iterable[str] = ()) -> QueryShape:
+def analyze(
+    sql: str,
+    views: dict[str, _View],
+    all_tables: Iterable[str] = (),
+    aggregates: frozenset[str] = frozenset(),
+) -> QueryShape:
     """Tables read by DuckDB SQL ``sql`` (views expanded) and whether it aggregates.
 
-    Text sqlglot cannot parse counts as aggregating over every table in ``all_tables``: it
-    is then simply re-evaluated whenever anything changes.
+    ``aggregates`` names DuckDB's aggregate functions (lower case), for those sqlglot does
+    not know. Text sqlglot cannot parse counts as aggregating over every table in
+    ``all_tables``: it is then simply re-evaluated whenever anything changes.
     """
     try:
         tree = sqlglot.parse_one(sql, read="duckdb")
@@ -131,7 +137,7 @@ def analyze(sql: str, views: dict[str, _View], all_tables: Iterable[str] = ()) -
     tables: set[str] = set()
     aggregating = any(
         True for _ in tree.find_all(exp.AggFunc, exp.Group, exp.Distinct, exp.Window, exp.Having)
-    )
+    ) or any(str(f.name).lower() in aggregates for f in tree.find_all(exp.Anonymous))
     reads_status = False
     for table in tree.find_all(exp.Table):
         name = table.name.lower()
@@ -220,6 +226,13 @@ class Engine:
         self._status = status or (lambda: STATUS_SCHEMA.empty_table())
         self._lock = threading.RLock()
         self._con = _connect()
+        self._aggregates = frozenset(
+            str(row[0]).lower()
+            for row in self._con.sql(
+                "SELECT DISTINCT function_name FROM duckdb_functions() "
+                "WHERE function_type = 'aggregate'"
+            ).fetchall()
+        )
         self._refs: dict[str, _LiveRef] = {}
         self._streams: weakref.WeakSet[ContinuousQuery] = weakref.WeakSet()
         self._views: dict[str, _View] = {}
@@ -255,7 +268,7 @@ class Engine:
             if key in self._views or self.store.has(name) or key == STATUS_TABLE:
                 raise QueryError(f"table '{name}' is already defined", position=position)
             self._sync(self._con, _refers_to_status(duck))
-            shape = analyze(duck, self._views)
+            shape = analyze(duck, self._views, (), self._aggregates)
             # Run the user's query text as written, on a line of its own after our prefix,
             # so DuckDB's line/col map back into the file (``text`` is the statement).
             prefix = f'CREATE VIEW "{_quote(name)}" AS\n'
@@ -299,7 +312,9 @@ class Engine:
             if self._closed:
                 raise QueryError("the session is closed")
             _check_read_only(self._con, duck, sql, None)
-            shape = analyze(duck, self._views, (n.lower() for n in self.store.names()))
+            shape = analyze(
+                duck, self._views, (n.lower() for n in self.store.names()), self._aggregates
+            )
             cursor = self._con.cursor()
             cursor.execute("SET python_enable_replacements = false")
         query = ContinuousQuery(self, cursor, sql, duck, shape, timeout=timeout)

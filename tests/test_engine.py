@@ -62,6 +62,13 @@ def test_analyze(sql: str, tables: set[str], aggregating: bool) -> None:
     assert shape.aggregating is aggregating
 
 
+def test_aggregates_sqlglot_does_not_know_come_from_duckdb(engine: Engine) -> None:
+    # bitstring_agg is a DuckDB aggregate that sqlglot parses as an anonymous function.
+    stream = engine.stream("SELECT bitstring_agg(x, 0, 100) AS b FROM t")
+    assert not stream.incremental
+    stream.close()
+
+
 def test_snapshot_query_sees_appends(engine: Engine) -> None:
     assert engine.query("SELECT count(*) AS n FROM t").column("n").to_pylist() == [0]
     engine.store.append("t", rows(0, 5))
