@@ -273,7 +273,7 @@ class Engine:
             # so DuckDB's line/col map back into the file (``text`` is the statement).
             prefix = f'CREATE VIEW "{_quote(name)}" AS\n'
             executed = prefix + duck
-            at = _offset_position(text, query, position) if duck == query else None
+            at = offset_position(text, query, position) if duck == query else None
             try:
                 self._con.execute(executed)
             except duckdb.Error as e:
@@ -560,7 +560,7 @@ def _one_batch(table: pa.Table) -> pa.RecordBatch:
     return pa.concat_batches(batches)  # type: ignore[attr-defined,no-any-return]
 
 
-def _offset_position(
+def offset_position(
     text: str | None, query: str, start: SourcePosition | None
 ) -> SourcePosition | None:
     """Where ``query`` starts in the file, given the statement ``text`` starting at ``start``."""

@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 from arroyo_lite.clock import Clock, SystemClock
 from arroyo_lite.config import TIMESTAMP_COLUMN, TIMESTAMP_TYPE, TableConfig, TableKind
 from arroyo_lite.connectors.base import SourceContext, SourceStatus
-from arroyo_lite.engine import ContinuousQuery, Engine
+from arroyo_lite.engine import ContinuousQuery, Engine, offset_position
 from arroyo_lite.errors import (
     ArroyoLiteError,
     QueryError,
@@ -203,7 +203,8 @@ class Session:
             )
         if key in self._inserted:
             raise SqlError("Can only insert into a memory table once", position=statement.position)
-        result = self.engine.query(statement.query, position=None)
+        at = offset_position(statement.text, statement.query, statement.position)
+        result = self.engine.query(statement.query, position=at)
         schema = self.store.schema(key)
         self.store.replace(key, _conform(result, schema, statement, self.clock.time_ns()))
         self._inserted.add(key)

@@ -302,6 +302,14 @@ def test_bad_create_table_as_points_into_the_file(session: Session) -> None:
     assert "c" in session.tables()
 
 
+def test_bad_insert_query_points_into_the_file(session: Session) -> None:
+    session.execute("CREATE TABLE m (x BIGINT);")
+    with pytest.raises(QueryError) as info:
+        session.execute("\nINSERT INTO m\nSELECT nope;", file="i.sql")
+    pos = info.value.position
+    assert pos is not None and (pos.file, pos.line, pos.col) == ("i.sql", 3, 8)
+
+
 def test_bad_stream_query_fails_before_iteration(session: Session) -> None:
     session.execute("CREATE TABLE imp WITH (connector = 'impulse', event_rate = '10');")
     with pytest.raises(QueryError, match="nope"):
