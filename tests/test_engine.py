@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from arroyo_lite.config import TIMESTAMP_COLUMN, TableKind
 from arroyo_lite.engine import Engine, analyze
@@ -185,3 +187,50 @@ def test_only_queries_run_through_query_and_stream(
 @pytest.mark.parametrize("sql", ["DESCRIBE t", "SHOW TABLES", "EXPLAIN SELECT * FROM t"])
 def test_read_only_statements_are_allowed(engine: Engine, sql: str) -> None:
     assert engine.query(sql).num_rows >= 1
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    polls=st.lists(
+        st.lists(
+            st.tuples(
+                st.text(max_size=8),
+                st.one_of(st.none(), st.integers(min_value=-(2**62), max_value=2**62)),
+            ),
+            min_size=1,
+            max_size=20,
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_rows_round_trip_through_store_and_duckdb(
+    polls: list[list[tuple[str, int | None]]],
+) -> None:
+    store = Store(compact=False, fanin=3)
+    store.create("t", SCHEMA)
+    engine = Engine(store)
+    try:
+        expected: list[tuple[str, int | None]] = []
+        for poll in polls:
+            store.append(
+                "t",
+                pa.record_batch(
+                    [
+                        pa.array([k for k, _ in poll], pa.string()),
+                        pa.array([x for _, x in poll], pa.int64()),
+                        pa.array([0] * len(poll), pa.int64()).view(pa.timestamp("ns")),
+                    ],
+                    schema=SCHEMA,
+                ),
+            )
+            expected.extend(poll)
+        store.wait_compacted()
+        got = engine.query("SELECT k, x FROM t").to_pylist()
+        assert [(r["k"], r["x"]) for r in got] == expected
+        total = engine.query("SELECT sum(x)::HUGEINT AS s, count(x) AS c FROM t").to_pylist()[0]
+        values = [x for _, x in expected if x is not None]
+        assert total == {"s": sum(values) if values else None, "c": len(values)}
+    finally:
+        engine.close()
+        store.close()
