@@ -184,6 +184,12 @@ class Runtime:
             return
         self.call(_cancel_all([source.task], timeout))
 
+    def stop_all_sources(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Cancel every source at once and wait (bounded, in total) for them to finish."""
+        if self._closed:
+            return
+        self.call(_cancel_all([s.task for s in self._sources.values()], timeout), timeout + 1.0)
+
     def wait_sources(self, timeout: float | None = None) -> bool:
         """Block until every source task has ended; ``True`` if they all did in time."""
         tasks = [s.task for s in self._sources.values()]

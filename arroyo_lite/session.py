@@ -274,8 +274,7 @@ class Session:
                 return
             self._closed = True
         try:
-            for operator in self.runtime.operators():
-                self.runtime.stop_source(operator.config.name)
+            self.runtime.stop_all_sources()
             if self._persister is not None:
                 try:
                     self.runtime.call(self._persister.flush(), timeout=30)
