@@ -166,7 +166,7 @@ def test_fast_path_agrees_with_exact_path(
     config = table(col("x", arrow_type), newline=True)
     decoder = make_decoder(config)
     assert isinstance(decoder, JsonDecoder)
-    body = b'{"x": ' + value + b"}\n{}\n"
+    body = b'{"x": ' + value + b'}\n{"x": ' + value + b"}\n"
     fast = decoder._decode_fast(body, NOW)
     exact = decoder._decode_exactly(body, NOW)
     if fast is None:
@@ -420,3 +420,29 @@ def test_json_column_with_two_objects_on_a_line_is_still_right() -> None:
     result = make_decoder(config).decode(body + b" " * 2000, NOW)
     assert result.batch is not None
     assert result.batch.column("j").to_pylist() == ["1", "[2]", '"x"']
+
+
+@pytest.mark.parametrize(
+    ("body", "newline"),
+    [
+        (b'null\n{"id": 1}\n', True),
+        (b'  \n null\n{"id": 1}\n', True),
+        (b'{"id": 1}\nnull\n', True),
+        (b'{"id": 1} null', False),
+        (b"null", False),
+        (b'[null, {"id": 1}]', False),
+        (b'[{"id": 1}, null]', False),
+    ],
+)
+def test_top_level_null_is_bad_data_on_every_path(body: bytes, newline: bool) -> None:
+    # pyarrow 26 crashes on a leading top-level null and reads a later one as a row of
+    # nulls; neither may reach the user. Padding takes the body past the small-body cut.
+    padded = body + b" " * 2000
+    with pytest.raises(FatalSourceError, match="expected { got null"):
+        make_decoder(table(col("id", pa.int64()), newline=newline)).decode(padded, NOW)
+    dropping = table(col("id", pa.int64()), newline=newline, bad_data=BadData.DROP)
+    result = make_decoder(dropping).decode(padded, NOW)
+    assert result.dropped == 1
+    assert result.rows == body.count(b'"id"')
+    if result.rows:
+        assert result.batch is not None and plain(result.batch)["id"] == [1]

@@ -115,7 +115,11 @@ def test_rows_round_trip_through_every_body_shape(rows: list[dict[str, Any]]) ->
         if fast is not None:
             fast_bodies += 1
             assert fast.batch is not None and fast.batch.equals(exact.batch), shape
-    assert fast_bodies >= len(bodies(rows)) - 1
+    # The native path takes these bodies, unless a row has no value in any column it reads
+    # (indistinguishable there from a top-level null, so the exact path decides).
+    read = [c.name for c in COLUMNS if not c.is_json]
+    if all(any(row.get(name) is not None for name in read) for row in rows):
+        assert fast_bodies >= len(bodies(rows)) - 1
 
 
 def test_hostile_strings_in_arrays_stay_whole() -> None:

@@ -41,8 +41,11 @@ class JsonText:
 
     def __init__(self, names: Sequence[str]) -> None:
         self.names = tuple(names)
+        # The last column says whether every record is an object (a top-level null or
+        # scalar is bad data, which only the exact path reports).
         extracts = ", ".join(
-            f"json_extract(line, {_path(n)})::VARCHAR AS {_quote(n)}" for n in self.names
+            [f"json_extract(line, {_path(n)})::VARCHAR AS {_quote(n)}" for n in self.names]
+            + ["json_type(line) = 'OBJECT' AS __is_object"]
         )
         self._from_lines = f"SELECT {extracts} FROM lines"
         self._from_array = (
@@ -50,7 +53,7 @@ class JsonText:
             "FROM array_body)"
         )
 
-    def _run(self, query: str, name: str, table: pa.Table) -> list[Any]:
+    def _run(self, query: str, name: str, table: pa.Table, *, objects: bool = True) -> list[Any]:
         cur = duck.cursor()
         try:
             cur.register(name, table)
@@ -59,7 +62,12 @@ class JsonText:
             raise ValueError(f"JSON column extraction failed: {e}") from e
         finally:
             cur.close()
-        return [c.combine_chunks().cast(pa.string()) for c in result.columns]
+        columns = [c.combine_chunks() for c in result.columns]
+        if objects:
+            is_object = columns.pop()
+            if is_object.null_count or not pc.all(is_object).as_py():
+                raise ValueError("a record is not a JSON object")
+        return [c.cast(pa.string()) for c in columns]
 
     def from_records(self, records: Any) -> list[Any]:
         """One string array per JSON column; ``records`` holds one JSON object text each."""
@@ -92,5 +100,5 @@ class JsonText:
         """
         if not pc.any(pc.match_substring_regex(texts, _DIFFERS)).as_py():
             return texts
-        return self._run("SELECT json(line)::VARCHAR FROM lines", "lines",
-                         pa.table({"line": texts}))[0]
+        query = "SELECT json(line)::VARCHAR FROM lines"
+        return self._run(query, "lines", pa.table({"line": texts}), objects=False)[0]
