@@ -1,9 +1,12 @@
 """Decoding formats: response body bytes -> ``pa.RecordBatch`` with a table's schema.
 
 Public API: :func:`make_decoder` builds the :class:`Decoder` for a table; its
-:meth:`Decoder.decode` returns a :class:`DecodeResult`. Modules: ``framing`` (body ->
-messages), ``raw`` (raw_string, raw_bytes, unstructured JSON), ``json_*`` (structured JSON),
-``virtual`` (generated columns), ``output`` (virtual columns, event time, ``_timestamp``).
+:meth:`Decoder.decode` returns a :class:`DecodeResult`. Modules: ``result`` (the contract),
+``framing`` (body -> messages), ``raw`` (raw_string, raw_bytes, unstructured JSON),
+``json_decoder`` (structured JSON: picks a path per body), ``json_fast`` (pyarrow's native
+reader), ``json_slow`` and ``json_values`` (the exact rules, value by value), ``json_text``
+(JSON column text via DuckDB), ``virtual`` (generated columns), ``output`` (virtual columns,
+event time, ``_timestamp``), ``duck`` (the decoders' shared in-memory DuckDB).
 """
 
 from __future__ import annotations
