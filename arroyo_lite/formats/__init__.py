@@ -7,6 +7,31 @@ Public API: :func:`make_decoder` builds the :class:`Decoder` for a table; its
 reader), ``json_slow`` and ``json_values`` (the exact rules, value by value), ``json_text``
 (JSON column text via DuckDB), ``virtual`` (generated columns), ``output`` (virtual columns,
 event time, ``_timestamp``), ``duck`` (the decoders' shared in-memory DuckDB).
+
+Decoding rules, for users (Arroyo's, except where marked *arroyo-lite*):
+
+* Framing: none = the whole body is one message; ``framing = 'newline'`` splits on ``\n``
+  only (``\r`` kept), no message after a final ``\n``, empty lines in the middle are empty
+  messages, ``framing.newline.max_length`` cuts each line (the rest is dropped). An empty
+  body gives no row.
+* ``raw_string`` and ``json`` + ``json.unstructured``: ``value`` is each message as lossy
+  UTF-8 text, not validated; ``raw_bytes``: ``value BYTEA`` holds the bytes.
+* Structured ``json``: an object is a row; *arroyo-lite*: a top-level array gives one row
+  per element, several whitespace-separated values in one message give one row each, and a
+  blank message gives no row. Extra keys are ignored, missing keys are NULL, names are
+  case-sensitive. Integers take numbers (``1.7`` -> 1) or numeric strings; floats take
+  numbers or numeric strings; TEXT only strings; BOOLEAN only ``true``/``false``;
+  TIMESTAMP(p) an RFC 3339 / ISO 8601 string (``T`` or space, optional fraction, ``Z`` or
+  offset, naive = UTC, date only allowed) or a number counted in the column's unit; DECIMAL
+  a number or string (extra digits truncated); BYTEA a base64 string; LIST an array; STRUCT
+  an object; JSON any value, stored as compact JSON text (``null`` for an explicit null).
+* Bad records: ``bad_data = 'fail'`` stops the table with ``invalid JSON: ...`` or ``JSON
+  does not match schema: field 'x': expected Int64, got string (length: 5)`` (sizes, never
+  values); ``'drop'`` keeps the good rows, counts the bad ones and reports ``Some records
+  could not be deserialized from JSON`` with the first details. A NOT NULL column that is
+  missing or null, and a NULL event time, are bad records too.
+* Virtual columns are computed by DuckDB over each batch; a row whose expression fails is a
+  bad record. ``_timestamp`` is the arrival time, or the WATERMARK FOR / event-time column.
 """
 
 from __future__ import annotations
