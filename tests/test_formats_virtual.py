@@ -113,3 +113,14 @@ def test_null_event_time_is_bad_data() -> None:
     assert result.batch is not None
     assert result.batch.column("id").to_pylist() == [1]
     assert result.dropped == 1
+
+
+def test_event_time_that_does_not_fit_in_nanoseconds_is_bad_data() -> None:
+    columns = "id BIGINT, at TIMESTAMP(3), WATERMARK FOR at"
+    body = b'[{"id": 1, "at": 1000}, {"id": 2, "at": 99999999999999999}]'
+    with pytest.raises(FatalSourceError, match="field 'at': event time is null or out of range"):
+        make_decoder(compile_table(columns)).decode(body, NOW)
+    result = make_decoder(compile_table(columns, bad_data="drop")).decode(body, NOW)
+    assert result.batch is not None
+    assert stamps(result.batch) == [1_000_000_000]
+    assert result.dropped == 1

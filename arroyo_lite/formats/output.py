@@ -60,10 +60,10 @@ class OutputBuilder:
         timestamps: pa.Array[Any] = pa.repeat(pa.scalar(received_at_ns, TIMESTAMP_TYPE), n)
         event = self.config.event_time_column
         if event is not None and n:
-            values = columns[event].cast(TIMESTAMP_TYPE)
+            values = _event_times(columns[event])
             nulls = values.null_count
             if nulls:
-                detail = f"field '{event}': event time is null ({nulls} rows)"
+                detail = f"field '{event}': event time is null or out of range ({nulls} rows)"
                 if not self._drop:
                     raise FatalSourceError(bounded(f"bad data: {detail}"))
                 keep = pc.is_valid(values)
@@ -108,3 +108,21 @@ class OutputBuilder:
             pa.array([], c.data_type) for c in self.config.virtual_columns
         ]
         return good, virtual, (lost, [first_error] if lost else [])
+
+
+_NS_PER_UNIT = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+
+
+def _event_times(column: Any) -> Any:
+    """``column`` (a timestamp of any unit) in nanoseconds; NULL where that overflows."""
+    unit = column.type.unit
+    if unit == "ns":
+        return column.cast(TIMESTAMP_TYPE)
+    # A TIMESTAMP(0/3/6) far from 1970 may not fit in nanoseconds: such rows are bad data.
+    raw = column.cast(pa.int64())
+    limit = (2**63 - 1) // _NS_PER_UNIT[unit]
+    fits = pc.and_(
+        pc.less_equal(raw, pa.scalar(limit, pa.int64())),
+        pc.greater_equal(raw, pa.scalar(-limit, pa.int64())),
+    )
+    return pc.if_else(fits, raw, None).cast(column.type).cast(TIMESTAMP_TYPE)
