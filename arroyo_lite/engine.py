@@ -157,8 +157,18 @@ def analyze(
 
 def _connect() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
-    con.execute("SET python_enable_replacements = false")
+    _configure(con)
     return con
+
+
+def _configure(con: duckdb.DuckDBPyConnection) -> None:
+    """Settings for every connection and cursor: no replacement scans of Python variables,
+    and no progress bar (DuckDB would draw it on our stdout, inside query output)."""
+    con.execute("SET python_enable_replacements = false")
+    con.execute("SET enable_progress_bar = false")
+
+
+_BIND_ERRORS = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)
 
 
 def _bind(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyRelation | None:
@@ -170,9 +180,11 @@ def _bind(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyRelation |
     """
     try:
         return con.sql(sql)
-    except duckdb.Error as e:
+    except _BIND_ERRORS as e:
         if "\nLINE " in str(e):
             raise
+        # Only errors raised while binding: ``execute`` fails at the same point, before
+        # running anything (never re-run after an interrupt or a run-time error).
         try:
             con.execute(sql)
         except duckdb.Error as positioned:
@@ -316,7 +328,7 @@ class Engine:
                 duck, self._views, (n.lower() for n in self.store.names()), self._aggregates
             )
             cursor = self._con.cursor()
-            cursor.execute("SET python_enable_replacements = false")
+            _configure(cursor)
         query = ContinuousQuery(self, cursor, sql, duck, shape, timeout=timeout)
         query.validate()
         with self._lock:
@@ -324,11 +336,14 @@ class Engine:
         return query
 
     def close(self) -> None:
-        """Close every continuous query, then the connection. Idempotent."""
+        """Interrupt a running query, close every continuous query, then the connection.
+        Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(duckdb.Error):
+            self._con.interrupt()
         with self._lock:
-            if self._closed:
-                return
-            self._closed = True
             streams = list(self._streams)
         for stream in streams:
             stream.close()

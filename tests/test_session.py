@@ -387,3 +387,23 @@ def test_close_ends_streams_consumed_on_other_threads() -> None:
         t.join(30)
     assert not any(t.is_alive() for t in threads)
     assert all(isinstance(o, int) and o >= 1 for o in outcomes), outcomes
+
+
+def test_interrupt_cancels_a_long_query_and_the_session_goes_on(session: Session) -> None:
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            session.query("SELECT sum(i) FROM range(100000000000) t(i)")
+            outcome.append(None)
+        except BaseException as e:  # recorded for the assertion below
+            outcome.append(e)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    # Interrupt until the query gives up (an interrupt before it starts has no effect).
+    wait_for(lambda: session.interrupt() or not worker.is_alive(), within=60, every=0.05)
+    worker.join(30)
+    assert len(outcome) == 1 and isinstance(outcome[0], QueryError), outcome
+    assert "interrupt" in outcome[0].message.lower()
+    assert session.query("SELECT 42 AS x").column("x").to_pylist() == [42]
