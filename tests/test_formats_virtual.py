@@ -124,3 +124,16 @@ def test_event_time_that_does_not_fit_in_nanoseconds_is_bad_data() -> None:
     assert result.batch is not None
     assert stamps(result.batch) == [1_000_000_000]
     assert result.dropped == 1
+
+
+def test_bad_virtual_rows_in_a_big_batch_are_found_and_dropped() -> None:
+    columns = "s TEXT, n INT GENERATED ALWAYS AS (CAST(s AS INT))"
+    lines = [b'{"s": "%d"}' % i for i in range(5000)]
+    for bad in (7, 2500, 4999):
+        lines[bad] = b'{"s": "x"}'
+    config = compile_table(columns, framing="newline", bad_data="drop")
+    result = make_decoder(config).decode(b"\n".join(lines), NOW)
+    assert result.batch is not None
+    assert result.dropped == 3 and result.rows == 4997
+    values = result.batch.column("n").to_pylist()
+    assert 7 not in values and 2500 not in values and values[-1] == 4998

@@ -93,21 +93,36 @@ class OutputBuilder:
             if not self._drop:
                 raise FatalSourceError(str(e)) from e
             first_error = str(e)
-        # Slow path, taken only when a batch has a row DuckDB rejects under 'drop':
-        # evaluate rows one by one to find the bad ones.
-        keep: list[bool] = []
-        for i in range(physical.num_rows):
-            try:
-                self.virtual.compute(physical.slice(i, 1))
-                keep.append(True)
-            except ValueError:
-                keep.append(False)
+        # Taken only when a batch has a row DuckDB rejects under 'drop': bisect the batch to
+        # find the bad rows, with about (bad rows x log2(rows)) queries instead of one per row.
+        bad: list[int] = []
+        self._find_bad_rows(physical, 0, physical.num_rows, bad, known_bad=True)
+        keep = [True] * physical.num_rows
+        for row in bad:
+            keep[row] = False
         good = physical.filter(pa.array(keep, pa.bool_()))
         lost = physical.num_rows - good.num_rows
         virtual = self.virtual.compute(good) if good.num_rows else [
             pa.array([], c.data_type) for c in self.config.virtual_columns
         ]
         return good, virtual, (lost, [first_error] if lost else [])
+
+    def _find_bad_rows(
+        self, batch: pa.RecordBatch, start: int, length: int, out: list[int], *, known_bad: bool
+    ) -> None:
+        """Append to ``out`` the rows in ``[start, start + length)`` whose virtual columns fail."""
+        if not known_bad:
+            try:
+                self.virtual.compute(batch.slice(start, length))
+                return
+            except ValueError:
+                pass
+        if length == 1:
+            out.append(start)
+            return
+        half = length // 2
+        self._find_bad_rows(batch, start, half, out, known_bad=False)
+        self._find_bad_rows(batch, start + half, length - half, out, known_bad=False)
 
 
 _NS_PER_UNIT = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
