@@ -48,6 +48,7 @@ def test_error_output_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     command, *shown = block.strip("\n").splitlines()
     (tmp_path / "quotes.sql").write_text(rejected, encoding="utf-8")
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NOPE_TOKEN", raising=False)  # the example's missing variable
     result = CliRunner().invoke(main, shlex.split(command)[2:])
     assert result.exit_code == 1
     assert result.stderr.splitlines() == shown

@@ -210,7 +210,9 @@ def test_unknown_connector_hint() -> None:
 
 def test_enum_hint_lists_accepted_values() -> None:
     [error] = errors_of(pt("method = 'get'"))
-    assert error.hint == "expected 'GET', 'POST', 'PUT' or 'PATCH' (case-sensitive)"
+    assert error.hint == (
+        "did you mean 'GET'? expected 'GET', 'POST', 'PUT' or 'PATCH' (case-sensitive)"
+    )
 
 
 def test_every_problem_in_a_file_is_reported_in_order() -> None:

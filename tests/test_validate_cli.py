@@ -64,7 +64,7 @@ def test_validate_reports_every_problem_gcc_style(runner: CliRunner, tmp_path: P
         f"{bad}:4:12: error: invalid value for 'method': 'get'",
         "    4 |   method = 'get',",
         "      |            ^~~~~",
-        "  hint: expected 'GET', 'POST', 'PUT' or 'PATCH' (case-sensitive)",
+        "  hint: did you mean 'GET'? expected 'GET', 'POST', 'PUT' or 'PATCH' (case-sensitive)",
         f"{bad}:7:51: error: Unknown connector 'kafka'",
         "    7 | CREATE TABLE other (value TEXT) WITH (connector = 'kafka');",
         "      |                                                   ^~~~~~~",

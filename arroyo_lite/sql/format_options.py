@@ -3,7 +3,9 @@
 
 Arroyo's ``Format::from_opts``, ``Framing::from_opts`` and ``BadData::from_opts`` rules and
 wording; a sub-option is consumed only when its parent is set, so a stray one is reported as
-an unknown option by the caller.
+an unknown option by the caller. Problems go through :meth:`OptionReader.report` (raised or
+collected); a bad value falls back to "absent"/the default, and the sub-options of a bad
+parent are dropped unchecked, so one mistake is reported once.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from arroyo_lite.sql.options import OptionReader, OptionValue
 DECODABLE = (Format.JSON, Format.RAW_STRING, Format.RAW_BYTES)
 _FORMATS = {f.value: f for f in Format}
 _TIMESTAMP_FORMATS = ("RFC3339", "UnixMillis", "unix_millis")
+_SUB_OPTION_PREFIXES = ("json.", "avro.", "parquet.", "protobuf.")
 
 
 def read_format(reader: OptionReader) -> tuple[FormatSpec | None, OptionValue | None]:
@@ -28,17 +31,24 @@ def read_format(reader: OptionReader) -> tuple[FormatSpec | None, OptionValue | 
     if pulled is None:
         return None, None
     text, option = pulled
-    if text == "protobuf":
-        raise reader.error("Protobuf is not yet supported in CREATE TABLE statements", option)
-    if text not in _FORMATS:
-        close = difflib.get_close_matches(text, list(_FORMATS), n=1)
-        raise reader.error(
-            f"invalid format: 'unknown format '{text}''",
-            option,
-            hint=(f"did you mean '{close[0]}'? " if close else "")
-            + "expected one of "
-            + ", ".join(f"'{f}'" for f in _FORMATS),
-        )
+    if text == "protobuf" or text not in _FORMATS:
+        if text == "protobuf":
+            error = reader.error("Protobuf is not yet supported in CREATE TABLE statements", option)
+        else:
+            close = difflib.get_close_matches(text, list(_FORMATS), n=1)
+            error = reader.error(
+                f"invalid format: 'unknown format '{text}''",
+                option,
+                hint=(f"did you mean '{close[0]}'? " if close else "")
+                + "expected one of "
+                + ", ".join(f"'{f}'" for f in _FORMATS),
+            )
+        reader.report(error, "format")
+        # Which sub-options would be valid is unknown: drop them rather than call them unknown.
+        for key in reader.remaining():
+            if key.startswith(_SUB_OPTION_PREFIXES):
+                reader.pull(key)
+        return None, option
     fmt = _FORMATS[text]
     if fmt is Format.AVRO:
         for key in ("avro.confluent_schema_registry", "avro.raw_datums",
@@ -55,30 +65,44 @@ def read_format(reader: OptionReader) -> tuple[FormatSpec | None, OptionValue | 
     include_schema_option = reader.get("json.include_schema")
     include_schema = reader.pull_opt_bool("json.include_schema") or False
     if csr and include_schema:
-        raise reader.error(
-            "invalid format: 'at most one of `json.confluent_schema_registry` and "
-            "`json.include_schema` may be set'",
-            include_schema_option,
+        reader.report(
+            reader.error(
+                "invalid format: 'at most one of `json.confluent_schema_registry` and "
+                "`json.include_schema` may be set'",
+                include_schema_option,
+            ),
+            "json.include_schema",
         )
     unstructured = reader.pull_opt_bool("json.unstructured") or False
     ts = reader.pull_opt_str_with_option("json.timestamp_format")
     if ts is not None and ts[0] not in _TIMESTAMP_FORMATS:
-        raise reader.error(
-            "invalid format: 'invalid value for `json.timestamp_format`'",
-            ts[1],
-            hint="expected 'RFC3339', 'UnixMillis' or 'unix_millis' (case-sensitive)",
+        reader.report(
+            reader.error(
+                "invalid format: 'invalid value for `json.timestamp_format`'",
+                ts[1],
+                hint="expected 'RFC3339', 'UnixMillis' or 'unix_millis' (case-sensitive)",
+            ),
+            "json.timestamp_format",
         )
+        ts = None
     dec = reader.pull_opt_str_with_option("json.decimal_encoding")
     if dec is not None and dec[0] not in ("number", "string", "bytes"):
-        raise reader.error(
-            f"invalid format: 'invalid value for `json.decimal_encoding`: {dec[0]}'",
-            dec[1],
-            hint="expected 'number', 'string' or 'bytes'",
+        reader.report(
+            reader.error(
+                f"invalid format: 'invalid value for `json.decimal_encoding`: {dec[0]}'",
+                dec[1],
+                hint="expected 'number', 'string' or 'bytes'",
+            ),
+            "json.decimal_encoding",
         )
+        dec = None
     comp = reader.pull_opt_str_with_option("json.compression")
     if comp is not None and comp[0] != "uncompressed":
-        raise reader.error(
-            "'json.compression' is only supported for the filesystem connector", comp[1]
+        reader.report(
+            reader.error(
+                "'json.compression' is only supported for the filesystem connector", comp[1]
+            ),
+            "json.compression",
         )
     spec = FormatSpec(
         fmt,
@@ -90,6 +114,7 @@ def read_format(reader: OptionReader) -> tuple[FormatSpec | None, OptionValue | 
     )
     return spec, option
 
+
 def read_framing(reader: OptionReader) -> FramingSpec | None:
     """``framing`` and ``framing.newline.max_length`` (Arroyo's ``Framing::from_opts``)."""
     pulled = reader.pull_opt_str_with_option("framing")
@@ -97,12 +122,18 @@ def read_framing(reader: OptionReader) -> FramingSpec | None:
         return None
     method, option = pulled
     if method != "newline":
-        raise reader.error(
-            f"invalid framing: 'Unknown framing method '{method}''",
-            option,
-            hint="the only framing method is 'newline'",
+        reader.report(
+            reader.error(
+                f"invalid framing: 'Unknown framing method '{method}''",
+                option,
+                hint="the only framing method is 'newline'",
+            ),
+            "framing",
         )
+        reader.pull("framing.newline.max_length")  # belongs to the bad framing: not unknown
+        return None
     return FramingSpec("newline", reader.pull_opt_u64("framing.newline.max_length"))
+
 
 def read_bad_data(reader: OptionReader) -> BadData:
     """``bad_data``: ``fail`` (default) or ``drop``."""
@@ -110,53 +141,71 @@ def read_bad_data(reader: OptionReader) -> BadData:
     if pulled is None:
         return BadData.FAIL
     if pulled[0] not in ("drop", "fail"):
-        raise reader.error(
-            f"Invalid bad_data: 'invalid value for 'bad_data': `{pulled[0]}`; expected one "
-            "of 'drop' or 'fail''",
-            pulled[1],
-            hint="bad_data is 'drop' or 'fail' (lower case)",
+        reader.report(
+            reader.error(
+                f"Invalid bad_data: 'invalid value for 'bad_data': `{pulled[0]}`; expected one "
+                "of 'drop' or 'fail''",
+                pulled[1],
+                hint="bad_data is 'drop' or 'fail' (lower case)",
+            ),
+            "bad_data",
         )
+        return BadData.FAIL
     return BadData(pulled[0])
+
 
 def check_shape(
     columns: list[ColumnSpec], fmt: FormatSpec | None, position: SourcePosition
-) -> None:
-    """Unique names; the single-column shapes of raw_string, unstructured JSON, raw_bytes."""
+) -> list[SqlError]:
+    """Unique names; the single-column shapes of raw_string, unstructured JSON, raw_bytes.
+
+    Returns every problem (each repeated name, then the shape of the format).
+    """
+    errors = []
     physical = [c for c in columns if c.is_physical]
     seen: set[str] = set()
     # Arroyo checks the physical columns here and DataFusion the rest when planning.
     for column in columns:
         if column.name in seen:
-            raise SqlError(
-                "could not create connection schema: invalid field names in schema: Schema "
-                f"error: Schema contains duplicate unqualified field name {column.name}",
-                position=column.position,
+            errors.append(
+                SqlError(
+                    "could not create connection schema: invalid field names in schema: Schema "
+                    f"error: Schema contains duplicate unqualified field name {column.name}",
+                    position=column.position,
+                )
             )
         seen.add(column.name)
-    if fmt is None:
-        return
+    if fmt is None or errors:
+        return errors  # (a repeated name also breaks the single-column shapes: said once)
     only = physical[0] if len(physical) == 1 and physical[0].name == "value" else None
     if fmt.format is Format.RAW_STRING and (
         only is None or only.data_type != pa.string() or only.is_json
     ):
-        raise SqlError(
-            "could not create connection schema: raw_string format requires a schema with "
-            "a single field called `value` of type TEXT",
-            position=position,
-            hint="declare exactly one physical column: value TEXT",
+        errors.append(
+            SqlError(
+                "could not create connection schema: raw_string format requires a schema with "
+                "a single field called `value` of type TEXT",
+                position=position,
+                hint="declare exactly one physical column: value TEXT",
+            )
         )
     if fmt.format is Format.JSON and fmt.unstructured and (only is None or not only.is_json):
-        raise SqlError(
-            "could not create connection schema: json format with unstructured flag enabled "
-            "requires a schema with a single field called `value` of type JSON",
-            position=position,
-            hint="declare exactly one physical column: value JSON",
+        errors.append(
+            SqlError(
+                "could not create connection schema: json format with unstructured flag enabled "
+                "requires a schema with a single field called `value` of type JSON",
+                position=position,
+                hint="declare exactly one physical column: value JSON",
+            )
         )
     if fmt.format is Format.RAW_BYTES and (only is None or only.data_type != pa.binary()):
         # Arroyo only fails at run time; arroyo-lite checks at validation.
-        raise SqlError(
-            "could not create connection schema: raw_bytes format requires a schema with a "
-            "single field called `value` of type BYTEA",
-            position=position,
-            hint="declare exactly one physical column: value BYTEA",
+        errors.append(
+            SqlError(
+                "could not create connection schema: raw_bytes format requires a schema with a "
+                "single field called `value` of type BYTEA",
+                position=position,
+                hint="declare exactly one physical column: value BYTEA",
+            )
         )
+    return errors

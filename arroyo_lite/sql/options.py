@@ -2,10 +2,23 @@
 
 :class:`OptionReader` holds the ``key = value`` pairs of one ``CREATE TABLE``. Each ``pull_*``
 method *consumes* its key (so leftovers can be reported), applies Arroyo's acceptance rule
-for that type, and raises a positioned :class:`~arroyo_lite.errors.SqlError` with Arroyo's
+for that type, and reports a positioned :class:`~arroyo_lite.errors.SqlError` with Arroyo's
 wording. A duplicate key keeps the last value, as Arroyo's HashMap does. Every key a puller
 asks for is remembered, so :meth:`OptionReader.check_leftovers` can suggest the closest known
 key for a typo.
+
+Two modes (Arroyo itself stops at the first problem):
+
+* strict (the default): a problem raises its :class:`SqlError` at once;
+* collecting (``collect=True``, what the table builder uses): a problem is recorded in
+  :attr:`OptionReader.errors`, and an optional puller given a bad value returns ``None`` as
+  if the key were absent, so validation goes on and every problem of a table is reported.
+  The key is remembered as invalid (:meth:`OptionReader.is_invalid`), so checks depending on
+  it ("required option not set", a sub-option of a bad parent) can stay quiet.
+
+Required pullers (``pull_str``, ``pull_f64``, ...) have no value to return for an absent or
+bad key: they raise in both modes (in collecting mode the error is also recorded; recording
+the same error object again keeps one copy).
 """
 
 from __future__ import annotations
@@ -14,10 +27,29 @@ import difflib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlglot import exp
 
 from arroyo_lite.errors import SourcePosition, SqlError
+
+_T = TypeVar("_T")
+
+
+class MissingOptionError(SqlError):
+    """A required option is absent. ``key`` names it: when a leftover key is a close
+    misspelling of it, the leftover report (with its did-you-mean) replaces this error."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        key: str,
+        position: SourcePosition | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, position=position, hint=hint)
+        self.key = key
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +72,7 @@ class OptionReader:
         *,
         clause_position: SourcePosition | None = None,
         env: Mapping[str, str] | None = None,
+        collect: bool = False,
     ) -> None:
         self._options: dict[str, OptionValue] = {}
         for option in options:
@@ -51,6 +84,11 @@ class OptionReader:
         self.clause_position = clause_position
         #: Environment to check ``{{ VAR }}`` references against (values are never stored).
         self.env: Mapping[str, str] = env if env is not None else {}
+        #: Collecting mode: problems are recorded in :attr:`errors` instead of raised.
+        self.collect = collect
+        self._errors: list[SqlError] = []
+        #: Keys given with a bad value -> the first error reported for them.
+        self._invalid: dict[str, SqlError] = {}
 
     # -- inspection ----------------------------------------------------------------------
 
@@ -86,6 +124,65 @@ class OptionReader:
             position = option.value_position or option.key_position or position
         return SqlError(message, position=position, hint=hint)
 
+    # -- problems ------------------------------------------------------------------------
+
+    @property
+    def errors(self) -> list[SqlError]:
+        """Problems recorded so far (collecting mode), in the order found."""
+        return list(self._errors)
+
+    def is_invalid(self, key: str) -> bool:
+        """Whether ``key`` was given with a value that was reported as bad."""
+        return key in self._invalid
+
+    def report(self, error: SqlError, key: str | None = None) -> None:
+        """A problem: raised in strict mode, recorded in collecting mode.
+
+        ``key``, when the problem is a bad value of that option, is remembered as invalid.
+        """
+        if key is not None:
+            self._invalid.setdefault(key, error)
+        if not self.collect:
+            raise error
+        if not any(e is error for e in self._errors):
+            self._errors.append(error)
+
+    def require(self, key: str, hint: str) -> None:
+        """Report ``required option 'k' not set`` unless ``key`` was given with a bad value
+        (that problem is reported already)."""
+        if key not in self._invalid:
+            self.report(self.missing(key, hint))
+
+    def missing(self, key: str, hint: str) -> MissingOptionError:
+        """``required option 'k' not set``, pointing at a likely misspelling if one was given."""
+        close = difflib.get_close_matches(key, self.remaining(), n=1, cutoff=0.6)
+        if close:
+            option = self._options[close[0]]
+            return MissingOptionError(
+                f"required option '{key}' not set",
+                key=key,
+                position=option.key_position or self.clause_position,
+                hint=f"did you mean '{key}' instead of '{close[0]}'?",
+            )
+        return MissingOptionError(
+            f"required option '{key}' not set", key=key, position=self.clause_position, hint=hint
+        )
+
+    def _required(self, key: str, value: _T | None, hint: str) -> _T:
+        """``value``, or raise (in collecting mode: record and raise) why there is none."""
+        if value is not None:
+            return value
+        bad = self._invalid.get(key)
+        if bad is not None:
+            raise bad  # the puller has reported (recorded) the bad value already
+        error = self.missing(key, hint)
+        self.report(error)
+        raise error
+
+    def _bad(self, error: SqlError, key: str) -> None:
+        """Report a bad value of ``key``; in collecting mode the puller then returns None."""
+        self.report(error, key)
+
     # -- pullers -------------------------------------------------------------------------
 
     def pull(self, key: str) -> OptionValue | None:
@@ -102,30 +199,15 @@ class OptionReader:
 
     def pull_str(self, key: str) -> str:
         """A required single-quoted string: ``required option 'k' not set`` when absent."""
-        value = self.pull_opt_str(key)
-        if value is None:
-            raise self.missing(key, f"add {key} = '...' to the WITH clause")
-        return value
-
-    def missing(self, key: str, hint: str) -> SqlError:
-        """``required option 'k' not set``, pointing at a likely misspelling if one was given."""
-        close = difflib.get_close_matches(key, self.remaining(), n=1, cutoff=0.6)
-        if close:
-            option = self._options[close[0]]
-            return SqlError(
-                f"required option '{key}' not set",
-                position=option.key_position or self.clause_position,
-                hint=f"did you mean '{key}' instead of '{close[0]}'?",
-            )
-        return SqlError(f"required option '{key}' not set", position=self.clause_position,
-                        hint=hint)
+        return self._required(key, self.pull_opt_str(key), f"add {key} = '...' to the WITH clause")
 
     def pull_opt_str_with_option(self, key: str) -> tuple[str, OptionValue] | None:
         """Like :meth:`pull_opt_str`, also returning the option (for positioned follow-ups)."""
         option = self.pull(key)
         if option is None:
             return None
-        return self._as_str(option), option
+        text = self._as_str(option)
+        return None if text is None else (text, option)
 
     def pull_opt_bool(self, key: str) -> bool | None:
         """``true``/``false``, or exactly ``'true'``, ``'yes'``, ``'false'``, ``'no'``."""
@@ -144,11 +226,15 @@ class OptionReader:
             shown = f"'{text}'"
         else:
             shown = option.text
-        raise self.error(
-            f"expected with option '{key}' to be a boolean, but it was `{shown}`",
-            option,
-            hint="use true or false",
+        self._bad(
+            self.error(
+                f"expected with option '{key}' to be a boolean, but it was `{shown}`",
+                option,
+                hint="use true or false",
+            ),
+            key,
         )
+        return None
 
     def pull_opt_i64(self, key: str) -> int | None:
         """A number literal or a string that parses as a signed 64-bit integer."""
@@ -164,36 +250,34 @@ class OptionReader:
         if option is None:
             return None
         text = self._number_text(option)
-        try:
-            if text is None or not _FLOAT.fullmatch(text.strip()):
-                raise ValueError(text)
+        if text is not None and _FLOAT.fullmatch(text.strip()):
             return float(text)
-        except ValueError:
-            raise self.error(
+        self._bad(
+            self.error(
                 f"expected with option '{key}' to be a double, but it was `{_shown(option)}`",
                 option,
-            ) from None
+            ),
+            key,
+        )
+        return None
 
     def pull_f64(self, key: str) -> float:
         """A required double: ``required option 'k' not set`` when absent."""
-        value = self.pull_opt_f64(key)
-        if value is None:
-            raise self.missing(key, f"add {key} = <number> to the WITH clause")
-        return value
+        return self._required(
+            key, self.pull_opt_f64(key), f"add {key} = <number> to the WITH clause"
+        )
 
     def pull_i64(self, key: str) -> int:
         """A required signed integer."""
-        value = self.pull_opt_i64(key)
-        if value is None:
-            raise self.missing(key, f"add {key} = <integer> to the WITH clause")
-        return value
+        return self._required(
+            key, self.pull_opt_i64(key), f"add {key} = <integer> to the WITH clause"
+        )
 
     def pull_u64(self, key: str) -> int:
         """A required unsigned integer."""
-        value = self.pull_opt_u64(key)
-        if value is None:
-            raise self.missing(key, f"add {key} = <integer> to the WITH clause")
-        return value
+        return self._required(
+            key, self.pull_opt_u64(key), f"add {key} = <integer> to the WITH clause"
+        )
 
     def pull_opt_data_size_bytes(self, key: str) -> int | None:
         """A size such as ``'64mb'`` or ``'1024'``: digits, then b, k/kb, m/mb, g/gb, t, p or e
@@ -205,11 +289,15 @@ class OptionReader:
         match = _DATA_SIZE.fullmatch(text)
         unit = match.group(2).lower() if match else ""
         if match is None or unit not in _SIZE_UNITS:
-            raise self.error(
-                f"invalid data size for '{key}': '{text}'",
-                option,
-                hint="write a number with an optional unit: '512kb', '64mb', '1gb'",
+            self._bad(
+                self.error(
+                    f"invalid data size for '{key}': '{text}'",
+                    option,
+                    hint="write a number with an optional unit: '512kb', '64mb', '1gb'",
+                ),
+                key,
             )
+            return None
         return int(match.group(1)) * _SIZE_UNITS[unit]
 
     def pull_opt_duration(self, key: str) -> float | None:
@@ -228,19 +316,27 @@ class OptionReader:
         elif isinstance(value, exp.Literal) and value.is_string:
             text = value.this
         else:
-            raise self.error(
-                f"expected an interval for '{key}', but found `{option.text}`",
-                option,
-                hint="write an interval such as interval '10' minute",
+            self._bad(
+                self.error(
+                    f"expected an interval for '{key}', but found `{option.text}`",
+                    option,
+                    hint="write an interval such as interval '10' minute",
+                ),
+                key,
             )
+            return None
         try:
             return parse_duration(text)
         except ValueError as e:
-            raise self.error(
-                f"invalid duration for '{key}': {e}",
-                option,
-                hint="write an interval such as interval '10' minute or '10 minutes'",
-            ) from None
+            self._bad(
+                self.error(
+                    f"invalid duration for '{key}': {e}",
+                    option,
+                    hint="write an interval such as interval '10' minute or '10 minutes'",
+                ),
+                key,
+            )
+            return None
 
     def pull_opt_field(self, key: str) -> str | None:
         """A bare identifier naming a column, or a deprecated single-quoted string."""
@@ -252,17 +348,23 @@ class OptionReader:
             return str(value.name)
         if isinstance(value, exp.Literal) and value.is_string:
             return str(value.this)
-        raise self.error(
-            f"expected with option '{key}' to be a field, but it was `{option.text}`",
-            option,
+        self._bad(
+            self.error(
+                f"expected with option '{key}' to be a field, but it was `{option.text}`",
+                option,
+            ),
+            key,
         )
+        return None
 
     # -- leftovers -----------------------------------------------------------------------
 
     def check_leftovers(self, extra_known: Iterable[str] = ()) -> None:
-        """Raise Arroyo's ``unknown options provided in WITH clause`` for unconsumed keys.
+        """Report Arroyo's ``unknown options provided in WITH clause`` for unconsumed keys.
 
-        Positioned at the first leftover key; the hint suggests close known keys.
+        Positioned at the first leftover key; the hint suggests close known keys. In
+        collecting mode, a recorded "required option not set" whose key a leftover
+        misspells is dropped: this one error, with its did-you-mean, says it all.
         """
         if not self._options:
             return
@@ -274,28 +376,40 @@ class OptionReader:
             close = difflib.get_close_matches(option.key, known, n=1, cutoff=0.6)
             if close:
                 hints.append(f"did you mean '{close[0]}' instead of '{option.key}'?")
+        keys = [o.key for o in leftovers]
+        self._errors = [
+            e for e in self._errors
+            if not (isinstance(e, MissingOptionError)
+                    and difflib.get_close_matches(e.key, keys, n=1, cutoff=0.6))
+        ]  # fmt: skip
         first = leftovers[0]
-        raise SqlError(
-            f"unknown options provided in WITH clause: {names}",
-            position=first.key_position or first.value_position or self.clause_position,
-            hint=" ".join(hints) or None,
+        self.report(
+            SqlError(
+                f"unknown options provided in WITH clause: {names}",
+                position=first.key_position or first.value_position or self.clause_position,
+                hint=" ".join(hints) or None,
+            )
         )
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _as_str(self, option: OptionValue) -> str:
+    def _as_str(self, option: OptionValue) -> str | None:
         value = option.value
         if isinstance(value, exp.Literal) and value.is_string:
             return str(value.this)
         hint = None
         if isinstance(value, exp.Column) and value.this is not None and value.this.quoted:
             hint = "strings must be single-quoted; double quotes make an identifier"
-        raise self.error(
-            f"expected with option '{option.key}' to be a single-quoted string, "
-            f"but it was `{option.text}`",
-            option,
-            hint=hint or f"write {option.key} = '...'",
+        self._bad(
+            self.error(
+                f"expected with option '{option.key}' to be a single-quoted string, "
+                f"but it was `{option.text}`",
+                option,
+                hint=hint or f"write {option.key} = '...'",
+            ),
+            option.key,
         )
+        return None
 
     @staticmethod
     def _number_text(option: OptionValue) -> str | None:
@@ -315,13 +429,17 @@ class OptionReader:
             if lo <= number <= hi:
                 return number
         kind = "an integer" if signed else "an unsigned integer"
-        raise self.error(
-            f"expected with option '{key}' to be {kind}, but it was `{_shown(option)}`",
-            option,
-            hint="negative numbers must be quoted, e.g. '-1'"
-            if signed and isinstance(option.value, exp.Neg)
-            else None,
+        self._bad(
+            self.error(
+                f"expected with option '{key}' to be {kind}, but it was `{_shown(option)}`",
+                option,
+                hint="negative numbers must be quoted, e.g. '-1'"
+                if signed and isinstance(option.value, exp.Neg)
+                else None,
+            ),
+            key,
         )
+        return None
 
 
 _INT = re.compile(r"[+-]?\d+")

@@ -3,8 +3,9 @@
 The order follows Arroyo's ``Table::try_from_statement`` (reference §2.3): connector (memory
 tables when absent), table constraints, connector lookup, format, framing, column types,
 bad_data, schema shape, metadata columns, the connector's own options, event time and
-watermark, idle time, our ``retention.*`` extension, then leftover keys. A problem stops the
-table at that step (as in Arroyo), except column problems, which are all collected first.
+watermark, idle time, our ``retention.*`` extension, then leftover keys. Unlike Arroyo, which
+stops at the first problem, every problem is collected (see :class:`_TableBuilder`); only an
+unknown connector (or a non-string ``connector``) ends the table's checks.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from arroyo_lite.sql.format_options import (
     read_framing,
 )
 from arroyo_lite.sql.generic_options import GENERIC_KEYS
-from arroyo_lite.sql.options import OptionReader, OptionValue
+from arroyo_lite.sql.options import MissingOptionError, OptionReader, OptionValue
 from arroyo_lite.sql.parse import ParsedStatement
 from arroyo_lite.sql.source import SourceText
 from arroyo_lite.sql.types import connection_type_error
@@ -62,20 +63,30 @@ def build_table(
         for p in (create.args.get("properties") or exp.Properties()).expressions
     )
     reader = OptionReader(
-        parsed.options or [], clause_position=parsed.with_position or name_position, env=env
+        parsed.options or [],
+        clause_position=parsed.with_position or name_position,
+        env=env,
+        collect=True,
     )
     builder = _TableBuilder(name, name_position, reader, source, lookup)
     cols = read_columns(schema, source, name_position) if schema is not None else ColumnsResult()
     try:
         table = builder.build(cols, temporary, has_columns=schema is not None)
     except SqlError as e:
-        return None, [*cols.errors, e]
-    if cols.errors:
-        return None, cols.errors
-    return table, []
+        # A problem after which nothing more can be checked (e.g. an unknown connector).
+        reader.report(e)
+        table = None
+    errors = [*cols.errors, *reader.errors]
+    return (None, errors) if errors else (table, [])
 
 
 class _TableBuilder:
+    """Runs the checks of one table in Arroyo's order, recording every problem on the
+    (collecting) reader. A check whose input was reported bad is skipped, so one mistake
+    gives one error: a bad option value counts as absent, columns with type errors stop
+    the column-shape checks, a connector that raised stops the unknown-key check for the
+    keys it declares."""
+
     def __init__(
         self,
         name: str,
@@ -96,63 +107,85 @@ class _TableBuilder:
             if (o := reader.get(k)) is not None and (p := o.key_position) is not None
         }
 
+    def report(self, error: SqlError) -> None:
+        self.reader.report(error)
+
     def build(self, cols: ColumnsResult, temporary: bool, *, has_columns: bool) -> TableConfig:
+        """The table config; problems are recorded on the reader (the result is then only
+        a partial config to be discarded). Raises only when nothing more can be checked."""
         reader = self.reader
         connector_option = reader.get("connector")
         connector_name = reader.pull_opt_str("connector")
+        if reader.is_invalid("connector"):
+            raise reader.errors[-1]  # which connector is unknown: nothing else can be checked
         if connector_name is None or connector_name == "memory":
             return self._memory(cols, temporary)
         profile = reader.pull_opt_str_with_option("connection_profile")
         if profile is not None:
-            raise reader.error(
-                f"connection profile '{profile[0]}' not found",
-                profile[1],
-                hint="arroyo-lite has no connection profiles; put the options in the WITH clause",
+            self.report(
+                reader.error(
+                    f"connection profile '{profile[0]}' not found",
+                    profile[1],
+                    hint="arroyo-lite has no connection profiles; put the options in the WITH "
+                    "clause",
+                )
             )
         try:
             connector = self.lookup(connector_name)
         except ConnectorError as e:
             raise reader.error(e.message, connector_option, hint=e.hint) from e
-        if cols.errors:
-            # Types are broken: option checks would only add noise. (Popped, so that
-            # build_table does not report the same error twice.)
-            raise cols.errors.pop(0)
+        # Columns with type problems (reported by read_columns) are missing from
+        # cols.columns: checks of the column set would only report their absence again.
+        columns_ok = not cols.errors
         fmt, self.format_option = read_format(reader)
         framing = read_framing(reader)
         kind = self._kind(connector, temporary)
         if fmt is not None and fmt.format is Format.DEBEZIUM_JSON and cols.generated:
-            raise SqlError("can't use virtual fields with debezium format", position=self.position)
+            self.report(
+                SqlError("can't use virtual fields with debezium format", position=self.position)
+            )
         columns = list(cols.columns)
-        if (not has_columns or not columns) and kind is not TableKind.SINK:
+        if columns_ok and (not has_columns or not columns) and kind is not TableKind.SINK:
             # (A sink without columns takes its schema from what is inserted, as in Arroyo.)
             defaults = connector.default_columns()
             if defaults is None:
-                raise SqlError(
-                    f"table '{self.name}' declares no columns, and connector "
-                    f"'{connector.name}' has no default schema",
-                    position=self.position,
-                    hint="declare the columns to read, e.g. CREATE TABLE t (value TEXT) WITH (...)",
+                columns_ok = False
+                self.report(
+                    SqlError(
+                        f"table '{self.name}' declares no columns, and connector "
+                        f"'{connector.name}' has no default schema",
+                        position=self.position,
+                        hint="declare the columns to read, e.g. CREATE TABLE t (value TEXT) "
+                        "WITH (...)",
+                    )
                 )
-            columns = list(defaults)
+            else:
+                columns = list(defaults)
         for column in columns:
             sql_type = cols.types.get(column.name)
             if column.generated is None and sql_type is not None and sql_type.memory_only:
-                raise SqlError(
-                    connection_type_error(column.name, sql_type),
-                    position=column.position,
-                    hint="use INT, BIGINT, DOUBLE, TEXT, TIMESTAMP or another connection type",
+                self.report(
+                    SqlError(
+                        connection_type_error(column.name, sql_type),
+                        position=column.position,
+                        hint="use INT, BIGINT, DOUBLE, TEXT, TIMESTAMP or another connection type",
+                    )
                 )
         bad_data = read_bad_data(reader)
-        check_shape(columns, fmt, self.position)
-        self._check_virtual(columns, cols)
+        if columns_ok:
+            for error in check_shape(columns, fmt, self.position):
+                self.report(error)
+            self._check_virtual(columns, cols)
         self._check_metadata(columns, connector)
         if fmt is not None and fmt.format not in DECODABLE:
             # Arroyo accepts these; arroyo-lite has no decoder for them. Checked after
             # Arroyo's own rules so that its messages come first.
-            raise reader.error(
-                f"format '{fmt.format.value}' is not supported by arroyo-lite",
-                self.format_option,
-                hint="arroyo-lite decodes 'json', 'raw_string' and 'raw_bytes'",
+            self.report(
+                reader.error(
+                    f"format '{fmt.format.value}' is not supported by arroyo-lite",
+                    self.format_option,
+                    hint="arroyo-lite decodes 'json', 'raw_string' and 'raw_bytes'",
+                )
             )
         table = TableConfig(
             name=self.name,
@@ -165,13 +198,32 @@ class _TableBuilder:
             position=self.position,
             option_positions=self.option_positions,
         )
-        connector_options = connector.parse_options(reader, table)
-        reader.know(*(connector.options_schema().get("properties") or {}))
-        event_time = self._event_time(table, cols)
+        connector_keys = tuple(connector.options_schema().get("properties") or {})
+        reader.know(*connector_keys)
+        connector_options = None
+        connector_failed = False
+        try:
+            connector_options = connector.parse_options(reader, table)
+        except SqlError as e:
+            # A raised problem is one more (the reader keeps one copy of what it recorded).
+            # Keys the connector did not get to are not "unknown": drop the declared ones.
+            self.report(e)
+            connector_failed = True
+            for key in reader.remaining():
+                if key in connector_keys:
+                    reader.pull(key)
+        if columns_ok:
+            event_time = self._event_time(table, cols)
+        else:
+            event_time = None
+            reader.pull("event_time_field")  # (checked against columns, which are broken)
+            reader.pull("watermark_field")
         idle = reader.pull_opt_i64("idle_micros")
         idle_micros = DEFAULT_IDLE_MICROS if idle is None else (idle if idle > 0 else None)
         retention = self._retention()
-        reader.check_leftovers(GENERIC_KEYS)
+        if not (connector_failed and not connector_keys):
+            # (A connector without a schema that stopped early: its keys are unknown to us.)
+            reader.check_leftovers(GENERIC_KEYS)
         return replace(
             table,
             connector_options=connector_options,
@@ -187,29 +239,36 @@ class _TableBuilder:
         reader = self.reader
         if len(reader):
             first = reader.get(reader.remaining()[0])
-            raise SqlError(
-                "Memory tables do not allow with options; to create a connection table set "
-                "the 'connector' option",
-                position=first.key_position if first else reader.clause_position,
-                hint="add connector = 'polling_http' (or 'impulse') to the WITH clause",
+            self.report(
+                SqlError(
+                    "Memory tables do not allow with options; to create a connection table set "
+                    "the 'connector' option",
+                    position=first.key_position if first else reader.clause_position,
+                    hint="add connector = 'polling_http' (or 'impulse') to the WITH clause",
+                )
             )
-        if cols.errors:
-            raise cols.errors.pop(0)
         for column in cols.columns:
             if column.generated is not None or column.metadata_key is not None:
-                raise SqlError(
-                    f"memory table column '{column.name}' cannot be virtual or metadata",
-                    position=column.position,
+                self.report(
+                    SqlError(
+                        f"memory table column '{column.name}' cannot be virtual or metadata",
+                        position=column.position,
+                    )
                 )
         if cols.watermark is not None:
-            raise SqlError(
-                "memory tables do not support WATERMARK FOR", position=cols.watermark_position
+            self.report(
+                SqlError(
+                    "memory tables do not support WATERMARK FOR",
+                    position=cols.watermark_position,
+                )
             )
         if temporary:
-            raise SqlError(
-                "Cannot have a temporary table without a connector",
-                position=self.position,
-                hint="temporary tables are lookup tables and need a connector",
+            self.report(
+                SqlError(
+                    "Cannot have a temporary table without a connector",
+                    position=self.position,
+                    hint="temporary tables are lookup tables and need a connector",
+                )
             )
         return TableConfig(
             name=self.name,
@@ -220,7 +279,10 @@ class _TableBuilder:
         )
 
     def _kind(self, connector: Connector, temporary: bool) -> TableKind:
+        default = TableKind.SOURCE if connector.source else TableKind.SINK
         if temporary:
+            # The table's kind is not one this connector has: checking its options for
+            # another kind would only report noise. Stop here.
             raise SqlError(
                 f"connector '{connector.name}' does not support lookup tables "
                 "(CREATE TEMPORARY TABLE)",
@@ -230,19 +292,28 @@ class _TableBuilder:
         if connector.source and connector.sink:
             pulled = self.reader.pull_opt_str_with_option("type")
             if pulled is None:
-                raise SqlError(
-                    "required option 'type' not set",
-                    position=self.reader.clause_position,
-                    hint="add type = 'source' or type = 'sink'",
-                )
+                if not self.reader.is_invalid("type"):
+                    self.report(
+                        MissingOptionError(
+                            "required option 'type' not set",
+                            key="type",
+                            position=self.reader.clause_position,
+                            hint="add type = 'source' or type = 'sink'",
+                        )
+                    )
+                return default
             if pulled[0] not in ("source", "sink"):
-                raise self.reader.error(
-                    f"invalid value for 'type': '{pulled[0]}'",
-                    pulled[1],
-                    hint="expected 'source' or 'sink'",
+                self.reader.report(
+                    self.reader.error(
+                        f"invalid value for 'type': '{pulled[0]}'",
+                        pulled[1],
+                        hint="expected 'source' or 'sink'",
+                    ),
+                    "type",
                 )
+                return default
             return TableKind(pulled[0])
-        return TableKind.SOURCE if connector.source else TableKind.SINK
+        return default
 
     def _check_virtual(self, columns: list[ColumnSpec], cols: ColumnsResult) -> None:
         physical = {c.name for c in columns if c.is_physical}
@@ -253,11 +324,13 @@ class _TableBuilder:
             for ref in node.find_all(exp.Column):
                 if ref.table or ref.name in physical:
                     continue
-                raise SqlError(
-                    f"'{ref.name}' not found",
-                    position=node_position(ref, self.source) or column.position,
-                    hint="virtual columns can use the table's physical columns: "
-                    + ", ".join(sorted(physical)),
+                self.report(
+                    SqlError(
+                        f"'{ref.name}' not found",
+                        position=node_position(ref, self.source) or column.position,
+                        hint="virtual columns can use the table's physical columns: "
+                        + ", ".join(sorted(physical)),
+                    )
                 )
 
     def _check_metadata(self, columns: list[ColumnSpec], connector: Connector) -> None:
@@ -267,19 +340,23 @@ class _TableBuilder:
                 continue
             expected = fields.get(column.metadata_key)
             if expected is None:
-                raise SqlError(
-                    f"unknown metadata field '{column.metadata_key}' for {connector.name} "
-                    f"connector '{self.name}'",
-                    position=column.position,
-                    hint="available: " + ", ".join(sorted(fields))
-                    if fields
-                    else f"connector '{connector.name}' supplies no metadata fields",
+                self.report(
+                    SqlError(
+                        f"unknown metadata field '{column.metadata_key}' for {connector.name} "
+                        f"connector '{self.name}'",
+                        position=column.position,
+                        hint="available: " + ", ".join(sorted(fields))
+                        if fields
+                        else f"connector '{connector.name}' supplies no metadata fields",
+                    )
                 )
-            if expected.upper() != column.sql_type.upper():
-                raise SqlError(
-                    f"incorrect data type for metadata field '{column.metadata_key}'; expected "
-                    f"{expected.upper()}, but found {column.sql_type}",
-                    position=column.position,
+            elif expected.upper() != column.sql_type.upper():
+                self.report(
+                    SqlError(
+                        f"incorrect data type for metadata field '{column.metadata_key}'; expected "
+                        f"{expected.upper()}, but found {column.sql_type}",
+                        position=column.position,
+                    )
                 )
 
     def _event_time(self, table: TableConfig, cols: ColumnsResult) -> str | None:
@@ -290,52 +367,63 @@ class _TableBuilder:
         watermark_field = reader.pull_opt_field("watermark_field")
         by_name = {c.name: c for c in table.columns}
         if watermark_field is not None and watermark_field not in by_name:
-            raise reader.error(
-                f"watermark_field '{watermark_field}' does not exist",
-                watermark_option,
-                hint="columns: " + ", ".join(by_name),
+            self.report(
+                reader.error(
+                    f"watermark_field '{watermark_field}' does not exist",
+                    watermark_option,
+                    hint="columns: " + ", ".join(by_name),
+                )
             )
         if cols.watermark is not None:
             column = by_name.get(cols.watermark.column)
             position = cols.watermark_position
             if column is None:
-                raise SqlError(
-                    f"WATERMARK FOR field `{cols.watermark.column}` does not exist",
-                    position=position,
-                    hint="columns: " + ", ".join(by_name),
+                self.report(
+                    SqlError(
+                        f"WATERMARK FOR field `{cols.watermark.column}` does not exist",
+                        position=position,
+                        hint="columns: " + ", ".join(by_name),
+                    )
                 )
-            self._check_timestamp(column, position, "WATERMARK FOR field")
+            else:
+                self._check_timestamp(column, position, "WATERMARK FOR field")
             for ref in (cols.watermark_node or exp.Null()).find_all(exp.Column):
                 if not ref.table and ref.name not in by_name:
-                    raise SqlError(
-                        f"'{ref.name}' not found",
-                        position=node_position(ref, self.source) or position,
-                        hint="the WATERMARK FOR expression can use the table's columns: "
-                        + ", ".join(by_name),
+                    self.report(
+                        SqlError(
+                            f"'{ref.name}' not found",
+                            position=node_position(ref, self.source) or position,
+                            hint="the WATERMARK FOR expression can use the table's columns: "
+                            + ", ".join(by_name),
+                        )
                     )
-            return column.name
+            return None if column is None else column.name
         if event_time_field is not None:
             column = by_name.get(event_time_field)
             position = reader.error("", field_option).position
             if column is None:
-                raise SqlError(
-                    f"event_time_field '{event_time_field}' does not exist",
-                    position=position,
-                    hint="columns: " + ", ".join(by_name),
+                self.report(
+                    SqlError(
+                        f"event_time_field '{event_time_field}' does not exist",
+                        position=position,
+                        hint="columns: " + ", ".join(by_name),
+                    )
                 )
+                return None
             self._check_timestamp(column, position, "event_time_field")
             return column.name
         return None
 
-    @staticmethod
     def _check_timestamp(
-        column: ColumnSpec, position: SourcePosition | None, what: str
+        self, column: ColumnSpec, position: SourcePosition | None, what: str
     ) -> None:
         if not pa.types.is_timestamp(column.data_type) or column.data_type.tz is not None:
-            raise SqlError(
-                f'{what} `"{column.name}"` has type {column.sql_type}, but expected TIMESTAMP',
-                position=position,
-                hint="the event time column must be a TIMESTAMP",
+            self.report(
+                SqlError(
+                    f'{what} `"{column.name}"` has type {column.sql_type}, but expected TIMESTAMP',
+                    position=position,
+                    hint="the event time column must be a TIMESTAMP",
+                )
             )
 
     def _retention(self) -> RetentionSpec:

@@ -37,21 +37,28 @@ class ImpulseConnector(Connector):
         return _DEFAULT_COLUMNS
 
     def parse_options(self, options: OptionReader, table: TableConfig) -> ImpulseOptions:
-        """Pull ``event_rate``, ``event_time_interval``, ``message_count`` (Arroyo's order)."""
-        where = {k: o for k in ("event_rate", "event_time_interval", "message_count")
-                 if (o := options.get(k)) is not None}
-        event_rate = options.pull_f64("event_rate")
+        """Pull ``event_rate``, ``event_time_interval``, ``message_count`` (Arroyo's order);
+        every problem goes through ``options.report``."""
+        where = {
+            k: o
+            for k in ("event_rate", "event_time_interval", "message_count")
+            if (o := options.get(k)) is not None
+        }
+        event_rate = options.pull_opt_f64("event_rate")
         interval = options.pull_opt_i64("event_time_interval")
         count = options.pull_opt_i64("message_count")
         declared = [(c.name, c.data_type, c.nullable) for c in table.physical_columns]
         expected = [(c.name, c.data_type, c.nullable) for c in _DEFAULT_COLUMNS]
         if declared and declared != expected:
-            raise SqlError(
-                "invalid schema for impulse source",
-                position=table.position,
-                hint="omit the columns, or declare exactly counter BIGINT UNSIGNED NOT NULL, "
-                "subtask_index BIGINT UNSIGNED NOT NULL",
+            options.report(
+                SqlError(
+                    "invalid schema for impulse source",
+                    position=table.position,
+                    hint="omit the columns, or declare exactly counter BIGINT UNSIGNED NOT NULL, "
+                    "subtask_index BIGINT UNSIGNED NOT NULL",
+                )
             )
+        # (Also reports a missing event_rate, unless it was given with a bad value.)
         check_options(
             self.options_schema(),
             {"event_rate": event_rate, "message_count": count, "event_time_interval": interval},
@@ -59,7 +66,7 @@ class ImpulseConnector(Connector):
             options,
         )
         return ImpulseOptions(
-            event_rate=event_rate, message_count=count, event_time_interval_micros=interval
+            event_rate=event_rate or 0.0, message_count=count, event_time_interval_micros=interval
         )
 
     def make_operator(self, config: TableConfig, context: SourceContext) -> SourceOperator:

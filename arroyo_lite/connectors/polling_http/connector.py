@@ -4,8 +4,9 @@ Follows Arroyo's ``from_options`` order (endpoint, headers, method, body, poll_i
 emit_behavior), then our extensions (timeout_ms, max_body_bytes, max_backoff_ms), then checks
 the typed values against ``table.json``. Beyond Arroyo, problems Arroyo only finds when the
 operator starts (a bad URL, a bad header, a non-positive interval, a missing ``{{ VAR }}``)
-are errors here. Header values are checked after substitution, but secret values never
-appear in a message.
+are errors here. Every problem is reported (not just the first), without cascades: a bad
+value counts as absent for the checks that follow. Header values are checked after
+substitution, but secret values never appear in a message.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from arroyo_lite.connectors.polling_http.options import (
     DEFAULT_TIMEOUT_MS,
     PollingHttpOptions,
 )
-from arroyo_lite.errors import SqlError
 from arroyo_lite.secrets import MissingVariableError, substitute, variables
+from arroyo_lite.sql.options import MissingOptionError
 from arroyo_lite.sql.schema_check import check_options
 
 if TYPE_CHECKING:
@@ -81,9 +82,10 @@ class PollingHttpConnector(Connector):
     schema_resource = ("arroyo_lite.connectors.polling_http", "table.json")
 
     def parse_options(self, options: OptionReader, table: TableConfig) -> PollingHttpOptions:
-        """Pull and check every option; raises a positioned :class:`SqlError`."""
+        """Pull and check every option, reporting each problem through ``options.report``
+        (a collecting reader gathers them all; a strict one raises the first)."""
         where = {k: o for k in _KEYS if (o := options.get(k)) is not None}
-        endpoint = options.pull_str("endpoint")
+        endpoint = options.pull_opt_str("endpoint")
         headers_text = options.pull_opt_str("headers")
         method = options.pull_opt_str("method")
         body = options.pull_opt_str("body")
@@ -93,32 +95,46 @@ class PollingHttpConnector(Connector):
         max_body = options.pull_opt_i64("max_body_bytes")
         max_backoff = options.pull_opt_i64("max_backoff_ms")
 
-        check_options(
+        bad = check_options(
             self.options_schema(),
             {
-                "endpoint": endpoint, "headers": headers_text, "method": method, "body": body,
-                "poll_interval_ms": poll_interval, "emit_behavior": emit_behavior,
-                "timeout_ms": timeout, "max_body_bytes": max_body, "max_backoff_ms": max_backoff,
+                "endpoint": endpoint,
+                "headers": headers_text,
+                "method": method,
+                "body": body,
+                "poll_interval_ms": poll_interval,
+                "emit_behavior": emit_behavior,
+                "timeout_ms": timeout,
+                "max_body_bytes": max_body,
+                "max_backoff_ms": max_backoff,
             },  # fmt: skip
             where,
             options,
         )
-        problem = check_endpoint(endpoint)
-        if problem is not None:
-            raise options.error(
-                f"invalid endpoint '{endpoint}': {problem}",
-                where.get("endpoint"),
-                hint="write a full URL such as 'https://api.example.com/v1/items'",
+        problem = None if endpoint is None else check_endpoint(endpoint)
+        if problem is not None and "endpoint" not in bad:
+            options.report(
+                options.error(
+                    f"invalid endpoint '{endpoint}': {problem}",
+                    where.get("endpoint"),
+                    hint="write a full URL such as 'https://api.example.com/v1/items'",
+                ),
+                "endpoint",
             )
         headers = self._headers(headers_text, where.get("headers"), options)
-        if table.format is None:
-            raise SqlError(
-                "'format' must be set for polling HTTP connection",
-                position=options.clause_position,
-                hint="add format = 'json' (or 'raw_string', 'raw_bytes') to the WITH clause",
+        if table.format is None and not options.is_invalid("format"):
+            # (A bad format value is reported already; a misspelled key is reported as
+            # unknown with a did-you-mean, and this error is then dropped.)
+            options.report(
+                MissingOptionError(
+                    "'format' must be set for polling HTTP connection",
+                    key="format",
+                    position=options.clause_position,
+                    hint="add format = 'json' (or 'raw_string', 'raw_bytes') to the WITH clause",
+                )
             )
         return PollingHttpOptions(
-            endpoint=endpoint,
+            endpoint=endpoint or "",
             method=method or "GET",
             headers=headers,
             body=body,
@@ -133,27 +149,40 @@ class PollingHttpConnector(Connector):
     def _headers(
         text: str | None, option: OptionValue | None, options: OptionReader
     ) -> tuple[tuple[str, str], ...]:
+        """Split and check ``headers``; every problem is reported (all at its value)."""
         if text is None:
             return ()
-        for name in variables(text):
-            if name not in options.env:
-                raise options.error(
+        missing = [name for name in variables(text) if name not in options.env]
+        for name in missing:
+            options.report(
+                options.error(
                     str(MissingVariableError(name)),
                     option,
                     hint=f"export {name}=... before running arroyo-lite",
-                )
+                ),
+                "headers",
+            )
         pairs = split_headers(text)
         if pairs is None:
-            raise options.error(
-                HEADERS_FORMAT_ERROR, option, hint="write 'Name: value,Other-Name: value'"
+            options.report(
+                options.error(
+                    HEADERS_FORMAT_ERROR, option, hint="write 'Name: value,Other-Name: value'"
+                ),
+                "headers",
             )
+            return ()
         for name, value in pairs:
             if not _TOKEN.fullmatch(name):
-                raise options.error(
-                    f"invalid header name '{name}'",
-                    option,
-                    hint="header names are letters, digits and !#$%&'*+-.^_`|~",
+                options.report(
+                    options.error(
+                        f"invalid header name '{name}'",
+                        option,
+                        hint="header names are letters, digits and !#$%&'*+-.^_`|~",
+                    ),
+                    "headers",
                 )
+            if any(v in missing for v in variables(value)):
+                continue  # its value is unknown (reported above)
             # Substituted only to check it; the config keeps the template.
             real, _secrets = substitute(value, options.env)
             # HTTP allows visible characters, spaces and tabs in a value (as the http crate's
@@ -163,10 +192,13 @@ class PollingHttpConnector(Connector):
                 from_env = variables(value)
                 shown = f"from {', '.join(from_env)}" if from_env else repr(value)
                 what = "a line break" if set(bad) & {"\r", "\n"} else "a control character"
-                raise options.error(
-                    f"invalid header value for '{name}' ({shown}): contains {what}",
-                    option,
-                    hint="header values cannot contain control characters",
+                options.report(
+                    options.error(
+                        f"invalid header value for '{name}' ({shown}): contains {what}",
+                        option,
+                        hint="header values cannot contain control characters",
+                    ),
+                    "headers",
                 )
         return pairs
 
