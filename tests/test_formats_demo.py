@@ -50,3 +50,35 @@ async def test_quickstart_bodies_decode(aiohttp_client: Any) -> None:
                 assert fast is not None and fast.batch is not None, config.name
                 assert fast.rows == 200 * result.rows
                 assert fast.batch.slice(0, result.rows).equals(result.batch)
+
+
+def test_httpbin_bodies_decode(httpbin: Any) -> None:
+    """The real httpbin app: a pretty-printed object (/json) and NDJSON (/stream/N)."""
+    from urllib.request import urlopen
+
+    with urlopen(httpbin.url + "/json") as response:
+        pretty = response.read()
+    config = compile_sql(
+        "CREATE TABLE slides (slideshow STRUCT<author TEXT, title TEXT, "
+        "slides STRUCT<title TEXT, type TEXT>[]>) WITH (connector = 'polling_http', "
+        f"endpoint = '{httpbin.url}/json', format = 'json');"
+    ).tables[0]
+    result = make_decoder(config).decode(pretty, NOW)
+    assert result.batch is not None and result.rows == 1
+    show = result.batch.column("slideshow")[0].as_py()
+    assert show["author"] == "Yours Truly"
+    assert [s["type"] for s in show["slides"]] == ["all", "all"]
+
+    with urlopen(httpbin.url + "/stream/40") as response:
+        stream = response.read()
+    config = compile_sql(
+        "CREATE TABLE s (id BIGINT NOT NULL, url TEXT, headers JSON) WITH ("
+        f"connector = 'polling_http', endpoint = '{httpbin.url}/stream/40', format = 'json', "
+        "framing = 'newline');"
+    ).tables[0]
+    decoder = make_decoder(config)
+    result = decoder.decode(stream, NOW)
+    assert result.batch is not None
+    assert result.batch.column("id").to_pylist() == list(range(40))
+    assert all(h.startswith("{") for h in result.batch.column("headers").to_pylist())
+    assert isinstance(decoder, JsonDecoder) and decoder.fast_bodies == 1
