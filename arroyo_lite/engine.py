@@ -192,6 +192,9 @@ def _bind(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyRelation |
         raise
 
 
+#: Query texts :func:`_check_read_only` accepted (bounded; cleared when full).
+_accepted: set[str] = set()
+_ACCEPTED_MAX = 1024
 _READ_ONLY = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
 
 
@@ -200,7 +203,12 @@ def _check_read_only(
 ) -> None:
     """Accept exactly one SELECT-like statement (``SELECT``, ``WITH``, ``VALUES``, ``FROM``,
     ``DESCRIBE``, ``SHOW``, ``SUMMARIZE``, ``EXPLAIN``): DDL must go through ``execute`` so
-    the session's catalog stays the truth, and COPY/ATTACH/SET have no business here."""
+    the session's catalog stays the truth, and COPY/ATTACH/SET have no business here.
+
+    Texts already accepted are remembered (dashboards and benchmarks repeat one query).
+    """
+    if duck in _accepted:
+        return
     try:
         statements = con.extract_statements(duck)
     except duckdb.Error as e:
@@ -216,6 +224,9 @@ def _check_read_only(
             position=position,
             hint="define tables and views with Session.execute",
         )
+    if len(_accepted) >= _ACCEPTED_MAX:
+        _accepted.clear()
+    _accepted.add(duck)
 
 
 def _run(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:

@@ -91,10 +91,16 @@ def to_duckdb(sql: str) -> str:
 
     The original text is returned unchanged when it uses no Arroyo-only function, or when
     sqlglot cannot parse it (then DuckDB reports the error, with its own position). Raises
-    :class:`QueryError` for Arroyo constructs that have no DuckDB translation.
+    :class:`QueryError` for Arroyo constructs that have no DuckDB translation. Translations
+    are cached (a pure function of the text): repeated queries skip sqlglot.
     """
     if not needs_rewrite(sql):
         return sql
+    return _translate(sql)
+
+
+@functools.lru_cache(maxsize=512)
+def _translate(sql: str) -> str:
     try:
         tree = sqlglot.parse_one(sql, read=read_dialect())
     except sqlglot.errors.SqlglotError:
