@@ -12,6 +12,7 @@ import pytest
 from arroyo_lite.clock import ManualClock
 from arroyo_lite.connectors.base import SourceState
 from arroyo_lite.connectors.polling_http.changes import STATE_KEY
+from arroyo_lite.connectors.polling_http.operator import PollingHttpOperator
 from tests.support.http_app import STATE, make_app, wait_until
 from tests.support.polling import RunningSource, polling_table
 
@@ -58,10 +59,21 @@ async def test_interval_between_poll_starts(server: Any) -> None:
         assert [b - a for a, b in zip(stamps, stamps[1:], strict=False)] == [500_000_000] * 2
 
 
+class Recording(PollingHttpOperator):
+    """Records the ``poll_started`` hook's (due, started) pairs."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.starts: list[tuple[float, float]] = []
+
+    def poll_started(self, due: float, started: float) -> None:
+        self.starts.append((due, started))
+
+
 async def test_slow_poll_delays_the_next_without_pile_up(server: Any) -> None:
     state = server.app[STATE]
     config = polling_table(url(server, "/gate"), poll_interval_ms=1000)
-    async with RunningSource(config) as src:
+    async with RunningSource(config, operator_class=Recording) as src:
         await src.sleeping_after(1)
         state.gate.clear()
         await src.manual.advance(1.0)  # poll 2 starts and hangs on the gate
@@ -78,6 +90,10 @@ async def test_slow_poll_delays_the_next_without_pile_up(server: Any) -> None:
         await src.manual.advance(0.1)
         await src.sleeping_after(4)
         assert state.count("/gate") == 4
+    # Poll 2 started at +1 s and ended at +4.5 s; poll 3 was due at +2 s: 2.5 s late.
+    assert isinstance(src.operator, Recording)
+    lateness = [round(started - due, 6) for due, started in src.operator.starts]
+    assert lateness == [0.0, 0.0, 2.5, 0.0]
 
 
 async def test_changed_skips_byte_equal_bodies(server: Any) -> None:

@@ -69,10 +69,11 @@ class RunningSource:
     state: MutableMapping[str, bytes] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
     batches: list[pa.RecordBatch] = field(default_factory=list)
+    operator_class: type[PollingHttpOperator] = PollingHttpOperator
 
     def __post_init__(self) -> None:
         context = SourceContext(clock=self.clock, state=self.state, env=self.env)
-        self.operator = PollingHttpOperator(self.config, context)
+        self.operator = self.operator_class(self.config, context)
         self.task: asyncio.Task[None] | None = None
 
     @property

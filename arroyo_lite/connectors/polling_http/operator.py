@@ -67,8 +67,11 @@ class PollingHttpOperator(SourceOperator):
     _decoder: Decoder
     _tracker: ChangeTracker | None
 
-    def poll_started(self, scheduled: float, started: float) -> None:
-        """Called as each poll starts, with its scheduled and actual monotonic times.
+    def poll_started(self, due: float, started: float) -> None:
+        """Called as each poll starts, with its due and actual monotonic times.
+
+        ``due`` is one interval after the previous start (or the end of a backoff): after an
+        overrun the poll starts at once, but late against ``due``.
 
         Does nothing; an instrumentation hook (``benchmarks/scale.py`` measures lateness
         with it). Runs on the event loop: must be cheap and must not block.
@@ -120,7 +123,9 @@ class PollingHttpOperator(SourceOperator):
         interval = options.poll_interval_ms / 1000.0
         policy = BackoffPolicy(interval=interval, max_backoff=options.max_backoff_ms / 1000.0)
         transient_streak = 0
-        scheduled = clock.monotonic()
+        # ``due`` is when the schedule wanted this poll (one interval after the previous start);
+        # ``scheduled`` is when it will actually start (``due``, or at once after an overrun).
+        due = scheduled = clock.monotonic()
         self.status.state = SourceState.RUNNING
         while True:
             delay = scheduled - clock.monotonic()
@@ -128,16 +133,17 @@ class PollingHttpOperator(SourceOperator):
             if delay > 0:
                 await clock.sleep(delay)
             started = clock.monotonic()
-            self.poll_started(scheduled, started)
+            self.poll_started(due, started)
             failure = await self._poll(session, request, emit)
             now = clock.monotonic()
             if isinstance(failure, TransientHttpError):
                 transient_streak += 1
                 self.status.state = SourceState.BACKOFF
-                scheduled = now + policy.delay(transient_streak, failure.retry_after)
+                due = scheduled = now + policy.delay(transient_streak, failure.retry_after)
             else:
                 transient_streak = 0
                 self.status.state = SourceState.RUNNING
+                due = started + interval
                 scheduled = next_tick(started, interval, now)
 
     async def _poll(
