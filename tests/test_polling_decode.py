@@ -122,3 +122,14 @@ async def test_decode_errors_are_masked(server: Any) -> None:
         await wait_until(lambda: src.task is not None and src.task.done())
     assert src.status.state is SourceState.FAILED
     assert secret not in (src.status.last_error or "")
+
+
+async def test_changed_with_big_bodies_hashes_off_the_loop(server: Any) -> None:
+    config = table(server, "/array?n=30000", extra=",\n emit_behavior = 'changed'")
+    async with RunningSource(config) as src:
+        await src.sleeping_after(1)
+        await src.manual.advance(1.0)
+        await src.sleeping_after(2)
+    assert src.status.rows == 30_000
+    assert src.status.unchanged_polls == 1
+    assert src.status.bytes > 256 * 1024 * 2
