@@ -292,9 +292,15 @@ class Persister:
 
     def _write(self, work: list[tuple[_Tracked, pa.Table, dict[str, bytes] | None]]) -> None:
         for t, rows, state in work:
-            if t.writer is None:
-                t.writer = self.state_dir.open_writer(t.name, t.schema)
-            t.writer.write(rows, state)
+            try:
+                if t.writer is None:
+                    t.writer = self.state_dir.open_writer(t.name, t.schema)
+                t.writer.write(rows, state)
+            except OSError as e:
+                raise StateError(
+                    f"cannot save rows of table '{t.name}' to {self.state_dir.path}: "
+                    f"{e.strerror or e}"
+                ) from e
 
     def close(self) -> None:
         def close_all() -> None:
