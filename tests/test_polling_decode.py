@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -133,3 +134,17 @@ async def test_changed_with_big_bodies_hashes_off_the_loop(server: Any) -> None:
     assert src.status.rows == 30_000
     assert src.status.unchanged_polls == 1
     assert src.status.bytes > 256 * 1024 * 2
+
+
+async def test_dropped_records_warn_once_per_streak(
+    server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="arroyo_lite.polling_http")
+    config = table(server, "/mixed", extra=",\n framing = 'newline',\n bad_data = 'drop'")
+    async with RunningSource(config) as src:
+        for poll in (1, 2):
+            await src.sleeping_after(poll)
+            await src.manual.advance(1.0)
+        await src.sleeping_after(3)
+    levels = [r.levelno for r in caplog.records if r.name == "arroyo_lite.polling_http"]
+    assert levels == [logging.WARNING, logging.DEBUG, logging.DEBUG]

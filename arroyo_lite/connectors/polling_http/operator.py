@@ -66,6 +66,8 @@ class PollingHttpOperator(SourceOperator):
     _request: HttpRequest
     _decoder: Decoder
     _tracker: ChangeTracker | None
+    #: Whether the previous decoded poll dropped records (to log a streak of them once).
+    _dropping: bool = False
 
     def poll_started(self, due: float, started: float) -> None:
         """Called as each poll starts, with its due and actual monotonic times.
@@ -175,9 +177,10 @@ class PollingHttpOperator(SourceOperator):
         if result.dropped:
             status.dropped_rows += result.dropped
             detail = "; ".join(result.errors) or "bad data"
-            self._note_error(
-                f"dropped {result.dropped} bad record(s): {detail}", level=logging.WARNING
-            )
+            # As with failures: warn once per run of polls with bad records, then quietly.
+            level = logging.DEBUG if self._dropping else logging.WARNING
+            self._note_error(f"dropped {result.dropped} bad record(s): {detail}", level=level)
+        self._dropping = bool(result.dropped)
         if result.batch is not None and result.batch.num_rows:
             status.rows += result.batch.num_rows
             emit(result.batch)
