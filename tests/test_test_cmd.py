@@ -7,6 +7,7 @@ CliRunner on a worker thread while the test loop keeps serving the aiohttp app.
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 from typing import Any
 
@@ -192,3 +193,16 @@ async def test_structured_rows_are_shown(server: Any, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "item-4" in result.output and "item-5" not in result.output  # --rows 5 by default
     assert "8 row(s) decoded, first 5 shown" in result.output
+
+
+def test_quickstart_tables_all_probe_ok_against_the_demo_api(tmp_path: Path) -> None:
+    from arroyo_lite.demo import quickstart_sql, retarget
+    from arroyo_lite.demo.api import DemoServer
+
+    with DemoServer(port=0, seed=1) as demo:
+        path = tmp_path / "quickstart.sql"
+        path.write_text(retarget(quickstart_sql(), demo.port), encoding="utf-8")
+        result = CliRunner().invoke(main, ["test", str(path), "--rows", "2"])
+    assert result.exit_code == 0, result.output
+    summary = re.search(r"(\d+) of (\d+) polled table\(s\) OK", result.output)
+    assert summary is not None and summary.group(1) == summary.group(2) != "0"
