@@ -407,3 +407,26 @@ def test_interrupt_cancels_a_long_query_and_the_session_goes_on(session: Session
     assert len(outcome) == 1 and isinstance(outcome[0], QueryError), outcome
     assert "interrupt" in outcome[0].message.lower()
     assert session.query("SELECT 42 AS x").column("x").to_pylist() == [42]
+
+
+def test_stream_over_the_status_table_refreshes(session: Session) -> None:
+    session.execute("CREATE TABLE imp WITH (connector = 'impulse', event_rate = '100');")
+    stream = session.stream('SELECT "table", rows FROM arroyo_status', timeout=60)
+    assert not stream.incremental
+    seen: list[int] = []
+    for batch in stream:
+        seen.append(batch.column("rows")[0].as_py() if batch.num_rows else 0)
+        if len(seen) >= 2 and seen[-1] > seen[0]:
+            stream.close()
+    assert seen[-1] > seen[0]  # re-evaluated as the source's counters moved
+
+
+def test_retention_max_age_through_sql(session: Session) -> None:
+    session.execute(
+        "CREATE TABLE imp WITH (connector = 'impulse', event_rate = '1000', "
+        "message_count = '20', 'retention.max_age' = interval '1 second');"
+    )
+    wait_for(lambda: session.status()[0].rows == 20)
+    # Once a second has passed, every row is older than max_age: the table empties.
+    wait_for(lambda: count(session, "imp") == 0)
+    assert session.status()[0].rows == 20  # produced, then expired
