@@ -196,6 +196,125 @@ def test_invalid_ddl(sql: str, message: str, line: int, col: int) -> None:
     assert (first.position.file, first.position.line, first.position.col) == ("t.sql", line, col)
 
 
+FMT_XML = "  connector = 'polling_http',\n  endpoint = 'http://h/x',\n  format = 'xml'"
+RAW = "  connector = 'polling_http',\n  endpoint = 'http://h/x',\n  format = 'raw_string'"
+
+# Every problem of a table is reported, in source order, with no cascade from an earlier one.
+# (sql, [(message, line, col), ...]). A message ending in "..." is a prefix.
+MULTI_CASES = [
+    # The issue's example: one error per mistake, and a misspelled required key is reported
+    # once (unknown option + did-you-mean), not also as "'format' must be set".
+    ("CREATE TABLE p2 (symbol TEXT, price DOUBLE) WITH (\n"
+     "  connector = 'polling_http', endpoint = 'https://api.example.com/prices',\n"
+     "  method = 'get', headers = 'Authorization: Bearer {{ NOPE_TOKEN }}',\n"
+     "  poll_interval_ms = '0', emit_behavior = 'changd', fromat = 'json');",
+     [("invalid value for 'method': 'get'", 3, 12),
+      ("Environment variable NOPE_TOKEN not found", 3, 29),
+      ("invalid value for 'poll_interval_ms': 0 (must be greater than 0)", 4, 22),
+      ("invalid value for 'emit_behavior': 'changd'", 4, 43),
+      ("unknown options provided in WITH clause: 'fromat'", 4, 53)]),
+    # Typed-value problems of several options, then a leftover key.
+    (pt("poll_interval_ms = -1", "timeout_ms = 0", "'retention.max_rows' = -5",
+        "idle_micros = 'x'", "bogus = 1"),
+     [("expected with option 'poll_interval_ms' to be an integer, but it was `-1`", 5, 22),
+      ("invalid value for 'timeout_ms': 0 (must be greater than 0)", 6, 16),
+      ("expected with option 'retention.max_rows' to be an unsigned integer, but it was `-5`",
+       7, 26),
+      ("expected with option 'idle_micros' to be an integer, but it was `x`", 8, 17),
+      ("unknown options provided in WITH clause: 'bogus'", 9, 3)]),
+    # A bad format: its json.* sub-options are not "unknown", and no "'format' must be set".
+    (pt("'json.unstructured' = true", "'json.timestamp_format' = 'x'", base=FMT_XML),
+     [("invalid format: 'unknown format 'xml''", 4, 12)]),
+    # A bad framing: its max_length is not "unknown".
+    (pt("framing = 'lines'", "'framing.newline.max_length' = 10"),
+     [("invalid framing: 'Unknown framing method 'lines''", 5, 13)]),
+    # A misspelled required key: one error, at the misspelling.
+    (pt(base="  connector = 'polling_http',\n  endpont = 'http://h/x',\n  format = 'json'"),
+     [("unknown options provided in WITH clause: 'endpont'", 3, 3)]),
+    # Column type errors and option errors; event_time_field is not checked against the
+    # broken columns (and not called unknown either).
+    (pt("method = 'get'", "event_time_field = ts",
+        columns="value TEXT, ts TIMESTAMP(2), n SMALLINT"),
+     [("unsupported precision 2 -- ...", 1, 29),
+      ("field 'n' has a type 'Int16' that cannot be used in a connection table", 1, 46),
+      ("invalid value for 'method': 'get'", 5, 12)]),
+    # Two headers problems (both at the headers value, in the order found).
+    (pt("headers = 'Bad Name: v,X: {{ NOPE }}'"),
+     [("Environment variable NOPE not found", 5, 13),
+      ("invalid header name 'Bad Name'", 5, 13)]),
+    (pt("bad_data = 'skip'", columns="value TEXT, WATERMARK FOR ts"),
+     [("WATERMARK FOR field `ts` does not exist", 1, 43),
+      ("Invalid bad_data: 'invalid value for 'bad_data': `skip`; expected one of 'drop' or "
+       "'fail''", 5, 14)]),
+    (pt(base="  connector = 'polling_http',\n  endpoint = 'ftp://x',\n  format = 'protobuf'",
+        columns="value TEXT, topic TEXT METADATA FROM 'topic'"),
+     [("unknown metadata field 'topic' for polling_http connector 't'", 1, 29),
+      ("invalid endpoint 'ftp://x': the scheme must be http or https", 3, 14),
+      ("Protobuf is not yet supported in CREATE TABLE statements", 4, 12)]),
+    # A repeated column name is reported once (not also as a broken raw_string shape).
+    (pt(columns="value TEXT, value TEXT", base=RAW),
+     [("could not create connection schema: invalid field names in schema: Schema error: "
+       "Schema contains duplicate unqualified field name value", 1, 29)]),
+    ("CREATE TABLE t WITH (connector = 'polling_http', endpoint = 'http://h/x', "
+     "format = 'json', method = 'get');",
+     [("table 't' declares no columns, and connector 'polling_http' has no default schema",
+       1, 14),
+      ("invalid value for 'method': 'get'", 1, 101)]),
+    # impulse: both bad values; a bad event_rate is not also "not set".
+    ("CREATE TABLE i WITH (connector = 'impulse', event_rate = 'fast', message_count = 'many');",
+     [("expected with option 'event_rate' to be a double, but it was `fast`", 1, 58),
+      ("expected with option 'message_count' to be an integer, but it was `many`", 1, 82)]),
+    ("CREATE TABLE i WITH (connector = 'impulse', evnt_rate = 1);",
+     [("unknown options provided in WITH clause: 'evnt_rate'", 1, 45)]),
+    # Memory tables: every problem.
+    ("CREATE TABLE m (a INT, b INT GENERATED ALWAYS AS (a + 1), c BIT) WITH (format = 'json');",
+     [("memory table column 'b' cannot be virtual or metadata", 1, 24),
+      ("Unsupported SQL type 'BIT'", 1, 59),
+      ("Memory tables do not allow with options; to create a connection table set the "
+       "'connector' option", 1, 72)]),
+    # A connector that is not a string, or unknown: nothing else of the table can be checked.
+    ("CREATE TABLE t (value TEXT) WITH (connector = 5, format = 'json', method = 'get');",
+     [("expected with option 'connector' to be a single-quoted string, but it was `5`", 1, 47)]),
+    ("CREATE TABLE t (value TEXT) WITH (connector = 'kafak', fromat = 'json');",
+     [("Unknown connector 'kafak'", 1, 47)]),
+    # Several tables, several problems each: all of them, in source order.
+    (pt("method = 'get'", "emit_behavior = 'ALL'") + "\n"
+     "CREATE TABLE i WITH (connector = 'impulse', event_rate = 0, message_count = '-1');",
+     [("invalid value for 'method': 'get'", 5, 12),
+      ("invalid value for 'emit_behavior': 'ALL'", 6, 19),
+      ("invalid value for 'event_rate': 0.0 (must be greater than 0)", 8, 58),
+      ("invalid value for 'message_count': -1 (must be at least 0)", 8, 77)]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("sql", "expected"), MULTI_CASES)
+def test_every_problem_of_a_table(sql: str, expected: list[tuple[str, int, int]]) -> None:
+    errors = errors_of(sql)
+    got = [(e.message, e.position.line, e.position.col) for e in errors if e.position]
+    assert len(got) == len(errors)  # every error is positioned
+    assert len(got) == len(expected), "\n".join(e.format() for e in errors)
+    for (message, line, col), (want, want_line, want_col) in zip(got, expected, strict=True):
+        if want.endswith("..."):
+            assert message.startswith(want[:-3]), message
+        else:
+            assert message == want
+        assert (line, col) == (want_line, want_col), message
+
+
+def test_a_misspelled_required_key_is_one_error_with_a_did_you_mean() -> None:
+    [error] = errors_of(pt(base="  connector = 'polling_http',\n  endpoint = 'http://h/x',\n"
+                              "  fromat = 'json'"))
+    assert error.message == "unknown options provided in WITH clause: 'fromat'"
+    assert error.hint == "did you mean 'format' instead of 'fromat'?"
+
+
+def test_enum_hint_suggests_a_close_value() -> None:
+    errors = errors_of(pt("emit_behavior = 'changd'"))
+    assert [e.hint for e in errors] == [
+        "did you mean 'changed'? expected 'all' or 'changed' (case-sensitive)"
+    ]
+
+
 def test_unknown_option_hint_suggests_the_closest_key() -> None:
     [error] = errors_of(pt("endpont = 'http://h'", "pol_interval_ms = 5"))
     assert error.hint is not None

@@ -112,3 +112,72 @@ def test_leftovers_are_listed_in_order_with_hints() -> None:
 def test_bad_durations(text: str) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+def collecting(options: str) -> OptionReader:
+    source = SourceText(f"CREATE TABLE t WITH ({options})", "o.sql")
+    parsed = parse_statement(split_statements(source)[0], source)
+    assert parsed.options is not None
+    return OptionReader(parsed.options, clause_position=parsed.with_position, collect=True)
+
+
+@pytest.mark.parametrize(("puller", "value", "message"), BAD)
+def test_collecting_records_the_problem_and_reads_none(
+    puller: str, value: str, message: str
+) -> None:
+    reader = collecting(f"k = {value}")
+    assert getattr(reader, puller)("k") is None
+    [error] = reader.errors
+    assert error.message == message
+    assert error.position is not None and error.position.col == 26
+    assert reader.is_invalid("k") and "k" not in reader
+
+
+def test_collecting_keeps_going_over_every_option() -> None:
+    reader = collecting("a = 'x', b = 'y', c = 3, zzz = 1")
+    assert reader.pull_opt_i64("a") is None
+    assert reader.pull_opt_bool("b") is None
+    assert reader.pull_opt_i64("c") == 3
+    reader.check_leftovers()
+    assert [e.message for e in reader.errors] == [
+        "expected with option 'a' to be an integer, but it was `x`",
+        "expected with option 'b' to be a boolean, but it was `'y'`",
+        "unknown options provided in WITH clause: 'zzz'",
+    ]
+
+
+def test_collecting_required_puller_raises_the_recorded_error_once() -> None:
+    reader = collecting("n = 'many'")
+    with pytest.raises(SqlError) as bad:
+        reader.pull_i64("n")
+    with pytest.raises(SqlError) as absent:
+        reader.pull_str("s")
+    assert [e.message for e in reader.errors] == [
+        "expected with option 'n' to be an integer, but it was `many`",
+        "required option 's' not set",
+    ]
+    assert bad.value is reader.errors[0] and absent.value is reader.errors[1]
+    reader.report(bad.value)  # what the table builder does with a raised error
+    assert len(reader.errors) == 2
+
+
+def test_require_is_quiet_for_a_bad_value() -> None:
+    reader = collecting("n = 'many'")
+    assert reader.pull_opt_i64("n") is None
+    reader.require("n", "add n")
+    reader.require("m", "add m")
+    assert [e.message for e in reader.errors] == [
+        "expected with option 'n' to be an integer, but it was `many`",
+        "required option 'm' not set",
+    ]
+
+
+def test_a_missing_key_misspelled_as_a_leftover_is_one_error() -> None:
+    reader = collecting("fromat = 'json'")
+    reader.know("format")
+    reader.require("format", "add format")
+    reader.check_leftovers()
+    [error] = reader.errors
+    assert error.message == "unknown options provided in WITH clause: 'fromat'"
+    assert error.hint == "did you mean 'format' instead of 'fromat'?"
+    assert error.position is not None and error.position.token == "fromat"

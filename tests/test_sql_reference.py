@@ -229,3 +229,35 @@ def test_debezium_with_virtual_fields_keeps_arroyos_message() -> None:
         "can't use virtual fields with debezium format",
         "format 'debezium_json' is not supported by arroyo-lite",
     ]
+
+
+def test_plugin_connector_problems_are_collected_with_the_others() -> None:
+    """A plugin that raises (pull_str of an absent key) adds one error; the rest of the
+    table is still checked, and its unpulled keys are not called unknown."""
+    with pytest.raises(ValidationErrors) as info:
+        compile_sql(
+            "CREATE TABLE k (value TEXT) WITH (connector = 'kafka', topic = 't', "
+            "bad_data = 'skip', format = 'json');",
+            env={},
+            lookup=lookup,
+        )
+    assert [(e.message, e.position.col if e.position else 0) for e in info.value] == [
+        ("required option 'type' not set", 29),
+        ("required option 'bootstrap_servers' not set", 29),
+        ("Invalid bad_data: 'invalid value for 'bad_data': `skip`; expected one of 'drop' or "
+         "'fail''", 80),
+    ]
+
+
+def test_plugin_misspelled_required_key_is_one_error() -> None:
+    with pytest.raises(ValidationErrors) as info:
+        compile_sql(
+            "CREATE TABLE k (value TEXT) WITH (connector = 'kafka', type = 'source', "
+            "bootstrap_server = 'k', topic = 't', format = 'json');",
+            env={},
+            lookup=lookup,
+        )
+    [error] = info.value
+    assert error.message == "required option 'bootstrap_servers' not set"
+    assert error.hint == "did you mean 'bootstrap_servers' instead of 'bootstrap_server'?"
+    assert error.position is not None and error.position.col == 73
