@@ -128,7 +128,9 @@ class Connector(ABC):
         """Pull this connector's options from ``options`` and return its frozen options object.
 
         ``table`` is the config built so far (columns, format; ``connector_options`` unset).
-        Raise :class:`~arroyo_lite.errors.SqlError` (positioned via ``options``) on bad values.
+        Raise :class:`~arroyo_lite.errors.SqlError` (positioned via ``options``) on bad values,
+        or call ``options.report(error)`` to record a problem and keep checking (when
+        validating, the reader collects every problem; a raised error is one more of them).
         """
 
     def default_columns(self) -> tuple[ColumnSpec, ...] | None:
