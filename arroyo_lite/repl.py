@@ -15,6 +15,7 @@ import contextlib
 import difflib
 import os
 import re
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -270,29 +271,49 @@ class Repl:
         uses the session, as its contract asks.
         """
         box: dict[str, Any] = {}
+        done = threading.Event()
 
         def target() -> None:
             try:
                 box["value"] = fn()
             except BaseException as e:  # handed to the calling thread below
                 box["error"] = e
+            finally:
+                done.set()
 
         worker = threading.Thread(target=target, name="repl-query", daemon=True)
-        worker.start()
         try:
-            while worker.is_alive():
-                worker.join(0.1)
+            # SIGINT is held back while the thread starts: a Ctrl-C inside Thread.start() would
+            # leave a thread that runs the query with nobody waiting to interrupt it. The
+            # worker inherits the mask, so the signal always lands here, on the main thread.
+            blocked = _block_sigint()
+            try:
+                worker.start()
+            finally:
+                _restore_sigmask(blocked)
+            while not done.wait(0.1):
+                pass
         except KeyboardInterrupt:
-            interrupt = getattr(self.session, "interrupt", None)
-            if callable(interrupt):
-                with contextlib.suppress(Exception):
-                    interrupt()
-            worker.join(10)
+            self._stop_worker(done)
             raise
         if "error" in box:
             raise box["error"]
         value: _T = box["value"]
         return value
+
+    def _stop_worker(self, done: threading.Event) -> None:
+        """Interrupt the session until the worker is done (bounded).
+
+        Repeated, because a Ctrl-C can come before DuckDB has started the query, when there is
+        nothing to interrupt yet.
+        """
+        interrupt = getattr(self.session, "interrupt", None)
+        deadline = time.monotonic() + 30
+        while not done.is_set() and time.monotonic() < deadline:
+            if callable(interrupt):
+                with contextlib.suppress(Exception):
+                    interrupt()
+            done.wait(0.1)
 
     def _query(self, statement: Query) -> bool:
         try:
@@ -444,18 +465,51 @@ class Repl:
             highlight=False,
         )
         while True:
+            # One try around the whole step: a Ctrl-C between two statements, outside both
+            # the prompt and a query, must not end the session either.
             try:
-                text = prompt.prompt()
-            except KeyboardInterrupt:
-                continue  # Ctrl-C at the prompt clears the line
-            except EOFError:
-                break
-            try:
+                try:
+                    with _sigint_ignored():
+                        text = prompt.prompt(handle_sigint=False)
+                except KeyboardInterrupt:
+                    continue  # Ctrl-C at the prompt clears the line
                 if not self.handle(text):
                     break
+            except EOFError:
+                break
             except KeyboardInterrupt:
                 self.err.print("cancelled", style="red")
         return 0
+
+
+def _block_sigint() -> set[int | signal.Signals] | None:
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+
+def _restore_sigmask(previous: set[int | signal.Signals] | None) -> None:
+    if previous is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT while prompt_toolkit reads a line.
+
+    In raw mode Ctrl-C is a keystroke (the prompt clears the line). A SIGINT can still come
+    in the instant after Enter, when the terminal is back in cooked mode but the prompt has
+    not returned; ignored, it cannot drop the accepted statement (press Ctrl-C again to
+    cancel it once it runs).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def split_script(lines: Iterable[str]) -> Iterator[str]:

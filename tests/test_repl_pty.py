@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 import subprocess
+import termios
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,6 +62,26 @@ def spawn(args: list[str], tmp_path: Path) -> pexpect.spawn:
     )
     child.expect_exact(PROMPT)
     return child
+
+
+def wait_for_signals(child: pexpect.spawn) -> None:
+    """Wait (bounded) until the terminal turns Ctrl-C into SIGINT again.
+
+    While prompt_toolkit reads a line the terminal is in raw mode and Ctrl-C is a keystroke;
+    when it returns, ISIG is back on. Checked on the pty itself, so no guessing with sleeps.
+    """
+    deadline = time.monotonic() + WAIT
+    while not termios.tcgetattr(child.child_fd)[3] & termios.ISIG:
+        assert time.monotonic() < deadline, "the prompt never returned"
+        time.sleep(0.01)
+
+
+def wait_for_raw_input(child: pexpect.spawn) -> None:
+    """Wait (bounded) until the prompt reads keys raw (Ctrl-C and Ctrl-D are keystrokes)."""
+    deadline = time.monotonic() + WAIT
+    while termios.tcgetattr(child.child_fd)[3] & termios.ISIG:
+        assert time.monotonic() < deadline, "the prompt never came back"
+        time.sleep(0.01)
 
 
 def command(child: pexpect.spawn, line: str) -> None:
@@ -157,6 +179,23 @@ def test_ctrl_c_at_the_prompt_clears_the_line(tmp_path):
     command(child, "SELECT 41 + 1 AS answer;")
     child.expect(r"answer.*\n.*42")
     child.expect_exact(PROMPT)
+    # Ctrl-C during a query that would run for minutes cancels it, not the session.
+    command(child, "SELECT sum(i) AS s FROM range(100000000000) t(i);")
+    child.expect(r"t\(i\);(?:\x1b\[[0-9;?]*[A-Za-z])*\r")
+    wait_for_signals(child)  # the prompt is (about to be) done: the statement runs
+    for _ in range(WAIT):
+        # A Ctrl-C in the instant before the prompt returns is ignored; then press again.
+        child.sendintr()
+        if child.expect_exact(["cancelled", pexpect.TIMEOUT], timeout=1) == 0:
+            break
+    else:
+        raise AssertionError("Ctrl-C never cancelled the query")
+    child.expect_exact(PROMPT)
+    wait_for_raw_input(child)
+    command(child, "SELECT 'still here' AS s;")
+    child.expect(loose(r"still here\s+1 row"))  # the result, not the echo
+    child.expect_exact(PROMPT)
+    wait_for_raw_input(child)
     child.sendeof()
     child.expect(pexpect.EOF)
     child.close()
