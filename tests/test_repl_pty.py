@@ -16,6 +16,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
+from arroyo_lite.demo import quickstart_sql, retarget
 from arroyo_lite.demo.api import DemoServer
 from tests.support.cli import CLI, cli_env
 
@@ -237,4 +238,35 @@ def test_repl_with_bad_file_exits_1_with_position(tmp_path):
     done = run_script("", str(bad))
     assert done.returncode == 1
     assert re.search(rf"{re.escape(str(bad))}:1:\d+: error: ", done.stderr), done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def readme_repl_example() -> list[str]:
+    """The input lines of the README's REPL example (prompts stripped)."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("<!-- section: cli -->")[1].split("<!-- /section: cli -->")[0]
+    block = section.split("$ arroyo-lite repl sql_examples/quickstart.sql\n")[1].split("```")[0]
+    lines = []
+    for line in block.splitlines():
+        for prompt in ("arroyo> ", "   ...> "):
+            if line.startswith(prompt):
+                lines.append(line[len(prompt) :])
+    return lines
+
+
+def test_the_readme_repl_example_runs(demo_api, tmp_path):
+    lines = readme_repl_example()
+    assert lines[0] == "\\tables" and lines[-1] == "\\q"
+    quickstart = tmp_path / "quickstart.sql"
+    quickstart.write_text(retarget(quickstart_sql(), demo_api.port))
+    script = retarget("\n".join(lines) + "\n", demo_api.port)
+    done = run_script(script, str(quickstart))
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    for name in ("prices", "news", "weather"):
+        assert re.search(rf"{name}\s+polling_http", out)
+    assert re.search(r"symbol\s+high", out)
+    assert re.search(r"\(\+1 row\)\n.*\n.*\n\s+1\s+ACME beats earnings", out), out
+    assert "CREATE TABLE metrics: source started (polling_http)" in out
+    assert re.search(r"metrics\s+polling_http", out.split("CREATE TABLE metrics")[1])
     assert "Traceback" not in done.stderr
