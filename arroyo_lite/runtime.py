@@ -18,6 +18,7 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
+import time
 import traceback
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -79,11 +80,20 @@ class Runtime:
             coro.close()
             raise RuntimeClosedError("the runtime is closed")
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        try:
-            return future.result(timeout)
-        except concurrent.futures.TimeoutError:
-            future.cancel()
-            raise
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            # Wait in slices: if the loop stops meanwhile (close() on another thread), the
+            # coroutine may never run, and waiting on without a check would hang.
+            slice_ = 0.1 if deadline is None else min(0.1, max(0.0, deadline - time.monotonic()))
+            try:
+                return future.result(slice_)
+            except concurrent.futures.TimeoutError:
+                if not self._thread.is_alive() or (self._closed and not self.loop.is_running()):
+                    future.cancel()
+                    raise RuntimeClosedError("the runtime is closed") from None
+                if deadline is not None and time.monotonic() >= deadline:
+                    future.cancel()
+                    raise
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         """Schedule ``coro`` on the loop without waiting."""
@@ -170,9 +180,15 @@ class Runtime:
 
     def statuses(self) -> list[SourceStatus]:
         """A snapshot of every source's status, in start order (read on the loop)."""
-        if self._closed:
+        def take() -> list[SourceStatus]:
             return [s.operator.status.snapshot() for s in self._sources.values()]
-        return self.run_sync(lambda: [s.operator.status.snapshot() for s in self._sources.values()])
+
+        if not self._closed:
+            try:
+                return self.run_sync(take)
+            except RuntimeClosedError:
+                pass  # closed meanwhile: nothing mutates the statuses any more
+        return take()
 
     def operators(self) -> list[SourceOperator]:
         return [s.operator for s in self._sources.values()]
