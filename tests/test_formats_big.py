@@ -10,8 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 
 from arroyo_lite.config import BadData
+from arroyo_lite.errors import FatalSourceError
 from arroyo_lite.formats import make_decoder
 from arroyo_lite.formats.json_decoder import JsonDecoder
 from tests.support.format_tables import col, raw_string, table
@@ -95,3 +97,25 @@ def test_ingest_benchmark_quick_run() -> None:
         assert r["rows"] > 0 and r["ingest_MBps"] > 0 and r["read_json_MBps"] > 0
         assert r["fast_path"]
     ingest.print_table(results)
+
+
+def test_bisected_ndjson_matches_the_exact_path() -> None:
+    rows = big_rows(10_000)
+    rows[3] = b"{broken"
+    rows[5_000] = b'{"id": "x"}'
+    rows[9_998] = b'{"name": "no id"}'
+    body = b"\n".join(rows)
+    decoder = make_decoder(table(*COLUMNS, newline=True, bad_data=BadData.DROP))
+    assert isinstance(decoder, JsonDecoder)
+    result = decoder.decode(body, NOW)
+    exact = decoder._decode_exactly(body, NOW)
+    assert result.dropped == exact.dropped == 3
+    assert result.batch is not None and exact.batch is not None
+    assert result.batch.equals(exact.batch)
+    assert result.errors[0] == exact.errors[0]
+    failing = make_decoder(table(*COLUMNS, newline=True))
+    with pytest.raises(FatalSourceError, match="invalid JSON"):  # line 3 comes first
+        failing.decode(body, NOW)
+    rows[3] = b'{"id": 3}'
+    with pytest.raises(FatalSourceError, match="field 'id': expected Int64, got string"):
+        failing.decode(b"\n".join(rows), NOW)
