@@ -46,6 +46,11 @@ DEFAULT_FANIN = 16
 DEFAULT_MAX_BATCH_ROWS = 1 << 20
 #: How often the compaction thread applies age retention (seconds).
 AGE_CHECK_INTERVAL = 0.5
+#: Snapshots re-apply age retention at most this often per table (seconds): the check scans
+#: the oldest batch's timestamps, too much work for every query.
+AGE_SNAPSHOT_INTERVAL = 0.1
+#: Largest compacted batch of a table with ``retention.max_age``.
+AGE_BATCH_ROWS = 1 << 16
 
 
 class StoreError(ArroyoLiteError):
@@ -106,6 +111,7 @@ class _Table:
         "version",
         "pending",
         "max_batch_rows",
+        "age_checked_at",
     )
 
     def __init__(
@@ -129,7 +135,11 @@ class _Table:
         # batches small relative to it: memory stays within ~1.25 x max_rows.
         if retention.max_rows is not None:
             max_batch_rows = max(1, min(max_batch_rows, retention.max_rows // 4))
+        if retention.max_age_seconds is not None:
+            # Same for age: old rows are released a batch at a time.
+            max_batch_rows = min(max_batch_rows, AGE_BATCH_ROWS)
         self.max_batch_rows = max_batch_rows
+        self.age_checked_at = 0  # the store clock's time_ns at the last age trim
 
     def snapshot(self) -> TableSnapshot:
         return TableSnapshot(
@@ -175,11 +185,14 @@ class _Table:
                 self.batches.pop(0)
                 self.first_row += head.num_rows
                 continue
-            # Rows expire from the front (time order is the common case). A partly expired
-            # head batch is filtered (one copy of an old batch); indices stay consistent
-            # because first_row + rows kept == end_row still holds.
+            # Rows expire from the front (time order is the common case): slice the expired
+            # prefix off (zero-copy). Out-of-order rows are filtered out instead (one copy);
+            # indices stay consistent because first_row + rows kept == end_row still holds.
             removed = int(pc.sum(pc.cast(expired, pa.int64())).as_py() or 0)
-            self.batches[0] = head.filter(pc.invert(expired))
+            if pc.all(expired.slice(0, removed)).as_py():
+                self.batches[0] = head.slice(removed)
+            else:
+                self.batches[0] = head.filter(pc.invert(expired))
             self.first_row += removed
             return
 
@@ -317,9 +330,13 @@ class Store:
                 table = self._tables.get(key)
                 if table is None:
                     continue
-                if table.retention.max_age_seconds is not None:
+                if (
+                    table.retention.max_age_seconds is not None
+                    and now - table.age_checked_at >= AGE_SNAPSHOT_INTERVAL * 1e9
+                ):
                     before = table.first_row
                     table.trim_age(now)
+                    table.age_checked_at = now
                     if table.first_row != before:
                         table.version += 1
                 out[key] = table.snapshot()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -176,3 +177,24 @@ def test_snapshots_are_consistent_under_concurrent_appends() -> None:
         thread.join()
         store.close()
     assert xs(store, "b") == list(range(3000))
+
+
+def test_age_retention_slices_an_ordered_prefix_without_copying() -> None:
+    now = [100_000_000_000]
+    store = Store(compact=False, time_ns=lambda: now[0])
+    store.create("t", SCHEMA, retention=RetentionSpec(max_age_seconds=10))
+    times = pa.array([85, 88, 91, 95, 99], pa.int64())
+    big = pa.record_batch(
+        [
+            pa.array(range(5), pa.int64()),
+            pc.multiply(times, 1_000_000_000).view(pa.timestamp("ns")),
+        ],
+        schema=SCHEMA,
+    )
+    store.append("t", big)
+    snap = store.snapshot()["t"]
+    assert snap.to_table().column("x").to_pylist() == [2, 3, 4]  # 91, 95, 99 are within 10 s
+    kept = snap.batches[0]
+    # A slice shares the original buffers: no copy was made.
+    assert kept.column("x").buffers()[1].address == big.column("x").buffers()[1].address
+    assert (snap.first_row, snap.end_row) == (2, 5)
