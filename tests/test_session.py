@@ -430,3 +430,27 @@ def test_retention_max_age_through_sql(session: Session) -> None:
     # Once a second has passed, every row is older than max_age: the table empties.
     wait_for(lambda: count(session, "imp") == 0)
     assert session.status()[0].rows == 20  # produced, then expired
+
+
+def test_incremental_stream_unnests_each_polled_array_once(
+    session: Session, server: ThreadedServer
+) -> None:
+    session.execute(
+        polling_ddl(
+            "raw", server.url("/array?n=3"), "value JSON",
+            format="json", **{"json.unstructured": "true"},
+        )
+    )
+    stream = session.stream(
+        "SELECT json_get_int(item, 'id') AS id "
+        "FROM (SELECT unnest(extract_json(value, '$[*]')) AS item FROM raw)",
+        timeout=60,
+    )
+    assert stream.incremental
+    ids: list[int] = []
+    for batch in stream:
+        ids.extend(batch.column("id").to_pylist())
+        if len(ids) >= 12:
+            stream.close()
+    # Every body's three elements, in order, each body once.
+    assert len(ids) % 3 == 0 and ids == [0, 1, 2] * (len(ids) // 3)
