@@ -26,6 +26,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from arroyo_lite import render
 from arroyo_lite.errors import ArroyoLiteError, SourcePosition
@@ -373,15 +374,17 @@ class Repl:
     def _tables_table(self) -> Table:
         statuses = {s.table: s for s in self.session.status()}
         out = Table(box=box.SIMPLE_HEAD, show_edge=False)
-        for name in ("name", "source", "state"):
+        for name in ("name", "kind", "connector", "state"):
             out.add_column(name)
         out.add_column("rows", justify="right")
         for name in self.session.tables():
             s = statuses.get(name)
+            config = self.session.config(name)
+            kind = "view" if config is None else str(config.kind)
             if s is None:
-                out.add_row(name, "-", "-", "-")
+                out.add_row(Text(name), kind, "-", "-", "-")
             else:
-                out.add_row(name, s.connector, str(s.state), str(s.rows))
+                out.add_row(Text(name), kind, Text(s.connector), str(s.state), str(s.rows))
         return out
 
     def _describe(self, name: str) -> _Outcome:

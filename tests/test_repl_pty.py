@@ -107,7 +107,7 @@ def test_repl_session_through_a_pty(demo_api, tmp_path):
     child = spawn(["repl", str(sql)], tmp_path)
 
     command(child, "\\tables")
-    child.expect(loose(r"prices\s+polling_http"))
+    child.expect(loose(r"prices\s+source\s+polling_http"))
     child.expect_exact(PROMPT)
 
     command(child, "\\d prices")
