@@ -1,10 +1,14 @@
 """DuckDB over the live tables: snapshot queries, views, and continuous queries.
 
-One DuckDB connection belongs to the engine and is guarded by a lock. Before a snapshot
-query, every table whose version changed is (re-)registered as a ``pa.Table`` over the
-store's batches (zero-copy; registering replaces the previous one). ``CREATE VIEW`` / CTAS
-become DuckDB catalog views over those names. Python replacement scans are off, so a query
-can never read a Python variable by accident.
+One DuckDB connection belongs to the engine and is guarded by a lock. Each table is
+registered on it once, as a small object speaking the Arrow PyCapsule stream protocol
+(:class:`_LiveRef`); before each statement the engine takes one consistent snapshot of all
+tables from the store and pins it on those objects, and DuckDB pulls the pinned batches
+(zero-copy) when it scans. So a query sees one moment across every table, and moving to new
+data costs an attribute assignment rather than a re-registration. ``CREATE VIEW`` / CTAS
+become DuckDB catalog views over those names. ``query`` and ``stream`` accept one read-only
+statement only (DDL goes through the session). Python replacement scans and the progress
+bar are off.
 
 Continuous queries (:class:`ContinuousQuery`) run on their own DuckDB *cursor*: a cursor
 shares the catalog (the views) but not the registrations, so a continuous query can register
