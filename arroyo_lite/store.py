@@ -14,7 +14,7 @@ short lock; it never copies rows. Three things happen elsewhere:
 * **Retention** (extension beyond Arroyo): ``retention.max_rows`` is applied on append (drop
   whole batches from the front, then slice the first: zero-copy); ``retention.max_age_seconds``
   (rows whose ``_timestamp`` is older) is applied by the compaction thread every half second
-  and on every snapshot.
+  and by snapshots (at most every 100 ms per table): an ordered expired prefix is sliced off.
 * **Snapshots**: :meth:`Store.snapshot` copies the batch lists of the tables asked for under
   one lock, so a query sees one consistent moment across all of them.
 
