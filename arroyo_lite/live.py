@@ -190,13 +190,29 @@ class _OneLine(logging.Formatter):
         return f"{record.levelname.lower()}: {record.getMessage()}"
 
 
-def configure_logging(stream: IO[str], env: Mapping[str, str] | None = None) -> None:
+class _NotSourceFailures(logging.Filter):
+    """Drops the runtime's "source 'x' failed/crashed" records: :class:`SourceReporter`
+    reports those from the status already (once, with the same message)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.name == "arroyo_lite.runtime"
+            and isinstance(record.msg, str)
+            and record.msg.startswith("source '")
+        )
+
+
+def configure_logging(
+    stream: IO[str], env: Mapping[str, str] | None = None, *, reporter: bool = False
+) -> None:
     """Send arroyo-lite's log records to ``stream`` the way a terminal user wants them.
 
     By default warnings and errors print as one line each, without tracebacks, and the
     polling source's own failure warnings are left out (``run`` reports source failures from
     the status instead, once per message). ``ARROYO_LITE_LOG=debug|info|warning|error`` sets
-    the level; at ``debug`` records carry their tracebacks.
+    the level; at ``debug`` records carry their tracebacks. With ``reporter`` (``run`` and
+    ``demo``, whose :class:`SourceReporter` prints source failures), the runtime's records of
+    the same failures are left out too.
     """
     env = os.environ if env is None else env
     wanted = env.get(LOG_ENV, "").strip().upper()
@@ -213,6 +229,8 @@ def configure_logging(stream: IO[str], env: Mapping[str, str] | None = None) -> 
         if getattr(old, "_arroyo_lite_cli", False):
             root.removeHandler(old)
     handler._arroyo_lite_cli = True  # type: ignore[attr-defined]
+    if reporter and not wanted:
+        handler.addFilter(_NotSourceFailures())
     root.addHandler(handler)
     root.setLevel(level)
     root.propagate = False

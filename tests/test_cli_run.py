@@ -45,9 +45,21 @@ async def server(aiohttp_server):
     return await aiohttp_server(make_app())
 
 
-async def test_jsonl_rows_arrive_while_a_failing_source_is_reported(server, tmp_path):
+FATAL = """
+-- not JSON: with bad_data = 'fail' (the default) this table stops for good
+CREATE TABLE fatal (id BIGINT) WITH (
+    connector = 'polling_http',
+    endpoint = '{base}/invalid',
+    format = 'json',
+    poll_interval_ms = 100
+);
+"""
+
+
+async def test_jsonl_rows_arrive_while_failing_sources_are_reported(server, tmp_path):
+    base = str(server.make_url("")).rstrip("/")
     path = tmp_path / "pipeline.sql"
-    path.write_text(sql_for(str(server.make_url("")).rstrip("/")))
+    path.write_text(FATAL.format(base=base) + sql_for(base))
     done = await cli.run("run", str(path), "--for", "3", "--format", "jsonl", DEMO_TOKEN=SECRET)
     assert done.code == 0, done.stderr
     rows = [orjson.loads(line) for line in done.stdout.splitlines()]
@@ -59,6 +71,7 @@ async def test_jsonl_rows_arrive_while_a_failing_source_is_reported(server, tmp_
     assert len(plain) >= 6 and len(plain) % 3 == 0
     assert counts == sorted(counts) and counts[-1] >= 6
     assert "warning: source 'broken'" in done.stderr
+    assert done.stderr.count("error: source 'fatal' stopped: invalid JSON") == 1
     assert "500" in done.stderr
     assert SECRET not in done.stdout + done.stderr
 
