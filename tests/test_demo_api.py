@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
+import signal
 import socket
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+import aiohttp
 import orjson
 import pytest
 
@@ -101,3 +106,43 @@ def test_retarget_rewrites_only_the_demo_host_and_port():
 def test_packaged_quickstart_is_the_one_in_sql_examples():
     assert quickstart_sql() == (REPO / "sql_examples" / "quickstart.sql").read_text()
     assert f"127.0.0.1:{DEFAULT_PORT}" in quickstart_sql()
+
+
+async def test_standalone_api_prints_its_url_and_stops_on_ctrl_c():
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "arroyo_lite.demo.api",
+        "--port",
+        "0",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
+    match = re.match(r"demo API on (http://127\.0\.0\.1:\d+) ", line)
+    assert match, line
+    async with aiohttp.ClientSession() as http, http.get(match.group(1) + "/prices") as response:
+        assert len(await response.json()) == len(SYMBOLS)
+    proc.send_signal(signal.SIGINT)
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0 and b"Traceback" not in err
+
+
+async def test_standalone_api_on_a_taken_port_says_so():
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        taken = blocker.getsockname()[1]
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "arroyo_lite.demo.api",
+            "--port",
+            str(taken),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{taken}" in err.decode()

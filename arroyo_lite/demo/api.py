@@ -254,16 +254,29 @@ class DemoServer:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m arroyo_lite.demo.api [--port P] [--seed N]``: serve until Ctrl-C."""
+    """``python -m arroyo_lite.demo.api [--port P] [--seed N]``: serve until Ctrl-C.
+
+    Prints ``demo API on http://127.0.0.1:PORT`` (the port it got, also with ``--port 0``)
+    once it listens. A taken port is an error here (no fallback).
+    """
     parser = argparse.ArgumentParser(prog="python -m arroyo_lite.demo.api", description=__doc__)
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--host", default=DEFAULT_HOST)
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args(argv)
-    print(f"demo API on http://{args.host}:{args.port} (Ctrl-C to stop)", flush=True)
-    web.run_app(
-        make_app(seed=args.seed), host=args.host, port=args.port, print=None, access_log=None
-    )
+    server = DemoServer(args.port, host=args.host, fallback=False, seed=args.seed)
+    try:
+        server.start()
+    except OSError as e:
+        parser.exit(1, f"error: cannot listen on {args.host}:{args.port}: {e.strerror or e}\n")
+    print(f"demo API on {server.url} (Ctrl-C to stop)", flush=True)
+    stop = threading.Event()
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
 
 
 if __name__ == "__main__":
