@@ -248,12 +248,15 @@ def run_queries(
     err_stream: IO[str],
     progress: bool,
     refresh: float = 1.0,
+    stop: threading.Event | None = None,
 ) -> int:
     """Print every query's results until ``duration`` passes or Ctrl-C/SIGTERM; return exit code.
 
     Incremental queries print each batch of new rows once. Aggregating queries print their
     whole current result when it changed, at most once per ``refresh`` seconds (the latest
-    result wins). With no queries, the sources just run (status on stderr).
+    result wins). With no queries, the sources just run (status on stderr). ``stop``, when
+    set from another thread, ends the loop like Ctrl-C does. Returns 1 if a query failed
+    (its error is printed on stderr), else 0.
     """
     err = Console(file=err_stream, highlight=False, soft_wrap=True)
     text_out = _TextAdapter(out)
@@ -307,6 +310,8 @@ def run_queries(
             while True:
                 now = time.monotonic()
                 if deadline is not None and now >= deadline:
+                    break
+                if stop is not None and stop.is_set():
                     break
                 wait = TICK_SECONDS if deadline is None else min(TICK_SECONDS, deadline - now)
                 try:
