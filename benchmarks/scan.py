@@ -7,7 +7,7 @@ contiguous Arrow table registered in a plain DuckDB connection. Both are timed i
 the figure is the ratio of medians (target <= 2x). For context it also prints the ratio
 without compaction.
 
-    .venv/bin/python benchmarks/scan.py [--polls 100000] [--rows 10] [--repeat 15]
+    .venv/bin/python benchmarks/scan.py [--polls 100000] [--rows 10] [--repeat 31]
 """
 
 from __future__ import annotations
@@ -62,11 +62,27 @@ def timed(fn: Callable[[], object], repeat: int) -> float:
     return statistics.median(samples)
 
 
+def timed_pair(
+    a: Callable[[], object], b: Callable[[], object], repeat: int
+) -> tuple[float, float]:
+    """Medians of ``a`` and ``b`` timed alternately, so drift on a busy machine (other
+    processes, a garbage collection) hits both alike."""
+    a()
+    b()
+    samples_a, samples_b = [], []
+    for _ in range(repeat):
+        for fn, samples in ((a, samples_a), (b, samples_b)):
+            start = time.perf_counter()
+            fn()
+            samples.append(time.perf_counter() - start)
+    return statistics.median(samples_a), statistics.median(samples_b)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--polls", type=int, default=100_000)
     parser.add_argument("--rows", type=int, default=10)
-    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--repeat", type=int, default=31)
     args = parser.parse_args(argv)
 
     batches = make_batches(args.polls, args.rows)
@@ -83,14 +99,15 @@ def main(argv: list[str] | None = None) -> int:
     settle_s = time.perf_counter() - start
     engine = Engine(store)
     snap = store.snapshot()["t"]
-    live = timed(lambda: engine.query(QUERY), args.repeat)
-    result = engine.query(QUERY).to_pylist()[0]
 
     con = duckdb.connect()
     con.execute("SET python_enable_replacements = false")
     contiguous = pa.Table.from_batches(batches, schema=SCHEMA).combine_chunks()
     con.register("t", contiguous)
-    base = timed(lambda: con.sql(QUERY).to_arrow_table(), args.repeat)
+    live, base = timed_pair(
+        lambda: engine.query(QUERY), lambda: con.sql(QUERY).to_arrow_table(), args.repeat
+    )
+    result = engine.query(QUERY).to_pylist()[0]
     expected = con.sql(QUERY).fetchall()[0]
     assert result["count_star()"] == expected[0] == total
 
@@ -106,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"append: {append_s * 1e6 / args.polls:.2f} us/batch ({append_s:.2f} s total); "
           f"compaction settled {settle_s:.2f} s after the last append")
     print(f"batches after compaction: {len(snap.batches)}")
-    print(f"query on live table (compacted): {live * 1e3:.2f} ms (median of {args.repeat})")
+    print(f"query on live table (compacted): {live * 1e3:.2f} ms "
+          f"(median of {args.repeat}, timed alternately with the next line)")
     print(f"query on one contiguous table:   {base * 1e3:.2f} ms")
     print(f"query on live table, no compaction: {raw * 1e3:.2f} ms "
           f"({raw / base:.1f}x, for context)")
