@@ -18,9 +18,11 @@ import base64
 import datetime as dt
 import decimal
 import io
+import threading
 from collections.abc import Sequence
 from typing import Any, Literal
 
+import duckdb
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -45,13 +47,15 @@ def _as_table(data: Data) -> pa.Table:
 def _iso_timestamps(column: pa.ChunkedArray[Any], *, compact: bool) -> pa.ChunkedArray[Any]:
     typ = column.type
     assert isinstance(typ, pa.TimestampType)
-    fmt = "%Y-%m-%dT%H:%M:%S"
     if compact and typ.unit in ("us", "ns"):
         # Terminal tables show milliseconds (as psql does); data formats keep every digit.
         column = column.cast(pa.timestamp("ms", typ.tz), safe=False)
-    if typ.tz is not None:
-        fmt += "%z"
-    result: pa.ChunkedArray[Any] = pc.strftime(column, format=fmt)  # type: ignore[assignment]
+    # Arrow's cast prints "YYYY-MM-DD HH:MM:SS[.fff]" (+ "Z"/offset when zoned) about 30x
+    # faster than strftime; the one space becomes ISO 8601's "T".
+    text = column.cast(pa.string())
+    result: pa.ChunkedArray[Any] = pc.replace_substring(
+        text, pattern=" ", replacement="T", max_replacements=1
+    )
     return result
 
 
@@ -90,15 +94,85 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot render {type(value).__name__} as JSON")
 
 
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+_JSON_DB = threading.local()
+
+
+def _json_connection() -> duckdb.DuckDBPyConnection:
+    # One small DuckDB per thread, for serialisation only (never the engine's connection).
+    con: duckdb.DuckDBPyConnection | None = getattr(_JSON_DB, "con", None)
+    if con is None:
+        con = duckdb.connect(":memory:")
+        con.execute("SET python_enable_replacements = false")
+        _JSON_DB.con = con
+    return con
+
+
 def to_jsonl(data: Data, *, extra: dict[str, Any] | None = None) -> bytes:
     """One JSON object per row, each ending in ``\\n``.
 
-    ``extra`` keys (for example ``{"_query": 2}``) are put first in every object.
+    ``extra`` keys (for example ``{"_query": 2}``) are put first in every object. Rows are
+    serialised by DuckDB's ``to_json`` (vectorised: several times faster than converting
+    rows to Python objects); binary values become base64 and non-finite floats ``null`` so
+    every line is valid JSON.
     """
-    rows = displayable(data).to_pylist()
+    table = displayable(data)
     if extra:
-        rows = [{**extra, **row} for row in rows]
+        for i, (name, value) in enumerate(extra.items()):
+            table = table.add_column(i, name, pa.array([value] * table.num_rows))
+    if table.num_rows == 0 or table.num_columns == 0:
+        return b"\n" * table.num_rows if table.num_columns == 0 else b""
+    parts = []
+    for field in table.schema:
+        name = _quoted(field.name)
+        if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
+            expr = f"to_base64({name})"
+        elif pa.types.is_floating(field.type):
+            expr = f"CASE WHEN isfinite({name}) THEN {name} END"
+        else:
+            expr = name
+        parts.append(f"{expr} AS {name}")
+    sql = f"SELECT to_json(r) AS j FROM (SELECT {', '.join(parts)} FROM _rows) AS r"
+    con = _json_connection()
+    con.register("_rows", table)
+    try:
+        lines = con.sql(sql).to_arrow_table().column(0)
+    except duckdb.Error:
+        return _to_jsonl_python(table)  # a type DuckDB cannot read from Arrow
+    finally:
+        con.unregister("_rows")
+    return _lines(lines)
+
+
+def _lines(column: pa.ChunkedArray[Any]) -> bytes:
+    """Non-null strings joined, each followed by ``\\n``, without a Python loop per row.
+
+    After appending ``\\n`` to every value, the string data buffer of the combined array is
+    exactly the output; its first and last offsets say where it starts and ends.
+    """
+    newline = pa.scalar("\n", pa.string())
+    empty = pa.scalar("", pa.string())
+    joined: Any = pc.binary_join_element_wise(column, empty, newline)  # type: ignore[call-overload]
+    joined = joined.combine_chunks()
+    if joined.type not in (pa.string(), pa.large_string()):
+        return b"".join(v.encode() for v in joined.to_pylist())
+    _, offsets_buffer, data = joined.buffers()
+    offset_type = pa.int64() if joined.type == pa.large_string() else pa.int32()
+    offsets = pa.Array.from_buffers(
+        offset_type, len(joined) + 1, [None, offsets_buffer], offset=joined.offset
+    )
+    start, end = offsets[0].as_py(), offsets[-1].as_py()
+    assert data is not None
+    out: bytes = data[start:end].to_pybytes()
+    return out
+
+
+def _to_jsonl_python(table: pa.Table) -> bytes:
     option = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+    rows = table.to_pylist()
     return b"".join(orjson.dumps(row, default=_json_default, option=option) + b"\n" for row in rows)
 
 

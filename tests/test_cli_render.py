@@ -68,7 +68,7 @@ def test_jsonl_extra_fields_come_first_and_batches_work():
 
 def test_zoned_timestamps_keep_their_offset():
     table = pa.table({"t": pa.array([NS // 1000], pa.timestamp("us", tz="UTC"))})
-    assert orjson.loads(render.to_jsonl(table))["t"] == "2023-11-14T22:13:20.123456+0000"
+    assert orjson.loads(render.to_jsonl(table))["t"] == "2023-11-14T22:13:20.123456Z"
 
 
 def test_csv_round_trips_through_the_csv_module():
@@ -138,3 +138,24 @@ def test_cell_text_is_not_markup():
     table = pa.table({"s": ["[bold]x[/bold]", "[ns]"]})
     text = text_of(render.rich_table(table))
     assert "[bold]x[/bold]" in text and "[ns]" in text
+
+
+def test_jsonl_is_always_valid_json_binary_base64_non_finite_null():
+    table = pa.table(
+        {
+            "raw": pa.array([b"\x00ab", None], pa.binary()),
+            "f": [float("nan"), float("inf")],
+            'we"ird': [1, 2],
+        }
+    )
+    rows = [orjson.loads(line) for line in render.to_jsonl(table).splitlines()]
+    assert rows == [{"raw": "AGFi", "f": None, 'we"ird': 1}, {"raw": None, "f": None, 'we"ird': 2}]
+
+
+def test_jsonl_of_nothing():
+    assert render.to_jsonl(pa.table({"a": pa.array([], pa.int64())})) == b""
+
+
+def test_jsonl_duckdb_and_python_paths_agree():
+    table = render.displayable(sample())
+    assert render.to_jsonl(table) == render._to_jsonl_python(table)
