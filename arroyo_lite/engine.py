@@ -2,7 +2,7 @@
 
 One DuckDB connection belongs to the engine and is guarded by a lock. Each table is
 registered on it once, as a small object speaking the Arrow PyCapsule stream protocol
-(:class:`_LiveRef`); before each statement the engine takes one consistent snapshot of all
+(:class:`LiveRef`); before each statement the engine takes one consistent snapshot of all
 tables from the store and pins it on those objects, and DuckDB pulls the pinned batches
 (zero-copy) when it scans. So a query sees one moment across every table, and moving to new
 data costs an attribute assignment rather than a re-registration. ``CREATE VIEW`` / CTAS
@@ -10,22 +10,7 @@ become DuckDB catalog views over those names. ``query`` and ``stream`` accept on
 statement only (DDL goes through the session). Python replacement scans and the progress
 bar are off.
 
-Continuous queries (:class:`ContinuousQuery`) run on their own DuckDB *cursor*: a cursor
-shares the catalog (the views) but not the registrations, so a continuous query can register
-*only the new rows* of a table under the table's own name and run the user's query, views
-included, over them. Which mode a query gets is decided once, with sqlglot:
-
-* **incremental** (``incremental = True``): no aggregate function, ``GROUP BY``,
-  ``DISTINCT``, window function or ``HAVING``, through any views, and exactly one live source
-  table read. Each evaluation sees only the rows that arrived since the previous one (a
-  per-query high-water mark on the table's global row index), so every row is emitted once.
-  Memory tables are registered whole (they do not change), so joining new rows against one
-  works. ``ORDER BY``/``LIMIT`` then apply per batch of new rows.
-* **re-evaluated** (``incremental = False``): everything else, including joins between
-  sources and queries over ``arroyo_status``. The whole query runs on a fresh snapshot
-  whenever one of its tables changed, at most every :data:`REEVALUATE_EVERY` seconds (the
-  status table: every second), and each batch yielded is the complete current result,
-  replacing the previous one.
+Continuous queries (:meth:`Engine.stream`) live in :mod:`arroyo_lite.continuous`.
 
 DuckDB errors become :class:`~arroyo_lite.errors.QueryError` with DuckDB's message and, when
 the text DuckDB saw is the user's own, the line and column it points at.
@@ -33,32 +18,26 @@ the text DuckDB saw is the user's own, the line and column it points at.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import re
 import threading
-import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
-from arroyo_lite.config import TableKind
 from arroyo_lite.errors import QueryError, SourcePosition
 from arroyo_lite.sql.transpile import to_duckdb
 from arroyo_lite.status import STATUS_SCHEMA, STATUS_TABLE
 from arroyo_lite.store import Store, TableSnapshot
 
-#: How long a continuous query blocks between checks of its deadline / close flag.
-WAIT_SLICE = 0.25
-#: Re-evaluation period of continuous queries over the status table (seconds).
-STATUS_REFRESH = 1.0
-#: Shortest time between two full re-evaluations of a non-incremental query (seconds).
-REEVALUATE_EVERY = 0.05
+if TYPE_CHECKING:
+    from arroyo_lite.continuous import ContinuousQuery
 
 _LINE_RE = re.compile(r"\n*LINE (\d+): (.*)\n( *)\^", re.DOTALL)
 
@@ -175,7 +154,7 @@ def _configure(con: duckdb.DuckDBPyConnection) -> None:
 _BIND_ERRORS = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)
 
 
-def _bind(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyRelation | None:
+def bind_sql(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyRelation | None:
     """``con.sql(sql)``: binds a query without running it, or runs a statement.
 
     ``con.sql`` reports bind errors without DuckDB's ``LINE n:`` caret; ``con.execute``
@@ -233,8 +212,8 @@ def _check_read_only(
     _accepted.add(duck)
 
 
-def _run(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
-    relation = _bind(con, sql)
+def run_sql(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
+    relation = bind_sql(con, sql)
     if relation is None:  # a statement that is not a query (DDL): no result rows
         return pa.table({})
     table: pa.Table = relation.to_arrow_table()
@@ -260,7 +239,7 @@ class Engine:
                 "WHERE function_type = 'aggregate'"
             ).fetchall()
         )
-        self._refs: dict[str, _LiveRef] = {}
+        self._refs: dict[str, LiveRef] = {}
         self._streams: weakref.WeakSet[ContinuousQuery] = weakref.WeakSet()
         self._views: dict[str, _View] = {}
         self._closed = False
@@ -324,7 +303,7 @@ class Engine:
             _check_read_only(self._con, duck, sql, position)
             self._sync(self._con, _refers_to_status(duck))
             try:
-                return _run(self._con, duck)
+                return run_sql(self._con, duck)
             except duckdb.Error as e:
                 raise query_error(e, executed=duck, original=sql, position=position) from e
 
@@ -344,6 +323,8 @@ class Engine:
             )
             cursor = self._con.cursor()
             _configure(cursor)
+        from arroyo_lite.continuous import ContinuousQuery
+
         query = ContinuousQuery(self, cursor, sql, duck, shape, timeout=timeout)
         query.validate()
         with self._lock:
@@ -370,18 +351,22 @@ class Engine:
     def closed(self) -> bool:
         return self._closed
 
+    def status_table(self) -> pa.Table:
+        """The current ``arroyo_status`` rows."""
+        return self._status()
+
     # --- internals ----------------------------------------------------------------------
 
     def _sync(self, con: duckdb.DuckDBPyConnection, with_status: bool) -> None:
         """Pin one consistent snapshot of every table for the next statement.
 
-        Each table is registered once, as a :class:`_LiveRef`; DuckDB asks it for an Arrow
+        Each table is registered once, as a :class:`LiveRef`; DuckDB asks it for an Arrow
         stream at every scan, so moving to a newer snapshot is an attribute assignment, not
         a re-registration (which costs far more than a small query).
         """
         snapshots = self.store.snapshot()
         for snap in snapshots.values():
-            _pin(con, self._refs, snap.name, snap)
+            pin(con, self._refs, snap.name, snap)
         for key in list(self._refs):
             if key not in snapshots:
                 con.unregister(key)
@@ -390,7 +375,7 @@ class Engine:
             con.register(STATUS_TABLE, self._status())
 
 
-class _LiveRef:
+class LiveRef:
     """A table as DuckDB sees it: an Arrow PyCapsule stream source over pinned data.
 
     Registered once per name and connection; DuckDB asks it for a stream at every scan, so
@@ -411,9 +396,9 @@ class _LiveRef:
         return stream
 
 
-def _pin(
+def pin(
     con: duckdb.DuckDBPyConnection,
-    refs: dict[str, _LiveRef],
+    refs: dict[str, LiveRef],
     name: str,
     data: TableSnapshot | pa.Table,
 ) -> None:
@@ -421,173 +406,10 @@ def _pin(
     key = name.lower()
     ref = refs.get(key)
     if ref is None:
-        refs[key] = ref = _LiveRef(data)
+        refs[key] = ref = LiveRef(data)
         con.register(name, ref)
     else:
         ref.data = data
-
-
-class ContinuousQuery(Iterator[pa.RecordBatch]):
-    """An iterator of result batches that follows the live tables.
-
-    ``incremental`` says what a batch means: new result rows (``True``), or the complete
-    current result of a re-evaluated query (``False``; each batch replaces the previous).
-    Iteration blocks until there is something new; it ends when :meth:`close` is called, the
-    session closes, or ``timeout`` seconds pass. A failing evaluation raises
-    :class:`QueryError` from ``next()``.
-    """
-
-    def __init__(
-        self,
-        engine: Engine,
-        cursor: duckdb.DuckDBPyConnection,
-        sql: str,
-        duck: str,
-        shape: QueryShape,
-        *,
-        timeout: float | None,
-    ) -> None:
-        self.sql = sql
-        self._engine = engine
-        self._cursor = cursor
-        self._duck = duck
-        self._shape = shape
-        store_kinds = {n.lower(): engine.store.kind(n) for n in engine.store.names()}
-        self._sources = frozenset(
-            t for t in shape.tables if store_kinds.get(t) is not TableKind.MEMORY
-        )
-        self.incremental = not shape.aggregating and len(self._sources) == 1
-        self._deadline = None if timeout is None else time.monotonic() + timeout
-        self._closed = False
-        self._pending: collections.deque[pa.RecordBatch] = collections.deque()
-        self._high_water = 0
-        self._versions: dict[str, int] | None = None
-        self._store_version = -1
-        self._next_status = 0.0
-        self._refs: dict[str, _LiveRef] = {}
-        self._last_eval = float("-inf")
-        self._woken = threading.Event()
-        # Held while the cursor is in use, so close() can wait for an evaluation to end.
-        self._lock = threading.Lock()
-
-    def validate(self) -> None:
-        """Bind the query once against empty tables so errors surface before iteration.
-
-        ``cursor.sql`` binds a SELECT without running it.
-        """
-        with self._lock:
-            snaps = self._engine.store.snapshot(self._shape.tables)
-            for snap in snaps.values():
-                _pin(self._cursor, self._refs, snap.name, snap.schema.empty_table())
-            if self._shape.reads_status:
-                _pin(self._cursor, self._refs, STATUS_TABLE, STATUS_SCHEMA.empty_table())
-            try:
-                _bind(self._cursor, self._duck)
-            except duckdb.Error as e:
-                error = query_error(e, executed=self._duck, original=self.sql, position=None)
-            else:
-                return
-        self.close()
-        raise error from None
-
-    def __iter__(self) -> ContinuousQuery:
-        return self
-
-    def __next__(self) -> pa.RecordBatch:
-        store = self._engine.store
-        while True:
-            if self._pending:
-                return self._pending.popleft()
-            if self._finished():
-                self.close()
-                raise StopIteration
-            version = store.version
-            now = time.monotonic()
-            due_status = self._shape.reads_status and now >= self._next_status
-            if version != self._store_version or due_status:
-                # A full re-evaluation scans everything: at most one per REEVALUATE_EVERY,
-                # however often small polls land (new data meanwhile is picked up then).
-                hold = 0.0 if self.incremental else self._last_eval + REEVALUATE_EVERY - now
-                if hold <= 0 or due_status:
-                    self._store_version = version
-                    self._last_eval = now
-                    self._evaluate(force=due_status)
-                    continue
-                self._woken.wait(self._bounded(hold))  # close() sets it
-                continue
-            store.wait_for_change(version, self._bounded(WAIT_SLICE))
-
-    def _bounded(self, wait: float) -> float:
-        """``wait``, cut short at the deadline."""
-        if self._deadline is not None:
-            wait = min(wait, max(0.0, self._deadline - time.monotonic()))
-        return wait
-
-    def close(self) -> None:
-        """Stop iterating (callable from any thread; an iteration in progress ends soon)."""
-        if self._closed:
-            return
-        self._closed = True
-        self._woken.set()
-        with contextlib.suppress(duckdb.Error):  # already closed: nothing to interrupt
-            self._cursor.interrupt()
-        self._engine.store.notify()
-        # Wait (bounded) for an evaluation on another thread to leave the cursor.
-        if self._lock.acquire(timeout=5):
-            try:
-                with contextlib.suppress(duckdb.Error):
-                    self._cursor.close()
-            finally:
-                self._lock.release()
-
-    def _finished(self) -> bool:
-        if self._closed or self._engine.closed:
-            return True
-        return self._deadline is not None and time.monotonic() >= self._deadline
-
-    def _evaluate(self, *, force: bool) -> None:
-        snaps = self._engine.store.snapshot(self._shape.tables)
-        versions = {k: s.version for k, s in snaps.items()}
-        if not force and versions == self._versions:
-            return
-        self._versions = versions
-        with self._lock:
-            if self._closed:
-                return
-            if self.incremental:
-                (source,) = self._sources
-                snap = snaps.get(source)
-                if snap is None or snap.end_row <= self._high_water:
-                    return
-                delta = snap.since(self._high_water)
-                self._high_water = snap.end_row
-                for key, other in snaps.items():
-                    _pin(self._cursor, self._refs, other.name, delta if key == source else other)
-            else:
-                for snap in snaps.values():
-                    _pin(self._cursor, self._refs, snap.name, snap)
-            try:
-                if self._shape.reads_status:
-                    _pin(self._cursor, self._refs, STATUS_TABLE, self._engine._status())
-                    self._next_status = time.monotonic() + STATUS_REFRESH
-                result = _run(self._cursor, self._duck)
-            except duckdb.Error as e:
-                if self._closed or self._engine.closed:
-                    return  # interrupted by close(): not an error
-                raise query_error(e, executed=self._duck, original=self.sql, position=None) from e
-        if self.incremental and result.num_rows == 0:
-            return
-        self._pending.append(_one_batch(result))
-
-
-def _one_batch(table: pa.Table) -> pa.RecordBatch:
-    if table.num_rows == 0:
-        return pa.RecordBatch.from_pylist([], schema=table.schema)
-    combined = table.combine_chunks()
-    batches = combined.to_batches()
-    if len(batches) == 1:
-        return batches[0]
-    return pa.concat_batches(batches)  # type: ignore[attr-defined,no-any-return]
 
 
 def offset_position(

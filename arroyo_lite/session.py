@@ -34,7 +34,8 @@ import pyarrow.compute as pc
 from arroyo_lite.clock import Clock, SystemClock
 from arroyo_lite.config import TIMESTAMP_COLUMN, TIMESTAMP_TYPE, TableConfig, TableKind
 from arroyo_lite.connectors.base import SourceContext, SourceStatus
-from arroyo_lite.engine import ContinuousQuery, Engine, offset_position
+from arroyo_lite.continuous import ContinuousQuery
+from arroyo_lite.engine import Engine, offset_position
 from arroyo_lite.errors import (
     ArroyoLiteError,
     QueryError,
