@@ -90,8 +90,9 @@ async def test_retry_after_http_date_is_honoured(server: Any) -> None:
     config = polling_table(url(server, f"/status/503?retry_after={when}"))
     async with RunningSource(config) as src:
         await src.sleeping_after(1)
-        # HTTP-dates have 1 s resolution and real time passes while the request runs.
-        assert 27.0 <= src.pending_delay() <= 31.0
+        # HTTP-dates have 1 s resolution and real time passes while the request runs (a loaded
+        # machine may take seconds): only "about 30 s, never more" is asserted.
+        assert 20.0 <= src.pending_delay() <= 31.0
 
 
 async def test_retry_after_is_ignored_on_other_statuses(server: Any) -> None:
