@@ -5,6 +5,7 @@ Time is a ManualClock: the tests wait (bounded) for the operator to sleep, then 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -161,8 +162,11 @@ async def test_operators_share_one_session_and_close_it(aiohttp_server: Any) -> 
         RunningSource(polling_table(url(server, "/counter"), name="b"), clock=clock) as b,
     ):
         await wait_until(lambda: (a.status.polls, b.status.polls, clock.sleepers) == (1, 1, 2))
-        assert len(http._sessions) == 1
-    assert len(http._sessions) == 0
+        loop = asyncio.get_running_loop()
+        shared = http._sessions[loop]
+        assert shared.users == 2
+    assert loop not in http._sessions
+    assert shared.session.closed
 
 
 async def test_method_body_and_headers_reach_the_server(server: Any) -> None:
