@@ -132,24 +132,40 @@ def _consume(index: int, stream: Any, inbox: queue.Queue[tuple[int, Any]]) -> No
         inbox.put((index, None))
 
 
-class _Stop(Exception):
-    """Raised by the SIGTERM handler to leave the main loop like Ctrl-C does."""
+class StopRequested(BaseException):
+    """Raised by the SIGTERM handler to leave the main loop like Ctrl-C does.
+
+    A BaseException, like KeyboardInterrupt, so that no ``except Exception`` on the way
+    swallows it.
+    """
 
 
 @contextlib.contextmanager
-def _sigterm_stops() -> Iterator[None]:
+def _signals_stop(stopping: threading.Event) -> Iterator[None]:
+    """SIGINT and SIGTERM end the loop: they set ``stopping`` and raise.
+
+    The flag is what the loop checks, so even a raise that lands somewhere that swallows
+    it (a library's broad except, a cleanup block) still stops the loop at its next turn.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise _Stop()
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+        raise StopRequested()
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    def on_int(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+        raise KeyboardInterrupt
+
+    previous_term = signal.signal(signal.SIGTERM, on_term)
+    previous_int = signal.signal(signal.SIGINT, on_int)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, previous_term)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 class SourceReporter:
@@ -286,7 +302,8 @@ def run_queries(
         state.last_printed = result
         state.last_print_at = now
 
-    with _sigterm_stops():
+    stopping = threading.Event()
+    with _signals_stop(stopping):
         try:
             for i, q in enumerate(queries, start=1):
                 try:
@@ -311,7 +328,7 @@ def run_queries(
                 now = time.monotonic()
                 if deadline is not None and now >= deadline:
                     break
-                if stop is not None and stop.is_set():
+                if stopping.is_set() or (stop is not None and stop.is_set()):
                     break
                 wait = TICK_SECONDS if deadline is None else min(TICK_SECONDS, deadline - now)
                 try:
@@ -346,7 +363,7 @@ def run_queries(
                     status_line.show(render.status_line(statuses))
                 if queries and open_streams == 0 and inbox.empty():
                     break  # every query ended (session closed or all errored)
-        except (KeyboardInterrupt, _Stop):
+        except (KeyboardInterrupt, StopRequested):
             pass
         finally:
             for stream in streams:

@@ -15,7 +15,7 @@ from rich.console import Console
 from arroyo_lite import render
 from arroyo_lite.cli import main
 from arroyo_lite.errors import ArroyoLiteError
-from arroyo_lite.live import configure_logging, run_queries
+from arroyo_lite.live import StopRequested, configure_logging, run_queries
 from arroyo_lite.sql.statements import Query
 
 
@@ -65,7 +65,7 @@ def run_sql(
                 err_stream=sys.stderr,
                 progress=show_progress,
             )
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, StopRequested):
         return 0
     except ArroyoLiteError as e:
         err.print(e.format(), markup=False)

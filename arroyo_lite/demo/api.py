@@ -269,9 +269,10 @@ def main(argv: list[str] | None = None) -> None:
         server.start()
     except OSError as e:
         parser.exit(1, f"error: cannot listen on {args.host}:{args.port}: {e.strerror or e}\n")
-    print(f"demo API on {server.url} (Ctrl-C to stop)", flush=True)
     stop = threading.Event()
     try:
+        # Printed inside the try: a Ctrl-C right after the line must still stop cleanly.
+        print(f"demo API on {server.url} (Ctrl-C to stop)", flush=True)
         stop.wait()
     except KeyboardInterrupt:
         pass
