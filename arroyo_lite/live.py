@@ -15,6 +15,7 @@ import logging
 import os
 import queue
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -218,6 +219,26 @@ class _NotSourceFailures(logging.Filter):
         )
 
 
+#: The handler :func:`configure_logging` installed last (replaced when called again).
+_cli_handler: logging.Handler | None = None
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time (the REPL swaps it during a prompt,
+    so that a log line from a source prints above the prompt instead of through it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> IO[str]:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: IO[str]) -> None:
+        pass  # always the current sys.stderr
+
+
 def configure_logging(
     stream: IO[str], env: Mapping[str, str] | None = None, *, reporter: bool = False
 ) -> None:
@@ -235,16 +256,17 @@ def configure_logging(
     level = logging.getLevelName(wanted) if wanted else logging.WARNING
     if not isinstance(level, int):
         level = logging.WARNING
-    handler = logging.StreamHandler(stream)
+    handler: logging.Handler
+    handler = _StderrHandler() if stream is sys.stderr else logging.StreamHandler(stream)
     if level <= logging.DEBUG:
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     else:
         handler.setFormatter(_OneLine())
     root = logging.getLogger("arroyo_lite")
-    for old in list(root.handlers):
-        if getattr(old, "_arroyo_lite_cli", False):
-            root.removeHandler(old)
-    handler._arroyo_lite_cli = True  # type: ignore[attr-defined]
+    global _cli_handler
+    if _cli_handler is not None:
+        root.removeHandler(_cli_handler)
+    _cli_handler = handler
     if reporter and not wanted:
         handler.addFilter(_NotSourceFailures())
     root.addHandler(handler)

@@ -444,6 +444,7 @@ class Repl:
         """The terminal loop: prompt, run, repeat, until ``\\q`` or Ctrl-D. Returns 0."""
         from prompt_toolkit import PromptSession
         from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+        from prompt_toolkit.patch_stdout import patch_stdout
 
         hist: History
         try:
@@ -472,7 +473,9 @@ class Repl:
             # the prompt and a query, must not end the session either.
             try:
                 try:
-                    with _sigint_ignored():
+                    # patch_stdout: output from other threads (a source's log line) is
+                    # printed above the prompt rather than through the line being typed.
+                    with _sigint_ignored(), patch_stdout(raw=True):
                         text = prompt.prompt(handle_sigint=False)
                 except KeyboardInterrupt:
                     continue  # Ctrl-C at the prompt clears the line

@@ -273,3 +273,23 @@ def test_the_readme_repl_example_runs(demo_api, tmp_path):
     assert "CREATE TABLE metrics: source started (polling_http)" in out
     assert re.search(r"metrics\s+polling_http", out.split("CREATE TABLE metrics")[1])
     assert "Traceback" not in done.stderr
+
+
+def test_a_failing_source_is_reported_and_the_session_goes_on(demo_api, tmp_path):
+    child = spawn(["repl"], tmp_path)
+    command(
+        child,
+        "CREATE TABLE bad (id BIGINT) WITH (connector = 'polling_http', "
+        f"endpoint = '{demo_api.url}/metrics', format = 'json');",
+    )
+    # Printed by the runtime thread, before or above the next prompt (patch_stdout).
+    child.expect(r"error: source 'bad' failed: invalid JSON")
+    command(child, "SELECT 1 AS kept;")
+    child.expect(loose(r"kept\s+─+\s+1\s+1 row"))
+    child.expect_exact(PROMPT)
+    command(child, "\\status")
+    child.expect(loose(r"bad\s+polling_http\s+failed"))
+    child.expect_exact(PROMPT)
+    command(child, "\\q")
+    child.expect(pexpect.EOF)
+    assert "Traceback" not in (child.before or "")
