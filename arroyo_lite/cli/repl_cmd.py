@@ -11,6 +11,7 @@ from rich.console import Console
 from arroyo_lite.cli import main
 from arroyo_lite.errors import ArroyoLiteError
 from arroyo_lite.live import configure_logging
+from arroyo_lite.sql.statements import Query
 
 
 @main.command()
@@ -62,6 +63,14 @@ def repl(file: Path | None, state_dir: Path | None, history_file: Path | None) -
                 started = [t.name for t in program.tables]
                 if started:
                     err.print(f"{file}: tables {', '.join(started)}", style="dim", markup=False)
+                selects = sum(isinstance(s, Query) for s in program.statements)
+                if selects:
+                    # Run now they would see empty tables: say so instead of printing nothing.
+                    err.print(
+                        f"{file}: {selects} SELECT(s) not run; type them, or \\watch them",
+                        style="dim",
+                        markup=False,
+                    )
             code = shell.interact(history_file) if interactive else shell.run_script(sys.stdin)
     except KeyboardInterrupt:
         code = 0
