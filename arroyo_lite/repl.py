@@ -391,14 +391,21 @@ class Repl:
         tables = list(self.session.tables())
         match = next((t for t in tables if t == name), None)
         match = match or next((t for t in tables if t.lower() == name.lower()), None)
-        if match is None:
+        try:
+            if match is not None:
+                schema = self.session.schema(match)
+            else:
+                # Not a table of the session, but maybe something DuckDB can read (the
+                # arroyo_status table): its columns are those of an empty SELECT.
+                quoted = '"' + name.replace('"', '""') + '"'
+                schema = self.session.query(f"SELECT * FROM {quoted} LIMIT 0").schema
+                match = name
+        except ArroyoLiteError as e:
+            if match is not None:
+                return self._error(e.format())
             close = difflib.get_close_matches(name, tables, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             return self._error(f"error: no table or view named '{name}'{hint}")
-        try:
-            schema = self.session.schema(match)
-        except ArroyoLiteError as e:
-            return self._error(e.format())
         self.console.print(render.schema_table(match, schema))
         return _Outcome()
 

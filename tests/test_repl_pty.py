@@ -216,8 +216,9 @@ def run_script(text: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_script_mode_reads_statements_from_stdin():
-    done = run_script("\\tables\nSELECT 1 AS x,\n  'a;b' AS y;\n\\help\n")
+    done = run_script("\\tables\nSELECT 1 AS x,\n  'a;b' AS y;\n\\help\n\\d arroyo_status\n")
     assert done.returncode == 0, done.stderr
+    assert re.search(r"consecutive_failures\s+int64", done.stdout)
     assert re.search(r"x\s+y", done.stdout) and "a;b" in done.stdout
     assert "\\watch" in done.stdout  # the help text
     assert "Traceback" not in done.stderr
