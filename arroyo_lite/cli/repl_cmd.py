@@ -11,6 +11,7 @@ from rich.console import Console
 from arroyo_lite.cli import main
 from arroyo_lite.errors import ArroyoLiteError
 from arroyo_lite.live import configure_logging
+from arroyo_lite.runtime import tune_gc
 from arroyo_lite.sql.statements import Query
 
 
@@ -50,6 +51,7 @@ def repl(file: Path | None, state_dir: Path | None, history_file: Path | None) -
     try:
         with Session(state_dir=state_dir) as session:
             shell = Repl(session, err=err)
+            tune_gc()
             if file is not None:
                 try:
                     text = file.read_text(encoding="utf-8")

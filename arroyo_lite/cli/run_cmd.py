@@ -16,6 +16,7 @@ from arroyo_lite import render
 from arroyo_lite.cli import main
 from arroyo_lite.errors import ArroyoLiteError
 from arroyo_lite.live import StopRequested, configure_logging, run_queries
+from arroyo_lite.runtime import tune_gc
 from arroyo_lite.sql.statements import Query
 
 
@@ -47,6 +48,7 @@ def run_sql(
             except ArroyoLiteError as e:
                 err.print(e.format(), markup=False)
                 return 1
+            tune_gc()
             queries = [s for s in program.statements if isinstance(s, Query)]
             if banner:
                 err.print(banner, markup=False)
