@@ -206,3 +206,21 @@ def test_quickstart_tables_all_probe_ok_against_the_demo_api(tmp_path: Path) -> 
     assert result.exit_code == 0, result.output
     summary = re.search(r"(\d+) of (\d+) polled table\(s\) OK", result.output)
     assert summary is not None and summary.group(1) == summary.group(2) != "0"
+
+
+async def test_values_are_printed_verbatim(server: Any, tmp_path: Path) -> None:
+    # ':b:' and ':smile:' are rich emoji codes and '[bold]' is rich markup: none may be
+    # interpreted in a header value, a URL or an error message.
+    endpoint = str(server.make_url("/status/404")) + "?q=:smile:"
+    sql = f"""
+CREATE TABLE odd (value TEXT) WITH (
+  connector = 'polling_http',
+  endpoint = '{endpoint}',
+  headers = 'X-Odd: a:b:c [bold]x[/bold]',
+  format = 'raw_string'
+);
+"""
+    result = await invoke(tmp_path, sql, env={})
+    assert result.exit_code == 1
+    assert "X-Odd: a:b:c [bold]x[/bold]" in result.output
+    assert f"GET {endpoint}" in result.output

@@ -43,8 +43,10 @@ def test_command(file: str, tables: Sequence[str], rows: int, timeout: float | N
     Unlike Arroyo's connection test, the HTTP status is checked and the body is decoded with
     the table's schema. Exit status 0 only if every table answered 2xx and decoded.
     """
-    out = Console(highlight=False, soft_wrap=True)
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    # emoji=False: header values, URLs and bodies are printed as given; with emoji codes on,
+    # a value like 'a:b:c' would come out as 'a\N{NEGATIVE SQUARED LATIN CAPITAL LETTER B}c'.
+    out = Console(highlight=False, soft_wrap=True, emoji=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
     try:
         from arroyo_lite.sql import compile_file
 
