@@ -32,7 +32,8 @@ from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
 from arroyo_lite.errors import ArroyoLiteError, FatalSourceError
 from arroyo_lite.secrets import Secrets
 
-#: Bodies above this size are decoded on a worker thread (as the operator does).
+#: Bodies above this size, or for a decoder that runs DuckDB queries, are decoded on a
+#: worker thread (as the operator does).
 _OFFLOAD_BYTES = 256 * 1024
 
 
@@ -157,7 +158,7 @@ async def _probe(
         from arroyo_lite.formats import make_decoder
 
         decoder = make_decoder(config)
-        if len(response.body) > _OFFLOAD_BYTES:
+        if len(response.body) > _OFFLOAD_BYTES or decoder.runs_queries:
             decoded = await asyncio.to_thread(decoder.decode, response.body, received_at_ns)
         else:
             decoded = decoder.decode(response.body, received_at_ns)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import pytest
@@ -10,7 +11,9 @@ import pytest
 from arroyo_lite.clock import ManualClock
 from arroyo_lite.config import TableConfig
 from arroyo_lite.connectors.base import SourceState
+from arroyo_lite.connectors.polling_http.operator import PollingHttpOperator
 from arroyo_lite.errors import FatalSourceError
+from arroyo_lite.formats import make_decoder
 from arroyo_lite.sql import compile_sql
 from tests.support.http_app import STATE, make_app, wait_until
 from tests.support.polling import RunningSource
@@ -148,3 +151,43 @@ async def test_dropped_records_warn_once_per_streak(
         await src.sleeping_after(3)
     levels = [r.levelno for r in caplog.records if r.name == "arroyo_lite.polling_http"]
     assert levels == [logging.WARNING, logging.DEBUG, logging.DEBUG]
+
+
+class ThreadRecording(PollingHttpOperator):
+    """The real operator; it notes which thread each body is decoded on."""
+
+    threads: list[int]
+
+    def _digest_and_decode(self, body: bytes, received_at_ns: int) -> Any:
+        self.threads = [*getattr(self, "threads", []), threading.get_ident()]
+        return super()._digest_and_decode(body, received_at_ns)
+
+
+@pytest.mark.parametrize(
+    ("columns", "fmt", "queries"),
+    [
+        ("id BIGINT, name TEXT", "json", False),
+        ("value TEXT", "raw_string", False),
+        ("id BIGINT, doubled BIGINT GENERATED ALWAYS AS (id * 2)", "json", True),
+        ("id BIGINT, payload JSON", "json", True),
+        ("value TEXT, n INT GENERATED ALWAYS AS (length(value))", "raw_string", True),
+    ],
+)
+async def test_decoders_running_duckdb_stay_off_the_loop(
+    server: Any, columns: str, fmt: str, queries: bool
+) -> None:
+    # Virtual columns and JSON column text run DuckDB queries, which block: even for a small
+    # body they must run on a worker thread. Other small bodies are decoded inline.
+    sql = f"""
+    CREATE TABLE t ({columns}) WITH (
+      connector = 'polling_http', endpoint = '{server.make_url("/array?n=3")}', format = '{fmt}'
+    );
+    """
+    [config] = compile_sql(sql, env={}).tables
+    assert make_decoder(config).runs_queries is queries
+    async with RunningSource(config, operator_class=ThreadRecording) as src:
+        await src.sleeping_after(1)
+    assert src.status.rows >= 1
+    loop_thread = threading.get_ident()
+    assert isinstance(src.operator, ThreadRecording)
+    assert (src.operator.threads[0] != loop_thread) is queries

@@ -105,6 +105,8 @@ class FastJsonReader:
         fields = [_read_field(f) for f in self.schema if not _is_json(f)]
         self.usable = all(f is not None for f in fields)
         self._json = JsonText(self._json_names) if self._json_names else None
+        #: Whether :meth:`read` runs DuckDB queries (for the text of JSON columns).
+        self.runs_queries = self._json is not None
         # pyarrow does not check a decimal against its precision; full validation does.
         self._validate = "decimal" in str(self.schema)
         self._base = ReadPlan(pa.schema([f for f in fields if f is not None]))

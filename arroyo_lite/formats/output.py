@@ -30,6 +30,8 @@ class OutputBuilder:
         self.schema = config.output_schema()
         self.virtual = VirtualColumns(config.virtual_columns)
         self._virtual_names = [c.name for c in config.virtual_columns]
+        #: Whether :meth:`finish` runs DuckDB queries (it does for virtual columns).
+        self.runs_queries = bool(self._virtual_names)
         self._drop = config.bad_data is BadData.DROP
 
     def finish(

@@ -39,6 +39,7 @@ class RawDecoder(Decoder):
         self.config = config
         self.text = text
         self.output = OutputBuilder(config)
+        self.runs_queries = self.output.runs_queries
         self.schema = config.decode_schema()
         # The front end checks raw_string/unstructured at plan time (as Arroyo); Arroyo checks
         # raw_bytes only at run time, with a panic. Refuse a bad shape here with a clear error.

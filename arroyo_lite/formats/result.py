@@ -43,6 +43,11 @@ class Decoder(ABC):
     ``fail``. It never raises any other exception for any input bytes.
     """
 
+    #: Whether :meth:`decode` may run DuckDB queries (virtual columns, JSON column text).
+    #: Such a call blocks for the query's duration: a caller on an event loop must run it on
+    #: a worker thread whatever the body's size.
+    runs_queries: bool = False
+
     @abstractmethod
     def decode(self, body: bytes, received_at_ns: int) -> DecodeResult:
         """Decode ``body``; every row's ``_timestamp`` is ``received_at_ns`` (ns since the epoch)

@@ -39,7 +39,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("arroyo_lite.polling_http")
 
 #: Bodies larger than this are hashed and decoded on a worker thread; smaller ones inline,
-#: where a thread hop would cost more than the work.
+#: where a thread hop would cost more than the work. A decoder that runs DuckDB queries
+#: (virtual or JSON columns) always runs on a worker thread: a query must not block the loop.
 OFFLOAD_BYTES = 256 * 1024
 
 
@@ -166,7 +167,7 @@ class PollingHttpOperator(SourceOperator):
         status.last_status_code = response.status
         status.bytes += len(body)
         status.consecutive_failures = 0
-        if len(body) > OFFLOAD_BYTES:
+        if len(body) > OFFLOAD_BYTES or self._decoder.runs_queries:
             digest, result = await asyncio.to_thread(self._digest_and_decode, body, received_at_ns)
         else:
             digest, result = self._digest_and_decode(body, received_at_ns)
