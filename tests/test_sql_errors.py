@@ -322,6 +322,42 @@ def test_unknown_option_hint_suggests_the_closest_key() -> None:
     assert "did you mean 'poll_interval_ms' instead of 'pol_interval_ms'?" in error.hint
 
 
+@pytest.mark.parametrize(
+    ("sql", "key", "col", "hint"),
+    [(pt("'json.unstructured' = true", base=RAW), "json.unstructured", 3,
+      "'json.unstructured' is only read with format = 'json'"),
+     (pt("'framing.newline.max_length' = 64"), "framing.newline.max_length", 3,
+      "'framing.newline.max_length' is only read with framing = 'newline'"),
+     (pt("type = 'source'"), "type", 3,
+      "'type' is only for connectors that are both source and sink; remove it")],
+)  # fmt: skip
+def test_a_sub_option_without_its_parent_says_why(sql: str, key: str, col: int, hint: str) -> None:
+    """Arroyo leaves such keys unpulled (unknown); the hint names the missing parent
+    instead of suggesting the key itself as a spelling."""
+    [error] = errors_of(sql)
+    assert error.message == f"unknown options provided in WITH clause: '{key}'"
+    assert error.position is not None and (error.position.line, error.position.col) == (5, col)
+    assert error.hint == hint
+
+
+@pytest.mark.parametrize(
+    ("sql", "token", "line", "hint"),
+    [("SELEC * FROM t;", "SELEC", 1, "did you mean SELECT?"),
+     ("CREATE TABLE m (a INT);\nCRATE TABLE t (a INT);", "CRATE", 2, "did you mean CREATE?"),
+     ("INSRT INTO t SELECT 1;", "INSRT", 1, "did you mean INSERT?"),
+     ("frobnicate;", "frobnicate", 1,
+      "arroyo-lite runs CREATE TABLE, CREATE VIEW, INSERT INTO, SELECT and SET")],
+)  # fmt: skip
+def test_a_misspelled_statement_keyword_is_named(
+    sql: str, token: str, line: int, hint: str
+) -> None:
+    [error] = errors_of(sql)
+    assert error.message == f"Expected an SQL statement, found: {token}"
+    assert error.position is not None
+    assert (error.position.line, error.position.col, error.position.token) == (line, 1, token)
+    assert error.hint == hint
+
+
 def test_unknown_connector_hint() -> None:
     [error] = errors_of("CREATE TABLE k (a INT) WITH (connector = 'polling-http');")
     assert error.hint == "did you mean 'polling_http'?"

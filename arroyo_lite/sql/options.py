@@ -373,9 +373,9 @@ class OptionReader:
         known = sorted(self._known | set(extra_known))
         hints = []
         for option in leftovers:
-            close = difflib.get_close_matches(option.key, known, n=1, cutoff=0.6)
-            if close:
-                hints.append(f"did you mean '{close[0]}' instead of '{option.key}'?")
+            hint = _leftover_hint(option.key, known)
+            if hint:
+                hints.append(hint)
         keys = [o.key for o in leftovers]
         self._errors = [
             e for e in self._errors
@@ -449,6 +449,30 @@ _SIZE_UNITS = {
     "g": 1 << 30, "gb": 1 << 30, "t": 1 << 40, "p": 1 << 50, "e": 1 << 60,
 }  # fmt: skip
 _FLOAT = re.compile(r"[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|inf|NaN|infinity)", re.I)
+
+
+#: Sub-option prefixes and the parent setting without which Arroyo does not read them.
+_PARENTS = (
+    ("json.", "format = 'json'"),
+    ("avro.", "format = 'avro'"),
+    ("parquet.", "format = 'parquet'"),
+    ("framing.newline.", "framing = 'newline'"),
+)
+
+
+def _leftover_hint(key: str, known: list[str]) -> str | None:
+    """Why a leftover key is unknown: a sub-option whose parent is not set, ``type`` on a
+    connector that has one role, or (the usual case) a typo of a known key."""
+    if key in known:
+        # Known, yet nobody pulled it: a sub-option of a parent that is not set.
+        for prefix, parent in _PARENTS:
+            if key.startswith(prefix):
+                return f"'{key}' is only read with {parent}"
+        return f"'{key}' does not apply to this table"
+    if key == "type":
+        return "'type' is only for connectors that are both source and sink; remove it"
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}' instead of '{key}'?" if close else None
 
 
 def _shown(option: OptionValue) -> str:

@@ -9,6 +9,7 @@ errors become positioned :class:`~arroyo_lite.errors.SqlError` objects.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import re
 from dataclasses import dataclass
@@ -41,6 +42,10 @@ class ParsedStatement:
 def parse_statement(raw: RawStatement, source: SourceText) -> ParsedStatement:
     """Parse ``raw``; raises :class:`SqlError` positioned at the offending token."""
     tokens = raw.tokens
+    if tokens[0].token_type == TokenType.VAR:
+        # A word that is no keyword cannot start a statement (sqlglot would try it as an
+        # expression and complain about a later token): name the word, as Arroyo's parser does.
+        raise _not_a_statement(tokens[0], source)
     options: list[OptionValue] | None = None
     with_position = None
     span = _with_clause_span(tokens)
@@ -54,6 +59,20 @@ def parse_statement(raw: RawStatement, source: SourceText) -> ParsedStatement:
         raise SqlError("expected exactly one statement", position=source.at_token(raw.tokens[0]))
     return ParsedStatement(
         raw, expressions[0], options, with_position, source.at_token(raw.tokens[0])
+    )
+
+
+_STATEMENT_KEYWORDS = ("CREATE", "INSERT", "SELECT", "SET", "WITH")
+
+
+def _not_a_statement(token: Token, source: SourceText) -> SqlError:
+    close = difflib.get_close_matches(token.text.upper(), _STATEMENT_KEYWORDS, n=1, cutoff=0.6)
+    return SqlError(
+        f"Expected an SQL statement, found: {token.text}",
+        position=source.at_token(token),
+        hint=f"did you mean {close[0]}?"
+        if close
+        else "arroyo-lite runs CREATE TABLE, CREATE VIEW, INSERT INTO, SELECT and SET",
     )
 
 
