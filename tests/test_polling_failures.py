@@ -181,6 +181,9 @@ TOO_LONG = "HTTP request failed: response body exceeds max length"
         ("/big?size=1000&length=1", 1000, None),
         ("/big?size=1000&length=0", 1000, None),
         ("/gzip-big?size=100000", 100_000, None),
+        # Compressed length 100,000+ (random bytes do not compress), decompressed exactly the cap.
+        ("/gzip-big?size=100000&random=1", 100_000, None),
+        ("/gzip-big?size=100000&random=1", 99_999, f"{TOO_LONG} 99999"),
     ],
 )
 async def test_body_size_cap(server: Any, path: str, limit: int, error: str | None) -> None:
@@ -188,8 +191,11 @@ async def test_body_size_cap(server: Any, path: str, limit: int, error: str | No
         await src.sleeping_after(1)
         assert src.status.last_error == error
         if error is None:
+            size = int(path.split("size=")[1].split("&")[0])
             [row] = src.rows()
-            assert len(row["value"].encode()) == int(path.split("size=")[1].split("&")[0])
+            assert src.status.bytes == size
+            if "random" not in path:  # random bytes are not UTF-8: raw_string replaces them
+                assert len(row["value"].encode()) == size
         else:
             assert src.rows() == []
             # Not transient: the normal interval, not a backoff.

@@ -21,7 +21,7 @@ Routes (all GET/POST/PUT/PATCH unless noted):
 ``/chunked?n=5``                a JSON array written in ``n`` separate chunks (no length)
 ``/gzip?n=3``                   ``/array``'s body gzip-compressed (Content-Encoding: gzip)
 ``/gzip-big?size=N``            ``N`` bytes (decompressed) gzip-compressed, Content-Length of the
-                                compressed form
+                                compressed form; ``&random=1``: random (incompressible) bytes
 ``/invalid``                    a body that is not JSON
 ``/wrong-types``                ``{"id": "not a number", "name": 5}``
 ``/mixed``                      NDJSON: good, bad (``id`` not a number), good lines
@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -193,6 +194,9 @@ async def gzipped(request: web.Request) -> web.Response:
 async def gzip_big(request: web.Request) -> web.Response:
     size = int(request.query["size"])
     body = b'"' + b"x" * max(size - 2, 0) + b'"'
+    if request.query.get("random") == "1":
+        # Incompressible: the compressed form (and its Content-Length) is *larger* than N.
+        body = random.Random(size).randbytes(size)
     return web.Response(
         body=gzip.compress(body),
         headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},

@@ -170,9 +170,9 @@ async def fetch(session: aiohttp.ClientSession, request: HttpRequest) -> HttpRes
     Returns the response only for 2xx statuses. Raises :class:`TransientHttpError` for
     timeouts (``timeout_s`` bounds the whole request, body included), connection and DNS
     errors, 429 and 5xx; :class:`HttpError` for other statuses and bodies over
-    ``max_body_bytes`` (checked against Content-Length first, then while streaming the
-    decompressed body; exactly the maximum is allowed). Never raises anything else for a
-    network problem.
+    ``max_body_bytes`` (checked against the Content-Length of an uncompressed body first,
+    then while streaming the decompressed body; exactly the maximum is allowed). Never
+    raises anything else for a network problem.
     """
     started = time.perf_counter()
     try:
@@ -249,7 +249,10 @@ async def _excerpt(resp: aiohttp.ClientResponse, request: HttpRequest) -> str:
 
 async def _read_capped(resp: aiohttp.ClientResponse, request: HttpRequest) -> bytes:
     limit = request.max_body_bytes
-    if resp.content_length is not None and resp.content_length > limit:
+    # The cap is on the decompressed body; a Content-Length under a Content-Encoding counts
+    # compressed bytes, so only the streaming check below can judge such a body.
+    encoded = "Content-Encoding" in resp.headers
+    if resp.content_length is not None and not encoded and resp.content_length > limit:
         raise HttpError(
             _failed(
                 f"content length sent by server exceeds maximum limit "
@@ -258,7 +261,7 @@ async def _read_capped(resp: aiohttp.ClientResponse, request: HttpRequest) -> by
             ),
             status_code=resp.status,
         )
-    if resp.content_length is not None and "Content-Encoding" not in resp.headers:
+    if resp.content_length is not None and not encoded:
         # The length is known and uncompressed: one read, no chunk bookkeeping (hot path).
         return await resp.read()
     chunks: list[bytes] = []
