@@ -8,8 +8,10 @@ sqlglot (:func:`arroyo_lite.engine.analyze`):
 
 * **incremental** (``incremental = True``): no aggregate function, ``GROUP BY``,
   ``DISTINCT``, window function or ``HAVING``, through any views, and exactly one live source
-  table read. Each evaluation sees only the rows that arrived since the previous one (a
-  per-query high-water mark on the table's global row index), so every row is emitted once.
+  table read, and scanned only once (a self-join, or a subquery over the same table, must
+  match new rows with old ones, so it is re-evaluated). Each evaluation sees only the rows
+  that arrived since the previous one (a per-query high-water mark on the table's global row
+  index), so every row is emitted once.
   Memory tables are registered whole (they do not change), so joining new rows against one
   works. ``ORDER BY``/``LIMIT`` then apply per batch of new rows.
 * **re-evaluated** (``incremental = False``): everything else, including joins between
@@ -75,7 +77,11 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
         self._sources = frozenset(
             t for t in shape.tables if store_kinds.get(t) is not TableKind.MEMORY
         )
-        self.incremental = not shape.aggregating and len(self._sources) == 1
+        self.incremental = (
+            not shape.aggregating
+            and len(self._sources) == 1
+            and not shape.rescanned & self._sources
+        )
         self._deadline = None if timeout is None else time.monotonic() + timeout
         self._closed = False
         self._pending: collections.deque[pa.RecordBatch] = collections.deque()

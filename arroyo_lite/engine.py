@@ -18,6 +18,7 @@ the text DuckDB saw is the user's own, the line and column it points at.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import re
 import threading
@@ -49,6 +50,12 @@ class QueryShape:
     tables: frozenset[str]
     aggregating: bool
     reads_status: bool
+    #: Tables scanned more than once (self-joins, a table in a subquery of its own query,
+    #: a view or CTE used twice): such a query is not incremental, since new rows must
+    #: meet old ones.
+    rescanned: frozenset[str] = frozenset()
+    #: How many times each table is scanned (views and CTEs expanded).
+    scans: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +124,7 @@ def analyze(
     except sqlglot.errors.SqlglotError:
         return QueryShape(frozenset(all_tables), True, STATUS_TABLE in sql.lower())
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    scans = _count_scans(tree, views)
     tables: set[str] = set()
     aggregating = any(
         True for _ in tree.find_all(exp.AggFunc, exp.Group, exp.Distinct, exp.Window, exp.Having)
@@ -135,7 +143,39 @@ def analyze(
             reads_status = True
         else:
             tables.add(name)
-    return QueryShape(frozenset(tables), aggregating or reads_status, reads_status)
+    return QueryShape(
+        frozenset(tables),
+        aggregating or reads_status,
+        reads_status,
+        rescanned=frozenset(t for t, n in scans.items() if n > 1),
+        scans=tuple(sorted(scans.items())),
+    )
+
+
+def _count_scans(tree: exp.Expression, views: dict[str, _View]) -> collections.Counter[str]:
+    """How many times the query scans each table: a reference to a view or a CTE counts
+    the scans of its body (CTEs in definition order, so later ones may use earlier ones)."""
+    cte_scans: dict[str, collections.Counter[str]] = {}
+
+    def count(node: exp.Expression, owner: exp.Expression | None) -> collections.Counter[str]:
+        out: collections.Counter[str] = collections.Counter()
+        for table in node.find_all(exp.Table):
+            if table.find_ancestor(exp.CTE) is not owner:
+                continue  # inside a CTE body: counted where the CTE is referenced
+            name = table.name.lower()
+            if not name:
+                continue
+            if name in cte_scans:
+                out.update(cte_scans[name])
+            elif name in views:
+                out.update(dict(views[name].shape.scans))
+            else:
+                out[name] += 1
+        return out
+
+    for cte in tree.find_all(exp.CTE):
+        cte_scans[cte.alias_or_name.lower()] = count(cte.this, cte)
+    return count(tree, None)
 
 
 def _connect() -> duckdb.DuckDBPyConnection:

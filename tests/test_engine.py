@@ -64,6 +64,39 @@ def test_analyze(sql: str, tables: set[str], aggregating: bool) -> None:
     assert shape.aggregating is aggregating
 
 
+@pytest.mark.parametrize(
+    ("sql", "rescanned"),
+    [
+        ("SELECT * FROM t WHERE x > 1", set()),
+        ("WITH w AS (SELECT * FROM t) SELECT * FROM w", set()),
+        ("SELECT a.x FROM t a JOIN t b ON a.x = b.x + 1", {"t"}),
+        ("SELECT x FROM t WHERE x IN (SELECT x FROM t WHERE k = 'a')", {"t"}),
+        ("WITH w AS (SELECT * FROM t) SELECT * FROM w a JOIN w b USING (x)", {"t"}),
+        ("SELECT * FROM t JOIN u USING (x)", set()),
+    ],
+)
+def test_analyze_counts_scans_of_each_table(sql: str, rescanned: set[str]) -> None:
+    assert analyze(sql, {}).rescanned == frozenset(rescanned)
+
+
+def test_a_self_join_is_re_evaluated_and_misses_no_match(engine: Engine) -> None:
+    # New rows must meet old ones: evaluated on new rows only, the pairs that straddle two
+    # appends would be lost. A view used twice is a self-join as well.
+    engine.create_view("tv", "SELECT x FROM t")
+    sql = "SELECT a.x FROM tv a JOIN tv b ON a.x = b.x + 1 ORDER BY 1"
+    stream = engine.stream(sql, timeout=60)
+    assert not stream.incremental
+    engine.store.append("t", rows(0, 3))
+    assert next(stream).column("x").to_pylist() == [1, 2]
+    engine.store.append("t", rows(3, 3))
+    last: list[int] = []
+    for batch in stream:
+        last = batch.column("x").to_pylist()
+        if len(last) == 5:
+            stream.close()
+    assert last == [1, 2, 3, 4, 5]  # 3 pairs with 2, from the first append
+
+
 def test_aggregates_sqlglot_does_not_know_come_from_duckdb(engine: Engine) -> None:
     # bitstring_agg is a DuckDB aggregate that sqlglot parses as an anonymous function.
     stream = engine.stream("SELECT bitstring_agg(x, 0, 100) AS b FROM t")
