@@ -152,12 +152,12 @@ def analyze(
     )
 
 
-def _count_scans(tree: exp.Expression, views: dict[str, _View]) -> collections.Counter[str]:
+def _count_scans(tree: exp.Expr, views: dict[str, _View]) -> collections.Counter[str]:
     """How many times the query scans each table: a reference to a view or a CTE counts
     the scans of its body (CTEs in definition order, so later ones may use earlier ones)."""
     cte_scans: dict[str, collections.Counter[str]] = {}
 
-    def count(node: exp.Expression, owner: exp.Expression | None) -> collections.Counter[str]:
+    def count(node: exp.Expr, owner: exp.Expr | None) -> collections.Counter[str]:
         out: collections.Counter[str] = collections.Counter()
         for table in node.find_all(exp.Table):
             if table.find_ancestor(exp.CTE) is not owner:
