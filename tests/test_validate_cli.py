@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -132,8 +133,34 @@ def test_connectors_lists_registry_with_options(runner: CliRunner) -> None:
     assert "  timeout_ms  integer  default=5000  [extension]  -- " in out
     assert "  event_rate  number  required  -- " in out
     assert "generic options (every connection table)" in out
-    assert "  format  string (json | raw_string | raw_bytes)  -- " in out
-    assert "  retention.max_rows  integer  [extension]  -- " in out
+    assert "  format  string (json | raw_string | raw_bytes)  default=none  -- " in out
+    assert "  message_count  integer  default=none  -- " in out
+    assert "  retention.max_rows  integer  default=none  [extension]  -- " in out
+
+
+def test_connectors_shows_type_default_and_description_of_every_option(
+    runner: CliRunner,
+) -> None:
+    """Each schema property is one line: name, type, ``required`` or a default, description."""
+    from arroyo_lite.connectors.registry import all_connectors
+    from arroyo_lite.sql.generic_options import GENERIC_OPTIONS_SCHEMA
+
+    out = runner.invoke(main, ["connectors"]).stdout
+    lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
+    schemas = [c.options_schema() for c in all_connectors().values()]
+    for schema in [*schemas, GENERIC_OPTIONS_SCHEMA]:
+        required = set(schema.get("required") or [])
+        for key, prop in schema["properties"].items():
+            line = lines[key]
+            head, _, description = line.partition("  -- ")
+            assert description == prop["description"], line
+            fields = head.split("  ")
+            assert fields[:3] == ["", key, fields[2]] and fields[2].startswith(prop["type"])
+            if key in required:
+                assert fields[3] == "required", line
+            else:
+                default = json.dumps(prop["default"]) if "default" in prop else "none"
+                assert fields[3] == f"default={default}", line
 
 
 def test_connectors_name(runner: CliRunner) -> None:

@@ -1,7 +1,8 @@
 """``arroyo-lite connectors [NAME]``: list the registry and each connector's options.
 
-Options come from each connector's JSON Schema: type, default, whether required, the
-description, and ``[extension]`` for options arroyo-lite adds beyond Arroyo (``x-extension``).
+Options come from each connector's JSON Schema: type, whether required or else the
+default (``none`` when it stays unset), the description, and ``[extension]`` for options
+arroyo-lite adds beyond Arroyo (``x-extension``).
 Plain text, one option per line, so the output greps well.
 """
 
@@ -25,7 +26,10 @@ def _role(connector: Connector) -> str:
 
 
 def option_lines(schema: dict[str, Any]) -> list[str]:
-    """One line per option: ``name  type  default=…  [required]  [extension]  description``."""
+    """One line per option: ``name  type  required|default=…  [extension]  -- description``.
+
+    An optional option without a schema default shows ``default=none`` (it stays unset).
+    """
     required = set(schema.get("required") or [])
     lines = []
     props: dict[str, Any] = schema.get("properties") or {}
@@ -34,10 +38,12 @@ def option_lines(schema: dict[str, Any]) -> list[str]:
         if "enum" in prop:
             kind += " (" + " | ".join(str(v) for v in prop["enum"]) + ")"
         parts = [f"  {key}", kind]
-        if "default" in prop:
-            parts.append(f"default={json.dumps(prop['default'])}")
         if key in required:
             parts.append("required")
+        elif "default" in prop:
+            parts.append(f"default={json.dumps(prop['default'])}")
+        else:
+            parts.append("default=none")  # optional, and unset unless given
         if prop.get("x-extension"):
             parts.append("[extension]")
         line = "  ".join(parts)

@@ -16,6 +16,7 @@ GENERIC_OPTIONS_SCHEMA: dict[str, Any] = {
     "properties": {
         "connector": {
             "type": "string",
+            "default": "memory",
             "description": "Connector name; absent or 'memory' makes a memory table.",
         },
         "format": {
