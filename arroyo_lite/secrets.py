@@ -41,6 +41,10 @@ class Secrets:
 
     values: frozenset[str] = field(default_factory=frozenset)
 
+    def __repr__(self) -> str:
+        # Never the values themselves: a repr ends up in tracebacks, logs and test output.
+        return f"Secrets(<{len(self.values)} value(s) hidden>)"
+
     def mask(self, text: str) -> str:
         # Longest first, so a secret that contains another is masked whole.
         for value in sorted(self.values, key=len, reverse=True):
