@@ -235,7 +235,9 @@ async def test_secrets_never_reach_status_or_logs(
     assert server.app[STATE].requests[-1].headers["Authorization"] == f"Bearer {secret}"
     assert "HTTP request failed" in caplog.text
     assert '(body: {"' in caplog.text and "Bearer ****" in caplog.text
-    for text in (caplog.text, repr(src.status)):
+    # Nor any repr that a traceback or a debug log could show.
+    request = src.operator._request
+    for text in (caplog.text, repr(src.status), repr(request), repr(request.secrets)):
         assert secret not in text
         assert "tok-3f9a" not in text
 

@@ -54,7 +54,8 @@ class HttpRequest:
 
     method: str
     url: str
-    headers: tuple[tuple[str, str], ...]
+    # Kept out of repr: a request in a traceback or a debug log must not show a secret.
+    headers: tuple[tuple[str, str], ...] = field(repr=False)
     body: bytes | None
     timeout_s: float
     max_body_bytes: int
