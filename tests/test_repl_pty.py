@@ -21,7 +21,9 @@ from arroyo_lite.demo.api import HEADLINES, DemoServer
 from tests.support.cli import CLI, cli_env
 
 PROMPT = "arroyo>"
-WAIT = 20
+#: Bound of each wait (an expect, a script run): generous, since CI runs the suite with two
+#: workers on two cores and a REPL start (imports, DuckDB) can take seconds when loaded.
+WAIT = 60
 
 
 @pytest.fixture(scope="module")
