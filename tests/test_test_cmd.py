@@ -115,7 +115,7 @@ async def test_sql_errors_and_missing_variables_exit_1(tmp_path: Path) -> None:
         CliRunner().invoke, main, ["test", str(tmp_path / "absent.sql")]
     )
     assert missing.exit_code == 1
-    assert "cannot read file" in missing.output
+    assert f"{tmp_path / 'absent.sql'}: error: cannot read file" in missing.output
 
 
 def test_help_lists_the_options() -> None:

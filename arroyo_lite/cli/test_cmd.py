@@ -20,7 +20,7 @@ from rich.markup import escape
 
 from arroyo_lite.cli import main
 from arroyo_lite.config import TableConfig, TableKind
-from arroyo_lite.errors import ArroyoLiteError
+from arroyo_lite.errors import ArroyoLiteError, ValidationErrors
 from arroyo_lite.probe import ProbeResult, ProbeStage, probe
 
 
@@ -51,6 +51,12 @@ def test_command(file: str, tables: Sequence[str], rows: int, timeout: float | N
         from arroyo_lite.sql import compile_file
 
         program = compile_file(file)
+    except ValidationErrors as e:
+        for error in e:
+            # An error without a position (an unreadable file) still names the file.
+            prefix = "" if error.position is not None else f"{file}: "
+            err.print(escape(prefix + error.format()))
+        raise SystemExit(1) from None
     except ArroyoLiteError as e:
         err.print(escape(e.format()))
         raise SystemExit(1) from None
