@@ -223,7 +223,7 @@ def test_booleans(literal: str, expected: bool) -> None:
 def test_generic_options_and_extensions() -> None:
     table = one_table(
         http(
-            "id BIGINT, ts TIMESTAMP, WATERMARK FOR ts AS ts - INTERVAL '5' SECOND",
+            "id BIGINT, ts TIMESTAMP NOT NULL, WATERMARK FOR ts AS ts - INTERVAL '5' SECOND",
             "format = 'json'", "bad_data = 'drop'", "idle_micros = '-1'",
             "'json.timestamp_format' = 'UnixMillis'", "timeout_ms = 2500",
             "max_body_bytes = 1024", "max_backoff_ms = '30000'",
@@ -240,6 +240,21 @@ def test_generic_options_and_extensions() -> None:
     extensions = (options.timeout_ms, options.max_body_bytes, options.max_backoff_ms)
     assert extensions == (2500, 1024, 30000)
     assert (table.retention.max_rows, table.retention.max_age_seconds) == (1000, 600.0)
+
+
+@pytest.mark.parametrize(
+    ("columns", "expression"),
+    [("ts TIMESTAMP NOT NULL, WATERMARK FOR ts AS (ts - INTERVAL '1' MINUTE)",
+      "(ts - INTERVAL '1 MINUTE')"),
+     ("s TEXT NOT NULL, ts TIMESTAMP GENERATED ALWAYS AS (CAST(s AS TIMESTAMP)), "
+      "WATERMARK FOR ts AS CAST(s AS TIMESTAMP(3)) - INTERVAL '5 seconds'",
+      "CAST(s AS TIMESTAMP(3)) - INTERVAL '5 SECONDS'"),
+     # A shape the front end cannot type (a function call) is left to run time.
+     ("ts TIMESTAMP, WATERMARK FOR ts AS my_udf(ts)", "my_udf(ts)")],
+)  # fmt: skip
+def test_watermark_expressions_of_not_null_timestamps(columns: str, expression: str) -> None:
+    table = one_table(http(columns, "format = 'json'"))
+    assert table.watermark is not None and table.watermark.expression == expression
 
 
 @pytest.mark.parametrize(

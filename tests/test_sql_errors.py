@@ -158,6 +158,18 @@ CASES = [
      "contains duplicate unqualified field name value", 1, 29),
     (pt(columns="ts TIMESTAMP, WATERMARK FOR ts AS tss - INTERVAL '1' SECOND"),
      "'tss' not found", 1, 51),
+    # The AS expression must be a TIMESTAMP that is never NULL (Arroyo's planner rules),
+    # reported at the start of the expression.
+    (pt(columns="ts TIMESTAMP, WATERMARK FOR ts AS ts - INTERVAL '1' SECOND"),
+     "the type of the WATERMARK FOR expression must be NOT NULL", 1, 51),
+    (pt(columns="ts TIMESTAMP NOT NULL, s TEXT, WATERMARK FOR ts AS (CAST(s AS TIMESTAMP))"),
+     "the type of the WATERMARK FOR expression must be NOT NULL", 1, 68),
+    (pt(columns="ts TIMESTAMP NOT NULL, WATERMARK FOR ts AS TRY_CAST(ts AS TIMESTAMP)"),
+     "the type of the WATERMARK FOR expression must be NOT NULL", 1, 60),
+    (pt(columns="ts TIMESTAMP NOT NULL, WATERMARK FOR ts AS CAST(ts AS TEXT)"),
+     "the type of the WATERMARK FOR expression must be TIMESTAMP, but was Utf8", 1, 60),
+    (pt(columns="ts TIMESTAMP NOT NULL, n BIGINT NOT NULL, WATERMARK FOR ts AS n"),
+     "the type of the WATERMARK FOR expression must be TIMESTAMP, but was Int64", 1, 79),
     (pt("watermark_field = wm"), "watermark_field 'wm' does not exist", 5, 21),
     (pt("event_time_field = missing"), "event_time_field 'missing' does not exist", 5, 22),
     # -- memory tables and statements --

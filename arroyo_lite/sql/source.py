@@ -37,6 +37,11 @@ class SourceText:
             self.file, line + 1, offset - self._line_starts[line] + 1, token
         )
 
+    def offset(self, position: SourcePosition) -> int:
+        """The character offset of ``position`` (the inverse of :meth:`position`)."""
+        line = max(1, min(position.line, len(self._line_starts)))
+        return self._line_starts[line - 1] + position.col - 1
+
     def at_token(self, token: Token) -> SourcePosition:
         return self.position(token.start, self.text[token.start : token.end + 1])
 

@@ -10,6 +10,7 @@ unknown connector (or a non-string ``connector``) ends the table's checks.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
@@ -26,6 +27,7 @@ from arroyo_lite.config import (
 from arroyo_lite.connectors.base import Connector
 from arroyo_lite.errors import ConnectorError, SourcePosition, SqlError
 from arroyo_lite.sql.columns import ColumnsResult, node_position, read_columns
+from arroyo_lite.sql.expr_types import arrow_debug_name, infer
 from arroyo_lite.sql.format_options import (
     DECODABLE,
     check_shape,
@@ -38,6 +40,8 @@ from arroyo_lite.sql.options import MissingOptionError, OptionReader, OptionValu
 from arroyo_lite.sql.parse import ParsedStatement
 from arroyo_lite.sql.source import SourceText
 from arroyo_lite.sql.types import connection_type_error
+
+_AS = re.compile(r"\s+AS\s+", re.IGNORECASE)
 
 DEFAULT_IDLE_MICROS = 300_000_000
 
@@ -387,8 +391,10 @@ class _TableBuilder:
                 )
             else:
                 self._check_timestamp(column, position, "WATERMARK FOR field")
+            missing = False
             for ref in (cols.watermark_node or exp.Null()).find_all(exp.Column):
                 if not ref.table and ref.name not in by_name:
+                    missing = True
                     self.report(
                         SqlError(
                             f"'{ref.name}' not found",
@@ -397,6 +403,8 @@ class _TableBuilder:
                             + ", ".join(by_name),
                         )
                     )
+            if cols.watermark_node is not None and not missing:
+                self._check_watermark_expression(cols.watermark_node, by_name, position)
             return None if column is None else column.name
         if event_time_field is not None:
             column = by_name.get(event_time_field)
@@ -413,6 +421,45 @@ class _TableBuilder:
             self._check_timestamp(column, position, "event_time_field")
             return column.name
         return None
+
+    def _check_watermark_expression(
+        self, node: exp.Expr, by_name: dict[str, ColumnSpec], where: SourcePosition | None
+    ) -> None:
+        """Arroyo's two rules for ``WATERMARK FOR c AS expr``: a TIMESTAMP, never NULL.
+        Shapes :func:`infer` cannot judge (function calls, ...) pass, as the planner decides."""
+        data_type, nullable = infer(node, by_name)
+        position = self._after_as(where) or node_position(node, self.source) or where
+        if data_type is not None and not pa.types.is_timestamp(data_type):
+            self.report(
+                SqlError(
+                    "the type of the WATERMARK FOR expression must be TIMESTAMP, but was "
+                    + arrow_debug_name(data_type),
+                    position=position,
+                    hint="e.g. WATERMARK FOR ts AS ts - INTERVAL '5' SECOND",
+                )
+            )
+        elif nullable:
+            self.report(
+                SqlError(
+                    "the type of the WATERMARK FOR expression must be NOT NULL",
+                    position=position,
+                    hint="declare the columns it reads NOT NULL",
+                )
+            )
+
+    def _after_as(self, where: SourcePosition | None) -> SourcePosition | None:
+        """Where the expression after ``WATERMARK FOR col AS`` starts (sqlglot keeps no
+        offset for a CAST or an operator, only for the columns and literals inside)."""
+        if where is None or where.token is None:
+            return None
+        text = self.source.text
+        start = self.source.offset(where) + len(where.token)
+        match = _AS.match(text, start)
+        if match is None:
+            return None
+        end = match.end()
+        word = re.match(r"\(|\w+", text[end:])
+        return self.source.position(end, word.group(0) if word else None)
 
     def _check_timestamp(
         self, column: ColumnSpec, position: SourcePosition | None, what: str
