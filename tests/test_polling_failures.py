@@ -278,3 +278,21 @@ async def test_a_failure_streak_logs_one_warning(
     records = [r for r in caplog.records if r.name == "arroyo_lite.polling_http"]
     assert [r.levelno for r in records] == [logging.WARNING] + [logging.DEBUG] * 3
     assert "(body: status)" in records[0].getMessage()
+
+
+async def test_header_value_with_a_line_break_is_refused_not_sent(server: Any) -> None:
+    # A substituted value with CR/LF would inject a header: aiohttp refuses to send it. That is
+    # a request error (counted, masked, normal interval), and nothing reaches the server.
+    secret = "tok-9\r\nX-Injected: 1"
+    config = polling_table(url(server, "/fixed"), headers=(("X-Key", "{{ K }}"),))
+    async with RunningSource(config, env={"K": secret}) as src:
+        await src.sleeping_after(1)
+        assert src.status.state is SourceState.RUNNING
+        assert src.pending_delay() == pytest.approx(1.0)
+        await src.manual.advance(1.0)
+        await src.sleeping_after(2)
+    error = src.status.last_error
+    assert error is not None and error.startswith("invalid request: ")
+    assert "tok-9" not in error
+    assert src.status.failures == 2
+    assert server.app[STATE].count("/fixed") == 0

@@ -99,3 +99,17 @@ async def test_stream_is_ndjson_with_newline_framing(httpbin: Any) -> None:
 async def test_gzip_response_is_decompressed(httpbin: Any) -> None:
     src = await poll_once(polling_table(httpbin.url + "/gzip"))
     assert json.loads(src.rows()[0]["value"])["gzipped"] is True
+
+
+async def test_untrusted_tls_certificate_is_a_connection_failure(httpbin_secure: Any) -> None:
+    # httpbin_secure's certificate is self-signed: verification fails, as in Arroyo (reqwest
+    # verifies too). A connection failure like any other: counted, backed off, polling goes on.
+    async with RunningSource(polling_table(httpbin_secure.url + "/get")) as src:
+        await src.sleeping_after(1)
+        assert src.status.state is SourceState.BACKOFF
+    host = httpbin_secure.url.split("//")[1]
+    error = src.status.last_error
+    assert error is not None
+    assert error.startswith(f"HTTP request failed: error connecting to {host}: ")
+    assert "CERTIFICATE_VERIFY_FAILED" in error
+    assert src.status.failures == 1 and src.rows() == []

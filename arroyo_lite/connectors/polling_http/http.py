@@ -207,9 +207,8 @@ async def fetch(session: aiohttp.ClientSession, request: HttpRequest) -> HttpRes
         raise HttpError(_failed(f"too many redirects (more than {MAX_REDIRECTS})", request)) from e
     except aiohttp.InvalidURL as e:
         raise HttpError(_failed(f"invalid URL: {e}", request)) from e
-    except (ValueError, UnicodeError) as e:
-        # aiohttp rejects some header values or bodies only when sending; not retryable.
-        raise HttpError(request.secrets.mask(f"invalid request: {e}")) from e
+    # The aiohttp errors come before ValueError: some are ValueErrors too (a TLS certificate
+    # failure is an ssl.CertificateError), yet they are connection failures, not bad input.
     except aiohttp.ClientConnectorError as e:
         raise TransientHttpError(
             _failed(f"error connecting to {e.host}:{e.port}: {e.os_error.strerror or e}", request)
@@ -219,6 +218,9 @@ async def fetch(session: aiohttp.ClientSession, request: HttpRequest) -> HttpRes
     except aiohttp.ClientError as e:
         # Server disconnects, malformed responses and the like: worth another try.
         raise TransientHttpError(_failed(f"{type(e).__name__}: {e}", request)) from e
+    except (ValueError, UnicodeError) as e:
+        # aiohttp rejects some header values or bodies only when sending; not retryable.
+        raise HttpError(request.secrets.mask(f"invalid request: {e}")) from e
 
 
 async def _raise_for_status(resp: aiohttp.ClientResponse, request: HttpRequest) -> None:
