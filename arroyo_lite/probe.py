@@ -28,13 +28,10 @@ from arroyo_lite.connectors.polling_http.http import (
     build_request,
     fetch,
 )
+from arroyo_lite.connectors.polling_http.operator import OFFLOAD_BYTES
 from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
 from arroyo_lite.errors import ArroyoLiteError, FatalSourceError
 from arroyo_lite.secrets import Secrets
-
-#: Bodies above this size, or for a decoder that runs DuckDB queries, are decoded on a
-#: worker thread (as the operator does).
-_OFFLOAD_BYTES = 256 * 1024
 
 
 class ProbeStage(enum.StrEnum):
@@ -158,7 +155,8 @@ async def _probe(
         from arroyo_lite.formats import make_decoder
 
         decoder = make_decoder(config)
-        if len(response.body) > _OFFLOAD_BYTES or decoder.runs_queries:
+        # Off the loop exactly when the operator would decode off it.
+        if len(response.body) > OFFLOAD_BYTES or decoder.runs_queries:
             decoded = await asyncio.to_thread(decoder.decode, response.body, received_at_ns)
         else:
             decoded = decoder.decode(response.body, received_at_ns)
