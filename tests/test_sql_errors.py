@@ -182,7 +182,12 @@ CASES = [
     ("SELECT a FROM t WHERE;", "syntax error: WHERE is incomplete", 1, 17),
     ("SELECT 'unterminated FROM t;", "could not tokenize SQL: unterminated string starting here",
      1, 8),
-    ("SET parallelism = 4;", "only `SET updating_ttl = interval '...'` is supported", 1, 1),
+    ("SET parallelism = 4;", "invalid option 'parallelism'; supported options are 'updating_ttl'",
+     1, 1),
+    ("SELECT 1;\nSET updating_ttl = 5;", "expected an interval, but found `5`", 2, 20),
+    ("SET updating_ttl = interval '1' month;",
+     "intervals in months or years are not supported", 1, 20),
+    ("SET updating_ttl =  '-2 hours';", "negative intervals are not supported", 1, 21),
     ("DROP TABLE t;", "unsupported statement: DROP", 1, 1),
     ("CREATE TABLE i WITH (connector = 'impulse', event_rate = 1);\n"
      "INSERT INTO i SELECT * FROM i;",

@@ -21,6 +21,7 @@ from arroyo_lite.config import TableKind
 from arroyo_lite.connectors.registry import get_connector
 from arroyo_lite.errors import SourcePosition, SqlError, ValidationErrors
 from arroyo_lite.sql.columns import node_position
+from arroyo_lite.sql.options import parse_duration
 from arroyo_lite.sql.parse import ParsedStatement, parse_statement
 from arroyo_lite.sql.source import RawStatement, SourceText, split_statements
 from arroyo_lite.sql.statements import (
@@ -134,7 +135,7 @@ def _compile_one(
     elif isinstance(node, exp.Query):
         return Query(raw.text, position, raw.text)
     elif isinstance(node, exp.Set):
-        return _set(node, raw, position)
+        return _set(node, raw, position, source)
     keyword = raw.text.split(None, 1)[0].upper()
     if isinstance(node, exp.Command) and keyword in ("CREATE", "SET", "INSERT", "WITH", "SELECT"):
         # sqlglot gave up on the statement and kept it as raw text.
@@ -156,17 +157,44 @@ def _name(node: exp.Create) -> str:
     return str(target.name)
 
 
-def _set(node: exp.Set, raw: RawStatement, position: SourcePosition) -> SetOption:
+def _set(
+    node: exp.Set, raw: RawStatement, position: SourcePosition, source: SourceText
+) -> SetOption:
+    """``SET updating_ttl = <interval>``, the one option Arroyo has, checked as Arroyo's
+    ``duration_from_sql`` does (an interval or a deprecated string; no months, no negatives)."""
     item = node.expressions[0] if node.expressions else None
     eq = item.this if isinstance(item, exp.SetItem) else None
-    if isinstance(eq, exp.EQ) and eq.this is not None and eq.this.name == "updating_ttl":
-        value = raw.text[raw.text.index("=") + 1 :].strip() if "=" in raw.text else ""
-        return SetOption(raw.text, position, "updating_ttl", value)
-    raise SqlError(
-        "only `SET updating_ttl = interval '...'` is supported",
-        position=position,
-        hint="Arroyo supports a single SET option: updating_ttl",
-    )
+    if not (isinstance(eq, exp.EQ) and eq.this is not None and eq.this.name == "updating_ttl"):
+        name = eq.this.name if isinstance(eq, exp.EQ) and eq.this is not None else ""
+        raise SqlError(
+            f"invalid option '{name}'; supported options are 'updating_ttl'"
+            if name
+            else "invalid syntax for `SET` call",
+            position=position,
+            hint="the one SET option is updating_ttl: SET updating_ttl = interval '1' hour",
+        )
+    after = raw.text.index("=") + 1
+    value = raw.text[after:].strip()
+    start = raw.start + after + len(raw.text[after:]) - len(raw.text[after:].lstrip())
+    where = source.position(start, value.split()[0] if value else None)
+    expression = eq.expression
+    if isinstance(expression, exp.Interval):
+        amount = expression.this.name if expression.this is not None else ""
+        unit = expression.unit.name if expression.unit is not None else ""
+        text: str | None = f"{amount} {unit}".strip()
+    elif isinstance(expression, exp.Literal) and expression.is_string:
+        text = str(expression.this)
+    else:
+        text = None
+    try:
+        if text is None:
+            raise ValueError(f"expected an interval, but found `{value}`")
+        parse_duration(text)
+    except ValueError as e:
+        raise SqlError(
+            str(e), position=where, hint="write SET updating_ttl = interval '1' hour"
+        ) from e
+    return SetOption(raw.text, position, "updating_ttl", value)
 
 
 def _text_from(tokens: list[Token], index: int, source: SourceText) -> str:
