@@ -16,9 +16,11 @@ import enum
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 import aiohttp
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from arroyo_lite.config import TableConfig
 from arroyo_lite.connectors.polling_http.http import (
@@ -31,7 +33,7 @@ from arroyo_lite.connectors.polling_http.http import (
 from arroyo_lite.connectors.polling_http.operator import OFFLOAD_BYTES
 from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
 from arroyo_lite.errors import ArroyoLiteError, FatalSourceError
-from arroyo_lite.secrets import Secrets
+from arroyo_lite.secrets import MASK, Secrets
 
 
 class ProbeStage(enum.StrEnum):
@@ -46,6 +48,8 @@ class ProbeStage(enum.StrEnum):
 @dataclass(frozen=True, slots=True)
 class ProbeResult:
     """What one trial request showed. Every text field is already masked of secrets.
+
+    So are the text values in ``rows`` (an API may echo the request's headers back).
 
     ``status``/``reason``/``latency_s`` are set once an HTTP answer (any status) arrived;
     ``size``/``content_type`` only for a 2xx body. ``rows`` holds the first decoded rows
@@ -164,7 +168,7 @@ async def _probe(
         return replace(result, error=_mask(request.secrets, e.message))
     rows = None
     if decoded.batch is not None:
-        rows = pa.Table.from_batches([decoded.batch]).slice(0, max_rows)
+        rows = _mask_rows(pa.Table.from_batches([decoded.batch]).slice(0, max_rows), request)
     return replace(
         result,
         stage=ProbeStage.DONE,
@@ -173,6 +177,38 @@ async def _probe(
         dropped=decoded.dropped,
         warnings=tuple(_mask(request.secrets, w) for w in decoded.errors),
     )
+
+
+def _mask_rows(rows: pa.Table, request: HttpRequest) -> pa.Table:
+    """``rows`` with every secret in a text value (nested ones too) replaced by ``****``.
+
+    An API may echo the request's headers into its body (httpbin's ``/headers`` does): the
+    shown rows are output too. Display-only, on at most ``max_rows`` rows.
+    """
+    if not request.secrets.values:
+        return rows
+    columns = [_mask_array(column.combine_chunks(), request.secrets) for column in rows.columns]
+    return pa.Table.from_arrays(columns, schema=rows.schema)
+
+
+def _mask_array(array: Any, secrets: Secrets) -> Any:
+    kind = array.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        for value in sorted(secrets.values, key=len, reverse=True):
+            array = pc.replace_substring(array, value, MASK)
+        return array
+    if pa.types.is_struct(kind):
+        children = [_mask_array(array.field(i), secrets) for i in range(kind.num_fields)]
+        return pa.StructArray.from_arrays(
+            children, fields=list(kind), mask=array.is_null() if array.null_count else None
+        )
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        # Offsets are kept: only the (flattened) values change, never their number.
+        return type(array).from_arrays(
+            array.offsets, _mask_array(array.values, secrets), type=kind, mask=array.is_null()
+            if array.null_count else None
+        )
+    return array
 
 
 def _mask(secrets: Secrets, text: str) -> str:

@@ -7,15 +7,18 @@ CliRunner on a worker thread while the test loop keeps serving the aiohttp app.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from click.testing import CliRunner, Result
 
 from arroyo_lite.cli import main
 from arroyo_lite.probe import ProbeStage, probe
+from arroyo_lite.sql import compile_sql
 from tests.support.http_app import make_app
 from tests.support.polling import polling_table
 
@@ -141,8 +144,51 @@ async def test_probe_reports_everything(server: Any) -> None:
     assert result.latency_s is not None and result.latency_s >= 0
     assert result.content_type is not None and result.content_type.startswith("application/json")
     assert result.rows is not None and result.rows.num_rows == 1
-    # The echoed body holds the secret: that is the user's data, but no message may.
     assert result.error is None
+    # The server echoed the secret into the body; the rows shown are output too: masked.
+    [value] = result.rows.column("value").to_pylist()
+    assert json.loads(value)["headers"]["X-Key"] == "****"
+    assert "s3cr3t" not in value
+
+
+async def test_probe_masks_secrets_in_nested_row_values(httpbin: Any) -> None:
+    sql = f"""
+CREATE TABLE echoed (headers STRUCT<Token TEXT, Host TEXT>, tags TEXT[]) WITH (
+  connector = 'polling_http',
+  endpoint = '{httpbin.url}/headers',
+  headers = 'Token: x-{{{{ PROBE_TOKEN }}}}-y',
+  format = 'json'
+);
+"""
+    [config] = compile_sql(sql, env={"PROBE_TOKEN": SECRET}).tables
+    result = await probe(config, {"PROBE_TOKEN": SECRET})
+    assert result.ok, result.error
+    assert result.rows is not None
+    [row] = result.rows.drop_columns(["_timestamp"]).to_pylist()
+    assert row["headers"]["Token"] == "x-****-y"
+    assert row["headers"]["Host"] == httpbin.url.split("//")[1]
+    assert row["tags"] is None
+    assert result.rows.schema == config.output_schema()
+
+
+def test_row_masking_keeps_lists_and_nulls() -> None:
+    from arroyo_lite.connectors.polling_http.http import HttpRequest
+    from arroyo_lite.probe import _mask_rows
+    from arroyo_lite.secrets import Secrets
+
+    request = HttpRequest("GET", "http://h/", (), None, 1.0, 10, secrets=Secrets.of(["k3y"]))
+    rows = pa.table(
+        {
+            "tags": pa.array([["a-k3y", None], None, ["k3yk3y"]], pa.list_(pa.string())),
+            "s": pa.array([{"t": "k3y"}, None, {"t": None}], pa.struct([("t", pa.string())])),
+            "n": [1, 2, 3],
+        }
+    ).slice(1)
+    masked = _mask_rows(rows, request)
+    assert masked.to_pylist() == [
+        {"tags": None, "s": None, "n": 2},
+        {"tags": ["********"], "s": {"t": None}, "n": 3},
+    ]
 
 
 async def test_probe_timeout_override(server: Any) -> None:
