@@ -13,20 +13,19 @@ import click
 
 from arroyo_lite import render
 from arroyo_lite.cli import main
-from arroyo_lite.cli.run_cmd import run_sql
+from arroyo_lite.cli.run_cmd import (
+    duration_option,
+    format_option,
+    progress_option,
+    run_sql,
+    state_dir_option,
+)
 from arroyo_lite.demo import DEFAULT_PORT, quickstart_sql, retarget
 from arroyo_lite.demo.api import DemoServer
 
 
 @main.command()
-@click.option(
-    "--for",
-    "duration",
-    type=click.FloatRange(min=0),
-    default=None,
-    metavar="SECONDS",
-    help="Stop after this many seconds (default: run until Ctrl-C).",
-)
+@duration_option
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
@@ -35,25 +34,9 @@ from arroyo_lite.demo.api import DemoServer
     help="Port of the demo API on 127.0.0.1. If it is taken, a free port is used instead "
     "and the quickstart's endpoints are rewritten to it. 0 = any free port.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(render.FORMATS),
-    default="table",
-    show_default=True,
-    help="Output format, as for `run`.",
-)
-@click.option(
-    "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Keep table data and source state here, as for `run`.",
-)
-@click.option(
-    "--progress/--no-progress",
-    default=None,
-    help="Status line on stderr [default: when stderr is a terminal].",
-)
+@format_option("Output format, as for `run`.")
+@state_dir_option("Keep table data and source state here, as for `run`.")
+@progress_option("Status line on stderr [default: when stderr is a terminal].")
 @click.option("--show-sql", is_flag=True, help="Print the quickstart SQL and exit.")
 def demo(
     duration: float | None,

@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 
 from arroyo_lite.cli import main
+from arroyo_lite.cli.run_cmd import state_dir_option
 from arroyo_lite.errors import ArroyoLiteError
 from arroyo_lite.live import configure_logging
 from arroyo_lite.runtime import tune_gc
@@ -19,12 +20,7 @@ from arroyo_lite.sql.statements import Query
 @click.argument(
     "file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
-@click.option(
-    "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Keep table data and source state here; a restart resumes from it.",
-)
+@state_dir_option("Keep table data and source state here; a restart resumes from it.")
 @click.option(
     "--history",
     "history_file",

@@ -7,7 +7,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
@@ -18,6 +20,8 @@ from arroyo_lite.errors import ArroyoLiteError
 from arroyo_lite.live import StopRequested, configure_logging, run_queries
 from arroyo_lite.runtime import tune_gc
 from arroyo_lite.sql.statements import Query
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def run_sql(
@@ -74,9 +78,8 @@ def run_sql(
         return 1
 
 
-@main.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
+# Options shared by run, demo and repl (one definition each, so they cannot drift apart).
+duration_option = click.option(
     "--for",
     "duration",
     type=click.FloatRange(min=0),
@@ -84,26 +87,43 @@ def run_sql(
     metavar="SECONDS",
     help="Stop after this many seconds (default: run until Ctrl-C).",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(render.FORMATS),
-    default="table",
-    show_default=True,
-    help="Output: aligned tables, JSON lines (one object per row) or CSV. "
-    "In jsonl/csv mode stdout holds only data.",
+
+
+def format_option(text: str) -> Callable[[F], F]:
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(render.FORMATS),
+        default="table",
+        show_default=True,
+        help=text,
+    )
+
+
+def state_dir_option(text: str) -> Callable[[F], F]:
+    return click.option(
+        "--state-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help=text,
+    )
+
+
+def progress_option(text: str) -> Callable[[F], F]:
+    return click.option("--progress/--no-progress", default=None, help=text)
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@duration_option
+@format_option(
+    "Output: aligned tables, JSON lines (one object per row) or CSV. "
+    "In jsonl/csv mode stdout holds only data."
 )
-@click.option(
-    "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Keep table data and source state here; a restart resumes from it.",
-)
-@click.option(
-    "--progress/--no-progress",
-    default=None,
-    help="Show a status line (polls, rows, failures per source) on stderr "
-    "[default: when stderr is a terminal].",
+@state_dir_option("Keep table data and source state here; a restart resumes from it.")
+@progress_option(
+    "Show a status line (polls, rows, failures per source) on stderr "
+    "[default: when stderr is a terminal]."
 )
 def run(
     file: Path,
