@@ -146,3 +146,24 @@ def test_column_types_round_trip_through_their_canonical_name(sql_type: str) -> 
     again = column(first.sql_type)
     assert again.data_type == first.data_type
     assert again.sql_type == first.sql_type
+
+
+@settings(max_examples=100, deadline=None)
+@given(bodies=st.lists(TEXT, min_size=2, max_size=4))
+def test_many_tables_in_one_file_keep_their_values_and_positions(bodies: list[str]) -> None:
+    """Quotes, semicolons, comment markers and newlines inside one table's string values
+    neither split the file nor shift where the next table is said to start."""
+    statements = [
+        table(body=quote(body)).replace("CREATE TABLE t ", f"CREATE TABLE t{i} ")
+        for i, body in enumerate(bodies)
+    ]
+    text = "\n".join(statements)
+    program = compile_sql(text, file="many.sql", env={})
+    assert [t.connector_options.body for t in program.tables] == bodies
+    offset = 0
+    for statement, source in zip(program.statements, statements, strict=True):
+        start = text.index(source, offset)
+        assert statement.text == source[:-1]  # without its ';'
+        assert statement.position.line == text.count("\n", 0, start) + 1
+        assert statement.position.col == start - (text.rfind("\n", 0, start) + 1) + 1
+        offset = start + len(source)
