@@ -357,6 +357,14 @@ def test_a_sub_option_without_its_parent_says_why(sql: str, key: str, col: int, 
     assert error.hint == hint
 
 
+def test_a_missing_comma_between_options_gets_a_hint() -> None:
+    [error] = errors_of("CREATE TABLE u WITH (connector = 'impulse'\n  event_rate = 1);")
+    assert error.position is not None and (error.position.line, error.position.col) == (2, 14)
+    assert error.hint == (
+        "could not read the value of 'connector': is a comma missing? (key = value, key = value)"
+    )
+
+
 @pytest.mark.parametrize(
     ("sql", "token", "line", "hint"),
     [("SELEC * FROM t;", "SELEC", 1, "did you mean SELECT?"),

@@ -226,10 +226,20 @@ def _parse_options(tokens: list[Token], paren: Token, source: SourceText) -> lis
             )
         value_tokens = item[2:]
         value_text = source.text[value_tokens[0].start : value_tokens[-1].end + 1]
+        try:
+            value = parse_expression(value_tokens, source)
+        except SqlError as e:
+            if e.hint is None:
+                # Most often a missing comma: `a = 'x' b = 1` reads as one value.
+                e.hint = (
+                    f"could not read the value of '{key_token.text}': is a comma missing? "
+                    "(key = value, key = value)"
+                )
+            raise
         options.append(
             OptionValue(
                 key=key_token.text,
-                value=parse_expression(value_tokens, source),
+                value=value,
                 text=value_text,
                 key_position=source.at_token(key_token),
                 value_position=source.at_token(value_tokens[0]),
