@@ -126,9 +126,20 @@ def analyze(
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
     scans = _count_scans(tree, views)
     tables: set[str] = set()
-    aggregating = any(
-        True for _ in tree.find_all(exp.AggFunc, exp.Group, exp.Distinct, exp.Window, exp.Having)
-    ) or any(str(f.name).lower() in aggregates for f in tree.find_all(exp.Anonymous))
+    aggregating = (
+        any(
+            True
+            for _ in tree.find_all(exp.AggFunc, exp.Group, exp.Distinct, exp.Window, exp.Having)
+        )
+        or any(str(f.name).lower() in aggregates for f in tree.find_all(exp.Anonymous))
+        # Set operations other than UNION ALL compare rows with each other (UNION removes
+        # duplicates, EXCEPT/INTERSECT match rows up): over new rows only they would be
+        # applied per batch, so a row could come out twice.
+        or any(
+            not isinstance(op, exp.Union) or bool(op.args.get("distinct"))
+            for op in tree.find_all(exp.Union, exp.Except, exp.Intersect)
+        )
+    )
     reads_status = False
     for table in tree.find_all(exp.Table):
         name = table.name.lower()

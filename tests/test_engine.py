@@ -56,6 +56,10 @@ def engine() -> Iterator[Engine]:
         ("SELECT * FROM t JOIN u USING (x)", {"t", "u"}, False),
         ("WITH w AS (SELECT * FROM t) SELECT * FROM w", {"t"}, False),
         ("SELECT sum(x) FROM t", {"t"}, True),
+        ("SELECT x FROM t UNION ALL SELECT x FROM u", {"t", "u"}, False),
+        ("SELECT x FROM t UNION SELECT x FROM u", {"t", "u"}, True),
+        ("SELECT x FROM t EXCEPT ALL SELECT x FROM u", {"t", "u"}, True),
+        ("SELECT x FROM t INTERSECT SELECT x FROM u", {"t", "u"}, True),
     ],
 )
 def test_analyze(sql: str, tables: set[str], aggregating: bool) -> None:
@@ -162,6 +166,23 @@ def test_join_of_two_sources_is_re_evaluated(engine: Engine) -> None:
 def test_stream_with_timeout_ends(engine: Engine) -> None:
     stream = engine.stream("SELECT * FROM t", timeout=0.2)
     assert list(stream) == []
+
+
+def test_union_with_a_memory_table_emits_a_value_once(engine: Engine) -> None:
+    # UNION removes duplicates across all rows: applied per batch of new rows, the same x
+    # arriving in two polls would be printed twice.
+    engine.store.create("m", SCHEMA, kind=TableKind.MEMORY)
+    engine.store.replace("m", pa.Table.from_batches([rows(0, 2)]))
+    stream = engine.stream("SELECT x FROM t UNION SELECT x FROM m ORDER BY x", timeout=60)
+    assert not stream.incremental
+    engine.store.append("t", rows(1, 2))
+    engine.store.append("t", rows(1, 3))
+    last: list[int] = []
+    for batch in stream:
+        last = batch.column("x").to_pylist()
+        if engine.store.snapshot(["t"])["t"].num_rows == 5 and len(last) == 4:
+            stream.close()
+    assert last == [0, 1, 2, 3]
 
 
 def test_memory_tables_are_registered_whole_in_incremental_mode(engine: Engine) -> None:
