@@ -239,6 +239,8 @@ async def test_structured_rows_are_shown(server: Any, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "item-4" in result.output and "item-5" not in result.output  # --rows 5 by default
     assert "8 row(s) decoded, first 5 shown" in result.output
+    # One count line, not also the table's own "5 rows" (which counts only those shown).
+    assert not re.search(r"^\s*5 rows\s*$", result.output, re.M), result.output
 
 
 def test_quickstart_tables_all_probe_ok_against_the_demo_api(tmp_path: Path) -> None:

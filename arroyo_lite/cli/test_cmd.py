@@ -151,8 +151,14 @@ def _show(out: Console, result: ProbeResult, rows: int) -> None:
             "(bad_data = 'drop' would drop them)"
         )
     if result.rows is not None and result.rows.num_rows and rows:
+        from rich.console import Group
+
         from arroyo_lite.render import rich_table
 
-        out.print(rich_table(result.rows))
+        table = rich_table(result.rows)
+        if isinstance(table, Group):
+            # Its count line would count only the rows shown ("2 rows" of 5): ours follows.
+            table = Group(*table.renderables[:-1])
+        out.print(table)
     shown = min(result.total_rows, rows)
     out.print(f"{result.total_rows} row(s) decoded" + (f", first {shown} shown" if shown else ""))
