@@ -202,6 +202,17 @@ async def test_body_size_cap(server: Any, path: str, limit: int, error: str | No
             assert src.status.state is SourceState.RUNNING
 
 
+async def test_corrupt_gzip_body_is_a_transient_failure(server: Any) -> None:
+    async with RunningSource(polling_table(url(server, "/gzip-corrupt"))) as src:
+        await src.sleeping_after(1)
+        assert src.status.state is SourceState.BACKOFF
+    assert src.status.last_error == (
+        "HTTP request failed: error reading response body: "
+        "Can not decode content-encoding: gzip"
+    )
+    assert src.status.failures == 1 and src.rows() == []
+
+
 async def test_gzip_chunked_and_ndjson_bodies(server: Any) -> None:
     async with (
         RunningSource(polling_table(url(server, "/gzip?n=2"), name="g")) as gz,

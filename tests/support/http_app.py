@@ -22,6 +22,7 @@ Routes (all GET/POST/PUT/PATCH unless noted):
 ``/gzip?n=3``                   ``/array``'s body gzip-compressed (Content-Encoding: gzip)
 ``/gzip-big?size=N``            ``N`` bytes (decompressed) gzip-compressed, Content-Length of the
                                 compressed form; ``&random=1``: random (incompressible) bytes
+``/gzip-corrupt``               ``Content-Encoding: gzip`` on bytes that do not decompress
 ``/invalid``                    a body that is not JSON
 ``/wrong-types``                ``{"id": "not a number", "name": 5}``
 ``/mixed``                      NDJSON: good, bad (``id`` not a number), good lines
@@ -203,6 +204,12 @@ async def gzip_big(request: web.Request) -> web.Response:
     )
 
 
+async def gzip_corrupt(request: web.Request) -> web.Response:
+    return web.Response(
+        body=b"\x1f\x8b\x08\x00 not really gzip", headers={"Content-Encoding": "gzip"}
+    )
+
+
 async def invalid(request: web.Request) -> web.Response:
     return web.Response(body=b'{"id": 1, "name": ', content_type="application/json")
 
@@ -258,6 +265,7 @@ def make_app() -> web.Application:
         "/chunked": chunked,
         "/gzip": gzipped,
         "/gzip-big": gzip_big,
+        "/gzip-corrupt": gzip_corrupt,
         "/invalid": invalid,
         "/wrong-types": wrong_types,
         "/mixed": mixed,

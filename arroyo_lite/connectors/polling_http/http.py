@@ -20,6 +20,7 @@ send exactly the same request and report failures in the same words.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import weakref
 from collections.abc import AsyncIterator, Mapping
@@ -214,13 +215,22 @@ async def fetch(session: aiohttp.ClientSession, request: HttpRequest) -> HttpRes
             _failed(f"error connecting to {e.host}:{e.port}: {e.os_error.strerror or e}", request)
         ) from e
     except aiohttp.ClientPayloadError as e:
-        raise TransientHttpError(_failed(f"error reading response body: {e}", request)) from e
+        raise TransientHttpError(
+            _failed(f"error reading response body: {_one_line(e)}", request)
+        ) from e
     except aiohttp.ClientError as e:
         # Server disconnects, malformed responses and the like: worth another try.
-        raise TransientHttpError(_failed(f"{type(e).__name__}: {e}", request)) from e
+        raise TransientHttpError(_failed(f"{type(e).__name__}: {_one_line(e)}", request)) from e
     except (ValueError, UnicodeError) as e:
         # aiohttp rejects some header values or bodies only when sending; not retryable.
         raise HttpError(request.secrets.mask(f"invalid request: {e}")) from e
+
+
+def _one_line(error: Exception) -> str:
+    """``error``'s text on one line, without aiohttp's internal ``400, message:`` prefix
+    (its parser errors carry a pseudo status that the server never sent)."""
+    text = " ".join(str(error).split())
+    return re.sub(r"^\d{3}, message: ", "", text) or type(error).__name__
 
 
 async def _raise_for_status(resp: aiohttp.ClientResponse, request: HttpRequest) -> None:
