@@ -462,3 +462,26 @@ def test_with_clause_before_insert_stays_with_the_query() -> None:
     insert = program.statements[1]
     assert isinstance(insert, Insert) and insert.target == "y"
     assert insert.query == "WITH x AS (SELECT 1 AS a) SELECT * FROM x"
+
+
+@pytest.mark.parametrize(
+    ("sql", "hint"),
+    [(pt("poll_interval_ms = 'soon'"),
+      "write a whole number, bare or quoted: poll_interval_ms = 10 or poll_interval_ms = '10'"),
+     (pt("'retention.max_rows' = -5"), "write a whole number (0 or more), bare or quoted: "
+      "retention.max_rows = 10 or retention.max_rows = '10'"),
+     ("CREATE TABLE i WITH (connector = 'impulse', event_rate = 'fast');",
+      "write a number, bare or quoted: event_rate = 2.5 or event_rate = '2.5'"),
+     (pt(columns="ts TIMESTAMP WITH TIME ZONE"),
+      "use TIMESTAMP (Arroyo's timestamps have no time zone)"),
+     (pt(columns="ts TIMESTAMP(7)"),
+      "use TIMESTAMP, TIMESTAMP(0), TIMESTAMP(3), TIMESTAMP(6) or TIMESTAMP(9)"),
+     ("CREATE TABLE m (a INT);\nCREATE TABLE M (b INT);\nINSERT INTO m SELECT 1;",
+      "table names are case-insensitive; pick another name"),
+     ("CREATE TABLE m (a INT);\nSELECT * FROM m;", "add INSERT INTO m SELECT ... to the file"),
+     ("CREATE TABLE m (a INT);\nINSERT INTO m SELECT 1;\nINSERT INTO m SELECT 2;",
+      "combine the queries with UNION ALL in one INSERT")],
+)  # fmt: skip
+def test_hints_say_what_to_write(sql: str, hint: str) -> None:
+    [error] = errors_of(sql)
+    assert error.hint == hint

@@ -111,7 +111,7 @@ def _read_column(
     try:
         sql_type = convert(kind)
     except TypeError_ as e:
-        result.errors.append(SqlError(str(e), position=where))
+        result.errors.append(SqlError(str(e), position=where, hint=_type_hint(kind)))
         return
     nullable, primary_key = True, False
     generated: str | None = None
@@ -150,4 +150,16 @@ def _read_column(
             metadata_key=metadata_key,
             position=where,
         )
+    )
+
+
+def _type_hint(kind: exp.DataType) -> str:
+    """What to write instead of a type :func:`convert` rejects."""
+    if kind.this in (exp.DataType.Type.TIMESTAMPTZ, exp.DataType.Type.TIMESTAMPLTZ):
+        return "use TIMESTAMP (Arroyo's timestamps have no time zone)"
+    if kind.this in (exp.DataType.Type.TIMESTAMP, exp.DataType.Type.DATETIME):
+        return "use TIMESTAMP, TIMESTAMP(0), TIMESTAMP(3), TIMESTAMP(6) or TIMESTAMP(9)"
+    return (
+        "supported types: BOOLEAN, INT, BIGINT, [BIG]INT UNSIGNED, FLOAT, DOUBLE, "
+        "DECIMAL(p, s), TEXT, JSON, BYTEA, TIMESTAMP[(p)], T[], STRUCT<...>"
     )

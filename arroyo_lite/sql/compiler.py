@@ -303,7 +303,11 @@ def _check_program(
             name = statement.table.name if isinstance(statement, CreateTable) else statement.name
             if name.lower() in kinds:
                 errors.append(
-                    SqlError(f"table '{name}' is already defined", position=statement.position)
+                    SqlError(
+                        f"table '{name}' is already defined",
+                        position=statement.position,
+                        hint="table names are case-insensitive; pick another name",
+                    )
                 )
             kinds[name.lower()] = (
                 statement.table.kind if isinstance(statement, CreateTable) else None
@@ -329,6 +333,8 @@ def _check_program(
                     SqlError(
                         f"attempted to insert into table '{statement.target}', but it is a source",
                         position=where,
+                        hint="source tables are filled by their connector; insert into a memory "
+                        "table (CREATE TABLE name (columns) without WITH) instead",
                     )
                 )
             elif kind is TableKind.MEMORY:
@@ -337,6 +343,7 @@ def _check_program(
                         SqlError(
                             "Can only insert into a memory table once",
                             position=where,
+                            hint="combine the queries with UNION ALL in one INSERT",
                         )
                     )
                 inserted.add(key)
@@ -347,6 +354,7 @@ def _check_program(
                     SqlError(
                         f"attempted to read from table '{name}', but it is a sink",
                         position=position,
+                        hint="read the table the sink is written from instead",
                     )
                 )
     if catalog is None:
@@ -359,6 +367,7 @@ def _check_program(
                             f"Can't query from memory table {name} without first inserting "
                             "into it.",
                             position=position,
+                            hint=f"add INSERT INTO {name} SELECT ... to the file",
                         )
                     )
     return errors

@@ -256,6 +256,7 @@ class OptionReader:
             self.error(
                 f"expected with option '{key}' to be a double, but it was `{_shown(option)}`",
                 option,
+                hint=f"write a number, bare or quoted: {key} = 2.5 or {key} = '2.5'",
             ),
             key,
         )
@@ -435,7 +436,8 @@ class OptionReader:
                 option,
                 hint="negative numbers must be quoted, e.g. '-1'"
                 if signed and isinstance(option.value, exp.Neg)
-                else None,
+                else f"write a whole number{'' if signed else ' (0 or more)'}, bare or quoted: "
+                f"{key} = 10 or {key} = '10'",
             ),
             key,
         )
