@@ -128,6 +128,11 @@ CASES = [
      "invalid value for 'event_rate': 0.0 (must be greater than 0)", 1, 58),
     ("CREATE TABLE i WITH (connector = 'impulse', event_rate = 'fast');",
      "expected with option 'event_rate' to be a double, but it was `fast`", 1, 58),
+    # Beyond Arroyo: a rate the generator cannot run at is caught before the table starts.
+    ("CREATE TABLE i WITH (connector = 'impulse', event_rate = 'NaN');",
+     "invalid value for 'event_rate': nan (must be a finite number)", 1, 58),
+    ("CREATE TABLE i WITH (connector = 'impulse', event_rate = 1e400);",
+     "invalid value for 'event_rate': inf (must be a finite number)", 1, 58),
     ("CREATE TABLE i (a INT) WITH (connector = 'impulse', event_rate = 1);",
      "invalid schema for impulse source", 1, 14),
     ("CREATE TABLE i WITH (connector = 'impulse', event_rate = 1, message_count = 'many');",

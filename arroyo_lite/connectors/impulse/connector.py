@@ -1,12 +1,14 @@
 """The ``impulse`` connector: Arroyo's counter generator, validated from WITH options.
 
 Options (Arroyo's): ``event_rate`` (double, required), ``message_count`` and
-``event_time_interval`` (integers, micros). A table declared without columns gets Arroyo's
+``event_time_interval`` (integers, micros); beyond Arroyo, a non-finite ``event_rate``
+(``'NaN'``, ``'inf'``) is rejected. A table declared without columns gets Arroyo's
 impulse schema; declared columns must be exactly that schema.
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -45,6 +47,18 @@ class ImpulseConnector(Connector):
             if (o := options.get(k)) is not None
         }
         event_rate = options.pull_opt_f64("event_rate")
+        if event_rate is not None and not math.isfinite(event_rate):
+            # Arroyo parses 'NaN' and 'inf' as doubles; a generator cannot run at such a rate
+            # (checked here, beyond Arroyo, instead of failing when the table starts).
+            options.report(
+                options.error(
+                    f"invalid value for 'event_rate': {event_rate} (must be a finite number)",
+                    where.get("event_rate"),
+                    hint="rows per second, e.g. event_rate = 10",
+                ),
+                "event_rate",
+            )
+            event_rate = None
         interval = options.pull_opt_i64("event_time_interval")
         count = options.pull_opt_i64("message_count")
         declared = [(c.name, c.data_type, c.nullable) for c in table.physical_columns]
