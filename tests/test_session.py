@@ -337,6 +337,31 @@ def test_duplicate_table_and_second_insert_are_errors(session: Session) -> None:
     assert session.query("SELECT x FROM m").column("x").to_pylist() == [1]
 
 
+def test_close_stops_every_source_cleanly(server: ThreadedServer) -> None:
+    from tests.support.http_app import STATE
+
+    state = server.app[STATE]
+    server.call(state.gate.clear)  # /gate answers only once the test opens it again
+    session = Session(env={})
+    try:
+        session.execute(
+            polling_ddl("polled", server.url("/counter"), "n BIGINT", format="json")
+            # Stuck in a request that never ends: close must not wait for it.
+            + polling_ddl("stuck", server.url("/gate"), "n BIGINT", format="json")
+            + "CREATE TABLE imp WITH (connector = 'impulse', event_rate = '100');"
+        )
+        hits = state.hits
+        wait_for(lambda: server.call(lambda: hits["/counter"] >= 2 and hits["/gate"] >= 1))
+        wait_for(lambda: count(session, "imp") >= 1)
+        session.close()
+    finally:
+        server.call(state.gate.set)
+    states = {s.table: s.state for s in session.status()}
+    assert states == {t: SourceState.STOPPED for t in ("polled", "stuck", "imp")}
+    # The loop that ran them is gone: nothing can poll any more.
+    assert session.runtime.closed and session.runtime.loop.is_closed()
+
+
 def test_closed_session_refuses_work() -> None:
     session = Session()
     session.close()
