@@ -191,6 +191,27 @@ def test_validate_accepts_a_bom_and_crlf(runner: CliRunner, tmp_path: Path) -> N
     ]
 
 
+@pytest.mark.parametrize("separator", ["\x0c", "\u2028", "\x1c", "\x85"])
+def test_excerpt_counts_lines_like_positions(
+    runner: CliRunner, tmp_path: Path, separator: str
+) -> None:
+    """Characters Python's splitlines() breaks on, but SQL does not, leave the excerpt on
+    the line the position names."""
+    path = tmp_path / "odd.sql"
+    path.write_text(
+        f"-- a comment with {separator} inside\n"
+        "CREATE TABLE t (value TEXT, PRIMARY KEY (value));\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(main, ["validate", str(path)])
+    assert result.exit_code == 1
+    assert result.stderr.split("\n")[:3] == [
+        f"{path}:2:29: error: Unsupported table constraint `PRIMARY KEY (value)`",
+        "    2 | CREATE TABLE t (value TEXT, PRIMARY KEY (value));",
+        "      |                             ^~~~~~~",
+    ]
+
+
 def test_validate_shows_retention(runner: CliRunner) -> None:
     path = Path(__file__).parents[1] / "sql_examples" / "price_ticker.sql"
     result = runner.invoke(main, ["validate", str(path)])

@@ -65,10 +65,13 @@ def describe_program(program: Program) -> list[str]:
 
 
 def _source_lines(path: str) -> list[str]:
+    """The file's lines as positions count them: split on ``\n`` only (``str.splitlines``
+    also splits on form feeds, ``\u2028`` and lone ``\r``, which would shift the excerpt)."""
     try:
-        return Path(path).read_text(encoding="utf-8-sig").splitlines()
+        text = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError):
         return []
+    return [line.removesuffix("\r") for line in text.split("\n")]
 
 
 def excerpt(error: ArroyoLiteError, lines: list[str]) -> list[str]:

@@ -54,8 +54,7 @@ def to_arroyo_sql(node: exp.Expr) -> str:
 
 def _keyword_before(source: SourceText, where: SourcePosition, word: str) -> SourcePosition:
     """The last ``word`` (case-insensitive) before ``where``: constraints keep no offsets."""
-    end = sum(len(line) for line in source.text.splitlines(keepends=True)[: where.line - 1])
-    end += where.col - 1
+    end = source.offset(where)
     start = source.text.upper().rfind(word.upper(), 0, end)
     return source.position(start, source.text[start : start + len(word)]) if start >= 0 else where
 
