@@ -212,6 +212,14 @@ def test_excerpt_counts_lines_like_positions(
     ]
 
 
+def test_a_file_without_statements_says_so(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "comments.sql"
+    path.write_text("-- nothing here yet;\n/* ; */\n", encoding="utf-8")
+    result = runner.invoke(main, ["validate", str(path)])
+    assert result.exit_code == 0
+    assert result.stdout == f"{path}: no statements\n"
+
+
 def test_validate_shows_retention(runner: CliRunner) -> None:
     path = Path(__file__).parents[1] / "sql_examples" / "price_ticker.sql"
     result = runner.invoke(main, ["validate", str(path)])

@@ -121,7 +121,7 @@ def validate(files: tuple[str, ...]) -> None:
             failed = True
             click.echo(f"{path}: {e.format()}", err=True)
             continue
-        for line in describe_program(program):
+        for line in describe_program(program) or [f"{path}: no statements"]:
             click.echo(line)
     if failed:
         raise SystemExit(1)
