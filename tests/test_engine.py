@@ -116,6 +116,37 @@ def test_snapshot_query_sees_appends(engine: Engine) -> None:
     assert engine.query("SELECT sum(x) AS s FROM t").column("s").to_pylist() == [45]
 
 
+def test_a_query_sees_one_moment_of_every_table_while_sources_append(engine: Engine) -> None:
+    # t and u always get the same rows, t first: within one query, t is never behind u, is
+    # at most one batch ahead, and two scans of t (directly and through a view) agree.
+    engine.create_view("tv", "SELECT * FROM t")
+    queries = 0
+    stop = threading.Event()
+
+    def writer() -> None:
+        # Appends for as long as the queries run (bounded), so they overlap by construction.
+        i = 0
+        while not stop.is_set() and i < 3_000_000:
+            engine.store.append("t", rows(i, 3))
+            engine.store.append("u", rows(i, 3))
+            i += 3
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        while queries < 50 and thread.is_alive():
+            row = engine.query(
+                "SELECT (SELECT count(*) FROM t) AS a, (SELECT count(*) FROM tv) AS a2, "
+                "(SELECT count(*) FROM u) AS b, (SELECT max(x) FROM t) AS top"
+            ).to_pylist()[0]
+            assert row["a"] == row["a2"] and row["a"] - row["b"] in (0, 3), row
+            assert row["top"] is None or row["top"] == row["a"] - 1, row
+            queries += 1
+    finally:
+        stop.set()
+        thread.join()
+
+
 def test_views_follow_the_live_table(engine: Engine) -> None:
     engine.create_view("big", "SELECT x FROM t WHERE x >= 3")
     engine.store.append("t", rows(0, 5))
