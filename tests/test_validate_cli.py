@@ -218,6 +218,9 @@ def test_a_file_without_statements_says_so(runner: CliRunner, tmp_path: Path) ->
     result = runner.invoke(main, ["validate", str(path)])
     assert result.exit_code == 0
     assert result.stdout == f"{path}: no statements\n"
+    path.write_text("SET updating_ttl = interval '1' hour;\n", encoding="utf-8")
+    result = runner.invoke(main, ["validate", str(path)])
+    assert result.stdout == f"{path}:1: set updating_ttl = interval '1' hour\n"
 
 
 def test_validate_shows_retention(runner: CliRunner) -> None:

@@ -16,7 +16,7 @@ from arroyo_lite.cli import main
 from arroyo_lite.config import TableConfig
 from arroyo_lite.errors import ArroyoLiteError, ValidationErrors
 from arroyo_lite.sql import compile_file
-from arroyo_lite.sql.statements import CreateTable, CreateView, Insert, Program, Query
+from arroyo_lite.sql.statements import CreateTable, CreateView, Insert, Program, Query, SetOption
 
 
 def describe_table(table: TableConfig) -> str:
@@ -61,6 +61,8 @@ def describe_program(program: Program) -> list[str]:
             lines.append(f"{where}: insert into {statement.target}")
         elif isinstance(statement, Query):
             lines.append(f"{where}: query")
+        elif isinstance(statement, SetOption):
+            lines.append(f"{where}: set {statement.name} = {statement.value}")
     return lines
 
 
@@ -121,7 +123,8 @@ def validate(files: tuple[str, ...]) -> None:
             failed = True
             click.echo(f"{path}: {e.format()}", err=True)
             continue
-        for line in describe_program(program) or [f"{path}: no statements"]:
+        lines = describe_program(program)
+        for line in lines if program.statements else [f"{path}: no statements"]:
             click.echo(line)
     if failed:
         raise SystemExit(1)
