@@ -24,10 +24,12 @@ class SourceText:
     def __init__(self, text: str, file: str = "<string>") -> None:
         self.text = text
         self.file = file
+        # (str.find in C, not a Python loop over every character of the file.)
         self._line_starts = [0]
-        for i, ch in enumerate(text):
-            if ch == "\n":
-                self._line_starts.append(i + 1)
+        i = text.find("\n")
+        while i >= 0:
+            self._line_starts.append(i + 1)
+            i = text.find("\n", i + 1)
 
     def position(self, offset: int, token: str | None = None) -> SourcePosition:
         """1-based line and column of character ``offset`` (clamped to the text)."""
