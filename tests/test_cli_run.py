@@ -76,6 +76,25 @@ async def test_jsonl_rows_arrive_while_failing_sources_are_reported(server, tmp_
     assert SECRET not in done.stdout + done.stderr
 
 
+async def test_progress_line_shows_each_source_on_stderr_only(server, tmp_path):
+    base = str(server.make_url("")).rstrip("/")
+    path = tmp_path / "pipeline.sql"
+    path.write_text(sql_for(base))
+    done = await cli.run(
+        "run", str(path), "--for", "2", "--format", "jsonl", "--progress", DEMO_TOKEN=SECRET
+    )
+    assert done.code == 0, done.stderr
+    # Redrawn in place: each drawing starts with a carriage return and an erase-line.
+    drawn = [part for part in done.stderr.split("\r\x1b[K") if part.startswith("items: ")]
+    assert drawn, done.stderr
+    last = drawn[-1]
+    items = re.search(r"items: (\d+) polls, (\d+) rows", last)
+    assert items and int(items.group(1)) >= 1 and int(items.group(2)) >= 3, last
+    assert re.search(r"broken: \d+ polls, 0 rows, \d+ failed", last), last
+    assert "\x1b" not in done.stdout  # stdout stays pure data
+    assert all(orjson.loads(line) for line in done.stdout.splitlines())
+
+
 async def test_one_select_has_no_query_tag_and_csv_has_one_header(server, tmp_path):
     base = str(server.make_url("")).rstrip("/")
     path = tmp_path / "one.sql"
