@@ -117,7 +117,10 @@ class PollingHttpConnector(Connector):
                 options.error(
                     f"invalid endpoint '{endpoint}': {problem}",
                     where.get("endpoint"),
-                    hint="write a full URL such as 'https://api.example.com/v1/items'",
+                    hint="{{ VAR }} is substituted in headers only (as in Arroyo); "
+                    "write the URL itself"
+                    if "{{" in (endpoint or "")
+                    else "write a full URL such as 'https://api.example.com/v1/items'",
                 ),
                 "endpoint",
             )
@@ -177,7 +180,9 @@ class PollingHttpConnector(Connector):
                     options.error(
                         f"invalid header name '{name}'",
                         option,
-                        hint="header names are letters, digits and !#$%&'*+-.^_`|~",
+                        hint="{{ VAR }} is substituted in header values only"
+                        if "{{" in name
+                        else "header names are letters, digits and !#$%&'*+-.^_`|~",
                     ),
                     "headers",
                 )
