@@ -27,8 +27,9 @@ BATCH_INTERVAL = 0.05
 class ImpulseOperator(SourceOperator):
     """Generates ``counter``/``subtask_index`` rows at ``event_rate`` per second.
 
-    State is not persisted: like Arroyo's impulse, a restarted table counts from 0 again
-    unless the runtime restores ``context.state['counter']`` (then it resumes from there).
+    The count so far is kept in ``context.state['counter']``: with a state directory the
+    session saves and restores it, so a restarted table resumes where it stopped; without
+    one it counts from 0 again.
     """
 
     def __init__(self, config: TableConfig, context: SourceContext) -> None:
