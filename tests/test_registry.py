@@ -114,3 +114,66 @@ def test_plugin_through_the_cli_in_a_subprocess(tmp_path: Path) -> None:
                              text=True, timeout=60, check=False)  # fmt: skip
     assert checked.returncode == 0, checked.stderr
     assert "table out  connector=echo  kind=sink  columns=[n BIGINT]" in checked.stdout
+
+
+BAD_PLUGINS = '''
+from arroyo_lite.connectors.base import Connector
+
+
+class Duplicate(Connector):
+    name = "polling_http"
+    description = "tries to replace a built-in"
+
+    def parse_options(self, options, table):
+        return None
+
+
+class FailsInInit(Connector):
+    name = "fragile"
+    description = "raises when created"
+
+    def __init__(self):
+        raise RuntimeError("no config file")
+
+    def parse_options(self, options, table):
+        return None
+'''
+
+
+def test_broken_plugins_are_reported_and_the_builtins_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plugin that fails to import, fails to construct or reuses a name is reported by
+    load_errors(); the registry keeps working with what did load."""
+    site = tmp_path / "site"
+    (site / "h1_bad_plugins-0.1.dist-info").mkdir(parents=True)
+    (site / "h1_bad_plugins.py").write_text(BAD_PLUGINS, encoding="utf-8")
+    (site / "h1_bad_import.py").write_text("raise ImportError('missing dep')\n", encoding="utf-8")
+    info = site / "h1_bad_plugins-0.1.dist-info"
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: h1-bad-plugins\nVersion: 0.1\n", encoding="utf-8"
+    )
+    (info / "entry_points.txt").write_text(
+        "[arroyo_lite.connectors]\n"
+        "boom = h1_bad_import:Connector\n"
+        "dup = h1_bad_plugins:Duplicate\n"
+        "fragile = h1_bad_plugins:FailsInInit\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(site))
+    registry.reset()
+    try:
+        connectors = registry.all_connectors()
+        assert set(connectors) == {"polling_http", "impulse"}
+        assert isinstance(connectors["polling_http"], PollingHttpConnector)
+        messages = sorted(e.message for e in registry.load_errors())
+        assert messages == [
+            "connector plugin 'dup' (h1_bad_plugins:Duplicate) reuses the name 'polling_http'; "
+            "the first registration is kept",
+            "could not create connector plugin 'fragile' (h1_bad_plugins:FailsInInit): "
+            "RuntimeError: no config file",
+            "could not load connector plugin 'boom' (h1_bad_import:Connector): "
+            "ImportError: missing dep",
+        ]
+    finally:
+        registry.reset()
