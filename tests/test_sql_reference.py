@@ -261,3 +261,20 @@ def test_plugin_misspelled_required_key_is_one_error() -> None:
     assert error.message == "required option 'bootstrap_servers' not set"
     assert error.hint == "did you mean 'bootstrap_servers' instead of 'bootstrap_server'?"
     assert error.position is not None and error.position.col == 73
+
+
+def test_p_memory_table_and_ctas_verbatim() -> None:
+    """(p) as the reference gives it: the CTAS reads a table defined elsewhere (nexmark),
+    which the front end does not plan, so it is accepted as a named query."""
+    from arroyo_lite.sql.statements import CreateTable, CreateView
+
+    [memory] = compile_sql(
+        "CREATE TABLE memory (event_type TEXT, location TEXT, driver_id BIGINT);", env={}
+    ).statements
+    assert isinstance(memory, CreateTable) and memory.table.kind is TableKind.MEMORY
+    assert [c.data_type for c in memory.table.columns] == [pa.string(), pa.string(), pa.int64()]
+    [counts] = compile_sql(
+        "CREATE TABLE counts as (SELECT count(*) FROM nexmark);", env={}
+    ).statements
+    assert isinstance(counts, CreateView)
+    assert (counts.name, counts.query) == ("counts", "SELECT count(*) FROM nexmark")
