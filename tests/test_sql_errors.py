@@ -118,6 +118,13 @@ CASES = [
     (pt("json.unstructured = true"),
      "invalid with option: 'json.unstructured = true'; expected an `=` delimited key-value pair",
      5, 3),
+    # An empty option is reported at the comma to remove.
+    ("CREATE TABLE i WITH (connector = 'impulse', event_rate = 1,);",
+     "invalid with option: ''; expected an `=` delimited key-value pair", 1, 59),
+    ("CREATE TABLE i WITH (connector = 'impulse',, event_rate = 1);",
+     "invalid with option: ''; expected an `=` delimited key-value pair", 1, 44),
+    ("CREATE TABLE i WITH (, connector = 'impulse', event_rate = 1);",
+     "invalid with option: ''; expected an `=` delimited key-value pair", 1, 22),
     # -- connectors --
     ("CREATE TABLE k (a INT) WITH (connector = 'kafka', topic = 'x');",
      "Unknown connector 'kafka'", 1, 42),

@@ -189,6 +189,7 @@ def _matching(tokens: list[Token], open_index: int) -> int | None:
 def _parse_options(tokens: list[Token], paren: Token, source: SourceText) -> list[OptionValue]:
     """Split ``key = value, ...`` at top-level commas and parse each value."""
     items: list[list[Token]] = [[]]
+    commas: list[Token] = []
     depth = 0
     for token in tokens:
         if token.token_type in _OPEN:
@@ -197,16 +198,19 @@ def _parse_options(tokens: list[Token], paren: Token, source: SourceText) -> lis
             depth -= 1
         if depth == 0 and token.token_type == TokenType.COMMA:
             items.append([])
+            commas.append(token)
         else:
             items[-1].append(token)
     if items == [[]]:
         return []
     options = []
-    for item in items:
+    for i, item in enumerate(items):
         if not item:
+            # The comma that ends the empty item (the trailing comma for an empty last one).
+            comma = commas[i] if i < len(commas) else commas[i - 1]
             raise SqlError(
                 "invalid with option: ''; expected an `=` delimited key-value pair",
-                position=source.at_token(paren),
+                position=source.at_token(comma),
                 hint="remove the extra comma",
             )
         key_token = item[0]
