@@ -118,6 +118,9 @@ CASES = [
     (pt("json.unstructured = true"),
      "invalid with option: 'json.unstructured = true'; expected an `=` delimited key-value pair",
      5, 3),
+    # Beyond Arroyo: a STRUCT cannot name a field twice (a JSON object cannot fill both).
+    (pt(columns="x INT, s STRUCT<a INT, b STRUCT<c TEXT, c INT>>[]"),
+     "duplicate field name 'c' in STRUCT<c TEXT, c INT>", 1, 24),
     # An empty option is reported at the comma to remove.
     ("CREATE TABLE i WITH (connector = 'impulse', event_rate = 1,);",
      "invalid with option: ''; expected an `=` delimited key-value pair", 1, 59),
@@ -492,6 +495,7 @@ def test_with_clause_before_insert_stays_with_the_query() -> None:
       "use TIMESTAMP (Arroyo's timestamps have no time zone)"),
      (pt(columns="ts TIMESTAMP(7)"),
       "use TIMESTAMP, TIMESTAMP(0), TIMESTAMP(3), TIMESTAMP(6) or TIMESTAMP(9)"),
+     (pt(columns="s STRUCT<a INT, a TEXT>"), "give each STRUCT field its own name"),
      ("CREATE TABLE m (a INT);\nCREATE TABLE M (b INT);\nINSERT INTO m SELECT 1;",
       "table names are case-insensitive; pick another name"),
      ("CREATE TABLE m (a INT);\nSELECT * FROM m;", "add INSERT INTO m SELECT ... to the file"),

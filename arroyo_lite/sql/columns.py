@@ -110,7 +110,7 @@ def _read_column(
     try:
         sql_type = convert(kind)
     except TypeError_ as e:
-        result.errors.append(SqlError(str(e), position=where, hint=_type_hint(kind)))
+        result.errors.append(SqlError(str(e), position=where, hint=e.hint or _type_hint(kind)))
         return
     nullable, primary_key = True, False
     generated: str | None = None

@@ -18,7 +18,11 @@ from sqlglot.expressions.datatypes import DType
 
 
 class TypeError_(ValueError):
-    """A type that cannot be converted; ``str()`` is Arroyo's message."""
+    """A type that cannot be converted; ``str()`` is Arroyo's message, ``hint`` a fix."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,11 +119,19 @@ def convert(dt: exp.DataType) -> SqlType:
         )
     if kind == DType.STRUCT:
         fields, names, memory_only = [], [], None
+        names_seen: set[str] = set()
         for child in dt.expressions:
             if not isinstance(child, exp.ColumnDef) or not isinstance(
                 child.args.get("kind"), exp.DataType
             ):
                 raise TypeError_(f"Unsupported SQL type '{dt.sql()}'")
+            if child.name in names_seen:
+                # Arrow would allow it, but a JSON object cannot fill two fields of one name.
+                raise TypeError_(
+                    f"duplicate field name '{child.name}' in {_display(dt)}",
+                    hint="give each STRUCT field its own name",
+                )
+            names_seen.add(child.name)
             sub = convert(child.args["kind"])
             metadata = {b"ARROW:extension:name": b"arroyo.json"} if sub.is_json else None
             fields.append(pa.field(child.name, sub.arrow, nullable=True, metadata=metadata))
