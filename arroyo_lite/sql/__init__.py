@@ -2,7 +2,8 @@
 
 Modules: ``dialect`` (the sqlglot dialect), ``source`` (positions, splitting), ``parse``
 (statement parsing, WITH options), ``options`` (typed option pullers), ``types`` (SQL -> Arrow),
-``columns``, ``format_options`` and ``tables`` (CREATE TABLE -> TableConfig),
+``columns``, ``format_options``, ``expr_types`` (watermark expression types) and ``tables``
+(CREATE TABLE -> TableConfig),
 ``generic_options`` and ``schema_check`` (JSON Schemas), ``compiler`` (the entry points below).
 """
 

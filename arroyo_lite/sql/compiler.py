@@ -51,8 +51,9 @@ def compile_sql(
     """Parse and validate every statement of ``text``.
 
     ``env`` (default ``os.environ``) is only used to check that ``{{ VAR }}`` references
-    exist; no value is stored. ``catalog`` maps tables defined earlier (the REPL types one
-    statement at a time) to their kind; with it, "memory table never written" is not checked.
+    exist and that the header values they make are valid; no value is stored or shown.
+    ``catalog`` maps tables defined earlier (the REPL types one statement at a time) to their
+    kind; with it, "memory table never written" is not checked.
     Raises :class:`ValidationErrors` listing every problem (positioned ``SqlError``s).
     """
     source = SourceText(text, file)
