@@ -17,7 +17,10 @@ most the rows of the last interval.
 
 On start, :meth:`StateDir.load_table` reads every segment; the session re-appends the rows
 (so retention applies) and :meth:`StateDir.rewrite_table` replaces the segments by one
-holding what was kept, which bounds the directory when retention is set.
+holding what was kept. While running, a table whose retention dropped most of its saved rows
+(more than twice the rows kept plus :data:`REWRITE_SLACK_ROWS` saved) is rewritten the same
+way, so with retention the directory stays bounded on a long run too. A rewritten segment is
+marked as the base of the table: loading ignores older segments a crash may have left.
 """
 
 from __future__ import annotations
@@ -48,6 +51,13 @@ FLUSH_INTERVAL = 0.5
 SEGMENT_SUFFIX = ".arrows"
 #: Custom-metadata key of a batch that carries the source state (JSON, values base64).
 STATE_KEY = "arroyo_lite.source_state"
+#: Schema-metadata key of a segment written by :meth:`StateDir.rewrite_table`: it holds
+#: everything that was kept, so the segments before it no longer count (if a crash left
+#: them behind, loading skips them instead of reading their rows twice).
+BASE_KEY = b"arroyo_lite.base_segment"
+#: A table with retention has its segments rewritten to the rows kept once the rows saved
+#: since the last rewrite exceed twice the rows kept plus this many (bounds the directory).
+REWRITE_SLACK_ROWS = 1 << 16
 
 
 def _encode_state(state: dict[str, bytes]) -> dict[bytes, bytes]:
@@ -76,9 +86,11 @@ def _safe(name: str) -> str:
 class SegmentWriter:
     """Appends record batches to one Arrow IPC stream file, flushing after each write."""
 
-    def __init__(self, path: Path, schema: pa.Schema) -> None:
+    def __init__(self, path: Path, schema: pa.Schema, *, base: bool = False) -> None:
         self.path = path
         self._sink = open(path, "wb")  # noqa: SIM115 - kept open across writes by design
+        if base:
+            schema = schema.with_metadata({**(schema.metadata or {}), BASE_KEY: b"1"})
         self._writer = ipc.new_stream(self._sink, schema)
 
     def write(self, table: pa.Table, state: dict[str, bytes] | None = None) -> None:
@@ -165,6 +177,8 @@ class StateDir:
                     f"saved rows of table '{name}' have a different schema than its definition",
                     hint=f"remove {self._table_dir(name)} to start the table afresh",
                 )
+            if saved.metadata and BASE_KEY in saved.metadata:
+                batches, state = [], {}  # a rewrite: it holds what earlier segments did
             while True:
                 try:
                     batch, metadata = reader.read_next_batch_with_custom_metadata()
@@ -189,13 +203,17 @@ class StateDir:
     def rewrite_table(
         self, name: str, schema: pa.Schema, data: pa.Table, state: dict[str, bytes]
     ) -> None:
-        """Replace every segment of ``name`` by one holding ``data`` and ``state``."""
+        """Replace every segment of ``name`` by one holding ``data`` and ``state``.
+
+        Crash-safe: the new segment is complete (renamed into place) before the old ones are
+        removed, and it is marked so that loading ignores any old segment left behind.
+        """
         old = self._segments(name)
         directory = self._table_dir(name)
         directory.mkdir(parents=True, exist_ok=True)
         target = directory / f"seg-{self._next_number(old):06d}{SEGMENT_SUFFIX}"
         tmp = target.with_suffix(".tmp")
-        writer = SegmentWriter(tmp, schema)
+        writer = SegmentWriter(tmp, schema, base=True)
         try:
             writer.write(data, state)
         finally:
@@ -229,6 +247,18 @@ class _Tracked:
     high_water: int
     writer: SegmentWriter | None = None
     saved_state: dict[str, bytes] | None = None
+    #: Rows in the table's segments (since its last rewrite).
+    saved_rows: int = 0
+
+
+@dataclass
+class _Work:
+    """One write for the worker thread: new rows (and state) to append, or a rewrite."""
+
+    table: _Tracked
+    rows: pa.Table
+    state: dict[str, bytes] | None
+    rewrite: bool = False
 
 
 class Persister:
@@ -239,10 +269,18 @@ class Persister:
     but the loop's) closes the files.
     """
 
-    def __init__(self, state_dir: StateDir, store: Store, *, interval: float = FLUSH_INTERVAL):
+    def __init__(
+        self,
+        state_dir: StateDir,
+        store: Store,
+        *,
+        interval: float = FLUSH_INTERVAL,
+        rewrite_slack: int = REWRITE_SLACK_ROWS,
+    ):
         self.state_dir = state_dir
         self.store = store
         self.interval = interval
+        self.rewrite_slack = rewrite_slack
         self._tracked: dict[str, _Tracked] = {}
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="arroyo-lite-state"
@@ -255,7 +293,9 @@ class Persister:
         """Start saving ``name``'s rows from global row index ``high_water`` on, and its
         source state ``state`` (the live mapping the operator mutates)."""
         saved = dict(state)
-        self._tracked[name.lower()] = _Tracked(name, schema, state, high_water, saved_state=saved)
+        self._tracked[name.lower()] = _Tracked(
+            name, schema, state, high_water, saved_state=saved, saved_rows=high_water
+        )
 
     async def run(self) -> None:
         while True:
@@ -272,7 +312,7 @@ class Persister:
         async with self._flush_lock:
             tracked = list(self._tracked.values())
             snaps = self.store.snapshot([t.name for t in tracked])
-            work: list[tuple[_Tracked, pa.Table, dict[str, bytes] | None]] = []
+            work: list[_Work] = []
             for t in tracked:
                 snap = snaps.get(t.name.lower())
                 if snap is None:
@@ -283,19 +323,34 @@ class Persister:
                 changed_state = state if state != t.saved_state else None
                 if changed_state is not None:
                     t.saved_state = state
-                if rows is not None or changed_state is not None:
+                if rows is not None:
+                    t.saved_rows += rows.num_rows
+                if t.saved_rows > 2 * snap.num_rows + self.rewrite_slack:
+                    # Retention dropped most saved rows: replace the segments by the rows
+                    # kept (zero-copy here; written on the worker thread).
+                    t.saved_state = state
+                    t.saved_rows = snap.num_rows
+                    work.append(_Work(t, snap.to_table(), state, rewrite=True))
+                elif rows is not None or changed_state is not None:
                     empty = t.schema.empty_table()
-                    work.append((t, rows if rows is not None else empty, changed_state))
+                    work.append(_Work(t, rows if rows is not None else empty, changed_state))
             if work:
                 loop = asyncio.get_running_loop()
                 await loop.run_in_executor(self._executor, self._write, work)
 
-    def _write(self, work: list[tuple[_Tracked, pa.Table, dict[str, bytes] | None]]) -> None:
-        for t, rows, state in work:
+    def _write(self, work: list[_Work]) -> None:
+        for item in work:
+            t = item.table
             try:
+                if item.rewrite:
+                    if t.writer is not None:
+                        t.writer.close()
+                        t.writer = None
+                    self.state_dir.rewrite_table(t.name, t.schema, item.rows, item.state or {})
+                    continue
                 if t.writer is None:
                     t.writer = self.state_dir.open_writer(t.name, t.schema)
-                t.writer.write(rows, state)
+                t.writer.write(item.rows, item.state)
             except OSError as e:
                 raise StateError(
                     f"cannot save rows of table '{t.name}' to {self.state_dir.path}: "
