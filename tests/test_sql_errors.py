@@ -194,6 +194,7 @@ CASES = [
     ("CREATE TABLE m (a INT, b INT GENERATED ALWAYS AS (a + 1));",
      "memory table column 'b' cannot be virtual or metadata", 1, 24),
     ("CREATE TABLE t (a INT b INT);", "Expecting )", 1, 23),
+    ("CREATE VIEW v SELECT 1;", "Expected AS, found: SELECT", 1, 15),
     ("SELECT a FROM t WHERE;", "syntax error: WHERE is incomplete", 1, 17),
     ("SELECT 'unterminated FROM t;", "could not tokenize SQL: unterminated string starting here",
      1, 8),
@@ -505,3 +506,25 @@ def test_with_clause_before_insert_stays_with_the_query() -> None:
 def test_hints_say_what_to_write(sql: str, hint: str) -> None:
     [error] = errors_of(sql)
     assert error.hint == hint
+
+
+@pytest.mark.parametrize(
+    ("sql", "hint"),
+    [("CREATE TABLE t (a INT b INT);", "is a comma missing before 'b'?"),
+     ("SELECT * FROM t WHERE (a = 1;", "a '(' is not closed"),
+     ("CREATE VIEW v SELECT 1;", "write CREATE VIEW name AS SELECT ...")],
+)  # fmt: skip
+def test_syntax_errors_get_a_hint(sql: str, hint: str) -> None:
+    assert [e.hint for e in errors_of(sql)] == [hint]
+
+
+def test_an_unparsable_create_is_not_reported_again_by_its_users() -> None:
+    """Statements using a table whose CREATE did not parse get no "not found" on top."""
+    errors = errors_of(
+        "CREATE TABLE IF NOT EXISTS db.m (a INT b INT);\nINSERT INTO m SELECT 1;\n"
+        "CREATE VIEW v SELECT 1;\nSELECT * FROM v;"
+    )
+    assert [(e.message, e.position.line if e.position else 0) for e in errors] == [
+        ("Expecting )", 1),
+        ("Expected AS, found: SELECT", 3),
+    ]

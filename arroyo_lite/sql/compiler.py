@@ -80,6 +80,8 @@ def compile_sql(
         if statement is None or parsed is None:
             if parsed is not None and isinstance(parsed.expression, exp.Create):
                 failed.add(_name(parsed.expression).lower())
+            elif parsed is None and (name := _created_name(raw)) is not None:
+                failed.add(name.lower())  # unparsable, but its users need no "not found"
             continue
         statements.append(statement)
         reads.append(_read_tables(parsed, source))
@@ -151,6 +153,25 @@ def _compile_one(
         position=position,
         hint="arroyo-lite runs CREATE TABLE, CREATE VIEW, INSERT INTO, SELECT and SET",
     )
+
+
+_CREATE_WORDS = {"CREATE", "OR", "REPLACE", "TEMPORARY", "TEMP", "TABLE", "VIEW", "IF", "NOT",
+                 "EXISTS", "MATERIALIZED"}  # fmt: skip
+
+
+def _created_name(raw: RawStatement) -> str | None:
+    """The table or view name of a ``CREATE`` statement that did not parse, if it has one."""
+    tokens = raw.tokens
+    if tokens[0].token_type != TokenType.CREATE:
+        return None
+    i = 1
+    while i < len(tokens) and tokens[i].text.upper() in _CREATE_WORDS:
+        i += 1
+    while i + 2 < len(tokens) and tokens[i + 1].token_type == TokenType.DOT:
+        i += 2  # schema.name: the last part names it
+    if i >= len(tokens) or tokens[i].token_type not in (TokenType.VAR, TokenType.IDENTIFIER):
+        return None
+    return tokens[i].text
 
 
 def _name(node: exp.Create) -> str:
@@ -226,7 +247,16 @@ def _query_after_as(raw: RawStatement, source: SourceText) -> str:
             depth -= 1
         elif depth == 0 and token.token_type == TokenType.ALIAS and i + 1 < len(raw.tokens):
             return _text_from(raw.tokens, i + 1, source)
-    return raw.text
+    # sqlglot also reads `CREATE VIEW v SELECT ...`; Arroyo's parser wants the AS.
+    found = next(
+        (t for t in raw.tokens if t.token_type in _QUERY_START or t.token_type in _OPEN),
+        raw.tokens[-1],
+    )
+    raise SqlError(
+        f"Expected AS, found: {found.text}",
+        position=source.at_token(found),
+        hint="write CREATE VIEW name AS SELECT ...",
+    )
 
 
 def _insert_query(raw: RawStatement, source: SourceText) -> str:

@@ -114,10 +114,12 @@ def _convert_parse_error(e: ParseError, tokens: list[Token], source: SourceText)
     message = _clean(str(info.get("description") or "could not parse statement"))
     line, col = info.get("line"), info.get("col")
     position = source.at_token(tokens[-1]) if tokens else source.position(0)
+    found: Token | None = None
     for token in tokens:
         # sqlglot reports the line and the *last* column of the token it stopped at.
         if token.line == line and token.col == col:
             position = source.at_token(token)
+            found = token
             break
     else:
         if isinstance(line, int) and isinstance(col, int):
@@ -125,7 +127,17 @@ def _convert_parse_error(e: ParseError, tokens: list[Token], source: SourceText)
             position = SourcePosition(
                 source.file, line, max(1, col - len(highlight) + 1), highlight or None
             )
-    return SqlError(message, position=position)
+    return SqlError(message, position=position, hint=_parse_hint(message, found, tokens))
+
+
+def _parse_hint(message: str, found: Token | None, tokens: list[Token]) -> str | None:
+    """A likely fix for sqlglot's terse "Expecting )": a missing comma between two column
+    definitions, or a parenthesis left open."""
+    if message != "Expecting )" or found is None:
+        return None
+    if found.token_type in (TokenType.VAR, TokenType.IDENTIFIER) and found is not tokens[-1]:
+        return f"is a comma missing before '{found.text}'?"
+    return "a '(' is not closed"
 
 
 _TOKEN_REPR = re.compile(r"<Token token_type: TokenType\.(\w+), text: (.*?), line: .*?>")
