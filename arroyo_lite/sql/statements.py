@@ -36,10 +36,15 @@ class CreateView(Statement):
 
 @dataclass(frozen=True, slots=True)
 class Insert(Statement):
-    """``INSERT INTO target query``."""
+    """``INSERT INTO target [(columns)] query``.
+
+    ``columns`` is the column list as written (empty when there is none): the query's
+    columns fill these target columns, in this order; the others are NULL.
+    """
 
     target: str
     query: str
+    columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
