@@ -7,13 +7,14 @@ user's query, views included, over them. Which mode a query gets is decided once
 sqlglot (:func:`arroyo_lite.engine.analyze`):
 
 * **incremental** (``incremental = True``): no aggregate function, ``GROUP BY``,
-  ``DISTINCT``, window function, ``HAVING`` or set operation but ``UNION ALL``, through any
+  ``DISTINCT``, window function, ``HAVING``, ``LIMIT``/``OFFSET`` or set operation but
+  ``UNION ALL``, through any
   views, and exactly one live source table read, and scanned only once (a self-join, or a
   subquery over the same table, must match new rows with old ones, so it is re-evaluated).
   Each evaluation sees only the rows that arrived since the previous one (a per-query
   high-water mark on the table's global row index), so every row is emitted once. Memory
   tables are registered whole (they do not change), so joining new rows against one works.
-  ``ORDER BY``/``LIMIT`` then apply per batch of new rows.
+  ``ORDER BY`` then sorts each batch of new rows.
 * **re-evaluated** (``incremental = False``): everything else, including joins between
   sources and queries over ``arroyo_status``. The whole query runs on a fresh snapshot
   whenever one of its tables changed, at most every :data:`REEVALUATE_EVERY` seconds (the

@@ -132,6 +132,9 @@ def analyze(
             for _ in tree.find_all(exp.AggFunc, exp.Group, exp.Distinct, exp.Window, exp.Having)
         )
         or any(str(f.name).lower() in aggregates for f in tree.find_all(exp.Anonymous))
+        # LIMIT/OFFSET/FETCH pick rows out of the whole result ("the 10 largest so far"):
+        # over new rows only they would pick per batch.
+        or any(True for _ in tree.find_all(exp.Limit, exp.Offset, exp.Fetch))
         # Set operations other than UNION ALL compare rows with each other (UNION removes
         # duplicates, EXCEPT/INTERSECT match rows up): over new rows only they would be
         # applied per batch, so a row could come out twice.

@@ -194,6 +194,17 @@ def test_join_of_two_sources_is_re_evaluated(engine: Engine) -> None:
     assert last == [1, 2]
 
 
+def test_limit_picks_from_all_rows_so_far_not_per_batch(engine: Engine) -> None:
+    stream = engine.stream("SELECT x FROM t ORDER BY x DESC LIMIT 2", timeout=60)
+    assert not stream.incremental
+    engine.store.append("t", rows(3, 2))
+    assert next(stream).column("x").to_pylist() == [4, 3]
+    # A later poll with smaller values: per batch it would print [0]; overall the top two stay.
+    engine.store.append("t", rows(0, 1))
+    assert next(stream).column("x").to_pylist() == [4, 3]
+    stream.close()
+
+
 def test_stream_with_timeout_ends(engine: Engine) -> None:
     stream = engine.stream("SELECT * FROM t", timeout=0.2)
     assert list(stream) == []
