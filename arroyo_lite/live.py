@@ -58,7 +58,7 @@ class StatusLine:
     def show(self, text: str) -> None:
         if not self.enabled:
             return
-        width = max(20, Console(file=self.stream).width - 1)
+        width = max(20, Console(file=self.stream, emoji=False).width - 1)
         if len(text) > width:
             text = text[: width - 1] + "…"
         self.stream.write("\r\x1b[K" + text)
@@ -296,9 +296,9 @@ def run_queries(
     set from another thread, ends the loop like Ctrl-C does. Returns 1 if a query failed
     (its error is printed on stderr), else 0.
     """
-    err = Console(file=err_stream, highlight=False, soft_wrap=True)
+    err = Console(file=err_stream, emoji=False, highlight=False, soft_wrap=True)
     text_out = _TextAdapter(out)
-    console = Console(file=cast(IO[str], text_out), highlight=False, soft_wrap=False)
+    console = Console(file=cast(IO[str], text_out), emoji=False, highlight=False, soft_wrap=False)
     printer = LivePrinter(fmt=fmt, out=out, console=console, several=len(queries) > 1)
     status_line = StatusLine(err_stream, progress)
     reporter = SourceReporter()

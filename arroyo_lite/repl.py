@@ -137,8 +137,8 @@ class Repl:
         import sys
 
         self.session = session
-        self.console = console or Console(highlight=False)
-        self.err = err or Console(stderr=True, highlight=False, soft_wrap=True)
+        self.console = console or Console(emoji=False, highlight=False)
+        self.err = err or Console(stderr=True, emoji=False, highlight=False, soft_wrap=True)
         self.out = out or sys.stdout.buffer
         self.errors = 0
         self._inputs = 0

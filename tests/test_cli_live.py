@@ -139,6 +139,17 @@ def test_csv_headers_and_table_titles(session):
     assert "1 row" in text
 
 
+def test_table_output_prints_text_as_is_no_emoji_or_markup(session):
+    session.execute(IMPULSE, file="imp.sql")
+    wait_until(lambda: session.query("SELECT count(*) AS n FROM imp")["n"][0].as_py() == 5, "rows")
+    text_query = "SELECT 'a:b:c [bold]x[/bold] :smile:' AS s, counter FROM imp"
+    out, _, stop, thread, _ = run_in_thread(session, [query_at(1, 1, text_query)], "table")
+    wait_until(lambda: out.getvalue().count(b"a:b:c") >= 5, "five rows")
+    stop.set()
+    thread.join(WAIT)
+    assert "a:b:c [bold]x[/bold] :smile:" in out.getvalue().decode()
+
+
 def test_a_query_that_fails_to_start_returns_1(session):
     out, err, stop, thread, result = run_in_thread(
         session, [query_at(3, 1, "SELECT * FROM nowhere")], "jsonl"

@@ -41,7 +41,7 @@ def repl(file: Path | None, state_dir: Path | None, history_file: Path | None) -
     from arroyo_lite.repl import Repl
     from arroyo_lite.session import Session
 
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = Console(stderr=True, emoji=False, highlight=False, soft_wrap=True)
     configure_logging(sys.stderr)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     try:

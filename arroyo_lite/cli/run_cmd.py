@@ -41,7 +41,7 @@ def run_sql(
     """
     from arroyo_lite.session import Session
 
-    err = Console(file=sys.stderr, highlight=False, soft_wrap=True)
+    err = Console(file=sys.stderr, emoji=False, highlight=False, soft_wrap=True)
     configure_logging(sys.stderr, reporter=True)
     show_progress = sys.stderr.isatty() if progress is None else progress
     out = sys.stdout.buffer
