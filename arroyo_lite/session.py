@@ -304,22 +304,40 @@ def _memory_schema(config: TableConfig) -> pa.Schema:
 
 
 def _conform(result: pa.Table, schema: pa.Schema, statement: Insert, now_ns: int) -> pa.Table:
-    """Map an INSERT query's columns onto a memory table's, by position, casting types.
+    """Map an INSERT query's columns onto a memory table's, casting types: by position, or
+    through the statement's column list (``INSERT INTO t (b, a) ...``; unlisted columns are
+    NULL).
 
     ``_timestamp`` is taken from the result if it has one, else the insert time.
     """
     declared = [f for f in schema if f.name != TIMESTAMP_COLUMN]
-    columns = [c for c in result.column_names if c != TIMESTAMP_COLUMN]
-    if len(columns) != len(declared):
+    # By position in the result (a query may repeat a column name).
+    positions = [i for i, c in enumerate(result.column_names) if c != TIMESTAMP_COLUMN]
+    columns = [result.column_names[i] for i in positions]
+    targets = list(statement.columns) or [f.name for f in declared]
+    if len(columns) != len(targets):
         raise QueryError(
             f"INSERT INTO {statement.target}: the query returns {len(columns)} column(s), "
-            f"the table has {len(declared)}",
+            f"the {'column list names' if statement.columns else 'table has'} {len(targets)}",
+            position=statement.position,
+        )
+    by_target = {name.lower(): index for index, name in enumerate(targets)}
+    unknown = set(by_target) - {f.name.lower() for f in declared}
+    if unknown or len(by_target) != len(targets):
+        raise QueryError(
+            f"INSERT INTO {statement.target}: the column list must name each of the table's "
+            "columns at most once (" + ", ".join(f.name for f in declared) + ")",
             position=statement.position,
         )
     arrays: list[Any] = []
-    for field, column in zip(declared, columns, strict=True):
+    for field in declared:
+        index = by_target.get(field.name.lower())
+        if index is None:
+            arrays.append(pa.nulls(result.num_rows, field.type))
+            continue
+        column = columns[index]
         try:
-            arrays.append(pc.cast(result.column(column), field.type))
+            arrays.append(pc.cast(result.column(positions[index]), field.type))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
             raise QueryError(
                 f"INSERT INTO {statement.target}: column '{column}' cannot be stored as "

@@ -133,8 +133,10 @@ def _compile_one(
             errors.extend(problems)
             return CreateTable(raw.text, position, table) if table is not None else None
     elif isinstance(node, exp.Insert):
-        target = node.this.this if isinstance(node.this, exp.Schema) else node.this
-        return Insert(raw.text, position, target.name, _insert_query(raw, source))
+        schema = node.this if isinstance(node.this, exp.Schema) else None
+        target = schema.this if schema is not None else node.this
+        columns = tuple(c.name for c in schema.expressions) if schema is not None else ()
+        return Insert(raw.text, position, target.name, _insert_query(raw, source), columns)
     elif isinstance(node, exp.Query):
         return Query(raw.text, position, raw.text)
     elif isinstance(node, exp.Set):
@@ -153,6 +155,32 @@ def _compile_one(
         position=position,
         hint="arroyo-lite runs CREATE TABLE, CREATE VIEW, INSERT INTO, SELECT and SET",
     )
+
+
+def _check_insert_columns(
+    statement: Insert, declared: list[str] | None, where: SourcePosition
+) -> list[SqlError]:
+    """An INSERT column list names each column of the target once (when the target is
+    defined in this program; otherwise the session checks it when it runs)."""
+    if not statement.columns or declared is None:
+        return []
+    known = {name.lower() for name in declared}
+    errors, seen = [], set()
+    for name in statement.columns:
+        if name.lower() not in known:
+            errors.append(
+                SqlError(
+                    f"column '{name}' not found in table '{statement.target}'",
+                    position=where,
+                    hint="columns: " + ", ".join(declared),
+                )
+            )
+        elif name.lower() in seen:
+            errors.append(
+                SqlError(f"column '{name}' is listed twice in INSERT INTO", position=where)
+            )
+        seen.add(name.lower())
+    return errors
 
 
 _CREATE_WORDS = {"CREATE", "OR", "REPLACE", "TEMPORARY", "TEMP", "TABLE", "VIEW", "IF", "NOT",
@@ -329,7 +357,10 @@ def _check_program(
     errors: list[SqlError] = []
     kinds: dict[str, TableKind | None] = {k.lower(): v for k, v in (catalog or {}).items()}
     inserted: set[str] = set()
+    columns: dict[str, list[str]] = {}  # tables of this program: their column names
     for statement in statements:
+        if isinstance(statement, CreateTable):
+            columns[statement.table.name.lower()] = [c.name for c in statement.table.columns]
         if isinstance(statement, CreateTable | CreateView):
             name = statement.table.name if isinstance(statement, CreateTable) else statement.name
             if name.lower() in kinds:
@@ -369,6 +400,7 @@ def _check_program(
                     )
                 )
             elif kind is TableKind.MEMORY:
+                errors.extend(_check_insert_columns(statement, columns.get(key), where))
                 if key in inserted:
                     errors.append(
                         SqlError(
