@@ -272,16 +272,28 @@ _STATE_STYLE = {
 }
 
 
-def status_table(statuses: Sequence[SourceStatus], *, now_ns: int | None = None) -> Table:
-    """``\\status``: one row per source with its counters and last error."""
-    out = Table(box=box.SIMPLE_HEAD, title="sources", title_justify="left", title_style="bold")
+def status_table(statuses: Sequence[SourceStatus], *, now_ns: int | None = None) -> RenderableType:
+    """``\\status``: one row per source with its counters, then each source's last error.
+
+    The errors go on lines of their own below the table, not in a column: a long message in
+    a tenth column left every cell folded to a few characters in an 80-column terminal.
+    """
+    out = Table(
+        box=box.SIMPLE_HEAD,
+        title="sources",
+        title_justify="left",
+        title_style="bold",
+        collapse_padding=True,  # one space between columns: fits 80 columns
+        pad_edge=False,
+        show_edge=False,
+    )
     for name in ("table", "connector", "state"):
         out.add_column(name)
-    for name in ("polls", "failures", "rows", "bytes"):
+    for name in ("polls", "fails", "rows", "bytes"):
         out.add_column(name, justify="right")
-    out.add_column("last poll")
-    out.add_column("next poll")
-    out.add_column("last error", overflow="fold")
+    out.add_column("polled")  # "2.5s ago"
+    out.add_column("next")  # "in 0.5s"
+    errors: list[RenderableType] = []
     for s in statuses:
         out.add_row(
             Text(s.table),
@@ -293,9 +305,12 @@ def status_table(statuses: Sequence[SourceStatus], *, now_ns: int | None = None)
             str(s.bytes),
             format_ns(s.last_poll_at_ns, now_ns=now_ns),
             format_ns(s.next_poll_at_ns, now_ns=now_ns),
-            Text(s.last_error or "", style="red"),
         )
-    return out
+        if s.last_error:
+            line = Text(f"{s.table}: last error: ", style="bold")
+            line.append(s.last_error, style="red")
+            errors.append(line)
+    return Group(out, *errors) if errors else out
 
 
 def status_line(statuses: Sequence[SourceStatus]) -> str:

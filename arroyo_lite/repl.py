@@ -56,19 +56,20 @@ JSON_GET_STR JSON_GET_INT JSON_GET_FLOAT JSON_GET_BOOL ROW_TIME TUMBLE HOP INTER
 SQL_KEYWORDS = tuple(_KEYWORDS.split())
 
 HELP = """\
-SQL statements end with ';' and may span lines. DDL (CREATE TABLE ... WITH (connector = ...))
-starts the table's source at once; a SELECT prints a snapshot of the live tables.
+Statements end with ';' and may span lines. CREATE TABLE ... WITH (...) starts
+the table's source at once; a SELECT prints a snapshot of the rows so far.
 
-  \\tables            list tables and views, with their sources' state and rows
-  \\d TABLE           columns and types of TABLE (\\d alone = \\tables)
-  \\status            per-source status: state, polls, failures, rows, bytes, last error
-  \\watch [S] QUERY   run QUERY continuously (new rows, or an aggregate's updated result)
-                     until Ctrl-C, or for S seconds
-  \\help              this text
-  \\q                 quit (also Ctrl-D)
+  \\tables (\\dt, \\d)    tables and views: kind, connector, state and rows
+  \\d TABLE             columns of TABLE: Arrow type and nullability
+  \\status              per source: state, polls, failures, rows, last error
+  \\watch [S] QUERY     run QUERY continuously until Ctrl-C (or for S seconds):
+                       new rows once each, or an aggregate's updated result
+  \\help                this text
+  \\q                   quit (also Ctrl-D)
 
 Ctrl-C cancels the running query or \\watch, not the session. History is kept in
-$ARROYO_LITE_HISTORY, else $XDG_STATE_HOME/arroyo-lite/history, else ~/.arroyo_lite_history."""
+$ARROYO_LITE_HISTORY, else $XDG_STATE_HOME/arroyo-lite/history,
+else ~/.arroyo_lite_history (repl --history FILE overrides)."""
 
 META_COMMANDS = ("\\tables", "\\d", "\\status", "\\watch", "\\help", "\\q")
 

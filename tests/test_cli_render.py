@@ -128,7 +128,12 @@ def test_status_table_and_line():
     prices = next(line for line in text.splitlines() if "prices" in line)
     assert prices.split()[:7] == ["prices", "polling_http", "running", "12", "0", "60", "4096"]
     weather = next(line for line in text.splitlines() if "weather" in line)
-    assert "backoff" in weather and "2.5s ago" in weather and "503" in weather
+    assert "backoff" in weather and "2.5s ago" in weather
+    # The last error is a line of its own below the table (a column folded every cell).
+    assert "weather: last error: http server responded with 503" in text.splitlines()
+    narrow = text_of(render.status_table([ok, bad], now_ns=12_500_000_000), width=80)
+    rows = [line.split()[:3] for line in narrow.splitlines()]
+    assert ["prices", "polling_http", "running"] in rows  # not folded at 80 columns
     line = render.status_line([ok, bad])
     assert line == "prices: 12 polls, 60 rows | weather: 4 polls, 0 rows, 2 failed [backoff]"
     assert render.status_line([]) == "no sources"

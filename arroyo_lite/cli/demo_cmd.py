@@ -24,7 +24,7 @@ from arroyo_lite.demo import DEFAULT_PORT, quickstart_sql, retarget
 from arroyo_lite.demo.api import DemoServer
 
 
-@main.command()
+@main.command(short_help="Run the quickstart against an embedded demo API.")
 @duration_option
 @click.option(
     "--port",
@@ -50,8 +50,10 @@ def demo(
 
     The demo API (127.0.0.1) serves /prices (moving prices), /news (a headline that changes
     now and then; polled with emit_behavior='changed') and /weather (fails with 503 now and
-    then, to show failure handling). The quickstart SQL defines tables over it and prints an
-    aggregate and two plain queries as rows arrive. See the SQL with --show-sql.
+    then, to show failure handling) and /metrics (Prometheus text). The quickstart SQL
+    defines tables over it and prints an aggregate and two plain queries as rows arrive.
+    See the SQL with --show-sql; run the API alone with
+    `python -m arroyo_lite.demo.api --port 8765`.
     """
     if show_sql:
         click.echo(quickstart_sql(), nl=False)

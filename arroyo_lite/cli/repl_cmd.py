@@ -16,7 +16,7 @@ from arroyo_lite.runtime import tune_gc
 from arroyo_lite.sql.statements import Query
 
 
-@main.command()
+@main.command(short_help="Interactive SQL over live tables.")
 @click.argument(
     "file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )

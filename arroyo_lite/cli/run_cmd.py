@@ -113,7 +113,7 @@ def progress_option(text: str) -> Callable[[F], F]:
     return click.option("--progress/--no-progress", default=None, help=text)
 
 
-@main.command()
+@main.command(short_help="Run FILE.sql and print its queries live.")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @duration_option
 @format_option(
@@ -134,8 +134,9 @@ def run(
 ) -> None:
     """Run FILE.sql: create its tables, start polling, and print each SELECT's rows live.
 
-    Plain SELECTs print each new row once; aggregating SELECTs re-print their current
-    result when it changes (at most once a second). With several SELECTs, table output
+    Plain SELECTs (a filter or projection of one source table) print each new row once;
+    the others (aggregates, DISTINCT, LIMIT, joins of two source tables, ...) re-print their
+    whole result when it changes (at most once a second). With several SELECTs, table output
     labels each block and jsonl/csv add a `_query` field (1 = first SELECT). Failing sources
     are reported on stderr while the others keep going. Stops cleanly (exit 0) when --for
     elapses or on Ctrl-C; bad SQL exits 1 with file:line:col.

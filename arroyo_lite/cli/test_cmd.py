@@ -24,7 +24,7 @@ from arroyo_lite.errors import ArroyoLiteError, ValidationErrors
 from arroyo_lite.probe import ProbeResult, ProbeStage, probe
 
 
-@main.command("test")
+@main.command("test", short_help="Poll each source table once and show the result.")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=str))
 @click.option(
     "--table", "tables", multiple=True, metavar="NAME", help="Only this table (repeatable)."

@@ -95,7 +95,7 @@ def excerpt(error: ArroyoLiteError, lines: list[str]) -> list[str]:
     return [gutter + text, " " * (len(gutter) - 2) + "| " + pad + "^" + "~" * (width - 1)]
 
 
-@main.command()
+@main.command(short_help="Check SQL files without polling anything.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True))
 def validate(files: tuple[str, ...]) -> None:
     """Check SQL FILES: print each table, or every problem as FILE:LINE:COL: error: ...

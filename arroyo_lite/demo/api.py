@@ -259,10 +259,20 @@ def main(argv: list[str] | None = None) -> None:
     Prints ``demo API on http://127.0.0.1:PORT`` (the port it got, also with ``--port 0``)
     once it listens. A taken port is an error here (no fallback).
     """
-    parser = argparse.ArgumentParser(prog="python -m arroyo_lite.demo.api", description=__doc__)
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    parser.add_argument("--host", default=DEFAULT_HOST)
-    parser.add_argument("--seed", type=int, default=None)
+    # The module docstring is reST with hand-made line breaks: printed as written (argparse's
+    # default formatter would run the endpoint list together into one paragraph).
+    parser = argparse.ArgumentParser(
+        prog="python -m arroyo_lite.demo.api",
+        description=(__doc__ or "").replace("``", "").replace(":class:`DemoServer`", "DemoServer"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="0 = any free port (default %(default)s)"
+    )
+    parser.add_argument("--host", default=DEFAULT_HOST, help="(default %(default)s)")
+    parser.add_argument(
+        "--seed", type=int, default=None, help="seed of the random walks (default: random)"
+    )
     args = parser.parse_args(argv)
     server = DemoServer(args.port, host=args.host, fallback=False, seed=args.seed)
     try:

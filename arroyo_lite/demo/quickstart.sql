@@ -1,8 +1,10 @@
 -- arroyo-lite quickstart: live SQL tables over the embedded demo API.
 --
---   arroyo-lite demo                 starts the demo API on 127.0.0.1:8765 and runs this file
---   arroyo-lite repl quickstart.sql  the same tables, queried interactively
---                                    (start the API first: python -m arroyo_lite.demo.api)
+--   arroyo-lite demo
+--       starts the demo API on 127.0.0.1:8765 and runs this file;
+--   python -m arroyo_lite.demo.api --port 8765   (in another terminal), then
+--   arroyo-lite repl sql_examples/quickstart.sql
+--       the same tables, queried interactively.
 --
 -- The endpoints name a fixed port because Arroyo does not substitute {{ VARS }} in 'endpoint'.
 -- If 8765 is taken, `arroyo-lite demo` picks a free port and rewrites 127.0.0.1:8765 below.
