@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
+import contextlib
 import fcntl
 import json
 import logging
@@ -76,7 +77,8 @@ def _decode_state(metadata: pa.KeyValueMetadata | None) -> dict[str, bytes] | No
 
 
 class StateError(ArroyoLiteError):
-    """The state directory cannot be used (unreadable, or made for a different schema)."""
+    """The state directory cannot be used (unreadable, made for a different schema, or a
+    write failed: then the rows stay in memory and the next flush writes them again)."""
 
 
 def _safe(name: str) -> str:
@@ -253,11 +255,16 @@ class _Tracked:
 
 @dataclass
 class _Work:
-    """One write for the worker thread: new rows (and state) to append, or a rewrite."""
+    """One write for the worker thread: new rows (and state) to append, or a rewrite.
+
+    ``undo`` is the table's bookkeeping (high-water mark, saved state, saved rows) from before
+    this write was planned: restored if the write fails, so the next flush tries again.
+    """
 
     table: _Tracked
     rows: pa.Table
     state: dict[str, bytes] | None
+    undo: tuple[int, dict[str, bytes] | None, int]
     rewrite: bool = False
 
 
@@ -302,6 +309,8 @@ class Persister:
             await asyncio.sleep(self.interval)
             try:
                 await self.flush()
+            except StateError as e:  # disk full, file too large: said once per flush, retried
+                log.warning("%s", e.message)
             except Exception:  # keep saving later batches even if one write failed
                 log.exception("saving state failed")
 
@@ -317,6 +326,7 @@ class Persister:
                 snap = snaps.get(t.name.lower())
                 if snap is None:
                     continue
+                undo = (t.high_water, t.saved_state, t.saved_rows)
                 rows = snap.since(t.high_water) if snap.end_row > t.high_water else None
                 t.high_water = snap.end_row
                 state = dict(t.state)
@@ -330,32 +340,55 @@ class Persister:
                     # kept (zero-copy here; written on the worker thread).
                     t.saved_state = state
                     t.saved_rows = snap.num_rows
-                    work.append(_Work(t, snap.to_table(), state, rewrite=True))
+                    work.append(_Work(t, snap.to_table(), state, undo, rewrite=True))
                 elif rows is not None or changed_state is not None:
                     empty = t.schema.empty_table()
-                    work.append(_Work(t, rows if rows is not None else empty, changed_state))
-            if work:
-                loop = asyncio.get_running_loop()
-                await loop.run_in_executor(self._executor, self._write, work)
+                    work.append(
+                        _Work(t, rows if rows is not None else empty, changed_state, undo)
+                    )
+            if not work:
+                return
+            loop = asyncio.get_running_loop()
+            failed = await loop.run_in_executor(self._executor, self._write, work)
+            if failed:
+                # Nothing is lost: the rows stay in the store, and restoring the marks makes
+                # the next flush write them again (to a fresh segment).
+                for item, _ in failed:
+                    item.table.high_water, item.table.saved_state, item.table.saved_rows = (
+                        item.undo
+                    )
+                item, error = failed[0]
+                raise StateError(
+                    f"cannot save rows of table '{item.table.name}' to {self.state_dir.path}: "
+                    f"{error.strerror or error}; retrying at the next flush"
+                ) from error
 
-    def _write(self, work: list[_Work]) -> None:
+    def _write(self, work: list[_Work]) -> list[tuple[_Work, OSError]]:
+        """Write every item (on the worker thread); return the ones that failed."""
+        failed: list[tuple[_Work, OSError]] = []
         for item in work:
             t = item.table
             try:
                 if item.rewrite:
-                    if t.writer is not None:
-                        t.writer.close()
-                        t.writer = None
+                    self._close_writer(t)
                     self.state_dir.rewrite_table(t.name, t.schema, item.rows, item.state or {})
                     continue
                 if t.writer is None:
                     t.writer = self.state_dir.open_writer(t.name, t.schema)
                 t.writer.write(item.rows, item.state)
             except OSError as e:
-                raise StateError(
-                    f"cannot save rows of table '{t.name}' to {self.state_dir.path}: "
-                    f"{e.strerror or e}"
-                ) from e
+                # The segment may now end in a partial batch (loading keeps what is whole
+                # before it): never append after it; the retry opens a new segment.
+                self._close_writer(t)
+                failed.append((item, e))
+        return failed
+
+    @staticmethod
+    def _close_writer(t: _Tracked) -> None:
+        if t.writer is not None:
+            writer, t.writer = t.writer, None
+            with contextlib.suppress(OSError):
+                writer.close()
 
     def close(self) -> None:
         def close_all() -> None:

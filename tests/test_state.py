@@ -193,3 +193,42 @@ def test_a_rewrite_supersedes_segments_a_crash_left_behind(tmp_path: Path) -> No
     assert pa.Table.from_batches(batches, schema=schema).column("n").to_pylist() == [2, 3, 4]
     assert state == {"k": b"new"}
     state_dir.release()
+
+
+def test_a_failed_write_loses_nothing_the_next_flush_writes_it(tmp_path: Path) -> None:
+    # RLIMIT_FSIZE makes every file write fail (EFBIG) like a full disk would, in a child
+    # process so the limit touches nothing else. Lifting it lets the retries succeed.
+    script = textwrap.dedent(
+        f"""
+        import logging, resource, signal, time
+        from arroyo_lite import Session
+
+        failures = []
+        class Catch(logging.Handler):
+            def emit(self, record):
+                failures.append(record.getMessage())
+        logging.getLogger("arroyo_lite.state").addHandler(Catch())
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG, not a kill
+        _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        with Session(state_dir={str(tmp_path)!r}, flush_interval=0.05) as s:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (0, hard))
+            s.execute("CREATE TABLE imp WITH (connector = 'impulse', event_rate = '1000', "
+                      "message_count = '300');")
+            deadline = time.monotonic() + 60
+            while (len(failures) < 2 or s.query("SELECT count(*) FROM imp")[0][0].as_py() < 300):
+                assert time.monotonic() < deadline, "no failed write seen"
+                time.sleep(0.02)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))
+        print(failures[0])
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "cannot save rows of table 'imp'" in done.stdout
+    assert "retrying at the next flush" in done.stdout
+    with Session(state_dir=tmp_path) as session:
+        session.execute(IMPULSE_50.replace("'50'", "'300'"))
+        assert counters(session) == list(range(300))  # every row, none twice
