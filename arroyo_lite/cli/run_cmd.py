@@ -58,7 +58,9 @@ def run_sql(
                 err.print(banner, markup=False)
             if not queries and fmt == "table":
                 err.print(
-                    "no SELECT in the file: the sources run; status on stderr"
+                    "no SELECT in the file: the sources run; "
+                    + ("progress and failures" if show_progress else "failures")
+                    + " are shown on stderr"
                     + ("" if duration else " (Ctrl-C to stop)"),
                     markup=False,
                 )
