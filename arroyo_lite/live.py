@@ -254,8 +254,10 @@ def configure_logging(
     env = os.environ if env is None else env
     wanted = env.get(LOG_ENV, "").strip().upper()
     level = logging.getLevelName(wanted) if wanted else logging.WARNING
-    if not isinstance(level, int):
-        level = logging.WARNING
+    unknown = wanted if not isinstance(level, int) else ""
+    if unknown:
+        # A typo must not silently look like "no change": say so (once) and use the default.
+        level, wanted = logging.WARNING, ""
     handler: logging.Handler
     handler = _StderrHandler() if stream is sys.stderr else logging.StreamHandler(stream)
     if level <= logging.DEBUG:
@@ -274,6 +276,12 @@ def configure_logging(
     root.propagate = False
     polling = logging.getLogger("arroyo_lite.polling_http")
     polling.setLevel(level if wanted else logging.ERROR)
+    if unknown:
+        root.warning(
+            "%s=%s is not a log level (debug, info, warning, error); using warning",
+            LOG_ENV,
+            env.get(LOG_ENV, "").strip(),
+        )
 
 
 def run_queries(

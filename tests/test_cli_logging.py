@@ -1,0 +1,46 @@
+"""ARROYO_LITE_LOG: the CLI's log level (arroyo_lite.live.configure_logging)."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from arroyo_lite.live import LOG_ENV, configure_logging
+
+
+@pytest.fixture(autouse=True)
+def restore_loggers() -> Iterator[None]:
+    """configure_logging changes process-wide loggers: put them back for the other tests."""
+    root, polling = logging.getLogger("arroyo_lite"), logging.getLogger("arroyo_lite.polling_http")
+    handlers, level, propagate, polling_level = (
+        root.handlers[:],
+        root.level,
+        root.propagate,
+        polling.level,
+    )
+    yield
+    root.handlers[:] = handlers
+    root.propagate = propagate
+    root.setLevel(level)  # setLevel, not .level =: it also clears the enabled-for caches
+    polling.setLevel(polling_level)
+
+
+def test_an_unknown_level_is_reported_and_the_default_used() -> None:
+    stream = io.StringIO()
+    configure_logging(stream, {LOG_ENV: "verbose"})
+    assert logging.getLogger("arroyo_lite").level == logging.WARNING
+    assert stream.getvalue() == (
+        "warning: ARROYO_LITE_LOG=verbose is not a log level (debug, info, warning, error); "
+        "using warning\n"
+    )
+
+
+def test_a_known_level_is_used_silently() -> None:
+    stream = io.StringIO()
+    configure_logging(stream, {LOG_ENV: "info"})
+    assert logging.getLogger("arroyo_lite").level == logging.INFO
+    assert logging.getLogger("arroyo_lite.polling_http").level == logging.INFO
+    assert stream.getvalue() == ""
