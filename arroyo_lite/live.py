@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Any, cast
 
+import orjson
 import pyarrow as pa
 from rich.console import Console
 
@@ -82,6 +83,8 @@ class _QueryState:
     last_printed: pa.Table | None = None
     last_print_at: float = float("-inf")
     rows_out: int = 0
+    #: Whole results printed so far (numbers jsonl's ``_update`` field).
+    updates: int = 0
 
 
 @dataclass
@@ -90,6 +93,9 @@ class LivePrinter:
 
     Table mode labels each block with the query; jsonl/csv add a ``_query`` field (the
     1-based SELECT number) only when there are several SELECTs, so stdout stays pure data.
+    In jsonl every row of a whole-result update carries ``_update`` (1, 2, ... per query),
+    so a consumer knows where one result ends; an empty result is the line
+    ``{"_update": n}``.
     """
 
     fmt: render.OutputFormat
@@ -99,8 +105,13 @@ class LivePrinter:
     _csv_header_for: int | None = field(default=None, init=False)
 
     def write(self, state: _QueryState, data: pa.Table, *, update: bool) -> None:
-        extra = {"_query": state.index} if self.several else None
+        extra: dict[str, int] | None = {"_query": state.index} if self.several else None
         if self.fmt == "jsonl":
+            if update:
+                state.updates += 1
+                extra = {**(extra or {}), "_update": state.updates}
+                if data.num_rows == 0:
+                    self.out.write(orjson.dumps(extra) + b"\n")
             self.out.write(render.to_jsonl(data, extra=extra))
         elif self.fmt == "csv":
             # A header starts every block of another query and every aggregate update.

@@ -106,7 +106,9 @@ def test_jsonl_incremental_rows_once_and_aggregate_updates(session):
 
     def done() -> bool:
         r = rows()
-        return sum(x["_query"] == 1 for x in r) >= 5 and {"_query": 2, "n": 5} in r
+        return sum(x["_query"] == 1 for x in r) >= 5 and any(
+            x["_query"] == 2 and x["n"] == 5 for x in r
+        )
 
     try:
         wait_until(done, "all rows printed")
@@ -116,6 +118,34 @@ def test_jsonl_incremental_rows_once_and_aggregate_updates(session):
     assert result["code"] == 0, err.getvalue()
     counters = [r["counter"] for r in rows() if r["_query"] == 1]
     assert sorted(counters) == [0, 1, 2, 3, 4]  # each row exactly once
+    assert all("_update" not in r for r in rows() if r["_query"] == 1)
+    updates = [r["_update"] for r in rows() if r["_query"] == 2]
+    assert updates == list(range(1, len(updates) + 1))  # one row per update, numbered
+
+
+def test_jsonl_numbers_whole_result_updates_and_marks_an_empty_one(session):
+    # Rows older than a second are dropped, so the count's result goes from rows to none.
+    session.execute(
+        "CREATE TABLE fading WITH (connector = 'impulse', event_rate = '1000', "
+        "message_count = '3', 'retention.max_age' = interval '1' second);"
+    )
+    text = "SELECT counter % 2 AS parity, count(*) AS n FROM fading GROUP BY 1"
+    out, err, stop, thread, result = run_in_thread(session, [query_at(1, 1, text)], "jsonl")
+
+    def lines():
+        return [orjson.loads(line) for line in out.getvalue().splitlines()]
+
+    try:
+        wait_until(lambda: any(set(r) == {"_update"} for r in lines()), "an empty result")
+    finally:
+        stop.set()
+        thread.join(WAIT)
+    assert result["code"] == 0, err.getvalue()
+    seen = lines()
+    assert any(r.get("n") for r in seen)  # rows first, then the empty result's marker
+    assert set(seen[-1]) == {"_update"}
+    numbers = [r["_update"] for r in seen]
+    assert numbers == sorted(numbers) and numbers[-1] == max(numbers)
 
 
 def test_csv_headers_and_table_titles(session):
