@@ -406,6 +406,12 @@ def run_queries(
                     break  # every query ended (session closed or all errored)
         except (KeyboardInterrupt, StopRequested):
             pass
+        except Exception:
+            # A signal that lands inside DuckDB (rendering jsonl, say) interrupts the query,
+            # and DuckDB raises its own "Query interrupted" instead of our exception. The
+            # flag tells the two apart: a stop is a stop, anything else is a real error.
+            if not stopping.is_set():
+                raise
         finally:
             for stream in streams:
                 with contextlib.suppress(Exception):
