@@ -10,7 +10,6 @@ import orjson
 import pytest
 
 from tests.support import cli
-from tests.support.http_app import make_app
 
 SECRET = "s3cr3t-token-value"
 
@@ -39,10 +38,6 @@ SELECT id, name FROM items;
 SELECT count(*) AS n FROM items;
 """
 
-
-@pytest.fixture
-async def server(aiohttp_server):
-    return await aiohttp_server(make_app())
 
 
 FATAL = """

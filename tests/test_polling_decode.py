@@ -15,15 +15,11 @@ from arroyo_lite.connectors.polling_http.operator import PollingHttpOperator
 from arroyo_lite.errors import FatalSourceError
 from arroyo_lite.formats import make_decoder
 from arroyo_lite.sql import compile_sql
-from tests.support.http_app import STATE, make_app, wait_until
+from tests.support.http_app import STATE, wait_until
 from tests.support.polling import RunningSource
 
 pytestmark = pytest.mark.timeout(60)
 
-
-@pytest.fixture
-async def server(aiohttp_server: Any) -> Any:
-    return await aiohttp_server(make_app())
 
 
 def table(server: Any, path: str, *, name: str = "t", extra: str = "") -> TableConfig:

@@ -16,19 +16,12 @@ from aiohttp.test_utils import TestServer
 
 from arroyo_lite.clock import SystemClock
 from arroyo_lite.connectors.base import SourceState
-from tests.support.http_app import STATE, make_app, wait_until
+from tests.support.http_app import STATE, make_app, url, wait_until
 from tests.support.polling import RunningSource, polling_table
 
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture
-async def server(aiohttp_server: Any) -> Any:
-    return await aiohttp_server(make_app())
-
-
-def url(server: Any, path: str) -> str:
-    return str(server.make_url(path))
 
 
 async def test_non_transient_status_is_counted_and_retried_at_the_interval(server: Any) -> None:

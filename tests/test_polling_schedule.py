@@ -14,19 +14,12 @@ from arroyo_lite.clock import ManualClock
 from arroyo_lite.connectors.base import SourceState
 from arroyo_lite.connectors.polling_http.changes import STATE_KEY
 from arroyo_lite.connectors.polling_http.operator import PollingHttpOperator
-from tests.support.http_app import STATE, make_app, wait_until
+from tests.support.http_app import STATE, make_app, url, wait_until
 from tests.support.polling import RunningSource, polling_table
 
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture
-async def server(aiohttp_server: Any) -> Any:
-    return await aiohttp_server(make_app())
-
-
-def url(server: Any, path: str) -> str:
-    return str(server.make_url(path))
 
 
 async def test_first_poll_at_once_and_rows_carry_arrival_time(server: Any) -> None:

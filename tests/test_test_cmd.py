@@ -19,17 +19,12 @@ from click.testing import CliRunner, Result
 from arroyo_lite.cli import main
 from arroyo_lite.probe import ProbeStage, probe
 from arroyo_lite.sql import compile_sql
-from tests.support.http_app import make_app
 from tests.support.polling import polling_table
 
 pytestmark = pytest.mark.timeout(60)
 
 SECRET = "s3cr3t,with:colon"
 
-
-@pytest.fixture
-async def server(aiohttp_server: Any) -> Any:
-    return await aiohttp_server(make_app())
 
 
 def table_sql(name: str, endpoint: str, *, fmt: str = "raw_string", extra: str = "") -> str:

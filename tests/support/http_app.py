@@ -44,6 +44,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
@@ -291,3 +292,8 @@ async def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {within} s waiting for {what}")
         await asyncio.sleep(0.005)
+
+
+def url(server: Any, path: str) -> str:
+    """Absolute URL of ``path`` on a running aiohttp test server."""
+    return str(server.make_url(path))
