@@ -25,7 +25,7 @@ from arroyo_lite.errors import (
 if TYPE_CHECKING:
     from arroyo_lite.session import AsyncSession, Session
 
-__version__ = "0.1.0"
+from arroyo_lite._version import __version__
 
 __all__ = [
     "ArroyoLiteError",

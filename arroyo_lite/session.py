@@ -8,12 +8,12 @@
         for batch in session.stream("SELECT * FROM prices WHERE price > 100"):
             ...                                           # new rows as they arrive
 
-A session owns: a :class:`~arroyo_lite.store.Store` (the live tables), a
-:class:`~arroyo_lite.runtime.Runtime` (the event loop thread running the sources), an
-:class:`~arroyo_lite.engine.Engine` (DuckDB), and with ``state_dir`` a
-:class:`~arroyo_lite.state.Persister`. It is meant for one caller thread (plus the runtime's
-own); :meth:`Session.close` may be called from any thread. :class:`AsyncSession` offers the
-same API to asyncio code without blocking its loop.
+A session owns: a :class:`~arroyo_lite.runtime.store.Store` (the live tables), a
+:class:`~arroyo_lite.runtime.loop.Runtime` (the event loop thread running the sources), an
+:class:`~arroyo_lite.query.engine.Engine` (DuckDB), and with ``state_dir`` a
+:class:`~arroyo_lite.runtime.persist.Persister`. It is meant for one caller thread (plus the
+runtime's own); :meth:`Session.close` may be called from any thread. :class:`AsyncSession` offers
+the same API to asyncio code without blocking its loop.
 """
 
 from __future__ import annotations
@@ -34,8 +34,6 @@ import pyarrow.compute as pc
 from arroyo_lite.clock import Clock, SystemClock
 from arroyo_lite.config import TIMESTAMP_COLUMN, TIMESTAMP_TYPE, TableConfig, TableKind
 from arroyo_lite.connectors.base import SourceContext, SourceStatus
-from arroyo_lite.continuous import ContinuousQuery
-from arroyo_lite.engine import Engine, offset_position
 from arroyo_lite.errors import (
     ArroyoLiteError,
     QueryError,
@@ -43,12 +41,14 @@ from arroyo_lite.errors import (
     SourcePosition,
     SqlError,
 )
-from arroyo_lite.runtime import Runtime
+from arroyo_lite.query.continuous import ContinuousQuery
+from arroyo_lite.query.engine import Engine, offset_position
+from arroyo_lite.query.status_table import STATUS_TABLE, status_table
+from arroyo_lite.runtime.loop import Runtime
+from arroyo_lite.runtime.persist import FLUSH_INTERVAL, Persister, StateDir
+from arroyo_lite.runtime.store import Store
 from arroyo_lite.secrets import Secrets, variables
 from arroyo_lite.sql.statements import CreateTable, CreateView, Insert, Program
-from arroyo_lite.state import FLUSH_INTERVAL, Persister, StateDir
-from arroyo_lite.status import STATUS_TABLE, status_table
-from arroyo_lite.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class Session:
     ``env`` supplies ``{{ VAR }}`` values (default: ``os.environ``); ``clock`` is injected
     into every source (tests pass a :class:`~arroyo_lite.clock.ManualClock` and advance it
     with ``session.runtime.call(clock.advance(s))``); ``state_dir`` keeps table rows and
-    source state across restarts (see :mod:`arroyo_lite.state`).
+    source state across restarts (see :mod:`arroyo_lite.runtime.persist`).
     """
 
     def __init__(

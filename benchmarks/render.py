@@ -1,7 +1,7 @@
 """Output benchmark: rows per second that ``run --format jsonl`` / ``csv`` can serialise.
 
 Builds a table shaped like polled data (text, double, bigint, a nanosecond ``_timestamp``)
-and times :func:`arroyo_lite.render.to_jsonl` (DuckDB's vectorised ``to_json``) against the
+and times :func:`arroyo_lite.terminal.render.to_jsonl` (DuckDB's vectorised ``to_json``) against the
 per-row path it replaced (Arrow -> Python dicts -> orjson), and :func:`render.to_csv`
 (Arrow's CSV writer). Both JSON paths must give the same bytes; the script checks that.
 
@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import pyarrow as pa
 
-from arroyo_lite import render
+from arroyo_lite.terminal import render
 
 
 def sample(rows: int) -> pa.Table:

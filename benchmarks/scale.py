@@ -17,7 +17,7 @@ another would be); ``--burst`` starts them all at the same instant instead, the 
 The cyclic garbage collector's pauses are reported too: with 1,000 sleeping tasks, objects that
 outlive a sleep are promoted to the oldest generation, and full collections over the whole heap
 are a main source of lateness. ``--gc tuned`` (the default) applies
-:func:`arroyo_lite.runtime.tune_gc`, exactly what ``arroyo-lite run``, ``demo`` and ``repl`` do
+:func:`arroyo_lite.runtime.loop.tune_gc`, exactly what ``arroyo-lite run``, ``demo`` and ``repl`` do
 once their tables exist (freeze the startup heap, raise the young-generation threshold);
 ``--gc default`` measures the interpreter's defaults, ``--gc freeze`` only freezes, and
 ``--gc off`` disables the collector during the run (an upper bound).
@@ -116,7 +116,7 @@ async def _run(
 ) -> dict[str, float]:
     from arroyo_lite.clock import SystemClock
     from arroyo_lite.connectors.base import SourceContext
-    from arroyo_lite.runtime import tune_gc
+    from arroyo_lite.runtime.loop import tune_gc
     from arroyo_lite.sql import compile_sql
 
     program = compile_sql(_sql(tables, port, interval_ms, fmt), env={})

@@ -23,8 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from arroyo_lite.config import TIMESTAMP_COLUMN
-from arroyo_lite.engine import Engine
-from arroyo_lite.store import Store
+from arroyo_lite.query.engine import Engine
+from arroyo_lite.runtime.store import Store
 
 QUERY = "SELECT count(*), avg(x) FROM t"
 TARGET = 2.0

@@ -1,4 +1,4 @@
-"""The live printing machinery (arroyo_lite.live) in-process, over a real Session."""
+"""The live printing machinery (arroyo_lite.terminal.watch) in-process, over a real Session."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from arroyo_lite import Session
 from arroyo_lite.connectors.base import SourceState, SourceStatus
 from arroyo_lite.errors import ArroyoLiteError, QueryError, SourcePosition
-from arroyo_lite.live import SourceReporter, relocate, run_queries
 from arroyo_lite.sql.statements import Query
+from arroyo_lite.terminal.watch import SourceReporter, relocate, run_queries
 
 WAIT = 60.0
 

@@ -1,4 +1,4 @@
-"""Rendering of Arrow results and source status (arroyo_lite.render)."""
+"""Rendering of Arrow results and source status (arroyo_lite.terminal.render)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import orjson
 import pyarrow as pa
 from rich.console import Console
 
-from arroyo_lite import render
 from arroyo_lite.connectors.base import SourceState, SourceStatus
+from arroyo_lite.terminal import render
 
 NS = 1_700_000_000_123_456_789
 

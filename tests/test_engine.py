@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from arroyo_lite.config import TIMESTAMP_COLUMN, TableKind
-from arroyo_lite.engine import Engine, analyze
 from arroyo_lite.errors import QueryError, SourcePosition
-from arroyo_lite.store import Store
+from arroyo_lite.query.engine import Engine, analyze
+from arroyo_lite.runtime.store import Store
 
 SCHEMA = pa.schema(
     [

@@ -13,7 +13,7 @@ import pytest
 import arroyo_lite
 from arroyo_lite import QueryError, Session, SqlError, ValidationErrors
 from arroyo_lite.connectors.base import SourceState
-from arroyo_lite.continuous import ContinuousQuery
+from arroyo_lite.query.continuous import ContinuousQuery
 from tests.support.http_app import make_app
 from tests.support.threaded_server import ThreadedServer, serve, wait_for
 

@@ -13,9 +13,9 @@ from arroyo_lite.clock import ManualClock
 from arroyo_lite.config import ColumnSpec, TableConfig, TableKind
 from arroyo_lite.connectors.base import Emit, SourceContext, SourceOperator, SourceState
 from arroyo_lite.errors import FatalSourceError
-from arroyo_lite.runtime import Runtime
+from arroyo_lite.runtime.loop import Runtime
+from arroyo_lite.runtime.store import Store
 from arroyo_lite.secrets import Secrets
-from arroyo_lite.store import Store
 from tests.support.threaded_server import wait_for
 
 COLUMNS = (ColumnSpec("x", pa.int64(), "BIGINT"),)

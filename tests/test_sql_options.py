@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from arroyo_lite.connectors.options import OptionReader, parse_duration
 from arroyo_lite.errors import SqlError
-from arroyo_lite.sql.options import OptionReader, parse_duration
 from arroyo_lite.sql.parse import parse_statement
 from arroyo_lite.sql.source import SourceText, split_statements
 

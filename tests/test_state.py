@@ -14,7 +14,7 @@ import pytest
 
 from arroyo_lite import Session
 from arroyo_lite.connectors.base import SourceState
-from arroyo_lite.state import StateDir, StateError
+from arroyo_lite.runtime.persist import StateDir, StateError
 from tests.support.http_app import STATE, make_app
 from tests.support.threaded_server import serve, wait_for
 
@@ -153,7 +153,7 @@ def saved_rows(directory: Path) -> int:
 
 
 def test_retention_bounds_the_state_directory_while_running(tmp_path: Path) -> None:
-    from arroyo_lite.state import REWRITE_SLACK_ROWS
+    from arroyo_lite.runtime.persist import REWRITE_SLACK_ROWS
 
     total, kept = 400_000, 1000
     ddl = (
@@ -207,7 +207,7 @@ def test_a_failed_write_loses_nothing_the_next_flush_writes_it(tmp_path: Path) -
         class Catch(logging.Handler):
             def emit(self, record):
                 failures.append(record.getMessage())
-        logging.getLogger("arroyo_lite.state").addHandler(Catch())
+        logging.getLogger("arroyo_lite.runtime.persist").addHandler(Catch())
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG, not a kill
         _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
         with Session(state_dir={str(tmp_path)!r}, flush_interval=0.05) as s:

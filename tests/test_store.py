@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from arroyo_lite.config import TIMESTAMP_COLUMN, RetentionSpec, TableKind
 from arroyo_lite.errors import FatalSourceError
-from arroyo_lite.store import Store, StoreError
+from arroyo_lite.runtime.store import Store, StoreError
 
 SCHEMA = pa.schema(
     [

@@ -1,4 +1,4 @@
-"""``arroyo-lite test`` and :func:`arroyo_lite.probe.probe` against a real server on loopback.
+"""``arroyo-lite test`` and :func:`~arroyo_lite.connectors.polling_http.probe.probe` on loopback.
 
 The command runs its own event loop (``asyncio.run``), so the tests call it through click's
 CliRunner on a worker thread while the test loop keeps serving the aiohttp app.
@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from arroyo_lite.cli import main
-from arroyo_lite.probe import ProbeStage, probe
+from arroyo_lite.connectors.polling_http.probe import ProbeStage, probe
 from arroyo_lite.sql import compile_sql
 from tests.support.polling import polling_table
 
@@ -168,7 +168,7 @@ CREATE TABLE echoed (headers STRUCT<Token TEXT, Host TEXT>, tags TEXT[]) WITH (
 
 def test_row_masking_keeps_lists_and_nulls() -> None:
     from arroyo_lite.connectors.polling_http.http import HttpRequest
-    from arroyo_lite.probe import _mask_rows
+    from arroyo_lite.connectors.polling_http.probe import _mask_rows
     from arroyo_lite.secrets import Secrets
 
     request = HttpRequest("GET", "http://h/", (), None, 1.0, 10, secrets=Secrets.of(["k3y"]))

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import click
 
-from arroyo_lite import render
 from arroyo_lite.cli import main
 from arroyo_lite.cli.run_cmd import (
     duration_option,
@@ -22,6 +21,7 @@ from arroyo_lite.cli.run_cmd import (
 )
 from arroyo_lite.demo import DEFAULT_PORT, quickstart_sql, retarget
 from arroyo_lite.demo.api import DemoServer
+from arroyo_lite.terminal import render
 
 
 @main.command(short_help="Run the quickstart against an embedded demo API.")

@@ -11,9 +11,9 @@ from rich.console import Console
 from arroyo_lite.cli import main
 from arroyo_lite.cli.run_cmd import state_dir_option
 from arroyo_lite.errors import ArroyoLiteError
-from arroyo_lite.live import configure_logging
-from arroyo_lite.runtime import tune_gc
+from arroyo_lite.runtime.loop import tune_gc
 from arroyo_lite.sql.statements import Query
+from arroyo_lite.terminal.watch import configure_logging
 
 
 @main.command(short_help="Interactive SQL over live tables.")
@@ -38,8 +38,8 @@ def repl(file: Path | None, state_dir: Path | None, history_file: Path | None) -
     session. When stdin is not a terminal, statements are read from it (script mode; exit
     status 1 if any failed).
     """
-    from arroyo_lite.repl import Repl
     from arroyo_lite.session import Session
+    from arroyo_lite.terminal.repl import Repl
 
     err = Console(stderr=True, emoji=False, highlight=False, soft_wrap=True)
     configure_logging(sys.stderr)

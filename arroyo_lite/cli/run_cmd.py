@@ -1,7 +1,7 @@
 """``arroyo-lite run FILE.sql``: start the sources and print each SELECT's rows as they arrive.
 
 :func:`run_sql` is shared with ``arroyo-lite demo``; the live printing is
-:func:`arroyo_lite.live.run_queries`.
+:func:`arroyo_lite.terminal.watch.run_queries`.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
-from arroyo_lite import render
 from arroyo_lite.cli import main
 from arroyo_lite.errors import ArroyoLiteError
-from arroyo_lite.live import StopRequested, configure_logging, run_queries
-from arroyo_lite.runtime import tune_gc
+from arroyo_lite.runtime.loop import tune_gc
 from arroyo_lite.sql.statements import Query
+from arroyo_lite.terminal import render
+from arroyo_lite.terminal.watch import StopRequested, configure_logging, run_queries
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -20,8 +20,8 @@ from rich.markup import escape
 
 from arroyo_lite.cli import main
 from arroyo_lite.config import TableConfig, TableKind
+from arroyo_lite.connectors.polling_http.probe import ProbeResult, ProbeStage, probe
 from arroyo_lite.errors import ArroyoLiteError, ValidationErrors
-from arroyo_lite.probe import ProbeResult, ProbeStage, probe
 
 
 @main.command("test", short_help="Poll each source table once and show the result.")
@@ -153,7 +153,7 @@ def _show(out: Console, result: ProbeResult, rows: int) -> None:
     if result.rows is not None and result.rows.num_rows and rows:
         from rich.console import Group
 
-        from arroyo_lite.render import rich_table
+        from arroyo_lite.terminal.render import rich_table
 
         table = rich_table(result.rows)
         if isinstance(table, Group):

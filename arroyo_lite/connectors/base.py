@@ -22,7 +22,7 @@ from arroyo_lite.clock import Clock, SystemClock
 
 if TYPE_CHECKING:
     from arroyo_lite.config import ColumnSpec, TableConfig
-    from arroyo_lite.sql.options import OptionReader
+    from arroyo_lite.connectors.options import OptionReader
 
 #: Called by an operator for every batch it produces; runs on the event loop, must not block.
 Emit = Callable[[pa.RecordBatch], None]

@@ -18,10 +18,10 @@ from sqlglot import exp
 from sqlglot.tokenizer_core import Token, TokenType
 
 from arroyo_lite.config import TableKind
+from arroyo_lite.connectors.options import parse_duration
 from arroyo_lite.connectors.registry import get_connector
 from arroyo_lite.errors import SourcePosition, SqlError, ValidationErrors
 from arroyo_lite.sql.columns import node_position
-from arroyo_lite.sql.options import parse_duration
 from arroyo_lite.sql.parse import ParsedStatement, parse_statement
 from arroyo_lite.sql.source import RawStatement, SourceText, split_statements
 from arroyo_lite.sql.statements import (

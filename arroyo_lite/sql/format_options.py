@@ -15,8 +15,8 @@ import difflib
 import pyarrow as pa
 
 from arroyo_lite.config import BadData, ColumnSpec, Format, FormatSpec, FramingSpec
+from arroyo_lite.connectors.options import OptionReader, OptionValue
 from arroyo_lite.errors import SourcePosition, SqlError
-from arroyo_lite.sql.options import OptionReader, OptionValue
 
 #: Formats arroyo-lite can decode (Arroyo also has avro, parquet, debezium_json, protobuf).
 DECODABLE = (Format.JSON, Format.RAW_STRING, Format.RAW_BYTES)

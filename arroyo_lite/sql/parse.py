@@ -18,9 +18,9 @@ from sqlglot import exp
 from sqlglot.errors import ParseError
 from sqlglot.tokenizer_core import Token, TokenType
 
+from arroyo_lite.connectors.options import OptionValue
 from arroyo_lite.errors import SourcePosition, SqlError
 from arroyo_lite.sql.dialect import Arroyo
-from arroyo_lite.sql.options import OptionValue
 from arroyo_lite.sql.source import RawStatement, SourceText
 
 _OPEN = {TokenType.L_PAREN, TokenType.L_BRACKET, TokenType.L_BRACE}

@@ -25,6 +25,7 @@ from arroyo_lite.config import (
     TableKind,
 )
 from arroyo_lite.connectors.base import Connector
+from arroyo_lite.connectors.options import MissingOptionError, OptionReader, OptionValue
 from arroyo_lite.errors import ConnectorError, SourcePosition, SqlError
 from arroyo_lite.sql.columns import ColumnsResult, node_position, read_columns
 from arroyo_lite.sql.expr_types import arrow_debug_name, infer
@@ -36,7 +37,6 @@ from arroyo_lite.sql.format_options import (
     read_framing,
 )
 from arroyo_lite.sql.generic_options import GENERIC_KEYS
-from arroyo_lite.sql.options import MissingOptionError, OptionReader, OptionValue
 from arroyo_lite.sql.parse import ParsedStatement
 from arroyo_lite.sql.source import SourceText
 from arroyo_lite.sql.types import connection_type_error

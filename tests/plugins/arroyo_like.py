@@ -15,7 +15,7 @@ from arroyo_lite.connectors.registry import get_connector
 
 if TYPE_CHECKING:
     from arroyo_lite.config import TableConfig
-    from arroyo_lite.sql.options import OptionReader
+    from arroyo_lite.connectors.options import OptionReader
 
 
 @dataclass(frozen=True)

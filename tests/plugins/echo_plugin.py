@@ -14,7 +14,7 @@ from arroyo_lite.connectors.base import Connector
 
 if TYPE_CHECKING:
     from arroyo_lite.config import TableConfig
-    from arroyo_lite.sql.options import OptionReader
+    from arroyo_lite.connectors.options import OptionReader
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,11 @@ import pyarrow as pa
 from arroyo_lite.config import ColumnSpec, TableConfig
 from arroyo_lite.connectors.base import Connector, SourceContext, SourceOperator
 from arroyo_lite.connectors.impulse.options import ImpulseOptions
+from arroyo_lite.connectors.schema_check import check_options
 from arroyo_lite.errors import SqlError
-from arroyo_lite.sql.schema_check import check_options
 
 if TYPE_CHECKING:
-    from arroyo_lite.sql.options import OptionReader
+    from arroyo_lite.connectors.options import OptionReader
 
 _DEFAULT_COLUMNS = (
     ColumnSpec("counter", pa.uint64(), "BIGINT UNSIGNED", nullable=False),

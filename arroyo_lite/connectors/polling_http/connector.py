@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from arroyo_lite.config import TableConfig
 from arroyo_lite.connectors.base import Connector, SourceContext, SourceOperator
+from arroyo_lite.connectors.options import MissingOptionError
 from arroyo_lite.connectors.polling_http.options import (
     DEFAULT_MAX_BACKOFF_MS,
     DEFAULT_MAX_BODY_BYTES,
@@ -24,12 +25,11 @@ from arroyo_lite.connectors.polling_http.options import (
     DEFAULT_TIMEOUT_MS,
     PollingHttpOptions,
 )
+from arroyo_lite.connectors.schema_check import check_options
 from arroyo_lite.secrets import MissingVariableError, substitute, variables
-from arroyo_lite.sql.options import MissingOptionError
-from arroyo_lite.sql.schema_check import check_options
 
 if TYPE_CHECKING:
-    from arroyo_lite.sql.options import OptionReader, OptionValue
+    from arroyo_lite.connectors.options import OptionReader, OptionValue
 
 #: RFC 7230 ``token``: what an HTTP header name may contain.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")

@@ -1,6 +1,6 @@
 """One HTTP request of a ``polling_http`` table: building it, sending it, and naming what failed.
 
-Shared by the polling operator and by ``arroyo-lite test`` (:mod:`arroyo_lite.probe`), so both
+Shared by the polling operator and by ``arroyo-lite test`` (:mod:`.probe`), so both
 send exactly the same request and report failures in the same words.
 
 * :func:`build_request` turns a table's options and an environment into a :class:`HttpRequest`:
@@ -31,7 +31,7 @@ import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-from arroyo_lite import __version__
+from arroyo_lite._version import __version__
 from arroyo_lite.connectors.polling_http.backoff import parse_retry_after
 from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
 from arroyo_lite.errors import FatalSourceError, SourceError, TransientSourceError

@@ -16,8 +16,8 @@ from typing import Any, cast
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from arroyo_lite.connectors.options import OptionReader, OptionValue
 from arroyo_lite.errors import SqlError
-from arroyo_lite.sql.options import OptionReader, OptionValue
 
 
 def _quote_list(values: list[Any]) -> str:

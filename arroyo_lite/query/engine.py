@@ -10,7 +10,7 @@ become DuckDB catalog views over those names. ``query`` and ``stream`` accept on
 statement only (DDL goes through the session). Python replacement scans and the progress
 bar are off.
 
-Continuous queries (:meth:`Engine.stream`) live in :mod:`arroyo_lite.continuous`.
+Continuous queries (:meth:`Engine.stream`) live in :mod:`arroyo_lite.query.continuous`.
 
 DuckDB errors become :class:`~arroyo_lite.errors.QueryError` with DuckDB's message and, when
 the text DuckDB saw is the user's own, the line and column it points at.
@@ -33,12 +33,12 @@ import sqlglot
 from sqlglot import exp
 
 from arroyo_lite.errors import QueryError, SourcePosition
+from arroyo_lite.query.status_table import STATUS_SCHEMA, STATUS_TABLE
+from arroyo_lite.runtime.store import Store, TableSnapshot
 from arroyo_lite.sql.transpile import to_duckdb
-from arroyo_lite.status import STATUS_SCHEMA, STATUS_TABLE
-from arroyo_lite.store import Store, TableSnapshot
 
 if TYPE_CHECKING:
-    from arroyo_lite.continuous import ContinuousQuery
+    from arroyo_lite.query.continuous import ContinuousQuery
 
 _LINE_RE = re.compile(r"\n*LINE (\d+): (.*)\n( *)\^", re.DOTALL)
 
@@ -377,7 +377,7 @@ class Engine:
             )
             cursor = self._con.cursor()
             _configure(cursor)
-        from arroyo_lite.continuous import ContinuousQuery
+        from arroyo_lite.query.continuous import ContinuousQuery
 
         query = ContinuousQuery(self, cursor, sql, duck, shape, timeout=timeout)
         query.validate()

@@ -28,10 +28,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from arroyo_lite import render
 from arroyo_lite.errors import ArroyoLiteError, SourcePosition
-from arroyo_lite.live import relocate, run_queries
 from arroyo_lite.sql.statements import CreateTable, CreateView, Insert, Query, SetOption, Statement
+from arroyo_lite.terminal import render
+from arroyo_lite.terminal.watch import relocate, run_queries
 
 if TYPE_CHECKING:
     from arroyo_lite.session import Session

@@ -43,7 +43,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from arroyo_lite.errors import ArroyoLiteError
-from arroyo_lite.store import Store
+from arroyo_lite.runtime.store import Store
 
 log = logging.getLogger(__name__)
 

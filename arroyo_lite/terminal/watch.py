@@ -27,10 +27,10 @@ import orjson
 import pyarrow as pa
 from rich.console import Console
 
-from arroyo_lite import render
 from arroyo_lite.connectors.base import SourceState, SourceStatus
 from arroyo_lite.errors import ArroyoLiteError, QueryError, SourcePosition
 from arroyo_lite.sql.statements import Query
+from arroyo_lite.terminal import render
 
 if TYPE_CHECKING:
     from arroyo_lite.session import Session
@@ -224,7 +224,7 @@ class _NotSourceFailures(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not (
-            record.name == "arroyo_lite.runtime"
+            record.name.startswith("arroyo_lite.runtime")
             and isinstance(record.msg, str)
             and record.msg.startswith("source '")
         )

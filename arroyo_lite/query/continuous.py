@@ -1,10 +1,10 @@
 """Continuous queries: iterators of result batches that follow the live tables.
 
-A :class:`ContinuousQuery` (made by :meth:`arroyo_lite.engine.Engine.stream`) runs on its
+A :class:`ContinuousQuery` (made by :meth:`arroyo_lite.query.engine.Engine.stream`) runs on its
 own DuckDB *cursor*: a cursor shares the catalog (the views) but not the registrations, so a
 continuous query can point a table's name at *only the new rows* of that table and run the
 user's query, views included, over them. Which mode a query gets is decided once, with
-sqlglot (:func:`arroyo_lite.engine.analyze`):
+sqlglot (:func:`arroyo_lite.query.engine.analyze`):
 
 * **incremental** (``incremental = True``): no aggregate function, ``GROUP BY``,
   ``DISTINCT``, window function, ``HAVING``, ``LIMIT``/``OFFSET`` or set operation but
@@ -35,11 +35,11 @@ import duckdb
 import pyarrow as pa
 
 from arroyo_lite.config import TableKind
-from arroyo_lite.engine import LiveRef, QueryShape, bind_sql, pin, query_error, run_sql
-from arroyo_lite.status import STATUS_SCHEMA, STATUS_TABLE
+from arroyo_lite.query.engine import LiveRef, QueryShape, bind_sql, pin, query_error, run_sql
+from arroyo_lite.query.status_table import STATUS_SCHEMA, STATUS_TABLE
 
 if TYPE_CHECKING:
-    from arroyo_lite.engine import Engine
+    from arroyo_lite.query.engine import Engine
 
 #: How long a continuous query blocks between checks of its deadline / close flag.
 WAIT_SLICE = 0.25

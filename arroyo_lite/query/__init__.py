@@ -1,0 +1,1 @@
+"""DuckDB over the live tables: snapshot queries, views, continuous plans, ``arroyo_status``."""

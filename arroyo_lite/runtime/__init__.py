@@ -1,0 +1,1 @@
+"""Running operators: the event-loop thread, its supervisor, the live-table store, persistence."""
