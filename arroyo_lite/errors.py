@@ -18,6 +18,7 @@ them (see :mod:`arroyo_lite.secrets`) before it builds the error.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -126,3 +127,24 @@ class FatalSourceError(SourceError):
 
 class QueryError(ArroyoLiteError):
     """DuckDB (or the translation to DuckDB) rejected a query."""
+
+
+def closest(word: str, choices: Iterable[str], *, cutoff: float = 0.6) -> str | None:
+    """The choice most like ``word`` (case-insensitive equality first), or ``None``.
+
+    The one did-you-mean rule of arroyo-lite (sqlglot's ``suggest_closest_match``): every call
+    site that names an unknown option, table, column, function, format or command uses it.
+    """
+    options = list(choices)
+    folded = word.casefold()
+    for choice in options:
+        if choice.casefold() == folded and choice != word:
+            return choice
+    close = difflib.get_close_matches(word, options, n=1, cutoff=cutoff)
+    return close[0] if close else None
+
+
+def did_you_mean(word: str, choices: Iterable[str], *, cutoff: float = 0.6) -> str | None:
+    """``"did you mean 'X'?"`` for the closest choice (see :func:`closest`), or ``None``."""
+    match = closest(word, choices, cutoff=cutoff)
+    return f"did you mean '{match}'?" if match is not None else None
