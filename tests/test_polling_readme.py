@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import re
-from importlib import resources
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from arroyo_lite.cli import main
 from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
+from arroyo_lite.connectors.registry import get_connector
 from arroyo_lite.sql import compile_sql
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -34,9 +33,7 @@ def test_sql_example_compiles() -> None:
 
 
 def test_every_option_is_documented() -> None:
-    schema = json.loads(
-        resources.files("arroyo_lite.connectors.polling_http").joinpath("table.json").read_text()
-    )
+    schema = get_connector("polling_http").options_schema()
     text = section()
     for key in schema["properties"]:
         assert f"| `{key}` |" in text, f"option {key} is not in the README's options table"

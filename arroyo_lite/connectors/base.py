@@ -22,6 +22,7 @@ from arroyo_lite.clock import Clock, SystemClock
 
 if TYPE_CHECKING:
     from arroyo_lite.config import ColumnSpec, TableConfig
+    from arroyo_lite.connectors.option_spec import ExtensionUse, OptionSet
     from arroyo_lite.connectors.options import OptionReader
 
 #: Called by an operator for every batch it produces; runs on the event loop, must not block.
@@ -103,8 +104,11 @@ class Connector(ABC):
     """A named connector in the registry.
 
     Subclasses set the class attributes and implement :meth:`parse_options` (and
-    :meth:`make_operator` for sources). ``schema_resource`` names a JSON Schema file in the
-    connector's package describing its WITH options (as Arroyo's ``table.json``).
+    :meth:`make_operator` for sources). The options are described either by ``option_set``
+    (declared once as an options dataclass, :mod:`arroyo_lite.connectors.option_spec`: the
+    schema, defaults and listing derive from it, and :meth:`parse_options` need not be
+    written), or, as plugins written before it do, by ``schema_resource``: a JSON Schema
+    file in the connector's package (as Arroyo's ``table.json``).
     """
 
     name: ClassVar[str]
@@ -113,9 +117,13 @@ class Connector(ABC):
     sink: ClassVar[bool] = False
     #: (package, filename) of the options JSON Schema.
     schema_resource: ClassVar[tuple[str, str] | None] = None
+    #: The options, declared once (takes precedence over ``schema_resource``).
+    option_set: ClassVar[OptionSet | None] = None
 
     def options_schema(self) -> dict[str, Any]:
         """The JSON Schema of this connector's WITH options (empty object schema if none)."""
+        if self.option_set is not None:
+            return self.option_set.json_schema()
         if self.schema_resource is None:
             return {"type": "object", "properties": {}}
         package, filename = self.schema_resource
@@ -123,15 +131,30 @@ class Connector(ABC):
         schema: dict[str, Any] = json.loads(text)
         return schema
 
-    @abstractmethod
     def parse_options(self, options: OptionReader, table: TableConfig) -> Any:
         """Pull this connector's options from ``options`` and return its frozen options object.
+
+        The default pulls and checks the declared ``option_set`` and builds its dataclass;
+        a connector with checks of its own (or without an ``option_set``) overrides it.
 
         ``table`` is the config built so far (columns, format; ``connector_options`` unset).
         Raise :class:`~arroyo_lite.errors.SqlError` (positioned via ``options``) on bad values,
         or call ``options.report(error)`` to record a problem and keep checking (when
         validating, the reader collects every problem; a raised error is one more of them).
         """
+        if self.option_set is None:
+            raise NotImplementedError(f"connector '{self.name}' declares no options")
+        pulled = self.option_set.pull(options)
+        self.option_set.check(pulled, options)
+        return self.option_set.build(pulled)
+
+    def extensions_used(self, config: TableConfig) -> tuple[ExtensionUse, ...]:
+        """The arroyo-lite extension options ``config`` sets (``x-extension`` in
+        :meth:`options_schema`), with where each key is written: what a strict Arroyo
+        compatibility check lists."""
+        from arroyo_lite.connectors.option_spec import extensions_in
+
+        return extensions_in(config, self.options_schema())
 
     def default_columns(self) -> tuple[ColumnSpec, ...] | None:
         """Columns of a table declared without any (``CREATE TABLE t WITH (...)``).

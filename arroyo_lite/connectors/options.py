@@ -80,6 +80,8 @@ class OptionReader:
             self._options.pop(option.key, None)
             self._options[option.key] = option
         self._known: set[str] = set()
+        #: Keys pulled so far -> their options (see :meth:`consumed`).
+        self._consumed: dict[str, OptionValue] = {}
         #: Where the WITH clause (or the statement) starts; used for missing options.
         self.clause_position = clause_position
         #: Environment to check ``{{ VAR }}`` references against (values are never stored).
@@ -112,6 +114,10 @@ class OptionReader:
         if option is not None and option.value_position is not None:
             return option.value_position
         return self.clause_position
+
+    def consumed(self, key: str) -> OptionValue | None:
+        """The option ``key`` if a puller has consumed it (to find what a table used)."""
+        return self._consumed.get(key)
 
     def know(self, *keys: str) -> None:
         """Declare keys as valid here (for did-you-mean hints), without consuming anything."""
@@ -188,7 +194,10 @@ class OptionReader:
     def pull(self, key: str) -> OptionValue | None:
         """Consume ``key`` and return it raw (``None`` if absent)."""
         self._known.add(key)
-        return self._options.pop(key, None)
+        option = self._options.pop(key, None)
+        if option is not None:
+            self._consumed[key] = option
+        return option
 
     def pull_opt_str(self, key: str) -> str | None:
         """A single-quoted string; anything else is Arroyo's "single-quoted string" error."""

@@ -8,15 +8,13 @@ impulse schema; declared columns must be exactly that schema.
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from arroyo_lite.config import ColumnSpec, TableConfig
 from arroyo_lite.connectors.base import Connector, SourceContext, SourceOperator
-from arroyo_lite.connectors.impulse.options import ImpulseOptions
-from arroyo_lite.connectors.schema_check import check_options
+from arroyo_lite.connectors.impulse.options import OPTIONS, ImpulseOptions
 from arroyo_lite.errors import SqlError
 
 if TYPE_CHECKING:
@@ -33,34 +31,16 @@ class ImpulseConnector(Connector):
     description = "Generate rows (counter, subtask_index) at a fixed rate"
     source = True
     sink = False
-    schema_resource = ("arroyo_lite.connectors.impulse", "table.json")
+    option_set = OPTIONS
 
     def default_columns(self) -> tuple[ColumnSpec, ...]:
         return _DEFAULT_COLUMNS
 
     def parse_options(self, options: OptionReader, table: TableConfig) -> ImpulseOptions:
-        """Pull ``event_rate``, ``event_time_interval``, ``message_count`` (Arroyo's order);
-        every problem goes through ``options.report``."""
-        where = {
-            k: o
-            for k in ("event_rate", "event_time_interval", "message_count")
-            if (o := options.get(k)) is not None
-        }
-        event_rate = options.pull_opt_f64("event_rate")
-        if event_rate is not None and not math.isfinite(event_rate):
-            # Arroyo parses 'NaN' and 'inf' as doubles; a generator cannot run at such a rate
-            # (checked here, beyond Arroyo, instead of failing when the table starts).
-            options.report(
-                options.error(
-                    f"invalid value for 'event_rate': {event_rate} (must be a finite number)",
-                    where.get("event_rate"),
-                    hint="rows per second, e.g. event_rate = 10",
-                ),
-                "event_rate",
-            )
-            event_rate = None
-        interval = options.pull_opt_i64("event_time_interval")
-        count = options.pull_opt_i64("message_count")
+        """Pull ``event_rate``, ``event_time_interval``, ``message_count`` (Arroyo's order),
+        check the declared columns, then the schema; every problem goes through
+        ``options.report``."""
+        pulled = OPTIONS.pull(options)
         declared = [(c.name, c.data_type, c.nullable) for c in table.physical_columns]
         expected = [(c.name, c.data_type, c.nullable) for c in _DEFAULT_COLUMNS]
         if declared and declared != expected:
@@ -73,15 +53,9 @@ class ImpulseConnector(Connector):
                 )
             )
         # (Also reports a missing event_rate, unless it was given with a bad value.)
-        check_options(
-            self.options_schema(),
-            {"event_rate": event_rate, "message_count": count, "event_time_interval": interval},
-            where,
-            options,
-        )
-        return ImpulseOptions(
-            event_rate=event_rate or 0.0, message_count=count, event_time_interval_micros=interval
-        )
+        OPTIONS.check(pulled, options)
+        impulse: ImpulseOptions = OPTIONS.build(pulled)
+        return impulse
 
     def make_operator(self, config: TableConfig, context: SourceContext) -> SourceOperator:
         # Imported lazily: validating SQL must not pull in the runtime.

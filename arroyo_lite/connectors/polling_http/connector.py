@@ -1,12 +1,12 @@
 """The ``polling_http`` connector: WITH options -> :class:`PollingHttpOptions`.
 
-Follows Arroyo's ``from_options`` order (endpoint, headers, method, body, poll_interval_ms,
-emit_behavior), then our extensions (timeout_ms, max_body_bytes, max_backoff_ms), then checks
-the typed values against ``table.json``. Beyond Arroyo, problems Arroyo only finds when the
-operator starts (a bad URL, a bad header, a non-positive interval, a missing ``{{ VAR }}``)
-are errors here. Every problem is reported (not just the first), without cascades: a bad
-value counts as absent for the checks that follow. Header values are checked after
-substitution, but secret values never appear in a message.
+The options are declared once, in :mod:`.options` (Arroyo's ``from_options`` order, then our
+extensions); this module pulls them, checks the typed values against the schema derived from
+that declaration, and adds the checks a schema cannot express. Beyond Arroyo, problems Arroyo
+only finds when the operator starts (a bad URL, a bad header, a non-positive interval, a
+missing ``{{ VAR }}``) are errors here. Every problem is reported (not just the first), without
+cascades: a bad value counts as absent for the checks that follow. Header values are checked
+after substitution, but secret values never appear in a message.
 """
 
 from __future__ import annotations
@@ -18,14 +18,7 @@ from urllib.parse import urlsplit
 from arroyo_lite.config import TableConfig
 from arroyo_lite.connectors.base import Connector, SourceContext, SourceOperator
 from arroyo_lite.connectors.options import MissingOptionError
-from arroyo_lite.connectors.polling_http.options import (
-    DEFAULT_MAX_BACKOFF_MS,
-    DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_POLL_INTERVAL_MS,
-    DEFAULT_TIMEOUT_MS,
-    PollingHttpOptions,
-)
-from arroyo_lite.connectors.schema_check import check_options
+from arroyo_lite.connectors.polling_http.options import OPTIONS, PollingHttpOptions
 from arroyo_lite.secrets import MissingVariableError, substitute, variables
 
 if TYPE_CHECKING:
@@ -33,8 +26,6 @@ if TYPE_CHECKING:
 
 #: RFC 7230 ``token``: what an HTTP header name may contain.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_KEYS = ("endpoint", "headers", "method", "body", "poll_interval_ms", "emit_behavior",
-         "timeout_ms", "max_body_bytes", "max_backoff_ms")  # fmt: skip
 HEADERS_FORMAT_ERROR = (
     "Invalid format for headers; should be a comma-separated list of colon-separated key "
     "value pairs"
@@ -79,52 +70,29 @@ class PollingHttpConnector(Connector):
     description = "Poll an HTTP server to produce events"
     source = True
     sink = False
-    schema_resource = ("arroyo_lite.connectors.polling_http", "table.json")
+
+    option_set = OPTIONS
 
     def parse_options(self, options: OptionReader, table: TableConfig) -> PollingHttpOptions:
         """Pull and check every option, reporting each problem through ``options.report``
         (a collecting reader gathers them all; a strict one raises the first)."""
-        where = {k: o for k in _KEYS if (o := options.get(k)) is not None}
-        endpoint = options.pull_opt_str("endpoint")
-        headers_text = options.pull_opt_str("headers")
-        method = options.pull_opt_str("method")
-        body = options.pull_opt_str("body")
-        poll_interval = options.pull_opt_i64("poll_interval_ms")
-        emit_behavior = options.pull_opt_str("emit_behavior")
-        timeout = options.pull_opt_i64("timeout_ms")
-        max_body = options.pull_opt_i64("max_body_bytes")
-        max_backoff = options.pull_opt_i64("max_backoff_ms")
-
-        bad = check_options(
-            self.options_schema(),
-            {
-                "endpoint": endpoint,
-                "headers": headers_text,
-                "method": method,
-                "body": body,
-                "poll_interval_ms": poll_interval,
-                "emit_behavior": emit_behavior,
-                "timeout_ms": timeout,
-                "max_body_bytes": max_body,
-                "max_backoff_ms": max_backoff,
-            },  # fmt: skip
-            where,
-            options,
-        )
+        pulled = OPTIONS.pull(options)
+        bad = OPTIONS.check(pulled, options)
+        endpoint = pulled.values["endpoint"]
         problem = None if endpoint is None else check_endpoint(endpoint)
         if problem is not None and "endpoint" not in bad:
             options.report(
                 options.error(
                     f"invalid endpoint '{endpoint}': {problem}",
-                    where.get("endpoint"),
+                    pulled.where.get("endpoint"),
                     hint="{{ VAR }} is substituted in headers only (as in Arroyo); "
                     "write the URL itself"
-                    if "{{" in (endpoint or "")
+                    if "{{" in endpoint
                     else "write a full URL such as 'https://api.example.com/v1/items'",
                 ),
                 "endpoint",
             )
-        headers = self._headers(headers_text, where.get("headers"), options)
+        headers = self._headers(pulled.values["headers"], pulled.where.get("headers"), options)
         if table.format is None and not options.is_invalid("format"):
             # (A bad format value is reported already; a misspelled key is reported as
             # unknown with a did-you-mean, and this error is then dropped.)
@@ -136,17 +104,8 @@ class PollingHttpConnector(Connector):
                     hint="add format = 'json' (or 'raw_string', 'raw_bytes') to the WITH clause",
                 )
             )
-        return PollingHttpOptions(
-            endpoint=endpoint or "",
-            method=method or "GET",
-            headers=headers,
-            body=body,
-            poll_interval_ms=DEFAULT_POLL_INTERVAL_MS if poll_interval is None else poll_interval,
-            emit_behavior=emit_behavior or "all",
-            timeout_ms=DEFAULT_TIMEOUT_MS if timeout is None else timeout,
-            max_body_bytes=DEFAULT_MAX_BODY_BYTES if max_body is None else max_body,
-            max_backoff_ms=DEFAULT_MAX_BACKOFF_MS if max_backoff is None else max_backoff,
-        )
+        options_object: PollingHttpOptions = OPTIONS.build(pulled, headers=headers)
+        return options_object
 
     @staticmethod
     def _headers(

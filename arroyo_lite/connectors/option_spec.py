@@ -1,0 +1,256 @@
+"""Connector options declared once: the fields of the connector's frozen options dataclass.
+
+A connector writes its options as a frozen dataclass whose fields are made with
+:func:`option`. Each field carries an :class:`OptionSpec` (the WITH key, its type, default,
+description, constraints, and whether it is an arroyo-lite *extension* or Arroyo's own).
+:class:`OptionSet` reads those fields and derives everything else from them:
+
+* the pulls: :meth:`OptionSet.pull` reads each key with Arroyo's typed puller for its kind,
+  in declaration order (Arroyo's ``from_options`` order: declare Arroyo's keys first);
+* the JSON Schema (:meth:`OptionSet.json_schema`, Arroyo's ``table.json`` plus the extensions,
+  marked ``x-extension``) and the check of the typed values against it
+  (:meth:`OptionSet.check`);
+* the defaults (the dataclass defaults, shown in the schema when they are JSON values);
+* the ``arroyo-lite connectors`` listing (it prints the derived schema);
+* the typed options object itself (:meth:`OptionSet.build`).
+
+Adding an option is one field in the dataclass (plus its use, and its README line).
+
+Extensions used: :meth:`OptionSet.extensions_used` returns, for an :class:`OptionReader` the
+set has pulled from, each extension key the table set and where it is written
+(:class:`ExtensionUse`); :func:`extensions_in` does the same for a validated
+:class:`~arroyo_lite.config.TableConfig` (from its ``option_positions``). A strict
+``validate --arroyo`` lists these.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from arroyo_lite.connectors.options import OptionReader, OptionValue
+from arroyo_lite.connectors.schema_check import check_options
+from arroyo_lite.errors import SourcePosition
+
+if TYPE_CHECKING:
+    from arroyo_lite.config import TableConfig
+
+#: A value check run right after the pull: ``(message, hint)`` of the problem, or ``None``.
+ValueCheck = Callable[[Any], "tuple[str, str | None] | None"]
+
+
+class OptionKind(enum.Enum):
+    """An option's Arroyo type: which puller reads it and its JSON Schema ``type``."""
+
+    STRING = ("string", "pull_opt_str", "")
+    INTEGER = ("integer", "pull_opt_i64", 0)
+    UNSIGNED = ("integer", "pull_opt_u64", 0)
+    NUMBER = ("number", "pull_opt_f64", 0.0)
+    BOOLEAN = ("boolean", "pull_opt_bool", False)
+
+    def __init__(self, json_type: str, puller: str, placeholder: object) -> None:
+        self.json_type = json_type
+        self.puller = puller
+        #: What a required option holds when it is missing and validation goes on.
+        self.placeholder = placeholder
+
+
+@dataclass(frozen=True, slots=True)
+class OptionSpec:
+    """One WITH option, declared once.
+
+    ``default`` is the value when the key is absent (``None``: stays unset); it appears in
+    the schema (and the listing) when it is a JSON scalar. ``extension`` marks an
+    arroyo-lite option an Arroyo cluster does not know. ``enum``, ``exclusive_minimum``,
+    ``minimum`` and ``format`` are JSON Schema constraints; ``check`` an extra check of the
+    pulled value, run at once (so its problem is reported in pull order).
+    """
+
+    key: str
+    kind: OptionKind
+    description: str
+    default: Any = None
+    required: bool = False
+    extension: bool = False
+    enum: tuple[Any, ...] | None = None
+    exclusive_minimum: float | None = None
+    minimum: float | None = None
+    format: str | None = None
+    examples: tuple[str, ...] = ()
+    check: ValueCheck | None = None
+
+    def json_schema(self) -> dict[str, Any]:
+        """This option's JSON Schema property."""
+        prop: dict[str, Any] = {"type": self.kind.json_type}
+        if self.format is not None:
+            prop["format"] = self.format
+        if self.enum is not None:
+            prop["enum"] = list(self.enum)
+        if isinstance(self.default, str | int | float | bool):
+            prop["default"] = self.default
+        if self.exclusive_minimum is not None:
+            prop["exclusiveMinimum"] = self.exclusive_minimum
+        if self.minimum is not None:
+            prop["minimum"] = self.minimum
+        prop["description"] = self.description
+        if self.examples:
+            prop["examples"] = list(self.examples)
+        if self.extension:
+            prop["x-extension"] = True
+        return prop
+
+
+def option(
+    kind: OptionKind,
+    description: str,
+    *,
+    key: str | None = None,
+    default: Any = None,
+    default_factory: Callable[[], Any] | None = None,
+    required: bool = False,
+    extension: bool = False,
+    enum: tuple[Any, ...] | None = None,
+    exclusive_minimum: float | None = None,
+    minimum: float | None = None,
+    format: str | None = None,  # noqa: A002 (JSON Schema's own name)
+    examples: tuple[str, ...] = (),
+    check: ValueCheck | None = None,
+) -> Any:
+    """A dataclass field declaring one option (``key`` defaults to the field's name).
+
+    A required option's field has no default; an optional one defaults to ``default`` (or
+    ``default_factory()``, e.g. for a value the connector converts, such as split headers).
+    """
+    spec = {
+        "key": key, "kind": kind, "description": description, "default": default,
+        "required": required, "extension": extension, "enum": enum,
+        "exclusive_minimum": exclusive_minimum, "minimum": minimum, "format": format,
+        "examples": examples, "check": check,
+    }  # fmt: skip
+    metadata = {"option": spec}
+    if required:
+        return dataclasses.field(metadata=metadata)
+    if default_factory is not None:
+        return dataclasses.field(default_factory=default_factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True, slots=True)
+class ExtensionUse:
+    """An arroyo-lite extension option a table set, and where its key is written."""
+
+    key: str
+    position: SourcePosition | None
+
+
+@dataclass(frozen=True, slots=True)
+class Pulled:
+    """The typed values :meth:`OptionSet.pull` read (by key; ``None``: absent or bad)."""
+
+    values: dict[str, Any]
+    #: The options the values came from, for positioned follow-up problems.
+    where: dict[str, OptionValue]
+
+
+class OptionSet:
+    """The options of one connector, read from its options dataclass (see the module doc)."""
+
+    def __init__(self, options_class: type[Any], *, title: str, description: str) -> None:
+        self.options_class = options_class
+        self.title = title
+        self.description = description
+        specs: list[OptionSpec] = []
+        #: WITH key -> dataclass field name.
+        self._field: dict[str, str] = {}
+        for f in dataclasses.fields(options_class):
+            declared = f.metadata.get("option")
+            if declared is None:
+                continue
+            spec = OptionSpec(**{**declared, "key": declared["key"] or f.name})
+            specs.append(spec)
+            self._field[spec.key] = f.name
+        self.specs: tuple[OptionSpec, ...] = tuple(specs)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(spec.key for spec in self.specs)
+
+    def json_schema(self) -> dict[str, Any]:
+        """The JSON Schema of the options (Arroyo's ``table.json`` shape, extensions marked)."""
+        return {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "title": self.title,
+            "description": self.description,
+            "type": "object",
+            "properties": {spec.key: spec.json_schema() for spec in self.specs},
+            "required": [spec.key for spec in self.specs if spec.required],
+        }
+
+    def pull(self, reader: OptionReader) -> Pulled:
+        """Pull every declared key with its kind's puller, in declaration order.
+
+        Problems go through ``reader.report``; a bad value (or one failing its ``check``)
+        counts as absent. Nothing is checked against the schema yet: see :meth:`check`.
+        """
+        where = {spec.key: o for spec in self.specs if (o := reader.get(spec.key)) is not None}
+        values: dict[str, Any] = {}
+        for spec in self.specs:
+            value = getattr(reader, spec.kind.puller)(spec.key)
+            if value is not None and spec.check is not None:
+                problem = spec.check(value)
+                if problem is not None:
+                    message, hint = problem
+                    reader.report(reader.error(message, where.get(spec.key), hint), spec.key)
+                    value = None
+            values[spec.key] = value
+        return Pulled(values, where)
+
+    def check(self, pulled: Pulled, reader: OptionReader) -> list[str]:
+        """Check the pulled values against :meth:`json_schema` (also: required keys set);
+        report each problem and return the keys found bad (see ``check_options``)."""
+        return check_options(self.json_schema(), pulled.values, pulled.where, reader)
+
+    def build(self, pulled: Pulled, **converted: Any) -> Any:
+        """The frozen options object: pulled values, defaults for absent ones, placeholders
+        for missing required ones (validation has reported them), ``converted`` overrides
+        (by field name) for values the connector turned into another type."""
+        kwargs: dict[str, Any] = {}
+        for spec in self.specs:
+            name = self._field[spec.key]
+            value = pulled.values.get(spec.key)
+            if value is not None:
+                kwargs[name] = value
+            elif spec.required:
+                kwargs[name] = spec.kind.placeholder
+        kwargs.update(converted)
+        return self.options_class(**kwargs)
+
+    def extensions_used(self, reader: OptionReader) -> tuple[ExtensionUse, ...]:
+        """The extension options ``reader`` held (pulled or not), in declaration order."""
+        used = []
+        for spec in self.specs:
+            if spec.extension:
+                option_value = reader.consumed(spec.key) or reader.get(spec.key)
+                if option_value is not None:
+                    used.append(
+                        ExtensionUse(
+                            spec.key, option_value.key_position or option_value.value_position
+                        )
+                    )
+        return tuple(used)
+
+
+def extensions_in(
+    config: TableConfig, schema: Mapping[str, Any]
+) -> tuple[ExtensionUse, ...]:
+    """The extension options (``x-extension`` in the connector's ``schema``) a validated
+    table set, with the positions of their keys (``TableConfig.option_positions``)."""
+    props: Mapping[str, Any] = schema.get("properties") or {}
+    return tuple(
+        ExtensionUse(key, config.option_positions.get(key))
+        for key, prop in props.items()
+        if prop.get("x-extension") and key in config.option_positions
+    )
