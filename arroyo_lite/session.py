@@ -47,7 +47,6 @@ from arroyo_lite.query.status_table import STATUS_TABLE, status_table
 from arroyo_lite.runtime.loop import Runtime
 from arroyo_lite.runtime.persist import FLUSH_INTERVAL, Persister, StateDir
 from arroyo_lite.runtime.store import Store
-from arroyo_lite.secrets import Secrets, variables
 from arroyo_lite.sql.statements import CreateTable, CreateView, Insert, Program
 
 log = logging.getLogger(__name__)
@@ -164,7 +163,7 @@ class Session:
         connector = get_connector(config.connector or "")
         context = SourceContext(clock=self.clock, env=self.env)
         self.store.create(name, schema, kind=TableKind.SOURCE, retention=config.retention)
-        secrets = _secrets_of(config, self.env)
+        secrets = connector.secrets(config, self.env)
         try:
             if self._state is not None:
                 self._restore(name, schema, context)
@@ -289,14 +288,6 @@ class Session:
     def _check_open(self) -> None:
         if self._closed:
             raise SessionClosedError("the session is closed")
-
-
-def _secrets_of(config: TableConfig, env: Mapping[str, str]) -> Secrets:
-    """Values of the ``{{ VAR }}`` references in a table's headers (the only var-str
-    option), to mask in anything the runtime reports."""
-    headers = getattr(config.connector_options, "headers", ()) or ()
-    names = {name for _, template in headers for name in variables(str(template))}
-    return Secrets.of(env[n] for n in names if n in env)
 
 
 def _memory_schema(config: TableConfig) -> pa.Schema:

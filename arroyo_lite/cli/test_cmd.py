@@ -1,10 +1,12 @@
 """``arroyo-lite test FILE.sql``: one trial request per source table, shown in full.
 
-For every ``polling_http`` table (or just ``--table NAME``) it prints the request (method, URL,
-headers with secrets masked, body), the answer (status, latency, size, content type) and the
-first decoded rows, or exactly why the request or the decoding failed. ``impulse`` tables
-generate rows locally: they are listed as skipped. Exit status 0 only if every polled table
-answered 2xx and decoded without dropping a record; 1 otherwise (including SQL errors).
+Every source table (or just ``--table NAME``) is probed by its connector
+(:meth:`Connector.probe`): for ``polling_http`` it prints the request (method, URL, headers
+with secrets masked, body), the answer (status, latency, size, content type) and the first
+decoded rows, or exactly why the request or the decoding failed. A connector with nothing to
+try (``impulse`` generates rows locally) answers :class:`ProbeSkipped`: listed as skipped.
+Exit status 0 only if every probed table answered 2xx and decoded without dropping a record;
+1 otherwise (including SQL errors).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from rich.markup import escape
 
 from arroyo_lite.cli import main
 from arroyo_lite.config import TableConfig, TableKind
-from arroyo_lite.connectors.polling_http.probe import ProbeResult, ProbeStage, probe
+from arroyo_lite.connectors.probing import ProbeResult, ProbeSkipped, ProbeStage
+from arroyo_lite.connectors.registry import get_connector
 from arroyo_lite.errors import ArroyoLiteError, ValidationErrors
 
 
@@ -78,38 +81,34 @@ def test_command(file: str, tables: Sequence[str], rows: int, timeout: float | N
     if not sources:
         out.print(f"no source tables in {escape(file)}: nothing to test")
         return
-    polled = [t for t in sources if t.connector == "polling_http"]
-    results = dict(zip((t.name for t in polled), _run(polled, timeout, rows), strict=True))
-    failed = 0
-    for table in sources:
+    results = _run(sources, timeout, rows)
+    failed = total = 0
+    for table, result in zip(sources, results, strict=True):
         out.rule(f"[bold]{escape(table.name)}[/] ({escape(table.connector or '')})", align="left")
-        result = results.get(table.name)
-        if result is None:
-            if table.connector == "impulse":
-                out.print(
-                    "skipped: 'impulse' generates its rows locally; there is nothing to request"
-                )
-            else:
-                out.print(
-                    f"skipped: 'arroyo-lite test' probes polling_http tables only, "
-                    f"not '{escape(table.connector or '')}'"
-                )
+        if isinstance(result, ProbeSkipped):
+            out.print(f"skipped: {escape(result.reason)}")
             continue
         _show(out, result, rows)
+        total += 1
         failed += not result.ok
-    total = len(polled)
     summary = f"{total - failed} of {total} polled table(s) OK"
     out.print(f"\n[{'red' if failed else 'green'}]{summary}[/]")
     if failed:
         raise SystemExit(1)
 
 
-def _run(tables: list[TableConfig], timeout: float | None, rows: int) -> list[ProbeResult]:
-    async def run_all() -> list[ProbeResult]:
+def _run(
+    tables: list[TableConfig], timeout: float | None, rows: int
+) -> list[ProbeResult | ProbeSkipped]:
+    """Each table's connector probes it; all at once."""
+
+    async def run_all() -> list[ProbeResult | ProbeSkipped]:
         env = dict(os.environ)
-        return list(
-            await asyncio.gather(*(probe(t, env, timeout=timeout, max_rows=rows) for t in tables))
+        probes = (
+            get_connector(t.connector or "").probe(t, env, timeout=timeout, max_rows=rows)
+            for t in tables
         )
+        return list(await asyncio.gather(*probes))
 
     return asyncio.run(run_all())
 

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pyarrow as pa
 
 from arroyo_lite.clock import Clock, SystemClock
+from arroyo_lite.connectors.probing import ProbeResult, ProbeSkipped
+from arroyo_lite.secrets import Secrets, variables
 
 if TYPE_CHECKING:
     from arroyo_lite.config import ColumnSpec, TableConfig
@@ -170,6 +172,47 @@ class Connector(ABC):
         """
         return {}
 
+    def secrets(self, config: TableConfig, env: Mapping[str, str]) -> Secrets:
+        """The secret values ``config`` uses, to mask in everything the runtime reports.
+
+        The default: the ``env`` values of the ``{{ VAR }}`` references in the options whose
+        schema ``format`` is ``var-str`` (Arroyo's mark for options with variables), read
+        from the options object's attribute of that name (a string, or pairs of strings);
+        ``headers`` is always read, as the session did before connectors were asked (a
+        plugin whose schema does not mark it keeps its masking; masking more is harmless).
+        """
+        props: Mapping[str, Any] = self.options_schema().get("properties") or {}
+        keys = {key for key, prop in props.items() if prop.get("format") == "var-str"}
+        names: set[str] = set()
+        for key in sorted(keys | {"headers"}):
+            for text in _strings(getattr(config.connector_options, key, None)):
+                names.update(variables(text))
+        return Secrets.of(env[n] for n in sorted(names) if n in env)
+
+    async def probe(
+        self,
+        config: TableConfig,
+        env: Mapping[str, str],
+        *,
+        # The trial's own timeout (as a request timeout), not a cancel scope around the call.
+        timeout: float | None = None,  # noqa: ASYNC109
+        max_rows: int = 10,
+    ) -> ProbeResult | ProbeSkipped:
+        """One trial contact for ``config`` (what ``arroyo-lite test`` runs), never raising
+        for a network or decoding problem: those are in the result. ``env`` supplies
+        ``{{ VAR }}`` values, ``timeout`` (seconds) overrides the table's own, ``max_rows``
+        bounds the rows kept. The default has nothing to try: :class:`ProbeSkipped`."""
+        return ProbeSkipped(f"'arroyo-lite test' has no probe for '{self.name}' tables")
+
     def make_operator(self, config: TableConfig, context: SourceContext) -> SourceOperator:
         """Build the running operator for a validated table."""
         raise NotImplementedError(f"connector '{self.name}' cannot be used as a source")
+
+
+def _strings(value: object) -> list[str]:
+    """The strings in an option value: itself, or those inside (nested) tuples and lists."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, tuple | list):
+        return [text for item in value for text in _strings(item)]
+    return []

@@ -15,9 +15,12 @@ import pyarrow as pa
 from arroyo_lite.config import ColumnSpec, TableConfig
 from arroyo_lite.connectors.base import Connector, SourceContext, SourceOperator
 from arroyo_lite.connectors.impulse.options import OPTIONS, ImpulseOptions
+from arroyo_lite.connectors.probing import ProbeResult, ProbeSkipped
 from arroyo_lite.errors import SqlError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from arroyo_lite.connectors.options import OptionReader
 
 _DEFAULT_COLUMNS = (
@@ -56,6 +59,16 @@ class ImpulseConnector(Connector):
         OPTIONS.check(pulled, options)
         impulse: ImpulseOptions = OPTIONS.build(pulled)
         return impulse
+
+    async def probe(
+        self,
+        config: TableConfig,
+        env: Mapping[str, str],
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 (unused: nothing is contacted)
+        max_rows: int = 10,
+    ) -> ProbeResult | ProbeSkipped:
+        return ProbeSkipped("'impulse' generates its rows locally; there is nothing to request")
 
     def make_operator(self, config: TableConfig, context: SourceContext) -> SourceOperator:
         # Imported lazily: validating SQL must not pull in the runtime.

@@ -22,7 +22,10 @@ from arroyo_lite.connectors.polling_http.options import OPTIONS, PollingHttpOpti
 from arroyo_lite.secrets import MissingVariableError, substitute, variables
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from arroyo_lite.connectors.options import OptionReader, OptionValue
+    from arroyo_lite.connectors.probing import ProbeResult, ProbeSkipped
 
 #: RFC 7230 ``token``: what an HTTP header name may contain.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -165,6 +168,20 @@ class PollingHttpConnector(Connector):
                     "headers",
                 )
         return pairs
+
+    async def probe(
+        self,
+        config: TableConfig,
+        env: Mapping[str, str],
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 (the request's timeout)
+        max_rows: int = 10,
+    ) -> ProbeResult | ProbeSkipped:
+        """The request the source would send, once, decoded (:mod:`.probe`)."""
+        # Imported lazily, as the operator: validating SQL must not pull in aiohttp.
+        from arroyo_lite.connectors.polling_http.probe import probe
+
+        return await probe(config, env, timeout=timeout, max_rows=max_rows)
 
     def make_operator(self, config: TableConfig, context: SourceContext) -> SourceOperator:
         # Imported lazily: validating SQL must not pull in aiohttp and the runtime.

@@ -12,10 +12,9 @@ only for a 2xx answer whose body decodes without dropping a record.
 from __future__ import annotations
 
 import asyncio
-import enum
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -32,55 +31,11 @@ from arroyo_lite.connectors.polling_http.http import (
 )
 from arroyo_lite.connectors.polling_http.operator import OFFLOAD_BYTES
 from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
+from arroyo_lite.connectors.probing import ProbeResult, ProbeStage
 from arroyo_lite.errors import ArroyoLiteError, FatalSourceError
 from arroyo_lite.secrets import MASK, Secrets
 
-
-class ProbeStage(enum.StrEnum):
-    """Where a probe stopped: its first failing step, or ``done``."""
-
-    CONFIG = "config"
-    REQUEST = "request"
-    DECODE = "decode"
-    DONE = "done"
-
-
-@dataclass(frozen=True, slots=True)
-class ProbeResult:
-    """What one trial request showed. Every text field is already masked of secrets.
-
-    So are the text values in ``rows`` (an API may echo the request's headers back).
-
-    ``status``/``reason``/``latency_s`` are set once an HTTP answer (any status) arrived;
-    ``size``/``content_type`` only for a 2xx body. ``rows`` holds the first decoded rows
-    (``output_schema()``, ``_timestamp`` included); ``total_rows`` counts all of them.
-    ``dropped`` and ``warnings`` report records ``bad_data = 'drop'`` would remove.
-    """
-
-    table: str
-    method: str
-    url: str
-    headers: tuple[tuple[str, str], ...]
-    body: str | None
-    stage: ProbeStage
-    error: str | None = None
-    status: int | None = None
-    reason: str | None = None
-    latency_s: float | None = None
-    size: int | None = None
-    content_type: str | None = None
-    final_url: str | None = None
-    #: The start of a non-2xx answer's body (one line, masked, shortened).
-    error_body: str | None = None
-    rows: pa.Table | None = None
-    total_rows: int = 0
-    dropped: int = 0
-    warnings: tuple[str, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        """A 2xx answer whose whole body decoded (nothing dropped)."""
-        return self.stage is ProbeStage.DONE and self.error is None and self.dropped == 0
+__all__ = ["ProbeResult", "ProbeStage", "probe"]
 
 
 async def probe(
