@@ -240,8 +240,11 @@ async def test_secrets_never_reach_status_or_logs(
     assert "HTTP request failed" in caplog.text
     assert '(body: {"' in caplog.text and "Bearer ****" in caplog.text
     # Nor any repr that a traceback or a debug log could show.
-    request = src.operator._request
-    for text in (caplog.text, repr(src.status), repr(request), repr(request.secrets)):
+    step = src.operator._step
+    request = step.first_request()  # the request as sent, credentials included
+    assert dict(request.headers)["Authorization"] == f"Bearer {secret}"
+    shown = (repr(src.status), repr(step), repr(request), repr(step.secrets), repr(step.auth))
+    for text in (caplog.text, *shown):
         assert secret not in text
         assert "tok-3f9a" not in text
 

@@ -1,11 +1,11 @@
 """One HTTP request of a ``polling_http`` table: building it, sending it, and naming what failed.
 
-Shared by the polling operator and by ``arroyo-lite test`` (:mod:`.probe`), so both
-send exactly the same request and report failures in the same words.
+Used by the one poll step (:mod:`.poll`) that the polling operator and ``arroyo-lite test``
+(:mod:`.probe`) share, so both send exactly the same request and report failures in the same
+words.
 
-* :func:`build_request` turns a table's options and an environment into a :class:`HttpRequest`:
-  header values are substituted from ``{{ VAR }}`` *after* splitting (a secret may contain ``,``
-  or ``:``), and every substituted value is remembered in ``HttpRequest.secrets`` for masking.
+* :class:`HttpRequest` is a fully resolved request; ``HttpRequest.secrets`` holds the values
+  substituted into it (by the auth strategy, :mod:`.auth`), for masking.
 * :func:`fetch` sends it on an aiohttp session and returns an :class:`HttpResponse`, or raises:
   :class:`TransientHttpError` (a ``TransientSourceError``) for timeouts, connection errors, 429
   and 5xx (with ``retry_after`` from ``Retry-After`` on 429/503), and :class:`HttpError` (a
@@ -23,7 +23,7 @@ import asyncio
 import re
 import time
 import weakref
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -33,9 +33,8 @@ from yarl import URL
 
 from arroyo_lite._version import __version__
 from arroyo_lite.connectors.polling_http.backoff import parse_retry_after
-from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
-from arroyo_lite.errors import FatalSourceError, SourceError, TransientSourceError
-from arroyo_lite.secrets import MissingVariableError, Secrets, substitute
+from arroyo_lite.errors import SourceError, TransientSourceError
+from arroyo_lite.secrets import Secrets
 
 #: Sent unless the table's ``headers`` set one (Arroyo sends none; aiohttp would add its own).
 USER_AGENT = f"arroyo-lite/{__version__}"
@@ -133,33 +132,6 @@ class TransientHttpError(TransientSourceError):
         super().__init__(message, retry_after=retry_after, hint=hint)
         self.status_code = status_code
         self.body_excerpt = body_excerpt
-
-
-def build_request(options: PollingHttpOptions, env: Mapping[str, str]) -> HttpRequest:
-    """Resolve a table's request: substitute header values, encode the body.
-
-    Raises :class:`FatalSourceError` (``Environment variable NAME not found``) when a header
-    names an unset variable: no retry can fix that.
-    """
-    secrets = Secrets()
-    headers: list[tuple[str, str]] = []
-    for name, template in options.headers:
-        try:
-            value, found = substitute(template, env)
-        except MissingVariableError as e:
-            raise FatalSourceError(str(e), hint="set the variable and start the table again") from e
-        secrets = secrets | found
-        headers.append((name, value))
-    return HttpRequest(
-        method=options.method,
-        url=options.endpoint,
-        headers=tuple(headers),
-        # Sent verbatim, and without an automatic Content-Type (as Arroyo): see fetch().
-        body=options.body.encode("utf-8") if options.body is not None else None,
-        timeout_s=options.timeout_ms / 1000.0,
-        max_body_bytes=options.max_body_bytes,
-        secrets=secrets,
-    )
 
 
 def _failed(cause: str, request: HttpRequest) -> str:

@@ -1,9 +1,11 @@
 """The running ``polling_http`` source: poll on a schedule, decode, emit, survive failures.
 
-:class:`PollingHttpOperator` is one asyncio task per table. Each poll sends one request
-(:mod:`.http`), decodes a 2xx body with the table's decoder (:mod:`arroyo_lite.formats`) and
-emits one RecordBatch whose ``_timestamp`` is the arrival time. Scheduling and backoff rules
-live in :mod:`.backoff`, the ``changed`` comparison in :mod:`.changes`.
+:class:`PollingHttpOperator` is one asyncio task per table. Each poll runs the table's
+:class:`~.poll.PollStep` (the requests of its paginator, sent through its auth: the same
+step ``arroyo-lite test`` runs), decodes each 2xx body with the table's decoder
+(:mod:`arroyo_lite.formats`) and emits one RecordBatch per page whose ``_timestamp`` is the
+arrival time (one page today). Scheduling and backoff rules live in :mod:`.backoff`, the
+``changed`` comparison in :mod:`.changes`.
 
 Failures never stop the polling: each is counted in :attr:`status`, kept (masked) as
 ``last_error``, logged, and followed by another poll (after a backoff for transient ones).
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import aclosing
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -24,13 +27,12 @@ from arroyo_lite.connectors.polling_http.backoff import BackoffPolicy, next_tick
 from arroyo_lite.connectors.polling_http.changes import ChangeTracker, body_digest
 from arroyo_lite.connectors.polling_http.http import (
     HttpError,
-    HttpRequest,
+    HttpResponse,
     TransientHttpError,
-    build_request,
-    fetch,
     shared_session,
 )
 from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
+from arroyo_lite.connectors.polling_http.poll import PollStep, poll_step
 from arroyo_lite.errors import ArroyoLiteError, FatalSourceError, SourceError
 
 if TYPE_CHECKING:
@@ -64,7 +66,7 @@ class PollingHttpOperator(SourceOperator):
             )
         return options
 
-    _request: HttpRequest
+    _step: PollStep
     _decoder: Decoder
     _tracker: ChangeTracker | None
     #: Whether the previous decoded poll dropped records (to log a streak of them once).
@@ -84,8 +86,8 @@ class PollingHttpOperator(SourceOperator):
         """Poll until cancelled, calling ``emit`` with each non-empty decoded batch."""
         try:
             options = self.options
-            request = build_request(options, self.context.env)
-            self._request = request
+            step = poll_step(options, self.context.env)
+            self._step = step
             # Imported here: the formats package is a sibling subsystem, loaded on first use.
             from arroyo_lite.formats import make_decoder
 
@@ -98,7 +100,7 @@ class PollingHttpOperator(SourceOperator):
                 ChangeTracker(self.context.state) if options.emit_behavior == "changed" else None
             )
             async with shared_session() as session:
-                await self._loop(session, request, options, emit)
+                await self._loop(session, step, options, emit)
         except asyncio.CancelledError:
             self.status.state = SourceState.STOPPED
             self.status.next_poll_at_ns = None
@@ -118,7 +120,7 @@ class PollingHttpOperator(SourceOperator):
     async def _loop(
         self,
         session: aiohttp.ClientSession,
-        request: HttpRequest,
+        step: PollStep,
         options: PollingHttpOptions,
         emit: Emit,
     ) -> None:
@@ -137,7 +139,7 @@ class PollingHttpOperator(SourceOperator):
                 await clock.sleep(delay)
             started = clock.monotonic()
             self.poll_started(due, started)
-            failure = await self._poll(session, request, emit)
+            failure = await self._poll(session, step, emit)
             now = clock.monotonic()
             if isinstance(failure, TransientHttpError):
                 transient_streak += 1
@@ -150,19 +152,26 @@ class PollingHttpOperator(SourceOperator):
                 scheduled = next_tick(started, interval, now)
 
     async def _poll(
-        self, session: aiohttp.ClientSession, request: HttpRequest, emit: Emit
+        self, session: aiohttp.ClientSession, step: PollStep, emit: Emit
     ) -> SourceError | None:
-        """One poll. Returns the (already recorded) failure, or None on success."""
+        """One poll: every page of the step. Returns the (already recorded) failure, or None
+        on success; a failed page ends the poll (the pages before it are emitted)."""
         clock = self.context.clock
-        status = self.status
-        status.polls += 1
-        status.last_poll_at_ns = clock.time_ns()
+        self.status.polls += 1
+        self.status.last_poll_at_ns = clock.time_ns()
         try:
-            response = await fetch(session, request)
+            async with aclosing(step.pages(session)) as pages:
+                async for response in pages:
+                    await self._take(response, emit)
         except (TransientHttpError, HttpError) as e:
             self._record_failure(e, e.status_code, e.body_excerpt)
             return e
-        received_at_ns = clock.time_ns()
+        return None
+
+    async def _take(self, response: HttpResponse, emit: Emit) -> None:
+        """Count, decode and emit one page's body (skipped if unchanged)."""
+        status = self.status
+        received_at_ns = self.context.clock.time_ns()
         body = response.body
         status.last_status_code = response.status
         status.bytes += len(body)
@@ -173,7 +182,7 @@ class PollingHttpOperator(SourceOperator):
             digest, result = self._digest_and_decode(body, received_at_ns)
         if digest is not None and result is None:
             status.unchanged_polls += 1
-            return None
+            return
         assert result is not None
         if result.dropped:
             status.dropped_rows += result.dropped
@@ -187,7 +196,6 @@ class PollingHttpOperator(SourceOperator):
             emit(result.batch)
         if digest is not None and self._tracker is not None:
             self._tracker.remember(digest)
-        return None
 
     def _digest_and_decode(
         self, body: bytes, received_at_ns: int
@@ -206,7 +214,7 @@ class PollingHttpOperator(SourceOperator):
             return digest, self._decoder.decode(body, received_at_ns)
         except FatalSourceError as e:
             # A body may echo request headers (httpbin's /headers does): mask before it escapes.
-            masked = self._request.secrets.mask(e.message)
+            masked = self._step.secrets.mask(e.message)
             raise FatalSourceError(masked, hint=e.hint) from e
 
     def _record_failure(
@@ -225,7 +233,7 @@ class PollingHttpOperator(SourceOperator):
 
     def _note_error(self, message: str, *, level: int, detail: str = "") -> None:
         """Keep ``message`` as the status's last error and log it with ``detail`` appended."""
-        mask = self._request.secrets.mask
+        mask = self._step.secrets.mask
         message = mask(message)
         self.status.last_error = message
         self.status.last_error_at_ns = self.context.clock.time_ns()

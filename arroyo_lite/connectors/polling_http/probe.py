@@ -1,8 +1,8 @@
 """One trial request for a ``polling_http`` table, reported in full: ``arroyo-lite test``'s engine.
 
-:func:`probe` sends exactly the request the polling source would send (same headers, body,
-timeout, size cap, redirects; :mod:`arroyo_lite.connectors.polling_http.http`), then decodes
-the body with the table's decoder, and returns a :class:`ProbeResult` saying what was sent
+:func:`probe` runs the table's poll step (:mod:`.poll`: the same requests, headers, body,
+timeout, size cap and redirects as the polling source), then decodes the first page's body
+with the table's decoder, and returns a :class:`ProbeResult` saying what was sent
 (secrets masked), what came back, and the first decoded rows or exactly why decoding failed.
 
 Beyond Arroyo: Arroyo's connection test ignores the status and never decodes; a probe succeeds
@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
+from contextlib import aclosing
 from dataclasses import replace
 from typing import Any
 
@@ -22,15 +23,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from arroyo_lite.config import TableConfig
-from arroyo_lite.connectors.polling_http.http import (
-    HttpError,
-    HttpRequest,
-    TransientHttpError,
-    build_request,
-    fetch,
-)
+from arroyo_lite.connectors.polling_http.http import HttpError, HttpRequest, TransientHttpError
 from arroyo_lite.connectors.polling_http.operator import OFFLOAD_BYTES
 from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
+from arroyo_lite.connectors.polling_http.poll import PollStep, poll_step
 from arroyo_lite.connectors.probing import ProbeResult, ProbeStage
 from arroyo_lite.errors import ArroyoLiteError, FatalSourceError
 from arroyo_lite.secrets import MASK, Secrets
@@ -67,28 +63,32 @@ async def probe(
         stage=ProbeStage.CONFIG,
     )
     try:
-        request = build_request(options, env)
+        step = poll_step(options, env)
     except FatalSourceError as e:
         return replace(base, error=e.message)
     if timeout is not None:
-        request = replace(request, timeout_s=timeout)
+        step = step.with_timeout(timeout)
+    request = step.first_request()
     base = replace(base, headers=tuple(request.masked_headers()), stage=ProbeStage.REQUEST)
     if session is not None:
-        return await _probe(config, request, session, base, max_rows)
+        return await _probe(config, step, request, session, base, max_rows)
     async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as own:
-        return await _probe(config, request, own, base, max_rows)
+        return await _probe(config, step, request, own, base, max_rows)
 
 
 async def _probe(
     config: TableConfig,
+    step: PollStep,
     request: HttpRequest,
     session: aiohttp.ClientSession,
     base: ProbeResult,
     max_rows: int,
 ) -> ProbeResult:
+    """Run the poll step and decode its first page (one page is all a poll has today)."""
     started = time.perf_counter()
     try:
-        response = await fetch(session, request)
+        async with aclosing(step.pages(session)) as pages:
+            response = await anext(pages)
     except (HttpError, TransientHttpError) as e:
         latency = time.perf_counter() - started if e.status_code is not None else None
         return replace(
@@ -120,7 +120,7 @@ async def _probe(
         else:
             decoded = decoder.decode(response.body, received_at_ns)
     except ArroyoLiteError as e:
-        return replace(result, error=_mask(request.secrets, e.message))
+        return replace(result, error=_mask(step.secrets, e.message))
     rows = None
     if decoded.batch is not None:
         rows = _mask_rows(pa.Table.from_batches([decoded.batch]).slice(0, max_rows), request)
@@ -130,7 +130,7 @@ async def _probe(
         rows=rows,
         total_rows=decoded.rows,
         dropped=decoded.dropped,
-        warnings=tuple(_mask(request.secrets, w) for w in decoded.errors),
+        warnings=tuple(_mask(step.secrets, w) for w in decoded.errors),
     )
 
 
