@@ -1,6 +1,7 @@
 """Decoding formats: response body bytes -> ``pa.RecordBatch`` with a table's schema.
 
-Public API: :func:`make_decoder` builds the :class:`Decoder` for a table; its
+Public API: :func:`make_decoder` builds the :class:`Decoder` for a table (from the one table of
+decodable formats, :data:`.decoders.DECODERS`); its
 :meth:`Decoder.decode` returns a :class:`DecodeResult`. Modules: ``result`` (the contract),
 ``framing`` (body -> messages), ``raw`` (raw_string, raw_bytes, unstructured JSON),
 ``json_decoder`` (structured JSON: picks a path per body), ``json_fast`` (pyarrow's native
@@ -36,9 +37,11 @@ Decoding rules, for users (Arroyo's, except where marked *arroyo-lite*):
 
 from __future__ import annotations
 
-from arroyo_lite.config import Format, TableConfig
+from typing import Any
+
+from arroyo_lite.config import TableConfig
 from arroyo_lite.errors import ConnectorError
-from arroyo_lite.formats.framing import split_messages
+from arroyo_lite.formats.decoders import DECODERS
 from arroyo_lite.formats.result import Decoder, DecodeResult
 
 __all__ = ["DecodeResult", "Decoder", "make_decoder", "split_messages"]
@@ -51,19 +54,20 @@ def make_decoder(config: TableConfig) -> Decoder:
     debezium_json), and :class:`arroyo_lite.errors.SqlError` when a virtual column's expression
     cannot be translated to DuckDB.
     """
-    from arroyo_lite.formats.raw import RawDecoder
-
     spec = config.format
     if spec is None:
         raise ConnectorError(f"table '{config.name}' has no format to decode")
-    if spec.format is Format.RAW_STRING:
-        return RawDecoder(config, text=True)
-    if spec.format is Format.RAW_BYTES:
-        return RawDecoder(config, text=False)
-    if spec.format is Format.JSON and spec.unstructured:
-        return RawDecoder(config, text=True)
-    if spec.format is Format.JSON:
-        from arroyo_lite.formats.json_decoder import JsonDecoder
+    factory = DECODERS.get(spec.format)
+    if factory is None:
+        raise ConnectorError(f"format '{spec.format.value}' is not supported by arroyo-lite")
+    return factory(config)
 
-        return JsonDecoder(config)
-    raise ConnectorError(f"format '{spec.format.value}' is not supported by arroyo-lite")
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use: framing needs pyarrow.compute, which validating SQL does not
+    # (the front end imports .decoders, so this package, while checking formats).
+    if name == "split_messages":
+        from arroyo_lite.formats.framing import split_messages
+
+        return split_messages
+    raise AttributeError(f"module 'arroyo_lite.formats' has no attribute '{name}'")

@@ -19,7 +19,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from arroyo_lite.formats import duck
+from arroyo_lite.formats.duck import cursor as duck_cursor
 
 _BLANK = r"^[ \t\r]*$"
 #: Spellings where orjson and DuckDB differ (see :meth:`JsonText.normalize`).
@@ -54,7 +54,7 @@ class JsonText:
         )
 
     def _run(self, query: str, name: str, table: pa.Table, *, objects: bool = True) -> list[Any]:
-        cur = duck.cursor()
+        cur = duck_cursor()
         try:
             cur.register(name, table)
             result = cur.sql(query).to_arrow_table()

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from arroyo_lite.config import ColumnSpec
 from arroyo_lite.errors import SqlError
-from arroyo_lite.formats import duck
+from arroyo_lite.formats.duck import cursor as duck_cursor
 from arroyo_lite.formats.result import bounded
 
 #: Name the decoded batch is registered under while virtual columns are computed.
@@ -71,7 +71,7 @@ class VirtualColumns:
         """
         if not self.columns:
             return []
-        cur = duck.cursor()
+        cur = duck_cursor()
         try:
             cur.register(_BATCH, batch)
             table = cur.sql(self._query).to_arrow_table()

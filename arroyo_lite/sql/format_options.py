@@ -17,9 +17,9 @@ import pyarrow as pa
 from arroyo_lite.config import BadData, ColumnSpec, Format, FormatSpec, FramingSpec
 from arroyo_lite.connectors.options import OptionReader, OptionValue
 from arroyo_lite.errors import SourcePosition, SqlError
+from arroyo_lite.formats.decoders import DECODABLE
 
-#: Formats arroyo-lite can decode (Arroyo also has avro, parquet, debezium_json, protobuf).
-DECODABLE = (Format.JSON, Format.RAW_STRING, Format.RAW_BYTES)
+__all__ = ["DECODABLE", "check_shape", "read_bad_data", "read_format", "read_framing"]
 _FORMATS = {f.value: f for f in Format}
 _TIMESTAMP_FORMATS = ("RFC3339", "UnixMillis", "unix_millis")
 _SUB_OPTION_PREFIXES = ("json.", "avro.", "parquet.", "protobuf.")

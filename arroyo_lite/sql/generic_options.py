@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from arroyo_lite.formats.decoders import DECODABLE_NAMES
+
 GENERIC_OPTIONS_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "Generic table options",
@@ -21,7 +23,7 @@ GENERIC_OPTIONS_SCHEMA: dict[str, Any] = {
         },
         "format": {
             "type": "string",
-            "enum": ["json", "raw_string", "raw_bytes"],
+            "enum": list(DECODABLE_NAMES),
             "description": "How a message is decoded; required by polling_http. Arroyo's "
             "avro, parquet, debezium_json and protobuf are rejected by arroyo-lite.",
         },

@@ -27,6 +27,7 @@ from arroyo_lite.config import (
 from arroyo_lite.connectors.base import Connector
 from arroyo_lite.connectors.options import MissingOptionError, OptionReader, OptionValue
 from arroyo_lite.errors import ConnectorError, SourcePosition, SqlError
+from arroyo_lite.formats.decoders import quoted
 from arroyo_lite.sql.columns import ColumnsResult, node_position, read_columns
 from arroyo_lite.sql.expr_types import arrow_debug_name, infer
 from arroyo_lite.sql.format_options import (
@@ -188,7 +189,7 @@ class _TableBuilder:
                 reader.error(
                     f"format '{fmt.format.value}' is not supported by arroyo-lite",
                     self.format_option,
-                    hint="arroyo-lite decodes 'json', 'raw_string' and 'raw_bytes'",
+                    hint=f"arroyo-lite decodes {quoted()}",
                 )
             )
         table = TableConfig(

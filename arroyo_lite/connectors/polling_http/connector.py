@@ -19,6 +19,7 @@ from arroyo_lite.config import TableConfig
 from arroyo_lite.connectors.base import Connector, SourceContext, SourceOperator
 from arroyo_lite.connectors.options import MissingOptionError
 from arroyo_lite.connectors.polling_http.options import OPTIONS, PollingHttpOptions
+from arroyo_lite.formats.decoders import DECODABLE_NAMES
 from arroyo_lite.secrets import MissingVariableError, substitute, variables
 
 if TYPE_CHECKING:
@@ -97,6 +98,8 @@ class PollingHttpConnector(Connector):
             )
         headers = self._headers(pulled.values["headers"], pulled.where.get("headers"), options)
         if table.format is None and not options.is_invalid("format"):
+            first, *rest = DECODABLE_NAMES
+            others = ", ".join(f"'{name}'" for name in rest)
             # (A bad format value is reported already; a misspelled key is reported as
             # unknown with a did-you-mean, and this error is then dropped.)
             options.report(
@@ -104,7 +107,7 @@ class PollingHttpConnector(Connector):
                     "'format' must be set for polling HTTP connection",
                     key="format",
                     position=options.clause_position,
-                    hint="add format = 'json' (or 'raw_string', 'raw_bytes') to the WITH clause",
+                    hint=f"add format = '{first}' (or {others}) to the WITH clause",
                 )
             )
         options_object: PollingHttpOptions = OPTIONS.build(pulled, headers=headers)
