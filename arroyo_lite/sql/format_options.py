@@ -10,19 +10,32 @@ parent are dropped unchecked, so one mistake is reported once.
 
 from __future__ import annotations
 
-import difflib
-
 import pyarrow as pa
 
 from arroyo_lite.config import BadData, ColumnSpec, Format, FormatSpec, FramingSpec
 from arroyo_lite.connectors.options import OptionReader, OptionValue
-from arroyo_lite.errors import SourcePosition, SqlError
+from arroyo_lite.errors import SourcePosition, SqlError, did_you_mean
 from arroyo_lite.formats.decoders import DECODABLE
 
 __all__ = ["DECODABLE", "check_shape", "read_bad_data", "read_format", "read_framing"]
 _FORMATS = {f.value: f for f in Format}
 _TIMESTAMP_FORMATS = ("RFC3339", "UnixMillis", "unix_millis")
 _SUB_OPTION_PREFIXES = ("json.", "avro.", "parquet.", "protobuf.")
+
+
+#: Sub-options arroyo-lite accepts (and ignores) for formats it cannot decode, by format: the
+#: keys Arroyo's ``Format::from_opts`` reads for them, so they are not "unknown".
+_IGNORED_SUB_OPTIONS: dict[Format, tuple[tuple[str, str], ...]] = {
+    Format.AVRO: (
+        ("avro.confluent_schema_registry", "pull_opt_bool"),
+        ("avro.raw_datums", "pull_opt_bool"),
+        ("avro.into_unstructured_json", "pull_opt_bool"),
+    ),
+    Format.PARQUET: (
+        ("parquet.compression", "pull_opt_str"),
+        ("parquet.row_group_size", "pull_opt_str"),
+    ),
+}
 
 
 def read_format(reader: OptionReader) -> tuple[FormatSpec | None, OptionValue | None]:
@@ -32,35 +45,38 @@ def read_format(reader: OptionReader) -> tuple[FormatSpec | None, OptionValue | 
         return None, None
     text, option = pulled
     if text == "protobuf" or text not in _FORMATS:
-        if text == "protobuf":
-            error = reader.error("Protobuf is not yet supported in CREATE TABLE statements", option)
-        else:
-            close = difflib.get_close_matches(text, list(_FORMATS), n=1)
-            error = reader.error(
-                f"invalid format: 'unknown format '{text}''",
-                option,
-                hint=(f"did you mean '{close[0]}'? " if close else "")
-                + "expected one of "
-                + ", ".join(f"'{f}'" for f in _FORMATS),
-            )
-        reader.report(error, "format")
-        # Which sub-options would be valid is unknown: drop them rather than call them unknown.
-        for key in reader.remaining():
-            if key.startswith(_SUB_OPTION_PREFIXES):
-                reader.pull(key)
+        _report_bad_format(reader, text, option)
         return None, option
     fmt = _FORMATS[text]
-    if fmt is Format.AVRO:
-        for key in ("avro.confluent_schema_registry", "avro.raw_datums",
-                    "avro.into_unstructured_json"):  # fmt: skip
-            reader.pull_opt_bool(key)
-        return FormatSpec(fmt), option
-    if fmt is Format.PARQUET:
-        reader.pull_opt_str("parquet.compression")
-        reader.pull_opt_str("parquet.row_group_size")
-        return FormatSpec(fmt), option
+    for key, puller in _IGNORED_SUB_OPTIONS.get(fmt, ()):
+        getattr(reader, puller)(key)
     if fmt not in (Format.JSON, Format.DEBEZIUM_JSON):
         return FormatSpec(fmt), option
+    return _read_json(reader, fmt), option
+
+
+def _report_bad_format(reader: OptionReader, text: str, option: OptionValue) -> None:
+    """An unknown (or unsupported) format; its sub-options are dropped, not called unknown:
+    which of them would be valid is unknown."""
+    if text == "protobuf":
+        error = reader.error("Protobuf is not yet supported in CREATE TABLE statements", option)
+    else:
+        hint = did_you_mean(text, _FORMATS)
+        error = reader.error(
+            f"invalid format: 'unknown format '{text}''",
+            option,
+            hint=(f"{hint} " if hint else "")
+            + "expected one of "
+            + ", ".join(f"'{f}'" for f in _FORMATS),
+        )
+    reader.report(error, "format")
+    for key in reader.remaining():
+        if key.startswith(_SUB_OPTION_PREFIXES):
+            reader.pull(key)
+
+
+def _read_json(reader: OptionReader, fmt: Format) -> FormatSpec:
+    """The ``json.*`` sub-options of ``json`` and ``debezium_json``."""
     csr = reader.pull_opt_bool("json.confluent_schema_registry") or False
     include_schema_option = reader.get("json.include_schema")
     include_schema = reader.pull_opt_bool("json.include_schema") or False
@@ -74,28 +90,14 @@ def read_format(reader: OptionReader) -> tuple[FormatSpec | None, OptionValue | 
             "json.include_schema",
         )
     unstructured = reader.pull_opt_bool("json.unstructured") or False
-    ts = reader.pull_opt_str_with_option("json.timestamp_format")
-    if ts is not None and ts[0] not in _TIMESTAMP_FORMATS:
-        reader.report(
-            reader.error(
-                "invalid format: 'invalid value for `json.timestamp_format`'",
-                ts[1],
-                hint="expected 'RFC3339', 'UnixMillis' or 'unix_millis' (case-sensitive)",
-            ),
-            "json.timestamp_format",
-        )
-        ts = None
-    dec = reader.pull_opt_str_with_option("json.decimal_encoding")
-    if dec is not None and dec[0] not in ("number", "string", "bytes"):
-        reader.report(
-            reader.error(
-                f"invalid format: 'invalid value for `json.decimal_encoding`: {dec[0]}'",
-                dec[1],
-                hint="expected 'number', 'string' or 'bytes'",
-            ),
-            "json.decimal_encoding",
-        )
-        dec = None
+    ts = _pull_choice(
+        reader, "json.timestamp_format", _TIMESTAMP_FORMATS,
+        "invalid format: 'invalid value for `json.timestamp_format`'",
+    )  # fmt: skip
+    dec = _pull_choice(
+        reader, "json.decimal_encoding", ("number", "string", "bytes"),
+        "invalid format: 'invalid value for `json.decimal_encoding`: {value}'",
+    )  # fmt: skip
     comp = reader.pull_opt_str_with_option("json.compression")
     if comp is not None and comp[0] != "uncompressed":
         reader.report(
@@ -104,15 +106,39 @@ def read_format(reader: OptionReader) -> tuple[FormatSpec | None, OptionValue | 
             ),
             "json.compression",
         )
-    spec = FormatSpec(
+    return FormatSpec(
         fmt,
         unstructured=unstructured,
         confluent_schema_registry=csr,
         include_schema=include_schema,
-        timestamp_format="rfc3339" if ts is None or ts[0] == "RFC3339" else "unix_millis",
-        decimal_encoding="number" if dec is None else dec[0],
+        timestamp_format="rfc3339" if ts is None or ts == "RFC3339" else "unix_millis",
+        decimal_encoding="number" if dec is None else dec,
     )
-    return spec, option
+
+
+def _pull_choice(
+    reader: OptionReader, key: str, accepted: tuple[str, ...], message: str
+) -> str | None:
+    """A string option that must be one of ``accepted`` (case-sensitive); a bad one is
+    reported with ``message`` (``{value}``: the value given) and counts as absent. The hint
+    lists ``accepted``, noting case where it has capitals."""
+    pulled = reader.pull_opt_str_with_option(key)
+    if pulled is None:
+        return None
+    value, option = pulled
+    if value in accepted:
+        return value
+    shown = [f"'{a}'" for a in accepted]
+    reader.report(
+        reader.error(
+            message.format(value=value),
+            option,
+            hint=f"expected {', '.join(shown[:-1])} or {shown[-1]}"
+            + (" (case-sensitive)" if any(not a.islower() for a in accepted) else ""),
+        ),
+        key,
+    )
+    return None
 
 
 def read_framing(reader: OptionReader) -> FramingSpec | None:
