@@ -23,7 +23,6 @@ the same error object again keeps one copy).
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from typing import TypeVar
 
 from sqlglot import exp
 
-from arroyo_lite.errors import SourcePosition, SqlError
+from arroyo_lite.errors import SourcePosition, SqlError, closest
 
 _T = TypeVar("_T")
 
@@ -161,14 +160,14 @@ class OptionReader:
 
     def missing(self, key: str, hint: str) -> MissingOptionError:
         """``required option 'k' not set``, pointing at a likely misspelling if one was given."""
-        close = difflib.get_close_matches(key, self.remaining(), n=1, cutoff=0.6)
-        if close:
-            option = self._options[close[0]]
+        close = closest(key, self.remaining())
+        if close is not None:
+            option = self._options[close]
             return MissingOptionError(
                 f"required option '{key}' not set",
                 key=key,
                 position=option.key_position or self.clause_position,
-                hint=f"did you mean '{key}' instead of '{close[0]}'?",
+                hint=f"did you mean '{key}' instead of '{close}'?",
             )
         return MissingOptionError(
             f"required option '{key}' not set", key=key, position=self.clause_position, hint=hint
@@ -390,7 +389,7 @@ class OptionReader:
         self._errors = [
             e for e in self._errors
             if not (isinstance(e, MissingOptionError)
-                    and difflib.get_close_matches(e.key, keys, n=1, cutoff=0.6))
+                    and closest(e.key, keys) is not None)
         ]  # fmt: skip
         first = leftovers[0]
         self.report(
@@ -482,8 +481,8 @@ def _leftover_hint(key: str, known: list[str]) -> str | None:
         return f"'{key}' does not apply to this table"
     if key == "type":
         return "'type' is only for connectors that are both source and sink; remove it"
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}' instead of '{key}'?" if close else None
+    close = closest(key, known)
+    return f"did you mean '{close}' instead of '{key}'?" if close is not None else None
 
 
 def _shown(option: OptionValue) -> str:

@@ -10,12 +10,11 @@ point. Lookups are exact and case-sensitive, as in Arroyo.
 
 from __future__ import annotations
 
-import difflib
 import threading
 from importlib.metadata import entry_points
 
 from arroyo_lite.connectors.base import Connector
-from arroyo_lite.errors import ConnectorError
+from arroyo_lite.errors import ConnectorError, did_you_mean
 
 ENTRY_POINT_GROUP = "arroyo_lite.connectors"
 
@@ -98,11 +97,9 @@ def get_connector(name: str) -> Connector:
     connectors = all_connectors()
     if name in connectors:
         return connectors[name]
-    close = difflib.get_close_matches(name, list(connectors), n=1, cutoff=0.6)
-    if not close:
-        close = [k for k in connectors if k.lower() == name.lower()]
-    hint = f"did you mean '{close[0]}'?" if close else None
-    hint = hint or "available connectors: " + ", ".join(sorted(connectors))
+    hint = did_you_mean(name, connectors) or "available connectors: " + ", ".join(
+        sorted(connectors)
+    )
     raise ConnectorError(f"Unknown connector '{name}'", hint=hint)
 
 

@@ -1,15 +1,16 @@
-"""Check a connector's typed option values against its JSON Schema (``table.json``).
+"""Check a connector's typed option values against its JSON Schema.
 
-Connectors first pull their options with Arroyo's typing rules (:mod:`arroyo_lite.sql.options`),
-then hand the typed values here. jsonschema finds enum, range and required-key violations;
-this module turns each into Arroyo's wording (``invalid value for 'method'``), positioned at
-the option's value, with the accepted values as a hint, and reports every one of them through
-:meth:`OptionReader.report` (raised in strict mode, collected otherwise).
+Connectors first pull their options with Arroyo's typing rules
+(:mod:`arroyo_lite.connectors.options`), then hand the typed values here (an ``OptionSet``
+does both, with the schema derived from its declaration). jsonschema finds enum, range and
+required-key violations; this module turns each into Arroyo's wording (``invalid value for
+'method'``), positioned at the option's value, with the accepted values as a hint, and
+reports every one of them through :meth:`OptionReader.report` (raised in strict mode,
+collected otherwise).
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
@@ -17,7 +18,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from arroyo_lite.connectors.options import OptionReader, OptionValue
-from arroyo_lite.errors import SqlError
+from arroyo_lite.errors import SqlError, did_you_mean
 
 
 def _quote_list(values: list[Any]) -> str:
@@ -30,10 +31,8 @@ def _did_you_mean(value: Any, accepted: list[Any]) -> str:
     accepted string value; ``""`` otherwise."""
     if not isinstance(value, str):
         return ""
-    strings = [a for a in accepted if isinstance(a, str)]
-    same = [a for a in strings if a.lower() == value.lower()]
-    close = same or difflib.get_close_matches(value, strings, n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'? " if close else ""
+    hint = did_you_mean(value, [a for a in accepted if isinstance(a, str)])
+    return f"{hint} " if hint else ""
 
 
 def _one(
