@@ -14,9 +14,10 @@ from click.testing import CliRunner
 from arroyo_lite.cli import main
 from arroyo_lite.connectors import registry
 from arroyo_lite.connectors.base import Connector
-from arroyo_lite.connectors.option_spec import OptionKind, OptionSet, option
+from arroyo_lite.connectors.option_spec import OptionKind, OptionSet, extensions_in, option
 from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
 from arroyo_lite.sql import compile_sql
+from arroyo_lite.sql.generic_options import GENERIC_OPTIONS_SCHEMA
 
 #: Built-in connectors that exist in Arroyo, with the package holding the record of its schema.
 ARROYO_CONNECTORS = {
@@ -84,6 +85,10 @@ def test_extensions_used_by_a_table_with_their_positions() -> None:
         ("timeout_ms", (5, 3)),
         ("max_backoff_ms", (6, 3)),
     ]
+    with_retention = SQL.replace("format = 'json',", "format = 'json', 'retention.max_rows' = 5,")
+    retained = compile_sql(with_retention)
+    [generic] = extensions_in(retained.tables[0], GENERIC_OPTIONS_SCHEMA)
+    assert generic.key == "retention.max_rows" and generic.position is not None
     plain = compile_sql(
         "CREATE TABLE i WITH (connector = 'impulse', event_rate = 1);"
     ).tables[0]

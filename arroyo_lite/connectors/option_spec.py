@@ -19,8 +19,10 @@ Adding an option is one field in the dataclass (plus its use, and its README lin
 Extensions used: :meth:`OptionSet.extensions_used` returns, for an :class:`OptionReader` the
 set has pulled from, each extension key the table set and where it is written
 (:class:`ExtensionUse`); :func:`extensions_in` does the same for a validated
-:class:`~arroyo_lite.config.TableConfig` (from its ``option_positions``). A strict
-``validate --arroyo`` lists these.
+:class:`~arroyo_lite.config.TableConfig` (from its ``option_positions``) against any schema
+marking extensions with ``x-extension``: the connector's (``Connector.extensions_used``) and
+the generic options' (``arroyo_lite.sql.generic_options.GENERIC_OPTIONS_SCHEMA``, e.g.
+``retention.max_rows``). A strict ``validate --arroyo`` lists both.
 """
 
 from __future__ import annotations
