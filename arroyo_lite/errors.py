@@ -9,7 +9,9 @@ Every error a user can cause is an :class:`ArroyoLiteError`. The tree::
     ├── SourceError              a running source failed
     │   ├── TransientSourceError retried with backoff (timeouts, refused connections, 429, 5xx)
     │   └── FatalSourceError     stops the table (bad data with bad_data='fail', bad config)
-    └── QueryError               DuckDB rejected a query; the session goes on
+    ├── QueryError               DuckDB rejected a query; the session goes on
+    └── ClusterError             an Arroyo cluster's REST API could not be used (unreachable,
+                                 not an Arroyo API, an error answer); one line, safe to show
 
 Foreign exceptions (sqlglot, jsonschema, aiohttp, duckdb) are converted once, at the boundary,
 with ``raise ... from e``. Messages never contain secret values: code that knows secrets masks
@@ -127,6 +129,19 @@ class FatalSourceError(SourceError):
 
 class QueryError(ArroyoLiteError):
     """DuckDB (or the translation to DuckDB) rejected a query."""
+
+
+class ClusterError(ArroyoLiteError):
+    """A call to an Arroyo cluster's REST API failed: the API is unreachable or too slow, the
+    server is not an Arroyo API, or it answered with an error (its ``{"error": ...}`` text).
+
+    ``status`` is the HTTP status when the server answered. The message never holds the API
+    key or a secret value.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
 
 
 def closest(word: str, choices: Iterable[str], *, cutoff: float = 0.6) -> str | None:

@@ -17,7 +17,10 @@ def _register() -> None:
     # Each command lives in its own module; importing it attaches it to ``main``.
     import importlib
 
-    for name in ("validate_cmd", "connectors_cmd", "test_cmd", "run_cmd", "demo_cmd", "repl_cmd"):
+    for name in (
+        "validate_cmd", "connectors_cmd", "test_cmd", "run_cmd", "demo_cmd", "repl_cmd",
+        "deploy_cmd", "cluster_cmd",
+    ):  # fmt: skip
         try:
             importlib.import_module(f"arroyo_lite.cli.{name}")
         except ModuleNotFoundError as e:

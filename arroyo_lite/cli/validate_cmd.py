@@ -4,6 +4,9 @@ Exit 0: one line per table (name, connector, kind, columns, format) and per view
 Exit 1: every problem in every file, gcc-style (``FILE:LINE:COL: error: MESSAGE``, the
 source line with the offending token underlined, and an indented ``hint:`` line), on stderr.
 Never a traceback: unreadable files are problems too.
+
+With ``--arroyo``, the strict check for an Arroyo cluster follows (``arroyo_lite.cluster``):
+exit 0 portable, 1 invalid, 3 valid here but not portable.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ from pathlib import Path
 import click
 
 from arroyo_lite.cli import main
+from arroyo_lite.cluster.contract import ARROYO_VERSION
+from arroyo_lite.cluster.portability import Portability, check_portability, compile_for_cluster
 from arroyo_lite.config import TableConfig
-from arroyo_lite.errors import ArroyoLiteError, ValidationErrors
+from arroyo_lite.errors import ArroyoLiteError, SourcePosition, SqlError, ValidationErrors
 from arroyo_lite.sql import compile_file
 from arroyo_lite.sql.statements import CreateTable, CreateView, Insert, Program, Query, SetOption
 
@@ -95,29 +100,72 @@ def excerpt(error: ArroyoLiteError, lines: list[str]) -> list[str]:
     return [gutter + text, " " * (len(gutter) - 2) + "| " + pad + "^" + "~" * (width - 1)]
 
 
+#: ``validate --arroyo`` (and ``deploy``) exit status for a valid file that Arroyo would not
+#: run as it runs here.
+NOT_PORTABLE = 3
+
+
+def print_problems(path: str, problems: list[tuple[str, SourcePosition | None]]) -> None:
+    """Print ``(formatted problem, position)`` pairs gcc-style on stderr: the first line, the
+    source excerpt under it, then the hint lines."""
+    lines = _source_lines(path)
+    for text, position in problems:
+        prefix = "" if position is not None else f"{path}: "
+        first, *rest = (prefix + text).split("\n")
+        click.echo(first, err=True)
+        for line in excerpt(SqlError("", position=position), lines):
+            click.echo(line, err=True)
+        for line in rest:
+            click.echo(line, err=True)
+
+
+def print_portability(path: str, portability: Portability) -> None:
+    """The strict check's findings on stderr, then one summary line (stdout if portable)."""
+    print_problems(path, [(f.format(), f.position) for f in portability.findings])
+    if portability.variables:
+        click.echo(
+            f"{path}: note: the cluster must set {', '.join(portability.variables)} in the "
+            "environment of its API server (which plans the query) and of its workers",
+            err=True,
+        )
+    if portability.portable:
+        notes = len(portability.findings)
+        click.echo(
+            f"{path}: portable to Arroyo {ARROYO_VERSION}"
+            + (f" ({notes} note(s) above)" if notes else "")
+        )
+    else:
+        click.echo(
+            f"{path}: not portable to Arroyo {ARROYO_VERSION}: "
+            f"{len(portability.errors)} problem(s)",
+            err=True,
+        )
+
+
 @main.command(short_help="Check SQL files without polling anything.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True))
-def validate(files: tuple[str, ...]) -> None:
+@click.option(
+    "--arroyo",
+    "strict",
+    is_flag=True,
+    help="Also check that each file runs on an Arroyo cluster as it runs here: "
+    "extensions and what Arroyo rejects are errors (exit 3), differences are notes.",
+)
+def validate(files: tuple[str, ...], strict: bool) -> None:
     """Check SQL FILES: print each table, or every problem as FILE:LINE:COL: error: ...
 
     Exits 0 when every file is valid, 1 otherwise. {{ VAR }} references in headers must name
-    set environment variables (their values are never printed).
+    set environment variables (their values are never printed); with --arroyo they need not
+    (the cluster's environment is what counts), and a valid file Arroyo would not run the
+    same way exits 3.
     """
-    failed = False
+    failed = not_portable = False
     for path in files:
         try:
-            program = compile_file(path)
+            program = compile_for_cluster(path) if strict else compile_file(path)
         except ValidationErrors as e:
             failed = True
-            lines = _source_lines(path)
-            for error in e:
-                prefix = "" if error.position is not None else f"{path}: "
-                first, *rest = (prefix + error.format()).split("\n")
-                click.echo(first, err=True)
-                for line in excerpt(error, lines):
-                    click.echo(line, err=True)
-                for line in rest:
-                    click.echo(line, err=True)
+            print_problems(path, [(error.format(), error.position) for error in e])
             continue
         except ArroyoLiteError as e:
             failed = True
@@ -126,5 +174,11 @@ def validate(files: tuple[str, ...]) -> None:
         lines = describe_program(program)
         for line in lines if program.statements else [f"{path}: no statements"]:
             click.echo(line)
+        if strict:
+            portability = check_portability(program)
+            print_portability(path, portability)
+            not_portable = not_portable or not portability.portable
     if failed:
         raise SystemExit(1)
+    if not_portable:
+        raise SystemExit(NOT_PORTABLE)

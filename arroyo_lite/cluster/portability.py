@@ -1,0 +1,281 @@
+"""Would this program mean the same on an Arroyo cluster? The strict check behind
+``validate --arroyo`` and ``deploy``.
+
+:func:`check_portability` takes a program that arroyo-lite already accepts and lists what an
+Arroyo cluster would do differently:
+
+* errors (the file is not portable): every arroyo-lite extension option it sets
+  (:func:`extensions_used`), a connector Arroyo does not have (a plugin), a read of
+  arroyo-lite's status table, a file without a query (Arroyo refuses it);
+* notes (portable, but mind the difference): a header value Arroyo would cut at its second
+  ``:``, query results that go to Arroyo's preview sink rather than a terminal, and the
+  ``{{ VAR }}`` variables the cluster itself must have.
+
+It cannot plan queries as Arroyo does (DataFusion, UDFs): ``deploy`` asks the cluster for that
+(``POST /pipelines/validate_query``) before it creates anything.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import sqlglot
+from sqlglot import exp
+
+from arroyo_lite.cluster.contract import ARROYO_CONNECTORS
+from arroyo_lite.connectors.registry import get_connector
+from arroyo_lite.errors import ConnectorError, SourcePosition
+from arroyo_lite.query.status_table import STATUS_TABLE
+from arroyo_lite.secrets import variables
+from arroyo_lite.sql import compile_file
+from arroyo_lite.sql.dialect import Arroyo
+from arroyo_lite.sql.generic_options import GENERIC_OPTIONS_SCHEMA
+from arroyo_lite.sql.statements import (
+    CreateTable,
+    CreateView,
+    Insert,
+    Program,
+    Query,
+    Statement,
+)
+
+
+class _ClusterEnvironment(Mapping[str, str]):
+    """The environment a file is checked against for a cluster: every ``{{ VAR }}`` counts as
+    set, since the cluster's environment is what matters (the local value, when there is one,
+    is used to check the header it makes; no value is kept)."""
+
+    _PLACEHOLDER = "set-on-the-cluster"
+
+    def __getitem__(self, key: str) -> str:
+        return os.environ.get(key, self._PLACEHOLDER)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(os.environ)
+
+    def __len__(self) -> int:
+        return len(os.environ)
+
+
+def compile_for_cluster(path: str | os.PathLike[str]) -> Program:
+    """:func:`~arroyo_lite.sql.compile_file` as a cluster would see the file: ``{{ VAR }}``
+    references need not be set here. Raises ``ValidationErrors`` as ``compile_file`` does."""
+    return compile_file(path, env=_ClusterEnvironment())
+
+
+@dataclass(frozen=True, slots=True)
+class ExtensionUse:
+    """An arroyo-lite extension option set in a WITH clause: where, and Arroyo's behaviour."""
+
+    option: str
+    position: SourcePosition | None
+    #: What Arroyo does instead (a clause: "Arroyo uses a fixed 5 s timeout").
+    instead: str
+
+
+#: What Arroyo does where arroyo-lite offers an extension option. Keyed by option name; a test
+#: checks that every option declared an extension has an entry.
+ARROYO_INSTEAD: dict[str, str] = {
+    "timeout_ms": "Arroyo times every request out after a fixed 5 s",
+    "max_body_bytes": "Arroyo accepts bodies of at most a fixed 5 MiB",
+    "max_backoff_ms": "Arroyo does not back off: after a failed poll it waits for the next tick",
+    "retention.max_rows": "Arroyo keeps no live table: rows flow on to the sinks, and state is "
+    "bounded by windows and SET updating_ttl",
+    "retention.max_age": "Arroyo keeps no live table: rows flow on to the sinks, and state is "
+    "bounded by windows and SET updating_ttl",
+}
+
+
+def _extension_keys(schema: dict[str, Any]) -> set[str]:
+    props: dict[str, Any] = schema.get("properties") or {}
+    return {key for key, prop in props.items() if prop.get("x-extension")}
+
+
+def extensions_used(program: Program) -> list[ExtensionUse]:
+    """Every extension option set by the tables of ``program``, in source order.
+
+    The one place that knows which options are extensions: today the ``x-extension`` marks of
+    the connectors' option schemas and of the generic options. Tables of connectors Arroyo
+    does not have are skipped (the connector itself is the problem there).
+    """
+    generic = _extension_keys(GENERIC_OPTIONS_SCHEMA)
+    found = []
+    for table in program.tables:
+        if table.connector is None or table.connector not in ARROYO_CONNECTORS:
+            continue
+        try:
+            own = _extension_keys(get_connector(table.connector).options_schema())
+        except ConnectorError:
+            own = set()
+        for option, position in table.option_positions.items():
+            if option in generic or option in own:
+                instead = ARROYO_INSTEAD.get(option, "Arroyo does not know this option")
+                found.append(ExtensionUse(option, position, instead))
+    return sorted(found, key=lambda u: _order(u.position))
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    severity: Literal["error", "note"]
+    message: str
+    position: SourcePosition | None = None
+    hint: str | None = None
+
+    def format(self) -> str:
+        """``FILE:LINE:COL: error: MESSAGE`` (then an indented hint), as the validator prints."""
+        text = f"{self.severity}: {self.message}"
+        if self.position is not None:
+            text = f"{self.position}: {text}"
+        return text + (f"\n  hint: {self.hint}" if self.hint else "")
+
+
+@dataclass(frozen=True, slots=True)
+class Portability:
+    findings: tuple[Finding, ...]
+    #: ``{{ VAR }}`` names in the tables: the cluster must have them (API server and workers).
+    variables: tuple[str, ...]
+
+    @property
+    def portable(self) -> bool:
+        return not any(f.severity == "error" for f in self.findings)
+
+    @property
+    def errors(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity == "error")
+
+
+def check_portability(program: Program) -> Portability:
+    """The strict check of a valid ``program`` (see the module docstring); never raises."""
+    findings = [
+        Finding(
+            "error",
+            f"'{use.option}' is an arroyo-lite extension; Arroyo rejects it "
+            f"(unknown options provided in WITH clause: '{use.option}')",
+            use.position,
+            hint=f"remove it to run on Arroyo: {use.instead}",
+        )
+        for use in extensions_used(program)
+    ]
+    findings += _connectors(program)
+    findings += _status_reads(program)
+    findings += _header_cuts(program)
+    queries = [s for s in program.statements if isinstance(s, Query | Insert)]
+    if not queries:
+        findings.append(
+            Finding(
+                "error",
+                "The provided SQL does not contain a query",
+                hint="Arroyo runs a file's SELECT or INSERT INTO statements: add one",
+            )
+        )
+    for statement in queries:
+        if isinstance(statement, Query):
+            findings.append(
+                Finding(
+                    "note",
+                    "on Arroyo the results of a query without INSERT INTO go to the preview "
+                    "sink (the web UI's output tab), not to a terminal",
+                    statement.position,
+                    hint="to keep them, INSERT INTO a sink table",
+                )
+            )
+    names: dict[str, None] = {}
+    for created in program.statements:
+        if isinstance(created, CreateTable):
+            names.update(dict.fromkeys(variables(created.text)))
+    findings.sort(key=lambda f: _order(f.position))
+    return Portability(tuple(findings), tuple(names))
+
+
+def _order(position: SourcePosition | None) -> tuple[int, int]:
+    return (position.line, position.col) if position is not None else (1 << 30, 0)
+
+
+def _connectors(program: Program) -> list[Finding]:
+    found = []
+    for statement in program.statements:
+        if not isinstance(statement, CreateTable):
+            continue
+        name = statement.table.connector
+        if name is not None and name not in ARROYO_CONNECTORS:
+            found.append(
+                Finding(
+                    "error",
+                    f"Unknown connector '{name}' (an arroyo-lite plugin; Arroyo does not have it)",
+                    statement.table.option_positions.get("connector", statement.position),
+                    hint="Arroyo's connectors: " + ", ".join(sorted(ARROYO_CONNECTORS)),
+                )
+            )
+    return found
+
+
+def _status_reads(program: Program) -> list[Finding]:
+    """Queries reading ``arroyo_status`` (unless the file defines a table of that name)."""
+    defined = {
+        (s.table.name if isinstance(s, CreateTable) else s.name).lower()
+        for s in program.statements
+        if isinstance(s, CreateTable | CreateView)
+    }
+    if STATUS_TABLE in defined:
+        return []
+    found = []
+    for statement in program.statements:
+        query = statement.query if isinstance(statement, Query | Insert | CreateView) else None
+        if query is None:
+            continue
+        try:
+            tree = sqlglot.parse_one(query, read=Arroyo)
+        except sqlglot.errors.ParseError:
+            continue  # (arroyo-lite parsed the statement; a query it cannot re-read is no read)
+        if any(t.name.lower() == STATUS_TABLE for t in tree.find_all(exp.Table)):
+            found.append(
+                Finding(
+                    "error",
+                    f"table '{STATUS_TABLE}' not found (it is arroyo-lite's status table; "
+                    "Arroyo has none)",
+                    _word_position(statement, STATUS_TABLE),
+                    hint="on a cluster, see a job's state with arroyo-lite cluster show ID",
+                )
+            )
+    return found
+
+
+def _word_position(statement: Statement, word: str) -> SourcePosition:
+    """Where ``word`` first appears in ``statement`` (its start if it does not)."""
+    start = statement.position
+    at = statement.text.lower().find(word.lower())
+    if at < 0:
+        return start
+    before = statement.text[:at]
+    line = start.line + before.count("\n")
+    col = (at - before.rfind("\n")) if "\n" in before else start.col + at
+    return SourcePosition(start.file, line, col, statement.text[at : at + len(word)])
+
+
+def _header_cuts(program: Program) -> list[Finding]:
+    """Header values with a ``:``: Arroyo splits each header on every ``:`` and keeps the part
+    between the first and the second, where arroyo-lite keeps the whole value."""
+    found = []
+    for table in program.tables:
+        headers = getattr(table.connector_options, "headers", None)
+        if table.connector != "polling_http" or not headers:
+            continue
+        for name, value in headers:
+            if ":" in value:
+                found.append(
+                    Finding(
+                        "note",
+                        f"Arroyo cuts header '{name}' at its second ':' and would send "
+                        f"'{value.split(':', 1)[0].strip()}'",
+                        table.option_positions.get("headers", table.position),
+                        hint="arroyo-lite sends the whole value; on Arroyo, avoid ':' in "
+                        "header values",
+                    )
+                )
+    return found
