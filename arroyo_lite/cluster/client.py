@@ -110,12 +110,13 @@ class ArroyoClient:
         """``POST /pipelines`` with a ``PipelinePost`` body: the created pipeline."""
         return parse_pipeline(await self._call("POST", "pipelines", post))
 
-    async def pipelines(self) -> list[Pipeline]:
-        """``GET /pipelines``, following the pages (``starting_after`` the last id)."""
+    async def pipelines(self, *, page_size: int = PAGE) -> list[Pipeline]:
+        """``GET /pipelines`` (newest first), following the pages (``starting_after`` the last
+        id of a page)."""
         found: list[Pipeline] = []
         after: str | None = None
         while True:
-            query = {"limit": str(PAGE)} | ({"starting_after": after} if after else {})
+            query = {"limit": str(page_size)} | ({"starting_after": after} if after else {})
             page, more = parse_pipelines(await self._call("GET", "pipelines", query=query))
             found.extend(page)
             if not more or not page:
