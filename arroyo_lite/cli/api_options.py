@@ -12,6 +12,7 @@ import click
 
 from arroyo_lite.cluster.client import DEFAULT_TIMEOUT, ArroyoClient
 from arroyo_lite.cluster.contract import DEFAULT_API
+from arroyo_lite.cluster.deploy import DEFAULT_EVERY
 from arroyo_lite.errors import ClusterError
 
 T = TypeVar("T")
@@ -41,6 +42,18 @@ def api_options(fn: F) -> F:
         f"The key of a cluster with an API key is read from {API_KEY_VARIABLE}.",
     )(fn)
     return fn
+
+
+def poll_interval_option(fn: F) -> F:
+    """``--poll-interval SECONDS``: how often a command asks for a job's state."""
+    return click.option(
+        "--poll-interval",
+        metavar="SECONDS",
+        type=click.FloatRange(min=0, min_open=True),
+        default=DEFAULT_EVERY,
+        show_default=True,
+        help="Seconds between two requests for the job's state.",
+    )(fn)
 
 
 def api_key() -> str | None:

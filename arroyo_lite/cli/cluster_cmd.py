@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 import click
 
 from arroyo_lite.cli import main
-from arroyo_lite.cli.api_options import api_options, with_client
+from arroyo_lite.cli.api_options import api_options, poll_interval_option, with_client
 from arroyo_lite.cluster.client import ArroyoClient
 from arroyo_lite.cluster.contract import STOP_MODES, TERMINAL_STATES, Job, Pipeline
-from arroyo_lite.cluster.deploy import DEFAULT_EVERY, stop_and_wait
+from arroyo_lite.cluster.deploy import stop_and_wait
 from arroyo_lite.errors import ClusterError
 
 
@@ -117,11 +117,14 @@ def show(pipeline_id: str, api: str, timeout: float) -> None:
     show_default=True,
     help="Seconds to wait until the job has stopped; 0: do not wait.",
 )
-def stop(pipeline_id: str, api: str, timeout: float, mode: str, wait: float) -> None:
+@poll_interval_option
+def stop(
+    pipeline_id: str, api: str, timeout: float, mode: str, wait: float, poll_interval: float
+) -> None:
     """Stop a pipeline's job (PATCH /pipelines/ID with stop=MODE)."""
 
     async def call(client: ArroyoClient) -> Job | None:
-        return await stop_and_wait(client, pipeline_id, mode, wait=wait, every=DEFAULT_EVERY)
+        return await stop_and_wait(client, pipeline_id, mode, wait=wait, every=poll_interval)
 
     job = with_client(api, timeout, call)
     state = job.state if job is not None else "no job"

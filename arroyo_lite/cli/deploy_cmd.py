@@ -13,12 +13,17 @@ from pathlib import Path
 import click
 
 from arroyo_lite.cli import main
-from arroyo_lite.cli.api_options import api_key, api_options, fail, with_client
+from arroyo_lite.cli.api_options import (
+    api_key,
+    api_options,
+    fail,
+    poll_interval_option,
+    with_client,
+)
 from arroyo_lite.cli.validate_cmd import NOT_PORTABLE, print_portability, print_problems
 from arroyo_lite.cluster.client import ArroyoClient
 from arroyo_lite.cluster.contract import SqlDiagnostic
 from arroyo_lite.cluster.deploy import (
-    DEFAULT_EVERY,
     DEFAULT_WAIT,
     DeployOutcome,
     DeployRequest,
@@ -95,6 +100,7 @@ def diagnostic_problem(
     show_default=True,
     help="Seconds to follow the job until it runs; 0: return once the pipeline exists.",
 )
+@poll_interval_option
 @click.option("--dry-run", is_flag=True, help="Print the requests instead of sending them.")
 def deploy_cmd(
     file: str,
@@ -106,6 +112,7 @@ def deploy_cmd(
     tags: tuple[str, ...],
     env_vars: tuple[str, ...],
     wait: float,
+    poll_interval: float,
     dry_run: bool,
 ) -> None:
     """Deploy FILE to the Arroyo cluster at --api, and follow its job until it runs.
@@ -128,7 +135,7 @@ def deploy_cmd(
 
     async def call(client: ArroyoClient) -> DeployOutcome:
         return await deploy(
-            client, request, wait=wait, every=DEFAULT_EVERY,
+            client, request, wait=wait, every=poll_interval,
             progress=lambda line: click.echo(line, err=True),
         )  # fmt: skip
 

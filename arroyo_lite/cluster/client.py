@@ -13,6 +13,8 @@ the API's own origin only, and never appears in a message or a repr.
 from __future__ import annotations
 
 import json
+import os
+import socket
 from types import TracebackType
 from typing import Any
 
@@ -173,9 +175,8 @@ class ArroyoClient:
                 hint="check the address, or give it longer with --timeout",
             ) from e
         except aiohttp.ClientConnectorError as e:
-            detail = e.os_error.strerror or str(e.os_error)
             raise ClusterError(
-                f"cannot reach {where}: {detail}",
+                f"cannot reach {where}: {_reason(e.os_error)}",
                 hint=f"is the cluster running? Arroyo's API listens on {DEFAULT_API} by default",
             ) from e
         except aiohttp.ClientError as e:
@@ -232,6 +233,15 @@ def _answer(
             hint=f"give the address of Arroyo's API server, e.g. {DEFAULT_API}",
         )
     return body
+
+
+def _reason(error: OSError) -> str:
+    """``connection refused``, ``cannot resolve the host name``, ... (no errno numbers)."""
+    if isinstance(error, socket.gaierror):
+        return "cannot resolve the host name"
+    if error.errno:
+        return os.strerror(error.errno).lower()
+    return str(error) or error.__class__.__name__
 
 
 def _one_line(text: str) -> str:

@@ -76,10 +76,7 @@ def dry_run_lines(api: str, request: DeployRequest, *, api_key: bool) -> list[st
     lines += json.dumps({"query": request.query, "udfs": []}, indent=2).splitlines()
     lines += [f"POST {base}/pipelines", *auth]
     lines += json.dumps(post, indent=2).splitlines()
-    lines += [
-        f"GET {base}/pipelines/<id>/jobs   (every {DEFAULT_EVERY:g} s, until the job is "
-        f"{RUNNING} or ends)"
-    ]
+    lines += [f"GET {base}/pipelines/<id>/jobs   (until the job is {RUNNING} or ends)"]
     return lines
 
 

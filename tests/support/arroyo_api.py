@@ -19,6 +19,7 @@ answer slow; ``requests`` records what came in.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import time
@@ -46,6 +47,16 @@ _ACTIONS: dict[tuple[str, bool], tuple[str, str | None, bool]] = {
     ("Running", False): ("Stopping", None, True),
     ("CheckpointStopping", True): ("Force Stop", "immediate", True),
     ("CheckpointStopping", False): ("Force Stop", "immediate", True),
+    ("Rescaling", True): ("Stop", "checkpoint", True),
+    ("Rescaling", False): ("Stopping", None, True),
+    ("Recovering", True): ("Stop", "checkpoint", True),
+    ("Recovering", False): ("Stopping", None, True),
+    ("Restarting", True): ("Stop", "checkpoint", True),
+    ("Restarting", False): ("Stopping", None, True),
+    ("Finishing", True): ("Finishing", None, True),
+    ("Finishing", False): ("Finishing", None, True),
+    ("Failing", True): ("Failing", None, True),
+    ("Failing", False): ("Failing", None, True),
     ("Stopping", True): ("Stopping", "checkpoint", True),
     ("Stopping", False): ("Stopping", None, True),
     ("Stopped", True): ("Starting", None, True),
@@ -203,11 +214,12 @@ class ArroyoStandIn:
     pipelines: dict[str, StandInPipeline] = field(default_factory=dict)
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _release: asyncio.Event | None = None
 
     def make_app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware])
         r = app.router
-        r.add_get("/api/v1/ping", lambda _: web.json_response("Pong"))
+        r.add_get("/api/v1/ping", self.ping)
         r.add_post("/api/v1/pipelines/validate_query", self.validate_query)
         r.add_post("/api/v1/pipelines", self.create_pipeline)
         r.add_get("/api/v1/pipelines", self.get_pipelines)
@@ -216,8 +228,17 @@ class ArroyoStandIn:
         r.add_delete("/api/v1/pipelines/{id}", self.delete_pipeline)
         r.add_get("/api/v1/pipelines/{id}/jobs", self.get_jobs)
         r.add_get("/api/v1/pipelines/{id}/jobs/{job_id}/errors", self.get_job_errors)
-        r.add_route("*", "/api/v1/{tail:.*}", lambda _: error(404, "Route not found"))
+        r.add_route("*", "/api/v1/{tail:.*}", self.fallback)
         return app
+
+    def _released(self) -> asyncio.Event:
+        if self._release is None:
+            self._release = asyncio.Event()
+        return self._release
+
+    def release(self) -> None:
+        """End every ``delay`` now (call on the server's loop), so the server stops at once."""
+        self._released().set()
 
     def new_id(self, prefix: str) -> str:
         return f"{prefix}_{next(self._ids):010d}"
@@ -231,7 +252,8 @@ class ArroyoStandIn:
             body = raw.decode(errors="replace")
         self.requests.append((request.method, request.path_qs, body))
         if self.delay:
-            await asyncio.sleep(self.delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._released().wait(), self.delay)
         if self.api_key is not None and request.headers.get("Authorization") != (
             f"Bearer {self.api_key}"
         ):
@@ -282,7 +304,13 @@ class ArroyoStandIn:
             raise Rejection(error(404, "Pipeline not found"))
         return pipeline
 
-    # -- handlers (pipelines.rs, jobs.rs) --------------------------------------------------
+    # -- handlers (rest.rs, pipelines.rs, jobs.rs) -----------------------------------------
+
+    async def ping(self, request: web.Request) -> web.Response:
+        return web.json_response("Pong")
+
+    async def fallback(self, request: web.Request) -> web.Response:
+        return error(404, "Route not found")  # api_fallback: not_found("Route")
 
     async def validate_query(self, request: web.Request) -> web.Response:
         body = await self.json_body(request, VALIDATE_QUERY_POST)
