@@ -129,7 +129,7 @@ def print_portability(path: str, portability: Portability) -> None:
             err=True,
         )
     if portability.portable:
-        notes = len(portability.findings)
+        notes = len(portability.findings) + bool(portability.variables)
         click.echo(
             f"{path}: portable to Arroyo {ARROYO_VERSION}"
             + (f" ({notes} note(s) above)" if notes else "")

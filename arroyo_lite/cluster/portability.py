@@ -26,6 +26,7 @@ import sqlglot
 from sqlglot import exp
 
 from arroyo_lite.cluster.contract import ARROYO_CONNECTORS
+from arroyo_lite.config import Format
 from arroyo_lite.connectors.registry import get_connector
 from arroyo_lite.errors import ConnectorError, SourcePosition
 from arroyo_lite.query.status_table import STATUS_TABLE
@@ -165,6 +166,7 @@ def check_portability(program: Program) -> Portability:
     findings += _connectors(program)
     findings += _status_reads(program)
     findings += _header_cuts(program)
+    findings += _json_arrays(program)
     queries = [s for s in program.statements if isinstance(s, Query | Insert)]
     if not queries:
         findings.append(
@@ -174,17 +176,18 @@ def check_portability(program: Program) -> Portability:
                 hint="Arroyo runs a file's SELECT or INSERT INTO statements: add one",
             )
         )
-    for statement in queries:
-        if isinstance(statement, Query):
-            findings.append(
-                Finding(
-                    "note",
-                    "on Arroyo the results of a query without INSERT INTO go to the preview "
-                    "sink (the web UI's output tab), not to a terminal",
-                    statement.position,
-                    hint="to keep them, INSERT INTO a sink table",
-                )
+    bare = [s for s in queries if isinstance(s, Query)]
+    if bare:
+        many = f" (the {len(bare)} in this file)" if len(bare) > 1 else ""
+        findings.append(
+            Finding(
+                "note",
+                f"on Arroyo the results of queries without INSERT INTO{many} go to the preview "
+                "sink (the web UI's output tab), not to a terminal",
+                bare[0].position,
+                hint="to keep them, INSERT INTO a sink table",
             )
+        )
     names: dict[str, None] = {}
     for created in program.statements:
         if isinstance(created, CreateTable):
@@ -279,3 +282,24 @@ def _header_cuts(program: Program) -> list[Finding]:
                     )
                 )
     return found
+
+
+def _json_arrays(program: Program) -> list[Finding]:
+    """``polling_http`` tables decoding JSON: arroyo-lite makes a row of each element of a
+    top-level array body, where Arroyo counts such a body as bad data."""
+    return [
+        Finding(
+            "note",
+            f"if the endpoint of '{table.name}' answers a top-level JSON array, Arroyo counts "
+            "the body as bad data (bad_data decides), where arroyo-lite makes a row of each "
+            "element",
+            table.option_positions.get("format", table.position),
+            hint="on Arroyo, read an endpoint that answers objects or NDJSON",
+        )
+        for table in program.tables
+        if table.connector == "polling_http"
+        and table.format is not None
+        and table.format.format is Format.JSON
+        and not table.format.unstructured
+        and table.framing is None  # (framed: each line is a message, an object in practice)
+    ]
