@@ -352,3 +352,15 @@ def test_a_wrong_path_prefix_is_arroyos_route_not_found(arroyo, sql: Path) -> No
 def test_an_invalid_api_address(sql: Path, address: str) -> None:
     line = one_line_error(deploy(address, sql))
     assert line.startswith("error: invalid API address")
+
+
+def test_help_documents_deploy_and_the_strict_check() -> None:
+    deploy_help = CliRunner().invoke(main, ["deploy", "--help"])
+    assert deploy_help.exit_code == 0
+    for word in ("--api URL", "--name", "--parallelism", "--checkpoint-interval", "--tag",
+                 "--env", "--wait", "--poll-interval", "--timeout", "--dry-run", "ARROYO_API_KEY"):
+        assert word in deploy_help.output, word
+    validate_help = CliRunner().invoke(main, ["validate", "--help"])
+    assert "--arroyo" in validate_help.output and "exit 3" in validate_help.output
+    top = CliRunner().invoke(main, ["--help"])
+    assert "  deploy " in top.output and "  cluster " in top.output

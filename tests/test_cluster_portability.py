@@ -190,3 +190,14 @@ def test_arroyos_own_files_are_portable() -> None:
         report = check_portability(program)
         assert report.portable, (path, [f.format() for f in report.errors])
     assert checked >= 10
+
+
+def test_a_credential_written_in_the_file_is_a_note(tmp_path: Path) -> None:
+    text = PORTABLE.replace("Bearer {{ NOT_SET_HERE_TOKEN }}", "Bearer abc123, X-Trace: 1")
+    code, _, err, path = invoke(tmp_path, text)
+    assert code == 0
+    assert (
+        f"{path}:4:3: note: header 'Authorization' has a value written in the file: deploy "
+        "sends the file as the query, so the cluster stores that value with the pipeline"
+    ) in err
+    assert "header 'X-Trace'" not in err

@@ -18,6 +18,7 @@ It cannot plan queries as Arroyo does (DataFusion, UDFs): ``deploy`` asks the cl
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -261,15 +262,31 @@ def _word_position(statement: Statement, word: str) -> SourcePosition:
     return SourcePosition(start.file, line, col, statement.text[at : at + len(word)])
 
 
+#: Header names whose values are usually credentials.
+_CREDENTIAL = re.compile(r"authorization|cookie|token|secret|api-?key|password", re.IGNORECASE)
+
+
 def _header_cuts(program: Program) -> list[Finding]:
-    """Header values with a ``:``: Arroyo splits each header on every ``:`` and keeps the part
-    between the first and the second, where arroyo-lite keeps the whole value."""
+    """Header values with a ``:`` (Arroyo splits each header on every ``:`` and keeps the part
+    between the first and the second, where arroyo-lite keeps the whole value), and
+    credentials written in the file rather than referenced with ``{{ VAR }}``."""
     found = []
     for table in program.tables:
         headers = getattr(table.connector_options, "headers", None)
         if table.connector != "polling_http" or not headers:
             continue
         for name, value in headers:
+            if _CREDENTIAL.search(name) and not variables(value):
+                found.append(
+                    Finding(
+                        "note",
+                        f"header '{name}' has a value written in the file: deploy sends the "
+                        "file as the query, so the cluster stores that value with the pipeline",
+                        table.option_positions.get("headers", table.position),
+                        hint=f"if it is a secret, write {name}: {{{{ VAR }}}} and set VAR on "
+                        "the cluster",
+                    )
+                )
             if ":" in value:
                 found.append(
                     Finding(
