@@ -192,6 +192,11 @@ def test_a_malformed_request_is_arroyos_one_line_422(arroyo, sql: Path) -> None:
         "Arroyo API: 422 Unprocessable Entity: Failed to deserialize the JSON body into the "
         "target type: missing field `parallelism`"
     )
+    wrong = asyncio.run(post({"name": 1, "query": "SELECT 1", "parallelism": 1}))
+    assert wrong.message.startswith(
+        "Arroyo API: 422 Unprocessable Entity: Failed to deserialize the JSON body into the "
+        "target type: name: invalid type: integer `1`, expected a string"
+    )
     interval = asyncio.run(post({"name": "x", "query": "SELECT 1", "parallelism": 1,
                                  "checkpoint_interval_micros": 10}))  # fmt: skip
     assert (interval.status, interval.message) == (

@@ -98,6 +98,19 @@ def _micros() -> int:
     return _last_micros
 
 
+def _serde_kind(value: Any) -> str:
+    """How serde names a JSON value in ``invalid type`` errors."""
+    if isinstance(value, bool):
+        return f"boolean `{str(value).lower()}`"
+    if isinstance(value, int):
+        return f"integer `{value}`"
+    if isinstance(value, float):
+        return f"floating point `{value}`"
+    if isinstance(value, str):
+        return f'string "{value}"'
+    return "sequence" if isinstance(value, list) else "map"
+
+
 def error(status: int, message: str) -> web.Response:
     """Arroyo's ``ErrorResp``: ``{"error": message}`` with the status."""
     return web.json_response({"error": message}, status=status)
@@ -294,8 +307,9 @@ class ArroyoStandIn:
                                                f"expected {expected} {at}"))  # fmt: skip
                 continue
             if not check(value):
-                raise Rejection(error(422, f"{prefix}{key}: invalid value: expected {expected} "
-                                           f"{at}"))  # fmt: skip
+                raise Rejection(error(
+                    422, f"{prefix}{key}: invalid type: {_serde_kind(value)}, expected "
+                    f"{expected} {at}"))  # fmt: skip
         return body
 
     def find(self, request: web.Request) -> StandInPipeline:
