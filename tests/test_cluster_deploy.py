@@ -369,3 +369,30 @@ def test_help_documents_deploy_and_the_strict_check() -> None:
     assert "--arroyo" in validate_help.output and "exit 3" in validate_help.output
     top = CliRunner().invoke(main, ["--help"])
     assert "  deploy " in top.output and "  cluster " in top.output
+
+
+def test_a_redirect_is_not_followed_with_the_api_key(sql: Path) -> None:
+    seen: list[str | None] = []
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization"))
+        return web.json_response({"graph": None, "errors": []})
+
+    other = web.Application()
+    other.router.add_route("*", "/{tail:.*}", elsewhere)
+    with serve(other) as target:
+
+        async def moved(request: web.Request) -> web.Response:
+            raise web.HTTPTemporaryRedirect(target.url(request.path))
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", moved)
+        with serve(app) as server:
+            line = one_line_error(deploy(server.url(""), sql, ARROYO_API_KEY="k-1"))
+    assert line == (
+        f"error: the Arroyo API at {server.url('')}/api/v1 redirected POST "
+        f"/pipelines/validate_query (307 Temporary Redirect) to "
+        f"{target.url('/api/v1/pipelines/validate_query')}; give the address of Arroyo's API "
+        "server itself with --api"
+    )
+    assert seen == []

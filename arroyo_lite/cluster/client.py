@@ -165,9 +165,13 @@ class ArroyoClient:
             url = url.with_query(query)
         where = f"the Arroyo API at {self.base}"
         try:
-            async with self._session.request(method, url, json=body) as response:
+            # No redirects: the API key must not follow one to another origin.
+            async with self._session.request(
+                method, url, json=body, allow_redirects=False
+            ) as response:
                 status, reason = response.status, response.reason or ""
                 content_type = response.content_type
+                location = response.headers.get("Location")
                 raw = await response.read()
         except TimeoutError as e:
             raise ClusterError(
@@ -181,6 +185,12 @@ class ArroyoClient:
             ) from e
         except aiohttp.ClientError as e:
             raise ClusterError(f"request to {where} failed: {e.__class__.__name__}: {e}") from e
+        if 300 <= status < 400:
+            raise ClusterError(
+                f"{where} redirected {method} /{path} ({status} {reason}) to {location}",
+                status=status,
+                hint="give the address of Arroyo's API server itself with --api",
+            )
         return _answer(method, path, status, reason, content_type, raw, where, empty_ok)
 
 
