@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from arroyo_lite.config import ColumnSpec, TableConfig
 from arroyo_lite.errors import (
     ArroyoLiteError,
+    ClusterError,
     ConnectorError,
     FatalSourceError,
     QueryError,
@@ -30,6 +31,7 @@ from arroyo_lite._version import __version__
 __all__ = [
     "ArroyoLiteError",
     "AsyncSession",
+    "ClusterError",
     "ColumnSpec",
     "ConnectorError",
     "FatalSourceError",
