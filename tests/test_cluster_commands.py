@@ -126,3 +126,20 @@ def test_each_command_has_help(command: str) -> None:
     result = CliRunner().invoke(main, ["cluster", command, "--help"])
     assert result.exit_code == 0
     assert "--api URL" in result.output and "--timeout SECONDS" in result.output
+
+
+@pytest.mark.parametrize(
+    ("given", "base"),
+    [
+        ("http://localhost:5115", "http://localhost:5115/api/v1"),
+        ("localhost:5115", "http://localhost:5115/api/v1"),
+        ("https://arroyo.example.com/", "https://arroyo.example.com/api/v1"),
+        ("http://h:5115/api", "http://h:5115/api/v1"),
+        ("http://h:5115/api/v1/", "http://h:5115/api/v1"),
+        ("http://h/arroyo/api/v1?x=1#f", "http://h/arroyo/api/v1"),
+    ],
+)
+def test_the_api_address_is_normalised_to_its_v1_base(given: str, base: str) -> None:
+    from arroyo_lite.cluster.client import api_base
+
+    assert str(api_base(given)) == base
