@@ -396,3 +396,46 @@ def test_a_redirect_is_not_followed_with_the_api_key(sql: Path) -> None:
         "server itself with --api"
     )
     assert seen == []
+
+
+def test_a_job_that_finishes_by_itself_is_a_success(arroyo, sql: Path) -> None:
+    standin, server = arroyo
+    standin.start_script = ("Created", "Scheduling", "Finishing", "Finished")
+    result = deploy(api(server), sql)
+    assert result.exit_code == 0, result.output
+    [pipeline] = standin.pipelines.values()
+    assert f"pipeline {pipeline.id} (prices): job {pipeline.job.id} is Finished" in result.stdout
+
+
+async def test_following_a_job_asks_the_injected_clock_for_time(aiohttp_server) -> None:
+    """deploy's wait is measured on the clock it is given: 10 minutes pass in no time."""
+    from arroyo_lite.clock import ManualClock
+    from arroyo_lite.cluster.client import ArroyoClient
+    from arroyo_lite.cluster.deploy import DeployRequest
+    from arroyo_lite.cluster.deploy import deploy as deploy_to
+
+    standin = ArroyoStandIn(start_script=("Created",))
+    server = await aiohttp_server(standin.make_app())
+    clock = ManualClock()
+
+    async def advance() -> None:  # time moves only while deploy waits for it
+        while True:
+            if clock.sleepers:
+                await clock.advance(30)
+            else:
+                await asyncio.sleep(0.001)
+
+    import asyncio
+
+    ticker = asyncio.create_task(advance())
+    try:
+        async with ArroyoClient(str(server.make_url(""))) as client:
+            outcome = await deploy_to(
+                client, DeployRequest("p", FILE), wait=600, every=30, clock=clock
+            )
+    finally:
+        ticker.cancel()
+    assert outcome.kind == "waiting" and outcome.job is not None
+    assert outcome.job.state == "Created"
+    polls = [p for m, p, _ in standin.requests if m == "GET"]
+    assert len(polls) == 21  # at 0, 30, ..., 600 s
