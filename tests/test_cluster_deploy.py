@@ -3,6 +3,7 @@ against servers that are down, slow, broken or not Arroyo at all."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,11 @@ from aiohttp import web
 from click.testing import CliRunner, Result
 
 from arroyo_lite.cli import main
+from arroyo_lite.clock import ManualClock
+from arroyo_lite.cluster.client import ArroyoClient
+from arroyo_lite.cluster.deploy import DeployRequest
+from arroyo_lite.cluster.deploy import deploy as deploy_to
+from arroyo_lite.errors import ClusterError
 from tests.support.arroyo_api import ArroyoStandIn
 from tests.support.threaded_server import ThreadedServer, serve
 
@@ -173,10 +179,6 @@ def test_show_reports_a_job_that_failed_after_running(arroyo, sql: Path) -> None
 
 
 def test_a_malformed_request_is_arroyos_one_line_422(arroyo, sql: Path) -> None:
-    import asyncio
-
-    from arroyo_lite.cluster.client import ArroyoClient
-    from arroyo_lite.errors import ClusterError
 
     _, server = arroyo
 
@@ -409,10 +411,6 @@ def test_a_job_that_finishes_by_itself_is_a_success(arroyo, sql: Path) -> None:
 
 async def test_following_a_job_asks_the_injected_clock_for_time(aiohttp_server) -> None:
     """deploy's wait is measured on the clock it is given: 10 minutes pass in no time."""
-    from arroyo_lite.clock import ManualClock
-    from arroyo_lite.cluster.client import ArroyoClient
-    from arroyo_lite.cluster.deploy import DeployRequest
-    from arroyo_lite.cluster.deploy import deploy as deploy_to
 
     standin = ArroyoStandIn(start_script=("Created",))
     server = await aiohttp_server(standin.make_app())
@@ -424,8 +422,6 @@ async def test_following_a_job_asks_the_injected_clock_for_time(aiohttp_server) 
                 await clock.advance(30)
             else:
                 await asyncio.sleep(0.001)
-
-    import asyncio
 
     ticker = asyncio.create_task(advance())
     try:
