@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from arroyo_lite.cli import main
-from arroyo_lite.cluster.client import ArroyoClient
+from arroyo_lite.cluster.client import ArroyoClient, api_base
 from tests.support.arroyo_api import ArroyoStandIn
 from tests.support.threaded_server import ThreadedServer, serve
 
@@ -140,6 +140,4 @@ def test_each_command_has_help(command: str) -> None:
     ],
 )
 def test_the_api_address_is_normalised_to_its_v1_base(given: str, base: str) -> None:
-    from arroyo_lite.cluster.client import api_base
-
     assert str(api_base(given)) == base

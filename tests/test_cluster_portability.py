@@ -12,10 +12,12 @@ from arroyo_lite.cluster.contract import ARROYO_VERSION
 from arroyo_lite.cluster.portability import (
     ARROYO_INSTEAD,
     check_portability,
+    compile_for_cluster,
     extensions_used,
 )
 from arroyo_lite.connectors.base import Connector
 from arroyo_lite.connectors.registry import all_connectors, get_connector
+from arroyo_lite.errors import ValidationErrors
 from arroyo_lite.sql import compile_sql
 from arroyo_lite.sql.generic_options import GENERIC_OPTIONS_SCHEMA
 from tests.plugins.echo_plugin import EchoConnector
@@ -176,9 +178,6 @@ CORPUS = next((p for p in _CORPORA if p.is_dir()), None)
 def test_arroyos_own_files_are_portable() -> None:
     """No false alarms: the files of Arroyo's own test corpus that arroyo-lite accepts use no
     extension and pass the strict check."""
-    from arroyo_lite.cluster.portability import compile_for_cluster
-    from arroyo_lite.errors import ValidationErrors
-
     assert CORPUS is not None
     checked = 0
     for path in sorted(CORPUS.rglob("*.sql")):
