@@ -8,8 +8,9 @@ Arroyo cluster would do differently:
   (:func:`extensions_used`), a connector Arroyo does not have (a plugin), a read of
   arroyo-lite's status table, a file without a query (Arroyo refuses it);
 * notes (portable, but mind the difference): a header value Arroyo would cut at its second
-  ``:``, query results that go to Arroyo's preview sink rather than a terminal, and the
-  ``{{ VAR }}`` variables the cluster itself must have.
+  ``:``, a credential header written in the file (the cluster would store it), a JSON table
+  whose endpoint may answer a top-level array, query results that go to Arroyo's preview
+  sink rather than a terminal, and the ``{{ VAR }}`` variables the cluster itself must have.
 
 It cannot plan queries as Arroyo does (DataFusion, UDFs): ``deploy`` asks the cluster for that
 (``POST /pipelines/validate_query``) before it creates anything.
@@ -21,13 +22,14 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import sqlglot
 from sqlglot import exp
 
 from arroyo_lite.cluster.contract import ARROYO_CONNECTORS
 from arroyo_lite.config import Format
+from arroyo_lite.connectors.option_spec import extensions_in
 from arroyo_lite.connectors.registry import get_connector
 from arroyo_lite.errors import ConnectorError, SourcePosition
 from arroyo_lite.query.status_table import STATUS_TABLE
@@ -72,7 +74,7 @@ def compile_for_cluster(path: str | os.PathLike[str]) -> Program:
 
 
 @dataclass(frozen=True, slots=True)
-class ExtensionUse:
+class ExtensionReport:
     """An arroyo-lite extension option set in a WITH clause: where, and Arroyo's behaviour."""
 
     option: str
@@ -94,31 +96,25 @@ ARROYO_INSTEAD: dict[str, str] = {
 }
 
 
-def _extension_keys(schema: dict[str, Any]) -> set[str]:
-    props: dict[str, Any] = schema.get("properties") or {}
-    return {key for key, prop in props.items() if prop.get("x-extension")}
-
-
-def extensions_used(program: Program) -> list[ExtensionUse]:
+def extensions_used(program: Program) -> list[ExtensionReport]:
     """Every extension option set by the tables of ``program``, in source order.
 
-    The one place that knows which options are extensions: today the ``x-extension`` marks of
-    the connectors' option schemas and of the generic options. Tables of connectors Arroyo
-    does not have are skipped (the connector itself is the problem there).
+    Which options are extensions is declared once, with each option (``option(...,
+    extension=True)``, :mod:`arroyo_lite.connectors.option_spec`): this asks each table's
+    connector (``Connector.extensions_used``) and the generic options' schema. Tables of
+    connectors Arroyo does not have are skipped (the connector itself is the problem there).
     """
-    generic = _extension_keys(GENERIC_OPTIONS_SCHEMA)
     found = []
     for table in program.tables:
         if table.connector is None or table.connector not in ARROYO_CONNECTORS:
             continue
         try:
-            own = _extension_keys(get_connector(table.connector).options_schema())
+            own = get_connector(table.connector).extensions_used(table)
         except ConnectorError:
-            own = set()
-        for option, position in table.option_positions.items():
-            if option in generic or option in own:
-                instead = ARROYO_INSTEAD.get(option, "Arroyo does not know this option")
-                found.append(ExtensionUse(option, position, instead))
+            own = ()
+        for use in (*own, *extensions_in(table, GENERIC_OPTIONS_SCHEMA)):
+            instead = ARROYO_INSTEAD.get(use.key, "Arroyo does not know this option")
+            found.append(ExtensionReport(use.key, use.position, instead))
     return sorted(found, key=lambda u: _order(u.position))
 
 
