@@ -91,15 +91,33 @@ class SourceOperator(ABC):
     calling ``emit`` with batches whose schema is ``config.output_schema()``. Transient
     failures are handled inside ``run`` (counted in :attr:`status`, retried); a
     :class:`~arroyo_lite.errors.FatalSourceError` escapes ``run`` and stops this table only.
+
+    The operator keeps its counters in :attr:`status` but does not write ``status.state``:
+    it calls :meth:`report` with ``running`` or ``backoff``, and its supervisor
+    (:mod:`arroyo_lite.runtime.supervisor`) sets the state, including ``failed``,
+    ``finished`` and ``stopped`` from how ``run`` ends.
     """
 
     def __init__(self, config: TableConfig, context: SourceContext) -> None:
         self.config = config
         self.context = context
         self.status = SourceStatus(table=config.name, connector=config.connector or "")
+        self._reporter: Callable[[SourceState], None] | None = None
 
     @abstractmethod
     async def run(self, emit: Emit) -> None: ...
+
+    def report(self, state: SourceState) -> None:
+        """Tell the supervisor this operator is ``RUNNING`` or in ``BACKOFF`` now.
+
+        Cheap, non-blocking, called on the loop. Without a supervisor it does nothing.
+        """
+        if self._reporter is not None:
+            self._reporter(state)
+
+    def bind_reporter(self, reporter: Callable[[SourceState], None]) -> None:
+        """Route :meth:`report` to ``reporter`` (the supervisor calls this once)."""
+        self._reporter = reporter
 
 
 class Connector(ABC):

@@ -4,12 +4,9 @@ Sync callers (the :class:`~arroyo_lite.session.Session`, the REPL, the CLI) neve
 loop, so a slow query never delays a poll. They hand work to it with :meth:`Runtime.call`
 (run a coroutine there and wait for its result) and :meth:`Runtime.start_source`.
 
-Supervision: each source runs inside :meth:`Runtime._supervise`. A
-:class:`~arroyo_lite.errors.SourceError` escaping ``operator.run`` (``FatalSourceError``: bad
-data with ``bad_data='fail'``, a schema bug) marks that table ``failed`` with the error's
-message; any other exception is logged with its traceback and marks the table failed with a
-one-line message. Other tables keep running. A source whose ``run`` returns is ``finished``;
-one cancelled by :meth:`stop_source` or :meth:`close` is ``stopped``.
+Each source runs under a :class:`~arroyo_lite.runtime.supervisor.Supervisor`, which owns its
+lifecycle state (``failed``, ``finished``, ``stopped``) and its failure policy; this module only
+owns the thread, the loop and the tasks.
 """
 
 from __future__ import annotations
@@ -20,14 +17,14 @@ import gc
 import logging
 import threading
 import time
-import traceback
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from arroyo_lite.clock import Clock, SystemClock
-from arroyo_lite.connectors.base import Emit, SourceOperator, SourceState, SourceStatus
-from arroyo_lite.errors import ArroyoLiteError, SourceError
+from arroyo_lite.connectors.base import Emit, SourceOperator, SourceStatus
+from arroyo_lite.errors import ArroyoLiteError
+from arroyo_lite.runtime.supervisor import Supervisor
 from arroyo_lite.secrets import Secrets
 
 log = logging.getLogger(__name__)
@@ -63,7 +60,7 @@ class RuntimeClosedError(ArroyoLiteError):
 @dataclass
 class _Source:
     operator: SourceOperator
-    task: asyncio.Task[None]
+    task: asyncio.Task[Any]
 
 
 class Runtime:
@@ -150,52 +147,12 @@ class Runtime:
             if name in self._sources and not self._sources[name].task.done():
                 raise ArroyoLiteError(f"source '{operator.config.name}' is already running")
             task = self.loop.create_task(
-                self._supervise(operator, emit, on_exit, secrets or Secrets()),
+                Supervisor(operator, clock=self.clock, secrets=secrets, on_exit=on_exit).run(emit),
                 name=f"source:{name}",
             )
             self._sources[name] = _Source(operator, task)
 
         self.call(start())
-
-    async def _supervise(
-        self,
-        operator: SourceOperator,
-        emit: Emit,
-        on_exit: Callable[[SourceOperator], None] | None,
-        secrets: Secrets,
-    ) -> None:
-        status = operator.status
-        table = operator.config.name
-        try:
-            await operator.run(emit)
-        except asyncio.CancelledError:
-            if status.state not in (SourceState.FAILED, SourceState.FINISHED):
-                status.state = SourceState.STOPPED
-            raise
-        except SourceError as e:
-            message = secrets.mask(e.message)
-            self._fail(status, message)
-            log.error("source '%s' failed: %s", table, message)
-        except Exception as e:  # a bug in an operator must stop its table only
-            trace = secrets.mask("".join(traceback.format_exception(e)))
-            log.error("source '%s' crashed:\n%s", table, trace)
-            self._fail(status, secrets.mask(f"internal error: {type(e).__name__}: {e}"))
-        else:
-            if status.state is not SourceState.FAILED:
-                status.state = SourceState.FINISHED
-        finally:
-            status.next_poll_at_ns = None
-            if on_exit is not None:
-                try:
-                    on_exit(operator)
-                except Exception:
-                    log.exception("on_exit hook of source '%s' failed", table)
-
-    def _fail(self, status: SourceStatus, message: str) -> None:
-        status.state = SourceState.FAILED
-        status.failures += 1
-        status.last_error = message
-        status.last_error_at_ns = self.clock.time_ns()
 
     def statuses(self) -> list[SourceStatus]:
         """A snapshot of every source's status, in start order (read on the loop)."""
