@@ -19,8 +19,6 @@ the same API to asyncio code without blocking its loop.
 from __future__ import annotations
 
 import asyncio
-import functools
-import logging
 import os
 import threading
 from collections.abc import AsyncIterator, Mapping
@@ -33,23 +31,16 @@ import pyarrow.compute as pc
 
 from arroyo_lite.clock import Clock, SystemClock
 from arroyo_lite.config import TIMESTAMP_COLUMN, TIMESTAMP_TYPE, TableConfig, TableKind
-from arroyo_lite.connectors.base import SourceContext, SourceStatus
-from arroyo_lite.errors import (
-    ArroyoLiteError,
-    QueryError,
-    SourceError,
-    SourcePosition,
-    SqlError,
-)
+from arroyo_lite.connectors.base import SourceStatus
+from arroyo_lite.errors import ArroyoLiteError, QueryError, SourcePosition, SqlError
 from arroyo_lite.query.continuous import ContinuousQuery
 from arroyo_lite.query.engine import Engine, offset_position
 from arroyo_lite.query.status_table import STATUS_TABLE, status_table
 from arroyo_lite.runtime.loop import Runtime
 from arroyo_lite.runtime.persist import FLUSH_INTERVAL, Persister, StateDir
 from arroyo_lite.runtime.store import Store
+from arroyo_lite.runtime.tables import Tables
 from arroyo_lite.sql.statements import CreateTable, CreateView, Insert, Program
-
-log = logging.getLogger(__name__)
 
 
 class SessionClosedError(ArroyoLiteError):
@@ -87,6 +78,14 @@ class Session:
         if self._state is not None:
             self._persister = Persister(self._state, self.store, interval=flush_interval)
             self.runtime.submit(self._persister.run())
+        self._tables = Tables(
+            self.store,
+            self.runtime,
+            clock=self.clock,
+            env=self.env,
+            state=self._state,
+            persister=self._persister,
+        )
 
     # --- context manager ----------------------------------------------------------------
 
@@ -143,9 +142,9 @@ class Session:
             if self.store.has(name) or self.engine.has_view(name) or name.lower() == STATUS_TABLE:
                 raise SqlError(f"table '{name}' is already defined", position=position)
             if config.kind is TableKind.MEMORY:
-                self.store.create(name, _memory_schema(config), kind=TableKind.MEMORY)
+                self._tables.create_memory(config)
             elif config.kind is TableKind.SOURCE:
-                self._start_source(config)
+                self._tables.start_source(config)
             else:
                 raise SqlError(
                     f"{config.kind} tables are not supported by arroyo-lite "
@@ -154,44 +153,6 @@ class Session:
                     hint="arroyo-lite runs source tables; query results go to Python or the CLI",
                 )
             self._configs[name.lower()] = config
-
-    def _start_source(self, config: TableConfig) -> None:
-        from arroyo_lite.connectors.registry import get_connector
-
-        name = config.name
-        schema = config.output_schema()
-        connector = get_connector(config.connector or "")
-        context = SourceContext(clock=self.clock, env=self.env)
-        self.store.create(name, schema, kind=TableKind.SOURCE, retention=config.retention)
-        secrets = connector.secrets(config, self.env)
-        try:
-            if self._state is not None:
-                self._restore(name, schema, context)
-            operator = connector.make_operator(config, context)
-        except ArroyoLiteError:
-            self.store.drop(name)
-            raise
-        except Exception as e:  # a connector bug: report it cleanly, without secrets
-            self.store.drop(name)
-            log.error("cannot start source '%s'", name, exc_info=False)
-            raise SourceError(
-                secrets.mask(f"cannot start source '{name}': {type(e).__name__}: {e}")
-            ) from None
-        if self._persister is not None:
-            end_row = self.store.snapshot([name])[name.lower()].end_row
-            self._persister.track(name, schema, context.state, end_row)
-        emit = functools.partial(self.store.append, name)
-        self.runtime.start_source(operator, emit, secrets=secrets)
-
-    def _restore(self, name: str, schema: pa.Schema, context: SourceContext) -> None:
-        """Reload saved rows (retention applies) and source state; compact the segments."""
-        assert self._state is not None
-        batches, state = self._state.load_table(name, schema)
-        if batches or state:
-            self.store.append_many(name, batches)
-            kept = self.store.snapshot([name])[name.lower()].to_table()
-            self._state.rewrite_table(name, schema, kept, state)
-        context.state.update(state)
 
     def _insert(self, statement: Insert) -> None:
         key = statement.target.lower()
@@ -288,10 +249,6 @@ class Session:
     def _check_open(self) -> None:
         if self._closed:
             raise SessionClosedError("the session is closed")
-
-
-def _memory_schema(config: TableConfig) -> pa.Schema:
-    return config.output_schema()
 
 
 def _conform(result: pa.Table, schema: pa.Schema, statement: Insert, now_ns: int) -> pa.Table:
