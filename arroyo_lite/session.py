@@ -27,14 +27,14 @@ from types import TracebackType
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from arroyo_lite.clock import Clock, SystemClock
-from arroyo_lite.config import TIMESTAMP_COLUMN, TIMESTAMP_TYPE, TableConfig, TableKind
-from arroyo_lite.connectors.base import SourceStatus
+from arroyo_lite.config import TableConfig, TableKind
+from arroyo_lite.connectors.base import SinkOperator, SourceStatus
 from arroyo_lite.errors import ArroyoLiteError, QueryError, SourcePosition, SqlError
 from arroyo_lite.query.continuous import ContinuousQuery
 from arroyo_lite.query.engine import Engine, offset_position
+from arroyo_lite.query.insert import InsertPump, check_appends, conform
 from arroyo_lite.query.status_table import STATUS_TABLE, status_table
 from arroyo_lite.runtime.loop import Runtime
 from arroyo_lite.runtime.persist import FLUSH_INTERVAL, Persister, StateDir
@@ -70,6 +70,8 @@ class Session:
         self._closed = False
         self._inserted: set[str] = set()
         self._configs: dict[str, TableConfig] = {}
+        self._sinks: dict[str, SinkOperator] = {}
+        self._pumps: list[InsertPump] = []
         self._state = StateDir(state_dir) if state_dir is not None else None
         self.store = Store(time_ns=self.clock.time_ns)
         self.runtime = Runtime(clock=self.clock)
@@ -117,6 +119,7 @@ class Session:
         with self._lock:
             self._check_open()
             known = {name: self.store.kind(name) for name in self.store.names()}
+            known.update({sink.config.name: TableKind.SINK for sink in self._sinks.values()})
             program = compile_sql(sql, file=file, env=self.env, catalog=known or None)
             for statement in program.statements:
                 if isinstance(statement, CreateTable):
@@ -139,12 +142,15 @@ class Session:
         with self._lock:
             self._check_open()
             name = config.name
-            if self.store.has(name) or self.engine.has_view(name) or name.lower() == STATUS_TABLE:
+            defined = name.lower() in self._configs or name.lower() == STATUS_TABLE
+            if defined or self.store.has(name) or self.engine.has_view(name):
                 raise SqlError(f"table '{name}' is already defined", position=position)
             if config.kind is TableKind.MEMORY:
                 self._tables.create_memory(config)
             elif config.kind is TableKind.SOURCE:
                 self._tables.start_source(config)
+            elif config.kind is TableKind.SINK:
+                self._sinks[name.lower()] = self._tables.make_sink(config)
             else:
                 raise SqlError(
                     f"{config.kind} tables are not supported by arroyo-lite "
@@ -156,19 +162,40 @@ class Session:
 
     def _insert(self, statement: Insert) -> None:
         key = statement.target.lower()
-        if not self.store.has(key) or self.store.kind(key) is not TableKind.MEMORY:
+        sink = self._sinks.get(key)
+        if sink is None and (
+            not self.store.has(key) or self.store.kind(key) is not TableKind.MEMORY
+        ):
             raise SqlError(
-                f"cannot insert into '{statement.target}': only memory tables can be inserted "
-                "into",
+                f"cannot insert into '{statement.target}': only memory and sink tables can be "
+                "inserted into",
                 position=statement.position,
             )
         if key in self._inserted:
-            raise SqlError("Can only insert into a memory table once", position=statement.position)
+            kind = "memory table" if sink is None else "sink (arroyo-lite)"
+            raise SqlError(f"Can only insert into a {kind} once", position=statement.position)
         at = offset_position(statement.text, statement.query, statement.position)
-        result = self.engine.query(statement.query, position=at)
-        schema = self.store.schema(key)
-        self.store.replace(key, _conform(result, schema, statement, self.clock.time_ns()))
+        if sink is None:
+            result = self.engine.query(statement.query, position=at)
+            schema = self.store.schema(key)
+            self.store.replace(key, conform(result, schema, statement, self.clock.time_ns()))
+        else:
+            self._pump_into(sink, statement)
         self._inserted.add(key)
+
+    def _pump_into(self, sink: SinkOperator, statement: Insert) -> None:
+        """Start the sink and the continuous query that feeds it (append-only queries)."""
+        stream = self.engine.stream(statement.query)
+        try:
+            check_appends(stream, statement)
+            columns = self.engine.query(f"SELECT * FROM ({statement.query}) AS q LIMIT 0")
+            pump = InsertPump(statement, sink.config, stream, now_ns=self.clock.time_ns)
+            pump.check(columns.schema)
+        except ArroyoLiteError:
+            stream.close()
+            raise
+        pump.start(self._tables.start_sink(sink))
+        self._pumps.append(pump)
 
     # --- queries ------------------------------------------------------------------------
 
@@ -236,6 +263,8 @@ class Session:
             self._closed = True
         try:
             self.runtime.stop_all_sources()
+            for pump in self._pumps:
+                pump.stop()  # what the sources produced is still written
             if self._persister is not None:
                 try:
                     self.runtime.call(self._persister.flush(), timeout=30)
@@ -249,55 +278,6 @@ class Session:
     def _check_open(self) -> None:
         if self._closed:
             raise SessionClosedError("the session is closed")
-
-
-def _conform(result: pa.Table, schema: pa.Schema, statement: Insert, now_ns: int) -> pa.Table:
-    """Map an INSERT query's columns onto a memory table's, casting types: by position, or
-    through the statement's column list (``INSERT INTO t (b, a) ...``; unlisted columns are
-    NULL).
-
-    ``_timestamp`` is taken from the result if it has one, else the insert time.
-    """
-    declared = [f for f in schema if f.name != TIMESTAMP_COLUMN]
-    # By position in the result (a query may repeat a column name).
-    positions = [i for i, c in enumerate(result.column_names) if c != TIMESTAMP_COLUMN]
-    columns = [result.column_names[i] for i in positions]
-    targets = list(statement.columns) or [f.name for f in declared]
-    if len(columns) != len(targets):
-        raise QueryError(
-            f"INSERT INTO {statement.target}: the query returns {len(columns)} column(s), "
-            f"the {'column list names' if statement.columns else 'table has'} {len(targets)}",
-            position=statement.position,
-        )
-    by_target = {name.lower(): index for index, name in enumerate(targets)}
-    unknown = set(by_target) - {f.name.lower() for f in declared}
-    if unknown or len(by_target) != len(targets):
-        raise QueryError(
-            f"INSERT INTO {statement.target}: the column list must name each of the table's "
-            "columns at most once (" + ", ".join(f.name for f in declared) + ")",
-            position=statement.position,
-        )
-    arrays: list[Any] = []
-    for field in declared:
-        index = by_target.get(field.name.lower())
-        if index is None:
-            arrays.append(pa.nulls(result.num_rows, field.type))
-            continue
-        column = columns[index]
-        try:
-            arrays.append(pc.cast(result.column(positions[index]), field.type))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-            raise QueryError(
-                f"INSERT INTO {statement.target}: column '{column}' cannot be stored as "
-                f"{field.type} ('{field.name}'): {e}",
-                position=statement.position,
-            ) from e
-    if TIMESTAMP_COLUMN in result.column_names:
-        arrays.append(pc.cast(result.column(TIMESTAMP_COLUMN), TIMESTAMP_TYPE))
-    else:
-        now = pa.repeat(pa.scalar(now_ns, pa.int64()), result.num_rows)
-        arrays.append(now.view(TIMESTAMP_TYPE))
-    return pa.table(arrays, schema=schema)
 
 
 class AsyncSession:

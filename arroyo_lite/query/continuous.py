@@ -85,6 +85,9 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
         )
         self._deadline = None if timeout is None else time.monotonic() + timeout
         self._closed = False
+        #: finish() asked for one last evaluation; _final: that evaluation is done.
+        self._draining = False
+        self._final = False
         self._pending: collections.deque[pa.RecordBatch] = collections.deque()
         self._high_water = 0
         self._versions: dict[str, int] | None = None
@@ -124,9 +127,13 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
         while True:
             if self._pending:
                 return self._pending.popleft()
-            if self._finished():
+            if self._final or self._finished():
                 self.close()
                 raise StopIteration
+            if self._draining:
+                self._final = True
+                self._evaluate(force=False)
+                continue
             version = store.version
             now = time.monotonic()
             due_status = self._shape.reads_status and now >= self._next_status
@@ -148,6 +155,13 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
         if self._deadline is not None:
             wait = min(wait, max(0.0, self._deadline - time.monotonic()))
         return wait
+
+    def finish(self) -> None:
+        """End after one last evaluation of what has arrived (any thread): the rows stored
+        up to now are still yielded, then iteration stops."""
+        self._draining = True
+        self._woken.set()
+        self._engine.store.notify()
 
     def close(self) -> None:
         """Stop iterating (callable from any thread; an iteration in progress ends soon)."""

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from arroyo_lite.clock import Clock, SystemClock
-from arroyo_lite.connectors.base import Emit, SourceOperator, SourceStatus
+from arroyo_lite.connectors.base import Emit, Operator, SinkOperator, SourceOperator, SourceStatus
 from arroyo_lite.errors import ArroyoLiteError
+from arroyo_lite.runtime.sinks import SinkFeed, SinkInput
 from arroyo_lite.runtime.supervisor import Supervisor
 from arroyo_lite.secrets import Secrets
 
@@ -58,8 +59,8 @@ class RuntimeClosedError(ArroyoLiteError):
 
 
 @dataclass
-class _Source:
-    operator: SourceOperator
+class _Running:
+    operator: Operator
     task: asyncio.Task[Any]
 
 
@@ -73,7 +74,7 @@ class Runtime:
     def __init__(self, *, clock: Clock | None = None, name: str = "arroyo-lite-runtime") -> None:
         self.clock: Clock = clock or SystemClock()
         self.loop = asyncio.new_event_loop()
-        self._sources: dict[str, _Source] = {}
+        self._sources: dict[str, _Running] = {}
         self._closed = False
         self._started = threading.Event()
         self._thread = threading.Thread(target=self._run_loop, name=name, daemon=True)
@@ -133,7 +134,7 @@ class Runtime:
         operator: SourceOperator,
         emit: Emit,
         *,
-        on_exit: Callable[[SourceOperator], None] | None = None,
+        on_exit: Callable[[Operator], None] | None = None,
         secrets: Secrets | None = None,
     ) -> None:
         """Start ``operator.run(emit)`` as a supervised task; returns once it is scheduled.
@@ -150,7 +151,7 @@ class Runtime:
                 Supervisor(operator, clock=self.clock, secrets=secrets, on_exit=on_exit).run(emit),
                 name=f"source:{name}",
             )
-            self._sources[name] = _Source(operator, task)
+            self._sources[name] = _Running(operator, task)
 
         self.call(start())
 
@@ -166,7 +167,27 @@ class Runtime:
                 pass  # closed meanwhile: nothing mutates the statuses any more
         return take()
 
-    def operators(self) -> list[SourceOperator]:
+    def start_sink(self, sink: SinkOperator, *, secrets: Secrets | None = None) -> SinkInput:
+        """Start ``sink`` as a supervised task; return the handle that feeds it batches.
+
+        A sink shares the sources' table namespace (a table is one or the other), their
+        statuses and :meth:`close`; :meth:`stop_all_sources` leaves it running, so what the
+        sources produced can still be written (``SinkInput.finish`` ends it).
+        """
+        name = sink.config.name.lower()
+
+        async def start() -> SinkInput:
+            if name in self._sources and not self._sources[name].task.done():
+                raise ArroyoLiteError(f"sink '{sink.config.name}' is already running")
+            feed = SinkFeed(sink)
+            supervisor = Supervisor(sink, clock=self.clock, secrets=secrets)
+            task = self.loop.create_task(supervisor.supervise(feed.drive()), name=f"sink:{name}")
+            self._sources[name] = _Running(sink, task)
+            return SinkInput(self.call, lambda: self._closed, feed, task)
+
+        return self.call(start())
+
+    def operators(self) -> list[Operator]:
         return [s.operator for s in self._sources.values()]
 
     def stop_source(self, name: str, timeout: float = STOP_TIMEOUT) -> None:
@@ -177,10 +198,11 @@ class Runtime:
         self.call(_cancel_all([source.task], timeout))
 
     def stop_all_sources(self, timeout: float = STOP_TIMEOUT) -> None:
-        """Cancel every source at once and wait (bounded, in total) for them to finish."""
+        """Cancel every source (not the sinks) at once; wait (bounded, in total) for them."""
         if self._closed:
             return
-        self.call(_cancel_all([s.task for s in self._sources.values()], timeout), timeout + 1.0)
+        tasks = [s.task for s in self._sources.values() if isinstance(s.operator, SourceOperator)]
+        self.call(_cancel_all(tasks, timeout), timeout + 1.0)
 
     def wait_sources(self, timeout: float | None = None) -> bool:
         """Block until every source task has ended; ``True`` if they all did in time."""

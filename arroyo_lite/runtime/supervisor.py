@@ -22,10 +22,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from arroyo_lite.clock import Clock, SystemClock
-from arroyo_lite.connectors.base import Emit, SourceOperator, SourceState
+from arroyo_lite.connectors.base import Emit, Operator, SourceOperator, SourceState
 from arroyo_lite.errors import SourceError
 from arroyo_lite.secrets import Secrets
 
@@ -38,7 +39,7 @@ FINAL = frozenset({SourceState.FAILED, SourceState.FINISHED, SourceState.STOPPED
 
 
 class Supervisor:
-    """Runs one :class:`SourceOperator` and owns its ``status.state``.
+    """Runs one operator (a source, or a sink's writing loop) and owns its ``status.state``.
 
     ``clock`` timestamps failures; ``secrets`` are masked in every message written or logged;
     ``on_exit`` is called (on the loop) when ``run`` ends for any reason.
@@ -46,11 +47,11 @@ class Supervisor:
 
     def __init__(
         self,
-        operator: SourceOperator,
+        operator: Operator,
         *,
         clock: Clock | None = None,
         secrets: Secrets | None = None,
-        on_exit: Callable[[SourceOperator], None] | None = None,
+        on_exit: Callable[[Operator], None] | None = None,
     ) -> None:
         self.operator = operator
         self.clock: Clock = clock or SystemClock()
@@ -78,12 +79,17 @@ class Supervisor:
         status.next_poll_at_ns = None
 
     async def run(self, emit: Emit) -> SourceError | None:
-        """Run the operator to its end; return the failure that stopped it, if any.
+        """Run a source operator to its end (see :meth:`supervise`)."""
+        assert isinstance(self.operator, SourceOperator)
+        return await self.supervise(self.operator.run(emit))
+
+    async def supervise(self, body: Coroutine[Any, Any, None]) -> SourceError | None:
+        """Await ``body`` (the operator's work); return the failure that stopped it, if any.
 
         Never raises but ``CancelledError`` (after marking the operator ``stopped``).
         """
         try:
-            await self.operator.run(emit)
+            await body
         except asyncio.CancelledError:
             self._set_final(SourceState.STOPPED)
             raise
