@@ -6,6 +6,7 @@ through :class:`arroyo_lite.Session` with the real stdout sink writing to captur
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -131,3 +132,16 @@ INSERT INTO out SELECT id, upper(name) AS name FROM items WHERE id > 0;
     assert set(map(orjson.dumps, rows)) == {
         orjson.dumps({"id": i, "name": f"ITEM-{i}"}) for i in (1, 2)
     }
+
+
+def test_readme_sinks_example_prints_what_it_shows(
+    capsysbinary: pytest.CaptureFixture[bytes],
+) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("<!-- section: sinks -->")[1].split("<!-- /section: sinks -->")[0]
+    sql = section.split("```sql\n")[1].split("```")[0]
+    shown = section.split("prints, on stdout:\n\n```\n")[1].split("```")[0]
+    with Session() as session:
+        session.execute(sql, file="README.md")
+        wait_for(lambda: sink_status(session).rows == 3)
+    assert capsysbinary.readouterr().out.decode() == shown
