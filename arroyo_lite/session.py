@@ -11,7 +11,9 @@
 A session owns: a :class:`~arroyo_lite.runtime.store.Store` (the live tables), a
 :class:`~arroyo_lite.runtime.loop.Runtime` (the event loop thread running the sources), an
 :class:`~arroyo_lite.query.engine.Engine` (DuckDB), and with ``state_dir`` a
-:class:`~arroyo_lite.runtime.persist.Persister`. It is meant for one caller thread (plus the
+:class:`~arroyo_lite.runtime.persist.Persister`; it only wires them: bringing tables to life is
+:class:`~arroyo_lite.runtime.tables.Tables`, ``INSERT INTO`` is
+:class:`~arroyo_lite.query.insert.Inserts`. It is meant for one caller thread (plus the
 runtime's own); :meth:`Session.close` may be called from any thread. :class:`AsyncSession` offers
 the same API to asyncio code without blocking its loop.
 """
@@ -30,11 +32,11 @@ import pyarrow as pa
 
 from arroyo_lite.clock import Clock, SystemClock
 from arroyo_lite.config import TableConfig, TableKind
-from arroyo_lite.connectors.base import SinkOperator, SourceStatus
+from arroyo_lite.connectors.base import SourceStatus
 from arroyo_lite.errors import ArroyoLiteError, QueryError, SourcePosition, SqlError
 from arroyo_lite.query.continuous import ContinuousQuery
-from arroyo_lite.query.engine import Engine, offset_position
-from arroyo_lite.query.insert import InsertPump, check_appends, conform
+from arroyo_lite.query.engine import Engine
+from arroyo_lite.query.insert import Inserts
 from arroyo_lite.query.status_table import STATUS_TABLE, status_table
 from arroyo_lite.runtime.loop import Runtime
 from arroyo_lite.runtime.persist import FLUSH_INTERVAL, Persister, StateDir
@@ -68,10 +70,7 @@ class Session:
         self.clock: Clock = clock or SystemClock()
         self._lock = threading.RLock()
         self._closed = False
-        self._inserted: set[str] = set()
         self._configs: dict[str, TableConfig] = {}
-        self._sinks: dict[str, SinkOperator] = {}
-        self._pumps: list[InsertPump] = []
         self._state = StateDir(state_dir) if state_dir is not None else None
         self.store = Store(time_ns=self.clock.time_ns)
         self.runtime = Runtime(clock=self.clock)
@@ -88,6 +87,7 @@ class Session:
             state=self._state,
             persister=self._persister,
         )
+        self._inserts = Inserts(self.engine, self._tables, now_ns=self.clock.time_ns)
 
     # --- context manager ----------------------------------------------------------------
 
@@ -109,8 +109,9 @@ class Session:
 
         ``CREATE TABLE`` creates the table and starts its source at once; ``CREATE VIEW`` and
         ``CREATE TABLE ... AS`` define views; ``INSERT INTO`` a memory table stores the query's
-        result. Bare ``SELECT`` statements are *not* run: they are in the returned program
-        for the caller to :meth:`query` or :meth:`stream`. Raises
+        result, into a sink table starts writing the query's new rows to it. Bare ``SELECT``
+        statements are *not* run: they are in the returned program for the caller to
+        :meth:`query` or :meth:`stream`. Raises
         :class:`~arroyo_lite.errors.ValidationErrors` for invalid SQL (nothing is applied),
         or the first error met while applying (earlier statements stay applied).
         """
@@ -119,7 +120,7 @@ class Session:
         with self._lock:
             self._check_open()
             known = {name: self.store.kind(name) for name in self.store.names()}
-            known.update({sink.config.name: TableKind.SINK for sink in self._sinks.values()})
+            known.update(dict.fromkeys(self._inserts.sink_names(), TableKind.SINK))
             program = compile_sql(sql, file=file, env=self.env, catalog=known or None)
             for statement in program.statements:
                 if isinstance(statement, CreateTable):
@@ -132,13 +133,14 @@ class Session:
                         position=statement.position,
                     )
                 elif isinstance(statement, Insert):
-                    self._insert(statement)
+                    self._inserts.insert(statement)
                 # Query: returned to the caller. SetOption (updating_ttl): nothing to bound
                 # here, since aggregates are recomputed from the stored rows.
             return program
 
     def create_table(self, config: TableConfig, *, position: SourcePosition | None = None) -> None:
-        """Create a table from a validated config; a source table starts polling at once."""
+        """Create a table from a validated config; a source table starts polling at once, a
+        sink table waits for its ``INSERT``."""
         with self._lock:
             self._check_open()
             name = config.name
@@ -150,7 +152,7 @@ class Session:
             elif config.kind is TableKind.SOURCE:
                 self._tables.start_source(config)
             elif config.kind is TableKind.SINK:
-                self._sinks[name.lower()] = self._tables.make_sink(config)
+                self._inserts.add_sink(config)
             else:
                 raise SqlError(
                     f"{config.kind} tables are not supported by arroyo-lite "
@@ -159,43 +161,6 @@ class Session:
                     hint="arroyo-lite runs source tables; query results go to Python or the CLI",
                 )
             self._configs[name.lower()] = config
-
-    def _insert(self, statement: Insert) -> None:
-        key = statement.target.lower()
-        sink = self._sinks.get(key)
-        if sink is None and (
-            not self.store.has(key) or self.store.kind(key) is not TableKind.MEMORY
-        ):
-            raise SqlError(
-                f"cannot insert into '{statement.target}': only memory and sink tables can be "
-                "inserted into",
-                position=statement.position,
-            )
-        if key in self._inserted:
-            kind = "memory table" if sink is None else "sink (arroyo-lite)"
-            raise SqlError(f"Can only insert into a {kind} once", position=statement.position)
-        at = offset_position(statement.text, statement.query, statement.position)
-        if sink is None:
-            result = self.engine.query(statement.query, position=at)
-            schema = self.store.schema(key)
-            self.store.replace(key, conform(result, schema, statement, self.clock.time_ns()))
-        else:
-            self._pump_into(sink, statement)
-        self._inserted.add(key)
-
-    def _pump_into(self, sink: SinkOperator, statement: Insert) -> None:
-        """Start the sink and the continuous query that feeds it (append-only queries)."""
-        stream = self.engine.stream(statement.query)
-        try:
-            check_appends(stream, statement)
-            columns = self.engine.query(f"SELECT * FROM ({statement.query}) AS q LIMIT 0")
-            pump = InsertPump(statement, sink.config, stream, now_ns=self.clock.time_ns)
-            pump.check(columns.schema)
-        except ArroyoLiteError:
-            stream.close()
-            raise
-        pump.start(self._tables.start_sink(sink))
-        self._pumps.append(pump)
 
     # --- queries ------------------------------------------------------------------------
 
@@ -263,8 +228,7 @@ class Session:
             self._closed = True
         try:
             self.runtime.stop_all_sources()
-            for pump in self._pumps:
-                pump.stop()  # what the sources produced is still written
+            self._inserts.stop()  # what the sources produced is still written
             if self._persister is not None:
                 try:
                     self.runtime.call(self._persister.flush(), timeout=30)

@@ -19,10 +19,13 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from arroyo_lite.config import TIMESTAMP_COLUMN, TIMESTAMP_TYPE, TableConfig
+from arroyo_lite.config import TIMESTAMP_COLUMN, TIMESTAMP_TYPE, TableConfig, TableKind
+from arroyo_lite.connectors.base import SinkOperator
 from arroyo_lite.errors import ArroyoLiteError, QueryError, SqlError
 from arroyo_lite.query.continuous import ContinuousQuery
+from arroyo_lite.query.engine import Engine, offset_position
 from arroyo_lite.runtime.sinks import SinkInput
+from arroyo_lite.runtime.tables import Tables
 from arroyo_lite.sql.statements import Insert
 
 log = logging.getLogger(__name__)
@@ -158,3 +161,74 @@ class InsertPump:
             log.error("INSERT INTO %s stopped: %s", self.statement.target, e.message)
         finally:
             self.stream.close()
+
+
+class Inserts:
+    """A session's ``INSERT INTO`` targets: memory tables (filled once, at the statement)
+    and sink tables (built at ``CREATE TABLE``, fed continuously from the ``INSERT``).
+
+    Called from the session's thread, under its lock; :meth:`stop` from its close.
+    """
+
+    def __init__(self, engine: Engine, tables: Tables, *, now_ns: Callable[[], int]) -> None:
+        self.engine = engine
+        self.store = engine.store
+        self.tables = tables
+        self._now_ns = now_ns
+        self._sinks: dict[str, SinkOperator] = {}
+        self._inserted: set[str] = set()
+        self._pumps: list[InsertPump] = []
+
+    def add_sink(self, config: TableConfig) -> None:
+        """Build the sink of table ``config`` (started by its ``INSERT``)."""
+        self._sinks[config.name.lower()] = self.tables.make_sink(config)
+
+    def sink_names(self) -> list[str]:
+        return [sink.config.name for sink in self._sinks.values()]
+
+    def insert(self, statement: Insert) -> None:
+        """Run ``statement``: store the result in a memory table, or start feeding a sink.
+
+        Raises :class:`SqlError` / :class:`QueryError` (at the statement) for a target that
+        cannot be inserted into, a second insert, or a query that does not fit.
+        """
+        key = statement.target.lower()
+        sink = self._sinks.get(key)
+        if sink is None and (
+            not self.store.has(key) or self.store.kind(key) is not TableKind.MEMORY
+        ):
+            raise SqlError(
+                f"cannot insert into '{statement.target}': only memory and sink tables can be "
+                "inserted into",
+                position=statement.position,
+            )
+        if key in self._inserted:
+            kind = "memory table" if sink is None else "sink (arroyo-lite)"
+            raise SqlError(f"Can only insert into a {kind} once", position=statement.position)
+        if sink is None:
+            at = offset_position(statement.text, statement.query, statement.position)
+            result = self.engine.query(statement.query, position=at)
+            schema = self.store.schema(key)
+            self.store.replace(key, conform(result, schema, statement, self._now_ns()))
+        else:
+            self._pump_into(sink, statement)
+        self._inserted.add(key)
+
+    def _pump_into(self, sink: SinkOperator, statement: Insert) -> None:
+        """Start the sink and the continuous query that feeds it (append-only queries)."""
+        stream = self.engine.stream(statement.query)
+        try:
+            check_appends(stream, statement)
+            columns = self.engine.query(f"SELECT * FROM ({statement.query}) AS q LIMIT 0")
+            pump = InsertPump(statement, sink.config, stream, now_ns=self._now_ns)
+            pump.check(columns.schema)
+        except ArroyoLiteError:
+            stream.close()
+            raise
+        pump.start(self.tables.start_sink(sink))
+        self._pumps.append(pump)
+
+    def stop(self) -> None:
+        """Write what the (stopped) sources produced into the sinks, then close them."""
+        for pump in self._pumps:
+            pump.stop()

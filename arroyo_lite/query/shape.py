@@ -79,23 +79,7 @@ def analyze(
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
     scans = _count_scans(tree, views)
     tables: set[str] = set()
-    aggregating = (
-        any(
-            True
-            for _ in tree.find_all(exp.AggFunc, exp.Group, exp.Distinct, exp.Window, exp.Having)
-        )
-        or any(str(f.name).lower() in aggregates for f in tree.find_all(exp.Anonymous))
-        # LIMIT/OFFSET/FETCH pick rows out of the whole result ("the 10 largest so far"):
-        # over new rows only they would pick per batch.
-        or any(True for _ in tree.find_all(exp.Limit, exp.Offset, exp.Fetch))
-        # Set operations other than UNION ALL compare rows with each other (UNION removes
-        # duplicates, EXCEPT/INTERSECT match rows up): over new rows only they would be
-        # applied per batch, so a row could come out twice.
-        or any(
-            not isinstance(op, exp.Union) or bool(op.args.get("distinct"))
-            for op in tree.find_all(exp.Union, exp.Except, exp.Intersect)
-        )
-    )
+    aggregating = _aggregates(tree, aggregates)
     reads_status = False
     for table in tree.find_all(exp.Table):
         name = table.name.lower()
@@ -120,6 +104,28 @@ def analyze(
         rescanned=frozenset(t for t, n in scans.items() if n > 1),
         scans=tuple(sorted(scans.items())),
         windowed=windowed,
+    )
+
+
+def _aggregates(tree: exp.Expr, aggregates: frozenset[str]) -> bool:
+    """Whether the query's result depends on more than each row alone (aggregates, DISTINCT,
+    window functions, LIMIT, set operations other than UNION ALL): not counting views."""
+    return (
+        any(
+            True
+            for _ in tree.find_all(exp.AggFunc, exp.Group, exp.Distinct, exp.Window, exp.Having)
+        )
+        or any(str(f.name).lower() in aggregates for f in tree.find_all(exp.Anonymous))
+        # LIMIT/OFFSET/FETCH pick rows out of the whole result ("the 10 largest so far"):
+        # over new rows only they would pick per batch.
+        or any(True for _ in tree.find_all(exp.Limit, exp.Offset, exp.Fetch))
+        # Set operations other than UNION ALL compare rows with each other (UNION removes
+        # duplicates, EXCEPT/INTERSECT match rows up): over new rows only they would be
+        # applied per batch, so a row could come out twice.
+        or any(
+            not isinstance(op, exp.Union) or bool(op.args.get("distinct"))
+            for op in tree.find_all(exp.Union, exp.Except, exp.Intersect)
+        )
     )
 
 
