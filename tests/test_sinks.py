@@ -13,10 +13,13 @@ import orjson
 import pytest
 
 from arroyo_lite import Session
-from arroyo_lite.connectors.base import SourceState
-from arroyo_lite.errors import ArroyoLiteError, SqlError
+from arroyo_lite.config import TableConfig, TableKind
+from arroyo_lite.connectors.base import SourceContext, SourceState
+from arroyo_lite.connectors.stdout.operator import StdoutSink
+from arroyo_lite.errors import ArroyoLiteError, FatalSourceError, SqlError
 from tests.support import cli
 from tests.support.threaded_server import wait_for
+from tests.test_encode import batch
 
 IMPULSE_TO_STDOUT = """
 CREATE TABLE imp WITH (connector = 'impulse', event_rate = '1000', message_count = '50');
@@ -145,3 +148,18 @@ def test_readme_sinks_example_prints_what_it_shows(
         session.execute(sql, file="README.md")
         wait_for(lambda: sink_status(session).rows == 3)
     assert capsysbinary.readouterr().out.decode() == shown
+
+
+async def test_a_closed_stdout_fails_the_sink_cleanly(tmp_path: Any) -> None:
+    out = (tmp_path / "out.jsonl").open("wb")
+    sink = StdoutSink(
+        TableConfig(name="out", kind=TableKind.SINK, columns=(), connector="stdout"),
+        SourceContext(),
+        out=out,
+    )
+    await sink.write(batch())
+    await sink.flush()
+    assert (tmp_path / "out.jsonl").read_bytes().count(b"\n") == 2
+    out.close()
+    with pytest.raises(FatalSourceError, match="cannot write to stdout"):
+        await sink.write(batch())

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 from typing import BinaryIO
 
 import pyarrow as pa
 
 from arroyo_lite.config import TableConfig
 from arroyo_lite.connectors.base import SinkOperator, SourceContext
+from arroyo_lite.errors import FatalSourceError
 from arroyo_lite.formats.encode import make_encoder
 
 
@@ -32,8 +34,15 @@ class StdoutSink(SinkOperator):
     async def write(self, batch: pa.RecordBatch) -> None:
         data = self.encoder.encode(batch)
         if data:
-            await asyncio.to_thread(self.out.write, data)
+            await self._io(self.out.write, data)
             self.status.bytes += len(data)
 
     async def flush(self) -> None:
-        await asyncio.to_thread(self.out.flush)
+        await self._io(self.out.flush)
+
+    async def _io(self, fn: Callable[..., object], *args: bytes) -> None:
+        try:
+            await asyncio.to_thread(fn, *args)
+        except (BrokenPipeError, ValueError) as e:  # ValueError: the stream was closed
+            # The reader went away (``run ... | head``): this sink is done, cleanly.
+            raise FatalSourceError(f"cannot write to stdout: {e}") from e
