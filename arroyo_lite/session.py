@@ -11,7 +11,9 @@
 A session owns: a :class:`~arroyo_lite.runtime.store.Store` (the live tables), a
 :class:`~arroyo_lite.runtime.loop.Runtime` (the event loop thread running the sources), an
 :class:`~arroyo_lite.query.engine.Engine` (DuckDB), and with ``state_dir`` a
-:class:`~arroyo_lite.runtime.persist.Persister`. It is meant for one caller thread (plus the
+:class:`~arroyo_lite.runtime.persist.Persister`; it only wires them: bringing tables to life is
+:class:`~arroyo_lite.runtime.tables.Tables`, ``INSERT INTO`` is
+:class:`~arroyo_lite.query.insert.Inserts`. It is meant for one caller thread (plus the
 runtime's own); :meth:`Session.close` may be called from any thread. :class:`AsyncSession` offers
 the same API to asyncio code without blocking its loop.
 """
@@ -19,8 +21,6 @@ the same API to asyncio code without blocking its loop.
 from __future__ import annotations
 
 import asyncio
-import functools
-import logging
 import os
 import threading
 from collections.abc import AsyncIterator, Mapping
@@ -29,27 +29,20 @@ from types import TracebackType
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from arroyo_lite.clock import Clock, SystemClock
-from arroyo_lite.config import TIMESTAMP_COLUMN, TIMESTAMP_TYPE, TableConfig, TableKind
-from arroyo_lite.connectors.base import SourceContext, SourceStatus
-from arroyo_lite.errors import (
-    ArroyoLiteError,
-    QueryError,
-    SourceError,
-    SourcePosition,
-    SqlError,
-)
+from arroyo_lite.config import TableConfig, TableKind
+from arroyo_lite.connectors.base import SourceStatus
+from arroyo_lite.errors import ArroyoLiteError, QueryError, SourcePosition, SqlError
 from arroyo_lite.query.continuous import ContinuousQuery
-from arroyo_lite.query.engine import Engine, offset_position
+from arroyo_lite.query.engine import Engine
+from arroyo_lite.query.insert import Inserts
 from arroyo_lite.query.status_table import STATUS_TABLE, status_table
 from arroyo_lite.runtime.loop import Runtime
 from arroyo_lite.runtime.persist import FLUSH_INTERVAL, Persister, StateDir
 from arroyo_lite.runtime.store import Store
+from arroyo_lite.runtime.tables import Tables
 from arroyo_lite.sql.statements import CreateTable, CreateView, Insert, Program
-
-log = logging.getLogger(__name__)
 
 
 class SessionClosedError(ArroyoLiteError):
@@ -77,7 +70,6 @@ class Session:
         self.clock: Clock = clock or SystemClock()
         self._lock = threading.RLock()
         self._closed = False
-        self._inserted: set[str] = set()
         self._configs: dict[str, TableConfig] = {}
         self._state = StateDir(state_dir) if state_dir is not None else None
         self.store = Store(time_ns=self.clock.time_ns)
@@ -87,6 +79,15 @@ class Session:
         if self._state is not None:
             self._persister = Persister(self._state, self.store, interval=flush_interval)
             self.runtime.submit(self._persister.run())
+        self._tables = Tables(
+            self.store,
+            self.runtime,
+            clock=self.clock,
+            env=self.env,
+            state=self._state,
+            persister=self._persister,
+        )
+        self._inserts = Inserts(self.engine, self._tables, now_ns=self.clock.time_ns)
 
     # --- context manager ----------------------------------------------------------------
 
@@ -108,8 +109,9 @@ class Session:
 
         ``CREATE TABLE`` creates the table and starts its source at once; ``CREATE VIEW`` and
         ``CREATE TABLE ... AS`` define views; ``INSERT INTO`` a memory table stores the query's
-        result. Bare ``SELECT`` statements are *not* run: they are in the returned program
-        for the caller to :meth:`query` or :meth:`stream`. Raises
+        result, into a sink table starts writing the query's new rows to it. Bare ``SELECT``
+        statements are *not* run: they are in the returned program for the caller to
+        :meth:`query` or :meth:`stream`. Raises
         :class:`~arroyo_lite.errors.ValidationErrors` for invalid SQL (nothing is applied),
         or the first error met while applying (earlier statements stay applied).
         """
@@ -118,6 +120,7 @@ class Session:
         with self._lock:
             self._check_open()
             known = {name: self.store.kind(name) for name in self.store.names()}
+            known.update(dict.fromkeys(self._inserts.sink_names(), TableKind.SINK))
             program = compile_sql(sql, file=file, env=self.env, catalog=known or None)
             for statement in program.statements:
                 if isinstance(statement, CreateTable):
@@ -130,22 +133,26 @@ class Session:
                         position=statement.position,
                     )
                 elif isinstance(statement, Insert):
-                    self._insert(statement)
+                    self._inserts.insert(statement)
                 # Query: returned to the caller. SetOption (updating_ttl): nothing to bound
                 # here, since aggregates are recomputed from the stored rows.
             return program
 
     def create_table(self, config: TableConfig, *, position: SourcePosition | None = None) -> None:
-        """Create a table from a validated config; a source table starts polling at once."""
+        """Create a table from a validated config; a source table starts polling at once, a
+        sink table waits for its ``INSERT``."""
         with self._lock:
             self._check_open()
             name = config.name
-            if self.store.has(name) or self.engine.has_view(name) or name.lower() == STATUS_TABLE:
+            defined = name.lower() in self._configs or name.lower() == STATUS_TABLE
+            if defined or self.store.has(name) or self.engine.has_view(name):
                 raise SqlError(f"table '{name}' is already defined", position=position)
             if config.kind is TableKind.MEMORY:
-                self.store.create(name, _memory_schema(config), kind=TableKind.MEMORY)
+                self._tables.create_memory(config)
             elif config.kind is TableKind.SOURCE:
-                self._start_source(config)
+                self._tables.start_source(config)
+            elif config.kind is TableKind.SINK:
+                self._inserts.add_sink(config)
             else:
                 raise SqlError(
                     f"{config.kind} tables are not supported by arroyo-lite "
@@ -154,60 +161,6 @@ class Session:
                     hint="arroyo-lite runs source tables; query results go to Python or the CLI",
                 )
             self._configs[name.lower()] = config
-
-    def _start_source(self, config: TableConfig) -> None:
-        from arroyo_lite.connectors.registry import get_connector
-
-        name = config.name
-        schema = config.output_schema()
-        connector = get_connector(config.connector or "")
-        context = SourceContext(clock=self.clock, env=self.env)
-        self.store.create(name, schema, kind=TableKind.SOURCE, retention=config.retention)
-        secrets = connector.secrets(config, self.env)
-        try:
-            if self._state is not None:
-                self._restore(name, schema, context)
-            operator = connector.make_operator(config, context)
-        except ArroyoLiteError:
-            self.store.drop(name)
-            raise
-        except Exception as e:  # a connector bug: report it cleanly, without secrets
-            self.store.drop(name)
-            log.error("cannot start source '%s'", name, exc_info=False)
-            raise SourceError(
-                secrets.mask(f"cannot start source '{name}': {type(e).__name__}: {e}")
-            ) from None
-        if self._persister is not None:
-            end_row = self.store.snapshot([name])[name.lower()].end_row
-            self._persister.track(name, schema, context.state, end_row)
-        emit = functools.partial(self.store.append, name)
-        self.runtime.start_source(operator, emit, secrets=secrets)
-
-    def _restore(self, name: str, schema: pa.Schema, context: SourceContext) -> None:
-        """Reload saved rows (retention applies) and source state; compact the segments."""
-        assert self._state is not None
-        batches, state = self._state.load_table(name, schema)
-        if batches or state:
-            self.store.append_many(name, batches)
-            kept = self.store.snapshot([name])[name.lower()].to_table()
-            self._state.rewrite_table(name, schema, kept, state)
-        context.state.update(state)
-
-    def _insert(self, statement: Insert) -> None:
-        key = statement.target.lower()
-        if not self.store.has(key) or self.store.kind(key) is not TableKind.MEMORY:
-            raise SqlError(
-                f"cannot insert into '{statement.target}': only memory tables can be inserted "
-                "into",
-                position=statement.position,
-            )
-        if key in self._inserted:
-            raise SqlError("Can only insert into a memory table once", position=statement.position)
-        at = offset_position(statement.text, statement.query, statement.position)
-        result = self.engine.query(statement.query, position=at)
-        schema = self.store.schema(key)
-        self.store.replace(key, _conform(result, schema, statement, self.clock.time_ns()))
-        self._inserted.add(key)
 
     # --- queries ------------------------------------------------------------------------
 
@@ -275,6 +228,7 @@ class Session:
             self._closed = True
         try:
             self.runtime.stop_all_sources()
+            self._inserts.stop()  # what the sources produced is still written
             if self._persister is not None:
                 try:
                     self.runtime.call(self._persister.flush(), timeout=30)
@@ -288,59 +242,6 @@ class Session:
     def _check_open(self) -> None:
         if self._closed:
             raise SessionClosedError("the session is closed")
-
-
-def _memory_schema(config: TableConfig) -> pa.Schema:
-    return config.output_schema()
-
-
-def _conform(result: pa.Table, schema: pa.Schema, statement: Insert, now_ns: int) -> pa.Table:
-    """Map an INSERT query's columns onto a memory table's, casting types: by position, or
-    through the statement's column list (``INSERT INTO t (b, a) ...``; unlisted columns are
-    NULL).
-
-    ``_timestamp`` is taken from the result if it has one, else the insert time.
-    """
-    declared = [f for f in schema if f.name != TIMESTAMP_COLUMN]
-    # By position in the result (a query may repeat a column name).
-    positions = [i for i, c in enumerate(result.column_names) if c != TIMESTAMP_COLUMN]
-    columns = [result.column_names[i] for i in positions]
-    targets = list(statement.columns) or [f.name for f in declared]
-    if len(columns) != len(targets):
-        raise QueryError(
-            f"INSERT INTO {statement.target}: the query returns {len(columns)} column(s), "
-            f"the {'column list names' if statement.columns else 'table has'} {len(targets)}",
-            position=statement.position,
-        )
-    by_target = {name.lower(): index for index, name in enumerate(targets)}
-    unknown = set(by_target) - {f.name.lower() for f in declared}
-    if unknown or len(by_target) != len(targets):
-        raise QueryError(
-            f"INSERT INTO {statement.target}: the column list must name each of the table's "
-            "columns at most once (" + ", ".join(f.name for f in declared) + ")",
-            position=statement.position,
-        )
-    arrays: list[Any] = []
-    for field in declared:
-        index = by_target.get(field.name.lower())
-        if index is None:
-            arrays.append(pa.nulls(result.num_rows, field.type))
-            continue
-        column = columns[index]
-        try:
-            arrays.append(pc.cast(result.column(positions[index]), field.type))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-            raise QueryError(
-                f"INSERT INTO {statement.target}: column '{column}' cannot be stored as "
-                f"{field.type} ('{field.name}'): {e}",
-                position=statement.position,
-            ) from e
-    if TIMESTAMP_COLUMN in result.column_names:
-        arrays.append(pc.cast(result.column(TIMESTAMP_COLUMN), TIMESTAMP_TYPE))
-    else:
-        now = pa.repeat(pa.scalar(now_ns, pa.int64()), result.num_rows)
-        arrays.append(now.view(TIMESTAMP_TYPE))
-    return pa.table(arrays, schema=schema)
 
 
 class AsyncSession:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import pyarrow as pa
 
+from arroyo_lite.formats.encode import json_lines_python
 from arroyo_lite.terminal import render
 
 
@@ -51,7 +52,7 @@ def main() -> None:
     table = sample(args.rows)
     n = table.num_rows
     fast, fast_out = best(lambda: render.to_jsonl(table), args.repeat)
-    slow, slow_out = best(lambda: render._to_jsonl_python(render.displayable(table)), args.repeat)
+    slow, slow_out = best(lambda: json_lines_python(render.displayable(table)), args.repeat)
     csv, _ = best(lambda: render.to_csv(table), args.repeat)
     assert fast_out == slow_out, "the two JSON paths disagree"
     print(f"rows: {n:,} (best of {args.repeat})")

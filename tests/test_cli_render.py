@@ -11,6 +11,7 @@ import pyarrow as pa
 from rich.console import Console
 
 from arroyo_lite.connectors.base import SourceState, SourceStatus
+from arroyo_lite.formats.encode import json_lines_python
 from arroyo_lite.terminal import render
 
 NS = 1_700_000_000_123_456_789
@@ -163,4 +164,4 @@ def test_jsonl_of_nothing():
 
 def test_jsonl_duckdb_and_python_paths_agree():
     table = render.displayable(sample())
-    assert render.to_jsonl(table) == render._to_jsonl_python(table)
+    assert render.to_jsonl(table) == json_lines_python(table)

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from arroyo_lite.config import TIMESTAMP_COLUMN, TableKind
 from arroyo_lite.errors import QueryError, SourcePosition
-from arroyo_lite.query.engine import Engine, analyze
+from arroyo_lite.query.engine import Engine
+from arroyo_lite.query.shape import analyze
 from arroyo_lite.runtime.store import Store
 
 SCHEMA = pa.schema(

@@ -1,4 +1,4 @@
-"""The impulse operator, driven by a ManualClock (no real sleeping)."""
+"""The impulse operator under its supervisor, driven by a ManualClock (no real sleeping)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from arroyo_lite.connectors.base import SourceContext, SourceState
 from arroyo_lite.connectors.impulse.operator import ImpulseOperator
 from arroyo_lite.connectors.impulse.options import ImpulseOptions
 from arroyo_lite.errors import FatalSourceError
+from arroyo_lite.runtime.supervisor import Supervisor
 
 
 def impulse_config(
@@ -44,7 +45,7 @@ async def test_emits_batches_at_the_event_rate() -> None:
     clock = ManualClock()
     op = ImpulseOperator(impulse_config(rate=100), SourceContext(clock=clock))
     batches: list[pa.RecordBatch] = []
-    task = asyncio.create_task(op.run(batches.append))
+    task = asyncio.create_task(Supervisor(op, clock=clock).run(batches.append))
     await wait_for_sleepers(clock)
     assert sum(b.num_rows for b in batches) == 1  # the first row is due at once
     await clock.advance(1.0)
@@ -66,7 +67,7 @@ async def test_stops_after_message_count() -> None:
     clock = ManualClock()
     op = ImpulseOperator(impulse_config(rate=10, count=25), SourceContext(clock=clock))
     batches: list[pa.RecordBatch] = []
-    task = asyncio.create_task(op.run(batches.append))
+    task = asyncio.create_task(Supervisor(op, clock=clock).run(batches.append))
     await wait_for_sleepers(clock)
     await clock.advance(10.0)
     await asyncio.wait_for(task, timeout=30)
@@ -80,7 +81,7 @@ async def test_event_time_interval_spaces_timestamps() -> None:
     config = impulse_config(rate=1000, count=5, interval=1_000_000)
     op = ImpulseOperator(config, SourceContext(clock=clock))
     batches: list[pa.RecordBatch] = []
-    task = asyncio.create_task(op.run(batches.append))
+    task = asyncio.create_task(Supervisor(op, clock=clock).run(batches.append))
     await wait_for_sleepers(clock)
     await clock.advance(1.0)
     await asyncio.wait_for(task, timeout=30)
@@ -93,7 +94,7 @@ async def test_resumes_counter_from_state() -> None:
     context = SourceContext(clock=clock, state={"counter": (7).to_bytes(8, "big")})
     op = ImpulseOperator(impulse_config(rate=10, count=10), context)
     batches: list[pa.RecordBatch] = []
-    task = asyncio.create_task(op.run(batches.append))
+    task = asyncio.create_task(Supervisor(op, clock=clock).run(batches.append))
     await wait_for_sleepers(clock)
     await clock.advance(5.0)
     await asyncio.wait_for(task, timeout=30)

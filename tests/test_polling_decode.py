@@ -66,7 +66,7 @@ async def test_bad_data_fail_stops_only_this_table(server: Any) -> None:
     ):
         await wait_until(lambda: failing.task is not None and failing.task.done())
         assert failing.task is not None
-        error = failing.task.exception()
+        error = failing.task.result()
         assert isinstance(error, FatalSourceError)
         assert failing.status.state is SourceState.FAILED
         assert failing.status.last_error == error.message
@@ -102,7 +102,7 @@ async def test_wrongly_typed_body_with_fail(server: Any) -> None:
     async with RunningSource(table(server, "/wrong-types")) as src:
         await wait_until(lambda: src.task is not None and src.task.done())
         assert src.task is not None
-        assert isinstance(src.task.exception(), FatalSourceError)
+        assert isinstance(src.task.result(), FatalSourceError)
     assert server.app[STATE].count("/wrong-types") == 1
 
 

@@ -254,7 +254,7 @@ async def test_missing_variable_is_fatal_and_named(server: Any) -> None:
     async with RunningSource(config) as src:
         await wait_until(lambda: src.task is not None and src.task.done())
         assert src.task is not None
-        error = src.task.exception()
+        error = src.task.result()
         assert error is not None
         assert str(error).startswith("error: Environment variable NOT_SET_ANYWHERE not found")
         assert src.status.state is SourceState.FAILED

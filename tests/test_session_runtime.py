@@ -29,7 +29,7 @@ class Crashing(SourceOperator):
     """A test source whose run() fails with an unexpected exception carrying a secret."""
 
     async def run(self, emit: Emit) -> None:
-        self.status.state = SourceState.RUNNING
+        self.report(SourceState.RUNNING)
         await asyncio.sleep(0)
         raise RuntimeError("boom with s3cr3t-token inside")
 
@@ -45,7 +45,7 @@ class Forever(SourceOperator):
     cancelled = False
 
     async def run(self, emit: Emit) -> None:
-        self.status.state = SourceState.RUNNING
+        self.report(SourceState.RUNNING)
         n = 0
         try:
             while True:

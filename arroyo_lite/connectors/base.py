@@ -3,7 +3,8 @@
 Configuration and running are separate objects (as bytewax separates a ``Source`` from its
 partitions). A connector is stateless and shared; it turns WITH options into its own frozen
 options dataclass (stored in ``TableConfig.connector_options``) and later builds one operator
-per table. The operator owns the running state and a :class:`SourceStatus`.
+per table: a :class:`SourceOperator` that emits batches, or a :class:`SinkOperator` that
+writes them. The operator owns the running state and a :class:`SourceStatus`.
 """
 
 from __future__ import annotations
@@ -84,7 +85,35 @@ class SourceContext:
     env: Mapping[str, str] = field(default_factory=dict)
 
 
-class SourceOperator(ABC):
+class Operator(ABC):  # noqa: B024 - abstract by intent: only its two kinds are built
+    """What every running operator has: its table's config, its context and a status.
+
+    The operator keeps its counters in :attr:`status` but does not write ``status.state``:
+    it calls :meth:`report` with ``running`` or ``backoff``, and its supervisor
+    (:mod:`arroyo_lite.runtime.supervisor`) sets the state, including ``failed``,
+    ``finished`` and ``stopped`` from how the operator ends.
+    """
+
+    def __init__(self, config: TableConfig, context: SourceContext) -> None:
+        self.config = config
+        self.context = context
+        self.status = SourceStatus(table=config.name, connector=config.connector or "")
+        self._reporter: Callable[[SourceState], None] | None = None
+
+    def report(self, state: SourceState) -> None:
+        """Tell the supervisor this operator is ``RUNNING`` or in ``BACKOFF`` now.
+
+        Cheap, non-blocking, called on the loop. Without a supervisor it does nothing.
+        """
+        if self._reporter is not None:
+            self._reporter(state)
+
+    def bind_reporter(self, reporter: Callable[[SourceState], None]) -> None:
+        """Route :meth:`report` to ``reporter`` (the supervisor calls this once)."""
+        self._reporter = reporter
+
+
+class SourceOperator(Operator):
     """A running source for one table.
 
     :meth:`run` polls or generates until cancelled (or, for finite sources, until done),
@@ -93,24 +122,48 @@ class SourceOperator(ABC):
     :class:`~arroyo_lite.errors.FatalSourceError` escapes ``run`` and stops this table only.
     """
 
-    def __init__(self, config: TableConfig, context: SourceContext) -> None:
-        self.config = config
-        self.context = context
-        self.status = SourceStatus(table=config.name, connector=config.connector or "")
-
     @abstractmethod
     async def run(self, emit: Emit) -> None: ...
+
+
+class SinkOperator(Operator):
+    """A running sink for one table: the runtime hands it batches, in order, on the loop.
+
+    Contract: :meth:`open` once before the first batch; :meth:`write` for every batch of
+    result rows (``_timestamp`` included; the batch's columns are the sink table's, or the
+    query's when the table declares none); :meth:`flush` whenever the runtime has no further
+    batch waiting, after which everything written must have reached its destination;
+    :meth:`close` once at the end, also after a failure or a cancellation. None of them may
+    block the loop (offload blocking I/O with ``asyncio.to_thread``). The runtime counts
+    ``status.rows`` and ``status.polls`` (batches); an operator adds ``status.bytes``. A
+    :class:`~arroyo_lite.errors.SourceError` raised here stops this sink only.
+    """
+
+    async def open(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
+        """Acquire what writing needs (a connection, a file). Default: nothing."""
+
+    @abstractmethod
+    async def write(self, batch: pa.RecordBatch) -> None:
+        """Write (or buffer) the rows of ``batch``."""
+
+    async def flush(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
+        """Push everything written so far to the destination. Default: nothing."""
+
+    async def close(self) -> None:
+        """Flush and release resources. Default: :meth:`flush`."""
+        await self.flush()
 
 
 class Connector(ABC):
     """A named connector in the registry.
 
     Subclasses set the class attributes and implement :meth:`parse_options` (and
-    :meth:`make_operator` for sources). The options are described either by ``option_set``
-    (declared once as an options dataclass, :mod:`arroyo_lite.connectors.option_spec`: the
-    schema, defaults and listing derive from it, and :meth:`parse_options` need not be
-    written), or, as plugins written before it do, by ``schema_resource``: a JSON Schema
-    file in the connector's package (as Arroyo's ``table.json``).
+    :meth:`make_operator` for sources, :meth:`make_sink` for sinks). The options are
+    described either by ``option_set`` (declared once as an options dataclass,
+    :mod:`arroyo_lite.connectors.option_spec`: the schema, defaults and listing derive from
+    it, and :meth:`parse_options` need not be written), or, as plugins written before it do,
+    by ``schema_resource``: a JSON Schema file in the connector's package (as Arroyo's
+    ``table.json``).
     """
 
     name: ClassVar[str]
@@ -205,8 +258,13 @@ class Connector(ABC):
         return ProbeSkipped(f"'arroyo-lite test' has no probe for '{self.name}' tables")
 
     def make_operator(self, config: TableConfig, context: SourceContext) -> SourceOperator:
-        """Build the running operator for a validated table."""
+        """Build the running operator for a validated source table."""
         raise NotImplementedError(f"connector '{self.name}' cannot be used as a source")
+
+    def make_sink(self, config: TableConfig, context: SourceContext) -> SinkOperator:
+        """Build the running operator for a validated sink table (connectors with
+        ``sink = True``)."""
+        raise NotImplementedError(f"connector '{self.name}' cannot be used as a sink")
 
 
 def _strings(value: object) -> list[str]:

@@ -1,7 +1,7 @@
 """The connector registry: built-ins plus third-party connectors from entry points.
 
-Built-ins are ``polling_http`` and ``impulse``. Third parties register a
-:class:`~arroyo_lite.connectors.base.Connector` subclass in the entry-point group
+Built-ins are ``polling_http``, ``impulse`` (sources) and ``stdout`` (a sink). Third parties
+register a :class:`~arroyo_lite.connectors.base.Connector` subclass in the entry-point group
 ``arroyo_lite.connectors`` (``name = "package.module:ConnectorClass"``); entry points are
 loaded lazily, once, on the first lookup. A plugin that fails to import or is not a
 ``Connector`` subclass is a :class:`~arroyo_lite.errors.ConnectorError` naming the entry
@@ -26,8 +26,10 @@ _load_errors: list[ConnectorError] = []
 def _builtins() -> dict[str, Connector]:
     from arroyo_lite.connectors.impulse.connector import ImpulseConnector
     from arroyo_lite.connectors.polling_http.connector import PollingHttpConnector
+    from arroyo_lite.connectors.stdout.connector import StdoutConnector
 
-    return {c.name: c for c in (PollingHttpConnector(), ImpulseConnector())}
+    connectors = (PollingHttpConnector(), ImpulseConnector(), StdoutConnector())
+    return {c.name: c for c in connectors}
 
 
 def _load_plugins(registry: dict[str, Connector]) -> list[ConnectorError]:

@@ -3,23 +3,22 @@
 A :class:`ContinuousQuery` (made by :meth:`arroyo_lite.query.engine.Engine.stream`) runs on its
 own DuckDB *cursor*: a cursor shares the catalog (the views) but not the registrations, so a
 continuous query can point a table's name at *only the new rows* of that table and run the
-user's query, views included, over them. Which mode a query gets is decided once, with
-sqlglot (:func:`arroyo_lite.query.engine.analyze`):
+user's query, views included, over them. How it follows the tables is its :class:`Plan`,
+chosen once when the query is planned (:func:`plan_for`, from the
+:class:`~arroyo_lite.query.shape.QueryKind` that :mod:`arroyo_lite.query.shape` decides):
 
-* **incremental** (``incremental = True``): no aggregate function, ``GROUP BY``,
-  ``DISTINCT``, window function, ``HAVING``, ``LIMIT``/``OFFSET`` or set operation but
-  ``UNION ALL``, through any
-  views, and exactly one live source table read, and scanned only once (a self-join, or a
-  subquery over the same table, must match new rows with old ones, so it is re-evaluated).
-  Each evaluation sees only the rows that arrived since the previous one (a per-query
+* :class:`AppendPlan` (``incremental = True``, kind ``append``): each evaluation sees only
+  the rows of the one source table that arrived since the previous one (a per-query
   high-water mark on the table's global row index), so every row is emitted once. Memory
   tables are registered whole (they do not change), so joining new rows against one works.
   ``ORDER BY`` then sorts each batch of new rows.
-* **re-evaluated** (``incremental = False``): everything else, including joins between
-  sources and queries over ``arroyo_status``. The whole query runs on a fresh snapshot
-  whenever one of its tables changed, at most every :data:`REEVALUATE_EVERY` seconds (the
-  status table: every second), and each batch yielded is the complete current result,
-  replacing the previous one.
+* :class:`ReevaluatedPlan` (``incremental = False``): the whole query runs on a fresh
+  snapshot whenever one of its tables changed, at most every :data:`REEVALUATE_EVERY`
+  seconds (queries over ``arroyo_status``: every :data:`STATUS_REFRESH` seconds too), and
+  each batch yielded is the complete current result, replacing the previous one.
+  :class:`WindowedPlan` (kind ``windowed``) and :class:`UpdatingPlan` (kind ``updating``)
+  re-evaluate the same way today; they are where emitting each window once when the
+  watermark passes it, and emitting row changes (retractions), will go.
 """
 
 from __future__ import annotations
@@ -28,18 +27,16 @@ import collections
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator, Mapping
+from typing import ClassVar, Protocol
 
 import duckdb
 import pyarrow as pa
 
-from arroyo_lite.config import TableKind
-from arroyo_lite.query.engine import LiveRef, QueryShape, bind_sql, pin, query_error, run_sql
+from arroyo_lite.query.duck import LiveRef, bind_sql, pin, query_error, run_sql
+from arroyo_lite.query.shape import QueryKind, QueryShape
 from arroyo_lite.query.status_table import STATUS_SCHEMA, STATUS_TABLE
-
-if TYPE_CHECKING:
-    from arroyo_lite.query.engine import Engine
+from arroyo_lite.runtime.store import Store, TableSnapshot
 
 #: How long a continuous query blocks between checks of its deadline / close flag.
 WAIT_SLICE = 0.25
@@ -48,6 +45,105 @@ STATUS_REFRESH = 1.0
 #: Shortest time between two full re-evaluations of a non-incremental query (seconds).
 REEVALUATE_EVERY = 0.05
 
+#: Pins one table name on the query's cursor for the next evaluation.
+Pin = Callable[[str, TableSnapshot | pa.Table], None]
+
+
+class QueryHost(Protocol):
+    """What a continuous query needs from its engine (the engine is one)."""
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def closed(self) -> bool: ...
+
+    def status_table(self) -> pa.Table: ...
+
+
+class Plan:
+    """How a continuous query turns changes of its tables into result batches.
+
+    A plan decides when to evaluate (:meth:`hold`), what each evaluation sees
+    (:meth:`pin_inputs`) and which results are worth yielding (:meth:`keeps`). It keeps its
+    own progress (a high-water mark) and is used by one query on one thread.
+    """
+
+    #: Whether batches are new rows (``True``) or complete replacements of the result.
+    incremental: ClassVar[bool] = False
+
+    def __init__(self, kind: QueryKind, sources: frozenset[str]) -> None:
+        self.kind = kind
+        self.sources = sources
+
+    def hold(self, last_eval: float, now: float) -> float:
+        """Seconds to wait before evaluating a change seen at ``now`` (0 or less: at once)."""
+        return last_eval + REEVALUATE_EVERY - now
+
+    def pin_inputs(self, snaps: Mapping[str, TableSnapshot], pin: Pin) -> bool:
+        """Pin what the next evaluation reads; ``False`` when there is nothing to evaluate."""
+        for snap in snaps.values():
+            pin(snap.name, snap)
+        return True
+
+    def keeps(self, result: pa.Table) -> bool:
+        """Whether ``result`` is yielded (a whole result is, even when empty)."""
+        return True
+
+
+class AppendPlan(Plan):
+    """New rows of the one source table only, each emitted once (see the module docstring)."""
+
+    incremental = True
+
+    def __init__(self, kind: QueryKind, sources: frozenset[str]) -> None:
+        super().__init__(kind, sources)
+        (self.source,) = sources
+        self.high_water = 0
+
+    def hold(self, last_eval: float, now: float) -> float:
+        return 0.0  # each evaluation reads only new rows: no reason to wait
+
+    def pin_inputs(self, snaps: Mapping[str, TableSnapshot], pin: Pin) -> bool:
+        snap = snaps.get(self.source)
+        if snap is None or snap.end_row <= self.high_water:
+            return False
+        delta = snap.since(self.high_water)
+        self.high_water = snap.end_row
+        for key, other in snaps.items():
+            pin(other.name, delta if key == self.source else other)
+        return True
+
+    def keeps(self, result: pa.Table) -> bool:
+        return result.num_rows > 0
+
+
+class ReevaluatedPlan(Plan):
+    """The whole query over a fresh snapshot, throttled; each result replaces the last."""
+
+
+class WindowedPlan(ReevaluatedPlan):
+    """A query grouped by time windows. Re-evaluated for now; the place for emitting each
+    window once, when the watermark passes its end."""
+
+
+class UpdatingPlan(ReevaluatedPlan):
+    """An aggregate whose rows change as data arrives. Re-evaluated for now; the place for
+    emitting changes (insert / retract) instead of whole results."""
+
+
+_PLANS: dict[QueryKind, type[Plan]] = {
+    QueryKind.APPEND: AppendPlan,
+    QueryKind.WINDOWED: WindowedPlan,
+    QueryKind.UPDATING: UpdatingPlan,
+    QueryKind.REEVALUATED: ReevaluatedPlan,
+}
+
+
+def plan_for(kind: QueryKind, sources: frozenset[str]) -> Plan:
+    """The plan of a query of ``kind`` over the live tables ``sources``."""
+    return _PLANS[kind](kind, sources)
+
 
 class ContinuousQuery(Iterator[pa.RecordBatch]):
     """An iterator of result batches that follows the live tables.
@@ -55,38 +151,35 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
     ``incremental`` says what a batch means: new result rows (``True``), or the complete
     current result of a re-evaluated query (``False``; each batch replaces the previous).
     Iteration blocks until there is something new; it ends when :meth:`close` is called, the
-    session closes, or ``timeout`` seconds pass. A failing evaluation raises
-    :class:`QueryError` from ``next()``.
+    engine closes, or ``timeout`` seconds pass (after :meth:`finish`: once the rows stored so
+    far are evaluated). A failing evaluation raises :class:`QueryError` from ``next()``.
     """
 
     def __init__(
         self,
-        engine: Engine,
+        host: QueryHost,
         cursor: duckdb.DuckDBPyConnection,
         sql: str,
         duck: str,
         shape: QueryShape,
+        plan: Plan,
         *,
         timeout: float | None,
     ) -> None:
         self.sql = sql
-        self._engine = engine
+        self.plan = plan
+        self.incremental = plan.incremental
+        self._host = host
+        self._store = host.store
         self._cursor = cursor
         self._duck = duck
         self._shape = shape
-        store_kinds = {n.lower(): engine.store.kind(n) for n in engine.store.names()}
-        self._sources = frozenset(
-            t for t in shape.tables if store_kinds.get(t) is not TableKind.MEMORY
-        )
-        self.incremental = (
-            not shape.aggregating
-            and len(self._sources) == 1
-            and not shape.rescanned & self._sources
-        )
         self._deadline = None if timeout is None else time.monotonic() + timeout
         self._closed = False
+        #: finish() asked for one last evaluation; _final: that evaluation is done.
+        self._draining = False
+        self._final = False
         self._pending: collections.deque[pa.RecordBatch] = collections.deque()
-        self._high_water = 0
         self._versions: dict[str, int] | None = None
         self._store_version = -1
         self._next_status = 0.0
@@ -96,17 +189,20 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
         # Held while the cursor is in use, so close() can wait for an evaluation to end.
         self._lock = threading.Lock()
 
+    def _pin(self, name: str, data: TableSnapshot | pa.Table) -> None:
+        pin(self._cursor, self._refs, name, data)
+
     def validate(self) -> None:
         """Bind the query once against empty tables so errors surface before iteration.
 
         ``cursor.sql`` binds a SELECT without running it.
         """
         with self._lock:
-            snaps = self._engine.store.snapshot(self._shape.tables)
+            snaps = self._store.snapshot(self._shape.tables)
             for snap in snaps.values():
-                pin(self._cursor, self._refs, snap.name, snap.schema.empty_table())
+                self._pin(snap.name, snap.schema.empty_table())
             if self._shape.reads_status:
-                pin(self._cursor, self._refs, STATUS_TABLE, STATUS_SCHEMA.empty_table())
+                self._pin(STATUS_TABLE, STATUS_SCHEMA.empty_table())
             try:
                 bind_sql(self._cursor, self._duck)
             except duckdb.Error as e:
@@ -120,20 +216,23 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
         return self
 
     def __next__(self) -> pa.RecordBatch:
-        store = self._engine.store
         while True:
             if self._pending:
                 return self._pending.popleft()
-            if self._finished():
+            if self._final or self._finished():
                 self.close()
                 raise StopIteration
-            version = store.version
+            if self._draining:
+                self._final = True
+                self._evaluate(force=False)
+                continue
+            version = self._store.version
             now = time.monotonic()
             due_status = self._shape.reads_status and now >= self._next_status
             if version != self._store_version or due_status:
-                # A full re-evaluation scans everything: at most one per REEVALUATE_EVERY,
-                # however often small polls land (new data meanwhile is picked up then).
-                hold = 0.0 if self.incremental else self._last_eval + REEVALUATE_EVERY - now
+                # A full re-evaluation scans everything: the plan may hold it back, however
+                # often small polls land (new data meanwhile is picked up then).
+                hold = self.plan.hold(self._last_eval, now)
                 if hold <= 0 or due_status:
                     self._store_version = version
                     self._last_eval = now
@@ -141,13 +240,20 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
                     continue
                 self._woken.wait(self._bounded(hold))  # close() sets it
                 continue
-            store.wait_for_change(version, self._bounded(WAIT_SLICE))
+            self._store.wait_for_change(version, self._bounded(WAIT_SLICE))
 
     def _bounded(self, wait: float) -> float:
         """``wait``, cut short at the deadline."""
         if self._deadline is not None:
             wait = min(wait, max(0.0, self._deadline - time.monotonic()))
         return wait
+
+    def finish(self) -> None:
+        """End after one last evaluation of what has arrived (any thread): the rows stored
+        up to now are still yielded, then iteration stops."""
+        self._draining = True
+        self._woken.set()
+        self._store.notify()
 
     def close(self) -> None:
         """Stop iterating (callable from any thread; an iteration in progress ends soon)."""
@@ -157,7 +263,7 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
         self._woken.set()
         with contextlib.suppress(duckdb.Error):  # already closed: nothing to interrupt
             self._cursor.interrupt()
-        self._engine.store.notify()
+        self._store.notify()
         # Wait (bounded) for an evaluation on another thread to leave the cursor.
         if self._lock.acquire(timeout=5):
             try:
@@ -167,43 +273,30 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
                 self._lock.release()
 
     def _finished(self) -> bool:
-        if self._closed or self._engine.closed:
+        if self._closed or self._host.closed:
             return True
         return self._deadline is not None and time.monotonic() >= self._deadline
 
     def _evaluate(self, *, force: bool) -> None:
-        snaps = self._engine.store.snapshot(self._shape.tables)
+        snaps = self._store.snapshot(self._shape.tables)
         versions = {k: s.version for k, s in snaps.items()}
         if not force and versions == self._versions:
             return
         self._versions = versions
         with self._lock:
-            if self._closed:
+            if self._closed or not self.plan.pin_inputs(snaps, self._pin):
                 return
-            if self.incremental:
-                (source,) = self._sources
-                snap = snaps.get(source)
-                if snap is None or snap.end_row <= self._high_water:
-                    return
-                delta = snap.since(self._high_water)
-                self._high_water = snap.end_row
-                for key, other in snaps.items():
-                    pin(self._cursor, self._refs, other.name, delta if key == source else other)
-            else:
-                for snap in snaps.values():
-                    pin(self._cursor, self._refs, snap.name, snap)
             try:
                 if self._shape.reads_status:
-                    pin(self._cursor, self._refs, STATUS_TABLE, self._engine.status_table())
+                    self._pin(STATUS_TABLE, self._host.status_table())
                     self._next_status = time.monotonic() + STATUS_REFRESH
                 result = run_sql(self._cursor, self._duck)
             except duckdb.Error as e:
-                if self._closed or self._engine.closed:
+                if self._closed or self._host.closed:
                     return  # interrupted by close(): not an error
                 raise query_error(e, executed=self._duck, original=self.sql, position=None) from e
-        if self.incremental and result.num_rows == 0:
-            return
-        self._pending.append(_one_batch(result))
+        if self.plan.keeps(result):
+            self._pending.append(_one_batch(result))
 
 
 def _one_batch(table: pa.Table) -> pa.RecordBatch:

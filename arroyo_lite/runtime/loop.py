@@ -4,12 +4,9 @@ Sync callers (the :class:`~arroyo_lite.session.Session`, the REPL, the CLI) neve
 loop, so a slow query never delays a poll. They hand work to it with :meth:`Runtime.call`
 (run a coroutine there and wait for its result) and :meth:`Runtime.start_source`.
 
-Supervision: each source runs inside :meth:`Runtime._supervise`. A
-:class:`~arroyo_lite.errors.SourceError` escaping ``operator.run`` (``FatalSourceError``: bad
-data with ``bad_data='fail'``, a schema bug) marks that table ``failed`` with the error's
-message; any other exception is logged with its traceback and marks the table failed with a
-one-line message. Other tables keep running. A source whose ``run`` returns is ``finished``;
-one cancelled by :meth:`stop_source` or :meth:`close` is ``stopped``.
+Each source runs under a :class:`~arroyo_lite.runtime.supervisor.Supervisor`, which owns its
+lifecycle state (``failed``, ``finished``, ``stopped``) and its failure policy; this module only
+owns the thread, the loop and the tasks.
 """
 
 from __future__ import annotations
@@ -20,14 +17,15 @@ import gc
 import logging
 import threading
 import time
-import traceback
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from arroyo_lite.clock import Clock, SystemClock
-from arroyo_lite.connectors.base import Emit, SourceOperator, SourceState, SourceStatus
-from arroyo_lite.errors import ArroyoLiteError, SourceError
+from arroyo_lite.connectors.base import Emit, Operator, SinkOperator, SourceOperator, SourceStatus
+from arroyo_lite.errors import ArroyoLiteError
+from arroyo_lite.runtime.sinks import SinkFeed, SinkInput
+from arroyo_lite.runtime.supervisor import Supervisor
 from arroyo_lite.secrets import Secrets
 
 log = logging.getLogger(__name__)
@@ -61,9 +59,9 @@ class RuntimeClosedError(ArroyoLiteError):
 
 
 @dataclass
-class _Source:
-    operator: SourceOperator
-    task: asyncio.Task[None]
+class _Running:
+    operator: Operator
+    task: asyncio.Task[Any]
 
 
 class Runtime:
@@ -76,7 +74,7 @@ class Runtime:
     def __init__(self, *, clock: Clock | None = None, name: str = "arroyo-lite-runtime") -> None:
         self.clock: Clock = clock or SystemClock()
         self.loop = asyncio.new_event_loop()
-        self._sources: dict[str, _Source] = {}
+        self._sources: dict[str, _Running] = {}
         self._closed = False
         self._started = threading.Event()
         self._thread = threading.Thread(target=self._run_loop, name=name, daemon=True)
@@ -136,7 +134,7 @@ class Runtime:
         operator: SourceOperator,
         emit: Emit,
         *,
-        on_exit: Callable[[SourceOperator], None] | None = None,
+        on_exit: Callable[[Operator], None] | None = None,
         secrets: Secrets | None = None,
     ) -> None:
         """Start ``operator.run(emit)`` as a supervised task; returns once it is scheduled.
@@ -150,52 +148,12 @@ class Runtime:
             if name in self._sources and not self._sources[name].task.done():
                 raise ArroyoLiteError(f"source '{operator.config.name}' is already running")
             task = self.loop.create_task(
-                self._supervise(operator, emit, on_exit, secrets or Secrets()),
+                Supervisor(operator, clock=self.clock, secrets=secrets, on_exit=on_exit).run(emit),
                 name=f"source:{name}",
             )
-            self._sources[name] = _Source(operator, task)
+            self._sources[name] = _Running(operator, task)
 
         self.call(start())
-
-    async def _supervise(
-        self,
-        operator: SourceOperator,
-        emit: Emit,
-        on_exit: Callable[[SourceOperator], None] | None,
-        secrets: Secrets,
-    ) -> None:
-        status = operator.status
-        table = operator.config.name
-        try:
-            await operator.run(emit)
-        except asyncio.CancelledError:
-            if status.state not in (SourceState.FAILED, SourceState.FINISHED):
-                status.state = SourceState.STOPPED
-            raise
-        except SourceError as e:
-            message = secrets.mask(e.message)
-            self._fail(status, message)
-            log.error("source '%s' failed: %s", table, message)
-        except Exception as e:  # a bug in an operator must stop its table only
-            trace = secrets.mask("".join(traceback.format_exception(e)))
-            log.error("source '%s' crashed:\n%s", table, trace)
-            self._fail(status, secrets.mask(f"internal error: {type(e).__name__}: {e}"))
-        else:
-            if status.state is not SourceState.FAILED:
-                status.state = SourceState.FINISHED
-        finally:
-            status.next_poll_at_ns = None
-            if on_exit is not None:
-                try:
-                    on_exit(operator)
-                except Exception:
-                    log.exception("on_exit hook of source '%s' failed", table)
-
-    def _fail(self, status: SourceStatus, message: str) -> None:
-        status.state = SourceState.FAILED
-        status.failures += 1
-        status.last_error = message
-        status.last_error_at_ns = self.clock.time_ns()
 
     def statuses(self) -> list[SourceStatus]:
         """A snapshot of every source's status, in start order (read on the loop)."""
@@ -209,7 +167,27 @@ class Runtime:
                 pass  # closed meanwhile: nothing mutates the statuses any more
         return take()
 
-    def operators(self) -> list[SourceOperator]:
+    def start_sink(self, sink: SinkOperator, *, secrets: Secrets | None = None) -> SinkInput:
+        """Start ``sink`` as a supervised task; return the handle that feeds it batches.
+
+        A sink shares the sources' table namespace (a table is one or the other), their
+        statuses and :meth:`close`; :meth:`stop_all_sources` leaves it running, so what the
+        sources produced can still be written (``SinkInput.finish`` ends it).
+        """
+        name = sink.config.name.lower()
+
+        async def start() -> SinkInput:
+            if name in self._sources and not self._sources[name].task.done():
+                raise ArroyoLiteError(f"sink '{sink.config.name}' is already running")
+            feed = SinkFeed(sink)
+            supervisor = Supervisor(sink, clock=self.clock, secrets=secrets)
+            task = self.loop.create_task(supervisor.supervise(feed.drive()), name=f"sink:{name}")
+            self._sources[name] = _Running(sink, task)
+            return SinkInput(self.call, lambda: self._closed, feed, task)
+
+        return self.call(start())
+
+    def operators(self) -> list[Operator]:
         return [s.operator for s in self._sources.values()]
 
     def stop_source(self, name: str, timeout: float = STOP_TIMEOUT) -> None:
@@ -220,10 +198,11 @@ class Runtime:
         self.call(_cancel_all([source.task], timeout))
 
     def stop_all_sources(self, timeout: float = STOP_TIMEOUT) -> None:
-        """Cancel every source at once and wait (bounded, in total) for them to finish."""
+        """Cancel every source (not the sinks) at once; wait (bounded, in total) for them."""
         if self._closed:
             return
-        self.call(_cancel_all([s.task for s in self._sources.values()], timeout), timeout + 1.0)
+        tasks = [s.task for s in self._sources.values() if isinstance(s.operator, SourceOperator)]
+        self.call(_cancel_all(tasks, timeout), timeout + 1.0)
 
     def wait_sources(self, timeout: float | None = None) -> bool:
         """Block until every source task has ended; ``True`` if they all did in time."""

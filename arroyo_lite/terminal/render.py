@@ -14,18 +14,13 @@ Conventions (the same in every format):
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import decimal
 import io
-import threading
 from collections.abc import Sequence
 from typing import Any, Literal
 
-import duckdb
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from rich import box
 from rich.console import Group, RenderableType
@@ -33,82 +28,12 @@ from rich.table import Table
 from rich.text import Text
 
 from arroyo_lite.connectors.base import SourceState, SourceStatus
+from arroyo_lite.formats.encode import displayable, json_default, json_lines
 
 OutputFormat = Literal["table", "jsonl", "csv"]
 FORMATS: tuple[OutputFormat, ...] = ("table", "jsonl", "csv")
 
 Data = pa.Table | pa.RecordBatch
-
-
-def _as_table(data: Data) -> pa.Table:
-    return data if isinstance(data, pa.Table) else pa.Table.from_batches([data])
-
-
-def _iso_timestamps(column: pa.ChunkedArray[Any], *, compact: bool) -> pa.ChunkedArray[Any]:
-    typ = column.type
-    assert isinstance(typ, pa.TimestampType)
-    if compact and typ.unit in ("us", "ns"):
-        # Terminal tables show milliseconds (as psql does); data formats keep every digit.
-        column = column.cast(pa.timestamp("ms", typ.tz), safe=False)
-    # Arrow's cast prints "YYYY-MM-DD HH:MM:SS[.fff]" (+ "Z"/offset when zoned) about 30x
-    # faster than strftime; the one space becomes ISO 8601's "T".
-    text = column.cast(pa.string())
-    result: pa.ChunkedArray[Any] = pc.replace_substring(
-        text, pattern=" ", replacement="T", max_replacements=1
-    )
-    return result
-
-
-def displayable(data: Data, *, compact: bool = False) -> pa.Table:
-    """``data`` with temporal and decimal columns cast to text, columnar.
-
-    Python's ``datetime`` cannot hold nanoseconds (Arroyo's ``_timestamp`` has them), so
-    timestamps become ISO 8601 strings before any row is converted to Python objects.
-    ``compact`` cuts sub-second digits to milliseconds (for terminal tables).
-    """
-    table = _as_table(data)
-    columns: list[pa.ChunkedArray[Any]] = []
-    changed = False
-    for column in table.columns:
-        typ = column.type
-        if pa.types.is_timestamp(typ):
-            column = _iso_timestamps(column, compact=compact)
-            changed = True
-        elif pa.types.is_time(typ) or pa.types.is_duration(typ) or pa.types.is_decimal(typ):
-            column = column.cast(pa.string())
-            changed = True
-        columns.append(column)
-    if not changed:
-        return table
-    return pa.Table.from_arrays(columns, names=table.column_names)
-
-
-def _json_default(value: Any) -> Any:
-    # Types orjson does not serialise itself (found only inside nested values).
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    raise TypeError(f"cannot render {type(value).__name__} as JSON")
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-_JSON_DB = threading.local()
-
-
-def _json_connection() -> duckdb.DuckDBPyConnection:
-    # One small DuckDB per thread, for serialisation only (never the engine's connection).
-    con: duckdb.DuckDBPyConnection | None = getattr(_JSON_DB, "con", None)
-    if con is None:
-        con = duckdb.connect(":memory:")
-        con.execute("SET python_enable_replacements = false")
-        _JSON_DB.con = con
-    return con
 
 
 def to_jsonl(data: Data, *, extra: dict[str, Any] | None = None) -> bytes:
@@ -123,57 +48,7 @@ def to_jsonl(data: Data, *, extra: dict[str, Any] | None = None) -> bytes:
     if extra:
         for i, (name, value) in enumerate(extra.items()):
             table = table.add_column(i, name, pa.array([value] * table.num_rows))
-    if table.num_rows == 0 or table.num_columns == 0:
-        return b"\n" * table.num_rows if table.num_columns == 0 else b""
-    parts = []
-    for field in table.schema:
-        name = _quoted(field.name)
-        if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
-            expr = f"to_base64({name})"
-        elif pa.types.is_floating(field.type):
-            expr = f"CASE WHEN isfinite({name}) THEN {name} END"
-        else:
-            expr = name
-        parts.append(f"{expr} AS {name}")
-    sql = f"SELECT to_json(r) AS j FROM (SELECT {', '.join(parts)} FROM _rows) AS r"
-    con = _json_connection()
-    con.register("_rows", table)
-    try:
-        lines = con.sql(sql).to_arrow_table().column(0)
-    except duckdb.Error:
-        return _to_jsonl_python(table)  # a type DuckDB cannot read from Arrow
-    finally:
-        con.unregister("_rows")
-    return _lines(lines)
-
-
-def _lines(column: pa.ChunkedArray[Any]) -> bytes:
-    """Non-null strings joined, each followed by ``\\n``, without a Python loop per row.
-
-    After appending ``\\n`` to every value, the string data buffer of the combined array is
-    exactly the output; its first and last offsets say where it starts and ends.
-    """
-    newline = pa.scalar("\n", pa.string())
-    empty = pa.scalar("", pa.string())
-    joined: Any = pc.binary_join_element_wise(column, empty, newline)  # type: ignore[call-overload]
-    joined = joined.combine_chunks()
-    if joined.type not in (pa.string(), pa.large_string()):
-        return b"".join(v.encode() for v in joined.to_pylist())
-    _, offsets_buffer, data = joined.buffers()
-    offset_type = pa.int64() if joined.type == pa.large_string() else pa.int32()
-    offsets = pa.Array.from_buffers(
-        offset_type, len(joined) + 1, [None, offsets_buffer], offset=joined.offset
-    )
-    start, end = offsets[0].as_py(), offsets[-1].as_py()
-    assert data is not None
-    out: bytes = data[start:end].to_pybytes()
-    return out
-
-
-def _to_jsonl_python(table: pa.Table) -> bytes:
-    option = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
-    rows = table.to_pylist()
-    return b"".join(orjson.dumps(row, default=_json_default, option=option) + b"\n" for row in rows)
+    return json_lines(table)
 
 
 def to_csv(data: Data, *, header: bool = True, extra: dict[str, Any] | None = None) -> bytes:
@@ -186,7 +61,7 @@ def to_csv(data: Data, *, header: bool = True, extra: dict[str, Any] | None = No
     for i, field in enumerate(table.schema):
         if pa.types.is_nested(field.type):
             text = [
-                None if v is None else orjson.dumps(v, default=_json_default).decode()
+                None if v is None else orjson.dumps(v, default=json_default).decode()
                 for v in table.column(i).to_pylist()
             ]
             table = table.set_column(i, field.name, pa.array(text, pa.string()))
@@ -203,7 +78,7 @@ def _cell(value: Any) -> Text:
     if isinstance(value, float):
         return Text(repr(value))
     if isinstance(value, dict | list):
-        return Text(orjson.dumps(value, default=_json_default).decode())
+        return Text(orjson.dumps(value, default=json_default).decode())
     if isinstance(value, bytes):
         return Text("\\x" + value.hex())
     return Text(str(value))

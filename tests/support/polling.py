@@ -1,7 +1,8 @@
 """Helpers for tests that run a real :class:`PollingHttpOperator` against a real server.
 
 :func:`polling_table` builds a ``TableConfig`` directly (what the SQL front end would produce);
-:class:`RunningSource` runs an operator as a task, collects its batches, and cancels it cleanly.
+:class:`RunningSource` runs an operator under its supervisor (as the runtime does) as a task,
+collects its batches, and cancels it cleanly.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from arroyo_lite.config import (
 from arroyo_lite.connectors.base import SourceContext
 from arroyo_lite.connectors.polling_http.operator import PollingHttpOperator
 from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
+from arroyo_lite.errors import SourceError
+from arroyo_lite.runtime.supervisor import Supervisor
 from tests.support.http_app import wait_until
 
 VALUE = ColumnSpec(name="value", data_type=pa.string(), sql_type="TEXT")
@@ -74,7 +77,8 @@ class RunningSource:
     def __post_init__(self) -> None:
         context = SourceContext(clock=self.clock, state=self.state, env=self.env)
         self.operator = self.operator_class(self.config, context)
-        self.task: asyncio.Task[None] | None = None
+        self.supervisor = Supervisor(self.operator, clock=self.clock)
+        self.task: asyncio.Task[SourceError | None] | None = None
 
     @property
     def status(self) -> Any:
@@ -98,7 +102,7 @@ class RunningSource:
         ]
 
     async def __aenter__(self) -> RunningSource:
-        self.task = asyncio.create_task(self.operator.run(self.batches.append))
+        self.task = asyncio.create_task(self.supervisor.run(self.batches.append))
         return self
 
     async def __aexit__(

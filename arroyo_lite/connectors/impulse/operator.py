@@ -49,7 +49,7 @@ class ImpulseOperator(SourceOperator):
         emitted = int.from_bytes(self.context.state.get("counter", b""), "big")
         start = clock.monotonic() - emitted / rate
         start_ns = clock.time_ns()
-        self.status.state = SourceState.RUNNING
+        self.report(SourceState.RUNNING)
         while limit is None or emitted < limit:
             elapsed = clock.monotonic() - start
             # The first row is due at once, row n at n / rate seconds (the epsilon absorbs
@@ -69,7 +69,6 @@ class ImpulseOperator(SourceOperator):
                 break
             until_next = (emitted / rate) - (clock.monotonic() - start)
             await clock.sleep(max(BATCH_INTERVAL, until_next))
-        self.status.state = SourceState.FINISHED
 
     def _batch(self, first: int, end: int, start_ns: int) -> pa.RecordBatch:
         """Rows ``first`` .. ``end - 1`` as one batch of :attr:`schema`."""

@@ -52,8 +52,9 @@ class PollingHttpOperator(SourceOperator):
     Contract: the first poll starts at once; the next starts ``poll_interval_ms`` after the
     previous start (an overrun is followed at once, without pile-up); transient failures back
     off exponentially up to ``max_backoff_ms`` and honour ``Retry-After``. ``run`` returns only
-    by cancellation (``status.state`` becomes ``stopped``) or raises ``FatalSourceError``
-    (``failed``). All times come from ``context.clock``; header secrets from ``context.env``.
+    by cancellation or raises ``FatalSourceError``; it reports ``running``/``backoff`` and its
+    supervisor sets ``stopped``/``failed``. All times come from ``context.clock``; header
+    secrets from ``context.env``.
     """
 
     @property
@@ -101,21 +102,10 @@ class PollingHttpOperator(SourceOperator):
             )
             async with shared_session() as session:
                 await self._loop(session, step, options, emit)
-        except asyncio.CancelledError:
-            self.status.state = SourceState.STOPPED
-            self.status.next_poll_at_ns = None
-            raise
         except FatalSourceError as e:
-            self._fail(e)
+            # The supervisor records and reports the failure; here it is only a trace.
+            logger.debug("source %s failed: %s", self.config.name, e.message)
             raise
-
-    def _fail(self, error: FatalSourceError) -> None:
-        self.status.state = SourceState.FAILED
-        self.status.next_poll_at_ns = None
-        self.status.last_error = error.message
-        self.status.last_error_at_ns = self.context.clock.time_ns()
-        # The runtime reports the failure to the user; here it is only a trace.
-        logger.debug("source %s failed: %s", self.config.name, error.message)
 
     async def _loop(
         self,
@@ -131,7 +121,7 @@ class PollingHttpOperator(SourceOperator):
         # ``due`` is when the schedule wanted this poll (one interval after the previous start);
         # ``scheduled`` is when it will actually start (``due``, or at once after an overrun).
         due = scheduled = clock.monotonic()
-        self.status.state = SourceState.RUNNING
+        self.report(SourceState.RUNNING)
         while True:
             delay = scheduled - clock.monotonic()
             self.status.next_poll_at_ns = clock.time_ns() + int(max(delay, 0.0) * 1e9)
@@ -143,11 +133,11 @@ class PollingHttpOperator(SourceOperator):
             now = clock.monotonic()
             if isinstance(failure, TransientHttpError):
                 transient_streak += 1
-                self.status.state = SourceState.BACKOFF
+                self.report(SourceState.BACKOFF)
                 due = scheduled = now + policy.delay(transient_streak, failure.retry_after)
             else:
                 transient_streak = 0
-                self.status.state = SourceState.RUNNING
+                self.report(SourceState.RUNNING)
                 due = started + interval
                 scheduled = next_tick(started, interval, now)
 

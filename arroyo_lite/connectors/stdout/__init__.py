@@ -1,0 +1,1 @@
+"""The ``stdout`` sink connector: :mod:`.connector` validates, :mod:`.operator` writes."""

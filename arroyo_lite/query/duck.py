@@ -1,0 +1,190 @@
+"""DuckDB helpers shared by snapshot and continuous queries (one place, so neither module
+imports the other for them).
+
+Connections are configured once (:func:`connect`, :func:`configure`): no replacement scans
+of Python variables, no progress bar. A table is shown to DuckDB as a :class:`LiveRef`
+pinned to data (:func:`pin`), so moving to newer data is an attribute assignment.
+:func:`check_read_only` accepts one query statement; :func:`bind_sql` / :func:`run_sql`
+bind or run it; :func:`query_error` turns DuckDB's errors into positioned query
+errors (:class:`~arroyo_lite.errors.QueryError`).
+"""
+
+from __future__ import annotations
+
+import re
+
+import duckdb
+import pyarrow as pa
+
+from arroyo_lite.errors import QueryError, SourcePosition
+from arroyo_lite.runtime.store import TableSnapshot
+
+_LINE_RE = re.compile(r"\n*LINE (\d+): (.*)\n( *)\^", re.DOTALL)
+
+
+def query_error(
+    e: duckdb.Error,
+    *,
+    executed: str,
+    original: str,
+    position: SourcePosition | None,
+    line_offset: int = 0,
+) -> QueryError:
+    """Turn a DuckDB error into a :class:`QueryError`.
+
+    DuckDB appends ``LINE n: <text>`` and a caret line; those become the error's position
+    (shifted to ``position``, where the user's text starts in its file) if ``executed`` ends
+    with the user's own text ``original`` starting ``line_offset`` lines down, and are
+    dropped from the message.
+    """
+    text = str(e)
+    match = _LINE_RE.search(text)
+    where: SourcePosition | None = None
+    message = text
+    mappable = executed == original or (
+        line_offset > 0 and executed.endswith("\n" + original)
+    )
+    if match and int(match.group(1)) <= line_offset:
+        mappable = False  # the error is in text we added, not the user's
+    if match:
+        message = text[: match.start()].rstrip()
+        if mappable:
+            line = int(match.group(1))
+            col = len(match.group(3)) - len(f"LINE {line}: ") + 1
+            line -= line_offset
+            if position is not None:
+                col = col + position.col - 1 if line == 1 else col
+                line = position.line + line - 1
+                where = SourcePosition(position.file, line, max(col, 1))
+            else:
+                where = SourcePosition("<query>", line, max(col, 1))
+    hint: str | None = None
+    first, _, rest = message.partition("\n")
+    if rest.strip():  # "Did you mean ...", "Candidate bindings: ..."
+        message, hint = first, rest.strip()
+    return QueryError(message, position=where, hint=hint)
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(":memory:")
+    configure(con)
+    return con
+
+
+def configure(con: duckdb.DuckDBPyConnection) -> None:
+    """Settings for every connection and cursor: no replacement scans of Python variables,
+    and no progress bar (DuckDB would draw it on our stdout, inside query output)."""
+    con.execute("SET python_enable_replacements = false")
+    con.execute("SET enable_progress_bar = false")
+
+
+_BIND_ERRORS = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)
+
+
+def bind_sql(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyRelation | None:
+    """``con.sql(sql)``: binds a query without running it, or runs a statement.
+
+    ``con.sql`` reports bind errors without DuckDB's ``LINE n:`` caret; ``con.execute``
+    includes it. Binding has no side effects, so on such an error the text is bound again
+    through ``execute`` just to get the positioned message.
+    """
+    try:
+        return con.sql(sql)
+    except _BIND_ERRORS as e:
+        if "\nLINE " in str(e):
+            raise
+        # Only errors raised while binding: ``execute`` fails at the same point, before
+        # running anything (never re-run after an interrupt or a run-time error).
+        try:
+            con.execute(sql)
+        except duckdb.Error as positioned:
+            raise positioned from None
+        raise
+
+
+#: Query texts :func:`_check_read_only` accepted (bounded; cleared when full).
+_accepted: set[str] = set()
+_ACCEPTED_MAX = 1024
+_READ_ONLY = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
+
+
+def check_read_only(
+    con: duckdb.DuckDBPyConnection, duck: str, sql: str, position: SourcePosition | None
+) -> None:
+    """Raise :class:`QueryError` unless ``duck`` is exactly one SELECT-like statement
+    (``SELECT``, ``WITH``, ``VALUES``, ``FROM``, ``DESCRIBE``, ``SHOW``, ``SUMMARIZE``,
+    ``EXPLAIN``): DDL must go through ``execute`` so the session's catalog stays the truth,
+    and COPY/ATTACH/SET have no business here.
+
+    Texts already accepted are remembered (dashboards and benchmarks repeat one query).
+    """
+    if duck in _accepted:
+        return
+    try:
+        statements = con.extract_statements(duck)
+    except duckdb.Error as e:
+        raise query_error(e, executed=duck, original=sql, position=position) from e
+    if len(statements) != 1:
+        raise QueryError(
+            f"expected one query, got {len(statements)} statements", position=position
+        )
+    kind = statements[0].type
+    if kind not in _READ_ONLY:
+        raise QueryError(
+            f"only queries (SELECT) can run here, not {kind.name}",
+            position=position,
+            hint="define tables and views with Session.execute",
+        )
+    if len(_accepted) >= _ACCEPTED_MAX:
+        _accepted.clear()
+    _accepted.add(duck)
+
+
+def run_sql(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
+    relation = bind_sql(con, sql)
+    if relation is None:  # a statement that is not a query (DDL): no result rows
+        return pa.table({})
+    table: pa.Table = relation.to_arrow_table()
+    return table
+
+
+class LiveRef:
+    """A table as DuckDB sees it: an Arrow PyCapsule stream source over pinned data.
+
+    Registered once per name and connection; DuckDB asks it for a stream at every scan, so
+    moving a name to newer data is an attribute assignment. ``data`` is a store snapshot
+    (turned into a ``pa.Table`` only if a query scans it) or a ``pa.Table``; either way the
+    stream hands out the store's own batches (zero-copy).
+    """
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: TableSnapshot | pa.Table) -> None:
+        self.data = data
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        data = self.data
+        table = data if isinstance(data, pa.Table) else data.to_table()
+        stream: object = table.__arrow_c_stream__(requested_schema)  # type: ignore[no-untyped-call]
+        return stream
+
+
+def pin(
+    con: duckdb.DuckDBPyConnection,
+    refs: dict[str, LiveRef],
+    name: str,
+    data: TableSnapshot | pa.Table,
+) -> None:
+    """Point ``name`` on ``con`` at ``data``, registering it on first use."""
+    key = name.lower()
+    ref = refs.get(key)
+    if ref is None:
+        refs[key] = ref = LiveRef(data)
+        con.register(name, ref)
+    else:
+        ref.data = data
+
+
+def quote(name: str) -> str:
+    """``name`` with its double quotes doubled, for use inside ``"..."``."""
+    return name.replace('"', '""')

@@ -1,0 +1,234 @@
+"""``INSERT INTO``: a query's rows conformed to the target's columns, once or continuously.
+
+Into a *memory* table, :func:`conform` shapes the query's one-off result (the session stores
+it). Into a *sink* table, an :class:`InsertPump` runs the query continuously: a daemon thread
+iterates the :class:`~arroyo_lite.query.continuous.ContinuousQuery` and delivers each batch
+of new rows, conformed, to the sink's :class:`~arroyo_lite.runtime.sinks.SinkInput`, while
+the sources run. Only append-only (incremental) queries can feed a sink: the result of an
+aggregate changes as rows arrive, and writing those changes needs an updating plan (with a
+``debezium_json`` encoder), which is still to come.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from arroyo_lite.config import TIMESTAMP_COLUMN, TIMESTAMP_TYPE, TableConfig, TableKind
+from arroyo_lite.connectors.base import SinkOperator
+from arroyo_lite.errors import ArroyoLiteError, QueryError, SqlError
+from arroyo_lite.query.continuous import ContinuousQuery
+from arroyo_lite.query.engine import Engine, offset_position
+from arroyo_lite.runtime.sinks import SinkInput
+from arroyo_lite.runtime.tables import Tables
+from arroyo_lite.sql.statements import Insert
+
+log = logging.getLogger(__name__)
+
+#: How long :meth:`InsertPump.stop` waits for the pump thread's last delivery (seconds).
+STOP_TIMEOUT = 10.0
+
+
+def conform(result: pa.Table, schema: pa.Schema, statement: Insert, now_ns: int) -> pa.Table:
+    """Map an INSERT query's columns onto a table's, casting types: by position, or
+    through the statement's column list (``INSERT INTO t (b, a) ...``; unlisted columns are
+    NULL).
+
+    ``_timestamp`` is taken from the result if it has one, else the insert time. Raises
+    :class:`QueryError` (at the statement) when the columns do not fit.
+    """
+    declared = [f for f in schema if f.name != TIMESTAMP_COLUMN]
+    # By position in the result (a query may repeat a column name).
+    positions = [i for i, c in enumerate(result.column_names) if c != TIMESTAMP_COLUMN]
+    columns = [result.column_names[i] for i in positions]
+    targets = list(statement.columns) or [f.name for f in declared]
+    if len(columns) != len(targets):
+        raise QueryError(
+            f"INSERT INTO {statement.target}: the query returns {len(columns)} column(s), "
+            f"the {'column list names' if statement.columns else 'table has'} {len(targets)}",
+            position=statement.position,
+        )
+    by_target = {name.lower(): index for index, name in enumerate(targets)}
+    unknown = set(by_target) - {f.name.lower() for f in declared}
+    if unknown or len(by_target) != len(targets):
+        raise QueryError(
+            f"INSERT INTO {statement.target}: the column list must name each of the table's "
+            "columns at most once (" + ", ".join(f.name for f in declared) + ")",
+            position=statement.position,
+        )
+    arrays: list[Any] = []
+    for field in declared:
+        index = by_target.get(field.name.lower())
+        if index is None:
+            arrays.append(pa.nulls(result.num_rows, field.type))
+            continue
+        column = columns[index]
+        try:
+            arrays.append(pc.cast(result.column(positions[index]), field.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+            raise QueryError(
+                f"INSERT INTO {statement.target}: column '{column}' cannot be stored as "
+                f"{field.type} ('{field.name}'): {e}",
+                position=statement.position,
+            ) from e
+    if TIMESTAMP_COLUMN in result.column_names:
+        arrays.append(pc.cast(result.column(TIMESTAMP_COLUMN), TIMESTAMP_TYPE))
+    else:
+        now = pa.repeat(pa.scalar(now_ns, pa.int64()), result.num_rows)
+        arrays.append(now.view(TIMESTAMP_TYPE))
+    return pa.table(arrays, schema=schema)
+
+
+def check_appends(stream: ContinuousQuery, statement: Insert) -> None:
+    """Raise :class:`SqlError` unless ``stream`` only appends rows (a sink cannot take an
+    aggregate's replaced results yet)."""
+    if not stream.incremental:
+        raise SqlError(
+            f"cannot insert into sink '{statement.target}': the query's result is updated as "
+            "rows arrive (an aggregate, DISTINCT, LIMIT, a join of two sources, ...), and "
+            "arroyo-lite sinks only take appended rows for now",
+            position=statement.position,
+            hint="insert a filter or projection of one source table; query aggregates with "
+            "SELECT instead",
+        )
+
+
+class InsertPump:
+    """Pumps a continuous query's new rows into a sink, on its own daemon thread.
+
+    ``target`` is the sink table: with declared columns each batch is conformed to them
+    (:func:`conform`); without, the query's columns are written as they are. ``now_ns``
+    stamps ``_timestamp`` on rows whose query has none. The pump ends when the query ends
+    (:meth:`stop`, or the session closing) or the sink does (failed); a failing query is
+    logged and ends the pump, the sources keep running.
+    """
+
+    def __init__(
+        self,
+        statement: Insert,
+        target: TableConfig,
+        stream: ContinuousQuery,
+        *,
+        now_ns: Callable[[], int],
+    ) -> None:
+        self.statement = statement
+        self.stream = stream
+        self.sink: SinkInput | None = None
+        self._now_ns = now_ns
+        self._schema = target.output_schema() if target.columns else None
+        self._thread = threading.Thread(
+            target=self._pump, name=f"insert:{target.name.lower()}", daemon=True
+        )
+
+    def check(self, result_schema: pa.Schema) -> None:
+        """Raise :class:`QueryError` now if the query's columns cannot fill the sink's."""
+        if self._schema is not None:
+            conform(result_schema.empty_table(), self._schema, self.statement, 0)
+
+    def start(self, sink: SinkInput) -> None:
+        """Start pumping into the running sink ``sink``."""
+        self.sink = sink
+        self._thread.start()
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Deliver the rows that arrived up to now, then end the query and the sink."""
+        self.stream.finish()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        self.stream.close()
+        if self.sink is not None:
+            self.sink.finish()
+
+    def _conformed(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        if self._schema is None:
+            return batch
+        table = pa.Table.from_batches([batch])
+        table = conform(table, self._schema, self.statement, self._now_ns())
+        return table.combine_chunks().to_batches()[0]
+
+    def _pump(self) -> None:
+        assert self.sink is not None
+        try:
+            for batch in self.stream:
+                if batch.num_rows and not self.sink.deliver(self._conformed(batch)):
+                    break  # the sink failed or was stopped
+        except ArroyoLiteError as e:
+            log.error("INSERT INTO %s stopped: %s", self.statement.target, e.message)
+        finally:
+            self.stream.close()
+
+
+class Inserts:
+    """A session's ``INSERT INTO`` targets: memory tables (filled once, at the statement)
+    and sink tables (built at ``CREATE TABLE``, fed continuously from the ``INSERT``).
+
+    Called from the session's thread, under its lock; :meth:`stop` from its close.
+    """
+
+    def __init__(self, engine: Engine, tables: Tables, *, now_ns: Callable[[], int]) -> None:
+        self.engine = engine
+        self.store = engine.store
+        self.tables = tables
+        self._now_ns = now_ns
+        self._sinks: dict[str, SinkOperator] = {}
+        self._inserted: set[str] = set()
+        self._pumps: list[InsertPump] = []
+
+    def add_sink(self, config: TableConfig) -> None:
+        """Build the sink of table ``config`` (started by its ``INSERT``)."""
+        self._sinks[config.name.lower()] = self.tables.make_sink(config)
+
+    def sink_names(self) -> list[str]:
+        return [sink.config.name for sink in self._sinks.values()]
+
+    def insert(self, statement: Insert) -> None:
+        """Run ``statement``: store the result in a memory table, or start feeding a sink.
+
+        Raises :class:`SqlError` / :class:`QueryError` (at the statement) for a target that
+        cannot be inserted into, a second insert, or a query that does not fit.
+        """
+        key = statement.target.lower()
+        sink = self._sinks.get(key)
+        if sink is None and (
+            not self.store.has(key) or self.store.kind(key) is not TableKind.MEMORY
+        ):
+            raise SqlError(
+                f"cannot insert into '{statement.target}': only memory and sink tables can be "
+                "inserted into",
+                position=statement.position,
+            )
+        if key in self._inserted:
+            kind = "memory table" if sink is None else "sink (arroyo-lite)"
+            raise SqlError(f"Can only insert into a {kind} once", position=statement.position)
+        if sink is None:
+            at = offset_position(statement.text, statement.query, statement.position)
+            result = self.engine.query(statement.query, position=at)
+            schema = self.store.schema(key)
+            self.store.replace(key, conform(result, schema, statement, self._now_ns()))
+        else:
+            self._pump_into(sink, statement)
+        self._inserted.add(key)
+
+    def _pump_into(self, sink: SinkOperator, statement: Insert) -> None:
+        """Start the sink and the continuous query that feeds it (append-only queries)."""
+        stream = self.engine.stream(statement.query)
+        try:
+            check_appends(stream, statement)
+            columns = self.engine.query(f"SELECT * FROM ({statement.query}) AS q LIMIT 0")
+            pump = InsertPump(statement, sink.config, stream, now_ns=self._now_ns)
+            pump.check(columns.schema)
+        except ArroyoLiteError:
+            stream.close()
+            raise
+        pump.start(self.tables.start_sink(sink))
+        self._pumps.append(pump)
+
+    def stop(self) -> None:
+        """Write what the (stopped) sources produced into the sinks, then close them."""
+        for pump in self._pumps:
+            pump.stop()

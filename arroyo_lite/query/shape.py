@@ -1,0 +1,172 @@
+"""What kind of query a text is, decided once when a continuous query is planned.
+
+:func:`analyze` reads DuckDB SQL with sqlglot (views expanded) into a :class:`QueryShape`:
+the tables it reads, how often it scans each, whether it aggregates or reads
+``arroyo_status``. :func:`classify` then names the :class:`QueryKind`, which picks the plan
+(:mod:`arroyo_lite.query.continuous`):
+
+* ``APPEND``: no aggregate function, ``GROUP BY``, ``DISTINCT``, window function,
+  ``HAVING``, ``LIMIT``/``OFFSET`` or set operation but ``UNION ALL``, through any views;
+  exactly one live source table read, and scanned only once (a self-join, or a subquery over
+  the same table, must match new rows with old ones). Each new source row yields its result
+  rows once.
+* ``WINDOWED``: an aggregate grouped by a time window (``tumble``/``hop``, which translate to
+  DuckDB's ``time_bucket``).
+* ``UPDATING``: any other aggregate (its result rows change as rows arrive).
+* ``REEVALUATED``: the rest (joins between sources, self-joins, ``arroyo_status``).
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+
+from arroyo_lite.query.status_table import STATUS_TABLE
+
+
+class QueryKind(enum.StrEnum):
+    APPEND = "append"
+    WINDOWED = "windowed"
+    UPDATING = "updating"
+    REEVALUATED = "reevaluated"
+
+
+@dataclass(frozen=True, slots=True)
+class QueryShape:
+    """What a query reads and whether it aggregates (through views)."""
+
+    tables: frozenset[str]
+    aggregating: bool
+    reads_status: bool
+    #: Tables scanned more than once (self-joins, a table in a subquery of its own query,
+    #: a view or CTE used twice): such a query is not incremental, since new rows must
+    #: meet old ones.
+    rescanned: frozenset[str] = frozenset()
+    #: How many times each table is scanned (views and CTEs expanded).
+    scans: tuple[tuple[str, int], ...] = ()
+    #: Whether it groups and computes a time window (``time_bucket``: what tumble and hop
+    #: become).
+    windowed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    name: str
+    shape: QueryShape
+
+
+def analyze(
+    sql: str,
+    views: dict[str, View],
+    all_tables: Iterable[str] = (),
+    aggregates: frozenset[str] = frozenset(),
+) -> QueryShape:
+    """Tables read by DuckDB SQL ``sql`` (views expanded) and whether it aggregates.
+
+    ``aggregates`` names DuckDB's aggregate functions (lower case), for those sqlglot does
+    not know. Text sqlglot cannot parse counts as aggregating over every table in
+    ``all_tables``: it is then simply re-evaluated whenever anything changes.
+    """
+    try:
+        tree = sqlglot.parse_one(sql, read="duckdb")
+    except sqlglot.errors.SqlglotError:
+        return QueryShape(frozenset(all_tables), True, STATUS_TABLE in sql.lower())
+    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    scans = _count_scans(tree, views)
+    tables: set[str] = set()
+    aggregating = _aggregates(tree, aggregates)
+    reads_status = False
+    for table in tree.find_all(exp.Table):
+        name = table.name.lower()
+        if not name or name in ctes:
+            continue
+        view = views.get(name)
+        if view is not None:
+            tables |= view.shape.tables
+            aggregating = aggregating or view.shape.aggregating
+            reads_status = reads_status or view.shape.reads_status
+        elif name == STATUS_TABLE:
+            reads_status = True
+        else:
+            tables.add(name)
+    # tumble()/hop() become DuckDB's time_bucket, which sqlglot reads as DATE_BIN; grouping
+    # by it (directly or through its alias) makes a windowed aggregate.
+    windowed = tree.find(exp.Group) is not None and tree.find(exp.DateBin) is not None
+    return QueryShape(
+        frozenset(tables),
+        aggregating or reads_status,
+        reads_status,
+        rescanned=frozenset(t for t, n in scans.items() if n > 1),
+        scans=tuple(sorted(scans.items())),
+        windowed=windowed,
+    )
+
+
+def _aggregates(tree: exp.Expr, aggregates: frozenset[str]) -> bool:
+    """Whether the query's result depends on more than each row alone (aggregates, DISTINCT,
+    window functions, LIMIT, set operations other than UNION ALL): not counting views."""
+    return (
+        any(
+            True
+            for _ in tree.find_all(exp.AggFunc, exp.Group, exp.Distinct, exp.Window, exp.Having)
+        )
+        or any(str(f.name).lower() in aggregates for f in tree.find_all(exp.Anonymous))
+        # LIMIT/OFFSET/FETCH pick rows out of the whole result ("the 10 largest so far"):
+        # over new rows only they would pick per batch.
+        or any(True for _ in tree.find_all(exp.Limit, exp.Offset, exp.Fetch))
+        # Set operations other than UNION ALL compare rows with each other (UNION removes
+        # duplicates, EXCEPT/INTERSECT match rows up): over new rows only they would be
+        # applied per batch, so a row could come out twice.
+        or any(
+            not isinstance(op, exp.Union) or bool(op.args.get("distinct"))
+            for op in tree.find_all(exp.Union, exp.Except, exp.Intersect)
+        )
+    )
+
+
+def _count_scans(tree: exp.Expr, views: dict[str, View]) -> collections.Counter[str]:
+    """How many times the query scans each table: a reference to a view or a CTE counts
+    the scans of its body (CTEs in definition order, so later ones may use earlier ones)."""
+    cte_scans: dict[str, collections.Counter[str]] = {}
+
+    def count(node: exp.Expr, owner: exp.Expr | None) -> collections.Counter[str]:
+        out: collections.Counter[str] = collections.Counter()
+        for table in node.find_all(exp.Table):
+            if table.find_ancestor(exp.CTE) is not owner:
+                continue  # inside a CTE body: counted where the CTE is referenced
+            name = table.name.lower()
+            if not name:
+                continue
+            if name in cte_scans:
+                out.update(cte_scans[name])
+            elif name in views:
+                out.update(dict(views[name].shape.scans))
+            else:
+                out[name] += 1
+        return out
+
+    for cte in tree.find_all(exp.CTE):
+        cte_scans[cte.alias_or_name.lower()] = count(cte.this, cte)
+    return count(tree, None)
+
+
+
+
+def sources_of(shape: QueryShape, memory: Iterable[str]) -> frozenset[str]:
+    """The live tables ``shape`` reads: all but the ``memory`` tables (which never change)."""
+    fixed = frozenset(memory)
+    return frozenset(t for t in shape.tables if t not in fixed)
+
+
+def classify(shape: QueryShape, sources: frozenset[str]) -> QueryKind:
+    """The kind of a query of ``shape`` reading the live tables ``sources``."""
+    if not shape.aggregating and len(sources) == 1 and not shape.rescanned & sources:
+        return QueryKind.APPEND
+    if shape.aggregating and not shape.reads_status:
+        return QueryKind.WINDOWED if shape.windowed else QueryKind.UPDATING
+    return QueryKind.REEVALUATED

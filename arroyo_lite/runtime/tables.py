@@ -1,0 +1,120 @@
+"""Table lifecycle: a validated table becomes storage and/or a supervised operator.
+
+:class:`Tables` is what a session calls to bring a table to life. For a source table it
+creates the live table in the :class:`~arroyo_lite.runtime.store.Store`, restores saved rows
+and operator state from the state directory (if any), builds the operator through its
+connector, tells the :class:`~arroyo_lite.runtime.persist.Persister` to track it, and starts
+it on the :class:`~arroyo_lite.runtime.loop.Runtime`. A sink table has no storage: its
+operator is built at ``CREATE TABLE`` and started by the ``INSERT INTO`` that feeds it. A
+failure on the way leaves nothing behind (the store table is dropped) and is reported
+without secrets.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Mapping
+
+import pyarrow as pa
+
+from arroyo_lite.clock import Clock
+from arroyo_lite.config import TableConfig, TableKind
+from arroyo_lite.connectors.base import SinkOperator, SourceContext
+from arroyo_lite.errors import ArroyoLiteError, SourceError
+from arroyo_lite.runtime.loop import Runtime
+from arroyo_lite.runtime.persist import Persister, StateDir
+from arroyo_lite.runtime.sinks import SinkInput
+from arroyo_lite.runtime.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Tables:
+    """Creates memory tables, starts source tables, builds and starts sinks (called from the
+    session's thread).
+
+    ``state`` and ``persister`` are set together when the session keeps state on disk.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        runtime: Runtime,
+        *,
+        clock: Clock,
+        env: Mapping[str, str],
+        state: StateDir | None = None,
+        persister: Persister | None = None,
+    ) -> None:
+        self.store = store
+        self.runtime = runtime
+        self.clock = clock
+        self.env = env
+        self.state = state
+        self.persister = persister
+
+    def create_memory(self, config: TableConfig) -> None:
+        """An empty memory table (filled by ``INSERT INTO``)."""
+        self.store.create(config.name, config.output_schema(), kind=TableKind.MEMORY)
+
+    def start_source(self, config: TableConfig) -> None:
+        """Create the live table and start its source; raises ``ArroyoLiteError`` (clean)."""
+        from arroyo_lite.connectors.registry import get_connector
+
+        name = config.name
+        schema = config.output_schema()
+        connector = get_connector(config.connector or "")
+        context = SourceContext(clock=self.clock, env=self.env)
+        self.store.create(name, schema, kind=TableKind.SOURCE, retention=config.retention)
+        secrets = connector.secrets(config, self.env)
+        try:
+            if self.state is not None:
+                self._restore(name, schema, context)
+            operator = connector.make_operator(config, context)
+        except ArroyoLiteError:
+            self.store.drop(name)
+            raise
+        except Exception as e:  # a connector bug: report it cleanly, without secrets
+            self.store.drop(name)
+            log.error("cannot start source '%s'", name, exc_info=False)
+            raise SourceError(
+                secrets.mask(f"cannot start source '{name}': {type(e).__name__}: {e}")
+            ) from None
+        if self.persister is not None:
+            end_row = self.store.snapshot([name])[name.lower()].end_row
+            self.persister.track(name, schema, context.state, end_row)
+        emit = functools.partial(self.store.append, name)
+        self.runtime.start_source(operator, emit, secrets=secrets)
+
+    def make_sink(self, config: TableConfig) -> SinkOperator:
+        """Build a sink table's operator (not started: ``INSERT INTO`` starts it), so that
+        a sink its connector cannot build (a format without encoder) fails at CREATE TABLE."""
+        from arroyo_lite.connectors.registry import get_connector
+
+        connector = get_connector(config.connector or "")
+        context = SourceContext(clock=self.clock, env=self.env)
+        try:
+            return connector.make_sink(config, context)
+        except ArroyoLiteError:
+            raise
+        except Exception as e:  # a connector bug: report it cleanly, without secrets
+            message = f"cannot start sink '{config.name}': {type(e).__name__}: {e}"
+            raise SourceError(connector.secrets(config, self.env).mask(message)) from None
+
+    def start_sink(self, sink: SinkOperator) -> SinkInput:
+        """Start a sink built by :meth:`make_sink`; returns the handle that feeds it."""
+        from arroyo_lite.connectors.registry import get_connector
+
+        connector = get_connector(sink.config.connector or "")
+        return self.runtime.start_sink(sink, secrets=connector.secrets(sink.config, self.env))
+
+    def _restore(self, name: str, schema: pa.Schema, context: SourceContext) -> None:
+        """Reload saved rows (retention applies) and source state; compact the segments."""
+        assert self.state is not None
+        batches, state = self.state.load_table(name, schema)
+        if batches or state:
+            self.store.append_many(name, batches)
+            kept = self.store.snapshot([name])[name.lower()].to_table()
+            self.state.rewrite_table(name, schema, kept, state)
+        context.state.update(state)
