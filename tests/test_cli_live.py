@@ -13,7 +13,8 @@ from arroyo_lite import Session
 from arroyo_lite.connectors.base import SourceState, SourceStatus
 from arroyo_lite.errors import ArroyoLiteError, QueryError, SourcePosition
 from arroyo_lite.sql.statements import Query
-from arroyo_lite.terminal.watch import SourceReporter, relocate, run_queries
+from arroyo_lite.terminal.progress import SourceReporter
+from arroyo_lite.terminal.watch import relocate, run_queries
 
 WAIT = 60.0
 

@@ -1,4 +1,4 @@
-"""ARROYO_LITE_LOG: the CLI's log level (arroyo_lite.terminal.watch.configure_logging)."""
+"""ARROYO_LITE_LOG: the CLI's log level (arroyo_lite.terminal.logs.configure_logging)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from arroyo_lite.terminal.watch import LOG_ENV, configure_logging
+from arroyo_lite.terminal.logs import LOG_ENV, configure_logging
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ from arroyo_lite.cli.run_cmd import state_dir_option
 from arroyo_lite.errors import ArroyoLiteError
 from arroyo_lite.runtime.loop import tune_gc
 from arroyo_lite.sql.statements import Query
-from arroyo_lite.terminal.watch import configure_logging
+from arroyo_lite.terminal.logs import configure_logging
 
 
 @main.command(short_help="Interactive SQL over live tables.")

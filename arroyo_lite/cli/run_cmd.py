@@ -19,7 +19,9 @@ from arroyo_lite.errors import ArroyoLiteError
 from arroyo_lite.runtime.loop import tune_gc
 from arroyo_lite.sql.statements import Query
 from arroyo_lite.terminal import render
-from arroyo_lite.terminal.watch import StopRequested, configure_logging, run_queries
+from arroyo_lite.terminal.logs import configure_logging
+from arroyo_lite.terminal.signals import StopRequested
+from arroyo_lite.terminal.watch import run_queries
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -15,7 +15,6 @@ import contextlib
 import difflib
 import os
 import re
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -31,6 +30,7 @@ from rich.text import Text
 from arroyo_lite.errors import ArroyoLiteError, SourcePosition
 from arroyo_lite.sql.statements import CreateTable, CreateView, Insert, Query, SetOption, Statement
 from arroyo_lite.terminal import render
+from arroyo_lite.terminal.signals import sigint_blocked, sigint_ignored
 from arroyo_lite.terminal.watch import relocate, run_queries
 
 if TYPE_CHECKING:
@@ -208,11 +208,8 @@ class Repl:
             # SIGINT is held back while the thread starts: a Ctrl-C inside Thread.start() would
             # leave a thread that runs the query with nobody waiting to interrupt it. The
             # worker inherits the mask, so the signal always lands here, on the main thread.
-            blocked = _block_sigint()
-            try:
+            with sigint_blocked():
                 worker.start()
-            finally:
-                _restore_sigmask(blocked)
             while not done.wait(0.1):
                 pass
         except KeyboardInterrupt:
@@ -403,7 +400,7 @@ class Repl:
                 try:
                     # patch_stdout: output from other threads (a source's log line) is
                     # printed above the prompt rather than through the line being typed.
-                    with _sigint_ignored(), patch_stdout(raw=True):
+                    with sigint_ignored(), patch_stdout(raw=True):
                         text = prompt.prompt(handle_sigint=False)
                 except KeyboardInterrupt:
                     continue  # Ctrl-C at the prompt clears the line
@@ -414,36 +411,6 @@ class Repl:
             except KeyboardInterrupt:
                 self.err.print("cancelled", style="red")
         return 0
-
-
-def _block_sigint() -> set[int | signal.Signals] | None:
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-
-
-def _restore_sigmask(previous: set[int | signal.Signals] | None) -> None:
-    if previous is not None:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-@contextlib.contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    """Ignore SIGINT while prompt_toolkit reads a line.
-
-    In raw mode Ctrl-C is a keystroke (the prompt clears the line). A SIGINT can still come
-    in the instant after Enter, when the terminal is back in cooked mode but the prompt has
-    not returned; ignored, it cannot drop the accepted statement (press Ctrl-C again to
-    cancel it once it runs).
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def split_script(lines: Iterable[str]) -> Iterator[str]:

@@ -6,71 +6,47 @@ thread writes output, so lines never interleave, and it alone handles the durati
 Ctrl-C (SIGINT) / SIGTERM, which end the loop cleanly. Source failures are reported on stderr
 (each new message once) while the other sources go on; a progress line shows per-source
 counters on a terminal.
+
+The parts, one job each: :class:`_QueryState` (one query's coalescing of whole results),
+:class:`LivePrinter` (rows in an output format), :class:`_Streams` (the consumer threads and
+their inbox), :class:`_LiveOutput` (everything the loop writes: rows, errors, source status),
+and :func:`_watch`, the loop that moves items from the first to the last.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
-import os
 import queue
-import signal
-import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from types import FrameType
 from typing import IO, TYPE_CHECKING, Any, cast
 
 import orjson
 import pyarrow as pa
 from rich.console import Console
 
-from arroyo_lite.connectors.base import SourceState, SourceStatus
 from arroyo_lite.errors import ArroyoLiteError, QueryError, SourcePosition
 from arroyo_lite.sql.statements import Query
 from arroyo_lite.terminal import render
+from arroyo_lite.terminal.progress import SourceReporter, StatusLine
+from arroyo_lite.terminal.signals import StopRequested, stop_on_signals
 
 if TYPE_CHECKING:
+    from arroyo_lite.query.continuous import ContinuousQuery
     from arroyo_lite.session import Session
 
 #: How often the main thread wakes to refresh status and print coalesced aggregate updates.
 TICK_SECONDS = 0.25
+#: How often the sources' status is read (failures reported, progress line redrawn).
+STATUS_SECONDS = 0.5
 
 
 def short_sql(text: str, width: int = 72) -> str:
     """A query on one line, cut to ``width`` characters (for labels)."""
     flat = " ".join(text.split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
-class StatusLine:
-    """A one-line progress display on a terminal (stderr), redrawn in place.
-
-    Anything else written to the same terminal must call :meth:`clear` first.
-    """
-
-    def __init__(self, stream: IO[str], enabled: bool) -> None:
-        self.stream = stream
-        self.enabled = enabled
-        self._shown = False
-
-    def show(self, text: str) -> None:
-        if not self.enabled:
-            return
-        width = max(20, Console(file=self.stream, emoji=False).width - 1)
-        if len(text) > width:
-            text = text[: width - 1] + "…"
-        self.stream.write("\r\x1b[K" + text)
-        self.stream.flush()
-        self._shown = True
-
-    def clear(self) -> None:
-        if self.enabled and self._shown:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
-            self._shown = False
 
 
 @dataclass
@@ -85,6 +61,21 @@ class _QueryState:
     rows_out: int = 0
     #: Whole results printed so far (numbers jsonl's ``_update`` field).
     updates: int = 0
+
+    def due(self, now: float, refresh: float, *, force: bool = False) -> pa.Table | None:
+        """The pending whole result to print now, or ``None``.
+
+        A result waits until ``refresh`` seconds after the last print (unless ``force``); one
+        equal to the last printed result is dropped. Taking it marks it printed at ``now``.
+        """
+        if self.pending is None or (not force and now - self.last_print_at < refresh):
+            return None
+        result, self.pending = self.pending, None
+        if self.last_printed is not None and result.equals(self.last_printed):
+            return None
+        self.last_printed = result
+        self.last_print_at = now
+        return result
 
 
 @dataclass
@@ -131,7 +122,11 @@ class LivePrinter:
         self.out.flush()
 
 
-def _consume(index: int, stream: Any, inbox: queue.Queue[tuple[int, Any]]) -> None:
+#: What a consumer thread hands over: a batch or whole result, an error, or ``None`` (ended).
+_Item = pa.Table | pa.RecordBatch | ArroyoLiteError | None
+
+
+def _consume(index: int, stream: Any, inbox: queue.Queue[tuple[int, _Item]]) -> None:
     # Runs on its own thread: blocking iteration of one continuous query.
     try:
         for batch in stream:
@@ -144,155 +139,184 @@ def _consume(index: int, stream: Any, inbox: queue.Queue[tuple[int, Any]]) -> No
         inbox.put((index, None))
 
 
-class StopRequested(BaseException):
-    """Raised by the SIGTERM handler to leave the main loop like Ctrl-C does.
-
-    A BaseException, like KeyboardInterrupt, so that no ``except Exception`` on the way
-    swallows it.
-    """
-
-
-@contextlib.contextmanager
-def _signals_stop(stopping: threading.Event) -> Iterator[None]:
-    """SIGINT and SIGTERM end the loop: they set ``stopping`` and raise.
-
-    The flag is what the loop checks, so even a raise that lands somewhere that swallows
-    it (a library's broad except, a cleanup block) still stops the loop at its next turn.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def on_term(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
-        raise StopRequested()
-
-    def on_int(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
-        raise KeyboardInterrupt
-
-    previous_term = signal.signal(signal.SIGTERM, on_term)
-    previous_int = signal.signal(signal.SIGINT, on_int)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous_term)
-        signal.signal(signal.SIGINT, previous_int)
-
-
-class SourceReporter:
-    """Decides which source failures to report: each new error message once, a stop always."""
+class _Streams:
+    """The running continuous queries: one consumer thread each, all feeding one inbox."""
 
     def __init__(self) -> None:
-        self._reported: dict[str, str | None] = {}
-        self._failed: set[str] = set()
+        self.inbox: queue.Queue[tuple[int, _Item]] = queue.Queue()
+        self._streams: list[ContinuousQuery] = []
+        self._threads: list[threading.Thread] = []
+        #: Streams whose end marker has not been received yet.
+        self.open = 0
 
-    def check(self, statuses: Sequence[SourceStatus]) -> list[tuple[str, str]]:
-        """The ``(message, rich style)`` pairs to print for these statuses (often none)."""
-        messages: list[tuple[str, str]] = []
-        for s in statuses:
-            if s.state == SourceState.FAILED and s.table not in self._failed:
-                self._failed.add(s.table)
-                text = f"error: source '{s.table}' stopped: {s.last_error or 'failed'}"
-                messages.append((text, "bold red"))
-            elif s.failures and s.last_error and self._reported.get(s.table) != s.last_error:
-                plural = "s" if s.failures != 1 else ""
-                text = (
-                    f"warning: source '{s.table}': {s.last_error} "
-                    f"({s.failures} failed poll{plural} so far; retrying)"
-                )
-                messages.append((text, "yellow"))
-            if s.last_error:
-                self._reported[s.table] = s.last_error
-        return messages
-
-
-#: Environment variable choosing the CLI's log level (debug, info, warning, error).
-LOG_ENV = "ARROYO_LITE_LOG"
-
-
-class _OneLine(logging.Formatter):
-    """``level: message`` on one line: tracebacks are for ``ARROYO_LITE_LOG=debug`` only."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return f"{record.levelname.lower()}: {record.getMessage()}"
-
-
-class _NotSourceFailures(logging.Filter):
-    """Drops the runtime's "source 'x' failed/crashed" records: :class:`SourceReporter`
-    reports those from the status already (once, with the same message)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (
-            record.name.startswith("arroyo_lite.runtime")
-            and isinstance(record.msg, str)
-            and record.msg.startswith("source '")
+    def start(self, index: int, stream: ContinuousQuery) -> None:
+        """Consume ``stream`` on a new daemon thread; its items arrive tagged with ``index``."""
+        self._streams.append(stream)
+        thread = threading.Thread(
+            target=_consume, args=(index, stream, self.inbox), name=f"query-{index}", daemon=True
         )
+        thread.start()
+        self._threads.append(thread)
+        self.open += 1
+
+    def receive(self, timeout: float) -> tuple[int, _Item] | None:
+        """The next ``(index, item)``, or ``None`` after ``timeout`` seconds without one."""
+        try:
+            index, item = self.inbox.get(timeout=max(0.0, timeout))
+        except queue.Empty:
+            return None
+        if item is None:
+            self.open -= 1
+        return index, item
+
+    def ended(self) -> bool:
+        """Every stream has ended and everything it sent was received."""
+        return self.open == 0 and self.inbox.empty()
+
+    def close(self) -> None:
+        """Close every stream (errors ignored: we are leaving)."""
+        for stream in self._streams:
+            with contextlib.suppress(Exception):
+                stream.close()
+
+    def join(self) -> None:
+        """Wait (bounded) for the consumer threads, once the streams are closed."""
+        for thread in self._threads:
+            thread.join(timeout=5)
 
 
-#: The handler :func:`configure_logging` installed last (replaced when called again).
-_cli_handler: logging.Handler | None = None
+class _LiveOutput:
+    """Everything the watch loop writes: rows on stdout, errors and source status on stderr.
+
+    The progress line is cleared before anything else is written to the terminal.
+    """
+
+    def __init__(
+        self,
+        *,
+        fmt: render.OutputFormat,
+        out: IO[bytes],
+        err_stream: IO[str],
+        progress: bool,
+        several: bool,
+    ) -> None:
+        self.err = Console(file=err_stream, emoji=False, highlight=False, soft_wrap=True)
+        console = Console(
+            file=cast(IO[str], _TextAdapter(out)), emoji=False, highlight=False, soft_wrap=False
+        )
+        self.printer = LivePrinter(fmt=fmt, out=out, console=console, several=several)
+        self.status_line = StatusLine(err_stream, progress)
+        self.reporter = SourceReporter()
+
+    def rows(self, state: _QueryState, data: pa.Table, *, update: bool) -> None:
+        self.status_line.clear()
+        self.printer.write(state, data, update=update)
+        state.rows_out += data.num_rows
+
+    def error(self, error: ArroyoLiteError, query: Query) -> None:
+        """Print a query's error, pointed into the user's file."""
+        self.status_line.clear()
+        self.err.print(relocate(error, query).format(), markup=False)
+
+    def sources(self, session: Session) -> None:
+        """Report new source failures and redraw the progress line."""
+        statuses = session.status()
+        messages = self.reporter.check(statuses)
+        if messages:
+            self.status_line.clear()
+        for text, style in messages:
+            self.err.print(text, style=style, markup=False)
+        self.status_line.show(render.status_line(statuses))
+
+    def close(self) -> None:
+        self.status_line.clear()
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever ``sys.stderr`` is at the time (the REPL swaps it during a prompt,
-    so that a log line from a source prints above the prompt instead of through it)."""
-
-    def __init__(self) -> None:
-        super().__init__(sys.stderr)
-
-    @property
-    def stream(self) -> IO[str]:
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value: IO[str]) -> None:
-        pass  # always the current sys.stderr
+def _as_table(item: pa.Table | pa.RecordBatch) -> pa.Table:
+    return item if isinstance(item, pa.Table) else pa.Table.from_batches([item])
 
 
-def configure_logging(
-    stream: IO[str], env: Mapping[str, str] | None = None, *, reporter: bool = False
+class _Watch:
+    """One run of :func:`run_queries`: the queries' states, their streams, and the output."""
+
+    def __init__(self, session: Session, output: _LiveOutput, refresh: float) -> None:
+        self.session = session
+        self.output = output
+        self.refresh = refresh
+        self.streams = _Streams()
+        self.states: dict[int, _QueryState] = {}
+        self.failed = False
+
+    def start(self, queries: Sequence[Query]) -> None:
+        """Start every query; one that cannot start is reported and marks the run failed."""
+        for index, query in enumerate(queries, start=1):
+            try:
+                stream = self.session.stream(query.query)
+            except ArroyoLiteError as e:
+                self.output.error(e, query)
+                self.failed = True
+                continue
+            self.states[index] = _QueryState(index, query, incremental=bool(stream.incremental))
+            self.streams.start(index, stream)
+
+    def receive(self, timeout: float) -> None:
+        """Handle the next item from the streams, if one comes within ``timeout`` seconds.
+
+        Incremental batches print at once; a whole result waits in its state for
+        :meth:`flush`.
+        """
+        received = self.streams.receive(timeout)
+        if received is None:
+            return
+        index, item = received
+        if item is None:
+            return  # that stream ended
+        state = self.states[index]
+        if isinstance(item, ArroyoLiteError):
+            self.output.error(item, state.query)
+            self.failed = True
+        elif state.incremental:
+            batch = _as_table(item)
+            if batch.num_rows:
+                self.output.rows(state, batch, update=False)
+        else:
+            state.pending = _as_table(item)
+
+    def flush(self, *, force: bool = False) -> None:
+        """Print the whole results that are due (all held-back ones with ``force``)."""
+        now = time.monotonic()
+        for state in self.states.values():
+            result = state.due(now, self.refresh, force=force)
+            if result is not None:
+                self.output.rows(state, result, update=True)
+
+    def close(self) -> None:
+        """Close the streams, print what was held back, clear the progress line."""
+        self.streams.close()
+        with contextlib.suppress(Exception):
+            self.flush(force=True)
+        self.output.close()
+        self.streams.join()
+
+
+def _watch(
+    watch: _Watch, *, deadline: float | None, stopped: Callable[[], bool], has_queries: bool
 ) -> None:
-    """Send arroyo-lite's log records to ``stream`` the way a terminal user wants them.
-
-    By default warnings and errors print as one line each, without tracebacks, and the
-    polling source's own failure warnings are left out (``run`` reports source failures from
-    the status instead, once per message). ``ARROYO_LITE_LOG=debug|info|warning|error`` sets
-    the level; at ``debug`` records carry their tracebacks. With ``reporter`` (``run`` and
-    ``demo``, whose :class:`SourceReporter` prints source failures), the runtime's records of
-    the same failures are left out too.
-    """
-    env = os.environ if env is None else env
-    wanted = env.get(LOG_ENV, "").strip().upper()
-    level = logging.getLevelName(wanted) if wanted else logging.WARNING
-    unknown = wanted if not isinstance(level, int) else ""
-    if unknown:
-        # A typo must not silently look like "no change": say so (once) and use the default.
-        level, wanted = logging.WARNING, ""
-    handler: logging.Handler
-    handler = _StderrHandler() if stream is sys.stderr else logging.StreamHandler(stream)
-    if level <= logging.DEBUG:
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    else:
-        handler.setFormatter(_OneLine())
-    root = logging.getLogger("arroyo_lite")
-    global _cli_handler
-    if _cli_handler is not None:
-        root.removeHandler(_cli_handler)
-    _cli_handler = handler
-    if reporter and not wanted:
-        handler.addFilter(_NotSourceFailures())
-    root.addHandler(handler)
-    root.setLevel(level)
-    root.propagate = False
-    polling = logging.getLogger("arroyo_lite.polling_http")
-    polling.setLevel(level if wanted else logging.ERROR)
-    if unknown:
-        root.warning(
-            "%s=%s is not a log level (debug, info, warning, error); using warning",
-            LOG_ENV,
-            env.get(LOG_ENV, "").strip(),
-        )
+    """Move items from the streams to the output until the deadline, a stop, or every
+    query has ended (session closed or all errored); read the sources' status meanwhile."""
+    next_status = 0.0
+    while True:
+        now = time.monotonic()
+        if (deadline is not None and now >= deadline) or stopped():
+            return
+        watch.receive(TICK_SECONDS if deadline is None else min(TICK_SECONDS, deadline - now))
+        watch.flush()
+        now = time.monotonic()
+        if now >= next_status:
+            next_status = now + STATUS_SECONDS
+            watch.output.sources(watch.session)
+        if has_queries and watch.streams.ended():
+            return
 
 
 def run_queries(
@@ -315,95 +339,21 @@ def run_queries(
     set from another thread, ends the loop like Ctrl-C does. Returns 1 if a query failed
     (its error is printed on stderr), else 0.
     """
-    err = Console(file=err_stream, emoji=False, highlight=False, soft_wrap=True)
-    text_out = _TextAdapter(out)
-    console = Console(file=cast(IO[str], text_out), emoji=False, highlight=False, soft_wrap=False)
-    printer = LivePrinter(fmt=fmt, out=out, console=console, several=len(queries) > 1)
-    status_line = StatusLine(err_stream, progress)
-    reporter = SourceReporter()
-    inbox: queue.Queue[tuple[int, Any]] = queue.Queue()
-    states: dict[int, _QueryState] = {}
-    streams: list[Any] = []
-    threads: list[threading.Thread] = []
-    exit_code = 0
+    output = _LiveOutput(
+        fmt=fmt, out=out, err_stream=err_stream, progress=progress, several=len(queries) > 1
+    )
+    watch = _Watch(session, output, refresh)
     deadline = None if duration is None else time.monotonic() + duration
-
-    def emit(state: _QueryState, data: pa.Table, *, update: bool) -> None:
-        status_line.clear()
-        printer.write(state, data, update=update)
-        state.rows_out += data.num_rows
-
-    def flush_pending(state: _QueryState, now: float, *, force: bool = False) -> None:
-        if state.pending is None or (not force and now - state.last_print_at < refresh):
-            return
-        result, state.pending = state.pending, None
-        if state.last_printed is not None and result.equals(state.last_printed):
-            return
-        emit(state, result, update=True)
-        state.last_printed = result
-        state.last_print_at = now
-
     stopping = threading.Event()
-    with _signals_stop(stopping):
+
+    def stopped() -> bool:
+        return stopping.is_set() or (stop is not None and stop.is_set())
+
+    with stop_on_signals(stopping):
         try:
-            for i, q in enumerate(queries, start=1):
-                try:
-                    stream = session.stream(q.query)
-                except ArroyoLiteError as e:
-                    status_line.clear()
-                    err.print(_positioned(e, q), markup=False)
-                    exit_code = 1
-                    continue
-                states[i] = _QueryState(i, q, incremental=bool(stream.incremental))
-                streams.append(stream)
-                t = threading.Thread(
-                    target=_consume, args=(i, stream, inbox), name=f"query-{i}", daemon=True
-                )
-                t.start()
-                threads.append(t)
-            if exit_code:
-                return exit_code
-            open_streams = len(streams)
-            next_status = 0.0
-            while True:
-                now = time.monotonic()
-                if deadline is not None and now >= deadline:
-                    break
-                if stopping.is_set() or (stop is not None and stop.is_set()):
-                    break
-                wait = TICK_SECONDS if deadline is None else min(TICK_SECONDS, deadline - now)
-                try:
-                    index, item = inbox.get(timeout=max(0.0, wait))
-                except queue.Empty:
-                    item = index = None
-                if index is not None:
-                    state = states[index]
-                    if item is None:
-                        open_streams -= 1
-                    elif isinstance(item, ArroyoLiteError):
-                        status_line.clear()
-                        err.print(_positioned(item, state.query), markup=False)
-                        exit_code = 1
-                    elif state.incremental:
-                        batch = _as_table(item)
-                        if batch.num_rows:
-                            emit(state, batch, update=False)
-                    else:
-                        state.pending = _as_table(item)
-                now = time.monotonic()
-                for state in states.values():
-                    flush_pending(state, now)
-                if now >= next_status:
-                    next_status = now + 0.5
-                    statuses = session.status()
-                    messages = reporter.check(statuses)
-                    if messages:
-                        status_line.clear()
-                    for text, style in messages:
-                        err.print(text, style=style, markup=False)
-                    status_line.show(render.status_line(statuses))
-                if queries and open_streams == 0 and inbox.empty():
-                    break  # every query ended (session closed or all errored)
+            watch.start(queries)
+            if not watch.failed:
+                _watch(watch, deadline=deadline, stopped=stopped, has_queries=bool(queries))
         except (KeyboardInterrupt, StopRequested):
             pass
         except Exception:
@@ -413,22 +363,8 @@ def run_queries(
             if not stopping.is_set():
                 raise
         finally:
-            for stream in streams:
-                with contextlib.suppress(Exception):
-                    stream.close()
-            # Print what arrived but was held back by the refresh interval.
-            with contextlib.suppress(Exception):
-                now = time.monotonic()
-                for state in states.values():
-                    flush_pending(state, now, force=True)
-            status_line.clear()
-            for t in threads:
-                t.join(timeout=5)
-    return exit_code
-
-
-def _as_table(item: pa.Table | pa.RecordBatch) -> pa.Table:
-    return item if isinstance(item, pa.Table) else pa.Table.from_batches([item])
+            watch.close()
+    return 1 if watch.failed else 0
 
 
 def relocate(error: ArroyoLiteError, statement: Query) -> ArroyoLiteError:
@@ -449,10 +385,6 @@ def relocate(error: ArroyoLiteError, statement: Query) -> ArroyoLiteError:
         return error
     kind = QueryError if isinstance(error, QueryError) else ArroyoLiteError
     return kind(error.message, position=where, hint=error.hint)
-
-
-def _positioned(error: ArroyoLiteError, query: Query) -> str:
-    return relocate(error, query).format()
 
 
 class _TextAdapter:
