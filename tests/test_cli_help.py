@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from arroyo_lite.cli import main
 from arroyo_lite.demo import quickstart_sql
-from arroyo_lite.terminal.repl import HISTORY_ENV, history_path, is_complete, split_script
+from arroyo_lite.terminal.repl_input import HISTORY_ENV, history_path, is_complete, split_script
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 
 from arroyo_lite import Session
-from arroyo_lite.terminal.repl import SessionCompleter
+from arroyo_lite.terminal.repl_input import SessionCompleter
 
 
 @pytest.fixture()

@@ -1,5 +1,6 @@
 """Ctrl-C (SIGINT) and SIGTERM for the terminal front ends: what ``run``, ``demo``, the live
-watch loop and the REPL do when a stop is asked for.
+watch loop and the REPL do when a stop is asked for, and how a blocking call (a DuckDB query)
+stays cancellable with Ctrl-C (:func:`run_interruptibly`).
 
 Signal handlers can only be installed on the main thread; every helper here is a no-op
 elsewhere (a watch loop run from a test's thread, say), so callers need not check.
@@ -10,8 +11,12 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from types import FrameType
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class StopRequested(BaseException):
@@ -90,3 +95,51 @@ def sigint_ignored() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def run_interruptibly(fn: Callable[[], T], interrupt: Callable[[], object] | None) -> T:
+    """``fn()`` run on a worker thread, so that Ctrl-C reaches the calling thread meanwhile.
+
+    On Ctrl-C, ``interrupt`` (a DuckDB interrupt, say) is called until the worker is done
+    (bounded to 30 s), and ``KeyboardInterrupt`` propagates; the caller can then use what
+    ``fn`` used again, since the worker has finished. Returns what ``fn`` returned, or raises
+    what it raised.
+    """
+    box: dict[str, Any] = {}
+    done = threading.Event()
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as e:  # handed to the calling thread below
+            box["error"] = e
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=target, name="repl-query", daemon=True)
+    try:
+        # SIGINT is held back while the thread starts: a Ctrl-C inside Thread.start() would
+        # leave a thread that runs the query with nobody waiting to interrupt it. The
+        # worker inherits the mask, so the signal always lands here, on the calling thread.
+        with sigint_blocked():
+            worker.start()
+        while not done.wait(0.1):
+            pass
+    except KeyboardInterrupt:
+        _interrupt_until(done, interrupt)
+        raise
+    if "error" in box:
+        raise box["error"]
+    value: T = box["value"]
+    return value
+
+
+def _interrupt_until(done: threading.Event, interrupt: Callable[[], object] | None) -> None:
+    # Repeated, because a Ctrl-C can come before DuckDB has started the query, when there is
+    # nothing to interrupt yet.
+    deadline = time.monotonic() + 30
+    while not done.is_set() and time.monotonic() < deadline:
+        if interrupt is not None:
+            with contextlib.suppress(Exception):
+                interrupt()
+        done.wait(0.1)
