@@ -47,28 +47,6 @@ from sqlglot import exp
 from arroyo_lite.config import TIMESTAMP_COLUMN
 from arroyo_lite.errors import QueryError
 
-#: Arroyo functions this module rewrites (lower case). Anything else passes through untouched.
-ARROYO_FUNCTIONS = frozenset(
-    {
-        "extract_json",
-        "extract_json_string",
-        "get_first_json_object",
-        "json_get",
-        "json_get_str",
-        "json_get_int",
-        "json_get_float",
-        "json_get_bool",
-        "json_get_json",
-        "json_as_text",
-        "json_length",
-        "json_contains",
-        "row_time",
-        "tumble",
-        "hop",
-        "session",
-    }
-)
-
 
 @functools.cache
 def read_dialect() -> str | type[sqlglot.Dialect]:
@@ -332,6 +310,8 @@ def _unsupported(name: str) -> Callable[[list[exp.Expression]], exp.Expression]:
     return rewrite
 
 
+#: Each Arroyo function this module translates (lower case) -> its rewrite. The one list of
+#: them: :data:`ARROYO_FUNCTIONS` and the REPL's completion derive from it.
 _REWRITES: dict[str, Callable[[list[exp.Expression]], exp.Expression]] = {
     "extract_json": _extract_json,
     "extract_json_string": _extract_json_string,
@@ -350,3 +330,6 @@ _REWRITES: dict[str, Callable[[list[exp.Expression]], exp.Expression]] = {
     "hop": _unsupported("hop"),  # only reached for a hop() that _rewrite_hops cannot place
     "session": _unsupported("session"),
 }
+
+#: Arroyo functions this module rewrites (lower case). Anything else passes through untouched.
+ARROYO_FUNCTIONS = frozenset(_REWRITES)
