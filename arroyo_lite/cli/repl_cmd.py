@@ -13,6 +13,7 @@ from arroyo_lite.cli.run_cmd import state_dir_option
 from arroyo_lite.errors import ArroyoLiteError
 from arroyo_lite.runtime.loop import tune_gc
 from arroyo_lite.sql.statements import Query
+from arroyo_lite.terminal.diagnostics import render_error
 from arroyo_lite.terminal.logs import configure_logging
 
 
@@ -56,7 +57,7 @@ def repl(file: Path | None, state_dir: Path | None, history_file: Path | None) -
                 try:
                     program = session.execute(text, file=str(file))
                 except ArroyoLiteError as e:
-                    err.print(e.format(), markup=False)
+                    err.print(render_error(e, text, file=str(file)), markup=False)
                     sys.exit(1)
                 started = [t.name for t in program.tables]
                 if started:

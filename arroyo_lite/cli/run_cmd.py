@@ -19,6 +19,7 @@ from arroyo_lite.errors import ArroyoLiteError
 from arroyo_lite.runtime.loop import tune_gc
 from arroyo_lite.sql.statements import Query
 from arroyo_lite.terminal import render
+from arroyo_lite.terminal.diagnostics import render_error
 from arroyo_lite.terminal.logs import configure_logging
 from arroyo_lite.terminal.signals import StopRequested
 from arroyo_lite.terminal.watch import run_queries
@@ -52,7 +53,7 @@ def run_sql(
             try:
                 program = session.execute(sql, file=file)
             except ArroyoLiteError as e:
-                err.print(e.format(), markup=False)
+                err.print(render_error(e, sql, file=file), markup=False)
                 return 1
             tune_gc()
             queries = [s for s in program.statements if isinstance(s, Query)]
@@ -74,11 +75,12 @@ def run_sql(
                 out=out,
                 err_stream=sys.stderr,
                 progress=show_progress,
+                source=sql,
             )
     except (KeyboardInterrupt, StopRequested):
         return 0
     except ArroyoLiteError as e:
-        err.print(e.format(), markup=False)
+        err.print(render_error(e, sql, file=file), markup=False)
         return 1
 
 

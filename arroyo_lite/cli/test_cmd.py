@@ -12,7 +12,6 @@ Exit status 0 only if every probed table answered 2xx and decoded without droppi
 from __future__ import annotations
 
 import asyncio
-import difflib
 import os
 from collections.abc import Sequence
 
@@ -24,7 +23,8 @@ from arroyo_lite.cli import main
 from arroyo_lite.config import TableConfig, TableKind
 from arroyo_lite.connectors.probing import ProbeResult, ProbeSkipped, ProbeStage
 from arroyo_lite.connectors.registry import get_connector
-from arroyo_lite.errors import ArroyoLiteError, ValidationErrors
+from arroyo_lite.errors import ArroyoLiteError, did_you_mean
+from arroyo_lite.terminal.diagnostics import read_source, render_error
 
 
 @main.command("test", short_help="Poll each source table once and show the result.")
@@ -54,14 +54,8 @@ def test_command(file: str, tables: Sequence[str], rows: int, timeout: float | N
         from arroyo_lite.sql import compile_file
 
         program = compile_file(file)
-    except ValidationErrors as e:
-        for error in e:
-            # An error without a position (an unreadable file) still names the file.
-            prefix = "" if error.position is not None else f"{file}: "
-            err.print(escape(prefix + error.format()))
-        raise SystemExit(1) from None
     except ArroyoLiteError as e:
-        err.print(escape(e.format()))
+        err.print(escape(render_error(e, read_source(file), file=file)))
         raise SystemExit(1) from None
     except OSError as e:
         err.print(escape(f"error: cannot read {file}: {e.strerror or e}"))
@@ -71,8 +65,8 @@ def test_command(file: str, tables: Sequence[str], rows: int, timeout: float | N
         known = {t.name: t for t in sources}
         missing = [name for name in tables if name not in known]
         for name in missing:
-            close = difflib.get_close_matches(name, list(known), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = did_you_mean(name, known)
+            hint = f" ({hint})" if hint else ""
             listed = ", ".join(known) or "none"
             err.print(escape(f"error: no source table '{name}' in {file}{hint}; sources: {listed}"))
         if missing:

@@ -11,17 +11,16 @@ exit 0 portable, 1 invalid, 3 valid here but not portable.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from arroyo_lite.cli import main
 from arroyo_lite.cluster.contract import ARROYO_VERSION
 from arroyo_lite.cluster.portability import Portability, check_portability, compile_for_cluster
 from arroyo_lite.config import TableConfig
-from arroyo_lite.errors import ArroyoLiteError, SourcePosition, SqlError, ValidationErrors
+from arroyo_lite.errors import ArroyoLiteError, SourcePosition
 from arroyo_lite.sql import compile_file
 from arroyo_lite.sql.statements import CreateTable, CreateView, Insert, Program, Query, SetOption
+from arroyo_lite.terminal.diagnostics import read_source, render_error, render_problems
 
 
 def describe_table(table: TableConfig) -> str:
@@ -71,35 +70,6 @@ def describe_program(program: Program) -> list[str]:
     return lines
 
 
-def _source_lines(path: str) -> list[str]:
-    """The file's lines as positions count them: split on ``\n`` only (``str.splitlines``
-    also splits on form feeds, ``\u2028`` and lone ``\r``, which would shift the excerpt)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError):
-        return []
-    return [line.removesuffix("\r") for line in text.split("\n")]
-
-
-def excerpt(error: ArroyoLiteError, lines: list[str]) -> list[str]:
-    """The offending source line with the token underlined (``^~~~``), as gcc shows it.
-
-    Empty when the error has no position or the line is not available. The SQL text holds no
-    secrets (those come from the environment), so it is safe to print.
-    """
-    position = error.position
-    if position is None or not 1 <= position.line <= len(lines):
-        return []
-    text = lines[position.line - 1]
-    start = min(position.col - 1, len(text))
-    width = len((position.token or " ").splitlines()[0]) or 1
-    width = max(1, min(width, len(text) - start))
-    # Keep tabs so the marker lines up under the token in a terminal.
-    pad = "".join(ch if ch == "\t" else " " for ch in text[:start])
-    gutter = f"{position.line:>5} | "
-    return [gutter + text, " " * (len(gutter) - 2) + "| " + pad + "^" + "~" * (width - 1)]
-
-
 #: ``validate --arroyo`` (and ``deploy``) exit status for a valid file that Arroyo would not
 #: run as it runs here.
 NOT_PORTABLE = 3
@@ -107,16 +77,9 @@ NOT_PORTABLE = 3
 
 def print_problems(path: str, problems: list[tuple[str, SourcePosition | None]]) -> None:
     """Print ``(formatted problem, position)`` pairs gcc-style on stderr: the first line, the
-    source excerpt under it, then the hint lines."""
-    lines = _source_lines(path)
-    for text, position in problems:
-        prefix = "" if position is not None else f"{path}: "
-        first, *rest = (prefix + text).split("\n")
-        click.echo(first, err=True)
-        for line in excerpt(SqlError("", position=position), lines):
-            click.echo(line, err=True)
-        for line in rest:
-            click.echo(line, err=True)
+    source excerpt under it, then the hint lines (:func:`render_problems`)."""
+    if problems:
+        click.echo(render_problems(problems, read_source(path), file=path), err=True)
 
 
 def print_portability(path: str, portability: Portability) -> None:
@@ -163,13 +126,9 @@ def validate(files: tuple[str, ...], strict: bool) -> None:
     for path in files:
         try:
             program = compile_for_cluster(path) if strict else compile_file(path)
-        except ValidationErrors as e:
-            failed = True
-            print_problems(path, [(error.format(), error.position) for error in e])
-            continue
         except ArroyoLiteError as e:
             failed = True
-            click.echo(f"{path}: {e.format()}", err=True)
+            click.echo(render_error(e, read_source(path), file=path), err=True)
             continue
         lines = describe_program(program)
         for line in lines if program.statements else [f"{path}: no statements"]:

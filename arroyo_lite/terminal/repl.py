@@ -21,6 +21,7 @@ from rich.console import Console
 from arroyo_lite.errors import ArroyoLiteError
 from arroyo_lite.sql.statements import CreateTable, CreateView, Insert, Query, SetOption, Statement
 from arroyo_lite.terminal import render
+from arroyo_lite.terminal.diagnostics import render_error
 from arroyo_lite.terminal.repl_input import (
     SessionCompleter,
     history_path,
@@ -99,13 +100,13 @@ class Repl:
         try:
             program = self._interruptible(lambda: self.session.execute(text, file=label))
         except ArroyoLiteError as e:
-            return self.output.error(e.format())
+            return self.output.error(render_error(e, text, file=label))
         except KeyboardInterrupt:
             return self.output.error("cancelled")
         ok = True
         for statement in program.statements:
             if isinstance(statement, Query):
-                ok = self._query(statement) and ok
+                ok = self._query(statement, text) and ok
             else:
                 self._confirm(statement)
         return Outcome(ok=ok)
@@ -116,11 +117,12 @@ class Repl:
         interrupt = getattr(self.session, "interrupt", None)
         return run_interruptibly(fn, interrupt if callable(interrupt) else None)
 
-    def _query(self, statement: Query) -> bool:
+    def _query(self, statement: Query, source: str) -> bool:
         try:
             result = self._interruptible(lambda: self.session.query(statement.query))
         except ArroyoLiteError as e:
-            self.output.error(relocate(e, statement).format())
+            where = statement.position.file
+            self.output.error(render_error(relocate(e, statement), source, file=where))
             return False
         except KeyboardInterrupt:
             self.output.error("query cancelled")

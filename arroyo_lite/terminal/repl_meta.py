@@ -157,5 +157,6 @@ class MetaCommands:
             out=self.output.out,
             err_stream=self.output.err.file,
             progress=False,
+            source=query,
         )
         return Outcome(ok=code == 0)

@@ -30,6 +30,7 @@ from rich.console import Console
 from arroyo_lite.errors import ArroyoLiteError, QueryError, SourcePosition
 from arroyo_lite.sql.statements import Query
 from arroyo_lite.terminal import render
+from arroyo_lite.terminal.diagnostics import render_error
 from arroyo_lite.terminal.progress import SourceReporter, StatusLine
 from arroyo_lite.terminal.signals import StopRequested, stop_on_signals
 
@@ -199,6 +200,7 @@ class _LiveOutput:
         err_stream: IO[str],
         progress: bool,
         several: bool,
+        source: str | None,
     ) -> None:
         self.err = Console(file=err_stream, emoji=False, highlight=False, soft_wrap=True)
         console = Console(
@@ -207,6 +209,7 @@ class _LiveOutput:
         self.printer = LivePrinter(fmt=fmt, out=out, console=console, several=several)
         self.status_line = StatusLine(err_stream, progress)
         self.reporter = SourceReporter()
+        self.source = source
 
     def rows(self, state: _QueryState, data: pa.Table, *, update: bool) -> None:
         self.status_line.clear()
@@ -216,7 +219,8 @@ class _LiveOutput:
     def error(self, error: ArroyoLiteError, query: Query) -> None:
         """Print a query's error, pointed into the user's file."""
         self.status_line.clear()
-        self.err.print(relocate(error, query).format(), markup=False)
+        text = render_error(relocate(error, query), self.source, file=query.position.file)
+        self.err.print(text, markup=False)
 
     def sources(self, session: Session) -> None:
         """Report new source failures and redraw the progress line."""
@@ -330,6 +334,7 @@ def run_queries(
     progress: bool,
     refresh: float = 1.0,
     stop: threading.Event | None = None,
+    source: str | None = None,
 ) -> int:
     """Print every query's results until ``duration`` passes or Ctrl-C/SIGTERM; return exit code.
 
@@ -337,10 +342,16 @@ def run_queries(
     whole current result when it changed, at most once per ``refresh`` seconds (the latest
     result wins). With no queries, the sources just run (status on stderr). ``stop``, when
     set from another thread, ends the loop like Ctrl-C does. Returns 1 if a query failed
-    (its error is printed on stderr), else 0.
+    (its error is printed on stderr, with an excerpt of ``source``, the SQL text the queries
+    come from, when given), else 0.
     """
     output = _LiveOutput(
-        fmt=fmt, out=out, err_stream=err_stream, progress=progress, several=len(queries) > 1
+        fmt=fmt,
+        out=out,
+        err_stream=err_stream,
+        progress=progress,
+        several=len(queries) > 1,
+        source=source,
     )
     watch = _Watch(session, output, refresh)
     deadline = None if duration is None else time.monotonic() + duration

@@ -1,0 +1,128 @@
+"""One error renderer (arroyo_lite.terminal.diagnostics.render_error): the gcc-style line, the
+source excerpt with the caret, then the hint; and ``validate``, ``run``, ``test`` and the REPL
+all print a SQL error with it, the same way."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from rich.console import Console
+
+from arroyo_lite import Session
+from arroyo_lite.cli import main
+from arroyo_lite.errors import ArroyoLiteError, SourcePosition, SqlError, ValidationErrors
+from arroyo_lite.terminal.diagnostics import render_error, source_lines
+from arroyo_lite.terminal.repl import Repl
+
+BAD = """-- a typo in the connector, and a bad column type
+CREATE TABLE t (a INT) WITH (connector = 'impuls');
+CREATE TABLE u (a NOPE);
+"""
+
+
+def expected(path: str) -> list[str]:
+    return [
+        f"{path}:2:42: error: Unknown connector 'impuls'",
+        "    2 | CREATE TABLE t (a INT) WITH (connector = 'impuls');",
+        "      |                                          ^~~~~~~~",
+        "  hint: did you mean 'impulse'?",
+    ]
+
+
+def test_render_error_puts_the_excerpt_between_message_and_hint() -> None:
+    source = "SELECT 1;\n\tSELECT nosuch FROM t;\r\n"
+    error = SqlError(
+        "no column 'nosuch'",
+        position=SourcePosition("q.sql", 2, 9, "nosuch"),
+        hint="did you mean 'such'?",
+    )
+    assert render_error(error, source, file="q.sql").split("\n") == [
+        "q.sql:2:9: error: no column 'nosuch'",
+        "    2 | \tSELECT nosuch FROM t;",
+        "      | \t       ^~~~~~",
+        "  hint: did you mean 'such'?",
+    ]
+
+
+def test_render_error_without_source_position_or_matching_file() -> None:
+    positioned = SqlError("bad", position=SourcePosition("other.sql", 1, 1, "x"))
+    # A position in another file than the text given: no excerpt of the wrong text.
+    assert render_error(positioned, "x;", file="q.sql") == "other.sql:1:1: error: bad"
+    assert render_error(positioned) == "other.sql:1:1: error: bad"
+    # No position: the file is named in front, so the line still says where.
+    unplaced = ArroyoLiteError("cannot read file", hint="check the path")
+    assert render_error(unplaced, None, file="q.sql").split("\n") == [
+        "q.sql: error: cannot read file",
+        "  hint: check the path",
+    ]
+
+
+def test_render_error_shows_each_of_several_errors() -> None:
+    errors = ValidationErrors(
+        [
+            SqlError("first", position=SourcePosition("f.sql", 1, 1, "AB")),
+            SqlError("second", position=SourcePosition("f.sql", 2, 3, "C"), hint="h"),
+        ]
+    )
+    assert render_error(errors, "AB\nxxC", file="f.sql").split("\n") == [
+        "f.sql:1:1: error: first",
+        "    1 | AB",
+        "      | ^~",
+        "f.sql:2:3: error: second",
+        "    2 | xxC",
+        "      |   ^",
+        "  hint: h",
+    ]
+
+
+def test_source_lines_split_on_newline_only() -> None:
+    assert source_lines("a\x0cb\r\nc\u2028d\n") == ["a\x0cb", "c\u2028d", ""]
+
+
+@pytest.fixture
+def bad_file(tmp_path: Path) -> str:
+    path = tmp_path / "bad.sql"
+    path.write_text(BAD, encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize("command", ["validate", "run", "test"])
+def test_every_command_renders_the_same_error(command: str, bad_file: str) -> None:
+    result = CliRunner().invoke(main, [command, bad_file])
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert lines[:4] == expected(bad_file)
+    # and the next error of the file, also with its excerpt
+    assert lines[4].startswith(f"{bad_file}:3:") and lines[5] == "    3 | CREATE TABLE u (a NOPE);"
+
+
+def test_the_repl_renders_the_same_error(bad_file: str) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    with Session(env={}) as session:
+        repl = Repl(
+            session,
+            console=Console(file=out, width=160),
+            err=Console(file=err, width=160, soft_wrap=True),
+            out=io.BytesIO(),
+        )
+        assert repl.handle(Path(bad_file).read_text(encoding="utf-8"), file=bad_file)
+    assert err.getvalue().splitlines()[:4] == expected(bad_file)
+
+
+def test_a_failing_query_in_the_repl_points_into_its_input() -> None:
+    err = io.StringIO()
+    with Session(env={}) as session:
+        repl = Repl(
+            session,
+            console=Console(file=io.StringIO(), width=160),
+            err=Console(file=err, width=160, soft_wrap=True),
+            out=io.BytesIO(),
+        )
+        repl.handle("SELECT 1;")
+        repl.handle("SELECT 2;\nSELECT countr\n  FROM (SELECT 1 AS counter);", line=3)
+    lines = err.getvalue().splitlines()
+    assert lines[0].startswith("<repl:2>:4:8: error: ")
+    assert lines[1:3] == ["    4 | SELECT countr", "      |        ^"]
