@@ -9,7 +9,6 @@ raises :class:`~arroyo_lite.errors.ValidationErrors` with every problem in sourc
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,7 +19,7 @@ from sqlglot.tokenizer_core import Token, TokenType
 from arroyo_lite.config import TableKind
 from arroyo_lite.connectors.options import parse_duration
 from arroyo_lite.connectors.registry import get_connector
-from arroyo_lite.errors import SourcePosition, SqlError, ValidationErrors
+from arroyo_lite.errors import SourcePosition, SqlError, ValidationErrors, did_you_mean
 from arroyo_lite.sql.columns import node_position
 from arroyo_lite.sql.parse import ParsedStatement, parse_statement
 from arroyo_lite.sql.source import RawStatement, SourceText, split_statements
@@ -380,14 +379,12 @@ def _check_program(
             key = statement.target.lower()
             kind = kinds.get(key)
             if key not in kinds and key not in failed:
-                close = difflib.get_close_matches(key, list(kinds), n=1)
                 errors.append(
                     SqlError(
                         f"table '{statement.target}' not found",
                         position=where,
-                        hint=f"did you mean '{close[0]}'?"
-                        if close
-                        else "define it first: CREATE TABLE name (columns)",
+                        hint=did_you_mean(key, kinds)
+                        or "define it first: CREATE TABLE name (columns)",
                     )
                 )
             elif kind is TableKind.SOURCE:

@@ -9,7 +9,6 @@ errors become positioned :class:`~arroyo_lite.errors.SqlError` objects.
 
 from __future__ import annotations
 
-import difflib
 import logging
 import re
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from sqlglot.errors import ParseError
 from sqlglot.tokenizer_core import Token, TokenType
 
 from arroyo_lite.connectors.options import OptionValue
-from arroyo_lite.errors import SourcePosition, SqlError
+from arroyo_lite.errors import SourcePosition, SqlError, closest
 from arroyo_lite.sql.dialect import Arroyo
 from arroyo_lite.sql.source import RawStatement, SourceText
 
@@ -66,11 +65,12 @@ _STATEMENT_KEYWORDS = ("CREATE", "INSERT", "SELECT", "SET", "WITH")
 
 
 def _not_a_statement(token: Token, source: SourceText) -> SqlError:
-    close = difflib.get_close_matches(token.text.upper(), _STATEMENT_KEYWORDS, n=1, cutoff=0.6)
+    # Keywords are suggested bare (did you mean SELECT?), as SQL is written, not quoted.
+    close = closest(token.text.upper(), _STATEMENT_KEYWORDS)
     return SqlError(
         f"Expected an SQL statement, found: {token.text}",
         position=source.at_token(token),
-        hint=f"did you mean {close[0]}?"
+        hint=f"did you mean {close}?"
         if close
         else "arroyo-lite runs CREATE TABLE, CREATE VIEW, INSERT INTO, SELECT and SET",
     )
