@@ -37,6 +37,19 @@ class SourcePosition:
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
 
+    def shift(self, line: int, col: int, token: str | None = None) -> SourcePosition:
+        """Where ``line:col`` of a snippet lands in this position's file, the snippet starting
+        here (a statement's query, say): its first line starts at this column, the others at
+        column 1. The one place positions are moved by a statement's offset.
+        """
+        col = col + self.col - 1 if line == 1 else col
+        return SourcePosition(self.file, self.line + line - 1, max(col, 1), token)
+
+    def after(self, text: str, token: str | None = None) -> SourcePosition:
+        """Where a snippet that starts here continues after its first characters ``text``
+        (a word found at ``snippet.find(word)``: ``start.after(snippet[:at])``)."""
+        return self.shift(text.count("\n") + 1, len(text) - text.rfind("\n"), token)
+
 
 class ArroyoLiteError(Exception):
     """Root of every error arroyo-lite raises on purpose.

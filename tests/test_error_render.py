@@ -126,3 +126,18 @@ def test_a_failing_query_in_the_repl_points_into_its_input() -> None:
     lines = err.getvalue().splitlines()
     assert lines[0].startswith("<repl:2>:4:8: error: ")
     assert lines[1:3] == ["    4 | SELECT countr", "      |        ^"]
+
+
+def test_shift_moves_a_snippet_position_into_the_file() -> None:
+    start = SourcePosition("f.sql", 10, 5)
+    # the snippet's first line starts at the statement's column; later lines at column 1
+    assert start.shift(1, 8, "x") == SourcePosition("f.sql", 10, 12, "x")
+    assert start.shift(3, 4) == SourcePosition("f.sql", 12, 4)
+    assert start.shift(2, 0) == SourcePosition("f.sql", 11, 1)  # clamped to column 1
+
+
+def test_after_finds_a_word_inside_a_statement() -> None:
+    start = SourcePosition("f.sql", 4, 3)
+    assert start.after("SELECT ", "x") == SourcePosition("f.sql", 4, 10, "x")
+    assert start.after("SELECT a,\n  ") == SourcePosition("f.sql", 5, 3)
+    assert start.after("") == start

@@ -252,10 +252,7 @@ def _word_position(statement: Statement, word: str) -> SourcePosition:
     at = statement.text.lower().find(word.lower())
     if at < 0:
         return start
-    before = statement.text[:at]
-    line = start.line + before.count("\n")
-    col = (at - before.rfind("\n")) if "\n" in before else start.col + at
-    return SourcePosition(start.file, line, col, statement.text[at : at + len(word)])
+    return start.after(statement.text[:at], statement.text[at : at + len(word)])
 
 
 #: Header names whose values are usually credentials.

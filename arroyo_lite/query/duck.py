@@ -53,9 +53,7 @@ def query_error(
             col = len(match.group(3)) - len(f"LINE {line}: ") + 1
             line -= line_offset
             if position is not None:
-                col = col + position.col - 1 if line == 1 else col
-                line = position.line + line - 1
-                where = SourcePosition(position.file, line, max(col, 1))
+                where = position.shift(line, col)
             else:
                 where = SourcePosition("<query>", line, max(col, 1))
     hint: str | None = None

@@ -214,11 +214,7 @@ def offset_position(
     offset = text.find(query)
     if offset < 0:
         return None
-    before = text[:offset]
-    newlines = before.count("\n")
-    if newlines == 0:
-        return SourcePosition(start.file, start.line, start.col + offset)
-    return SourcePosition(start.file, start.line + newlines, offset - before.rfind("\n"))
+    return start.after(text[:offset])
 
 
 def _refers_to_status(sql: str) -> bool:

@@ -27,7 +27,7 @@ import orjson
 import pyarrow as pa
 from rich.console import Console
 
-from arroyo_lite.errors import ArroyoLiteError, QueryError, SourcePosition
+from arroyo_lite.errors import ArroyoLiteError, QueryError
 from arroyo_lite.sql.statements import Query
 from arroyo_lite.terminal import render
 from arroyo_lite.terminal.diagnostics import render_error
@@ -390,8 +390,7 @@ def relocate(error: ArroyoLiteError, statement: Query) -> ArroyoLiteError:
     if where is None:
         where = start
     elif where.file == "<query>":
-        col = where.col + start.col - 1 if where.line == 1 else where.col
-        where = SourcePosition(start.file, start.line + where.line - 1, col, where.token)
+        where = start.shift(where.line, where.col, where.token)
     else:
         return error
     kind = QueryError if isinstance(error, QueryError) else ArroyoLiteError
