@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from typing import Any
 
 import pyarrow as pa
 from sqlglot import exp
@@ -20,6 +21,7 @@ from sqlglot import exp
 from arroyo_lite.config import (
     ColumnSpec,
     Format,
+    FormatSpec,
     RetentionSpec,
     TableConfig,
     TableKind,
@@ -117,81 +119,27 @@ class _TableBuilder:
 
     def build(self, cols: ColumnsResult, temporary: bool, *, has_columns: bool) -> TableConfig:
         """The table config; problems are recorded on the reader (the result is then only
-        a partial config to be discarded). Raises only when nothing more can be checked."""
-        reader = self.reader
-        connector_option = reader.get("connector")
-        connector_name = reader.pull_opt_str("connector")
-        if reader.is_invalid("connector"):
-            raise reader.errors[-1]  # which connector is unknown: nothing else can be checked
-        if connector_name is None or connector_name == "memory":
+        a partial config to be discarded). Raises only when nothing more can be checked.
+
+        Each line is one of Arroyo's planning steps, in Arroyo's order (module docstring).
+        """
+        connector = self._connector()
+        if connector is None:
             return self._memory(cols, temporary)
-        profile = reader.pull_opt_str_with_option("connection_profile")
-        if profile is not None:
-            self.report(
-                reader.error(
-                    f"connection profile '{profile[0]}' not found",
-                    profile[1],
-                    hint="arroyo-lite has no connection profiles; put the options in the WITH "
-                    "clause",
-                )
-            )
-        try:
-            connector = self.lookup(connector_name)
-        except ConnectorError as e:
-            raise reader.error(e.message, connector_option, hint=e.hint) from e
         # Columns with type problems (reported by read_columns) are missing from
         # cols.columns: checks of the column set would only report their absence again.
         columns_ok = not cols.errors
-        fmt, self.format_option = read_format(reader)
-        framing = read_framing(reader)
+        fmt, self.format_option = read_format(self.reader)
+        framing = read_framing(self.reader)
         kind = self._kind(connector, temporary)
-        if fmt is not None and fmt.format is Format.DEBEZIUM_JSON and cols.generated:
-            self.report(
-                SqlError("can't use virtual fields with debezium format", position=self.position)
-            )
-        columns = list(cols.columns)
-        if columns_ok and (not has_columns or not columns) and kind is not TableKind.SINK:
-            # (A sink without columns takes its schema from what is inserted, as in Arroyo.)
-            defaults = connector.default_columns()
-            if defaults is None:
-                columns_ok = False
-                self.report(
-                    SqlError(
-                        f"table '{self.name}' declares no columns, and connector "
-                        f"'{connector.name}' has no default schema",
-                        position=self.position,
-                        hint="declare the columns to read, e.g. CREATE TABLE t (value TEXT) "
-                        "WITH (...)",
-                    )
-                )
-            else:
-                columns = list(defaults)
-        for column in columns:
-            sql_type = cols.types.get(column.name)
-            if column.generated is None and sql_type is not None and sql_type.memory_only:
-                self.report(
-                    SqlError(
-                        connection_type_error(column.name, sql_type),
-                        position=column.position,
-                        hint="use INT, BIGINT, DOUBLE, TEXT, TIMESTAMP or another connection type",
-                    )
-                )
-        bad_data = read_bad_data(reader)
+        self._check_debezium_virtual(fmt, cols)
+        columns, columns_ok = self._columns(connector, kind, cols, columns_ok, has_columns)
+        self._check_connection_types(columns, cols)
+        bad_data = read_bad_data(self.reader)
         if columns_ok:
-            for error in check_shape(columns, fmt, self.position):
-                self.report(error)
-            self._check_virtual(columns, cols)
+            self._check_shape(columns, fmt, cols)
         self._check_metadata(columns, connector)
-        if fmt is not None and fmt.format not in DECODABLE:
-            # Arroyo accepts these; arroyo-lite has no decoder for them. Checked after
-            # Arroyo's own rules so that its messages come first.
-            self.report(
-                reader.error(
-                    f"format '{fmt.format.value}' is not supported by arroyo-lite",
-                    self.format_option,
-                    hint=f"arroyo-lite decodes {quoted()}",
-                )
-            )
+        self._check_decodable(fmt)
         table = TableConfig(
             name=self.name,
             kind=kind,
@@ -203,32 +151,12 @@ class _TableBuilder:
             position=self.position,
             option_positions=self.option_positions,
         )
-        connector_keys = tuple(connector.options_schema().get("properties") or {})
-        reader.know(*connector_keys)
-        connector_options = None
-        connector_failed = False
-        try:
-            connector_options = connector.parse_options(reader, table)
-        except SqlError as e:
-            # A raised problem is one more (the reader keeps one copy of what it recorded).
-            # Keys the connector did not get to are not "unknown": drop the declared ones.
-            self.report(e)
-            connector_failed = True
-            for key in reader.remaining():
-                if key in connector_keys:
-                    reader.pull(key)
-        if columns_ok:
-            event_time = self._event_time(table, cols)
-        else:
-            event_time = None
-            reader.pull("event_time_field")  # (checked against columns, which are broken)
-            reader.pull("watermark_field")
-        idle = reader.pull_opt_i64("idle_micros")
-        idle_micros = DEFAULT_IDLE_MICROS if idle is None else (idle if idle > 0 else None)
+        connector_options, keys_known = self._connector_options(connector, table)
+        event_time = self._event_time_if_checkable(table, cols, columns_ok)
+        idle_micros = self._idle_micros()
         retention = self._retention()
-        if not (connector_failed and not connector_keys):
-            # (A connector without a schema that stopped early: its keys are unknown to us.)
-            reader.check_leftovers(GENERIC_KEYS)
+        if keys_known:
+            self.reader.check_leftovers(GENERIC_KEYS)
         return replace(
             table,
             connector_options=connector_options,
@@ -239,6 +167,129 @@ class _TableBuilder:
         )
 
     # -- steps ---------------------------------------------------------------------------
+
+    def _connector(self) -> Connector | None:
+        """The table's connector, or ``None`` for a memory table (no ``connector``, or
+        ``'memory'``). Raises when ``connector`` is invalid or names no known connector:
+        nothing else can be checked then."""
+        reader = self.reader
+        connector_option = reader.get("connector")
+        connector_name = reader.pull_opt_str("connector")
+        if reader.is_invalid("connector"):
+            raise reader.errors[-1]
+        if connector_name is None or connector_name == "memory":
+            return None
+        profile = reader.pull_opt_str_with_option("connection_profile")
+        if profile is not None:
+            self.report(
+                reader.error(
+                    f"connection profile '{profile[0]}' not found",
+                    profile[1],
+                    hint="arroyo-lite has no connection profiles; put the options in the WITH "
+                    "clause",
+                )
+            )
+        try:
+            return self.lookup(connector_name)
+        except ConnectorError as e:
+            raise reader.error(e.message, connector_option, hint=e.hint) from e
+
+    def _check_debezium_virtual(self, fmt: FormatSpec | None, cols: ColumnsResult) -> None:
+        if fmt is not None and fmt.format is Format.DEBEZIUM_JSON and cols.generated:
+            self.report(
+                SqlError("can't use virtual fields with debezium format", position=self.position)
+            )
+
+    def _columns(
+        self,
+        connector: Connector,
+        kind: TableKind,
+        cols: ColumnsResult,
+        columns_ok: bool,
+        has_columns: bool,
+    ) -> tuple[list[ColumnSpec], bool]:
+        """The table's columns (the connector's default schema when none are declared) and
+        whether the column set can still be checked."""
+        columns = list(cols.columns)
+        if not columns_ok or (has_columns and columns) or kind is TableKind.SINK:
+            # (A sink without columns takes its schema from what is inserted, as in Arroyo.)
+            return columns, columns_ok
+        defaults = connector.default_columns()
+        if defaults is not None:
+            return list(defaults), columns_ok
+        self.report(
+            SqlError(
+                f"table '{self.name}' declares no columns, and connector "
+                f"'{connector.name}' has no default schema",
+                position=self.position,
+                hint="declare the columns to read, e.g. CREATE TABLE t (value TEXT) WITH (...)",
+            )
+        )
+        return columns, False
+
+    def _check_connection_types(self, columns: list[ColumnSpec], cols: ColumnsResult) -> None:
+        """Stored columns of a connection table need a type a connector can carry."""
+        for column in columns:
+            sql_type = cols.types.get(column.name)
+            if column.generated is None and sql_type is not None and sql_type.memory_only:
+                self.report(
+                    SqlError(
+                        connection_type_error(column.name, sql_type),
+                        position=column.position,
+                        hint="use INT, BIGINT, DOUBLE, TEXT, TIMESTAMP or another connection type",
+                    )
+                )
+
+    def _check_shape(
+        self, columns: list[ColumnSpec], fmt: FormatSpec | None, cols: ColumnsResult
+    ) -> None:
+        """The schema shape the format needs, then the virtual columns' expressions."""
+        for error in check_shape(columns, fmt, self.position):
+            self.report(error)
+        self._check_virtual(columns, cols)
+
+    def _check_decodable(self, fmt: FormatSpec | None) -> None:
+        if fmt is not None and fmt.format not in DECODABLE:
+            # Arroyo accepts these; arroyo-lite has no decoder for them. Checked after
+            # Arroyo's own rules so that its messages come first.
+            self.report(
+                self.reader.error(
+                    f"format '{fmt.format.value}' is not supported by arroyo-lite",
+                    self.format_option,
+                    hint=f"arroyo-lite decodes {quoted()}",
+                )
+            )
+
+    def _connector_options(self, connector: Connector, table: TableConfig) -> tuple[Any, bool]:
+        """The connector's typed options (``None`` if it raised), and whether the keys left
+        over afterwards are known to be unknown (not so for a connector without an options
+        schema that stopped early)."""
+        reader = self.reader
+        connector_keys = tuple(connector.options_schema().get("properties") or {})
+        reader.know(*connector_keys)
+        try:
+            return connector.parse_options(reader, table), True
+        except SqlError as e:
+            # A raised problem is one more (the reader keeps one copy of what it recorded).
+            # Keys the connector did not get to are not "unknown": drop the declared ones.
+            self.report(e)
+            for key in reader.remaining():
+                if key in connector_keys:
+                    reader.pull(key)
+            return None, bool(connector_keys)
+
+    def _event_time_if_checkable(
+        self, table: TableConfig, cols: ColumnsResult, columns_ok: bool
+    ) -> str | None:
+        if columns_ok:
+            return self._event_time(table, cols)
+        self.reader.pull("event_time_field")  # (checked against columns, which are broken)
+        self.reader.pull("watermark_field")
+        return None
+
+    def _idle_micros(self) -> int | None:
+        idle = self.reader.pull_opt_i64("idle_micros")
+        return DEFAULT_IDLE_MICROS if idle is None else (idle if idle > 0 else None)
 
     def _memory(self, cols: ColumnsResult, temporary: bool) -> TableConfig:
         reader = self.reader
