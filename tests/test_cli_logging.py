@@ -4,28 +4,13 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterator
 
 import pytest
 
 from arroyo_lite.terminal.logs import LOG_ENV, configure_logging
 
-
-@pytest.fixture(autouse=True)
-def restore_loggers() -> Iterator[None]:
-    """configure_logging changes process-wide loggers: put them back for the other tests."""
-    root, polling = logging.getLogger("arroyo_lite"), logging.getLogger("arroyo_lite.polling_http")
-    handlers, level, propagate, polling_level = (
-        root.handlers[:],
-        root.level,
-        root.propagate,
-        polling.level,
-    )
-    yield
-    root.handlers[:] = handlers
-    root.propagate = propagate
-    root.setLevel(level)  # setLevel, not .level =: it also clears the enabled-for caches
-    polling.setLevel(polling_level)
+# configure_logging changes process-wide loggers: put them back for the other tests.
+pytestmark = pytest.mark.usefixtures("restore_loggers")
 
 
 def test_an_unknown_level_is_reported_and_the_default_used() -> None:

@@ -89,6 +89,7 @@ def bad_file(tmp_path: Path) -> str:
     return str(path)
 
 
+@pytest.mark.usefixtures("restore_loggers")  # run configures the process's loggers
 @pytest.mark.parametrize("command", ["validate", "run", "test"])
 def test_every_command_renders_the_same_error(command: str, bad_file: str) -> None:
     result = CliRunner().invoke(main, [command, bad_file])
