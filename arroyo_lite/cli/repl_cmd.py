@@ -74,6 +74,6 @@ def repl(file: Path | None, state_dir: Path | None, history_file: Path | None) -
     except KeyboardInterrupt:
         code = 0
     except ArroyoLiteError as e:
-        err.print(e.format(), markup=False)
+        err.print(render_error(e), markup=False)
         code = 1
     sys.exit(code)

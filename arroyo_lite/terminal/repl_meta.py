@@ -17,6 +17,7 @@ from rich.text import Text
 from arroyo_lite.errors import ArroyoLiteError, SourcePosition, closest, did_you_mean
 from arroyo_lite.sql.statements import Query
 from arroyo_lite.terminal import render
+from arroyo_lite.terminal.diagnostics import render_error
 from arroyo_lite.terminal.watch import run_queries
 
 if TYPE_CHECKING:
@@ -128,7 +129,7 @@ class MetaCommands:
                 match = name
         except ArroyoLiteError as e:
             if match is not None:
-                return self.output.error(e.format())
+                return self.output.error(render_error(e))
             hint = did_you_mean(name, tables)
             hint = f" ({hint})" if hint else ""
             return self.output.error(f"error: no table or view named '{name}'{hint}")
