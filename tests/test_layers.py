@@ -7,7 +7,8 @@ below it, never one above)::
     language    sql/ connectors/ formats/      (connectors/ never imports sql/)
     runtime     runtime/
     query       query/
-    session     session.py, and the package root (the public API re-exports the session)
+    session     session.py, cluster/ (the two ways a program runs: here, or deployed to an
+                Arroyo cluster), and the package root (the public API re-exports them)
     terminal    terminal/
     front ends  cli/ demo/
 
@@ -36,7 +37,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("language", frozenset({"sql", "connectors", "formats"})),
     ("runtime", frozenset({"runtime"})),
     ("query", frozenset({"query"})),
-    ("session", frozenset({"session", ""})),  # "": the package root, arroyo_lite/__init__.py
+    ("session", frozenset({"session", "cluster", ""})),  # "": the root, arroyo_lite/__init__.py
     ("terminal", frozenset({"terminal"})),
     ("front ends", frozenset({"cli", "demo"})),
 )
