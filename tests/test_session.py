@@ -395,23 +395,29 @@ def test_close_ends_streams_consumed_on_other_threads() -> None:
         session.stream("SELECT counter FROM imp"),
         session.stream("SELECT count(*) FROM imp"),
     ]
-    outcomes: list[object] = []
+    seen = [0, 0]
+    errors: list[Exception] = []
 
-    def consume(stream: ContinuousQuery) -> None:
+    def consume(index: int, stream: ContinuousQuery) -> None:
         try:
-            outcomes.append(sum(1 for _ in stream))
+            for _ in stream:
+                seen[index] += 1
         except Exception as e:  # recorded: the assertion below fails on it
-            outcomes.append(e)
+            errors.append(e)
 
-    threads = [threading.Thread(target=consume, args=(s,)) for s in streams]
+    threads = [
+        threading.Thread(target=consume, args=(i, s)) for i, s in enumerate(streams)
+    ]
     for t in threads:
         t.start()
-    wait_for(lambda: count(session, "imp") >= 50)
+    # Close while both consumers are inside their iteration (blocked waiting for the next
+    # batch): closing before a consumer thread got its first batch would test nothing.
+    wait_for(lambda: all(n >= 1 for n in seen) and count(session, "imp") >= 50)
     session.close()
     for t in threads:
         t.join(30)
     assert not any(t.is_alive() for t in threads)
-    assert all(isinstance(o, int) and o >= 1 for o in outcomes), outcomes
+    assert errors == []
 
 
 def test_interrupt_cancels_a_long_query_and_the_session_goes_on(session: Session) -> None:
