@@ -27,7 +27,8 @@ from dataclasses import dataclass
 import aiohttp
 
 from arroyo_lite._version import __version__
-from arroyo_lite.connectors.base import Emit, SourceOperator, SourceState
+from arroyo_lite.config import TableConfig
+from arroyo_lite.connectors.base import Emit, SourceContext, SourceOperator, SourceState
 from arroyo_lite.connectors.polling_http.backoff import parse_retry_after
 from arroyo_lite.connectors.sse.options import SseOptions
 from arroyo_lite.connectors.sse.parser import EventStreamParser
@@ -109,6 +110,14 @@ class SseOperator(SourceOperator):
     ``oversized_events``, ``reconnects``, ``last_event_id`` and ``max_buffered_bytes``.
     """
 
+    def __init__(self, config: TableConfig, context: SourceContext) -> None:
+        super().__init__(config, context)
+        for key in ("events", "skipped_events", "oversized_events", "reconnects"):
+            self.status.extra[key] = 0
+        self.status.extra["connected"] = False
+        last_id = context.state.get(STATE_KEY, b"").decode("utf-8", "replace")
+        self.status.extra["last_event_id"] = last_id or None
+
     @property
     def options(self) -> SseOptions:
         options = self.config.connector_options
@@ -147,10 +156,6 @@ class SseOperator(SourceOperator):
         clock = self.context.clock
         status = self.status
         extra = status.extra
-        for key in ("events", "skipped_events", "oversized_events", "reconnects"):
-            extra.setdefault(key, 0)
-        last_id = self.context.state.get(STATE_KEY, b"").decode("utf-8", "replace")
-        extra["last_event_id"] = last_id or None
         self._retry_ms: int | None = None
         reconnects = Reconnects(options.reconnect_delay_ms / 1000, options.max_backoff_ms / 1000)
         while True:

@@ -39,7 +39,7 @@ FLUSH_INTERVAL = 0.05
 #: A batch is flushed at once when it holds this many messages ...
 MAX_MESSAGES = 8192
 #: ... or this many bytes.
-MAX_BYTES = 4 * 1024 * 1024
+MAX_BYTES = 1024 * 1024
 #: Batches larger than this are decoded on a worker thread (smaller ones inline: a thread hop
 #: would cost more); a decoder that runs DuckDB queries always runs on a worker thread.
 OFFLOAD_BYTES = 256 * 1024

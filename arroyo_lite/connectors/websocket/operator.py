@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import aiohttp
 
 from arroyo_lite._version import __version__
-from arroyo_lite.connectors.base import Emit, SourceOperator, SourceState
+from arroyo_lite.config import TableConfig
+from arroyo_lite.connectors.base import Emit, SourceContext, SourceOperator, SourceState
 from arroyo_lite.connectors.streaming.batcher import MessageBatcher
 from arroyo_lite.connectors.streaming.options import resolve_headers
 from arroyo_lite.connectors.streaming.reconnect import Reconnects
@@ -105,6 +106,10 @@ class WebsocketOperator(SourceOperator):
     ``reconnects``, ``connected`` and ``max_buffered_bytes``.
     """
 
+    def __init__(self, config: TableConfig, context: SourceContext) -> None:
+        super().__init__(config, context)
+        self.status.extra.update(messages=0, reconnects=0, connected=False)
+
     @property
     def options(self) -> WebsocketOptions:
         options = self.config.connector_options
@@ -142,8 +147,6 @@ class WebsocketOperator(SourceOperator):
         clock = self.context.clock
         status = self.status
         extra = status.extra
-        extra.setdefault("messages", 0)
-        extra.setdefault("reconnects", 0)
         reconnects = Reconnects(options.reconnect_delay_ms / 1000, options.max_backoff_ms / 1000)
         while True:
             status.polls += 1
