@@ -135,14 +135,18 @@ async def _probe(
 
 
 def _mask_rows(rows: pa.Table, request: HttpRequest) -> pa.Table:
+    return mask_rows(rows, request.secrets)
+
+
+def mask_rows(rows: pa.Table, secrets: Secrets) -> pa.Table:
     """``rows`` with every secret in a text value (nested ones too) replaced by ``****``.
 
     An API may echo the request's headers into its body (httpbin's ``/headers`` does): the
     shown rows are output too. Display-only, on at most ``max_rows`` rows.
     """
-    if not request.secrets.values:
+    if not secrets.values:
         return rows
-    columns = [_mask_array(column.combine_chunks(), request.secrets) for column in rows.columns]
+    columns = [_mask_array(column.combine_chunks(), secrets) for column in rows.columns]
     return pa.Table.from_arrays(columns, schema=rows.schema)
 
 

@@ -25,7 +25,10 @@ from arroyo_lite.connectors.streaming.options import (
 from arroyo_lite.connectors.websocket.options import WebsocketOptions
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from arroyo_lite.connectors.options import OptionReader
+    from arroyo_lite.connectors.probing import ProbeResult, ProbeSkipped
 
 _KEYS = ("endpoint", "headers", "subscription_message", "reconnect_delay_ms", "max_backoff_ms")
 SUBSCRIPTION_PREFIX = "subscription_messages."
@@ -95,6 +98,19 @@ class WebsocketConnector(Connector):
             reconnect_delay_ms=DEFAULT_RECONNECT_DELAY_MS if reconnect is None else reconnect,
             max_backoff_ms=DEFAULT_MAX_BACKOFF_MS if max_backoff is None else max_backoff,
         )
+
+    async def probe(
+        self,
+        config: TableConfig,
+        env: Mapping[str, str],
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 (the wait for a first message)
+        max_rows: int = 10,
+    ) -> ProbeResult | ProbeSkipped:
+        """Connect as the source would and decode the first messages (:mod:`..streaming.probe`)."""
+        from arroyo_lite.connectors.streaming.probe import probe_stream
+
+        return await probe_stream(config, env, timeout=timeout, max_rows=max_rows)
 
     def make_operator(self, config: TableConfig, context: SourceContext) -> SourceOperator:
         # Imported lazily: validating SQL must not pull in aiohttp and the runtime.
