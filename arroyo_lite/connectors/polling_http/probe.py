@@ -164,8 +164,10 @@ def _mask_array(array: Any, secrets: Secrets) -> Any:
     if pa.types.is_list(kind) or pa.types.is_large_list(kind):
         # Offsets are kept: only the (flattened) values change, never their number.
         return type(array).from_arrays(
-            array.offsets, _mask_array(array.values, secrets), type=kind, mask=array.is_null()
-            if array.null_count else None
+            array.offsets,
+            _mask_array(array.values, secrets),
+            type=kind,
+            mask=array.is_null() if array.null_count else None,
         )
     return array
 

@@ -254,9 +254,8 @@ class SseOperator(SourceOperator):
                             extra["skipped_events"] += len(events) - len(data)
                         else:
                             data = [e.data for e in events]
-                        full = batcher.extend(data, sum(map(len, data)))
-                        if full:
-                            await batcher.flush()
+                        if batcher.extend(data, sum(map(len, data))):
+                            await batcher.hand_off()
                     if parser.last_event_id != last_id:
                         last_id = parser.last_event_id
                         extra["last_event_id"] = last_id or None

@@ -64,8 +64,12 @@ class EventStreamParser:
         self._started = False  # whether the BOM check has been done
         self._data: list[bytes] = []
         self._data_size = 0
-        self._event_type = ""
-        self._id = last_event_id  # the id buffer; copied to last_event_id at dispatch
+        self._event_type = b""
+        # The id buffer (raw), and its text as of the last dispatch (``last_event_id``).
+        self._id_raw = last_event_id.encode("utf-8")
+        self._id_raw_decoded = self._id_raw
+        self._id_text = last_event_id
+        self._types: dict[bytes, str] = {b"": DEFAULT_EVENT_TYPE}
         self._skipping = False  # inside an oversized event: ignore data until it ends
         self._skip_line = False  # inside an oversized line: drop until its end
         self._after_cr = False  # the last chunk ended with CR (a LF next is part of it)
@@ -99,12 +103,7 @@ class EventStreamParser:
             buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         lines = buffer.split(b"\n")
         rest = lines.pop()
-        events: list[SseEvent] = []
-        for line in lines:
-            if line:
-                self._line(line)
-            else:
-                self._dispatch(events)
+        events = self._lines(lines)
         if len(rest) > self.max_event_bytes:
             # One line alone is too big: its event is oversized; drop the line as it comes.
             self._discard()
@@ -113,26 +112,68 @@ class EventStreamParser:
         self._pending = rest
         return events
 
-    def _line(self, line: bytes) -> None:
-        if line[0] == 0x3A:  # ':' -> comment
-            return
-        name, colon, value = line.partition(b":")
-        if colon and value[:1] == b" ":
-            value = value[1:]
-        if name == b"data":
-            if self._skipping:
-                return
-            self._data.append(value)
-            self._data_size += len(value) + 1
-            if self._data_size > self.max_event_bytes:
-                self._discard()
-        elif name == b"event":
-            self._event_type = value.decode("utf-8", "replace")
-        elif name == b"id":
-            if b"\x00" not in value:
-                self._id = value.decode("utf-8", "replace")
-        elif name == b"retry" and value and value.isdigit() and value.isascii():
-            self.retry_ms = int(value)
+    def _lines(self, lines: list[bytes]) -> list[SseEvent]:
+        """Interpret complete lines. The hot loop: buffers live in locals, ``data`` lines (most
+        of a stream) take the first branch, and event types and ids are decoded only when
+        they change."""
+        events: list[SseEvent] = []
+        append = events.append
+        data, size, skipping = self._data, self._data_size, self._skipping
+        event_type, id_raw, id_text = self._event_type, self._id_raw, self._id_text
+        limit = self.max_event_bytes
+        types = self._types
+        for line in lines:
+            if not line:  # dispatch
+                id_text = self._decode_id(id_raw)  # (sets last_event_id, even with no data)
+                if skipping:
+                    skipping = False
+                elif data:
+                    joined = data[0] if len(data) == 1 else b"\n".join(data)
+                    append(SseEvent(joined, types.get(event_type) or self._type(event_type),
+                                    id_text))  # fmt: skip
+                data, size, event_type = [], 0, b""
+                continue
+            if line[:5] == b"data:":
+                value = line[6:] if line[5:6] == b" " else line[5:]
+            elif line[0] == 0x3A:  # ':' -> comment
+                continue
+            else:
+                name, colon, value = line.partition(b":")
+                if colon and value[:1] == b" ":
+                    value = value[1:]
+                if name == b"event":
+                    event_type = value
+                elif name == b"id":
+                    if b"\x00" not in value:
+                        id_raw = value
+                elif name == b"retry" and value.isdigit() and value.isascii():
+                    self.retry_ms = int(value)
+                if name != b"data":
+                    continue
+            if skipping:
+                continue
+            data.append(value)
+            size += len(value) + 1
+            if size > limit:
+                self.oversized += 1
+                skipping, data, size = True, [], 0
+        self._data, self._data_size, self._skipping = data, size, skipping
+        self._event_type, self._id_raw = event_type, id_raw
+        return events
+
+    def _decode_id(self, raw: bytes) -> str:
+        """The id buffer as text; also what ``last_event_id`` becomes at a dispatch."""
+        if raw is not self._id_raw_decoded:
+            self._id_raw_decoded = raw
+            self._id_text = raw.decode("utf-8", "replace")
+        self.last_event_id = self._id_text
+        return self._id_text
+
+    def _type(self, raw: bytes) -> str:
+        text = raw.decode("utf-8", "replace") or DEFAULT_EVENT_TYPE
+        if len(self._types) < 64:  # a few distinct types per stream; bounded anyway
+            self._types[raw] = text
+        return text
 
     def _discard(self) -> None:
         """Drop the data of the event being read; ignore its data lines until it ends."""
@@ -141,15 +182,3 @@ class EventStreamParser:
         self._skipping = True
         self._data = []
         self._data_size = 0
-
-    def _dispatch(self, events: list[SseEvent]) -> None:
-        self.last_event_id = self._id
-        data, self._data, self._data_size = self._data, [], 0
-        event_type, self._event_type = self._event_type, ""
-        if self._skipping:
-            self._skipping = False
-            return
-        if not data:
-            return
-        joined = data[0] if len(data) == 1 else b"\n".join(data)
-        events.append(SseEvent(joined, event_type or DEFAULT_EVENT_TYPE, self._id))

@@ -7,9 +7,11 @@ when :data:`MAX_MESSAGES` or :data:`MAX_BYTES` are reached, or when its ticker f
 :data:`FLUSH_INTERVAL` seconds (Arroyo's source flush ticker is 50 ms too).
 
 Bounded memory, by backpressure: :meth:`MessageBatcher.add` says when the batch is full and the
-reader then awaits :meth:`MessageBatcher.flush` before reading on, so the socket is not read
-while a full batch decodes (TCP then slows the server down). At most two batches are held: the
-one decoding and the one filling. ``status.extra['max_buffered_bytes']`` records the largest
+reader then awaits :meth:`MessageBatcher.hand_off`: that starts decoding the full batch (on a
+worker thread when it is big) and returns at once, so the next batch fills while it decodes;
+but if the previous batch is still decoding, it waits for it first, and the socket is not read
+meanwhile (TCP then slows the server down). At most two batches are held: the one decoding
+and the one filling. ``status.extra['max_buffered_bytes']`` records the largest
 buffer seen, so the bound can be checked.
 
 Source state (the SSE last event id) is committed with the rows it describes: a value given
@@ -21,7 +23,6 @@ saves an id past rows it does not hold.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Coroutine
 from typing import Any
@@ -74,6 +75,7 @@ class MessageBatcher:
         self._bytes = 0
         self._state: dict[str, bytes] = {}
         self._lock = asyncio.Lock()
+        self._decoding: asyncio.Task[None] | None = None  # a handed-off batch
         self._in_flight = 0  # bytes of the batch being decoded
         self._dropping = False
         #: When the newest pending message arrived (wall ns): the batch's ``_timestamp``.
@@ -104,6 +106,20 @@ class MessageBatcher:
         else:
             self.context.state[key] = value
 
+    async def hand_off(self) -> None:
+        """Start flushing a full batch; first wait for the previous hand-off (backpressure).
+
+        A failure of an earlier hand-off (bad data under ``fail``) is raised here.
+        """
+        await self.settle()
+        self._decoding = asyncio.get_running_loop().create_task(self.flush())
+
+    async def settle(self) -> None:
+        """Wait for the batch handed off last (raising its failure, if any)."""
+        task, self._decoding = self._decoding, None
+        if task is not None:
+            await task
+
     async def run_ticker(self) -> None:
         """Flush a partly filled batch every :data:`FLUSH_INTERVAL` seconds, until cancelled."""
         clock = self.context.clock
@@ -122,18 +138,19 @@ class MessageBatcher:
         loop = asyncio.get_running_loop()
         ticker = loop.create_task(self.run_ticker())
         main = loop.create_task(reader)
+        first = main
         try:
-            await asyncio.wait({ticker, main}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({ticker, main}, return_when=asyncio.FIRST_COMPLETED)
+            first = main if main in done else ticker
+            if first is main and main.exception() is None:
+                await _stop(ticker)
+                await self.settle()  # the reader ended: what it queued is still emitted
+                await self.flush()
+                return
         finally:
-            for task in (main, ticker):
-                if not task.done():
-                    task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        if not ticker.cancelled() and ticker.exception() is not None:
-            ticker.result()  # raises the ticker's error
-        main.result()
-        await self.flush()
+            for task in (main, ticker, self._decoding):
+                await _stop(task)
+        first.result()  # raises the first failure
 
     async def flush(self) -> None:
         """Decode and emit what is queued (in arrival order), then commit the noted state.
@@ -178,3 +195,12 @@ class MessageBatcher:
         level = logging.DEBUG if self._dropping else logging.WARNING
         logger.log(level, "source %s: %s", self.config.name, message)
         self._dropping = True
+
+
+async def _stop(task: asyncio.Task[None] | None) -> None:
+    """Cancel ``task`` unless it is done, and wait for it; its outcome is the caller's to read."""
+    if task is None:
+        return
+    if not task.done():
+        task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

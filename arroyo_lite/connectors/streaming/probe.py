@@ -113,8 +113,13 @@ async def probe_stream(
             reader = _read_ws(session, ws, collected, limit)
         task = asyncio.ensure_future(reader)
         status = await _wait(task, collected, wait, limit)
-    result = replace(result, status=status.get("status"), reason=status.get("reason"),
-                     content_type=status.get("content_type"))  # fmt: skip
+    code, reason, kind = status.get("status"), status.get("reason"), status.get("content_type")
+    result = replace(
+        result,
+        status=code if isinstance(code, int) else None,
+        reason=reason if isinstance(reason, str) else None,
+        content_type=kind if isinstance(kind, str) else None,
+    )
     if collected.first_at is not None:
         result = replace(result, latency_s=collected.first_at - started)
     if not collected.messages:
@@ -163,9 +168,8 @@ async def _read_sse(
                           content_type=response.headers.get("Content-Type"))  # fmt: skip
             if not 200 <= response.status < 300 or response.status == 204:
                 body = (await response.content.read(200)).decode("utf-8", "replace")
-                collected.error = (
-                    f"SSE server '{request.url}' responded with {response.status}"
-                    + (f": {body.strip()}" if body.strip() else "")
+                collected.error = f"SSE server '{request.url}' responded with {response.status}" + (
+                    f": {body.strip()}" if body.strip() else ""
                 )
                 return answer
             parser = EventStreamParser()
@@ -194,9 +198,7 @@ async def _read_ws(
         ws = await connect(session, request)
     except aiohttp.WSServerHandshakeError as e:
         answer.update(status=e.status, reason=e.message)
-        collected.error = (
-            f"Failed to connect to websocket server: server responded with {e.status}"
-        )
+        collected.error = f"Failed to connect to websocket server: server responded with {e.status}"
         return answer
     except (aiohttp.ClientError, OSError, TimeoutError) as e:
         collected.error = f"Failed to connect to websocket server: {e or type(e).__name__}"

@@ -231,7 +231,7 @@ class WebsocketOperator(SourceOperator):
                 status.bytes += len(data)
                 batcher.received_at_ns = clock.time_ns()
                 if batcher.add(data):
-                    await batcher.flush()
+                    await batcher.hand_off()
         except (aiohttp.ClientError, OSError) as e:
             raise _Ended(f"error reading from websocket: {e}", failed=not delivered) from e
         finally:
