@@ -84,11 +84,6 @@ def test_jetstream_example_against_the_demo_api() -> None:
 
 
 @pytest.mark.skipif(CORPUS is None, reason="Arroyo SQL corpus not found")
-@pytest.mark.xfail(
-    strict=True,
-    reason="the SSE source runs, but a view that projects only 'tag' drops _timestamp, so "
-    "hop() over it fails in DuckDB (Arroyo views carry the event time implicitly)",
-)
 def test_corpus_mastodon_trends_against_a_mastodon_stand_in() -> None:
     assert CORPUS is not None
     text = (CORPUS / "planner" / "mastodon_trends.sql").read_text()
