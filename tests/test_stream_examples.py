@@ -100,3 +100,22 @@ def test_corpus_mastodon_trends_against_a_mastodon_stand_in() -> None:
     assert {row[1] for row in result} <= {
         "python", "rust", "sql", "streaming", "duckdb", "arrow", "opensource", "bluesky"
     }  # fmt: skip
+
+
+@pytest.mark.skipif(CORPUS is None, reason="Arroyo SQL corpus not found")
+def test_corpus_bluesky_trends_against_a_firesky_stand_in() -> None:
+    assert CORPUS is not None
+    text = (CORPUS / "planner" / "bluesky_trends.sql").read_text()
+    with DemoServer(port=0) as demo:
+        sql = text.replace(
+            "wss://firesky.tv/ws/app", f"ws://127.0.0.1:{demo.port}/ws/app?rate=400"
+        )
+        assert sql != text
+        result = _run(sql, "firesky", 60)
+    assert result, "top tags per hop window"
+    assert all(1 <= int(row[-1]) <= 5 for row in result)  # type: ignore[call-overload]
+    # extract_json gives JSON text, as in Arroyo: the tags are quoted JSON strings.
+    assert {row[1] for row in result} <= {
+        f'"{t}"' for t in ("python", "rust", "sql", "streaming", "duckdb", "arrow",
+                           "opensource", "bluesky")
+    }  # fmt: skip
