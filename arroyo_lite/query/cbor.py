@@ -72,7 +72,7 @@ def _item(view: memoryview, pos: int, depth: int) -> tuple[Any, int]:
         raw, pos = _string(view, pos, n, major)
         return (list(raw) if major == 2 else raw.decode("utf-8")), pos
     if major == 4:
-        items = []
+        items: list[Any] = []
         while n is None or len(items) < n:
             if n is None and view[pos] == 0xFF:
                 return items, pos + 1
