@@ -20,7 +20,6 @@ Content`` answer tells the client to stop (WHATWG): the table finishes. Only a
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -28,15 +27,15 @@ import aiohttp
 
 from arroyo_lite._version import __version__
 from arroyo_lite.config import TableConfig
-from arroyo_lite.connectors.base import Emit, SourceContext, SourceOperator, SourceState
+from arroyo_lite.connectors.base import SourceContext, SourceState
 from arroyo_lite.connectors.polling_http.backoff import parse_retry_after
 from arroyo_lite.connectors.sse.options import SseOptions
 from arroyo_lite.connectors.sse.parser import EventStreamParser
 from arroyo_lite.connectors.streaming.batcher import MessageBatcher
+from arroyo_lite.connectors.streaming.operator import ConnectionEnded, PushOperator
 from arroyo_lite.connectors.streaming.options import resolve_headers
 from arroyo_lite.connectors.streaming.reconnect import Reconnects
-from arroyo_lite.errors import FatalSourceError
-from arroyo_lite.secrets import MissingVariableError, Secrets
+from arroyo_lite.secrets import Secrets
 
 logger = logging.getLogger("arroyo_lite.sse")
 
@@ -70,11 +69,8 @@ class SseRequest:
 
 def build_request(options: SseOptions, env: dict[str, str] | None) -> SseRequest:
     """The request for ``options``; :class:`FatalSourceError` for an unset ``{{ VAR }}``."""
-    try:
-        headers, secrets = resolve_headers(options.headers, env or {})
-    except MissingVariableError as e:
-        raise FatalSourceError(str(e), hint=f"export {e.name}=... before running") from e
-    return SseRequest(options.endpoint, tuple(headers), secrets)
+    headers, secrets = resolve_headers(options.headers, env or {})
+    return SseRequest(options.endpoint, headers, secrets)
 
 
 def open_stream(
@@ -88,124 +84,44 @@ def open_stream(
     )
 
 
-class _Ended(Exception):
-    """How one connection ended: ``failed`` (no event delivered) and why."""
-
-    def __init__(
-        self, message: str, *, failed: bool, retry_after: float | None = None, stop: bool = False
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.failed = failed
-        self.retry_after = retry_after
-        self.stop = stop
-
-
-class SseOperator(SourceOperator):
+class SseOperator(PushOperator):
     """Reads ``config.connector_options.endpoint`` until cancelled (or told to stop by 204).
 
     Status: ``polls`` counts connection attempts, ``failures`` the attempts and streams that
     ended in an error, ``rows``/``bytes``/``dropped_rows`` as for every source;
     ``extra`` holds ``events`` (events dispatched), ``skipped_events`` (other types),
-    ``oversized_events``, ``reconnects``, ``last_event_id`` and ``max_buffered_bytes``.
+    ``oversized_events``, ``reconnects``, ``connected``, ``last_event_id`` and
+    ``max_buffered_bytes``.
     """
+
+    options_type = SseOptions
+    closed_message = "the SSE server closed the stream"
+    logger = logger
 
     def __init__(self, config: TableConfig, context: SourceContext) -> None:
         super().__init__(config, context)
-        for key in ("events", "skipped_events", "oversized_events", "reconnects"):
+        for key in ("events", "skipped_events", "oversized_events"):
             self.status.extra[key] = 0
-        self.status.extra["connected"] = False
         last_id = context.state.get(STATE_KEY, b"").decode("utf-8", "replace")
         self.status.extra["last_event_id"] = last_id or None
-
-    @property
-    def options(self) -> SseOptions:
-        options = self.config.connector_options
-        if not isinstance(options, SseOptions):
-            raise FatalSourceError(f"table '{self.config.name}' has no sse options")
-        return options
-
-    async def run(self, emit: Emit) -> None:
-        """Connect, read, reconnect; returns only after a 204 answer or by cancellation."""
-        try:
-            options = self.options
-            request = build_request(options, dict(self.context.env))
-            self._secrets = request.secrets
-            batcher = MessageBatcher(
-                self.config, self.context, self.status, emit, secrets=request.secrets
-            )
-            async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
-                await batcher.drive(self._loop(session, request, options, batcher))
-        except asyncio.CancelledError:
-            self.status.state = SourceState.STOPPED
-            self.status.next_poll_at_ns = None
-            raise
-        except FatalSourceError as e:
-            self.status.state = SourceState.FAILED
-            self.status.last_error = e.message
-            self.status.last_error_at_ns = self.context.clock.time_ns()
-            raise
-
-    async def _loop(
-        self,
-        session: aiohttp.ClientSession,
-        request: SseRequest,
-        options: SseOptions,
-        batcher: MessageBatcher,
-    ) -> None:
-        clock = self.context.clock
-        status = self.status
-        extra = status.extra
         self._retry_ms: int | None = None
-        reconnects = Reconnects(options.reconnect_delay_ms / 1000, options.max_backoff_ms / 1000)
-        while True:
-            status.polls += 1
-            status.last_poll_at_ns = clock.time_ns()
-            status.next_poll_at_ns = None
-            try:
-                await self._read(session, request, options, batcher, reconnects)
-                ended = _Ended("the SSE server closed the stream", failed=False)
-            except _Ended as e:
-                ended = e
-            # (FatalSourceError from decoding, and cancellation, propagate.)
-            if ended.stop:
-                status.state = SourceState.FINISHED
-                return
-            if self._retry_ms is not None:
-                reconnects.base_s = self._retry_ms / 1000
-            delay = reconnects.delay(failed=ended.failed, retry_after=ended.retry_after)
-            if ended.failed:
-                status.failures += 1
-                status.consecutive_failures += 1
-                status.last_error = request.secrets.mask(ended.message)
-                status.last_error_at_ns = clock.time_ns()
-                status.state = SourceState.BACKOFF
-            extra["reconnects"] += 1
-            extra["connected"] = False
-            first = status.consecutive_failures <= 1
-            logger.log(
-                logging.WARNING
-                if ended.failed and first
-                else logging.INFO
-                if not ended.failed
-                else logging.DEBUG,
-                "source %s: %s; reconnecting in %.1fs",
-                self.config.name,
-                request.secrets.mask(ended.message),
-                delay,
-            )
-            status.next_poll_at_ns = clock.time_ns() + int(delay * 1e9)
-            await clock.sleep(delay)
 
-    async def _read(
+    def build_request(self) -> SseRequest:
+        return build_request(self.options, dict(self.context.env))
+
+    def base_delay(self) -> float | None:
+        return None if self._retry_ms is None else self._retry_ms / 1000
+
+    async def read(
         self,
         session: aiohttp.ClientSession,
         request: SseRequest,
-        options: SseOptions,
         batcher: MessageBatcher,
         reconnects: Reconnects,
     ) -> None:
-        """One connection, read to its end. Raises :class:`_Ended` for anything but EOF."""
+        """One connection, read to its end. Raises :class:`ConnectionEnded` for anything but
+        EOF after an event."""
+        options: SseOptions = self.options
         status = self.status
         extra = status.extra
         clock = self.context.clock
@@ -216,14 +132,16 @@ class SseOperator(SourceOperator):
             async with open_stream(session, request, last_id) as response:
                 status.last_status_code = response.status
                 if response.status == 204:
-                    raise _Ended("the SSE server answered 204 No Content", failed=False, stop=True)
+                    raise ConnectionEnded(
+                        "the SSE server answered 204 No Content", failed=False, stop=True
+                    )
                 if not 200 <= response.status < 300:
                     retry_after = None
                     if response.status in (429, 503):
                         retry_after = parse_retry_after(
                             response.headers.get("Retry-After"), clock.time_ns() / 1e9
                         )
-                    raise _Ended(
+                    raise ConnectionEnded(
                         f"SSE server '{request.url}' responded with {response.status}",
                         failed=True,
                         retry_after=retry_after,
@@ -263,8 +181,10 @@ class SseOperator(SourceOperator):
         except (TimeoutError, aiohttp.ClientError, OSError) as e:
             what = "reading from" if opened else "connecting to"
             detail = str(e) or type(e).__name__
-            raise _Ended(
+            raise ConnectionEnded(
                 f"error {what} SSE server '{request.url}': {detail}", failed=not delivered
             ) from e
         if not delivered:
-            raise _Ended("the SSE server closed the stream before sending an event", failed=True)
+            raise ConnectionEnded(
+                "the SSE server closed the stream before sending an event", failed=True
+            )

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from arroyo_lite.connectors.options import MissingOptionError
-from arroyo_lite.secrets import Secrets, substitute
+from arroyo_lite.errors import FatalSourceError
+from arroyo_lite.secrets import MissingVariableError, Secrets, substitute
 
 if TYPE_CHECKING:
     from arroyo_lite.config import TableConfig
@@ -33,18 +34,22 @@ def check_headers(
 
 def resolve_headers(
     pairs: tuple[tuple[str, str], ...], env: Mapping[str, str]
-) -> tuple[list[tuple[str, str]], Secrets]:
+) -> tuple[tuple[tuple[str, str], ...], Secrets]:
     """Header values with ``{{ VAR }}`` substituted, and the secrets now in them.
 
-    Raises :class:`~arroyo_lite.secrets.MissingVariableError` for an unset variable.
+    Raises :class:`~arroyo_lite.errors.FatalSourceError` (``Environment variable NAME not
+    found``) for an unset variable: no retry can fix it.
     """
     resolved = []
     secrets = Secrets()
     for name, template in pairs:
-        value, found = substitute(template, env)
+        try:
+            value, found = substitute(template, env)
+        except MissingVariableError as e:
+            raise FatalSourceError(str(e), hint=f"export {e.name}=... before running") from e
         resolved.append((name, value))
         secrets |= found
-    return resolved, secrets
+    return tuple(resolved), secrets
 
 
 def url_problem(endpoint: str, schemes: tuple[str, ...]) -> str | None:

@@ -22,13 +22,13 @@ import aiohttp
 
 from arroyo_lite._version import __version__
 from arroyo_lite.config import TableConfig
-from arroyo_lite.connectors.base import Emit, SourceContext, SourceOperator, SourceState
+from arroyo_lite.connectors.base import SourceContext, SourceState
 from arroyo_lite.connectors.streaming.batcher import MessageBatcher
+from arroyo_lite.connectors.streaming.operator import ConnectionEnded, PushOperator
 from arroyo_lite.connectors.streaming.options import resolve_headers
 from arroyo_lite.connectors.streaming.reconnect import Reconnects
 from arroyo_lite.connectors.websocket.options import WebsocketOptions
-from arroyo_lite.errors import FatalSourceError
-from arroyo_lite.secrets import MissingVariableError, Secrets
+from arroyo_lite.secrets import Secrets
 
 logger = logging.getLogger("arroyo_lite.websocket")
 
@@ -60,13 +60,8 @@ class WebsocketRequest:
 
 def build_request(options: WebsocketOptions, env: dict[str, str] | None) -> WebsocketRequest:
     """The handshake for ``options``; :class:`FatalSourceError` for an unset ``{{ VAR }}``."""
-    try:
-        headers, secrets = resolve_headers(options.headers, env or {})
-    except MissingVariableError as e:
-        raise FatalSourceError(str(e), hint=f"export {e.name}=... before running") from e
-    return WebsocketRequest(
-        options.endpoint, tuple(headers), options.subscription_messages, secrets
-    )
+    headers, secrets = resolve_headers(options.headers, env or {})
+    return WebsocketRequest(options.endpoint, headers, options.subscription_messages, secrets)
 
 
 async def connect(
@@ -91,14 +86,7 @@ def payload(message: aiohttp.WSMessage) -> bytes | None:
     return None
 
 
-class _Ended(Exception):
-    def __init__(self, message: str, *, failed: bool) -> None:
-        super().__init__(message)
-        self.message = message
-        self.failed = failed
-
-
-class WebsocketOperator(SourceOperator):
+class WebsocketOperator(PushOperator):
     """Reads ``config.connector_options.endpoint`` until cancelled.
 
     Status: ``polls`` counts connection attempts, ``failures`` the attempts and connections
@@ -106,83 +94,25 @@ class WebsocketOperator(SourceOperator):
     ``reconnects``, ``connected`` and ``max_buffered_bytes``.
     """
 
+    options_type = WebsocketOptions
+    closed_message = "websocket server closed the connection"
+    logger = logger
+
     def __init__(self, config: TableConfig, context: SourceContext) -> None:
         super().__init__(config, context)
-        self.status.extra.update(messages=0, reconnects=0, connected=False)
+        self.status.extra["messages"] = 0
 
-    @property
-    def options(self) -> WebsocketOptions:
-        options = self.config.connector_options
-        if not isinstance(options, WebsocketOptions):
-            raise FatalSourceError(f"table '{self.config.name}' has no websocket options")
-        return options
+    def build_request(self) -> WebsocketRequest:
+        return build_request(self.options, dict(self.context.env))
 
-    async def run(self, emit: Emit) -> None:
-        """Connect, subscribe, read, reconnect; returns only by cancellation."""
-        try:
-            options = self.options
-            request = build_request(options, dict(self.context.env))
-            batcher = MessageBatcher(
-                self.config, self.context, self.status, emit, secrets=request.secrets
-            )
-            async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
-                await batcher.drive(self._loop(session, request, options, batcher))
-        except asyncio.CancelledError:
-            self.status.state = SourceState.STOPPED
-            self.status.next_poll_at_ns = None
-            raise
-        except FatalSourceError as e:
-            self.status.state = SourceState.FAILED
-            self.status.last_error = e.message
-            self.status.last_error_at_ns = self.context.clock.time_ns()
-            raise
-
-    async def _loop(
-        self,
-        session: aiohttp.ClientSession,
-        request: WebsocketRequest,
-        options: WebsocketOptions,
-        batcher: MessageBatcher,
-    ) -> None:
-        clock = self.context.clock
-        status = self.status
-        extra = status.extra
-        reconnects = Reconnects(options.reconnect_delay_ms / 1000, options.max_backoff_ms / 1000)
-        while True:
-            status.polls += 1
-            status.last_poll_at_ns = clock.time_ns()
-            status.next_poll_at_ns = None
-            try:
-                await self._read(session, request, batcher, reconnects)
-                ended = _Ended("websocket server closed the connection", failed=False)
-            except _Ended as e:
-                ended = e
-            delay = reconnects.delay(failed=ended.failed)
-            message = request.secrets.mask(ended.message)
-            if ended.failed:
-                status.failures += 1
-                status.consecutive_failures += 1
-                status.last_error = message
-                status.last_error_at_ns = clock.time_ns()
-                status.state = SourceState.BACKOFF
-            extra["reconnects"] += 1
-            extra["connected"] = False
-            level = logging.INFO
-            if ended.failed:
-                level = logging.WARNING if status.consecutive_failures == 1 else logging.DEBUG
-            logger.log(level, "source %s: %s; reconnecting in %.1fs", self.config.name,
-                       message, delay)  # fmt: skip
-            status.next_poll_at_ns = clock.time_ns() + int(delay * 1e9)
-            await clock.sleep(delay)
-
-    async def _read(
+    async def read(
         self,
         session: aiohttp.ClientSession,
         request: WebsocketRequest,
         batcher: MessageBatcher,
         reconnects: Reconnects,
     ) -> None:
-        """One connection, read until the server closes it. Raises :class:`_Ended` on errors."""
+        """One connection, read until the server closes it; :class:`ConnectionEnded` on errors."""
         status = self.status
         extra = status.extra
         clock = self.context.clock
@@ -192,13 +122,13 @@ class WebsocketOperator(SourceOperator):
                 ws = await connect(session, request)
         except aiohttp.WSServerHandshakeError as e:
             status.last_status_code = e.status
-            raise _Ended(
+            raise ConnectionEnded(
                 f"failed to connect to websocket '{request.url}': server responded with {e.status}",
                 failed=True,
             ) from e
         except (aiohttp.ClientError, OSError, TimeoutError) as e:
             detail = str(e) or type(e).__name__
-            raise _Ended(
+            raise ConnectionEnded(
                 f"failed to connect to websocket '{request.url}': {detail}", failed=True
             ) from e
         try:
@@ -208,7 +138,9 @@ class WebsocketOperator(SourceOperator):
                 try:
                     await ws.send_str(text)
                 except (aiohttp.ClientError, OSError, ConnectionError) as e:
-                    raise _Ended(f"failed to send subscription message: {e}", failed=True) from e
+                    raise ConnectionEnded(
+                        f"failed to send subscription message: {e}", failed=True
+                    ) from e
             status.state = SourceState.RUNNING
             extra["connected"] = True
             while True:
@@ -216,7 +148,7 @@ class WebsocketOperator(SourceOperator):
                 data = payload(message)
                 if data is None:
                     if message.type is aiohttp.WSMsgType.ERROR:
-                        raise _Ended(
+                        raise ConnectionEnded(
                             f"error reading from websocket: {message.data}", failed=not delivered
                         )
                     if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING,
@@ -233,10 +165,10 @@ class WebsocketOperator(SourceOperator):
                 if batcher.add(data):
                     await batcher.hand_off()
         except (aiohttp.ClientError, OSError) as e:
-            raise _Ended(f"error reading from websocket: {e}", failed=not delivered) from e
+            raise ConnectionEnded(f"error reading from websocket: {e}", failed=not delivered) from e
         finally:
             await ws.close()
         if not opened or not delivered:
-            raise _Ended(
+            raise ConnectionEnded(
                 "websocket server closed the connection before sending a message", failed=True
             )
