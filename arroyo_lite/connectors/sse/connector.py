@@ -14,14 +14,11 @@ from typing import TYPE_CHECKING
 
 from arroyo_lite.config import TableConfig
 from arroyo_lite.connectors.base import Connector, SourceContext, SourceOperator
-from arroyo_lite.connectors.schema_check import check_options
-from arroyo_lite.connectors.sse.options import SseOptions
+from arroyo_lite.connectors.sse.options import OPTIONS, SseOptions, split_events
 from arroyo_lite.connectors.streaming.options import (
-    DEFAULT_MAX_BACKOFF_MS,
-    DEFAULT_RECONNECT_DELAY_MS,
+    check_endpoint,
     check_headers,
     require_format,
-    url_problem,
 )
 
 if TYPE_CHECKING:
@@ -30,64 +27,27 @@ if TYPE_CHECKING:
     from arroyo_lite.connectors.options import OptionReader
     from arroyo_lite.connectors.probing import ProbeResult, ProbeSkipped
 
-_KEYS = ("endpoint", "headers", "events", "reconnect_delay_ms", "max_backoff_ms")
-
 
 class SseConnector(Connector):
     name = "sse"
     description = "Connect to a SSE/EventSource server"
     source = True
     sink = False
-    schema_resource = ("arroyo_lite.connectors.sse", "table.json")
+    option_set = OPTIONS
 
     def parse_options(self, options: OptionReader, table: TableConfig) -> SseOptions:
         """Pull and check every option; each problem goes through ``options.report``."""
-        where = {k: o for k in _KEYS if (o := options.get(k)) is not None}
-        endpoint = options.pull_opt_str("endpoint")
-        headers_text = options.pull_opt_str("headers")
-        events_text = options.pull_opt_str("events")
-        reconnect = options.pull_opt_i64("reconnect_delay_ms")
-        max_backoff = options.pull_opt_i64("max_backoff_ms")
-        values = {
-            "endpoint": endpoint,
-            "headers": headers_text,
-            "events": events_text,
-            "reconnect_delay_ms": reconnect,
-            "max_backoff_ms": max_backoff,
-        }
-        bad = check_options(self.options_schema(), values, where, options)
-        problem = None if endpoint is None else url_problem(endpoint, ("http", "https"))
-        if problem is not None and "endpoint" not in bad:
-            options.report(
-                options.error(
-                    f"invalid SSE URL '{endpoint}': {problem}",
-                    where.get("endpoint"),
-                    hint="write a full URL such as 'https://stream.example.com/v2/events'",
-                ),
-                "endpoint",
-            )
-        headers = check_headers(headers_text, where.get("headers"), options)
-        events: tuple[str, ...] = ()
-        if events_text is not None:
-            events = tuple(e.strip() for e in events_text.split(",") if e.strip())
-            if not events:
-                options.report(
-                    options.error(
-                        f"invalid value for 'events': '{events_text}' (no event type named)",
-                        where.get("events"),
-                        hint="name the event types to keep, e.g. events = 'update,delete', "
-                        "or remove 'events' to keep them all",
-                    ),
-                    "events",
-                )
+        pulled = OPTIONS.pull(options)
+        bad = OPTIONS.check(pulled, options)
+        check_endpoint(pulled, bad, options, "SSE", ("http", "https"),
+                       "https://stream.example.com/v2/events")  # fmt: skip
+        headers = check_headers(pulled.values["headers"], pulled.where.get("headers"), options)
+        events = pulled.values["events"]
         require_format(options, table, "SSE")
-        return SseOptions(
-            endpoint=endpoint or "",
-            headers=headers,
-            events=events,
-            reconnect_delay_ms=DEFAULT_RECONNECT_DELAY_MS if reconnect is None else reconnect,
-            max_backoff_ms=DEFAULT_MAX_BACKOFF_MS if max_backoff is None else max_backoff,
+        sse: SseOptions = OPTIONS.build(
+            pulled, headers=headers, events=split_events(events) if events else ()
         )
+        return sse
 
     async def probe(
         self,
