@@ -41,8 +41,8 @@ from arroyo_lite.query.duck import (
     quote,
     run_sql,
 )
-from arroyo_lite.query.shape import View, analyze, classify, sources_of
 from arroyo_lite.query.event_time import carry_event_time
+from arroyo_lite.query.shape import View, analyze, classify, sources_of
 from arroyo_lite.query.status_table import STATUS_SCHEMA, STATUS_TABLE
 from arroyo_lite.runtime.store import Store
 from arroyo_lite.sql.transpile import to_duckdb

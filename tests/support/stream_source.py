@@ -1,8 +1,11 @@
 """Run a push source (sse, websocket) built from real SQL against a real server.
 
 :func:`source_table` compiles one ``CREATE TABLE`` with the SQL front end;
-:class:`RunningStream` runs the connector's operator as a task, collects its batches, and
-cancels it on exit. The clock is the real one unless a test passes a ``ManualClock``.
+:class:`RunningStream` runs the connector's operator under a
+:class:`~arroyo_lite.runtime.supervisor.Supervisor` (as the runtime does, so ``status.state``
+is set as in production) as a task, collects its batches, and cancels it on exit. The task's
+result is the failure that stopped the source (``None`` if none). The clock is the real one
+unless a test passes a ``ManualClock``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from arroyo_lite.clock import Clock, SystemClock
 from arroyo_lite.config import TIMESTAMP_COLUMN, TableConfig
 from arroyo_lite.connectors.base import SourceContext, SourceOperator
 from arroyo_lite.connectors.registry import get_connector
+from arroyo_lite.errors import SourceError
+from arroyo_lite.runtime.supervisor import Supervisor
 from arroyo_lite.sql import compile_sql
 
 
@@ -47,7 +52,8 @@ class RunningStream:
         self.operator: SourceOperator = get_connector(self.config.connector).make_operator(
             self.config, context
         )
-        self.task: asyncio.Task[None] | None = None
+        self.supervisor = Supervisor(self.operator, clock=self.clock)
+        self.task: asyncio.Task[SourceError | None] | None = None
 
     @property
     def status(self) -> Any:
@@ -65,7 +71,7 @@ class RunningStream:
         return [v for b in self.batches for v in b.column(name).to_pylist()]
 
     async def __aenter__(self) -> RunningStream:
-        self.task = asyncio.create_task(self.operator.run(self._emit))
+        self.task = asyncio.create_task(self.supervisor.run(self._emit))
         return self
 
     async def __aexit__(

@@ -13,8 +13,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from arroyo_lite.config import TableConfig
-from arroyo_lite.connectors.base import Connector, SourceContext, SourceOperator
+from arroyo_lite.connectors.base import SourceContext, SourceOperator
 from arroyo_lite.connectors.sse.options import OPTIONS, SseOptions, split_events
+from arroyo_lite.connectors.streaming.connector import PushConnector
 from arroyo_lite.connectors.streaming.options import (
     check_endpoint,
     check_headers,
@@ -22,13 +23,10 @@ from arroyo_lite.connectors.streaming.options import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from arroyo_lite.connectors.options import OptionReader
-    from arroyo_lite.connectors.probing import ProbeResult, ProbeSkipped
 
 
-class SseConnector(Connector):
+class SseConnector(PushConnector):
     name = "sse"
     description = "Connect to a SSE/EventSource server"
     source = True
@@ -48,19 +46,6 @@ class SseConnector(Connector):
             pulled, headers=headers, events=split_events(events) if events else ()
         )
         return sse
-
-    async def probe(
-        self,
-        config: TableConfig,
-        env: Mapping[str, str],
-        *,
-        timeout: float | None = None,  # noqa: ASYNC109 (the wait for a first message)
-        max_rows: int = 10,
-    ) -> ProbeResult | ProbeSkipped:
-        """Connect as the source would and decode the first messages (:mod:`..streaming.probe`)."""
-        from arroyo_lite.connectors.streaming.probe import probe_stream
-
-        return await probe_stream(config, env, timeout=timeout, max_rows=max_rows)
 
     def make_operator(self, config: TableConfig, context: SourceContext) -> SourceOperator:
         # Imported lazily: validating SQL must not pull in aiohttp and the runtime.

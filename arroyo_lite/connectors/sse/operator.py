@@ -147,7 +147,7 @@ class SseOperator(PushOperator):
                         retry_after=retry_after,
                     )
                 opened = True
-                status.state = SourceState.RUNNING
+                self.report(SourceState.RUNNING)
                 extra["connected"] = True
                 parser = EventStreamParser(last_id)
                 oversized = 0

@@ -10,12 +10,13 @@ ends the stream cleanly, and raises :class:`ConnectionEnded` for anything else.
 
 Only a :class:`~arroyo_lite.errors.FatalSourceError` (bad data under ``bad_data = 'fail'``, an
 unset ``{{ VAR }}``) leaves :meth:`PushOperator.run` with an error; a connection that ends
-with ``stop`` (SSE's 204) finishes the table.
+with ``stop`` (SSE's 204) returns, which finishes the table. As every operator, it reports
+``running`` (connected) and ``backoff`` (waiting after a failure) and leaves the final states
+to its supervisor.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from abc import abstractmethod
 from typing import Any, ClassVar, Protocol
@@ -101,23 +102,13 @@ class PushOperator(SourceOperator):
 
     async def run(self, emit: Emit) -> None:
         """Connect, read, reconnect; returns only when a connection says ``stop``."""
-        try:
-            request = self.build_request()
-            self.secrets = request.secrets
-            batcher = MessageBatcher(
-                self.config, self.context, self.status, emit, secrets=request.secrets
-            )
-            async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
-                await batcher.drive(self._loop(session, request, batcher))
-        except asyncio.CancelledError:
-            self.status.state = SourceState.STOPPED
-            self.status.next_poll_at_ns = None
-            raise
-        except FatalSourceError as e:
-            self.status.state = SourceState.FAILED
-            self.status.last_error = e.message
-            self.status.last_error_at_ns = self.context.clock.time_ns()
-            raise
+        request = self.build_request()
+        self.secrets = request.secrets
+        batcher = MessageBatcher(
+            self.config, self.context, self.status, emit, secrets=request.secrets
+        )
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
+            await batcher.drive(self._loop(session, request, batcher))
 
     async def _loop(
         self, session: aiohttp.ClientSession, request: Any, batcher: MessageBatcher
@@ -136,7 +127,6 @@ class PushOperator(SourceOperator):
             except ConnectionEnded as e:
                 ended = e
             if ended.stop:
-                status.state = SourceState.FINISHED
                 return
             base = self.base_delay()
             if base is not None:
@@ -149,7 +139,7 @@ class PushOperator(SourceOperator):
                 status.consecutive_failures += 1
                 status.last_error = message
                 status.last_error_at_ns = clock.time_ns()
-                status.state = SourceState.BACKOFF
+                self.report(SourceState.BACKOFF)
                 # Loud for the first failure of a streak, quiet for its repeats.
                 level = logging.WARNING if status.consecutive_failures == 1 else logging.DEBUG
             status.extra["reconnects"] += 1

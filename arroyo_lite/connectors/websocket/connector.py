@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from arroyo_lite.config import TableConfig
-from arroyo_lite.connectors.base import Connector, SourceContext, SourceOperator
+from arroyo_lite.connectors.base import SourceContext, SourceOperator
+from arroyo_lite.connectors.streaming.connector import PushConnector
 from arroyo_lite.connectors.streaming.options import (
     check_endpoint,
     check_headers,
@@ -22,15 +23,12 @@ from arroyo_lite.connectors.streaming.options import (
 from arroyo_lite.connectors.websocket.options import OPTIONS, WebsocketOptions
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from arroyo_lite.connectors.options import OptionReader
-    from arroyo_lite.connectors.probing import ProbeResult, ProbeSkipped
 
 SUBSCRIPTION_PREFIX = "subscription_messages."
 
 
-class WebsocketConnector(Connector):
+class WebsocketConnector(PushConnector):
     name = "websocket"
     description = "Connect to a Websocket server"
     source = True
@@ -64,19 +62,6 @@ class WebsocketConnector(Connector):
             subscription_messages=tuple(messages),
         )  # fmt: skip
         return websocket
-
-    async def probe(
-        self,
-        config: TableConfig,
-        env: Mapping[str, str],
-        *,
-        timeout: float | None = None,  # noqa: ASYNC109 (the wait for a first message)
-        max_rows: int = 10,
-    ) -> ProbeResult | ProbeSkipped:
-        """Connect as the source would and decode the first messages (:mod:`..streaming.probe`)."""
-        from arroyo_lite.connectors.streaming.probe import probe_stream
-
-        return await probe_stream(config, env, timeout=timeout, max_rows=max_rows)
 
     def make_operator(self, config: TableConfig, context: SourceContext) -> SourceOperator:
         # Imported lazily: validating SQL must not pull in aiohttp and the runtime.

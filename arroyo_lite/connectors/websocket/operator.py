@@ -141,7 +141,7 @@ class WebsocketOperator(PushOperator):
                     raise ConnectionEnded(
                         f"failed to send subscription message: {e}", failed=True
                     ) from e
-            status.state = SourceState.RUNNING
+            self.report(SourceState.RUNNING)
             extra["connected"] = True
             while True:
                 message = await ws.receive()
