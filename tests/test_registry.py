@@ -40,7 +40,7 @@ def test_builtins() -> None:
 @pytest.mark.parametrize(
     ("name", "hint"),
     [("Polling_HTTP", "did you mean 'polling_http'?"), ("impluse", "did you mean 'impulse'?"),
-     ("kafka", "available connectors: impulse, polling_http, stdout")],
+     ("kafka", "available connectors: impulse, polling_http, sse, stdout, websocket")],
 )  # fmt: skip
 def test_unknown_connector(name: str, hint: str) -> None:
     with pytest.raises(ConnectorError) as info:
