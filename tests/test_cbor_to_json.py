@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from arroyo_lite.demo.streams import cbor_encode
@@ -63,6 +63,7 @@ json_values = st.recursive(
 )  # fmt: skip
 
 
+@settings(max_examples=60, deadline=None)
 @given(json_values)
 def test_round_trip_of_json_values(value: object) -> None:
     import orjson

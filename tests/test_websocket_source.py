@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -171,11 +172,12 @@ async def test_slow_consumer_is_backpressured_with_bounded_memory(stream_server:
     config = source_table(
         ws_sql(
             ws_url(stream_server, f"/ws?n={messages}&close=1&pad=1000"),
-            columns="n BIGINT, pad TEXT",
+            columns="value TEXT",
+            fmt="raw_string",  # the test is about flow control, not JSON decoding speed
         )  # fmt: skip
     )
     async with RunningStream(config, on_batch=slow) as src:
         await wait_until(lambda: received[0] == messages, within=120, what="every message")
-        assert src.column("n") == list(range(messages))
+        assert [json.loads(v)["n"] for v in src.column("value")] == list(range(messages))
         assert src.status.extra["max_buffered_bytes"] <= 2 * MAX_BYTES + 1024 * 1024
     assert ahead[0] < 16 * 1024 * 1024
