@@ -16,9 +16,17 @@ import pytest
 from arroyo_lite.errors import ValidationErrors
 from arroyo_lite.sql import compile_file, compile_sql
 
-CORPUS = Path(__file__).parents[2] / "shared" / "reference" / "arroyo-sql-corpus"
+#: Next to the checkout (``../shared``), or next to the directory of worktrees.
+CORPUS = next(
+    (
+        candidate
+        for parent in Path(__file__).parents[1:4]
+        if (candidate := parent / "shared" / "reference" / "arroyo-sql-corpus").is_dir()
+    ),
+    Path(__file__).parents[2] / "shared" / "reference" / "arroyo-sql-corpus",
+)
 FILES = sorted(CORPUS.rglob("*.sql")) if CORPUS.is_dir() else []
-OURS = {"polling_http", "impulse", "memory"}
+OURS = {"polling_http", "impulse", "memory", "sse", "websocket"}
 #: `--fail=` messages that are the front end's business (file-level and table rules).
 OUR_FAILURES = (
     "Can only insert into a memory table once",

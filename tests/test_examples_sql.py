@@ -18,7 +18,7 @@ ENV = {"GITHUB_TOKEN": "ghp_example_token_for_tests", "SHOP_TOKEN": "shop-token-
 def test_examples_exist() -> None:
     names = {p.stem for p in EXAMPLES}
     assert {"price_ticker", "weather", "earthquakes", "github_events", "ndjson_logs",
-            "node_metrics"} <= names  # fmt: skip
+            "node_metrics", "wikimedia_recent_changes", "bluesky_jetstream"} <= names  # fmt: skip
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
@@ -29,7 +29,7 @@ def test_example_validates(path: Path) -> None:
     assert program.tables, "each example defines at least one table"
     for table in program.tables:
         assert table.kind is TableKind.SOURCE
-        assert table.connector == "polling_http"
+        assert table.connector in ("polling_http", "sse", "websocket")
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)

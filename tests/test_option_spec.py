@@ -23,6 +23,8 @@ from arroyo_lite.sql.generic_options import GENERIC_OPTIONS_SCHEMA
 ARROYO_CONNECTORS = {
     "polling_http": "arroyo_lite.connectors.polling_http",
     "impulse": "arroyo_lite.connectors.impulse",
+    "sse": "arroyo_lite.connectors.sse",
+    "websocket": "arroyo_lite.connectors.websocket",
 }
 _COMPARED = ("type", "format", "enum")
 

@@ -20,6 +20,7 @@ from arroyo_lite.cli import main
 from arroyo_lite.connectors.polling_http.probe import ProbeStage, probe
 from arroyo_lite.sql import compile_sql
 from tests.support.polling import polling_table
+from tests.support.stream_app import STREAM_STATE, make_stream_app
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -60,7 +61,7 @@ async def test_success_shows_request_response_and_rows(server: Any, tmp_path: Pa
     assert "application/x-ndjson" in out
     assert '{"id":2,"name":"item-2"}' in out
     assert "3 row(s) decoded" in out
-    assert "1 of 1 polled table(s) OK" in out
+    assert "1 of 1 tested table(s) OK" in out
     assert SECRET not in out and "s3cr3t" not in out
 
 
@@ -70,7 +71,7 @@ async def test_non_2xx_fails_with_arroyo_wording(server: Any, tmp_path: Path) ->
     assert "503 Service Unavailable" in result.output
     assert "HTTP request failed: http server responded with 503" in result.output
     assert "body: status" in result.output
-    assert "0 of 1 polled table(s) OK" in result.output
+    assert "0 of 1 tested table(s) OK" in result.output
 
 
 async def test_refused_connection_is_reported(tmp_path: Path) -> None:
@@ -89,7 +90,7 @@ async def test_table_filter_and_unknown_table(server: Any, tmp_path: Path) -> No
     assert "bad (polling_http)" not in only_good.output
     both = await invoke(tmp_path, sql)
     assert both.exit_code == 1
-    assert "1 of 2 polled table(s) OK" in both.output
+    assert "1 of 2 tested table(s) OK" in both.output
     typo = await invoke(tmp_path, sql, "--table", "goood")
     assert typo.exit_code == 1
     assert "no source table 'goood'" in typo.output
@@ -247,7 +248,7 @@ def test_quickstart_tables_all_probe_ok_against_the_demo_api(tmp_path: Path) -> 
         path.write_text(retarget(quickstart_sql(), demo.port), encoding="utf-8")
         result = CliRunner().invoke(main, ["test", str(path), "--rows", "2"])
     assert result.exit_code == 0, result.output
-    summary = re.search(r"(\d+) of (\d+) polled table\(s\) OK", result.output)
+    summary = re.search(r"(\d+) of (\d+) tested table\(s\) OK", result.output)
     assert summary is not None and summary.group(1) == summary.group(2) != "0"
 
 
@@ -267,3 +268,76 @@ CREATE TABLE odd (value TEXT) WITH (
     assert result.exit_code == 1
     assert "X-Odd: a:b:c [bold]x[/bold]" in result.output
     assert f"GET {endpoint}" in result.output
+
+
+# --- sse and websocket tables --------------------------------------------------------------
+
+
+@pytest.fixture
+async def stream_server(aiohttp_server: Any) -> Any:
+    return await aiohttp_server(make_stream_app())
+
+
+async def test_sse_table_shows_its_first_events(stream_server: Any, tmp_path: Path) -> None:
+    endpoint = stream_server.make_url("/sse?n=4")
+    sql = f"""
+CREATE TABLE changes (n BIGINT) WITH (
+  connector = 'sse', endpoint = '{endpoint}', format = 'json',
+  headers = 'Authorization: Bearer {{{{ PROBE_TOKEN }}}}'
+);
+"""
+    result = await invoke(tmp_path, sql, "--rows", "3")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert f"GET {endpoint}" in out
+    assert "Authorization: Bearer ****" in out and SECRET not in out
+    assert "200 OK" in out and "text/event-stream" in out
+    assert "received 3 message(s)" in out
+    assert "3 row(s) decoded, first 3 shown" in out
+    assert "1 of 1 tested table(s) OK" in out
+    assert stream_server.app[STREAM_STATE].requests[0][1]["Accept"] == "text/event-stream"
+
+
+async def test_websocket_table_sends_subscriptions_and_shows_messages(
+    stream_server: Any, tmp_path: Path
+) -> None:
+    endpoint = str(stream_server.make_url("/ws/subscribe")).replace("http", "ws", 1)
+    sql = f"""
+CREATE TABLE feed (sub TEXT) WITH (
+  connector = 'websocket', endpoint = '{endpoint}', format = 'json',
+  'subscription_messages.0' = 'hello', 'subscription_messages.1' = 'world'
+);
+"""
+    result = await invoke(tmp_path, sql, "--rows", "2")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert f"WEBSOCKET {endpoint}" in out
+    assert "101 Switching Protocols" in out
+    assert "sent subscription message: hello" in out
+    assert "sent subscription message: world" in out
+    assert "received 2 message(s)" in out
+    assert "hello" in out and "world" in out
+    assert "2 row(s) decoded" in out
+
+
+async def test_stream_failures_are_explained(stream_server: Any, tmp_path: Path) -> None:
+    sse = stream_server.make_url("/sse/status/401")
+    ws = str(stream_server.make_url("/ws/status/403")).replace("http", "ws", 1)
+    quiet = stream_server.make_url("/sse?n=0")
+    sql = f"""
+CREATE TABLE a (n INT) WITH (connector = 'sse', endpoint = '{sse}', format = 'json');
+CREATE TABLE b (n INT) WITH (connector = 'websocket', endpoint = '{ws}', format = 'json');
+CREATE TABLE c (n INT) WITH (connector = 'sse', endpoint = '{quiet}', format = 'json');
+CREATE TABLE d (n INT) WITH (connector = 'sse', endpoint = '{stream_server.make_url("/sse/raw")}',
+                             format = 'json');
+"""
+    stream_server.app[STREAM_STATE].raw_body = b"data: not json\n\n"
+    result = await invoke(tmp_path, sql, "--timeout", "0.5")
+    assert result.exit_code == 1, result.output
+    out = result.output
+    assert f"SSE server '{sse}' responded with 401: nope" in out
+    assert "Failed to connect to websocket server: server responded with 403" in out
+    assert "Did not receive any messages after 0.5 seconds" in out
+    assert "error (decoding): invalid JSON" in out
+    assert "first: not json" in out
+    assert "0 of 4 tested table(s) OK" in out

@@ -69,7 +69,7 @@ def test_validate_reports_every_problem_gcc_style(runner: CliRunner, tmp_path: P
         f"{bad}:7:51: error: Unknown connector 'kafka'",
         "    7 | CREATE TABLE other (value TEXT) WITH (connector = 'kafka');",
         "      |                                                   ^~~~~~~",
-        "  hint: available connectors: impulse, polling_http, stdout",
+        "  hint: available connectors: impulse, polling_http, sse, stdout, websocket",
     ]
     # The valid file is still summarised.
     assert f"{good}:2: table quotes" in result.stdout
@@ -146,9 +146,18 @@ def test_connectors_shows_type_default_and_description_of_every_option(
     from arroyo_lite.sql.generic_options import GENERIC_OPTIONS_SCHEMA
 
     out = runner.invoke(main, ["connectors"]).stdout
-    lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
-    schemas = [c.options_schema() for c in all_connectors().values()]
-    for schema in [*schemas, GENERIC_OPTIONS_SCHEMA]:
+    # Option lines, per section (a connector, then the generic options).
+    sections: dict[str, dict[str, str]] = {}
+    section = ""
+    for line in out.splitlines():
+        if line.startswith("  "):
+            sections[section][line.split()[0]] = line
+        elif line:
+            section = line.split()[0]
+            sections[section] = {}
+    schemas = [(name, c.options_schema()) for name, c in all_connectors().items()]
+    for name, schema in [*schemas, ("generic", GENERIC_OPTIONS_SCHEMA)]:
+        lines = sections[name]
         required = set(schema.get("required") or [])
         for key, prop in schema["properties"].items():
             line = lines[key]

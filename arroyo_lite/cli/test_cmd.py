@@ -3,8 +3,11 @@
 Every source table (or just ``--table NAME``) is probed by its connector
 (:meth:`Connector.probe`): for ``polling_http`` it prints the request (method, URL, headers
 with secrets masked, body), the answer (status, latency, size, content type) and the first
-decoded rows, or exactly why the request or the decoding failed. A connector with nothing to
-try (``impulse`` generates rows locally) answers :class:`ProbeSkipped`: listed as skipped.
+decoded rows, or exactly why the request or the decoding failed; ``sse`` and ``websocket``
+tables are connected to and their first messages (up to ``--rows``, waiting at most
+``--timeout``, 30 s by default as in Arroyo) decoded and shown the same way. A connector with
+nothing to try (``impulse`` generates rows locally) answers :class:`ProbeSkipped`: listed as
+skipped.
 Exit status 0 only if every probed table answered 2xx and decoded without dropping a record;
 1 otherwise (including SQL errors).
 """
@@ -27,7 +30,7 @@ from arroyo_lite.errors import ArroyoLiteError, did_you_mean
 from arroyo_lite.terminal.diagnostics import read_source, render_error
 
 
-@main.command("test", short_help="Poll each source table once and show the result.")
+@main.command("test", short_help="Try each source table once and show what comes back.")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=str))
 @click.option(
     "--table", "tables", multiple=True, metavar="NAME", help="Only this table (repeatable)."
@@ -38,13 +41,15 @@ from arroyo_lite.terminal.diagnostics import read_source, render_error
     type=click.FloatRange(min=0, min_open=True),
     default=None,
     metavar="SECONDS",
-    help="Override each table's timeout_ms.",
+    help="Override each table's timeout_ms (sse/websocket: how long to wait for a first "
+    "message, default 30).",
 )
 def test_command(file: str, tables: Sequence[str], rows: int, timeout: float | None) -> None:
     """Send one request per source table in FILE and show what comes back.
 
     Unlike Arroyo's connection test, the HTTP status is checked and the body is decoded with
-    the table's schema. Exit status 0 only if every table answered 2xx and decoded.
+    the table's schema. sse and websocket tables are connected to and their first messages
+    (up to --rows) decoded. Exit status 0 only if every table answered and decoded.
     """
     # emoji=False: header values, URLs and bodies are printed as given; with emoji codes on,
     # a value like 'a:b:c' would come out as 'a\N{NEGATIVE SQUARED LATIN CAPITAL LETTER B}c'.
@@ -85,7 +90,7 @@ def test_command(file: str, tables: Sequence[str], rows: int, timeout: float | N
         _show(out, result, rows)
         total += 1
         failed += not result.ok
-    summary = f"{total - failed} of {total} polled table(s) OK"
+    summary = f"{total - failed} of {total} tested table(s) OK"
     out.print(f"\n[{'red' if failed else 'green'}]{summary}[/]")
     if failed:
         raise SystemExit(1)
@@ -114,7 +119,7 @@ def _show(out: Console, result: ProbeResult, rows: int) -> None:
     if result.body is not None:
         out.print(f"  body: {escape(result.body)}")
     if result.status is not None:
-        colour = "green" if 200 <= result.status < 300 else "red"
+        colour = "green" if 200 <= result.status < 300 or result.status == 101 else "red"
         label = f"{result.status} {result.reason or ''}".strip()
         parts = [f"[{colour}]{escape(label)}[/]"]
         if result.latency_s is not None:
@@ -128,6 +133,8 @@ def _show(out: Console, result: ProbeResult, rows: int) -> None:
             out.print(f"   (after redirects: {escape(result.final_url)})")
         if result.error_body is not None:
             out.print(f"   body: {escape(result.error_body)}")
+    for note in result.notes:
+        out.print(f"   {escape(note)}")
     if result.error is not None:
         where = {
             ProbeStage.CONFIG: "configuration",

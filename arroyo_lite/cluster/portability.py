@@ -88,7 +88,10 @@ class ExtensionReport:
 ARROYO_INSTEAD: dict[str, str] = {
     "timeout_ms": "Arroyo times every request out after a fixed 5 s",
     "max_body_bytes": "Arroyo accepts bodies of at most a fixed 5 MiB",
-    "max_backoff_ms": "Arroyo does not back off: after a failed poll it waits for the next tick",
+    "max_backoff_ms": "Arroyo does not back off: after a failed poll it waits for the next tick; "
+    "a failed sse or websocket source is restarted by the engine",
+    "reconnect_delay_ms": "Arroyo's sse client reconnects after its library's 1 s (or the "
+    "server's retry:); a closed websocket fails the source, which the engine restarts",
     "retention.max_rows": "Arroyo keeps no live table: rows flow on to the sinks, and state is "
     "bounded by windows and SET updating_ttl",
     "retention.max_age": "Arroyo keeps no live table: rows flow on to the sinks, and state is "

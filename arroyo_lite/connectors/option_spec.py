@@ -52,6 +52,8 @@ class OptionKind(enum.Enum):
     UNSIGNED = ("integer", "pull_opt_u64", 0)
     NUMBER = ("number", "pull_opt_f64", 0.0)
     BOOLEAN = ("boolean", "pull_opt_bool", False)
+    #: Arroyo's indexed list of strings (``'key.0'``, ``'key.1'``, ...).
+    STRING_LIST = ("array", "pull_opt_str_list", ())
 
     def __init__(self, json_type: str, puller: str, placeholder: object) -> None:
         self.json_type = json_type
@@ -87,6 +89,8 @@ class OptionSpec:
     def json_schema(self) -> dict[str, Any]:
         """This option's JSON Schema property."""
         prop: dict[str, Any] = {"type": self.kind.json_type}
+        if self.kind is OptionKind.STRING_LIST:
+            prop["items"] = {"type": "string"}
         if self.format is not None:
             prop["format"] = self.format
         if self.enum is not None:
@@ -245,9 +249,7 @@ class OptionSet:
         return tuple(used)
 
 
-def extensions_in(
-    config: TableConfig, schema: Mapping[str, Any]
-) -> tuple[ExtensionUse, ...]:
+def extensions_in(config: TableConfig, schema: Mapping[str, Any]) -> tuple[ExtensionUse, ...]:
     """The extension options (``x-extension`` in the connector's ``schema``) a validated
     table set, with the positions of their keys (``TableConfig.option_positions``)."""
     props: Mapping[str, Any] = schema.get("properties") or {}

@@ -205,6 +205,20 @@ class OptionReader:
             return None
         return self._as_str(option)
 
+    def pull_opt_str_list(self, key: str) -> list[str] | None:
+        """Arroyo's indexed list: ``'key.0'``, ``'key.1'``, ... (single-quoted strings), up to
+        the first missing index; ``None`` when there is no ``key.0``. A later index after a
+        gap is left over (an unknown option, with the next index as its did-you-mean)."""
+        values: list[str] = []
+        index = 0
+        while (indexed := f"{key}.{index}") in self._options:
+            text = self.pull_opt_str(indexed)
+            if text is not None:
+                values.append(text)
+            index += 1
+        self.know(*(f"{key}.{i}" for i in range(index + 1)))
+        return values if index else None
+
     def pull_str(self, key: str) -> str:
         """A required single-quoted string: ``required option 'k' not set`` when absent."""
         return self._required(key, self.pull_opt_str(key), f"add {key} = '...' to the WITH clause")

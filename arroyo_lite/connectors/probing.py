@@ -56,10 +56,13 @@ class ProbeResult:
     total_rows: int = 0
     dropped: int = 0
     warnings: tuple[str, ...] = ()
+    #: What else was sent or seen, one line each (a push source's subscription messages,
+    #: the messages received); shown as they are.
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        """A 2xx answer whose whole body decoded (nothing dropped)."""
+        """A 2xx answer (101 for a WebSocket) whose whole body decoded (nothing dropped)."""
         return self.stage is ProbeStage.DONE and self.error is None and self.dropped == 0
 
 

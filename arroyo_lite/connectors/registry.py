@@ -1,7 +1,8 @@
 """The connector registry: built-ins plus third-party connectors from entry points.
 
-Built-ins are ``polling_http``, ``impulse`` (sources) and ``stdout`` (a sink). Third parties
-register a :class:`~arroyo_lite.connectors.base.Connector` subclass in the entry-point group
+Built-ins are ``polling_http``, ``impulse``, ``sse``, ``websocket`` (sources) and ``stdout``
+(a sink). Third parties register a :class:`~arroyo_lite.connectors.base.Connector` subclass in
+the entry-point group
 ``arroyo_lite.connectors`` (``name = "package.module:ConnectorClass"``); entry points are
 loaded lazily, once, on the first lookup. A plugin that fails to import or is not a
 ``Connector`` subclass is a :class:`~arroyo_lite.errors.ConnectorError` naming the entry
@@ -26,9 +27,17 @@ _load_errors: list[ConnectorError] = []
 def _builtins() -> dict[str, Connector]:
     from arroyo_lite.connectors.impulse.connector import ImpulseConnector
     from arroyo_lite.connectors.polling_http.connector import PollingHttpConnector
+    from arroyo_lite.connectors.sse.connector import SseConnector
     from arroyo_lite.connectors.stdout.connector import StdoutConnector
+    from arroyo_lite.connectors.websocket.connector import WebsocketConnector
 
-    connectors = (PollingHttpConnector(), ImpulseConnector(), StdoutConnector())
+    connectors = (
+        PollingHttpConnector(),
+        ImpulseConnector(),
+        SseConnector(),
+        WebsocketConnector(),
+        StdoutConnector(),
+    )
     return {c.name: c for c in connectors}
 
 

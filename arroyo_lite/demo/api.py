@@ -17,6 +17,9 @@ Endpoints (all on 127.0.0.1):
 ``GET /``
     A JSON index of the endpoints.
 
+Push endpoints (SSE and WebSocket stand-ins for Wikimedia, Mastodon, Jetstream and firesky)
+are in :mod:`arroyo_lite.demo.streams`.
+
 Use :class:`DemoServer` to run it on a background thread (what ``arroyo-lite demo`` does), or
 run it standalone: ``python -m arroyo_lite.demo.api --port 8080``.
 """
@@ -36,6 +39,7 @@ import orjson
 from aiohttp import web
 
 from arroyo_lite.demo import DEFAULT_HOST, DEFAULT_PORT
+from arroyo_lite.demo.streams import STREAM_ENDPOINTS, add_stream_routes
 
 SYMBOLS = {"ACME": 120.0, "GLOBEX": 48.5, "INITECH": 15.25, "UMBRELLA": 310.0, "HOOLI": 72.0}
 CITIES = {"Lisbon": 21.0, "Oslo": 4.0, "Nairobi": 24.0, "Denver": 12.0}
@@ -84,6 +88,7 @@ async def _index(request: web.Request) -> web.Response:
                 "/news": "one headline object; changes every few requests",
                 "/weather": "NDJSON city readings; fails with 503 now and then",
                 "/metrics": "Prometheus text: request counters",
+                **STREAM_ENDPOINTS,
             }
         }
     )
@@ -162,6 +167,7 @@ def make_app(
     app.router.add_get("/news", _news)
     app.router.add_get("/weather", _weather)
     app.router.add_get("/metrics", _metrics)
+    add_stream_routes(app)
     return app
 
 

@@ -11,12 +11,14 @@ errors (:class:`~arroyo_lite.errors.QueryError`).
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import duckdb
 import pyarrow as pa
 
 from arroyo_lite.errors import QueryError, SourcePosition
+from arroyo_lite.query import cbor
 from arroyo_lite.runtime.store import TableSnapshot
 
 _LINE_RE = re.compile(r"\n*LINE (\d+): (.*)\n( *)\^", re.DOTALL)
@@ -71,9 +73,12 @@ def connect() -> duckdb.DuckDBPyConnection:
 
 def configure(con: duckdb.DuckDBPyConnection) -> None:
     """Settings for every connection and cursor: no replacement scans of Python variables,
-    and no progress bar (DuckDB would draw it on our stdout, inside query output)."""
+    no progress bar (DuckDB would draw it on our stdout, inside query output), and the
+    built-in functions arroyo-lite adds (``cbor_to_json``)."""
     con.execute("SET python_enable_replacements = false")
     con.execute("SET enable_progress_bar = false")
+    with contextlib.suppress(duckdb.CatalogException):  # a cursor shares its parent's
+        cbor.register(con)
 
 
 _BIND_ERRORS = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)

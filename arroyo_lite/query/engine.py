@@ -41,6 +41,7 @@ from arroyo_lite.query.duck import (
     quote,
     run_sql,
 )
+from arroyo_lite.query.event_time import carry_event_time
 from arroyo_lite.query.shape import View, analyze, classify, sources_of
 from arroyo_lite.query.status_table import STATUS_SCHEMA, STATUS_TABLE
 from arroyo_lite.runtime.store import Store
@@ -107,12 +108,16 @@ class Engine:
             prefix = f'CREATE VIEW "{quote(name)}" AS\n'
             executed = prefix + duck
             at = offset_position(text, query, position) if duck == query else None
-            try:
-                self._con.execute(executed)
-            except duckdb.Error as e:
-                raise query_error(
-                    e, executed=executed, original=query, position=at, line_offset=1
-                ) from e
+            # Rows of a view keep their event time, as in Arroyo (query/event_time.py); if
+            # DuckDB rejects that form, the view is made as written (and errors as written).
+            timed = carry_event_time(duck)
+            if timed is None or not _try_execute(self._con, prefix + timed):
+                try:
+                    self._con.execute(executed)
+                except duckdb.Error as e:
+                    raise query_error(
+                        e, executed=executed, original=query, position=at, line_offset=1
+                    ) from e
             self._views[key] = View(name, shape)
 
     # --- snapshot queries ---------------------------------------------------------------
@@ -219,3 +224,12 @@ def offset_position(
 
 def _refers_to_status(sql: str) -> bool:
     return STATUS_TABLE in sql.lower()
+
+
+def _try_execute(con: duckdb.DuckDBPyConnection, sql: str) -> bool:
+    """Run ``sql``; ``False`` (nothing done) if DuckDB rejects it."""
+    try:
+        con.execute(sql)
+    except duckdb.Error:
+        return False
+    return True

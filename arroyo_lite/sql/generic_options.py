@@ -24,8 +24,9 @@ GENERIC_OPTIONS_SCHEMA: dict[str, Any] = {
         "format": {
             "type": "string",
             "enum": list(DECODABLE_NAMES),
-            "description": "How a message is decoded; required by polling_http. Arroyo's "
-            "avro, parquet, debezium_json and protobuf are rejected by arroyo-lite.",
+            "description": "How a message is decoded; required by polling_http, sse and "
+            "websocket. Arroyo's avro, parquet, debezium_json and protobuf are rejected by "
+            "arroyo-lite.",
         },
         "json.unstructured": {
             "type": "boolean",

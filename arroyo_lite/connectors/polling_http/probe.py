@@ -135,14 +135,18 @@ async def _probe(
 
 
 def _mask_rows(rows: pa.Table, request: HttpRequest) -> pa.Table:
+    return mask_rows(rows, request.secrets)
+
+
+def mask_rows(rows: pa.Table, secrets: Secrets) -> pa.Table:
     """``rows`` with every secret in a text value (nested ones too) replaced by ``****``.
 
     An API may echo the request's headers into its body (httpbin's ``/headers`` does): the
     shown rows are output too. Display-only, on at most ``max_rows`` rows.
     """
-    if not request.secrets.values:
+    if not secrets.values:
         return rows
-    columns = [_mask_array(column.combine_chunks(), request.secrets) for column in rows.columns]
+    columns = [_mask_array(column.combine_chunks(), secrets) for column in rows.columns]
     return pa.Table.from_arrays(columns, schema=rows.schema)
 
 
@@ -160,8 +164,10 @@ def _mask_array(array: Any, secrets: Secrets) -> Any:
     if pa.types.is_list(kind) or pa.types.is_large_list(kind):
         # Offsets are kept: only the (flattened) values change, never their number.
         return type(array).from_arrays(
-            array.offsets, _mask_array(array.values, secrets), type=kind, mask=array.is_null()
-            if array.null_count else None
+            array.offsets,
+            _mask_array(array.values, secrets),
+            type=kind,
+            mask=array.is_null() if array.null_count else None,
         )
     return array
 

@@ -1,0 +1,1 @@
+"""What the push sources (``sse``, ``websocket``) share: batching, reconnect delays, headers."""

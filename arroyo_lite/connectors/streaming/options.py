@@ -1,0 +1,147 @@
+"""Options the push sources share: their declarations (``endpoint``, ``headers``, the
+reconnect extensions), URL checks, ``headers`` checks and substitution.
+
+``headers`` follows Arroyo's rules exactly as ``polling_http`` does (comma-separated
+``Name: value`` pairs, ``{{ VAR }}`` substituted in values at run time), so the checks are
+``polling_http``'s: one rule, one wording.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from arroyo_lite.connectors.option_spec import OptionKind, option
+from arroyo_lite.connectors.options import MissingOptionError
+from arroyo_lite.errors import FatalSourceError
+from arroyo_lite.secrets import MissingVariableError, Secrets, substitute
+
+if TYPE_CHECKING:
+    from arroyo_lite.config import TableConfig
+    from arroyo_lite.connectors.option_spec import Pulled
+    from arroyo_lite.connectors.options import OptionReader, OptionValue
+
+DEFAULT_RECONNECT_DELAY_MS = 1_000
+DEFAULT_MAX_BACKOFF_MS = 60_000
+
+
+def endpoint_option(description: str, example: str) -> Any:
+    """The required ``endpoint`` (Arroyo: ``string``, ``format: uri``)."""
+    return option(OptionKind.STRING, description, required=True, format="uri",
+                  examples=(example,))  # fmt: skip
+
+
+def headers_option(what: str) -> Any:
+    """``headers`` (Arroyo: ``string``, ``format: var-str``), split into pairs by the connector."""
+    return option(
+        OptionKind.STRING,
+        f"Comma-separated 'Name: value' pairs sent with {what}; {{{{ VAR }}}} is read from the "
+        "environment.",
+        default_factory=tuple,
+        format="var-str",
+        examples=("Authorization: Bearer {{ API_TOKEN }}",),
+    )
+
+
+def reconnect_delay_option(description: str) -> Any:
+    """The ``reconnect_delay_ms`` extension."""
+    return option(OptionKind.INTEGER, description, default=DEFAULT_RECONNECT_DELAY_MS,
+                  exclusive_minimum=0, extension=True)  # fmt: skip
+
+
+def max_backoff_option() -> Any:
+    """The ``max_backoff_ms`` extension (the same key and meaning as ``polling_http``'s)."""
+    return option(
+        OptionKind.INTEGER,
+        "Cap of the doubling delay between failed connection attempts, in milliseconds.",
+        default=DEFAULT_MAX_BACKOFF_MS,
+        exclusive_minimum=0,
+        extension=True,
+    )
+
+
+def check_headers(
+    text: str | None, option: OptionValue | None, reader: OptionReader
+) -> tuple[tuple[str, str], ...]:
+    """Split and check ``headers`` (problems reported on ``reader``); values stay templates."""
+    from arroyo_lite.connectors.polling_http.connector import PollingHttpConnector
+
+    return PollingHttpConnector._headers(text, option, reader)
+
+
+def resolve_headers(
+    pairs: tuple[tuple[str, str], ...], env: Mapping[str, str]
+) -> tuple[tuple[tuple[str, str], ...], Secrets]:
+    """Header values with ``{{ VAR }}`` substituted, and the secrets now in them.
+
+    Raises :class:`~arroyo_lite.errors.FatalSourceError` (``Environment variable NAME not
+    found``) for an unset variable: no retry can fix it.
+    """
+    resolved = []
+    secrets = Secrets()
+    for name, template in pairs:
+        try:
+            value, found = substitute(template, env)
+        except MissingVariableError as e:
+            raise FatalSourceError(str(e), hint=f"export {e.name}=... before running") from e
+        resolved.append((name, value))
+        secrets |= found
+    return tuple(resolved), secrets
+
+
+def check_endpoint(
+    pulled: Pulled,
+    bad: list[str],
+    reader: OptionReader,
+    label: str,
+    schemes: tuple[str, ...],
+    example: str,
+) -> None:
+    """Report ``invalid <label> URL '...': <why>`` (Arroyo's words, which it says only when
+    the source starts) for an ``endpoint`` that cannot be connected to."""
+    endpoint = pulled.values["endpoint"]
+    problem = None if endpoint is None else url_problem(endpoint, schemes)
+    if problem is None or "endpoint" in bad:
+        return
+    hint = f"write a full URL such as '{example}'"
+    wrong = {"http": "ws", "https": "wss", "ws": "http", "wss": "https"}
+    scheme = endpoint.partition("://")[0]
+    if scheme in wrong and wrong[scheme] in schemes:
+        hint = f"{label} URLs start with {' or '.join(s + '://' for s in schemes)}; did you " \
+            f"mean '{wrong[scheme]}:'?"  # fmt: skip
+    reader.report(
+        reader.error(
+            f"invalid {label} URL '{endpoint}': {problem}", pulled.where.get("endpoint"), hint
+        ),
+        "endpoint",
+    )
+
+
+def url_problem(endpoint: str, schemes: tuple[str, ...]) -> str | None:
+    """Why ``endpoint`` cannot be connected to (``None`` when it is a usable URL)."""
+    try:
+        parts = urlsplit(endpoint)
+        _ = parts.port  # raises ValueError for a non-numeric or out-of-range port
+    except ValueError as e:
+        return str(e)
+    if parts.scheme not in schemes:
+        return "the scheme must be " + " or ".join(schemes)
+    if not parts.hostname:
+        return "the URL has no host"
+    if any(ch.isspace() for ch in endpoint):
+        return "the URL contains whitespace"
+    return None
+
+
+def require_format(options: OptionReader, table: TableConfig, label: str) -> None:
+    """Arroyo's ``'format' must be set for <label> connection`` when ``format`` is absent."""
+    if table.format is None and not options.is_invalid("format"):
+        options.report(
+            MissingOptionError(
+                f"'format' must be set for {label} connection",
+                key="format",
+                position=options.clause_position,
+                hint="add format = 'json' (or 'raw_string', 'raw_bytes') to the WITH clause",
+            )
+        )
