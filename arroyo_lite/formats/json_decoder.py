@@ -56,7 +56,7 @@ class JsonDecoder(Decoder):
         self.slow_bodies = 0
         self.small_bodies = 0
 
-    def decode(self, body: bytes, received_at_ns: int) -> DecodeResult:
+    def decode_body(self, body: bytes, received_at_ns: int) -> DecodeResult:
         if not body:
             return DecodeResult(None, 0)
         if len(body) < SMALL_BODY:

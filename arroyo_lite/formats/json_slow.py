@@ -48,7 +48,9 @@ def parse_values(message: bytes) -> list[Any]:
         first_error = str(e)
     if not message.strip():
         return []
-    # Several concatenated values (NDJSON without framing): the stdlib can scan them.
+    # Several concatenated values (NDJSON without framing): the stdlib finds where each one
+    # ends, and orjson parses it, so every value obeys orjson's rules (a lone surrogate
+    # such as "\ud800" and nesting deeper than 1024 are invalid JSON, as for a single value).
     try:
         text = message.decode("utf-8")
     except UnicodeDecodeError:
@@ -61,9 +63,12 @@ def parse_values(message: bytes) -> list[Any]:
                 end += 1
             if end == n:
                 return values
-            value, end = _DECODER.raw_decode(text, end)
-            values.append(value)
-    except ValueError:
+            start = end
+            _, end = _DECODER.raw_decode(text, start)
+            values.append(orjson.loads(text[start:end]))
+    except (ValueError, RecursionError):
+        # ValueError covers orjson.JSONDecodeError; the stdlib scanner recurses per nesting
+        # level, so 100 KB of "[" ends in RecursionError: invalid JSON, not a crash.
         raise InvalidJson(first_error) from None
 
 

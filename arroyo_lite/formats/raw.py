@@ -53,7 +53,7 @@ class RawDecoder(Decoder):
             )
         self.value_type = wanted
 
-    def decode(self, body: bytes, received_at_ns: int) -> DecodeResult:
+    def decode_body(self, body: bytes, received_at_ns: int) -> DecodeResult:
         messages = split_messages(body, self.config.framing)
         values = lossy_utf8(messages) if self.text else messages
         batch = pa.RecordBatch.from_arrays([values.cast(self.value_type)], schema=self.schema)
