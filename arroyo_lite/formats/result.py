@@ -67,6 +67,16 @@ class Decoder(ABC):
             return self.decode_body(body, received_at_ns)
         except FatalSourceError:
             raise
+        except TooManyRecords as e:
+            limit = self.config.max_records_per_body
+            detail = f"the body has more than {limit} records (max_records_per_body)"
+            if self.config.bad_data is not BadData.DROP:
+                raise FatalSourceError(
+                    f"bad data: {detail}",
+                    hint="raise max_records_per_body, or ask the API for fewer records per "
+                    "response",
+                ) from None
+            return DecodeResult(None, 0, dropped=e.seen, errors=(TOO_MANY_SUMMARY, detail))
         except Exception as e:  # the contract: no body may crash a source
             # Frames only: the exception's text may quote the body (and so a secret).
             log.debug(
@@ -85,6 +95,24 @@ class Decoder(ABC):
         """What :meth:`decode` returns, for a subclass; may raise anything on a bug."""
 
 
+class TooManyRecords(Exception):
+    """Raised inside a decoder as soon as a body is known to hold more records than the
+    table's ``max_records_per_body``; ``seen`` is how many were counted (at least the limit
+    plus one)."""
+
+    def __init__(self, seen: int) -> None:
+        super().__init__(seen)
+        self.seen = seen
+
+
+def check_records(count: int, config: TableConfig) -> None:
+    """Raise :class:`TooManyRecords` if ``count`` records exceed ``config``'s bound."""
+    if count > config.max_records_per_body:
+        raise TooManyRecords(count)
+
+
+#: Summary line of a body dropped whole for holding too many records.
+TOO_MANY_SUMMARY = "A response body held too many records"
 #: Summary line of a body dropped whole because decoding it failed unexpectedly.
 UNDECODABLE_SUMMARY = "A response body could not be decoded"
 
