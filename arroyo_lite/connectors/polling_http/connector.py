@@ -20,7 +20,14 @@ from arroyo_lite.connectors.base import Connector, SourceContext, SourceOperator
 from arroyo_lite.connectors.options import MissingOptionError
 from arroyo_lite.connectors.polling_http.options import OPTIONS, PollingHttpOptions
 from arroyo_lite.formats.decoders import DECODABLE_NAMES
-from arroyo_lite.secrets import MissingVariableError, substitute, variables
+from arroyo_lite.secrets import (
+    MissingVariableError,
+    Secrets,
+    redact_url,
+    substitute,
+    url_password,
+    variables,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -87,7 +94,7 @@ class PollingHttpConnector(Connector):
         if problem is not None and "endpoint" not in bad:
             options.report(
                 options.error(
-                    f"invalid endpoint '{endpoint}': {problem}",
+                    f"invalid endpoint '{redact_url(endpoint)}': {problem}",
                     pulled.where.get("endpoint"),
                     hint="{{ VAR }} is substituted in headers only (as in Arroyo); "
                     "write the URL itself"
@@ -171,6 +178,12 @@ class PollingHttpConnector(Connector):
                     "headers",
                 )
         return pairs
+
+    def secrets(self, config: TableConfig, env: Mapping[str, str]) -> Secrets:
+        """The ``{{ VAR }}`` values of ``headers``, and the password of the endpoint's
+        userinfo (``http://user:pass@host/``)."""
+        endpoint = str(getattr(config.connector_options, "endpoint", "") or "")
+        return super().secrets(config, env) | Secrets.of([url_password(endpoint) or ""])
 
     async def probe(
         self,

@@ -226,10 +226,13 @@ async def _excerpt(resp: aiohttp.ClientResponse, request: HttpRequest) -> str:
         return "<body unreadable>"
     if not head:
         return "<no body>"
-    text = " ".join(head.decode("utf-8", "replace").split())
-    if len(text) > EXCERPT_CHARS:
-        text = text[: EXCERPT_CHARS - 3] + "..."
-    return request.secrets.mask(text)
+    # Mask first, then fold whitespace and cut: a secret split by either is never shown.
+    secrets = request.secrets
+    # The body may go on after the head read: the head may end inside a secret.
+    text = secrets.mask_and_cut(
+        head.decode("utf-8", "replace"), None, cut_before=len(head) == EXCERPT_BYTES
+    )
+    return secrets.mask_and_cut(" ".join(text.split()), EXCERPT_CHARS)
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, request: HttpRequest) -> bytes:
