@@ -21,6 +21,7 @@ from arroyo_lite.connectors.options import MissingOptionError
 from arroyo_lite.connectors.polling_http.options import OPTIONS, PollingHttpOptions
 from arroyo_lite.formats.decoders import DECODABLE_NAMES
 from arroyo_lite.secrets import (
+    VAR_PATTERN,
     MissingVariableError,
     Secrets,
     redact_url,
@@ -73,6 +74,9 @@ def check_endpoint(endpoint: str) -> str | None:
         return "the URL has no host"
     if any(ch.isspace() for ch in endpoint):
         return "the URL contains whitespace"
+    if VAR_PATTERN.search(endpoint):
+        # {{KEY}} (no spaces) is a valid URL, and would be sent literally on every poll.
+        return "{{ VAR }} is not substituted in the endpoint"
     return None
 
 

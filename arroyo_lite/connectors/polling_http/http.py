@@ -157,7 +157,9 @@ async def fetch(session: aiohttp.ClientSession, request: HttpRequest) -> HttpRes
             data=request.body,
             skip_auto_headers=request._skip_headers,
             timeout=request._timeout,
-            max_redirects=MAX_REDIRECTS,
+            # aiohttp gives up on the redirect that reaches its limit; reqwest follows
+            # MAX_REDIRECTS of them and refuses the next.
+            max_redirects=MAX_REDIRECTS + 1,
             allow_redirects=True,
         ) as resp:
             if not 200 <= resp.status < 300:
