@@ -20,6 +20,7 @@ from arroyo_lite import Session
 from arroyo_lite.connectors.base import SourceState
 from arroyo_lite.runtime.persist import StateError
 from tests.support.cli import CLI, cli_env
+from tests.support.full_disk import run_with_failing_writes
 from tests.support.threaded_server import wait_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -101,18 +102,8 @@ def test_the_lock_holds_across_processes(tmp_path: Path) -> None:
 def test_failed_flushes_leave_no_segment_behind(tmp_path: Path) -> None:
     # The child fails every write for a while and lists the table's directory after each
     # failure; then it lifts the limit and the rows are saved once.
-    script = textwrap.dedent(
+    done = run_with_failing_writes(
         f"""
-        import logging, os, resource, signal, time
-        from arroyo_lite import Session
-
-        failures = []
-        class Catch(logging.Handler):
-            def emit(self, record):
-                failures.append(record.getMessage())
-        logging.getLogger("arroyo_lite.runtime.persist").addHandler(Catch())
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG, not a kill
-        _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
         table = {str(tmp_path / "tables" / "imp")!r}
         with Session(state_dir={str(tmp_path)!r}, flush_interval=0.02) as s:
             resource.setrlimit(resource.RLIMIT_FSIZE, (0, hard))
@@ -126,10 +117,6 @@ def test_failed_flushes_leave_no_segment_behind(tmp_path: Path) -> None:
             resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))
         print("after:", sorted(os.listdir(table)))
         """
-    )
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
     )
     assert done.returncode == 0, done.stderr
     assert "during: []" in done.stdout  # five failed flushes, not five segment files

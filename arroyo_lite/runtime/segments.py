@@ -204,13 +204,7 @@ def _next_header(view: memoryview, start: int, size: int) -> int:
 
 def _decode(offset: int, payload: pa.Buffer) -> Record:
     reader = ipc.open_stream(pa.BufferReader(payload))
-    batches = []
-    while True:
-        try:
-            batches.append(reader.read_next_batch_with_custom_metadata())
-        except StopIteration:
-            break
-    return Record(offset, reader.schema, [(b, m) for b, m in batches])
+    return Record(offset, reader.schema, _batches(reader, None))
 
 
 def _legacy(path: Path, view: memoryview, damage: list[Damage]) -> Iterator[Record]:
@@ -221,13 +215,23 @@ def _legacy(path: Path, view: memoryview, damage: list[Damage]) -> Iterator[Reco
     except pa.ArrowInvalid as e:
         damage.append(Damage(path, 0, f"unreadable segment ({e})"))
         return
-    batches = []
+    yield Record(0, reader.schema, _batches(reader, path))
+
+
+def _batches(
+    reader: ipc.RecordBatchStreamReader, partial_in: Path | None
+) -> list[tuple[pa.RecordBatch, pa.KeyValueMetadata | None]]:
+    """Every batch of ``reader`` with its custom metadata. With ``partial_in`` (a legacy
+    segment), a batch cut short ends the list with a warning; otherwise it raises."""
+    batches: list[tuple[pa.RecordBatch, pa.KeyValueMetadata | None]] = []
     while True:
         try:
-            batches.append(reader.read_next_batch_with_custom_metadata())
+            batch, metadata = reader.read_next_batch_with_custom_metadata()
         except StopIteration:
-            break
+            return batches
         except (pa.ArrowInvalid, OSError):
-            log.warning("state segment %s ends in a partial batch", path)
-            break
-    yield Record(0, reader.schema, [(b, m) for b, m in batches])
+            if partial_in is None:
+                raise
+            log.warning("state segment %s ends in a partial batch", partial_in)
+            return batches
+        batches.append((batch, metadata))
