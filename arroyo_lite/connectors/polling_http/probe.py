@@ -109,6 +109,7 @@ async def _probe(
         size=len(response.body),
         content_type=response.content_type,
         final_url=redact_url(response.url) if response.url != request.url else None,
+        withheld=response.withheld,
     )
     try:
         from arroyo_lite.formats import make_decoder
