@@ -171,8 +171,7 @@ async def fetch(session: aiohttp.ClientSession, request: HttpRequest) -> HttpRes
                 timeout=request._timeout if sent is request else _remaining(sent, started),
                 allow_redirects=False,
             ) as resp:
-                location = resp.headers.get("Location")
-                if resp.status in REDIRECT_STATUSES and location:
+                if resp.status in REDIRECT_STATUSES and (location := resp.headers.get("Location")):
                     sent, kept_back = _redirected(sent, resp.status, resp.url.join(URL(location)))
                     withheld += kept_back
                     continue
