@@ -158,3 +158,7 @@ def test_a_session_skips_damage_keeps_the_file_and_emits_no_duplicate(
     with Session(state_dir=tmp_path) as session:  # the kept copy is not loaded again
         session.execute(IMPULSE)
         assert counters(session) == list(range(50))
+    kept = sorted(p.name for p in last.parent.iterdir())
+    assert f"{last.name}{DAMAGED_SUFFIX}" in kept
+    assert all(not n.startswith(last.name.split(".")[0]) or n.endswith(DAMAGED_SUFFIX)
+               for n in kept), kept  # fmt: skip

@@ -272,7 +272,7 @@ class StateDir:
         old = self._segments(name)
         directory = self._table_dir(name)
         directory.mkdir(parents=True, exist_ok=True)
-        target = directory / f"seg-{self._next_number(old):06d}{SEGMENT_SUFFIX}"
+        target = directory / f"seg-{self._next_number(directory):06d}{SEGMENT_SUFFIX}"
         tmp = target.with_suffix(".tmp")
         tmp.unlink(missing_ok=True)  # left by a crash during an earlier rewrite
         writer = SegmentWriter(tmp, schema, base=True)
@@ -294,15 +294,17 @@ class StateDir:
         """A writer on a new segment after the existing ones."""
         directory = self._table_dir(name)
         directory.mkdir(parents=True, exist_ok=True)
-        number = self._next_number(self._segments(name))
+        number = self._next_number(directory)
         return SegmentWriter(directory / f"seg-{number:06d}{SEGMENT_SUFFIX}", schema)
 
     @staticmethod
-    def _next_number(segments: list[Path]) -> int:
+    def _next_number(directory: Path) -> int:
+        """One past the highest segment number in ``directory``, counting the ``*.damaged``
+        segments kept aside (a new segment must never take a damaged one's name)."""
         numbers = []
-        for path in segments:
-            stem = path.name.removesuffix(SEGMENT_SUFFIX).removeprefix("seg-")
-            if stem.isdigit():
+        for path in directory.iterdir():
+            stem = path.name.split(".", 1)[0].removeprefix("seg-")
+            if path.name.startswith("seg-") and stem.isdigit():
                 numbers.append(int(stem))
         return max(numbers, default=0) + 1
 
