@@ -21,32 +21,19 @@ from functools import partial
 import pyarrow as pa
 import pyarrow.json as pajson
 
-from arroyo_lite.config import (
-    BadData,
-    ColumnSpec,
-    Format,
-    FormatSpec,
-    FramingSpec,
-    TableConfig,
-    TableKind,
-)
+from arroyo_lite.config import TableConfig
 from arroyo_lite.formats import DecodeResult, make_decoder
+from arroyo_lite.sql import compile_sql
 
 
 def config(newline: bool) -> TableConfig:
-    columns = (
-        ColumnSpec(name="id", data_type=pa.int64(), sql_type="BIGINT"),
-        ColumnSpec(name="name", data_type=pa.string(), sql_type="TEXT"),
+    framing = ", framing = 'newline'" if newline else ""
+    sql = (
+        "CREATE TABLE bomb (id BIGINT, name TEXT) WITH (connector = 'polling_http', "
+        f"endpoint = 'http://127.0.0.1:9/', format = 'json', bad_data = 'drop'{framing});"
     )
-    return TableConfig(
-        name="bomb",
-        kind=TableKind.SOURCE,
-        columns=columns,
-        connector="polling_http",
-        format=FormatSpec(Format.JSON),
-        framing=FramingSpec() if newline else None,
-        bad_data=BadData.DROP,
-    )
+    [table] = compile_sql(sql, env={}).tables
+    return table
 
 
 def timed(fn: Callable[[], object]) -> tuple[float, object]:
