@@ -23,6 +23,8 @@ TIMESTAMP_COLUMN = "_timestamp"
 TIMESTAMP_TYPE = pa.timestamp("ns")
 #: Field metadata marking a Utf8 column as SQL ``JSON`` (Arroyo's extension name).
 JSON_EXTENSION = {b"ARROW:extension:name": b"arroyo.json"}
+#: Default of ``max_records_per_body`` (arroyo-lite): the most records one body may decode to.
+DEFAULT_MAX_RECORDS_PER_BODY = 1_000_000
 
 
 class TableKind(enum.StrEnum):
@@ -143,6 +145,8 @@ class TableConfig:
     event_time_column: str | None = None
     idle_micros: int | None = 300_000_000
     retention: RetentionSpec = field(default_factory=RetentionSpec)
+    #: A body that decodes to more records than this is bad data (``bad_data`` decides).
+    max_records_per_body: int = DEFAULT_MAX_RECORDS_PER_BODY
     position: SourcePosition | None = None
     #: Option keys as the user wrote them, mapped to their positions (for messages only).
     option_positions: Mapping[str, SourcePosition] = field(default_factory=dict)

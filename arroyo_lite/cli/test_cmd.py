@@ -131,6 +131,8 @@ def _show(out: Console, result: ProbeResult, rows: int) -> None:
         out.print("-> " + "  ".join(parts))
         if result.final_url:
             out.print(f"   (after redirects: {escape(result.final_url)})")
+        for note in result.withheld:
+            out.print(f"   (redirect: {escape(note)})")
         if result.error_body is not None:
             out.print(f"   body: {escape(result.error_body)}")
     for note in result.notes:

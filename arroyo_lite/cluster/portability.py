@@ -96,6 +96,7 @@ ARROYO_INSTEAD: dict[str, str] = {
     "bounded by windows and SET updating_ttl",
     "retention.max_age": "Arroyo keeps no live table: rows flow on to the sinks, and state is "
     "bounded by windows and SET updating_ttl",
+    "max_records_per_body": "Arroyo decodes every record of a body, however many",
 }
 
 

@@ -36,6 +36,8 @@ class SourceState(enum.StrEnum):
     STARTING = "starting"
     RUNNING = "running"
     BACKOFF = "backoff"
+    #: The server rejected the credentials (HTTP 401 or 403): polled again with backoff.
+    UNAUTHORIZED = "unauthorized"
     FAILED = "failed"
     FINISHED = "finished"
     STOPPED = "stopped"

@@ -50,6 +50,8 @@ class ProbeResult:
     size: int | None = None
     content_type: str | None = None
     final_url: str | None = None
+    #: What redirects kept from another origin (headers or a body holding a secret).
+    withheld: tuple[str, ...] = ()
     #: The start of a non-2xx answer's body (one line, masked, shortened).
     error_body: str | None = None
     rows: pa.Table | None = None

@@ -31,6 +31,9 @@ Decoding rules, for users (Arroyo's, except where marked *arroyo-lite*):
   values); ``'drop'`` keeps the good rows, counts the bad ones and reports ``Some records
   could not be deserialized from JSON`` with the first details. A NOT NULL column that is
   missing or null, and a NULL event time, are bad records too.
+* Any bytes: a body is rows or bad data, never an exception other than FatalSourceError
+  (:class:`Decoder` turns an unforeseen one into bad data). *arroyo-lite*: a body with more
+  than ``max_records_per_body`` records is bad data as a whole, refused before per-record work.
 * Virtual columns are computed by DuckDB over each batch; a row whose expression fails is a
   bad record. ``_timestamp`` is the arrival time, or the WATERMARK FOR / event-time column.
 """

@@ -26,7 +26,13 @@ from arroyo_lite.formats.framing import split_messages
 from arroyo_lite.formats.json_fast import FastJsonReader
 from arroyo_lite.formats.json_slow import SlowJsonDecoder
 from arroyo_lite.formats.output import OutputBuilder
-from arroyo_lite.formats.result import MAX_DETAILS, Decoder, DecodeResult, bounded
+from arroyo_lite.formats.result import (
+    MAX_DETAILS,
+    Decoder,
+    DecodeResult,
+    bounded,
+    check_records,
+)
 
 #: Bodies shorter than this go straight to the exact path: for a few records, orjson costs
 #: less than setting up pyarrow's reader (measured: ~50 us against ~300 us per tiny body).
@@ -56,12 +62,13 @@ class JsonDecoder(Decoder):
         self.slow_bodies = 0
         self.small_bodies = 0
 
-    def decode(self, body: bytes, received_at_ns: int) -> DecodeResult:
+    def decode_body(self, body: bytes, received_at_ns: int) -> DecodeResult:
         if not body:
             return DecodeResult(None, 0)
         if len(body) < SMALL_BODY:
             self.small_bodies += 1
             return self._decode_exactly(body, received_at_ns)
+        self._check_lines(body)
         result = self._decode_fast(body, received_at_ns)
         if result is not None:
             self.fast_bodies += 1
@@ -71,11 +78,23 @@ class JsonDecoder(Decoder):
             return self._decode_by_halves(body, received_at_ns)
         return self._decode_exactly(body, received_at_ns)
 
+    def _check_lines(self, body: bytes) -> None:
+        """Refuse a newline-framed body with more non-blank lines than records allowed,
+        before decoding any of it (each such line is at least one record or bad record,
+        except ``[]``; counted in Arrow, only for bodies with enough newlines to matter)."""
+        limit = self.config.max_records_per_body
+        if self.config.framing is None or body.count(b"\n") < limit:
+            return
+        lines = split_messages(body, self.config.framing)
+        blank: Any = pc.match_substring_regex(lines, r"^[ \t\r]*$")
+        check_records(len(lines) - int(pc.sum(blank.cast(pa.int64())).as_py() or 0), self.config)
+
     def _decode_fast(self, body: bytes, received_at_ns: int) -> DecodeResult | None:
         """The native path's result, or ``None`` when the exact path must decide."""
         batch = self.fast.read(self._ndjson(body), whole_body=self.config.framing is None)
         if batch is None or self._has_nulls(batch):
             return None
+        check_records(batch.num_rows, self.config)
         return self.output.finish(batch, received_at_ns)
 
     def _ndjson(self, body: bytes) -> bytes:
@@ -98,6 +117,7 @@ class JsonDecoder(Decoder):
         batches: list[pa.RecordBatch] = []
         invalid: list[str] = []
         mismatches: list[str] = []
+        records, limit = 0, self.config.max_records_per_body
         middle = len(messages) // 2
         # A stack of line ranges; the left half is pushed last so it is decoded first.
         pending = [(middle, len(messages)), (0, middle)]
@@ -108,12 +128,15 @@ class JsonDecoder(Decoder):
                 batch = self.fast.read(chunk, whole_body=False)
                 if batch is not None and not self._has_nulls(batch):
                     batches.append(batch)
+                    records += batch.num_rows
+                    check_records(records, self.config)
                     continue
                 middle = (start + end) // 2
                 pending += [(middle, end), (start, middle)]
                 continue
             lines: list[Any] = messages.slice(start, end - start).to_pylist()
-            result = self.slow.decode(lines, stop_at_first=not self._drop)
+            result = self.slow.decode(lines, stop_at_first=not self._drop, limit=limit - records)
+            records += result.batch.num_rows + result.bad
             batches.append(result.batch)
             invalid += result.invalid_json
             mismatches += result.mismatches
@@ -132,7 +155,9 @@ class JsonDecoder(Decoder):
         messages: list[Any] = (
             [body] if framing is None else split_messages(body, framing).to_pylist()
         )
-        result = self.slow.decode(messages, stop_at_first=not self._drop)
+        result = self.slow.decode(
+            messages, stop_at_first=not self._drop, limit=self.config.max_records_per_body
+        )
         return self._result(result.batch, result.invalid_json, result.mismatches, received_at_ns)
 
     def _result(

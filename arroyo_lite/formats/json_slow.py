@@ -25,7 +25,7 @@ from arroyo_lite.config import TableConfig
 from arroyo_lite.errors import ConnectorError
 from arroyo_lite.formats.json_text import JsonText
 from arroyo_lite.formats.json_values import BadValue, arrow_name, converter_for, json_kind
-from arroyo_lite.formats.result import bounded
+from arroyo_lite.formats.result import TooManyRecords, bounded
 
 _MISSING = object()
 _DECODER = json.JSONDecoder(parse_constant=lambda name: _reject_constant(name))
@@ -48,7 +48,9 @@ def parse_values(message: bytes) -> list[Any]:
         first_error = str(e)
     if not message.strip():
         return []
-    # Several concatenated values (NDJSON without framing): the stdlib can scan them.
+    # Several concatenated values (NDJSON without framing): the stdlib finds where each one
+    # ends, and orjson parses it, so every value obeys orjson's rules (a lone surrogate
+    # such as "\ud800" and nesting deeper than 1024 are invalid JSON, as for a single value).
     try:
         text = message.decode("utf-8")
     except UnicodeDecodeError:
@@ -61,9 +63,12 @@ def parse_values(message: bytes) -> list[Any]:
                 end += 1
             if end == n:
                 return values
-            value, end = _DECODER.raw_decode(text, end)
-            values.append(value)
-    except ValueError:
+            start = end
+            _, end = _DECODER.raw_decode(text, start)
+            values.append(orjson.loads(text[start:end]))
+    except (ValueError, RecursionError):
+        # ValueError covers orjson.JSONDecodeError; the stdlib scanner recurses per nesting
+        # level, so 100 KB of "[" ends in RecursionError: invalid JSON, not a crash.
         raise InvalidJson(first_error) from None
 
 
@@ -107,20 +112,31 @@ class SlowJsonDecoder:
         json_names = [f.name for f in self.schema if _is_json(f)]
         self._json = JsonText(json_names) if json_names else None
 
-    def decode(self, messages: list[bytes], *, stop_at_first: bool) -> SlowResult:
-        """Decode ``messages``; with ``stop_at_first`` return as soon as one record is bad."""
+    def decode(self, messages: list[bytes], *, stop_at_first: bool, limit: int) -> SlowResult:
+        """Decode ``messages``; with ``stop_at_first`` return as soon as one record is bad.
+
+        Raises :class:`~arroyo_lite.formats.result.TooManyRecords` as soon as more than
+        ``limit`` records (good or bad) were seen, before converting more of them.
+        """
         good: list[list[Any]] = []
         invalid: list[str] = []
         mismatches: list[str] = []
+        seen = 0
         for message in messages:
             try:
                 values = parse_values(message)
             except InvalidJson as e:
                 invalid.append(bounded(str(e), 200))
+                seen += 1
+                if seen > limit:
+                    raise TooManyRecords(seen) from None
                 if stop_at_first:
                     break
                 continue
             for record in iter_records(values):
+                seen += 1
+                if seen > limit:
+                    raise TooManyRecords(seen)
                 try:
                     if isinstance(record, BadValue):
                         raise record

@@ -15,7 +15,7 @@ from arroyo_lite.config import TableConfig
 from arroyo_lite.errors import ConnectorError
 from arroyo_lite.formats.framing import split_messages
 from arroyo_lite.formats.output import OutputBuilder
-from arroyo_lite.formats.result import Decoder, DecodeResult
+from arroyo_lite.formats.result import Decoder, DecodeResult, check_records
 
 
 def lossy_utf8(messages: pa.Array[Any]) -> pa.Array[Any]:
@@ -53,8 +53,9 @@ class RawDecoder(Decoder):
             )
         self.value_type = wanted
 
-    def decode(self, body: bytes, received_at_ns: int) -> DecodeResult:
+    def decode_body(self, body: bytes, received_at_ns: int) -> DecodeResult:
         messages = split_messages(body, self.config.framing)
+        check_records(len(messages), self.config)
         values = lossy_utf8(messages) if self.text else messages
         batch = pa.RecordBatch.from_arrays([values.cast(self.value_type)], schema=self.schema)
         return self.output.finish(batch, received_at_ns)

@@ -12,6 +12,12 @@ chosen once when the query is planned (:func:`plan_for`, from the
   high-water mark on the table's global row index), so every row is emitted once. Memory
   tables are registered whole (they do not change), so joining new rows against one works.
   ``ORDER BY`` then sorts each batch of new rows.
+  *Gaps* (arroyo-lite, with ``retention.*``): a reader that stalls while retention drops
+  rows it has not read yet is not held back and the source is not slowed; it *learns* how
+  many it missed: :attr:`ContinuousQuery.missed_rows` counts them, the first batch after a
+  gap carries the count in its schema metadata (:data:`MISSED_ROWS_KEY`; it may have no
+  rows, when none of the new ones matched), and a warning is logged. Rows dropped before
+  the query started are not missed rows.
 * :class:`ReevaluatedPlan` (``incremental = False``): the whole query runs on a fresh
   snapshot whenever one of its tables changed, at most every :data:`REEVALUATE_EVERY`
   seconds (queries over ``arroyo_status``: every :data:`STATUS_REFRESH` seconds too), and
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -44,6 +51,10 @@ WAIT_SLICE = 0.25
 STATUS_REFRESH = 1.0
 #: Shortest time between two full re-evaluations of a non-incremental query (seconds).
 REEVALUATE_EVERY = 0.05
+#: Schema-metadata key of the first batch after a gap: rows retention dropped unread.
+MISSED_ROWS_KEY = b"arroyo_lite.missed_rows"
+
+log = logging.getLogger(__name__)
 
 #: Pins one table name on the query's cursor for the next evaluation.
 Pin = Callable[[str, TableSnapshot | pa.Table], None]
@@ -90,6 +101,13 @@ class Plan:
         """Whether ``result`` is yielded (a whole result is, even when empty)."""
         return True
 
+    def start(self, snaps: Mapping[str, TableSnapshot]) -> None:
+        """Called once, before the first evaluation, with the tables as they are then."""
+
+    def take_missed(self) -> int:
+        """Rows the last :meth:`pin_inputs` found dropped before they were read (reset)."""
+        return 0
+
 
 class AppendPlan(Plan):
     """New rows of the one source table only, each emitted once (see the module docstring)."""
@@ -100,14 +118,21 @@ class AppendPlan(Plan):
         super().__init__(kind, sources)
         (self.source,) = sources
         self.high_water = 0
+        self._missed = 0
 
     def hold(self, last_eval: float, now: float) -> float:
         return 0.0  # each evaluation reads only new rows: no reason to wait
+
+    def start(self, snaps: Mapping[str, TableSnapshot]) -> None:
+        # From the oldest row kept now: what retention dropped earlier is not missed.
+        snap = snaps.get(self.source)
+        self.high_water = snap.first_row if snap is not None else 0
 
     def pin_inputs(self, snaps: Mapping[str, TableSnapshot], pin: Pin) -> bool:
         snap = snaps.get(self.source)
         if snap is None or snap.end_row <= self.high_water:
             return False
+        self._missed += max(0, snap.first_row - self.high_water)
         delta = snap.since(self.high_water)
         self.high_water = snap.end_row
         for key, other in snaps.items():
@@ -115,7 +140,11 @@ class AppendPlan(Plan):
         return True
 
     def keeps(self, result: pa.Table) -> bool:
-        return result.num_rows > 0
+        return result.num_rows > 0 or self._missed > 0  # a gap is news, even without rows
+
+    def take_missed(self) -> int:
+        missed, self._missed = self._missed, 0
+        return missed
 
 
 class ReevaluatedPlan(Plan):
@@ -180,6 +209,8 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
         self._draining = False
         self._final = False
         self._pending: collections.deque[pa.RecordBatch] = collections.deque()
+        #: Rows of the source table that retention dropped before this query read them.
+        self.missed_rows = 0
         self._versions: dict[str, int] | None = None
         self._store_version = -1
         self._next_status = 0.0
@@ -199,6 +230,7 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
         """
         with self._lock:
             snaps = self._store.snapshot(self._shape.tables)
+            self.plan.start(snaps)
             for snap in snaps.values():
                 self._pin(snap.name, snap.schema.empty_table())
             if self._shape.reads_status:
@@ -296,7 +328,21 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
                     return  # interrupted by close(): not an error
                 raise query_error(e, executed=self._duck, original=self.sql, position=None) from e
         if self.plan.keeps(result):
-            self._pending.append(_one_batch(result))
+            self._pending.append(self._noting_gap(_one_batch(result)))
+
+    def _noting_gap(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """``batch``, labelled with the rows missed before it (if any), which are counted
+        and logged."""
+        missed = self.plan.take_missed()
+        if not missed:
+            return batch
+        self.missed_rows += missed
+        log.warning(
+            "continuous query fell behind: retention dropped %d row(s) of '%s' before it "
+            "read them (%d in all)", missed, ", ".join(sorted(self.plan.sources)), self.missed_rows,
+        )  # fmt: skip
+        metadata = {**(batch.schema.metadata or {}), MISSED_ROWS_KEY: str(missed).encode()}
+        return batch.replace_schema_metadata(metadata)
 
 
 def _one_batch(table: pa.Table) -> pa.RecordBatch:

@@ -3,15 +3,17 @@
 Layout (an extension beyond Arroyo, which checkpoints to its own storage)::
 
     STATE_DIR/
-      tables/<name>/seg-000001.arrows   Arrow IPC *stream* files, one per run of the table
+      tables/<name>/seg-000001.arrows   segments: checksummed records of Arrow IPC data
+                                        (:mod:`arroyo_lite.runtime.segments`)
 
 Rows are appended to the current segment by a :class:`Persister` task on the runtime loop:
 every ``interval`` seconds (default 0.5) it captures, **on the loop**, the new rows of each
 table (by global row index) together with a copy of its source state
 (``SourceContext.state``), then writes both on its own single worker thread (file I/O never
-runs on the loop). The state rides in the IPC custom metadata of the *last batch* of each
-write, so rows and the state that describes them are saved atomically: a batch cut short by
-a crash is dropped together with its state. Hence neither a clean restart nor a crash lets
+runs on the loop). Each write is one checksummed record, and the state rides in the IPC
+custom metadata of its *last batch*, so rows and the state that describes them are saved
+atomically: a record cut short by a crash is dropped together with its state. Hence neither
+a clean restart nor a crash lets
 ``emit_behavior='changed'`` (or impulse's counter) emit a row twice, and a crash loses at
 most the rows of the last interval.
 
@@ -21,6 +23,17 @@ holding what was kept. While running, a table whose retention dropped most of it
 (more than twice the rows kept plus :data:`REWRITE_SLACK_ROWS` saved) is rewritten the same
 way, so with retention the directory stays bounded on a long run too. A rewritten segment is
 marked as the base of the table: loading ignores older segments a crash may have left.
+
+Damage (a record whose checksum fails, a file that is not a segment) is **skipped, never
+loaded**: the table starts with the rows of the intact records and the state of the last
+intact one, a warning names the file and the byte offset, and the damaged segment is kept
+beside the others as ``seg-NNNNNN.arrows.damaged`` for inspection (not deleted by the
+rewrite). Skipping is safe for ``emit_behavior = 'changed'``: the state and the rows of a
+record are lost together, so what the source emits again was lost, not duplicated.
+
+The directory is locked with ``flock`` on the directory itself, held by the process (also
+through a crash: the kernel releases it), so no file can be deleted to let a second session
+in. A directory that cannot be written is refused at once with a :class:`StateError`.
 """
 
 from __future__ import annotations
@@ -37,12 +50,18 @@ import urllib.parse
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import pyarrow as pa
-import pyarrow.ipc as ipc
 
 from arroyo_lite.errors import ArroyoLiteError
+from arroyo_lite.runtime.segments import (
+    MAGIC,
+    Damage,
+    Record,
+    RecordFile,
+    ipc_payload,
+    read_segment,
+)
 from arroyo_lite.runtime.store import Store
 
 log = logging.getLogger(__name__)
@@ -59,6 +78,10 @@ BASE_KEY = b"arroyo_lite.base_segment"
 #: A table with retention has its segments rewritten to the rows kept once the rows saved
 #: since the last rewrite exceed twice the rows kept plus this many (bounds the directory).
 REWRITE_SLACK_ROWS = 1 << 16
+#: Suffix a damaged segment is renamed to when its table is rewritten (kept for inspection).
+DAMAGED_SUFFIX = ".damaged"
+#: Offset of a segment's first record (only a base segment's first record resets the load).
+FIRST_RECORD = len(MAGIC)
 
 
 def _encode_state(state: dict[str, bytes]) -> dict[bytes, bytes]:
@@ -86,30 +109,35 @@ def _safe(name: str) -> str:
 
 
 class SegmentWriter:
-    """Appends record batches to one Arrow IPC stream file, flushing after each write."""
+    """Appends rows (and state) of one table to one segment, a checksummed record per write."""
 
     def __init__(self, path: Path, schema: pa.Schema, *, base: bool = False) -> None:
         self.path = path
-        self._sink = open(path, "wb")  # noqa: SIM115 - kept open across writes by design
         if base:
             schema = schema.with_metadata({**(schema.metadata or {}), BASE_KEY: b"1"})
-        self._writer = ipc.new_stream(self._sink, schema)
+        self.schema = schema
+        self._file = RecordFile(path)
 
     def write(self, table: pa.Table, state: dict[str, bytes] | None = None) -> None:
-        """Append ``table``'s rows; ``state`` (if given) rides on the last batch written."""
+        """Append ``table``'s rows; ``state`` (if given) rides on the last batch written.
+
+        On ``OSError`` (a full disk) the segment is left as it was before the call (and
+        does not exist if this was its first write)."""
         batches = table.combine_chunks().to_batches() if table.num_rows else []
         if state is not None and not batches:
             batches = [pa.RecordBatch.from_pylist([], schema=table.schema)]
-        for i, batch in enumerate(batches):
-            last = i == len(batches) - 1
-            metadata = _encode_state(state) if (last and state is not None) else None
-            self._writer.write_batch(batch, custom_metadata=metadata)
-        if batches:
-            self._sink.flush()
+        if not batches:
+            return
+        last = len(batches) - 1
+        payload = ipc_payload(
+            self.schema,
+            [(b, _encode_state(state) if i == last and state is not None else None)
+             for i, b in enumerate(batches)],
+        )  # fmt: skip
+        self._file.append(payload)
 
     def close(self) -> None:
-        self._writer.close()
-        self._sink.close()
+        self._file.close()
 
 
 class StateDir:
@@ -117,35 +145,45 @@ class StateDir:
 
     def __init__(self, path: str | os.PathLike[str], *, lock: bool = True) -> None:
         self.path = Path(path)
-        self._lock_file: IO[bytes] | None = None
+        self._lock_fd: int | None = None
+        #: Segments found damaged by :meth:`load_table`, per table: kept by the rewrite.
+        self._damaged: dict[str, set[Path]] = {}
         try:
             (self.path / "tables").mkdir(parents=True, exist_ok=True)
+            probe = self.path / f".write-test-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
         except OSError as e:
-            raise StateError(f"cannot use state directory '{self.path}': {e.strerror}") from e
+            raise StateError(
+                f"cannot use state directory '{self.path}': {e.strerror or e}",
+                hint="make the directory writable, or choose another --state-dir",
+            ) from None
         if lock:
             self._lock()
 
     def _lock(self) -> None:
         """Take an exclusive lock: two sessions appending to one directory would corrupt it.
 
-        The lock is an ``flock`` on ``STATE_DIR/lock``, released when the process exits (also
-        after a crash) or on :meth:`release`.
+        The lock is an ``flock`` on the state directory itself (not on a file in it, which
+        could be deleted while held, letting a second session lock a new file of the same
+        name). It is released when the process exits (also after a crash) or on
+        :meth:`release`.
         """
-        handle = open(self.path / "lock", "ab")  # noqa: SIM115 - held for the session's life
+        fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
-            handle.close()
+            os.close(fd)
             raise StateError(
                 f"state directory '{self.path}' is in use by another session",
                 hint="stop the other arroyo-lite process, or use a different --state-dir",
             ) from e
-        self._lock_file = handle
+        self._lock_fd = fd
 
     def release(self) -> None:
-        if self._lock_file is not None:
-            self._lock_file.close()  # closing the descriptor drops the flock
-            self._lock_file = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor drops the flock
+            self._lock_fd = None
 
     def _table_dir(self, name: str) -> Path:
         return self.path / "tables" / _safe(name)
@@ -159,48 +197,68 @@ class StateDir:
     def load_table(
         self, name: str, schema: pa.Schema
     ) -> tuple[list[pa.RecordBatch], dict[str, bytes]]:
-        """Every complete batch saved for ``name`` (oldest first) and the latest saved source
+        """Every intact saved batch of ``name`` (oldest first) and the latest saved source
         state (empty if none).
 
-        Raises :class:`StateError` if the saved schema differs from ``schema`` (the table's
-        definition changed): the message names the directory to remove.
+        Damaged records are skipped and logged as warnings naming the file and byte offset
+        (see the module docstring). Raises :class:`StateError` if the saved schema differs
+        from ``schema`` (the table's definition changed): the message names the directory
+        to remove.
         """
         batches: list[pa.RecordBatch] = []
         state: dict[str, bytes] = {}
         for segment in self._segments(name):
             try:
-                reader = ipc.open_stream(pa.memory_map(str(segment)))
-            except (pa.ArrowInvalid, OSError) as e:
-                log.warning("skipping unreadable state segment %s: %s", segment, e)
-                continue
-            saved = reader.schema
-            if saved.names != schema.names or saved.types != schema.types:
-                raise StateError(
-                    f"saved rows of table '{name}' have a different schema than its definition",
-                    hint=f"remove {self._table_dir(name)} to start the table afresh",
-                )
-            if saved.metadata and BASE_KEY in saved.metadata:
-                batches, state = [], {}  # a rewrite: it holds what earlier segments did
-            while True:
-                try:
-                    batch, metadata = reader.read_next_batch_with_custom_metadata()
-                except StopIteration:
-                    break
-                except (pa.ArrowInvalid, OSError):  # cut short by a crash: keep what is whole
-                    log.warning("state segment %s ends in a partial batch", segment)
-                    break
-                if batch.num_rows:
-                    batches.append(pa.RecordBatch.from_arrays(batch.columns, schema=schema))
-                try:
-                    decoded = _decode_state(metadata)
-                except ValueError as e:
-                    raise StateError(
-                        f"cannot read saved source state of table '{name}' in {segment}: {e}",
-                        hint=f"remove {self._table_dir(name)} to start the table afresh",
-                    ) from e
-                if decoded is not None:
-                    state = decoded
+                records, damage = read_segment(segment)
+                for record in records:
+                    batches, state = self._apply(name, schema, segment, record, batches, state)
+            except OSError as e:
+                damage = [Damage(segment, 0, f"unreadable ({e.strerror or e})")]
+            if damage:
+                self._damaged.setdefault(name.lower(), set()).add(segment)
+                for problem in damage:
+                    log.warning(
+                        "state of table '%s' is damaged, skipped: %s (kept as %s%s)",
+                        name, problem, segment.name, DAMAGED_SUFFIX,
+                    )  # fmt: skip
         return batches, state
+
+    def _apply(
+        self,
+        name: str,
+        schema: pa.Schema,
+        segment: Path,
+        record: Record,
+        batches: list[pa.RecordBatch],
+        state: dict[str, bytes],
+    ) -> tuple[list[pa.RecordBatch], dict[str, bytes]]:
+        """``batches`` and ``state`` after one intact record."""
+        saved = record.schema
+        if saved.names != schema.names or saved.types != schema.types:
+            raise StateError(
+                f"saved rows of table '{name}' have a different schema than its definition",
+                hint=f"remove {self._table_dir(name)} to start the table afresh",
+            )
+        if saved.metadata and BASE_KEY in saved.metadata and record.offset <= FIRST_RECORD:
+            batches, state = [], {}  # a rewrite: it holds what earlier segments did
+        for batch, metadata in record.batches:
+            if batch.num_rows:
+                batches.append(pa.RecordBatch.from_arrays(batch.columns, schema=schema))
+            try:
+                decoded = _decode_state(metadata)
+            except ValueError as e:
+                raise StateError(
+                    f"cannot read saved source state of table '{name}' in {segment}: {e}",
+                    hint=f"remove {self._table_dir(name)} to start the table afresh",
+                ) from e
+            if decoded is not None:
+                state = decoded
+        return batches, state
+
+    def damaged(self, name: str) -> bool:
+        """Whether :meth:`load_table` found damage in ``name``'s segments (a rewrite then
+        moves the damaged ones aside)."""
+        return bool(self._damaged.get(name.lower()))
 
     def rewrite_table(
         self, name: str, schema: pa.Schema, data: pa.Table, state: dict[str, bytes]
@@ -209,34 +267,44 @@ class StateDir:
 
         Crash-safe: the new segment is complete (renamed into place) before the old ones are
         removed, and it is marked so that loading ignores any old segment left behind.
+        Segments found damaged by :meth:`load_table` are renamed ``*.damaged``, not removed.
         """
         old = self._segments(name)
         directory = self._table_dir(name)
         directory.mkdir(parents=True, exist_ok=True)
-        target = directory / f"seg-{self._next_number(old):06d}{SEGMENT_SUFFIX}"
+        target = directory / f"seg-{self._next_number(directory):06d}{SEGMENT_SUFFIX}"
         tmp = target.with_suffix(".tmp")
+        tmp.unlink(missing_ok=True)  # left by a crash during an earlier rewrite
         writer = SegmentWriter(tmp, schema, base=True)
         try:
-            writer.write(data, state)
-        finally:
+            writer.write(data, state)  # a state (even {}) always makes one record
             writer.close()
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
         os.replace(tmp, target)
+        damaged = self._damaged.pop(name.lower(), set())
         for path in old:
-            path.unlink(missing_ok=True)
+            if path in damaged:
+                path.replace(path.with_name(path.name + DAMAGED_SUFFIX))
+            else:
+                path.unlink(missing_ok=True)
 
     def open_writer(self, name: str, schema: pa.Schema) -> SegmentWriter:
         """A writer on a new segment after the existing ones."""
         directory = self._table_dir(name)
         directory.mkdir(parents=True, exist_ok=True)
-        number = self._next_number(self._segments(name))
+        number = self._next_number(directory)
         return SegmentWriter(directory / f"seg-{number:06d}{SEGMENT_SUFFIX}", schema)
 
     @staticmethod
-    def _next_number(segments: list[Path]) -> int:
+    def _next_number(directory: Path) -> int:
+        """One past the highest segment number in ``directory``, counting the ``*.damaged``
+        segments kept aside (a new segment must never take a damaged one's name)."""
         numbers = []
-        for path in segments:
-            stem = path.name.removesuffix(SEGMENT_SUFFIX).removeprefix("seg-")
-            if stem.isdigit():
+        for path in directory.iterdir():
+            stem = path.name.split(".", 1)[0].removeprefix("seg-")
+            if path.name.startswith("seg-") and stem.isdigit():
                 numbers.append(int(stem))
         return max(numbers, default=0) + 1
 

@@ -113,7 +113,7 @@ class Tables:
         """Reload saved rows (retention applies) and source state; compact the segments."""
         assert self.state is not None
         batches, state = self.state.load_table(name, schema)
-        if batches or state:
+        if batches or state or self.state.damaged(name):  # (a rewrite sets damage aside)
             self.store.append_many(name, batches)
             kept = self.store.snapshot([name])[name.lower()].to_table()
             self.state.rewrite_table(name, schema, kept, state)

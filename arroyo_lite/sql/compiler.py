@@ -76,6 +76,11 @@ def compile_sql(
         except SqlError as e:
             errors.append(e)
             statement = None
+        except RecursionError:
+            # Deep nesting that is not brackets (NOT NOT ... x, - - ... 1): parse_statement
+            # bounds brackets, this catches the rest, so no depth of anything is a traceback.
+            errors.append(_too_deep(raw, source))
+            parsed = statement = None
         if statement is None or parsed is None:
             if parsed is not None and isinstance(parsed.expression, exp.Create):
                 failed.add(_name(parsed.expression).lower())
@@ -108,6 +113,14 @@ def compile_file(path: str | os.PathLike[str], *, env: Mapping[str, str] | None 
     except OSError as e:
         raise ValidationErrors([SqlError(f"cannot read file: {e.strerror}")]) from e
     return compile_sql(text, file=name, env=env)
+
+
+def _too_deep(raw: RawStatement, source: SourceText) -> SqlError:
+    return SqlError(
+        "recursion limit exceeded: the statement is nested too deeply to analyse",
+        position=source.at_token(raw.tokens[0]),
+        hint="simplify the expression, or move a part of it into a view",
+    )
 
 
 def _order(error: SqlError) -> tuple[int, int]:

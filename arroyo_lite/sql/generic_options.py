@@ -87,6 +87,13 @@ GENERIC_OPTIONS_SCHEMA: dict[str, Any] = {
             "description": "Mark the source idle after this long without data; <= 0 disables "
             "(write negative values quoted: '-1').",
         },
+        "max_records_per_body": {
+            "type": "integer",
+            "default": 1000000,
+            "description": "Most records one response body may decode to; a body with more "
+            "is bad data (bad_data = 'drop' drops it whole, 'fail' stops the table).",
+            "x-extension": True,
+        },
         "retention.max_rows": {
             "type": "integer",
             "description": "Keep at most this many rows of the live table.",

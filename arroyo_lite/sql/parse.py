@@ -5,6 +5,11 @@ statement: keys are then found with their exact positions (sqlglot keeps none fo
 keys), any key is accepted (``type``, ``format`` and ``location`` would otherwise be parsed as
 special properties), and each value is parsed on its own as an expression. sqlglot parse
 errors become positioned :class:`~arroyo_lite.errors.SqlError` objects.
+
+sqlglot's parser recurses once or more per nesting level, so nesting is bounded before it
+runs: more than :data:`MAX_NESTING` levels of parentheses, brackets, braces and
+``ARRAY<``/``STRUCT<``/``MAP<`` types is an error at the token that goes one level too deep
+(Arroyo's parser has such a limit too: "recursion limit exceeded").
 """
 
 from __future__ import annotations
@@ -25,6 +30,12 @@ from arroyo_lite.sql.source import RawStatement, SourceText
 _OPEN = {TokenType.L_PAREN, TokenType.L_BRACKET, TokenType.L_BRACE}
 _CLOSE = {TokenType.R_PAREN, TokenType.R_BRACKET, TokenType.R_BRACE}
 _KEY_TYPES = {TokenType.VAR, TokenType.STRING, TokenType.IDENTIFIER}
+#: Type keywords whose ``<`` opens a nesting level (closed by ``>``).
+_NESTED_TYPES = {TokenType.ARRAY, TokenType.STRUCT, TokenType.MAP}
+#: Deepest nesting accepted. sqlglot uses ~25 Python frames per level in the worst case
+#: (nested function calls), so 32 levels stay well inside the default recursion limit of
+#: 1000 however deep the caller is (the REPL, a test runner).
+MAX_NESTING = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +56,7 @@ def parse_statement(raw: RawStatement, source: SourceText) -> ParsedStatement:
         # A word that is no keyword cannot start a statement (sqlglot would try it as an
         # expression and complain about a later token): name the word, as Arroyo's parser does.
         raise _not_a_statement(tokens[0], source)
+    check_nesting(tokens, source)
     options: list[OptionValue] | None = None
     with_position = None
     span = _with_clause_span(tokens)
@@ -62,6 +74,30 @@ def parse_statement(raw: RawStatement, source: SourceText) -> ParsedStatement:
 
 
 _STATEMENT_KEYWORDS = ("CREATE", "INSERT", "SELECT", "SET", "WITH")
+
+
+def check_nesting(tokens: list[Token], source: SourceText) -> None:
+    """Raise :class:`SqlError` at the first token nested more than :data:`MAX_NESTING` deep."""
+    depth = 0
+    types = 0  # open ARRAY</STRUCT</MAP< levels, the only ones a '>' closes
+    for i, token in enumerate(tokens):
+        kind = token.token_type
+        opens = kind in _OPEN or (
+            kind == TokenType.LT and i > 0 and tokens[i - 1].token_type in _NESTED_TYPES
+        )
+        if opens:
+            depth += 1
+            types += kind == TokenType.LT
+            if depth > MAX_NESTING:
+                raise SqlError(
+                    f"recursion limit exceeded: more than {MAX_NESTING} nested levels of "
+                    "parentheses, brackets or ARRAY<>/STRUCT<> types",
+                    position=source.at_token(token),
+                    hint="simplify the expression, or move a part of it into a view",
+                )
+        elif kind in _CLOSE or (kind == TokenType.GT and types):
+            depth = max(0, depth - 1)
+            types -= kind == TokenType.GT
 
 
 def _not_a_statement(token: Token, source: SourceText) -> SqlError:

@@ -19,6 +19,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from arroyo_lite.config import (
+    DEFAULT_MAX_RECORDS_PER_BODY,
     ColumnSpec,
     Format,
     FormatSpec,
@@ -155,6 +156,7 @@ class _TableBuilder:
         event_time = self._event_time_if_checkable(table, cols, columns_ok)
         idle_micros = self._idle_micros()
         retention = self._retention()
+        max_records = self._max_records()
         if keys_known:
             self.reader.check_leftovers(GENERIC_KEYS)
         return replace(
@@ -164,6 +166,7 @@ class _TableBuilder:
             event_time_column=event_time,
             idle_micros=idle_micros,
             retention=retention,
+            max_records_per_body=max_records,
         )
 
     # -- steps ---------------------------------------------------------------------------
@@ -524,6 +527,20 @@ class _TableBuilder:
                     hint="the event time column must be a TIMESTAMP",
                 )
             )
+
+    def _max_records(self) -> int:
+        option = self.reader.get("max_records_per_body")
+        value = self.reader.pull_opt_u64("max_records_per_body")
+        if value is None:
+            return DEFAULT_MAX_RECORDS_PER_BODY
+        if value == 0:
+            self.report(
+                self.reader.error(
+                    "invalid value for 'max_records_per_body': 0 (expected at least 1)", option
+                )
+            )
+            return DEFAULT_MAX_RECORDS_PER_BODY
+        return value
 
     def _retention(self) -> RetentionSpec:
         max_rows = self.reader.pull_opt_u64("retention.max_rows")

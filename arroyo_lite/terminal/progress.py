@@ -57,9 +57,11 @@ class SourceReporter:
                 messages.append((text, "bold red"))
             elif s.failures and s.last_error and self._reported.get(s.table) != s.last_error:
                 plural = "s" if s.failures != 1 else ""
+                rejected = "credentials rejected: " if s.state is SourceState.UNAUTHORIZED else ""
                 text = (
-                    f"warning: source '{s.table}': {s.last_error} "
-                    f"({s.failures} failed poll{plural} so far; retrying)"
+                    f"warning: source '{s.table}': {rejected}{s.last_error} "
+                    f"({s.failures} failed poll{plural} so far; retrying"
+                    + (" with backoff)" if rejected else ")")
                 )
                 messages.append((text, "yellow"))
             if s.last_error:

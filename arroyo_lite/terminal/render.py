@@ -141,6 +141,7 @@ _STATE_STYLE = {
     SourceState.RUNNING: "green",
     SourceState.STARTING: "cyan",
     SourceState.BACKOFF: "yellow",
+    SourceState.UNAUTHORIZED: "bold yellow",
     SourceState.FAILED: "bold red",
     SourceState.FINISHED: "blue",
     SourceState.STOPPED: "dim",
@@ -195,7 +196,8 @@ def status_line(statuses: Sequence[SourceStatus]) -> str:
         part = f"{s.table}: {s.polls} polls, {s.rows} rows"
         if s.failures:
             part += f", {s.failures} failed"
-        if s.state in (SourceState.BACKOFF, SourceState.FAILED):
+        if s.state in (SourceState.BACKOFF, SourceState.UNAUTHORIZED, SourceState.FAILED):
             part += f" [{s.state}]"
         parts.append(part)
     return " | ".join(parts) if parts else "no sources"
+

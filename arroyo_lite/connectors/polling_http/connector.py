@@ -20,7 +20,15 @@ from arroyo_lite.connectors.base import Connector, SourceContext, SourceOperator
 from arroyo_lite.connectors.options import MissingOptionError
 from arroyo_lite.connectors.polling_http.options import OPTIONS, PollingHttpOptions
 from arroyo_lite.formats.decoders import DECODABLE_NAMES
-from arroyo_lite.secrets import MissingVariableError, substitute, variables
+from arroyo_lite.secrets import (
+    VAR_PATTERN,
+    MissingVariableError,
+    Secrets,
+    redact_url,
+    substitute,
+    url_password,
+    variables,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -66,6 +74,9 @@ def check_endpoint(endpoint: str) -> str | None:
         return "the URL has no host"
     if any(ch.isspace() for ch in endpoint):
         return "the URL contains whitespace"
+    if VAR_PATTERN.search(endpoint):
+        # {{KEY}} (no spaces) is a valid URL, and would be sent literally on every poll.
+        return "{{ VAR }} is not substituted in the endpoint"
     return None
 
 
@@ -87,7 +98,7 @@ class PollingHttpConnector(Connector):
         if problem is not None and "endpoint" not in bad:
             options.report(
                 options.error(
-                    f"invalid endpoint '{endpoint}': {problem}",
+                    f"invalid endpoint '{redact_url(endpoint)}': {problem}",
                     pulled.where.get("endpoint"),
                     hint="{{ VAR }} is substituted in headers only (as in Arroyo); "
                     "write the URL itself"
@@ -171,6 +182,12 @@ class PollingHttpConnector(Connector):
                     "headers",
                 )
         return pairs
+
+    def secrets(self, config: TableConfig, env: Mapping[str, str]) -> Secrets:
+        """The ``{{ VAR }}`` values of ``headers``, and the password of the endpoint's
+        userinfo (``http://user:pass@host/``)."""
+        endpoint = str(getattr(config.connector_options, "endpoint", "") or "")
+        return super().secrets(config, env) | Secrets.of([url_password(endpoint) or ""])
 
     async def probe(
         self,

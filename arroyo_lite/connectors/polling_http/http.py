@@ -12,6 +12,11 @@ words.
   plain ``SourceError``) for other non-2xx statuses, oversized bodies and invalid requests.
   Messages follow Arroyo's wording (``HTTP request failed: http server responded with 503``)
   and never contain a secret.
+* Redirects (at most :data:`MAX_REDIRECTS`) are followed here, not by aiohttp, so that
+  secrets stay with their origin: on a redirect to another scheme, host or port, every header
+  whose value holds a secret (``{{ VAR }}`` values, not only ``Authorization``) and
+  ``Authorization`` itself are not sent, nor a 307/308 body holding one; the response lists
+  what was withheld (``HttpResponse.withheld``, shown by ``arroyo-lite test``).
 * :func:`shared_session` gives every operator on one event loop the same aiohttp session (one
   connection pool, one DNS cache), closed when the last user leaves: 1,000 tables polling one
   host reuse a handful of keep-alive connections instead of opening 1,000 pools.
@@ -25,7 +30,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import aiohttp
 from multidict import CIMultiDictProxy
@@ -34,12 +39,15 @@ from yarl import URL
 from arroyo_lite._version import __version__
 from arroyo_lite.connectors.polling_http.backoff import parse_retry_after
 from arroyo_lite.errors import SourceError, TransientSourceError
-from arroyo_lite.secrets import Secrets
+from arroyo_lite.secrets import Secrets, redact_url
 
 #: Sent unless the table's ``headers`` set one (Arroyo sends none; aiohttp would add its own).
 USER_AGENT = f"arroyo-lite/{__version__}"
 #: reqwest's default, which Arroyo inherits.
 MAX_REDIRECTS = 10
+#: Statuses that redirect (with a ``Location``); 301-303 turn a non-HEAD request into a GET
+#: without a body, 307 and 308 keep the method and the body (as reqwest and browsers).
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 #: Statuses worth retrying with backoff; ``Retry-After`` is honoured on the first two.
 RETRY_AFTER_STATUSES = frozenset({429, 503})
 #: How much of a non-2xx body is read for logs and ``test`` output (bytes, then characters).
@@ -96,6 +104,8 @@ class HttpResponse:
     headers: CIMultiDictProxy[str]
     body: bytes
     latency_s: float
+    #: What redirects kept from another origin (``X-Api-Key not sent to http://b:81``).
+    withheld: tuple[str, ...] = ()
 
     @property
     def content_type(self) -> str | None:
@@ -150,27 +160,34 @@ async def fetch(session: aiohttp.ClientSession, request: HttpRequest) -> HttpRes
     """
     started = time.perf_counter()
     try:
-        async with session.request(
-            request.method,
-            request._url,
-            headers=request._send_headers,
-            data=request.body,
-            skip_auto_headers=request._skip_headers,
-            timeout=request._timeout,
-            max_redirects=MAX_REDIRECTS,
-            allow_redirects=True,
-        ) as resp:
-            if not 200 <= resp.status < 300:
-                await _raise_for_status(resp, request)
-            body = await _read_capped(resp, request)
-            return HttpResponse(
-                status=resp.status,
-                reason=resp.reason or "",
-                url=str(resp.url),
-                headers=resp.headers,
-                body=body,
-                latency_s=time.perf_counter() - started,
-            )
+        sent, withheld = request, []
+        for _ in range(MAX_REDIRECTS + 1):
+            async with session.request(
+                sent.method,
+                sent._url,
+                headers=sent._send_headers,
+                data=sent.body,
+                skip_auto_headers=sent._skip_headers,
+                timeout=request._timeout if sent is request else _remaining(sent, started),
+                allow_redirects=False,
+            ) as resp:
+                if resp.status in REDIRECT_STATUSES and (location := resp.headers.get("Location")):
+                    sent, kept_back = _redirected(sent, resp.status, resp.url.join(URL(location)))
+                    withheld += kept_back
+                    continue
+                if not 200 <= resp.status < 300:
+                    await _raise_for_status(resp, sent)
+                body = await _read_capped(resp, sent)
+                return HttpResponse(
+                    status=resp.status,
+                    reason=resp.reason or "",
+                    url=str(resp.url),
+                    headers=resp.headers,
+                    body=body,
+                    latency_s=time.perf_counter() - started,
+                    withheld=tuple(withheld),
+                )
+        raise aiohttp.TooManyRedirects(resp.request_info, ())
     except TimeoutError as e:
         raise TransientHttpError(
             _failed(f"operation timed out after {request.timeout_s * 1000:.0f} ms", request),
@@ -196,6 +213,47 @@ async def fetch(session: aiohttp.ClientSession, request: HttpRequest) -> HttpRes
     except (ValueError, UnicodeError) as e:
         # aiohttp rejects some header values or bodies only when sending; not retryable.
         raise HttpError(request.secrets.mask(f"invalid request: {e}")) from e
+
+
+def _remaining(request: HttpRequest, started: float) -> aiohttp.ClientTimeout:
+    """The request's timeout, less what earlier redirects of the same fetch took (the
+    timeout bounds the whole fetch, as aiohttp's does across the redirects it follows)."""
+    spent = time.perf_counter() - started
+    return aiohttp.ClientTimeout(total=max(request.timeout_s - spent, 0.001))
+
+
+def _origin(url: URL) -> tuple[str, str, int | None]:
+    return (url.scheme, url.host or "", url.port)
+
+
+def _redirected(
+    request: HttpRequest, status: int, target: URL
+) -> tuple[HttpRequest, list[str]]:
+    """The request to send to ``target`` after a ``status`` redirect, and what it withholds.
+
+    To another origin, a header holding a secret (or named ``Authorization``) is not sent,
+    nor a 307/308 body holding one: a secret goes only where it was written for.
+    """
+    method, body = request.method, request.body
+    if status in (301, 302, 303) and method != "HEAD":
+        method, body = "GET", None
+    headers = request.headers
+    withheld: list[str] = []
+    if _origin(target) != _origin(request._url):
+        secret = request.secrets.mask
+        keep = [(n, v) for n, v in headers if n.lower() != "authorization" and secret(v) == v]
+        withheld = [n for n, v in headers if (n, v) not in keep]
+        text = body.decode("utf-8", "replace") if body is not None else ""
+        if secret(text) != text:
+            withheld.append("the request body")
+            body = None
+        headers = tuple(keep)
+        where = redact_url(str(target.origin()))
+        withheld = [f"{name} not sent to {where} (another origin)" for name in withheld]
+    return (
+        replace(request, method=method, url=str(target), headers=headers, body=body),
+        withheld,
+    )
 
 
 def _one_line(error: Exception) -> str:
@@ -226,10 +284,13 @@ async def _excerpt(resp: aiohttp.ClientResponse, request: HttpRequest) -> str:
         return "<body unreadable>"
     if not head:
         return "<no body>"
-    text = " ".join(head.decode("utf-8", "replace").split())
-    if len(text) > EXCERPT_CHARS:
-        text = text[: EXCERPT_CHARS - 3] + "..."
-    return request.secrets.mask(text)
+    # Mask first, then fold whitespace and cut: a secret split by either is never shown.
+    secrets = request.secrets
+    # The body may go on after the head read: the head may end inside a secret.
+    text = secrets.mask_and_cut(
+        head.decode("utf-8", "replace"), None, cut_before=len(head) == EXCERPT_BYTES
+    )
+    return secrets.mask_and_cut(" ".join(text.split()), EXCERPT_CHARS)
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, request: HttpRequest) -> bytes:

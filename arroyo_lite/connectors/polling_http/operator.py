@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("arroyo_lite.polling_http")
 
+#: Statuses that mean "credentials rejected" (state ``unauthorized``, polled with backoff).
+REJECTED_STATUSES = frozenset({401, 403})
 #: Bodies larger than this are hashed and decoded on a worker thread; smaller ones inline,
 #: where a thread hop would cost more than the work. A decoder that runs DuckDB queries
 #: (virtual or JSON columns) always runs on a worker thread: a query must not block the loop.
@@ -135,6 +137,12 @@ class PollingHttpOperator(SourceOperator):
                 transient_streak += 1
                 self.report(SourceState.BACKOFF)
                 due = scheduled = now + policy.delay(transient_streak, failure.retry_after)
+            elif isinstance(failure, HttpError) and failure.status_code in REJECTED_STATUSES:
+                # Credentials rejected: a state of its own, and no hammering at the interval
+                # (the same request will be refused until someone fixes the credentials).
+                transient_streak += 1
+                self.status.state = SourceState.UNAUTHORIZED
+                due = scheduled = now + policy.delay(transient_streak, None)
             else:
                 transient_streak = 0
                 self.report(SourceState.RUNNING)

@@ -18,7 +18,7 @@ from arroyo_lite.connectors.polling_http.auth import Auth, StaticHeaders
 from arroyo_lite.connectors.polling_http.http import HttpRequest, HttpResponse, fetch
 from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
 from arroyo_lite.connectors.polling_http.paging import Paginator, SinglePage
-from arroyo_lite.secrets import Secrets
+from arroyo_lite.secrets import Secrets, url_password
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,5 +87,7 @@ def poll_step(options: PollingHttpOptions, env: Mapping[str, str]) -> PollStep:
         body=options.body.encode("utf-8") if options.body is not None else None,
         timeout_s=options.timeout_ms / 1000.0,
         max_body_bytes=options.max_body_bytes,
+        # A password in the endpoint's userinfo is a credential too.
+        secrets=Secrets.of([url_password(options.endpoint) or ""]),
     )
     return PollStep(request, StaticHeaders.from_templates(options.headers, env))

@@ -29,7 +29,7 @@ from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
 from arroyo_lite.connectors.polling_http.poll import PollStep, poll_step
 from arroyo_lite.connectors.probing import ProbeResult, ProbeStage
 from arroyo_lite.errors import ArroyoLiteError, FatalSourceError
-from arroyo_lite.secrets import MASK, Secrets
+from arroyo_lite.secrets import MASK, Secrets, redact_url
 
 __all__ = ["ProbeResult", "ProbeStage", "probe"]
 
@@ -57,7 +57,7 @@ async def probe(
     base = ProbeResult(
         table=config.name,
         method=options.method,
-        url=options.endpoint,
+        url=redact_url(options.endpoint),
         headers=tuple((name, template) for name, template in options.headers),
         body=options.body,
         stage=ProbeStage.CONFIG,
@@ -108,7 +108,8 @@ async def _probe(
         latency_s=response.latency_s,
         size=len(response.body),
         content_type=response.content_type,
-        final_url=response.url if response.url != request.url else None,
+        final_url=redact_url(response.url) if response.url != request.url else None,
+        withheld=response.withheld,
     )
     try:
         from arroyo_lite.formats import make_decoder
