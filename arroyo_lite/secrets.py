@@ -37,6 +37,12 @@ def redact_url(url: str) -> str:
     return _USERINFO.sub(lambda m: m.group("head") + MASK + "@", url)
 
 
+def redact_url_in_place(text: str) -> str:
+    """``text`` with every URL userinfo password replaced by as many ``*``: for source
+    excerpts, where a caret under a later token must keep its column."""
+    return _USERINFO.sub(lambda m: m.group("head") + "*" * len(m.group("password")) + "@", text)
+
+
 class MissingVariableError(KeyError):
     """A ``{{ NAME }}`` names an unset environment variable."""
 

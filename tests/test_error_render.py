@@ -142,3 +142,28 @@ def test_after_finds_a_word_inside_a_statement() -> None:
     assert start.after("SELECT ", "x") == SourcePosition("f.sql", 4, 10, "x")
     assert start.after("SELECT a,\n  ") == SourcePosition("f.sql", 5, 3)
     assert start.after("") == start
+
+
+def test_excerpt_masks_a_userinfo_password_and_keeps_the_caret_column(tmp_path: Path) -> None:
+    path = tmp_path / "u.sql"
+    path.write_text(
+        "CREATE TABLE t (v TEXT) WITH (connector = 'polling_http', format = 'json',\n"
+        "  endpoint = 'http://user:hunter2secret@127.0.0.1:1/x', method = 'get');\n"
+        "SELECT * FROM t;\n"
+    )
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 1
+    assert "hunter2" not in result.output and "secret@" not in result.output
+    line, caret = result.output.splitlines()[1:3]
+    assert "http://user:*************@127.0.0.1:1/x" in line
+    assert line[caret.index("^")] == "'" and line[caret.index("^") :].startswith("'get'")
+
+
+def test_excerpt_of_a_very_long_line_is_a_window_around_the_token() -> None:
+    columns = ", ".join(f"c{i}" for i in range(1000))
+    text = f"SELECT {columns}, nosuch, {columns} FROM t;"
+    col = text.index("nosuch") + 1
+    error = SqlError("no column 'nosuch'", position=SourcePosition("q.sql", 1, col, "nosuch"))
+    shown, caret = render_error(error, text, file="q.sql").splitlines()[1:3]
+    assert len(shown) < 200 and shown.endswith("…") and "    1 | …" in shown
+    assert shown[caret.index("^") :].startswith("nosuch")

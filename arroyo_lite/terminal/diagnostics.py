@@ -20,6 +20,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from arroyo_lite.errors import ArroyoLiteError, SourcePosition, ValidationErrors
+from arroyo_lite.secrets import redact_url_in_place
+
+#: The widest source line an excerpt shows whole; a longer one is cut around the token.
+EXCERPT_WIDTH = 160
 
 
 def source_lines(text: str) -> list[str]:
@@ -39,19 +43,36 @@ def read_source(path: str | Path) -> str | None:
 def excerpt(position: SourcePosition | None, lines: list[str]) -> list[str]:
     """The line at ``position`` with its token underlined (``^~~~``), as gcc shows it.
 
-    Empty when there is no position or the line is not available. The SQL text holds no
-    secrets (those come from the environment), so it is safe to print.
+    Empty when there is no position or the line is not available. Secrets come from the
+    environment, not the SQL text, with one exception: a password written in a URL's userinfo
+    (``http://user:pass@host``) is shown as ``*``s. A line wider than :data:`EXCERPT_WIDTH` is
+    cut to a window around the token, the cuts marked with ``…``.
     """
     if position is None or not 1 <= position.line <= len(lines):
         return []
-    text = lines[position.line - 1]
+    text = redact_url_in_place(lines[position.line - 1])
     start = min(position.col - 1, len(text))
     width = len((position.token or " ").splitlines()[0]) or 1
     width = max(1, min(width, len(text) - start))
+    text, start, width = _window(text, start, width)
     # Keep tabs so the marker lines up under the token in a terminal.
     pad = "".join(ch if ch == "\t" else " " for ch in text[:start])
     gutter = f"{position.line:>5} | "
     return [gutter + text, " " * (len(gutter) - 2) + "| " + pad + "^" + "~" * (width - 1)]
+
+
+def _window(text: str, start: int, width: int) -> tuple[str, int, int]:
+    """``text`` cut to at most about :data:`EXCERPT_WIDTH` characters around the token at
+    ``start`` (``width`` long, itself cut if longer), with the new start and width."""
+    if len(text) <= EXCERPT_WIDTH:
+        return text, start, width
+    width = min(width, EXCERPT_WIDTH // 2)
+    left = max(0, start - EXCERPT_WIDTH // 4)
+    right = min(len(text), left + EXCERPT_WIDTH)
+    left = max(0, right - EXCERPT_WIDTH)
+    head = "…" if left > 0 else ""
+    tail = "…" if right < len(text) else ""
+    return head + text[left:right] + tail, start - left + len(head), width
 
 
 def render_error(
