@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from arroyo_lite.config import ColumnSpec, TableConfig
 from arroyo_lite.errors import (
     ArroyoLiteError,
     ClusterError,
@@ -24,6 +23,7 @@ from arroyo_lite.errors import (
 )
 
 if TYPE_CHECKING:
+    from arroyo_lite.config import ColumnSpec, TableConfig
     from arroyo_lite.session import AsyncSession, Session
 
 from arroyo_lite._version import __version__
@@ -48,10 +48,15 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # Session pulls in DuckDB and the runtime: import it on first use, so that validating SQL
-    # (`import arroyo_lite.sql`) stays light.
+    # Session pulls in DuckDB and the runtime, the config values pyarrow: import them on first
+    # use, so that `arroyo-lite --help` (which imports this package) and validating SQL stay
+    # light.
     if name in ("Session", "AsyncSession"):
         from arroyo_lite import session
 
         return getattr(session, name)
+    if name in ("ColumnSpec", "TableConfig"):
+        from arroyo_lite import config
+
+        return getattr(config, name)
     raise AttributeError(f"module 'arroyo_lite' has no attribute {name!r}")

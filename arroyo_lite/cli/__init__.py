@@ -1,32 +1,60 @@
-"""The ``arroyo-lite`` command line: one click group, one module per command."""
+"""The ``arroyo-lite`` command line: one click group, one module per command.
+
+Start-up is part of the product (``arroyo-lite --help`` should feel instant): a command's
+module, and whatever heavy library it needs (sqlglot, aiohttp, DuckDB, pyarrow, rich), is
+imported only when that command runs. ``--help`` and ``--version`` import none of them.
+"""
 
 from __future__ import annotations
+
+import importlib
 
 import click
 
 from arroyo_lite._version import __version__
 
+#: Every built-in command: name -> (module that defines it, the line ``--help`` lists). Listing
+#: the commands reads only this table; a command's module is imported when it is invoked.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("validate_cmd", "Check SQL files without polling anything."),
+    "connectors": ("connectors_cmd", "List connectors and their WITH options."),
+    "test": ("test_cmd", "Try each source table once and show what comes back."),
+    "run": ("run_cmd", "Run FILE.sql and print its queries live."),
+    "demo": ("demo_cmd", "Run the quickstart against an embedded demo API."),
+    "repl": ("repl_cmd", "Interactive SQL over live tables."),
+    "deploy": ("deploy_cmd", "Run a SQL file on an Arroyo cluster."),
+    "cluster": ("cluster_cmd", "List, show, stop and delete pipelines on an Arroyo cluster."),
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """A group whose built-in commands are imported on first use (see :data:`COMMANDS`).
+
+    A command module attaches itself with ``@main.command``, as before; commands added that
+    way by anyone else are listed too.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*COMMANDS, *(name for name in self.commands if name not in COMMANDS)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in COMMANDS and cmd_name not in self.commands:
+            importlib.import_module(f"arroyo_lite.cli.{COMMANDS[cmd_name][0]}")
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Click would import every command to ask for its short help: read the table instead.
+        rows = [(name, text) for name, (_, text) in COMMANDS.items()]
+        rows += [
+            (name, command.get_short_help_str(formatter.width))
+            for name, command in self.commands.items()
+            if name not in COMMANDS and not command.hidden
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="arroyo-lite")
 def main() -> None:
     """Turn HTTP APIs into live SQL tables, with Arroyo-compatible SQL DDL."""
-
-
-def _register() -> None:
-    # Each command lives in its own module; importing it attaches it to ``main``.
-    import importlib
-
-    for name in (
-        "validate_cmd", "connectors_cmd", "test_cmd", "run_cmd", "demo_cmd", "repl_cmd",
-        "deploy_cmd", "cluster_cmd",
-    ):  # fmt: skip
-        try:
-            importlib.import_module(f"arroyo_lite.cli.{name}")
-        except ModuleNotFoundError as e:
-            # Commands not written yet are simply absent; any other import failure is a bug.
-            if e.name != f"arroyo_lite.cli.{name}":
-                raise
-
-
-_register()

@@ -39,7 +39,7 @@ def job_line(job: Job) -> str:
     return line
 
 
-@main.group(short_help="List, show, stop and delete pipelines on an Arroyo cluster.")
+@main.group()
 def cluster() -> None:
     """The pipelines of the Arroyo cluster at --api (see deploy)."""
 

@@ -53,7 +53,7 @@ def option_lines(schema: dict[str, Any]) -> list[str]:
     return lines
 
 
-@main.command(short_help="List connectors and their WITH options.")
+@main.command()
 @click.argument("name", required=False)
 def connectors(name: str | None) -> None:
     """List connectors (source/sink) and their WITH options, or show connector NAME.

@@ -24,7 +24,7 @@ from arroyo_lite.demo.api import DemoServer
 from arroyo_lite.terminal import render
 
 
-@main.command(short_help="Run the quickstart against an embedded demo API.")
+@main.command()
 @duration_option
 @click.option(
     "--port",

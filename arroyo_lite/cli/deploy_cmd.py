@@ -74,7 +74,7 @@ def diagnostic_problem(
     return (f"{position}: error: {d.message}", position)
 
 
-@main.command("deploy", short_help="Run a SQL file on an Arroyo cluster.")
+@main.command("deploy")
 @click.argument("file", type=click.Path(dir_okay=False))
 @api_options
 @click.option("--name", help="Pipeline name (default: the file's name without .sql).")

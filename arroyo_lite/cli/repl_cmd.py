@@ -17,7 +17,7 @@ from arroyo_lite.terminal.diagnostics import render_error
 from arroyo_lite.terminal.logs import configure_logging
 
 
-@main.command(short_help="Interactive SQL over live tables.")
+@main.command()
 @click.argument(
     "file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )

@@ -119,7 +119,7 @@ def progress_option(text: str) -> Callable[[F], F]:
     return click.option("--progress/--no-progress", default=None, help=text)
 
 
-@main.command(short_help="Run FILE.sql and print its queries live.")
+@main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @duration_option
 @format_option(

@@ -30,7 +30,7 @@ from arroyo_lite.errors import ArroyoLiteError, did_you_mean
 from arroyo_lite.terminal.diagnostics import read_source, render_error
 
 
-@main.command("test", short_help="Try each source table once and show what comes back.")
+@main.command("test")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=str))
 @click.option(
     "--table", "tables", multiple=True, metavar="NAME", help="Only this table (repeatable)."

@@ -105,7 +105,7 @@ def print_portability(path: str, portability: Portability) -> None:
         )
 
 
-@main.command(short_help="Check SQL files without polling anything.")
+@main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True))
 @click.option(
     "--arroyo",

@@ -1,0 +1,77 @@
+"""Start-up benchmark: how long the CLI and ``Session()`` take before doing anything.
+
+Every figure is the median wall time of ``--repeat`` fresh interpreter runs, printed next to
+its ratio to ``python -c pass`` measured in the same run (so a busy machine moves both):
+
+* ``arroyo-lite --help`` and ``--version`` (target: within 3x of ``python -c pass``),
+* ``arroyo-lite validate`` of a one-table file (target: 0.4 s),
+* ``import arroyo_lite; Session()`` without tables, then ``close()`` (target: 0.15 s),
+* ``arroyo-lite infer --help``, for reference.
+
+Commands run through the ``arroyo-lite`` script installed beside this interpreter (what a user
+runs). Find what to defer next with ``python -X importtime .venv/bin/arroyo-lite --help 2>&1 |
+sort -t'|' -k2 -n | tail`` (the second column is the cumulative time in microseconds).
+
+    .venv/bin/python benchmarks/startup.py [--repeat 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SMALL_FILE = """\
+CREATE TABLE prices (symbol TEXT, price DOUBLE) WITH (
+  connector = 'polling_http', endpoint = 'http://127.0.0.1:8765/prices',
+  poll_interval_ms = '1000', format = 'json');
+SELECT symbol, avg(price) FROM prices GROUP BY symbol;
+"""
+
+SESSION = "import arroyo_lite; s = arroyo_lite.Session(); s.close()"
+
+
+def median_run(argv: list[str], repeat: int) -> float:
+    """Median wall time (seconds) of ``repeat`` runs of ``argv``; each must exit 0."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=15, help="runs per figure (median)")
+    args = parser.parse_args()
+    py = sys.executable
+    script = Path(py).parent / "arroyo-lite"
+    if not script.exists():
+        raise SystemExit(f"no {script}: install the package first (pip install -e .)")
+    cli = [str(script)]
+    with tempfile.TemporaryDirectory() as tmp:
+        sql = Path(tmp, "small.sql")
+        sql.write_text(SMALL_FILE)
+        cases: list[tuple[str, list[str], str]] = [
+            ("arroyo-lite --help", [*cli, "--help"], "3x"),
+            ("arroyo-lite --version", [*cli, "--version"], "3x"),
+            ("arroyo-lite infer --help", [*cli, "infer", "--help"], ""),
+            ("arroyo-lite validate small.sql", [*cli, "validate", str(sql)], "0.4 s"),
+            ("Session() + close()", [py, "-c", SESSION], "0.15 s"),
+        ]
+        median_run([py, "-c", "pass"], 3)  # warm the page cache before measuring
+        baseline = median_run([py, "-c", "pass"], args.repeat)
+        print(f"median of {args.repeat} runs; baseline python -c pass: {baseline * 1e3:.1f} ms")
+        print(f"{'command':34} {'ms':>8} {'ratio':>7}  target")
+        for label, argv, target in cases:
+            seconds = median_run(argv, args.repeat)
+            print(f"{label:34} {seconds * 1e3:8.1f} {seconds / baseline:6.1f}x  {target}")
+
+
+if __name__ == "__main__":
+    main()
