@@ -60,17 +60,25 @@ class Engine:
         self._status = status or (lambda: STATUS_SCHEMA.empty_table())
         self._lock = threading.RLock()
         self._con = connect()
-        self._aggregates = frozenset(
-            str(row[0]).lower()
-            for row in self._con.sql(
-                "SELECT DISTINCT function_name FROM duckdb_functions() "
-                "WHERE function_type = 'aggregate'"
-            ).fetchall()
-        )
+        self._aggregate_names: frozenset[str] | None = None
         self._refs: dict[str, LiveRef] = {}
         self._streams: weakref.WeakSet[ContinuousQuery] = weakref.WeakSet()
         self._views: dict[str, View] = {}
         self._closed = False
+
+    @property
+    def _aggregates(self) -> frozenset[str]:
+        # DuckDB's aggregate function names, read on the first query that needs them (the
+        # catalog scan costs more than the rest of Session() together). Callers hold the lock.
+        if self._aggregate_names is None:
+            self._aggregate_names = frozenset(
+                str(row[0]).lower()
+                for row in self._con.sql(
+                    "SELECT DISTINCT function_name FROM duckdb_functions() "
+                    "WHERE function_type = 'aggregate'"
+                ).fetchall()
+            )
+        return self._aggregate_names
 
     # --- catalog ------------------------------------------------------------------------
 

@@ -9,6 +9,19 @@ Modules: ``dialect`` (the sqlglot dialect), ``source`` (positions, splitting), `
 
 from __future__ import annotations
 
-from arroyo_lite.sql.compiler import compile_file, compile_sql
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from arroyo_lite.sql.compiler import compile_file, compile_sql
 
 __all__ = ["compile_file", "compile_sql"]
+
+
+def __getattr__(name: str) -> Any:
+    # The compiler pulls in sqlglot and jsonschema: import it on first use, so that modules
+    # needing only the statement values (``sql.statements``, for Session) stay light.
+    if name in __all__:
+        from arroyo_lite.sql import compiler
+
+        return getattr(compiler, name)
+    raise AttributeError(f"module 'arroyo_lite.sql' has no attribute {name!r}")

@@ -1,0 +1,81 @@
+"""Start-up: which libraries each entry point imports (behaviour, never time).
+
+Each case runs in a fresh interpreter and prints the heavy modules it ended up with; the
+speed figures themselves are in ``benchmarks/startup.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from arroyo_lite.cli import COMMANDS, main
+
+HEAVY = ("aiohttp", "duckdb", "pyarrow", "sqlglot", "rich", "prompt_toolkit", "jsonschema")
+
+# Runs the CLI with ``argv`` in-process, then reports which heavy modules got imported.
+PROBE = """
+import json, sys
+argv = json.loads(sys.argv[1])
+heavy = json.loads(sys.argv[2])
+sys.argv = ["arroyo-lite", *argv]
+try:
+    {code}
+except SystemExit:
+    pass
+print(json.dumps(sorted(name for name in heavy if name in sys.modules)))
+"""
+
+
+def loaded_after(code: str, argv: list[str] | None = None) -> set[str]:
+    script = PROBE.format(code=code)
+    done = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(argv or []), json.dumps(HEAVY)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return set(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"]])
+def test_help_and_version_import_no_heavy_library(argv):
+    assert loaded_after("from arroyo_lite.cli import main; main()", argv) == set()
+
+
+def test_validate_does_not_import_the_runtime_libraries(tmp_path):
+    sql = tmp_path / "t.sql"
+    sql.write_text(
+        "CREATE TABLE t (a TEXT) WITH (connector = 'polling_http', "
+        "endpoint = 'http://127.0.0.1:1/x', format = 'json');\n"
+    )
+    loaded = loaded_after("from arroyo_lite.cli import main; main()", ["validate", str(sql)])
+    assert "sqlglot" in loaded  # it did parse the file
+    assert loaded.isdisjoint({"aiohttp", "duckdb", "rich", "prompt_toolkit"})
+
+
+def test_a_session_without_tables_imports_no_http_client():
+    loaded = loaded_after("import arroyo_lite; arroyo_lite.Session().close()")
+    assert "duckdb" in loaded  # it did open its engine
+    assert loaded.isdisjoint({"aiohttp", "jsonschema", "rich", "prompt_toolkit"})
+
+
+def test_the_package_root_is_light_and_its_names_still_resolve():
+    assert loaded_after("import arroyo_lite") == set()
+    import arroyo_lite
+
+    assert arroyo_lite.TableConfig.__name__ == "TableConfig"
+    assert arroyo_lite.Session.__name__ == "Session"
+
+
+def test_every_listed_command_loads_and_is_listed_with_its_line():
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0, result.output
+    for name, (_, line) in COMMANDS.items():
+        assert main.get_command(None, name) is not None, name  # type: ignore[arg-type]
+        assert f"  {name} " in result.output and line[:30] in result.output
