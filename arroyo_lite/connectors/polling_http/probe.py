@@ -122,6 +122,12 @@ async def _probe(
             decoded = decoder.decode(response.body, received_at_ns)
     except ArroyoLiteError as e:
         return replace(result, error=_mask(step.secrets, e.message))
+    from arroyo_lite.formats.mismatch import mismatch_warning
+
+    warning = mismatch_warning(
+        config, response.body, decoded.batch, infer_command=_infer_command(config)
+    )
+    mismatch = [warning] if warning else []
     rows = None
     if decoded.batch is not None:
         rows = _mask_rows(pa.Table.from_batches([decoded.batch]).slice(0, max_rows), request)
@@ -131,8 +137,25 @@ async def _probe(
         rows=rows,
         total_rows=decoded.rows,
         dropped=decoded.dropped,
-        warnings=tuple(_mask(step.secrets, w) for w in decoded.errors),
+        warnings=tuple(_mask(step.secrets, w) for w in (*decoded.errors, *mismatch)),
     )
+
+
+def _infer_command(config: TableConfig) -> str:
+    """The ``arroyo-lite infer`` line that fetches what this table fetches (header values as
+    ``{{ VAR }}`` templates, so no secret)."""
+    import shlex
+
+    options = config.connector_options
+    assert isinstance(options, PollingHttpOptions)
+    words = ["arroyo-lite", "infer", options.endpoint]
+    for name, template in options.headers:
+        words += ["-H", f"{name}: {template}"]
+    if options.method != "GET":
+        words += ["--method", options.method]
+    if options.body is not None:
+        words += ["--body", options.body]
+    return shlex.join([*words, "--name", config.name])
 
 
 def _mask_rows(rows: pa.Table, request: HttpRequest) -> pa.Table:

@@ -1,0 +1,68 @@
+"""``arroyo-lite test`` warns when a table's declared columns miss the records of the body.
+
+``(id BIGINT)`` over ``{"results": [...]}`` decodes to rows of NULLs without any error; the
+warning names the body's keys and points at ``arroyo-lite infer``. Real server (``server``).
+"""
+
+from __future__ import annotations
+
+from tests.support.cli import run
+from tests.support.http_app import STATE, url
+
+WRAPPED = b'{"count": 2, "next": null, "results": [{"id": 1, "total": 2.5}, {"id": 2}]}'
+
+
+def wrapped(server) -> str:
+    server.app[STATE].sequence = [WRAPPED]
+    return url(server, "/sequence")
+
+
+async def test_warns_when_every_row_is_null_and_names_the_keys(server, tmp_path):
+    path = tmp_path / "wrapped.sql"
+    path.write_text(
+        f"CREATE TABLE orders (id BIGINT, total DOUBLE) WITH (connector = 'polling_http', "
+        f"endpoint = '{wrapped(server)}', format = 'json');\n"
+    )
+    done = await run("test", str(path))
+    out = " ".join(done.stdout.split())
+    assert "warning: every decoded row is entirely NULL (1 row(s))" in out
+    assert "the body's top-level keys are: count, next, results" in out
+    assert "(wrapped inside the object?)" in out
+    assert f"`arroyo-lite infer {url(server, '/sequence')} --name orders`" in out
+    assert done.code == 0  # a warning, not a failure: the request and decoding worked
+
+
+async def test_the_suggested_command_keeps_header_templates_not_secrets(server, tmp_path):
+    path = tmp_path / "auth.sql"
+    path.write_text(
+        f"CREATE TABLE orders (id BIGINT) WITH (connector = 'polling_http', "
+        f"endpoint = '{wrapped(server)}', headers = 'X-Key: {{{{ WARN_TOKEN }}}}', "
+        "format = 'json');\n"
+    )
+    done = await run("test", str(path), WARN_TOKEN="hunter2-secret")
+    out = " ".join(done.stdout.split())
+    assert "-H 'X-Key: {{ WARN_TOKEN }}' --name orders`" in out
+    assert "hunter2-secret" not in done.stdout + done.stderr
+
+
+async def test_warns_when_most_columns_match_no_field(server, tmp_path):
+    path = tmp_path / "half.sql"
+    path.write_text(
+        f"CREATE TABLE items (id BIGINT, title TEXT, price DOUBLE) WITH (connector = "
+        f"'polling_http', endpoint = '{url(server, '/array')}', format = 'json');\n"
+    )
+    done = await run("test", str(path))
+    out = " ".join(done.stdout.split())
+    assert "warning: 2 of 3 declared columns match no field (title, price)" in out
+    assert "the array's objects' keys are: id, name" in out
+    assert "wrapped" not in out
+
+
+async def test_does_not_warn_when_the_columns_fit(server, tmp_path):
+    path = tmp_path / "fit.sql"
+    path.write_text(
+        f"CREATE TABLE items (id BIGINT, name TEXT, extra TEXT) WITH (connector = "
+        f"'polling_http', endpoint = '{url(server, '/array')}', format = 'json');\n"
+    )
+    done = await run("test", str(path))
+    assert done.code == 0 and "warning" not in done.stdout
