@@ -43,7 +43,7 @@ def loaded_after(code: str, argv: list[str] | None = None) -> set[str]:
     return set(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["--version"]])
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["infer", "--help"]])
 def test_help_and_version_import_no_heavy_library(argv):
     assert loaded_after("from arroyo_lite.cli import main; main()", argv) == set()
 

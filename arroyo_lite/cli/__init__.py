@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("validate_cmd", "Check SQL files without polling anything."),
     "connectors": ("connectors_cmd", "List connectors and their WITH options."),
     "test": ("test_cmd", "Try each source table once and show what comes back."),
+    "infer": ("infer_cmd", "Fetch one response and print a CREATE TABLE for it."),
     "run": ("run_cmd", "Run FILE.sql and print its queries live."),
     "demo": ("demo_cmd", "Run the quickstart against an embedded demo API."),
     "repl": ("repl_cmd", "Interactive SQL over live tables."),

@@ -1,0 +1,149 @@
+"""Writing the inferred table as Arroyo SQL: the ``CREATE TABLE`` that ``infer`` prints.
+
+The statement is built from facts (:class:`Source` options, inferred columns, the located
+records) and always passes ``arroyo-lite validate``. What cannot be said in today's DDL is said
+in ``--`` comments above it: the record path of wrapped records (arroyo-lite has no
+record-path option yet, so the comment shows the ``json.unstructured`` + ``unnest`` query that
+reads them today) and why a column got a fallback type.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from arroyo_lite.infer.sample import Records
+from arroyo_lite.infer.schema import InferredColumn, quote_identifier
+
+#: Column names a source table reserves for itself.
+RESERVED_COLUMNS = frozenset({"_timestamp"})
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """The request options of the table, as the user gave them (``{{ VAR }}`` unexpanded)."""
+
+    endpoint: str
+    method: str = "GET"
+    headers: tuple[str, ...] = ()
+    body: str | None = None
+
+
+def sql_string(text: str) -> str:
+    """``text`` as a single-quoted SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def with_options(source: Source, records: Records, *, unstructured: bool = False) -> list[str]:
+    """The ``WITH`` options, one ``key = value`` each, in the order the README lists them."""
+    options = [
+        "connector = 'polling_http'",
+        f"endpoint = {sql_string(source.endpoint)}",
+    ]
+    if source.method != "GET":
+        options.append(f"method = {sql_string(source.method)}")
+    if source.headers:
+        options.append(f"headers = {sql_string(', '.join(source.headers))}")
+    if source.body is not None:
+        options.append(f"body = {sql_string(source.body)}")
+    options.append("format = 'json'")
+    if unstructured:
+        options.append("'json.unstructured' = 'true'")
+    if records.framing is not None:
+        options.append(f"framing = {sql_string(records.framing)}")
+    return options
+
+
+def create_table(
+    name: str,
+    source: Source,
+    records: Records,
+    columns: list[InferredColumn],
+    primary_key: str | None,
+) -> str:
+    """The whole output of ``infer``: comments, then one ``CREATE TABLE`` ending in ``;``."""
+    table = quote_identifier(name)
+    lines = [f"-- inferred by arroyo-lite from {_plural(records.count, 'record')} of one response"]
+    if records.framing == "newline":
+        lines.append("-- the body is newline-delimited JSON (one record per line)")
+    if records.wrapped:
+        lines += _record_path_comment(name, source, records, columns)
+    kept = [c for c in columns if c.name and c.name not in RESERVED_COLUMNS]
+    for column in columns:
+        if column not in kept:
+            lines.append(f"-- field {column.name!r} left out: that column name is reserved")
+    body = []
+    for i, column in enumerate(kept):
+        text = f"    {quote_identifier(column.name)} {column.sql_type}"
+        if column.name == primary_key:
+            text += " PRIMARY KEY"
+        text += "," if i < len(kept) - 1 else ""
+        notes = [n for n in (column.note, _key_note(column, primary_key)) if n]
+        if notes:
+            text += "  -- " + "; ".join(notes)
+        body.append(text)
+    options = with_options(source, records)
+    lines.append(f"CREATE TABLE {table} (")
+    lines += body
+    lines.append(") WITH (")
+    lines += [f"    {o}," for o in options[:-1]] + [f"    {options[-1]}"]
+    lines.append(");")
+    return "\n".join(lines) + "\n"
+
+
+def _record_path_comment(
+    name: str, source: Source, records: Records, columns: list[InferredColumn]
+) -> list[str]:
+    path = ".".join(records.path)
+    json_path = "$" + "".join(
+        f".{key}" if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) else f'["{key}"]'
+        for key in records.path
+    )
+    keys = ", ".join(records.top_keys)
+    raw = quote_identifier(f"{name}_raw")
+    options = ", ".join(with_options(source, records, unstructured=True))
+    kept = [c for c in columns if c.name and c.name not in RESERVED_COLUMNS]
+    getters = [_getter(c) for c in kept]
+    select = [f"--   SELECT {getters[0]}" + ("," if len(getters) > 1 else "")]
+    select += [f"--          {g}," for g in getters[1:-1]]
+    select += [f"--          {getters[-1]}"] if len(getters) > 1 else []
+    return [
+        f"-- record path: {path}  (the records are the array at {json_path}; "
+        f"top-level keys: {keys})",
+        "-- arroyo-lite has no record-path option yet: the table below would decode each",
+        "-- response as one row of NULLs. Today, read each response whole and unnest the",
+        "-- records in a query:",
+        f"--   CREATE TABLE {raw} (value JSON) WITH ({options});",
+        *select,
+        f"--   FROM (SELECT unnest(extract_json(value, '{json_path}[*]')) AS item FROM {raw});",
+        "-- The columns below are each record's; use them once a record-path option exists.",
+    ]
+
+
+def _getter(column: InferredColumn) -> str:
+    key = sql_string(column.name)
+    alias = quote_identifier(column.name)
+    kind = column.sql_type
+    if kind == "BOOLEAN":
+        return f"json_get_bool(item, {key}) AS {alias}"
+    if kind in ("BIGINT", "BIGINT UNSIGNED"):
+        return f"json_get_int(item, {key}) AS {alias}"
+    if kind == "DOUBLE":
+        return f"json_get_float(item, {key}) AS {alias}"
+    if kind == "TIMESTAMP":
+        # Through TIMESTAMPTZ, so an offset is applied (the decoder does the same: UTC).
+        return f"CAST(json_get_str(item, {key}) AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS {alias}"
+    if kind == "TEXT":
+        return f"json_get_str(item, {key}) AS {alias}"
+    # Objects, arrays and JSON: the value as JSON text.
+    return f"json_get_json(item, {key}) AS {alias}"
+
+
+def _key_note(column: InferredColumn, primary_key: str | None) -> str | None:
+    if column.name != primary_key:
+        return None
+    return "suggested key: present, non-null and distinct in every sample record"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n:,} {word}s"
