@@ -26,7 +26,7 @@ import threading
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -34,15 +34,17 @@ from arroyo_lite.clock import Clock, SystemClock
 from arroyo_lite.config import TableConfig, TableKind
 from arroyo_lite.connectors.base import SourceStatus
 from arroyo_lite.errors import ArroyoLiteError, QueryError, SourcePosition, SqlError
-from arroyo_lite.query.continuous import ContinuousQuery
-from arroyo_lite.query.engine import Engine
-from arroyo_lite.query.insert import Inserts
 from arroyo_lite.query.status_table import STATUS_TABLE, status_table
 from arroyo_lite.runtime.loop import Runtime
 from arroyo_lite.runtime.persist import FLUSH_INTERVAL, Persister, StateDir
 from arroyo_lite.runtime.store import Store
 from arroyo_lite.runtime.tables import Tables
 from arroyo_lite.sql.statements import CreateTable, CreateView, Insert, Program
+
+if TYPE_CHECKING:
+    from arroyo_lite.query.continuous import ContinuousQuery
+    from arroyo_lite.query.engine import Engine
+    from arroyo_lite.query.insert import Inserts
 
 
 class SessionClosedError(ArroyoLiteError):
@@ -74,7 +76,10 @@ class Session:
         self._state = StateDir(state_dir) if state_dir is not None else None
         self.store = Store(time_ns=self.clock.time_ns)
         self.runtime = Runtime(clock=self.clock)
-        self.engine = Engine(self.store, status=lambda: status_table(self.status()))
+        # The engine (DuckDB, sqlglot) and the INSERT targets are created on first use: see
+        # the `engine` property.
+        self._engine: Engine | None = None
+        self._inserts_made: Inserts | None = None
         self._persister: Persister | None = None
         if self._state is not None:
             self._persister = Persister(self._state, self.store, interval=flush_interval)
@@ -87,7 +92,30 @@ class Session:
             state=self._state,
             persister=self._persister,
         )
-        self._inserts = Inserts(self.engine, self._tables, now_ns=self.clock.time_ns)
+
+    @property
+    def engine(self) -> Engine:
+        """The DuckDB :class:`~arroyo_lite.query.engine.Engine`, created on first use: DuckDB's
+        import and connection are most of what a new session would otherwise cost."""
+        engine = self._engine
+        if engine is not None:  # no lock once it exists: interrupt() must never wait
+            return engine
+        with self._lock:
+            if self._engine is None:
+                self._check_open()
+                from arroyo_lite.query.engine import Engine
+
+                self._engine = Engine(self.store, status=lambda: status_table(self.status()))
+            return self._engine
+
+    @property
+    def _inserts(self) -> Inserts:
+        with self._lock:
+            if self._inserts_made is None:
+                from arroyo_lite.query.insert import Inserts
+
+                self._inserts_made = Inserts(self.engine, self._tables, now_ns=self.clock.time_ns)
+            return self._inserts_made
 
     # --- context manager ----------------------------------------------------------------
 
@@ -186,7 +214,8 @@ class Session:
 
     def interrupt(self) -> None:
         """Abandon the snapshot query running right now (from another thread, e.g. Ctrl-C)."""
-        self.engine.interrupt()
+        if self._engine is not None:  # no engine yet: no query is running
+            self._engine.interrupt()
 
     # --- introspection ------------------------------------------------------------------
 
@@ -196,7 +225,7 @@ class Session:
 
     def tables(self) -> list[str]:
         """Names of tables and views, in creation order (tables first)."""
-        return self.store.names() + self.engine.views()
+        return self.store.names() + (self._engine.views() if self._engine is not None else [])
 
     def schema(self, name: str) -> pa.Schema:
         """The Arrow schema of a table or view (``QueryError`` if there is none)."""
@@ -228,7 +257,8 @@ class Session:
             self._closed = True
         try:
             self.runtime.stop_all_sources()
-            self._inserts.stop()  # what the sources produced is still written
+            if self._inserts_made is not None:
+                self._inserts_made.stop()  # what the sources produced is still written
             if self._persister is not None:
                 try:
                     self.runtime.call(self._persister.flush(), timeout=30)
@@ -236,7 +266,8 @@ class Session:
                     self._persister.close()
         finally:
             self.runtime.close()
-            self.engine.close()
+            if self._engine is not None:
+                self._engine.close()
             self.store.close()
 
     def _check_open(self) -> None:

@@ -1,7 +1,8 @@
 """Start-up benchmark: how long the CLI and ``Session()`` take before doing anything.
 
-Every figure is the median wall time of ``--repeat`` fresh interpreter runs, printed next to
-its ratio to ``python -c pass`` measured in the same run (so a busy machine moves both):
+Every figure is the median of ``--repeat`` fresh interpreter runs, wall time and CPU time
+(user + system), each next to its ratio to ``python -c pass`` measured in the same run (so a
+busy machine moves both; CPU time is the steadier one when the cores are shared):
 
 * ``arroyo-lite --help`` and ``--version`` (target: within 3x of ``python -c pass``),
 * ``arroyo-lite validate`` of a one-table file (target: 0.4 s),
@@ -18,6 +19,8 @@ sort -t'|' -k2 -n | tail`` (the second column is the cumulative time in microsec
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -35,14 +38,18 @@ SELECT symbol, avg(price) FROM prices GROUP BY symbol;
 SESSION = "import arroyo_lite; s = arroyo_lite.Session(); s.close()"
 
 
-def median_run(argv: list[str], repeat: int) -> float:
-    """Median wall time (seconds) of ``repeat`` runs of ``argv``; each must exit 0."""
-    times = []
+def median_run(argv: list[str], repeat: int) -> tuple[float, float]:
+    """Median wall and CPU (user + system) seconds of ``repeat`` runs of ``argv``; each must
+    exit 0. CPU time moves less than wall time when other processes share the cores."""
+    walls, cpus = [], []
     for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - start)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def main() -> None:
@@ -65,12 +72,19 @@ def main() -> None:
             ("Session() + close()", [py, "-c", SESSION], "0.15 s"),
         ]
         median_run([py, "-c", "pass"], 3)  # warm the page cache before measuring
-        baseline = median_run([py, "-c", "pass"], args.repeat)
-        print(f"median of {args.repeat} runs; baseline python -c pass: {baseline * 1e3:.1f} ms")
-        print(f"{'command':34} {'ms':>8} {'ratio':>7}  target")
+        wall0, cpu0 = median_run([py, "-c", "pass"], args.repeat)
+        load = os.getloadavg()[0]
+        print(
+            f"median of {args.repeat} runs, load average {load:.1f}; baseline python -c pass: "
+            f"{wall0 * 1e3:.1f} ms wall, {cpu0 * 1e3:.1f} ms CPU"
+        )
+        print(f"{'command':32} {'wall ms':>8} {'ratio':>6} {'CPU ms':>8} {'ratio':>6}  target")
         for label, argv, target in cases:
-            seconds = median_run(argv, args.repeat)
-            print(f"{label:34} {seconds * 1e3:8.1f} {seconds / baseline:6.1f}x  {target}")
+            wall, cpu = median_run(argv, args.repeat)
+            print(
+                f"{label:32} {wall * 1e3:8.1f} {wall / wall0:5.1f}x "
+                f"{cpu * 1e3:8.1f} {cpu / cpu0:5.1f}x  {target}"
+            )
 
 
 if __name__ == "__main__":

@@ -59,10 +59,17 @@ def test_validate_does_not_import_the_runtime_libraries(tmp_path):
     assert loaded.isdisjoint({"aiohttp", "duckdb", "rich", "prompt_toolkit"})
 
 
-def test_a_session_without_tables_imports_no_http_client():
+def test_a_session_without_tables_imports_only_arrow():
     loaded = loaded_after("import arroyo_lite; arroyo_lite.Session().close()")
-    assert "duckdb" in loaded  # it did open its engine
-    assert loaded.isdisjoint({"aiohttp", "jsonschema", "rich", "prompt_toolkit"})
+    assert loaded == {"pyarrow"}  # its store; DuckDB comes with the first query
+
+
+def test_the_first_query_brings_duckdb_but_not_the_http_client():
+    loaded = loaded_after(
+        "import arroyo_lite; s = arroyo_lite.Session(); s.query('SELECT 1'); s.close()"
+    )
+    assert {"duckdb", "sqlglot", "pyarrow"} <= loaded
+    assert loaded.isdisjoint({"aiohttp", "rich", "prompt_toolkit"})
 
 
 def test_the_package_root_is_light_and_its_names_still_resolve():
