@@ -33,7 +33,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from arroyo_lite.config import TIMESTAMP_COLUMN, RetentionSpec, TableKind
 from arroyo_lite.errors import ArroyoLiteError, FatalSourceError
@@ -171,6 +170,9 @@ class _Table:
 
     def trim_age(self, now_ns: int) -> None:
         """Apply ``retention.max_age_seconds`` on ``_timestamp``."""
+        # Here, not at the top: pyarrow.compute's import is a large part of Session() start-up.
+        import pyarrow.compute as pc
+
         age = self.retention.max_age_seconds
         if age is None or not self.batches or TIMESTAMP_COLUMN not in self.schema.names:
             return
