@@ -200,9 +200,11 @@ async def test_headers_use_the_environment_and_print_only_the_template(server, t
         ("/invalid", "error: the response body is not JSON"),
         ("/status/404", "error: HTTP request failed: http server responded with 404"),
         ("/array?n=0", "error: the top-level array is empty"),
+        ("/sequence", "error: the records have no field that can be a column"),
     ],
 )
 async def test_a_body_without_records_is_a_clear_error(server, path, expected):
+    server.app[STATE].sequence = [b'[{"": 1}, {}]']
     done = await run("infer", url(server, path))
     assert done.code == 1
     assert done.stdout == ""
@@ -278,6 +280,19 @@ def test_locate_records_errors(body, message):
         return
     with pytest.raises(InferError, match=message):
         locate_records(body)
+
+
+def test_keys_that_cannot_be_columns_are_left_out_with_a_comment():
+    from arroyo_lite.infer.ddl import Source, create_table
+
+    records = locate_records(b'[{"a": 1, "A": "x", "": 3, "_timestamp": 5}]')
+    columns, key = infer_columns(records.ndjson)
+    text = create_table("t", Source("http://127.0.0.1:1/x"), records, columns, key)
+    # DuckDB folds `A` into `A_1` (its names are case-insensitive): only `a` can be declared.
+    assert "CREATE TABLE t (\n    a BIGINT\n) WITH (" in text
+    assert "-- field 'A_1' left out: no record has that key" in text
+    assert "-- field '_timestamp' left out: that column name is reserved" in text
+    assert "-- a field with an empty key is left out" in text
 
 
 def test_types_come_from_duckdb_and_fall_back_to_json():

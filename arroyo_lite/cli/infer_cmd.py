@@ -89,7 +89,7 @@ def _infer(table: str, source: Source, timeout: float | None) -> str:
     from arroyo_lite.connectors.polling_http.http import build_request, fetch
     from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
     from arroyo_lite.errors import ArroyoLiteError, ValidationErrors
-    from arroyo_lite.infer.ddl import create_table, with_options
+    from arroyo_lite.infer.ddl import create_table, kept_columns, with_options
     from arroyo_lite.infer.sample import Records, locate_records
     from arroyo_lite.infer.schema import infer_columns, quote_identifier
     from arroyo_lite.sql import compile_sql
@@ -116,8 +116,11 @@ def _infer(table: str, source: Source, timeout: float | None) -> str:
     body = asyncio.run(get())
     records = locate_records(body)
     columns, key = infer_columns(records.ndjson)
-    if not columns:
-        raise ArroyoLiteError("the records have no fields: there is no column to declare")
+    if not kept_columns(records, columns):
+        raise ArroyoLiteError(
+            "the records have no field that can be a column: there is nothing to declare",
+            hint="read the body with 'json.unstructured' = 'true' (a `value JSON` column)",
+        )
     return create_table(table, source, records, columns, key)
 
 

@@ -68,10 +68,19 @@ def create_table(
         lines.append("-- the body is newline-delimited JSON (one record per line)")
     if records.wrapped:
         lines += _record_path_comment(name, source, records, columns)
-    kept = [c for c in columns if c.name and c.name not in RESERVED_COLUMNS]
+    kept = kept_columns(records, columns)
     for column in columns:
-        if column not in kept:
+        if column in kept:
+            continue
+        if column.name in RESERVED_COLUMNS:
             lines.append(f"-- field {column.name!r} left out: that column name is reserved")
+        else:
+            lines.append(
+                f"-- field {column.name!r} left out: no record has that key (DuckDB renamed "
+                "a key that differs from another only in case)"
+            )
+    if records.empty_key:
+        lines.append("-- a field with an empty key is left out: no column can have that name")
     body = []
     for i, column in enumerate(kept):
         text = f"    {quote_identifier(column.name)} {column.sql_type}"
@@ -102,7 +111,7 @@ def _record_path_comment(
     keys = ", ".join(records.top_keys)
     raw = quote_identifier(f"{name}_raw")
     options = ", ".join(with_options(source, records, unstructured=True))
-    kept = [c for c in columns if c.name and c.name not in RESERVED_COLUMNS]
+    kept = kept_columns(records, columns)
     getters = [_getter(c) for c in kept]
     select = [f"--   SELECT {getters[0]}" + ("," if len(getters) > 1 else "")]
     select += [f"--          {g}," for g in getters[1:-1]]
@@ -118,6 +127,12 @@ def _record_path_comment(
         f"--   FROM (SELECT unnest(extract_json(value, '{json_path}[*]')) AS item FROM {raw});",
         "-- The columns below are each record's; use them once a record-path option exists.",
     ]
+
+
+def kept_columns(records: Records, columns: list[InferredColumn]) -> list[InferredColumn]:
+    """The columns to declare: those named after a key of the records, but not reserved."""
+    known = set(records.keys)
+    return [c for c in columns if c.name in known and c.name not in RESERVED_COLUMNS]
 
 
 def _getter(column: InferredColumn) -> str:

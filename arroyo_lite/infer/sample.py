@@ -48,6 +48,11 @@ class Records:
     framing: str | None
     path: tuple[str, ...]
     top_keys: tuple[str, ...]
+    #: Every key of the records, in first-seen order (empty keys left out: no column has
+    #: an empty name).
+    keys: tuple[str, ...] = ()
+    #: Some record had a field with an empty key (left out of ``ndjson``).
+    empty_key: bool = False
 
     @property
     def wrapped(self) -> bool:
@@ -76,7 +81,7 @@ def locate_records(body: bytes) -> Records:
     top_keys = tuple(document)
     found = _find_wrapped(document, (), 1)
     if found is None:
-        return Records(orjson.dumps(document), 1, None, (), top_keys)
+        return _records([document], None, (), top_keys)
     path, records = found
     return _from_list(records, path=path, top_keys=top_keys)
 
@@ -97,7 +102,7 @@ def _ndjson(text: bytes) -> Records:
             objects.append(value)
     if not objects:
         raise InferError("the newline-delimited body holds no JSON object")
-    return Records(b"\n".join(map(orjson.dumps, objects)), len(objects), "newline", (), ())
+    return _records(objects, "newline", (), ())
 
 
 def _from_list(items: list[Any], *, path: tuple[str, ...], top_keys: tuple[str, ...]) -> Records:
@@ -110,7 +115,28 @@ def _from_list(items: list[Any], *, path: tuple[str, ...], top_keys: tuple[str, 
             hint="try again when the API returns data, or read the body with "
             "'json.unstructured' = 'true'",
         )
-    return Records(b"\n".join(map(orjson.dumps, objects)), len(objects), None, path, top_keys)
+    return _records(objects, None, path, top_keys)
+
+
+def _records(
+    objects: list[dict[str, Any]],
+    framing: str | None,
+    path: tuple[str, ...],
+    top_keys: tuple[str, ...],
+) -> Records:
+    keys = dict.fromkeys(key for item in objects for key in item)
+    empty = "" in keys
+    if empty:
+        # DuckDB cannot make a column of an empty key (nor can SQL): leave that field out.
+        objects = [{k: v for k, v in item.items() if k} for item in objects]
+        del keys[""]
+    if not keys:
+        raise InferError(
+            "the records have no field that can be a column: there is nothing to declare",
+            hint="read the body with 'json.unstructured' = 'true' (a `value JSON` column)",
+        )
+    ndjson = b"\n".join(map(orjson.dumps, objects))
+    return Records(ndjson, len(objects), framing, path, top_keys, tuple(keys), empty)
 
 
 def _find_wrapped(

@@ -72,7 +72,10 @@ def infer_columns(ndjson: bytes) -> tuple[list[InferredColumn], str | None]:
     ``order_key``), its type
     is an integer or text, and it is present, non-null and distinct in every sample record.
     """
+    import duckdb
+
     from arroyo_lite.formats import duck
+    from arroyo_lite.infer.sample import InferError
 
     with tempfile.TemporaryDirectory(prefix="arroyo-lite-infer-") as tmp:
         path = Path(tmp, "sample.ndjson")
@@ -91,6 +94,9 @@ def infer_columns(ndjson: bytes) -> tuple[list[InferredColumn], str | None]:
                 for name, kind in zip(relation.columns, relation.types, strict=True)
             ]
             key = _primary_key(con, columns)
+        except duckdb.Error as e:
+            message = str(e).split("\n")[0]
+            raise InferError(f"DuckDB could not infer the records' types: {message}") from e
         finally:
             con.close()
     return columns, key
