@@ -7,11 +7,13 @@ depends on how fast the machine is.
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import itertools
 import time
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import asyncio
 
 
 class Clock(Protocol):
@@ -40,6 +42,10 @@ class SystemClock:
         return time.time_ns()
 
     async def sleep(self, seconds: float) -> None:
+        # asyncio is imported where time is spent, not with the module: `validate` (which
+        # imports the connector classes, hence this module) never starts an event loop.
+        import asyncio
+
         await asyncio.sleep(max(0.0, seconds))
 
 
@@ -62,6 +68,8 @@ class ManualClock:
         return self._wall_offset_ns + int(self._now * 1e9)
 
     async def sleep(self, seconds: float) -> None:
+        import asyncio
+
         if seconds <= 0:
             await asyncio.sleep(0)
             return
@@ -93,5 +101,7 @@ class ManualClock:
 
 async def _settle(rounds: int = 20) -> None:
     """Let ready tasks run: a few loop iterations, enough for wake-up chains to finish."""
+    import asyncio
+
     for _ in range(rounds):
         await asyncio.sleep(0)

@@ -14,6 +14,7 @@ runs). Find what to defer next with ``python -X importtime .venv/bin/arroyo-lite
 sort -t'|' -k2 -n | tail`` (the second column is the cumulative time in microseconds).
 
     .venv/bin/python benchmarks/startup.py [--repeat 15]
+    PYTHONPATH=/path/to/other/checkout .venv/bin/python benchmarks/startup.py   # compare
 """
 
 from __future__ import annotations
@@ -38,15 +39,22 @@ SELECT symbol, avg(price) FROM prices GROUP BY symbol;
 SESSION = "import arroyo_lite; s = arroyo_lite.Session(); s.close()"
 
 
+class Failed(Exception):
+    """A measured command exited non-zero (e.g. a command an older version lacks)."""
+
+
 def median_run(argv: list[str], repeat: int) -> tuple[float, float]:
-    """Median wall and CPU (user + system) seconds of ``repeat`` runs of ``argv``; each must
-    exit 0. CPU time moves less than wall time when other processes share the cores."""
+    """Median wall and CPU (user + system) seconds of ``repeat`` runs of ``argv``; raises
+    :class:`Failed` if a run exits non-zero. CPU time moves less than wall time when other
+    processes share the cores."""
     walls, cpus = [], []
     for _ in range(repeat):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+        done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         walls.append(time.perf_counter() - start)
+        if done.returncode != 0:
+            raise Failed(f"exit {done.returncode}")
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     return statistics.median(walls), statistics.median(cpus)
@@ -80,7 +88,11 @@ def main() -> None:
         )
         print(f"{'command':32} {'wall ms':>8} {'ratio':>6} {'CPU ms':>8} {'ratio':>6}  target")
         for label, argv, target in cases:
-            wall, cpu = median_run(argv, args.repeat)
+            try:
+                wall, cpu = median_run(argv, args.repeat)
+            except Failed as e:
+                print(f"{label:32} {'(' + str(e) + ')':>32}")
+                continue
             print(
                 f"{label:32} {wall * 1e3:8.1f} {wall / wall0:5.1f}x "
                 f"{cpu * 1e3:8.1f} {cpu / cpu0:5.1f}x  {target}"

@@ -4,15 +4,15 @@ Built-ins are ``polling_http``, ``impulse``, ``sse``, ``websocket`` (sources) an
 (a sink). Third parties register a :class:`~arroyo_lite.connectors.base.Connector` subclass in
 the entry-point group
 ``arroyo_lite.connectors`` (``name = "package.module:ConnectorClass"``); entry points are
-loaded lazily, once, on the first lookup. A plugin that fails to import or is not a
-``Connector`` subclass is a :class:`~arroyo_lite.errors.ConnectorError` naming the entry
-point. Lookups are exact and case-sensitive, as in Arroyo.
+loaded lazily, once, on the first lookup of a name that is not a built-in. A plugin that
+fails to import or is not a ``Connector`` subclass is a
+:class:`~arroyo_lite.errors.ConnectorError` naming the entry point. Lookups are exact and
+case-sensitive, as in Arroyo.
 """
 
 from __future__ import annotations
 
 import threading
-from importlib.metadata import entry_points
 
 from arroyo_lite.connectors.base import Connector
 from arroyo_lite.errors import ConnectorError, did_you_mean
@@ -20,6 +20,7 @@ from arroyo_lite.errors import ConnectorError, did_you_mean
 ENTRY_POINT_GROUP = "arroyo_lite.connectors"
 
 _lock = threading.Lock()
+_builtin_registry: dict[str, Connector] | None = None
 _registry: dict[str, Connector] | None = None
 _load_errors: list[ConnectorError] = []
 
@@ -41,7 +42,19 @@ def _builtins() -> dict[str, Connector]:
     return {c.name: c for c in connectors}
 
 
+def _builtins_once() -> dict[str, Connector]:
+    """The built-ins, created once (the same objects before and after plugins load)."""
+    global _builtin_registry
+    with _lock:
+        if _builtin_registry is None:
+            _builtin_registry = _builtins()
+        return _builtin_registry
+
+
 def _load_plugins(registry: dict[str, Connector]) -> list[ConnectorError]:
+    # Imported here: scanning the installed distributions is needed only for plugins.
+    from importlib.metadata import entry_points
+
     errors = []
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
@@ -89,9 +102,10 @@ def _load_plugins(registry: dict[str, Connector]) -> list[ConnectorError]:
 def all_connectors() -> dict[str, Connector]:
     """Every connector by name: built-ins first, then plugins (loaded once)."""
     global _registry
+    builtins = _builtins_once()
     with _lock:
         if _registry is None:
-            registry = _builtins()
+            registry = dict(builtins)
             _load_errors[:] = _load_plugins(registry)
             _registry = registry
         return dict(_registry)
@@ -104,7 +118,14 @@ def load_errors() -> list[ConnectorError]:
 
 
 def get_connector(name: str) -> Connector:
-    """The connector registered as ``name``; :class:`ConnectorError` with a did-you-mean if none."""
+    """The connector registered as ``name``; :class:`ConnectorError` with a did-you-mean if none.
+
+    A built-in name never needs the plugins (they cannot take a built-in's name), so looking
+    one up does not scan entry points: ``validate`` of a file of built-ins starts faster.
+    """
+    builtin = _builtins_once().get(name)
+    if builtin is not None:
+        return builtin
     connectors = all_connectors()
     if name in connectors:
         return connectors[name]
@@ -116,7 +137,8 @@ def get_connector(name: str) -> Connector:
 
 def reset() -> None:
     """Forget loaded connectors so the next lookup reloads entry points (for tests)."""
-    global _registry
+    global _registry, _builtin_registry
     with _lock:
         _registry = None
+        _builtin_registry = None
         _load_errors.clear()
