@@ -88,3 +88,19 @@ def test_every_listed_command_loads_and_is_listed_with_its_line():
     for name, (_, line) in COMMANDS.items():
         assert main.get_command(None, name) is not None, name  # type: ignore[arg-type]
         assert f"  {name} " in result.output and line[:30] in result.output
+
+
+def test_a_command_attached_from_elsewhere_is_listed_and_runs():
+    import click
+
+    @click.command("hello-extra", short_help="Say hello (a test command).")
+    def hello() -> None:
+        click.echo("hello")
+
+    main.add_command(hello)
+    try:
+        listing = CliRunner().invoke(main, ["--help"])
+        assert "  hello-extra  Say hello (a test command)." in listing.output
+        assert CliRunner().invoke(main, ["hello-extra"]).output == "hello\n"
+    finally:
+        main.commands.pop("hello-extra")

@@ -1,8 +1,9 @@
 """``arroyo-lite infer URL``: fetch one response and print a ``CREATE TABLE`` for it.
 
-The request is the one a ``polling_http`` table with these options would send (same
-validation of the URL and headers, ``{{ VAR }}`` from the environment, timeout, size cap,
-redirects; :mod:`arroyo_lite.connectors.polling_http.http`). The body goes to
+The request is the one a ``polling_http`` table with these options would send: the options
+are compiled as a table's (same checks of the URL and headers), and the table's poll step
+sends its first request (``{{ VAR }}`` from the environment, timeout, size cap, redirects;
+:mod:`arroyo_lite.connectors.polling_http.poll`). The body goes to
 :mod:`arroyo_lite.infer`; the statement goes to stdout, everything else to stderr, so
 ``arroyo-lite infer URL > table.sql`` gives a file that ``validate`` accepts.
 """
@@ -82,12 +83,12 @@ def infer(
 
 def _infer(table: str, source: Source, timeout: float | None) -> str:
     import asyncio
-    from dataclasses import replace
+    from contextlib import aclosing
 
     import aiohttp
 
-    from arroyo_lite.connectors.polling_http.http import build_request, fetch
     from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
+    from arroyo_lite.connectors.polling_http.poll import poll_step
     from arroyo_lite.errors import ArroyoLiteError, ValidationErrors
     from arroyo_lite.infer.ddl import create_table, kept_columns, with_options
     from arroyo_lite.infer.sample import Records, locate_records
@@ -105,13 +106,18 @@ def _infer(table: str, source: Source, timeout: float | None) -> str:
         raise next(iter(e)) from None
     http = program.tables[0].connector_options
     assert isinstance(http, PollingHttpOptions)
-    request = build_request(http, os.environ)
+    # The table's own poll step (its request, headers through its auth): the first page is
+    # the sample.
+    step = poll_step(http, os.environ)
     if timeout is not None:
-        request = replace(request, timeout_s=timeout)
+        step = step.with_timeout(timeout)
 
     async def get() -> bytes:
-        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
-            return (await fetch(session, request)).body
+        async with (
+            aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session,
+            aclosing(step.pages(session)) as pages,
+        ):
+            return (await anext(pages)).body
 
     body = asyncio.run(get())
     records = locate_records(body)
