@@ -8,7 +8,6 @@ serves whatever body a test scripts) or httpbin. Every printed statement is chec
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,9 @@ from arroyo_lite.cli import main
 from arroyo_lite.cli.infer_cmd import table_name
 from arroyo_lite.infer.sample import InferError, locate_records
 from arroyo_lite.infer.schema import infer_columns, quote_identifier
-from tests.support.cli import CLI, cli_env, run
+from tests.support.cli import run
 from tests.support.http_app import STATE, url
+from tests.support.inprocess import invoke
 
 ORDERS = {
     "count": 2,
@@ -83,7 +83,7 @@ def ddl_lines(text: str) -> list[str]:
 
 
 async def test_wrapped_records_give_their_columns_and_the_record_path(server, tmp_path):
-    done = await run("infer", serve(server, ORDERS), "--name", "orders")
+    done = await invoke("infer", serve(server, ORDERS), "--name", "orders")
     assert done.code == 0, done.stderr
     out = done.stdout
     assert "-- record path: results  (the records are the array at $.results; " in out
@@ -105,7 +105,7 @@ async def test_wrapped_records_give_their_columns_and_the_record_path(server, tm
 
 async def test_the_commented_query_reads_wrapped_records_today(server, tmp_path):
     """The record-path comment's CREATE TABLE + SELECT, uncommented, give the records."""
-    done = await run("infer", serve(server, ORDERS), "--name", "orders")
+    done = await invoke("infer", serve(server, ORDERS), "--name", "orders")
     assert done.code == 0, done.stderr
     lines = done.stdout.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("--   CREATE TABLE"))
@@ -123,7 +123,7 @@ async def test_the_commented_query_reads_wrapped_records_today(server, tmp_path)
 
 
 async def test_ndjson_is_detected_and_the_table_decodes_it(server, tmp_path):
-    done = await run("infer", url(server, "/ndjson?n=4"))
+    done = await invoke("infer", url(server, "/ndjson?n=4"))
     assert done.code == 0, done.stderr
     assert "-- the body is newline-delimited JSON (one record per line)" in done.stdout
     assert "    framing = 'newline'" in done.stdout
@@ -132,14 +132,14 @@ async def test_ndjson_is_detected_and_the_table_decodes_it(server, tmp_path):
     path = tmp_path / "nd.sql"
     path.write_text(done.stdout)
     assert "framing=newline" in validate(path)
-    tested = await run("test", str(path))
+    tested = await invoke("test", str(path))
     assert tested.code == 0, tested.stdout + tested.stderr
     assert "4 row(s) decoded" in tested.stdout
     assert "warning" not in tested.stdout
 
 
 async def test_a_top_level_array_needs_no_record_path(server, tmp_path):
-    done = await run("infer", url(server, "/array?n=3"), "--name", "items")
+    done = await invoke("infer", url(server, "/array?n=3"), "--name", "items")
     assert done.code == 0, done.stderr
     assert "record path" not in done.stdout
     assert ddl_lines(done.stdout)[:3] == [
@@ -150,13 +150,13 @@ async def test_a_top_level_array_needs_no_record_path(server, tmp_path):
     ]
     path = tmp_path / "items.sql"
     path.write_text(done.stdout)
-    tested = await run("test", str(path))
+    tested = await invoke("test", str(path))
     assert tested.code == 0 and "3 row(s) decoded" in tested.stdout
     assert "warning" not in tested.stdout
 
 
 async def test_geojson_features_are_the_records(server, tmp_path):
-    done = await run("infer", serve(server, QUAKES), "--name", "quakes")
+    done = await invoke("infer", serve(server, QUAKES), "--name", "quakes")
     assert done.code == 0, done.stderr
     assert "-- record path: features  (the records are the array at $.features; " in done.stdout
     ddl = "\n".join(ddl_lines(done.stdout))
@@ -171,7 +171,7 @@ async def test_geojson_features_are_the_records(server, tmp_path):
 
 async def test_headers_use_the_environment_and_print_only_the_template(server, tmp_path):
     secret = "s3cr3t-value"
-    done = await run(
+    done = await invoke(
         "infer",
         url(server, "/echo"),
         "-H",
@@ -205,7 +205,7 @@ async def test_headers_use_the_environment_and_print_only_the_template(server, t
 )
 async def test_a_body_without_records_is_a_clear_error(server, path, expected):
     server.app[STATE].sequence = [b'[{"": 1}, {}]']
-    done = await run("infer", url(server, path))
+    done = await invoke("infer", url(server, path))
     assert done.code == 1
     assert done.stdout == ""
     assert done.stderr.startswith(expected), done.stderr
@@ -213,25 +213,19 @@ async def test_a_body_without_records_is_a_clear_error(server, path, expected):
 
 
 async def test_bad_options_get_the_tables_wording(server):
-    bad_url = await run("infer", "ftp://example.com/x")
+    bad_url = await invoke("infer", "ftp://example.com/x")
     assert bad_url.code == 1
     assert "invalid endpoint 'ftp://example.com/x': the scheme must be http or https" in (
         bad_url.stderr
     )
-    missing = await run("infer", url(server, "/array"), "-H", "X-Key: {{ INFER_NOT_SET }}")
+    missing = await invoke("infer", url(server, "/array"), "-H", "X-Key: {{ INFER_NOT_SET }}")
     assert missing.code == 1 and "INFER_NOT_SET" in missing.stderr
     assert server.app[STATE].count("/array") == 0  # nothing was sent
 
 
 def test_httpbin_json_is_one_record_with_nested_structs(httpbin, tmp_path):
-    done = subprocess.run(
-        [*CLI, "infer", httpbin.url + "/json"],
-        capture_output=True,
-        text=True,
-        env=cli_env(),
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
+    done = CliRunner().invoke(main, ["infer", httpbin.url + "/json"])
+    assert done.exit_code == 0, done.output
     assert "-- inferred by arroyo-lite from 1 record of one response" in done.stdout
     assert "record path" not in done.stdout
     assert (
@@ -348,3 +342,17 @@ def test_infer_help_lists_its_options():
     assert result.exit_code == 0
     for word in ("--header", "--method", "--body", "--name", "--timeout", "STRUCT", "PRIMARY"):
         assert word in result.output
+
+
+async def test_method_and_body_are_sent_and_kept_in_the_table(server, tmp_path):
+    body = '{"q": "it\'s"}'
+    done = await invoke("infer", url(server, "/echo"), "--method", "POST", "--body", body)
+    assert done.code == 0, done.stderr
+    seen = server.app[STATE].requests[-1]
+    assert (seen.method, seen.body) == ("POST", body.encode())
+    assert "    method = 'POST'," in done.stdout
+    assert "    body = '{\"q\": \"it''s\"}'," in done.stdout
+    assert "CREATE TABLE echo (" in done.stdout
+    path = tmp_path / "echo.sql"
+    path.write_text(done.stdout)
+    validate(path)

@@ -10,8 +10,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from arroyo_lite.cli import main
-from tests.support.cli import run
 from tests.support.http_app import STATE, url
+from tests.support.inprocess import invoke
 
 README = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
 SECTION = README.split("<!-- section: infer -->")[1].split("<!-- /section: infer -->")[0]
@@ -26,7 +26,7 @@ async def test_the_readme_example_prints_what_it_shows(server, tmp_path):
     assert argv[:3] == ["arroyo-lite", "infer", README_URL]
     server.app[STATE].sequence = [BODY.encode()]
     here = url(server, "/sequence")
-    done = await run("infer", here, *argv[3:], API_TOKEN="readme-token")
+    done = await invoke("infer", here, *argv[3:], API_TOKEN="readme-token")
     assert done.code == 0, done.stderr
     assert done.stdout.replace(here, README_URL).splitlines() == shown
     path = tmp_path / "orders.sql"

@@ -6,8 +6,8 @@ warning names the body's keys and points at ``arroyo-lite infer``. Real server (
 
 from __future__ import annotations
 
-from tests.support.cli import run
 from tests.support.http_app import STATE, url
+from tests.support.inprocess import invoke
 
 WRAPPED = b'{"count": 2, "next": null, "results": [{"id": 1, "total": 2.5}, {"id": 2}]}'
 
@@ -23,7 +23,7 @@ async def test_warns_when_every_row_is_null_and_names_the_keys(server, tmp_path)
         f"CREATE TABLE orders (id BIGINT, total DOUBLE) WITH (connector = 'polling_http', "
         f"endpoint = '{wrapped(server)}', format = 'json');\n"
     )
-    done = await run("test", str(path))
+    done = await invoke("test", str(path))
     out = " ".join(done.stdout.split())
     assert "warning: every decoded row is entirely NULL (1 row(s))" in out
     assert "the body's top-level keys are: count, next, results" in out
@@ -39,7 +39,7 @@ async def test_the_suggested_command_keeps_header_templates_not_secrets(server, 
         f"endpoint = '{wrapped(server)}', headers = 'X-Key: {{{{ WARN_TOKEN }}}}', "
         "format = 'json');\n"
     )
-    done = await run("test", str(path), WARN_TOKEN="hunter2-secret")
+    done = await invoke("test", str(path), WARN_TOKEN="hunter2-secret")
     out = " ".join(done.stdout.split())
     assert "-H 'X-Key: {{ WARN_TOKEN }}' --name orders`" in out
     assert "hunter2-secret" not in done.stdout + done.stderr
@@ -51,7 +51,7 @@ async def test_warns_when_most_columns_match_no_field(server, tmp_path):
         f"CREATE TABLE items (id BIGINT, title TEXT, price DOUBLE) WITH (connector = "
         f"'polling_http', endpoint = '{url(server, '/array')}', format = 'json');\n"
     )
-    done = await run("test", str(path))
+    done = await invoke("test", str(path))
     out = " ".join(done.stdout.split())
     assert "warning: 2 of 3 declared columns match no field (title, price)" in out
     assert "the array's objects' keys are: id, name" in out
@@ -64,5 +64,5 @@ async def test_does_not_warn_when_the_columns_fit(server, tmp_path):
         f"CREATE TABLE items (id BIGINT, name TEXT, extra TEXT) WITH (connector = "
         f"'polling_http', endpoint = '{url(server, '/array')}', format = 'json');\n"
     )
-    done = await run("test", str(path))
+    done = await invoke("test", str(path))
     assert done.code == 0 and "warning" not in done.stdout
