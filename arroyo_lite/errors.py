@@ -20,7 +20,6 @@ them (see :mod:`arroyo_lite.secrets`) before it builds the error.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -168,6 +167,8 @@ def closest(word: str, choices: Iterable[str], *, cutoff: float = 0.6) -> str | 
     for choice in options:
         if choice.casefold() == folded and choice != word:
             return choice
+    import difflib  # here: every command imports this module, few need a suggestion
+
     close = difflib.get_close_matches(word, options, n=1, cutoff=cutoff)
     return close[0] if close else None
 
