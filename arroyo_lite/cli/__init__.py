@@ -27,22 +27,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cluster": ("cluster_cmd", "List, show, stop and delete pipelines on an Arroyo cluster."),
 }
 
-#: Command modules without an entry in :data:`COMMANDS` (yet): imported, as all commands once
-#: were, whenever the group lists commands or resolves a name not in the table. A module not
-#: written yet is simply absent.
-OTHER_MODULES = ("deploy_cmd", "cluster_cmd")
-
-
-def _import_others() -> None:
-    for name in OTHER_MODULES:
-        try:
-            importlib.import_module(f"arroyo_lite.cli.{name}")
-        except ModuleNotFoundError as e:
-            # Only the module itself may be missing; any other import failure is a bug.
-            if e.name != f"arroyo_lite.cli.{name}":
-                raise
-
-
 class LazyGroup(click.Group):
     """A group whose built-in commands are imported on first use (see :data:`COMMANDS`).
 
@@ -51,20 +35,15 @@ class LazyGroup(click.Group):
     """
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        _import_others()
         return [*COMMANDS, *(name for name in self.commands if name not in COMMANDS)]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in COMMANDS:
-            if cmd_name not in self.commands:
-                importlib.import_module(f"arroyo_lite.cli.{COMMANDS[cmd_name][0]}")
-        elif cmd_name not in self.commands:
-            _import_others()
+        if cmd_name in COMMANDS and cmd_name not in self.commands:
+            importlib.import_module(f"arroyo_lite.cli.{COMMANDS[cmd_name][0]}")
         return self.commands.get(cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Click would import every command to ask for its short help: read the table instead.
-        _import_others()
         rows = [(name, text) for name, (_, text) in COMMANDS.items()]
         rows += [
             (name, command.get_short_help_str(formatter.width))
