@@ -5,6 +5,7 @@ below it, never one above)::
 
     values      errors config clock secrets _version
     language    sql/ connectors/ formats/      (connectors/ never imports sql/)
+                infer/ (a schema from a sample: body -> CREATE TABLE text)
     runtime     runtime/
     query       query/
     session     session.py, cluster/ (the two ways a program runs: here, or deployed to an
@@ -34,7 +35,7 @@ ROOT = "arroyo_lite"
 
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("values", frozenset({"errors", "config", "clock", "secrets", "_version"})),
-    ("language", frozenset({"sql", "connectors", "formats"})),
+    ("language", frozenset({"sql", "connectors", "formats", "infer"})),
     ("runtime", frozenset({"runtime"})),
     ("query", frozenset({"query"})),
     ("session", frozenset({"session", "cluster", ""})),  # "": the root, arroyo_lite/__init__.py
