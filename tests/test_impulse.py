@@ -23,8 +23,8 @@ def impulse_config(
         name="imp",
         kind=TableKind.SOURCE,
         columns=(
-            ColumnSpec("counter", pa.uint64(), "BIGINT UNSIGNED", nullable=False),
-            ColumnSpec("subtask_index", pa.uint64(), "BIGINT UNSIGNED", nullable=False),
+            ColumnSpec("counter", pa.int64(), "BIGINT", nullable=False),
+            ColumnSpec("subtask_index", pa.int64(), "BIGINT", nullable=False),
         ),
         connector="impulse",
         connector_options=ImpulseOptions(

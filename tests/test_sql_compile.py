@@ -152,8 +152,8 @@ def test_reference_g_unstructured_json_with_a_json_column() -> None:
 def test_reference_q_impulse_without_columns_gets_the_impulse_schema() -> None:
     table = one_table("CREATE TABLE source with (connector = 'impulse', event_rate = 10);")
     assert [(c.name, c.data_type, c.nullable) for c in table.columns] == [
-        ("counter", pa.uint64(), False),
-        ("subtask_index", pa.uint64(), False),
+        ("counter", pa.int64(), False),
+        ("subtask_index", pa.int64(), False),
     ]
     assert table.connector_options == ImpulseOptions(event_rate=10.0)
     assert table.format is None

@@ -144,7 +144,7 @@ CASES = [
     ("CREATE TABLE i WITH (connector = 'impulse', event_rate = 1e400);",
      "invalid value for 'event_rate': inf (must be a finite number)", 1, 58),
     ("CREATE TABLE i (a INT) WITH (connector = 'impulse', event_rate = 1);",
-     "invalid schema for impulse source", 1, 14),
+     "invalid schema for impulse source", 1, 17),
     ("CREATE TABLE i WITH (connector = 'impulse', event_rate = 1, message_count = 'many');",
      "expected with option 'message_count' to be an integer, but it was `many`", 1, 77),
     # -- columns and constraints --

@@ -51,7 +51,7 @@ def test_validate_prints_one_line_per_table(runner: CliRunner, tmp_path: Path) -
         f"{path}:2: table quotes  connector=polling_http  kind=source  "
         "columns=[symbol TEXT NOT NULL, price DOUBLE]  format=json  framing=newline",
         f"{path}:8: table ticks  connector=impulse  kind=source  "
-        "columns=[counter BIGINT UNSIGNED NOT NULL, subtask_index BIGINT UNSIGNED NOT NULL]",
+        "columns=[counter BIGINT NOT NULL, subtask_index BIGINT NOT NULL]",
         f"{path}:9: query",
     ]
 

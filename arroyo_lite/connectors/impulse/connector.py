@@ -2,8 +2,15 @@
 
 Options (Arroyo's): ``event_rate`` (double, required), ``message_count`` and
 ``event_time_interval`` (integers, micros); beyond Arroyo, a non-finite ``event_rate``
-(``'NaN'``, ``'inf'``) is rejected. A table declared without columns gets Arroyo's
-impulse schema; declared columns must be exactly that schema.
+(``'NaN'``, ``'inf'``) is rejected. The table's columns are Arroyo's ``impulse_schema()``
+(``crates/arroyo-connectors/src/impulse/mod.rs``): ``counter`` and ``subtask_index``, both
+``BIGINT NOT NULL`` (signed ``Int64``).
+
+Declaring columns is an error, ``invalid schema for impulse source``, whatever they are:
+Arroyo's ``from_options`` compares the declared ``SourceField``s with its own, and the ones
+built from SQL never carry the ``sql_name`` that ``impulse_schema()`` sets, so no declared
+list is ever equal (even ``counter BIGINT NOT NULL, subtask_index BIGINT NOT NULL``).
+Accepting such a list here would validate a file that Arroyo rejects.
 """
 
 from __future__ import annotations
@@ -24,8 +31,8 @@ if TYPE_CHECKING:
     from arroyo_lite.connectors.options import OptionReader
 
 _DEFAULT_COLUMNS = (
-    ColumnSpec("counter", pa.uint64(), "BIGINT UNSIGNED", nullable=False),
-    ColumnSpec("subtask_index", pa.uint64(), "BIGINT UNSIGNED", nullable=False),
+    ColumnSpec("counter", pa.int64(), "BIGINT", nullable=False),
+    ColumnSpec("subtask_index", pa.int64(), "BIGINT", nullable=False),
 )
 
 
@@ -44,15 +51,16 @@ class ImpulseConnector(Connector):
         check the declared columns, then the schema; every problem goes through
         ``options.report``."""
         pulled = OPTIONS.pull(options)
-        declared = [(c.name, c.data_type, c.nullable) for c in table.physical_columns]
-        expected = [(c.name, c.data_type, c.nullable) for c in _DEFAULT_COLUMNS]
-        if declared and declared != expected:
+        declared = table.physical_columns
+        if declared and declared != _DEFAULT_COLUMNS:
+            # Without a column list the builder passes _DEFAULT_COLUMNS as they are; a
+            # declared column differs from them at least by its source position.
             options.report(
                 SqlError(
                     "invalid schema for impulse source",
-                    position=table.position,
-                    hint="omit the columns, or declare exactly counter BIGINT UNSIGNED NOT NULL, "
-                    "subtask_index BIGINT UNSIGNED NOT NULL",
+                    position=declared[0].position or table.position,
+                    hint="omit the column list: an impulse table always has counter BIGINT NOT "
+                    "NULL, subtask_index BIGINT NOT NULL (Arroyo rejects any declared columns)",
                 )
             )
         # (Also reports a missing event_rate, unless it was given with a bad value.)
