@@ -76,3 +76,84 @@ def test_impulse_counter_arithmetic_goes_below_zero() -> None:
         wait_for(lambda: session.query("SELECT count(*) AS n FROM ticks")["n"][0].as_py() == 20)
         rows = session.query("SELECT counter - 10 AS d FROM ticks ORDER BY counter")
     assert rows["d"].to_pylist() == list(range(-10, 10))
+
+
+# -- 2. windows start where Arroyo's start: at multiples of the width since the epoch ------
+
+TUMBLING_RS = "crates/arroyo-worker/src/arrow/tumbling_aggregating_window.rs"
+SLIDING_RS = "crates/arroyo-worker/src/arrow/sliding_aggregating_window.rs"
+SECOND = 1_000_000_000
+#: Row times (ns): 2023-11-14 22:13:20.123456789, a Tuesday, and others days apart.
+ROW_TIMES = [1_700_000_000_123_456_789, 1_700_000_000 * SECOND + 3 * 86_400 * SECOND + 7,
+             1_699_999_999 * SECOND, 86_400 * SECOND * 19_700 + 1]  # fmt: skip
+
+WINDOW_CASES = [
+    # (Arroyo file, interval text, width in seconds); widths that do not divide a day first.
+    (TUMBLING_RS, "7 minutes", 420),
+    (TUMBLING_RS, "7 days", 7 * 86_400),
+    (TUMBLING_RS, "13 seconds", 13),
+    (TUMBLING_RS, "5 hours", 5 * 3600),
+    (TUMBLING_RS, "1 hour", 3600),
+    (TUMBLING_RS, "1 day", 86_400),
+]
+
+
+def _bin_start(nanos: int, width_ns: int) -> int:
+    """Arroyo's ``bin_start``: ``nanos - nanos % width``."""
+    return nanos - nanos % width_ns
+
+
+def _window_rows(sql: str) -> list[tuple[int, int, int]]:
+    """Run translated ``sql`` over the rows of ROW_TIMES; (start ns, end ns, count) rows."""
+    import duckdb
+    import pyarrow as pa
+
+    from arroyo_lite.sql.transpile import to_duckdb
+
+    con = duckdb.connect()
+    con.register("t", pa.table({"_timestamp": pa.array(ROW_TIMES, pa.timestamp("ns"))}))
+    wrapped = f"SELECT epoch_ns(w.start), epoch_ns(w.\"end\"), n FROM ({to_duckdb(sql)}) ORDER BY 1"
+    return [tuple(r) for r in con.sql(wrapped).fetchall()]
+
+
+@pytest.mark.parametrize(("arroyo_file", "interval", "width"), WINDOW_CASES)
+def test_tumble_windows_are_aligned_to_the_epoch(
+    arroyo_file: str, interval: str, width: int
+) -> None:
+    width_ns = width * SECOND
+    expected: dict[int, int] = {}
+    for t in ROW_TIMES:
+        start = _bin_start(t, width_ns)
+        expected[start] = expected.get(start, 0) + 1
+    rows = _window_rows(
+        f"SELECT tumble(interval '{interval}') AS w, count(*) AS n FROM t GROUP BY w"
+    )
+    assert rows == [(s, s + width_ns, n) for s, n in sorted(expected.items())]
+
+
+def test_seven_day_windows_start_on_thursday() -> None:
+    """The epoch was a Thursday; DuckDB's default origin would start weeks on Monday."""
+    import datetime as dt
+
+    rows = _window_rows("SELECT tumble(interval '7 days') AS w, count(*) AS n FROM t GROUP BY w")
+    days = {dt.datetime.fromtimestamp(s // SECOND, dt.UTC).strftime("%A") for s, _, _ in rows}
+    assert days == {"Thursday"}
+
+
+@pytest.mark.parametrize(
+    ("arroyo_file", "slide", "width"),
+    [(SLIDING_RS, 420, 1260), (SLIDING_RS, 7 * 86_400, 14 * 86_400), (SLIDING_RS, 60, 300)],
+)
+def test_hop_windows_are_aligned_to_the_epoch(arroyo_file: str, slide: int, width: int) -> None:
+    """A row at t is in the width/slide windows starting bin_start(t, slide) - k * slide."""
+    slide_ns, width_ns = slide * SECOND, width * SECOND
+    expected: dict[int, int] = {}
+    for t in ROW_TIMES:
+        for k in range(width // slide):
+            start = _bin_start(t, slide_ns) - k * slide_ns
+            expected[start] = expected.get(start, 0) + 1
+    rows = _window_rows(
+        f"SELECT hop(interval '{slide} seconds', interval '{width} seconds') AS w, "
+        "count(*) AS n FROM t GROUP BY w"
+    )
+    assert rows == [(s, s + width_ns, n) for s, n in sorted(expected.items())]

@@ -22,16 +22,24 @@ integer = array index) turned into a JSONPath:
 ``json_length(j, KEYS)``       element count of an array or key count of an object
 ``json_contains(j, KEYS)``     ``json_exists(j, path)``
 ``row_time()``                 the ``_timestamp`` column
-``tumble(width)``              ``{start, end}`` struct from ``time_bucket(width, _timestamp)``
+``tumble(width)``              ``{start, end}`` struct from ``time_bucket(width, _timestamp,
+                               epoch)``
 ``hop(slide, width)``          the same struct, for each of the ``width / slide`` windows a row
                                falls in (see below)
 ============================== ===============================================================
+
+Windows are aligned to the Unix epoch, as Arroyo's are: its window operators start a row's
+bin at ``nanos - nanos % width`` (``bin_start`` in
+``crates/arroyo-worker/src/arrow/tumbling_aggregating_window.rs`` and, with the slide,
+``sliding_aggregating_window.rs``). DuckDB's ``time_bucket`` would otherwise count from its
+own origin (2000-01-03, a Monday), which moves every width that does not divide a day: a
+7-minute window would start at 19:31 instead of 19:25, a 7-day one on Monday, not Thursday.
 
 A ``hop`` makes one row count in several windows, which a ``GROUP BY`` expression cannot do
 in DuckDB. So the SELECT that uses it is given a derived table: its single FROM table (and
 WHERE) move into ``SELECT *, unnest(range(0, width / slide)) AS __hop_k FROM ...``, aliased
 with the table's own name, and each ``hop(...)`` becomes the window starting
-``time_bucket(slide, _timestamp) - slide * __hop_k``. A hop over joins is rejected.
+``time_bucket(slide, _timestamp, epoch) - slide * __hop_k``. A hop over joins is rejected.
 ``session`` windows have no DuckDB equivalent and raise
 :class:`~arroyo_lite.errors.QueryError`.
 """
@@ -249,10 +257,20 @@ def _window(start: exp.Expression, width: exp.Expression) -> exp.Expression:
     )
 
 
+#: Where windows are counted from (Arroyo's: the Unix epoch; see the module docstring).
+WINDOW_ORIGIN = "1970-01-01 00:00:00"
+
+
+def _bucket(width: exp.Expression) -> exp.Expression:
+    """The start of the ``width`` bucket holding ``_timestamp``, counted from the epoch."""
+    origin = exp.cast(exp.Literal.string(WINDOW_ORIGIN), "TIMESTAMP")
+    return _fn("time_bucket", width, exp.column(TIMESTAMP_COLUMN, quoted=True), origin)
+
+
 def _tumble(args: list[exp.Expression]) -> exp.Expression:
     _args(args, "tumble", 1)
     width = args[0]
-    return _window(_fn("time_bucket", width, exp.column(TIMESTAMP_COLUMN, quoted=True)), width)
+    return _window(_bucket(width.copy()), width)
 
 
 HOP_INDEX = "__hop_k"
@@ -294,7 +312,7 @@ def _rewrite_hops(tree: exp.Expr) -> None:
         alias = source.this.alias_or_name or "hop_source"
         derived = exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(alias)))
         select.set("from_", exp.From(this=derived))
-        bucket = _fn("time_bucket", slide.copy(), exp.column(TIMESTAMP_COLUMN, quoted=True))
+        bucket = _bucket(slide.copy())
         shift = exp.Mul(this=slide.copy(), expression=exp.column(HOP_INDEX))
         for node in hops:
             node.replace(_window(exp.Sub(this=bucket.copy(), expression=shift.copy()), width))
