@@ -157,3 +157,50 @@ def test_hop_windows_are_aligned_to_the_epoch(arroyo_file: str, slide: int, widt
         "count(*) AS n FROM t GROUP BY w"
     )
     assert rows == [(s, s + width_ns, n) for s, n in sorted(expected.items())]
+
+
+# -- 4. column types: convert_data_type over the types of Arroyo's sqlparser -------------
+
+TYPES_RS = "crates/arroyo-planner/src/types.rs"
+DECIMAL = "should satisfy `0 < precision <= 38`, and `scale <= precision`."
+
+TYPE_CASES = [
+    # (Arroyo file, column type, message); the error points at the type (column 19).
+    (TYPES_RS, "INTEGER UNSIGNED", "Unsupported SQL type 'INTEGER UNSIGNED'"),
+    (TYPES_RS, "integer  unsigned", "Unsupported SQL type 'INTEGER UNSIGNED'"),
+    (TYPES_RS, "TIMESTAMP WITHOUT TIME ZONE", "Unsupported SQL type 'TIMESTAMP WITHOUT TIME ZONE'"),
+    (TYPES_RS, "TIMESTAMP(6) WITHOUT TIME ZONE",
+     "Unsupported SQL type 'TIMESTAMP(6) WITHOUT TIME ZONE'"),
+    (TYPES_RS, "DOUBLE[][]", "Unsupported SQL type 'DOUBLE[]'"),
+    (TYPES_RS, "ARRAY<ARRAY<INT>>", "Unsupported SQL type 'ARRAY<INT>'"),
+    (TYPES_RS, "STRUCT<a INT[][]>", "Unsupported SQL type 'INT[]'"),
+    (TYPES_RS, "DECIMAL(39)", f"Decimal(precision = 39, scale = 0) {DECIMAL}"),
+    (TYPES_RS, "DECIMAL(39, 2)", f"Decimal(precision = 39, scale = 2) {DECIMAL}"),
+    (TYPES_RS, "NUMERIC(10, 11)", f"Decimal(precision = 10, scale = 11) {DECIMAL}"),
+    (TYPES_RS, "DECIMAL(0)", f"Decimal(precision = 0, scale = 0) {DECIMAL}"),
+    # make_decimal_type stores the precision as u8: 300 wraps to 44.
+    (TYPES_RS, "DECIMAL(300)", f"Decimal(precision = 44, scale = 0) {DECIMAL}"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("arroyo_file", "column_type", "message"), TYPE_CASES)
+def test_rejected_column_types(arroyo_file: str, column_type: str, message: str) -> None:
+    check(f"CREATE TABLE t (a {column_type});", message, 1, 19)
+
+
+ACCEPTED_TYPES = [
+    # (Arroyo file, column type, Arrow type): the neighbours of the rejected ones.
+    (TYPES_RS, "INT UNSIGNED", "uint32"),
+    (TYPES_RS, "INT4 UNSIGNED", "uint32"),
+    (TYPES_RS, "BIGINT UNSIGNED", "uint64"),
+    (TYPES_RS, "TIMESTAMP", "timestamp[ns]"),
+    (TYPES_RS, "DOUBLE[]", "list<item: double>"),
+    (TYPES_RS, "STRUCT<a INT[]>[]", "list<item: struct<a: list<item: int32>>>"),
+    (TYPES_RS, "DECIMAL(38, 38)", "decimal128(38, 38)"),
+]
+
+
+@pytest.mark.parametrize(("arroyo_file", "column_type", "arrow"), ACCEPTED_TYPES)
+def test_accepted_column_types(arroyo_file: str, column_type: str, arrow: str) -> None:
+    program = compile_sql(f"CREATE TABLE t (a {column_type});", env={})
+    assert str(program.tables[0].columns[0].data_type) == arrow

@@ -26,7 +26,7 @@ def http(columns: str, *options: str) -> str:
 TYPE_CASES = [
     ("BOOLEAN", pa.bool_()), ("BOOL", pa.bool_()), ("INT", pa.int32()), ("INTEGER", pa.int32()),
     ("INT4", pa.int32()), ("BIGINT", pa.int64()), ("INT8", pa.int64()),
-    ("INT UNSIGNED", pa.uint32()), ("INTEGER UNSIGNED", pa.uint32()),
+    ("INT UNSIGNED", pa.uint32()), ("INT4 UNSIGNED", pa.uint32()),
     ("BIGINT UNSIGNED", pa.uint64()), ("INT8 UNSIGNED", pa.uint64()),
     ("FLOAT", pa.float32()), ("REAL", pa.float32()), ("FLOAT4", pa.float32()),
     ("DOUBLE", pa.float64()), ("DOUBLE PRECISION", pa.float64()), ("FLOAT8", pa.float64()),

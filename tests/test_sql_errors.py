@@ -120,7 +120,7 @@ CASES = [
      5, 3),
     # Beyond Arroyo: a STRUCT cannot name a field twice (a JSON object cannot fill both).
     (pt(columns="x INT, s STRUCT<a INT, b STRUCT<c TEXT, c INT>>[]"),
-     "duplicate field name 'c' in STRUCT<c TEXT, c INT>", 1, 24),
+     "duplicate field name 'c' in STRUCT<c TEXT, c INT>", 1, 26),
     # An empty option is reported at the comma to remove.
     ("CREATE TABLE i WITH (connector = 'impulse', event_rate = 1,);",
      "invalid with option: ''; expected an `=` delimited key-value pair", 1, 59),
@@ -154,9 +154,9 @@ CASES = [
      "field 'd' has a type 'Date32' that cannot be used in a connection table", 1, 17),
     (pt(columns="ts TIMESTAMP(7)"),
      "unsupported precision 7 -- supported precisions are 0 (seconds), 3 (milliseconds), "
-     "6 (microseconds), and 9 (nanoseconds)", 1, 17),
+     "6 (microseconds), and 9 (nanoseconds)", 1, 20),
     (pt(columns="ts TIMESTAMP WITH TIME ZONE"),
-     "Unsupported SQL type 'TIMESTAMP WITH TIME ZONE'", 1, 17),
+     "Unsupported SQL type 'TIMESTAMP WITH TIME ZONE'", 1, 20),
     (pt(columns="value TEXT, topic TEXT METADATA FROM 'topic'"),
      "unknown metadata field 'topic' for polling_http connector 't'", 1, 29),
     (pt(columns="a INT, PRIMARY KEY (a)"), "Unsupported table constraint `PRIMARY KEY (a)`", 1, 24),
@@ -268,7 +268,7 @@ MULTI_CASES = [
     # broken columns (and not called unknown either).
     (pt("method = 'get'", "event_time_field = ts",
         columns="value TEXT, ts TIMESTAMP(2), n SMALLINT"),
-     [("unsupported precision 2 -- ...", 1, 29),
+     [("unsupported precision 2 -- ...", 1, 32),
       ("field 'n' has a type 'Int16' that cannot be used in a connection table", 1, 46),
       ("invalid value for 'method': 'get'", 5, 12)]),
     # Two headers problems (both at the headers value, in the order found).
@@ -302,7 +302,7 @@ MULTI_CASES = [
     # Memory tables: every problem.
     ("CREATE TABLE m (a INT, b INT GENERATED ALWAYS AS (a + 1), c BIT) WITH (format = 'json');",
      [("memory table column 'b' cannot be virtual or metadata", 1, 24),
-      ("Unsupported SQL type 'BIT'", 1, 59),
+      ("Unsupported SQL type 'BIT'", 1, 61),
       ("Memory tables do not allow with options; to create a connection table set the "
        "'connector' option", 1, 72)]),
     # A connector that is not a string, or unknown: nothing else of the table can be checked.
@@ -432,7 +432,7 @@ def test_every_problem_in_a_file_is_reported_in_order() -> None:
 def test_column_errors_are_all_collected() -> None:
     errors = errors_of(pt(columns="a TIMESTAMP(2), b BIT, c INT"))
     assert [e.message.split(" ")[0] for e in errors] == ["unsupported", "Unsupported"]
-    assert [e.position.col for e in errors if e.position] == [17, 33]
+    assert [e.position.col for e in errors if e.position] == [19, 35]  # at the types
 
 
 def test_secret_values_never_appear_in_messages() -> None:

@@ -110,6 +110,9 @@ def _read_column(
     try:
         sql_type = convert(kind)
     except TypeError_ as e:
+        at = kind.meta.get("written_at") if kind._meta else None
+        if isinstance(at, int):  # point at the type itself, as Arroyo's diagnostic does
+            where = source.position(at, str(kind.meta.get("written", "")).split("(")[0] or None)
         result.errors.append(SqlError(str(e), position=where, hint=e.hint or _type_hint(kind)))
         return
     nullable, primary_key = True, False

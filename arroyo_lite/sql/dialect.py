@@ -10,7 +10,10 @@ covers most of it (``WATERMARK FOR col [AS expr]``, ``STRUCT<...>``, ``T[]``, ``
 - ``FLOAT`` is Float32 (Postgres would make it a double);
 - ``GENERATED ALWAYS AS (expr)`` with or without ``STORED`` -> sqlglot's
   ``ComputedColumnConstraint`` (``persisted`` tells whether STORED was written), where sqlglot
-  would otherwise read the STORED-less form as an identity column.
+  would otherwise read the STORED-less form as an identity column;
+- every parsed type keeps the text it was written as (``meta["written"]``): sqlglot reads
+  ``INTEGER UNSIGNED`` as ``INT UNSIGNED`` and ``TIMESTAMP WITHOUT TIME ZONE`` as
+  ``TIMESTAMP``, which Arroyo's parser tells apart (see :mod:`arroyo_lite.sql.types`).
 """
 
 from __future__ import annotations
@@ -38,6 +41,21 @@ class ArroyoParser(RisingWaveParser):
         "GENERATED": lambda self: self._parse_arroyo_generated(),
         "METADATA": lambda self: self._parse_metadata_from(),
     }
+
+    def _parse_types(
+        self,
+        check_func: bool = False,
+        schema: bool = False,
+        allow_identifiers: bool = True,
+        with_collation: bool = False,
+    ) -> exp.Expr | None:
+        start = self._index
+        parsed = super()._parse_types(check_func, schema, allow_identifiers, with_collation)
+        if isinstance(parsed, exp.DataType) and self._index > start and self.sql:
+            first, last = self._tokens[start], self._tokens[self._index - 1]
+            parsed.meta["written"] = self.sql[first.start : last.end + 1]
+            parsed.meta["written_at"] = first.start
+        return parsed
 
     def _parse_arroyo_generated(self) -> exp.Expr:
         index = self._index

@@ -5,6 +5,14 @@ type appear in a connection (source/sink) table. Types that exist only in memory
 (small integers, DATE, TIME, INTERVAL) convert fine but are rejected by the table builder
 with :func:`connection_type_error`, using Arroyo's wording and the Arrow type name Arroyo
 prints.
+
+Arroyo's rules (``convert_data_type`` in ``crates/arroyo-planner/src/types.rs``, over the
+types of Arroyo's sqlparser fork) that sqlglot alone would blur, decided from the text the
+type was written as (``meta["written"]``, kept by :mod:`arroyo_lite.sql.dialect`):
+``INTEGER UNSIGNED`` is not ``INT UNSIGNED`` (sqlparser's ``IntegerUnsigned`` has no arm
+there), ``TIMESTAMP WITHOUT TIME ZONE`` is not ``TIMESTAMP`` (only ``TimezoneInfo::None``
+is), an array element cannot be an array, and ``DECIMAL`` precision and scale are checked
+by ``make_decimal_type``.
 """
 
 from __future__ import annotations
@@ -79,12 +87,45 @@ def _int_params(dt: exp.DataType) -> list[int]:
     return values
 
 
+def _written(dt: exp.DataType) -> str | None:
+    """The type as the user wrote it, whitespace collapsed (``None`` if not recorded)."""
+    text = dt.meta.get("written") if dt._meta else None
+    return " ".join(str(text).split()) if text else None
+
+
+def _unsupported(written: str, hint: str) -> TypeError_:
+    return TypeError_(f"Unsupported SQL type '{written}'", hint=hint)
+
+
+def _decimal(dt: exp.DataType) -> SqlType:
+    """Arroyo's ``make_decimal_type``: precision and scale are stored as ``u8``/``i8`` (so
+    they wrap as there), then ``0 < precision <= 38`` and ``|scale| <= precision``."""
+    params = _int_params(dt)
+    if not params:
+        precision, scale = 38, 10  # DECIMAL alone: Arrow's maximum precision, default scale
+    else:
+        precision = params[0] % 256
+        scale = (params[1] if len(params) > 1 else 0) % 256
+        scale = scale - 256 if scale > 127 else scale
+    if precision == 0 or precision > 38 or abs(scale) > precision:
+        raise TypeError_(
+            f"Decimal(precision = {precision}, scale = {scale}) should satisfy "
+            "`0 < precision <= 38`, and `scale <= precision`.",
+            hint="DECIMAL(p, s) needs 1 <= p <= 38 and s <= p",
+        )
+    return SqlType(pa.decimal128(precision, scale), f"DECIMAL({precision}, {scale})")
+
+
 def convert(dt: exp.DataType) -> SqlType:
     """Convert one sqlglot type (recursively for arrays and structs).
 
     Raises :class:`TypeError_` with Arroyo's message for types Arroyo does not support at all.
     """
     kind = dt.this
+    written = _written(dt)
+    if kind == DType.UINT and written is not None and written.upper().startswith("INTEGER"):
+        raise _unsupported(written.upper(), "write INT UNSIGNED (Arroyo's parser reads "
+                           "INTEGER UNSIGNED as a type its planner has no rule for)")
     if kind in _SIMPLE:
         arrow, name = _SIMPLE[kind]
         return SqlType(arrow, name)
@@ -94,13 +135,14 @@ def convert(dt: exp.DataType) -> SqlType:
         arrow, name, debug = _MEMORY_ONLY[kind]
         return SqlType(arrow, name, memory_only=debug)
     if kind == DType.DECIMAL:
-        params = _int_params(dt)
-        # DECIMAL alone is (38, 10); DECIMAL(p) is (p, 0), as in Arroyo.
-        precision, scale = (params[0], params[1] if len(params) > 1 else 0) if params else (38, 10)
-        if not 1 <= precision <= 38 or not 0 <= scale <= precision:
-            raise TypeError_(f"Unsupported SQL type '{dt.sql()}': invalid decimal precision")
-        return SqlType(pa.decimal128(precision, scale), f"DECIMAL({precision}, {scale})")
+        return _decimal(dt)  # DECIMAL alone is (38, 10); DECIMAL(p) is (p, 0), as in Arroyo.
     if kind in (DType.TIMESTAMP, DType.DATETIME):
+        if written is not None and "WITHOUT TIME ZONE" in written.upper():
+            precision_text = "".join(f"({p})" for p in _int_params(dt))
+            raise _unsupported(
+                f"TIMESTAMP{precision_text} WITHOUT TIME ZONE",
+                "write TIMESTAMP: Arroyo's TIMESTAMP already has no time zone",
+            )
         params = _int_params(dt)
         precision = params[0] if params else 9
         if precision not in _TIMESTAMP_UNITS:
@@ -111,7 +153,17 @@ def convert(dt: exp.DataType) -> SqlType:
         name = f"TIMESTAMP({precision})" if params else "TIMESTAMP"
         return SqlType(pa.timestamp(_TIMESTAMP_UNITS[precision]), name)
     if kind == DType.ARRAY and dt.expressions:
-        inner = convert(dt.expressions[0])
+        element = dt.expressions[0]
+        if isinstance(element, exp.DataType) and element.this == DType.ARRAY:
+            # Arroyo converts an array's element as a simple type, which an array is not.
+            shown = _written(element)
+            if shown is None and written is not None and written.endswith("[]"):
+                shown = written[:-2].rstrip()
+            raise _unsupported(
+                shown or _display(element),
+                "arrays cannot be nested; use an array of STRUCTs, or a JSON column",
+            )
+        inner = convert(element)
         return SqlType(
             pa.list_(pa.field("item", inner.arrow, nullable=True)),
             f"{inner.name}[]",
