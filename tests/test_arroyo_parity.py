@@ -204,3 +204,25 @@ ACCEPTED_TYPES = [
 def test_accepted_column_types(arroyo_file: str, column_type: str, arrow: str) -> None:
     program = compile_sql(f"CREATE TABLE t (a {column_type});", env={})
     assert str(program.tables[0].columns[0].data_type) == arrow
+
+
+# -- 6. syntax errors point at the offending token, as sqlparser's parse_columns does -------
+
+SQLPARSER_RS = "ArroyoSystems/sqlparser-rs 0.55.0/arroyo: src/parser/mod.rs (parse_columns)"
+AFTER_COLUMN = "Expected: ',' or ')' after column definition, found: "
+
+SYNTAX_CASES = [
+    (SQLPARSER_RS, "CREATE TABLE t (\n  id INT,\n  v TEXT\nWITH (\n  connector = 'impulse',\n"
+     "  event_rate = 1\n);", AFTER_COLUMN + "WITH", 4, 1),
+    (SQLPARSER_RS, "CREATE TABLE t (id INT, v TEXT with (connector = 'impulse', event_rate = 1);",
+     AFTER_COLUMN + "with", 1, 32),
+    (SQLPARSER_RS, "CREATE TABLE t (v TIMESTAMP WITH TIME ZONE\n  WITH (connector = 'impulse'));",
+     AFTER_COLUMN + "WITH", 2, 3),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("arroyo_file", "sql", "message", "line", "col"), SYNTAX_CASES)
+def test_syntax_errors_point_at_the_token(
+    arroyo_file: str, sql: str, message: str, line: int, col: int
+) -> None:
+    check(sql, message, line, col)

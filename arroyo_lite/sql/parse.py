@@ -65,6 +65,9 @@ def parse_statement(raw: RawStatement, source: SourceText) -> ParsedStatement:
         with_position = source.at_token(tokens[start])
         options = _parse_options(tokens[start + 2 : end], tokens[start + 1], source)
         tokens = tokens[:start] + tokens[end + 1 :]
+    unclosed = _unclosed_column_list(raw.tokens, source)
+    if unclosed is not None:
+        raise unclosed  # (sqlglot would read on, and point at the end or parse it oddly)
     expressions = _parse_tokens(tokens, source)
     if len(expressions) != 1 or expressions[0] is None:
         raise SqlError("expected exactly one statement", position=source.at_token(raw.tokens[0]))
@@ -98,6 +101,43 @@ def check_nesting(tokens: list[Token], source: SourceText) -> None:
         elif kind in _CLOSE or (kind == TokenType.GT and types):
             depth = max(0, depth - 1)
             types -= kind == TokenType.GT
+
+
+def _unclosed_column_list(tokens: list[Token], source: SourceText) -> SqlError | None:
+    """``CREATE TABLE t (a INT, v TEXT WITH (...)``: the column list's ``)`` is missing.
+
+    Arroyo's parser (sqlparser's ``parse_columns``) stops at the first token after a column
+    definition that is neither ``,`` nor ``)``: here the ``WITH``. sqlglot would read on and
+    complain at the end of the statement (or, when the parentheses happen to balance, take
+    the WITH clause as part of a column). So a ``WITH (`` directly inside the column list
+    is reported where Arroyo reports it, in its words.
+    """
+    if not tokens or tokens[0].token_type != TokenType.CREATE:
+        return None
+    start = next((i for i, t in enumerate(tokens) if t.token_type == TokenType.L_PAREN), None)
+    if start is None or not any(t.token_type == TokenType.TABLE for t in tokens[:start]):
+        return None
+    depth = 0
+    for i in range(start, len(tokens)):
+        token = tokens[i]
+        if token.token_type in _OPEN:
+            depth += 1
+        elif token.token_type in _CLOSE:
+            depth -= 1
+            if depth == 0:
+                return None  # the list is closed: the problem is elsewhere
+        elif (
+            depth == 1
+            and token.token_type == TokenType.WITH
+            and i + 1 < len(tokens)
+            and tokens[i + 1].token_type == TokenType.L_PAREN
+        ):
+            return SqlError(
+                f"Expected: ',' or ')' after column definition, found: {token.text}",
+                position=source.at_token(token),
+                hint=f"close the column list: add ')' before {token.text}",
+            )
+    return None
 
 
 def _not_a_statement(token: Token, source: SourceText) -> SqlError:
