@@ -226,3 +226,56 @@ def test_syntax_errors_point_at_the_token(
     arroyo_file: str, sql: str, message: str, line: int, col: int
 ) -> None:
     check(sql, message, line, col)
+
+
+# -- 5. virtual columns and watermarks are planned over the non-virtual columns --------------
+
+TABLES_RS = "crates/arroyo-planner/src/tables.rs"
+#: DataFusion's diagnostic for an unknown column (datafusion/sql/src/planner.rs,
+#: validate_schema_satisfies_exprs), which Arroyo shows instead of "No field named ...".
+PLANNER_RS = "ArroyoSystems/arrow-datafusion 48.0.1/arroyo: datafusion/sql/src/planner.rs"
+
+
+def http_table(columns: str) -> str:
+    return (
+        f"CREATE TABLE t ({columns}) WITH (connector = 'polling_http', "
+        "endpoint = 'http://127.0.0.1:1/x', format = 'json');"
+    )
+
+
+VIRTUAL_CASES = [
+    # (Arroyo file, columns, message, col); the table's columns start at column 17.
+    # schema_from_columns plans a virtual column over the physical schema only.
+    (TABLES_RS, "a INT, v1 INT GENERATED ALWAYS AS (a + 1) STORED, "
+     "v2 INT GENERATED ALWAYS AS (v1 * 2) STORED", "column 'v1' not found", 95),
+    # from_options plans WATERMARK FOR ... AS over physical_schema(): no virtual columns.
+    (TABLES_RS, "ts TIMESTAMP NOT NULL, late TIMESTAMP GENERATED ALWAYS AS "
+     "(ts - INTERVAL '1' MINUTE) STORED, WATERMARK FOR ts AS late", "column 'late' not found",
+     130),
+    (PLANNER_RS, "a INT, v INT GENERATED ALWAYS AS (b) STORED", "column 'b' not found", 51),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("arroyo_file", "columns", "message", "col"), VIRTUAL_CASES)
+def test_virtual_and_watermark_references(
+    arroyo_file: str, columns: str, message: str, col: int
+) -> None:
+    check(http_table(columns), message, 1, col)
+
+
+def test_watermark_may_name_a_virtual_column_and_use_physical_ones() -> None:
+    """The WATERMARK FOR *column* is looked up among all fields (tables.rs), only the
+    expression is limited to the physical schema."""
+    program = compile_sql(
+        http_table(
+            "ts TIMESTAMP NOT NULL, late TIMESTAMP GENERATED ALWAYS AS "
+            "(ts - INTERVAL '1' MINUTE) STORED, WATERMARK FOR late AS ts - INTERVAL '5' SECOND"
+        ),
+        env={},
+    )
+    assert program.tables[0].event_time_column == "late"
+
+
+def test_a_virtual_column_reference_gets_a_did_you_mean() -> None:
+    (error,) = errors_of(http_table("amount INT, v INT GENERATED ALWAYS AS (amont) STORED"))
+    assert error.hint is not None and error.hint.startswith("did you mean 'amount'?")

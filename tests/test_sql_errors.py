@@ -167,12 +167,12 @@ CASES = [
     (pt(columns="value TEXT, WATERMARK FOR ts"),
      "WATERMARK FOR field `ts` does not exist", 1, 43),
     (pt(columns="length JSON, diff INT GENERATED ALWAYS AS (notfield) STORED"),
-     "'notfield' not found", 1, 60),
+     "column 'notfield' not found", 1, 60),
     (pt(columns="value TEXT, value TEXT GENERATED ALWAYS AS (value) STORED"),
      "could not create connection schema: invalid field names in schema: Schema error: Schema "
      "contains duplicate unqualified field name value", 1, 29),
     (pt(columns="ts TIMESTAMP, WATERMARK FOR ts AS tss - INTERVAL '1' SECOND"),
-     "'tss' not found", 1, 51),
+     "column 'tss' not found", 1, 51),
     # The AS expression must be a TIMESTAMP that is never NULL (Arroyo's planner rules),
     # reported at the start of the expression.
     (pt(columns="ts TIMESTAMP, WATERMARK FOR ts AS ts - INTERVAL '1' SECOND"),

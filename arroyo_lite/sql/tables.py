@@ -29,7 +29,7 @@ from arroyo_lite.config import (
 )
 from arroyo_lite.connectors.base import Connector
 from arroyo_lite.connectors.options import MissingOptionError, OptionReader, OptionValue
-from arroyo_lite.errors import ConnectorError, SourcePosition, SqlError
+from arroyo_lite.errors import ConnectorError, SourcePosition, SqlError, did_you_mean
 from arroyo_lite.formats.decoders import quoted
 from arroyo_lite.sql.columns import ColumnsResult, node_position, read_columns
 from arroyo_lite.sql.expr_types import arrow_debug_name, infer
@@ -375,22 +375,35 @@ class _TableBuilder:
         return default
 
     def _check_virtual(self, columns: list[ColumnSpec], cols: ColumnsResult) -> None:
-        physical = {c.name for c in columns if c.is_physical}
+        """Arroyo plans each virtual column over the non-virtual ones only
+        (``schema_from_columns`` in ``crates/arroyo-planner/src/tables.rs``): one virtual
+        column cannot use another."""
+        stored = [c.name for c in columns if not c.is_virtual]
         for column in columns:
             node = cols.generated.get(column.name)
-            if node is None:
+            if node is not None:
+                self._check_references(node, stored, column.position, "a virtual column")
+
+    def _check_references(
+        self, node: exp.Expr, known: list[str], fallback: SourcePosition | None, what: str
+    ) -> bool:
+        """Report every column ``node`` uses that is not in ``known``, with DataFusion's
+        diagnostic (``column 'x' not found``, which is what Arroyo shows); ``True`` if all
+        are known."""
+        ok = True
+        for ref in node.find_all(exp.Column):
+            if ref.table or ref.name in known:
                 continue
-            for ref in node.find_all(exp.Column):
-                if ref.table or ref.name in physical:
-                    continue
-                self.report(
-                    SqlError(
-                        f"'{ref.name}' not found",
-                        position=node_position(ref, self.source) or column.position,
-                        hint="virtual columns can use the table's physical columns: "
-                        + ", ".join(sorted(physical)),
-                    )
+            ok = False
+            self.report(
+                SqlError(
+                    f"column '{ref.name}' not found",
+                    position=node_position(ref, self.source) or fallback,
+                    hint=(did_you_mean(ref.name, known) or "columns: " + ", ".join(known))
+                    + f" ({what} can use only the table's non-virtual columns)",
                 )
+            )
+        return ok
 
     def _check_metadata(self, columns: list[ColumnSpec], connector: Connector) -> None:
         fields = connector.metadata_fields()
@@ -446,20 +459,14 @@ class _TableBuilder:
                 )
             else:
                 self._check_timestamp(column, position, "WATERMARK FOR field")
-            missing = False
-            for ref in (cols.watermark_node or exp.Null()).find_all(exp.Column):
-                if not ref.table and ref.name not in by_name:
-                    missing = True
-                    self.report(
-                        SqlError(
-                            f"'{ref.name}' not found",
-                            position=node_position(ref, self.source) or position,
-                            hint="the WATERMARK FOR expression can use the table's columns: "
-                            + ", ".join(by_name),
-                        )
-                    )
-            if cols.watermark_node is not None and not missing:
-                self._check_watermark_expression(cols.watermark_node, by_name, position)
+            # Planned over the physical schema (ConnectorTable::from_options builds it with
+            # physical_schema(), which leaves the virtual columns out).
+            stored = {c.name: c for c in table.columns if not c.is_virtual}
+            node = cols.watermark_node
+            if node is not None and self._check_references(
+                node, list(stored), position, "the WATERMARK FOR expression"
+            ):
+                self._check_watermark_expression(node, stored, position)
             return None if column is None else column.name
         if event_time_field is not None:
             column = by_name.get(event_time_field)
