@@ -19,6 +19,9 @@ from arroyo_lite.errors import SourcePosition
 
 #: Name of the arrival-time (or event-time) column that ends every source batch.
 TIMESTAMP_COLUMN = "_timestamp"
+#: The SQL name of the per-source status table (an extension beyond Arroyo; its shape is
+#: in :mod:`arroyo_lite.query.status_table`).
+STATUS_TABLE = "arroyo_status"
 #: Arrow type of :data:`TIMESTAMP_COLUMN` (Arroyo: Timestamp(ns), no time zone, non-null).
 TIMESTAMP_TYPE = pa.timestamp("ns")
 #: Field metadata marking a Utf8 column as SQL ``JSON`` (Arroyo's extension name).

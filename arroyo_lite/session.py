@@ -147,8 +147,11 @@ class Session:
 
         with self._lock:
             self._check_open()
-            known = {name: self.store.kind(name) for name in self.store.names()}
+            known: dict[str, TableKind | None] = {
+                name: self.store.kind(name) for name in self.store.names()
+            }
             known.update(dict.fromkeys(self._inserts.sink_names(), TableKind.SINK))
+            known.update((view, None) for view in self.engine.views())
             program = compile_sql(sql, file=file, env=self.env, catalog=known or None)
             for statement in program.statements:
                 if isinstance(statement, CreateTable):

@@ -279,3 +279,134 @@ def test_watermark_may_name_a_virtual_column_and_use_physical_ones() -> None:
 def test_a_virtual_column_reference_gets_a_did_you_mean() -> None:
     (error,) = errors_of(http_table("amount INT, v INT GENERATED ALWAYS AS (amont) STORED"))
     assert error.hint is not None and error.hint.startswith("did you mean 'amount'?")
+
+
+# -- 3. queries are checked when the file is validated ---------------------------------------
+
+LIB_RS = "crates/arroyo-planner/src/lib.rs (diagnostics shown by parse_and_get_program)"
+RELATION_RS = "ArroyoSystems/arrow-datafusion 48.0.1/arroyo: datafusion/sql/src/relation/mod.rs"
+FUNCTION_RS = "ArroyoSystems/arrow-datafusion 48.0.1/arroyo: datafusion/sql/src/expr/function.rs"
+JOIN_RS = "crates/arroyo-planner/src/plan/join.rs"
+REWRITERS_RS = "crates/arroyo-planner/src/rewriters.rs (TimeWindowUdfChecker)"
+
+QUOTES = (
+    "CREATE TABLE quotes (symbol TEXT, price DOUBLE) WITH (connector = 'polling_http', "
+    "endpoint = 'http://127.0.0.1:1/q', format = 'json');\n"
+)
+TRADES = (
+    "CREATE TABLE trades (sym TEXT, qty BIGINT) WITH (connector = 'polling_http', "
+    "endpoint = 'http://127.0.0.1:1/t', format = 'json');\n"
+)
+MEMORY = "CREATE TABLE m (symbol TEXT, n BIGINT);\n"
+
+QUERY_CASES = [
+    # (Arroyo file, statements after QUOTES + TRADES, message, the token it points at, hint)
+    (RELATION_RS, "SELECT * FROM quotez;", "table 'quotez' not found", "quotez",
+     "did you mean 'quotes'?"),
+    (PLANNER_RS, "SELECT symbl FROM quotes;", "column 'symbl' not found", "symbl",
+     "did you mean 'symbol'?"),
+    (PLANNER_RS, "SELECT q.symbl FROM quotes q;", "column 'symbl' not found in 'q'", "symbl",
+     "did you mean 'symbol'?"),
+    (PLANNER_RS, "SELECT symbol FROM quotes WHERE prise > 1;", "column 'prise' not found",
+     "prise", "did you mean 'price'?"),
+    (FUNCTION_RS, "SELECT lenght(symbol) FROM quotes;", "Invalid function 'lenght'", "lenght",
+     "did you mean 'length'?"),
+    (PLANNER_RS, "CREATE VIEW v AS SELECT symbol, pric FROM quotes;", "column 'pric' not found",
+     "pric", "did you mean 'price'?"),
+    (PLANNER_RS, "CREATE VIEW v AS SELECT symbol FROM quotes;\nSELECT price FROM v;",
+     "column 'price' not found", "price", "columns: symbol, _timestamp"),
+    (PLANNER_RS, MEMORY + "INSERT INTO m SELECT symbl, 1 FROM quotes;",
+     "column 'symbl' not found", "symbl", "did you mean 'symbol'?"),
+    (JOIN_RS, "SELECT * FROM quotes JOIN trades ON quotes.price > trades.qty;",
+     "Updating joins must include an equijoin condition", "trades", None),
+    (JOIN_RS, "SELECT * FROM quotes, trades WHERE price > 1;",
+     "Updating joins must include an equijoin condition", "trades", None),
+    (JOIN_RS, "SELECT * FROM quotes CROSS JOIN trades;",
+     "Updating joins must include an equijoin condition", "trades", None),
+    (REWRITERS_RS, "SELECT tumble(interval '1 minute') AS w, count(*) FROM quotes;",
+     "time window function tumble is not allowed in this context. Are you missing a GROUP BY "
+     "clause?", "tumble", None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("arroyo_file", "statements", "message", "token", "hint"), QUERY_CASES)
+def test_query_problems_are_found_by_validate(
+    arroyo_file: str, statements: str, message: str, token: str, hint: str | None
+) -> None:
+    sql = QUOTES + TRADES + statements
+    errors = errors_of(sql)
+    assert [e.message for e in errors] == [message]
+    (error,) = errors
+    where = error.position
+    assert where is not None
+    # The token's first occurrence in the last line that has it (after the two tables).
+    lines = statements.split("\n")
+    last = max(i for i, text in enumerate(lines) if token in text)
+    offset = sql.index(token, len(QUOTES + TRADES) + sum(len(t) + 1 for t in lines[:last]))
+    line = sql.count("\n", 0, offset) + 1
+    col = offset - (sql.rfind("\n", 0, offset) + 1) + 1
+    assert (where.line, where.col) == (line, col), error.format()
+    if hint is not None:
+        assert error.hint is not None and error.hint.startswith(hint), error.hint
+
+
+ACCEPTED_QUERIES = [
+    # (Arroyo file, statements): joins with an equality, windows in GROUP BY, Arroyo functions.
+    (JOIN_RS, "SELECT * FROM quotes JOIN trades ON quotes.symbol = trades.sym;"),
+    (JOIN_RS, "SELECT * FROM quotes q, trades t WHERE q.symbol = t.sym AND q.price > 1;"),
+    (JOIN_RS, "SELECT * FROM quotes JOIN trades ON symbol = sym AND price > qty;"),
+    (REWRITERS_RS, "SELECT tumble(interval '1 minute') AS w, count(*) FROM quotes GROUP BY w;"),
+    (REWRITERS_RS, "SELECT symbol, hop(interval '1 minute', interval '5 minutes') AS w, "
+     "count(*) FROM quotes GROUP BY 1, 2;"),
+    (LIB_RS, "SELECT json_get_str(symbol, 'a'), row_time() FROM quotes;"),
+    # _timestamp flows through a view and a subquery, as event time does in Arroyo.
+    (LIB_RS, "CREATE VIEW v AS SELECT symbol FROM quotes;\n"
+     "SELECT symbol, tumble(interval '1 second') AS w FROM v GROUP BY symbol, w;"),
+    (LIB_RS, "SELECT count(*), tumble(interval '1 second') AS w "
+     "FROM (SELECT symbol FROM quotes WHERE price > 1) GROUP BY w;"),
+    (LIB_RS, MEMORY + "INSERT INTO m SELECT symbol, count(*) FROM quotes GROUP BY symbol;\n"
+     "SELECT * FROM m;"),
+    # DataFusion's first_value/last_value aggregates (planner/bitcoin_stats.sql), and a
+    # window column named window read as window.start.
+    (LIB_RS, "CREATE VIEW s AS SELECT tumble(interval '5 seconds') AS window, symbol, "
+     "first_value(price) AS open, last_value(price) AS close FROM quotes GROUP BY 1, 2;\n"
+     "SELECT window.start, open, close FROM s WHERE symbol IS NOT NULL;"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("arroyo_file", "statements"), ACCEPTED_QUERIES)
+def test_good_queries_validate(arroyo_file: str, statements: str) -> None:
+    compile_sql(QUOTES + TRADES + statements, env={})
+
+
+def test_what_run_rejects_validate_rejects_first() -> None:
+    """A query the DuckDB translation cannot express (hop over a join) fails in validate,
+    not later in run; so does an INSERT whose column count does not match."""
+    messages = [
+        e.message
+        for e in errors_of(
+            QUOTES + TRADES + MEMORY + "INSERT INTO m SELECT symbol FROM quotes;\n"
+            "SELECT count(*) FROM quotes JOIN trades ON symbol = sym "
+            "GROUP BY hop(interval '1 second', interval '5 seconds');"
+        )
+    ]
+    assert messages == [
+        "INSERT INTO m: the query returns 1 column(s), the table has 2",
+        "hop() needs exactly one table in FROM",
+    ]
+
+
+def test_validate_cli_rejects_a_bad_query(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from arroyo_lite.cli import main
+
+    assert isinstance(tmp_path, Path)
+    path = tmp_path / "q.sql"
+    path.write_text(QUOTES + "SELECT symbl FROM quotes;\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 1
+    assert f"{path}:2:8: error: column 'symbl' not found" in result.output
+    assert "did you mean 'symbol'?" in result.output

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from arroyo_lite.demo.streams import cbor_encode
-from arroyo_lite.query.cbor import cbor_to_json, register
+from arroyo_lite.formats.cbor import cbor_to_json, register
 
 APPENDIX_A = [
     ("00", "0"), ("17", "23"), ("1818", "24"), ("1903e8", "1000"),

@@ -304,9 +304,12 @@ def test_bad_create_table_as_points_into_the_file(session: Session) -> None:
 
 def test_bad_insert_query_points_into_the_file(session: Session) -> None:
     session.execute("CREATE TABLE m (x BIGINT);")
-    with pytest.raises(QueryError) as info:
+    # Caught when the statement is compiled, before anything is applied.
+    with pytest.raises(ValidationErrors) as info:
         session.execute("\nINSERT INTO m\nSELECT nope;", file="i.sql")
-    pos = info.value.position
+    (error,) = info.value
+    assert error.message == "column 'nope' not found"
+    pos = error.position
     assert pos is not None and (pos.file, pos.line, pos.col) == ("i.sql", 3, 8)
 
 

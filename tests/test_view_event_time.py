@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from arroyo_lite.query.event_time import carry_event_time
+from arroyo_lite.sql.event_time import carry_event_time
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from arroyo_lite.errors import QueryError, SourcePosition
-from arroyo_lite.query import cbor
+from arroyo_lite.formats import cbor
 from arroyo_lite.runtime.store import TableSnapshot
 
 _LINE_RE = re.compile(r"\n*LINE (\d+): (.*)\n( *)\^", re.DOTALL)

@@ -41,10 +41,10 @@ from arroyo_lite.query.duck import (
     quote,
     run_sql,
 )
-from arroyo_lite.query.event_time import carry_event_time
 from arroyo_lite.query.shape import View, analyze, classify, sources_of
 from arroyo_lite.query.status_table import STATUS_SCHEMA, STATUS_TABLE
 from arroyo_lite.runtime.store import Store
+from arroyo_lite.sql.event_time import carry_event_time
 from arroyo_lite.sql.transpile import to_duckdb
 
 
@@ -116,7 +116,7 @@ class Engine:
             prefix = f'CREATE VIEW "{quote(name)}" AS\n'
             executed = prefix + duck
             at = offset_position(text, query, position) if duck == query else None
-            # Rows of a view keep their event time, as in Arroyo (query/event_time.py); if
+            # Rows of a view keep their event time, as in Arroyo (sql/event_time.py); if
             # DuckDB rejects that form, the view is made as written (and errors as written).
             timed = carry_event_time(duck)
             if timed is None or not _try_execute(self._con, prefix + timed):

@@ -12,10 +12,10 @@ from typing import Any
 
 import pyarrow as pa
 
+from arroyo_lite.config import STATUS_TABLE
 from arroyo_lite.connectors.base import SourceStatus
 
-#: The SQL name of the status table (an extension beyond Arroyo).
-STATUS_TABLE = "arroyo_status"
+__all__ = ["STATUS_SCHEMA", "STATUS_TABLE", "status_table"]
 
 # Microseconds, not nanoseconds: pyarrow turns these into datetime objects without pandas.
 _TS = pa.timestamp("us")

@@ -16,12 +16,13 @@ from pathlib import Path
 from sqlglot import exp
 from sqlglot.tokenizer_core import Token, TokenType
 
-from arroyo_lite.config import TableKind
+from arroyo_lite.config import STATUS_TABLE, TableKind
 from arroyo_lite.connectors.options import parse_duration
 from arroyo_lite.connectors.registry import get_connector
 from arroyo_lite.errors import SourcePosition, SqlError, ValidationErrors, did_you_mean
 from arroyo_lite.sql.columns import node_position
 from arroyo_lite.sql.parse import ParsedStatement, parse_statement
+from arroyo_lite.sql.query_check import QueryToCheck, check_queries
 from arroyo_lite.sql.source import RawStatement, SourceText, split_statements
 from arroyo_lite.sql.statements import (
     CreateTable,
@@ -44,21 +45,25 @@ def compile_sql(
     *,
     file: str = "<string>",
     env: Mapping[str, str] | None = None,
-    catalog: Mapping[str, TableKind] | None = None,
+    catalog: Mapping[str, TableKind | None] | None = None,
     lookup: ConnectorLookup = get_connector,
 ) -> Program:
     """Parse and validate every statement of ``text``.
 
     ``env`` (default ``os.environ``) is only used to check that ``{{ VAR }}`` references
     exist and that the header values they make are valid; no value is stored or shown.
-    ``catalog`` maps tables defined earlier (the REPL types one statement at a time) to their
-    kind; with it, "memory table never written" is not checked.
+    ``catalog`` maps tables and views defined earlier (the REPL types one statement at a
+    time) to their kind (``None`` for a view); with it, "memory table never written" is not
+    checked, and queries reading those tables are bound by the session, not here. Every
+    other query is bound over the declared schemas, so that unknown tables, columns and
+    functions are reported now (:mod:`arroyo_lite.sql.query_check`).
     Raises :class:`ValidationErrors` listing every problem (positioned ``SqlError``s).
     """
     source = SourceText(text, file)
     environment = os.environ if env is None else env
     errors: list[SqlError] = []
     statements: list[Statement] = []
+    trees: list[exp.Expr] = []
     reads: list[list[tuple[str, SourcePosition]]] = []
     targets: list[SourcePosition | None] = []
     try:
@@ -88,9 +93,11 @@ def compile_sql(
                 failed.add(name.lower())  # unparsable, but its users need no "not found"
             continue
         statements.append(statement)
+        trees.append(parsed.expression)
         reads.append(_read_tables(parsed, source))
         targets.append(_insert_target(parsed, source))
     errors.extend(_check_program(statements, reads, targets, catalog, failed))
+    errors.extend(_check_queries(statements, trees, source, catalog, failed))
     if errors:
         raise ValidationErrors(sorted(errors, key=_order))
     return Program(file=file, statements=tuple(statements))
@@ -358,11 +365,58 @@ def _insert_target(parsed: ParsedStatement, source: SourceText) -> SourcePositio
     return node_position(target, source) if isinstance(target, exp.Expr) else None
 
 
+def _check_queries(
+    statements: list[Statement],
+    trees: list[exp.Expr],
+    source: SourceText,
+    catalog: Mapping[str, TableKind | None] | None,
+    failed: set[str],
+) -> list[SqlError]:
+    """Bind every query over the program's tables (:mod:`arroyo_lite.sql.query_check`).
+
+    Tables of an earlier REPL statement (``catalog``), failed definitions and the status
+    table have no schema here: queries reading them are left to the session.
+    """
+    schemas = {
+        s.table.name: s.table.output_schema() for s in statements if isinstance(s, CreateTable)
+    }
+    memory = {
+        s.table.name.lower(): [c.name for c in s.table.columns]
+        for s in statements
+        if isinstance(s, CreateTable) and s.table.kind is TableKind.MEMORY
+    }
+    queries: list[QueryToCheck] = []
+    for statement, tree in zip(statements, trees, strict=True):
+        if isinstance(statement, Query):
+            queries.append(QueryToCheck(statement.query, tree, statement.position))
+        elif isinstance(statement, CreateView) and isinstance(tree, exp.Create):
+            body = tree.expression if isinstance(tree.expression, exp.Expr) else tree
+            queries.append(
+                QueryToCheck(statement.query, body, statement.position, view=statement.name)
+            )
+        elif isinstance(statement, Insert) and isinstance(tree, exp.Insert):
+            body = tree.expression if isinstance(tree.expression, exp.Expr) else tree
+            declared = memory.get(statement.target.lower())
+            queries.append(
+                QueryToCheck(
+                    statement.query,
+                    body,
+                    statement.position,
+                    insert_target=statement.target if declared is not None else None,
+                    insert_columns=statement.columns or tuple(declared or ()),
+                    insert_listed=bool(statement.columns),
+                )
+            )
+    skip = set(failed) | {STATUS_TABLE}
+    skip |= {name.lower() for name in catalog or {} if name.lower() not in schemas}
+    return check_queries(queries, schemas, source, skip=skip)
+
+
 def _check_program(
     statements: list[Statement],
     reads: list[list[tuple[str, SourcePosition]]],
     targets: list[SourcePosition | None],
-    catalog: Mapping[str, TableKind] | None,
+    catalog: Mapping[str, TableKind | None] | None,
     failed: set[str],
 ) -> list[SqlError]:
     """Rules between statements: duplicates, insert targets, reads of sinks and memory tables."""

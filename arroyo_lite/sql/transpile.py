@@ -67,9 +67,32 @@ def read_dialect() -> str | type[sqlglot.Dialect]:
 
 
 def needs_rewrite(sql: str) -> bool:
-    """Cheap pre-check: could ``sql`` use one of :data:`ARROYO_FUNCTIONS`?"""
+    """Cheap pre-check: could ``sql`` use one of :data:`ARROYO_FUNCTIONS` (or an aggregate
+    of :data:`AGGREGATE_NAMES`)?"""
     lowered = sql.lower()
-    return any(name in lowered for name in ARROYO_FUNCTIONS)
+    return (
+        any(name in lowered for name in ARROYO_FUNCTIONS)
+        or any(name in lowered for name in AGGREGATE_NAMES)
+        or "window" in lowered  # a column named window: DuckDB needs it quoted
+    )
+
+
+#: DataFusion aggregates that DuckDB has under another name: ``first_value(x)`` in a GROUP BY
+#: is DataFusion's first-value *aggregate* (Arroyo's corpus, planner/bitcoin_stats.sql),
+#: while DuckDB knows first_value only as a window function (``OVER (...)`` keeps it so).
+AGGREGATE_NAMES = {"first_value": "first", "last_value": "last"}
+
+
+def _rename_aggregates(tree: exp.Expr) -> bool:
+    """``first_value(x)``/``last_value(x)`` outside ``OVER`` -> DuckDB's ``first``/``last``."""
+    changed = False
+    for node in list(tree.find_all(exp.FirstValue, exp.LastValue)):
+        if isinstance(node.parent, exp.Window):
+            continue
+        name = "first" if isinstance(node, exp.FirstValue) else "last"
+        node.replace(exp.Anonymous(this=name, expressions=[node.this]))
+        changed = True
+    return changed
 
 
 def to_duckdb(sql: str) -> str:
@@ -91,11 +114,104 @@ def _translate(sql: str) -> str:
         tree = sqlglot.parse_one(sql, read=read_dialect())
     except sqlglot.errors.SqlglotError:
         return sql
-    if not any(_arroyo_name(node) for node in tree.find_all(exp.Anonymous)):
+    carried = _carry_timestamps(tree)
+    renamed = _rename_aggregates(tree)
+    arroyo = any(_arroyo_name(node) for node in tree.find_all(exp.Anonymous))
+    # Arroyo's docs name the window column `window`, a reserved word in DuckDB: generating
+    # the DuckDB text quotes it.
+    reserved = any(i.name.lower() == "window" for i in tree.find_all(exp.Identifier))
+    if not (carried or renamed or arroyo or reserved):
         return sql
     _rewrite_hops(tree)
     rewritten = tree.transform(_rewrite_node)
     return str(rewritten.sql(dialect="duckdb"))
+
+
+# --- _timestamp through the subqueries a window reads --------------------------------------
+
+_TIME_FUNCTIONS = frozenset({"tumble", "hop", "session", "row_time"})
+
+
+def _carry_timestamps(tree: exp.Expr) -> bool:
+    """Give ``_timestamp`` to the subqueries and CTEs that a window reads through.
+
+    In Arroyo every row keeps its event time through projections and filters, so
+    ``tumble()`` over a subquery that never selected ``_timestamp`` still has one. DuckDB
+    only sees the columns a subquery selects, so the column is added to each
+    non-aggregating subquery a window (or ``row_time()``, or ``_timestamp``) reads through.
+    (Views get theirs from :func:`arroyo_lite.sql.event_time.carry_event_time`.) Returns
+    whether anything was added.
+    """
+    ctes = {cte.alias_or_name.lower(): cte.this for cte in tree.find_all(exp.CTE)}
+    changed = False
+    for select in list(tree.find_all(exp.Select)):
+        needs = any(
+            str(f.name).lower() in _TIME_FUNCTIONS
+            for f in select.find_all(exp.Anonymous)
+            if f.parent_select is select
+        ) or any(
+            c.name == TIMESTAMP_COLUMN for c in select.find_all(exp.Column)
+            if c.parent_select is select
+        )
+        source = _single_source(select)
+        if needs and source is not None:
+            inner = _source_select(source, ctes)
+            if inner is not None:
+                changed = _provide_timestamp(inner, ctes) or changed
+    return changed
+
+
+def _single_source(select: exp.Select) -> exp.Expr | None:
+    source = select.args.get("from_")
+    if not isinstance(source, exp.From) or select.args.get("joins"):
+        return None
+    return source.this if isinstance(source.this, exp.Expr) else None
+
+
+def _source_select(source: exp.Expr, ctes: dict[str, exp.Expr]) -> exp.Select | None:
+    """The SELECT behind a FROM item: a subquery's, or a CTE's (``None`` for a table)."""
+    if isinstance(source, exp.Subquery) and isinstance(source.this, exp.Select):
+        return source.this
+    if isinstance(source, exp.Table) and not source.args.get("db"):
+        body = ctes.get(source.name.lower())
+        return body if isinstance(body, exp.Select) else None
+    return None
+
+
+def _provide_timestamp(select: exp.Select, ctes: dict[str, exp.Expr]) -> bool:
+    """Make ``select`` output ``_timestamp`` when it is a plain projection of one source
+    (no aggregate, GROUP BY, DISTINCT or join: there a row's time is no single input's);
+    its own source first, recursively. ``True`` if a column was added."""
+    for item in select.expressions:
+        if isinstance(item, exp.Star) or item.alias_or_name == TIMESTAMP_COLUMN:
+            return False  # already there
+        if isinstance(item, exp.Column) and isinstance(item.this, exp.Star):
+            return False
+    if (
+        select.args.get("group")
+        or select.args.get("distinct")
+        or any(True for _ in select.find_all(exp.AggFunc))
+    ):
+        return False
+    source = _single_source(select)
+    if source is None:
+        return False
+    inner = _source_select(source, ctes)
+    if inner is not None and not _outputs_timestamp(inner) and not _provide_timestamp(
+        inner, ctes
+    ):
+        return False
+    select.append("expressions", exp.column(TIMESTAMP_COLUMN, quoted=True))
+    return True
+
+
+def _outputs_timestamp(select: exp.Select) -> bool:
+    return any(
+        isinstance(item, exp.Star)
+        or (isinstance(item, exp.Column) and isinstance(item.this, exp.Star))
+        or item.alias_or_name == TIMESTAMP_COLUMN
+        for item in select.expressions
+    )
 
 
 def _arroyo_name(node: exp.Expression) -> str | None:
