@@ -34,6 +34,7 @@ from arroyo_lite.clock import Clock, SystemClock
 from arroyo_lite.config import TableConfig, TableKind
 from arroyo_lite.connectors.base import SourceStatus
 from arroyo_lite.errors import ArroyoLiteError, QueryError, SourcePosition, SqlError
+from arroyo_lite.query.python_values import for_python  # (pyarrow only)
 from arroyo_lite.query.status_table import STATUS_TABLE, status_table
 from arroyo_lite.runtime.loop import Runtime
 from arroyo_lite.runtime.persist import FLUSH_INTERVAL, Persister, StateDir
@@ -195,25 +196,36 @@ class Session:
 
     # --- queries ------------------------------------------------------------------------
 
-    def query(self, sql: str) -> pa.Table:
+    def query(self, sql: str, *, nanoseconds: bool = False) -> pa.Table:
         """Run a SELECT over a consistent snapshot of every table; return all its rows.
 
-        Raises :class:`~arroyo_lite.errors.QueryError` (DuckDB's message, with position)
-        if it fails; the session carries on.
+        Timestamps come back at microsecond precision (``timestamp[us]``), so the table
+        converts with ``to_pylist()`` (``datetime``), ``to_pandas()`` and
+        ``polars.from_arrow()`` (see :mod:`arroyo_lite.query.python_values`);
+        ``nanoseconds=True`` keeps every digit (``timestamp[ns]``: ``to_pylist()`` then needs
+        pandas). Raises :class:`~arroyo_lite.errors.QueryError` (DuckDB's message, with
+        position) if it fails; the session carries on.
         """
         self._check_open()
-        return self.engine.query(sql)
+        result = self.engine.query(sql)
+        return result if nanoseconds else for_python(result)
 
-    def stream(self, sql: str, *, timeout: float | None = None) -> ContinuousQuery:
+    def stream(
+        self, sql: str, *, timeout: float | None = None, nanoseconds: bool = False
+    ) -> ContinuousQuery:
         """A continuous query: iterate it for ``pa.RecordBatch``es as data arrives.
 
         ``.incremental`` tells whether batches are new rows (each emitted once) or complete
         replacements of an aggregate's current result. Iteration ends on ``close()``, when
         the session closes, or after ``timeout`` seconds. Bad SQL raises
-        :class:`~arroyo_lite.errors.QueryError` here, before iteration.
+        :class:`~arroyo_lite.errors.QueryError` here, before iteration. Timestamps are
+        microseconds unless ``nanoseconds=True``, as for :meth:`query`.
         """
         self._check_open()
-        return self.engine.stream(sql, timeout=timeout)
+        stream = self.engine.stream(sql, timeout=timeout)
+        if not nanoseconds:
+            stream.convert = for_python
+        return stream
 
     def interrupt(self) -> None:
         """Abandon the snapshot query running right now (from another thread, e.g. Ctrl-C)."""
@@ -302,17 +314,20 @@ class AsyncSession:
     async def execute(self, sql: str, *, file: str = "<string>") -> Program:
         return await asyncio.to_thread(self.session.execute, sql, file=file)
 
-    async def query(self, sql: str) -> pa.Table:
-        return await asyncio.to_thread(self.session.query, sql)
+    async def query(self, sql: str, *, nanoseconds: bool = False) -> pa.Table:
+        return await asyncio.to_thread(self.session.query, sql, nanoseconds=nanoseconds)
 
     async def stream(
         self,
         sql: str,
         *,
         timeout: float | None = None,  # noqa: ASYNC109 - the stream's lifetime, as in Session
+        nanoseconds: bool = False,
     ) -> AsyncIterator[pa.RecordBatch]:
         """Async iterator over :meth:`Session.stream`'s batches."""
-        cq = await asyncio.to_thread(self.session.stream, sql, timeout=timeout)
+        cq = await asyncio.to_thread(
+            self.session.stream, sql, timeout=timeout, nanoseconds=nanoseconds
+        )
         try:
             while True:
                 batch = await asyncio.to_thread(next, cq, None)

@@ -410,3 +410,84 @@ def test_validate_cli_rejects_a_bad_query(tmp_path: object) -> None:
     assert result.exit_code == 1
     assert f"{path}:2:8: error: column 'symbl' not found" in result.output
     assert "did you mean 'symbol'?" in result.output
+
+
+# -- 7. results convert to Python: to_pylist (no pandas needed), to_pandas, polars ------------
+
+_TICKS = (
+    "CREATE TABLE ticks WITH (connector = 'impulse', event_rate = 1000, message_count = 5);"
+)
+_RESULT_SQL = (
+    "SELECT counter, _timestamp, epoch_ns(_timestamp) AS ns, "
+    "tumble(interval '1 second') AS w FROM ticks GROUP BY counter, _timestamp, w "
+    "ORDER BY counter"
+)
+
+
+def _ticks_session():  # type: ignore[no-untyped-def]
+    from arroyo_lite import Session
+    from tests.support.threaded_server import wait_for
+
+    session = Session(env={})
+    session.execute(_TICKS)
+    wait_for(lambda: session.query("SELECT count(*) AS n FROM ticks")["n"][0].as_py() == 5)
+    return session
+
+
+def test_to_pylist_works_without_pandas(tmp_path: object) -> None:
+    """In a process where ``import pandas`` fails, as where it is not installed (pyarrow
+    would otherwise hand out pandas Timestamps)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    assert isinstance(tmp_path, Path)
+    (tmp_path / "pandas").mkdir()
+    (tmp_path / "pandas" / "__init__.py").write_text("raise ImportError('no pandas here')\n")
+    code = """
+import datetime
+from tests.test_arroyo_parity import _ticks_session, _RESULT_SQL
+session = _ticks_session()
+rows = session.query(_RESULT_SQL).to_pylist()
+assert [r["counter"] for r in rows] == [0, 1, 2, 3, 4], rows
+for r in rows:
+    ts = r["_timestamp"]
+    assert type(ts) is datetime.datetime, type(ts)
+    micros = (ts - datetime.datetime(1970, 1, 1)) // datetime.timedelta(microseconds=1)
+    assert micros == r["ns"] // 1000, (micros, r["ns"])  # truncated to the microsecond
+    assert type(r["w"]["start"]) is datetime.datetime
+batch = next(iter(session.stream("SELECT _timestamp FROM ticks", timeout=10)))
+assert all(type(v) is datetime.datetime for v in batch.to_pylist()[0].values())
+session.close()
+print("ok")
+"""
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(root)])}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+        check=False, env=env, cwd=root,
+    )  # fmt: skip
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+def test_to_pandas_and_polars() -> None:
+    pd = pytest.importorskip("pandas")
+    pl = pytest.importorskip("polars")
+    session = _ticks_session()
+    try:
+        table = session.query(_RESULT_SQL)
+        exact = session.query(_RESULT_SQL, nanoseconds=True)
+    finally:
+        session.close()
+    frame = table.to_pandas()
+    assert list(frame["counter"]) == [0, 1, 2, 3, 4]
+    assert str(frame["_timestamp"].dtype) == "datetime64[us]"
+    assert list(frame["_timestamp"].astype("int64")) == [n // 1000 for n in frame["ns"]]
+    polars = pl.from_arrow(table)
+    assert polars["_timestamp"].dtype == pl.Datetime("us")
+    assert polars["counter"].to_list() == [0, 1, 2, 3, 4]
+    # nanoseconds=True keeps every digit, for pandas and polars.
+    assert list(exact.to_pandas()["_timestamp"].astype("int64")) == list(frame["ns"])
+    assert pl.from_arrow(exact)["_timestamp"].dtype == pl.Datetime("ns")
+    assert isinstance(frame, pd.DataFrame)

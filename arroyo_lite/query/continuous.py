@@ -219,6 +219,9 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
         self._woken = threading.Event()
         # Held while the cursor is in use, so close() can wait for an evaluation to end.
         self._lock = threading.Lock()
+        #: Applied to each batch before it is returned (the session sets it to make
+        #: timestamps convertible to Python: :mod:`arroyo_lite.query.python_values`).
+        self.convert: Callable[[pa.RecordBatch], pa.RecordBatch] | None = None
 
     def _pin(self, name: str, data: TableSnapshot | pa.Table) -> None:
         pin(self._cursor, self._refs, name, data)
@@ -250,7 +253,8 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
     def __next__(self) -> pa.RecordBatch:
         while True:
             if self._pending:
-                return self._pending.popleft()
+                batch = self._pending.popleft()
+                return batch if self.convert is None else self.convert(batch)
             if self._final or self._finished():
                 self.close()
                 raise StopIteration

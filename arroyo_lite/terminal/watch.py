@@ -255,7 +255,7 @@ class _Watch:
         """Start every query; one that cannot start is reported and marks the run failed."""
         for index, query in enumerate(queries, start=1):
             try:
-                stream = self.session.stream(query.query)
+                stream = self.session.stream(query.query, nanoseconds=True)  # every digit
             except ArroyoLiteError as e:
                 self.output.error(e, query)
                 self.failed = True
