@@ -491,3 +491,27 @@ def test_to_pandas_and_polars() -> None:
     assert list(exact.to_pandas()["_timestamp"].astype("int64")) == list(frame["ns"])
     assert pl.from_arrow(exact)["_timestamp"].dtype == pl.Datetime("ns")
     assert isinstance(frame, pd.DataFrame)
+
+
+# -- 8. divergences kept on purpose, as the README lists them ----------------------------------
+
+
+def test_a_repeated_table_name_is_an_error_here() -> None:
+    """Arroyo's ``ArroyoSchemaProvider::insert_table`` (crates/arroyo-planner/src/lib.rs)
+    silently keeps the second definition; arroyo-lite reports the second one."""
+    sql = (
+        "CREATE TABLE t WITH (connector = 'impulse', event_rate = 1);\n"
+        "CREATE TABLE T WITH (connector = 'impulse', event_rate = 2);"
+    )
+    check(sql, "table 'T' is already defined", 2, 1)
+
+
+def test_the_readme_lists_the_divergences() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("Divergences from Arroyo kept on purpose, and why:")[1]
+    section = section.split("### ")[0]
+    for fact in ("is already defined", "insert_table", "The provided SQL does not contain a "
+                 "query", "microsecond", "every problem"):  # fmt: skip
+        assert fact in section, fact
