@@ -188,7 +188,9 @@ def test_arroyos_own_files_are_portable() -> None:
         checked += 1
         report = check_portability(program)
         assert report.portable, (path, [f.format() for f in report.errors])
-    assert checked >= 10
+    # (Files reading the `nexmark` table or the Rust UDFs of Arroyo's test harness are
+    # rejected since queries are checked: test_corpus.py's HARNESS_ERRORS.)
+    assert checked >= 8
 
 
 def test_a_credential_written_in_the_file_is_a_note(tmp_path: Path) -> None:
