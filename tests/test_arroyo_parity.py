@@ -234,6 +234,7 @@ TABLES_RS = "crates/arroyo-planner/src/tables.rs"
 #: DataFusion's diagnostic for an unknown column (datafusion/sql/src/planner.rs,
 #: validate_schema_satisfies_exprs), which Arroyo shows instead of "No field named ...".
 PLANNER_RS = "ArroyoSystems/arrow-datafusion 48.0.1/arroyo: datafusion/sql/src/planner.rs"
+FUNCTION_RS = "ArroyoSystems/arrow-datafusion 48.0.1/arroyo: datafusion/sql/src/expr/function.rs"
 
 
 def http_table(columns: str) -> str:
@@ -253,6 +254,9 @@ VIRTUAL_CASES = [
      "(ts - INTERVAL '1' MINUTE) STORED, WATERMARK FOR ts AS late", "column 'late' not found",
      130),
     (PLANNER_RS, "a INT, v INT GENERATED ALWAYS AS (b) STORED", "column 'b' not found", 51),
+    # Planned as DataFusion plans it: an unknown function is found before anything runs.
+    (FUNCTION_RS, "a TEXT, v INT GENERATED ALWAYS AS (lenght(a)) STORED",
+     "Invalid function 'lenght'", 52),
 ]  # fmt: skip
 
 
@@ -285,7 +289,6 @@ def test_a_virtual_column_reference_gets_a_did_you_mean() -> None:
 
 LIB_RS = "crates/arroyo-planner/src/lib.rs (diagnostics shown by parse_and_get_program)"
 RELATION_RS = "ArroyoSystems/arrow-datafusion 48.0.1/arroyo: datafusion/sql/src/relation/mod.rs"
-FUNCTION_RS = "ArroyoSystems/arrow-datafusion 48.0.1/arroyo: datafusion/sql/src/expr/function.rs"
 JOIN_RS = "crates/arroyo-planner/src/plan/join.rs"
 REWRITERS_RS = "crates/arroyo-planner/src/rewriters.rs (TimeWindowUdfChecker)"
 

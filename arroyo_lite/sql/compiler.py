@@ -22,7 +22,7 @@ from arroyo_lite.connectors.registry import get_connector
 from arroyo_lite.errors import SourcePosition, SqlError, ValidationErrors, did_you_mean
 from arroyo_lite.sql.columns import node_position
 from arroyo_lite.sql.parse import ParsedStatement, parse_statement
-from arroyo_lite.sql.query_check import QueryToCheck, check_queries
+from arroyo_lite.sql.query_check import QueryToCheck, check_queries, check_virtual_columns
 from arroyo_lite.sql.source import RawStatement, SourceText, split_statements
 from arroyo_lite.sql.statements import (
     CreateTable,
@@ -409,7 +409,13 @@ def _check_queries(
             )
     skip = set(failed) | {STATUS_TABLE}
     skip |= {name.lower() for name in catalog or {} if name.lower() not in schemas}
-    return check_queries(queries, schemas, source, skip=skip)
+    errors = [
+        error
+        for s in statements
+        if isinstance(s, CreateTable)
+        for error in check_virtual_columns(s.table, source)
+    ]
+    return errors + check_queries(queries, schemas, source, skip=skip)
 
 
 def _check_program(

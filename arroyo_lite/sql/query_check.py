@@ -40,7 +40,7 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
-from arroyo_lite.config import TIMESTAMP_COLUMN
+from arroyo_lite.config import TIMESTAMP_COLUMN, TableConfig
 from arroyo_lite.errors import QueryError, SourcePosition, SqlError, did_you_mean
 from arroyo_lite.formats import cbor
 from arroyo_lite.sql.columns import node_position
@@ -72,6 +72,37 @@ class QueryToCheck:
     insert_target: str | None = None
     insert_columns: tuple[str, ...] = ()
     insert_listed: bool = False
+
+
+def check_virtual_columns(table: TableConfig, source: SourceText) -> list[SqlError]:
+    """Bind each virtual column's expression as the decoders will evaluate it (over a batch
+    of the physical columns, :mod:`arroyo_lite.formats.virtual`): an unknown function there
+    would otherwise fail every batch at run time (or drop every row, with
+    ``bad_data = 'drop'``). Unknown columns are reported by the table builder already."""
+    virtual = [c for c in table.columns if c.generated is not None]
+    if not virtual:
+        return []
+    errors = []
+    batch = "__arroyo_lite_virtual"
+    with _LOCK:
+        con = _connection()
+        con.register(batch, table.decode_schema().empty_table())
+        try:
+            for column in virtual:
+                assert column.generated is not None
+                where = column.position or table.position or source.position(0)
+                item = QueryToCheck(column.generated, exp.Null(), where)
+                try:
+                    con.sql(f"SELECT ({to_duckdb(column.generated)}) FROM {batch}")
+                except QueryError as e:
+                    errors.append(SqlError(e.message, position=item.position, hint=e.hint))
+                except duckdb.Error as e:
+                    error = _convert(e, item, {}, source)
+                    if not error.message.startswith("column "):  # (the builder's business)
+                        errors.append(error)
+        finally:
+            con.unregister(batch)
+    return errors
 
 
 def check_queries(
