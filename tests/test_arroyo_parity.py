@@ -326,6 +326,8 @@ QUERY_CASES = [
      "Updating joins must include an equijoin condition", "trades", None),
     (JOIN_RS, "SELECT * FROM quotes CROSS JOIN trades;",
      "Updating joins must include an equijoin condition", "trades", None),
+    (JOIN_RS, "SELECT * FROM quotes JOIN trades USING (symbol);",
+     "can't handle join constraint other than ON", "trades", "write the condition out"),
     (REWRITERS_RS, "SELECT tumble(interval '1 minute') AS w, count(*) FROM quotes;",
      "time window function tumble is not allowed in this context. Are you missing a GROUP BY "
      "clause?", "tumble", None),
@@ -358,6 +360,7 @@ ACCEPTED_QUERIES = [
     (JOIN_RS, "SELECT * FROM quotes JOIN trades ON quotes.symbol = trades.sym;"),
     (JOIN_RS, "SELECT * FROM quotes q, trades t WHERE q.symbol = t.sym AND q.price > 1;"),
     (JOIN_RS, "SELECT * FROM quotes JOIN trades ON symbol = sym AND price > qty;"),
+    (JOIN_RS, "SELECT x FROM quotes CROSS JOIN unnest([1, 2]) AS u(x);"),  # not a stream
     (REWRITERS_RS, "SELECT tumble(interval '1 minute') AS w, count(*) FROM quotes GROUP BY w;"),
     (REWRITERS_RS, "SELECT symbol, hop(interval '1 minute', interval '5 minutes') AS w, "
      "count(*) FROM quotes GROUP BY 1, 2;"),

@@ -438,7 +438,19 @@ def _check_joins(
         base = select.args.get("from_")
         left = base.this if isinstance(base, exp.From) else None
         for join in joins:
+            if not isinstance(join.this, exp.Table | exp.Subquery) or (
+                isinstance(join.this, exp.Table) and not join.this.name
+            ):
+                continue  # unnest() and table functions are no stream
             if join.args.get("using"):
+                # DataFusion plans USING as JoinConstraint::Using, which join.rs refuses.
+                errors.append(
+                    SqlError(
+                        "can't handle join constraint other than ON",
+                        position=node_position(join.this, source) or fallback,
+                        hint="write the condition out: JOIN t ON a.col = t.col",
+                    )
+                )
                 continue
             conditions = _conjuncts(join.args.get("on")) + where
             if any(_is_equijoin(c) for c in conditions):
