@@ -218,6 +218,9 @@ SYNTAX_CASES = [
      AFTER_COLUMN + "with", 1, 32),
     (SQLPARSER_RS, "CREATE TABLE t (v TIMESTAMP WITH TIME ZONE\n  WITH (connector = 'impulse'));",
      AFTER_COLUMN + "WITH", 2, 3),
+    # A missing comma: the next column's name is where the list stops.
+    (SQLPARSER_RS, "CREATE TABLE t (id INT\n  name TEXT) WITH (connector = 'impulse');",
+     AFTER_COLUMN + "name", 2, 3),
 ]  # fmt: skip
 
 

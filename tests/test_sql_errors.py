@@ -193,7 +193,8 @@ CASES = [
      "'connector' option", 1, 30),
     ("CREATE TABLE m (a INT, b INT GENERATED ALWAYS AS (a + 1));",
      "memory table column 'b' cannot be virtual or metadata", 1, 24),
-    ("CREATE TABLE t (a INT b INT);", "Expecting )", 1, 23),
+    ("CREATE TABLE t (a INT b INT);",
+     "Expected: ',' or ')' after column definition, found: b", 1, 23),
     ("CREATE VIEW v SELECT 1;", "Expected AS, found: SELECT", 1, 15),
     ("SELECT a FROM t WHERE;", "syntax error: WHERE is incomplete", 1, 17),
     ("SELECT 'unterminated FROM t;", "could not tokenize SQL: unterminated string starting here",
@@ -525,6 +526,6 @@ def test_an_unparsable_create_is_not_reported_again_by_its_users() -> None:
         "CREATE VIEW v SELECT 1;\nSELECT * FROM v;"
     )
     assert [(e.message, e.position.line if e.position else 0) for e in errors] == [
-        ("Expecting )", 1),
+        ("Expected: ',' or ')' after column definition, found: b", 1),
         ("Expected AS, found: SELECT", 3),
     ]

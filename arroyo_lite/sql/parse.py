@@ -203,7 +203,32 @@ def _convert_parse_error(e: ParseError, tokens: list[Token], source: SourceText)
             position = SourcePosition(
                 source.file, line, max(1, col - len(highlight) + 1), highlight or None
             )
-    return SqlError(message, position=position, hint=_parse_hint(message, found, tokens))
+    hint = _parse_hint(message, found, tokens)
+    if message == "Expecting )" and found is not None and _in_column_list(tokens, found):
+        # Where sqlparser's parse_columns stops too, and in its words.
+        message = f"Expected: ',' or ')' after column definition, found: {found.text}"
+    return SqlError(message, position=position, hint=hint)
+
+
+def _is_word(token: Token) -> bool:
+    """A name (column names may be words sqlglot knows as keywords, like ``name``)."""
+    return token.token_type in (TokenType.VAR, TokenType.IDENTIFIER) or token.text.isidentifier()
+
+
+def _in_column_list(tokens: list[Token], found: Token) -> bool:
+    """Whether ``found`` is a word directly inside ``CREATE TABLE t (...)``'s column list."""
+    if not tokens or tokens[0].token_type != TokenType.CREATE or not _is_word(found):
+        return False
+    depth, seen_table = 0, False
+    for token in tokens:
+        if token is found:
+            return seen_table and depth == 1
+        seen_table = seen_table or token.token_type == TokenType.TABLE
+        if token.token_type in _OPEN:
+            depth += 1
+        elif token.token_type in _CLOSE:
+            depth -= 1
+    return False
 
 
 def _parse_hint(message: str, found: Token | None, tokens: list[Token]) -> str | None:
@@ -211,7 +236,7 @@ def _parse_hint(message: str, found: Token | None, tokens: list[Token]) -> str |
     definitions, or a parenthesis left open."""
     if message != "Expecting )" or found is None:
         return None
-    if found.token_type in (TokenType.VAR, TokenType.IDENTIFIER) and found is not tokens[-1]:
+    if _is_word(found) and found is not tokens[-1]:
         return f"is a comma missing before '{found.text}'?"
     return "a '(' is not closed"
 
