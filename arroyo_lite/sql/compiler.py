@@ -22,7 +22,6 @@ from arroyo_lite.connectors.registry import get_connector
 from arroyo_lite.errors import SourcePosition, SqlError, ValidationErrors, did_you_mean
 from arroyo_lite.sql.columns import node_position
 from arroyo_lite.sql.parse import ParsedStatement, parse_statement
-from arroyo_lite.sql.query_check import QueryToCheck, check_queries, check_virtual_columns
 from arroyo_lite.sql.source import RawStatement, SourceText, split_statements
 from arroyo_lite.sql.statements import (
     CreateTable,
@@ -375,8 +374,17 @@ def _check_queries(
     """Bind every query over the program's tables (:mod:`arroyo_lite.sql.query_check`).
 
     Tables of an earlier REPL statement (``catalog``), failed definitions and the status
-    table have no schema here: queries reading them are left to the session.
+    table have no schema here: queries reading them are left to the session. DuckDB is
+    imported only when there is something to bind (a file of tables alone needs none).
     """
+    if not any(
+        isinstance(s, Query | CreateView | Insert)
+        or (isinstance(s, CreateTable) and s.table.virtual_columns)
+        for s in statements
+    ):
+        return []
+    from arroyo_lite.sql.query_check import QueryToCheck, check_queries, check_virtual_columns
+
     schemas = {
         s.table.name: s.table.output_schema() for s in statements if isinstance(s, CreateTable)
     }
