@@ -433,82 +433,121 @@ def _check_program(
     catalog: Mapping[str, TableKind | None] | None,
     failed: set[str],
 ) -> list[SqlError]:
-    """Rules between statements: duplicates, insert targets, reads of sinks and memory tables."""
-    errors: list[SqlError] = []
+    """Rules between statements: duplicates, insert targets, reads of sinks and memory tables.
+
+    ``catalog`` holds the tables defined before this program (a session's); without one the
+    program is a whole file, so a memory table it reads must also be inserted into by it.
+    """
     kinds: dict[str, TableKind | None] = {k.lower(): v for k, v in (catalog or {}).items()}
+    errors = _define_names(statements, kinds)
+    columns = {
+        s.table.name.lower(): [c.name for c in s.table.columns]
+        for s in statements
+        if isinstance(s, CreateTable)
+    }
     inserted: set[str] = set()
-    columns: dict[str, list[str]] = {}  # tables of this program: their column names
-    for statement in statements:
-        if isinstance(statement, CreateTable):
-            columns[statement.table.name.lower()] = [c.name for c in statement.table.columns]
-        if isinstance(statement, CreateTable | CreateView):
-            name = statement.table.name if isinstance(statement, CreateTable) else statement.name
-            if name.lower() in kinds:
-                errors.append(
-                    SqlError(
-                        f"table '{name}' is already defined",
-                        position=statement.position,
-                        hint="table names are case-insensitive; pick another name",
-                    )
-                )
-            kinds[name.lower()] = (
-                statement.table.kind if isinstance(statement, CreateTable) else None
-            )
     for statement, statement_reads, target in zip(statements, reads, targets, strict=True):
         if isinstance(statement, Insert):
             where = target or statement.position
-            key = statement.target.lower()
-            kind = kinds.get(key)
-            if key not in kinds and key not in failed:
-                errors.append(
-                    SqlError(
-                        f"table '{statement.target}' not found",
-                        position=where,
-                        hint=did_you_mean(key, kinds)
-                        or "define it first: CREATE TABLE name (columns)",
-                    )
-                )
-            elif kind is TableKind.SOURCE:
-                errors.append(
-                    SqlError(
-                        f"attempted to insert into table '{statement.target}', but it is a source",
-                        position=where,
-                        hint="source tables are filled by their connector; insert into a memory "
-                        "table (CREATE TABLE name (columns) without WITH) instead",
-                    )
-                )
-            elif kind is TableKind.MEMORY:
-                errors.extend(_check_insert_columns(statement, columns.get(key), where))
-                if key in inserted:
-                    errors.append(
-                        SqlError(
-                            "Can only insert into a memory table once",
-                            position=where,
-                            hint="combine the queries with UNION ALL in one INSERT",
-                        )
-                    )
-                inserted.add(key)
-        for name, position in statement_reads:
-            kind = kinds.get(name.lower())
-            if kind is TableKind.SINK:
-                errors.append(
-                    SqlError(
-                        f"attempted to read from table '{name}', but it is a sink",
-                        position=position,
-                        hint="read the table the sink is written from instead",
-                    )
-                )
+            errors.extend(_check_insert(statement, where, kinds, columns, inserted, failed))
+        errors.extend(_check_sink_reads(statement_reads, kinds))
     if catalog is None:
-        for statement_reads in reads:
-            for name, position in statement_reads:
-                key = name.lower()
-                if kinds.get(key) is TableKind.MEMORY and key not in inserted:
-                    errors.append(
-                        SqlError(
-                            f"Can't query from memory table {name} without first inserting "
-                            "into it.",
-                            position=position,
-                            hint=f"add INSERT INTO {name} SELECT ... to the file",
-                        )
-                    )
+        errors.extend(_check_memory_reads(reads, kinds, inserted))
     return errors
+
+
+def _define_names(
+    statements: list[Statement], kinds: dict[str, TableKind | None]
+) -> list[SqlError]:
+    """Add each CREATE TABLE / VIEW of ``statements`` to ``kinds`` (lower-cased name -> kind,
+    ``None`` for views); a name defined twice is an error (a divergence: Arroyo keeps the
+    second definition silently)."""
+    errors: list[SqlError] = []
+    for statement in statements:
+        if not isinstance(statement, CreateTable | CreateView):
+            continue
+        name = statement.table.name if isinstance(statement, CreateTable) else statement.name
+        if name.lower() in kinds:
+            errors.append(
+                SqlError(
+                    f"table '{name}' is already defined",
+                    position=statement.position,
+                    hint="table names are case-insensitive; pick another name",
+                )
+            )
+        kinds[name.lower()] = statement.table.kind if isinstance(statement, CreateTable) else None
+    return errors
+
+
+def _check_insert(
+    statement: Insert,
+    where: SourcePosition,
+    kinds: Mapping[str, TableKind | None],
+    columns: Mapping[str, list[str]],
+    inserted: set[str],
+    failed: set[str],
+) -> list[SqlError]:
+    """The target of one INSERT: it exists, is not a source, and a memory table is inserted
+    into once (recorded in ``inserted``) with columns that match."""
+    key = statement.target.lower()
+    kind = kinds.get(key)
+    if key not in kinds:
+        if key in failed:  # its CREATE did not compile: that error is reported already
+            return []
+        hint = did_you_mean(key, kinds) or "define it first: CREATE TABLE name (columns)"
+        return [SqlError(f"table '{statement.target}' not found", position=where, hint=hint)]
+    if kind is TableKind.SOURCE:
+        return [
+            SqlError(
+                f"attempted to insert into table '{statement.target}', but it is a source",
+                position=where,
+                hint="source tables are filled by their connector; insert into a memory "
+                "table (CREATE TABLE name (columns) without WITH) instead",
+            )
+        ]
+    if kind is not TableKind.MEMORY:
+        return []
+    errors = list(_check_insert_columns(statement, columns.get(key), where))
+    if key in inserted:
+        errors.append(
+            SqlError(
+                "Can only insert into a memory table once",
+                position=where,
+                hint="combine the queries with UNION ALL in one INSERT",
+            )
+        )
+    inserted.add(key)
+    return errors
+
+
+def _check_sink_reads(
+    statement_reads: list[tuple[str, SourcePosition]], kinds: Mapping[str, TableKind | None]
+) -> list[SqlError]:
+    """A statement may not read a sink table."""
+    return [
+        SqlError(
+            f"attempted to read from table '{name}', but it is a sink",
+            position=position,
+            hint="read the table the sink is written from instead",
+        )
+        for name, position in statement_reads
+        if kinds.get(name.lower()) is TableKind.SINK
+    ]
+
+
+def _check_memory_reads(
+    reads: list[list[tuple[str, SourcePosition]]],
+    kinds: Mapping[str, TableKind | None],
+    inserted: set[str],
+) -> list[SqlError]:
+    """In a whole file, a memory table that is read must be inserted into (Arroyo's rule)."""
+    return [
+        SqlError(
+            f"Can't query from memory table {name} without first inserting into it.",
+            position=position,
+            hint=f"add INSERT INTO {name} SELECT ... to the file",
+        )
+        for statement_reads in reads
+        for name, position in statement_reads
+        if kinds.get(name.lower()) is TableKind.MEMORY and name.lower() not in inserted
+    ]
