@@ -166,8 +166,21 @@ class TableConfig:
         """Schema a decoder produces from a message body: the physical columns only."""
         return pa.schema([c.arrow_field() for c in self.physical_columns])
 
+    @property
+    def metadata_columns(self) -> tuple[ColumnSpec, ...]:
+        """Columns whose values the connector supplies (``METADATA FROM 'key'``)."""
+        return tuple(c for c in self.columns if c.metadata_key is not None)
+
+    @property
+    def primary_key(self) -> tuple[str, ...]:
+        """The ``PRIMARY KEY`` column names, in declaration order (empty: no key)."""
+        return tuple(c.name for c in self.columns if c.primary_key)
+
     def output_schema(self) -> pa.Schema:
-        """Schema of every batch a source emits: declared columns in order, then ``_timestamp``."""
-        fields = [c.arrow_field() for c in self.columns if c.metadata_key is None]
+        """Schema of every batch a source emits: declared columns in order, then ``_timestamp``.
+
+        Metadata columns are included: decoders leave them NULL and the connector fills them.
+        """
+        fields = [c.arrow_field() for c in self.columns]
         fields.append(pa.field(TIMESTAMP_COLUMN, TIMESTAMP_TYPE, nullable=False))
         return pa.schema(fields)

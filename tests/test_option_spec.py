@@ -47,7 +47,12 @@ def test_derived_schema_keeps_arroyos_table_json(name: str) -> None:
     assert ours["title"] == arroyo["title"]
     for key, theirs in arroyo["properties"].items():
         for attr in _COMPARED:
-            assert own[key].get(attr) == theirs.get(attr), (key, attr)
+            value = own[key].get(attr)
+            if attr == "enum" and value is not None:
+                # Values of ours on an Arroyo option are marked, and come after Arroyo's.
+                extra = own[key].get("x-extension-values", [])
+                value = [v for v in value if v not in extra]
+            assert value == theirs.get(attr), (key, attr)
         if "minimum" in theirs:
             # A bound of ours may be tighter than Arroyo's, never looser.
             bound = own[key].get("minimum", own[key].get("exclusiveMinimum"))
@@ -56,11 +61,12 @@ def test_derived_schema_keeps_arroyos_table_json(name: str) -> None:
 
 def test_options_object_fields_are_the_declared_options() -> None:
     keys = registry.get_connector("polling_http").options_schema()["properties"]
-    assert [f.name for f in fields(PollingHttpOptions)] == list(keys)
+    assert [f.name for f in fields(PollingHttpOptions)] == [k.replace(".", "_") for k in keys]
     defaults = {k: v["default"] for k, v in keys.items() if "default" in v}
     assert defaults == {
         "method": "GET", "poll_interval_ms": 1000, "emit_behavior": "all",
-        "timeout_ms": 5000, "max_body_bytes": 5 * 1024 * 1024, "max_backoff_ms": 60000,
+        "timeout_ms": 5000, "max_body_bytes": 5 * 1024 * 1024, "changed.compare": "body",
+        "dedup.max_keys": 1_000_000, "max_backoff_ms": 60000,
     }  # fmt: skip
     built = compile_sql(
         "CREATE TABLE t (v TEXT) WITH (connector = 'polling_http', "
@@ -68,7 +74,7 @@ def test_options_object_fields_are_the_declared_options() -> None:
     ).tables[0].connector_options
     assert built == PollingHttpOptions(endpoint="http://127.0.0.1:1/x")
     for key, value in defaults.items():
-        assert getattr(built, key) == value
+        assert getattr(built, key.replace(".", "_")) == value
 
 
 SQL = """CREATE TABLE t (v TEXT) WITH (

@@ -154,9 +154,9 @@ class ThreadRecording(PollingHttpOperator):
 
     threads: list[int]
 
-    def _digest_and_decode(self, body: bytes, received_at_ns: int) -> Any:
+    def _work(self, body: bytes, received_at_ns: int, info: Any) -> Any:
         self.threads = [*getattr(self, "threads", []), threading.get_ident()]
-        return super()._digest_and_decode(body, received_at_ns)
+        return super()._work(body, received_at_ns, info)
 
 
 @pytest.mark.parametrize(

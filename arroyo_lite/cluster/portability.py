@@ -92,6 +92,11 @@ ARROYO_INSTEAD: dict[str, str] = {
     "a failed sse or websocket source is restarted by the engine",
     "reconnect_delay_ms": "Arroyo's sse client reconnects after its library's 1 s (or the "
     "server's retry:); a closed websocket fails the source, which the engine restarts",
+    "emit_behavior = 'dedup'": "Arroyo emits every row of every poll ('all') or skips a "
+    "byte-identical body ('changed'); deduplicate downstream by key instead",
+    "records.path": "Arroyo decodes the whole body: declare the wrapper's field and unnest it",
+    "changed.compare": "Arroyo's 'changed' compares the bytes of the body",
+    "dedup.max_keys": "Arroyo has no key state in polling_http",
     "retention.max_rows": "Arroyo keeps no live table: rows flow on to the sinks, and state is "
     "bounded by windows and SET updating_ttl",
     "retention.max_age": "Arroyo keeps no live table: rows flow on to the sinks, and state is "

@@ -61,6 +61,11 @@ class SourceStatus:
     bytes: int = 0
     dropped_rows: int = 0
     unchanged_polls: int = 0
+    #: Rows a key-aware emit behaviour skipped as already emitted (``dedup``).
+    deduplicated_rows: int = 0
+    #: Keys held in the source's key state (``dedup``), and its size in bytes.
+    state_keys: int = 0
+    state_bytes: int = 0
     last_error: str | None = None
     last_error_at_ns: int | None = None
     last_poll_at_ns: int | None = None

@@ -85,6 +85,8 @@ class OptionSpec:
     format: str | None = None
     examples: tuple[str, ...] = ()
     check: ValueCheck | None = None
+    #: Values of ``enum`` that are arroyo-lite's (the option itself is Arroyo's).
+    extension_values: tuple[Any, ...] = ()
 
     def json_schema(self) -> dict[str, Any]:
         """This option's JSON Schema property."""
@@ -106,6 +108,8 @@ class OptionSpec:
             prop["examples"] = list(self.examples)
         if self.extension:
             prop["x-extension"] = True
+        if self.extension_values:
+            prop["x-extension-values"] = list(self.extension_values)
         return prop
 
 
@@ -124,6 +128,7 @@ def option(
     format: str | None = None,  # noqa: A002 (JSON Schema's own name)
     examples: tuple[str, ...] = (),
     check: ValueCheck | None = None,
+    extension_values: tuple[Any, ...] = (),
 ) -> Any:
     """A dataclass field declaring one option (``key`` defaults to the field's name).
 
@@ -134,7 +139,7 @@ def option(
         "key": key, "kind": kind, "description": description, "default": default,
         "required": required, "extension": extension, "enum": enum,
         "exclusive_minimum": exclusive_minimum, "minimum": minimum, "format": format,
-        "examples": examples, "check": check,
+        "examples": examples, "check": check, "extension_values": extension_values,
     }  # fmt: skip
     metadata = {"option": spec}
     if required:
@@ -251,10 +256,19 @@ class OptionSet:
 
 def extensions_in(config: TableConfig, schema: Mapping[str, Any]) -> tuple[ExtensionUse, ...]:
     """The extension options (``x-extension`` in the connector's ``schema``) a validated
-    table set, with the positions of their keys (``TableConfig.option_positions``)."""
+    table set, with the positions of their keys (``TableConfig.option_positions``), and the
+    Arroyo options set to an arroyo-lite value (``x-extension-values``), as ``key = 'value'``
+    (options are read from ``config.connector_options``, attribute = key with ``_`` for ``.``).
+    """
     props: Mapping[str, Any] = schema.get("properties") or {}
-    return tuple(
-        ExtensionUse(key, config.option_positions.get(key))
-        for key, prop in props.items()
-        if prop.get("x-extension") and key in config.option_positions
-    )
+    used = []
+    for key, prop in props.items():
+        if key not in config.option_positions:
+            continue
+        if prop.get("x-extension"):
+            used.append(ExtensionUse(key, config.option_positions.get(key)))
+            continue
+        value = getattr(config.connector_options, key.replace(".", "_"), None)
+        if value in (prop.get("x-extension-values") or ()):
+            used.append(ExtensionUse(f"{key} = '{value}'", config.option_positions.get(key)))
+    return tuple(used)

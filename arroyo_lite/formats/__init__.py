@@ -40,18 +40,25 @@ Decoding rules, for users (Arroyo's, except where marked *arroyo-lite*):
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from arroyo_lite.config import TableConfig
+from arroyo_lite.config import Format, TableConfig
 from arroyo_lite.errors import ConnectorError
 from arroyo_lite.formats.decoders import DECODERS
 from arroyo_lite.formats.result import Decoder, DecodeResult
 
+if TYPE_CHECKING:
+    from arroyo_lite.formats.records import RecordPath
+
 __all__ = ["DecodeResult", "Decoder", "make_decoder", "split_messages"]
 
 
-def make_decoder(config: TableConfig) -> Decoder:
+def make_decoder(config: TableConfig, *, records: RecordPath | None = None) -> Decoder:
     """The decoder for ``config`` (a validated source table with a ``format``).
+
+    ``records`` selects the records inside each body (:mod:`.records`); it needs structured
+    ``json`` without framing (a :class:`ConnectorError` otherwise: the connector checks this
+    when validating, so the error is a safety net).
 
     Raises :class:`ConnectorError` for a format arroyo-lite cannot decode (avro, parquet,
     debezium_json), and :class:`arroyo_lite.errors.SqlError` when a virtual column's expression
@@ -60,6 +67,15 @@ def make_decoder(config: TableConfig) -> Decoder:
     spec = config.format
     if spec is None:
         raise ConnectorError(f"table '{config.name}' has no format to decode")
+    if records is not None:
+        if spec.format is not Format.JSON or spec.unstructured or config.framing is not None:
+            raise ConnectorError(
+                f"table '{config.name}': a record path needs format = 'json' (structured, "
+                "without framing)"
+            )
+        from arroyo_lite.formats.json_decoder import JsonDecoder
+
+        return JsonDecoder(config, records=records)
     factory = DECODERS.get(spec.format)
     if factory is None:
         raise ConnectorError(f"format '{spec.format.value}' is not supported by arroyo-lite")

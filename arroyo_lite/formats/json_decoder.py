@@ -11,12 +11,18 @@ the bad records and applies ``bad_data``:
   fit the columns;
 * ``drop``: the good records are kept; ``dropped`` counts the bad ones and ``errors`` starts
   with ``Some records could not be deserialized from JSON`` followed by the first details.
+
+With a record path (:mod:`~arroyo_lite.formats.records`), the records are what the path
+selects in each body: pyarrow reads the body once with the records' schema nested along the
+path (no Python per record); the exact path parses the body, selects, and decodes what it
+selected. A path that selects nothing gives no row; one that selects a scalar is bad data.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -26,6 +32,7 @@ from arroyo_lite.formats.framing import split_messages
 from arroyo_lite.formats.json_fast import FastJsonReader
 from arroyo_lite.formats.json_slow import SlowJsonDecoder
 from arroyo_lite.formats.output import OutputBuilder
+from arroyo_lite.formats.records import RecordPath, json_kind_name
 from arroyo_lite.formats.result import (
     MAX_DETAILS,
     Decoder,
@@ -46,9 +53,11 @@ DROP_SUMMARY = "Some records could not be deserialized from JSON"
 class JsonDecoder(Decoder):
     """Structured JSON (``format = 'json'`` without ``json.unstructured``)."""
 
-    def __init__(self, config: TableConfig) -> None:
+    def __init__(self, config: TableConfig, records: RecordPath | None = None) -> None:
         self.config = config
-        self.fast = FastJsonReader(config)
+        #: Where the records are in each body (``None``: the body is the records).
+        self.records = records
+        self.fast = FastJsonReader(config, records=records)
         self.slow = SlowJsonDecoder(config)
         self.output = OutputBuilder(config)
         # JSON columns are extracted by DuckDB on the native path; virtual columns always.
@@ -91,6 +100,12 @@ class JsonDecoder(Decoder):
 
     def _decode_fast(self, body: bytes, received_at_ns: int) -> DecodeResult | None:
         """The native path's result, or ``None`` when the exact path must decide."""
+        if self.records is not None:
+            batch = self.fast.read_records(body)
+            if batch is None or self._has_nulls(batch):
+                return None
+            check_records(batch.num_rows, self.config)
+            return self.output.finish(batch, received_at_ns)
         batch = self.fast.read(self._ndjson(body), whole_body=self.config.framing is None)
         if batch is None or self._has_nulls(batch):
             return None
@@ -152,9 +167,36 @@ class JsonDecoder(Decoder):
 
     def _decode_exactly(self, body: bytes, received_at_ns: int) -> DecodeResult:
         framing = self.config.framing
+        if self.records is not None:
+            return self._decode_records_exactly(body, received_at_ns)
         messages: list[Any] = (
             [body] if framing is None else split_messages(body, framing).to_pylist()
         )
+        result = self.slow.decode(
+            messages, stop_at_first=not self._drop, limit=self.config.max_records_per_body
+        )
+        return self._result(result.batch, result.invalid_json, result.mismatches, received_at_ns)
+
+    def _decode_records_exactly(self, body: bytes, received_at_ns: int) -> DecodeResult:
+        """Parse the body, select the records, decode them (bad data as everywhere)."""
+        assert self.records is not None
+        try:
+            value = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            # Not one JSON value: the exact decoder says why, in its words.
+            return self._decode_messages([body], received_at_ns)
+        kind, selected = self.records.select(value)
+        if kind == "none":
+            return DecodeResult(None, 0)
+        if kind == "bad":
+            problem = (
+                f"records.path '{self.records.text}' selects {json_kind_name(selected)}, "
+                "not an array or an object"
+            )
+            return self._result(self.slow.empty(), [], [problem], received_at_ns)
+        return self._decode_messages([orjson.dumps(selected)], received_at_ns)
+
+    def _decode_messages(self, messages: list[Any], received_at_ns: int) -> DecodeResult:
         result = self.slow.decode(
             messages, stop_at_first=not self._drop, limit=self.config.max_records_per_body
         )

@@ -34,6 +34,7 @@ import pyarrow.json as pajson
 
 from arroyo_lite.config import TableConfig
 from arroyo_lite.formats.json_text import JsonText
+from arroyo_lite.formats.records import RecordPath
 
 #: pyarrow's default block size: blocks above this are parsed on several threads.
 BLOCK_SIZE = 1 << 20
@@ -71,8 +72,9 @@ def _read_field(f: pa.Field[Any]) -> pa.Field[Any] | None:
 
 
 #: pyarrow's complaint when a value's JSON kind differs from the column's read type.
-#: (The path of a wrapped top-level array's columns starts with ``/r/[]``.)
-_KIND_CHANGE = re.compile(r"Column\((?:/r/\[\])?/([^/)]+)\) changed from (\w+) to (\w+)")
+#: (The path of a wrapped top-level array's columns starts with ``/r/[]``, that of records
+#: under a record path with the path and ``/[]``.)
+_KIND_CHANGE = re.compile(r"Column\((?:.*/\[\])?/([^/)]+)\) changed from (\w+) to (\w+)")
 #: At most this many re-reads per body while adapting read types.
 _MAX_ADAPT = 3
 
@@ -99,8 +101,9 @@ class FastJsonReader:
     the next bodies (a cache; a body that no longer fits it adapts again).
     """
 
-    def __init__(self, config: TableConfig) -> None:
+    def __init__(self, config: TableConfig, records: RecordPath | None = None) -> None:
         self.schema = config.decode_schema()
+        self.records = records
         self._json_names = [f.name for f in self.schema if _is_json(f)]
         fields = [_read_field(f) for f in self.schema if not _is_json(f)]
         self.usable = all(f is not None for f in fields)
@@ -137,6 +140,40 @@ class FastJsonReader:
                 continue
             if batch is not None:
                 self._plan = plan
+            return batch
+        return None
+
+    def read_records(self, body: bytes) -> pa.RecordBatch | None:
+        """The records :attr:`records` selects in ``body`` (an empty batch when it selects
+        nothing), or ``None`` to ask for the exact path.
+
+        pyarrow reads the whole body once, in one block, with the records' schema nested
+        along the path: members outside the path are skipped by the parser, no Python runs
+        per record. JSON columns need each record's text, which this read does not keep:
+        tables with one take the exact path.
+        """
+        if not self.usable or self.records is None or self._json is not None:
+            return None
+        try:
+            body.decode("utf-8")  # as in read(): pyarrow does not validate UTF-8
+        except UnicodeDecodeError:
+            return None
+        plan = self._plan
+        for _ in range(_MAX_ADAPT + 1):
+            try:
+                table = _read_json(body, self.records.nest(plan.schema), len(body) + 1)
+                rows, _found = self.records.unnest(table)
+                if rows is None:
+                    return pa.RecordBatch.from_pylist([], schema=self.schema)
+                records = pa.Table.from_arrays(rows.flatten(), schema=plan.schema)
+                batch = self._finish(plan, records, _no_json_columns, False)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as e:
+                adapted = self._adapt(plan, str(e))
+                if adapted is None:
+                    return None
+                plan = adapted
+                continue
+            self._plan = plan
             return batch
         return None
 
@@ -315,6 +352,10 @@ class FastJsonReader:
         if self._validate:
             batch.validate(full=True)  # raises ArrowInvalid: the caller takes the exact path
         return batch
+
+
+def _no_json_columns() -> tuple[int | None, list[Any]]:
+    return None, []
 
 
 def _convert_override(column: Any, target: pa.DataType) -> Any:

@@ -112,6 +112,10 @@ class SlowJsonDecoder:
         json_names = [f.name for f in self.schema if _is_json(f)]
         self._json = JsonText(json_names) if json_names else None
 
+    def empty(self) -> pa.RecordBatch:
+        """No records, with the physical columns."""
+        return pa.RecordBatch.from_pylist([], schema=self.schema)
+
     def decode(self, messages: list[bytes], *, stop_at_first: bool, limit: int) -> SlowResult:
         """Decode ``messages``; with ``stop_at_first`` return as soon as one record is bad.
 

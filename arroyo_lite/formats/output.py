@@ -80,7 +80,11 @@ class OutputBuilder:
             errors = (errors + tuple(details))[: MAX_DETAILS + 1]
         if n == 0:
             return DecodeResult(None, 0, dropped, errors)
-        arrays = [columns[name] for name in self.schema.names[:-1]]
+        # Metadata columns are the connector's to fill: NULL here.
+        arrays = [
+            columns[name] if name in columns else pa.nulls(n, self.schema.field(name).type)
+            for name in self.schema.names[:-1]
+        ]
         arrays.append(timestamps)
         batch = pa.RecordBatch.from_arrays(arrays, schema=self.schema)
         return DecodeResult(batch, n, dropped, errors)

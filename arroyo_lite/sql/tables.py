@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa
+from sqlglot import errors as sqlglot_errors
 from sqlglot import exp
 
 from arroyo_lite.config import (
@@ -32,6 +33,7 @@ from arroyo_lite.connectors.options import MissingOptionError, OptionReader, Opt
 from arroyo_lite.errors import ConnectorError, SourcePosition, SqlError, did_you_mean
 from arroyo_lite.formats.decoders import quoted
 from arroyo_lite.sql.columns import ColumnsResult, node_position, read_columns
+from arroyo_lite.sql.dialect import Arroyo
 from arroyo_lite.sql.expr_types import arrow_debug_name, infer
 from arroyo_lite.sql.format_options import (
     DECODABLE,
@@ -43,7 +45,7 @@ from arroyo_lite.sql.format_options import (
 from arroyo_lite.sql.generic_options import GENERIC_KEYS
 from arroyo_lite.sql.parse import ParsedStatement
 from arroyo_lite.sql.source import SourceText
-from arroyo_lite.sql.types import connection_type_error
+from arroyo_lite.sql.types import TypeError_, connection_type_error, convert
 
 _AS = re.compile(r"\s+AS\s+", re.IGNORECASE)
 
@@ -406,15 +408,28 @@ class _TableBuilder:
         return ok
 
     def _check_metadata(self, columns: list[ColumnSpec], connector: Connector) -> None:
+        """Each ``METADATA FROM 'key'`` names a field of the connector, of the same type
+        (compared as Arrow types, as Arroyo; a ``prefix.*`` field is a family of keys)."""
         fields = connector.metadata_fields()
         for column in columns:
-            if column.metadata_key is None:
+            key = column.metadata_key
+            if key is None:
                 continue
-            expected = fields.get(column.metadata_key)
+            expected = fields.get(key)
+            if expected is None:
+                expected = next(
+                    (
+                        kind
+                        for name, kind in fields.items()
+                        if name.endswith(".*") and key.startswith(name[:-1])
+                        and len(key) > len(name) - 1
+                    ),
+                    None,
+                )
             if expected is None:
                 self.report(
                     SqlError(
-                        f"unknown metadata field '{column.metadata_key}' for {connector.name} "
+                        f"unknown metadata field '{key}' for {connector.name} "
                         f"connector '{self.name}'",
                         position=column.position,
                         hint="available: " + ", ".join(sorted(fields))
@@ -422,12 +437,14 @@ class _TableBuilder:
                         else f"connector '{connector.name}' supplies no metadata fields",
                     )
                 )
-            elif expected.upper() != column.sql_type.upper():
+            elif not _same_type(expected, column):
                 self.report(
                     SqlError(
-                        f"incorrect data type for metadata field '{column.metadata_key}'; expected "
+                        f"incorrect data type for metadata field '{key}'; expected "
                         f"{expected.upper()}, but found {column.sql_type}",
                         position=column.position,
+                        hint=f"declare it as {column.name} {expected.upper()} METADATA FROM "
+                        f"'{key}'",
                     )
                 )
 
@@ -553,3 +570,12 @@ class _TableBuilder:
         max_rows = self.reader.pull_opt_u64("retention.max_rows")
         max_age = self.reader.pull_opt_duration("retention.max_age")
         return RetentionSpec(max_rows=max_rows, max_age_seconds=max_age)
+
+
+def _same_type(expected: str, column: ColumnSpec) -> bool:
+    """Whether ``column`` has the SQL type named ``expected`` (``INT`` = ``INTEGER``)."""
+    try:
+        wanted = convert(exp.DataType.build(expected, dialect=Arroyo))
+    except (TypeError_, ValueError, sqlglot_errors.ParseError):
+        return expected.upper() == column.sql_type.upper()
+    return wanted.arrow == column.data_type and wanted.is_json == column.is_json

@@ -12,14 +12,16 @@ after substitution, but secret values never appear in a message.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from arroyo_lite.config import TableConfig
+from arroyo_lite.config import Format, TableConfig
 from arroyo_lite.connectors.base import Connector, SourceContext, SourceOperator
 from arroyo_lite.connectors.options import MissingOptionError
 from arroyo_lite.connectors.polling_http.options import OPTIONS, PollingHttpOptions
+from arroyo_lite.errors import SqlError
 from arroyo_lite.formats.decoders import DECODABLE_NAMES
+from arroyo_lite.formats.records import RecordPath, RecordPathError
 from arroyo_lite.secrets import (
     VAR_PATTERN,
     MissingVariableError,
@@ -121,8 +123,88 @@ class PollingHttpConnector(Connector):
                     hint=f"add format = '{first}' (or {others}) to the WITH clause",
                 )
             )
+        self._check_records(pulled.values["records.path"], pulled.where, table, options)
+        self._check_modes(pulled.values, pulled.where, table, options)
         options_object: PollingHttpOptions = OPTIONS.build(pulled, headers=headers)
         return options_object
+
+    @staticmethod
+    def _check_records(
+        text: str | None,
+        where: Mapping[str, OptionValue],
+        table: TableConfig,
+        options: OptionReader,
+    ) -> None:
+        """``records.path`` parses, and the format can hold records (structured JSON)."""
+        if text is None:
+            return
+        option = where.get("records.path")
+        try:
+            RecordPath.parse(text)
+        except RecordPathError as e:
+            options.report(options.error(str(e), option, hint=e.hint), "records.path")
+            return
+        fmt = table.format
+        if fmt is None:
+            return  # 'format must be set' is reported
+        if fmt.format is not Format.JSON or fmt.unstructured:
+            what = "json.unstructured" if fmt.format is Format.JSON else f"'{fmt.format.value}'"
+            options.report(
+                options.error(
+                    f"'records.path' needs format = 'json' with declared columns, not {what}",
+                    option,
+                    hint="declare the records' fields as columns and use format = 'json'",
+                ),
+                "records.path",
+            )
+        elif table.framing is not None:
+            options.report(
+                options.error(
+                    "'records.path' selects records in a whole body: remove 'framing'",
+                    option,
+                    hint="a body with a record path is one JSON document",
+                ),
+                "records.path",
+            )
+
+    @staticmethod
+    def _check_modes(
+        values: Mapping[str, Any],
+        where: Mapping[str, OptionValue],
+        table: TableConfig,
+        options: OptionReader,
+    ) -> None:
+        """The emit behaviour's needs: a PRIMARY KEY for 'dedup', 'changed' for its option."""
+        behavior = values["emit_behavior"]
+        keys = [c.name for c in table.columns if c.primary_key]
+        if behavior == "dedup" and not keys:
+            options.report(
+                options.error(
+                    f"emit_behavior = '{behavior}' needs a PRIMARY KEY column",
+                    where.get("emit_behavior"),
+                    hint="mark the column that identifies a record: id TEXT PRIMARY KEY",
+                ),
+                "emit_behavior",
+            )
+        for column in table.columns:
+            if column.primary_key and column.metadata_key is not None:
+                options.report(
+                    SqlError(
+                        f"PRIMARY KEY column '{column.name}' cannot be a METADATA column",
+                        position=column.position,
+                        hint="a key comes from the records themselves",
+                    )
+                )
+        compare = where.get("changed.compare")
+        if compare is not None and behavior not in (None, "changed"):
+            options.report(
+                options.error(
+                    "'changed.compare' applies only with emit_behavior = 'changed'",
+                    compare,
+                    hint="set emit_behavior = 'changed', or remove 'changed.compare'",
+                ),
+                "changed.compare",
+            )
 
     @staticmethod
     def _headers(
@@ -188,6 +270,12 @@ class PollingHttpConnector(Connector):
         userinfo (``http://user:pass@host/``)."""
         endpoint = str(getattr(config.connector_options, "endpoint", "") or "")
         return super().secrets(config, env) | Secrets.of([url_password(endpoint) or ""])
+
+    def metadata_fields(self) -> Mapping[str, str]:
+        """HTTP metadata (arroyo-lite extensions: Arroyo's polling_http has none)."""
+        from arroyo_lite.connectors.polling_http.metadata import FIELDS
+
+        return FIELDS
 
     async def probe(
         self,

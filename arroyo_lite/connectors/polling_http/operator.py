@@ -4,8 +4,12 @@
 :class:`~.poll.PollStep` (the requests of its paginator, sent through its auth: the same
 step ``arroyo-lite test`` runs), decodes each 2xx body with the table's decoder
 (:mod:`arroyo_lite.formats`) and emits one RecordBatch per page whose ``_timestamp`` is the
-arrival time (one page today). Scheduling and backoff rules live in :mod:`.backoff`, the
-``changed`` comparison in :mod:`.changes`.
+arrival time. Scheduling and backoff rules live in :mod:`.backoff`, the ``changed``
+comparison in :mod:`.changes`, ``dedup``'s key state in :mod:`.keys`, the metadata columns in
+:mod:`.metadata`. Per page, off the loop when the body is big: compare (``changed``), decode
+(through ``records.path``), fill metadata columns, drop rows already emitted (``dedup``);
+then, on the loop, emit the rows and record the state that describes them in one step (so
+``--state-dir`` saves rows and key state together).
 
 Failures never stop the polling: each is counted in :attr:`status`, kept (masked) as
 ``last_error``, logged, and followed by another poll (after a backoff for transient ones).
@@ -18,24 +22,35 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import aclosing
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import aiohttp
+import pyarrow as pa
 
 from arroyo_lite.connectors.base import Emit, SourceOperator, SourceState
+from arroyo_lite.connectors.polling_http import keys
 from arroyo_lite.connectors.polling_http.backoff import BackoffPolicy, next_tick
-from arroyo_lite.connectors.polling_http.changes import ChangeTracker, body_digest
+from arroyo_lite.connectors.polling_http.changes import (
+    ROWS_STATE_KEY,
+    ChangeTracker,
+    body_digest,
+    rows_digest,
+)
 from arroyo_lite.connectors.polling_http.http import (
     HttpError,
     HttpResponse,
     TransientHttpError,
     shared_session,
 )
+from arroyo_lite.connectors.polling_http.metadata import MetadataColumns, PageInfo
 from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
 from arroyo_lite.connectors.polling_http.poll import PollStep, poll_step
 from arroyo_lite.errors import ArroyoLiteError, FatalSourceError, SourceError
+from arroyo_lite.formats.records import RecordPath
 
 if TYPE_CHECKING:
+    from arroyo_lite.config import TableConfig
     from arroyo_lite.formats import Decoder, DecodeResult
 
 logger = logging.getLogger("arroyo_lite.polling_http")
@@ -46,6 +61,26 @@ REJECTED_STATUSES = frozenset({401, 403})
 #: where a thread hop would cost more than the work. A decoder that runs DuckDB queries
 #: (virtual or JSON columns) always runs on a worker thread: a query must not block the loop.
 OFFLOAD_BYTES = 256 * 1024
+
+
+def page_decoder(config: TableConfig, options: PollingHttpOptions) -> Decoder:
+    """The decoder of one page's body: the table's format, through ``records.path``."""
+    from arroyo_lite.formats import make_decoder
+
+    records = RecordPath.parse(options.records_path) if options.records_path else None
+    return make_decoder(config, records=records)
+
+
+@dataclass(frozen=True, slots=True)
+class _Page:
+    """What the off-loop work made of one page. ``result`` is ``None`` for an unchanged page
+    (``changed``); ``batch`` is what to emit; ``key_state`` the key state after it."""
+
+    digest: bytes | None
+    result: DecodeResult | None
+    batch: pa.RecordBatch | None = None
+    skipped: int = 0
+    key_state: bytes | None = None
 
 
 class PollingHttpOperator(SourceOperator):
@@ -72,6 +107,11 @@ class PollingHttpOperator(SourceOperator):
     _step: PollStep
     _decoder: Decoder
     _tracker: ChangeTracker | None
+    _metadata: MetadataColumns
+    #: Row digests (``changed.compare = 'rows'``) and key hashes (``dedup``).
+    _hasher: keys.RowHasher | None = None
+    _compare_rows: bool = False
+    _keys: keys.KeyState | None = None
     #: Whether the previous decoded poll dropped records (to log a streak of them once).
     _dropping: bool = False
 
@@ -91,23 +131,47 @@ class PollingHttpOperator(SourceOperator):
             options = self.options
             step = poll_step(options, self.context.env)
             self._step = step
-            # Imported here: the formats package is a sibling subsystem, loaded on first use.
-            from arroyo_lite.formats import make_decoder
-
             try:
-                self._decoder = make_decoder(self.config)
-            except ArroyoLiteError as e:
+                self._decoder = page_decoder(self.config, options)
+            except (ArroyoLiteError, ValueError) as e:
                 # An undecodable format or a bad virtual column: no retry can fix the config.
-                raise FatalSourceError(e.message, hint=e.hint) from e
-            self._tracker = (
-                ChangeTracker(self.context.state) if options.emit_behavior == "changed" else None
-            )
+                raise FatalSourceError(str(e), hint=getattr(e, "hint", None)) from e
+            self._setup_modes(options, step)
             async with shared_session() as session:
                 await self._loop(session, step, options, emit)
         except FatalSourceError as e:
             # The supervisor records and reports the failure; here it is only a trace.
             logger.debug("source %s failed: %s", self.config.name, e.message)
             raise
+
+    def _setup_modes(self, options: PollingHttpOptions, step: PollStep) -> None:
+        """Metadata columns, the ``changed`` tracker, ``dedup``'s key state (resumed)."""
+        self._metadata = MetadataColumns(self.config, step.secrets)
+        content = self.config.decode_schema().names
+        state = self.context.state
+        self._compare_rows = (
+            options.emit_behavior == "changed" and options.changed_compare == "rows"
+        )
+        self._tracker = None
+        if options.emit_behavior == "changed":
+            key = ROWS_STATE_KEY if self._compare_rows else None
+            self._tracker = ChangeTracker(state, key) if key else ChangeTracker(state)
+        if self._compare_rows:
+            self._hasher = keys.RowHasher((), content)
+        if options.emit_behavior == "dedup":
+            self._hasher = keys.RowHasher(self.config.primary_key, content)
+            saved = state.get(keys.STATE_KEY)
+            self._keys = keys.KeyState(options.dedup_max_keys)
+            if saved is not None:
+                try:
+                    self._keys = keys.KeyState.from_bytes(saved, options.dedup_max_keys)
+                except ValueError as e:
+                    logger.warning(
+                        "source %s: saved key state unreadable (%s); starting without it",
+                        self.config.name, e,
+                    )  # fmt: skip
+            self.status.state_keys = len(self._keys)
+            self.status.state_bytes = self._keys.nbytes
 
     async def _loop(
         self,
@@ -157,16 +221,19 @@ class PollingHttpOperator(SourceOperator):
         clock = self.context.clock
         self.status.polls += 1
         self.status.last_poll_at_ns = clock.time_ns()
+        poll = self.status.polls
         try:
             async with aclosing(step.pages(session)) as pages:
+                page = 0
                 async for response in pages:
-                    await self._take(response, emit)
+                    page += 1
+                    await self._take(response, emit, PageInfo(response, poll, page))
         except (TransientHttpError, HttpError) as e:
             self._record_failure(e, e.status_code, e.body_excerpt)
             return e
         return None
 
-    async def _take(self, response: HttpResponse, emit: Emit) -> None:
+    async def _take(self, response: HttpResponse, emit: Emit, info: PageInfo) -> None:
         """Count, decode and emit one page's body (skipped if unchanged)."""
         status = self.status
         received_at_ns = self.context.clock.time_ns()
@@ -174,14 +241,14 @@ class PollingHttpOperator(SourceOperator):
         status.last_status_code = response.status
         status.bytes += len(body)
         status.consecutive_failures = 0
-        if len(body) > OFFLOAD_BYTES or self._decoder.runs_queries:
-            digest, result = await asyncio.to_thread(self._digest_and_decode, body, received_at_ns)
+        if len(body) > OFFLOAD_BYTES or self._decoder.runs_queries or self._hasher is not None:
+            page = await asyncio.to_thread(self._work, body, received_at_ns, info)
         else:
-            digest, result = self._digest_and_decode(body, received_at_ns)
-        if digest is not None and result is None:
+            page = self._work(body, received_at_ns, info)
+        result = page.result
+        if result is None:
             status.unchanged_polls += 1
             return
-        assert result is not None
         if result.dropped:
             status.dropped_rows += result.dropped
             detail = "; ".join(result.errors) or "bad data"
@@ -189,31 +256,56 @@ class PollingHttpOperator(SourceOperator):
             level = logging.DEBUG if self._dropping else logging.WARNING
             self._note_error(f"dropped {result.dropped} bad record(s): {detail}", level=level)
         self._dropping = bool(result.dropped)
-        if result.batch is not None and result.batch.num_rows:
-            status.rows += result.batch.num_rows
-            emit(result.batch)
-        if digest is not None and self._tracker is not None:
-            self._tracker.remember(digest)
+        # Rows and the state describing them change together, on the loop (see persist).
+        if page.batch is not None and page.batch.num_rows:
+            status.rows += page.batch.num_rows
+            emit(page.batch)
+        status.deduplicated_rows += page.skipped
+        if page.key_state is not None and self._keys is not None:
+            self.context.state[keys.STATE_KEY] = page.key_state
+            status.state_keys = len(self._keys)
+            status.state_bytes = self._keys.nbytes
+        if page.digest is not None and self._tracker is not None:
+            self._tracker.remember(page.digest)
 
-    def _digest_and_decode(
-        self, body: bytes, received_at_ns: int
-    ) -> tuple[bytes | None, DecodeResult | None]:
-        """Hash (in ``changed`` mode) and decode; ``(digest, None)`` means unchanged.
+    def _work(self, body: bytes, received_at_ns: int, info: PageInfo) -> _Page:
+        """Compare, decode, fill metadata, deduplicate: one page, inline or on a worker thread.
 
-        Runs inline or on a worker thread: touches no operator state except reading the tracker.
-        Decode failures with ``bad_data = 'fail'`` surface as a masked FatalSourceError.
+        Touches no operator state but the key state (polls are sequential, so one page at a
+        time). Decode failures with ``bad_data = 'fail'`` surface as a masked FatalSourceError.
         """
         digest = None
-        if self._tracker is not None:
+        if self._tracker is not None and not self._compare_rows:
             digest = body_digest(body)
             if self._tracker.is_unchanged(digest):
-                return digest, None
+                return _Page(digest, None)
         try:
-            return digest, self._decoder.decode(body, received_at_ns)
+            result = self._decoder.decode(body, received_at_ns)
         except FatalSourceError as e:
             # A body may echo request headers (httpbin's /headers does): mask before it escapes.
             masked = self._step.secrets.mask(e.message)
             raise FatalSourceError(masked, hint=e.hint) from e
+        batch = result.batch
+        if batch is not None and self._metadata:
+            batch = self._metadata.fill(batch, info)
+        if self._compare_rows:
+            assert self._hasher is not None and self._tracker is not None
+            row_digests = self._hasher.hashes(batch)[1] if batch is not None else None
+            digest = rows_digest(
+                b"" if row_digests is None else row_digests.tobytes(),
+                0 if batch is None else batch.num_rows,
+            )
+            if self._tracker.is_unchanged(digest):
+                return _Page(digest, None)
+        if self._keys is None or batch is None:
+            return _Page(digest, result, batch)
+        assert self._hasher is not None
+        key_hashes, row_digests = self._hasher.hashes(batch)
+        mask = self._keys.admit(key_hashes, row_digests)
+        kept = int(mask.sum())
+        if kept < batch.num_rows:
+            batch = batch.filter(pa.array(mask, pa.bool_()))
+        return _Page(digest, result, batch, len(mask) - kept, self._keys.to_bytes())
 
     def _record_failure(
         self, error: SourceError, status_code: int | None, body_excerpt: str | None

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from arroyo_lite.connectors.option_spec import OptionKind, OptionSet, option
 
 STRING, INTEGER = OptionKind.STRING, OptionKind.INTEGER
+#: Values of ``emit_behavior``: Arroyo's two, then arroyo-lite's.
+EMIT_BEHAVIORS = ("all", "changed", "dedup")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +50,12 @@ class PollingHttpOptions:
     )
     emit_behavior: str = option(
         STRING,
-        "'all' emits every response; 'changed' skips a body identical to the last one emitted.",
+        "'all' emits every response; 'changed' skips a body identical to the last one emitted; "
+        "arroyo-lite adds 'dedup': with a PRIMARY KEY, a row is emitted only when its key is "
+        "new or its content changed since that key was last emitted.",
         default="all",
-        enum=("all", "changed"),
+        enum=EMIT_BEHAVIORS,
+        extension_values=EMIT_BEHAVIORS[2:],
     )
     # Extensions beyond Arroyo (marked so in `arroyo-lite connectors` and the README).
     timeout_ms: int = option(
@@ -64,6 +69,34 @@ class PollingHttpOptions:
         INTEGER,
         "Largest response body accepted, in bytes (Arroyo: fixed 5 MiB).",
         default=5 * 1024 * 1024,
+        exclusive_minimum=0,
+        extension=True,
+    )
+    records_path: str | None = option(
+        STRING,
+        "Where the records are in each JSON body, as a JSONPath such as '$.data' or "
+        "'$.features[*]': one row per element of the array there (or the object there); a path "
+        "that selects nothing is an empty poll.",
+        key="records.path",
+        default=None,
+        extension=True,
+        examples=("$.features[*]",),
+    )
+    changed_compare: str = option(
+        STRING,
+        "What emit_behavior = 'changed' compares: 'body' (the bytes, as Arroyo) or 'rows' (the "
+        "decoded rows, so a change in an undeclared field such as a request id is no change).",
+        key="changed.compare",
+        default="body",
+        enum=("body", "rows"),
+        extension=True,
+    )
+    dedup_max_keys: int = option(
+        INTEGER,
+        "emit_behavior = 'dedup': most keys remembered (the least recently seen are forgotten "
+        "first; a forgotten key that comes back is emitted again). About 24 bytes per key.",
+        key="dedup.max_keys",
+        default=1_000_000,
         exclusive_minimum=0,
         extension=True,
     )

@@ -1,0 +1,142 @@
+"""Record paths: which part of a JSON body holds the records (``records.path = '$.features'``).
+
+Most APIs wrap their records (``{"data": [...]}``, GeoJSON's ``{"features": [...]}``). A
+:class:`RecordPath` is a small JSONPath: ``$`` followed by member names (``.name`` or
+``['name']``), optionally ending in ``[*]`` (``$.data`` and ``$.data[*]`` mean the same: the
+elements of the array there). What it selects in a body:
+
+* an array: one record per element;
+* an object: that one record;
+* nothing (a member is missing, or is ``null``, or a step meets a non-object): no record, an
+  empty poll, not an error;
+* anything else (a string, a number, ``true``): bad data, handled under ``bad_data``.
+
+Two ways to apply it, with the same answers:
+
+* natively (no Python per record): :meth:`RecordPath.nest` wraps the records' read schema in
+  structs along the path, so pyarrow reads the whole body in one pass and ignores everything
+  outside the path; :meth:`RecordPath.unnest` walks back down to the records;
+* exactly, on a parsed value: :meth:`RecordPath.select` (what the exact decoding path and
+  anything else that already holds the parsed body, such as a paginator reading a cursor, use).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+_NAME = re.compile(r"\.([A-Za-z_$][A-Za-z0-9_$-]*)")
+_QUOTED = re.compile(r"\[\s*(?:'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\")\s*\]")
+_ALL = re.compile(r"\[\s*\*\s*\]")
+
+
+class RecordPathError(ValueError):
+    """A record path that cannot be parsed; ``str()`` says why and ``hint`` how to fix it."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+@dataclass(frozen=True, slots=True)
+class RecordPath:
+    """The member names from the body's root to the records (empty: the body itself)."""
+
+    text: str
+    keys: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> RecordPath:
+        """Parse ``$.a.b``, ``$['a']['b']``, ``$.a[*]``; raises :class:`RecordPathError`."""
+        source = text.strip()
+        if not source:
+            raise RecordPathError("invalid record path '': it is empty", hint="write '$.data'")
+        if not source.startswith("$"):
+            # 'data.items' as dlt's data_selector and the cursor paths write it.
+            source = "$" + (source if source.startswith("[") else "." + source)
+        keys: list[str] = []
+        pos = 1
+        while pos < len(source):
+            for pattern in (_NAME, _QUOTED):
+                match = pattern.match(source, pos)
+                if match is not None:
+                    keys.append(next(g for g in match.groups() if g is not None))
+                    pos = match.end()
+                    break
+            else:
+                wildcard = _ALL.match(source, pos)
+                if wildcard is not None and wildcard.end() == len(source):
+                    break  # a final [*]: the array's elements, which is what is selected
+                what = "[*] is only allowed at the end" if wildcard else "unexpected text"
+                raise RecordPathError(
+                    f"invalid record path '{text}': {what} at '{source[pos:]}'",
+                    hint="write member names from the root: '$.data', '$.result.items[*]' or "
+                    "$['odd key']",
+                )
+        return cls(text, tuple(keys))
+
+    def nest(self, records: pa.Schema) -> pa.Schema:
+        """The schema pyarrow reads a whole body with: ``records`` as a list at the path.
+
+        Every member outside the path is ignored by the reader; the records themselves are
+        read as a ``list<struct>``. (For the empty path, the body is the records.)
+        """
+        if not self.keys:
+            return records
+        kind: pa.DataType = pa.list_(pa.struct(records))
+        for key in reversed(self.keys[1:]):
+            kind = pa.struct([pa.field(key, kind)])
+        return pa.schema([pa.field(self.keys[0], kind)])
+
+    def unnest(self, table: pa.Table) -> tuple[pa.StructArray | None, int]:
+        """The records of a body read with :meth:`nest` (one row of ``table`` per body value).
+
+        Returns ``(records, values)``: ``records`` is ``None`` when the path selects nothing,
+        and ``values`` counts the body values that had a records list. Raises
+        ``pa.ArrowInvalid`` when a record is a JSON ``null`` (bad data: the exact path says
+        so) or the body held several values with records.
+        """
+        import pyarrow.compute as pc  # loaded on first use: validating SQL does not need it
+
+        column: Any = table.column(self.keys[0]).combine_chunks()
+        for key in self.keys[1:]:
+            column = pc.struct_field(column, key)
+        present = len(column) - column.null_count
+        if present == 0:
+            return None, 0
+        if present != 1 or len(column) != 1:
+            raise pa.ArrowInvalid("several JSON values in one body: the exact path decides")
+        rows: Any = column.flatten()
+        if rows.null_count:
+            raise pa.ArrowInvalid("a null record")
+        return rows, 1
+
+    def select(self, value: Any) -> tuple[str, Any]:
+        """Apply the path to a parsed JSON value.
+
+        Returns ``(kind, selected)``: ``("records", list)``, ``("record", dict)``,
+        ``("none", None)`` when the path selects nothing, or ``("bad", value)`` for a scalar.
+        """
+        for key in self.keys:
+            if not isinstance(value, dict):
+                return "none", None
+            value = value.get(key)
+        if value is None:
+            return "none", None
+        if isinstance(value, list):
+            return "records", value
+        if isinstance(value, dict):
+            return "record", value
+        return "bad", value
+
+
+def json_kind_name(value: Any) -> str:
+    """The JSON kind of a parsed scalar, for messages (``a string``, ``a number``)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return "a string"
+    return "a number"
