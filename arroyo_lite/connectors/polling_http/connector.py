@@ -175,7 +175,7 @@ class PollingHttpConnector(Connector):
         options: OptionReader,
     ) -> None:
         """The emit behaviour's needs: a PRIMARY KEY for 'dedup', 'changed' for its option."""
-        behavior = values["emit_behavior"]
+        behavior = values["emit_behavior"] or "all"
         keys = [c.name for c in table.columns if c.primary_key]
         if behavior == "dedup" and not keys:
             options.report(
@@ -196,7 +196,8 @@ class PollingHttpConnector(Connector):
                     )
                 )
         compare = where.get("changed.compare")
-        if compare is not None and behavior not in (None, "changed"):
+        bad_behavior = options.is_invalid("emit_behavior")
+        if compare is not None and behavior != "changed" and not bad_behavior:
             options.report(
                 options.error(
                     "'changed.compare' applies only with emit_behavior = 'changed'",
