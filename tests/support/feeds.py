@@ -40,6 +40,9 @@ class FeedState:
     hits: int = 0
     #: Extra response headers of the next answers.
     headers: dict[str, str] = field(default_factory=dict)
+    #: When set, every answer first moves the window this many quakes on (a feed that
+    #: advances with time, here with each request).
+    slide: int = 0
 
     def revise(self, quake_id: str, mag: float) -> None:
         for quake in self.quakes:
@@ -71,6 +74,9 @@ async def usgs(request: web.Request) -> web.Response:
     state = request.app[STATE]
     state.hits += 1
     state.generated_ms += 60_000
+    if state.slide:
+        lo, hi = state.window
+        state.window = (lo + state.slide, hi + state.slide)
     lo, hi = state.window
     shown = list(reversed(state.quakes[lo:hi]))  # newest first, as USGS sorts
     body = {

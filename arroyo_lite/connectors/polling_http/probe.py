@@ -24,7 +24,8 @@ import pyarrow.compute as pc
 
 from arroyo_lite.config import TableConfig
 from arroyo_lite.connectors.polling_http.http import HttpError, HttpRequest, TransientHttpError
-from arroyo_lite.connectors.polling_http.operator import OFFLOAD_BYTES
+from arroyo_lite.connectors.polling_http.metadata import MetadataColumns, PageInfo
+from arroyo_lite.connectors.polling_http.operator import OFFLOAD_BYTES, page_decoder
 from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
 from arroyo_lite.connectors.polling_http.poll import PollStep, poll_step
 from arroyo_lite.connectors.probing import ProbeResult, ProbeStage
@@ -112,9 +113,7 @@ async def _probe(
         withheld=response.withheld,
     )
     try:
-        from arroyo_lite.formats import make_decoder
-
-        decoder = make_decoder(config)
+        decoder = page_decoder(config, config.connector_options)
         # Off the loop exactly when the operator would decode off it.
         if len(response.body) > OFFLOAD_BYTES or decoder.runs_queries:
             decoded = await asyncio.to_thread(decoder.decode, response.body, received_at_ns)
@@ -130,7 +129,10 @@ async def _probe(
     mismatch = [warning] if warning else []
     rows = None
     if decoded.batch is not None:
-        rows = _mask_rows(pa.Table.from_batches([decoded.batch]).slice(0, max_rows), request)
+        batch = MetadataColumns(config, step.secrets).fill(
+            decoded.batch, PageInfo(response, poll=1, page=1)
+        )
+        rows = _mask_rows(pa.Table.from_batches([batch]).slice(0, max_rows), request)
     return replace(
         result,
         stage=ProbeStage.DONE,
