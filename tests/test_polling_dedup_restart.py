@@ -100,3 +100,28 @@ def test_kill_9_in_the_middle_leaves_no_duplicate_and_no_gap(tmp_path: Path) -> 
     assert len(found) == len(set(found)), "a quake emitted twice"
     assert found == expected_prefix(found), "a quake lost"
     assert len(found) > len(reloaded)
+
+
+def test_earthquakes_example_runs_against_a_usgs_stand_in() -> None:
+    text = (Path(__file__).resolve().parents[1] / "sql_examples" / "earthquakes.sql").read_text()
+    state = FeedState(quakes=quakes(50), window=(0, 10))
+    with serve(make_feed_app(state)) as server:
+        text = text.replace(
+            "https://earthquake.usgs.gov/earthquakes/feed/v1.0/summary/all_hour.geojson",
+            server.url("/usgs"),
+        ).replace("poll_interval_ms = 60000", "poll_interval_ms = 20")
+        with Session() as session:
+            program = session.execute(text)
+            assert [t.name for t in program.tables] == ["quakes"]
+            def count() -> int:
+                n: int = session.query("SELECT count(*) AS n FROM quakes")["n"][0].as_py()
+                return n
+
+            wait_for(lambda: count() == 10)
+            server.call(lambda: setattr(state, "window", (5, 15)))
+            server.call(lambda: state.revise("ci40000007", 6.1))
+            wait_for(lambda: count() == 16)
+            top = session.query("SELECT id, mag FROM latest ORDER BY mag DESC LIMIT 1").to_pylist()
+            status = session.status()[0]
+    assert top == [{"id": "ci40000007", "mag": 6.1}]
+    assert status.deduplicated_rows > 0 and status.state_keys == 15

@@ -22,6 +22,7 @@ path.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -161,6 +162,14 @@ class FastJsonReader:
         plan = self._plan
         for _ in range(_MAX_ADAPT + 1):
             try:
+                span = _records_span(body, self.records)
+                if span is not None:
+                    batch = self._read_cut(
+                        plan, body, span[0], span[1], _no_json_view, b"null" in body
+                    )
+                    if batch is not None and _span_verified(body, span, self.records):
+                        self._plan = plan
+                        return batch
                 table = _read_json(body, self.records.nest(plan.schema), len(body) + 1)
                 rows, _found = self.records.unnest(table)
                 if rows is None:
@@ -214,33 +223,15 @@ class FastJsonReader:
     ) -> pa.RecordBatch | None:
         """A top-level array of objects.
 
-        Fast form: cut the array into NDJSON at each ``},{`` (or ``},`` + newline + ``{``, for
-        one element per line) and read the lines on several threads. A cut that falls inside
-        a string or a nested value always leaves an unbalanced (invalid) line, because the
-        line before it starts at a true element boundary; so if pyarrow accepts every line,
-        every cut was a true boundary. Otherwise the array is read whole, wrapped as
+        Fast form: :meth:`_read_cut`. Otherwise the array is read whole, wrapped as
         ``{"r": [...]}``.
         """
         end = len(body)
         while end > first and body[end - 1] in _SPACE:
             end -= 1
-        if body[end - 1 : end] == b"]":
-            # Same-length replacements are the cheapest (one copy, memchr-driven search);
-            # outside the brackets there is only whitespace, so the whole body can be used.
-            if body.find(b"\n", first, end) >= 0:
-                lines = body.replace(b"},\n{", b"} \n{")
-            else:
-                lines = body.replace(b"},{", b"}\n{")
-            cut = lines.find(b"\n", first + 1, end - 1)
-            head = lines[first + 1 : cut if cut >= 0 else end - 1].strip()
-            if not head or head.endswith(b"}"):
-                inner = memoryview(lines)[first + 1 : end - 1]  # zero-copy
-                try:
-                    table = _read_json(inner, plan.schema, BLOCK_SIZE)
-                    return self._finish(plan, table, partial(self._json_view, inner), nulls)
-                except pa.ArrowInvalid as e:
-                    if _KIND_CHANGE.search(str(e)):
-                        raise  # a type problem, not a framing one: let the caller adapt
+        batch = self._read_cut(plan, body, first, end, partial(self._json_view), nulls)
+        if batch is not None:
+            return batch
         wrapped = b'{"r":' + body + b"}"
         table = _read_json(wrapped, plan.wrapped, len(wrapped) + 1)
         if table.num_rows != 1:
@@ -254,6 +245,43 @@ class FastJsonReader:
         table = pa.Table.from_arrays(rows.flatten(), schema=plan.schema)
         # Null elements were refused above: an all-null row here is an object ({}).
         return self._finish(plan, table, partial(self._json_array, body), False)
+
+    def _read_cut(
+        self,
+        plan: ReadPlan,
+        body: bytes,
+        first: int,
+        end: int,
+        json_columns: Callable[[memoryview], tuple[int | None, list[Any]]],
+        nulls: bool,
+    ) -> pa.RecordBatch | None:
+        """The array ``body[first:end]`` (``[`` to ``]``) cut into NDJSON, or ``None``.
+
+        Cut at each ``},{`` (or ``},`` + newline + ``{``, for one element per line) and read
+        on several threads. A cut that falls inside a string or a nested value always
+        leaves an unbalanced (invalid) line, because the line before it starts at a true
+        element boundary; so if pyarrow accepts every line, every cut was a true boundary.
+        """
+        if body[end - 1 : end] != b"]":
+            return None
+        # Same-length replacements are the cheapest (one copy, memchr-driven search); only
+        # the bytes between the brackets are read.
+        if body.find(b"\n", first, end) >= 0:
+            lines = body.replace(b"},\n{", b"} \n{")
+        else:
+            lines = body.replace(b"},{", b"}\n{")
+        cut = lines.find(b"\n", first + 1, end - 1)
+        head = lines[first + 1 : cut if cut >= 0 else end - 1].strip()
+        if head and not head.endswith(b"}"):
+            return None
+        inner = memoryview(lines)[first + 1 : end - 1]  # zero-copy
+        try:
+            table = _read_json(inner, plan.schema, BLOCK_SIZE)
+        except pa.ArrowInvalid as e:
+            if _KIND_CHANGE.search(str(e)):
+                raise  # a type problem, not a framing one: let the caller adapt
+            return None
+        return self._finish(plan, table, partial(json_columns, inner), nulls)
 
     def _adapt(self, plan: ReadPlan, error: str) -> ReadPlan | None:
         """A plan that reads the column pyarrow complained about as the kind it found."""
@@ -356,6 +384,70 @@ class FastJsonReader:
 
 def _no_json_columns() -> tuple[int | None, list[Any]]:
     return None, []
+
+
+def _no_json_view(data: memoryview) -> tuple[int | None, list[Any]]:
+    return None, []
+
+
+#: Stands in for the records array when checking that a span found by searching is the one
+#: the path selects (a key no API sends).
+_MARKER_KEY = "__arroyo_lite_records_span__"
+_MARKER = b'[{"' + _MARKER_KEY.encode() + b'":1}]'
+#: How many occurrences of the path's last key are tried as the start of the records.
+_MAX_SPAN_TRIES = 4
+
+
+def _records_span(body: bytes, records: RecordPath) -> tuple[int, int] | None:
+    """Where the records array probably is in ``body``: ``[first, end)`` from its ``[`` to
+    just past its ``]``, found by byte search (no parse), or ``None``.
+
+    The start follows an occurrence of the path's last key and ``:``; the end is the last
+    ``]`` of the body that follows a ``}`` (the records array is usually the last array of
+    objects: GeoJSON's ``features``, ``{"data": [...], "next": ...}``). A guess only: the
+    caller reads the span as an array (:meth:`FastJsonReader._read_cut` proves its element
+    boundaries) and checks that the path selects exactly it (:func:`_span_verified`).
+    """
+    if not records.keys:
+        return None
+    needle = json.dumps(records.keys[-1]).encode()
+    end = body.rfind(b"]")
+    while end > 0:
+        before = end - 1
+        while before > 0 and body[before] in _SPACE:
+            before -= 1
+        if body[before : before + 1] == b"}":
+            break
+        end = body.rfind(b"]", 0, end)
+    if end <= 0:
+        return None
+    at = body.find(needle)
+    for _ in range(_MAX_SPAN_TRIES):
+        if at < 0 or at >= end:
+            return None
+        start = _LEADING_SPACE.match(body, at + len(needle))
+        colon = start.end() if start is not None else at + len(needle)
+        if body[colon : colon + 1] == b":":
+            value = _LEADING_SPACE.match(body, colon + 1)
+            first = value.end() if value is not None else colon + 1
+            if body[first : first + 1] == b"[":
+                return first, end + 1
+        at = body.find(needle, at + 1)
+    return None
+
+
+def _span_verified(body: bytes, span: tuple[int, int], records: RecordPath) -> bool:
+    """Whether ``records`` selects exactly ``body[span]``: the body with the span replaced by
+    a marker array must parse, and the path must select that marker (a span inside a
+    string, in another member or cut short fails one of the two)."""
+    rest = body[: span[0]] + _MARKER + body[span[1] :]
+    schema = records.nest(pa.schema([pa.field(_MARKER_KEY, pa.int64())]))
+    try:
+        table = _read_json(rest, schema, len(rest) + 1)
+        rows, _found = records.unnest(table)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return False
+    return rows is not None and rows.field(0).to_pylist() == [1]
 
 
 def _convert_override(column: Any, target: pa.DataType) -> Any:
