@@ -165,3 +165,12 @@ def test_jsonl_of_nothing():
 def test_jsonl_duckdb_and_python_paths_agree():
     table = render.displayable(sample())
     assert render.to_jsonl(table) == json_lines_python(table)
+
+
+def test_status_shows_deduplication_and_key_state():
+    quakes = SourceStatus(table="quakes", connector="polling_http", state=SourceState.RUNNING)
+    quakes.polls, quakes.rows, quakes.deduplicated_rows = 3, 21, 9
+    quakes.state_keys, quakes.state_bytes = 20, 480
+    text = text_of(render.status_table([quakes], now_ns=0))
+    assert "quakes: 9 rows deduplicated; key state 20 keys (480 B)" in text.splitlines()
+    assert render.status_line([quakes]) == "quakes: 3 polls, 21 rows, 9 deduplicated, 20 keys"

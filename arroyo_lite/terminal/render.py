@@ -182,6 +182,8 @@ def status_table(statuses: Sequence[SourceStatus], *, now_ns: int | None = None)
             format_ns(s.last_poll_at_ns, now_ns=now_ns),
             format_ns(s.next_poll_at_ns, now_ns=now_ns),
         )
+        if s.deduplicated_rows or s.state_keys:
+            errors.append(Text(f"{s.table}: {_key_state(s)}", style="dim"))
         if s.last_error:
             line = Text(f"{s.table}: last error: ", style="bold")
             line.append(s.last_error, style="red")
@@ -196,8 +198,16 @@ def status_line(statuses: Sequence[SourceStatus]) -> str:
         part = f"{s.table}: {s.polls} polls, {s.rows} rows"
         if s.failures:
             part += f", {s.failures} failed"
+        if s.deduplicated_rows or s.state_keys:
+            part += f", {s.deduplicated_rows} deduplicated, {s.state_keys} keys"
         if s.state in (SourceState.BACKOFF, SourceState.UNAUTHORIZED, SourceState.FAILED):
             part += f" [{s.state}]"
         parts.append(part)
     return " | ".join(parts) if parts else "no sources"
 
+
+def _key_state(s: SourceStatus) -> str:
+    """``120 rows deduplicated; key state 40 keys (960 B)``: what a key-aware source holds."""
+    size = s.state_bytes
+    shown = f"{size} B" if size < 1 << 20 else f"{size / (1 << 20):.1f} MiB"
+    return f"{s.deduplicated_rows} rows deduplicated; key state {s.state_keys} keys ({shown})"
