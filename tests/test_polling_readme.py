@@ -23,7 +23,7 @@ def section() -> str:
 
 
 def test_sql_example_compiles() -> None:
-    [sql] = re.findall(r"```sql\n(.*?)```", section(), re.S)
+    sql, *_ = re.findall(r"```sql\n(.*?)```", section(), re.S)
     [table] = compile_sql(sql, file="README.md", env={"API_TOKEN": "x"}).tables
     options = table.connector_options
     assert isinstance(options, PollingHttpOptions)
@@ -47,3 +47,18 @@ def test_documented_test_command_options_exist() -> None:
     assert heading is not None
     for option in re.findall(r"--[a-z]+", heading.group(1)):
         assert option in help_text
+
+
+def test_records_example_compiles_and_runs_as_documented() -> None:
+    _, records, *_ = re.findall(r"```sql\n(.*?)```", section(), re.S)
+    [table] = compile_sql(records, file="README.md", env={}).tables
+    options = table.connector_options
+    assert isinstance(options, PollingHttpOptions)
+    assert (options.records_path, options.emit_behavior) == ("$.features[*]", "dedup")
+    assert table.primary_key == ("id",)
+    assert [c.metadata_key for c in table.metadata_columns] == ["status", "poll"]
+    # Every metadata key the README's table lists is one polling_http supplies, typed so.
+    fields = get_connector("polling_http").metadata_fields()
+    metadata_part = section().split("**HTTP metadata columns**", 1)[1]
+    documented = re.findall(r"^\| `([a-z_.<>]+)` \| `([A-Z]+)` \|", metadata_part, re.M)
+    assert {k.replace("<name>", "*"): t for k, t in documented} == dict(fields)
