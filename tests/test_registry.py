@@ -59,7 +59,11 @@ def test_schema_files_are_valid_json_schema() -> None:
             assert prop.get("description"), "every option is documented"
     polling = registry.get_connector("polling_http").options_schema()["properties"]
     extensions = {k for k, v in polling.items() if v.get("x-extension")}
-    assert extensions == {"timeout_ms", "max_body_bytes", "max_backoff_ms"}
+    assert extensions == {
+        "timeout_ms", "max_body_bytes", "max_backoff_ms", "records.path", "changed.compare",
+        "dedup.max_keys",
+    }  # fmt: skip
+    assert polling["emit_behavior"]["x-extension-values"] == ["dedup"]
 
 
 def test_plugin_is_listed_and_broken_entry_points_are_reported(plugin_path: Path) -> None:
