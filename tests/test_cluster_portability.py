@@ -202,3 +202,23 @@ def test_a_credential_written_in_the_file_is_a_note(tmp_path: Path) -> None:
         "sends the file as the query, so the cluster stores that value with the pipeline"
     ) in err
     assert "header 'X-Trace'" not in err
+
+
+def test_an_extension_value_of_an_arroyo_option_is_an_invalid_value_there(
+    tmp_path: Path,
+) -> None:
+    dedup = "  format = 'json',\n  emit_behavior = 'dedup'\n"
+    text = PORTABLE.replace("  format = 'json'\n", dedup)
+    text = text.replace("(", "(id TEXT PRIMARY KEY, ", 1)
+    code, _out, err, path = invoke(tmp_path, text)
+    assert code == 3, err
+    assert (
+        f"{path}:6:3: error: emit_behavior = 'dedup' is an arroyo-lite extension; Arroyo "
+        "rejects it (invalid value for 'emit_behavior')"
+    ) in err
+    assert ARROYO_INSTEAD["emit_behavior = 'dedup'"].split(";")[0] in err
+    # Every extension value declared on an Arroyo option says what Arroyo does instead.
+    for connector in all_connectors().values():
+        for key, prop in (connector.options_schema().get("properties") or {}).items():
+            for value in prop.get("x-extension-values", ()):
+                assert f"{key} = '{value}'" in ARROYO_INSTEAD

@@ -159,16 +159,7 @@ class Portability:
 
 def check_portability(program: Program) -> Portability:
     """The strict check of a valid ``program`` (see the module docstring); never raises."""
-    findings = [
-        Finding(
-            "error",
-            f"'{use.option}' is an arroyo-lite extension; Arroyo rejects it "
-            f"(unknown options provided in WITH clause: '{use.option}')",
-            use.position,
-            hint=f"remove it to run on Arroyo: {use.instead}",
-        )
-        for use in extensions_used(program)
-    ]
+    findings = [_extension_finding(use) for use in extensions_used(program)]
     findings += _connectors(program)
     findings += _status_reads(program)
     findings += _header_cuts(program)
@@ -303,6 +294,25 @@ def _header_cuts(program: Program) -> list[Finding]:
     return found
 
 
+def _extension_finding(use: ExtensionReport) -> Finding:
+    """An extension option is unknown to Arroyo; an extension value of an Arroyo option
+    (``emit_behavior = 'dedup'``) is an invalid value there (Arroyo's words for each)."""
+    key, sep, _value = use.option.partition(" = ")
+    rejection = (
+        f"invalid value for '{key}'"
+        if sep
+        else f"unknown options provided in WITH clause: '{use.option}'"
+    )
+    return Finding(
+        "error",
+        f"{use.option} is an arroyo-lite extension; Arroyo rejects it ({rejection})"
+        if sep
+        else f"'{use.option}' is an arroyo-lite extension; Arroyo rejects it ({rejection})",
+        use.position,
+        hint=f"remove it to run on Arroyo: {use.instead}",
+    )
+
+
 def _json_arrays(program: Program) -> list[Finding]:
     """``polling_http`` tables decoding JSON: arroyo-lite makes a row of each element of a
     top-level array body, where Arroyo counts such a body as bad data."""
@@ -321,4 +331,6 @@ def _json_arrays(program: Program) -> list[Finding]:
         and table.format.format is Format.JSON
         and not table.format.unstructured
         and table.framing is None  # (framed: each line is a message, an object in practice)
+        # (with records.path, an extension reported already, the body is not the records)
+        and getattr(table.connector_options, "records_path", None) is None
     ]
