@@ -129,10 +129,15 @@ class FastJsonReader:
             ndjson.decode("utf-8")  # pyarrow does not validate UTF-8; orjson would reject it
         except UnicodeDecodeError:
             return None
+        return self._adapting(partial(self._read_with, data=ndjson, whole_body=whole_body))
+
+    def _adapting(self, read: Callable[[ReadPlan], pa.RecordBatch | None]) -> pa.RecordBatch | None:
+        """``read(plan)`` with the current plan, adapted (at most :data:`_MAX_ADAPT` times) to
+        the kinds pyarrow reports; a plan that read a batch is kept for the next bodies."""
         plan = self._plan
         for _ in range(_MAX_ADAPT + 1):
             try:
-                batch = self._read_with(plan, ndjson, whole_body)
+                batch = read(plan)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as e:
                 adapted = self._adapt(plan, str(e))
                 if adapted is None:
@@ -159,32 +164,23 @@ class FastJsonReader:
             body.decode("utf-8")  # as in read(): pyarrow does not validate UTF-8
         except UnicodeDecodeError:
             return None
-        plan = self._plan
-        for _ in range(_MAX_ADAPT + 1):
-            try:
-                span = _records_span(body, self.records)
-                if span is not None:
-                    batch = self._read_cut(
-                        plan, body, span[0], span[1], _no_json_view, b"null" in body
-                    )
-                    if batch is not None and _span_verified(body, span, self.records):
-                        self._plan = plan
-                        return batch
-                table = _read_json(body, self.records.nest(plan.schema), len(body) + 1)
-                rows, _found = self.records.unnest(table)
-                if rows is None:
-                    return pa.RecordBatch.from_pylist([], schema=self.schema)
-                records = pa.Table.from_arrays(rows.flatten(), schema=plan.schema)
-                batch = self._finish(plan, records, _no_json_columns, False)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as e:
-                adapted = self._adapt(plan, str(e))
-                if adapted is None:
-                    return None
-                plan = adapted
-                continue
-            self._plan = plan
-            return batch
-        return None
+        return self._adapting(partial(self._read_records_with, body=body))
+
+    def _read_records_with(self, plan: ReadPlan, body: bytes) -> pa.RecordBatch:
+        """The records in ``body`` read with ``plan``: the searched span when it is proven,
+        else one read with the schema nested along the path. Raises what pyarrow raises."""
+        assert self.records is not None
+        span = _records_span(body, self.records)
+        if span is not None:
+            batch = self._read_cut(plan, body, span[0], span[1], _no_json_view, b"null" in body)
+            if batch is not None and _span_verified(body, span, self.records):
+                return batch
+        table = _read_json(body, self.records.nest(plan.schema), len(body) + 1)
+        rows, _found = self.records.unnest(table)
+        if rows is None:
+            return pa.RecordBatch.from_pylist([], schema=self.schema)
+        records = pa.Table.from_arrays(rows.flatten(), schema=plan.schema)
+        return self._finish(plan, records, _no_json_columns, False)
 
     def _read_with(self, plan: ReadPlan, data: bytes, whole_body: bool) -> pa.RecordBatch | None:
         # pyarrow reads a top-level null as a row of nulls, as it reads {}: only data that
