@@ -165,9 +165,18 @@ class LiveRef:
     def __init__(self, data: TableSnapshot | pa.Table) -> None:
         self.data = data
 
+    def __arrow_c_schema__(self) -> object:
+        """The schema alone: DuckDB binds a query with it without opening a stream."""
+        schema: object = self.data.schema.__arrow_c_schema__()
+        return schema
+
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
         data = self.data
-        table = data if isinstance(data, pa.Table) else data.to_table()
+        if isinstance(data, pa.Table):
+            table = data
+        else:
+            # DuckDB asks once to bind and once per scan: build the table once per snapshot.
+            table = self.data = data.to_table()
         stream: object = table.__arrow_c_stream__(requested_schema)  # type: ignore[no-untyped-call]
         return stream
 
