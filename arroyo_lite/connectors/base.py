@@ -71,6 +71,9 @@ class SourceStatus:
     last_poll_at_ns: int | None = None
     next_poll_at_ns: int | None = None
     last_status_code: int | None = None
+    #: How late the latest poll started against its schedule, in milliseconds (``None``
+    #: for sources without a schedule). Grows when the process cannot keep up.
+    lag_ms: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def snapshot(self) -> SourceStatus:

@@ -39,6 +39,7 @@ _FIELDS: list[pa.Field[Any]] = [
     pa.field("last_error_at", _TS),
     pa.field("last_poll_at", _TS),
     pa.field("next_poll_at", _TS),
+    pa.field("lag_ms", pa.float64()),
 ]
 STATUS_SCHEMA = pa.schema(_FIELDS)
 
@@ -64,6 +65,7 @@ def status_table(statuses: Sequence[SourceStatus]) -> pa.Table:
         "last_error_at": [_micros(s.last_error_at_ns) for s in statuses],
         "last_poll_at": [_micros(s.last_poll_at_ns) for s in statuses],
         "next_poll_at": [_micros(s.next_poll_at_ns) for s in statuses],
+        "lag_ms": [s.lag_ms for s in statuses],
     }
     return pa.table(
         [pa.array(columns[f.name], f.type) for f in STATUS_SCHEMA], schema=STATUS_SCHEMA

@@ -15,6 +15,7 @@ import asyncio
 import concurrent.futures
 import gc
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -54,6 +55,68 @@ def tune_gc() -> None:
     gc.set_threshold(GC_GEN0_THRESHOLD, 20, 100)
 
 
+#: Set to ``asyncio`` to keep the standard event loop even when uvloop is installed.
+LOOP_ENV = "ARROYO_LITE_LOOP"
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """A new event loop: uvloop's when it is installed (the ``fast`` extra), else asyncio's.
+
+    uvloop runs the same aiohttp code with less CPU per request (a libuv loop written in
+    Cython: cheaper timers, socket reads and callbacks), which is most of a small poll's cost
+    (``benchmarks/scale.py --loop``). ``ARROYO_LITE_LOOP=asyncio`` forces the standard loop.
+    """
+    if os.environ.get(LOOP_ENV, "").lower() != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+            return loop
+    return asyncio.new_event_loop()
+
+
+#: A poll that starts this much later than scheduled (milliseconds) counts as behind.
+LAG_WARN_MS = 100.0
+#: How often the runtime looks at the sources' lag (seconds), and the least time between two
+#: warnings while the process stays behind.
+LAG_CHECK_EVERY = 5.0
+LAG_WARN_EVERY = 60.0
+
+
+def lag_warning(
+    lags_ms: list[float], *, cpu_per_wall: float, polls_per_s: float
+) -> str | None:
+    """A warning saying how far behind schedule the polls are and why, or ``None`` if they
+    are not (no latest poll started :data:`LAG_WARN_MS` late).
+
+    ``lags_ms`` are the sources' latest lags; ``cpu_per_wall`` is this process's CPU seconds
+    per wall second over the last check, ``polls_per_s`` the polls it made per second.
+    """
+    late = sorted(lag for lag in lags_ms if lag > LAG_WARN_MS)
+    if not late:
+        return None
+    ordered = sorted(lags_ms)
+    median = ordered[len(ordered) // 2]
+    if cpu_per_wall >= 0.8:
+        why = (
+            f"this process is CPU-bound ({cpu_per_wall:.2f} CPU s per s, {polls_per_s:.0f} "
+            "polls/s): more polls are due than it can make; every table is still polled, each "
+            "later. Raise poll_interval_ms or split the tables over several processes"
+        )
+    else:
+        why = (
+            f"this process used only {cpu_per_wall:.2f} CPU s per s ({polls_per_s:.0f} polls/s): "
+            "the machine is busy with other work, or something blocked the event loop"
+        )
+    return (
+        f"polling is behind schedule: {len(late)} of {len(lags_ms)} tables started their "
+        f"latest poll more than {LAG_WARN_MS:.0f} ms late (worst {late[-1]:.0f} ms, median "
+        f"{median:.0f} ms); {why}"
+    )
+
+
 class RuntimeClosedError(ArroyoLiteError):
     """The runtime was closed; no new work can be scheduled."""
 
@@ -73,13 +136,14 @@ class Runtime:
 
     def __init__(self, *, clock: Clock | None = None, name: str = "arroyo-lite-runtime") -> None:
         self.clock: Clock = clock or SystemClock()
-        self.loop = asyncio.new_event_loop()
+        self.loop = new_event_loop()
         self._sources: dict[str, _Running] = {}
         self._closed = False
         self._started = threading.Event()
         self._thread = threading.Thread(target=self._run_loop, name=name, daemon=True)
         self._thread.start()
         self._started.wait()
+        self.submit(self._watch_lag())
 
     def _run_loop(self) -> None:
         asyncio.set_event_loop(self.loop)
@@ -126,6 +190,32 @@ class Runtime:
             return fn()
 
         return self.call(wrapper(), timeout)
+
+    async def _watch_lag(self) -> None:
+        """Warn (at most every :data:`LAG_WARN_EVERY` s) while polls run behind schedule."""
+        cpu, wall = time.process_time(), time.monotonic()
+        polls = 0
+        warned_at: float | None = None
+        while True:
+            await asyncio.sleep(LAG_CHECK_EVERY)
+            statuses = [s.operator.status for s in self._sources.values()]
+            lags = [s.lag_ms for s in statuses if s.lag_ms is not None]
+            now_cpu, now_wall = time.process_time(), time.monotonic()
+            now_polls = sum(s.polls for s in statuses)
+            span = max(now_wall - wall, 1e-9)
+            message = lag_warning(
+                lags,
+                cpu_per_wall=(now_cpu - cpu) / span,
+                polls_per_s=(now_polls - polls) / span,
+            )
+            cpu, wall, polls = now_cpu, now_wall, now_polls
+            if message is None:
+                if warned_at is not None:
+                    log.info("polling is back on schedule")
+                warned_at = None
+            elif warned_at is None or now_wall - warned_at >= LAG_WARN_EVERY:
+                log.warning("%s", message)
+                warned_at = now_wall
 
     # --- sources ------------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ from arroyo_lite.connectors.polling_http.http import (
 from arroyo_lite.connectors.polling_http.metadata import MetadataColumns, PageInfo
 from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
 from arroyo_lite.connectors.polling_http.poll import PollStep, poll_step
+from arroyo_lite.connectors.polling_http.scheduling import admission
 from arroyo_lite.errors import ArroyoLiteError, FatalSourceError, SourceError
 from arroyo_lite.formats.records import RecordPath
 
@@ -193,9 +194,13 @@ class PollingHttpOperator(SourceOperator):
             self.status.next_poll_at_ns = clock.time_ns() + int(max(delay, 0.0) * 1e9)
             if delay > 0:
                 await clock.sleep(delay)
-            started = clock.monotonic()
-            self.poll_started(due, started)
-            failure = await self._poll(session, step, emit)
+            async with admission():
+                # The request (and its timeout) starts only once admitted: a poll that
+                # waited for a slot is late, never timed out for waiting.
+                started = clock.monotonic()
+                self.status.lag_ms = max(started - due, 0.0) * 1000.0
+                self.poll_started(due, started)
+                failure = await self._poll(session, step, emit)
             now = clock.monotonic()
             if isinstance(failure, TransientHttpError):
                 transient_streak += 1
