@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Sequence
 
 import duckdb
 import pyarrow as pa
@@ -151,19 +152,52 @@ def run_sql(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
     return table
 
 
-class LiveRef:
-    """A table as DuckDB sees it: an Arrow PyCapsule stream source over pinned data.
+try:
+    # DuckDB's own scan protocol (duckdb >= 2): a source that knows its row count and can
+    # hand out only the columns a query reads, as a registered pa.Table can. Without it (older
+    # DuckDB), LiveRef is a plain PyCapsule stream source: every column at every scan.
+    from duckdb._sources import ArrowScanSource as _ScanSource
+except ImportError:  # pragma: no cover - depends on the installed DuckDB
+    _ScanSource = object  # type: ignore[assignment,misc]
+
+
+class LiveRef(_ScanSource):
+    """A table as DuckDB sees it: an Arrow stream source over pinned data.
 
     Registered once per name and connection; DuckDB asks it for a stream at every scan, so
     moving a name to newer data is an attribute assignment. ``data`` is a store snapshot
-    (turned into a ``pa.Table`` only if a query scans it) or a ``pa.Table``; either way the
-    stream hands out the store's own batches (zero-copy).
+    (turned into a ``pa.Table`` once, if a query scans it) or a ``pa.Table``; either way the
+    stream hands out the store's own batches (zero-copy). A table's schema never changes
+    while it is registered.
     """
 
-    __slots__ = ("data",)
+    schema_is_stable = True
 
     def __init__(self, data: TableSnapshot | pa.Table) -> None:
+        self.obj = self
         self.data = data
+
+    def rows(self) -> int:
+        """The row count, without reading anything (DuckDB plans with it)."""
+        return self.data.num_rows
+
+    def stream(
+        self, columns: Sequence[int] | None, filters: Sequence[object]
+    ) -> tuple[object, bool]:
+        """The stream of ``columns`` only (all when ``None``) and whether it is narrowed."""
+        table = self._table()
+        if columns is not None:
+            table = table.select(list(columns))
+        stream: object = table.__arrow_c_stream__()  # type: ignore[no-untyped-call]
+        return stream, columns is not None
+
+    def _table(self) -> pa.Table:
+        data = self.data
+        if isinstance(data, pa.Table):
+            return data
+        # DuckDB may scan a table several times in one query: build it once per snapshot.
+        table = self.data = data.to_table()
+        return table
 
     def __arrow_c_schema__(self) -> object:
         """The schema alone: DuckDB binds a query with it without opening a stream."""
@@ -171,13 +205,7 @@ class LiveRef:
         return schema
 
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
-        data = self.data
-        if isinstance(data, pa.Table):
-            table = data
-        else:
-            # DuckDB asks once to bind and once per scan: build the table once per snapshot.
-            table = self.data = data.to_table()
-        stream: object = table.__arrow_c_stream__(requested_schema)  # type: ignore[no-untyped-call]
+        stream: object = self._table().__arrow_c_stream__(requested_schema)  # type: ignore[no-untyped-call]
         return stream
 
 

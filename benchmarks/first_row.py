@@ -1,0 +1,112 @@
+"""Time to first row (issue 16 §5): from ``arroyo-lite run`` starting to the first row printed.
+
+A local JSON server runs in its own process. Each sample spawns ``arroyo-lite run --format
+jsonl`` on a file with one ``polling_http`` table and a plain SELECT over it, and times from
+the spawn to the first line on stdout (then stops the run). The baseline, timed alternately
+in the same run, is the least any Python tool can do: a fresh interpreter that imports
+aiohttp, makes the same GET and prints the body. Prints the medians, arroyo-lite's figure
+(target <= 0.3 s) and the ratio.
+
+    .venv/bin/python benchmarks/first_row.py [--repeat 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+TARGET_S = 0.3
+
+SERVER = textwrap.dedent(
+    """
+    import asyncio
+    from aiohttp import web
+
+    async def handle(request):
+        return web.Response(text='{"id": 1, "status": "ok"}', content_type="application/json")
+
+    async def main():
+        app = web.Application()
+        app.router.add_get("/", handle)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        print(site._server.sockets[0].getsockname()[1], flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+    """
+)
+
+BARE = textwrap.dedent(
+    """
+    import asyncio, sys, aiohttp
+
+    async def main():
+        async with aiohttp.ClientSession() as s, s.get(sys.argv[1]) as r:
+            print(await r.text(), flush=True)
+
+    asyncio.run(main())
+    """
+)
+
+
+def first_line_after(argv: list[str]) -> float:
+    """Seconds from spawning ``argv`` to its first line of stdout; the process is then ended."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        elapsed = time.perf_counter() - started
+        if not line:
+            raise SystemExit(f"{argv[:3]} printed nothing")
+        return elapsed
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args(argv)
+    server = subprocess.Popen([sys.executable, "-c", SERVER], stdout=subprocess.PIPE)
+    try:
+        assert server.stdout is not None
+        url = f"http://127.0.0.1:{int(server.stdout.readline())}/"
+        with tempfile.TemporaryDirectory() as tmp:
+            sql = Path(tmp) / "first.sql"
+            sql.write_text(
+                "CREATE TABLE t (id BIGINT, status TEXT) WITH (connector = 'polling_http', "
+                f"endpoint = '{url}', format = 'json', poll_interval_ms = 1000);\n"
+                "SELECT id, status FROM t;\n"
+            )
+            cli = Path(sys.executable).with_name("arroyo-lite")
+            ours_argv = [str(cli), "run", "--format", "jsonl", "--no-progress", str(sql)]
+            bare_argv = [sys.executable, "-c", BARE, url]
+            ours, bare = [], []
+            first_line_after(ours_argv)  # warm the file cache
+            for _ in range(args.repeat):
+                ours.append(first_line_after(ours_argv))
+                bare.append(first_line_after(bare_argv))
+    finally:
+        server.terminate()
+        server.wait(10)
+    o, b = statistics.median(ours), statistics.median(bare)
+    spread = f"{min(ours):.3f}-{max(ours):.3f}"
+    print(f"arroyo-lite run, spawn to first row: {o:.3f} s (median of {args.repeat}, {spread})")
+    print(f"bare python + aiohttp GET + print:   {b:.3f} s ({min(bare):.3f}-{max(bare):.3f})")
+    print(f"ratio {o / b:.2f}x bare; target <= {TARGET_S} s: {'PASS' if o <= TARGET_S else 'FAIL'}")
+    return 0 if o <= TARGET_S else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
