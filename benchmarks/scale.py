@@ -28,8 +28,9 @@ sleep to the tick, ``session.get``, ``read``), then the tables; each phase repor
 microseconds per completed poll from ``time.process_time()`` (CPU, not wall time: the machine
 is shared), and the ratio ours / bare is printed. Memory per table is the growth of this
 process's resident set from before the operators are built to the end of the run, divided by
-the number of tables. ``--loop uvloop`` runs both phases on uvloop (when installed:
-``pip install 'arroyo-lite[fast]'``), as ``arroyo-lite`` itself does then.
+the number of tables (read it from a ``--baseline ours`` run: after the baseline phase the
+process reuses memory that phase freed). ``--loop uvloop`` runs both phases on uvloop (when
+installed: ``pip install 'arroyo-lite[fast]'``), as ``arroyo-lite`` itself does then.
 
 Run: ``.venv/bin/python benchmarks/scale.py [--tables N] [--seconds S] [--burst]
 [--baseline both|bare|ours] [--loop asyncio|uvloop]``.
@@ -305,6 +306,7 @@ async def _run(
         "rss_per_table": (rss1 - rss0) / tables,
         "failures": sum(op.status.failures for op in operators),
         "rows": sum(r.rows for r in records),
+        "tables_polled": sum(1 for r in records if r.rows),
         "fatal": len(fatal),
         "gc_count": len(pauses),
         "gc_total_s": sum(pauses),
@@ -411,7 +413,9 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"tables (event loop {loop_name}): rows emitted {figures['rows']:.0f}, failed polls "
         f"{figures['failures']:.0f}, tables stopped by a fatal error {figures['fatal']:.0f}, "
-        f"memory {figures['rss_per_table'] / 1024:.1f} KiB per table (RSS growth / tables)"
+        f"tables polled at least once {figures['tables_polled']:.0f} / {args.tables}, "
+        f"memory {figures['rss_per_table'] / 1024:.1f} KiB per table (RSS growth / tables"
+        f"{'; after the baseline phase, so low: use --baseline ours' if bare else ''})"
     )
     print(
         f"garbage collections {figures['gc_count']:.0f}, {figures['gc_total_s']:.2f} s in total "

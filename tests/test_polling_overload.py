@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -98,3 +99,11 @@ def test_warning_blames_the_machine_when_the_process_is_not_busy() -> None:
     message = lag_warning([400.0], cpu_per_wall=0.2, polls_per_s=50)
     assert message is not None
     assert "the machine is busy with other work, or something blocked the event loop" in message
+
+
+def test_readme_shows_the_warning_as_written() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```text\npolling is behind schedule", 1)[1].split("```", 1)[0]
+    shown = " ".join(("polling is behind schedule" + block).split())
+    lags = [40.0] * 2188 + [150.0] * 811 + [2400.0]
+    assert lag_warning(lags, cpu_per_wall=0.97, polls_per_s=2100) == shown
