@@ -21,29 +21,10 @@ import textwrap
 import time
 from pathlib import Path
 
+#: The freshness benchmark's JSON server (``{"seq": n, "sent": ns}`` at ``/<name>``).
+from freshness import SERVER  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+
 TARGET_S = 0.3
-
-SERVER = textwrap.dedent(
-    """
-    import asyncio
-    from aiohttp import web
-
-    async def handle(request):
-        return web.Response(text='{"id": 1, "status": "ok"}', content_type="application/json")
-
-    async def main():
-        app = web.Application()
-        app.router.add_get("/", handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        print(site._server.sockets[0].getsockname()[1], flush=True)
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
-    """
-)
 
 BARE = textwrap.dedent(
     """
@@ -81,13 +62,13 @@ def main(argv: list[str] | None = None) -> int:
     server = subprocess.Popen([sys.executable, "-c", SERVER], stdout=subprocess.PIPE)
     try:
         assert server.stdout is not None
-        url = f"http://127.0.0.1:{int(server.stdout.readline())}/"
+        url = f"http://127.0.0.1:{int(server.stdout.readline())}/t"
         with tempfile.TemporaryDirectory() as tmp:
             sql = Path(tmp) / "first.sql"
             sql.write_text(
-                "CREATE TABLE t (id BIGINT, status TEXT) WITH (connector = 'polling_http', "
+                "CREATE TABLE t (seq BIGINT, sent BIGINT) WITH (connector = 'polling_http', "
                 f"endpoint = '{url}', format = 'json', poll_interval_ms = 1000);\n"
-                "SELECT id, status FROM t;\n"
+                "SELECT seq, sent FROM t;\n"
             )
             cli = Path(sys.executable).with_name("arroyo-lite")
             ours_argv = [str(cli), "run", "--format", "jsonl", "--no-progress", str(sql)]
