@@ -24,6 +24,11 @@ TIMESTAMP_COLUMN = "_timestamp"
 STATUS_TABLE = "arroyo_status"
 #: Arrow type of :data:`TIMESTAMP_COLUMN` (Arroyo: Timestamp(ns), no time zone, non-null).
 TIMESTAMP_TYPE = pa.timestamp("ns")
+#: The changelog column: a batch that has it is a list of *changes* (Arroyo's updating
+#: results), not of new rows. A row with ``true`` retracts an equal row emitted before, a row
+#: with ``false`` adds one; an update is a retraction of the old row followed by the new one.
+#: Order matters within and across batches. (:mod:`arroyo_lite.query.changelog` builds them.)
+RETRACT_COLUMN = "_retract"
 #: Field metadata marking a Utf8 column as SQL ``JSON`` (Arroyo's extension name).
 JSON_EXTENSION = {b"ARROW:extension:name": b"arroyo.json"}
 #: Default of ``max_records_per_body`` (arroyo-lite): the most records one body may decode to.

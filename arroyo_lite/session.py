@@ -32,7 +32,7 @@ import pyarrow as pa
 
 from arroyo_lite.clock import Clock, SystemClock
 from arroyo_lite.config import TableConfig, TableKind
-from arroyo_lite.connectors.base import SourceStatus
+from arroyo_lite.connectors.base import SourceState, SourceStatus
 from arroyo_lite.errors import ArroyoLiteError, QueryError, SourcePosition, SqlError
 from arroyo_lite.query.python_values import for_python  # (pyarrow only)
 from arroyo_lite.query.status_table import STATUS_TABLE, status_table
@@ -182,6 +182,9 @@ class Session:
             if config.kind is TableKind.MEMORY:
                 self._tables.create_memory(config)
             elif config.kind is TableKind.SOURCE:
+                from arroyo_lite.query.windows import watermark_expression
+
+                self.engine.watermarks[name.lower()] = watermark_expression(config)
                 self._tables.start_source(config)
             elif config.kind is TableKind.SINK:
                 self._inserts.add_sink(config)
@@ -211,18 +214,24 @@ class Session:
         return result if nanoseconds else for_python(result)
 
     def stream(
-        self, sql: str, *, timeout: float | None = None, nanoseconds: bool = False
+        self,
+        sql: str,
+        *,
+        timeout: float | None = None,
+        nanoseconds: bool = False,
+        changelog: bool = False,
     ) -> ContinuousQuery:
         """A continuous query: iterate it for ``pa.RecordBatch``es as data arrives.
 
         ``.incremental`` tells whether batches are new rows (each emitted once) or complete
-        replacements of an aggregate's current result. Iteration ends on ``close()``, when
-        the session closes, or after ``timeout`` seconds. Bad SQL raises
+        replacements of an aggregate's current result; with ``changelog`` such a query
+        yields changes instead (:mod:`arroyo_lite.query.changelog`). Iteration ends on
+        ``close()``, when the session closes, or after ``timeout`` seconds. Bad SQL raises
         :class:`~arroyo_lite.errors.QueryError` here, before iteration. Timestamps are
         microseconds unless ``nanoseconds=True``, as for :meth:`query`.
         """
         self._check_open()
-        stream = self.engine.stream(sql, timeout=timeout)
+        stream = self.engine.stream(sql, timeout=timeout, changelog=changelog)
         if not nanoseconds:
             stream.convert = for_python
         return stream
@@ -237,6 +246,20 @@ class Session:
     def status(self) -> list[SourceStatus]:
         """A snapshot of every source's status, in creation order."""
         return self.runtime.statuses()
+
+    def sources_finished(self) -> bool:
+        """Whether nothing more will arrive: the session has sources and every one has ended
+        (finished by itself, as a ``single_file`` source at the end of its file or an
+        ``impulse`` after ``message_count``, or failed). A bounded pipeline is then done once
+        its queries have seen the last rows."""
+        ended = {SourceState.FINISHED, SourceState.FAILED}
+        sources = [
+            s
+            for s in self.status()
+            if (config := self._configs.get(s.table.lower())) is not None
+            and config.kind is TableKind.SOURCE
+        ]
+        return bool(sources) and all(s.state in ended for s in sources)
 
     def tables(self) -> list[str]:
         """Names of tables and views, in creation order (tables first)."""
@@ -271,9 +294,13 @@ class Session:
                 return
             self._closed = True
         try:
+            # Sources that all finished by themselves: the input is complete (open windows
+            # close); otherwise they are being stopped and what is open stays unwritten.
+            ended = self.sources_finished()
             self.runtime.stop_all_sources()
             if self._inserts_made is not None:
-                self._inserts_made.stop()  # what the sources produced is still written
+                # What the sources produced is still written.
+                self._inserts_made.stop(end_of_input=ended)
             if self._persister is not None:
                 try:
                     self.runtime.call(self._persister.flush(), timeout=30)
@@ -323,10 +350,15 @@ class AsyncSession:
         *,
         timeout: float | None = None,  # noqa: ASYNC109 - the stream's lifetime, as in Session
         nanoseconds: bool = False,
+        changelog: bool = False,
     ) -> AsyncIterator[pa.RecordBatch]:
         """Async iterator over :meth:`Session.stream`'s batches."""
         cq = await asyncio.to_thread(
-            self.session.stream, sql, timeout=timeout, nanoseconds=nanoseconds
+            self.session.stream,
+            sql,
+            timeout=timeout,
+            nanoseconds=nanoseconds,
+            changelog=changelog,
         )
         try:
             while True:

@@ -26,7 +26,7 @@ CORPUS = next(
     Path(__file__).parents[2] / "shared" / "reference" / "arroyo-sql-corpus",
 )
 FILES = sorted(CORPUS.rglob("*.sql")) if CORPUS.is_dir() else []
-OURS = {"polling_http", "impulse", "memory", "sse", "websocket"}
+OURS = {"polling_http", "impulse", "single_file", "memory", "sse", "websocket"}
 #: `--fail=` messages that are the front end's business (file-level and table rules).
 OUR_FAILURES = (
     "Can only insert into a memory table once",
@@ -47,6 +47,34 @@ HARNESS_ERRORS = (
 )  # fmt: skip
 #: (cbor_to_json, one of them, is a built-in function of arroyo-lite: formats/cbor.py.)
 _HARNESS = re.compile(r"\b(nexmark|get_city|irate|parse_log|parse_prom|my_sqr)\b")
+#: Files that use only our connectors but a feature arroyo-lite lacks: the exact messages.
+NOT_YET = {
+    # debezium_json is written by sinks, not yet decoded by sources.
+    "sql-testing/debezium_agg.sql": ["format 'debezium_json' is not supported by arroyo-lite"],
+    "sql-testing/debezium_pass_through.sql": [
+        "format 'debezium_json' is not supported by arroyo-lite"
+    ],
+    # Arroyo's own message, found by the query check (the file expects this failure).
+    "planner/updating_filter_join.sql": ["Updating joins must include an equijoin condition"],
+    # Rust UDFs of Arroyo's test crate.
+    "sql-testing/async_udf.sql": ["Invalid function 'double_negative'"],
+    "sql-testing/double_negative_udf.sql": ["Invalid function 'double_negative'"],
+    "sql-testing/udaf.sql": ["Invalid function 'my_median'"],
+    # The divergences the README's "Arroyo's end-to-end suite" table explains.
+    "sql-testing/every_aggregate.sql": ['Unknown ordered aggregate "approx_percentile_cont".'],
+    "sql-testing/global_session_window.sql": [
+        "session() windows are not supported here by arroyo-lite"
+    ],
+    "sql-testing/session_window.sql": ["session() windows are not supported here by arroyo-lite"],
+    "sql-testing/reinvoke_window_function.sql": ["column '_timestamp' not found"],
+    **dict.fromkeys(
+        (
+            f"sql-testing/updating_{name}.sql"
+            for name in ("full_join", "inner_join_with_updating", "left_join", "right_join")
+        ),
+        ['syntax error at or near "UNSIGNED"'],
+    ),
+}
 _CONNECTOR = re.compile(r"connector\s*=\s*'([^']*)'", re.IGNORECASE)
 _COMMENT = re.compile(r"--[^\n]*")
 
@@ -96,7 +124,7 @@ def test_corpus_file(path: Path) -> None:
     elif harness and connectors <= OURS:
         assert messages and all(m in HARNESS_ERRORS for m in messages), messages
     elif connectors <= OURS:
-        assert messages == [], messages
+        assert messages == NOT_YET.get(f"{path.parent.name}/{path.name}", []), messages
     for name in connectors - OURS:
         assert f"Unknown connector '{name}'" in messages
 

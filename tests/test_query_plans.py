@@ -44,6 +44,7 @@ def engine() -> Iterator[Engine]:
     [
         ("SELECT x FROM t WHERE x > 1", QueryKind.APPEND, AppendPlan),
         ("SELECT t.x FROM t JOIN m ON t.x = m.x", QueryKind.APPEND, AppendPlan),
+        ("SELECT x FROM t UNION ALL SELECT x FROM u", QueryKind.APPEND, AppendPlan),
         ("SELECT count(*) FROM t", QueryKind.UPDATING, UpdatingPlan),
         ("SELECT DISTINCT x FROM t", QueryKind.UPDATING, UpdatingPlan),
         (
@@ -63,7 +64,7 @@ def test_the_kind_is_decided_once_and_picks_the_plan(
     try:
         assert stream.plan.kind is kind
         assert type(stream.plan) is plan
-        assert stream.incremental is (plan is AppendPlan)
+        assert stream.incremental is (plan in (AppendPlan, WindowedPlan))
     finally:
         stream.close()
 
@@ -91,3 +92,27 @@ def test_finish_yields_what_arrived_then_stops(engine: Engine) -> None:
     engine.store.append("t", rows(0, 4))
     stream.finish()
     assert [b.num_rows for b in stream] == [4]
+
+
+def test_a_union_of_sources_yields_each_new_row_of_each_once(engine: Engine) -> None:
+    stream = engine.stream("SELECT x, 't' AS s FROM t UNION ALL SELECT x, 'u' FROM u", timeout=30)
+    engine.store.append("t", rows(0, 2))
+    assert sorted(next(stream).to_pylist(), key=str) == [
+        {"x": 0, "s": "t"},
+        {"x": 1, "s": "t"},
+    ]
+    engine.store.append("u", rows(5, 1))
+    engine.store.append("t", rows(2, 1))
+    stream.finish()
+    seen = [r for b in stream for r in b.to_pylist()]
+    assert sorted(seen, key=str) == [{"x": 2, "s": "t"}, {"x": 5, "s": "u"}]
+
+
+def test_an_updating_query_can_yield_its_changes(engine: Engine) -> None:
+    stream = engine.stream("SELECT count(*) AS n FROM t", timeout=30, changelog=True)
+    assert stream.incremental and stream.changelog
+    engine.store.append("t", rows(0, 3))
+    assert next(stream).to_pylist() == [{"n": 3, "_retract": False}]
+    engine.store.append("t", rows(3, 2))
+    assert next(stream).to_pylist() == [{"n": 3, "_retract": True}, {"n": 5, "_retract": False}]
+    stream.close()

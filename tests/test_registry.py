@@ -40,7 +40,8 @@ def test_builtins() -> None:
 @pytest.mark.parametrize(
     ("name", "hint"),
     [("Polling_HTTP", "did you mean 'polling_http'?"), ("impluse", "did you mean 'impulse'?"),
-     ("kafka", "available connectors: impulse, polling_http, sse, stdout, websocket")],
+     ("kafka",
+      "available connectors: impulse, polling_http, single_file, sse, stdout, websocket")],
 )  # fmt: skip
 def test_unknown_connector(name: str, hint: str) -> None:
     with pytest.raises(ConnectorError) as info:
@@ -168,7 +169,9 @@ def test_broken_plugins_are_reported_and_the_builtins_kept(
     registry.reset()
     try:
         connectors = registry.all_connectors()
-        assert set(connectors) == {"polling_http", "impulse", "sse", "websocket", "stdout"}
+        assert set(connectors) == {
+            "polling_http", "impulse", "single_file", "sse", "websocket", "stdout"
+        }
         assert isinstance(connectors["polling_http"], PollingHttpConnector)
         messages = sorted(e.message for e in registry.load_errors())
         assert messages == [

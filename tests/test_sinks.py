@@ -16,7 +16,7 @@ from arroyo_lite import Session
 from arroyo_lite.config import TableConfig, TableKind
 from arroyo_lite.connectors.base import SourceContext, SourceState
 from arroyo_lite.connectors.stdout.operator import StdoutSink
-from arroyo_lite.errors import ArroyoLiteError, FatalSourceError, SqlError
+from arroyo_lite.errors import ArroyoLiteError, FatalSourceError
 from tests.support import cli
 from tests.support.threaded_server import wait_for
 from tests.test_encode import batch
@@ -78,7 +78,8 @@ def test_sink_draining_at_close_writes_what_arrived(
     [
         (
             "INSERT INTO out SELECT count(*) AS n FROM imp",
-            "cannot insert into sink 'out': the query's result is updated as rows arrive",
+            "input is updating, but sink is not configured as an updating sink "
+            "(hint: use `format = 'debezium_json'`)",
         ),
         ("INSERT INTO out2 SELECT counter, counter FROM imp", "the query returns 2 column(s)"),
     ],
@@ -100,15 +101,14 @@ def test_inserts_a_sink_cannot_take_are_refused_at_the_statement(
     assert [s.table for s in session.status()] == ["imp"]
 
 
-def test_a_sink_takes_one_insert_and_a_format_without_encoder_fails_at_create() -> None:
-    with Session() as session:
-        session.execute(IMPULSE_TO_STDOUT.replace("counter % 10 = 0", "false"))
-        with pytest.raises(SqlError, match="Can only insert into a sink"):
-            session.execute("INSERT INTO out SELECT counter, counter FROM imp")
-        with pytest.raises(ArroyoLiteError, match="format 'raw_bytes' cannot be written"):
-            session.execute(
-                "CREATE TABLE o3 (value BYTEA) WITH (connector = 'stdout', format = 'raw_bytes')"
-            )
+def test_a_format_without_encoder_fails_at_create() -> None:
+    with (
+        Session() as session,
+        pytest.raises(ArroyoLiteError, match="format 'raw_bytes' cannot be written"),
+    ):
+        session.execute(
+            "CREATE TABLE o3 (value BYTEA) WITH (connector = 'stdout', format = 'raw_bytes')"
+        )
 
 
 async def test_run_writes_polled_rows_to_stdout_through_a_sink(server: Any, tmp_path: Any) -> None:

@@ -120,8 +120,8 @@ EX_O = """create temporary table customers (
 
 @pytest.mark.parametrize(
     ("sql", "connector", "line", "col"),
-    [(EX_J, "kafka", 8, 15), (EX_K, "single_file", 8, 15), (EX_L, "mqtt", 6, 17),
-     (EX_M, "kafka", 5, 17), (EX_G, "single_file", 4, 17), (EX_O, "redis", 6, 17)],
+    [(EX_J, "kafka", 8, 15), (EX_L, "mqtt", 6, 17),
+     (EX_M, "kafka", 5, 17), (EX_O, "redis", 6, 17)],
 )  # fmt: skip
 def test_other_connectors_are_unknown(sql: str, connector: str, line: int, col: int) -> None:
     with pytest.raises(ValidationErrors) as info:
@@ -136,6 +136,13 @@ def test_other_connectors_are_unknown(sql: str, connector: str, line: int, col: 
 def test_reference_push_tables_validate(sql: str) -> None:
     [table] = compile_sql(sql + "\nSELECT 1;", file="r.sql", env={}).tables
     assert table.connector in ("sse", "websocket")
+
+
+@pytest.mark.parametrize("sql", [EX_K, EX_G])
+def test_single_file_tables_of_the_reference_compile(sql: str) -> None:
+    [table] = compile_sql(sql, env={}).tables
+    assert table.connector == "single_file"
+    assert table.connector_options.path == "$input_dir/cars.json"
 
 
 def compile_like(sql: str):  # type: ignore[no-untyped-def]

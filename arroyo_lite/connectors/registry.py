@@ -1,8 +1,8 @@
 """The connector registry: built-ins plus third-party connectors from entry points.
 
-Built-ins are ``polling_http``, ``impulse``, ``sse``, ``websocket`` (sources) and ``stdout``
-(a sink). Third parties register a :class:`~arroyo_lite.connectors.base.Connector` subclass in
-the entry-point group
+Built-ins are ``polling_http``, ``impulse``, ``sse``, ``websocket`` (sources),
+``single_file`` (source and sink) and ``stdout`` (a sink). Third parties register a
+:class:`~arroyo_lite.connectors.base.Connector` subclass in the entry-point group
 ``arroyo_lite.connectors`` (``name = "package.module:ConnectorClass"``); entry points are
 loaded lazily, once, on the first lookup of a name that is not a built-in. A plugin that
 fails to import or is not a ``Connector`` subclass is a
@@ -28,6 +28,7 @@ _load_errors: list[ConnectorError] = []
 def _builtins() -> dict[str, Connector]:
     from arroyo_lite.connectors.impulse.connector import ImpulseConnector
     from arroyo_lite.connectors.polling_http.connector import PollingHttpConnector
+    from arroyo_lite.connectors.single_file.connector import SingleFileConnector
     from arroyo_lite.connectors.sse.connector import SseConnector
     from arroyo_lite.connectors.stdout.connector import StdoutConnector
     from arroyo_lite.connectors.websocket.connector import WebsocketConnector
@@ -37,6 +38,7 @@ def _builtins() -> dict[str, Connector]:
         ImpulseConnector(),
         SseConnector(),
         WebsocketConnector(),
+        SingleFileConnector(),
         StdoutConnector(),
     )
     return {c.name: c for c in connectors}

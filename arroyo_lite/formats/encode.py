@@ -9,10 +9,13 @@ Rules, as Arroyo's serializer (``arroyo-formats/src/ser.rs``):
 
 * ``json``: one JSON object per row, each line ending in ``\\n``; ``_timestamp`` is not
   written; NULL is an explicit ``null``; timestamps are RFC 3339 text without a zone for
-  Arroyo's zone-less ``TIMESTAMP`` (``2026-01-02T03:04:05.123456``; *arroyo-lite*: the
-  column's full precision), ``json.timestamp_format = 'unix_millis'`` writes milliseconds
+  Arroyo's zone-less ``TIMESTAMP``, the fraction as chrono's ``%.f`` writes it (3, 6 or 9
+  digits, as many as needed; none for a whole second: ``2026-01-02T03:04:05.120``),
+  ``json.timestamp_format = 'unix_millis'`` writes milliseconds
   since the epoch; ``JSON`` columns are written as the JSON they hold, not as a string;
   BYTEA is base64; DECIMAL is a number.
+* ``debezium_json``: one Debezium change per line: ``c`` (``after``) for an added row, ``d``
+  (``before``) for a retracted one, the row objects as in ``json``.
 * ``raw_string``: the ``value`` TEXT column, one line per row (NULL is an empty line).
 
 :func:`json_lines` and :func:`displayable` are also what the terminal's JSON lines output
@@ -34,7 +37,13 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from arroyo_lite.config import JSON_EXTENSION, TIMESTAMP_COLUMN, Format, TableConfig
+from arroyo_lite.config import (
+    JSON_EXTENSION,
+    RETRACT_COLUMN,
+    TIMESTAMP_COLUMN,
+    Format,
+    TableConfig,
+)
 from arroyo_lite.errors import ConnectorError
 
 Data = pa.Table | pa.RecordBatch
@@ -65,6 +74,34 @@ class JsonLinesEncoder(Encoder):
         return json_lines(convert(table), raw_json=_json_columns(table.schema))
 
 
+class DebeziumJsonEncoder(Encoder):
+    """``format = 'debezium_json'``: each row as a Debezium change, as Arroyo's sink writes
+    an updating result: ``{"before":null,"after":{...},"op":"c"}`` for an added row,
+    ``{"before":{...},"after":null,"op":"d"}`` for a retracted one (a changelog batch, see
+    :data:`~arroyo_lite.config.RETRACT_COLUMN`); rows of an append-only query are all ``c``.
+    The row objects follow the ``json`` rules."""
+
+    def encode(self, batch: pa.RecordBatch) -> bytes:
+        if batch.num_rows == 0:
+            return b""
+        table = _without_timestamp(pa.Table.from_batches([batch]))
+        if RETRACT_COLUMN in table.column_names:
+            retract: Any = table.column(RETRACT_COLUMN)
+            table = table.drop_columns([RETRACT_COLUMN])
+        else:
+            retract = pa.chunked_array([pa.repeat(pa.scalar(False), table.num_rows)])
+        objects = json_objects(_timestamps_as_text(table), raw_json=_json_columns(table.schema))
+        if objects is None:
+            raise ConnectorError(
+                f"table '{self.config.name}': a column type cannot be written as debezium_json"
+            )
+        head = pc.if_else(retract, '{"before":', '{"before":null,"after":')
+        tail = pc.if_else(retract, ',"after":null,"op":"d"}', ',"op":"c"}')
+        empty = pa.scalar("", pa.string())
+        lines: Any = pc.binary_join_element_wise(head, objects, tail, empty)
+        return _lines(lines)
+
+
 class RawStringEncoder(Encoder):
     """``format = 'raw_string'``: the ``value`` column's text, one line per row."""
 
@@ -83,6 +120,7 @@ class RawStringEncoder(Encoder):
 #: The encoder of each format a sink can write; a format missing here is refused by name.
 ENCODERS: dict[Format, Callable[[TableConfig], Encoder]] = {
     Format.JSON: JsonLinesEncoder,
+    Format.DEBEZIUM_JSON: DebeziumJsonEncoder,
     Format.RAW_STRING: RawStringEncoder,
 }
 
@@ -147,10 +185,19 @@ def _iso_timestamps(column: pa.ChunkedArray[Any], *, compact: bool) -> pa.Chunke
     # Arrow's cast prints "YYYY-MM-DD HH:MM:SS[.fff]" (+ "Z"/offset when zoned) about 30x
     # faster than strftime; the one space becomes ISO 8601's "T".
     text = column.cast(pa.string())
+    if not compact:
+        # As chrono's ``%.f`` (Arroyo's serializer): the fraction in groups of 3 digits,
+        # trailing zero groups dropped, no fraction at all for a whole second.
+        text = pc.replace_substring_regex(text, pattern=_ZERO_GROUPS, replacement=r"\1\2")
+        text = pc.replace_substring_regex(text, pattern=r"\.(\D*)$", replacement=r"\1")
     result: pa.ChunkedArray[Any] = pc.replace_substring(
         text, pattern=" ", replacement="T", max_replacements=1
     )
     return result
+
+
+#: The fraction's trailing groups of three zeros (before any zone suffix).
+_ZERO_GROUPS = r"^(.*\.(?:\d\d\d)*?)(?:000)+(\D*)$"
 
 
 def displayable(data: Data, *, compact: bool = False) -> pa.Table:
@@ -214,6 +261,17 @@ def json_lines(table: pa.Table, *, raw_json: frozenset[str] = frozenset()) -> by
     """
     if table.num_rows == 0 or table.num_columns == 0:
         return b"\n" * table.num_rows if table.num_columns == 0 else b""
+    objects = json_objects(table, raw_json=raw_json)
+    if objects is None:
+        return json_lines_python(table)  # a type DuckDB cannot read from Arrow
+    return _lines(objects)
+
+
+def json_objects(
+    table: pa.Table, *, raw_json: frozenset[str] = frozenset()
+) -> pa.ChunkedArray[Any] | None:
+    """The JSON text of each row of ``table`` (as :func:`json_lines`, without newlines), or
+    ``None`` when DuckDB cannot read one of its types (and no column is ``raw_json``)."""
     parts = []
     for field in table.schema:
         name = _quoted(field.name)
@@ -230,14 +288,14 @@ def json_lines(table: pa.Table, *, raw_json: frozenset[str] = frozenset()) -> by
     con = _json_connection()
     con.register("_rows", table)
     try:
-        lines = con.sql(sql).to_arrow_table().column(0)
+        objects: pa.ChunkedArray[Any] = con.sql(sql).to_arrow_table().column(0)
     except duckdb.Error:
         if raw_json:
             raise
-        return json_lines_python(table)  # a type DuckDB cannot read from Arrow
+        return None
     finally:
         con.unregister("_rows")
-    return _lines(lines)
+    return objects
 
 
 def _lines(column: pa.ChunkedArray[Any]) -> bytes:

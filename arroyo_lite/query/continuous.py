@@ -40,9 +40,11 @@ from typing import ClassVar, Protocol
 import duckdb
 import pyarrow as pa
 
+from arroyo_lite.query.changelog import Differ
 from arroyo_lite.query.duck import LiveRef, bind_sql, pin, query_error, run_sql
 from arroyo_lite.query.shape import QueryKind, QueryShape
 from arroyo_lite.query.status_table import STATUS_SCHEMA, STATUS_TABLE
+from arroyo_lite.query.windows import DEFAULT_WATERMARK, TumblingWindows, Watermark, segments
 from arroyo_lite.runtime.store import Store, TableSnapshot
 
 #: How long a continuous query blocks between checks of its deadline / close flag.
@@ -56,8 +58,10 @@ MISSED_ROWS_KEY = b"arroyo_lite.missed_rows"
 
 log = logging.getLogger(__name__)
 
+#: What an evaluation reads for one table: a snapshot, or chosen rows.
+Inputs = TableSnapshot | pa.Table
 #: Pins one table name on the query's cursor for the next evaluation.
-Pin = Callable[[str, TableSnapshot | pa.Table], None]
+Pin = Callable[[str, Inputs], None]
 
 
 class QueryHost(Protocol):
@@ -108,35 +112,66 @@ class Plan:
         """Rows the last :meth:`pin_inputs` found dropped before they were read (reset)."""
         return 0
 
+    #: Set by the query when its input has ended for good (every source finished): a plan
+    #: holding results back (open windows) hands them out at the next evaluation.
+    end_of_input: bool = False
+
+    def inputs(self, snaps: Mapping[str, TableSnapshot]) -> list[dict[str, Inputs]]:
+        """What each evaluation due now reads, in order (table name -> data): one evaluation
+        of what :meth:`pin_inputs` pins, or none."""
+        pins: dict[str, Inputs] = {}
+        if not self.pin_inputs(snaps, pins.__setitem__):
+            return []
+        return [pins]
+
 
 class AppendPlan(Plan):
-    """New rows of the one source table only, each emitted once (see the module docstring)."""
+    """New rows of the source tables only, each emitted once (see the module docstring).
+
+    With several sources (a ``UNION ALL`` of them, never a join: :func:`classify`) each
+    evaluation reads the new rows of every one; the query is linear in each, so every result
+    row still comes out once."""
 
     incremental = True
 
     def __init__(self, kind: QueryKind, sources: frozenset[str]) -> None:
         super().__init__(kind, sources)
-        (self.source,) = sources
-        self.high_water = 0
+        self.high_waters = dict.fromkeys(sources, 0)
         self._missed = 0
+
+    @property
+    def high_water(self) -> int:
+        """The high-water mark of a one-source plan (rows of it read so far)."""
+        (mark,) = self.high_waters.values()
+        return mark
 
     def hold(self, last_eval: float, now: float) -> float:
         return 0.0  # each evaluation reads only new rows: no reason to wait
 
     def start(self, snaps: Mapping[str, TableSnapshot]) -> None:
         # From the oldest row kept now: what retention dropped earlier is not missed.
-        snap = snaps.get(self.source)
-        self.high_water = snap.first_row if snap is not None else 0
+        for key in self.high_waters:
+            snap = snaps.get(key)
+            self.high_waters[key] = snap.first_row if snap is not None else 0
 
     def pin_inputs(self, snaps: Mapping[str, TableSnapshot], pin: Pin) -> bool:
-        snap = snaps.get(self.source)
-        if snap is None or snap.end_row <= self.high_water:
+        fresh = {
+            key: snap
+            for key, snap in snaps.items()
+            if key in self.high_waters and snap.end_row > self.high_waters[key]
+        }
+        if not fresh:
             return False
-        self._missed += max(0, snap.first_row - self.high_water)
-        delta = snap.since(self.high_water)
-        self.high_water = snap.end_row
+        for key, snap in fresh.items():
+            self._missed += max(0, snap.first_row - self.high_waters[key])
         for key, other in snaps.items():
-            pin(other.name, delta if key == self.source else other)
+            if key in fresh:
+                pin(other.name, other.since(self.high_waters[key]))
+                self.high_waters[key] = other.end_row
+            elif key in self.high_waters:
+                pin(other.name, other.schema.empty_table())  # nothing new from this one
+            else:
+                pin(other.name, other)
         return True
 
     def keeps(self, result: pa.Table) -> bool:
@@ -151,9 +186,63 @@ class ReevaluatedPlan(Plan):
     """The whole query over a fresh snapshot, throttled; each result replaces the last."""
 
 
-class WindowedPlan(ReevaluatedPlan):
-    """A query grouped by time windows. Re-evaluated for now; the place for emitting each
-    window once, when the watermark passes its end."""
+class WindowedPlan(Plan):
+    """A query grouped by ``tumble`` windows of one source: each window is emitted once,
+    when the watermark passes its end (:mod:`arroyo_lite.query.windows`).
+
+    The plan reads each new source batch once: it feeds the watermark and keeps the rows of
+    open windows (late rows are dropped); whenever windows close, the query runs over their
+    rows only (their state is then dropped), so each result row is new. The end of input
+    closes every window. Memory tables are read whole.
+    """
+
+    incremental = True
+
+    def __init__(
+        self, kind: QueryKind, sources: frozenset[str], *, width: str, watermark: str
+    ) -> None:
+        super().__init__(kind, sources)
+        (self.source,) = sources
+        self._con = duckdb.connect(":memory:")
+        self._con.execute("SET python_enable_replacements = false")
+        self.watermark = Watermark(self._con, watermark)
+        self._width = width
+        self.windows: TumblingWindows | None = None
+        self.high_water = 0
+        self._flushed = False
+
+    def hold(self, last_eval: float, now: float) -> float:
+        return 0.0  # each evaluation reads only new rows
+
+    def inputs(self, snaps: Mapping[str, TableSnapshot]) -> list[dict[str, Inputs]]:
+        snap = snaps.get(self.source)
+        if snap is None:
+            return []
+        if self.windows is None:
+            self.windows = TumblingWindows(self._con, self._width, snap.schema)
+        closings: list[pa.Table] = []
+        if snap.end_row > self.high_water:
+            first = max(self.high_water, snap.first_row)
+            delta = snap.since(self.high_water)
+            self.high_water = snap.end_row
+            for batch in segments(delta, first, snap.marks):
+                self.windows.add(batch, self.watermark.current)
+                if self.watermark.observe(batch):
+                    closed = self.windows.close(self.watermark.current)
+                    if closed is not None:
+                        closings.append(closed)
+        if self.end_of_input and not self._flushed:
+            self._flushed = True
+            closed = self.windows.close(None)
+            if closed is not None:
+                closings.append(closed)
+        return [
+            {other.name: closed if key == self.source else other for key, other in snaps.items()}
+            for closed in closings
+        ]
+
+    def keeps(self, result: pa.Table) -> bool:
+        return result.num_rows > 0
 
 
 class UpdatingPlan(ReevaluatedPlan):
@@ -163,14 +252,34 @@ class UpdatingPlan(ReevaluatedPlan):
 
 _PLANS: dict[QueryKind, type[Plan]] = {
     QueryKind.APPEND: AppendPlan,
-    QueryKind.WINDOWED: WindowedPlan,
+    QueryKind.WINDOWED: ReevaluatedPlan,
     QueryKind.UPDATING: UpdatingPlan,
     QueryKind.REEVALUATED: ReevaluatedPlan,
 }
 
 
-def plan_for(kind: QueryKind, sources: frozenset[str]) -> Plan:
-    """The plan of a query of ``kind`` over the live tables ``sources``."""
+def plan_for(
+    kind: QueryKind,
+    sources: frozenset[str],
+    shape: QueryShape | None = None,
+    watermarks: Mapping[str, str] | None = None,
+) -> Plan:
+    """The plan of a query of ``kind`` over the live tables ``sources``.
+
+    A windowed query of one source whose windows are ``tumble``s of one width gets a
+    :class:`WindowedPlan` (``watermarks``: each source's watermark expression); other
+    windowed queries (``hop``, several sources) are re-evaluated for now."""
+    if (
+        kind is QueryKind.WINDOWED
+        and shape is not None
+        and len(sources) == 1
+        and len(shape.widths) == 1
+        and not shape.hops
+    ):
+        (source,) = sources
+        (width,) = shape.widths
+        expression = (watermarks or {}).get(source, DEFAULT_WATERMARK)
+        return WindowedPlan(kind, sources, width=width, watermark=expression)
     return _PLANS[kind](kind, sources)
 
 
@@ -194,10 +303,15 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
         plan: Plan,
         *,
         timeout: float | None,
+        changelog: bool = False,
     ) -> None:
         self.sql = sql
         self.plan = plan
-        self.incremental = plan.incremental
+        #: With ``changelog``, a re-evaluated plan's results become changes (each batch a
+        #: changelog batch, :mod:`arroyo_lite.query.changelog`), so every batch is new.
+        self._differ = Differ() if changelog and not plan.incremental else None
+        self.changelog = self._differ is not None
+        self.incremental = plan.incremental or self.changelog
         self._host = host
         self._store = host.store
         self._cursor = cursor
@@ -207,6 +321,7 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
         self._closed = False
         #: finish() asked for one last evaluation; _final: that evaluation is done.
         self._draining = False
+        self._end_of_input = False
         self._final = False
         self._pending: collections.deque[pa.RecordBatch] = collections.deque()
         #: Rows of the source table that retention dropped before this query read them.
@@ -260,7 +375,8 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
                 raise StopIteration
             if self._draining:
                 self._final = True
-                self._evaluate(force=False)
+                self.plan.end_of_input = self._end_of_input
+                self._evaluate(force=self._end_of_input)
                 continue
             version = self._store.version
             now = time.monotonic()
@@ -284,9 +400,13 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
             wait = min(wait, max(0.0, self._deadline - time.monotonic()))
         return wait
 
-    def finish(self) -> None:
+    def finish(self, *, end_of_input: bool = False) -> None:
         """End after one last evaluation of what has arrived (any thread): the rows stored
-        up to now are still yielded, then iteration stops."""
+        up to now are still yielded, then iteration stops. ``end_of_input``: every source
+        has finished, so results held back (windows still open) are final and come out."""
+        # Handed to the plan at the last evaluation, not now: an evaluation running on the
+        # iterating thread must not close windows before it has read every row.
+        self._end_of_input = self._end_of_input or end_of_input
         self._draining = True
         self._woken.set()
         self._store.notify()
@@ -320,19 +440,31 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
             return
         self._versions = versions
         with self._lock:
-            if self._closed or not self.plan.pin_inputs(snaps, self._pin):
+            if self._closed:
                 return
-            try:
-                if self._shape.reads_status:
-                    self._pin(STATUS_TABLE, self._host.status_table())
-                    self._next_status = time.monotonic() + STATUS_REFRESH
-                result = run_sql(self._cursor, self._duck)
-            except duckdb.Error as e:
-                if self._closed or self._host.closed:
-                    return  # interrupted by close(): not an error
-                raise query_error(e, executed=self._duck, original=self.sql, position=None) from e
-        if self.plan.keeps(result):
-            self._pending.append(self._noting_gap(_one_batch(result)))
+            for pins in self.plan.inputs(snaps):
+                for name, data in pins.items():
+                    self._pin(name, data)
+                result = self._run()
+                if result is not None and self.plan.keeps(result):
+                    self._pending.append(self._noting_gap(_one_batch(result)))
+
+    def _run(self) -> pa.Table | None:
+        """One evaluation over what is pinned (under the lock); ``None``: nothing to yield."""
+        try:
+            if self._shape.reads_status:
+                self._pin(STATUS_TABLE, self._host.status_table())
+                self._next_status = time.monotonic() + STATUS_REFRESH
+            result = run_sql(self._cursor, self._duck)
+        except duckdb.Error as e:
+            if self._closed or self._host.closed:
+                return None  # interrupted by close(): not an error
+            raise query_error(e, executed=self._duck, original=self.sql, position=None) from e
+        if self._differ is not None:
+            result = self._differ.step(self._cursor, result)
+            if result.num_rows == 0:
+                return None
+        return result
 
     def _noting_gap(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """``batch``, labelled with the rows missed before it (if any), which are counted

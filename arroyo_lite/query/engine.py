@@ -64,6 +64,9 @@ class Engine:
         self._refs: dict[str, LiveRef] = {}
         self._streams: weakref.WeakSet[ContinuousQuery] = weakref.WeakSet()
         self._views: dict[str, View] = {}
+        #: Each source table's watermark expression (DuckDB SQL over its rows), by lower-case
+        #: name: what windowed plans advance event time with (set when the table is created).
+        self.watermarks: dict[str, str] = {}
         self._closed = False
 
     @property
@@ -151,11 +154,15 @@ class Engine:
         """Ask DuckDB to abandon the query running on the engine's connection (any thread)."""
         self._con.interrupt()
 
-    def stream(self, sql: str, *, timeout: float | None = None) -> ContinuousQuery:
+    def stream(
+        self, sql: str, *, timeout: float | None = None, changelog: bool = False
+    ) -> ContinuousQuery:
         """A :class:`ContinuousQuery` over ``sql`` (validated at once: bad SQL raises here).
 
         Its plan is chosen here, once, from the query's shape and which of the tables it
-        reads are memory tables (:mod:`arroyo_lite.query.shape`)."""
+        reads are memory tables (:mod:`arroyo_lite.query.shape`). With ``changelog`` a query
+        whose result is updated yields changes (:mod:`arroyo_lite.query.changelog`) instead
+        of whole results."""
         duck = to_duckdb(sql)
         with self._lock:
             if self._closed:
@@ -165,10 +172,12 @@ class Engine:
             shape = analyze(duck, self._views, (n.lower() for n in names), self._aggregates)
             memory = (n.lower() for n in names if self.store.kind(n) is TableKind.MEMORY)
             sources = sources_of(shape, memory)
-            plan = plan_for(classify(shape, sources), sources)
+            plan = plan_for(classify(shape, sources), sources, shape, self.watermarks)
             cursor = self._con.cursor()
             configure(cursor)
-        query = ContinuousQuery(self, cursor, sql, duck, shape, plan, timeout=timeout)
+        query = ContinuousQuery(
+            self, cursor, sql, duck, shape, plan, timeout=timeout, changelog=changelog
+        )
         query.validate()
         with self._lock:
             self._streams.add(query)

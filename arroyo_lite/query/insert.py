@@ -4,9 +4,10 @@ Into a *memory* table, :func:`conform` shapes the query's one-off result (the se
 it). Into a *sink* table, an :class:`InsertPump` runs the query continuously: a daemon thread
 iterates the :class:`~arroyo_lite.query.continuous.ContinuousQuery` and delivers each batch
 of new rows, conformed, to the sink's :class:`~arroyo_lite.runtime.sinks.SinkInput`, while
-the sources run. Only append-only (incremental) queries can feed a sink: the result of an
-aggregate changes as rows arrive, and writing those changes needs an updating plan (with a
-``debezium_json`` encoder), which is still to come.
+the sources run. An append-only sink (``json``, ...) takes the new rows of an append-only
+query; an updating sink (``format = 'debezium_json'``) takes the changes of any query
+(:mod:`arroyo_lite.query.changelog`); an updating query into an append-only sink is rejected,
+as Arroyo rejects it. Several ``INSERT``s into one sink merge into it (Arroyo's too).
 """
 
 from __future__ import annotations
@@ -19,11 +20,19 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from arroyo_lite.config import TIMESTAMP_COLUMN, TIMESTAMP_TYPE, TableConfig, TableKind
+from arroyo_lite.config import (
+    RETRACT_COLUMN,
+    TIMESTAMP_COLUMN,
+    TIMESTAMP_TYPE,
+    Format,
+    TableConfig,
+    TableKind,
+)
 from arroyo_lite.connectors.base import SinkOperator
 from arroyo_lite.errors import ArroyoLiteError, QueryError, SqlError
 from arroyo_lite.query.continuous import ContinuousQuery
 from arroyo_lite.query.engine import Engine, offset_position
+from arroyo_lite.query.shape import QueryKind
 from arroyo_lite.runtime.sinks import SinkInput
 from arroyo_lite.runtime.tables import Tables
 from arroyo_lite.sql.statements import Insert
@@ -32,6 +41,10 @@ log = logging.getLogger(__name__)
 
 #: How long :meth:`InsertPump.stop` waits for the pump thread's last delivery (seconds).
 STOP_TIMEOUT = 10.0
+#: How long a bounded pipeline's end waits for each pump and sink to write everything: the
+#: last results are what the run is for (a loaded machine may take a while), yet a stuck
+#: query must not hang the process forever.
+END_TIMEOUT = 600.0
 
 
 def conform(result: pa.Table, schema: pa.Schema, statement: Insert, now_ns: int) -> pa.Table:
@@ -84,18 +97,31 @@ def conform(result: pa.Table, schema: pa.Schema, statement: Insert, now_ns: int)
     return pa.table(arrays, schema=schema)
 
 
+def takes_changes(config: TableConfig) -> bool:
+    """Whether sink ``config`` is an *updating* sink (Arroyo: ``format = 'debezium_json'``),
+    which writes a changelog, rather than an append-only one."""
+    return config.format is not None and config.format.format is Format.DEBEZIUM_JSON
+
+
 def check_appends(stream: ContinuousQuery, statement: Insert) -> None:
-    """Raise :class:`SqlError` unless ``stream`` only appends rows (a sink cannot take an
-    aggregate's replaced results yet)."""
-    if not stream.incremental:
+    """Raise :class:`SqlError` unless ``stream`` yields only new rows or changes: an updating
+    query into an append-only sink is rejected, with Arroyo's message."""
+    if stream.incremental:
+        return
+    if stream.plan.kind is QueryKind.WINDOWED:
         raise SqlError(
-            f"cannot insert into sink '{statement.target}': the query's result is updated as "
-            "rows arrive (an aggregate, DISTINCT, LIMIT, a join of two sources, ...), and "
-            "arroyo-lite sinks only take appended rows for now",
+            f"cannot insert into sink '{statement.target}': windows are not yet emitted once "
+            "each by arroyo-lite",
             position=statement.position,
-            hint="insert a filter or projection of one source table; query aggregates with "
-            "SELECT instead",
+            hint="SELECT the windowed query instead",
         )
+    raise SqlError(
+        "input is updating, but sink is not configured as an updating sink "
+        "(hint: use `format = 'debezium_json'`)",
+        position=statement.position,
+        hint="write the sink with format = 'debezium_json', or insert a query that only "
+        "appends rows (no aggregate, DISTINCT or join of sources)",
+    )
 
 
 class InsertPump:
@@ -135,20 +161,26 @@ class InsertPump:
         self.sink = sink
         self._thread.start()
 
-    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
-        """Deliver the rows that arrived up to now, then end the query and the sink."""
-        self.stream.finish()
+    def stop(self, timeout: float = STOP_TIMEOUT, *, end_of_input: bool = False) -> None:
+        """Deliver the rows that arrived up to now (``end_of_input``: and the windows still
+        open, since no row will come), then end the query (the caller ends the sink, which
+        several pumps may feed)."""
+        self.stream.finish(end_of_input=end_of_input)
         if self._thread.is_alive():
             self._thread.join(timeout)
         self.stream.close()
-        if self.sink is not None:
-            self.sink.finish()
 
     def _conformed(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         if self._schema is None:
             return batch
         table = pa.Table.from_batches([batch])
+        retract = None
+        if RETRACT_COLUMN in table.column_names:  # a change batch: keep its flags
+            retract = table.column(RETRACT_COLUMN)
+            table = table.drop_columns([RETRACT_COLUMN])
         table = conform(table, self._schema, self.statement, self._now_ns())
+        if retract is not None:
+            table = table.append_column(RETRACT_COLUMN, retract)
         return table.combine_chunks().to_batches()[0]
 
     def _pump(self) -> None:
@@ -176,6 +208,7 @@ class Inserts:
         self.tables = tables
         self._now_ns = now_ns
         self._sinks: dict[str, SinkOperator] = {}
+        self._running: dict[str, SinkInput] = {}
         self._inserted: set[str] = set()
         self._pumps: list[InsertPump] = []
 
@@ -202,9 +235,8 @@ class Inserts:
                 "inserted into",
                 position=statement.position,
             )
-        if key in self._inserted:
-            kind = "memory table" if sink is None else "sink (arroyo-lite)"
-            raise SqlError(f"Can only insert into a {kind} once", position=statement.position)
+        if key in self._inserted and sink is None:
+            raise SqlError("Can only insert into a memory table once", position=statement.position)
         if sink is None:
             at = offset_position(statement.text, statement.query, statement.position)
             result = self.engine.query(statement.query, position=at)
@@ -215,8 +247,9 @@ class Inserts:
         self._inserted.add(key)
 
     def _pump_into(self, sink: SinkOperator, statement: Insert) -> None:
-        """Start the sink and the continuous query that feeds it (append-only queries)."""
-        stream = self.engine.stream(statement.query)
+        """Start the sink (at its first insert) and the continuous query that feeds it: new
+        rows, or changes for an updating sink. Several inserts into one sink merge."""
+        stream = self.engine.stream(statement.query, changelog=takes_changes(sink.config))
         try:
             check_appends(stream, statement)
             columns = self.engine.query(f"SELECT * FROM ({statement.query}) AS q LIMIT 0")
@@ -225,10 +258,18 @@ class Inserts:
         except ArroyoLiteError:
             stream.close()
             raise
-        pump.start(self.tables.start_sink(sink))
+        key = sink.config.name.lower()
+        running = self._running.get(key)
+        if running is None:
+            running = self._running[key] = self.tables.start_sink(sink)
+        pump.start(running)
         self._pumps.append(pump)
 
-    def stop(self) -> None:
-        """Write what the (stopped) sources produced into the sinks, then close them."""
+    def stop(self, *, end_of_input: bool = False) -> None:
+        """Write what the (stopped) sources produced into the sinks, then close them;
+        ``end_of_input``: the sources finished by themselves (see :meth:`InsertPump.stop`)."""
+        timeout = END_TIMEOUT if end_of_input else STOP_TIMEOUT
         for pump in self._pumps:
-            pump.stop()
+            pump.stop(timeout, end_of_input=end_of_input)
+        for running in self._running.values():
+            running.finish(timeout)

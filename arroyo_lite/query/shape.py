@@ -7,9 +7,9 @@ the tables it reads, how often it scans each, whether it aggregates or reads
 
 * ``APPEND``: no aggregate function, ``GROUP BY``, ``DISTINCT``, window function,
   ``HAVING``, ``LIMIT``/``OFFSET`` or set operation but ``UNION ALL``, through any views;
-  exactly one live source table read, and scanned only once (a self-join, or a subquery over
-  the same table, must match new rows with old ones). Each new source row yields its result
-  rows once.
+  each live source table scanned only once (a self-join, or a subquery over the same table,
+  must match new rows with old ones), and one source table unless there is no join (a
+  ``UNION ALL`` of sources). Each new source row yields its result rows once.
 * ``WINDOWED``: an aggregate grouped by a time window (``tumble``/``hop``, which translate to
   DuckDB's ``time_bucket``).
 * ``UPDATING``: any other aggregate (its result rows change as rows arrive).
@@ -26,7 +26,9 @@ from dataclasses import dataclass
 import sqlglot
 from sqlglot import exp
 
+from arroyo_lite.config import TIMESTAMP_COLUMN
 from arroyo_lite.query.status_table import STATUS_TABLE
+from arroyo_lite.sql.transpile import HOP_INDEX
 
 
 class QueryKind(enum.StrEnum):
@@ -52,6 +54,13 @@ class QueryShape:
     #: Whether it groups and computes a time window (``time_bucket``: what tumble and hop
     #: become).
     windowed: bool = False
+    #: The widths of its windows (DuckDB interval text of each ``time_bucket`` over
+    #: ``_timestamp``, views included), and whether one is a ``hop`` (several windows a row).
+    widths: frozenset[str] = frozenset()
+    hops: bool = False
+    #: Whether it joins (views included): new rows of one source must then meet old rows of
+    #: another, so only a one-source query (joined with memory tables) appends.
+    joins: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +86,18 @@ def analyze(
     except sqlglot.errors.SqlglotError:
         return QueryShape(frozenset(all_tables), True, STATUS_TABLE in sql.lower())
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    widths = {
+        b.this.sql(dialect="duckdb")
+        for b in tree.find_all(exp.DateBin)
+        if isinstance(b.expression, exp.Column) and b.expression.name == TIMESTAMP_COLUMN
+    }
+    hops = any(c.name == HOP_INDEX for c in tree.find_all(exp.Column))
+    joins = tree.find(exp.Join) is not None
     scans = _count_scans(tree, views)
     tables: set[str] = set()
     aggregating = _aggregates(tree, aggregates)
     reads_status = False
+    windowed = False
     for table in tree.find_all(exp.Table):
         name = table.name.lower()
         if not name or name in ctes:
@@ -89,6 +106,10 @@ def analyze(
         if view is not None:
             tables |= view.shape.tables
             aggregating = aggregating or view.shape.aggregating
+            windowed = windowed or view.shape.windowed
+            widths |= view.shape.widths
+            hops = hops or view.shape.hops
+            joins = joins or view.shape.joins
             reads_status = reads_status or view.shape.reads_status
         elif name == STATUS_TABLE:
             reads_status = True
@@ -96,7 +117,7 @@ def analyze(
             tables.add(name)
     # tumble()/hop() become DuckDB's time_bucket, which sqlglot reads as DATE_BIN; grouping
     # by it (directly or through its alias) makes a windowed aggregate.
-    windowed = tree.find(exp.Group) is not None and tree.find(exp.DateBin) is not None
+    windowed = windowed or (tree.find(exp.Group) is not None and bool(widths))
     return QueryShape(
         frozenset(tables),
         aggregating or reads_status,
@@ -104,6 +125,9 @@ def analyze(
         rescanned=frozenset(t for t, n in scans.items() if n > 1),
         scans=tuple(sorted(scans.items())),
         windowed=windowed,
+        widths=frozenset(widths),
+        hops=hops,
+        joins=joins,
     )
 
 
@@ -155,8 +179,6 @@ def _count_scans(tree: exp.Expr, views: dict[str, View]) -> collections.Counter[
     return count(tree, None)
 
 
-
-
 def sources_of(shape: QueryShape, memory: Iterable[str]) -> frozenset[str]:
     """The live tables ``shape`` reads: all but the ``memory`` tables (which never change)."""
     fixed = frozenset(memory)
@@ -165,7 +187,8 @@ def sources_of(shape: QueryShape, memory: Iterable[str]) -> frozenset[str]:
 
 def classify(shape: QueryShape, sources: frozenset[str]) -> QueryKind:
     """The kind of a query of ``shape`` reading the live tables ``sources``."""
-    if not shape.aggregating and len(sources) == 1 and not shape.rescanned & sources:
+    one_at_a_time = len(sources) == 1 or not shape.joins  # new rows need no old ones
+    if sources and not shape.aggregating and not shape.rescanned & sources and one_at_a_time:
         return QueryKind.APPEND
     if shape.aggregating and not shape.reads_status:
         return QueryKind.WINDOWED if shape.windowed else QueryKind.UPDATING

@@ -25,6 +25,7 @@ as a high-water mark: :meth:`TableSnapshot.since` returns the rows at or after a
 
 from __future__ import annotations
 
+import collections
 import logging
 import math
 import threading
@@ -39,6 +40,8 @@ from arroyo_lite.errors import ArroyoLiteError, FatalSourceError
 
 log = logging.getLogger(__name__)
 
+#: How many batch boundaries a table remembers (:attr:`TableSnapshot.marks`).
+MAX_MARKS = 65536
 #: Default number of same-tier batches merged at once.
 DEFAULT_FANIN = 16
 #: Default upper bound on the rows of a batch made by compaction.
@@ -71,6 +74,10 @@ class TableSnapshot:
     first_row: int
     end_row: int
     version: int
+    #: Where each appended batch ended (global row indexes, ascending; the last
+    #: :data:`MAX_MARKS` batches): the source's own batch boundaries, which compaction
+    #: merges away but event time needs (each source batch advances the watermark).
+    marks: tuple[int, ...] = ()
 
     @property
     def num_rows(self) -> int:
@@ -111,6 +118,7 @@ class _Table:
         "pending",
         "max_batch_rows",
         "age_checked_at",
+        "marks",
     )
 
     def __init__(
@@ -139,6 +147,7 @@ class _Table:
             max_batch_rows = min(max_batch_rows, AGE_BATCH_ROWS)
         self.max_batch_rows = max_batch_rows
         self.age_checked_at = 0  # the store clock's time_ns at the last age trim
+        self.marks: collections.deque[int] = collections.deque(maxlen=MAX_MARKS)
 
     def snapshot(self) -> TableSnapshot:
         return TableSnapshot(
@@ -149,6 +158,7 @@ class _Table:
             first_row=self.first_row,
             end_row=self.end_row,
             version=self.version,
+            marks=tuple(self.marks),
         )
 
     def trim_rows(self) -> None:
@@ -290,6 +300,7 @@ class Store:
                 batch = _conform(batch, table.schema, name)
             table.batches.append(batch)
             table.end_row += batch.num_rows
+            table.marks.append(table.end_row)
             table.trim_rows()
             table.pending += 1
             table.version += 1

@@ -142,7 +142,7 @@ class _TableBuilder:
         if columns_ok:
             self._check_shape(columns, fmt, cols)
         self._check_metadata(columns, connector)
-        self._check_decodable(fmt)
+        self._check_decodable(fmt, kind)
         table = TableConfig(
             name=self.name,
             kind=kind,
@@ -253,7 +253,21 @@ class _TableBuilder:
             self.report(error)
         self._check_virtual(columns, cols)
 
-    def _check_decodable(self, fmt: FormatSpec | None) -> None:
+    def _check_decodable(self, fmt: FormatSpec | None, kind: TableKind) -> None:
+        """A source's format must have a decoder, a sink's an encoder."""
+        if kind is TableKind.SINK:
+            from arroyo_lite.formats.encode import ENCODERS
+
+            if fmt is not None and fmt.format not in ENCODERS:
+                known = ", ".join(f"'{f.value}'" for f in ENCODERS)
+                self.report(
+                    self.reader.error(
+                        f"format '{fmt.format.value}' cannot be written by arroyo-lite sinks",
+                        self.format_option,
+                        hint=f"arroyo-lite sinks write {known}",
+                    )
+                )
+            return
         if fmt is not None and fmt.format not in DECODABLE:
             # Arroyo accepts these; arroyo-lite has no decoder for them. Checked after
             # Arroyo's own rules so that its messages come first.

@@ -27,6 +27,7 @@ import orjson
 import pyarrow as pa
 from rich.console import Console
 
+from arroyo_lite.connectors.base import SourceState
 from arroyo_lite.errors import ArroyoLiteError, QueryError
 from arroyo_lite.sql.statements import Query
 from arroyo_lite.terminal import render
@@ -174,6 +175,11 @@ class _Streams:
         """Every stream has ended and everything it sent was received."""
         return self.open == 0 and self.inbox.empty()
 
+    def finish(self) -> None:
+        """Let every stream yield what the (finished) sources produced, then end."""
+        for stream in self._streams:
+            stream.finish(end_of_input=True)
+
     def close(self) -> None:
         """Close every stream (errors ignored: we are leaving)."""
         for stream in self._streams:
@@ -286,6 +292,13 @@ class _Watch:
         else:
             state.pending = _as_table(item)
 
+    def end_of_input(self) -> None:
+        """Every source has ended: each query yields its last rows, then ends. A source that
+        failed makes the run a failure (its input is incomplete)."""
+        if any(s.state is SourceState.FAILED for s in self.session.status()):
+            self.failed = True
+        self.streams.finish()
+
     def flush(self, *, force: bool = False) -> None:
         """Print the whole results that are due (all held-back ones with ``force``)."""
         now = time.monotonic()
@@ -304,12 +317,25 @@ class _Watch:
 
 
 def _watch(
-    watch: _Watch, *, deadline: float | None, stopped: Callable[[], bool], has_queries: bool
+    watch: _Watch,
+    *,
+    deadline: float | None,
+    stopped: Callable[[], bool],
+    has_queries: bool,
+    end_with_sources: bool = True,
 ) -> None:
     """Move items from the streams to the output until the deadline, a stop, or every
-    query has ended (session closed or all errored); read the sources' status meanwhile."""
+    query has ended (session closed or all errored); read the sources' status meanwhile.
+    With ``end_with_sources``, once every source has ended by itself (a bounded pipeline)
+    each query gets its last rows (the end of input closes its windows), then it returns."""
     next_status = 0.0
+    draining = False
     while True:
+        if end_with_sources and not draining and watch.session.sources_finished():
+            draining = True
+            watch.end_of_input()
+            if not has_queries:
+                return
         now = time.monotonic()
         if (deadline is not None and now >= deadline) or stopped():
             return
@@ -335,12 +361,16 @@ def run_queries(
     refresh: float = 1.0,
     stop: threading.Event | None = None,
     source: str | None = None,
+    end_with_sources: bool = True,
 ) -> int:
     """Print every query's results until ``duration`` passes or Ctrl-C/SIGTERM; return exit code.
 
     Incremental queries print each batch of new rows once. Aggregating queries print their
     whole current result when it changed, at most once per ``refresh`` seconds (the latest
-    result wins). With no queries, the sources just run (status on stderr). ``stop``, when
+    result wins). With no queries, the sources just run (status on stderr). When every
+    source has ended by itself (a bounded pipeline), each query's last rows are printed and
+    the loop ends (unless ``end_with_sources`` is false: then it goes on, e.g. to show what
+    retention removes later). ``stop``, when
     set from another thread, ends the loop like Ctrl-C does. Returns 1 if a query failed
     (its error is printed on stderr, with an excerpt of ``source``, the SQL text the queries
     come from, when given), else 0.
@@ -364,7 +394,13 @@ def run_queries(
         try:
             watch.start(queries)
             if not watch.failed:
-                _watch(watch, deadline=deadline, stopped=stopped, has_queries=bool(queries))
+                _watch(
+                    watch,
+                    deadline=deadline,
+                    stopped=stopped,
+                    has_queries=bool(queries),
+                    end_with_sources=end_with_sources,
+                )
         except (KeyboardInterrupt, StopRequested):
             pass
         except Exception:

@@ -1,0 +1,1 @@
+"""The ``single_file`` connector: :mod:`.connector` validates, :mod:`.operator` reads and writes."""
