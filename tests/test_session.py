@@ -184,7 +184,9 @@ def test_failing_source_stops_only_its_table(session: Session, server: ThreadedS
 
 def test_incremental_stream_emits_each_row_exactly_once(session: Session) -> None:
     session.execute(
-        "CREATE TABLE imp WITH (connector = 'impulse', event_rate = '2000', "
+        # 3 s of input: long enough that even a starved consumer thread sees it in several
+        # evaluations (at 2000/s a loaded machine could deliver it all in one).
+        "CREATE TABLE imp WITH (connector = 'impulse', event_rate = '500', "
         "message_count = '1500');"
     )
     stream = session.stream("SELECT counter FROM imp WHERE counter % 3 = 0", timeout=60)
