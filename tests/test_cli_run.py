@@ -40,6 +40,13 @@ SELECT count(*) AS n FROM items;
 
 
 
+def healthy_sql_for(base: str) -> str:
+    """:func:`sql_for` without the always-failing table (a run of it succeeds)."""
+    text = sql_for(base)
+    head, rest = text.split("-- always failing")
+    return head + rest[rest.index("SELECT id") :]
+
+
 FATAL = """
 -- not JSON: with bad_data = 'fail' (the default) this table stops for good
 CREATE TABLE fatal (id BIGINT) WITH (
@@ -56,7 +63,10 @@ async def test_jsonl_rows_arrive_while_failing_sources_are_reported(server, tmp_
     path = tmp_path / "pipeline.sql"
     path.write_text(FATAL.format(base=base) + sql_for(base))
     done = await cli.run("run", str(path), "--for", "3", "--format", "jsonl", DEMO_TOKEN=SECRET)
-    assert done.code == 0, done.stderr
+    # Two sources never delivered: the run is not a success, and its last line says why.
+    assert done.code == 1, done.stderr
+    assert done.stderr.splitlines()[-1] == "run ended with 2 failed sources: 'fatal', 'broken'"
+    assert "error: source 'broken' never succeeded (" in done.stderr
     rows = [orjson.loads(line) for line in done.stdout.splitlines()]
     # stdout holds data only: every line is a JSON object tagged with its SELECT.
     plain = [r for r in rows if r["_query"] == 1]
@@ -78,7 +88,7 @@ async def test_progress_line_shows_each_source_on_stderr_only(server, tmp_path):
     done = await cli.run(
         "run", str(path), "--for", "2", "--format", "jsonl", "--progress", DEMO_TOKEN=SECRET
     )
-    assert done.code == 0, done.stderr
+    assert done.code == 1, done.stderr  # 'broken' never succeeded
     # Redrawn in place: each drawing starts with a carriage return and an erase-line.
     drawn = [part for part in done.stderr.split("\r\x1b[K") if part.startswith("items: ")]
     assert drawn, done.stderr
@@ -104,7 +114,7 @@ async def test_one_select_has_no_query_tag_and_csv_has_one_header(server, tmp_pa
 
 async def test_table_format_labels_each_select(server, tmp_path):
     path = tmp_path / "pipeline.sql"
-    path.write_text(sql_for(str(server.make_url("")).rstrip("/")))
+    path.write_text(healthy_sql_for(str(server.make_url("")).rstrip("/")))
     done = await cli.run("run", str(path), "--for", "2", "--no-progress", DEMO_TOKEN=SECRET)
     assert done.code == 0, done.stderr
     assert "[1] SELECT id, name FROM items" in done.stdout
@@ -115,7 +125,7 @@ async def test_table_format_labels_each_select(server, tmp_path):
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 async def test_ctrl_c_or_sigterm_stops_cleanly_with_exit_0(server, tmp_path, signum):
     path = tmp_path / "pipeline.sql"
-    path.write_text(sql_for(str(server.make_url("")).rstrip("/")))
+    path.write_text(healthy_sql_for(str(server.make_url("")).rstrip("/")))
     proc = await cli.start("run", str(path), "--format", "jsonl", DEMO_TOKEN=SECRET)
     assert proc.stdout is not None
     first = await asyncio.wait_for(proc.stdout.readline(), 60)
@@ -186,7 +196,7 @@ async def test_status_table_is_queryable_from_a_file(server, tmp_path):
         + 'SELECT "table", failures > 0 AS failing FROM arroyo_status ORDER BY 1;\n'
     )
     done = await cli.run("run", str(path), "--for", "2.5", "--format", "jsonl", DEMO_TOKEN=SECRET)
-    assert done.code == 0, done.stderr
+    assert done.code == 1, done.stderr  # 'broken' never succeeded
     rows = [orjson.loads(line) for line in done.stdout.splitlines()]
     latest = max(r["_update"] for r in rows)  # a consumer keeps the newest whole result
     last = [{k: v for k, v in r.items() if k != "_update"} for r in rows if r["_update"] == latest]

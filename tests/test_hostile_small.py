@@ -44,5 +44,6 @@ def test_a_variable_in_the_endpoint_is_a_validation_error(var: str) -> None:
     assert error.message.startswith("invalid endpoint 'http://127.0.0.1:9/items?key=")
     assert error.position is not None and error.position.col == len(prefix)
     assert error.hint == (
-        "{{ VAR }} is substituted in headers only (as in Arroyo); write the URL itself"
+        "{{ VAR }} is not substituted in the endpoint (as in Arroyo: a URL ends up in logs); "
+        "put the secret in headers, a 'query.<name>' option or an 'auth.*' option"
     )

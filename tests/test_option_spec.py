@@ -60,13 +60,22 @@ def test_derived_schema_keeps_arroyos_table_json(name: str) -> None:
 
 
 def test_options_object_fields_are_the_declared_options() -> None:
-    keys = registry.get_connector("polling_http").options_schema()["properties"]
-    assert [f.name for f in fields(PollingHttpOptions)] == [k.replace(".", "_") for k in keys]
+    schema = registry.get_connector("polling_http").options_schema()
+    keys = schema["properties"]
+    names = [f.name for f in fields(PollingHttpOptions)]
+    assert [n for n in names if n != "query"] == [k.replace(".", "_") for k in keys]
+    assert list(schema["patternProperties"]) == ["^query\\..+$"]
     defaults = {k: v["default"] for k, v in keys.items() if "default" in v}
     assert defaults == {
         "method": "GET", "poll_interval_ms": 1000, "emit_behavior": "all",
-        "timeout_ms": 5000, "max_body_bytes": 5 * 1024 * 1024, "changed.compare": "body",
-        "dedup.max_keys": 1_000_000, "max_backoff_ms": 60000,
+        "timeout_ms": 5000, "max_body_bytes": 5 * 1024 * 1024, "max_backoff_ms": 60000,
+        "changed.compare": "body", "dedup.max_keys": 1_000_000,
+        "pagination.max_pages": 100, "pagination.cursor_param": "cursor",
+        "pagination.limit": 100, "pagination.offset_param": "offset",
+        "pagination.limit_param": "limit", "pagination.page_param": "page",
+        "pagination.start_page": 1, "auth.api_key.name": "X-Api-Key",
+        "auth.api_key.location": "header", "auth.client_auth": "basic",
+        "conditional_requests": True,
     }  # fmt: skip
     built = compile_sql(
         "CREATE TABLE t (v TEXT) WITH (connector = 'polling_http', "

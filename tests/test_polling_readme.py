@@ -22,8 +22,10 @@ def section() -> str:
     return match.group(1)
 
 
-def test_sql_example_compiles() -> None:
-    sql, *_ = re.findall(r"```sql\n(.*?)```", section(), re.S)
+def test_sql_examples_compile() -> None:
+    sql, *others = re.findall(r"```sql\n(.*?)```", section(), re.S)
+    for text in others:
+        assert compile_sql(text, file="README.md", env={"API_TOKEN": "x"}).tables
     [table] = compile_sql(sql, file="README.md", env={"API_TOKEN": "x"}).tables
     options = table.connector_options
     assert isinstance(options, PollingHttpOptions)
@@ -39,6 +41,9 @@ def test_every_option_is_documented() -> None:
         assert f"| `{key}` |" in text, f"option {key} is not in the README's options table"
         if schema["properties"][key].get("x-extension"):
             assert re.search(rf"\| `{key}` \| [^|]+ \| \*Extension\.\*", text), key
+    for pattern in schema.get("patternProperties", {}):
+        family = pattern.strip("^$").split("\\.")[0]
+        assert re.search(rf"\| `{family}\.<name>` \| [^|]+ \| \*Extension\.\*", text), family
 
 
 def test_documented_test_command_options_exist() -> None:

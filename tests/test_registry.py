@@ -60,11 +60,15 @@ def test_schema_files_are_valid_json_schema() -> None:
             assert prop.get("description"), "every option is documented"
     polling = registry.get_connector("polling_http").options_schema()["properties"]
     extensions = {k for k, v in polling.items() if v.get("x-extension")}
-    assert extensions == {
+    assert {
         "timeout_ms", "max_body_bytes", "max_backoff_ms", "records.path", "changed.compare",
-        "dedup.max_keys",
-    }  # fmt: skip
+        "dedup.max_keys", "cursor.path", "pagination.type", "auth.type",
+    } <= extensions  # fmt: skip
     assert polling["emit_behavior"]["x-extension-values"] == ["dedup"]
+    # Everything but Arroyo's own keys is marked an extension.
+    assert set(polling) - extensions == {
+        "endpoint", "headers", "method", "body", "poll_interval_ms", "emit_behavior",
+    }  # fmt: skip
 
 
 def test_plugin_is_listed_and_broken_entry_points_are_reported(plugin_path: Path) -> None:

@@ -483,10 +483,7 @@ def test_with_clause_before_insert_stays_with_the_query() -> None:
 
 @pytest.mark.parametrize(
     ("sql", "hint"),
-    [(pt(base="  connector = 'polling_http',\n  endpoint = 'http://h/{{ API_TOKEN }}',\n"
-          "  format = 'json'"),
-      "{{ VAR }} is substituted in headers only (as in Arroyo); write the URL itself"),
-     (pt("headers = '{{ API_TOKEN }}: v'"), "{{ VAR }} is substituted in header values only"),
+    [(pt("headers = '{{ API_TOKEN }}: v'"), "{{ VAR }} is substituted in header values only"),
      (pt("poll_interval_ms = 'soon'"),
       "write a whole number, bare or quoted: poll_interval_ms = 10 or poll_interval_ms = '10'"),
      (pt("'retention.max_rows' = -5"), "write a whole number (0 or more), bare or quoted: "

@@ -83,8 +83,9 @@ class ExtensionReport:
     instead: str
 
 
-#: What Arroyo does where arroyo-lite offers an extension option. Keyed by option name; a test
-#: checks that every option declared an extension has an entry.
+#: What Arroyo does where arroyo-lite offers an extension option. Keyed by option name, or by
+#: ``family.*`` for every option of a family; a test checks that every option declared an
+#: extension has an entry.
 ARROYO_INSTEAD: dict[str, str] = {
     "timeout_ms": "Arroyo times every request out after a fixed 5 s",
     "max_body_bytes": "Arroyo accepts bodies of at most a fixed 5 MiB",
@@ -97,6 +98,11 @@ ARROYO_INSTEAD: dict[str, str] = {
     "records.path": "Arroyo decodes the whole body: declare the wrapper's field and unnest it",
     "changed.compare": "Arroyo's 'changed' compares the bytes of the body",
     "dedup.max_keys": "Arroyo has no key state in polling_http",
+    "query.*": "Arroyo sends the endpoint's own query only (write the parameters in the URL)",
+    "cursor.*": "Arroyo sends the same request on every poll: it has no per-poll values",
+    "pagination.*": "Arroyo sends one request per poll: it follows no pages",
+    "conditional_requests": "Arroyo sends no If-None-Match / If-Modified-Since",
+    "auth.*": "Arroyo sends only the headers written in 'headers' (no token is fetched)",
     "retention.max_rows": "Arroyo keeps no live table: rows flow on to the sinks, and state is "
     "bounded by windows and SET updating_ttl",
     "retention.max_age": "Arroyo keeps no live table: rows flow on to the sinks, and state is "
@@ -122,7 +128,10 @@ def extensions_used(program: Program) -> list[ExtensionReport]:
         except ConnectorError:
             own = ()
         for use in (*own, *extensions_in(table, GENERIC_OPTIONS_SCHEMA)):
-            instead = ARROYO_INSTEAD.get(use.key, "Arroyo does not know this option")
+            family = use.key.split(".", 1)[0] + ".*"
+            instead = ARROYO_INSTEAD.get(
+                use.key, ARROYO_INSTEAD.get(family, "Arroyo does not know this option")
+            )
             found.append(ExtensionReport(use.key, use.position, instead))
     return sorted(found, key=lambda u: _order(u.position))
 

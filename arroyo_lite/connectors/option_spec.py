@@ -16,6 +16,10 @@ description, constraints, and whether it is an arroyo-lite *extension* or Arroyo
 
 Adding an option is one field in the dataclass (plus its use, and its README line).
 
+A *family* (``family=True``, e.g. ``query``) is one field for every key ``query.<name>``:
+its value is the ``(name, text)`` pairs in the order written, and the schema describes the
+family as a ``patternProperties`` entry (each member a string).
+
 Extensions used: :meth:`OptionSet.extensions_used` returns, for an :class:`OptionReader` the
 set has pulled from, each extension key the table set and where it is written
 (:class:`ExtensionUse`); :func:`extensions_in` does the same for a validated
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -87,6 +92,17 @@ class OptionSpec:
     check: ValueCheck | None = None
     #: Values of ``enum`` that are arroyo-lite's (the option itself is Arroyo's).
     extension_values: tuple[Any, ...] = ()
+    family: bool = False
+
+    @property
+    def pattern(self) -> str:
+        """A family's ``patternProperties`` key: every ``key.<name>``."""
+        return "^" + self.key.replace(".", "\\.") + "\\..+$"
+
+    def members(self, keys: Any) -> list[str]:
+        """The keys among ``keys`` that belong to this family, in their order."""
+        prefix = self.key + "."
+        return [k for k in keys if k.startswith(prefix) and len(k) > len(prefix)]
 
     def json_schema(self) -> dict[str, Any]:
         """This option's JSON Schema property."""
@@ -129,6 +145,7 @@ def option(
     examples: tuple[str, ...] = (),
     check: ValueCheck | None = None,
     extension_values: tuple[Any, ...] = (),
+    family: bool = False,
 ) -> Any:
     """A dataclass field declaring one option (``key`` defaults to the field's name).
 
@@ -140,6 +157,7 @@ def option(
         "required": required, "extension": extension, "enum": enum,
         "exclusive_minimum": exclusive_minimum, "minimum": minimum, "format": format,
         "examples": examples, "check": check, "extension_values": extension_values,
+        "family": family,
     }  # fmt: skip
     metadata = {"option": spec}
     if required:
@@ -191,14 +209,18 @@ class OptionSet:
 
     def json_schema(self) -> dict[str, Any]:
         """The JSON Schema of the options (Arroyo's ``table.json`` shape, extensions marked)."""
-        return {
+        schema: dict[str, Any] = {
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             "title": self.title,
             "description": self.description,
             "type": "object",
-            "properties": {spec.key: spec.json_schema() for spec in self.specs},
+            "properties": {s.key: s.json_schema() for s in self.specs if not s.family},
             "required": [spec.key for spec in self.specs if spec.required],
         }
+        families = {s.pattern: s.json_schema() for s in self.specs if s.family}
+        if families:
+            schema["patternProperties"] = families
+        return schema
 
     def pull(self, reader: OptionReader) -> Pulled:
         """Pull every declared key with its kind's puller, in declaration order.
@@ -209,6 +231,16 @@ class OptionSet:
         where = {spec.key: o for spec in self.specs if (o := reader.get(spec.key)) is not None}
         values: dict[str, Any] = {}
         for spec in self.specs:
+            if spec.family:
+                pairs = []
+                for key in spec.members(reader.remaining()):
+                    if (member := reader.get(key)) is not None:
+                        where[key] = member
+                    text = reader.pull_opt_str(key)
+                    if text is not None:
+                        pairs.append((key[len(spec.key) + 1 :], text))
+                values[spec.key] = tuple(pairs) if pairs else None
+                continue
             value = getattr(reader, spec.kind.puller)(spec.key)
             if value is not None and spec.check is not None:
                 problem = spec.check(value)
@@ -222,7 +254,9 @@ class OptionSet:
     def check(self, pulled: Pulled, reader: OptionReader) -> list[str]:
         """Check the pulled values against :meth:`json_schema` (also: required keys set);
         report each problem and return the keys found bad (see ``check_options``)."""
-        return check_options(self.json_schema(), pulled.values, pulled.where, reader)
+        families = {spec.key for spec in self.specs if spec.family}
+        plain = {k: v for k, v in pulled.values.items() if k not in families}
+        return check_options(self.json_schema(), plain, pulled.where, reader)
 
     def build(self, pulled: Pulled, **converted: Any) -> Any:
         """The frozen options object: pulled values, defaults for absent ones, placeholders
@@ -243,13 +277,16 @@ class OptionSet:
         """The extension options ``reader`` held (pulled or not), in declaration order."""
         used = []
         for spec in self.specs:
-            if spec.extension:
-                option_value = reader.consumed(spec.key) or reader.get(spec.key)
+            if not spec.extension:
+                continue
+            keys = [spec.key]
+            if spec.family:
+                keys = spec.members([*reader.remaining(), *reader.consumed_keys()])
+            for key in keys:
+                option_value = reader.consumed(key) or reader.get(key)
                 if option_value is not None:
                     used.append(
-                        ExtensionUse(
-                            spec.key, option_value.key_position or option_value.value_position
-                        )
+                        ExtensionUse(key, option_value.key_position or option_value.value_position)
                     )
         return tuple(used)
 
@@ -271,4 +308,11 @@ def extensions_in(config: TableConfig, schema: Mapping[str, Any]) -> tuple[Exten
         value = getattr(config.connector_options, key.replace(".", "_"), None)
         if value in (prop.get("x-extension-values") or ()):
             used.append(ExtensionUse(f"{key} = '{value}'", config.option_positions.get(key)))
+    for pattern, prop in (schema.get("patternProperties") or {}).items():
+        if prop.get("x-extension"):
+            used.extend(
+                ExtensionUse(key, position)
+                for key, position in config.option_positions.items()
+                if re.match(pattern, key)
+            )
     return tuple(used)

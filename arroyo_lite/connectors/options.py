@@ -118,6 +118,10 @@ class OptionReader:
         """The option ``key`` if a puller has consumed it (to find what a table used)."""
         return self._consumed.get(key)
 
+    def consumed_keys(self) -> list[str]:
+        """Every key a puller has consumed, in the order pulled."""
+        return list(self._consumed)
+
     def know(self, *keys: str) -> None:
         """Declare keys as valid here (for did-you-mean hints), without consuming anything."""
         self._known.update(keys)

@@ -67,3 +67,18 @@ class SourceReporter:
             if s.last_error:
                 self._reported[s.table] = s.last_error
         return messages
+
+
+def failed_sources(statuses: Sequence[SourceStatus]) -> list[str]:
+    """One line per source that failed for good or never succeeded (each of its polls failed),
+    for the summary ``run`` ends with; empty when every source got through at least once."""
+    lines = []
+    for s in statuses:
+        if s.state == SourceState.FAILED:
+            lines.append(f"'{s.table}' failed: {s.last_error or 'stopped'}")
+        elif s.polls and s.failures >= s.polls:
+            rejected = s.state is SourceState.UNAUTHORIZED
+            what = "credentials rejected" if rejected else "never succeeded"
+            plural = "s" if s.polls != 1 else ""
+            lines.append(f"'{s.table}' {what} ({s.polls} poll{plural}): {s.last_error}")
+    return lines

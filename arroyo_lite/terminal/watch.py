@@ -32,7 +32,7 @@ from arroyo_lite.errors import ArroyoLiteError, QueryError
 from arroyo_lite.sql.statements import Query
 from arroyo_lite.terminal import render
 from arroyo_lite.terminal.diagnostics import render_error
-from arroyo_lite.terminal.progress import SourceReporter, StatusLine
+from arroyo_lite.terminal.progress import SourceReporter, StatusLine, failed_sources
 from arroyo_lite.terminal.signals import StopRequested, stop_on_signals
 
 if TYPE_CHECKING:
@@ -373,7 +373,8 @@ def run_queries(
     retention removes later). ``stop``, when
     set from another thread, ends the loop like Ctrl-C does. Returns 1 if a query failed
     (its error is printed on stderr, with an excerpt of ``source``, the SQL text the queries
-    come from, when given), else 0.
+    come from, when given) or a source failed for good or never succeeded (each listed on
+    stderr, then a last line ``run ended with N failed source(s): 'a', ...``), else 0.
     """
     output = _LiveOutput(
         fmt=fmt,
@@ -411,7 +412,20 @@ def run_queries(
                 raise
         finally:
             watch.close()
-    return 1 if watch.failed else 0
+    failed = failed_sources(session.status())
+    if failed:
+        # The last line says it: a run whose tables never delivered is not a success.
+        err = Console(file=err_stream, emoji=False, highlight=False, soft_wrap=True)
+        for line in failed:
+            err.print(f"error: source {line}", style="bold red", markup=False)
+        plural = "s" if len(failed) != 1 else ""
+        names = ", ".join(line.split(" ", 1)[0] for line in failed)
+        err.print(
+            f"run ended with {len(failed)} failed source{plural}: {names}",
+            style="bold red",
+            markup=False,
+        )
+    return 1 if watch.failed or failed else 0
 
 
 def relocate(error: ArroyoLiteError, statement: Query) -> ArroyoLiteError:

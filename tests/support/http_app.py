@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import hashlib
 import json
 import random
 import time
@@ -56,6 +57,8 @@ class SeenRequest:
     headers: dict[str, str]
     body: bytes
     at: float
+    #: The decoded query parameters.
+    query: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -97,7 +100,14 @@ async def _record(
     body = await request.read()
     state.hits[request.path] += 1
     state.requests.append(
-        SeenRequest(request.method, request.path, dict(request.headers), body, time.monotonic())
+        SeenRequest(
+            request.method,
+            request.path,
+            dict(request.headers),
+            body,
+            time.monotonic(),
+            dict(request.query),
+        )
     )
     return await handler(request)
 
@@ -249,6 +259,98 @@ async def gate(request: web.Request) -> web.Response:
     return web.Response(body=_json({"n": _hit(request)}), content_type="application/json")
 
 
+async def redirect(request: web.Request) -> web.Response:
+    """``/redirect?to=URL&status=302``: a redirect to ``to`` (any origin) with that status."""
+    code = int(request.query.get("status", "302"))
+    return web.Response(status=code, headers={"Location": request.query["to"]})
+
+
+async def hops(request: web.Request) -> web.Response:
+    """``/hops/N``: ``N`` more redirects (same origin) before the answer ``{"hops": N}``."""
+    left = int(request.match_info["n"])
+    if left == 0:
+        return web.Response(body=_json({"hops": 0}), content_type="application/json")
+    return web.Response(status=302, headers={"Location": f"/hops/{left - 1}"})
+
+
+async def feed(request: web.Request) -> web.Response:
+    """``/feed?after=K``: the next two event ids after ``K`` (ids 1..10), and ``next``, the
+    last id given (a cursor API: send it back as ``after``)."""
+    after = int(request.query.get("after") or 0)
+    ids = [i for i in range(after + 1, after + 3) if i <= 10]
+    body = {"ids": ids, "next": ids[-1] if ids else after}
+    return web.Response(
+        body=_json(body), content_type="application/json", headers={"X-Next": str(body["next"])}
+    )
+
+
+async def pages(request: web.Request) -> web.Response:
+    """``/pages/{kind}?n=N&per=K``: N pages of K records (``{"id": ...}``) in the shape of
+    pagination ``kind``: ``link`` (a top-level array, ``Link: <...>; rel="next"``), ``json``
+    (``{"page", "items", "next": URL|null}``), ``cursor`` (``{"page", "data",
+    "next_cursor", "has_more"}``, Stripe-like), ``offset`` (``?offset&limit`` ->
+    ``{"page", "items", "total"}``), ``number`` (``?page=`` -> a top-level array, empty
+    after the last page). ``fail=P`` answers 500 for page P (``fail_times`` times, default
+    always). ``n=0`` means endless."""
+    kind = request.match_info["kind"]
+    q = request.query
+    n, per = int(q.get("n", "3")), int(q.get("per", "2"))
+    if kind == "cursor":
+        page = int(q.get("cursor", "c1")[1:])
+    elif kind == "offset":
+        page = int(q.get("offset", "0")) // int(q.get("limit", str(per))) + 1
+        per = int(q.get("limit", str(per)))
+    else:
+        page = int(q.get("page", "1"))
+    state = request.app[STATE]
+    if q.get("fail") == str(page):
+        key = f"fail:{request.path}:{page}"
+        state.hits[key] += 1
+        if state.hits[key] <= int(q.get("fail_times", "1000000")):
+            return web.Response(status=500, text="page failed")
+    last = n != 0 and page >= n
+    items = [] if n and page > n else [{"id": (page - 1) * per + i} for i in range(per)]
+    more = not last
+
+    def link(to: int) -> str:
+        return str(request.url.update_query({"page": str(to)}))
+
+    if kind == "link":
+        headers = {"Link": f'<{link(page + 1)}>; rel="next"'} if more else {}
+        if page > 1:
+            headers["Link"] = ", ".join(
+                [*([headers["Link"]] if more else []), f'<{link(1)}>; rel="first"']
+            )
+        return web.Response(body=_json(items), content_type="application/json", headers=headers)
+    if kind == "json":
+        body: object = {"page": page, "items": items, "next": link(page + 1) if more else None}
+    elif kind == "cursor":
+        body = {"page": page, "data": items, "next_cursor": f"c{page + 1}", "has_more": more}
+    elif kind == "offset":
+        body = {"page": page, "items": items, "total": n * per if n else None}
+    else:
+        body = items
+    return web.Response(body=_json(body), content_type="application/json")
+
+
+async def conditional(request: web.Request) -> web.Response:
+    """``/conditional``: a JSON body with an ``ETag`` and a ``Last-Modified``; 304 (no body)
+    when ``If-None-Match`` names the current tag (RFC 9110 13.1.2) or, without it, when
+    ``If-Modified-Since`` is not older. ``app[STATE].sequence`` bodies change the tag."""
+    state = request.app[STATE]
+    body = state.sequence[-1]
+    tag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+    modified = "Wed, 21 Oct 2026 07:28:00 GMT"
+    headers = {"ETag": tag, "Last-Modified": modified}
+    match = request.headers.get("If-None-Match")
+    if match is not None:
+        if tag in [t.strip() for t in match.split(",")] or match.strip() == "*":
+            return web.Response(status=304, headers=headers)
+    elif request.headers.get("If-Modified-Since") == modified:
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=body, content_type="application/json", headers=headers)
+
+
 def make_app() -> web.Application:
     """A fresh app with its own :class:`AppState` under ``app[STATE]``."""
     app = web.Application(middlewares=[_record])
@@ -273,6 +375,11 @@ def make_app() -> web.Application:
         "/echo": echo,
         "/toggle": toggle,
         "/gate": gate,
+        "/redirect": redirect,
+        "/hops/{n}": hops,
+        "/feed": feed,
+        "/pages/{kind}": pages,
+        "/conditional": conditional,
     }
     for path, handler in routes.items():
         app.router.add_route("*", path, handler)

@@ -31,6 +31,12 @@ def rows_digest(row_digests: bytes, rows: int) -> bytes:
     hasher = hashlib.blake2b(rows.to_bytes(8, "little"), digest_size=32)
     hasher.update(row_digests)
     return hasher.digest()
+def poll_digest(bodies: list[bytes]) -> bytes:
+    """The digest of one poll's pages: of its body when it has one page (as before
+    pagination, so a kept digest still matches), else of the pages' digests in order."""
+    if len(bodies) == 1:
+        return body_digest(bodies[0])
+    return body_digest(b"".join(body_digest(body) for body in bodies))
 
 
 class ChangeTracker:

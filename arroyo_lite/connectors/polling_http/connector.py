@@ -12,13 +12,22 @@ after substitution, but secret values never appear in a message.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from arroyo_lite.config import Format, TableConfig
 from arroyo_lite.connectors.base import Connector, SourceContext, SourceOperator
 from arroyo_lite.connectors.options import MissingOptionError
+from arroyo_lite.connectors.polling_http.jsonpath import PathError, compile_path
 from arroyo_lite.connectors.polling_http.options import OPTIONS, PollingHttpOptions
+from arroyo_lite.connectors.polling_http.templates import (
+    SAMPLE_VALUES,
+    EnvRef,
+    Template,
+    TemplateError,
+    parse,
+)
 from arroyo_lite.errors import SqlError
 from arroyo_lite.formats.decoders import DECODABLE_NAMES
 from arroyo_lite.formats.records import RecordPath, RecordPathError
@@ -33,13 +42,45 @@ from arroyo_lite.secrets import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
 
+    from arroyo_lite.connectors.option_spec import Pulled
     from arroyo_lite.connectors.options import OptionReader, OptionValue
     from arroyo_lite.connectors.probing import ProbeResult, ProbeSkipped
 
 #: RFC 7230 ``token``: what an HTTP header name may contain.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_NAMES_CURSOR = re.compile(r"\[\[\s*cursor\s*(\||]])")
+ENDPOINT_VAR_HINT = (
+    "{{ VAR }} is not substituted in the endpoint (as in Arroyo: a URL ends up in logs); "
+    "put the secret in headers, a 'query.<name>' option or an 'auth.*' option"
+)
+#: Which ``pagination.type`` reads each sub-option.
+PAGINATION_SUB_OPTIONS = {
+    "pagination.next_url_path": ("json_link",),
+    "pagination.cursor_path": ("cursor",),
+    "pagination.cursor_param": ("cursor",),
+    "pagination.has_more_path": ("cursor", "offset", "page_number"),
+    "pagination.limit": ("offset",),
+    "pagination.offset_param": ("offset",),
+    "pagination.limit_param": ("offset",),
+    "pagination.page_param": ("page_number",),
+    "pagination.start_page": ("page_number",),
+    "pagination.total_path": ("offset", "page_number"),
+    "pagination.records_path": ("offset", "page_number"),
+}
+#: The auth options whose values may carry ``{{ VAR }}`` secrets.
+AUTH_SECRET_KEYS = (
+    "auth.username", "auth.password", "auth.token", "auth.api_key.value", "auth.token_url",
+    "auth.client_id", "auth.client_secret",
+)  # fmt: skip
+#: What each ``auth.type`` needs.
+AUTH_REQUIRED = {
+    "basic": ("auth.username", "auth.password"),
+    "bearer": ("auth.token",),
+    "api_key": ("auth.api_key.value",),
+    "oauth2_client_credentials": ("auth.token_url", "auth.client_id", "auth.client_secret"),
+}
+AUTH_NEEDS_TYPE = (*AUTH_SECRET_KEYS, "auth.scope", "auth.api_key.name", "auth.api_key.location")
 HEADERS_FORMAT_ERROR = (
     "Invalid format for headers; should be a comma-separated list of colon-separated key "
     "value pairs"
@@ -61,6 +102,23 @@ def split_headers(text: str) -> tuple[tuple[str, str], ...] | None:
             return None
         pairs.append((name.strip(), value.strip()))
     return tuple(pairs)
+
+
+def _shape(endpoint: str, env: Mapping[str, str]) -> str | None:
+    """The endpoint as one poll would send it (per-poll values as sample values), to check
+    the URL's shape; ``None`` when it cannot be parsed (an unknown value, reported on its
+    own)."""
+    try:
+        template = parse(endpoint)
+    except TemplateError:
+        return None
+    # {{ VAR }} stays as written: it is not substituted in the endpoint (check_endpoint says so).
+    return "".join(
+        part if isinstance(part, str)
+        else "{{ " + part.name + " }}" if isinstance(part, EnvRef)
+        else SAMPLE_VALUES.text(part)
+        for part in template.parts
+    )  # fmt: skip
 
 
 def check_endpoint(endpoint: str) -> str | None:
@@ -95,16 +153,30 @@ class PollingHttpConnector(Connector):
         (a collecting reader gathers them all; a strict one raises the first)."""
         pulled = OPTIONS.pull(options)
         bad = OPTIONS.check(pulled, options)
+        if pulled.values["body"] is not None and "body" not in bad:
+            self._template(pulled.values["body"], pulled.where.get("body"), options, "body")
+        if pulled.values["endpoint"] is not None and "endpoint" not in bad:
+            try:
+                parse(pulled.values["endpoint"])
+            except TemplateError as e:
+                message = f"invalid value for 'endpoint': {e.message}"
+                options.report(options.error(message, pulled.where.get("endpoint"), e.hint))
+        for name, text in pulled.values["query"] or ():
+            key = f"query.{name}"
+            self._template(text, pulled.where.get(key), options, key)
+        self._cursor(pulled, options)
+        self._pagination(pulled, options)
+        self._auth(pulled, options)
         endpoint = pulled.values["endpoint"]
-        problem = None if endpoint is None else check_endpoint(endpoint)
-        if problem is not None and "endpoint" not in bad:
+        shape = None if endpoint is None else _shape(endpoint, options.env)
+        problem = None if shape is None else check_endpoint(shape)
+        if problem is not None and "endpoint" not in bad and not options.is_invalid("endpoint"):
             options.report(
                 options.error(
                     f"invalid endpoint '{redact_url(endpoint)}': {problem}",
                     pulled.where.get("endpoint"),
-                    hint="{{ VAR }} is substituted in headers only (as in Arroyo); "
-                    "write the URL itself"
-                    if "{{" in endpoint
+                    hint=ENDPOINT_VAR_HINT
+                    if VAR_PATTERN.search(endpoint)
                     else "write a full URL such as 'https://api.example.com/v1/items'",
                 ),
                 "endpoint",
@@ -208,6 +280,134 @@ class PollingHttpConnector(Connector):
             )
 
     @staticmethod
+    def _template(
+        text: str, option: OptionValue | None, options: OptionReader, key: str
+    ) -> Template | None:
+        """Parse one templated value; report an unknown ``[[ value ]]`` or unset ``{{ VAR }}``."""
+        try:
+            template = parse(text)
+        except TemplateError as e:
+            message = f"invalid value for '{key}': {e.message}"
+            options.report(options.error(message, option, e.hint), key)
+            return None
+        for name in template.variables:
+            if name not in options.env:
+                options.report(
+                    options.error(
+                        str(MissingVariableError(name)),
+                        option,
+                        hint=f"export {name}=... before running arroyo-lite",
+                    ),
+                    key,
+                )
+        return template
+
+    @staticmethod
+    def _cursor(pulled: Pulled, options: OptionReader) -> None:
+        """``cursor.path`` must be a path; ``[[ cursor ]]`` needs exactly one source."""
+        path, header = pulled.values["cursor.path"], pulled.values["cursor.header"]
+        if path is not None:
+            try:
+                compile_path(path)
+            except PathError as e:
+                options.report(
+                    options.error(
+                        f"invalid value for 'cursor.path': {e}",
+                        pulled.where.get("cursor.path"),
+                        hint="write a path such as '$.meta.next_cursor' or 'items[-1].id'",
+                    ),
+                    "cursor.path",
+                )
+        if path is not None and header is not None:
+            options.report(
+                options.error(
+                    "set one of 'cursor.path' and 'cursor.header', not both",
+                    pulled.where.get("cursor.header"),
+                ),
+                "cursor.header",
+            )
+        texts = {key: pulled.values[key] for key in ("endpoint", "body")}
+        headers = options.consumed("headers")
+        texts["headers"] = headers.text if headers is not None else None
+        texts.update((f"query.{name}", text) for name, text in pulled.values["query"] or ())
+        named = [key for key, text in texts.items() if text and _NAMES_CURSOR.search(text)]
+        if named and path is None and header is None:
+            options.report(
+                options.error(
+                    "[[ cursor ]] is used but no cursor is read from the responses",
+                    pulled.where.get(named[0]),
+                    hint="add 'cursor.path' = '$.next_cursor' (a path into the JSON body) or "
+                    "'cursor.header' = 'X-Next-Cursor'",
+                ),
+            )
+
+    @staticmethod
+    def _pagination(pulled: Pulled, options: OptionReader) -> None:
+        """Every path compiles; a sub-option of another kind (or of none) is an error."""
+        kind = pulled.values["pagination.type"]
+        for key, kinds in PAGINATION_SUB_OPTIONS.items():
+            where = pulled.where.get(key)
+            if where is None:
+                continue
+            if key.endswith("_path") and pulled.values[key] is not None:
+                try:
+                    compile_path(pulled.values[key])
+                except PathError as e:
+                    options.report(
+                        options.error(f"invalid value for '{key}': {e}", where), key
+                    )
+            if kind not in kinds and not options.is_invalid("pagination.type") and not (
+                options.is_invalid(key)
+            ):
+                shown = " or ".join(f"'{k}'" for k in kinds)
+                options.report(
+                    options.error(
+                        f"'{key}' is only read with 'pagination.type' = {shown}",
+                        where,
+                        hint="set 'pagination.type', or remove the option",
+                    ),
+                    key,
+                )
+
+    def _auth(self, pulled: Pulled, options: OptionReader) -> None:
+        """``auth.type`` needs its credentials; each credential's variables must be set."""
+        kind = pulled.values["auth.type"]
+        for key in AUTH_SECRET_KEYS:
+            if pulled.values[key] is not None:
+                self._template(pulled.values[key], pulled.where.get(key), options, key)
+        if kind is None:
+            for key in AUTH_NEEDS_TYPE:
+                if key in pulled.where and not options.is_invalid(key):
+                    options.report(
+                        options.error(
+                            f"'{key}' is only read with 'auth.type' set",
+                            pulled.where[key],
+                            hint="add 'auth.type' = '...' (basic, bearer, api_key or "
+                            "oauth2_client_credentials), or remove the option",
+                        ),
+                        key,
+                    )
+            return
+        for key in AUTH_REQUIRED.get(kind, ()):
+            if pulled.values[key] is None and not options.is_invalid(key):
+                options.report(
+                    options.missing(key, f"add '{key}' = '{{{{ VAR }}}}' to the WITH clause")
+                )
+
+    def secrets(self, config: TableConfig, env: Mapping[str, str]) -> Secrets:
+        """The values of every ``{{ VAR }}`` in the endpoint, query, headers, body and auth
+        options, and the password of the endpoint's userinfo (``http://user:pass@host/``)."""
+        options = config.connector_options
+        if not isinstance(options, PollingHttpOptions):
+            return super().secrets(config, env)
+        texts = [options.endpoint, options.body or ""]
+        texts += [getattr(options, key.replace(".", "_")) or "" for key in AUTH_SECRET_KEYS]
+        texts += [value for _, value in options.headers + options.query]
+        names = {name for text in texts for name in variables(text)}
+        found = Secrets.of(env[n] for n in sorted(names) if n in env)
+        return found | Secrets.of([url_password(options.endpoint) or ""])
+
+    @staticmethod
     def _headers(
         text: str | None, option: OptionValue | None, options: OptionReader
     ) -> tuple[tuple[str, str], ...]:
@@ -245,6 +445,12 @@ class PollingHttpConnector(Connector):
                     ),
                     "headers",
                 )
+            try:
+                parse(value)
+            except TemplateError as e:
+                message = f"invalid value for 'headers' ({name}): {e.message}"
+                options.report(options.error(message, option, e.hint), "headers")
+                continue
             if any(v in missing for v in variables(value)):
                 continue  # its value is unknown (reported above)
             # Substituted only to check it; the config keeps the template.
@@ -265,12 +471,6 @@ class PollingHttpConnector(Connector):
                     "headers",
                 )
         return pairs
-
-    def secrets(self, config: TableConfig, env: Mapping[str, str]) -> Secrets:
-        """The ``{{ VAR }}`` values of ``headers``, and the password of the endpoint's
-        userinfo (``http://user:pass@host/``)."""
-        endpoint = str(getattr(config.connector_options, "endpoint", "") or "")
-        return super().secrets(config, env) | Secrets.of([url_password(endpoint) or ""])
 
     def metadata_fields(self) -> Mapping[str, str]:
         """HTTP metadata (arroyo-lite extensions: Arroyo's polling_http has none)."""

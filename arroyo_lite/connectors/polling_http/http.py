@@ -127,6 +127,14 @@ class HttpError(SourceError):
         self.body_excerpt = body_excerpt
 
 
+class CredentialsRejectedError(HttpError):
+    """The server answered 401 or 403: the credentials are missing, wrong or not enough.
+
+    (The operator puts the table in the ``unauthorized`` state; an auth strategy may
+    refresh its credentials once, :mod:`.auth`.)
+    """
+
+
 class TransientHttpError(TransientSourceError):
     """A request failed in a way worth retrying with backoff (timeouts, 429, 5xx, ...)."""
 
@@ -151,11 +159,13 @@ def _failed(cause: str, request: HttpRequest) -> str:
 async def fetch(session: aiohttp.ClientSession, request: HttpRequest) -> HttpResponse:
     """Send ``request`` once and read the whole body.
 
-    Returns the response only for 2xx statuses. Raises :class:`TransientHttpError` for
-    timeouts (``timeout_s`` bounds the whole request, body included), connection and DNS
-    errors, 429 and 5xx; :class:`HttpError` for other statuses and bodies over
-    ``max_body_bytes`` (checked against the Content-Length of an uncompressed body first,
-    then while streaming the decompressed body; exactly the maximum is allowed). Never
+    Returns the response only for 2xx statuses and 304 (empty body). A 401 or 403 raises
+    :class:`CredentialsRejectedError` (an :class:`HttpError`). Raises
+    :class:`TransientHttpError` for timeouts (``timeout_s`` bounds the whole request, body
+    included), connection and DNS errors, 429 and 5xx; :class:`HttpError` for other
+    statuses and bodies over ``max_body_bytes`` (checked against the Content-Length of an
+    uncompressed body first, then while streaming the decompressed body; exactly the
+    maximum is allowed). Never
     raises anything else for a network problem.
     """
     started = time.perf_counter()
@@ -175,6 +185,17 @@ async def fetch(session: aiohttp.ClientSession, request: HttpRequest) -> HttpRes
                     sent, kept_back = _redirected(sent, resp.status, resp.url.join(URL(location)))
                     withheld += kept_back
                     continue
+                if resp.status == 304:
+                    # Only ever the answer to a conditional request: "unchanged", no body.
+                    return HttpResponse(
+                        status=304,
+                        reason=resp.reason or "",
+                        url=str(resp.url),
+                        headers=resp.headers,
+                        body=b"",
+                        latency_s=time.perf_counter() - started,
+                        withheld=tuple(withheld),
+                    )
                 if not 200 <= resp.status < 300:
                     await _raise_for_status(resp, sent)
                 body = await _read_capped(resp, sent)
@@ -248,6 +269,12 @@ def _redirected(
             withheld.append("the request body")
             body = None
         headers = tuple(keep)
+        # A server may copy our query into Location: a parameter holding a secret stays too.
+        query = [(k, v) for k, v in target.query.items() if secret(v) == v]
+        if len(query) != len(target.query):
+            dropped = [k for k, v in target.query.items() if secret(v) != v]
+            withheld += [f"query parameter '{k}'" for k in dropped]
+            target = target.with_query(query)
         where = redact_url(str(target.origin()))
         withheld = [f"{name} not sent to {where} (another origin)" for name in withheld]
     return (
@@ -273,7 +300,8 @@ async def _raise_for_status(resp: aiohttp.ClientResponse, request: HttpRequest) 
         raise TransientHttpError(
             message, status_code=resp.status, retry_after=retry_after, body_excerpt=excerpt
         )
-    raise HttpError(message, status_code=resp.status, body_excerpt=excerpt)
+    kind = CredentialsRejectedError if resp.status in (401, 403) else HttpError
+    raise kind(message, status_code=resp.status, body_excerpt=excerpt)
 
 
 async def _excerpt(resp: aiohttp.ClientResponse, request: HttpRequest) -> str:

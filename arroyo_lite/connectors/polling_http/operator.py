@@ -37,6 +37,7 @@ from arroyo_lite.connectors.polling_http.changes import (
     body_digest,
     rows_digest,
 )
+from arroyo_lite.connectors.polling_http.conditional import Validators
 from arroyo_lite.connectors.polling_http.http import (
     HttpError,
     HttpResponse,
@@ -45,7 +46,8 @@ from arroyo_lite.connectors.polling_http.http import (
 )
 from arroyo_lite.connectors.polling_http.metadata import MetadataColumns, PageInfo
 from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
-from arroyo_lite.connectors.polling_http.poll import PollStep, poll_step
+from arroyo_lite.connectors.polling_http.poll import PollReport, PollStep, poll_step
+from arroyo_lite.connectors.polling_http.poll_state import PollMemory
 from arroyo_lite.connectors.polling_http.scheduling import admission
 from arroyo_lite.errors import ArroyoLiteError, FatalSourceError, SourceError
 from arroyo_lite.formats.records import RecordPath
@@ -111,6 +113,8 @@ class PollingHttpOperator(SourceOperator):
     _metadata: MetadataColumns
     #: Row digests (``changed.compare = 'rows'``) and key hashes (``dedup``).
     _hasher: keys.RowHasher | None = None
+    _memory: PollMemory
+    _validators: Validators | None
     _compare_rows: bool = False
     _keys: keys.KeyState | None = None
     #: Whether the previous decoded poll dropped records (to log a streak of them once).
@@ -130,7 +134,7 @@ class PollingHttpOperator(SourceOperator):
         """Poll until cancelled, calling ``emit`` with each non-empty decoded batch."""
         try:
             options = self.options
-            step = poll_step(options, self.context.env)
+            step = poll_step(options, self.context.env, now=self.context.clock.monotonic)
             self._step = step
             try:
                 self._decoder = page_decoder(self.config, options)
@@ -146,7 +150,14 @@ class PollingHttpOperator(SourceOperator):
             raise
 
     def _setup_modes(self, options: PollingHttpOptions, step: PollStep) -> None:
-        """Metadata columns, the ``changed`` tracker, ``dedup``'s key state (resumed)."""
+        """Metadata columns, the ``changed`` tracker, ``dedup``'s key state (resumed), the
+        per-poll values' memory and the conditional-request validators."""
+        self._validators = (
+            Validators(self.context.state) if options.conditional_requests else None
+        )
+        uses = step.template.uses if step.template is not None else frozenset()
+        interval_ns = options.poll_interval_ms * 1_000_000
+        self._memory = PollMemory(self.context.state, step.cursor, interval_ns, uses)
         self._metadata = MetadataColumns(self.config, step.secrets)
         content = self.config.decode_schema().names
         state = self.context.state
@@ -222,21 +233,55 @@ class PollingHttpOperator(SourceOperator):
         self, session: aiohttp.ClientSession, step: PollStep, emit: Emit
     ) -> SourceError | None:
         """One poll: every page of the step. Returns the (already recorded) failure, or None
-        on success; a failed page ends the poll (the pages before it are emitted)."""
+        on success. The pages are fetched first and emitted once the last one arrived: a page
+        that fails fails the poll, and the retry cannot emit the rows of the pages before it
+        a second time. Cursor, last success and validators move only on success."""
         clock = self.context.clock
         self.status.polls += 1
         self.status.last_poll_at_ns = clock.time_ns()
         poll = self.status.polls
+        values = self._memory.values(self.status.last_poll_at_ns)
+        responses: list[HttpResponse] = []
+        report = PollReport()
+        validators = self._validators
+        conditional = validators.headers() if validators is not None else ()
         try:
-            async with aclosing(step.pages(session)) as pages:
-                page = 0
+            async with aclosing(step.pages(session, values, report, conditional)) as pages:
                 async for response in pages:
-                    page += 1
+                    responses.append(response)
+            if responses[0].status == 304:
+                self._not_modified()
+            else:
+                for page, response in enumerate(responses, start=1):
                     await self._take(response, emit, PageInfo(response, poll, page))
+            if validators is not None:
+                validators.remember(responses[0])
+            self.status.extra["pages"] = report.pages
+            if report.capped:
+                self._capped(report.pages)
         except (TransientHttpError, HttpError) as e:
             self._record_failure(e, e.status_code, e.body_excerpt)
             return e
+        last = responses[-1] if responses[-1].status != 304 else None
+        self._memory.succeeded(values, last)
         return None
+
+    def _not_modified(self) -> None:
+        """A 304: an unchanged poll (no rows, no failure)."""
+        status = self.status
+        status.last_status_code = 304
+        status.consecutive_failures = 0
+        status.unchanged_polls += 1
+
+    def _capped(self, pages: int) -> None:
+        """The page cap stopped a poll: counted, kept in the status, logged once per run."""
+        extra = self.status.extra
+        extra["capped_polls"] = extra.get("capped_polls", 0) + 1
+        extra["page_cap"] = (
+            f"stopped after {pages} pages (pagination.max_pages); the server had more"
+        )
+        level = logging.WARNING if extra["capped_polls"] == 1 else logging.DEBUG
+        logger.log(level, "source %s: %s", self.config.name, extra["page_cap"])
 
     async def _take(self, response: HttpResponse, emit: Emit, info: PageInfo) -> None:
         """Count, decode and emit one page's body (skipped if unchanged)."""

@@ -9,25 +9,95 @@ request raises :func:`.http.fetch`'s errors and ends the poll.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncGenerator, Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import aiohttp
+import orjson
 
-from arroyo_lite.connectors.polling_http.auth import Auth, StaticHeaders
-from arroyo_lite.connectors.polling_http.http import HttpRequest, HttpResponse, fetch
+from arroyo_lite.connectors.polling_http.auth import (
+    Auth,
+    ClientCredentials,
+    StaticHeaders,
+    basic_header,
+)
+from arroyo_lite.connectors.polling_http.http import (
+    CredentialsRejectedError,
+    HttpError,
+    HttpRequest,
+    HttpResponse,
+    TransientHttpError,
+    fetch,
+)
+from arroyo_lite.connectors.polling_http.jsonpath import JsonPath, PathError, compile_path
 from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
-from arroyo_lite.connectors.polling_http.paging import Paginator, SinglePage
-from arroyo_lite.secrets import Secrets, url_password
+from arroyo_lite.connectors.polling_http.paging import (
+    BodyCursor,
+    HeaderLink,
+    JsonLink,
+    OffsetLimit,
+    PageNumber,
+    Paginator,
+    PagingError,
+    Records,
+    SinglePage,
+)
+from arroyo_lite.connectors.polling_http.poll_state import CursorSource
+from arroyo_lite.connectors.polling_http.request_template import RequestTemplate
+from arroyo_lite.connectors.polling_http.templates import (
+    SAMPLE_VALUES,
+    PollValues,
+    TemplateError,
+    parse,
+)
+from arroyo_lite.errors import FatalSourceError
+from arroyo_lite.secrets import MissingVariableError, Secrets, substitute
+
+
+@dataclass
+class PollReport:
+    """What one poll sent, for ``arroyo-lite test`` and the status: one line per request
+    (masked), and whether the page cap stopped the poll."""
+
+    lines: list[str] = field(default_factory=list)
+    pages: int = 0
+    capped: bool = False
+    #: The index in ``lines`` of each page's line (to add its row count).
+    page_lines: list[int] = field(default_factory=list)
+
+    def sent(self, request: HttpRequest, response: HttpResponse) -> None:
+        for note in response.withheld:
+            self.lines.append(f"  redirect: {note}")
+        self.lines.append(
+            f"{request.method} {request.secrets.mask(request.url)} -> {response.status} "
+            f"{response.reason} ({response.latency_s * 1000:.1f} ms, {len(response.body):,} bytes)"
+        )
+
+    def failed(self, request: HttpRequest, error: Exception) -> None:
+        self.lines.append(f"{request.method} {request.secrets.mask(request.url)} -> failed")
 
 
 @dataclass(frozen=True, slots=True)
 class PollStep:
-    """A table's request (without credentials), its auth, and how to page one poll."""
+    """A table's request (without credentials), its auth, and how to page one poll.
+
+    ``template``, when set, builds each poll's request from that poll's values
+    (:mod:`.request_template`); ``request`` is then the one built for the first poll.
+    """
 
     request: HttpRequest
     auth: Auth
     paginator: Callable[[], Paginator] = SinglePage
+    template: RequestTemplate | None = None
+    cursor: CursorSource = CursorSource()
+    max_pages: int = 100
+
+    def request_for(self, values: PollValues | None) -> HttpRequest:
+        """The base request of a poll with ``values`` (the fixed one without a template)."""
+        if self.template is None or values is None or not self.template.per_poll:
+            return self.request
+        return self.template.render(values)
 
     @property
     def secrets(self) -> Secrets:
@@ -36,35 +106,81 @@ class PollStep:
 
     def with_timeout(self, seconds: float) -> PollStep:
         """The same step with another request timeout (``arroyo-lite test --timeout``)."""
-        return replace(self, request=replace(self.request, timeout_s=seconds))
+        template = self.template
+        if template is not None:
+            template = replace(template, timeout_s=seconds, _static=[])
+        return replace(
+            self, request=replace(self.request, timeout_s=seconds), template=template
+        )
 
-    def first_request(self) -> HttpRequest:
+    def first_request(self, values: PollValues | None = None) -> HttpRequest:
         """The first request a poll sends, credentials included (to show it, masked)."""
-        flow = self.auth.auth_flow(self.paginator().init_request(self.request))
+        flow = self.auth.auth_flow(self.paginator().init_request(self.request_for(values)))
         try:
             return next(flow)
         finally:
             flow.close()
 
-    async def pages(self, session: aiohttp.ClientSession) -> AsyncGenerator[HttpResponse, None]:
-        """Send the poll's requests in order, yielding each page's response."""
+    async def pages(
+        self,
+        session: aiohttp.ClientSession,
+        values: PollValues | None = None,
+        report: PollReport | None = None,
+        conditional: tuple[tuple[str, str], ...] = (),
+    ) -> AsyncGenerator[HttpResponse, None]:
+        """Send the poll's requests in order (built with ``values``), yielding each page;
+        at most ``max_pages`` (``report.capped`` says the cap stopped it). A next link to
+        another origin raises :class:`HttpError`. ``conditional`` headers go with the first
+        request only; a 304 answer to it is the poll's only page."""
+        report = report if report is not None else PollReport()
         paginator = self.paginator()
-        request = paginator.init_request(self.request)
+        request = paginator.init_request(self.request_for(values))
+        sending = request
+        if conditional:
+            sending = replace(request, headers=request.headers + conditional)
         while True:
-            response = await self._send(session, request)
+            response = await self._send(session, sending, report)
+            report.pages += 1
+            report.page_lines.append(len(report.lines) - 1)
             yield response
-            paginator.update_state(response)
-            if not paginator.has_next_page:
+            if response.status == 304:
                 return
-            request = paginator.update_request(request)
+            try:
+                paginator.update_state(response)
+                if not paginator.has_next_page:
+                    return
+                if report.pages >= self.max_pages:
+                    report.capped = True
+                    return
+                request = sending = paginator.update_request(request)
+            except PagingError as e:
+                raise HttpError(request.secrets.mask(f"HTTP request failed: {e}")) from None
 
-    async def _send(self, session: aiohttp.ClientSession, request: HttpRequest) -> HttpResponse:
-        """One logical request through the auth flow (httpx's ``_send_handling_auth``)."""
+    async def _send(
+        self, session: aiohttp.ClientSession, request: HttpRequest, report: PollReport
+    ) -> HttpResponse:
+        """One logical request through the auth flow (httpx's ``_send_handling_auth``).
+
+        A 401/403 is thrown into the flow (``CredentialsRejectedError``), so a strategy can
+        refresh its credentials and send again, or let it end the poll."""
         flow = self.auth.auth_flow(request)
         try:
             sent = next(flow)
             while True:
-                response = await fetch(session, sent)
+                try:
+                    response = await fetch(session, sent)
+                except (HttpError, TransientHttpError) as e:
+                    report.failed(sent, e)
+                    if self.auth.is_auth_request(sent):
+                        raise auth_failed(e) from e
+                    if not isinstance(e, CredentialsRejectedError):
+                        raise
+                    try:
+                        sent = flow.throw(e)
+                    except StopIteration:
+                        raise e from None
+                    continue
+                report.sent(sent, response)
                 try:
                     sent = flow.send(response)
                 except StopIteration:
@@ -73,21 +189,158 @@ class PollStep:
             flow.close()
 
 
-def poll_step(options: PollingHttpOptions, env: Mapping[str, str]) -> PollStep:
-    """A table's poll step: its request, its ``headers`` as :class:`StaticHeaders`, one page.
+def auth_failed(error: HttpError | TransientHttpError) -> HttpError | TransientHttpError:
+    """``error`` of a token request, reworded ``auth failed: ...`` (with the OAuth2 ``error``
+    code of an RFC 6749 section 5.2 answer), of the same kind (so retried the same way)."""
+    cause = error.message.removeprefix("HTTP request failed: ")
+    code = None
+    if error.body_excerpt:
+        try:
+            answer = orjson.loads(error.body_excerpt)
+            code = answer.get("error") if isinstance(answer, dict) else None
+        except orjson.JSONDecodeError:
+            pass
+    message = f"auth failed: token endpoint: {cause}" + (f" ({code})" if code else "")
+    if isinstance(error, TransientHttpError):
+        return TransientHttpError(
+            message,
+            status_code=error.status_code,
+            retry_after=error.retry_after,
+            body_excerpt=error.body_excerpt,
+        )
+    kind = type(error)
+    return kind(message, status_code=error.status_code, body_excerpt=error.body_excerpt)
+
+
+def poll_step(
+    options: PollingHttpOptions,
+    env: Mapping[str, str],
+    values: PollValues | None = None,
+    now: Callable[[], float] = time.monotonic,
+) -> PollStep:
+    """A table's poll step: its request template, its fixed ``headers`` as
+    :class:`StaticHeaders`, one page. ``values`` build the first request (default: the
+    sample values validation uses).
 
     Raises :class:`~arroyo_lite.errors.FatalSourceError` (``Environment variable NAME not
-    found``) when a header names an unset variable: no retry can fix that.
+    found``, an unknown ``[[ value ]]``) when a template cannot be built: no retry fixes that.
     """
-    request = HttpRequest(
-        method=options.method,
-        url=options.endpoint,
-        headers=(),
-        # Sent verbatim, and without an automatic Content-Type (as Arroyo): see fetch().
-        body=options.body.encode("utf-8") if options.body is not None else None,
-        timeout_s=options.timeout_ms / 1000.0,
-        max_body_bytes=options.max_body_bytes,
-        # A password in the endpoint's userinfo is a credential too.
-        secrets=Secrets.of([url_password(options.endpoint) or ""]),
+    try:
+        per_poll_headers = tuple(
+            (name, t) for name, text in options.headers if (t := parse(text)).per_poll
+        )
+        fixed = tuple(
+            (name, text) for name, text in options.headers
+            if name not in {n for n, _ in per_poll_headers}
+        )  # fmt: skip
+        template = RequestTemplate(
+            method=options.method,
+            endpoint=parse(options.endpoint),
+            query=tuple((name, parse(text)) for name, text in options.query),
+            headers=per_poll_headers,
+            body=parse(options.body) if options.body is not None else None,
+            timeout_s=options.timeout_ms / 1000.0,
+            max_body_bytes=options.max_body_bytes,
+            env=env,
+        )
+        cursor = CursorSource(
+            path=compile_path(options.cursor_path) if options.cursor_path else None,
+            header=options.cursor_header,
+            initial=options.cursor_initial,
+        )
+        request = template.render(values or SAMPLE_VALUES)
+        paginator = paginator_for(options)
+        auth = auth_for(options, env, fixed, now)
+    except MissingVariableError as e:
+        raise FatalSourceError(str(e), hint="set the variable and start the table again") from e
+    except (TemplateError, PathError) as e:
+        raise FatalSourceError(str(e), hint=getattr(e, "hint", None)) from e
+    return PollStep(
+        request,
+        auth,
+        paginator,
+        template=template,
+        cursor=cursor,
+        max_pages=options.pagination_max_pages,
     )
-    return PollStep(request, StaticHeaders.from_templates(options.headers, env))
+
+
+def auth_for(
+    options: PollingHttpOptions,
+    env: Mapping[str, str],
+    headers: tuple[tuple[str, str], ...],
+    now: Callable[[], float],
+) -> Auth:
+    """The table's headers plus the credentials of its ``auth.type``.
+    Raises ``MissingVariableError`` for an unset variable."""
+
+    def value(text: str | None) -> tuple[str, Secrets]:
+        return substitute(text or "", env)
+
+    kind = options.auth_type
+    extra: list[tuple[str, str]] = []
+    params: list[tuple[str, str]] = []
+    secrets = Secrets()
+    if kind == "basic":
+        (user, s1), (password, s2) = value(options.auth_username), value(options.auth_password)
+        header = basic_header(user, password)
+        extra.append(("Authorization", header))
+        secrets = s1 | s2 | Secrets.of([header.removeprefix("Basic ")])
+    elif kind == "bearer":
+        token, secrets = value(options.auth_token)
+        extra.append(("Authorization", f"Bearer {token}"))
+        secrets |= Secrets.of([token])
+    elif kind == "api_key":
+        key, secrets = value(options.auth_api_key_value)
+        secrets |= Secrets.of([key])
+        pair = (options.auth_api_key_name, key)
+        (params if options.auth_api_key_location == "query" else extra).append(pair)
+    inner = StaticHeaders.from_templates(headers, env)
+    inner = StaticHeaders(inner.headers + tuple(extra), inner.secrets | secrets, tuple(params))
+    if kind != "oauth2_client_credentials":
+        return inner
+    (token_url, s1), (client_id, s2) = value(options.auth_token_url), value(options.auth_client_id)
+    client_secret, s3 = value(options.auth_client_secret)
+    return ClientCredentials(
+        inner,
+        token_url=token_url,
+        client_id=client_id,
+        client_secret=client_secret,
+        scope=options.auth_scope,
+        client_auth=options.auth_client_auth,
+        timeout_s=options.timeout_ms / 1000.0,
+        secrets=s1 | s2 | s3 | Secrets.of([client_secret]),
+        now=now,
+    )
+
+
+def paginator_for(options: PollingHttpOptions) -> Callable[[], Paginator]:
+    """A fresh paginator per poll, of the table's ``pagination.type`` (paths compiled once).
+    Raises :class:`PathError` for a bad path (validation reports it first)."""
+    kind = options.pagination_type
+
+    def path(text: str | None) -> JsonPath | None:
+        return compile_path(text) if text else None
+
+    has_more = path(options.pagination_has_more_path)
+    records = Records(path(options.pagination_records_path))
+    total = path(options.pagination_total_path)
+    if kind == "header_link":
+        return HeaderLink
+    if kind == "json_link":
+        next_url = compile_path(options.pagination_next_url_path or "next")
+        return lambda: JsonLink(next_url)
+    if kind == "cursor":
+        cursor = compile_path(options.pagination_cursor_path or "next_cursor")
+        param = options.pagination_cursor_param
+        return lambda: BodyCursor(cursor, param, has_more)
+    if kind == "offset":
+        o = options
+        return lambda: OffsetLimit(
+            o.pagination_limit, o.pagination_offset_param, o.pagination_limit_param,
+            records, total, has_more,
+        )  # fmt: skip
+    if kind == "page_number":
+        param, start = options.pagination_page_param, options.pagination_start_page
+        return lambda: PageNumber(param, start, records, total, has_more)
+    return SinglePage

@@ -23,11 +23,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from arroyo_lite.config import TableConfig
-from arroyo_lite.connectors.polling_http.http import HttpError, HttpRequest, TransientHttpError
+from arroyo_lite.connectors.polling_http.http import (
+    HttpError,
+    HttpRequest,
+    HttpResponse,
+    TransientHttpError,
+)
 from arroyo_lite.connectors.polling_http.metadata import MetadataColumns, PageInfo
 from arroyo_lite.connectors.polling_http.operator import OFFLOAD_BYTES, page_decoder
 from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
-from arroyo_lite.connectors.polling_http.poll import PollStep, poll_step
+from arroyo_lite.connectors.polling_http.poll import PollReport, PollStep, poll_step
+from arroyo_lite.connectors.polling_http.poll_state import PollMemory
+from arroyo_lite.connectors.polling_http.templates import PollValues
 from arroyo_lite.connectors.probing import ProbeResult, ProbeStage
 from arroyo_lite.errors import ArroyoLiteError, FatalSourceError
 from arroyo_lite.secrets import MASK, Secrets, redact_url
@@ -69,27 +76,40 @@ async def probe(
         return replace(base, error=e.message)
     if timeout is not None:
         step = step.with_timeout(timeout)
-    request = step.first_request()
+    # A first poll: no state (``test`` keeps none), so the values a fresh table starts with.
+    values = PollMemory({}, step.cursor, options.poll_interval_ms * 1_000_000, frozenset())
+    poll_values = values.values(time.time_ns())
+    request = step.first_request(poll_values)
+    if request.url != options.endpoint:
+        base = replace(base, url=redact_url(request.secrets.mask(request.url)))
     base = replace(base, headers=tuple(request.masked_headers()), stage=ProbeStage.REQUEST)
     if session is not None:
-        return await _probe(config, step, request, session, base, max_rows)
+        return await _probe(config, step, request, poll_values, session, base, max_rows)
     async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as own:
-        return await _probe(config, step, request, own, base, max_rows)
+        return await _probe(config, step, request, poll_values, own, base, max_rows)
 
 
 async def _probe(
     config: TableConfig,
     step: PollStep,
     request: HttpRequest,
+    values: PollValues,
     session: aiohttp.ClientSession,
     base: ProbeResult,
     max_rows: int,
 ) -> ProbeResult:
-    """Run the poll step and decode its first page (one page is all a poll has today)."""
+    """Run one whole poll (every page, as the source would) and decode each page.
+
+    ``notes`` lists every request (each page, each redirect, an auth request) with its
+    status, latency, size and the rows its page decoded to; it is left empty for a poll of
+    one plain request (the answer line says it all)."""
     started = time.perf_counter()
+    report = PollReport()
+    responses: list[HttpResponse] = []
     try:
-        async with aclosing(step.pages(session)) as pages:
-            response = await anext(pages)
+        async with aclosing(step.pages(session, values, report)) as pages:
+            async for response in pages:
+                responses.append(response)
     except (HttpError, TransientHttpError) as e:
         latency = time.perf_counter() - started if e.status_code is not None else None
         return replace(
@@ -99,48 +119,76 @@ async def _probe(
             latency_s=latency,
             reason=_reason(e.status_code),
             error_body=e.body_excerpt,
+            notes=_trace(report),
         )
     received_at_ns = time.time_ns()
+    last = responses[-1]
     result = replace(
         base,
         stage=ProbeStage.DECODE,
-        status=response.status,
-        reason=response.reason,
-        latency_s=response.latency_s,
-        size=len(response.body),
-        content_type=response.content_type,
-        final_url=redact_url(response.url) if response.url != request.url else None,
-        withheld=response.withheld,
+        status=last.status,
+        reason=last.reason,
+        latency_s=time.perf_counter() - started if len(responses) > 1 else last.latency_s,
+        size=sum(len(r.body) for r in responses),
+        content_type=last.content_type,
+        final_url=redact_url(step.secrets.mask(last.url))
+        if len(responses) == 1 and last.url != request.url
+        else None,
+        withheld=tuple(note for r in responses for note in r.withheld),
     )
+    decoded = []
     try:
         decoder = page_decoder(config, config.connector_options)
-        # Off the loop exactly when the operator would decode off it.
-        if len(response.body) > OFFLOAD_BYTES or decoder.runs_queries:
-            decoded = await asyncio.to_thread(decoder.decode, response.body, received_at_ns)
-        else:
-            decoded = decoder.decode(response.body, received_at_ns)
+        for response in responses:
+            # Off the loop exactly when the operator would decode off it.
+            if len(response.body) > OFFLOAD_BYTES or decoder.runs_queries:
+                page = await asyncio.to_thread(decoder.decode, response.body, received_at_ns)
+            else:
+                page = decoder.decode(response.body, received_at_ns)
+            decoded.append(page)
     except ArroyoLiteError as e:
-        return replace(result, error=_mask(step.secrets, e.message))
+        return replace(result, error=_mask(step.secrets, e.message), notes=_trace(report))
+    for index, page in zip(report.page_lines, decoded, strict=True):
+        report.lines[index] += f", {page.rows} row(s)"
+    if report.capped:
+        report.lines.append(
+            f"stopped after {report.pages} pages (pagination.max_pages); the server had more"
+        )
+    batches = [p.batch for p in decoded if p.batch is not None]
     from arroyo_lite.formats.mismatch import mismatch_warning
 
     warning = mismatch_warning(
-        config, response.body, decoded.batch, infer_command=_infer_command(config)
+        config,
+        responses[0].body,
+        decoded[0].batch if decoded else None,
+        infer_command=_infer_command(config),
     )
     mismatch = [warning] if warning else []
     rows = None
-    if decoded.batch is not None:
-        batch = MetadataColumns(config, step.secrets).fill(
-            decoded.batch, PageInfo(response, poll=1, page=1)
-        )
-        rows = _mask_rows(pa.Table.from_batches([batch]).slice(0, max_rows), request)
+    if batches:
+        metadata = MetadataColumns(config, step.secrets)
+        filled = [
+            metadata.fill(p.batch, PageInfo(r, poll=1, page=i))
+            for i, (r, p) in enumerate(zip(responses, decoded, strict=True), start=1)
+            if p.batch is not None
+        ]
+        rows = _mask_rows(pa.Table.from_batches(filled).slice(0, max_rows), request)
     return replace(
         result,
         stage=ProbeStage.DONE,
         rows=rows,
-        total_rows=decoded.rows,
-        dropped=decoded.dropped,
-        warnings=tuple(_mask(step.secrets, w) for w in (*decoded.errors, *mismatch)),
+        total_rows=sum(p.rows for p in decoded),
+        dropped=sum(p.dropped for p in decoded),
+        warnings=tuple(
+            _mask(step.secrets, w) for w in (*(e for p in decoded for e in p.errors), *mismatch)
+        ),
+        notes=_trace(report),
     )
+
+
+def _trace(report: PollReport) -> tuple[str, ...]:
+    """The report's lines, or none for a poll of one plain request."""
+    return tuple(report.lines) if len(report.lines) > 1 or report.capped else ()
 
 
 def _infer_command(config: TableConfig) -> str:
