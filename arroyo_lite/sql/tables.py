@@ -142,7 +142,7 @@ class _TableBuilder:
         if columns_ok:
             self._check_shape(columns, fmt, cols)
         self._check_metadata(columns, connector)
-        self._check_decodable(fmt)
+        self._check_decodable(fmt, connector, kind)
         table = TableConfig(
             name=self.name,
             kind=kind,
@@ -253,7 +253,11 @@ class _TableBuilder:
             self.report(error)
         self._check_virtual(columns, cols)
 
-    def _check_decodable(self, fmt: FormatSpec | None) -> None:
+    def _check_decodable(
+        self, fmt: FormatSpec | None, connector: Connector, kind: TableKind
+    ) -> None:
+        if kind is TableKind.SINK and fmt is not None and fmt.format in connector.sink_formats:
+            return  # a format this sink writes itself (the filesystem sink's parquet)
         if fmt is not None and fmt.format not in DECODABLE:
             # Arroyo accepts these; arroyo-lite has no decoder for them. Checked after
             # Arroyo's own rules so that its messages come first.
