@@ -5,10 +5,11 @@ log (:mod:`.wal`) under ``PATH/__in_progress/``. A file is committed when it rol
 than ``rollover_seconds``, idle for ``inactivity_rollover_seconds``, or larger than
 ``target_file_size``) and when the sink closes: it is written in full to a temporary file,
 fsynced, and renamed to its place (``PATH/[partition/]NAME``), so a reader never sees half
-a file. Rolls by time are checked every second, also while no rows arrive.
+a file. Rolls by time are checked every :data:`ACK_INTERVAL_S`, also while no rows arrive.
 
 Acknowledgement: :meth:`FilesystemSink.flush` (called by the runtime whenever the sink has
-caught up) fsyncs the logs and records, in ``__in_progress/manifest.json`` (written then
+caught up; coalesced to one per :data:`ACK_INTERVAL_S`, the sink's timer acknowledging what a
+skipped flush left) fsyncs the logs and records, in ``__in_progress/manifest.json`` (written then
 renamed), how many rows each log holds and how many input rows the sink has taken in all.
 A crash loses no acknowledged row: on the next open, every logged file is committed (up to
 the rows the manifest acknowledged; a file already renamed is not written twice).
@@ -25,6 +26,7 @@ succeeds (the query waits meanwhile).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import functools
 import json
@@ -41,12 +43,15 @@ import pyarrow as pa
 from arroyo_lite.config import TableConfig
 from arroyo_lite.connectors.base import SinkOperator, SourceContext, SourceState
 from arroyo_lite.connectors.filesystem import layout, wal
-from arroyo_lite.connectors.filesystem.files import FILE_FORMATS
+from arroyo_lite.connectors.filesystem.files import FILE_FORMATS, FileWriter
 from arroyo_lite.connectors.filesystem.options import FilesystemOptions
 
 MANIFEST = "manifest.json"
-#: Seconds between checks of time-based rolls.
-ROLL_CHECK_S = 1.0
+#: Seconds between the sink's timer ticks: rolls by time, and acknowledging rows a
+#: coalesced flush left (the longest a row written and flushed waits to be acknowledged).
+ACK_INTERVAL_S = 0.1
+#: File writes a sink may have queued on its writer thread before ``write`` waits.
+MAX_QUEUED_WRITES = 8
 #: First and longest wait before retrying a failed write (seconds).
 RETRY_FIRST_S, RETRY_MAX_S = 0.1, 5.0
 _SERIAL = re.compile(r"(\d{5})-\d{3}\.")
@@ -62,6 +67,10 @@ class OpenFile:
     log: wal.Wal
     opened_at: float
     last_write_at: float
+    #: The file itself, written batch by batch on the sink's writer thread; ``None`` once a
+    #: write to it failed (the commit then writes the file whole from ``batches``).
+    writer: FileWriter | None = None
+    writes: list[asyncio.Future[None]] = field(default_factory=list)
     batches: list[pa.RecordBatch] = field(default_factory=list)
     rows: int = 0
     nbytes: int = 0
@@ -88,7 +97,13 @@ class FilesystemSink(SinkOperator):
         self._taken = 0
         self._skip = 0
         self._timer: asyncio.Task[None] | None = None
+        #: One thread writes the files (in order), beside the loop's logging and fsyncs.
+        self._writer_thread = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix=f"filesystem-sink:{config.name}"
+        )
         self.committed_files = 0
+        self._dirty = False
+        self._acked_at = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -109,6 +124,7 @@ class FilesystemSink(SinkOperator):
             for partition, rows in layout.split(batch, self.options):
                 open_file = self._open.get(partition) or await self._start(partition, now)
                 await self._retrying(functools.partial(open_file.log.append, rows))
+                await self._write_file(open_file, rows)
                 open_file.batches.append(rows)
                 open_file.rows += rows.num_rows
                 open_file.nbytes += rows.nbytes
@@ -117,20 +133,35 @@ class FilesystemSink(SinkOperator):
                 if size is not None and open_file.nbytes >= size:
                     await self._commit(partition)
             self._taken += batch.num_rows
+            self._dirty = True
 
     async def flush(self) -> None:
-        async with self._lock:
-            await self._retrying(self._acknowledge)
+        # Coalesced: at most one acknowledgement (fsyncs) per ACK_INTERVAL_S; the timer
+        # acknowledges what a skipped flush left, so rows wait at most that long.
+        if self._dirty and time.monotonic() - self._acked_at >= ACK_INTERVAL_S:
+            async with self._lock:
+                await self._ack()
+
+    async def _ack(self) -> None:
+        self._dirty = False
+        await self._retrying(self._acknowledge)
+        self._acked_at = time.monotonic()
 
     async def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
-        async with self._lock:
-            for partition in list(self._open):
-                await self._commit(partition)
-            await self._retrying(self._acknowledge)
+        try:
+            async with self._lock:
+                for partition in list(self._open):
+                    await self._commit(partition)
+                await self._retrying(self._acknowledge)
+        finally:
+            for open_file in self._open.values():  # (only after a cancellation)
+                if open_file.writer is not None:
+                    open_file.writer.out.close()
+            self._writer_thread.shutdown(wait=False)
 
     # -- files -----------------------------------------------------------------------------
 
@@ -141,15 +172,45 @@ class FilesystemSink(SinkOperator):
         log_path = self.in_progress / f"{name}.wal"
         log = await self._retrying(lambda: wal.Wal(log_path, target))
         open_file = OpenFile(target=target, log=log, opened_at=now, last_write_at=now)
+        with contextlib.suppress(OSError):  # (then written whole at the commit)
+            open_file.writer = await asyncio.to_thread(self.file_format.open, self._tmp(name))
         self._open[partition] = open_file
         return open_file
+
+    def _tmp(self, name: str) -> Path:
+        return self.in_progress / (name + ".tmp")
+
+    async def _write_file(self, open_file: OpenFile, rows: pa.RecordBatch) -> None:
+        """Queue ``rows`` for the file on the writer thread (at most a few writes queued)."""
+        if open_file.writer is None:
+            return
+        loop = asyncio.get_running_loop()
+        open_file.writes.append(
+            loop.run_in_executor(self._writer_thread, open_file.writer.write, rows)
+        )
+        if len(open_file.writes) > MAX_QUEUED_WRITES:
+            await self._settle_writes(open_file, keep=MAX_QUEUED_WRITES // 2)
+
+    async def _settle_writes(self, open_file: OpenFile, keep: int = 0) -> None:
+        """Wait for the file's queued writes (all but ``keep``); on a failed one, give the
+        incremental file up (the commit writes it whole)."""
+        while len(open_file.writes) > keep:
+            try:
+                await open_file.writes.pop(0)
+            except OSError:
+                self._give_up_writer(open_file)
+
+    def _give_up_writer(self, open_file: OpenFile) -> None:
+        writer, open_file.writer = open_file.writer, None
+        if writer is not None:
+            self._writer_thread.submit(writer.abandon)
 
     async def _commit(self, partition: str) -> None:
         """Acknowledge, write the file whole, rename it into place, forget its log."""
         await self._retrying(self._acknowledge)
         open_file = self._open[partition]
-        rows = pa.Table.from_batches(open_file.batches, schema=open_file.batches[0].schema)
-        await self._retrying(lambda: self._place(rows, open_file.target))
+        await self._settle_writes(open_file)
+        await self._retrying(lambda: self._finish(open_file))
         del self._open[partition]
         await self._retrying(self._acknowledge)
         open_file.log.close()
@@ -158,17 +219,39 @@ class FilesystemSink(SinkOperator):
         self.committed_files += 1
         self.status.extra["files"] = self.committed_files
 
-    def _place(self, rows: pa.Table, target: str) -> None:
-        """Write ``rows`` to a temporary file, then rename it to ``target`` (on a thread)."""
-        final = self.root / target
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.in_progress / (final.name + ".tmp")
+    def _finish(self, open_file: OpenFile) -> None:
+        """Complete the file (or write it whole if writing it went wrong) and rename it into
+        place (on a thread, after its queued writes)."""
+        writer, open_file.writer = open_file.writer, None
+        if writer is None:
+            self._place(open_file.batches, open_file.target)
+            return
         try:
-            self.file_format.write(rows, tmp)
+            writer.finish()
+        except OSError:
+            writer.abandon()
+            raise  # retried: written whole from the rows kept
+        self._rename(writer.path, open_file.target)
+
+    def _place(self, batches: list[pa.RecordBatch], target: str) -> None:
+        """Write ``batches`` to a temporary file, then rename it to ``target``."""
+        writer = self.file_format.open(self._tmp(Path(target).name))
+        try:
+            for batch in batches:
+                writer.write(batch)
+            writer.finish()
+        except BaseException:
+            writer.abandon()
+            raise
+        self._rename(writer.path, target)
+
+    def _rename(self, tmp: Path, target: str) -> None:
+        final = self.root / target
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, final)
         except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+            tmp.unlink(missing_ok=True)
             raise
         _sync_dir(final.parent)
         self.status.bytes += final.stat().st_size
@@ -206,7 +289,7 @@ class FilesystemSink(SinkOperator):
             keep = acknowledged.get(log_path.name, 0)
             if target is not None and keep and not (self.root / target).exists():
                 rows = pa.Table.from_batches(batches, schema=batches[0].schema).slice(0, keep)
-                self._place(rows, target)
+                self._place(rows.to_batches(), target)
             log_path.unlink()
         for tmp in self.in_progress.glob("*.tmp"):
             tmp.unlink()
@@ -224,11 +307,14 @@ class FilesystemSink(SinkOperator):
         return max(serials, default=0) + 1
 
     async def _roll_by_time(self) -> None:
-        """Commit files older than ``rollover_seconds`` or idle too long, every second."""
+        """Every tick: acknowledge what is due, commit files older than
+        ``rollover_seconds`` or idle for ``inactivity_rollover_seconds``."""
         while True:
-            await asyncio.sleep(ROLL_CHECK_S)
+            await asyncio.sleep(ACK_INTERVAL_S)
             now = time.monotonic()
             async with self._lock:
+                if self._dirty and now - self._acked_at >= ACK_INTERVAL_S:
+                    await self._ack()
                 for partition, f in list(self._open.items()):
                     idle = self.options.inactivity_rollover_seconds
                     if now - f.opened_at >= self.options.rollover_seconds or (

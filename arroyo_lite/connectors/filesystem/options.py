@@ -90,8 +90,11 @@ class FilesystemOptions:
         default="none",
         enum=("none", "snappy", "gzip", "zstd", "lz4"),
     )
-    parquet_row_group_size: int | None = option(
-        INTEGER, "Most rows in one Parquet row group.", exclusive_minimum=0
+    parquet_row_group_size: int = option(
+        INTEGER,
+        "Most rows in one Parquet row group (the default: parquet-rs', Arroyo's writer).",
+        default=1_048_576,
+        exclusive_minimum=0,
     )
 
 
