@@ -272,3 +272,16 @@ def test_blackhole_swallows_every_row() -> None:
         )
         wait_for(lambda: sink(session).rows == 100)
         assert sink(session).connector == "blackhole"
+
+
+def test_readme_sink_examples_validate() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("<!-- section: sinks -->")[1].split("<!-- /section: sinks -->")[0]
+    webhook, filesystem = section.split("```sql\n")[2:4]
+    prices = (
+        "CREATE TABLE prices (symbol TEXT, price DOUBLE, volume BIGINT) WITH ("
+        "connector = 'polling_http', endpoint = 'http://127.0.0.1:1/p', format = 'json');\n"
+    )
+    for block in (webhook, filesystem):
+        program = compile_sql(prices + block.split("```")[0], env={"HOOK_TOKEN": "t"})
+        assert [t.kind for t in program.tables] == [TableKind.SOURCE, TableKind.SINK]
