@@ -89,7 +89,8 @@ ARROYO_INSTEAD: dict[str, str] = {
     "timeout_ms": "Arroyo times every request out after a fixed 5 s",
     "max_body_bytes": "Arroyo accepts bodies of at most a fixed 5 MiB",
     "max_backoff_ms": "Arroyo does not back off: after a failed poll it waits for the next tick; "
-    "a failed sse or websocket source is restarted by the engine",
+    "a failed sse or websocket source is restarted by the engine; its webhook sink backs off "
+    "up to a fixed 5 s",
     "reconnect_delay_ms": "Arroyo's sse client reconnects after its library's 1 s (or the "
     "server's retry:); a closed websocket fails the source, which the engine restarts",
     "emit_behavior = 'dedup'": "Arroyo emits every row of every poll ('all') or skips a "
@@ -97,6 +98,7 @@ ARROYO_INSTEAD: dict[str, str] = {
     "records.path": "Arroyo decodes the whole body: declare the wrapper's field and unnest it",
     "changed.compare": "Arroyo's 'changed' compares the bytes of the body",
     "dedup.max_keys": "Arroyo has no key state in polling_http",
+    "max_inflight": "Arroyo's webhook sink keeps at most a fixed 50 requests in flight",
     "retention.max_rows": "Arroyo keeps no live table: rows flow on to the sinks, and state is "
     "bounded by windows and SET updating_ttl",
     "retention.max_age": "Arroyo keeps no live table: rows flow on to the sinks, and state is "

@@ -34,6 +34,11 @@ class FilesystemConnector(Connector):
     def parse_options(self, options: OptionReader, table: TableConfig) -> FilesystemOptions:
         pulled = OPTIONS.pull(options)
         OPTIONS.check(pulled, options)
+        if pulled.values["type"] is None and options.is_invalid("type"):
+            # A source table (or an unknown type): its other options are not worth listing
+            # as unknown (consumed unread).
+            for key in options.remaining():
+                options.pull(key)
         path = pulled.values["path"]
         if path is not None and local_path(path) is None:
             options.report(
