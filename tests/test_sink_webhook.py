@@ -108,6 +108,14 @@ def test_a_webhook_that_fails_three_times_then_recovers_loses_nothing() -> None:
     assert sorted(orjson.loads(b)["counter"] for b in hook.bodies) == list(range(5))
 
 
+def test_a_password_in_the_endpoint_is_masked_in_errors() -> None:
+    with Session() as session:
+        session.execute(pipeline("http://user:pw-7f3k9q@127.0.0.1:1/hook", 2))
+        wait_for(lambda: sink(session).failures >= 1)
+        status = sink(session)
+    assert "pw-7f3k9q" not in (status.last_error or "")
+
+
 def test_requests_in_flight_are_bounded() -> None:
     hook = Hook(delay=0.05)
     with serve(hook.app()) as server, Session() as session:
@@ -175,4 +183,4 @@ def test_arroyo_lite_test_sends_one_test_record_and_shows_the_answer(
     assert "POST " + server.url("/hook") in result.output
     assert "X-Key: ****" in result.output and "k-123456" not in result.output
     assert 'response: {"ok": true}' in result.output
-    assert "1 of 1 polled table(s) OK" in result.output
+    assert "1 of 1 tested table(s) OK" in result.output

@@ -56,12 +56,11 @@ def check_endpoint(endpoint: str) -> str | None:
     return None
 
 
-def check_headers(
-    text: str | None, option: OptionValue | None, options: OptionReader
-) -> tuple[tuple[str, str], ...]:
-    """Split and check ``headers``; every problem is reported (all at its value)."""
-    if text is None:
-        return ()
+def missing_variables(
+    text: str, option: OptionValue | None, options: OptionReader, key: str
+) -> list[str]:
+    """The ``{{ VAR }}`` names in ``text`` the environment lacks, each reported (Arroyo's
+    ``Environment variable NAME not found``) at ``option`` as a bad value of ``key``."""
     missing = [name for name in variables(text) if name not in options.env]
     for name in missing:
         options.report(
@@ -70,8 +69,18 @@ def check_headers(
                 option,
                 hint=f"export {name}=... before running arroyo-lite",
             ),
-            "headers",
+            key,
         )
+    return missing
+
+
+def check_headers(
+    text: str | None, option: OptionValue | None, options: OptionReader
+) -> tuple[tuple[str, str], ...]:
+    """Split and check ``headers``; every problem is reported (all at its value)."""
+    if text is None:
+        return ()
+    missing = missing_variables(text, option, options, "headers")
     pairs = split_headers(text)
     if pairs is None:
         options.report(

@@ -9,14 +9,25 @@ errors at validation, each positioned at its value.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 from arroyo_lite.config import TableConfig
 from arroyo_lite.connectors.base import Connector, SinkOperator, SourceContext
-from arroyo_lite.connectors.http_options import check_endpoint, check_headers
+from arroyo_lite.connectors.http_options import (
+    check_endpoint,
+    check_headers,
+    missing_variables,
+)
 from arroyo_lite.connectors.options import MissingOptionError
 from arroyo_lite.connectors.webhook.options import OPTIONS, WebhookOptions
-from arroyo_lite.secrets import MissingVariableError, substitute, variables
+from arroyo_lite.secrets import (
+    MissingVariableError,
+    Secrets,
+    redact_url,
+    substitute,
+    url_password,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -40,20 +51,11 @@ class WebhookConnector(Connector):
         bad = OPTIONS.check(pulled, options)
         endpoint, where = pulled.values["endpoint"], pulled.where.get("endpoint")
         if endpoint is not None and "endpoint" not in bad:
-            missing = [name for name in variables(endpoint) if name not in options.env]
-            for name in missing:
-                options.report(
-                    options.error(
-                        str(MissingVariableError(name)),
-                        where,
-                        hint=f"export {name}=... before running arroyo-lite",
-                    ),
-                    "endpoint",
-                )
+            missing = missing_variables(endpoint, where, options, "endpoint")
             real = substitute(endpoint, options.env)[0] if not missing else None
             problem = None if real is None else check_endpoint(real)
             if problem is not None:
-                shown = endpoint if real == endpoint else "(after substitution)"
+                shown = redact_url(endpoint) if real == endpoint else "(after substitution)"
                 options.report(
                     options.error(
                         f"invalid endpoint '{shown}': {problem}",
@@ -74,6 +76,14 @@ class WebhookConnector(Connector):
             )
         result: WebhookOptions = OPTIONS.build(pulled, headers=headers)
         return result
+
+    def secrets(self, config: TableConfig, env: Mapping[str, str]) -> Secrets:
+        """The ``{{ VAR }}`` values of ``endpoint`` and ``headers``, and the password of the
+        endpoint's userinfo (``https://user:pass@host/``)."""
+        endpoint = str(getattr(config.connector_options, "endpoint", "") or "")
+        with contextlib.suppress(MissingVariableError):
+            endpoint = substitute(endpoint, env)[0]
+        return super().secrets(config, env) | Secrets.of([url_password(endpoint) or ""])
 
     async def probe(
         self,

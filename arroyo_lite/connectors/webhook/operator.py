@@ -30,7 +30,7 @@ from arroyo_lite.connectors.probing import ProbeResult, ProbeStage
 from arroyo_lite.connectors.webhook.options import WebhookOptions
 from arroyo_lite.errors import ArroyoLiteError
 from arroyo_lite.formats.encode import make_encoder
-from arroyo_lite.secrets import MissingVariableError, Secrets, substitute
+from arroyo_lite.secrets import MissingVariableError, Secrets, substitute, url_password
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -46,6 +46,7 @@ EXCERPT = 200
 def resolve(options: WebhookOptions, env: Mapping[str, str]) -> tuple[str, dict[str, str], Secrets]:
     """The endpoint and headers with ``{{ VAR }}`` substituted, and the values inserted."""
     url, secrets = substitute(options.endpoint, env)
+    secrets = secrets | Secrets.of([url_password(url) or ""])
     headers: dict[str, str] = {}
     for name, template in options.headers:
         value, used = substitute(template, env)
