@@ -95,7 +95,7 @@ class JsonText:
 
         The two differ in how they write floats (orjson ``1e-6`` and ``1e+100``, DuckDB
         ``0.000001`` and ``1e100``) and in the case of control-character escapes
-        (``\u001f``, ``\u001f``); texts with neither are returned as they are, without a
+        (``\u001f``, ``\u001F``); texts with neither are returned as they are, without a
         query.
         """
         if not pc.any(pc.match_substring_regex(texts, _DIFFERS)).as_py():

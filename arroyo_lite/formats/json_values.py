@@ -50,20 +50,10 @@ def arrow_name(t: Any) -> str:
     if pa.types.is_struct(t):
         return "Struct(" + ", ".join(f"{f.name} {arrow_name(f.type)}" for f in t) + ")"
     simple = {
-        "bool": "Boolean",
-        "int32": "Int32",
-        "int64": "Int64",
-        "uint32": "UInt32",
-        "uint64": "UInt64",
-        "float": "Float32",
-        "double": "Float64",
-        "string": "Utf8",
-        "binary": "Binary",
-        "int8": "Int8",
-        "int16": "Int16",
-        "uint8": "UInt8",
-        "uint16": "UInt16",
-        "large_string": "LargeUtf8",
+        "bool": "Boolean", "int32": "Int32", "int64": "Int64", "uint32": "UInt32",
+        "uint64": "UInt64", "float": "Float32", "double": "Float64", "string": "Utf8",
+        "binary": "Binary", "int8": "Int8", "int16": "Int16", "uint8": "UInt8",
+        "uint16": "UInt16", "large_string": "LargeUtf8",
     }
     return simple.get(str(t), str(t))
 
@@ -90,11 +80,8 @@ def _mismatch(path: str, expected: str, value: Any, parse: bool = False) -> BadV
 
 def _int_converter(t: Any) -> Converter:
     bits = t.bit_width
-    lo, hi = (
-        (0, 2**bits - 1)
-        if pa.types.is_unsigned_integer(t)
-        else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
-    )
+    lo, hi = (0, 2**bits - 1) if pa.types.is_unsigned_integer(t) else (-(2 ** (bits - 1)),
+                                                                           2 ** (bits - 1) - 1)
     name = arrow_name(t)
 
     def convert(value: Any, path: str) -> Any:

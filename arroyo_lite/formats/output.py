@@ -108,11 +108,9 @@ class OutputBuilder:
             keep[row] = False
         good = physical.filter(pa.array(keep, pa.bool_()))
         lost = physical.num_rows - good.num_rows
-        virtual = (
-            self.virtual.compute(good)
-            if good.num_rows
-            else [pa.array([], c.data_type) for c in self.config.virtual_columns]
-        )
+        virtual = self.virtual.compute(good) if good.num_rows else [
+            pa.array([], c.data_type) for c in self.config.virtual_columns
+        ]
         return good, virtual, (lost, [first_error] if lost else [])
 
     def _find_bad_rows(

@@ -48,7 +48,8 @@ class RawDecoder(Decoder):
         if self.schema.names != ["value"] or self.schema.field("value").type != wanted:
             kind = "TEXT" if text else "BYTEA"
             raise ConnectorError(
-                f"{fmt} format requires a schema with a single field called `value` of type {kind}"
+                f"{fmt} format requires a schema with a single field called `value` "
+                f"of type {kind}"
             )
         self.value_type = wanted
 

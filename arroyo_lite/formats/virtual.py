@@ -62,6 +62,7 @@ class VirtualColumns:
             selects.append(f"({sql}) AS {_quote(column.name)}")
         self._query = f"SELECT {', '.join(selects)} FROM {_BATCH}"
 
+
     def compute(self, batch: pa.RecordBatch) -> list[pa.Array[Any]]:
         """One array per virtual column, in declaration order, cast to the column's type.
 

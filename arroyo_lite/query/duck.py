@@ -44,7 +44,9 @@ def query_error(
     match = _LINE_RE.search(text)
     where: SourcePosition | None = None
     message = text
-    mappable = executed == original or (line_offset > 0 and executed.endswith("\n" + original))
+    mappable = executed == original or (
+        line_offset > 0 and executed.endswith("\n" + original)
+    )
     if match and int(match.group(1)) <= line_offset:
         mappable = False  # the error is in text we added, not the user's
     if match:
@@ -127,7 +129,9 @@ def check_read_only(
     except duckdb.Error as e:
         raise query_error(e, executed=duck, original=sql, position=position) from e
     if len(statements) != 1:
-        raise QueryError(f"expected one query, got {len(statements)} statements", position=position)
+        raise QueryError(
+            f"expected one query, got {len(statements)} statements", position=position
+        )
     kind = statements[0].type
     if kind not in _READ_ONLY:
         raise QueryError(

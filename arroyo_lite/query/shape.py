@@ -155,6 +155,8 @@ def _count_scans(tree: exp.Expr, views: dict[str, View]) -> collections.Counter[
     return count(tree, None)
 
 
+
+
 def sources_of(shape: QueryShape, memory: Iterable[str]) -> frozenset[str]:
     """The live tables ``shape`` reads: all but the ``memory`` tables (which never change)."""
     fixed = frozenset(memory)

@@ -247,7 +247,6 @@ class Runtime:
 
     def statuses(self) -> list[SourceStatus]:
         """A snapshot of every source's status, in start order (read on the loop)."""
-
         def take() -> list[SourceStatus]:
             return [s.operator.status.snapshot() for s in self._sources.values()]
 
@@ -336,3 +335,4 @@ async def _cancel_all(tasks: list[asyncio.Task[Any]], bound: float) -> None:
         task.cancel()
     if tasks:
         await asyncio.wait(tasks, timeout=bound)
+

@@ -411,7 +411,9 @@ class Persister:
                     work.append(_Work(t, snap.to_table(), state, undo, rewrite=True))
                 elif rows is not None or changed_state is not None:
                     empty = t.schema.empty_table()
-                    work.append(_Work(t, rows if rows is not None else empty, changed_state, undo))
+                    work.append(
+                        _Work(t, rows if rows is not None else empty, changed_state, undo)
+                    )
             if not work:
                 return
             loop = asyncio.get_running_loop()
@@ -420,7 +422,9 @@ class Persister:
                 # Nothing is lost: the rows stay in the store, and restoring the marks makes
                 # the next flush write them again (to a fresh segment).
                 for item, _ in failed:
-                    item.table.high_water, item.table.saved_state, item.table.saved_rows = item.undo
+                    item.table.high_water, item.table.saved_state, item.table.saved_rows = (
+                        item.undo
+                    )
                 item, error = failed[0]
                 raise StateError(
                     f"cannot save rows of table '{item.table.name}' to {self.state_dir.path}: "

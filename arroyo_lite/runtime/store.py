@@ -438,7 +438,9 @@ def _tier(rows: int, fanin: int) -> int:
     return int(math.log(max(rows, 1), fanin))
 
 
-def _plan(batches: list[pa.RecordBatch], fanin: int, max_rows: int) -> list[list[pa.RecordBatch]]:
+def _plan(
+    batches: list[pa.RecordBatch], fanin: int, max_rows: int
+) -> list[list[pa.RecordBatch]]:
     """Groups of consecutive batches to concatenate, LSM style (see the module docstring).
 
     Walks the batches with a stack of (tier, rows, members); whenever the top ``fanin``

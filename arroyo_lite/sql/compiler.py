@@ -109,12 +109,10 @@ def compile_file(path: str | os.PathLike[str], *, env: Mapping[str, str] | None 
         text = Path(path).read_text(encoding="utf-8-sig")  # a BOM is not SQL
     except UnicodeDecodeError as e:
         raise ValidationErrors(
-            [
-                SqlError(
+            [SqlError(
                     f"file is not valid UTF-8 (at byte offset {e.start})",
                     hint="save the file as UTF-8",
-                )
-            ]
+                )]
         ) from e
     except IsADirectoryError as e:
         raise ValidationErrors([SqlError("is a directory, not a SQL file")]) from e
@@ -313,7 +311,9 @@ def _insert_query(raw: RawStatement, source: SourceText) -> str:
     A leading ``WITH`` clause belongs to the query, so it is kept in front of it.
     """
     tokens = raw.tokens
-    start = next((k for k, t in enumerate(tokens) if t.token_type == TokenType.INSERT), 0)
+    start = next(
+        (k for k, t in enumerate(tokens) if t.token_type == TokenType.INSERT), 0
+    )
     prefix = ""
     if start > 0:
         prefix = source.text[tokens[0].start : tokens[start - 1].end + 1] + " "
@@ -338,7 +338,9 @@ def _insert_query(raw: RawStatement, source: SourceText) -> str:
     return raw.text
 
 
-def _read_tables(parsed: ParsedStatement, source: SourceText) -> list[tuple[str, SourcePosition]]:
+def _read_tables(
+    parsed: ParsedStatement, source: SourceText
+) -> list[tuple[str, SourcePosition]]:
     """Tables a statement's query reads (CTE names excluded), with their positions."""
     node = parsed.expression
     if isinstance(node, exp.Create | exp.Insert):

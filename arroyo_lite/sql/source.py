@@ -35,7 +35,9 @@ class SourceText:
         """1-based line and column of character ``offset`` (clamped to the text)."""
         offset = max(0, min(offset, len(self.text)))
         line = bisect.bisect_right(self._line_starts, offset) - 1
-        return SourcePosition(self.file, line + 1, offset - self._line_starts[line] + 1, token)
+        return SourcePosition(
+            self.file, line + 1, offset - self._line_starts[line] + 1, token
+        )
 
     def offset(self, position: SourcePosition) -> int:
         """The character offset of ``position`` (the inverse of :meth:`position`)."""
