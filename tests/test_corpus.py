@@ -126,7 +126,11 @@ def test_corpus_file(path: Path) -> None:
     elif connectors <= OURS:
         assert messages == NOT_YET.get(f"{path.parent.name}/{path.name}", []), messages
     for name in connectors - OURS:
-        assert f"Unknown connector '{name}'" in messages
+        # (arroyo-lite has some as sinks only: their sources are refused by name.)
+        assert {
+            f"Unknown connector '{name}'",
+            f"{name} sources are not supported by arroyo-lite",
+        } & set(messages), messages
 
 
 def test_our_failures_are_found() -> None:

@@ -40,8 +40,8 @@ def test_builtins() -> None:
 @pytest.mark.parametrize(
     ("name", "hint"),
     [("Polling_HTTP", "did you mean 'polling_http'?"), ("impluse", "did you mean 'impulse'?"),
-     ("kafka",
-      "available connectors: impulse, polling_http, single_file, sse, stdout, websocket")],
+     ("kafka", "available connectors: blackhole, filesystem, impulse, polling_http, "
+               "single_file, sse, stdout, webhook, websocket")],
 )  # fmt: skip
 def test_unknown_connector(name: str, hint: str) -> None:
     with pytest.raises(ConnectorError) as info:
@@ -125,7 +125,7 @@ def test_plugin_through_the_cli_in_a_subprocess(tmp_path: Path) -> None:
     assert "table out  connector=echo  kind=sink  columns=[n BIGINT]" in checked.stdout
 
 
-BAD_PLUGINS = '''
+BAD_PLUGINS = """
 from arroyo_lite.connectors.base import Connector
 
 
@@ -146,7 +146,7 @@ class FailsInInit(Connector):
 
     def parse_options(self, options, table):
         return None
-'''
+"""
 
 
 def test_broken_plugins_are_reported_and_the_builtins_kept(
@@ -174,8 +174,9 @@ def test_broken_plugins_are_reported_and_the_builtins_kept(
     try:
         connectors = registry.all_connectors()
         assert set(connectors) == {
-            "polling_http", "impulse", "single_file", "sse", "websocket", "stdout"
-        }
+            "polling_http", "impulse", "single_file", "sse", "websocket", "stdout", "blackhole",
+            "webhook", "filesystem",
+        }  # fmt: skip
         assert isinstance(connectors["polling_http"], PollingHttpConnector)
         messages = sorted(e.message for e in registry.load_errors())
         assert messages == [

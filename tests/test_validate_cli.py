@@ -69,8 +69,8 @@ def test_validate_reports_every_problem_gcc_style(runner: CliRunner, tmp_path: P
         f"{bad}:7:51: error: Unknown connector 'kafka'",
         "    7 | CREATE TABLE other (value TEXT) WITH (connector = 'kafka');",
         "      |                                                   ^~~~~~~",
-        "  hint: available connectors: impulse, polling_http, single_file, sse, stdout, "
-        "websocket",
+        "  hint: available connectors: blackhole, filesystem, impulse, polling_http, "
+        "single_file, sse, stdout, webhook, websocket",
     ]
     # The valid file is still summarised.
     assert f"{good}:2: table quotes" in result.stdout

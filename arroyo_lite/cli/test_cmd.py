@@ -1,4 +1,5 @@
-"""``arroyo-lite test FILE.sql``: one trial request per source table, shown in full.
+"""``arroyo-lite test FILE.sql``: one trial request per source table (and one test record
+per webhook sink), shown in full.
 
 Every source table (or just ``--table NAME``) is probed by its connector
 (:meth:`Connector.probe`): for ``polling_http`` it prints the request (method, URL, headers
@@ -45,7 +46,8 @@ from arroyo_lite.terminal.diagnostics import read_source, render_error
     "message, default 30).",
 )
 def test_command(file: str, tables: Sequence[str], rows: int, timeout: float | None) -> None:
-    """Send one request per source table in FILE and show what comes back.
+    """Send one request per source table in FILE (and one test record per webhook sink)
+    and show what comes back.
 
     Unlike Arroyo's connection test, the HTTP status is checked and the body is decoded with
     the table's schema. sse and websocket tables are connected to and their first messages
@@ -65,7 +67,9 @@ def test_command(file: str, tables: Sequence[str], rows: int, timeout: float | N
     except OSError as e:
         err.print(escape(f"error: cannot read {file}: {e.strerror or e}"))
         raise SystemExit(1) from None
-    sources = [t for t in program.tables if t.kind is TableKind.SOURCE and t.connector]
+    # Sinks too: a webhook sends one test record; others say why they are skipped.
+    kinds = (TableKind.SOURCE, TableKind.SINK)
+    sources = [t for t in program.tables if t.kind in kinds and t.connector]
     if tables:
         known = {t.name: t for t in sources}
         missing = [name for name in tables if name not in known]
@@ -78,7 +82,7 @@ def test_command(file: str, tables: Sequence[str], rows: int, timeout: float | N
             raise SystemExit(1)
         sources = [known[name] for name in tables]
     if not sources:
-        out.print(f"no source tables in {escape(file)}: nothing to test")
+        out.print(f"no source or sink tables in {escape(file)}: nothing to test")
         return
     results = _run(sources, timeout, rows)
     failed = total = 0
@@ -135,6 +139,8 @@ def _show(out: Console, result: ProbeResult, rows: int) -> None:
             out.print(f"   (redirect: {escape(note)})")
         if result.error_body is not None:
             out.print(f"   body: {escape(result.error_body)}")
+        if result.response is not None:
+            out.print(f"   response: {escape(result.response)}")
     for note in result.notes:
         out.print(f"   {escape(note)}")
     if result.error is not None:
@@ -152,6 +158,8 @@ def _show(out: Console, result: ProbeResult, rows: int) -> None:
             f"[red]{result.dropped} record(s) do not match the table's schema[/] "
             "(bad_data = 'drop' would drop them)"
         )
+    if result.response is not None:
+        return  # a sink's test record: nothing decoded
     if result.rows is not None and result.rows.num_rows and rows:
         from rich.console import Group
 

@@ -90,7 +90,8 @@ ARROYO_INSTEAD: dict[str, str] = {
     "timeout_ms": "Arroyo times every request out after a fixed 5 s",
     "max_body_bytes": "Arroyo accepts bodies of at most a fixed 5 MiB",
     "max_backoff_ms": "Arroyo does not back off: after a failed poll it waits for the next tick; "
-    "a failed sse or websocket source is restarted by the engine",
+    "a failed sse or websocket source is restarted by the engine; its webhook sink backs off "
+    "up to a fixed 5 s",
     "reconnect_delay_ms": "Arroyo's sse client reconnects after its library's 1 s (or the "
     "server's retry:); a closed websocket fails the source, which the engine restarts",
     "emit_behavior = 'dedup'": "Arroyo emits every row of every poll ('all') or skips a "
@@ -103,6 +104,7 @@ ARROYO_INSTEAD: dict[str, str] = {
     "pagination.*": "Arroyo sends one request per poll: it follows no pages",
     "conditional_requests": "Arroyo sends no If-None-Match / If-Modified-Since",
     "auth.*": "Arroyo sends only the headers written in 'headers' (no token is fetched)",
+    "max_inflight": "Arroyo's webhook sink keeps at most a fixed 50 requests in flight",
     "retention.max_rows": "Arroyo keeps no live table: rows flow on to the sinks, and state is "
     "bounded by windows and SET updating_ttl",
     "retention.max_age": "Arroyo keeps no live table: rows flow on to the sinks, and state is "

@@ -87,12 +87,15 @@ class SourceContext:
 
     ``state`` is the operator's durable key/value state (bytes values); the runtime persists
     it when a state directory is set (Arroyo checkpoints the same). ``env`` is where
-    ``{{ VAR }}`` values come from.
+    ``{{ VAR }}`` values come from. ``replays_inputs`` tells a sink that its query starts
+    again from restored tables (``--state-dir``): rows it wrote in an earlier run come again
+    first, so a sink that records what it acknowledged can skip them.
     """
 
     clock: Clock = field(default_factory=SystemClock)
     state: MutableMapping[str, bytes] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
+    replays_inputs: bool = False
 
 
 class Operator(ABC):  # noqa: B024 - abstract by intent: only its two kinds are built
@@ -184,6 +187,9 @@ class Connector(ABC):
     schema_resource: ClassVar[tuple[str, str] | None] = None
     #: The options, declared once (takes precedence over ``schema_resource``).
     option_set: ClassVar[OptionSet | None] = None
+    #: Formats this sink writes beyond those arroyo-lite decodes (``filesystem``:
+    #: ``parquet``); the connector checks the table's format itself.
+    sink_formats: ClassVar[frozenset[str]] = frozenset()
 
     def options_schema(self) -> dict[str, Any]:
         """The JSON Schema of this connector's WITH options (empty object schema if none)."""

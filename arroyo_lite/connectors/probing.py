@@ -54,6 +54,9 @@ class ProbeResult:
     withheld: tuple[str, ...] = ()
     #: The start of a non-2xx answer's body (one line, masked, shortened).
     error_body: str | None = None
+    #: The start of the answer's body (one line, masked), for a probe that sends rather
+    #: than decodes (a webhook sink's test record).
+    response: str | None = None
     rows: pa.Table | None = None
     total_rows: int = 0
     dropped: int = 0

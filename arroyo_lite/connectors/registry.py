@@ -1,7 +1,8 @@
 """The connector registry: built-ins plus third-party connectors from entry points.
 
 Built-ins are ``polling_http``, ``impulse``, ``sse``, ``websocket`` (sources),
-``single_file`` (source and sink) and ``stdout`` (a sink). Third parties register a
+``single_file`` (source and sink) and ``stdout``, ``blackhole``, ``webhook``, ``filesystem``
+(sinks). Third parties register a
 :class:`~arroyo_lite.connectors.base.Connector` subclass in the entry-point group
 ``arroyo_lite.connectors`` (``name = "package.module:ConnectorClass"``); entry points are
 loaded lazily, once, on the first lookup of a name that is not a built-in. A plugin that
@@ -26,11 +27,14 @@ _load_errors: list[ConnectorError] = []
 
 
 def _builtins() -> dict[str, Connector]:
+    from arroyo_lite.connectors.blackhole.connector import BlackholeConnector
+    from arroyo_lite.connectors.filesystem.connector import FilesystemConnector
     from arroyo_lite.connectors.impulse.connector import ImpulseConnector
     from arroyo_lite.connectors.polling_http.connector import PollingHttpConnector
     from arroyo_lite.connectors.single_file.connector import SingleFileConnector
     from arroyo_lite.connectors.sse.connector import SseConnector
     from arroyo_lite.connectors.stdout.connector import StdoutConnector
+    from arroyo_lite.connectors.webhook.connector import WebhookConnector
     from arroyo_lite.connectors.websocket.connector import WebsocketConnector
 
     connectors = (
@@ -40,6 +44,9 @@ def _builtins() -> dict[str, Connector]:
         WebsocketConnector(),
         SingleFileConnector(),
         StdoutConnector(),
+        BlackholeConnector(),
+        WebhookConnector(),
+        FilesystemConnector(),
     )
     return {c.name: c for c in connectors}
 

@@ -32,7 +32,7 @@ import datetime as dt
 import errno
 import random
 import threading
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 import orjson
@@ -64,12 +64,16 @@ class DemoState:
     prices: dict[str, float] = field(default_factory=lambda: dict(SYMBOLS))
     temperatures: dict[str, float] = field(default_factory=lambda: dict(CITIES))
     hits: Counter[str] = field(default_factory=Counter)
+    #: The last bodies POSTed to /hooks (JSON values), oldest first.
+    hooks: deque[object] = field(default_factory=lambda: deque(maxlen=HOOKS_KEPT))
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
 
 
 STATE = web.AppKey("demo_state", DemoState)
+#: How many webhook bodies /hooks keeps.
+HOOKS_KEPT = 1000
 
 
 def _now_iso() -> str:
@@ -88,6 +92,7 @@ async def _index(request: web.Request) -> web.Response:
                 "/news": "one headline object; changes every few requests",
                 "/weather": "NDJSON city readings; fails with 503 now and then",
                 "/metrics": "Prometheus text: request counters",
+                "/hooks": "POST: a webhook receiver; GET: the last bodies it received",
                 **STREAM_ENDPOINTS,
             }
         }
@@ -152,6 +157,23 @@ async def _metrics(request: web.Request) -> web.Response:
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
 
+async def _receive_hook(request: web.Request) -> web.Response:
+    """A webhook receiver (for a ``webhook`` sink): keeps each JSON body it is sent."""
+    state = request.app[STATE]
+    state.hits["/hooks"] += 1
+    try:
+        state.hooks.append(orjson.loads(await request.read()))
+    except orjson.JSONDecodeError:
+        return web.json_response({"error": "the body is not JSON"}, status=400)
+    return web.json_response({"received": state.hits["/hooks"]})
+
+
+async def _hooks(request: web.Request) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(list(request.app[STATE].hooks)), content_type="application/json"
+    )
+
+
 def make_app(
     *, seed: int | None = None, news_every: int = 4, fail_every: int = 3
 ) -> web.Application:
@@ -167,6 +189,8 @@ def make_app(
     app.router.add_get("/news", _news)
     app.router.add_get("/weather", _weather)
     app.router.add_get("/metrics", _metrics)
+    app.router.add_post("/hooks", _receive_hook)
+    app.router.add_get("/hooks", _hooks)
     add_stream_routes(app)
     return app
 

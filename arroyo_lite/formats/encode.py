@@ -59,6 +59,14 @@ class Encoder(ABC):
     def encode(self, batch: pa.RecordBatch) -> bytes:
         """The bytes of every row of ``batch`` (``b""`` for no rows). Never blocks on I/O."""
 
+    def records(self, batch: pa.RecordBatch) -> list[bytes]:
+        """Each row's bytes on its own, without the line end (a webhook's request bodies).
+
+        The default splits :meth:`encode`'s lines: right for formats whose records hold no
+        raw line break (JSON escapes them)."""
+        data = self.encode(batch)
+        return data.split(b"\n")[:-1] if data else []
+
 
 class JsonLinesEncoder(Encoder):
     """``format = 'json'``: one JSON object per line, as Arroyo's JSON serializer."""
@@ -108,13 +116,20 @@ class RawStringEncoder(Encoder):
     def encode(self, batch: pa.RecordBatch) -> bytes:
         if batch.num_rows == 0:
             return b""
+        return _lines(pa.chunked_array([pc.fill_null(self._values(batch), "")]))
+
+    def records(self, batch: pa.RecordBatch) -> list[bytes]:
+        # A value may hold line breaks: one record per value, not per line.
+        values: list[str | None] = self._values(batch).to_pylist()
+        return [(v or "").encode() for v in values]
+
+    def _values(self, batch: pa.RecordBatch) -> Any:
         index = batch.schema.get_field_index("value")
         if index < 0 or not pa.types.is_string(batch.schema.field(index).type):
             raise ConnectorError(
                 f"table '{self.config.name}': format 'raw_string' needs a TEXT column 'value'"
             )
-        column: Any = batch.column(index)
-        return _lines(pa.chunked_array([pc.fill_null(column, "")]))
+        return batch.column(index)
 
 
 #: The encoder of each format a sink can write; a format missing here is refused by name.

@@ -86,9 +86,16 @@ class SinkInput:
         return delivered
 
     def finish(self, timeout: float = FINISH_TIMEOUT) -> None:
-        """End the input: the sink writes what is queued, flushes and closes (bounded wait)."""
+        """End the input: the sink writes what is queued, flushes and closes (bounded wait).
+
+        A sink that is failing (in backoff: its endpoint refuses, its disk is full) gets at
+        most :data:`FINISH_TIMEOUT`, whatever ``timeout`` says: a bounded pipeline's end waits
+        long for a sink that is writing, not for one that may never succeed.
+        """
         if self._closed():
             return
+        if self.sink.status.state is SourceState.BACKOFF:
+            timeout = min(timeout, FINISH_TIMEOUT)
         # On a timeout the runtime's close cancels the sink (and so closes it).
         with contextlib.suppress(concurrent.futures.TimeoutError):
             self._call(self._end(timeout), timeout + 1.0)

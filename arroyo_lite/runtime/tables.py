@@ -93,7 +93,8 @@ class Tables:
         from arroyo_lite.connectors.registry import get_connector
 
         connector = get_connector(config.connector or "")
-        context = SourceContext(clock=self.clock, env=self.env)
+        replays = self.state is not None  # restored tables replay into the sink's query
+        context = SourceContext(clock=self.clock, env=self.env, replays_inputs=replays)
         try:
             return connector.make_sink(config, context)
         except ArroyoLiteError:

@@ -25,8 +25,8 @@ GENERIC_OPTIONS_SCHEMA: dict[str, Any] = {
             "type": "string",
             "enum": list(DECODABLE_NAMES),
             "description": "How a message is decoded; required by polling_http, sse and "
-            "websocket. Arroyo's avro, parquet, debezium_json and protobuf are rejected by "
-            "arroyo-lite.",
+            "websocket. Arroyo's avro, debezium_json and protobuf are rejected by arroyo-lite; "
+            "parquet is written by the filesystem sink only.",
         },
         "json.unstructured": {
             "type": "boolean",

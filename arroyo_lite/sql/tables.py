@@ -142,7 +142,7 @@ class _TableBuilder:
         if columns_ok:
             self._check_shape(columns, fmt, cols)
         self._check_metadata(columns, connector)
-        self._check_decodable(fmt, kind)
+        self._check_decodable(fmt, connector, kind)
         table = TableConfig(
             name=self.name,
             kind=kind,
@@ -253,12 +253,17 @@ class _TableBuilder:
             self.report(error)
         self._check_virtual(columns, cols)
 
-    def _check_decodable(self, fmt: FormatSpec | None, kind: TableKind) -> None:
-        """A source's format must have a decoder, a sink's an encoder."""
+    def _check_decodable(
+        self, fmt: FormatSpec | None, connector: Connector, kind: TableKind
+    ) -> None:
+        """A source's format must have a decoder; a sink's an encoder, or be one the sink
+        writes itself (the filesystem sink's parquet)."""
         if kind is TableKind.SINK:
             from arroyo_lite.formats.encode import ENCODERS
 
-            if fmt is not None and fmt.format not in ENCODERS:
+            if fmt is None or fmt.format in connector.sink_formats:
+                return
+            if fmt.format not in ENCODERS:
                 known = ", ".join(f"'{f.value}'" for f in ENCODERS)
                 self.report(
                     self.reader.error(

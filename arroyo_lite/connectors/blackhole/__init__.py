@@ -1,0 +1,1 @@
+"""The ``blackhole`` sink connector: Arroyo's no-op sink that swallows all data."""

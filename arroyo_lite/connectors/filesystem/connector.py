@@ -1,0 +1,90 @@
+"""The ``filesystem`` connector: a sink writing JSON or Parquet files under a local path.
+
+Validation follows Arroyo: ``type`` and ``path`` are required, ``type = 'source'`` is not
+available here (arroyo-lite only writes files), ``format`` must be set and be ``json`` or
+``parquet``. Beyond Arroyo, a ``partition_fields`` entry that is not a declared column and a
+non-local ``path`` are errors at validation.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from arroyo_lite.config import Format, TableConfig
+from arroyo_lite.connectors.base import Connector, SinkOperator, SourceContext
+from arroyo_lite.connectors.filesystem.layout import local_path
+from arroyo_lite.connectors.filesystem.options import OPTIONS, FilesystemOptions
+from arroyo_lite.connectors.options import MissingOptionError
+
+if TYPE_CHECKING:
+    from arroyo_lite.connectors.options import OptionReader
+
+#: The formats a filesystem sink writes (Arroyo's: json, parquet).
+WRITABLE = (Format.JSON, Format.PARQUET)
+
+
+class FilesystemConnector(Connector):
+    name = "filesystem"
+    description = "Write to a filesystem (like S3)"
+    source = False
+    sink = True
+    option_set = OPTIONS
+    sink_formats = frozenset({Format.PARQUET.value})
+
+    def parse_options(self, options: OptionReader, table: TableConfig) -> FilesystemOptions:
+        pulled = OPTIONS.pull(options)
+        OPTIONS.check(pulled, options)
+        if pulled.values["type"] is None and options.is_invalid("type"):
+            # A source table (or an unknown type): its other options are not worth listing
+            # as unknown (consumed unread).
+            for key in options.remaining():
+                options.pull(key)
+        path = pulled.values["path"]
+        if path is not None and local_path(path) is None:
+            options.report(
+                options.error(
+                    f"invalid path '{path}': arroyo-lite writes to local paths only",
+                    pulled.where.get("path"),
+                    hint="write a directory such as '/data/out' or 'file:///data/out'",
+                ),
+                "path",
+            )
+        fields_text = pulled.values["partition_fields"]
+        fields = tuple(f.strip() for f in (fields_text or "").split(",") if f.strip())
+        declared = {c.name for c in table.columns}
+        for field in fields:
+            if declared and field not in declared:
+                options.report(
+                    options.error(
+                        f"partition field '{field}' is not a column of the table",
+                        pulled.where.get("partition_fields"),
+                        hint="columns: " + ", ".join(sorted(declared)),
+                    ),
+                    "partition_fields",
+                )
+        if table.format is None and not options.is_invalid("format"):
+            options.report(
+                MissingOptionError(
+                    "filesystem sink requires a format, such as json or parquet",
+                    key="format",
+                    position=options.clause_position,
+                    hint="add format = 'parquet' (or 'json') to the WITH clause",
+                )
+            )
+        elif table.format is not None and table.format.format not in WRITABLE:
+            options.report(
+                options.error(
+                    f"Unsupported format: {table.format.format.value}",
+                    options.consumed("format") or options.get("format"),
+                    hint="a filesystem sink writes format = 'json' or 'parquet'",
+                ),
+                "format",
+            )
+        result: FilesystemOptions = OPTIONS.build(pulled, partition_fields=fields)
+        return result
+
+    def make_sink(self, config: TableConfig, context: SourceContext) -> SinkOperator:
+        # Imported lazily: validating SQL must not pull in the writers.
+        from arroyo_lite.connectors.filesystem.operator import FilesystemSink
+
+        return FilesystemSink(config, context)

@@ -1,0 +1,121 @@
+"""Writing one file in the table's format, incrementally: JSON lines or Parquet.
+
+:data:`FILE_FORMATS` holds one entry per format a filesystem sink writes. Its
+:class:`FileWriter` takes the rows of one file batch by batch (``_timestamp`` included) and
+:meth:`FileWriter.finish` ends the file with an ``fsync``, so a file renamed afterwards is
+complete on disk. JSON uses the sink encoder (:mod:`arroyo_lite.formats.encode`, Arroyo's
+JSON rules); Parquet is written by pyarrow's ``ParquetWriter`` with ``_timestamp`` left out,
+as Arroyo's Parquet files hold the table's columns. Writers are used from one thread at a
+time.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from arroyo_lite.config import TIMESTAMP_COLUMN, Format, TableConfig
+from arroyo_lite.connectors.filesystem.options import FilesystemOptions
+from arroyo_lite.formats.encode import Encoder, make_encoder
+
+
+class FileWriter(ABC):
+    """One file being written at ``path``, through Arrow's native file (no GIL per write)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.out = pa.OSFile(str(path), "wb")
+
+    @abstractmethod
+    def write(self, batch: pa.RecordBatch) -> None: ...
+
+    def finish(self) -> None:
+        """Complete the file and make it durable."""
+        self.out.close()
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def abandon(self) -> None:
+        """Close and remove the (incomplete) file."""
+        try:
+            self.out.close()
+        finally:
+            self.path.unlink(missing_ok=True)
+
+
+class JsonWriter(FileWriter):
+    def __init__(self, path: Path, encoder: Encoder) -> None:
+        super().__init__(path)
+        self.encoder = encoder
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        self.out.write(self.encoder.encode(batch))
+
+
+class ParquetFileWriter(FileWriter):
+    def __init__(self, path: Path, options: FilesystemOptions) -> None:
+        super().__init__(path)
+        self.group_rows = options.parquet_row_group_size
+        self.compression: Any = options.parquet_compression
+        self.writer: pq.ParquetWriter | None = None
+        self.pending: list[pa.RecordBatch] = []
+        self.pending_rows = 0
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        # Batches are gathered into row groups of ``group_rows`` (a row group per batch
+        # would make small groups and a large footer).
+        if TIMESTAMP_COLUMN in batch.schema.names:
+            batch = batch.drop_columns([TIMESTAMP_COLUMN])
+        self.pending.append(batch)
+        self.pending_rows += batch.num_rows
+        if self.pending_rows >= self.group_rows:
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        if not self.pending:
+            return
+        table = pa.Table.from_batches(self.pending)
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.out, table.schema, compression=self.compression)
+        self.writer.write_table(table, row_group_size=self.group_rows)
+        self.pending, self.pending_rows = [], 0
+
+    def finish(self) -> None:
+        self._write_pending()
+        if self.writer is not None:
+            self.writer.close()
+        super().finish()
+
+
+@dataclass(frozen=True, slots=True)
+class FileFormat:
+    """How one format writes files: its default suffix and a writer factory."""
+
+    suffix: str
+    open: Callable[[Path], FileWriter]
+
+
+def json_format(config: TableConfig, options: FilesystemOptions) -> FileFormat:
+    encoder = make_encoder(config)
+    return FileFormat("json", lambda path: JsonWriter(path, encoder))
+
+
+def parquet_format(config: TableConfig, options: FilesystemOptions) -> FileFormat:
+    del config
+    return FileFormat("parquet", lambda path: ParquetFileWriter(path, options))
+
+
+FILE_FORMATS: dict[Format, Callable[[TableConfig, FilesystemOptions], FileFormat]] = {
+    Format.JSON: json_format,
+    Format.PARQUET: parquet_format,
+}

@@ -1,0 +1,1 @@
+"""The ``webhook`` sink connector: :mod:`.connector` validates, :mod:`.operator` POSTs."""

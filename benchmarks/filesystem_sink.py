@@ -1,0 +1,111 @@
+"""Filesystem sink benchmark: its Parquet write rate vs ``pyarrow.parquet.write_table``.
+
+The same rows (``--rows``, in batches of ``--batch``: an int, a double, a short text and
+``_timestamp``) are written twice in the same run, into a temporary directory:
+
+* baseline: ``pyarrow.parquet.write_table`` of all the rows as one table (no fsync);
+* sink: a real :class:`FilesystemSink` (``format = 'parquet'``) fed batch by batch through
+  its contract (open, write, flush, close), flushing every ``--flush-every`` batches as the
+  runtime does when it catches up (each flush fsyncs the write-ahead log and the manifest),
+  the file committed at close (written, fsynced, renamed).
+
+Both use the same compression (``--compression``, default none: Arroyo's default). Prints
+rows/s of each and their ratio; target: sink >= 0.7x the baseline. Best of ``--repeat``.
+
+    .venv/bin/python benchmarks/filesystem_sink.py [--rows 2000000] [--batch 8192]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from arroyo_lite.config import TableKind
+from arroyo_lite.connectors.base import SourceContext
+from arroyo_lite.connectors.filesystem.operator import FilesystemSink
+from arroyo_lite.sql import compile_sql
+
+TARGET = 0.7
+
+
+def make_batches(rows: int, size: int) -> list[pa.RecordBatch]:
+    n = pa.array(range(rows), pa.int64())
+    table = pa.table(
+        {
+            "id": n,
+            "price": pc.multiply(pc.cast(n, pa.float64()), 0.25),
+            "symbol": pc.binary_join_element_wise(
+                "sym-", pc.cast(pc.bit_wise_and(n, 255), pa.string()), ""
+            ),
+            "_timestamp": pc.cast(pc.add(n, 1_700_000_000_000_000_000), pa.timestamp("ns")),
+        }
+    )
+    return table.to_batches(max_chunksize=size)
+
+
+def baseline(batches: list[pa.RecordBatch], out: Path, compression: str) -> float:
+    table = pa.Table.from_batches(batches).drop_columns(["_timestamp"])
+    started = time.perf_counter()
+    pq.write_table(table, out / "baseline.parquet", compression=compression)
+    return time.perf_counter() - started
+
+
+def sink_run(batches: list[pa.RecordBatch], out: Path, compression: str, flush_every: int) -> float:
+    sql = (
+        "CREATE TABLE out (id BIGINT, price DOUBLE, symbol TEXT) WITH (connector = 'filesystem',"
+        f" type = 'sink', path = '{out}', format = 'parquet', rollover_seconds = '3600',"
+        f" parquet_compression = '{compression}');"
+    )
+    (config,) = [t for t in compile_sql(sql).tables if t.kind is TableKind.SINK]
+
+    async def run() -> float:
+        sink = FilesystemSink(config, SourceContext())
+        started = time.perf_counter()
+        await sink.open()
+        for i, batch in enumerate(batches, 1):
+            await sink.write(batch)
+            if i % flush_every == 0:
+                await sink.flush()
+        await sink.close()
+        return time.perf_counter() - started
+
+    return asyncio.run(run())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--batch", type=int, default=8192)
+    parser.add_argument("--flush-every", type=int, default=16)
+    parser.add_argument("--compression", default="none")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    batches = make_batches(args.rows, args.batch)
+    best_base = best_sink = float("inf")
+    for _ in range(args.repeat):
+        with tempfile.TemporaryDirectory() as tmp:
+            best_base = min(best_base, baseline(batches, Path(tmp), args.compression))
+        with tempfile.TemporaryDirectory() as tmp:
+            best_sink = min(
+                best_sink, sink_run(batches, Path(tmp), args.compression, args.flush_every)
+            )
+            written = pq.read_metadata(next(Path(tmp).glob("*.parquet"))).num_rows
+            assert written == args.rows, f"the sink wrote {written} rows of {args.rows}"
+    base_rate, sink_rate = args.rows / best_base, args.rows / best_sink
+    ratio = sink_rate / base_rate
+    print(f"rows: {args.rows:,} in batches of {args.batch}, flush every {args.flush_every}")
+    print(f"pyarrow.parquet.write_table: {base_rate:,.0f} rows/s")
+    print(f"filesystem sink (parquet):   {sink_rate:,.0f} rows/s")
+    verdict = "OK" if ratio >= TARGET else "BELOW TARGET"
+    print(f"ratio: {ratio:.2f}x (target >= {TARGET}x) {verdict}")
+
+
+if __name__ == "__main__":
+    main()

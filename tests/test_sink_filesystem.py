@@ -1,0 +1,290 @@
+"""The ``filesystem`` sink: JSON and Parquet files under a local path, rolled, partitioned,
+committed atomically; a crash (``kill -9``) and a restart with ``--state-dir`` neither lose
+nor duplicate rows; a full disk (``RLIMIT_FSIZE`` in a child process) leaves no corrupt file
+and loses nothing once space returns. Parquet files open with DuckDB, pyarrow and polars."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from arroyo_lite import Session
+from arroyo_lite.config import TableKind
+from arroyo_lite.connectors.base import SourceContext, SourceState
+from arroyo_lite.connectors.filesystem import wal
+from arroyo_lite.connectors.filesystem.operator import MANIFEST, FilesystemSink
+from arroyo_lite.errors import SqlError
+from arroyo_lite.sql import compile_sql
+from tests.support.threaded_server import wait_for
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pipeline(path: Path, count: int | None, options: str = "", rate: int = 2000) -> str:
+    limit = f", message_count = '{count}'" if count is not None else ""
+    return f"""
+    CREATE TABLE imp WITH (connector = 'impulse', event_rate = '{rate}'{limit});
+    CREATE TABLE out (counter BIGINT, bucket BIGINT) WITH (connector = 'filesystem',
+        type = 'sink', path = '{path}', format = 'parquet'{options});
+    INSERT INTO out SELECT counter, counter % 3 FROM imp;
+    """
+
+
+def finished_files(path: Path, suffix: str = ".parquet") -> list[Path]:
+    """The committed files (not what is in progress)."""
+    return sorted(p for p in path.rglob(f"*{suffix}") if "__in_progress" not in p.parts)
+
+
+def counters(path: Path) -> list[int]:
+    files = finished_files(path)
+    if not files:
+        return []
+    return sorted(pq.read_table(files).column("counter").to_pylist())  # type: ignore[arg-type]
+
+
+def sink(session: Session) -> Any:
+    return next(s for s in session.status() if s.table == "out")
+
+
+def test_parquet_partitioned_files_open_with_duckdb_pyarrow_and_polars(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    options = ", partition_fields = 'bucket', time_partition_pattern = '%Y'"
+    with Session() as session:
+        session.execute(pipeline(out, 300, options))
+        wait_for(lambda: sink(session).rows == 300)
+    files = finished_files(out)
+    year = str(__import__("datetime").date.today().year)
+    assert {p.parent.relative_to(out).as_posix() for p in files} == {
+        f"{year}/bucket={b}" for b in range(3)
+    }
+    assert not list((out / "__in_progress").glob("*.wal"))
+    total = duckdb.sql(
+        f"SELECT count(*), count(DISTINCT counter) FROM read_parquet('{out}/*/*/*.parquet')"
+    ).fetchall()
+    assert total == [(300, 300)]
+    for path in files:
+        table = pq.read_table(path)
+        assert table.column_names == ["counter", "bucket"]
+        bucket = int(path.parent.name.split("=")[1])
+        assert set(table.column("bucket").to_pylist()) == {bucket}
+    polars = pytest.importorskip("polars")
+    frame = polars.read_parquet([str(p) for p in files])
+    assert sorted(frame["counter"].to_list()) == list(range(300))
+
+
+def test_json_files_hold_one_object_per_row(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    sql = pipeline(out, 20).replace("'parquet'", "'json'")
+    with Session() as session:
+        session.execute(sql)
+        wait_for(lambda: sink(session).rows == 20)
+    files = finished_files(out, ".json")
+    assert [p.name for p in files] == ["00001-000.json"]
+    rows = [json.loads(line) for line in files[0].read_text().splitlines()]
+    assert rows == [{"counter": n, "bucket": n % 3} for n in range(20)]
+
+
+def test_files_roll_by_size_and_by_time(tmp_path: Path) -> None:
+    by_size = tmp_path / "size"
+    with Session() as session:
+        session.execute(pipeline(by_size, 2000, ", target_file_size = '4096'"))
+        wait_for(lambda: sink(session).rows == 2000)
+    assert len(finished_files(by_size)) > 3
+    assert counters(by_size) == list(range(2000))
+    by_time = tmp_path / "time"
+    with Session() as session:
+        session.execute(pipeline(by_time, None, ", rollover_seconds = '1'", rate=50))
+        # Files appear while the source runs, each complete when it appears.
+        wait_for(lambda: len(finished_files(by_time)) >= 2, within=60)
+        for path in finished_files(by_time):
+            assert pq.read_table(path).num_rows > 0
+    got = counters(by_time)
+    assert got == list(range(len(got)))
+
+
+def test_a_restart_after_kill_9_neither_loses_nor_duplicates_rows(tmp_path: Path) -> None:
+    out, state = tmp_path / "out", tmp_path / "state"
+    sql = pipeline(out, 6000, ", rollover_seconds = '1'", rate=1500)
+    script = textwrap.dedent(
+        f"""
+        import time
+        from arroyo_lite import Session
+        s = Session(state_dir={str(state)!r}, flush_interval=0.05)
+        s.execute({sql!r})
+        print("started", flush=True)
+        while True:
+            time.sleep(1)
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env=env)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == b"started"
+        wait_for(lambda: len(finished_files(out)) >= 2, within=60)
+    finally:
+        proc.send_signal(signal.SIGKILL)  # no clean shutdown: a crash
+        proc.wait(30)
+    before = counters(out)
+    assert 0 < len(before) < 6000
+    with Session(state_dir=state) as session:
+        session.execute(sql)
+        wait_for(lambda: session.status()[0].state is SourceState.FINISHED, within=60)
+        wait_for(lambda: sink(session).rows >= 6000 - len(before), within=60)
+    assert counters(out) == list(range(6000))  # every row, none twice
+
+
+def test_a_full_disk_leaves_no_corrupt_file_and_loses_nothing(tmp_path: Path) -> None:
+    # RLIMIT_FSIZE makes every file write fail (EFBIG) like a full disk would, in a child
+    # process so the limit touches nothing else. Lifting it is the space coming back.
+    out = tmp_path / "out"
+    sql = pipeline(out, None, ", target_file_size = '20000'", rate=2000)
+    script = textwrap.dedent(
+        f"""
+        import resource, signal, time
+        from arroyo_lite import Session
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG, not a kill
+        _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        def out(s):
+            return next(x for x in s.status() if x.table == "out")
+        deadline = time.monotonic() + 90
+        def until(condition, what):
+            while not condition():
+                assert time.monotonic() < deadline, what
+                time.sleep(0.01)
+        with Session() as s:
+            s.execute({sql!r})
+            until(lambda: out(s).rows >= 500, "no rows")
+            resource.setrlimit(resource.RLIMIT_FSIZE, (1000, hard))
+            until(lambda: out(s).state.value == "backoff", "no failed write seen")
+            print(out(s).last_error, flush=True)
+            time.sleep(0.5)  # retries fail meanwhile (the source keeps running)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))
+            until(lambda: out(s).state.value == "running", "the sink did not recover")
+            recovered_at = out(s).rows
+            until(lambda: out(s).rows >= recovered_at + 500, "no rows after recovering")
+            failures = out(s).failures
+        print(out(s).rows, failures, flush=True)
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=150
+    )
+    assert done.returncode == 0, done.stderr
+    error, recovered = done.stdout.splitlines()
+    assert error.startswith(f"cannot write to '{out}': ") and "File too large" in error
+    rows, failures = (int(n) for n in recovered.split())
+    assert failures >= 1
+    # Every file readable, every row the sink was given there once, in counter order.
+    assert counters(out) == list(range(rows))
+    assert not list((out / "__in_progress").glob("*.tmp"))
+
+
+def test_recovery_commits_acknowledged_rows_once(tmp_path: Path) -> None:
+    """A log the manifest acknowledged is committed on open; one whose file was already
+    renamed (a crash between the rename and the manifest) is not written twice."""
+    (program,) = [
+        t
+        for t in compile_sql(
+            f"CREATE TABLE out (n BIGINT) WITH (connector = 'filesystem', type = 'sink', "
+            f"path = '{tmp_path}', format = 'parquet');"
+        ).tables
+        if t.kind is TableKind.SINK
+    ]
+    progress = tmp_path / "__in_progress"
+    progress.mkdir()
+    schema = pa.schema([("n", pa.int64()), ("_timestamp", pa.timestamp("ns"))])
+
+    def rows(*ns: int) -> pa.RecordBatch:
+        return pa.record_batch([list(ns), list(ns)], schema=schema)
+
+    log = wal.Wal(progress / "00001-000.parquet.wal", "00001-000.parquet")
+    log.append(rows(0, 1, 2))
+    log.append(rows(3, 4))  # not acknowledged: dropped
+    log.close()
+    (progress / "00001-000.parquet.wal").open("ab").write(b"\x05\x00")  # a torn append
+    done = wal.Wal(progress / "00002-000.parquet.wal", "00002-000.parquet")
+    done.append(rows(7))
+    done.close()
+    pq.write_table(pa.table({"n": [7]}), tmp_path / "00002-000.parquet")
+    manifest = {"taken": 4, "serial": 3, "open": {"00001-000.parquet.wal": 3,
+                                                 "00002-000.parquet.wal": 1}}  # fmt: skip
+    (progress / MANIFEST).write_text(json.dumps(manifest))
+
+    import asyncio
+
+    async def reopen() -> None:
+        sink = FilesystemSink(program, SourceContext(replays_inputs=True))
+        await sink.open()
+        await sink.close()
+
+    asyncio.run(reopen())
+    assert pq.read_table(tmp_path / "00001-000.parquet").column("n").to_pylist() == [0, 1, 2]
+    assert pq.read_table(tmp_path / "00002-000.parquet").column("n").to_pylist() == [7]
+    assert not list(progress.glob("*.wal"))
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ("path = '/tmp/x', format = 'json'", "required option 'type' not set"),
+        ("type = 'source', path = '/tmp/x', format = 'json'",
+         "filesystem sources are not supported by arroyo-lite"),
+        ("type = 'both', path = '/tmp/x', format = 'json'",
+         "type must be one of 'source' or 'sink'"),
+        ("type = 'sink', format = 'json'", "required option 'path' not set"),
+        ("type = 'sink', path = '/tmp/x'",
+         "filesystem sink requires a format, such as json or parquet"),
+        ("type = 'sink', path = '/tmp/x', format = 'raw_string'", "Unsupported format: raw_string"),
+        ("type = 'sink', path = 's3://bucket/x', format = 'json'",
+         "invalid path 's3://bucket/x': arroyo-lite writes to local paths only"),
+        ("type = 'sink', path = '/tmp/x', format = 'json', partition_fields = 'nope'",
+         "partition field 'nope' is not a column of the table"),
+        ("type = 'sink', path = '/tmp/x', format = 'json', rollover_seconds = '0'",
+         "rollover_seconds"),
+        ("type = 'sink', path = '/tmp/x', format = 'parquet', parquet_compression = 'brotli'",
+         "parquet_compression"),
+    ],
+)  # fmt: skip
+def test_validation_uses_arroyos_rules(options: str, message: str) -> None:
+    with pytest.raises(SqlError) as info:
+        compile_sql(f"CREATE TABLE out (n BIGINT) WITH (connector = 'filesystem', {options});")
+    assert message in str(info.value)
+    assert info.value.position is not None
+
+
+def test_blackhole_swallows_every_row() -> None:
+    with Session() as session:
+        session.execute(
+            "CREATE TABLE imp WITH (connector = 'impulse', event_rate = '5000', "
+            "message_count = '100');"
+            "CREATE TABLE out WITH (connector = 'blackhole');"
+            "INSERT INTO out SELECT * FROM imp;"
+        )
+        wait_for(lambda: sink(session).rows == 100)
+        assert sink(session).connector == "blackhole"
+
+
+def test_readme_sink_examples_validate() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("<!-- section: sinks -->")[1].split("<!-- /section: sinks -->")[0]
+    webhook, filesystem = section.split("```sql\n")[2:4]
+    prices = (
+        "CREATE TABLE prices (symbol TEXT, price DOUBLE, volume BIGINT) WITH ("
+        "connector = 'polling_http', endpoint = 'http://127.0.0.1:1/p', format = 'json');\n"
+    )
+    for block in (webhook, filesystem):
+        program = compile_sql(prices + block.split("```")[0], env={"HOOK_TOKEN": "t"})
+        assert [t.kind for t in program.tables] == [TableKind.SOURCE, TableKind.SINK]
