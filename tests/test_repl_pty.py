@@ -157,12 +157,12 @@ def test_repl_session_through_a_pty(demo_api, tmp_path):
     child.expect_exact(PROMPT)
     wait_for_rows(child, "news", 1)
 
-    # \watch runs until Ctrl-C, which returns to the prompt, not out of the session.
-    command(child, "\\watch SELECT symbol, price FROM prices;")
-    child.expect(r"\+\d+ rows?\)")
+    # \live runs until Ctrl-C, which returns to the prompt, not out of the session.
+    command(child, "\\live SELECT symbol, price FROM prices;")
+    child.expect(r"\d+ rows? so far\)")  # the live view, on a terminal
     child.sendintr()
     child.expect_exact(PROMPT)
-    command(child, "\\watch 1 SELECT count(*) AS n FROM news;")
+    command(child, "\\live 1 SELECT count(*) AS n FROM news;")
     child.expect_exact("updated")
     child.expect_exact(PROMPT)
 
