@@ -90,7 +90,9 @@ def format_float(value: float, bits: int = 64) -> str:
     if value in (float("inf"), float("-inf")):
         return "inf" if value > 0 else "-inf"
     text = f"{value:.{_FLOAT_DIGITS.get(bits, 15)}g}"
-    if "e" not in text and "." not in text and "n" not in text:
+    if float(text) in (float("inf"), float("-inf")):
+        return repr(value)  # near the largest double, rounding would read back as infinity
+    if "e" not in text and "." not in text:
         text += ".0"
     return text
 
