@@ -70,7 +70,7 @@ def repl(file: Path | None, state_dir: Path | None, history_file: Path | None) -
                 if selects:
                     # Run now they would see empty tables: say so instead of printing nothing.
                     err.print(
-                        f"{file}: {selects} SELECT(s) not run; type them, or \\watch them",
+                        f"{file}: {selects} SELECT(s) not run; type them, or \\live them",
                         style="dim",
                         markup=False,
                     )

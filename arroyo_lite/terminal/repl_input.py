@@ -54,7 +54,7 @@ def _tokenize(text: str) -> list[Any]:
 
 
 #: psql's ``QUERY \\watch [args]``: a query ended by ``\\watch`` instead of ``;``.
-_WATCH_RE = re.compile(r"\\watch(?:[ \t]+[^\s\\]+)*[ \t]*;?[ \t]*\Z")
+_WATCH_RE = re.compile(r"\\watch(?:[ \t]+[^\s\\]+)*[ \t]*;?\s*\Z")
 
 
 def is_meta(line: str) -> bool:
