@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import duckdb
 import pyarrow as pa
@@ -161,12 +161,7 @@ class Engine:
         extension). ``sql`` must be one query (:class:`QueryError` otherwise, or if DuckDB
         cannot write the file).
         """
-        duck = to_duckdb(sql)
-        with self._lock:
-            if self._closed:
-                raise QueryError("the session is closed")
-            check_read_only(self._con, duck, sql, position)
-            self._sync(self._con, _refers_to_status(duck))
+        with self._pinned(sql, position) as duck:
             statement = f"COPY (\n{duck}\n) TO {target}"
             try:
                 row = self._con.execute(statement).fetchone()
@@ -184,16 +179,23 @@ class Engine:
         Blocks the calling thread (never the event loop) while DuckDB runs. Raises
         :class:`QueryError` with DuckDB's message (and position) if the query fails.
         """
+        with self._pinned(sql, position) as duck:
+            try:
+                return run_sql(self._con, duck)
+            except duckdb.Error as e:
+                raise query_error(e, executed=duck, original=sql, position=position) from e
+
+    @contextlib.contextmanager
+    def _pinned(self, sql: str, position: SourcePosition | None) -> Iterator[str]:
+        """Under the lock: ``sql`` checked to be one query, translated to DuckDB (yielded),
+        with one snapshot of every table pinned for it."""
         duck = to_duckdb(sql)
         with self._lock:
             if self._closed:
                 raise QueryError("the session is closed")
             check_read_only(self._con, duck, sql, position)
             self._sync(self._con, _refers_to_status(duck))
-            try:
-                return run_sql(self._con, duck)
-            except duckdb.Error as e:
-                raise query_error(e, executed=duck, original=sql, position=position) from e
+            yield duck
 
     def interrupt(self) -> None:
         """Ask DuckDB to abandon the query running on the engine's connection (any thread)."""

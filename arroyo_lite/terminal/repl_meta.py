@@ -233,32 +233,27 @@ class MetaCommands:
 
     # -- settings ------------------------------------------------------------------------
 
-    def _expanded(self, arg: str) -> Outcome:
-        value = _switch(arg, self.output.expanded)
+    def _toggle(self, arg: str, setting: str, command: str, says: str) -> Outcome:
+        """A psql on/off setting of the output (``expanded``, ``timing``, ``pager``):
+        ``says`` is psql's confirmation (``Timing is on.``) without the value."""
+        value = _switch(arg, bool(getattr(self.output, setting)))
         if value is None:
-            return self.output.error("error: \\x takes on or off")
-        self.output.expanded = value
-        self.output.note(f"Expanded display is {'on' if value else 'off'}.", style="")
+            return self.output.error(f"error: {command} takes on or off")
+        setattr(self.output, setting, value)
+        self.output.note(f"{says} {'on' if value else 'off'}.", style="")
         return Outcome()
 
+    def _expanded(self, arg: str) -> Outcome:
+        return self._toggle(arg, "expanded", "\\x", "Expanded display is")
+
     def _timing(self, arg: str) -> Outcome:
-        value = _switch(arg, self.output.timing)
-        if value is None:
-            return self.output.error("error: \\timing takes on or off")
-        self.output.timing = value
-        self.output.note(f"Timing is {'on' if value else 'off'}.", style="")
-        return Outcome()
+        return self._toggle(arg, "timing", "\\timing", "Timing is")
 
     def _pset(self, arg: str) -> Outcome:
         option, _, value = arg.partition(" ")
         option, value = option.strip().lower(), value.strip()
         if option == "pager":
-            switch = _switch(value, self.output.pager)
-            if switch is None:
-                return self.output.error("error: \\pset pager takes on or off")
-            self.output.pager = switch
-            self.output.note(f"Pager usage is {'on' if switch else 'off'}.", style="")
-            return Outcome()
+            return self._toggle(value, "pager", "\\pset pager", "Pager usage is")
         if option == "format":
             return self._mode(value)
         if option == "expanded":
