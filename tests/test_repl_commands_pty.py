@@ -172,7 +172,7 @@ def test_duckdb_dot_commands_and_the_pager(tmp_path):
     run(child, ".mode table")
     run(child, impulse("imp"), "source started")
     run(child, ".tables", r"imp\s+source\s+impulse")
-    run(child, ".schema imp", r"counter\s+uint64")
+    run(child, ".schema imp", r"counter\s+int64")
     # Taller than the terminal: through $PAGER (which saw every line); short: printed.
     run(child, "SELECT range AS i FROM range(200);", r"PAGER-SAW 20\d LINES")
     assert "200 rows" in paged.read_text()
