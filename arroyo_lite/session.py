@@ -33,14 +33,20 @@ import pyarrow as pa
 from arroyo_lite.clock import Clock, SystemClock
 from arroyo_lite.config import TableConfig, TableKind
 from arroyo_lite.connectors.base import SourceState, SourceStatus
-from arroyo_lite.errors import ArroyoLiteError, QueryError, SourcePosition, SqlError
+from arroyo_lite.errors import (
+    ArroyoLiteError,
+    QueryError,
+    SourcePosition,
+    SqlError,
+    did_you_mean,
+)
 from arroyo_lite.query.python_values import for_python  # (pyarrow only)
 from arroyo_lite.query.status_table import STATUS_TABLE, status_table
 from arroyo_lite.runtime.loop import Runtime
 from arroyo_lite.runtime.persist import FLUSH_INTERVAL, Persister, StateDir
 from arroyo_lite.runtime.store import Store
 from arroyo_lite.runtime.tables import Tables
-from arroyo_lite.sql.statements import CreateTable, CreateView, Insert, Program
+from arroyo_lite.sql.statements import Copy, CreateTable, CreateView, Drop, Insert, Program
 
 if TYPE_CHECKING:
     from arroyo_lite.query.continuous import ContinuousQuery
@@ -137,10 +143,11 @@ class Session:
         """Compile ``sql`` and apply its statements in order; return the :class:`Program`.
 
         ``CREATE TABLE`` creates the table and starts its source at once; ``CREATE VIEW`` and
-        ``CREATE TABLE ... AS`` define views; ``INSERT INTO`` a memory table stores the query's
-        result, into a sink table starts writing the query's new rows to it. Bare ``SELECT``
-        statements are *not* run: they are in the returned program for the caller to
-        :meth:`query` or :meth:`stream`. Raises
+        ``CREATE TABLE ... AS`` define views (``CREATE OR REPLACE VIEW`` replaces one);
+        ``INSERT INTO`` a memory table stores the query's result, into a sink table starts
+        writing the query's new rows to it; ``DROP TABLE|VIEW`` is :meth:`drop`. Bare
+        ``SELECT`` and ``COPY`` statements are *not* run: they are in the returned program
+        for the caller to :meth:`query`, :meth:`stream` or :meth:`copy`. Raises
         :class:`~arroyo_lite.errors.ValidationErrors` for invalid SQL (nothing is applied),
         or the first error met while applying (earlier statements stay applied).
         """
@@ -162,6 +169,14 @@ class Session:
                         statement.name,
                         statement.query,
                         text=statement.text,
+                        position=statement.position,
+                        replace=statement.replace,
+                    )
+                elif isinstance(statement, Drop):
+                    self.drop(
+                        statement.name,
+                        kind=statement.kind,
+                        if_exists=statement.if_exists,
                         position=statement.position,
                     )
                 elif isinstance(statement, Insert):
@@ -196,6 +211,91 @@ class Session:
                     hint="arroyo-lite runs source tables; query results go to Python or the CLI",
                 )
             self._configs[name.lower()] = config
+
+    def drop(
+        self,
+        name: str,
+        *,
+        kind: str = "table",
+        if_exists: bool = False,
+        position: SourcePosition | None = None,
+    ) -> bool:
+        """``DROP TABLE`` / ``DROP VIEW``: remove ``name``; return whether it existed.
+
+        A source table's source stops and its rows go (with a state directory, its saved
+        rows and source state too); a sink stops after writing what it was given. Refused
+        (:class:`~arroyo_lite.errors.SqlError`) when a view reads it (drop the view first),
+        when ``kind`` does not match what ``name`` is, or when it does not exist (unless
+        ``if_exists``).
+        """
+        with self._lock:
+            self._check_open()
+            key = name.lower()
+            is_view = self.engine.has_view(name)
+            is_table = key in self._configs
+            if not (is_view or is_table):
+                if if_exists:
+                    return False
+                hint = did_you_mean(name, self.tables())
+                raise SqlError(f"{kind} '{name}' does not exist", position=position, hint=hint)
+            actual = "view" if is_view else "table"
+            if actual != kind:
+                raise SqlError(
+                    f"'{name}' is a {actual}, not a {kind}",
+                    position=position,
+                    hint=f"write DROP {actual.upper()} {name}",
+                )
+            users = self.engine.dependents(name)
+            sinks = self._inserts.readers_of(name)
+            if sinks:
+                raise SqlError(
+                    f"cannot drop {kind} '{name}': INSERT INTO {sinks[0]} reads it",
+                    position=position,
+                    hint=f"drop the sink first: DROP TABLE {sinks[0]}",
+                )
+            if users:
+                raise SqlError(
+                    f"cannot drop {kind} '{name}': view '{users[0]}' depends on it",
+                    position=position,
+                    hint="drop the views that read it first: "
+                    + ", ".join(f"DROP VIEW {u}" for u in users),
+                )
+            if is_view:
+                self.engine.drop_view(name)
+                return True
+            config = self._configs[key]
+            if config.kind is TableKind.SINK:
+                self._inserts.drop_sink(name)
+            self.runtime.forget_source(name)
+            if self._persister is not None:
+                self.runtime.call(self._persister.forget(name), timeout=30)
+            self.store.drop(name)
+            del self._configs[key]
+            return True
+
+    def pause(self, name: str) -> None:
+        """Stop polling ``name`` for now, keeping its rows, state and counters (its status
+        says ``paused``); :meth:`resume` starts it again. Raises ``SqlError`` if ``name`` is
+        not a running source."""
+        if not self.runtime.pause_source(self._source_name(name)):
+            raise SqlError(f"source '{name}' is not running", hint=self._state_hint(name))
+
+    def resume(self, name: str) -> None:
+        """Start a source paused by :meth:`pause` again; its next poll is due at once."""
+        if not self.runtime.resume_source(self._source_name(name)):
+            raise SqlError(f"source '{name}' is not paused", hint=self._state_hint(name))
+
+    def _source_name(self, name: str) -> str:
+        config = self._configs.get(name.lower())
+        if config is None or config.kind is not TableKind.SOURCE:
+            known = [c.name for c in self._configs.values() if c.kind is TableKind.SOURCE]
+            raise SqlError(f"no source table named '{name}'", hint=did_you_mean(name, known))
+        return config.name
+
+    def _state_hint(self, name: str) -> str | None:
+        states = {s.table.lower(): s.state for s in self.status()}
+        state = states.get(name.lower())
+        return f"its state is '{state}'" if state is not None else None
 
     # --- queries ------------------------------------------------------------------------
 
@@ -235,6 +335,17 @@ class Session:
         if not nanoseconds:
             stream.convert = for_python
         return stream
+
+    def copy(self, sql: str, target: str, *, position: SourcePosition | None = None) -> int:
+        """``COPY (sql) TO target``: write a snapshot of the query's rows to a file (DuckDB's
+        COPY: csv, parquet or json, by the file's extension or ``(FORMAT ...)``); return the
+        number of rows written. Raises :class:`~arroyo_lite.errors.QueryError`."""
+        self._check_open()
+        return self.engine.copy(sql, target, position=position)
+
+    def run_copy(self, statement: Copy) -> int:
+        """Run a ``COPY`` statement of a :class:`Program` (see :meth:`copy`)."""
+        return self.copy(statement.query, statement.target, position=statement.position)
 
     def interrupt(self) -> None:
         """Abandon the snapshot query running right now (from another thread, e.g. Ctrl-C)."""

@@ -15,7 +15,7 @@ from arroyo_lite.terminal.repl_input import HISTORY_ENV, history_path, is_comple
     [
         ("run", ["FILE", "--for", "--format", "table|jsonl|csv", "--state-dir", "--progress"]),
         ("demo", ["--for", "--port", "8765", "--format", "--show-sql", "--state-dir"]),
-        ("repl", ["FILE", "--state-dir", "--history", "\\watch", "\\status"]),
+        ("repl", ["FILE", "--state-dir", "--history", "\\live", "\\status"]),
     ],
 )
 def test_help_documents_every_option(command, expected):

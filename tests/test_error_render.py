@@ -126,7 +126,7 @@ def test_a_failing_query_in_the_repl_points_into_its_input() -> None:
         repl.handle("SELECT 2;\nSELECT countr\n  FROM (SELECT 1 AS counter);", line=3)
     lines = err.getvalue().splitlines()
     # Found when the statement is compiled, so the whole name is underlined.
-    assert lines[0] == "<repl:2>:4:8: error: column 'countr' not found"
+    assert lines[0] == "<repl>:4:8: error: column 'countr' not found"
     assert lines[1:3] == ["    4 | SELECT countr", "      |        ^~~~~~"]
 
 

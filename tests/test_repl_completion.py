@@ -51,15 +51,14 @@ def test_a_table_created_a_moment_ago_is_offered(session: Session) -> None:
 
 
 def test_meta_commands_and_their_arguments(session: Session) -> None:
-    assert set(complete(session, "\\")) == {
-        "\\tables",
-        "\\d",
-        "\\status",
-        "\\watch",
-        "\\help",
-        "\\q",
-    }
+    offered = set(complete(session, "\\"))
+    for name in ("\\tables", "\\d", "\\status", "\\watch", "\\live", "\\pause", "\\resume",
+                 "\\x", "\\timing", "\\pset", "\\o", "\\i", "\\e", "\\copy", "\\help", "\\q"):
+        assert name in offered, name
+    assert all(name.startswith("\\") for name in offered)
     assert set(complete(session, "\\st")) == {"\\status"}
+    # The duckdb CLI's dot commands complete too.
+    assert {".tables", ".timer"} <= set(complete(session, ".t"))
     # The argument of \d is a name, never a keyword.
     assert complete(session, "\\d tic") == {
         "ticks": "table",

@@ -157,12 +157,12 @@ def test_repl_session_through_a_pty(demo_api, tmp_path):
     child.expect_exact(PROMPT)
     wait_for_rows(child, "news", 1)
 
-    # \watch runs until Ctrl-C, which returns to the prompt, not out of the session.
-    command(child, "\\watch SELECT symbol, price FROM prices;")
-    child.expect(r"\+\d+ rows?\)")
+    # \live runs until Ctrl-C, which returns to the prompt, not out of the session.
+    command(child, "\\live SELECT symbol, price FROM prices;")
+    child.expect(r"\d+ rows? so far\)")  # the live view, on a terminal
     child.sendintr()
     child.expect_exact(PROMPT)
-    command(child, "\\watch 1 SELECT count(*) AS n FROM news;")
+    command(child, "\\live 1 SELECT count(*) AS n FROM news;")
     child.expect_exact("updated")
     child.expect_exact(PROMPT)
 
@@ -273,6 +273,9 @@ def test_the_readme_repl_example_runs(demo_api, tmp_path):
     watched = out.split("SELECT id, headline FROM news")[1]
     assert re.search(r"\(\+\d+ rows?\)", watched)
     assert any(headline in watched for headline in HEADLINES), out
+    # psql's \watch with c=2: the count, twice, each titled with the time.
+    assert out.count("(every 1s)") == 2
+    assert re.search(r"\(every 1s\)\s+n\s+─+\s+\d+", out)
     assert "CREATE TABLE metrics: source started (polling_http)" in out
     assert re.search(r"metrics\s+polling_http", out.split("CREATE TABLE metrics")[1])
     assert "Traceback" not in done.stderr

@@ -205,7 +205,7 @@ CASES = [
     ("SET updating_ttl = interval '1' month;",
      "intervals in months or years are not supported", 1, 20),
     ("SET updating_ttl =  '-2 hours';", "negative intervals are not supported", 1, 21),
-    ("DROP TABLE t;", "unsupported statement: DROP", 1, 1),
+    ("DELETE FROM t;", "unsupported statement: DELETE", 1, 1),
     ("CREATE TABLE i WITH (connector = 'impulse', event_rate = 1);\n"
      "INSERT INTO i SELECT * FROM i;",
      "attempted to insert into table 'i', but it is a source", 2, 13),

@@ -15,6 +15,7 @@ from arroyo_lite.cli import main
 from arroyo_lite.cli.run_cmd import (
     duration_option,
     format_option,
+    live_view_wanted,
     progress_option,
     run_sql,
     state_dir_option,
@@ -41,7 +42,7 @@ from arroyo_lite.terminal import render
 def demo(
     duration: float | None,
     port: int,
-    fmt: render.OutputFormat,
+    fmt: render.OutputFormat | None,
     state_dir: Path | None,
     progress: bool | None,
     show_sql: bool,
@@ -76,11 +77,12 @@ def demo(
         code = run_sql(
             sql,
             file="quickstart.sql",
-            fmt=fmt,
+            fmt=fmt or "table",
             duration=duration,
             state_dir=state_dir,
             progress=progress,
             banner=banner,
+            live=live_view_wanted(fmt),
         )
     finally:
         server.stop()

@@ -33,8 +33,12 @@ from arroyo_lite.terminal.logs import configure_logging
 def repl(file: Path | None, state_dir: Path | None, history_file: Path | None) -> None:
     """Interactive SQL over live tables. FILE.sql, if given, is run first (its tables start).
 
-    Statements end with ';' and may span lines; SELECTs print snapshots as aligned tables.
-    Commands: \\tables, \\d TABLE, \\status, \\watch [SECONDS] QUERY, \\help, \\q.
+    Statements end with ';' and may span lines; SELECTs print snapshots as aligned tables;
+    DROP TABLE/VIEW, CREATE OR REPLACE VIEW and COPY (QUERY) TO 'file' work as in DuckDB.
+    Commands (psql's, and the duckdb CLI's dot commands): \\tables (.tables), \\d TABLE,
+    \\status, \\pause/\\resume TABLE, QUERY \\watch N (every N seconds), \\live QUERY (a
+    continuous query), \\x, \\timing, \\pset, .mode, \\o FILE, \\i FILE, \\e, \\copy,
+    \\help, \\q.
     Tab completes keywords, tables and columns. Ctrl-C cancels the running query, not the
     session. When stdin is not a terminal, statements are read from it (script mode; exit
     status 1 if any failed).
@@ -66,7 +70,7 @@ def repl(file: Path | None, state_dir: Path | None, history_file: Path | None) -
                 if selects:
                     # Run now they would see empty tables: say so instead of printing nothing.
                     err.print(
-                        f"{file}: {selects} SELECT(s) not run; type them, or \\watch them",
+                        f"{file}: {selects} SELECT(s) not run; type them, or \\live them",
                         style="dim",
                         markup=False,
                     )

@@ -37,10 +37,13 @@ def run_sql(
     progress: bool | None,
     env: dict[str, str] | None = None,
     banner: str | None = None,
+    live: bool = False,
 ) -> int:
     """Execute ``sql`` in a new session and print its SELECTs live; return the exit code.
 
-    Bad SQL prints gcc-style errors (``file:line:col: error: ...``) on stderr and returns 1.
+    ``live``: the live view (tables redrawn in place), when stdout is a terminal and no
+    ``--format`` was given (see :func:`live_view_wanted`). Bad SQL prints gcc-style errors
+    (``file:line:col: error: ...``) on stderr and returns 1.
     """
     from arroyo_lite.session import Session
 
@@ -57,6 +60,8 @@ def run_sql(
                 return 1
             tune_gc()
             queries = [s for s in program.statements if isinstance(s, Query)]
+            # A stdout sink writes its rows to the same terminal: the view would overdraw them.
+            live = live and not any(t.connector == "stdout" for t in program.tables)
             if banner:
                 err.print(banner, markup=False)
             if not queries and fmt == "table":
@@ -74,8 +79,9 @@ def run_sql(
                 duration=duration,
                 out=out,
                 err_stream=sys.stderr,
-                progress=show_progress,
+                progress=show_progress and not (live and queries),
                 source=sql,
+                live=live,
             )
     except (KeyboardInterrupt, StopRequested):
         return 0
@@ -96,14 +102,19 @@ duration_option = click.option(
 
 
 def format_option(text: str) -> Callable[[F], F]:
+    """``--format``; ``None`` when not given (a terminal then gets the live view)."""
     return click.option(
         "--format",
         "fmt",
         type=click.Choice(render.FORMATS),
-        default="table",
-        show_default=True,
-        help=text,
+        default=None,
+        help=text + " [default: table; on a terminal, a live view redrawn in place]",
     )
+
+
+def live_view_wanted(fmt: render.OutputFormat | None) -> bool:
+    """The live view is for a person: stdout a terminal and no ``--format`` asked for."""
+    return fmt is None and sys.stdout.isatty()
 
 
 def state_dir_option(text: str) -> Callable[[F], F]:
@@ -134,7 +145,7 @@ def progress_option(text: str) -> Callable[[F], F]:
 def run(
     file: Path,
     duration: float | None,
-    fmt: render.OutputFormat,
+    fmt: render.OutputFormat | None,
     state_dir: Path | None,
     progress: bool | None,
 ) -> None:
@@ -142,7 +153,9 @@ def run(
 
     Plain SELECTs (a filter or projection of one source table) print each new row once;
     the others (aggregates, DISTINCT, LIMIT, joins of two source tables, ...) re-print their
-    whole result when it changes (at most once a second). With several SELECTs, table output
+    whole result when it changes (at most once a second). On a terminal without --format,
+    each query is instead a table redrawn in place (the latest rows with a running count,
+    or the current result), above the sources' status line. With several SELECTs, table output
     labels each block and jsonl/csv add a `_query` field (1 = first SELECT). Failing sources
     are reported on stderr while the others keep going. Stops cleanly (exit 0) when --for
     elapses or on Ctrl-C; bad SQL exits 1 with file:line:col.
@@ -152,6 +165,12 @@ def run(
     except (OSError, UnicodeDecodeError) as e:
         raise click.ClickException(f"cannot read {file}: {e}") from e
     code = run_sql(
-        text, file=str(file), fmt=fmt, duration=duration, state_dir=state_dir, progress=progress
+        text,
+        file=str(file),
+        fmt=fmt or "table",
+        duration=duration,
+        state_dir=state_dir,
+        progress=progress,
+        live=live_view_wanted(fmt),
     )
     sys.exit(code)

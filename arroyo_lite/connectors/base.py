@@ -41,6 +41,9 @@ class SourceState(enum.StrEnum):
     FAILED = "failed"
     FINISHED = "finished"
     STOPPED = "stopped"
+    #: Cancelled on request and kept (state, counters) to be started again: the REPL's
+    #: ``\\pause`` (an arroyo-lite extension; Arroyo stops a whole pipeline instead).
+    PAUSED = "paused"
 
 
 @dataclass

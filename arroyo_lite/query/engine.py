@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import duckdb
 import pyarrow as pa
@@ -100,23 +100,29 @@ class Engine:
         *,
         text: str | None = None,
         position: SourcePosition | None = None,
+        replace: bool = False,
     ) -> None:
         """Define ``name`` as a DuckDB view over the live tables.
 
         ``text`` is the user's whole ``CREATE VIEW`` statement: when the query needs no
-        translation it is run as written, so error positions match the file. Raises
-        :class:`QueryError` if DuckDB rejects it or the name is taken.
+        translation it is run as written, so error positions match the file. With
+        ``replace`` (``CREATE OR REPLACE VIEW``) an existing view of that name is replaced
+        (kept as it was if the new definition fails). Raises :class:`QueryError` if DuckDB
+        rejects it or the name is taken (by a table, or by a view without ``replace``).
         """
         key = name.lower()
         duck = to_duckdb(query)
         with self._lock:
-            if key in self._views or self.store.has(name) or key == STATUS_TABLE:
+            taken = self.store.has(name) or key == STATUS_TABLE
+            if taken or (key in self._views and not replace):
                 raise QueryError(f"table '{name}' is already defined", position=position)
             self._sync(self._con, _refers_to_status(duck))
-            shape = analyze(duck, self._views, (), self._aggregates)
+            views = {k: v for k, v in self._views.items() if k != key}
+            shape = analyze(duck, views, (), self._aggregates)
             # Run the user's query text as written, on a line of its own after our prefix,
             # so DuckDB's line/col map back into the file (``text`` is the statement).
-            prefix = f'CREATE VIEW "{quote(name)}" AS\n'
+            verb = "CREATE OR REPLACE VIEW" if replace else "CREATE VIEW"
+            prefix = f'{verb} "{quote(name)}" AS\n'
             executed = prefix + duck
             at = offset_position(text, query, position) if duck == query else None
             # Rows of a view keep their event time, as in Arroyo (sql/event_time.py); if
@@ -131,6 +137,40 @@ class Engine:
                     ) from e
             self._views[key] = View(name, shape)
 
+    def dependents(self, name: str) -> list[str]:
+        """The views that read ``name`` (a table or view), directly or through other views."""
+        key = name.lower()
+        with self._lock:
+            return [v.name for k, v in self._views.items() if k != key and key in v.shape.tables]
+
+    def drop_view(self, name: str) -> None:
+        """Remove the view ``name`` (:class:`QueryError` if there is none)."""
+        key = name.lower()
+        with self._lock:
+            if key not in self._views:
+                raise QueryError(f"view '{name}' does not exist")
+            self._con.execute(f'DROP VIEW IF EXISTS "{quote(self._views[key].name)}"')
+            del self._views[key]
+
+    def copy(self, sql: str, target: str, *, position: SourcePosition | None = None) -> int:
+        """``COPY (sql) TO target``: write one snapshot of the query's rows to a file with
+        DuckDB's COPY; return how many rows were written.
+
+        ``target`` is the text after ``TO`` as DuckDB reads it (a quoted path and optional
+        ``(FORMAT csv|parquet|json, ...)``; without a format DuckDB picks it from the file's
+        extension). ``sql`` must be one query (:class:`QueryError` otherwise, or if DuckDB
+        cannot write the file).
+        """
+        with self._pinned(sql, position) as duck:
+            statement = f"COPY (\n{duck}\n) TO {target}"
+            try:
+                row = self._con.execute(statement).fetchone()
+            except duckdb.Error as e:
+                raise query_error(
+                    e, executed=statement, original=sql, position=position
+                ) from e
+        return int(row[0]) if row else 0
+
     # --- snapshot queries ---------------------------------------------------------------
 
     def query(self, sql: str, *, position: SourcePosition | None = None) -> pa.Table:
@@ -139,16 +179,23 @@ class Engine:
         Blocks the calling thread (never the event loop) while DuckDB runs. Raises
         :class:`QueryError` with DuckDB's message (and position) if the query fails.
         """
+        with self._pinned(sql, position) as duck:
+            try:
+                return run_sql(self._con, duck)
+            except duckdb.Error as e:
+                raise query_error(e, executed=duck, original=sql, position=position) from e
+
+    @contextlib.contextmanager
+    def _pinned(self, sql: str, position: SourcePosition | None) -> Iterator[str]:
+        """Under the lock: ``sql`` checked to be one query, translated to DuckDB (yielded),
+        with one snapshot of every table pinned for it."""
         duck = to_duckdb(sql)
         with self._lock:
             if self._closed:
                 raise QueryError("the session is closed")
             check_read_only(self._con, duck, sql, position)
             self._sync(self._con, _refers_to_status(duck))
-            try:
-                return run_sql(self._con, duck)
-            except duckdb.Error as e:
-                raise query_error(e, executed=duck, original=sql, position=position) from e
+            yield duck
 
     def interrupt(self) -> None:
         """Ask DuckDB to abandon the query running on the engine's connection (any thread)."""

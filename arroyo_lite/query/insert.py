@@ -265,6 +265,23 @@ class Inserts:
         pump.start(running)
         self._pumps.append(pump)
 
+    def readers_of(self, name: str) -> list[str]:
+        """The sink tables whose ``INSERT`` reads the table ``name``."""
+        key = name.lower()
+        return [p.statement.target for p in self._pumps if key in p.stream.plan.sources]
+
+    def drop_sink(self, name: str) -> None:
+        """``DROP TABLE`` of a sink: its pump writes what it has, then the sink is closed."""
+        key = name.lower()
+        for pump in [p for p in self._pumps if p.statement.target.lower() == key]:
+            pump.stop(STOP_TIMEOUT)
+            self._pumps.remove(pump)
+        running = self._running.pop(key, None)
+        if running is not None:
+            running.finish(STOP_TIMEOUT)
+        self._sinks.pop(key, None)
+        self._inserted.discard(key)
+
     def stop(self, *, end_of_input: bool = False) -> None:
         """Write what the (stopped) sources produced into the sinks, then close them;
         ``end_of_input``: the sources finished by themselves (see :meth:`InsertPump.stop`)."""

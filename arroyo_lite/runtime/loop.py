@@ -23,7 +23,14 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from arroyo_lite.clock import Clock, SystemClock
-from arroyo_lite.connectors.base import Emit, Operator, SinkOperator, SourceOperator, SourceStatus
+from arroyo_lite.connectors.base import (
+    Emit,
+    Operator,
+    SinkOperator,
+    SourceOperator,
+    SourceState,
+    SourceStatus,
+)
 from arroyo_lite.errors import ArroyoLiteError
 from arroyo_lite.runtime.sinks import SinkFeed, SinkInput
 from arroyo_lite.runtime.supervisor import Supervisor
@@ -125,6 +132,11 @@ class RuntimeClosedError(ArroyoLiteError):
 class _Running:
     operator: Operator
     task: asyncio.Task[Any]
+    #: What restarting a paused source needs (``None`` for sinks).
+    supervisor: Supervisor | None = None
+    emit: Emit | None = None
+    on_exit: Callable[[Operator], None] | None = None
+    secrets: Secrets | None = None
 
 
 class Runtime:
@@ -237,13 +249,66 @@ class Runtime:
         async def start() -> None:
             if name in self._sources and not self._sources[name].task.done():
                 raise ArroyoLiteError(f"source '{operator.config.name}' is already running")
-            task = self.loop.create_task(
-                Supervisor(operator, clock=self.clock, secrets=secrets, on_exit=on_exit).run(emit),
-                name=f"source:{name}",
-            )
-            self._sources[name] = _Running(operator, task)
+            self._sources[name] = self._launch(operator, emit, on_exit, secrets)
 
         self.call(start())
+
+    def _launch(
+        self,
+        operator: SourceOperator,
+        emit: Emit,
+        on_exit: Callable[[Operator], None] | None,
+        secrets: Secrets | None,
+    ) -> _Running:
+        # On the loop: a new supervisor (one per run of the operator) and its task.
+        supervisor = Supervisor(operator, clock=self.clock, secrets=secrets, on_exit=on_exit)
+        task = self.loop.create_task(
+            supervisor.run(emit), name=f"source:{operator.config.name.lower()}"
+        )
+        return _Running(operator, task, supervisor, emit, on_exit, secrets)
+
+    def pause_source(self, name: str, timeout: float = STOP_TIMEOUT) -> bool:
+        """Cancel a running source so that :meth:`resume_source` can start it again.
+
+        The operator object is kept, and with it its durable state (``context.state``: a
+        cursor, the last body's hash) and its counters; its status becomes ``paused``.
+        Returns ``False`` (nothing done) if ``name`` is no source or has already ended.
+        """
+        source = self._sources.get(name.lower())
+        if source is None or source.supervisor is None or source.task.done() or self._closed:
+            return False
+        source.supervisor.pause()
+        self.call(_cancel_all([source.task], timeout), timeout + 1.0)
+        return True
+
+    def resume_source(self, name: str) -> bool:
+        """Start a paused source again (same operator, state and counters); ``False`` if
+        ``name`` is not a paused source."""
+        key = name.lower()
+
+        async def resume() -> bool:
+            source = self._sources.get(key)
+            if source is None or source.emit is None or not source.task.done():
+                return False
+            if source.operator.status.state is not SourceState.PAUSED:
+                return False
+            assert isinstance(source.operator, SourceOperator)
+            self._sources[key] = self._launch(
+                source.operator, source.emit, source.on_exit, source.secrets
+            )
+            return True
+
+        return self.call(resume())
+
+    def forget_source(self, name: str, timeout: float = STOP_TIMEOUT) -> None:
+        """Stop a source (or sink) and drop it from :meth:`statuses` (``DROP TABLE``)."""
+        self.stop_source(name, timeout)
+
+        async def forget() -> None:
+            self._sources.pop(name.lower(), None)
+
+        if not self._closed:
+            self.call(forget())
 
     def statuses(self) -> list[SourceStatus]:
         """A snapshot of every source's status, in start order (read on the loop)."""

@@ -46,6 +46,7 @@ import fcntl
 import json
 import logging
 import os
+import shutil
 import urllib.parse
 from collections.abc import MutableMapping
 from dataclasses import dataclass
@@ -290,6 +291,11 @@ class StateDir:
             else:
                 path.unlink(missing_ok=True)
 
+    def delete_table(self, name: str) -> None:
+        """Remove every saved segment of ``name`` (``DROP TABLE``: its rows go for good)."""
+        shutil.rmtree(self._table_dir(name), ignore_errors=True)
+        self._damaged.pop(name.lower(), None)
+
     def open_writer(self, name: str, schema: pa.Schema) -> SegmentWriter:
         """A writer on a new segment after the existing ones."""
         directory = self._table_dir(name)
@@ -371,6 +377,21 @@ class Persister:
         self._tracked[name.lower()] = _Tracked(
             name, schema, state, high_water, saved_state=saved, saved_rows=high_water
         )
+
+    async def forget(self, name: str) -> None:
+        """Stop saving ``name`` and delete what was saved of it (on the loop; the file work
+        runs on the worker thread, after any write in progress)."""
+        if self._flush_lock is None:
+            self._flush_lock = asyncio.Lock()
+        async with self._flush_lock:
+            tracked = self._tracked.pop(name.lower(), None)
+
+            def delete() -> None:
+                if tracked is not None:
+                    self._close_writer(tracked)
+                self.state_dir.delete_table(name)
+
+            await asyncio.get_running_loop().run_in_executor(self._executor, delete)
 
     async def run(self) -> None:
         while True:

@@ -11,7 +11,10 @@ stands in its life, ``status.state``, is written here and nowhere else:
   message. Either way only this operator stops;
 * ``finished`` when ``run`` returns (a finite source such as an impulse with a
   ``message_count``);
-* ``stopped`` when it is cancelled (:meth:`Runtime.stop_source`, :meth:`Runtime.close`).
+* ``stopped`` when it is cancelled (:meth:`Runtime.stop_source`, :meth:`Runtime.close`);
+* ``paused`` when it is cancelled after :meth:`Supervisor.pause` (:meth:`Runtime.pause_source`):
+  not final, since the same operator, with its state and counters, runs again under a new
+  supervisor when the source is resumed.
 
 Failed, finished and stopped are final: later reports are ignored. Every message written is
 masked of the table's secrets first.
@@ -60,6 +63,9 @@ class Supervisor:
         #: The failure that stopped the operator, once it has (``status.last_error`` holds
         #: its masked message).
         self.error: SourceError | None = None
+        self._pausing = False
+        if operator.status.state is SourceState.PAUSED:
+            operator.status.state = SourceState.STARTING  # a resumed run starts over
         operator.bind_reporter(self._on_report)
 
     @property
@@ -71,6 +77,10 @@ class Supervisor:
             raise ValueError(f"an operator cannot report '{state}': the supervisor sets it")
         if self.operator.status.state not in FINAL:
             self.operator.status.state = state
+
+    def pause(self) -> None:
+        """Make the next cancellation a pause: the operator ends ``paused``, not ``stopped``."""
+        self._pausing = True
 
     def _set_final(self, state: SourceState) -> None:
         status = self.operator.status
@@ -91,7 +101,11 @@ class Supervisor:
         try:
             await body
         except asyncio.CancelledError:
-            self._set_final(SourceState.STOPPED)
+            if self._pausing and self.operator.status.state not in FINAL:
+                self.operator.status.state = SourceState.PAUSED
+                self.operator.status.next_poll_at_ns = None
+            else:
+                self._set_final(SourceState.STOPPED)
             raise
         except SourceError as e:
             message = self.secrets.mask(e.message)

@@ -24,8 +24,10 @@ from arroyo_lite.sql.columns import node_position
 from arroyo_lite.sql.parse import ParsedStatement, parse_statement
 from arroyo_lite.sql.source import RawStatement, SourceText, split_statements
 from arroyo_lite.sql.statements import (
+    Copy,
     CreateTable,
     CreateView,
+    Drop,
     Insert,
     Program,
     Query,
@@ -74,6 +76,14 @@ def compile_sql(
     failed: set[str] = set()
     for raw in raws:
         parsed = None
+        if raw.tokens[0].token_type == TokenType.COPY:
+            try:
+                statements.append(_copy(raw, source))
+                reads.append([])
+                targets.append(None)
+            except SqlError as e:
+                errors.append(e)
+            continue
         try:
             parsed = parse_statement(raw, source)
             statement = _compile_one(parsed, source, environment, lookup, errors)
@@ -145,7 +155,9 @@ def _compile_one(
     if isinstance(node, exp.Create):
         kind = str(node.args.get("kind") or "").upper()
         if kind == "VIEW" or (kind == "TABLE" and node.args.get("expression") is not None):
-            return CreateView(raw.text, position, _name(node), _query_after_as(raw, source))
+            query = _query_after_as(raw, source)
+            replace = bool(node.args.get("replace"))
+            return CreateView(raw.text, position, _name(node), query, replace)
         if kind == "TABLE":
             table, problems = build_table(parsed, source, env, lookup)
             errors.extend(problems)
@@ -159,6 +171,8 @@ def _compile_one(
         return Query(raw.text, position, raw.text)
     elif isinstance(node, exp.Set):
         return _set(node, raw, position, source)
+    elif isinstance(node, exp.Drop):
+        return _drop(node, raw, position)
     keyword = raw.text.split(None, 1)[0].upper()
     if isinstance(node, exp.Command) and keyword in ("CREATE", "SET", "INSERT", "WITH", "SELECT"):
         # sqlglot gave up on the statement and kept it as raw text.
@@ -171,8 +185,59 @@ def _compile_one(
     raise SqlError(
         f"unsupported statement: {keyword}",
         position=position,
-        hint="arroyo-lite runs CREATE TABLE, CREATE VIEW, INSERT INTO, SELECT and SET",
+        hint="arroyo-lite runs CREATE TABLE, CREATE VIEW, INSERT INTO, SELECT and SET "
+        "(and, as extensions, DROP TABLE/VIEW and COPY (query) TO 'file')",
     )
+
+
+def _drop(node: exp.Drop, raw: RawStatement, position: SourcePosition) -> Drop:
+    kind = str(node.args.get("kind") or "").upper()
+    tables = node.args.get("tables") or ([node.this] if node.this is not None else [])
+    if kind not in ("TABLE", "VIEW") or len(tables) != 1 or not isinstance(tables[0], exp.Table):
+        raise SqlError(
+            f"unsupported statement: DROP {kind}".rstrip(),
+            position=position,
+            hint="arroyo-lite drops one table or view at a time: DROP TABLE name, "
+            "DROP VIEW name",
+        )
+    return Drop(raw.text, position, kind.lower(), tables[0].name, bool(node.args.get("exists")))
+
+
+def _copy(raw: RawStatement, source: SourceText) -> Copy:
+    """``COPY (query) TO target``, cut from the tokens: the query is the text inside the
+    first parentheses, the target everything after ``TO`` (DuckDB checks its options)."""
+    tokens = raw.tokens
+    position = source.at_token(tokens[0])
+    usage = "write COPY (SELECT ...) TO 'file.csv' (csv, parquet or json: by extension or "
+    usage += "(FORMAT parquet))"
+    if len(tokens) < 2 or tokens[1].token_type != TokenType.L_PAREN:
+        found = tokens[1] if len(tokens) > 1 else tokens[0]
+        raise SqlError(
+            "COPY needs a query in parentheses: arroyo-lite copies query results, "
+            "not tables",
+            position=source.at_token(found),
+            hint=usage,
+        )
+    depth, i = 0, 1
+    while i < len(tokens):
+        depth += tokens[i].token_type in _OPEN
+        depth -= tokens[i].token_type in _CLOSE
+        if depth == 0:
+            break
+        i += 1
+    else:
+        raise SqlError("unbalanced parentheses in COPY", position=position, hint=usage)
+    query = source.text[tokens[2].start : tokens[i - 1].end + 1] if i > 2 else ""
+    rest = tokens[i + 1 :]
+    if not query.strip() or not rest or rest[0].text.upper() != "TO" or len(rest) < 2:
+        found = rest[0] if rest else tokens[i]
+        raise SqlError(
+            "COPY (query) must be followed by TO 'file'",
+            position=source.at_token(found),
+            hint=usage,
+        )
+    target = source.text[rest[1].start : rest[-1].end + 1]
+    return Copy(raw.text, position, query, target)
 
 
 def _check_insert_columns(
@@ -460,14 +525,19 @@ def _define_names(
     statements: list[Statement], kinds: dict[str, TableKind | None]
 ) -> list[SqlError]:
     """Add each CREATE TABLE / VIEW of ``statements`` to ``kinds`` (lower-cased name -> kind,
-    ``None`` for views); a name defined twice is an error (a divergence: Arroyo keeps the
-    second definition silently)."""
+    ``None`` for views; a DROP removes it); a name defined twice is an error (a divergence:
+    Arroyo keeps the second definition silently)."""
     errors: list[SqlError] = []
     for statement in statements:
+        if isinstance(statement, Drop):
+            kinds.pop(statement.name.lower(), None)  # the name is free again after it
+            continue
         if not isinstance(statement, CreateTable | CreateView):
             continue
         name = statement.table.name if isinstance(statement, CreateTable) else statement.name
-        if name.lower() in kinds:
+        # CREATE OR REPLACE VIEW may reuse a view's name (not a table's).
+        replacing = isinstance(statement, CreateView) and statement.replace
+        if name.lower() in kinds and not (replacing and kinds[name.lower()] is None):
             errors.append(
                 SqlError(
                     f"table '{name}' is already defined",

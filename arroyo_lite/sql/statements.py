@@ -28,10 +28,32 @@ class CreateTable(Statement):
 
 @dataclass(frozen=True, slots=True)
 class CreateView(Statement):
-    """``CREATE VIEW name AS query`` and ``CREATE TABLE name AS query`` (a named query)."""
+    """``CREATE [OR REPLACE] VIEW name AS query`` and ``CREATE TABLE name AS query`` (a
+    named query). ``replace``: an existing view of that name is replaced."""
 
     name: str
     query: str
+    replace: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Drop(Statement):
+    """``DROP TABLE|VIEW [IF EXISTS] name`` (an arroyo-lite extension, for the REPL): a
+    table's source stops and its rows go; ``if_exists`` makes a missing name no error."""
+
+    kind: str  # "table" or "view"
+    name: str
+    if_exists: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Copy(Statement):
+    """``COPY (query) TO 'file' [(FORMAT csv|parquet|json)]`` (an arroyo-lite extension):
+    one snapshot of the query's rows written by DuckDB's COPY. ``target`` is the text after
+    ``TO``, as DuckDB reads it."""
+
+    query: str
+    target: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from rich import box
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.table import Table
 from rich.text import Text
 
@@ -71,12 +71,50 @@ def to_csv(data: Data, *, header: bool = True, extra: dict[str, Any] | None = No
     return sink.getvalue()
 
 
-def _cell(value: Any) -> Text:
-    # Always Text: a plain str would be parsed as rich markup ("[red]" in data, "[ns]" in types).
+#: Significant digits at which every decimal number survives a round trip through the float
+#: type (C's DBL_DIG and FLT_DIG): printed at that precision, ``314.04499999999996`` (a sum's
+#: rounding) shows as ``314.045``, as the duckdb CLI shows it.
+_FLOAT_DIGITS = {16: 3, 32: 6, 64: 15}
+
+
+def format_float(value: float, bits: int = 64) -> str:
+    """``value`` in the shortest form that round-trips at the precision of its type.
+
+    ``bits`` is the column's width (64 for DOUBLE, 32 for FLOAT/REAL: a float32 ``0.1``
+    prints ``0.1``, not the ``0.10000000149011612`` of its widening to a double). Integral
+    values keep a ``.0`` (``2.0``) so a float column still looks like one; NaN and the
+    infinities print as DuckDB spells them (``nan``, ``inf``, ``-inf``).
+    """
+    if value != value:
+        return "nan"
+    if value in (float("inf"), float("-inf")):
+        return "inf" if value > 0 else "-inf"
+    text = f"{value:.{_FLOAT_DIGITS.get(bits, 15)}g}"
+    if float(text) in (float("inf"), float("-inf")):
+        return repr(value)  # near the largest double, rounding would read back as infinity
+    if "e" not in text and "." not in text:
+        text += ".0"
+    return text
+
+
+def format_bool(value: bool) -> str:
+    """Booleans as SQL, JSON and CSV spell them: ``true`` / ``false`` (never Python's ``True``)."""
+    return "true" if value else "false"
+
+
+def _float_bits(typ: pa.DataType) -> int | None:
+    return typ.bit_width if pa.types.is_floating(typ) else None
+
+
+def cell_text(value: Any, bits: int | None = None) -> Text:
+    """One table cell. Always :class:`Text`: a plain str would be parsed as rich markup
+    (``[red]`` in data, ``[ns]`` in types). ``bits`` is the width of a float column."""
     if value is None:
         return Text("NULL", style="dim")
+    if isinstance(value, bool):
+        return Text(format_bool(value))
     if isinstance(value, float):
-        return Text(repr(value))
+        return Text(format_float(value, bits or 64))
     if isinstance(value, dict | list):
         return Text(orjson.dumps(value, default=json_default).decode())
     if isinstance(value, bytes):
@@ -84,33 +122,139 @@ def _cell(value: Any) -> Text:
     return Text(str(value))
 
 
+def _rows(table: pa.Table) -> list[list[Text]]:
+    """The cells of ``table`` (already :func:`displayable`) as text, row by row."""
+    columns = []
+    for i, field in enumerate(table.schema):
+        bits = _float_bits(field.type)
+        columns.append([cell_text(v, bits) for v in table.column(i).to_pylist()])
+    return [list(row) for row in zip(*columns, strict=True)]
+
+
+def _never_cut(typ: pa.DataType) -> bool:
+    # Timestamps are read as a whole or not at all: their column keeps its full width.
+    return bool(
+        pa.types.is_timestamp(typ) or pa.types.is_date(typ) or pa.types.is_time(typ)
+    )
+
+
+def count_text(shown: int, total: int, *, noun: str = "row") -> str:
+    """``5 rows``, ``1 row``, or ``20 of 31 rows shown``."""
+    if shown < total:
+        return f"{shown} of {total} {noun}s shown"
+    return f"{total} {noun}{'s' if total != 1 else ''}"
+
+
+#: Narrowest a column is cut to when the row is wider than the terminal (its cells then end
+#: in ``…``); a header shorter than this keeps its own width.
+MIN_COLUMN_WIDTH = 8
+
+
+def fit_widths(natural: Sequence[int], fixed: Sequence[bool], available: int) -> list[int]:
+    """Column widths that fit ``available`` characters: the widest columns are cut first, to
+    one common cap (water-filling), never below :data:`MIN_COLUMN_WIDTH` (or their natural
+    width) and never a ``fixed`` one. If even that is too wide, the result is too wide."""
+    widths = list(natural)
+    if sum(widths) <= available:
+        return widths
+    floors = [w if f else min(w, MIN_COLUMN_WIDTH) for w, f in zip(widths, fixed, strict=True)]
+    low, high = 0, max(widths)
+    while low < high:  # the largest cap that fits
+        cap = (low + high + 1) // 2
+        total = sum(max(fl, min(w, cap)) for w, fl in zip(widths, floors, strict=True))
+        low, high = (cap, high) if total <= available else (low, cap - 1)
+    return [max(fl, min(w, low)) for w, fl in zip(widths, floors, strict=True)]
+
+
+class _FittedTable:
+    """A result table laid out at render time, for the width it is given (the terminal's,
+    or the live view's): see :func:`fit_widths`."""
+
+    def __init__(self, schema: pa.Schema, rows: list[list[Text]]) -> None:
+        self.schema = schema
+        self.rows = rows
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        n = len(self.schema)
+        natural = [
+            max([len(f.name)] + [row[i].cell_len for row in self.rows])
+            for i, f in enumerate(self.schema)
+        ]
+        fixed = [_never_cut(f.type) for f in self.schema]
+        # Each column has one space of padding either side, and a space divides columns
+        # (SIMPLE_HEAD without edges).
+        widths = fit_widths(natural, fixed, options.max_width - 3 * n + 1)
+        out = Table(box=box.SIMPLE_HEAD, show_edge=False)
+        for field, width in zip(self.schema, widths, strict=True):
+            typ = field.type
+            numeric = pa.types.is_integer(typ) or pa.types.is_floating(typ)
+            out.add_column(
+                Text(field.name, overflow="ellipsis"),
+                justify="right" if numeric else "left",
+                overflow="ellipsis",
+                no_wrap=True,
+                min_width=width,
+                max_width=width,
+            )
+        for row in self.rows:
+            out.add_row(*row)
+        yield out
+
+
 def rich_table(
-    data: Data, *, title: str | None = None, max_rows: int | None = None
+    data: Data,
+    *,
+    title: str | None = None,
+    max_rows: int | None = None,
+    tail: bool = False,
+    count: str | None = None,
 ) -> RenderableType:
     """An aligned table (numbers right-aligned) under ``title``, with a row count below.
 
-    Title and count are separate lines rather than rich's own title/caption, which would be
-    wrapped to the table's width.
+    Columns are fitted to the console's width: a cell too wide for its column ends in ``…``
+    on one line rather than wrapping into slivers, and date/time columns are never cut.
+    ``max_rows`` bounds the rows shown (the first ones, or with ``tail`` the last ones);
+    ``count`` replaces the row-count line. Title and count are separate lines rather than
+    rich's own title/caption, which would be wrapped to the table's width.
     """
     table = displayable(data, compact=True)
-    shown = table if max_rows is None else table.slice(0, max_rows)
-    out = Table(box=box.SIMPLE_HEAD, show_edge=False)
-    for field in table.schema:
-        numeric = pa.types.is_integer(field.type) or pa.types.is_floating(field.type)
-        out.add_column(Text(field.name), justify="right" if numeric else "left", overflow="fold")
-    columns = [shown.column(i).to_pylist() for i in range(shown.num_columns)]
-    for row in zip(*columns, strict=True):
-        out.add_row(*(_cell(v) for v in row))
     n = table.num_rows
-    if shown.num_rows < n:
-        count = f"{shown.num_rows} of {n} rows shown"
+    if max_rows is None or n <= max_rows:
+        shown = table
     else:
-        count = f"{n} row{'s' if n != 1 else ''}"
+        shown = table.slice(n - max_rows, max_rows) if tail else table.slice(0, max_rows)
     parts: list[RenderableType] = []
     if title:
-        parts.append(Text(title, style="bold"))
-    parts += [out, Text(count, style="dim")]
+        parts.append(Text(title, style="bold", overflow="ellipsis", no_wrap=True))
+    parts.append(_FittedTable(data.schema, _rows(shown)))
+    parts.append(Text(count or count_text(shown.num_rows, n), style="dim"))
     return Group(*parts)
+
+
+def expanded_table(
+    data: Data, *, title: str | None = None, max_rows: int | None = None
+) -> RenderableType:
+    """psql's expanded display (``\\x``): one ``-[ RECORD N ]-`` block per row, one line per
+    column (``name | value``), for rows too wide to read across."""
+    table = displayable(data, compact=True)
+    n = table.num_rows
+    shown = table if max_rows is None else table.slice(0, max_rows)
+    rows = _rows(shown)
+    width = max((len(name) for name in table.column_names), default=0)
+    lines: list[RenderableType] = []
+    if title:
+        lines.append(Text(title, style="bold"))
+    for number, row in enumerate(rows, start=1):
+        lines.append(Text(f"-[ RECORD {number} ]" + "-" * max(4, width - 8), style="dim"))
+        for name, value in zip(table.column_names, row, strict=True):
+            line = Text(name.ljust(width) + " | ")
+            line.append_text(value)
+            lines.append(line)
+    if not rows:
+        lines.append(Text("(0 rows)", style="dim"))
+    else:
+        lines.append(Text(count_text(shown.num_rows, n), style="dim"))
+    return Group(*lines)
 
 
 def schema_table(name: str, schema: pa.Schema) -> Table:

@@ -4,6 +4,7 @@ the prompt's key bindings and tab completion, and where the history is kept."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,14 +53,47 @@ def _tokenize(text: str) -> list[Any]:
     return tokens
 
 
+#: psql's ``QUERY \\watch [args]``: a query ended by ``\\watch`` instead of ``;``.
+_WATCH_RE = re.compile(r"\\watch(?:[ \t]+[^\s\\]+)*[ \t]*;?\s*\Z")
+
+
+def is_meta(line: str) -> bool:
+    """Whether ``line`` (the start of an input) is a meta command: ``\\name`` (psql) or
+    ``.name`` (the duckdb CLI). Neither can start SQL, so a ``.mode csv`` line never waits
+    for a ``;``."""
+    stripped = line.lstrip()
+    return stripped.startswith("\\") or (stripped[:1] == "." and stripped[1:2].isalpha())
+
+
+def split_watch(text: str) -> tuple[str, str | None]:
+    """``"SELECT 1 \\watch 2"`` -> ``("SELECT 1", "2")``; without a ``\\watch`` at the end,
+    ``(text, None)``. The ``\\watch`` must be outside strings and comments."""
+    match = _WATCH_RE.search(text)
+    if match is None or not _outside_sql_literals(text, match.start()):
+        return text, None
+    return text[: match.start()], text[match.start() + len("\\watch") :].strip()
+
+
+def _outside_sql_literals(text: str, offset: int) -> bool:
+    # The text before the backslash must tokenize: inside a string it would not end.
+    try:
+        _tokenize(text[:offset])
+    except Exception:
+        return False
+    return True
+
+
 def is_complete(text: str) -> bool:
-    """Whether ``text`` is ready to run: a meta command, or SQL whose last token is ``;``.
+    """Whether ``text`` is ready to run: a meta command, SQL whose last token is ``;``, or
+    a query ended by psql's ``\\watch``.
 
     A ``;`` inside a string or comment does not count (the SQL tokenizer decides); an
     unterminated string or comment means more lines are coming.
     """
     stripped = text.strip()
-    if not stripped or stripped.startswith("\\"):
+    if not stripped or is_meta(stripped):
+        return True
+    if split_watch(stripped)[1] is not None:
         return True
     try:
         tokens = _tokenize(stripped)
@@ -81,7 +115,7 @@ def numbered_inputs(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
     buffer: list[str] = []
     start = 0
     for number, line in enumerate(lines, start=1):
-        if not buffer and line.strip().startswith("\\"):
+        if not buffer and is_meta(line):
             yield number, line.strip()
             continue
         if not buffer and not line.strip():
@@ -154,7 +188,7 @@ class SessionCompleter(_completer_base()):  # type: ignore[misc]
 
         line = document.current_line_before_cursor
         stripped = line.lstrip()
-        if stripped.startswith("\\") and " " not in stripped:
+        if is_meta(stripped) and " " not in stripped:
             for command in META_COMMANDS:
                 if command.startswith(stripped):
                     yield Completion(command, start_position=-len(stripped))

@@ -1,16 +1,22 @@
-"""The REPL's backslash meta commands: ``\\tables``, ``\\d``, ``\\status``, ``\\watch``,
-``\\help``, ``\\q``. :class:`MetaCommands` runs one; :class:`ReplOutput` is where the REPL
-and its commands print, and :class:`Outcome` what one input did."""
+"""The REPL's meta commands: psql's backslash commands and the duckdb CLI's dot commands.
+
+:class:`MetaCommands` runs the ones that need only the session and the output (catalog,
+status, settings, ``\\pause``, ``\\copy``, ``\\live``); the ones that run other inputs
+(``\\i``, ``\\e``, ``\\watch``) are the REPL's own (:mod:`arroyo_lite.terminal.repl`).
+:data:`COMMANDS` is the one list of every command, its aliases and help line: the help text
+and tab completion derive from it.
+"""
 
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich import box
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -18,51 +24,99 @@ from arroyo_lite.errors import ArroyoLiteError, SourcePosition, closest, did_you
 from arroyo_lite.sql.statements import Query
 from arroyo_lite.terminal import render
 from arroyo_lite.terminal.diagnostics import render_error
+from arroyo_lite.terminal.repl_output import MODE_NAMES, Outcome, ReplOutput
 from arroyo_lite.terminal.watch import run_queries
 
 if TYPE_CHECKING:
     from arroyo_lite.session import Session
 
-HELP = """\
-Statements end with ';' and may span lines. CREATE TABLE ... WITH (...) starts
-the table's source at once; a SELECT prints a snapshot of the rows so far.
-
-  \\tables (\\dt, \\d)    tables and views: kind, connector, state and rows
-  \\d TABLE             columns of TABLE: Arrow type and nullability
-  \\status              per source: state, polls, failures, rows, last error
-  \\watch [S] QUERY     run QUERY continuously until Ctrl-C (or for S seconds):
-                       new rows once each, or an aggregate's updated result
-  \\help                this text
-  \\q                   quit (also Ctrl-D)
-
-Ctrl-C cancels the running query or \\watch, not the session. History is kept in
-$ARROYO_LITE_HISTORY, else $XDG_STATE_HOME/arroyo-lite/history,
-else ~/.arroyo_lite_history (repl --history FILE overrides)."""
-
-META_COMMANDS = ("\\tables", "\\d", "\\status", "\\watch", "\\help", "\\q")
+__all__ = ["COMMANDS", "HELP", "META_COMMANDS", "MetaCommands", "Outcome", "ReplOutput"]
 
 
-@dataclass
-class Outcome:
-    """What one input did: whether it succeeded, and whether the user asked to quit."""
+@dataclass(frozen=True)
+class Command:
+    """One meta command: its name, aliases (psql's and the duckdb CLI's), usage and help."""
 
-    ok: bool = True
-    quit: bool = False
+    name: str
+    usage: str
+    help: str
+    aliases: tuple[str, ...] = ()
 
 
-@dataclass
-class ReplOutput:
-    """Where the REPL prints: results on ``console``, errors on ``err`` (in red), and the
-    raw bytes of ``\\watch`` on ``out``."""
+COMMANDS: tuple[Command, ...] = (
+    Command("\\tables", "\\tables", "tables and views: kind, connector, state, rows",
+            ("\\dt", ".tables")),
+    Command("\\d", "\\d [TABLE]", "columns of TABLE (no TABLE: \\tables)", (".schema",)),
+    Command("\\status", "\\status", "per source: state, polls, failures, rows, last error"),
+    Command("\\pause", "\\pause TABLE", "stop polling TABLE for now (rows and state kept)"),
+    Command("\\resume", "\\resume TABLE", "start a paused TABLE again"),
+    Command("\\watch", "QUERY \\watch [N] [count=C]",
+            "re-run QUERY (or the last one) every N seconds (2) until Ctrl-C, as psql's"),
+    Command("\\live", "\\live [S] QUERY",
+            "QUERY as a continuous query until Ctrl-C (or for S seconds): new rows, or an "
+            "aggregate's result redrawn (was \\watch before 0.3)"),
+    Command("\\x", "\\x [on|off]", "expanded display: one field per line", (".mode line",)),
+    Command("\\timing", "\\timing [on|off]", "print how long each statement took",
+            (".timer",)),
+    Command("\\pset", "\\pset pager|format|expanded [VALUE]",
+            "pager on|off; format aligned|csv|json; expanded on|off"),
+    Command("\\mode", ".mode table|csv|json|line", "result format (the duckdb CLI's .mode)",
+            (".mode",)),
+    Command("\\o", "\\o [FILE]", "send results to FILE (no FILE: back to the terminal)",
+            (".output",)),
+    Command("\\i", "\\i FILE", "run the statements and commands of FILE", (".read",)),
+    Command("\\e", "\\e", "edit the last input in $EDITOR, then run it"),
+    Command("\\copy", "\\copy (QUERY) TO FILE [(FORMAT f)]",
+            "write QUERY's rows to FILE: csv, parquet or json (also: COPY ... TO 'file')"),
+    Command("\\help", "\\help", "this text", ("\\h", "\\?", ".help")),
+    Command("\\q", "\\q", "quit (also Ctrl-D)", ("\\quit", "\\exit", ".quit", ".exit")),
+)  # fmt: skip
 
-    console: Console
-    err: Console
-    out: IO[bytes]
 
-    def error(self, message: str) -> Outcome:
-        """Print ``message`` as an error; the failed :class:`Outcome` to return."""
-        self.err.print(message, style="red", markup=False, highlight=False)
-        return Outcome(ok=False)
+def _help() -> str:
+    width = max(len(c.usage) for c in COMMANDS) + 2
+    lines = [
+        "Statements end with ';' and may span lines. CREATE TABLE ... WITH (...) starts",
+        "the table's source at once; a SELECT prints a snapshot of the rows so far;",
+        "DROP TABLE|VIEW, CREATE OR REPLACE VIEW and COPY (QUERY) TO 'file' work too.",
+        "",
+    ]
+    for c in COMMANDS:
+        aliases = f" ({', '.join(a for a in c.aliases)})" if c.aliases else ""
+        lines.append(f"  {c.usage.ljust(width)}{c.help}{aliases}")
+    lines += [
+        "",
+        "Ctrl-C cancels the running query, \\watch or \\live, not the session. History is",
+        "kept in $ARROYO_LITE_HISTORY, else $XDG_STATE_HOME/arroyo-lite/history,",
+        "else ~/.arroyo_lite_history (repl --history FILE overrides).",
+    ]
+    return "\n".join(lines)
+
+
+HELP = _help()
+
+#: Every command name and alias (completion, did-you-mean).
+META_COMMANDS = tuple(
+    name for c in COMMANDS for name in (c.name, *c.aliases) if " " not in name
+)
+_ALIASES = {alias: c.name for c in COMMANDS for alias in c.aliases if " " not in alias}
+
+
+def canonical(command: str) -> str:
+    """``.tables`` -> ``\\tables``, ``\\dt`` -> ``\\tables``: the name a command runs as."""
+    return _ALIASES.get(command, command)
+
+
+def _switch(arg: str, current: bool) -> bool | None:
+    """psql's boolean argument: none toggles; on/off, true/false, 1/0 set; else ``None``."""
+    word = arg.strip().lower()
+    if not word:
+        return not current
+    if word in ("on", "true", "1", "yes"):
+        return True
+    if word in ("off", "false", "0", "no"):
+        return False
+    return None
 
 
 class MetaCommands:
@@ -71,32 +125,50 @@ class MetaCommands:
     def __init__(self, session: Session, output: ReplOutput) -> None:
         self.session = session
         self.output = output
+        self._handlers: dict[str, Callable[[str], Outcome]] = {
+            "\\tables": lambda arg: self._tables(),
+            "\\d": self._describe_or_list,
+            "\\status": lambda arg: self._status(),
+            "\\pause": self._pause,
+            "\\resume": self._resume,
+            "\\live": self._live,
+            "\\x": self._expanded,
+            "\\timing": self._timing,
+            "\\pset": self._pset,
+            "\\mode": self._mode,
+            "\\o": self._redirect,
+            "\\copy": self._copy,
+            "\\help": lambda arg: self._help(),
+            "\\q": lambda arg: Outcome(quit=True),
+        }
 
     def run(self, text: str) -> Outcome:
-        command, _, arg = text.partition(" ")
-        command = command.rstrip(";")
-        arg = arg.strip()
-        if command in ("\\q", "\\quit", "\\exit"):
-            return Outcome(quit=True)
-        if command in ("\\help", "\\h", "\\?"):
-            self.output.console.print(HELP, markup=False, highlight=False)
-            return Outcome()
-        if command in ("\\tables", "\\dt") or (command == "\\d" and not arg):
-            self.output.console.print(self._tables_table())
-            return Outcome()
-        if command == "\\d":
-            return self._describe(arg.rstrip(";").strip())
-        if command == "\\status":
-            now = time.time_ns()
-            self.output.console.print(render.status_table(self.session.status(), now_ns=now))
-            return Outcome()
-        if command == "\\watch":
-            return self._watch(arg)
+        """Run one meta command line (``\\name args`` or ``.name args``)."""
+        command, _, arg = text.strip().partition(" ")
+        command = canonical(command.rstrip(";"))
+        handler = self._handlers.get(command)
+        if handler is not None:
+            return handler(arg.strip())
         known = closest(command, META_COMMANDS)
         hint = f" (did you mean {known}?)" if known else ""
         return self.output.error(
             f"error: unknown command {command}{hint}; \\help lists the commands"
         )
+
+    # -- catalog and sources -------------------------------------------------------------
+
+    def _help(self) -> Outcome:
+        self.output.console.print(HELP, markup=False, highlight=False)
+        return Outcome()
+
+    def _tables(self) -> Outcome:
+        self.output.show(self._tables_table())
+        return Outcome()
+
+    def _status(self) -> Outcome:
+        now = time.time_ns()
+        self.output.show(render.status_table(self.session.status(), now_ns=now))
+        return Outcome()
 
     def _tables_table(self) -> Table:
         statuses = {s.table: s for s in self.session.status()}
@@ -113,6 +185,10 @@ class MetaCommands:
             else:
                 out.add_row(Text(name), kind, Text(s.connector), str(s.state), str(s.rows))
         return out
+
+    def _describe_or_list(self, arg: str) -> Outcome:
+        name = arg.rstrip(";").strip()
+        return self._describe(name) if name else self._tables()
 
     def _describe(self, name: str) -> Outcome:
         tables = list(self.session.tables())
@@ -133,20 +209,112 @@ class MetaCommands:
             hint = did_you_mean(name, tables)
             hint = f" ({hint})" if hint else ""
             return self.output.error(f"error: no table or view named '{name}'{hint}")
-        self.output.console.print(render.schema_table(match, schema))
+        self.output.show(render.schema_table(match, schema))
         return Outcome()
 
-    def _watch(self, arg: str) -> Outcome:
+    def _pause(self, arg: str) -> Outcome:
+        return self._source_step(arg, "\\pause", self.session.pause, "paused")
+
+    def _resume(self, arg: str) -> Outcome:
+        return self._source_step(arg, "\\resume", self.session.resume, "resumed")
+
+    def _source_step(
+        self, arg: str, command: str, step: Callable[[str], None], done: str
+    ) -> Outcome:
+        name = arg.rstrip(";").strip()
+        if not name:
+            return self.output.error(f"error: {command} needs a table, e.g. {command} prices")
+        try:
+            step(name)
+        except ArroyoLiteError as e:
+            return self.output.error(render_error(e))
+        self.output.note(f"{done} {name}")
+        return Outcome()
+
+    # -- settings ------------------------------------------------------------------------
+
+    def _toggle(self, arg: str, setting: str, command: str, says: str) -> Outcome:
+        """A psql on/off setting of the output (``expanded``, ``timing``, ``pager``):
+        ``says`` is psql's confirmation (``Timing is on.``) without the value."""
+        value = _switch(arg, bool(getattr(self.output, setting)))
+        if value is None:
+            return self.output.error(f"error: {command} takes on or off")
+        setattr(self.output, setting, value)
+        self.output.note(f"{says} {'on' if value else 'off'}.", style="")
+        return Outcome()
+
+    def _expanded(self, arg: str) -> Outcome:
+        return self._toggle(arg, "expanded", "\\x", "Expanded display is")
+
+    def _timing(self, arg: str) -> Outcome:
+        return self._toggle(arg, "timing", "\\timing", "Timing is")
+
+    def _pset(self, arg: str) -> Outcome:
+        option, _, value = arg.partition(" ")
+        option, value = option.strip().lower(), value.strip()
+        if option == "pager":
+            return self._toggle(value, "pager", "\\pset pager", "Pager usage is")
+        if option == "format":
+            return self._mode(value)
+        if option == "expanded":
+            return self._expanded(value)
+        return self.output.error(
+            f"error: \\pset: unknown option '{option}' (pager, format or expanded)"
+        )
+
+    def _mode(self, arg: str) -> Outcome:
+        word = arg.rstrip(";").strip().lower()
+        if not word:
+            self.output.note(f"mode: {self.output.mode}", style="")
+            return Outcome()
+        mode = MODE_NAMES.get(word)
+        if mode is None:
+            hint = did_you_mean(word, MODE_NAMES)
+            return self.output.error(
+                f"error: unknown mode '{word}': table, csv, json or line"
+                + (f" ({hint})" if hint else "")
+            )
+        self.output.mode = mode
+        return Outcome()
+
+    def _redirect(self, arg: str) -> Outcome:
+        path = Path(arg.strip()).expanduser() if arg.strip() else None
+        try:
+            self.output.redirect(path)
+        except OSError as e:
+            return self.output.error(f"error: cannot write {path}: {e.strerror or e}")
+        return Outcome()
+
+    # -- data out ------------------------------------------------------------------------
+
+    def _copy(self, arg: str) -> Outcome:
+        """psql's ``\\copy (QUERY) TO FILE [options]``: COPY with an unquoted file name."""
+        parsed = _split_copy(arg)
+        if parsed is None:
+            return self.output.error(
+                "error: \\copy takes (QUERY) TO FILE, e.g. "
+                "\\copy (SELECT * FROM prices) TO prices.csv"
+            )
+        query, file, options = parsed
+        target = "'" + file.replace("'", "''") + "'" + (" " + options if options else "")
+        try:
+            count = self.session.copy(query, target)
+        except ArroyoLiteError as e:
+            return self.output.error(render_error(e))
+        self.output.note(f"COPY {count}")
+        return Outcome()
+
+    def _live(self, arg: str) -> Outcome:
         duration: float | None = None
         first, _, rest = arg.partition(" ")
         if re.fullmatch(r"\d+(\.\d+)?", first):
             duration, arg = float(first), rest.strip()
         query = arg.strip().rstrip(";").strip()
         if not query:
-            return self.output.error("error: \\watch needs a query, e.g. \\watch SELECT * FROM t")
-        statement = Query(text=query, position=SourcePosition("<watch>", 1, 1), query=query)
+            return self.output.error("error: \\live needs a query, e.g. \\live SELECT * FROM t")
+        statement = Query(text=query, position=SourcePosition("<live>", 1, 1), query=query)
         self.output.err.print(
-            "watching" + (f" for {duration:g}s" if duration else " (Ctrl-C to stop)"),
+            "live" + (f" for {duration:g}s" if duration else " (Ctrl-C to stop)"),
             style="dim",
             markup=False,
         )
@@ -159,5 +327,42 @@ class MetaCommands:
             err_stream=self.output.err.file,
             progress=False,
             source=query,
+            live=self.output.console.is_terminal and self.output.target is None,
         )
         return Outcome(ok=code == 0)
+
+
+def _split_copy(arg: str) -> tuple[str, str, str] | None:
+    """``(QUERY) TO FILE [options]`` -> ``(QUERY, FILE, options)``, or ``None``."""
+    text = arg.strip().rstrip(";").strip()
+    if not text.startswith("("):
+        return None
+    depth, quote = 0, ""
+    for i, ch in enumerate(text):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                query, rest = text[1:i].strip(), text[i + 1 :].strip()
+                break
+    else:
+        return None
+    words = rest.split(None, 1)
+    if len(words) < 2 or words[0].upper() != "TO" or not query:
+        return None
+    after = words[1].strip()
+    if after[0] in "'\"":
+        close = after.find(after[0], 1)
+        if close < 0:
+            return None
+        file, options = after[1:close], after[close + 1 :].strip()
+    else:
+        file, _, options = after.partition(" ")
+    if options.upper().startswith("WITH "):
+        options = options[5:].strip()
+    return query, file, options

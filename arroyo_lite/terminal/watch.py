@@ -7,10 +7,17 @@ Ctrl-C (SIGINT) / SIGTERM, which end the loop cleanly. Source failures are repor
 (each new message once) while the other sources go on; a progress line shows per-source
 counters on a terminal.
 
+On a terminal (``live=True``: ``run`` and ``demo`` without ``--format``, the REPL's
+``\\live``), the output is a *live view* instead of a log: :class:`_LiveView` redraws, in
+place, one table per query (an aggregate's current result; the latest rows of an append-only
+query with a running count) above the sources' status line. On a pipe or with ``--format``
+the rows are printed as a log (:class:`_LiveOutput`), exactly as before the live view.
+
 The parts, one job each: :class:`_QueryState` (one query's coalescing of whole results),
 :class:`LivePrinter` (rows in an output format), :class:`_Streams` (the consumer threads and
-their inbox), :class:`_LiveOutput` (everything the loop writes: rows, errors, source status),
-and :func:`_watch`, the loop that moves items from the first to the last.
+their inbox), :class:`_LiveOutput` / :class:`_LiveView` (everything the loop writes: rows,
+errors, source status), and :func:`_watch`, the loop that moves items from the first to the
+last.
 """
 
 from __future__ import annotations
@@ -25,11 +32,11 @@ from typing import IO, TYPE_CHECKING, Any, cast
 
 import orjson
 import pyarrow as pa
-from rich.console import Console
+from rich.console import Console, RenderableType
 
 from arroyo_lite.connectors.base import SourceState
 from arroyo_lite.errors import ArroyoLiteError, QueryError
-from arroyo_lite.sql.statements import Query
+from arroyo_lite.sql.statements import Query, Statement
 from arroyo_lite.terminal import render
 from arroyo_lite.terminal.diagnostics import render_error
 from arroyo_lite.terminal.progress import SourceReporter, StatusLine, failed_sources
@@ -242,6 +249,136 @@ class _LiveOutput:
         self.status_line.clear()
 
 
+@dataclass
+class _Panel:
+    """What the live view shows of one query: its latest rows (append-only queries keep a
+    bounded tail and a running count) or its current whole result."""
+
+    rows: pa.Table | None = None
+    total: int = 0
+    updated: str | None = None
+
+
+class _LiveView:
+    """The live view (a terminal's stdout): every query's table redrawn in place with rich's
+    ``Live``, the sources' status line below them; errors and source warnings print above.
+
+    Redraws are coalesced to one per :data:`TICK_SECONDS` (and one when the status is read).
+    What a query shows is cut to a share of the terminal's height, so the view never
+    scrolls. A seam for later plans: a panel shows whatever whole result the query hands
+    over, so a windowed plan that hands over still-open windows can label them here.
+    """
+
+    def __init__(
+        self,
+        *,
+        out: IO[bytes],
+        queries: Sequence[Query],
+        source: str | None,
+    ) -> None:
+        from rich.live import Live
+
+        self.console = Console(
+            file=cast(IO[str], _TextAdapter(out)), emoji=False, highlight=False, soft_wrap=False
+        )
+        self.queries = list(queries)
+        self.panels: dict[int, _Panel] = {i: _Panel() for i in range(1, len(queries) + 1)}
+        self.reporter = SourceReporter()
+        self.source = source
+        self.status = "starting"
+        self._dirty = False
+        self._drawn_at = 0.0
+        self._live = Live(
+            console=self.console,
+            auto_refresh=False,
+            redirect_stdout=False,
+            redirect_stderr=False,
+            vertical_overflow="crop",
+        )
+        self._live.start()
+
+    def _budget(self) -> int:
+        """Rows each query may show: an equal share of the terminal, less titles and rules."""
+        n = max(1, len(self.queries))
+        return max(1, (self.console.height - 2) // n - 5)
+
+    def rows(self, state: _QueryState, data: pa.Table, *, update: bool) -> None:
+        panel = self.panels.setdefault(state.index, _Panel())
+        if update:
+            panel.rows, panel.total = data, data.num_rows
+            panel.updated = time.strftime("%H:%M:%S")
+            state.updates += 1
+        else:
+            tail = data if panel.rows is None else pa.concat_tables([panel.rows, data])
+            keep = self._budget()
+            panel.rows = tail.slice(max(0, tail.num_rows - keep))
+            panel.total += data.num_rows
+        state.rows_out += data.num_rows
+        self._dirty = True
+        if time.monotonic() - self._drawn_at >= TICK_SECONDS:
+            self._draw()
+
+    def error(self, error: ArroyoLiteError, query: Query) -> None:
+        text = render_error(relocate(error, query), self.source, file=query.position.file)
+        self._live.console.print(text, markup=False, style="red")
+
+    def sources(self, session: Session) -> None:
+        statuses = session.status()
+        for text, style in self.reporter.check(statuses):
+            self._live.console.print(text, style=style, markup=False)
+        self.status = render.status_line(statuses)
+        self._draw()
+
+    def _render(self) -> RenderableType:
+        from rich.console import Group
+        from rich.text import Text
+
+        several = len(self.queries) > 1
+        budget = self._budget()
+        parts: list[RenderableType] = []
+        for index, query in enumerate(self.queries, start=1):
+            panel = self.panels.get(index, _Panel())
+            prefix = f"[{index}] " if several else ""
+            if panel.rows is None:
+                suffix = "  (waiting for rows)"
+            elif panel.updated is not None:
+                suffix = f"  (updated {panel.updated})"
+            else:
+                suffix = f"  ({panel.total} row{'s' if panel.total != 1 else ''} so far)"
+            width = max(20, self.console.width - len(prefix) - len(suffix) - 1)
+            title = prefix + short_sql(query.query, width) + suffix
+            if panel.rows is None:
+                parts.append(Text(title, style="bold"))
+            elif panel.updated is not None:
+                parts.append(render.rich_table(panel.rows, title=title, max_rows=budget))
+            else:
+                shown = min(panel.rows.num_rows, budget)
+                count = (
+                    f"latest {shown} of {panel.total} rows"
+                    if shown < panel.total
+                    else render.count_text(shown, panel.total)
+                )
+                parts.append(
+                    render.rich_table(
+                        panel.rows, title=title, max_rows=budget, tail=True, count=count
+                    )
+                )
+            parts.append(Text(""))
+        parts.append(Text(self.status, style="dim", no_wrap=True, overflow="ellipsis"))
+        return Group(*parts)
+
+    def _draw(self) -> None:
+        self._live.update(self._render(), refresh=True)
+        self._dirty = False
+        self._drawn_at = time.monotonic()
+
+    def close(self) -> None:
+        """Draw the final state and leave it on the screen."""
+        with contextlib.suppress(Exception):
+            self._draw()
+        self._live.stop()
+
+
 def _as_table(item: pa.Table | pa.RecordBatch) -> pa.Table:
     return item if isinstance(item, pa.Table) else pa.Table.from_batches([item])
 
@@ -249,7 +386,9 @@ def _as_table(item: pa.Table | pa.RecordBatch) -> pa.Table:
 class _Watch:
     """One run of :func:`run_queries`: the queries' states, their streams, and the output."""
 
-    def __init__(self, session: Session, output: _LiveOutput, refresh: float) -> None:
+    def __init__(
+        self, session: Session, output: _LiveOutput | _LiveView, refresh: float
+    ) -> None:
         self.session = session
         self.output = output
         self.refresh = refresh
@@ -362,6 +501,7 @@ def run_queries(
     stop: threading.Event | None = None,
     source: str | None = None,
     end_with_sources: bool = True,
+    live: bool = False,
 ) -> int:
     """Print every query's results until ``duration`` passes or Ctrl-C/SIGTERM; return exit code.
 
@@ -375,15 +515,22 @@ def run_queries(
     (its error is printed on stderr, with an excerpt of ``source``, the SQL text the queries
     come from, when given) or a source failed for good or never succeeded (each listed on
     stderr, then a last line ``run ended with N failed source(s): 'a', ...``), else 0.
+    ``live`` (a terminal, table format, with queries) shows the live view (see the module
+    docstring) instead of a log of tables.
     """
-    output = _LiveOutput(
-        fmt=fmt,
-        out=out,
-        err_stream=err_stream,
-        progress=progress,
-        several=len(queries) > 1,
-        source=source,
-    )
+    output: _LiveOutput | _LiveView
+    if live and queries:
+        # A live view only exists while it is shown: refresh on every update, not per second.
+        output, refresh = _LiveView(out=out, queries=queries, source=source), TICK_SECONDS
+    else:
+        output = _LiveOutput(
+            fmt=fmt,
+            out=out,
+            err_stream=err_stream,
+            progress=progress,
+            several=len(queries) > 1,
+            source=source,
+        )
     watch = _Watch(session, output, refresh)
     deadline = None if duration is None else time.monotonic() + duration
     stopping = threading.Event()
@@ -428,7 +575,7 @@ def run_queries(
     return 1 if watch.failed or failed else 0
 
 
-def relocate(error: ArroyoLiteError, statement: Query) -> ArroyoLiteError:
+def relocate(error: ArroyoLiteError, statement: Statement) -> ArroyoLiteError:
     """``error`` pointed into the user's file, at or inside the SELECT it came from.
 
     The engine reports query errors relative to the query text (file ``<query>``); shifted by
