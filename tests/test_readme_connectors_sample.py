@@ -1,5 +1,5 @@
-"""The README's `arroyo-lite connectors impulse` sample is what the command prints (its first
-lines; the sample ends with '...' where it stops)."""
+"""The README's `arroyo-lite connectors impulse` sample is the first lines the command prints,
+in order (tests/test_examples_readme.py only checks that each shown line appears)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ def test_readme_connectors_impulse_sample_matches_the_command() -> None:
     block = re.search(r"\$ arroyo-lite connectors impulse\n(.*?)\n```", text, re.S)
     assert block is not None
     shown = block.group(1).split("\n")
-    assert shown[-1] == "  ..."
     result = CliRunner().invoke(main, ["connectors", "impulse"])
     assert result.exit_code == 0, result.output
-    assert result.output.split("\n")[: len(shown) - 1] == shown[:-1]
+    assert result.output.split("\n")[: len(shown)] == shown

@@ -13,7 +13,7 @@ from arroyo_lite.connectors.options import OptionReader, OptionValue
 from arroyo_lite.secrets import VAR_PATTERN, MissingVariableError, substitute, variables
 
 #: RFC 7230 ``token``: what an HTTP header name may contain.
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 HEADERS_FORMAT_ERROR = (
     "Invalid format for headers; should be a comma-separated list of colon-separated key "
     "value pairs"
@@ -91,7 +91,7 @@ def check_headers(
         )
         return ()
     for name, value in pairs:
-        if not _TOKEN.fullmatch(name):
+        if not TOKEN.fullmatch(name):
             options.report(
                 options.error(
                     f"invalid header name '{name}'",

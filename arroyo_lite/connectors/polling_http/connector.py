@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 from arroyo_lite.config import Format, TableConfig
 from arroyo_lite.connectors.base import Connector, SourceContext, SourceOperator
+from arroyo_lite.connectors.http_options import HEADERS_FORMAT_ERROR, split_headers
+from arroyo_lite.connectors.http_options import TOKEN as HEADER_NAME
 from arroyo_lite.connectors.options import MissingOptionError
 from arroyo_lite.connectors.polling_http.jsonpath import PathError, compile_path
 from arroyo_lite.connectors.polling_http.options import OPTIONS, PollingHttpOptions
@@ -47,8 +49,6 @@ if TYPE_CHECKING:
     from arroyo_lite.connectors.options import OptionReader, OptionValue
     from arroyo_lite.connectors.probing import ProbeResult, ProbeSkipped
 
-#: RFC 7230 ``token``: what an HTTP header name may contain.
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _NAMES_CURSOR = re.compile(r"\[\[\s*cursor\s*(\||]])")
 ENDPOINT_VAR_HINT = (
     "{{ VAR }} is not substituted in the endpoint (as in Arroyo: a URL ends up in logs); "
@@ -81,29 +81,6 @@ AUTH_REQUIRED = {
     "oauth2_client_credentials": ("auth.token_url", "auth.client_id", "auth.client_secret"),
 }
 AUTH_NEEDS_TYPE = (*AUTH_SECRET_KEYS, "auth.scope", "auth.api_key.name", "auth.api_key.location")
-HEADERS_FORMAT_ERROR = (
-    "Invalid format for headers; should be a comma-separated list of colon-separated key "
-    "value pairs"
-)
-
-
-def split_headers(text: str) -> tuple[tuple[str, str], ...] | None:
-    """Arroyo's ``string_to_map(s, ':')``, but splitting each pair on its *first* ``:``.
-
-    Returns ``None`` when a piece has no ``:`` (Arroyo's headers format error); an all-blank
-    string is no headers. Values keep their ``{{ VAR }}`` references.
-    """
-    if not text.strip():
-        return ()
-    pairs = []
-    for piece in text.split(","):
-        name, sep, value = piece.strip().partition(":")
-        if not sep:
-            return None
-        pairs.append((name.strip(), value.strip()))
-    return tuple(pairs)
-
-
 def _shape(endpoint: str, env: Mapping[str, str]) -> str | None:
     """The endpoint as one poll would send it (per-poll values as sample values), to check
     the URL's shape; ``None`` when it cannot be parsed (an unknown value, reported on its
@@ -434,7 +411,7 @@ class PollingHttpConnector(Connector):
             )
             return ()
         for name, value in pairs:
-            if not _TOKEN.fullmatch(name):
+            if not HEADER_NAME.fullmatch(name):
                 options.report(
                     options.error(
                         f"invalid header name '{name}'",
