@@ -38,6 +38,9 @@ class SourceState(enum.StrEnum):
     BACKOFF = "backoff"
     #: The server rejected the credentials (HTTP 401 or 403): polled again with backoff.
     UNAUTHORIZED = "unauthorized"
+    #: Waiting for a server's rate-limit budget to reset (``rate_limited_until`` says until
+    #: when); an arroyo-lite extension.
+    RATE_LIMITED = "rate_limited"
     FAILED = "failed"
     FINISHED = "finished"
     STOPPED = "stopped"
@@ -77,6 +80,8 @@ class SourceStatus:
     #: How late the latest poll started against its schedule, in milliseconds (``None``
     #: for sources without a schedule). Grows when the process cannot keep up.
     lag_ms: float | None = None
+    #: While ``state`` is ``rate_limited``: when the server said its budget resets.
+    rate_limited_until_ns: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def snapshot(self) -> SourceStatus:

@@ -40,6 +40,7 @@ _FIELDS: list[pa.Field[Any]] = [
     pa.field("last_poll_at", _TS),
     pa.field("next_poll_at", _TS),
     pa.field("lag_ms", pa.float64()),
+    pa.field("rate_limited_until", _TS),
 ]
 STATUS_SCHEMA = pa.schema(_FIELDS)
 
@@ -66,6 +67,7 @@ def status_table(statuses: Sequence[SourceStatus]) -> pa.Table:
         "last_poll_at": [_micros(s.last_poll_at_ns) for s in statuses],
         "next_poll_at": [_micros(s.next_poll_at_ns) for s in statuses],
         "lag_ms": [s.lag_ms for s in statuses],
+        "rate_limited_until": [_micros(s.rate_limited_until_ns) for s in statuses],
     }
     return pa.table(
         [pa.array(columns[f.name], f.type) for f in STATUS_SCHEMA], schema=STATUS_SCHEMA

@@ -36,7 +36,7 @@ from arroyo_lite.secrets import Secrets
 log = logging.getLogger(__name__)
 
 #: States an operator may report while it runs; the others belong to the supervisor.
-REPORTABLE = frozenset({SourceState.RUNNING, SourceState.BACKOFF})
+REPORTABLE = frozenset({SourceState.RUNNING, SourceState.BACKOFF, SourceState.RATE_LIMITED})
 #: States after which nothing changes any more.
 FINAL = frozenset({SourceState.FAILED, SourceState.FINISHED, SourceState.STOPPED})
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -286,6 +287,7 @@ _STATE_STYLE = {
     SourceState.STARTING: "cyan",
     SourceState.BACKOFF: "yellow",
     SourceState.UNAUTHORIZED: "bold yellow",
+    SourceState.RATE_LIMITED: "magenta",
     SourceState.FAILED: "bold red",
     SourceState.FINISHED: "blue",
     SourceState.STOPPED: "dim",
@@ -328,6 +330,8 @@ def status_table(statuses: Sequence[SourceStatus], *, now_ns: int | None = None)
         )
         if s.deduplicated_rows or s.state_keys:
             errors.append(Text(f"{s.table}: {_key_state(s)}", style="dim"))
+        if s.state is SourceState.RATE_LIMITED and s.rate_limited_until_ns is not None:
+            errors.append(Text(f"{s.table}: {_rate_limited(s, now_ns)}", style="magenta"))
         if s.last_error:
             line = Text(f"{s.table}: last error: ", style="bold")
             line.append(s.last_error, style="red")
@@ -344,10 +348,19 @@ def status_line(statuses: Sequence[SourceStatus]) -> str:
             part += f", {s.failures} failed"
         if s.deduplicated_rows or s.state_keys:
             part += f", {s.deduplicated_rows} deduplicated, {s.state_keys} keys"
-        if s.state in (SourceState.BACKOFF, SourceState.UNAUTHORIZED, SourceState.FAILED):
+        if s.state is SourceState.RATE_LIMITED and s.rate_limited_until_ns is not None:
+            part += f" [{_rate_limited(s, None)}]"
+        elif s.state in (SourceState.BACKOFF, SourceState.UNAUTHORIZED, SourceState.FAILED):
             part += f" [{s.state}]"
         parts.append(part)
     return " | ".join(parts) if parts else "no sources"
+
+
+def _rate_limited(s: SourceStatus, now_ns: int | None) -> str:
+    """``rate limited until 12:00:30 UTC (in 12.5s)``: a table waiting for a budget reset."""
+    until = s.rate_limited_until_ns
+    now_ns = now_ns if now_ns is not None else time.time_ns()
+    return f"rate limited until {format_ns(until)} UTC ({format_ns(until, now_ns=now_ns)})"
 
 
 def _key_state(s: SourceStatus) -> str:

@@ -120,11 +120,18 @@ class HttpError(SourceError):
     """
 
     def __init__(
-        self, message: str, *, status_code: int | None = None, body_excerpt: str | None = None
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        body_excerpt: str | None = None,
+        headers: CIMultiDictProxy[str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.body_excerpt = body_excerpt
+        #: The answer's headers (rate-limit headers of a 403, :mod:`.ratelimit`).
+        self.headers = headers
 
 
 class CredentialsRejectedError(HttpError):
@@ -146,10 +153,12 @@ class TransientHttpError(TransientSourceError):
         retry_after: float | None = None,
         hint: str | None = None,
         body_excerpt: str | None = None,
+        headers: CIMultiDictProxy[str] | None = None,
     ) -> None:
         super().__init__(message, retry_after=retry_after, hint=hint)
         self.status_code = status_code
         self.body_excerpt = body_excerpt
+        self.headers = headers
 
 
 def _failed(cause: str, request: HttpRequest) -> str:
@@ -298,10 +307,11 @@ async def _raise_for_status(resp: aiohttp.ClientResponse, request: HttpRequest) 
         if resp.status in RETRY_AFTER_STATUSES:
             retry_after = parse_retry_after(resp.headers.get("Retry-After"), time.time())
         raise TransientHttpError(
-            message, status_code=resp.status, retry_after=retry_after, body_excerpt=excerpt
-        )
+            message, status_code=resp.status, retry_after=retry_after, body_excerpt=excerpt,
+            headers=resp.headers,
+        )  # fmt: skip
     kind = CredentialsRejectedError if resp.status in (401, 403) else HttpError
-    raise kind(message, status_code=resp.status, body_excerpt=excerpt)
+    raise kind(message, status_code=resp.status, body_excerpt=excerpt, headers=resp.headers)
 
 
 async def _excerpt(resp: aiohttp.ClientResponse, request: HttpRequest) -> str:

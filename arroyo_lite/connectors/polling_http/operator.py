@@ -48,6 +48,7 @@ from arroyo_lite.connectors.polling_http.metadata import MetadataColumns, PageIn
 from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
 from arroyo_lite.connectors.polling_http.poll import PollReport, PollStep, poll_step
 from arroyo_lite.connectors.polling_http.poll_state import PollMemory
+from arroyo_lite.connectors.polling_http.ratelimit import RateGate, host_pace
 from arroyo_lite.connectors.polling_http.scheduling import admission
 from arroyo_lite.errors import ArroyoLiteError, FatalSourceError, SourceError
 from arroyo_lite.formats.records import RecordPath
@@ -119,6 +120,7 @@ class PollingHttpOperator(SourceOperator):
     _keys: keys.KeyState | None = None
     #: Whether the previous decoded poll dropped records (to log a streak of them once).
     _dropping: bool = False
+    _gate: RateGate | None = None
 
     def poll_started(self, due: float, started: float) -> None:
         """Called as each poll starts, with its due and actual monotonic times.
@@ -142,6 +144,13 @@ class PollingHttpOperator(SourceOperator):
                 # An undecodable format or a bad virtual column: no retry can fix the config.
                 raise FatalSourceError(str(e), hint=getattr(e, "hint", None)) from e
             self._setup_modes(options, step)
+            rate = options.rate_limit_requests_per_second
+            self._gate = RateGate(
+                self.context.clock,
+                pace=host_pace(options.endpoint, rate) if rate is not None else None,
+                paced_origin=step.request.url,
+                on_wait=self._rate_limited,
+            )
             async with shared_session() as session:
                 await self._loop(session, step, options, emit)
         except FatalSourceError as e:
@@ -205,6 +214,9 @@ class PollingHttpOperator(SourceOperator):
             self.status.next_poll_at_ns = clock.time_ns() + int(max(delay, 0.0) * 1e9)
             if delay > 0:
                 await clock.sleep(delay)
+            if self._gate is not None:
+                # Out of admission: a table waiting for its budget holds no poll slot.
+                await self._gate.wait_for_budget()
             async with admission():
                 # The request (and its timeout) starts only once admitted: a poll that
                 # waited for a slot is late, never timed out for waiting.
@@ -246,7 +258,8 @@ class PollingHttpOperator(SourceOperator):
         validators = self._validators
         conditional = validators.headers() if validators is not None else ()
         try:
-            async with aclosing(step.pages(session, values, report, conditional)) as pages:
+            pages_of_poll = step.pages(session, values, report, conditional, self._gate)
+            async with aclosing(pages_of_poll) as pages:
                 async for response in pages:
                     responses.append(response)
             if responses[0].status == 304:
@@ -265,6 +278,22 @@ class PollingHttpOperator(SourceOperator):
         last = responses[-1] if responses[-1].status != 304 else None
         self._memory.succeeded(values, last)
         return None
+
+    def _rate_limited(self, until_ns: int | None, why: str) -> None:
+        """The rate gate started (``until_ns``) or ended (``None``) a wait for a budget."""
+        self.status.rate_limited_until_ns = until_ns
+        if until_ns is None:
+            self.report(SourceState.RUNNING)
+            return
+        self.report(SourceState.RATE_LIMITED)
+        extra = self.status.extra
+        extra["rate_limited_waits"] = extra.get("rate_limited_waits", 0) + 1
+        level = logging.INFO if extra["rate_limited_waits"] == 1 else logging.DEBUG
+        wait_s = max(until_ns - self.context.clock.time_ns(), 0) / 1e9
+        logger.log(
+            level, "source %s: rate limited (%s); waiting %.1f s for the budget to reset",
+            self.config.name, why, wait_s,
+        )  # fmt: skip
 
     def _not_modified(self) -> None:
         """A 304: an unchanged poll (no rows, no failure)."""

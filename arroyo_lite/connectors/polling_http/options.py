@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from arroyo_lite.connectors.option_spec import OptionKind, OptionSet, option
 
 STRING, INTEGER, BOOLEAN = OptionKind.STRING, OptionKind.INTEGER, OptionKind.BOOLEAN
+NUMBER = OptionKind.NUMBER
 #: Values of ``emit_behavior``: Arroyo's two, then arroyo-lite's.
 EMIT_BEHAVIORS = ("all", "changed", "dedup")
 #: ``pagination.type`` values (dlt ``rest_api``'s paginator names).
@@ -295,6 +296,17 @@ class PollingHttpOptions:
         "endpoint: 'basic' (HTTP Basic, RFC 6749 2.3.1) or 'body' (form parameters).",
         key="auth.client_auth", default="basic", enum=("basic", "body"), extension=True,
     )  # fmt: skip
+
+    rate_limit_requests_per_second: float | None = option(
+        NUMBER,
+        "Most requests per second sent to the endpoint's host (scheme, host and port), "
+        "shared by every table of the session that sets it for that host (the lowest value "
+        "applies); pages and retries count. Server rate-limit headers are honoured anyway.",
+        key="rate_limit.requests_per_second",
+        exclusive_minimum=0,
+        extension=True,
+        examples=("0.5",),
+    )
 
 
 OPTIONS = OptionSet(

@@ -44,6 +44,11 @@ from arroyo_lite.connectors.polling_http.paging import (
     SinglePage,
 )
 from arroyo_lite.connectors.polling_http.poll_state import CursorSource
+from arroyo_lite.connectors.polling_http.ratelimit import (
+    MAX_EXHAUSTED_RETRIES,
+    RateGate,
+    retry_after_of,
+)
 from arroyo_lite.connectors.polling_http.request_template import RequestTemplate
 from arroyo_lite.connectors.polling_http.templates import (
     SAMPLE_VALUES,
@@ -127,11 +132,13 @@ class PollStep:
         values: PollValues | None = None,
         report: PollReport | None = None,
         conditional: tuple[tuple[str, str], ...] = (),
+        gate: RateGate | None = None,
     ) -> AsyncGenerator[HttpResponse, None]:
         """Send the poll's requests in order (built with ``values``), yielding each page;
         at most ``max_pages`` (``report.capped`` says the cap stopped it). A next link to
         another origin raises :class:`HttpError`. ``conditional`` headers go with the first
-        request only; a 304 answer to it is the poll's only page."""
+        request only; a 304 answer to it is the poll's only page. ``gate`` holds each
+        request until the rate limits allow it (:mod:`.ratelimit`), pages included."""
         report = report if report is not None else PollReport()
         paginator = self.paginator()
         request = paginator.init_request(self.request_for(values))
@@ -139,7 +146,7 @@ class PollStep:
         if conditional:
             sending = replace(request, headers=request.headers + conditional)
         while True:
-            response = await self._send(session, sending, report)
+            response = await self._send(session, sending, report, gate)
             report.pages += 1
             report.page_lines.append(len(report.lines) - 1)
             yield response
@@ -157,22 +164,47 @@ class PollStep:
                 raise HttpError(request.secrets.mask(f"HTTP request failed: {e}")) from None
 
     async def _send(
-        self, session: aiohttp.ClientSession, request: HttpRequest, report: PollReport
+        self,
+        session: aiohttp.ClientSession,
+        request: HttpRequest,
+        report: PollReport,
+        gate: RateGate | None = None,
     ) -> HttpResponse:
         """One logical request through the auth flow (httpx's ``_send_handling_auth``).
 
         A 401/403 is thrown into the flow (``CredentialsRejectedError``), so a strategy can
-        refresh its credentials and send again, or let it end the poll."""
+        refresh its credentials and send again, or let it end the poll. A 403/429 saying
+        the rate-limit budget is spent is waited out and sent again (at most
+        :data:`~.ratelimit.MAX_EXHAUSTED_RETRIES` times); a 403 with ``Retry-After`` is a
+        rate limit too (transient), not a rejection of the credentials."""
         flow = self.auth.auth_flow(request)
+        exhausted = 0
         try:
             sent = next(flow)
             while True:
+                if gate is not None:
+                    await gate.before(sent)
                 try:
                     response = await fetch(session, sent)
                 except (HttpError, TransientHttpError) as e:
                     report.failed(sent, e)
                     if self.auth.is_auth_request(sent):
                         raise auth_failed(e) from e
+                    if (
+                        gate is not None
+                        and e.status_code in (403, 429)
+                        and exhausted < MAX_EXHAUSTED_RETRIES
+                        and gate.exhausted_answer(e.headers)
+                    ):
+                        exhausted += 1
+                        continue
+                    if isinstance(e, CredentialsRejectedError) and e.status_code == 403:
+                        wait = retry_after_of(e.headers, time.time())
+                        if wait is not None:
+                            raise TransientHttpError(
+                                e.message, status_code=403, retry_after=wait,
+                                body_excerpt=e.body_excerpt, headers=e.headers,
+                            ) from e  # fmt: skip
                     if not isinstance(e, CredentialsRejectedError):
                         raise
                     try:
@@ -181,6 +213,8 @@ class PollStep:
                         raise e from None
                     continue
                 report.sent(sent, response)
+                if gate is not None:
+                    gate.observe(response.headers)
                 try:
                     sent = flow.send(response)
                 except StopIteration:

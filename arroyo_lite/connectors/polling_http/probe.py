@@ -22,6 +22,7 @@ import aiohttp
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from arroyo_lite.clock import SystemClock
 from arroyo_lite.config import TableConfig
 from arroyo_lite.connectors.polling_http.http import (
     HttpError,
@@ -34,6 +35,7 @@ from arroyo_lite.connectors.polling_http.operator import OFFLOAD_BYTES, page_dec
 from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
 from arroyo_lite.connectors.polling_http.poll import PollReport, PollStep, poll_step
 from arroyo_lite.connectors.polling_http.poll_state import PollMemory
+from arroyo_lite.connectors.polling_http.ratelimit import RateGate
 from arroyo_lite.connectors.polling_http.templates import PollValues
 from arroyo_lite.connectors.probing import ProbeResult, ProbeStage
 from arroyo_lite.errors import ArroyoLiteError, FatalSourceError
@@ -106,8 +108,9 @@ async def _probe(
     started = time.perf_counter()
     report = PollReport()
     responses: list[HttpResponse] = []
+    gate = _probe_gate(step, report)
     try:
-        async with aclosing(step.pages(session, values, report)) as pages:
+        async with aclosing(step.pages(session, values, report, gate=gate)) as pages:
             async for response in pages:
                 responses.append(response)
     except (HttpError, TransientHttpError) as e:
@@ -184,6 +187,19 @@ async def _probe(
         ),
         notes=_trace(report),
     )
+
+
+def _probe_gate(step: PollStep, report: PollReport) -> RateGate:
+    """The rate gate of a trial poll: it waits for a budget reset (each wait one line of
+    the trace) at most as long as the request timeout, and paces nothing (one table)."""
+    clock = SystemClock()
+
+    def waiting(until_ns: int | None, why: str) -> None:
+        if until_ns is not None:
+            wait_s = max(until_ns - clock.time_ns(), 0) / 1e9
+            report.lines.append(f"  rate limited ({why}): waiting {wait_s:.1f} s for the reset")
+
+    return RateGate(clock, on_wait=waiting, max_wait_s=step.request.timeout_s)
 
 
 def _trace(report: PollReport) -> tuple[str, ...]:
