@@ -12,7 +12,9 @@ from arroyo_lite.sql import compile_file
 from arroyo_lite.sql.statements import CreateView, Insert, Query
 
 EXAMPLES = sorted((Path(__file__).parents[1] / "sql_examples").glob("*.sql"))
-ENV = {"GITHUB_TOKEN": "ghp_example_token_for_tests", "SHOP_TOKEN": "shop-token-for-tests"}
+ENV = {"GITHUB_TOKEN": "ghp_example_token_for_tests", "SHOP_TOKEN": "shop-token-for-tests",
+       "STRIPE_API_KEY": "sk_test_for_tests", "ORDERS_CLIENT_ID": "demo-client",
+       "ORDERS_CLIENT_SECRET": "demo-client-secret"}  # fmt: skip
 
 
 def test_examples_exist() -> None:

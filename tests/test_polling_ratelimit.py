@@ -283,4 +283,3 @@ def _json() -> Any:
     from arroyo_lite.config import Format
 
     return Format.JSON
-

@@ -18,7 +18,9 @@ Endpoints (all on 127.0.0.1):
     A JSON index of the endpoints.
 
 Push endpoints (SSE and WebSocket stand-ins for Wikimedia, Mastodon, Jetstream and firesky)
-are in :mod:`arroyo_lite.demo.streams`.
+are in :mod:`arroyo_lite.demo.streams`; stand-ins for GitHub's issues, Stripe's charges and
+USGS' event query in :mod:`arroyo_lite.demo.apis`; an OAuth2 token endpoint and a resource it
+protects in :mod:`arroyo_lite.demo.oauth`.
 
 Use :class:`DemoServer` to run it on a background thread (what ``arroyo-lite demo`` does), or
 run it standalone: ``python -m arroyo_lite.demo.api --port 8080``.
@@ -39,6 +41,8 @@ import orjson
 from aiohttp import web
 
 from arroyo_lite.demo import DEFAULT_HOST, DEFAULT_PORT
+from arroyo_lite.demo.apis import API_ENDPOINTS, add_api_routes
+from arroyo_lite.demo.oauth import add_oauth_routes
 from arroyo_lite.demo.streams import STREAM_ENDPOINTS, add_stream_routes
 
 SYMBOLS = {"ACME": 120.0, "GLOBEX": 48.5, "INITECH": 15.25, "UMBRELLA": 310.0, "HOOLI": 72.0}
@@ -94,6 +98,7 @@ async def _index(request: web.Request) -> web.Response:
                 "/metrics": "Prometheus text: request counters",
                 "/hooks": "POST: a webhook receiver; GET: the last bodies it received",
                 **STREAM_ENDPOINTS,
+                **API_ENDPOINTS,
             }
         }
     )
@@ -192,6 +197,8 @@ def make_app(
     app.router.add_post("/hooks", _receive_hook)
     app.router.add_get("/hooks", _hooks)
     add_stream_routes(app)
+    add_api_routes(app)
+    add_oauth_routes(app)
     return app
 
 

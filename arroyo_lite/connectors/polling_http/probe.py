@@ -136,6 +136,7 @@ async def _probe(
         content_type=last.content_type,
         final_url=redact_url(step.secrets.mask(last.url))
         if len(responses) == 1 and last.url != request.url
+        and not step.auth.is_auth_request(request)
         else None,
         withheld=tuple(note for r in responses for note in r.withheld),
     )
@@ -160,7 +161,9 @@ async def _probe(
     batches = [p.batch for p in decoded if p.batch is not None]
     from arroyo_lite.formats.mismatch import mismatch_warning
 
-    warning = mismatch_warning(
+    # The check compares the columns with the body's top-level keys: with records.path the
+    # records are elsewhere in the body, so it would warn about every correct table.
+    warning = None if config.connector_options.records_path else mismatch_warning(
         config,
         responses[0].body,
         decoded[0].batch if decoded else None,
