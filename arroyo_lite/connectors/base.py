@@ -121,6 +121,12 @@ class Operator(ABC):  # noqa: B024 - abstract by intent: only its two kinds are 
         self.status = SourceStatus(table=config.name, connector=config.connector or "")
         self._reporter: Callable[[SourceState], None] | None = None
 
+    @property
+    def learned_secrets(self) -> Secrets:
+        """Secret values the operator learned while running (an OAuth2 access token), masked
+        by its supervisor like the ones of its config. None by default."""
+        return Secrets()
+
     def report(self, state: SourceState) -> None:
         """Tell the supervisor this operator is ``RUNNING`` or in ``BACKOFF`` now.
 

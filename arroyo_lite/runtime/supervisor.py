@@ -108,19 +108,23 @@ class Supervisor:
                 self._set_final(SourceState.STOPPED)
             raise
         except SourceError as e:
-            message = self.secrets.mask(e.message)
+            message = self._mask(e.message)
             self._fail(e, message)
             log.error("source '%s' failed: %s", self.table, message)
         except Exception as e:  # a bug in an operator must stop its table only
-            trace = self.secrets.mask("".join(traceback.format_exception(e)))
+            trace = self._mask("".join(traceback.format_exception(e)))
             log.error("source '%s' crashed:\n%s", self.table, trace)
-            message = self.secrets.mask(f"internal error: {type(e).__name__}: {e}")
+            message = self._mask(f"internal error: {type(e).__name__}: {e}")
             self._fail(SourceError(message), message)
         else:
             self._set_final(SourceState.FINISHED)
         finally:
             self._exited()
         return self.error
+
+    def _mask(self, text: str) -> str:
+        """``text`` without the config's secrets nor those the operator learned running."""
+        return (self.secrets | self.operator.learned_secrets).mask(text)
 
     def _fail(self, error: SourceError, message: str) -> None:
         self.error = error

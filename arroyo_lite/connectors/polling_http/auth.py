@@ -219,11 +219,16 @@ class ClientCredentials(Auth):
 
     def auth_flow(self, request: HttpRequest) -> AuthFlow:
         token = self._valid()
+        fresh = token is None
         if token is None:
             token = self._take((yield self.token_request()))
         try:
             yield self._with(request, token)
         except CredentialsRejectedError:
+            if fresh:
+                # A token issued for this very request was refused: another one would be
+                # too. The rejection is the poll's answer (refreshed once, then reported).
+                raise
             # The token may have been revoked or expired early: fetch one once more.
             if _TOKENS.get(self._key) is token:
                 del _TOKENS[self._key]

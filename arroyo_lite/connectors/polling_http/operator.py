@@ -52,6 +52,7 @@ from arroyo_lite.connectors.polling_http.ratelimit import RateGate, host_pace
 from arroyo_lite.connectors.polling_http.scheduling import admission
 from arroyo_lite.errors import ArroyoLiteError, FatalSourceError, SourceError
 from arroyo_lite.formats.records import RecordPath
+from arroyo_lite.secrets import Secrets
 
 if TYPE_CHECKING:
     from arroyo_lite.config import TableConfig
@@ -121,6 +122,12 @@ class PollingHttpOperator(SourceOperator):
     #: Whether the previous decoded poll dropped records (to log a streak of them once).
     _dropping: bool = False
     _gate: RateGate | None = None
+
+    @property
+    def learned_secrets(self) -> Secrets:
+        """The credentials the table sends now, an OAuth2 access token included."""
+        step = getattr(self, "_step", None)
+        return step.secrets if step is not None else Secrets()
 
     def poll_started(self, due: float, started: float) -> None:
         """Called as each poll starts, with its due and actual monotonic times.
