@@ -258,12 +258,12 @@ def test_status_shows_a_table_waiting_and_until_when() -> None:
         )
         wait_for(lambda: session.status()[0].state is SourceState.RATE_LIMITED)
         row = session.query(
-            "SELECT state, epoch_ms(rate_limited_until) AS until FROM arroyo_status"
+            "SELECT state, epoch_us(rate_limited_until) AS until FROM arroyo_status"
         ).to_pylist()[0]
         [status] = session.status()
         assert row["state"] == "rate_limited"
         assert status.rate_limited_until_ns is not None
-        assert row["until"] == status.rate_limited_until_ns // 10**6
+        assert row["until"] == status.rate_limited_until_ns // 10**3
         until = render.format_ns(status.rate_limited_until_ns)
         assert f"[rate limited until {until} UTC (in 1" in render.status_line([status])
         text = _rendered(render.status_table([status]))

@@ -104,6 +104,8 @@ ARROYO_INSTEAD: dict[str, str] = {
     "pagination.*": "Arroyo sends one request per poll: it follows no pages",
     "conditional_requests": "Arroyo sends no If-None-Match / If-Modified-Since",
     "auth.*": "Arroyo sends only the headers written in 'headers' (no token is fetched)",
+    "rate_limit.*": "Arroyo polls at poll_interval_ms whatever the server's rate-limit headers "
+    "say, and paces no host",
     "max_inflight": "Arroyo's webhook sink keeps at most a fixed 50 requests in flight",
     "retention.max_rows": "Arroyo keeps no live table: rows flow on to the sinks, and state is "
     "bounded by windows and SET updating_ttl",
