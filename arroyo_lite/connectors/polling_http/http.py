@@ -31,12 +31,14 @@ import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
+from typing import NoReturn
 
 import aiohttp
-from multidict import CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from arroyo_lite._version import __version__
+from arroyo_lite.connectors.polling_http import h1
 from arroyo_lite.connectors.polling_http.backoff import parse_retry_after
 from arroyo_lite.errors import SourceError, TransientSourceError
 from arroyo_lite.secrets import Secrets, redact_url
@@ -74,6 +76,8 @@ class HttpRequest:
     _send_headers: dict[str, str] = field(init=False, repr=False, compare=False)
     _skip_headers: frozenset[str] = field(init=False, repr=False, compare=False)
     _timeout: aiohttp.ClientTimeout = field(init=False, repr=False, compare=False)
+    #: The head to write on the lean path (:mod:`.h1`), ``None`` if the request needs aiohttp.
+    _lean_head: bytes | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         headers = dict(self.headers)
@@ -88,6 +92,9 @@ class HttpRequest:
         object.__setattr__(self, "_skip_headers", frozenset(skip))
         object.__setattr__(self, "_url", URL(self.url))
         object.__setattr__(self, "_timeout", aiohttp.ClientTimeout(total=self.timeout_s))
+        object.__setattr__(
+            self, "_lean_head", h1.request_head(self.method, self._url, headers, self.body)
+        )
 
     def masked_headers(self) -> list[tuple[str, str]]:
         """The headers with every substituted secret replaced by ``****``."""
@@ -176,48 +183,29 @@ async def fetch(session: aiohttp.ClientSession, request: HttpRequest) -> HttpRes
     uncompressed body first, then while streaming the decompressed body; exactly the
     maximum is allowed). Never
     raises anything else for a network problem.
+
+    On a :func:`shared_session`, a plain ``GET`` goes through the lean keep-alive client
+    (:mod:`.h1`, same contract, a fraction of aiohttp's CPU); everything else through aiohttp.
     """
     started = time.perf_counter()
+    lean = _lean_pools.get(session) if h1.enabled() else None
     try:
-        sent, withheld = request, []
+        sent, withheld = request, list[str]()
         for _ in range(MAX_REDIRECTS + 1):
-            async with session.request(
-                sent.method,
-                sent._url,
-                headers=sent._send_headers,
-                data=sent.body,
-                skip_auto_headers=sent._skip_headers,
-                timeout=request._timeout if sent is request else _remaining(sent, started),
-                allow_redirects=False,
-            ) as resp:
-                if resp.status in REDIRECT_STATUSES and (location := resp.headers.get("Location")):
-                    sent, kept_back = _redirected(sent, resp.status, resp.url.join(URL(location)))
-                    withheld += kept_back
-                    continue
-                if resp.status == 304:
-                    # Only ever the answer to a conditional request: "unchanged", no body.
-                    return HttpResponse(
-                        status=304,
-                        reason=resp.reason or "",
-                        url=str(resp.url),
-                        headers=resp.headers,
-                        body=b"",
-                        latency_s=time.perf_counter() - started,
-                        withheld=tuple(withheld),
-                    )
-                if not 200 <= resp.status < 300:
-                    await _raise_for_status(resp, sent)
-                body = await _read_capped(resp, sent)
-                return HttpResponse(
-                    status=resp.status,
-                    reason=resp.reason or "",
-                    url=str(resp.url),
-                    headers=resp.headers,
-                    body=body,
-                    latency_s=time.perf_counter() - started,
-                    withheld=tuple(withheld),
-                )
-        raise aiohttp.TooManyRedirects(resp.request_info, ())
+            if lean is not None and sent._lean_head is not None:
+                timeout_s = request.timeout_s - (time.perf_counter() - started)
+                hop = await _lean_hop(lean, sent, max(timeout_s, 0.001))
+            else:
+                timeout = request._timeout if sent is request else _remaining(sent, started)
+                hop = await _aiohttp_hop(session, sent, timeout)
+            if isinstance(hop, HttpResponse):
+                latency = time.perf_counter() - started
+                return replace(hop, latency_s=latency, withheld=tuple(withheld))
+            sent, kept_back = _redirected(sent, *hop)
+            withheld += kept_back
+        raise aiohttp.TooManyRedirects(
+            aiohttp.RequestInfo(sent._url, sent.method, CIMultiDictProxy(CIMultiDict())), ()
+        )
     except TimeoutError as e:
         raise TransientHttpError(
             _failed(f"operation timed out after {request.timeout_s * 1000:.0f} ms", request),
@@ -233,6 +221,10 @@ async def fetch(session: aiohttp.ClientSession, request: HttpRequest) -> HttpRes
         raise TransientHttpError(
             _failed(f"error connecting to {e.host}:{e.port}: {e.os_error.strerror or e}", request)
         ) from e
+    except h1.ConnectFailed as e:
+        raise TransientHttpError(
+            _failed(f"error connecting to {e.host}:{e.port}: {e.os_error.strerror or e}", request)
+        ) from e
     except aiohttp.ClientPayloadError as e:
         raise TransientHttpError(
             _failed(f"error reading response body: {_one_line(e)}", request)
@@ -240,9 +232,83 @@ async def fetch(session: aiohttp.ClientSession, request: HttpRequest) -> HttpRes
     except aiohttp.ClientError as e:
         # Server disconnects, malformed responses and the like: worth another try.
         raise TransientHttpError(_failed(f"{type(e).__name__}: {_one_line(e)}", request)) from e
+    except h1.Disconnected as e:
+        raise TransientHttpError(_failed(f"ServerDisconnectedError: {e}", request)) from e
+    except h1.BadBody as e:
+        raise TransientHttpError(
+            _failed(f"error reading response body: {_one_line(e)}", request)
+        ) from e
+    except h1.BadResponse as e:
+        raise TransientHttpError(_failed(f"ClientResponseError: {_one_line(e)}", request)) from e
+    except h1.BodyTooLarge as e:
+        if e.declared is not None:
+            cause = (
+                f"content length sent by server exceeds maximum limit ({e.declared} > {e.limit})"
+            )
+        else:
+            cause = f"response body exceeds max length {e.limit}"
+        raise HttpError(_failed(cause, request), status_code=e.status) from e
     except (ValueError, UnicodeError) as e:
         # aiohttp rejects some header values or bodies only when sending; not retryable.
         raise HttpError(request.secrets.mask(f"invalid request: {e}")) from e
+
+
+async def _aiohttp_hop(
+    session: aiohttp.ClientSession, sent: HttpRequest, limit: aiohttp.ClientTimeout
+) -> HttpResponse | tuple[int, URL]:
+    """One request through aiohttp: the final response, or a redirect's status and target."""
+    async with session.request(
+        sent.method,
+        sent._url,
+        headers=sent._send_headers,
+        data=sent.body,
+        skip_auto_headers=sent._skip_headers,
+        timeout=limit,
+        allow_redirects=False,
+    ) as resp:
+        if resp.status in REDIRECT_STATUSES and (location := resp.headers.get("Location")):
+            return resp.status, resp.url.join(URL(location))
+        if resp.status == 304:
+            # Only ever the answer to a conditional request: "unchanged", no body.
+            body = b""
+        elif not 200 <= resp.status < 300:
+            excerpt = await _excerpt(resp, sent)
+            _raise_for_status(resp.status, resp.headers, excerpt, sent)
+        else:
+            body = await _read_capped(resp, sent)
+        return HttpResponse(
+            status=resp.status,
+            reason=resp.reason or "",
+            url=str(resp.url),
+            headers=resp.headers,
+            body=body,
+            latency_s=0.0,
+        )
+
+
+async def _lean_hop(
+    pool: h1.Pool, sent: HttpRequest, seconds: float
+) -> HttpResponse | tuple[int, URL]:
+    """One plain ``GET`` through :mod:`.h1` (its errors are mapped by :func:`fetch`)."""
+    assert sent._lean_head is not None
+    async with asyncio.timeout(seconds):
+        raw = await pool.send(sent._url, sent._lean_head, sent.max_body_bytes)
+    headers = CIMultiDictProxy(CIMultiDict(raw.headers))
+    status = raw.status
+    if status in REDIRECT_STATUSES and (location := headers.get("Location")):
+        return status, sent._url.join(URL(location))
+    if not 200 <= status < 300 and status != 304:
+        head = raw.body[:EXCERPT_BYTES]
+        excerpt = _mask_excerpt(head, sent) if head else "<no body>"
+        _raise_for_status(status, headers, excerpt, sent)
+    return HttpResponse(
+        status=status,
+        reason=raw.reason,
+        url=sent.url,
+        headers=headers,
+        body=raw.body if status != 304 else b"",
+        latency_s=0.0,
+    )
 
 
 def _remaining(request: HttpRequest, started: float) -> aiohttp.ClientTimeout:
@@ -299,19 +365,20 @@ def _one_line(error: Exception) -> str:
     return re.sub(r"^\d{3}, message: ", "", text) or type(error).__name__
 
 
-async def _raise_for_status(resp: aiohttp.ClientResponse, request: HttpRequest) -> None:
-    message = _failed(f"http server responded with {resp.status}", request)
-    excerpt = await _excerpt(resp, request)
-    if resp.status == 429 or resp.status >= 500:
+def _raise_for_status(
+    status: int, headers: CIMultiDictProxy[str], excerpt: str, request: HttpRequest
+) -> NoReturn:
+    message = _failed(f"http server responded with {status}", request)
+    if status == 429 or status >= 500:
         retry_after = None
-        if resp.status in RETRY_AFTER_STATUSES:
-            retry_after = parse_retry_after(resp.headers.get("Retry-After"), time.time())
+        if status in RETRY_AFTER_STATUSES:
+            retry_after = parse_retry_after(headers.get("Retry-After"), time.time())
         raise TransientHttpError(
-            message, status_code=resp.status, retry_after=retry_after, body_excerpt=excerpt,
-            headers=resp.headers,
+            message, status_code=status, retry_after=retry_after, body_excerpt=excerpt,
+            headers=headers,
         )  # fmt: skip
-    kind = CredentialsRejectedError if resp.status in (401, 403) else HttpError
-    raise kind(message, status_code=resp.status, body_excerpt=excerpt, headers=resp.headers)
+    kind = CredentialsRejectedError if status in (401, 403) else HttpError
+    raise kind(message, status_code=status, body_excerpt=excerpt, headers=headers)
 
 
 async def _excerpt(resp: aiohttp.ClientResponse, request: HttpRequest) -> str:
@@ -322,6 +389,11 @@ async def _excerpt(resp: aiohttp.ClientResponse, request: HttpRequest) -> str:
         return "<body unreadable>"
     if not head:
         return "<no body>"
+    return _mask_excerpt(head, request)
+
+
+def _mask_excerpt(head: bytes, request: HttpRequest) -> str:
+    """``head`` (at most :data:`EXCERPT_BYTES` of a body) as one masked, shortened line."""
     # Mask first, then fold whitespace and cut: a secret split by either is never shown.
     secrets = request.secrets
     # The body may go on after the head read: the head may end inside a secret.
@@ -371,8 +443,13 @@ class _SharedSession:
             cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=True,
         )
+        #: The lean client's connections (plain GETs, :mod:`.h1`), closed with the session.
+        self.lean = h1.Pool()
+        _lean_pools[self.session] = self.lean
 
 
+#: The lean pool of each shared session (other sessions always use aiohttp).
+_lean_pools: weakref.WeakKeyDictionary[aiohttp.ClientSession, h1.Pool] = weakref.WeakKeyDictionary()
 _sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _SharedSession] = (
     weakref.WeakKeyDictionary()
 )
@@ -393,4 +470,5 @@ async def shared_session() -> AsyncIterator[aiohttp.ClientSession]:
         if shared.users == 0:
             if _sessions.get(loop) is shared:
                 del _sessions[loop]
+            shared.lean.close()
             await shared.session.close()

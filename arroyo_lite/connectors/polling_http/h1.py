@@ -1,0 +1,355 @@
+"""A lean HTTP/1.1 keep-alive client for plain polls: asyncio Protocols and httptools' parser.
+
+aiohttp's request cycle costs about 300 us of CPU per small request on the development
+machine (``benchmarks/poll_step.py``): request and response objects, header multidicts,
+stream readers, timers and several tasks' worth of awaits. A poll of a plain ``GET`` needs
+none of that, so :func:`.http.fetch` sends such a request here instead
+(:func:`eligible`): the request head is built once per :class:`~.http.HttpRequest`
+(:func:`request_head`), written in one call on a pooled keep-alive connection, and the
+response is parsed by httptools (llhttp, the parser of Node.js) in the protocol's callbacks;
+one future per request, no stream objects.
+
+Contract, as aiohttp's for the same request (so the two paths are interchangeable):
+
+* the same headers go out (``Host``, ``Accept: */*``, the request's own, ``User-Agent`` unless
+  set), except that ``Accept-Encoding`` offers only ``gzip, deflate`` (aiohttp adds ``br``
+  when brotli is installed); a ``gzip`` or ``deflate`` body is decompressed, any other
+  ``Content-Encoding`` is handed back as it came (as aiohttp does without brotli);
+* :func:`send` returns a :class:`RawResponse` or raises ``TimeoutError`` (the whole exchange,
+  connecting included, is bounded by ``timeout_s``), :class:`ConnectFailed` (an ``OSError``
+  with the host and port), :class:`Disconnected` (the server closed the connection before a
+  complete answer), :class:`BadResponse` (an unparsable answer), :class:`BadBody` (a body
+  that does not decompress) or :class:`BodyTooLarge`;
+* a body over ``max_body_bytes`` (decompressed) is refused; for a non-2xx answer only the
+  first :data:`KEEP_ERROR_BYTES` of the body are kept (for the error excerpt);
+* a connection is reused only when the server allows keep-alive and the answer was read in
+  full; a request on a reused connection that the server had closed meanwhile (no byte of an
+  answer came back) is sent again once on a new connection (``GET`` is idempotent).
+
+``ARROYO_LITE_HTTP=aiohttp`` turns this path off (every request then goes through aiohttp).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import zlib
+from collections import deque
+from dataclasses import dataclass
+
+import httptools
+from yarl import URL
+
+#: Set to ``aiohttp`` to send every request through aiohttp.
+HTTP_ENV = "ARROYO_LITE_HTTP"
+#: How much of a non-2xx answer's body is kept (the excerpt reads at most 1 KiB of it).
+KEEP_ERROR_BYTES = 4096
+#: What aiohttp sends by default (without brotli installed), sent the same here.
+DEFAULT_HEADERS = (("Accept", "*/*"), ("Accept-Encoding", "gzip, deflate"))
+#: Header names or values holding one of these are left to aiohttp (which refuses them).
+_UNSAFE = ("\r", "\n", "\x00")
+
+
+def enabled() -> bool:
+    """Whether the lean path is on (``ARROYO_LITE_HTTP`` is not ``aiohttp``)."""
+    return os.environ.get(HTTP_ENV, "").lower() != "aiohttp"
+
+
+def request_head(
+    method: str, url: URL, headers: dict[str, str], body: bytes | None
+) -> bytes | None:
+    """The request's head, ready to write, or ``None`` when the request is not for this path:
+    only a ``GET`` without a body to an ``http://`` URL with a host, with header names and
+    values that are plain text (anything else goes through aiohttp, which also reports the
+    invalid ones)."""
+    if method != "GET" or body is not None or url.scheme != "http" or not url.raw_host:
+        return None
+    items = list(headers.items())
+    for name, value in items:
+        if any(c in name or c in value for c in _UNSAFE) or not name.isascii():
+            return None
+    names = {name.lower() for name, _ in items}
+    host = url.raw_host
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    if url.explicit_port and url.port != 80:
+        host = f"{host}:{url.port}"
+    lines = [f"GET {url.raw_path_qs or '/'} HTTP/1.1"]
+    if "host" not in names:
+        lines.append(f"Host: {host}")
+    lines += [f"{name}: {value}" for name, value in DEFAULT_HEADERS if name.lower() not in names]
+    lines += [f"{name}: {value}" for name, value in items]
+    try:
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    except UnicodeEncodeError:
+        return None  # aiohttp encodes such values as UTF-8: leave the request to it
+
+
+class ConnectFailed(OSError):
+    """The connection could not be opened (``os_error`` says why)."""
+
+    def __init__(self, host: str, port: int, os_error: OSError) -> None:
+        super().__init__(os_error.errno, os_error.strerror or str(os_error))
+        self.host = host
+        self.port = port
+        self.os_error = os_error
+
+
+class Disconnected(Exception):
+    """The server closed the connection before the answer was complete."""
+
+
+class BadResponse(Exception):
+    """The answer is not valid HTTP/1.1."""
+
+
+class BadBody(Exception):
+    """The body cannot be decompressed as its ``Content-Encoding`` says."""
+
+
+class BodyTooLarge(Exception):
+    """The body is longer than allowed; ``declared`` is the Content-Length when that told."""
+
+    def __init__(self, status: int, limit: int, declared: int | None) -> None:
+        super().__init__(status, limit, declared)
+        self.status = status
+        self.limit = limit
+        self.declared = declared
+
+
+class _Stale(Exception):
+    """A reused connection was closed before any byte of the answer came: send again."""
+
+
+@dataclass(frozen=True, slots=True)
+class RawResponse:
+    """A complete answer: status, reason, headers as sent (decoded), body (decompressed)."""
+
+    status: int
+    reason: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection; one request at a time (the pool hands it out)."""
+
+    def __init__(self, pool: Pool, key: tuple[str, int]) -> None:
+        self.pool = pool
+        self.key = key
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.closed = False
+        self.used = False  # has answered a request already (so may be stale)
+        self.waiter: asyncio.Future[RawResponse] | None = None
+        self._reset(0)
+
+    def _reset(self, limit: int) -> None:
+        self.limit = limit
+        self.got_bytes = False
+        self.reason = ""
+        self.headers: list[tuple[str, str]] = []
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.keep_error = False
+        self.headers_done = False
+        self.complete = False
+        self.keep_alive = False
+        self.delimited = False  # Content-Length or chunked: not ended by closing
+
+    # --- asyncio.Protocol ---------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self.waiter is None or self.waiter.done():
+            self.close()  # bytes nobody asked for: the connection is not in a known state
+            return
+        self.got_bytes = True
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as e:
+            self._fail(e.__cause__ or e.__context__ or BadResponse(str(e)))
+        except httptools.HttpParserError as e:
+            self._fail(BadResponse(str(e) or type(e).__name__))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.pool.forget(self)
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return
+        if self.headers_done and not self.delimited:
+            self.on_message_complete()  # a body that ends with the connection
+        elif not self.got_bytes and self.used:
+            waiter.set_exception(_Stale())
+        else:
+            waiter.set_exception(Disconnected("Server disconnected"))
+
+    # --- httptools callbacks ------------------------------------------------------------
+
+    def on_status(self, status: bytes) -> None:
+        self.reason += status.decode("latin-1")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name.decode("latin-1"), value.decode("utf-8", "surrogateescape")))
+
+    def on_headers_complete(self) -> None:
+        self.headers_done = True
+        status = self.parser.get_status_code()
+        self.keep_error = not 200 <= status < 300
+        length = encoded = None
+        for name, value in self.headers:
+            lower = name.lower()
+            if lower == "content-length":
+                length = value
+            elif lower == "content-encoding":
+                encoded = value
+            elif lower == "transfer-encoding" and "chunked" in value.lower():
+                self.delimited = True
+        if length is not None:
+            self.delimited = True
+            declared = int(length) if length.strip().isdigit() else None
+            if not self.keep_error and encoded is None and declared and declared > self.limit:
+                raise BodyTooLarge(status, self.limit, declared)
+        if status in (204, 304) or 100 <= status < 200:
+            self.delimited = True
+
+    def on_body(self, body: bytes) -> None:
+        if self.keep_error:
+            if self.size < KEEP_ERROR_BYTES:
+                self.chunks.append(body[: KEEP_ERROR_BYTES - self.size])
+            self.size += len(body)
+            return
+        self.size += len(body)
+        if self.size > self.limit and not self._encoding():
+            raise BodyTooLarge(self.parser.get_status_code(), self.limit, None)
+        self.chunks.append(body)
+
+    def on_message_complete(self) -> None:
+        waiter = self.waiter
+        self.complete = True
+        # Asked here: once the callback returns, llhttp has moved on and says False.
+        self.keep_alive = self.parser.should_keep_alive()
+        if waiter is None or waiter.done():
+            return
+        body = self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
+        encoding = self._encoding()
+        if encoding in ("gzip", "deflate") and body and not self.keep_error:
+            try:
+                body = _decompress(body, encoding, self.limit, self.parser.get_status_code())
+            except zlib.error:
+                waiter.set_exception(BadBody(f"Can not decode content-encoding: {encoding}"))
+                return
+            except BodyTooLarge as e:
+                waiter.set_exception(e)
+                return
+        waiter.set_result(
+            RawResponse(self.parser.get_status_code(), self.reason, self.headers, body)
+        )
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _encoding(self) -> str | None:
+        for name, value in self.headers:
+            if name.lower() == "content-encoding":
+                return value.strip().lower()
+        return None
+
+    def _fail(self, error: BaseException) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(error)
+        self.close()
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    async def exchange(self, head: bytes, limit: int) -> RawResponse:
+        assert self.transport is not None
+        self._reset(limit)
+        waiter: asyncio.Future[RawResponse] = asyncio.get_running_loop().create_future()
+        self.waiter = waiter
+        self.transport.write(head)
+        try:
+            response = await waiter
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            self.waiter = None
+        self.used = True
+        if not self.complete or not self.keep_alive:
+            self.close()
+        return response
+
+
+def _decompress(body: bytes, encoding: str, limit: int, status: int) -> bytes:
+    """A gzip or deflate body (zlib-wrapped or raw deflate, as aiohttp accepts), at most
+    ``limit`` bytes once decompressed."""
+    if encoding == "gzip":
+        wbits = 16 + zlib.MAX_WBITS
+    else:
+        wbits = zlib.MAX_WBITS if body[:1] == b"\x78" else -zlib.MAX_WBITS
+    inflater = zlib.decompressobj(wbits)
+    out = inflater.decompress(body, limit + 1)
+    if len(out) > limit:
+        raise BodyTooLarge(status, limit, None)
+    return out
+
+
+class Pool:
+    """Idle keep-alive connections per (host, port), for one event loop."""
+
+    def __init__(self) -> None:
+        self._idle: dict[tuple[str, int], deque[_Connection]] = {}
+        self._open: set[_Connection] = set()
+
+    def forget(self, connection: _Connection) -> None:
+        self._open.discard(connection)
+
+    async def _connect(self, key: tuple[str, int]) -> _Connection:
+        loop = asyncio.get_running_loop()
+        host, port = key
+        try:
+            _, protocol = await loop.create_connection(lambda: _Connection(self, key), host, port)
+        except OSError as e:
+            raise ConnectFailed(host, port, e) from e
+        self._open.add(protocol)
+        return protocol
+
+    async def send(self, url: URL, head: bytes, limit: int) -> RawResponse:
+        """Send ``head`` to ``url``'s origin and read the answer (see the module contract).
+        The caller bounds the time (``asyncio.timeout``)."""
+        key = (url.raw_host or "", url.port or 80)
+        idle = self._idle.get(key)
+        while idle:
+            connection = idle.pop()
+            if connection.closed:
+                continue
+            try:
+                response = await connection.exchange(head, limit)
+            except _Stale:
+                break  # the server closed it while idle: a new connection, once
+            self._release(connection)
+            return response
+        connection = await self._connect(key)
+        try:
+            response = await connection.exchange(head, limit)
+        except _Stale:
+            raise Disconnected("Server disconnected") from None
+        self._release(connection)
+        return response
+
+    def _release(self, connection: _Connection) -> None:
+        if not connection.closed:
+            self._idle.setdefault(connection.key, deque()).append(connection)
+
+    def close(self) -> None:
+        for connection in list(self._open):
+            connection.close()
+        self._open.clear()
+        self._idle.clear()
