@@ -154,9 +154,9 @@ class ThreadRecording(PollingHttpOperator):
 
     threads: list[int]
 
-    def _work(self, body: bytes, received_at_ns: int, info: Any) -> Any:
+    def _work(self, *args: Any) -> Any:
         self.threads = [*getattr(self, "threads", []), threading.get_ident()]
-        return super()._work(body, received_at_ns, info)
+        return super()._work(*args)
 
 
 @pytest.mark.parametrize(

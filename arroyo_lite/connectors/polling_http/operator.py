@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Hashable
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -37,6 +38,7 @@ from arroyo_lite.connectors.polling_http.changes import (
     body_digest,
     rows_digest,
 )
+from arroyo_lite.connectors.polling_http.coalesce import decode_soon
 from arroyo_lite.connectors.polling_http.conditional import Validators
 from arroyo_lite.connectors.polling_http.http import (
     HttpError,
@@ -52,6 +54,7 @@ from arroyo_lite.connectors.polling_http.ratelimit import RateGate, host_pace
 from arroyo_lite.connectors.polling_http.scheduling import admission
 from arroyo_lite.errors import ArroyoLiteError, FatalSourceError, SourceError
 from arroyo_lite.formats.records import RecordPath
+from arroyo_lite.formats.together import together_key
 from arroyo_lite.secrets import Secrets
 
 if TYPE_CHECKING:
@@ -122,6 +125,9 @@ class PollingHttpOperator(SourceOperator):
     #: Whether the previous decoded poll dropped records (to log a streak of them once).
     _dropping: bool = False
     _gate: RateGate | None = None
+    #: The key under which inline pages are decoded together with other tables' (``None``:
+    #: decoded alone), see :mod:`.coalesce`.
+    _together: Hashable | None = None
 
     @property
     def learned_secrets(self) -> Secrets:
@@ -200,6 +206,8 @@ class PollingHttpOperator(SourceOperator):
                     )  # fmt: skip
             self.status.state_keys = len(self._keys)
             self.status.state_bytes = self._keys.nbytes
+        if self._tracker is None and self._hasher is None:
+            self._together = together_key(self._decoder)
 
     async def _loop(
         self,
@@ -329,6 +337,12 @@ class PollingHttpOperator(SourceOperator):
         status.consecutive_failures = 0
         if len(body) > OFFLOAD_BYTES or self._decoder.runs_queries or self._hasher is not None:
             page = await asyncio.to_thread(self._work, body, received_at_ns, info)
+        elif self._together is not None:
+            try:
+                decoded = await decode_soon(self._together, self._decoder, body, received_at_ns)
+            except FatalSourceError as e:
+                raise self._masked(e) from e
+            page = self._work(body, received_at_ns, info, decoded)
         else:
             page = self._work(body, received_at_ns, info)
         result = page.result
@@ -354,11 +368,18 @@ class PollingHttpOperator(SourceOperator):
         if page.digest is not None and self._tracker is not None:
             self._tracker.remember(page.digest)
 
-    def _work(self, body: bytes, received_at_ns: int, info: PageInfo) -> _Page:
+    def _work(
+        self,
+        body: bytes,
+        received_at_ns: int,
+        info: PageInfo,
+        decoded: DecodeResult | None = None,
+    ) -> _Page:
         """Compare, decode, fill metadata, deduplicate: one page, inline or on a worker thread.
 
-        Touches no operator state but the key state (polls are sequential, so one page at a
-        time). Decode failures with ``bad_data = 'fail'`` surface as a masked FatalSourceError.
+        ``decoded`` is the body's decode when done already (:mod:`.coalesce`). Touches no
+        operator state but the key state (polls are sequential, so one page at a time).
+        Decode failures with ``bad_data = 'fail'`` surface as a masked FatalSourceError.
         """
         digest = None
         if self._tracker is not None and not self._compare_rows:
@@ -366,11 +387,9 @@ class PollingHttpOperator(SourceOperator):
             if self._tracker.is_unchanged(digest):
                 return _Page(digest, None)
         try:
-            result = self._decoder.decode(body, received_at_ns)
+            result = decoded if decoded is not None else self._decoder.decode(body, received_at_ns)
         except FatalSourceError as e:
-            # A body may echo request headers (httpbin's /headers does): mask before it escapes.
-            masked = self._step.secrets.mask(e.message)
-            raise FatalSourceError(masked, hint=e.hint) from e
+            raise self._masked(e) from e
         batch = result.batch
         if batch is not None and self._metadata:
             batch = self._metadata.fill(batch, info)
@@ -392,6 +411,10 @@ class PollingHttpOperator(SourceOperator):
         if kept < batch.num_rows:
             batch = batch.filter(pa.array(mask, pa.bool_()))
         return _Page(digest, result, batch, len(mask) - kept, self._keys.to_bytes())
+
+    def _masked(self, error: FatalSourceError) -> FatalSourceError:
+        # A body may echo request headers (httpbin's /headers does): mask before it escapes.
+        return FatalSourceError(self._step.secrets.mask(error.message), hint=error.hint)
 
     def _record_failure(
         self, error: SourceError, status_code: int | None, body_excerpt: str | None

@@ -1,0 +1,132 @@
+"""Decoding the small bodies of many polls in one pass: one batch built, sliced per body.
+
+For a small JSON body, building its batch (a ``pa.array`` per column, ``_timestamp``, the
+record batch) costs more than parsing it (``benchmarks/poll_step.py``). When many polls of
+tables with the same columns complete at once, :func:`decode_together` parses each body on
+its own (orjson and the exact path's row conversion, as :class:`~.json_decoder.JsonDecoder`
+does for a small body) but builds the columns once for the rows of all of them, and hands each
+body a zero-copy slice: the same rows, in the same order, with the same ``_timestamp``, as
+``decoder.decode(body, received_at_ns)`` would give body by body.
+
+Only decoders :func:`together_key` names take part (structured JSON without a records path,
+framing, virtual or JSON columns, or event time), and only bodies shorter than
+:data:`~.json_decoder.SMALL_BODY`. A body with anything unusual in it (a bad record, invalid
+JSON, too many records, no record) is decoded alone by its own decoder, so errors and
+``bad_data`` behave exactly as without batching.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from arroyo_lite.config import TIMESTAMP_TYPE
+from arroyo_lite.formats.json_decoder import SMALL_BODY, JsonDecoder
+from arroyo_lite.formats.json_slow import InvalidJson, _is_json, iter_records, parse_values
+from arroyo_lite.formats.json_values import BadValue
+from arroyo_lite.formats.result import Decoder, DecodeResult
+
+
+def together_key(decoder: Decoder) -> Hashable | None:
+    """What decoders must share to decode their bodies together (``None``: this one cannot):
+    the output columns (names, types, metadata), ``bad_data`` and the records limit."""
+    if not isinstance(decoder, JsonDecoder) or decoder.records is not None:
+        return None
+    config = decoder.config
+    if (
+        config.framing is not None
+        or decoder.runs_queries
+        or config.event_time_column is not None
+        or any(_is_json(f) for f in decoder.slow.schema)
+    ):
+        return None
+    schema = decoder.output.schema
+    return (
+        schema.to_string(show_field_metadata=True, show_schema_metadata=True),
+        config.bad_data,
+        config.max_records_per_body,
+    )
+
+
+def decode_together(
+    decoders: Sequence[Decoder], bodies: Sequence[bytes], received_at_ns: Sequence[int]
+) -> list[DecodeResult | BaseException]:
+    """Each body decoded as by its decoder (same index), the common ones in one batch.
+
+    The decoders must share one :func:`together_key`. An element is the exception the body's
+    own decoder raised for it (a ``FatalSourceError`` under ``bad_data = 'fail'``).
+    """
+    first = decoders[0]
+    assert isinstance(first, JsonDecoder)
+    results: list[DecodeResult | BaseException | None] = [None] * len(bodies)
+    rows: list[list[Any]] = []
+    counts: list[int] = []
+    owners: list[int] = []
+    limit = first.config.max_records_per_body
+    convert = first.slow._row
+    for i, body in enumerate(bodies):
+        body_rows = _rows(body, convert, limit)
+        if body_rows is None:
+            try:
+                results[i] = decoders[i].decode(body, received_at_ns[i])
+            except Exception as e:  # the body's own decoder's error, for its table alone
+                results[i] = e
+            continue
+        decoder = decoders[i]
+        assert isinstance(decoder, JsonDecoder)
+        decoder.small_bodies += 1
+        rows += body_rows
+        counts.append(len(body_rows))
+        owners.append(i)
+    if owners:
+        batch = _batch(first, rows, counts, [received_at_ns[i] for i in owners])
+        offset = 0
+        for i, count in zip(owners, counts, strict=True):
+            results[i] = DecodeResult(batch.slice(offset, count), count)
+            offset += count
+    return [r for r in results if r is not None]
+
+
+def _rows(body: bytes, convert: Any, limit: int) -> list[list[Any]] | None:
+    """The rows of a body with only good records, or ``None`` to decode it alone."""
+    if not body or len(body) >= SMALL_BODY:
+        return None
+    try:
+        values = parse_values(body)
+    except InvalidJson:
+        return None
+    rows: list[list[Any]] = []
+    for record in iter_records(values):
+        if isinstance(record, BadValue) or len(rows) >= limit:
+            return None
+        try:
+            rows.append(convert(record))
+        except BadValue:
+            return None
+    return rows or None
+
+
+def _batch(
+    decoder: JsonDecoder, rows: list[list[Any]], counts: list[int], received_at_ns: list[int]
+) -> pa.RecordBatch:
+    """One batch of ``decoder``'s output schema holding ``rows`` (``counts[k]`` rows of the
+    ``k``-th body, stamped ``received_at_ns[k]``)."""
+    schema = decoder.output.schema
+    fields = decoder.slow.schema
+    columns = {
+        f.name: pa.array([row[j] for row in rows], type=f.type) for j, f in enumerate(fields)
+    }
+    n = len(rows)
+    if len(counts) == n:  # one row per body, the common case
+        stamps = np.asarray(received_at_ns, dtype=np.int64)
+    else:
+        stamps = np.repeat(np.asarray(received_at_ns, dtype=np.int64), counts)
+    arrays = [
+        columns[name] if name in columns else pa.nulls(n, schema.field(name).type)
+        for name in schema.names[:-1]
+    ]
+    arrays.append(pa.array(stamps, type=TIMESTAMP_TYPE))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
