@@ -11,13 +11,19 @@ process only (``time.process_time``, so the server's CPU is not ours):
 * ``fetch (lean)``: ``fetch`` on the shared session, so through the lean HTTP/1.1 client
   (:mod:`~arroyo_lite.connectors.polling_http.h1`);
 * ``PollStep.pages``: the poll step's seams (paginator + auth flow) over ``fetch``;
-* ``whole poll``: a real table's operator (compiled from SQL) polling with
-  ``poll_interval_ms = 1``: request, decode into a batch, emit into a live store table.
+* ``whole poll``: ``--tables`` real tables (compiled from SQL, default 100) polling the server
+  every ``--interval-ms`` (default 200) on one loop, until they made the round's polls:
+  request, decode, emit into live store tables (CPU of everything, divided by polls made);
+* ``whole, aiohttp``: the same with ``ARROYO_LITE_HTTP=aiohttp`` (before the lean client).
+
+A lone table polling in a tight loop costs more per poll than this (each poll wakes an idle
+process, with cold caches); with many tables the loop stays busy, as in ``scale.py``.
 
 Prints CPU microseconds per poll of each phase and its ratio to the bare aiohttp loop, and
 PASS/FAIL for the target (a whole poll <= 150 us).
 
-Run: ``.venv/bin/python benchmarks/poll_step.py [--polls N] [--rounds R] [--loop asyncio|uvloop]``.
+Run: ``.venv/bin/python benchmarks/poll_step.py [--polls N] [--rounds R] [--tables T]
+[--interval-ms I] [--loop asyncio|uvloop]``.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -60,11 +67,14 @@ def _serve(conn: Connection) -> None:
     asyncio.run(serve())
 
 
-async def _measure(polls: int, rounds: int, port: int) -> dict[str, float]:
+async def _measure(
+    polls: int, rounds: int, port: int, tables: int, interval_ms: int
+) -> dict[str, float]:
     import aiohttp
 
     from arroyo_lite.clock import SystemClock
     from arroyo_lite.connectors.base import SourceContext
+    from arroyo_lite.connectors.polling_http import h1
     from arroyo_lite.connectors.polling_http.http import fetch, shared_session
     from arroyo_lite.connectors.polling_http.operator import PollingHttpOperator
     from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
@@ -80,15 +90,57 @@ async def _measure(polls: int, rounds: int, port: int) -> dict[str, float]:
     cpu: dict[str, float] = {}
     store = Store()
     program = compile_sql(
-        f"CREATE TABLE t (id BIGINT, hits BIGINT, status TEXT) WITH (connector = "
-        f"'polling_http', endpoint = '{url}', poll_interval_ms = 1, format = 'json');",
+        "\n".join(
+            f"CREATE TABLE t{i} (id BIGINT, hits BIGINT, status TEXT) WITH (connector = "
+            f"'polling_http', endpoint = '{url}', poll_interval_ms = {interval_ms}, "
+            "format = 'json');"
+            for i in range(tables)
+        ),
         env={},
     )
-    config = program.tables[0]
-    store.create("t", config.output_schema())
-    operator = PollingHttpOperator(config, SourceContext(clock=SystemClock()))
+    operators = []
+    for config in program.tables:
+        store.create(config.name, config.output_schema())
+        operators.append(PollingHttpOperator(config, SourceContext(clock=SystemClock())))
 
-    async with aiohttp.ClientSession() as plain, shared_session() as shared:
+    async def whole_polls() -> float:
+        """CPU seconds for the tables to make ``per_round`` polls together, scaled to
+        exactly that many."""
+        first = sum(op.status.polls for op in operators)
+        done = asyncio.Event()
+
+        def emitter(name: str) -> Callable[[object], None]:
+            def emit(batch: object) -> None:
+                store.append(name, batch)  # type: ignore[arg-type]
+                if sum(op.status.polls for op in operators) - first >= per_round:
+                    done.set()
+
+            return emit
+
+        started = time.process_time()
+        tasks = [asyncio.create_task(op.run(emitter(op.config.name))) for op in operators]
+        await done.wait()
+        spent = time.process_time() - started
+        made = sum(op.status.polls for op in operators) - first
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return spent * per_round / made
+
+    async def whole_round(http: str | None) -> float:
+        """:func:`whole_polls` on a shared session made with ``ARROYO_LITE_HTTP=http``."""
+        if http is not None:
+            os.environ[h1.HTTP_ENV] = http
+        try:
+            async with shared_session():
+                return await whole_polls()
+        finally:
+            os.environ.pop(h1.HTTP_ENV, None)
+
+    def sequential(
+        plain: aiohttp.ClientSession, shared: aiohttp.ClientSession
+    ) -> dict[str, Callable[[], Awaitable[None]]]:
+        """The sequential phases on these sessions (``shared`` is the lean one)."""
 
         async def bare() -> None:
             async with plain.get(url) as resp:
@@ -105,41 +157,31 @@ async def _measure(polls: int, rounds: int, port: int) -> dict[str, float]:
                 async for _response in responses:
                     pass
 
-        phases: dict[str, Callable[[], Awaitable[None]]] = {
+        return {
             "bare aiohttp": bare,
             "fetch (aiohttp)": fetch_aiohttp,
             "fetch (lean)": fetch_lean,
             "PollStep.pages": pages,
         }
-        for fn in phases.values():  # warm up: connections, caches
+
+    async with aiohttp.ClientSession() as plain, shared_session() as shared:
+        for fn in sequential(plain, shared).values():  # warm up: connections, caches
             for _ in range(50):
                 await fn()
-        polled = 0
-        for _ in range(rounds):
-            for name, fn in phases.items():
+    await whole_round(None)
+    for _ in range(rounds):
+        # The shared session is closed after the sequential phases, so that each whole
+        # round makes its own, with or without the lean client.
+        async with aiohttp.ClientSession() as plain, shared_session() as shared:
+            for name, fn in sequential(plain, shared).items():
                 started = time.process_time()
                 for _ in range(per_round):
                     await fn()
                 cpu[name] = cpu.get(name, 0.0) + time.process_time() - started
-            # The whole poll: the operator's own loop, until it has made per_round polls.
-            done = asyncio.Event()
-            first = operator.status.polls
-
-            def emit(batch: object, first: int = first, done: asyncio.Event = done) -> None:
-                store.append("t", batch)  # type: ignore[arg-type]
-                if operator.status.polls - first >= per_round:
-                    done.set()
-
-            started = time.process_time()
-            task = asyncio.create_task(operator.run(emit))
-            await done.wait()
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            made = operator.status.polls - first
-            cpu["whole poll"] = (
-                cpu.get("whole poll", 0.0) + (time.process_time() - started) * per_round / made
-            )
-            polled += made
+        # The whole poll: the tables' own loops, until they made per_round polls; then
+        # the same through aiohttp (the lean client off), for the before/after ratio.
+        cpu["whole poll"] = cpu.get("whole poll", 0.0) + await whole_round(None)
+        cpu["whole, aiohttp"] = cpu.get("whole, aiohttp", 0.0) + await whole_round("aiohttp")
     store.close()
     return {name: seconds / (per_round * rounds) * 1e6 for name, seconds in cpu.items()}
 
@@ -148,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--polls", type=int, default=4000)
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--tables", type=int, default=100, help="tables of the whole-poll phase")
+    parser.add_argument("--interval-ms", type=int, default=200, help="their poll_interval_ms")
     parser.add_argument("--loop", choices=["auto", "asyncio", "uvloop"], default="asyncio")
     args = parser.parse_args(argv)
 
@@ -170,7 +214,9 @@ def main(argv: list[str] | None = None) -> int:
         port = parent.recv()
         with asyncio.Runner(loop_factory=loop_factory) as runner:
             loop_name = type(runner.get_loop()).__module__.split(".")[0]
-            figures = runner.run(_measure(args.polls, args.rounds, port))
+            figures = runner.run(
+                _measure(args.polls, args.rounds, port, args.tables, args.interval_ms)
+            )
         parent.send("stop")
     finally:
         server.join(timeout=10)
@@ -178,8 +224,9 @@ def main(argv: list[str] | None = None) -> int:
             server.terminate()
     base = figures["bare aiohttp"]
     print(
-        f"poll_step: {args.polls} sequential polls per phase in {args.rounds} rounds, "
-        f"event loop {loop_name}, server in a separate process; CPU of this process only"
+        f"poll_step: {args.polls} polls per phase in {args.rounds} rounds (sequential; the "
+        f"whole polls by {args.tables} tables every {args.interval_ms} ms), event loop "
+        f"{loop_name}, server in a separate process; CPU of this process only"
     )
     for name, us in figures.items():
         print(f"{name:<16} {us:8.1f} us/poll  {us / base:5.2f}x bare aiohttp")

@@ -188,7 +188,7 @@ async def fetch(session: aiohttp.ClientSession, request: HttpRequest) -> HttpRes
     (:mod:`.h1`, same contract, a fraction of aiohttp's CPU); everything else through aiohttp.
     """
     started = time.perf_counter()
-    lean = _lean_pools.get(session) if h1.enabled() else None
+    lean = _lean_pools.get(session)
     try:
         sent, withheld = request, list[str]()
         for _ in range(MAX_REDIRECTS + 1):
@@ -443,9 +443,11 @@ class _SharedSession:
             cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=True,
         )
-        #: The lean client's connections (plain GETs, :mod:`.h1`), closed with the session.
-        self.lean = h1.Pool()
-        _lean_pools[self.session] = self.lean
+        #: The lean client's connections (plain GETs, :mod:`.h1`), closed with the session;
+        #: none when ``ARROYO_LITE_HTTP=aiohttp`` (read when the session is made).
+        self.lean = h1.Pool() if h1.enabled() else None
+        if self.lean is not None:
+            _lean_pools[self.session] = self.lean
 
 
 #: The lean pool of each shared session (other sessions always use aiohttp).
@@ -470,5 +472,6 @@ async def shared_session() -> AsyncIterator[aiohttp.ClientSession]:
         if shared.users == 0:
             if _sessions.get(loop) is shared:
                 del _sessions[loop]
-            shared.lean.close()
+            if shared.lean is not None:
+                shared.lean.close()
             await shared.session.close()
