@@ -194,13 +194,12 @@ async def fetch(session: aiohttp.ClientSession, request: HttpRequest) -> HttpRes
         for _ in range(MAX_REDIRECTS + 1):
             if lean is not None and sent._lean_head is not None:
                 timeout_s = request.timeout_s - (time.perf_counter() - started)
-                hop = await _lean_hop(lean, sent, max(timeout_s, 0.001))
+                hop = await _lean_hop(lean, sent, max(timeout_s, 0.001), started)
             else:
                 timeout = request._timeout if sent is request else _remaining(sent, started)
-                hop = await _aiohttp_hop(session, sent, timeout)
+                hop = await _aiohttp_hop(session, sent, timeout, started)
             if isinstance(hop, HttpResponse):
-                latency = time.perf_counter() - started
-                return replace(hop, latency_s=latency, withheld=tuple(withheld))
+                return replace(hop, withheld=tuple(withheld)) if withheld else hop
             sent, kept_back = _redirected(sent, *hop)
             withheld += kept_back
         raise aiohttp.TooManyRedirects(
@@ -254,9 +253,13 @@ async def fetch(session: aiohttp.ClientSession, request: HttpRequest) -> HttpRes
 
 
 async def _aiohttp_hop(
-    session: aiohttp.ClientSession, sent: HttpRequest, limit: aiohttp.ClientTimeout
+    session: aiohttp.ClientSession,
+    sent: HttpRequest,
+    limit: aiohttp.ClientTimeout,
+    started: float,
 ) -> HttpResponse | tuple[int, URL]:
-    """One request through aiohttp: the final response, or a redirect's status and target."""
+    """One request through aiohttp: the final response (its latency counted from
+    ``started``), or a redirect's status and target."""
     async with session.request(
         sent.method,
         sent._url,
@@ -282,17 +285,16 @@ async def _aiohttp_hop(
             url=str(resp.url),
             headers=resp.headers,
             body=body,
-            latency_s=0.0,
+            latency_s=time.perf_counter() - started,
         )
 
 
 async def _lean_hop(
-    pool: h1.Pool, sent: HttpRequest, seconds: float
+    pool: h1.Pool, sent: HttpRequest, seconds: float, started: float
 ) -> HttpResponse | tuple[int, URL]:
     """One plain ``GET`` through :mod:`.h1` (its errors are mapped by :func:`fetch`)."""
     assert sent._lean_head is not None
-    async with asyncio.timeout(seconds):
-        raw = await pool.send(sent._url, sent._lean_head, sent.max_body_bytes)
+    raw = await pool.send(sent._url, sent._lean_head, sent.max_body_bytes, seconds)
     headers = CIMultiDictProxy(CIMultiDict(raw.headers))
     status = raw.status
     if status in REDIRECT_STATUSES and (location := headers.get("Location")):
@@ -307,7 +309,7 @@ async def _lean_hop(
         url=sent.url,
         headers=headers,
         body=raw.body if status != 304 else b"",
-        latency_s=0.0,
+        latency_s=time.perf_counter() - started,
     )
 
 
