@@ -32,7 +32,8 @@ from arroyo_lite.formats.result import Decoder, DecodeResult
 
 def together_key(decoder: Decoder) -> Hashable | None:
     """What decoders must share to decode their bodies together (``None``: this one cannot):
-    the output columns (names, types, metadata), ``bad_data`` and the records limit."""
+    the decoded and the output columns (names, types, metadata), ``bad_data`` and the
+    records limit."""
     if not isinstance(decoder, JsonDecoder) or decoder.records is not None:
         return None
     config = decoder.config
@@ -43,9 +44,9 @@ def together_key(decoder: Decoder) -> Hashable | None:
         or any(_is_json(f) for f in decoder.slow.schema)
     ):
         return None
-    schema = decoder.output.schema
     return (
-        schema.to_string(show_field_metadata=True, show_schema_metadata=True),
+        decoder.slow.schema.to_string(show_field_metadata=True, show_schema_metadata=True),
+        decoder.output.schema.to_string(show_field_metadata=True, show_schema_metadata=True),
         config.bad_data,
         config.max_records_per_body,
     )
