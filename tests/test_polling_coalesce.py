@@ -171,3 +171,15 @@ async def test_many_tables_keep_their_own_rows_in_order() -> None:
                 assert status.rows >= 5
     finally:
         await server.close()
+
+
+async def test_a_lone_poll_waits_for_no_window() -> None:
+    """The first poll of a table (or any poll alone) is decoded in the very next turn of the
+    loop: no timer holds it back (issue 16 item 5, time to first row)."""
+    decoder = make_decoder(table())
+    key = together_key(decoder)
+    future = coalescer().add(key, decoder, b'{"id": 1, "name": "a"}', 5)
+    await asyncio.sleep(0)  # one turn of the loop
+    assert future.done()
+    result = future.result()
+    assert result.batch is not None and result.batch.column("id").to_pylist() == [1]
