@@ -12,8 +12,9 @@ process only (``time.process_time``, so the server's CPU is not ours):
   (:mod:`~arroyo_lite.connectors.polling_http.h1`);
 * ``PollStep.pages``: the poll step's seams (paginator + auth flow) over ``fetch``;
 * ``whole poll``: ``--tables`` real tables (compiled from SQL, default 100) polling the server
-  every ``--interval-ms`` (default 200) on one loop, until they made the round's polls:
-  request, decode, emit into live store tables (CPU of everything, divided by polls made);
+  every ``--interval-ms`` (default 200) on one loop, from the moment every table has polled
+  once (start-up and connecting excluded) until they made the round's polls: request,
+  decode, emit into live store tables (CPU of everything, divided by polls made);
 * ``whole, aiohttp``: the same with ``ARROYO_LITE_HTTP=aiohttp`` (before the lean client).
 
 A lone table polling in a tight loop costs more per poll than this (each poll wakes an idle
@@ -104,28 +105,38 @@ async def _measure(
         operators.append(PollingHttpOperator(config, SourceContext(clock=SystemClock())))
 
     async def whole_polls() -> float:
-        """CPU seconds for the tables to make ``per_round`` polls together, scaled to
-        exactly that many."""
-        first = sum(op.status.polls for op in operators)
+        """CPU seconds for the tables to make ``per_round`` polls together in their steady
+        state (counted once every table has polled: start-up and connecting excluded),
+        scaled to exactly that many."""
+        mark: list[float] = []
+        warm = asyncio.Event()
         done = asyncio.Event()
+        target = [0]
 
         def emitter(name: str) -> Callable[[object], None]:
             def emit(batch: object) -> None:
                 store.append(name, batch)  # type: ignore[arg-type]
-                if sum(op.status.polls for op in operators) - first >= per_round:
+                polls = sum(op.status.polls for op in operators)
+                if not warm.is_set() and all(op.status.rows for op in operators):
+                    mark[:] = [time.process_time(), polls]
+                    target[0] = polls + per_round
+                    warm.set()
+                elif warm.is_set() and polls >= target[0]:
                     done.set()
 
             return emit
 
-        started = time.process_time()
+        for op in operators:
+            op.status.rows = 0
         tasks = [asyncio.create_task(op.run(emitter(op.config.name))) for op in operators]
         await done.wait()
-        spent = time.process_time() - started
-        made = sum(op.status.polls for op in operators) - first
+        spent = time.process_time() - mark[0]
+        made = sum(op.status.polls for op in operators) - mark[1]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         return spent * per_round / made
+
 
     async def whole_round(http: str | None) -> float:
         """:func:`whole_polls` on a shared session made with ``ARROYO_LITE_HTTP=http``."""

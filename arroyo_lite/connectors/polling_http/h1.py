@@ -155,6 +155,7 @@ class _Connection(asyncio.Protocol):
         self.keep_error = False
         self.headers_done = False
         self.complete = False
+        self.encoding: str | None = None
         self.keep_alive = False
         self.delimited = False  # Content-Length or chunked: not ended by closing
 
@@ -208,6 +209,7 @@ class _Connection(asyncio.Protocol):
                 length = value
             elif lower == "content-encoding":
                 encoded = value
+                self.encoding = value.strip().lower()
             elif lower == "transfer-encoding" and "chunked" in value.lower():
                 self.delimited = True
         if length is not None:
@@ -225,7 +227,7 @@ class _Connection(asyncio.Protocol):
             self.size += len(body)
             return
         self.size += len(body)
-        if self.size > self.limit and not self._encoding():
+        if self.size > self.limit and not self.encoding:
             raise BodyTooLarge(self.parser.get_status_code(), self.limit, None)
         self.chunks.append(body)
 
@@ -237,7 +239,7 @@ class _Connection(asyncio.Protocol):
         if waiter is None or waiter.done():
             return
         body = self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
-        encoding = self._encoding()
+        encoding = self.encoding
         if encoding in ("gzip", "deflate") and body and not self.keep_error:
             try:
                 body = _decompress(body, encoding, self.limit, self.parser.get_status_code())
@@ -252,12 +254,6 @@ class _Connection(asyncio.Protocol):
         )
 
     # --- helpers ------------------------------------------------------------------------
-
-    def _encoding(self) -> str | None:
-        for name, value in self.headers:
-            if name.lower() == "content-encoding":
-                return value.strip().lower()
-        return None
 
     def _fail(self, error: BaseException) -> None:
         if self.waiter is not None and not self.waiter.done():
