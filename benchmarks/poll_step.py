@@ -1,6 +1,7 @@
 """CPU per poll of a small JSON body, server in another process (issue 16 item 1).
 
-A local aiohttp server in a separate process answers ``{"id":1,"hits":N,"status":"ok"}``.
+A local aiohttp server in a separate process (``scale.py``'s) answers
+``{"id":1,"hits":N,"status":"ok"}``.
 This process sends ``--polls`` sequential requests in each of these phases, interleaved in
 ``--rounds`` rounds (so a busy machine moves them all alike), and counts the CPU time of this
 process only (``time.process_time``, so the server's CPU is not ours):
@@ -37,35 +38,11 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
-from multiprocessing.connection import Connection
+
+# The scale benchmark's server and event loops (benchmarks/ is on sys.path as a script).
+from scale import new_loop, serve
 
 TARGET_US = 150.0
-
-
-def _serve(conn: Connection) -> None:
-    """Server process: a tiny JSON API on 127.0.0.1, port sent back through ``conn``."""
-    from aiohttp import web
-
-    hits = 0
-
-    async def handler(request: web.Request) -> web.Response:
-        nonlocal hits
-        hits += 1
-        body = b'{"id":1,"hits":%d,"status":"ok"}' % hits
-        return web.Response(body=body, content_type="application/json")
-
-    async def serve() -> None:
-        app = web.Application()
-        app.router.add_get("/", handler)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        conn.send(runner.addresses[0][1])
-        await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # wait for "stop"
-        await runner.cleanup()
-
-    asyncio.run(serve())
 
 
 async def _measure(
@@ -83,7 +60,7 @@ async def _measure(
     from arroyo_lite.runtime.store import Store
     from arroyo_lite.sql import compile_sql
 
-    url = f"http://127.0.0.1:{port}/"
+    url = f"http://127.0.0.1:{port}/t/1"
     options = PollingHttpOptions(endpoint=url)
     step = poll_step(options, {})
     request = step.first_request()
@@ -206,20 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loop", choices=["auto", "asyncio", "uvloop"], default="asyncio")
     args = parser.parse_args(argv)
 
-    from arroyo_lite.runtime.loop import new_event_loop
-
     def loop_factory() -> asyncio.AbstractEventLoop:
-        if args.loop == "asyncio":
-            return asyncio.new_event_loop()
-        if args.loop == "uvloop":
-            import uvloop
-
-            return uvloop.new_event_loop()
-        return new_event_loop()
+        return new_loop(args.loop)
 
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
-    server = ctx.Process(target=_serve, args=(child,), daemon=True)
+    server = ctx.Process(target=serve, args=(child,), daemon=True)
     server.start()
     try:
         port = parent.recv()
@@ -229,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
                 _measure(args.polls, args.rounds, port, args.tables, args.interval_ms)
             )
         parent.send("stop")
+        parent.recv()  # the server's CPU figure (not used here)
     finally:
         server.join(timeout=10)
         if server.is_alive():

@@ -52,8 +52,9 @@ from typing import Any
 import pyarrow as pa
 
 
-def _serve(conn: Connection) -> None:
-    """Server process: a tiny JSON API on 127.0.0.1, port sent back through ``conn``."""
+def serve(conn: Connection) -> None:
+    """Server process: a tiny JSON API on 127.0.0.1 (``/t/<i>``), port sent back through
+    ``conn``; on "stop", sends back its CPU seconds per wall second (``poll_step.py`` too)."""
     from aiohttp import web
 
     hits = 0
@@ -90,6 +91,20 @@ class Record:
     lateness: list[float] = field(default_factory=list)
     starts: list[float] = field(default_factory=list)
     rows: int = 0
+
+
+def new_loop(kind: str) -> asyncio.AbstractEventLoop:
+    """An event loop of ``kind``: ``asyncio``, ``uvloop``, or ``auto`` (as arroyo-lite picks)."""
+    if kind == "asyncio":
+        return asyncio.new_event_loop()
+    if kind == "uvloop":
+        import uvloop
+
+        loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+        return loop
+    from arroyo_lite.runtime.loop import new_event_loop
+
+    return new_event_loop()
 
 
 def _make_operator_class() -> Any:
@@ -346,20 +361,12 @@ def main(argv: list[str] | None = None) -> int:
         help="event loop: auto (uvloop when installed, as arroyo-lite does), asyncio, uvloop",
     )
     args = parser.parse_args(argv)
-    from arroyo_lite.runtime.loop import new_event_loop
-
     def loop_factory() -> asyncio.AbstractEventLoop:
-        if args.loop == "asyncio":
-            return asyncio.new_event_loop()
-        if args.loop == "uvloop":
-            import uvloop
-
-            return uvloop.new_event_loop()
-        return new_event_loop()
+        return new_loop(args.loop)
 
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
-    server = ctx.Process(target=_serve, args=(child,), daemon=True)
+    server = ctx.Process(target=serve, args=(child,), daemon=True)
     server.start()
     bare: dict[str, float] | None = None
     figures: dict[str, float] | None = None

@@ -216,15 +216,12 @@ async def fetch(session: aiohttp.ClientSession, request: HttpRequest) -> HttpRes
         raise HttpError(_failed(f"invalid URL: {e}", request)) from e
     # The aiohttp errors come before ValueError: some are ValueErrors too (a TLS certificate
     # failure is an ssl.CertificateError), yet they are connection failures, not bad input.
-    except aiohttp.ClientConnectorError as e:
+    # (The lean client's errors carry the same facts as aiohttp's: the same words.)
+    except (aiohttp.ClientConnectorError, h1.ConnectFailed) as e:
         raise TransientHttpError(
             _failed(f"error connecting to {e.host}:{e.port}: {e.os_error.strerror or e}", request)
         ) from e
-    except h1.ConnectFailed as e:
-        raise TransientHttpError(
-            _failed(f"error connecting to {e.host}:{e.port}: {e.os_error.strerror or e}", request)
-        ) from e
-    except aiohttp.ClientPayloadError as e:
+    except (aiohttp.ClientPayloadError, h1.BadBody) as e:
         raise TransientHttpError(
             _failed(f"error reading response body: {_one_line(e)}", request)
         ) from e
@@ -233,10 +230,6 @@ async def fetch(session: aiohttp.ClientSession, request: HttpRequest) -> HttpRes
         raise TransientHttpError(_failed(f"{type(e).__name__}: {_one_line(e)}", request)) from e
     except h1.Disconnected as e:
         raise TransientHttpError(_failed(f"ServerDisconnectedError: {e}", request)) from e
-    except h1.BadBody as e:
-        raise TransientHttpError(
-            _failed(f"error reading response body: {_one_line(e)}", request)
-        ) from e
     except h1.BadResponse as e:
         raise TransientHttpError(_failed(f"ClientResponseError: {_one_line(e)}", request)) from e
     except h1.BodyTooLarge as e:
