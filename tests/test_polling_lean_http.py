@@ -203,6 +203,19 @@ async def test_bodies_over_the_limit_are_refused(app_server: TestServer) -> None
     )
 
 
+async def test_a_long_error_answer_is_cut_short(app_server: TestServer) -> None:
+    """A 404 whose body is over the body limit: the error (with its excerpt) comes without
+    reading the rest, and the next poll works (on another connection)."""
+    request = get(at(app_server, "/status/404"), limit=5)
+    lean, plain = await both(request)
+    assert isinstance(lean, HttpError) and lean.status_code == 404
+    assert (lean.message, lean.body_excerpt) == (plain.message, plain.body_excerpt)
+    async with shared_session() as session:
+        with pytest.raises(HttpError):
+            await fetch(session, request)
+        assert (await fetch(session, get(at(app_server, "/ok")))).body == BODY
+
+
 async def test_connection_refused_is_transient() -> None:
     probe = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
     port = probe.sockets[0].getsockname()[1]

@@ -118,6 +118,10 @@ class BodyTooLarge(Exception):
         self.declared = declared
 
 
+class _Enough(Exception):
+    """Stops the parser: the answer was given already (the connection is then closed)."""
+
+
 class _Stale(Exception):
     """A reused connection was closed before any byte of the answer came: send again."""
 
@@ -225,6 +229,12 @@ class _Connection(asyncio.Protocol):
             if self.size < KEEP_ERROR_BYTES:
                 self.chunks.append(body[: KEEP_ERROR_BYTES - self.size])
             self.size += len(body)
+            if self.size > self.limit:
+                # An error answer longer than any body we accept: answer with its start now
+                # and drop the connection rather than read the rest.
+                self.on_message_complete()
+                self.complete = False
+                raise _Enough()
             return
         self.size += len(body)
         if self.size > self.limit and not self.encoding:
