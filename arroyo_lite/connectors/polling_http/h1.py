@@ -21,7 +21,8 @@ Contract, as aiohttp's for the same request (so the two paths are interchangeabl
   complete answer), :class:`BadResponse` (an unparsable answer), :class:`BadBody` (a body
   that does not decompress) or :class:`BodyTooLarge`;
 * a body over ``max_body_bytes`` (decompressed) is refused; for a non-2xx answer only the
-  first :data:`KEEP_ERROR_BYTES` of the body are kept (for the error excerpt);
+  first :data:`KEEP_ERROR_BYTES` of the body are kept (for the error excerpt), and one longer
+  than ``max_body_bytes`` is not read to its end (the connection is dropped);
 * a connection is reused only when the server allows keep-alive and the answer was read in
   full; a request on a reused connection that the server had closed meanwhile (no byte of an
   answer came back) is sent again once on a new connection (``GET`` is idempotent).
