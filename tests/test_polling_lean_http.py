@@ -302,6 +302,24 @@ async def test_garbage_is_a_transient_bad_response() -> None:
     assert caught.value.message.startswith("HTTP request failed: ClientResponseError: ")
 
 
+@pytest.mark.parametrize("head", [b"X-Bomb: " + b"h" * 9000, b"X-A: a\r\n" * 20_000])
+async def test_header_bombs_fail_the_request(head: bytes) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_head(reader)
+        try:
+            writer.write(b"HTTP/1.1 200 OK\r\n" + head + b"\r\n\r\n")
+            await writer.drain()
+        except ConnectionError:
+            pass
+        writer.close()
+
+    server, url = await raw_server(handler)
+    async with server, shared_session() as session:
+        with pytest.raises(TransientHttpError) as caught:
+            await fetch(session, get(url))
+    assert caught.value.message.startswith("HTTP request failed: ClientResponseError: ")
+
+
 async def test_the_timeout_bounds_the_whole_exchange() -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_head(reader)

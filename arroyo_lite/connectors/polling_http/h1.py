@@ -48,6 +48,10 @@ HTTP_ENV = "ARROYO_LITE_HTTP"
 KEEP_ERROR_BYTES = 4096
 #: What aiohttp sends by default (without brotli installed), sent the same here.
 DEFAULT_HEADERS = (("Accept", "*/*"), ("Accept-Encoding", "gzip, deflate"))
+#: The longest header name or value accepted, and the largest response head (aiohttp's
+#: client limits field lines at 8190 bytes too): a header bomb fails the poll, it is not kept.
+MAX_FIELD_BYTES = 8190
+MAX_HEAD_BYTES = 65536
 #: Header names or values holding one of these are left to aiohttp (which refuses them).
 _UNSAFE = ("\r", "\n", "\x00")
 
@@ -160,6 +164,7 @@ class _Connection(asyncio.Protocol):
         self.keep_error = False
         self.headers_done = False
         self.complete = False
+        self.head_bytes = 0
         self.encoding: str | None = None
         self.keep_alive = False
         self.delimited = False  # Content-Length or chunked: not ended by closing
@@ -179,8 +184,15 @@ class _Connection(asyncio.Protocol):
             self.parser.feed_data(data)
         except httptools.HttpParserCallbackError as e:
             self._fail(e.__cause__ or e.__context__ or BadResponse(str(e)))
+            return
         except httptools.HttpParserError as e:
             self._fail(BadResponse(str(e) or type(e).__name__))
+            return
+        if not self.headers_done:
+            # Still in the head: every byte so far belongs to it (llhttp buffers a header).
+            self.head_bytes += len(data)
+            if self.head_bytes > MAX_HEAD_BYTES:
+                self._fail(BadResponse(f"response head longer than {MAX_HEAD_BYTES} bytes"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -201,6 +213,8 @@ class _Connection(asyncio.Protocol):
         self.reason += status.decode("latin-1")
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if len(name) > MAX_FIELD_BYTES or len(value) > MAX_FIELD_BYTES:
+            raise BadResponse(f"Got more than {MAX_FIELD_BYTES} bytes in a header line")
         self.headers.append((name.decode("latin-1"), value.decode("utf-8", "surrogateescape")))
 
     def on_headers_complete(self) -> None:
