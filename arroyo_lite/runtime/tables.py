@@ -66,7 +66,10 @@ class Tables:
         schema = config.output_schema()
         connector = get_connector(config.connector or "")
         context = SourceContext(clock=self.clock, env=self.env)
-        self.store.create(name, schema, kind=TableKind.SOURCE, retention=config.retention)
+        updating = connector.updating(config)
+        self.store.create(
+            name, schema, kind=TableKind.SOURCE, retention=config.retention, updating=updating
+        )
         secrets = connector.secrets(config, self.env)
         try:
             if self.state is not None:
@@ -83,7 +86,9 @@ class Tables:
             ) from None
         if self.persister is not None:
             end_row = self.store.snapshot([name])[name.lower()].end_row
-            self.persister.track(name, schema, context.state, end_row)
+            # An updating source keeps its current rows in its own state (it needs them to
+            # retract them), so only that state is saved, not the table's changing content.
+            self.persister.track(name, schema, context.state, end_row, rows=not updating)
         emit = functools.partial(self.store.append, name)
         self.runtime.start_source(operator, emit, secrets=secrets)
 

@@ -226,7 +226,7 @@ class PollingHttpConnector(Connector):
         """The emit behaviour's needs: a PRIMARY KEY for 'dedup', 'changed' for its option."""
         behavior = values["emit_behavior"] or "all"
         keys = [c.name for c in table.columns if c.primary_key]
-        if behavior == "dedup" and not keys:
+        if behavior in ("dedup", "snapshot") and not keys:
             options.report(
                 options.error(
                     f"emit_behavior = '{behavior}' needs a PRIMARY KEY column",
@@ -448,6 +448,11 @@ class PollingHttpConnector(Connector):
                     "headers",
                 )
         return pairs
+
+    def updating(self, config: TableConfig) -> bool:
+        """``emit_behavior = 'snapshot'`` tables are updating tables (:mod:`.snapshot`)."""
+        options = config.connector_options
+        return getattr(options, "emit_behavior", None) == "snapshot"
 
     def metadata_fields(self) -> Mapping[str, str]:
         """HTTP metadata (arroyo-lite extensions: Arroyo's polling_http has none)."""

@@ -54,7 +54,7 @@ class RowHasher:
         self._sql = f"SELECT {', '.join(parts)} FROM rows_to_hash"
         self._has_keys = bool(keys)
 
-    def hashes(self, batch: pa.RecordBatch) -> tuple[_Array, _Array]:
+    def hashes(self, batch: pa.RecordBatch | pa.Table) -> tuple[_Array, _Array]:
         """``(key hashes, digests)`` as uint64 arrays, one per row (key hashes empty when no
         key columns were given). Blocks for a DuckDB query: call off the event loop for big
         batches."""
