@@ -1,0 +1,82 @@
+"""``emit_behavior = 'snapshot'`` with ``--state-dir``: after a restart (clean, or ``kill -9``)
+the table comes back with the rows of the last snapshot, and the first poll after it is
+compared with that snapshot (a key gone while the process was down is deleted, a revised one
+updated, the others unchanged: nothing added twice)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from arroyo_lite import Session
+from tests.support.collection import CollectionState, make_collection_app
+from tests.support.threaded_server import serve, wait_for
+from tests.test_polling_snapshot import create, player, rows
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def saved_bytes(state_dir: Path) -> int:
+    return sum(p.stat().st_size for p in (state_dir / "tables" / "board").glob("*.arrows"))
+
+
+def test_clean_restart_resumes_the_snapshot(tmp_path: Path) -> None:
+    state = CollectionState()
+    state.put(player("a", 1), player("b", 2), player("c", 3))
+    with serve(make_collection_app(state)) as server:
+        url = server.url("/items")
+        with Session(state_dir=tmp_path, flush_interval=0.05) as session:
+            session.execute(create(url))
+            wait_for(lambda: len(rows(session)) == 3)
+        server.call(lambda: (state.items.pop("a"), state.put(player("c", 30))))
+        with Session(state_dir=tmp_path) as session:
+            session.execute(create(url))
+            wait_for(lambda: rows(session) == [("b", 2), ("c", 30)])
+            status = session.status()[0]
+    assert (status.rows, status.updated_rows, status.deleted_rows) == (1, 1, 1)
+
+
+def test_kill_9_then_restart_resumes_the_snapshot(tmp_path: Path) -> None:
+    state = CollectionState()
+    state.put(*(player(k, i) for i, k in enumerate("abcde")))
+    with serve(make_collection_app(state)) as server:
+        url = server.url("/items")
+        script = textwrap.dedent(
+            f"""
+            import time
+            from arroyo_lite import Session
+            s = Session(state_dir={str(tmp_path)!r}, flush_interval=0.05)
+            s.execute({create(url)!r})
+            print("started", flush=True)
+            while True:
+                time.sleep(1)
+            """
+        )
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env=env)
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().strip() == b"started"
+            # The first snapshot's state is saved once written (it changes only then).
+            wait_for(lambda: state.polls >= 5 and saved_bytes(tmp_path) > 1_000, within=60)
+        finally:
+            proc.send_signal(signal.SIGKILL)  # no clean shutdown: a crash
+            proc.wait(30)
+        server.call(lambda: (state.items.pop("b"), state.put(player("d", 40), player("f", 5))))
+        with Session(state_dir=tmp_path) as session:
+            session.execute(create(url))
+            expected = [("a", 0), ("c", 2), ("d", 40), ("e", 4), ("f", 5)]
+            wait_for(lambda: rows(session) == expected)
+            stream = session.stream("SELECT id FROM board", timeout=30)
+            current = sorted(r["id"] for r in next(stream).to_pylist())
+            stream.close()
+            status = session.status()[0]
+    assert current == ["a", "c", "d", "e", "f"]
+    # Resumed: one insert (f), one update (d), one delete (b); a, c, e not emitted again.
+    assert (status.rows, status.updated_rows, status.deleted_rows) == (2, 1, 1)
