@@ -223,7 +223,8 @@ class PollingHttpConnector(Connector):
         table: TableConfig,
         options: OptionReader,
     ) -> None:
-        """The emit behaviour's needs: a PRIMARY KEY for 'dedup', 'changed' for its option."""
+        """The emit behaviour's needs: a PRIMARY KEY for 'dedup' and 'snapshot', 'changed'
+        for its option."""
         behavior = values["emit_behavior"] or "all"
         keys = [c.name for c in table.columns if c.primary_key]
         if behavior in ("dedup", "snapshot") and not keys:
