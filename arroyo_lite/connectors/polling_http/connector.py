@@ -245,6 +245,16 @@ class PollingHttpConnector(Connector):
                         hint="a key comes from the records themselves",
                     )
                 )
+        ttl = where.get("dedup.ttl")
+        if ttl is not None and behavior != "dedup" and not options.is_invalid("emit_behavior"):
+            options.report(
+                options.error(
+                    "'dedup.ttl' applies only with emit_behavior = 'dedup'",
+                    ttl,
+                    hint="set emit_behavior = 'dedup', or remove 'dedup.ttl'",
+                ),
+                "dedup.ttl",
+            )
         compare = where.get("changed.compare")
         bad_behavior = options.is_invalid("emit_behavior")
         if compare is not None and behavior != "changed" and not bad_behavior:

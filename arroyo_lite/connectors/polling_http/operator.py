@@ -197,7 +197,9 @@ class PollingHttpOperator(SourceOperator):
             self._keys = keys.KeyState(options.dedup_max_keys)
             if saved is not None:
                 try:
-                    self._keys = keys.KeyState.from_bytes(saved, options.dedup_max_keys)
+                    self._keys = keys.KeyState.from_bytes(
+                        saved, options.dedup_max_keys, now=self.context.clock.time_ns()
+                    )
                 except ValueError as e:
                     logger.warning(
                         "source %s: saved key state unreadable (%s); starting without it",
@@ -464,7 +466,10 @@ class PollingHttpOperator(SourceOperator):
             return _Page(digest, result, batch)
         assert self._hasher is not None
         key_hashes, row_digests = self._hasher.hashes(batch)
-        mask = self._keys.admit(key_hashes, row_digests)
+        ttl = self.options.dedup_ttl
+        if ttl is not None:
+            self._keys.expire(received_at_ns - int(ttl * 1e9))
+        mask = self._keys.admit(key_hashes, row_digests, received_at_ns)
         kept = int(mask.sum())
         if kept < batch.num_rows:
             batch = batch.filter(pa.array(mask, pa.bool_()))

@@ -13,6 +13,7 @@ from arroyo_lite.connectors.option_spec import OptionKind, OptionSet, option
 
 STRING, INTEGER, BOOLEAN = OptionKind.STRING, OptionKind.INTEGER, OptionKind.BOOLEAN
 NUMBER = OptionKind.NUMBER
+DURATION = OptionKind.DURATION
 #: Values of ``emit_behavior``: Arroyo's two, then arroyo-lite's.
 EMIT_BEHAVIORS = ("all", "changed", "dedup", "snapshot")
 #: ``pagination.type`` values (dlt ``rest_api``'s paginator names).
@@ -106,6 +107,17 @@ class PollingHttpOptions:
         default=1_000_000,
         exclusive_minimum=0,
         extension=True,
+    )
+    dedup_ttl: float | None = option(
+        DURATION,
+        "emit_behavior = 'dedup': forget a key not seen for this long (an interval such as "
+        "interval '7' day or '12 hours'; a key that comes back after it is emitted again). "
+        "Default: no time bound (dedup.max_keys still bounds the keys).",
+        key="dedup.ttl",
+        default=None,
+        exclusive_minimum=0,
+        extension=True,
+        examples=("interval '7' day",),
     )
     max_backoff_ms: int = option(
         INTEGER,
