@@ -8,9 +8,9 @@ mapping the test changes between polls). Knobs on :class:`CollectionState`:
   lands between the pages of one poll (an API serving consistent snapshots).
 * ``fail_offset``: a page at that offset answers ``500`` (a failed page), while set.
 * ``bad``: raw JSON text of records appended to every answer's first page (bad data).
-* ``insert_on_page``: when a page at this offset is asked for, first insert the records of
-  ``inserts`` at the *head* of the list (they shift the later pages by one each: a record
-  inserted while a client pages), once.
+* ``on_page``: ``offset -> change``: when a page at that offset is asked for, the change
+  runs first, once (a record inserted at the head, or removed, while a client pages: the
+  later pages shift). :meth:`CollectionState.insert_head` is such a change.
 """
 
 from __future__ import annotations
@@ -30,8 +30,7 @@ class CollectionState:
     items: dict[str, dict[str, Any]] = field(default_factory=dict)
     fail_offset: int | None = None
     bad: str | None = None
-    insert_on_page: int | None = None
-    inserts: list[dict[str, Any]] = field(default_factory=list)
+    on_page: dict[int, Callable[[], object]] = field(default_factory=dict)
     staged: list[Callable[[], object]] = field(default_factory=list)
     #: Requests, and first-page requests (polls), answered so far.
     hits: int = 0
@@ -40,6 +39,10 @@ class CollectionState:
     def put(self, *records: dict[str, Any]) -> None:
         for record in records:
             self.items[str(record["id"])] = record
+
+    def insert_head(self, *records: dict[str, Any]) -> None:
+        """Put ``records`` first in the list."""
+        self.items = {**{str(r["id"]): r for r in records}, **self.items}
 
 
 async def items(request: web.Request) -> web.Response:
@@ -54,10 +57,9 @@ async def items(request: web.Request) -> web.Response:
         state.staged.clear()
     if state.fail_offset is not None and offset == state.fail_offset:
         return web.json_response({"error": "page unavailable"}, status=500)
-    if state.insert_on_page is not None and offset == state.insert_on_page:
-        state.insert_on_page = None
-        head = {str(r["id"]): r for r in state.inserts}
-        state.items = {**head, **state.items}
+    change = state.on_page.pop(offset, None) if offset else None
+    if change is not None:
+        change()
     listed = list(state.items.values())
     chunk = listed[offset : offset + limit]
     parts = [json.dumps(r) for r in chunk]
