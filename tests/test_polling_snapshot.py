@@ -115,7 +115,7 @@ def test_a_snapshot_is_all_pages_and_a_failed_page_deletes_nothing() -> None:
             state.fail_offset = 2  # the second page fails ...
             state.items.pop("e")  # ... of a list from which e is gone
 
-        server.call(fail_and_drop)
+        server.call(lambda: state.staged.append(fail_and_drop))  # at a poll's start
         failures = session.status()[0].failures
         wait_for(lambda: session.status()[0].failures >= failures + 3)
         assert [k for k, _ in rows(session)] == list("abcde")  # nothing deleted
