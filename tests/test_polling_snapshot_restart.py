@@ -5,17 +5,14 @@ updated, the others unchanged: nothing added twice)."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from arroyo_lite import Session
 from tests.support.collection import CollectionState, make_collection_app
+from tests.support.crash import session_process
 from tests.support.threaded_server import serve, wait_for
 from tests.test_polling_snapshot import create, player, rows
 
@@ -47,22 +44,8 @@ def test_kill_9_then_restart_resumes_the_snapshot(tmp_path: Path) -> None:
     state.put(*(player(k, i) for i, k in enumerate("abcde")))
     with serve(make_collection_app(state)) as server:
         url = server.url("/items")
-        script = textwrap.dedent(
-            f"""
-            import time
-            from arroyo_lite import Session
-            s = Session(state_dir={str(tmp_path)!r}, flush_interval=0.05)
-            s.execute({create(url)!r})
-            print("started", flush=True)
-            while True:
-                time.sleep(1)
-            """
-        )
-        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-        proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env=env)
+        proc = session_process(tmp_path, create(url))
         try:
-            assert proc.stdout is not None
-            assert proc.stdout.readline().strip() == b"started"
             # The first snapshot's state is saved once written (it changes only then).
             wait_for(lambda: state.polls >= 5 and saved_bytes(tmp_path) > 1_000, within=60)
         finally:

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import aiohttp
 import numpy as np
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
     from arroyo_lite.formats import Decoder, DecodeResult
 
 logger = logging.getLogger("arroyo_lite.polling_http")
+_T = TypeVar("_T")
 
 #: Statuses that mean "credentials rejected" (state ``unauthorized``, polled with backoff).
 REJECTED_STATUSES = frozenset({401, 403})
@@ -193,18 +195,13 @@ class PollingHttpOperator(SourceOperator):
             self._hasher = keys.RowHasher((), content)
         if options.emit_behavior == "dedup":
             self._hasher = keys.RowHasher(self.config.primary_key, content)
-            saved = state.get(keys.STATE_KEY)
-            self._keys = keys.KeyState(options.dedup_max_keys)
-            if saved is not None:
-                try:
-                    self._keys = keys.KeyState.from_bytes(
-                        saved, options.dedup_max_keys, now=self.context.clock.time_ns()
-                    )
-                except ValueError as e:
-                    logger.warning(
-                        "source %s: saved key state unreadable (%s); starting without it",
-                        self.config.name, e,
-                    )  # fmt: skip
+            max_keys, now = options.dedup_max_keys, self.context.clock.time_ns()
+            self._keys = self._resumed(
+                keys.STATE_KEY,
+                "key state",
+                lambda saved: keys.KeyState.from_bytes(saved, max_keys, now=now),
+                keys.KeyState(max_keys),
+            )
             self.status.state_keys = len(self._keys)
             self.status.state_bytes = self._keys.nbytes
         if options.emit_behavior == "snapshot":
@@ -214,18 +211,29 @@ class PollingHttpOperator(SourceOperator):
         """``snapshot``'s hasher and rows of the last snapshot (resumed from the state)."""
         self._hasher = keys.RowHasher(self.config.primary_key, content)
         schema = self.config.output_schema()
-        self._snapshot = snapshot.SnapshotState(schema)
-        saved = self.context.state.get(snapshot.STATE_KEY)
-        if saved is not None:
-            try:
-                self._snapshot = snapshot.SnapshotState.from_bytes(saved, schema)
-            except ValueError as e:
-                logger.warning(
-                    "source %s: saved snapshot unreadable (%s); starting without it",
-                    self.config.name, e,
-                )  # fmt: skip
+        self._snapshot = self._resumed(
+            snapshot.STATE_KEY,
+            "snapshot",
+            lambda saved: snapshot.SnapshotState.from_bytes(saved, schema),
+            snapshot.SnapshotState(schema),
+        )
         self.status.state_keys = len(self._snapshot)
         self.status.state_bytes = self._snapshot.nbytes
+
+    def _resumed(self, key: str, what: str, load: Callable[[bytes], _T], fresh: _T) -> _T:
+        """The state saved under ``key`` loaded with ``load``, or ``fresh`` when there is
+        none or it is unreadable (a ``ValueError``: said in a warning, never fatal)."""
+        saved = self.context.state.get(key)
+        if saved is None:
+            return fresh
+        try:
+            return load(saved)
+        except ValueError as e:
+            logger.warning(
+                "source %s: saved %s unreadable (%s); starting without it",
+                self.config.name, what, e,
+            )  # fmt: skip
+            return fresh
 
     async def _loop(
         self,
