@@ -63,3 +63,20 @@ def test_kill_9_then_restart_resumes_the_snapshot(tmp_path: Path) -> None:
     assert current == ["a", "c", "d", "e", "f"]
     # Resumed: one insert (f), one update (d), one delete (b); a, c, e not emitted again.
     assert (status.rows, status.updated_rows, status.deleted_rows) == (2, 1, 1)
+
+
+def test_a_table_redefined_as_snapshot_starts_from_its_source_state(tmp_path: Path) -> None:
+    """Rows an append-only definition saved under the name are not replayed into the
+    updating table (its content comes from its own snapshot state)."""
+    state = CollectionState()
+    state.put(player("a", 1), player("b", 2))
+    with serve(make_collection_app(state)) as server:
+        url = server.url("/items")
+        appending = create(url).replace("emit_behavior = 'snapshot'", "emit_behavior = 'all'")
+        with Session(state_dir=tmp_path, flush_interval=0.05) as session:
+            session.execute(appending)
+            wait_for(lambda: len(rows(session)) >= 4)
+        with Session(state_dir=tmp_path) as session:
+            session.execute(create(url))
+            wait_for(lambda: rows(session) == [("a", 1), ("b", 2)])
+            assert session.status()[0].state == "running"
