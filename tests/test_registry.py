@@ -64,7 +64,7 @@ def test_schema_files_are_valid_json_schema() -> None:
         "timeout_ms", "max_body_bytes", "max_backoff_ms", "records.path", "changed.compare",
         "dedup.max_keys", "cursor.path", "pagination.type", "auth.type",
     } <= extensions  # fmt: skip
-    assert polling["emit_behavior"]["x-extension-values"] == ["dedup"]
+    assert polling["emit_behavior"]["x-extension-values"] == ["dedup", "snapshot"]
     # Everything but Arroyo's own keys is marked an extension.
     assert set(polling) - extensions == {
         "endpoint", "headers", "method", "body", "poll_interval_ms", "emit_behavior",

@@ -345,7 +345,7 @@ def test_a_misspelled_required_key_is_one_error_with_a_did_you_mean() -> None:
 def test_enum_hint_suggests_a_close_value() -> None:
     errors = errors_of(pt("emit_behavior = 'changd'"))
     assert [e.hint for e in errors] == [
-        "did you mean 'changed'? expected 'all', 'changed' or 'dedup' (case-sensitive)"
+        "did you mean 'changed'? expected 'all', 'changed', 'dedup' or 'snapshot' (case-sensitive)"
     ]
 
 

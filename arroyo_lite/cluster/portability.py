@@ -99,6 +99,9 @@ ARROYO_INSTEAD: dict[str, str] = {
     "records.path": "Arroyo decodes the whole body: declare the wrapper's field and unnest it",
     "changed.compare": "Arroyo's 'changed' compares the bytes of the body",
     "dedup.max_keys": "Arroyo has no key state in polling_http",
+    "dedup.ttl": "Arroyo has no key state in polling_http",
+    "emit_behavior = 'snapshot'": "Arroyo's polling_http appends rows; an updating table "
+    "comes from a debezium_json source (a changelog), or an updating query over the rows",
     "query.*": "Arroyo sends the endpoint's own query only (write the parameters in the URL)",
     "cursor.*": "Arroyo sends the same request on every poll: it has no per-poll values",
     "pagination.*": "Arroyo sends one request per poll: it follows no pages",

@@ -69,7 +69,11 @@ class SourceStatus:
     unchanged_polls: int = 0
     #: Rows a key-aware emit behaviour skipped as already emitted (``dedup``).
     deduplicated_rows: int = 0
-    #: Keys held in the source's key state (``dedup``), and its size in bytes.
+    #: Rows an updating source changed (an update: retracted and added again) and deleted
+    #: (``snapshot``: a key missing from a poll).
+    updated_rows: int = 0
+    deleted_rows: int = 0
+    #: Keys held in the source's key state (``dedup``, ``snapshot``), and its size in bytes.
     state_keys: int = 0
     state_bytes: int = 0
     last_error: str | None = None
@@ -247,6 +251,13 @@ class Connector(ABC):
         ``None`` (the default) means the connector needs declared columns.
         """
         return None
+
+    def updating(self, config: TableConfig) -> bool:
+        """Whether source ``config``'s operator emits *changes* (change batches with a
+        ``_retract`` column, :mod:`arroyo_lite.query.changelog`'s convention) rather than new
+        rows: its table is then an updating table, holding its current rows, and queries
+        over it are updating queries. ``False`` by default."""
+        return False
 
     def metadata_fields(self) -> Mapping[str, str]:
         """``METADATA FROM 'key'`` keys this connector supplies, mapped to their SQL type name.

@@ -57,6 +57,8 @@ class OptionKind(enum.Enum):
     UNSIGNED = ("integer", "pull_opt_u64", 0)
     NUMBER = ("number", "pull_opt_f64", 0.0)
     BOOLEAN = ("boolean", "pull_opt_bool", False)
+    #: An interval (``interval '7' day`` or ``'7 days'``), held as seconds.
+    DURATION = ("number", "pull_opt_duration", 0.0)
     #: Arroyo's indexed list of strings (``'key.0'``, ``'key.1'``, ...).
     STRING_LIST = ("array", "pull_opt_str_list", ())
 

@@ -14,6 +14,8 @@ Endpoints (all on 127.0.0.1):
     ``503 Service Unavailable`` with ``Retry-After: 1``: shows failure handling and backoff.
 ``GET /metrics``
     Prometheus-style text with request counters (for ``format = 'raw_string'``).
+``GET /incidents``
+    PagerDuty-style open incidents, paged, changing every poll (:mod:`.incidents`).
 ``GET /``
     A JSON index of the endpoints.
 
@@ -42,6 +44,7 @@ from aiohttp import web
 
 from arroyo_lite.demo import DEFAULT_HOST, DEFAULT_PORT
 from arroyo_lite.demo.apis import API_ENDPOINTS, add_api_routes
+from arroyo_lite.demo.incidents import INCIDENT_ENDPOINTS, add_incident_routes
 from arroyo_lite.demo.oauth import add_oauth_routes
 from arroyo_lite.demo.streams import STREAM_ENDPOINTS, add_stream_routes
 
@@ -99,6 +102,7 @@ async def _index(request: web.Request) -> web.Response:
                 "/hooks": "POST: a webhook receiver; GET: the last bodies it received",
                 **STREAM_ENDPOINTS,
                 **API_ENDPOINTS,
+                **INCIDENT_ENDPOINTS,
             }
         }
     )
@@ -199,6 +203,7 @@ def make_app(
     add_stream_routes(app)
     add_api_routes(app)
     add_oauth_routes(app)
+    add_incident_routes(app, seed=seed)
     return app
 
 

@@ -312,6 +312,8 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
         self._differ = Differ() if changelog and not plan.incremental else None
         self.changelog = self._differ is not None
         self.incremental = plan.incremental or self.changelog
+        #: Whether it reads an updating table (then it always yields changes).
+        self.updating_input = False
         self._host = host
         self._store = host.store
         self._cursor = cursor

@@ -41,7 +41,7 @@ from arroyo_lite.query.duck import (
     quote,
     run_sql,
 )
-from arroyo_lite.query.shape import View, analyze, classify, sources_of
+from arroyo_lite.query.shape import QueryKind, View, analyze, classify, sources_of
 from arroyo_lite.query.status_table import STATUS_SCHEMA, STATUS_TABLE
 from arroyo_lite.runtime.store import Store
 from arroyo_lite.sql.event_time import carry_event_time
@@ -219,12 +219,19 @@ class Engine:
             shape = analyze(duck, self._views, (n.lower() for n in names), self._aggregates)
             memory = (n.lower() for n in names if self.store.kind(n) is TableKind.MEMORY)
             sources = sources_of(shape, memory)
-            plan = plan_for(classify(shape, sources), sources, shape, self.watermarks)
+            # A query over an updating table is updating (as in Arroyo): re-evaluated on each
+            # change, and it yields the changes of its result (the only way a reader can
+            # learn of a deleted row).
+            updating = any(self.store.is_updating(n) for n in names if n.lower() in sources)
+            kind = QueryKind.UPDATING if updating else classify(shape, sources)
+            plan = plan_for(kind, sources, shape, self.watermarks)
+            changelog = changelog or updating
             cursor = self._con.cursor()
             configure(cursor)
         query = ContinuousQuery(
             self, cursor, sql, duck, shape, plan, timeout=timeout, changelog=changelog
         )
+        query.updating_input = updating
         query.validate()
         with self._lock:
             self._streams.add(query)

@@ -105,8 +105,9 @@ def takes_changes(config: TableConfig) -> bool:
 
 def check_appends(stream: ContinuousQuery, statement: Insert) -> None:
     """Raise :class:`SqlError` unless ``stream`` yields only new rows or changes: an updating
-    query into an append-only sink is rejected, with Arroyo's message."""
-    if stream.incremental:
+    query (over an updating table too) into an append-only sink is rejected, with Arroyo's
+    message."""
+    if stream.incremental and not stream.updating_input:
         return
     if stream.plan.kind is QueryKind.WINDOWED:
         raise SqlError(
@@ -249,9 +250,11 @@ class Inserts:
     def _pump_into(self, sink: SinkOperator, statement: Insert) -> None:
         """Start the sink (at its first insert) and the continuous query that feeds it: new
         rows, or changes for an updating sink. Several inserts into one sink merge."""
-        stream = self.engine.stream(statement.query, changelog=takes_changes(sink.config))
+        updating_sink = takes_changes(sink.config)
+        stream = self.engine.stream(statement.query, changelog=updating_sink)
         try:
-            check_appends(stream, statement)
+            if not updating_sink:
+                check_appends(stream, statement)
             columns = self.engine.query(f"SELECT * FROM ({statement.query}) AS q LIMIT 0")
             pump = InsertPump(statement, sink.config, stream, now_ns=self._now_ns)
             pump.check(columns.schema)

@@ -325,6 +325,8 @@ class _Tracked:
     saved_state: dict[str, bytes] | None = None
     #: Rows in the table's segments (since its last rewrite).
     saved_rows: int = 0
+    #: Whether the table's rows are saved (``False``: only the source state).
+    rows: bool = True
 
 
 @dataclass
@@ -369,13 +371,20 @@ class Persister:
         self._flush_lock: asyncio.Lock | None = None
 
     def track(
-        self, name: str, schema: pa.Schema, state: MutableMapping[str, bytes], high_water: int
+        self,
+        name: str,
+        schema: pa.Schema,
+        state: MutableMapping[str, bytes],
+        high_water: int,
+        *,
+        rows: bool = True,
     ) -> None:
         """Start saving ``name``'s rows from global row index ``high_water`` on, and its
-        source state ``state`` (the live mapping the operator mutates)."""
+        source state ``state`` (the live mapping the operator mutates). ``rows=False``: save
+        only the state (an updating source whose state holds its current rows)."""
         saved = dict(state)
         self._tracked[name.lower()] = _Tracked(
-            name, schema, state, high_water, saved_state=saved, saved_rows=high_water
+            name, schema, state, high_water, saved_state=saved, saved_rows=high_water, rows=rows
         )
 
     async def forget(self, name: str) -> None:
@@ -416,7 +425,8 @@ class Persister:
                 if snap is None:
                     continue
                 undo = (t.high_water, t.saved_state, t.saved_rows)
-                rows = snap.since(t.high_water) if snap.end_row > t.high_water else None
+                fresh = t.rows and snap.end_row > t.high_water
+                rows = snap.since(t.high_water) if fresh else None
                 t.high_water = snap.end_row
                 state = dict(t.state)
                 changed_state = state if state != t.saved_state else None
@@ -424,7 +434,7 @@ class Persister:
                     t.saved_state = state
                 if rows is not None:
                     t.saved_rows += rows.num_rows
-                if t.saved_rows > 2 * snap.num_rows + self.rewrite_slack:
+                if t.rows and t.saved_rows > 2 * snap.num_rows + self.rewrite_slack:
                     # Retention dropped most saved rows: replace the segments by the rows
                     # kept (zero-copy here; written on the worker thread).
                     t.saved_state = state

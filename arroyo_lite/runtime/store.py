@@ -15,6 +15,10 @@ short lock; it never copies rows. Three things happen elsewhere:
   whole batches from the front, then slice the first: zero-copy); ``retention.max_age_seconds``
   (rows whose ``_timestamp`` is older) is applied by the compaction thread every half second
   and by snapshots (at most every 100 ms per table): an ordered expired prefix is sliced off.
+* **Updating tables** (``create(..., updating=True)``): the source appends change batches
+  (the table's columns plus ``_retract``, :mod:`arroyo_lite.runtime.updating`) and the table
+  holds the rows they leave: each change batch replaces the table's content (its rows get
+  new global indexes, as :meth:`Store.replace` does), so snapshots show the current rows.
 * **Snapshots**: :meth:`Store.snapshot` copies the batch lists of the tables asked for under
   one lock, so a query sees one consistent moment across all of them.
 
@@ -35,8 +39,9 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from arroyo_lite.config import TIMESTAMP_COLUMN, RetentionSpec, TableKind
+from arroyo_lite.config import RETRACT_COLUMN, TIMESTAMP_COLUMN, RetentionSpec, TableKind
 from arroyo_lite.errors import ArroyoLiteError, FatalSourceError
+from arroyo_lite.runtime.updating import apply_changes
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +83,9 @@ class TableSnapshot:
     #: :data:`MAX_MARKS` batches): the source's own batch boundaries, which compaction
     #: merges away but event time needs (each source batch advances the watermark).
     marks: tuple[int, ...] = ()
+    #: Whether the source sends changes and the table holds its current rows
+    #: (:mod:`arroyo_lite.runtime.updating`).
+    updating: bool = False
 
     @property
     def num_rows(self) -> int:
@@ -119,6 +127,7 @@ class _Table:
         "max_batch_rows",
         "age_checked_at",
         "marks",
+        "updating",
     )
 
     def __init__(
@@ -128,8 +137,10 @@ class _Table:
         schema: pa.Schema,
         retention: RetentionSpec,
         max_batch_rows: int,
+        updating: bool = False,
     ) -> None:
         self.name = name
+        self.updating = updating
         self.kind = kind
         self.schema = schema
         self.retention = retention
@@ -159,6 +170,7 @@ class _Table:
             end_row=self.end_row,
             version=self.version,
             marks=tuple(self.marks),
+            updating=self.updating,
         )
 
     def trim_rows(self) -> None:
@@ -251,14 +263,17 @@ class Store:
         *,
         kind: TableKind = TableKind.SOURCE,
         retention: RetentionSpec | None = None,
+        updating: bool = False,
     ) -> None:
-        """Create an empty table. Names are case-insensitive (as in Arroyo and DuckDB)."""
+        """Create an empty table. Names are case-insensitive (as in Arroyo and DuckDB).
+
+        ``updating``: its source appends change batches (see the module docstring)."""
         key = name.lower()
         with self._cond:
             if key in self._tables:
                 raise StoreError(f"table '{name}' already exists")
             self._tables[key] = _Table(
-                name, kind, schema, retention or RetentionSpec(), self.max_batch_rows
+                name, kind, schema, retention or RetentionSpec(), self.max_batch_rows, updating
             )
             self._bump()
 
@@ -284,6 +299,11 @@ class Store:
         with self._cond:
             return self._get(name).kind
 
+    def is_updating(self, name: str) -> bool:
+        """Whether ``name`` is an updating table (its source sends changes)."""
+        with self._cond:
+            return self._get(name).updating
+
     # --- writing ------------------------------------------------------------------------
 
     def append(self, name: str, batch: pa.RecordBatch) -> None:
@@ -291,11 +311,21 @@ class Store:
 
         A batch whose schema differs from the table's only in metadata or nullability is
         relabelled; any other difference raises :class:`FatalSourceError` (a source bug).
+        For an updating table ``batch`` is a change batch, applied to the current rows (a
+        pass over them when it retracts any: :func:`~.updating.apply_changes`).
         """
         if batch.num_rows == 0:
             return
         with self._cond:
             table = self._get(name)
+            if table.updating:
+                current = pa.Table.from_batches(table.batches, schema=table.schema)
+        if table.updating:
+            # One writer per table (its source): the new content is computed outside the
+            # lock, so queries are not held up by it.
+            self.replace(name, apply_changes(current, _conform_changes(batch, table.schema, name)))
+            return
+        with self._cond:
             if not batch.schema.equals(table.schema, check_metadata=True):
                 batch = _conform(batch, table.schema, name)
             table.batches.append(batch)
@@ -443,6 +473,18 @@ def _conform(batch: pa.RecordBatch, schema: pa.Schema, name: str) -> pa.RecordBa
         expected = schema.to_string(show_schema_metadata=False)
         raise FatalSourceError(f"batch for table '{name}' has schema {got}, expected {expected}")
     return pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+
+
+def _conform_changes(batch: pa.RecordBatch, schema: pa.Schema, name: str) -> pa.RecordBatch:
+    """A change batch for a table of ``schema``: its columns then ``_retract``."""
+    if RETRACT_COLUMN not in batch.schema.names:
+        raise FatalSourceError(
+            f"table '{name}' is updating: its source must send changes (a '{RETRACT_COLUMN}' "
+            "column), got plain rows"
+        )
+    rows = batch.drop_columns([RETRACT_COLUMN])
+    _conform(rows, schema, name)
+    return batch
 
 
 def _tier(rows: int, fanin: int) -> int:

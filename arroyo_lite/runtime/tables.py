@@ -66,11 +66,14 @@ class Tables:
         schema = config.output_schema()
         connector = get_connector(config.connector or "")
         context = SourceContext(clock=self.clock, env=self.env)
-        self.store.create(name, schema, kind=TableKind.SOURCE, retention=config.retention)
+        updating = connector.updating(config)
+        self.store.create(
+            name, schema, kind=TableKind.SOURCE, retention=config.retention, updating=updating
+        )
         secrets = connector.secrets(config, self.env)
         try:
             if self.state is not None:
-                self._restore(name, schema, context)
+                self._restore(name, schema, context, rows=not updating)
             operator = connector.make_operator(config, context)
         except ArroyoLiteError:
             self.store.drop(name)
@@ -83,7 +86,9 @@ class Tables:
             ) from None
         if self.persister is not None:
             end_row = self.store.snapshot([name])[name.lower()].end_row
-            self.persister.track(name, schema, context.state, end_row)
+            # An updating source keeps its current rows in its own state (it needs them to
+            # retract them), so only that state is saved, not the table's changing content.
+            self.persister.track(name, schema, context.state, end_row, rows=not updating)
         emit = functools.partial(self.store.append, name)
         self.runtime.start_source(operator, emit, secrets=secrets)
 
@@ -110,10 +115,17 @@ class Tables:
         connector = get_connector(sink.config.connector or "")
         return self.runtime.start_sink(sink, secrets=connector.secrets(sink.config, self.env))
 
-    def _restore(self, name: str, schema: pa.Schema, context: SourceContext) -> None:
-        """Reload saved rows (retention applies) and source state; compact the segments."""
+    def _restore(
+        self, name: str, schema: pa.Schema, context: SourceContext, *, rows: bool = True
+    ) -> None:
+        """Reload saved rows (retention applies) and source state; compact the segments.
+
+        ``rows=False`` (an updating table, whose source restores its rows from its state):
+        rows saved under the name (by an earlier, append-only definition) are dropped."""
         assert self.state is not None
         batches, state = self.state.load_table(name, schema)
+        if not rows:
+            batches = []
         if batches or state or self.state.damaged(name):  # (a rewrite sets damage aside)
             self.store.append_many(name, batches)
             kept = self.store.snapshot([name])[name.lower()].to_table()

@@ -346,6 +346,8 @@ def status_line(statuses: Sequence[SourceStatus]) -> str:
         part = f"{s.table}: {s.polls} polls, {s.rows} rows"
         if s.failures:
             part += f", {s.failures} failed"
+        if s.updated_rows or s.deleted_rows:
+            part += f", {s.updated_rows} updated, {s.deleted_rows} deleted"
         if s.deduplicated_rows or s.state_keys:
             part += f", {s.deduplicated_rows} deduplicated, {s.state_keys} keys"
         if s.state is SourceState.RATE_LIMITED and s.rate_limited_until_ns is not None:
@@ -367,4 +369,12 @@ def _key_state(s: SourceStatus) -> str:
     """``120 rows deduplicated; key state 40 keys (960 B)``: what a key-aware source holds."""
     size = s.state_bytes
     shown = f"{size} B" if size < 1 << 20 else f"{size / (1 << 20):.1f} MiB"
-    return f"{s.deduplicated_rows} rows deduplicated; key state {s.state_keys} keys ({shown})"
+    changes = (
+        f"{s.updated_rows} rows updated, {s.deleted_rows} deleted; "
+        if s.updated_rows or s.deleted_rows
+        else ""
+    )
+    return (
+        f"{changes}{s.deduplicated_rows} rows deduplicated; "
+        f"key state {s.state_keys} keys ({shown})"
+    )

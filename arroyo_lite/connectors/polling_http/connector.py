@@ -223,10 +223,11 @@ class PollingHttpConnector(Connector):
         table: TableConfig,
         options: OptionReader,
     ) -> None:
-        """The emit behaviour's needs: a PRIMARY KEY for 'dedup', 'changed' for its option."""
+        """The emit behaviour's needs: a PRIMARY KEY for 'dedup' and 'snapshot', 'changed'
+        for its option."""
         behavior = values["emit_behavior"] or "all"
         keys = [c.name for c in table.columns if c.primary_key]
-        if behavior == "dedup" and not keys:
+        if behavior in ("dedup", "snapshot") and not keys:
             options.report(
                 options.error(
                     f"emit_behavior = '{behavior}' needs a PRIMARY KEY column",
@@ -244,6 +245,16 @@ class PollingHttpConnector(Connector):
                         hint="a key comes from the records themselves",
                     )
                 )
+        ttl = where.get("dedup.ttl")
+        if ttl is not None and behavior != "dedup" and not options.is_invalid("emit_behavior"):
+            options.report(
+                options.error(
+                    "'dedup.ttl' applies only with emit_behavior = 'dedup'",
+                    ttl,
+                    hint="set emit_behavior = 'dedup', or remove 'dedup.ttl'",
+                ),
+                "dedup.ttl",
+            )
         compare = where.get("changed.compare")
         bad_behavior = options.is_invalid("emit_behavior")
         if compare is not None and behavior != "changed" and not bad_behavior:
@@ -448,6 +459,11 @@ class PollingHttpConnector(Connector):
                     "headers",
                 )
         return pairs
+
+    def updating(self, config: TableConfig) -> bool:
+        """``emit_behavior = 'snapshot'`` tables are updating tables (:mod:`.snapshot`)."""
+        options = config.connector_options
+        return getattr(options, "emit_behavior", None) == "snapshot"
 
     def metadata_fields(self) -> Mapping[str, str]:
         """HTTP metadata (arroyo-lite extensions: Arroyo's polling_http has none)."""

@@ -6,14 +6,17 @@ Two pieces, both vectorised (no Python per row):
   and a 64-bit digest of its content (the decoded columns: never ``_timestamp`` or metadata
   columns, which differ on every poll), with one DuckDB ``hash()`` query.
 * :class:`KeyState` is the set of keys seen and the digest each had when last emitted: three
-  sorted numpy arrays (key hash, digest, last poll that saw the key), 24 bytes per key.
+  sorted numpy arrays (key hash, digest, when the key was last seen), 24 bytes per key.
   :meth:`KeyState.admit` decides which rows to emit exactly as if the rows were taken one by
   one in order (a row is emitted when its key is new or its digest differs from the one last
   emitted for that key, so a key repeated on two pages of one poll is emitted once), with a
   stable sort, a binary search and an ordered insert.
 
 Bounded: at most ``max_keys`` keys are kept; beyond that, the least recently seen are
-forgotten (a forgotten key that comes back is emitted again, never lost). The state is
+forgotten (a forgotten key that comes back is emitted again, never lost). With a time bound
+(``dedup.ttl``), :meth:`KeyState.expire` also forgets the keys not seen since a given time.
+"When" is the stamp the caller gives :meth:`KeyState.admit` (the operator: the poll's wall
+clock time in nanoseconds; by default a poll counter). The state is
 serialised to one bytes value of the operator's durable state, so ``--state-dir`` saves it
 atomically with the rows it describes.
 
@@ -34,7 +37,9 @@ import pyarrow as pa
 
 #: The key of the operator's durable state this module owns.
 STATE_KEY = "polling_http.dedup.keys"
-_MAGIC = b"ALK1"
+_MAGIC = b"ALK2"  # "seen" stamps are the caller's (the operator's: nanoseconds)
+#: A state saved before stamps were times: its "seen" values are poll counts.
+_MAGIC_TICKS = b"ALK1"
 _Array = np.ndarray[Any, Any]
 _HEADER = struct.Struct("<4sQQ")  # magic, number of keys, poll counter
 
@@ -54,7 +59,7 @@ class RowHasher:
         self._sql = f"SELECT {', '.join(parts)} FROM rows_to_hash"
         self._has_keys = bool(keys)
 
-    def hashes(self, batch: pa.RecordBatch) -> tuple[_Array, _Array]:
+    def hashes(self, batch: pa.RecordBatch | pa.Table) -> tuple[_Array, _Array]:
         """``(key hashes, digests)`` as uint64 arrays, one per row (key hashes empty when no
         key columns were given). Blocks for a DuckDB query: call off the event loop for big
         batches."""
@@ -79,10 +84,12 @@ class KeyState:
         self.keys = np.empty(0, np.uint64)
         self.digests = np.empty(0, np.uint64)
         self.seen = np.empty(0, np.uint64)
-        #: Polls admitted so far (what ``seen`` counts in).
+        #: Polls admitted so far (the default stamp of ``seen``).
         self.tick = 0
         #: Keys forgotten because of ``max_keys``, since this state was made.
         self.evicted = 0
+        #: Keys forgotten by :meth:`expire`, since this state was made.
+        self.expired = 0
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -91,14 +98,16 @@ class KeyState:
     def nbytes(self) -> int:
         return int(self.keys.nbytes + self.digests.nbytes + self.seen.nbytes)
 
-    def admit(self, keys: _Array, digests: _Array) -> _Array:
-        """Which rows to emit (a boolean mask in row order); records them as emitted.
+    def admit(self, keys: _Array, digests: _Array, seen_at: int | None = None) -> _Array:
+        """Which rows to emit (a boolean mask in row order); records them as emitted, and
+        their keys as seen at ``seen_at`` (a stamp that never decreases; default: the poll count).
 
         Call once per batch, in arrival order. Rows of one batch are judged in order too:
         a key repeated with the same content is emitted once; with new content, again.
         """
         n = len(keys)
         self.tick += 1
+        stamp = np.uint64(self.tick if seen_at is None else seen_at)
         if n == 0:
             return np.zeros(0, np.bool_)
         # The default sort is several times faster than a stable one; order among equal keys
@@ -133,15 +142,28 @@ class KeyState:
         final = ds[last]
         hit = at[found]
         self.digests[hit] = final[found]
-        self.seen[hit] = self.tick
+        self.seen[hit] = stamp
         fresh = ~found
         if fresh.any():
             where = at[fresh]
             self.keys = np.insert(self.keys, where, unique[fresh])
             self.digests = np.insert(self.digests, where, final[fresh])
-            self.seen = np.insert(self.seen, where, np.uint64(self.tick))
+            self.seen = np.insert(self.seen, where, stamp)
         self._evict()
         return emit
+
+    def expire(self, before: int) -> int:
+        """Forget the keys last seen before stamp ``before``; return how many."""
+        if not len(self.keys):
+            return 0
+        keep = self.seen >= np.uint64(max(before, 0))
+        gone = len(keep) - int(keep.sum())
+        if gone:
+            self.keys, self.digests, self.seen = (
+                self.keys[keep], self.digests[keep], self.seen[keep]
+            )  # fmt: skip
+            self.expired += gone
+        return gone
 
     def _evict(self) -> None:
         excess = len(self.keys) - self.max_keys
@@ -162,15 +184,17 @@ class KeyState:
         )  # fmt: skip
 
     @classmethod
-    def from_bytes(cls, data: bytes, max_keys: int) -> KeyState:
+    def from_bytes(cls, data: bytes, max_keys: int, now: int | None = None) -> KeyState:
         """A state saved by :meth:`to_bytes` (``max_keys`` applies at once if it shrank).
 
-        Raises ``ValueError`` for bytes that are not such a state.
+        A state saved before "seen" stamps were times has its keys stamped ``now`` (when
+        given), so a time bound starts counting at the restart. Raises ``ValueError`` for
+        bytes that are not such a state.
         """
         if len(data) < _HEADER.size:
             raise ValueError("key state too short")
         magic, count, tick = _HEADER.unpack_from(data)
-        if magic != _MAGIC or len(data) != _HEADER.size + 24 * count:
+        if magic not in (_MAGIC, _MAGIC_TICKS) or len(data) != _HEADER.size + 24 * count:
             raise ValueError("not a key state")
         state = cls(max_keys)
         arrays = np.frombuffer(data, "<u8", offset=_HEADER.size).astype(np.uint64)
@@ -181,5 +205,7 @@ class KeyState:
             state.keys.copy(), state.digests.copy(), state.seen.copy()
         )
         state.tick = tick
+        if magic == _MAGIC_TICKS and now is not None:
+            state.seen[:] = np.uint64(now)
         state._evict()
         return state

@@ -21,16 +21,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import aiohttp
+import numpy as np
 import pyarrow as pa
 
 from arroyo_lite.connectors.base import Emit, SourceOperator, SourceState
-from arroyo_lite.connectors.polling_http import keys
+from arroyo_lite.connectors.polling_http import keys, snapshot
 from arroyo_lite.connectors.polling_http.backoff import BackoffPolicy, next_tick
 from arroyo_lite.connectors.polling_http.changes import (
     ROWS_STATE_KEY,
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
     from arroyo_lite.formats import Decoder, DecodeResult
 
 logger = logging.getLogger("arroyo_lite.polling_http")
+_T = TypeVar("_T")
 
 #: Statuses that mean "credentials rejected" (state ``unauthorized``, polled with backoff).
 REJECTED_STATUSES = frozenset({401, 403})
@@ -122,6 +124,8 @@ class PollingHttpOperator(SourceOperator):
     _validators: Validators | None
     _compare_rows: bool = False
     _keys: keys.KeyState | None = None
+    #: ``snapshot``: the rows of the last snapshot, by key.
+    _snapshot: snapshot.SnapshotState | None = None
     #: Whether the previous decoded poll dropped records (to log a streak of them once).
     _dropping: bool = False
     _gate: RateGate | None = None
@@ -164,6 +168,8 @@ class PollingHttpOperator(SourceOperator):
                 paced_origin=step.request.url,
                 on_wait=self._rate_limited,
             )
+            if self._snapshot is not None and (restored := self._snapshot.current()):
+                emit(restored)  # the table starts empty: fill it with the resumed rows
             async with shared_session() as session:
                 await self._loop(session, step, options, emit)
         except FatalSourceError as e:
@@ -194,20 +200,47 @@ class PollingHttpOperator(SourceOperator):
             self._hasher = keys.RowHasher((), content)
         if options.emit_behavior == "dedup":
             self._hasher = keys.RowHasher(self.config.primary_key, content)
-            saved = state.get(keys.STATE_KEY)
-            self._keys = keys.KeyState(options.dedup_max_keys)
-            if saved is not None:
-                try:
-                    self._keys = keys.KeyState.from_bytes(saved, options.dedup_max_keys)
-                except ValueError as e:
-                    logger.warning(
-                        "source %s: saved key state unreadable (%s); starting without it",
-                        self.config.name, e,
-                    )  # fmt: skip
+            max_keys, now = options.dedup_max_keys, self.context.clock.time_ns()
+            self._keys = self._resumed(
+                keys.STATE_KEY,
+                "key state",
+                lambda saved: keys.KeyState.from_bytes(saved, max_keys, now=now),
+                keys.KeyState(max_keys),
+            )
             self.status.state_keys = len(self._keys)
             self.status.state_bytes = self._keys.nbytes
+        if options.emit_behavior == "snapshot":
+            self._setup_snapshot(content)
         if self._tracker is None and self._hasher is None:
             self._together = together_key(self._decoder)
+
+    def _setup_snapshot(self, content: list[str]) -> None:
+        """``snapshot``'s hasher and rows of the last snapshot (resumed from the state)."""
+        self._hasher = keys.RowHasher(self.config.primary_key, content)
+        schema = self.config.output_schema()
+        self._snapshot = self._resumed(
+            snapshot.STATE_KEY,
+            "snapshot",
+            lambda saved: snapshot.SnapshotState.from_bytes(saved, schema),
+            snapshot.SnapshotState(schema),
+        )
+        self.status.state_keys = len(self._snapshot)
+        self.status.state_bytes = self._snapshot.nbytes
+
+    def _resumed(self, key: str, what: str, load: Callable[[bytes], _T], fresh: _T) -> _T:
+        """The state saved under ``key`` loaded with ``load``, or ``fresh`` when there is
+        none or it is unreadable (a ``ValueError``: said in a warning, never fatal)."""
+        saved = self.context.state.get(key)
+        if saved is None:
+            return fresh
+        try:
+            return load(saved)
+        except ValueError as e:
+            logger.warning(
+                "source %s: saved %s unreadable (%s); starting without it",
+                self.config.name, what, e,
+            )  # fmt: skip
+            return fresh
 
     async def _loop(
         self,
@@ -280,8 +313,14 @@ class PollingHttpOperator(SourceOperator):
             if responses[0].status == 304:
                 self._not_modified()
             else:
+                # 'snapshot': the pages' rows are one snapshot, compared once all are in.
+                pages_rows: list[pa.RecordBatch] | None = [] if self._snapshot is not None else None
+                complete = True
                 for page, response in enumerate(responses, start=1):
-                    await self._take(response, emit, PageInfo(response, poll, page))
+                    info = PageInfo(response, poll, page)
+                    complete &= await self._take(response, emit, info, pages_rows)
+                if pages_rows is not None:
+                    await self._take_snapshot(pages_rows, emit, complete=complete)
             if validators is not None:
                 validators.remember(responses[0])
             self.status.extra["pages"] = report.pages
@@ -327,8 +366,16 @@ class PollingHttpOperator(SourceOperator):
         level = logging.WARNING if extra["capped_polls"] == 1 else logging.DEBUG
         logger.log(level, "source %s: %s", self.config.name, extra["page_cap"])
 
-    async def _take(self, response: HttpResponse, emit: Emit, info: PageInfo) -> None:
-        """Count, decode and emit one page's body (skipped if unchanged)."""
+    async def _take(
+        self,
+        response: HttpResponse,
+        emit: Emit,
+        info: PageInfo,
+        collect: list[pa.RecordBatch] | None = None,
+    ) -> bool:
+        """Count, decode and emit one page's body (skipped if unchanged); with ``collect``
+        (``snapshot``) the rows are added to it instead of emitted. Returns whether every
+        record of the page decoded (none dropped as bad data)."""
         status = self.status
         received_at_ns = self.context.clock.time_ns()
         body = response.body
@@ -348,7 +395,7 @@ class PollingHttpOperator(SourceOperator):
         result = page.result
         if result is None:
             status.unchanged_polls += 1
-            return
+            return True
         if result.dropped:
             status.dropped_rows += result.dropped
             detail = "; ".join(result.errors) or "bad data"
@@ -356,6 +403,10 @@ class PollingHttpOperator(SourceOperator):
             level = logging.DEBUG if self._dropping else logging.WARNING
             self._note_error(f"dropped {result.dropped} bad record(s): {detail}", level=level)
         self._dropping = bool(result.dropped)
+        if collect is not None:
+            if page.batch is not None:
+                collect.append(page.batch)
+            return not result.dropped
         # Rows and the state describing them change together, on the loop (see persist).
         if page.batch is not None and page.batch.num_rows:
             status.rows += page.batch.num_rows
@@ -367,6 +418,41 @@ class PollingHttpOperator(SourceOperator):
             status.state_bytes = self._keys.nbytes
         if page.digest is not None and self._tracker is not None:
             self._tracker.remember(page.digest)
+        return not result.dropped
+
+    async def _take_snapshot(
+        self, pages: list[pa.RecordBatch], emit: Emit, *, complete: bool
+    ) -> None:
+        """Compare one poll's rows (all its pages) with the last snapshot and emit the
+        changes. A snapshot with dropped bad records is not ``complete``: it deletes no key
+        (a record that failed to decode is not a record that is gone)."""
+        assert self._snapshot is not None and self._hasher is not None
+        state, hasher = self._snapshot, self._hasher
+        schema = self.config.output_schema()
+
+        def compare() -> tuple[snapshot.SnapshotChanges, bytes | None]:
+            rows = pa.Table.from_batches(pages, schema=schema)
+            if rows.num_rows:
+                key_hashes, digests = hasher.hashes(rows)
+            else:
+                key_hashes = digests = np.empty(0, np.uint64)
+            changes = state.apply(rows, key_hashes, digests, deletes=complete)
+            return changes, state.to_bytes() if changes.batch is not None else None
+
+        changes, saved = await asyncio.to_thread(compare)
+        status = self.status
+        status.deduplicated_rows += changes.unchanged + changes.repeated
+        status.state_keys = len(state)
+        status.state_bytes = state.nbytes
+        if changes.batch is None:
+            return
+        # The changes and the state after them, in one step on the loop (see persist).
+        status.rows += changes.inserted + changes.updated
+        status.updated_rows += changes.updated
+        status.deleted_rows += changes.deleted
+        emit(changes.batch)
+        assert saved is not None
+        self.context.state[snapshot.STATE_KEY] = saved
 
     def _work(
         self,
@@ -406,7 +492,10 @@ class PollingHttpOperator(SourceOperator):
             return _Page(digest, result, batch)
         assert self._hasher is not None
         key_hashes, row_digests = self._hasher.hashes(batch)
-        mask = self._keys.admit(key_hashes, row_digests)
+        ttl = self.options.dedup_ttl
+        if ttl is not None:
+            self._keys.expire(received_at_ns - int(ttl * 1e9))
+        mask = self._keys.admit(key_hashes, row_digests, received_at_ns)
         kept = int(mask.sum())
         if kept < batch.num_rows:
             batch = batch.filter(pa.array(mask, pa.bool_()))

@@ -13,8 +13,9 @@ from arroyo_lite.connectors.option_spec import OptionKind, OptionSet, option
 
 STRING, INTEGER, BOOLEAN = OptionKind.STRING, OptionKind.INTEGER, OptionKind.BOOLEAN
 NUMBER = OptionKind.NUMBER
+DURATION = OptionKind.DURATION
 #: Values of ``emit_behavior``: Arroyo's two, then arroyo-lite's.
-EMIT_BEHAVIORS = ("all", "changed", "dedup")
+EMIT_BEHAVIORS = ("all", "changed", "dedup", "snapshot")
 #: ``pagination.type`` values (dlt ``rest_api``'s paginator names).
 PAGINATION_KINDS = ("header_link", "json_link", "cursor", "offset", "page_number")
 #: ``auth.type`` values.
@@ -57,7 +58,9 @@ class PollingHttpOptions:
         STRING,
         "'all' emits every response; 'changed' skips a body identical to the last one emitted; "
         "arroyo-lite adds 'dedup': with a PRIMARY KEY, a row is emitted only when its key is "
-        "new or its content changed since that key was last emitted.",
+        "new or its content changed since that key was last emitted; and 'snapshot': each "
+        "poll is the whole collection, the table (an updating table) holds the latest row per "
+        "PRIMARY KEY, a key missing from a poll is deleted, and queries see the changes.",
         default="all",
         enum=EMIT_BEHAVIORS,
         extension_values=EMIT_BEHAVIORS[2:],
@@ -104,6 +107,17 @@ class PollingHttpOptions:
         default=1_000_000,
         exclusive_minimum=0,
         extension=True,
+    )
+    dedup_ttl: float | None = option(
+        DURATION,
+        "emit_behavior = 'dedup': forget a key not seen for this long (an interval such as "
+        "interval '7' day or '12 hours'; a key that comes back after it is emitted again). "
+        "Default: no time bound (dedup.max_keys still bounds the keys).",
+        key="dedup.ttl",
+        default=None,
+        exclusive_minimum=0,
+        extension=True,
+        examples=("interval '7' day",),
     )
     max_backoff_ms: int = option(
         INTEGER,
