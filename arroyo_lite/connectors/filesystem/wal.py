@@ -39,10 +39,16 @@ class Wal:
         self._write(batch.serialize())
 
     def _write(self, data: pa.Buffer) -> None:
+        parts = [memoryview(_LENGTH.pack(data.size)), memoryview(data)]
         try:
-            written = os.writev(self._fd, [_LENGTH.pack(data.size), data])
-            if written != _LENGTH.size + data.size:
-                raise OSError(f"short write to {self.path}")
+            # A short write (the disk filled up mid-chunk) is followed by writing the rest,
+            # so the error raised is the OS's own (ENOSPC, EFBIG), which names the cause.
+            while parts:
+                written = os.writev(self._fd, parts)
+                while parts and written >= len(parts[0]):
+                    written -= len(parts.pop(0))
+                if parts:
+                    parts[0] = parts[0][written:]
         except OSError:
             os.ftruncate(self._fd, self._size)
             os.lseek(self._fd, self._size, os.SEEK_SET)
