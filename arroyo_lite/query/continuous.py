@@ -44,7 +44,17 @@ from arroyo_lite.query.changelog import Differ
 from arroyo_lite.query.duck import LiveRef, bind_sql, pin, query_error, run_sql
 from arroyo_lite.query.shape import QueryKind, QueryShape
 from arroyo_lite.query.status_table import STATUS_SCHEMA, STATUS_TABLE
-from arroyo_lite.query.windows import DEFAULT_WATERMARK, TumblingWindows, Watermark, segments
+from arroyo_lite.query.windows import (
+    DEFAULT_WATERMARK,
+    EMIT_RANGE,
+    OpenWindows,
+    Watermark,
+    WindowAssigner,
+    assigner_for,
+    emit_range_table,
+    segments,
+    set_emit_range,
+)
 from arroyo_lite.runtime.store import Store, TableSnapshot
 
 #: How long a continuous query blocks between checks of its deadline / close flag.
@@ -187,59 +197,113 @@ class ReevaluatedPlan(Plan):
 
 
 class WindowedPlan(Plan):
-    """A query grouped by ``tumble`` windows of one source: each window is emitted once,
-    when the watermark passes its end (:mod:`arroyo_lite.query.windows`).
+    """A query grouped by windows (``tumble``, ``hop``, ``session``): each window is emitted
+    once, when the watermark passes its end (:mod:`arroyo_lite.query.windows`).
 
-    The plan reads each new source batch once: it feeds the watermark and keeps the rows of
-    open windows (late rows are dropped); whenever windows close, the query runs over their
-    rows only (their state is then dropped), so each result row is new. The end of input
-    closes every window. Memory tables are read whole.
+    The plan reads each new source batch once: it feeds that source's watermark and keeps
+    the rows open windows need (late rows are dropped, by the source's own watermark).
+    Windows close by the smallest watermark of the sources (a join of windowed sources waits
+    for both, as Arroyo's instant join does); then the query runs over the rows of the
+    closing windows, told which window ends to emit (:data:`~arroyo_lite.query.windows.
+    EMIT_RANGE`), and the rows no open window holds are dropped. So each result row is new,
+    and a window function over windows (``PARTITION BY window``) sees whole windows. The end
+    of input closes every window. Memory tables are read whole.
     """
 
     incremental = True
 
     def __init__(
-        self, kind: QueryKind, sources: frozenset[str], *, width: str, watermark: str
+        self,
+        kind: QueryKind,
+        sources: frozenset[str],
+        *,
+        assigner: WindowAssigner,
+        watermarks: Mapping[str, str],
     ) -> None:
         super().__init__(kind, sources)
-        (self.source,) = sources
         self._con = duckdb.connect(":memory:")
         self._con.execute("SET python_enable_replacements = false")
-        self.watermark = Watermark(self._con, watermark)
-        self._width = width
-        self.windows: TumblingWindows | None = None
-        self.high_water = 0
+        self.assigner = assigner
+        self.watermarks = {
+            key: Watermark(self._con, watermarks.get(key, DEFAULT_WATERMARK)) for key in sources
+        }
+        self.open: dict[str, OpenWindows] = {}
+        self.high_waters = dict.fromkeys(sources, 0)
+        #: The edge of the last closing (``None`` before the first).
+        self._closed_at: int | None = None
         self._flushed = False
+
+    @property
+    def watermark(self) -> Watermark:
+        """The watermark of a one-source plan."""
+        return self.watermarks[min(self.sources)]
+
+    @property
+    def windows(self) -> OpenWindows | None:
+        """The open windows of a one-source plan (``None`` before its first rows)."""
+        return self.open.get(min(self.sources))
 
     def hold(self, last_eval: float, now: float) -> float:
         return 0.0  # each evaluation reads only new rows
 
     def inputs(self, snaps: Mapping[str, TableSnapshot]) -> list[dict[str, Inputs]]:
-        snap = snaps.get(self.source)
-        if snap is None:
-            return []
-        if self.windows is None:
-            self.windows = TumblingWindows(self._con, self._width, snap.schema)
-        closings: list[pa.Table] = []
-        if snap.end_row > self.high_water:
-            first = max(self.high_water, snap.first_row)
-            delta = snap.since(self.high_water)
-            self.high_water = snap.end_row
+        evaluations: list[dict[str, Inputs]] = []
+        for key in sorted(self.sources):
+            snap = snaps.get(key)
+            if snap is None:
+                continue
+            state = self.open.setdefault(key, OpenWindows(self.assigner, snap.schema))
+            if snap.end_row <= self.high_waters[key]:
+                continue
+            first = max(self.high_waters[key], snap.first_row)
+            delta = snap.since(self.high_waters[key])
+            self.high_waters[key] = snap.end_row
+            watermark = self.watermarks[key]
             for batch in segments(delta, first, snap.marks):
-                self.windows.add(batch, self.watermark.current)
-                if self.watermark.observe(batch):
-                    closed = self.windows.close(self.watermark.current)
-                    if closed is not None:
-                        closings.append(closed)
+                state.add(batch, watermark.current)
+                if watermark.observe(batch):
+                    low = self._watermark()
+                    if low is not None:
+                        evaluations.extend(self._close(snaps, self.assigner.edge(low)))
         if self.end_of_input and not self._flushed:
             self._flushed = True
-            closed = self.windows.close(None)
-            if closed is not None:
-                closings.append(closed)
-        return [
-            {other.name: closed if key == self.source else other for key, other in snaps.items()}
-            for closed in closings
-        ]
+            evaluations.extend(self._close(snaps, None))
+        return evaluations
+
+    def _watermark(self) -> int | None:
+        """The smallest watermark of the sources (``None`` until each has one)."""
+        values = [w.current for w in self.watermarks.values()]
+        if any(v is None for v in values):
+            return None
+        return min(v for v in values if v is not None)
+
+    def _close(
+        self, snaps: Mapping[str, TableSnapshot], edge: int | None
+    ) -> list[dict[str, Inputs]]:
+        """The evaluation of the windows closing at ``edge`` (``None``: all), if any hold
+        rows; their rows no open window needs are dropped."""
+        previous = self._closed_at
+        if edge is not None and previous is not None and edge <= previous:
+            return []
+        pins: dict[str, Inputs] = {}
+        rows = 0
+        for key, snap in snaps.items():
+            state = self.open.get(key)
+            if state is not None:
+                closing = state.closing(edge)
+                rows += closing.num_rows
+                pins[snap.name] = closing
+            elif key in self.sources:
+                pins[snap.name] = snap.schema.empty_table()
+            else:
+                pins[snap.name] = snap
+        after, until = self.assigner.emit_range(previous, edge)
+        pins[EMIT_RANGE] = emit_range_table(after, until)
+        for state in self.open.values():
+            state.expire(edge)
+        if edge is not None:
+            self._closed_at = edge
+        return [pins] if rows else []
 
     def keeps(self, result: pa.Table) -> bool:
         return result.num_rows > 0
@@ -266,20 +330,14 @@ def plan_for(
 ) -> Plan:
     """The plan of a query of ``kind`` over the live tables ``sources``.
 
-    A windowed query of one source whose windows are ``tumble``s of one width gets a
-    :class:`WindowedPlan` (``watermarks``: each source's watermark expression); other
-    windowed queries (``hop``, several sources) are re-evaluated for now."""
-    if (
-        kind is QueryKind.WINDOWED
-        and shape is not None
-        and len(sources) == 1
-        and len(shape.widths) == 1
-        and not shape.hops
-    ):
-        (source,) = sources
-        (width,) = shape.widths
-        expression = (watermarks or {}).get(source, DEFAULT_WATERMARK)
-        return WindowedPlan(kind, sources, width=width, watermark=expression)
+    A windowed query whose windows one assigner closes
+    (:func:`~arroyo_lite.query.windows.assigner_for`) gets a :class:`WindowedPlan`
+    (``watermarks``: each source's watermark expression); other windowed queries are
+    re-evaluated."""
+    if kind is QueryKind.WINDOWED and shape is not None and sources:
+        assigner = assigner_for(shape.windows)
+        if assigner is not None:
+            return WindowedPlan(kind, sources, assigner=assigner, watermarks=watermarks or {})
     return _PLANS[kind](kind, sources)
 
 
@@ -444,7 +502,10 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
                 return
             for pins in self.plan.inputs(snaps):
                 for name, data in pins.items():
-                    self._pin(name, data)
+                    if name == EMIT_RANGE and isinstance(data, pa.Table):
+                        set_emit_range(self._cursor, data)
+                    else:
+                        self._pin(name, data)
                 result = self._run()
                 if result is not None and self.plan.keeps(result):
                     self._pending.append(self._noting_gap(_one_batch(result)))

@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 
 from arroyo_lite.config import TIMESTAMP_COLUMN, TIMESTAMP_TYPE, TableConfig
 from arroyo_lite.sql.transpile import to_duckdb
+from arroyo_lite.sql.windows import EMIT_AFTER, EMIT_UNTIL, WindowSpec
 
 #: Arroyo's watermark period (``period_micros: 1_000_000``), in event-time nanoseconds.
 PERIOD_NS = 1_000_000_000
@@ -64,12 +65,49 @@ class Watermark:
         return True
 
 
-class TumblingWindows:
-    """The rows of the open ``width`` windows of one source (``width``: DuckDB interval SQL)."""
+class WindowAssigner:
+    """When the windows of one :class:`~arroyo_lite.sql.windows.WindowSpec` close, in
+    event-time nanoseconds (epoch-aligned, as Arroyo's operators and the query's SQL).
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, width: str, schema: pa.Schema) -> None:
-        self._con = con
-        self._width = width
+    The watermark ``W`` gives an *edge*: a tumble or hop window closes when its end is at or
+    before the slide bin of ``W`` (``tumbling_aggregating_window.rs``,
+    ``sliding_aggregating_window.rs``: ``bin_start(W)``), a session when its end (last row
+    + gap) is before ``W`` (``session_aggregating_window.rs``). A row is late when it is
+    before the edge of its source's watermark: its window (a tumble's, a hop's last one) has
+    closed, or, for sessions, Arroyo's operator filters out rows before the watermark.
+    """
+
+    def __init__(self, spec: WindowSpec) -> None:
+        self.spec = spec
+
+    def edge(self, watermark: int) -> int:
+        """Windows ending before (sessions) or at (others) this instant are closed; rows
+        before it are late."""
+        slide = self.spec.slide_ns
+        return watermark if slide == 0 else watermark - watermark % slide
+
+    def retained_from(self, edge: int) -> int | None:
+        """After closing at ``edge``: rows before this instant are in no open window and are
+        dropped (``None``: keep them; a session's rows are kept, see the README)."""
+        if self.spec.kind == "session":
+            return None
+        return edge - self.spec.width_ns + self.spec.slide_ns
+
+    def emit_range(self, previous: int | None, edge: int | None) -> tuple[int | None, int | None]:
+        """The window ends ``[after, until)`` an evaluation closing at ``edge`` (``None``:
+        the end of input) after one at ``previous`` emits."""
+        shift = 0 if self.spec.kind == "session" else 1  # sessions: end < W; others: end <= edge
+        return (
+            None if previous is None else previous + shift,
+            None if edge is None else edge + shift,
+        )
+
+
+class OpenWindows:
+    """The rows of one source that open windows (of an :class:`WindowAssigner`) still need."""
+
+    def __init__(self, assigner: WindowAssigner, schema: pa.Schema) -> None:
+        self._assigner = assigner
         self._open = schema.empty_table()
         #: Rows dropped because their window had closed already (Arroyo logs and skips them).
         self.late_rows = 0
@@ -78,39 +116,71 @@ class TumblingWindows:
     def open_rows(self) -> int:
         return self._open.num_rows
 
-    def bin_start(self, ns: int) -> int:
-        """Start of the window holding the instant ``ns`` (epoch-aligned, as the query's)."""
-        row = self._con.sql(
-            f"SELECT epoch_ns(time_bucket({self._width}, make_timestamp_ns({int(ns)}::BIGINT), "
-            "TIMESTAMP '1970-01-01'))"
-        ).fetchall()
-        return int(row[0][0])
-
     def add(self, rows: pa.Table, watermark: int | None) -> None:
-        """Keep ``rows`` that fall in windows still open under ``watermark``; drop late ones."""
+        """Keep ``rows`` that are not late under ``watermark``; drop the late ones."""
         if watermark is not None:
-            keep = pc.greater_equal(rows.column(TIMESTAMP_COLUMN), _ts(self.bin_start(watermark)))
-            kept = rows.filter(keep)
+            edge = self._assigner.edge(watermark)
+            kept = rows.filter(pc.greater_equal(rows.column(TIMESTAMP_COLUMN), _ts(edge)))
             self.late_rows += rows.num_rows - kept.num_rows
             rows = kept
         if rows.num_rows:
             self._open = pa.concat_tables([self._open, rows.cast(self._open.schema)])
 
-    def close(self, watermark: int | None) -> pa.Table | None:
-        """Remove and return the rows of every window the ``watermark`` has passed
-        (``None``: the end of input, every window); ``None`` when no window closes."""
-        if self._open.num_rows == 0:
-            return None
-        if watermark is None:
-            closed, self._open = self._open, self._open.schema.empty_table()
-            return closed
-        edge = _ts(self.bin_start(watermark))
-        before = pc.less(self._open.column(TIMESTAMP_COLUMN), edge)
-        closed = self._open.filter(before)
-        if closed.num_rows == 0:
-            return None
-        self._open = self._open.filter(pc.invert(before))
-        return closed
+    def closing(self, edge: int | None) -> pa.Table:
+        """The rows the windows closing at ``edge`` hold (``None``: every row): those before
+        it (a window closed at ``edge`` holds no later row)."""
+        if edge is None:
+            return self._open
+        return self._open.filter(pc.less(self._open.column(TIMESTAMP_COLUMN), _ts(edge)))
+
+    def expire(self, edge: int | None) -> None:
+        """Drop the rows that no window still open after closing at ``edge`` holds."""
+        if edge is None:
+            self._open = self._open.schema.empty_table()
+            return
+        start = self._assigner.retained_from(edge)
+        if start is not None and self._open.num_rows:
+            self._open = self._open.filter(
+                pc.greater_equal(self._open.column(TIMESTAMP_COLUMN), _ts(start))
+            )
+
+
+def assigner_for(windows: frozenset[WindowSpec]) -> WindowAssigner | None:
+    """The assigner that closes every window of a query, or ``None`` when no one does.
+
+    Tumbles of several widths (a window over a window) close by the widest, when the others
+    divide it: each of its windows then holds whole windows of the others. One hop or one
+    session closes by itself. Other mixes are not planned as windows (they re-evaluate)."""
+    kinds = {w.kind for w in windows}
+    if kinds == {"tumble"}:
+        widest = max(windows, key=lambda w: w.width_ns)
+        if all(widest.width_ns % w.width_ns == 0 for w in windows):
+            return WindowAssigner(widest)
+        return None
+    if len(windows) == 1:
+        return WindowAssigner(next(iter(windows)))
+    return None
+
+
+#: The pin of an evaluation that carries its emission range (a one-row table ``after``,
+#: ``until``, nanoseconds or NULL): :func:`set_emit_range` applies it to the cursor.
+EMIT_RANGE = "__arroyo_lite_emit_range"
+
+
+def emit_range_table(after: int | None, until: int | None) -> pa.Table:
+    return pa.table(
+        {"after": pa.array([after], pa.int64()), "until": pa.array([until], pa.int64())}
+    )
+
+
+def set_emit_range(con: duckdb.DuckDBPyConnection, table: pa.Table) -> None:
+    """Set the variables hop and session windows filter their ends by (``sql/windows.py``)."""
+    for name, column in ((EMIT_AFTER, "after"), (EMIT_UNTIL, "until")):
+        value = table.column(column)[0].as_py()
+        literal = (
+            "NULL::TIMESTAMP_NS" if value is None else f"make_timestamp_ns({int(value)}::BIGINT)"
+        )
+        con.execute(f"SET VARIABLE {name} = {literal}")
 
 
 def segments(data: pa.Table, first_row: int, marks: tuple[int, ...]) -> Iterator[pa.Table]:
