@@ -135,6 +135,7 @@ def test_sessions_close_when_the_watermark_passes_their_last_row_plus_the_gap(
     plan = again.plan
     assert isinstance(plan, WindowedPlan) and plan.windows is not None
     assert plan.windows.late_rows == 1
+    assert plan.windows.open_rows == 1  # closed sessions' rows are dropped: key 3's remains
     final = engine.stream(SESSIONS, timeout=30)
     final.finish(end_of_input=True)  # key 3's session is still open: the end closes it
     rows = sorted((r["k"], secs(r["s"]), r["n"]) for b in final for r in b.to_pylist())

@@ -22,9 +22,10 @@ chosen once when the query is planned (:func:`plan_for`, from the
   snapshot whenever one of its tables changed, at most every :data:`REEVALUATE_EVERY`
   seconds (queries over ``arroyo_status``: every :data:`STATUS_REFRESH` seconds too), and
   each batch yielded is the complete current result, replacing the previous one.
-  :class:`WindowedPlan` (kind ``windowed``) and :class:`UpdatingPlan` (kind ``updating``)
-  re-evaluate the same way today; they are where emitting each window once when the
-  watermark passes it, and emitting row changes (retractions), will go.
+  :class:`UpdatingPlan` (kind ``updating``) re-evaluates the same way today.
+* :class:`WindowedPlan` (kind ``windowed``, ``incremental = True``): tumble, hop and session
+  windows, each emitted once when the watermark passes its end
+  (:mod:`arroyo_lite.query.windows`).
 """
 
 from __future__ import annotations
@@ -252,7 +253,11 @@ class WindowedPlan(Plan):
             snap = snaps.get(key)
             if snap is None:
                 continue
-            state = self.open.setdefault(key, OpenWindows(self.assigner, snap.schema))
+            state = self.open.get(key)
+            if state is None:
+                state = self.open[key] = OpenWindows(
+                    self.assigner, snap.schema, con=self._con, table=key
+                )
             if snap.end_row <= self.high_waters[key]:
                 continue
             first = max(self.high_waters[key], snap.first_row)

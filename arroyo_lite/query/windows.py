@@ -1,4 +1,4 @@
-"""Event time for windowed plans: Arroyo's watermark, and tumbling windows that close once.
+"""Event time for windowed plans: Arroyo's watermark, and windows that close once.
 
 :class:`Watermark` follows one source table as Arroyo's expression watermark generator does
 (``arroyo-worker/src/arrow/watermark_generator.rs``): for each *source batch* (the store's
@@ -8,12 +8,15 @@ expression otherwise) and takes its minimum over the batch; it *emits* that valu
 batch's greatest ``_timestamp`` is more than :data:`PERIOD_NS` after the one at the previous
 emission. The watermark downstream is the last one emitted (it can go back, as in Arroyo).
 
-:class:`TumblingWindows` keeps the rows of the windows still open. A row whose window has
-closed (its bin starts before the bin of the current watermark) is late and dropped, as
-Arroyo's tumbling window operator drops it. When a watermark is emitted, the rows of every
-window that ends at or before the watermark's bin leave the state and are handed out, to be
-aggregated once (:class:`~arroyo_lite.query.continuous.WindowedPlan` runs the query on
-them). The end of input closes every window (Arroyo sends a watermark far in the future).
+:class:`WindowAssigner` says, for the query's windows
+(:class:`~arroyo_lite.sql.windows.WindowSpec`: one ``tumble`` width, one ``hop``, one
+``session`` gap), which windows a watermark closes and which rows are late; one
+:class:`OpenWindows` per source keeps the rows the open windows still need. Late rows (before
+the edge of the watermark: their window has closed) are dropped, as Arroyo's window
+operators drop them. When windows close, their rows are handed out to be aggregated once
+(:class:`~arroyo_lite.query.continuous.WindowedPlan` runs the query on them, with the range
+of window ends to emit, :data:`EMIT_RANGE`), and the rows no open window holds leave the
+state. The end of input closes every window (Arroyo sends a watermark far in the future).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import pyarrow.compute as pc
 
 from arroyo_lite.config import TIMESTAMP_COLUMN, TIMESTAMP_TYPE, TableConfig
 from arroyo_lite.sql.transpile import to_duckdb
-from arroyo_lite.sql.windows import EMIT_AFTER, EMIT_UNTIL, WindowSpec
+from arroyo_lite.sql.windows import EMIT_AFTER, EMIT_UNTIL, SESSION_END, WindowSpec
 
 #: Arroyo's watermark period (``period_micros: 1_000_000``), in event-time nanoseconds.
 PERIOD_NS = 1_000_000_000
@@ -86,12 +89,31 @@ class WindowAssigner:
         slide = self.spec.slide_ns
         return watermark if slide == 0 else watermark - watermark % slide
 
-    def retained_from(self, edge: int) -> int | None:
-        """After closing at ``edge``: rows before this instant are in no open window and are
-        dropped (``None``: keep them; a session's rows are kept, see the README)."""
-        if self.spec.kind == "session":
-            return None
-        return edge - self.spec.width_ns + self.spec.slide_ns
+    def retain(
+        self, con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table, edge: int
+    ) -> pa.Table:
+        """What of a source's ``rows`` (of table ``table``) an open window still holds after
+        closing at ``edge``. Tumble and hop: the rows after the start of the oldest open
+        window. Session: the rows whose session is still open (its end is not before
+        ``edge``), found by the query's own session SQL; kept whole when there is none."""
+        spec = self.spec
+        if spec.kind != "session":
+            start = edge - spec.width_ns + spec.slide_ns
+            return rows.filter(pc.greater_equal(rows.column(TIMESTAMP_COLUMN), _ts(start)))
+        if spec.state_sql is None or spec.state_table != table or not rows.num_rows:
+            return rows
+        columns = ", ".join('"' + name.replace('"', '""') + '"' for name in rows.column_names)
+        con.register(table, rows)
+        try:
+            kept: pa.Table = con.sql(
+                f"SELECT {columns} FROM ({spec.state_sql}) "
+                f'WHERE "{SESSION_END}" >= make_timestamp_ns({int(edge)}::BIGINT)'
+            ).to_arrow_table()
+        except duckdb.Error:  # its WHERE reads more than the table: keep every row
+            return rows
+        finally:
+            con.unregister(table)
+        return kept.cast(rows.schema)
 
     def emit_range(self, previous: int | None, edge: int | None) -> tuple[int | None, int | None]:
         """The window ends ``[after, until)`` an evaluation closing at ``edge`` (``None``:
@@ -106,8 +128,17 @@ class WindowAssigner:
 class OpenWindows:
     """The rows of one source that open windows (of an :class:`WindowAssigner`) still need."""
 
-    def __init__(self, assigner: WindowAssigner, schema: pa.Schema) -> None:
+    def __init__(
+        self,
+        assigner: WindowAssigner,
+        schema: pa.Schema,
+        *,
+        con: duckdb.DuckDBPyConnection,
+        table: str,
+    ) -> None:
         self._assigner = assigner
+        self._con = con
+        self._table = table
         self._open = schema.empty_table()
         #: Rows dropped because their window had closed already (Arroyo logs and skips them).
         self.late_rows = 0
@@ -138,11 +169,8 @@ class OpenWindows:
         if edge is None:
             self._open = self._open.schema.empty_table()
             return
-        start = self._assigner.retained_from(edge)
-        if start is not None and self._open.num_rows:
-            self._open = self._open.filter(
-                pc.greater_equal(self._open.column(TIMESTAMP_COLUMN), _ts(start))
-            )
+        if self._open.num_rows:
+            self._open = self._assigner.retain(self._con, self._table, self._open, edge)
 
 
 def assigner_for(windows: frozenset[WindowSpec]) -> WindowAssigner | None:

@@ -84,6 +84,11 @@ class WindowSpec:
     kind: str
     width_ns: int
     slide_ns: int
+    #: A session over one table: that table, and DuckDB SQL over it giving each of its rows
+    #: (kept by the query's WHERE) with the end of its session, :data:`SESSION_END` (what a
+    #: plan keeps of the rows after sessions close). ``None`` otherwise.
+    state_table: str | None = None
+    state_sql: str | None = None
 
 
 def duration_ns(node: exp.Expr, function: str) -> int:
@@ -404,8 +409,27 @@ def window_specs(tree: exp.Expr) -> set[WindowSpec]:
                     specs.add(WindowSpec("hop", width, slide))
         elif alias.alias == SESSION_END and isinstance(alias.this, exp.Add):
             with _ignore():
-                specs.add(WindowSpec("session", duration_ns(alias.this.expression, "session"), 0))
+                gap = duration_ns(alias.this.expression, "session")
+                table, sql = _session_state(alias)
+                specs.add(WindowSpec("session", gap, 0, state_table=table, state_sql=sql))
     return specs
+
+
+def _session_state(end: exp.Alias) -> tuple[str | None, str | None]:
+    """The table a session's derived table reads and the SELECT giving its rows their
+    session's end (see :class:`WindowSpec`), when it reads one table directly."""
+    bounded = end.parent_select
+    innermost = bounded
+    while isinstance(innermost, exp.Select):
+        source = innermost.args.get("from_")
+        inner = source.this if isinstance(source, exp.From) else None
+        if isinstance(inner, exp.Subquery) and isinstance(inner.this, exp.Select):
+            innermost = inner.this
+            continue
+        if isinstance(inner, exp.Table) and not inner.args.get("db") and bounded is not None:
+            return inner.name.lower(), bounded.sql(dialect="duckdb")
+        break
+    return None, None
 
 
 class _ignore:
