@@ -245,3 +245,24 @@ def test_a_windows_last_nanosecond_stays_in_it(engine: Engine) -> None:
         "SELECT tumble(interval '10 seconds') AS w, count(*) AS n FROM t GROUP BY 1"
     ).to_pylist()
     assert [secs(r["w"]["start"]) for r in rows] == [0.0]
+
+
+def test_a_window_over_a_windowed_view_closes_once_per_outer_window(engine: Engine) -> None:
+    # Arroyo: a view of windowed results has rows timed at `window end - 1 ns`.
+    engine.create_view(
+        "per_key",
+        "SELECT k, tumble(interval '10 seconds') AS window, count(*) AS n FROM t GROUP BY 1, 2",
+    )
+    stream = engine.stream(
+        "SELECT tumble(interval '20 seconds') AS w, count(*) AS groups, sum(n) AS n "
+        "FROM per_key GROUP BY 1",
+        timeout=30,
+    )
+    assert isinstance(stream.plan, WindowedPlan)
+    assert stream.plan.assigner.spec.width_ns == 20 * SECOND  # the widest closes
+    store = engine.store
+    store.append("t", batch((1, 1), (2, 9.5), (1, 15)))
+    store.append("t", batch((1, 19.9)))  # watermark 19.9: nothing closes yet
+    store.append("t", batch((3, 21)))  # closes [0, 20): groups (1,[0,10)) (2,..) (1,[10,20))
+    rows = [(secs(r["w"]["start"]), r["groups"], r["n"]) for r in drain(stream)]
+    assert rows == [(0.0, 3, 4)]

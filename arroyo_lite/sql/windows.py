@@ -378,6 +378,43 @@ def window_timestamp(select: exp.Select) -> exp.Expr | None:
     return None
 
 
+def grouped_window_time(select: exp.Select) -> exp.Expr | None:
+    """For a SELECT of DuckDB SQL this module generated that groups by a window: the
+    ``_timestamp`` Arroyo gives its rows (``window end - 1 ns``); ``None`` otherwise. (What
+    :func:`window_timestamp` does before rewriting, for views, whose SQL is DuckDB's.)"""
+    group = select.args.get("group")
+    if not isinstance(group, exp.Group):
+        return None
+    by_alias = {
+        str(item.alias).lower(): item.this
+        for item in select.expressions
+        if isinstance(item, exp.Alias)
+    }
+    for item in group.expressions:
+        resolved: exp.Expr = item
+        if isinstance(item, exp.Literal) and not item.is_string:
+            position = int(str(item.this)) - 1
+            if 0 <= position < len(select.expressions):
+                resolved = select.expressions[position]
+        elif isinstance(item, exp.Column) and not item.table and item.name.lower() in by_alias:
+            resolved = by_alias[item.name.lower()]
+        if isinstance(resolved, exp.Alias):
+            resolved = resolved.this
+        if not isinstance(resolved, exp.Struct):
+            continue
+        for field in resolved.expressions:
+            if not isinstance(field, exp.PropertyEQ) or field.this.name != "end":
+                continue
+            end = field.expression
+            timed = any(is_event_time(b.expression) for b in end.find_all(exp.DateBin)) or any(
+                c.name == SESSION_END for c in end.find_all(exp.Column)
+            )
+            if timed:
+                nanos = exp.Sub(this=_fn("epoch_ns", end.copy()), expression=exp.Literal.number(1))
+                return _fn("make_timestamp_ns", exp.cast(_fn("any_value", nanos), "BIGINT"))
+    return None
+
+
 def is_event_time(node: exp.Expr) -> bool:
     """Whether ``node`` is what :func:`bucket` buckets: ``_timestamp`` (in microseconds)."""
     column = node if isinstance(node, exp.Column) else node.find(exp.Column)
