@@ -200,6 +200,7 @@ class Session:
                 from arroyo_lite.query.windows import watermark_expression
 
                 self.engine.watermarks[name.lower()] = watermark_expression(config)
+                self.engine.idle_micros[name.lower()] = config.idle_micros
                 self._tables.start_source(config)
             elif config.kind is TableKind.SINK:
                 self._inserts.add_sink(config)

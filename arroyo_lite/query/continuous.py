@@ -220,6 +220,8 @@ class WindowedPlan(Plan):
         *,
         assigner: WindowAssigner,
         watermarks: Mapping[str, str],
+        idle_micros: Mapping[str, int | None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(kind, sources)
         self._con = duckdb.connect(":memory:")
@@ -230,6 +232,14 @@ class WindowedPlan(Plan):
         }
         self.open: dict[str, OpenWindows] = {}
         self.high_waters = dict.fromkeys(sources, 0)
+        self._clock = clock
+        self._idle_after = {
+            key: None if micros is None else micros / 1e6
+            for key, micros in (idle_micros or {}).items()
+            if key in sources
+        }
+        #: When each source last brought rows (the plan's start for one that has not).
+        self._arrived = dict.fromkeys(sources, clock())
         #: The edge of the last closing (``None`` before the first).
         self._closed_at: int | None = None
         self._flushed = False
@@ -263,6 +273,7 @@ class WindowedPlan(Plan):
             first = max(self.high_waters[key], snap.first_row)
             delta = snap.since(self.high_waters[key])
             self.high_waters[key] = snap.end_row
+            self._arrived[key] = self._clock()
             watermark = self.watermarks[key]
             for batch in segments(delta, first, snap.marks):
                 state.add(batch, watermark.current)
@@ -270,17 +281,31 @@ class WindowedPlan(Plan):
                     low = self._watermark()
                     if low is not None:
                         evaluations.extend(self._close(snaps, self.assigner.edge(low)))
+        low = self._watermark()  # a source may have gone idle since the last closing
+        if low is not None:
+            evaluations.extend(self._close(snaps, self.assigner.edge(low)))
         if self.end_of_input and not self._flushed:
             self._flushed = True
             evaluations.extend(self._close(snaps, None))
         return evaluations
 
     def _watermark(self) -> int | None:
-        """The smallest watermark of the sources (``None`` until each has one)."""
-        values = [w.current for w in self.watermarks.values()]
-        if any(v is None for v in values):
+        """The smallest watermark of the sources that are not idle (``None`` until each has
+        one, or when all are idle). As Arroyo's operators, an input idle for its
+        ``idle_micros`` (no rows for that long) does not hold the others back."""
+        now = self._clock()
+        values = [
+            w.current
+            for key, w in self.watermarks.items()
+            if not self._is_idle(key, now)
+        ]
+        if not values or any(v is None for v in values):
             return None
         return min(v for v in values if v is not None)
+
+    def _is_idle(self, key: str, now: float) -> bool:
+        after = self._idle_after.get(key)
+        return after is not None and now - self._arrived[key] > after
 
     def _close(
         self, snaps: Mapping[str, TableSnapshot], edge: int | None
@@ -332,17 +357,24 @@ def plan_for(
     sources: frozenset[str],
     shape: QueryShape | None = None,
     watermarks: Mapping[str, str] | None = None,
+    idle_micros: Mapping[str, int | None] | None = None,
 ) -> Plan:
     """The plan of a query of ``kind`` over the live tables ``sources``.
 
     A windowed query whose windows one assigner closes
     (:func:`~arroyo_lite.query.windows.assigner_for`) gets a :class:`WindowedPlan`
-    (``watermarks``: each source's watermark expression); other windowed queries are
-    re-evaluated."""
+    (``watermarks``: each source's watermark expression; ``idle_micros``: when each goes
+    idle); other windowed queries are re-evaluated."""
     if kind is QueryKind.WINDOWED and shape is not None and sources:
         assigner = assigner_for(shape.windows)
         if assigner is not None:
-            return WindowedPlan(kind, sources, assigner=assigner, watermarks=watermarks or {})
+            return WindowedPlan(
+                kind,
+                sources,
+                assigner=assigner,
+                watermarks=watermarks or {},
+                idle_micros=idle_micros or {},
+            )
     return _PLANS[kind](kind, sources)
 
 

@@ -67,6 +67,9 @@ class Engine:
         #: Each source table's watermark expression (DuckDB SQL over its rows), by lower-case
         #: name: what windowed plans advance event time with (set when the table is created).
         self.watermarks: dict[str, str] = {}
+        #: name: after how long without rows (microseconds) a source is idle, so windows
+        #: of several sources close without it (Arroyo's ``idle_micros``; absent: never).
+        self.idle_micros: dict[str, int | None] = {}
         self._closed = False
 
     @property
@@ -219,7 +222,8 @@ class Engine:
             shape = analyze(duck, self._views, (n.lower() for n in names), self._aggregates)
             memory = (n.lower() for n in names if self.store.kind(n) is TableKind.MEMORY)
             sources = sources_of(shape, memory)
-            plan = plan_for(classify(shape, sources), sources, shape, self.watermarks)
+            kind = classify(shape, sources)
+            plan = plan_for(kind, sources, shape, self.watermarks, self.idle_micros)
             cursor = self._con.cursor()
             configure(cursor)
         query = ContinuousQuery(
