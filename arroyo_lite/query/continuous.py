@@ -66,6 +66,10 @@ STATUS_REFRESH = 1.0
 REEVALUATE_EVERY = 0.05
 #: Schema-metadata key of the first batch after a gap: rows retention dropped unread.
 MISSED_ROWS_KEY = b"arroyo_lite.missed_rows"
+#: Schema-metadata keys of a batch of windows still open (:meth:`ContinuousQuery.
+#: open_windows`): ``b"true"``, and the watermark (ns) they are open under.
+PARTIAL_KEY = b"arroyo_lite.partial"
+WATERMARK_KEY = b"arroyo_lite.watermark"
 
 log = logging.getLogger(__name__)
 
@@ -338,6 +342,27 @@ class WindowedPlan(Plan):
     def keeps(self, result: pa.Table) -> bool:
         return result.num_rows > 0
 
+    def partial_inputs(self, snaps: Mapping[str, TableSnapshot]) -> dict[str, Inputs]:
+        """What an evaluation of the windows still open reads: the open rows of each source,
+        and the window ends after the last closing. (Nothing leaves the state.)"""
+        pins: dict[str, Inputs] = {}
+        for key, snap in snaps.items():
+            state = self.open.get(key)
+            if state is not None:
+                pins[snap.name] = state.closing(None)
+            elif key in self.sources:
+                pins[snap.name] = snap.schema.empty_table()
+            else:
+                pins[snap.name] = snap
+        after, _ = self.assigner.emit_range(self._closed_at, None)
+        pins[EMIT_RANGE] = emit_range_table(after, None)
+        return pins
+
+    @property
+    def current_watermark(self) -> int | None:
+        """The watermark windows close by now (ns; ``None`` before there is one)."""
+        return self._watermark()
+
 
 class UpdatingPlan(ReevaluatedPlan):
     """An aggregate whose rows change as data arrives. Re-evaluated for now; the place for
@@ -538,14 +563,44 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
             if self._closed:
                 return
             for pins in self.plan.inputs(snaps):
-                for name, data in pins.items():
-                    if name == EMIT_RANGE and isinstance(data, pa.Table):
-                        set_emit_range(self._cursor, data)
-                    else:
-                        self._pin(name, data)
+                self._pin_all(pins)
                 result = self._run()
                 if result is not None and self.plan.keeps(result):
                     self._pending.append(self._noting_gap(_one_batch(result)))
+
+    def open_windows(self) -> pa.RecordBatch | None:
+        """The windows of a windowed query that are still open, over the rows read so far
+        (reading first what has arrived; windows that close meanwhile are queued for
+        iteration as usual): one batch labelled partial (:data:`PARTIAL_KEY`; and
+        :data:`WATERMARK_KEY`, the watermark in ns, when there is one). ``None`` for a
+        query that is not planned as windows. The rows may still change: each window is
+        emitted, final, once the watermark passes its end."""
+        plan = self.plan
+        if not isinstance(plan, WindowedPlan):
+            return None
+        self._evaluate(force=True)
+        with self._lock:
+            if self._closed:
+                return None
+            pins = plan.partial_inputs(self._store.snapshot(self._shape.tables))
+            self._pin_all(pins)
+            try:
+                result = run_sql(self._cursor, self._duck)
+            except duckdb.Error as e:
+                raise query_error(e, executed=self._duck, original=self.sql, position=None) from e
+        metadata = {**(result.schema.metadata or {}), PARTIAL_KEY: b"true"}
+        watermark = plan.current_watermark
+        if watermark is not None:
+            metadata[WATERMARK_KEY] = str(watermark).encode()
+        batch = _one_batch(result).replace_schema_metadata(metadata)
+        return batch if self.convert is None else self.convert(batch)
+
+    def _pin_all(self, pins: Mapping[str, Inputs]) -> None:
+        for name, data in pins.items():
+            if name == EMIT_RANGE and isinstance(data, pa.Table):
+                set_emit_range(self._cursor, data)
+            else:
+                self._pin(name, data)
 
     def _run(self) -> pa.Table | None:
         """One evaluation over what is pinned (under the lock); ``None``: nothing to yield."""

@@ -234,6 +234,22 @@ class Engine:
             self._streams.add(query)
         return query
 
+    def open_windows(self, sql: str) -> pa.RecordBatch:
+        """The windows of the windowed query ``sql`` still open over the rows stored now,
+        labelled partial (:meth:`ContinuousQuery.open_windows`). Raises
+        :class:`QueryError` for a query that is not planned as windows."""
+        stream = self.stream(sql)
+        try:
+            batch = stream.open_windows()
+        finally:
+            stream.close()
+        if batch is None:
+            raise QueryError(
+                "only a windowed query has open windows to show",
+                hint="group by tumble(...), hop(...) or session(...)",
+            )
+        return batch
+
     def close(self) -> None:
         """Interrupt a running query, close every continuous query, then the connection.
         Idempotent."""
