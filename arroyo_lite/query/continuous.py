@@ -262,7 +262,10 @@ class WindowedPlan(Plan):
         return 0.0  # each evaluation reads only new rows
 
     def inputs(self, snaps: Mapping[str, TableSnapshot]) -> list[dict[str, Inputs]]:
-        evaluations: list[dict[str, Inputs]] = []
+        # Windows closing during this call are evaluated together, once, at the latest
+        # edge: a row read after an earlier closing is either late or in no window that
+        # closing closed, so the result is the same as one evaluation per closing.
+        due: int | None = None
         for key in sorted(self.sources):
             snap = snaps.get(key)
             if snap is None:
@@ -282,16 +285,19 @@ class WindowedPlan(Plan):
             for batch in segments(delta, first, snap.marks):
                 state.add(batch, watermark.current)
                 if watermark.observe(batch):
-                    low = self._watermark()
-                    if low is not None:
-                        evaluations.extend(self._close(snaps, self.assigner.edge(low)))
-        low = self._watermark()  # a source may have gone idle since the last closing
-        if low is not None:
-            evaluations.extend(self._close(snaps, self.assigner.edge(low)))
+                    due = self._later(due, self._watermark())
+        due = self._later(due, self._watermark())  # a source may have gone idle since
         if self.end_of_input and not self._flushed:
             self._flushed = True
-            evaluations.extend(self._close(snaps, None))
-        return evaluations
+            return self._close(snaps, None)
+        return [] if due is None else self._close(snaps, due)
+
+    def _later(self, due: int | None, watermark: int | None) -> int | None:
+        """The later of the edge ``due`` and the edge of ``watermark``."""
+        if watermark is None:
+            return due
+        edge = self.assigner.edge(watermark)
+        return edge if due is None else max(due, edge)
 
     def _watermark(self) -> int | None:
         """The smallest watermark of the sources that are not idle (``None`` until each has
