@@ -12,41 +12,26 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from arroyo_lite.config import TIMESTAMP_COLUMN
 from arroyo_lite.errors import QueryError
 from arroyo_lite.query.continuous import ContinuousQuery, WindowedPlan
 from arroyo_lite.query.engine import Engine
-from arroyo_lite.runtime.store import Store
 from arroyo_lite.sql.transpile import to_duckdb
 from arroyo_lite.sql.windows import WindowSpec, rust_duration
+from tests.support.windows import SCHEMA, SECOND, keyed, two_tables
 
-SCHEMA = pa.schema(
-    [
-        pa.field("k", pa.int64()),
-        pa.field(TIMESTAMP_COLUMN, pa.timestamp("ns"), nullable=False),
-    ]
-)
-SECOND = 1_000_000_000
-
-
-def batch(*rows: tuple[int, float]) -> pa.RecordBatch:
-    """Rows of (key, event time in seconds)."""
-    keys = pa.array([k for k, _ in rows], pa.int64())
-    times = pa.array([round(s * SECOND) for _, s in rows], pa.int64()).view(pa.timestamp("ns"))
-    return pa.record_batch([keys, times], schema=SCHEMA)
+batch = keyed
 
 
 @pytest.fixture()
 def engine() -> Iterator[Engine]:
-    store = Store()
-    store.create("t", SCHEMA)
-    store.create("u", SCHEMA)
-    engine = Engine(store)
-    engine.watermarks["t"] = '"_timestamp"'
-    engine.watermarks["u"] = '"_timestamp"'
-    yield engine
-    engine.close()
-    store.close()
+    yield from two_tables()
+
+
+def planned(engine: Engine, sql: str) -> tuple[ContinuousQuery, WindowedPlan]:
+    """A stream of ``sql`` and its plan, which must be a windowed one."""
+    stream = engine.stream(sql, timeout=30)
+    assert isinstance(stream.plan, WindowedPlan)
+    return stream, stream.plan
 
 
 def drain(stream: ContinuousQuery) -> list[dict[str, Any]]:
@@ -67,13 +52,12 @@ HOP = (
 
 def test_hop_windows_close_once_each_and_late_rows_are_dropped(engine: Engine) -> None:
     store = engine.store
-    stream = engine.stream(
+    stream, plan = planned(
+        engine,
         "SELECT hop(interval '2 seconds', interval '4 seconds') AS window, count(*) AS n "
         "FROM t GROUP BY 1",
-        timeout=30,
     )
-    assert isinstance(stream.plan, WindowedPlan)
-    assert stream.plan.assigner.spec == WindowSpec("hop", 4 * SECOND, 2 * SECOND)
+    assert plan.assigner.spec == WindowSpec("hop", 4 * SECOND, 2 * SECOND)
     store.append("t", batch((0, 1), (0, 3)))  # watermark 1: nothing closes
     store.append("t", batch((0, 5)))  # watermark 5 (bin 4): windows ending at 2 and 4 close
     first = sorted((secs(r["window"]["start"]), r["n"]) for r in drain(stream))
@@ -227,13 +211,12 @@ def test_a_hop_width_must_be_a_multiple_of_its_slide_with_arroyos_message() -> N
 
 
 def test_a_hop_whose_slide_is_its_width_is_a_tumble(engine: Engine) -> None:
-    stream = engine.stream(
+    stream, plan = planned(
+        engine,
         "SELECT hop(interval '5 seconds', interval '5 seconds') AS w, count(*) AS n "
         "FROM t GROUP BY 1",
-        timeout=30,
     )
-    assert isinstance(stream.plan, WindowedPlan)
-    assert stream.plan.assigner.spec == WindowSpec("tumble", 5 * SECOND, 5 * SECOND)
+    assert plan.assigner.spec == WindowSpec("tumble", 5 * SECOND, 5 * SECOND)
     stream.close()
 
 

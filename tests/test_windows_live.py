@@ -14,25 +14,15 @@ import pytest
 from rich.console import Console
 
 from arroyo_lite import Session
-from arroyo_lite.config import TIMESTAMP_COLUMN
 from arroyo_lite.errors import QueryError
 from arroyo_lite.query.continuous import PARTIAL_KEY, WATERMARK_KEY, WindowedPlan
 from arroyo_lite.query.engine import Engine
-from arroyo_lite.runtime.store import Store
 from arroyo_lite.terminal.repl_meta import MetaCommands, ReplOutput
-
-SCHEMA = pa.schema(
-    [
-        pa.field("k", pa.int64()),
-        pa.field(TIMESTAMP_COLUMN, pa.timestamp("ns"), nullable=False),
-    ]
-)
-SECOND = 1_000_000_000
+from tests.support.windows import SECOND, keyed, two_tables
 
 
 def batch(*seconds: float) -> pa.RecordBatch:
-    times = pa.array([round(s * SECOND) for s in seconds], pa.int64()).view(pa.timestamp("ns"))
-    return pa.record_batch([pa.array([0] * len(seconds), pa.int64()), times], schema=SCHEMA)
+    return keyed(*((0, s) for s in seconds))
 
 
 def test_an_impulse_feeds_windows_that_close_while_it_runs() -> None:
@@ -68,14 +58,7 @@ UNION = (
 
 @pytest.fixture()
 def engine() -> Iterator[Engine]:
-    store = Store()
-    store.create("t", SCHEMA)
-    store.create("u", SCHEMA)
-    engine = Engine(store)
-    engine.watermarks.update(t='"_timestamp"', u='"_timestamp"')
-    yield engine
-    engine.close()
-    store.close()
+    yield from two_tables()
 
 
 def test_a_silent_source_holds_windows_back_unless_it_is_idle(engine: Engine) -> None:

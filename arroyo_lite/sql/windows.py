@@ -184,6 +184,23 @@ def _calls(select: exp.Select, name: str) -> list[exp.Anonymous]:
     ]
 
 
+def _arguments(
+    calls: list[exp.Anonymous], name: str, names: tuple[str, ...]
+) -> list[exp.Expression]:
+    """The arguments of the calls of window function ``name`` in one SELECT, which must
+    all be the same and be ``names``."""
+    args = list(calls[0].expressions)
+    if len(args) != len(names):
+        raise QueryError(
+            f"{name}() takes {len(names)} argument(s) ({', '.join(names)}), got {len(args)}"
+        )
+    if any(list(c.expressions) != args for c in calls[1:]):
+        raise QueryError(
+            f"all {name}() calls of one SELECT must have the same {' and '.join(names)}"
+        )
+    return args
+
+
 def _derive(select: exp.Select, function: str, extra: list[exp.Expr]) -> exp.Select:
     """Move ``select``'s one FROM item and WHERE into ``SELECT *, extra... FROM item WHERE``,
     which becomes its FROM (aliased with the item's name); returns the inner SELECT."""
@@ -219,12 +236,7 @@ def rewrite_hops(tree: exp.Expr) -> None:
         hops = _calls(select, "hop")
         if not hops:
             continue
-        args = list(hops[0].expressions)
-        if len(args) != 2:
-            raise QueryError(f"hop() takes 2 arguments (slide, width), got {len(args)}")
-        if any(list(h.expressions) != args for h in hops[1:]):
-            raise QueryError("all hop() calls of one SELECT must have the same slide and width")
-        slide, width = args
+        slide, width = _arguments(hops, "hop", ("slide", "width"))
         slide_ns, width_ns = duration_ns(slide, "hop"), duration_ns(width, "hop")
         if width_ns % slide_ns:
             raise QueryError(
@@ -256,9 +268,9 @@ def rewrite_hops(tree: exp.Expr) -> None:
             node.replace(window_value(start.copy(), end.copy()))
 
 
-def _group_keys(select: exp.Select, window: exp.Expr) -> list[exp.Expr]:
-    """The SELECT's ``GROUP BY`` expressions other than ``window``: aliases and ordinals
-    resolved to the SELECT's expressions."""
+def _grouped(select: exp.Select) -> list[exp.Expr]:
+    """The SELECT's ``GROUP BY`` expressions, ordinals and aliases resolved to the SELECT's
+    expressions (without their alias)."""
     group = select.args.get("group")
     items = list(group.expressions) if isinstance(group, exp.Group) else []
     by_alias = {
@@ -266,16 +278,24 @@ def _group_keys(select: exp.Select, window: exp.Expr) -> list[exp.Expr]:
         for item in select.expressions
         if isinstance(item, exp.Alias)
     }
-    keys: list[exp.Expr] = []
+    resolved: list[exp.Expr] = []
     for item in items:
-        resolved: exp.Expr = item
+        found: exp.Expr = item
         if isinstance(item, exp.Literal) and not item.is_string:
             position = int(str(item.this)) - 1
             if 0 <= position < len(select.expressions):
-                resolved = select.expressions[position]
-                resolved = resolved.this if isinstance(resolved, exp.Alias) else resolved
+                found = select.expressions[position]
         elif isinstance(item, exp.Column) and not item.table and item.name.lower() in by_alias:
-            resolved = by_alias[item.name.lower()]
+            found = by_alias[item.name.lower()]
+        resolved.append(found.this if isinstance(found, exp.Alias) else found)
+    return resolved
+
+
+def _group_keys(select: exp.Select, window: exp.Expr) -> list[exp.Expr]:
+    """The SELECT's ``GROUP BY`` expressions other than ``window``: aliases and ordinals
+    resolved to the SELECT's expressions."""
+    keys: list[exp.Expr] = []
+    for resolved in _grouped(select):
         if resolved is window or resolved.find(exp.Anonymous) is window:
             continue
         if isinstance(resolved, exp.Anonymous) and str(resolved.name).lower() == "session":
@@ -298,12 +318,7 @@ def rewrite_sessions(tree: exp.Expr) -> None:
         sessions = _calls(select, "session")
         if not sessions:
             continue
-        args = list(sessions[0].expressions)
-        if len(args) != 1:
-            raise QueryError(f"session() takes 1 argument (gap), got {len(args)}")
-        if any(list(s.expressions) != args for s in sessions[1:]):
-            raise QueryError("all session() calls of one SELECT must have the same gap")
-        (gap,) = args
+        (gap,) = _arguments(sessions, "session", ("gap",))
         duration_ns(gap, "session")
         if select.args.get("group") is None:
             raise QueryError(
@@ -382,24 +397,7 @@ def grouped_window_time(select: exp.Select) -> exp.Expr | None:
     """For a SELECT of DuckDB SQL this module generated that groups by a window: the
     ``_timestamp`` Arroyo gives its rows (``window end - 1 ns``); ``None`` otherwise. (What
     :func:`window_timestamp` does before rewriting, for views, whose SQL is DuckDB's.)"""
-    group = select.args.get("group")
-    if not isinstance(group, exp.Group):
-        return None
-    by_alias = {
-        str(item.alias).lower(): item.this
-        for item in select.expressions
-        if isinstance(item, exp.Alias)
-    }
-    for item in group.expressions:
-        resolved: exp.Expr = item
-        if isinstance(item, exp.Literal) and not item.is_string:
-            position = int(str(item.this)) - 1
-            if 0 <= position < len(select.expressions):
-                resolved = select.expressions[position]
-        elif isinstance(item, exp.Column) and not item.table and item.name.lower() in by_alias:
-            resolved = by_alias[item.name.lower()]
-        if isinstance(resolved, exp.Alias):
-            resolved = resolved.this
+    for resolved in _grouped(select):
         if not isinstance(resolved, exp.Struct):
             continue
         for field in resolved.expressions:
