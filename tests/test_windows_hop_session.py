@@ -249,3 +249,22 @@ def test_a_window_over_a_windowed_view_closes_once_per_outer_window(engine: Engi
     store.append("t", batch((3, 21)))  # closes [0, 20): groups (1,[0,10)) (2,..) (1,[10,20))
     rows = [(secs(r["w"]["start"]), r["groups"], r["n"]) for r in drain(stream)]
     assert rows == [(0.0, 3, 4)]
+
+
+@pytest.mark.parametrize(
+    ("window", "message"),
+    [
+        ("tumble(interval '1 month')", "Windows do not support durations specified as months"),
+        ("tumble(width)", "unsupported Duration expression, expect duration literal, not width"),
+        ("hop(interval '1 second')", "hop() takes 2 argument(s) (slide, width), got 1"),
+    ],
+)
+def test_window_arguments_are_checked_as_arroyo_checks_them(window: str, message: str) -> None:
+    with pytest.raises(QueryError) as caught:
+        to_duckdb(f"SELECT {window} AS w, count(*) FROM t GROUP BY 1")
+    assert caught.value.message == message
+
+
+def test_intervals_of_several_units_add_up(engine: Engine) -> None:
+    _, plan = planned(engine, "SELECT tumble(interval '1 hour 30 minutes') AS w FROM t GROUP BY 1")
+    assert plan.assigner.spec.width_ns == 90 * 60 * SECOND

@@ -111,7 +111,7 @@ def duration_ns(node: exp.Expr, function: str) -> int:
             break
         position = match.end()
         unit = match.group(2).lower()
-        if unit.startswith(("month", "year", "mon")) and unit not in ("mon",):
+        if unit.startswith(("month", "year")) or unit in ("mon", "mons", "y", "yr", "yrs"):
             raise QueryError("Windows do not support durations specified as months")
         scale = _NS.get(unit) or _NS.get(unit.rstrip("s"))
         if scale is None:
