@@ -268,3 +268,23 @@ def test_window_arguments_are_checked_as_arroyo_checks_them(window: str, message
 def test_intervals_of_several_units_add_up(engine: Engine) -> None:
     _, plan = planned(engine, "SELECT tumble(interval '1 hour 30 minutes') AS w FROM t GROUP BY 1")
     assert plan.assigner.spec.width_ns == 90 * 60 * SECOND
+
+
+def test_a_join_of_windowed_inputs_matches_rows_of_the_same_window_only(engine: Engine) -> None:
+    # Arroyo's instant join: the join key alone (k) does not match windows of other times.
+    query = (
+        "SELECT a.window.start AS s, a.k AS k FROM "
+        "(SELECT tumble(interval '10 seconds') AS window, k FROM t GROUP BY 1, 2) a "
+        "JOIN (SELECT tumble(interval '10 seconds') AS window, k FROM u GROUP BY 1, 2) b "
+        "ON a.k = b.k"
+    )
+    engine.store.append("t", batch((1, 1), (2, 12)))  # key 1 in [0, 10), key 2 in [10, 20)
+    engine.store.append("u", batch((2, 2), (1, 13)))  # the other way round
+    engine.store.append("u", batch((3, 14)))
+    stream = engine.stream(query, timeout=30)
+    stream.finish(end_of_input=True)
+    assert [r for b in stream for r in b.to_pylist()] == []  # no key shares a window
+    engine.store.append("t", batch((3, 15)))
+    again = engine.stream(query, timeout=30)
+    again.finish(end_of_input=True)
+    assert [(secs(r["s"]), r["k"]) for b in again for r in b.to_pylist()] == [(10.0, 3)]

@@ -226,6 +226,7 @@ class WindowedPlan(Plan):
         watermarks: Mapping[str, str],
         idle_micros: Mapping[str, int | None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        per_window: bool = False,
     ) -> None:
         super().__init__(kind, sources)
         self._con = duckdb.connect(":memory:")
@@ -237,6 +238,9 @@ class WindowedPlan(Plan):
         self.open: dict[str, OpenWindows] = {}
         self.high_waters = dict.fromkeys(sources, 0)
         self._clock = clock
+        #: Evaluate each closing window on its own (a join of windows: see _each_window).
+        self._per_window = per_window and assigner.spec.kind != "session"
+        self._names: dict[str, str] = {}
         self._idle_after = {
             key: None if micros is None else micros / 1e6
             for key, micros in (idle_micros or {}).items()
@@ -328,6 +332,7 @@ class WindowedPlan(Plan):
         pins: dict[str, Inputs] = {}
         rows = 0
         for key, snap in snaps.items():
+            self._names[key] = snap.name
             state = self.open.get(key)
             if state is not None:
                 closing = state.closing(edge)
@@ -339,11 +344,34 @@ class WindowedPlan(Plan):
                 pins[snap.name] = snap
         after, until = self.assigner.emit_range(previous, edge)
         pins[EMIT_RANGE] = emit_range_table(after, until)
+        evaluations = [pins] if rows else []
+        if rows and self._per_window:
+            evaluations = self._each_window(pins, after, until)
         for state in self.open.values():
             state.expire(edge)
         if edge is not None:
             self._closed_at = edge
-        return [pins] if rows else []
+        return evaluations
+
+    def _each_window(
+        self, pins: dict[str, Inputs], after: int | None, until: int | None
+    ) -> list[dict[str, Inputs]]:
+        """``pins`` cut into one evaluation per window end: a join of windowed inputs
+        matches only rows of the same window, as Arroyo's instant join matches only rows of
+        the same time."""
+        names = {snap_name for key, snap_name in self._names.items() if key in self.open}
+        closing = [data for name, data in pins.items() if name in names]
+        tables = [t for t in closing if isinstance(t, pa.Table)]
+        out: list[dict[str, Inputs]] = []
+        for end in self.assigner.window_ends(self._con, tables, after, until):
+            one = dict(pins)
+            for name in names:
+                data = pins[name]
+                if isinstance(data, pa.Table):
+                    one[name] = self.assigner.rows_of(data, end)
+            one[EMIT_RANGE] = emit_range_table(end, end + 1)
+            out.append(one)
+        return out
 
     def keeps(self, result: pa.Table) -> bool:
         return result.num_rows > 0
@@ -405,6 +433,7 @@ def plan_for(
                 assigner=assigner,
                 watermarks=watermarks or {},
                 idle_micros=idle_micros or {},
+                per_window=shape.joins,
             )
     return _PLANS[kind](kind, sources)
 

@@ -124,6 +124,40 @@ class WindowAssigner:
             None if edge is None else edge + shift,
         )
 
+    def window_ends(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        rows: list[pa.Table],
+        after: int | None,
+        until: int | None,
+    ) -> list[int]:
+        """The ends, in ``[after, until)`` (``None``: unbounded), of the tumble or hop
+        windows that hold any of ``rows``, in order."""
+        times = [t.select([TIMESTAMP_COLUMN]) for t in rows if t.num_rows]
+        if not times:
+            return []
+        slide, count = self.spec.slide_ns, self.spec.width_ns // self.spec.slide_ns
+        con.register("__window_rows", pa.concat_tables(times))
+        try:
+            found = con.sql(
+                'SELECT DISTINCT e FROM (SELECT (epoch_ns("_timestamp") // $slide) * $slide '
+                "+ $slide * j AS e FROM __window_rows, range(1, $count + 1) AS r(j)) "
+                "WHERE ($after IS NULL OR e >= $after) AND ($until IS NULL OR e < $until) "
+                "ORDER BY e",
+                params={"slide": slide, "count": count, "after": after, "until": until},
+            ).fetchall()
+        finally:
+            con.unregister("__window_rows")
+        return [int(row[0]) for row in found]
+
+    def rows_of(self, rows: pa.Table, end: int) -> pa.Table:
+        """The ``rows`` in the tumble or hop window ending at ``end``."""
+        column = rows.column(TIMESTAMP_COLUMN)
+        inside = pc.and_(
+            pc.greater_equal(column, _ts(end - self.spec.width_ns)), pc.less(column, _ts(end))
+        )
+        return rows.filter(inside)
+
 
 class OpenWindows:
     """The rows of one source that open windows (of an :class:`WindowAssigner`) still need."""
