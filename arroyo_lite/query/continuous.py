@@ -207,12 +207,15 @@ class WindowedPlan(Plan):
 
     The plan reads each new source batch once: it feeds that source's watermark and keeps
     the rows open windows need (late rows are dropped, by the source's own watermark).
-    Windows close by the smallest watermark of the sources (a join of windowed sources waits
-    for both, as Arroyo's instant join does); then the query runs over the rows of the
-    closing windows, told which window ends to emit (:data:`~arroyo_lite.query.windows.
-    EMIT_RANGE`), and the rows no open window holds are dropped. So each result row is new,
-    and a window function over windows (``PARTITION BY window``) sees whole windows. The end
-    of input closes every window. Memory tables are read whole.
+    Windows close by the smallest watermark of the sources that are not idle (a join of
+    windowed sources waits for both, as Arroyo's instant join does; a source without rows
+    for its ``idle_micros`` does not hold the others back); then the query runs over the
+    rows of the closing windows, told which window ends to emit
+    (:data:`~arroyo_lite.query.windows.EMIT_RANGE`), and the rows no open window holds are
+    dropped. So each result row is new, and a window function over windows (``PARTITION BY
+    window``) sees whole windows. A query that joins (``per_window``) runs once per closing
+    window, so rows of different windows never meet. The end of input closes every window.
+    Memory tables are read whole. :meth:`partial_inputs` evaluates the open windows.
     """
 
     incremental = True
