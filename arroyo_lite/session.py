@@ -200,6 +200,7 @@ class Session:
                 from arroyo_lite.query.windows import watermark_expression
 
                 self.engine.watermarks[name.lower()] = watermark_expression(config)
+                self.engine.idle_micros[name.lower()] = config.idle_micros
                 self._tables.start_source(config)
             elif config.kind is TableKind.SINK:
                 self._inserts.add_sink(config)
@@ -335,6 +336,17 @@ class Session:
         if not nanoseconds:
             stream.convert = for_python
         return stream
+
+    def open_windows(self, sql: str, *, nanoseconds: bool = False) -> pa.Table:
+        """*arroyo-lite extension.* The windows of the windowed query ``sql`` that are still
+        open over the rows stored now: not final (each window is emitted once, when the
+        watermark passes its end). The table's schema metadata says so
+        (``arroyo_lite.partial``) and gives the watermark (``arroyo_lite.watermark``, ns).
+        Raises :class:`~arroyo_lite.errors.QueryError` for a query without windows."""
+        self._check_open()
+        batch = self.engine.open_windows(sql)
+        table = pa.Table.from_batches([batch])
+        return table if nanoseconds else for_python(table)
 
     def copy(self, sql: str, target: str, *, position: SourcePosition | None = None) -> int:
         """``COPY (sql) TO target``: write a snapshot of the query's rows to a file (DuckDB's

@@ -35,6 +35,7 @@ OUR_FAILURES = (
     "attempted to read from table",
     "'notfield' not found",
     "time window function",
+    "hop() width",
 )
 #: What Arroyo's planner tests get from their harness (``get_test_schema_provider`` in
 #: ``crates/arroyo-planner/src/test/mod.rs``: a ``nexmark`` table and the Rust UDFs of
@@ -62,11 +63,6 @@ NOT_YET = {
     "sql-testing/udaf.sql": ["Invalid function 'my_median'"],
     # The divergences the README's "Arroyo's end-to-end suite" table explains.
     "sql-testing/every_aggregate.sql": ['Unknown ordered aggregate "approx_percentile_cont".'],
-    "sql-testing/global_session_window.sql": [
-        "session() windows are not supported here by arroyo-lite"
-    ],
-    "sql-testing/session_window.sql": ["session() windows are not supported here by arroyo-lite"],
-    "sql-testing/reinvoke_window_function.sql": ["column '_timestamp' not found"],
     **dict.fromkeys(
         (
             f"sql-testing/updating_{name}.sql"

@@ -22,9 +22,10 @@ chosen once when the query is planned (:func:`plan_for`, from the
   snapshot whenever one of its tables changed, at most every :data:`REEVALUATE_EVERY`
   seconds (queries over ``arroyo_status``: every :data:`STATUS_REFRESH` seconds too), and
   each batch yielded is the complete current result, replacing the previous one.
-  :class:`WindowedPlan` (kind ``windowed``) and :class:`UpdatingPlan` (kind ``updating``)
-  re-evaluate the same way today; they are where emitting each window once when the
-  watermark passes it, and emitting row changes (retractions), will go.
+  :class:`UpdatingPlan` (kind ``updating``) re-evaluates the same way today.
+* :class:`WindowedPlan` (kind ``windowed``, ``incremental = True``): tumble, hop and session
+  windows, each emitted once when the watermark passes its end
+  (:mod:`arroyo_lite.query.windows`).
 """
 
 from __future__ import annotations
@@ -44,7 +45,17 @@ from arroyo_lite.query.changelog import Differ
 from arroyo_lite.query.duck import LiveRef, bind_sql, pin, query_error, run_sql
 from arroyo_lite.query.shape import QueryKind, QueryShape
 from arroyo_lite.query.status_table import STATUS_SCHEMA, STATUS_TABLE
-from arroyo_lite.query.windows import DEFAULT_WATERMARK, TumblingWindows, Watermark, segments
+from arroyo_lite.query.windows import (
+    DEFAULT_WATERMARK,
+    EMIT_RANGE,
+    OpenWindows,
+    Watermark,
+    WindowAssigner,
+    assigner_for,
+    emit_range_table,
+    segments,
+    set_emit_range,
+)
 from arroyo_lite.runtime.store import Store, TableSnapshot
 
 #: How long a continuous query blocks between checks of its deadline / close flag.
@@ -55,6 +66,10 @@ STATUS_REFRESH = 1.0
 REEVALUATE_EVERY = 0.05
 #: Schema-metadata key of the first batch after a gap: rows retention dropped unread.
 MISSED_ROWS_KEY = b"arroyo_lite.missed_rows"
+#: Schema-metadata keys of a batch of windows still open (:meth:`ContinuousQuery.
+#: open_windows`): ``b"true"``, and the watermark (ns) they are open under.
+PARTIAL_KEY = b"arroyo_lite.partial"
+WATERMARK_KEY = b"arroyo_lite.watermark"
 
 log = logging.getLogger(__name__)
 
@@ -187,62 +202,203 @@ class ReevaluatedPlan(Plan):
 
 
 class WindowedPlan(Plan):
-    """A query grouped by ``tumble`` windows of one source: each window is emitted once,
-    when the watermark passes its end (:mod:`arroyo_lite.query.windows`).
+    """A query grouped by windows (``tumble``, ``hop``, ``session``): each window is emitted
+    once, when the watermark passes its end (:mod:`arroyo_lite.query.windows`).
 
-    The plan reads each new source batch once: it feeds the watermark and keeps the rows of
-    open windows (late rows are dropped); whenever windows close, the query runs over their
-    rows only (their state is then dropped), so each result row is new. The end of input
-    closes every window. Memory tables are read whole.
+    The plan reads each new source batch once: it feeds that source's watermark and keeps
+    the rows open windows need (late rows are dropped, by the source's own watermark).
+    Windows close by the smallest watermark of the sources that are not idle (a join of
+    windowed sources waits for both, as Arroyo's instant join does; a source without rows
+    for its ``idle_micros`` does not hold the others back); then the query runs over the
+    rows of the closing windows, told which window ends to emit
+    (:data:`~arroyo_lite.query.windows.EMIT_RANGE`), and the rows no open window holds are
+    dropped. So each result row is new, and a window function over windows (``PARTITION BY
+    window``) sees whole windows. A query that joins (``per_window``) runs once per closing
+    window, so rows of different windows never meet. The end of input closes every window.
+    Memory tables are read whole. :meth:`partial_inputs` evaluates the open windows.
     """
 
     incremental = True
 
     def __init__(
-        self, kind: QueryKind, sources: frozenset[str], *, width: str, watermark: str
+        self,
+        kind: QueryKind,
+        sources: frozenset[str],
+        *,
+        assigner: WindowAssigner,
+        watermarks: Mapping[str, str],
+        idle_micros: Mapping[str, int | None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        per_window: bool = False,
     ) -> None:
         super().__init__(kind, sources)
-        (self.source,) = sources
         self._con = duckdb.connect(":memory:")
         self._con.execute("SET python_enable_replacements = false")
-        self.watermark = Watermark(self._con, watermark)
-        self._width = width
-        self.windows: TumblingWindows | None = None
-        self.high_water = 0
+        self.assigner = assigner
+        self.watermarks = {
+            key: Watermark(self._con, watermarks.get(key, DEFAULT_WATERMARK)) for key in sources
+        }
+        self.open: dict[str, OpenWindows] = {}
+        self.high_waters = dict.fromkeys(sources, 0)
+        self._clock = clock
+        #: Evaluate each closing window on its own (a join of windows: see _each_window).
+        self._per_window = per_window and assigner.spec.kind != "session"
+        self._names: dict[str, str] = {}
+        self._idle_after = {
+            key: None if micros is None else micros / 1e6
+            for key, micros in (idle_micros or {}).items()
+            if key in sources
+        }
+        #: When each source last brought rows (the plan's start for one that has not).
+        self._arrived = dict.fromkeys(sources, clock())
+        #: The edge of the last closing (``None`` before the first).
+        self._closed_at: int | None = None
         self._flushed = False
+
+    @property
+    def watermark(self) -> Watermark:
+        """The watermark of a one-source plan."""
+        return self.watermarks[min(self.sources)]
+
+    @property
+    def windows(self) -> OpenWindows | None:
+        """The open windows of a one-source plan (``None`` before its first rows)."""
+        return self.open.get(min(self.sources))
 
     def hold(self, last_eval: float, now: float) -> float:
         return 0.0  # each evaluation reads only new rows
 
     def inputs(self, snaps: Mapping[str, TableSnapshot]) -> list[dict[str, Inputs]]:
-        snap = snaps.get(self.source)
-        if snap is None:
-            return []
-        if self.windows is None:
-            self.windows = TumblingWindows(self._con, self._width, snap.schema)
-        closings: list[pa.Table] = []
-        if snap.end_row > self.high_water:
-            first = max(self.high_water, snap.first_row)
-            delta = snap.since(self.high_water)
-            self.high_water = snap.end_row
+        # Windows closing during this call are evaluated together, once, at the latest
+        # edge: a row read after an earlier closing is either late or in no window that
+        # closing closed, so the result is the same as one evaluation per closing.
+        due: int | None = None
+        for key in sorted(self.sources):
+            snap = snaps.get(key)
+            if snap is None:
+                continue
+            state = self.open.get(key)
+            if state is None:
+                state = self.open[key] = OpenWindows(
+                    self.assigner, snap.schema, con=self._con, table=key
+                )
+            if snap.end_row <= self.high_waters[key]:
+                continue
+            first = max(self.high_waters[key], snap.first_row)
+            delta = snap.since(self.high_waters[key])
+            self.high_waters[key] = snap.end_row
+            self._arrived[key] = self._clock()
+            watermark = self.watermarks[key]
             for batch in segments(delta, first, snap.marks):
-                self.windows.add(batch, self.watermark.current)
-                if self.watermark.observe(batch):
-                    closed = self.windows.close(self.watermark.current)
-                    if closed is not None:
-                        closings.append(closed)
+                state.add(batch, watermark.current)
+                if watermark.observe(batch):
+                    due = self._later(due, self._watermark())
+        due = self._later(due, self._watermark())  # a source may have gone idle since
         if self.end_of_input and not self._flushed:
             self._flushed = True
-            closed = self.windows.close(None)
-            if closed is not None:
-                closings.append(closed)
-        return [
-            {other.name: closed if key == self.source else other for key, other in snaps.items()}
-            for closed in closings
+            return self._close(snaps, None)
+        return [] if due is None else self._close(snaps, due)
+
+    def _later(self, due: int | None, watermark: int | None) -> int | None:
+        """The later of the edge ``due`` and the edge of ``watermark``."""
+        if watermark is None:
+            return due
+        edge = self.assigner.edge(watermark)
+        return edge if due is None else max(due, edge)
+
+    def _watermark(self) -> int | None:
+        """The smallest watermark of the sources that are not idle (``None`` until each has
+        one, or when all are idle). As Arroyo's operators, an input idle for its
+        ``idle_micros`` (no rows for that long) does not hold the others back."""
+        now = self._clock()
+        values = [
+            w.current
+            for key, w in self.watermarks.items()
+            if not self._is_idle(key, now)
         ]
+        if not values or any(v is None for v in values):
+            return None
+        return min(v for v in values if v is not None)
+
+    def _is_idle(self, key: str, now: float) -> bool:
+        after = self._idle_after.get(key)
+        return after is not None and now - self._arrived[key] > after
+
+    def _close(
+        self, snaps: Mapping[str, TableSnapshot], edge: int | None
+    ) -> list[dict[str, Inputs]]:
+        """The evaluation of the windows closing at ``edge`` (``None``: all), if any hold
+        rows; their rows no open window needs are dropped."""
+        previous = self._closed_at
+        if edge is not None and previous is not None and edge <= previous:
+            return []
+        pins: dict[str, Inputs] = {}
+        rows = 0
+        for key, snap in snaps.items():
+            self._names[key] = snap.name
+            state = self.open.get(key)
+            if state is not None:
+                closing = state.closing(edge)
+                rows += closing.num_rows
+                pins[snap.name] = closing
+            elif key in self.sources:
+                pins[snap.name] = snap.schema.empty_table()
+            else:
+                pins[snap.name] = snap
+        after, until = self.assigner.emit_range(previous, edge)
+        pins[EMIT_RANGE] = emit_range_table(after, until)
+        evaluations = [pins] if rows else []
+        if rows and self._per_window:
+            evaluations = self._each_window(pins, after, until)
+        for state in self.open.values():
+            state.expire(edge)
+        if edge is not None:
+            self._closed_at = edge
+        return evaluations
+
+    def _each_window(
+        self, pins: dict[str, Inputs], after: int | None, until: int | None
+    ) -> list[dict[str, Inputs]]:
+        """``pins`` cut into one evaluation per window end: a join of windowed inputs
+        matches only rows of the same window, as Arroyo's instant join matches only rows of
+        the same time."""
+        names = {snap_name for key, snap_name in self._names.items() if key in self.open}
+        closing = [data for name, data in pins.items() if name in names]
+        tables = [t for t in closing if isinstance(t, pa.Table)]
+        out: list[dict[str, Inputs]] = []
+        for end in self.assigner.window_ends(self._con, tables, after, until):
+            one = dict(pins)
+            for name in names:
+                data = pins[name]
+                if isinstance(data, pa.Table):
+                    one[name] = self.assigner.rows_of(data, end)
+            one[EMIT_RANGE] = emit_range_table(end, end + 1)
+            out.append(one)
+        return out
 
     def keeps(self, result: pa.Table) -> bool:
         return result.num_rows > 0
+
+    def partial_inputs(self, snaps: Mapping[str, TableSnapshot]) -> dict[str, Inputs]:
+        """What an evaluation of the windows still open reads: the open rows of each source,
+        and the window ends after the last closing. (Nothing leaves the state.)"""
+        pins: dict[str, Inputs] = {}
+        for key, snap in snaps.items():
+            state = self.open.get(key)
+            if state is not None:
+                pins[snap.name] = state.closing(None)
+            elif key in self.sources:
+                pins[snap.name] = snap.schema.empty_table()
+            else:
+                pins[snap.name] = snap
+        after, _ = self.assigner.emit_range(self._closed_at, None)
+        pins[EMIT_RANGE] = emit_range_table(after, None)
+        return pins
+
+    @property
+    def current_watermark(self) -> int | None:
+        """The watermark windows close by now (ns; ``None`` before there is one)."""
+        return self._watermark()
 
 
 class UpdatingPlan(ReevaluatedPlan):
@@ -263,23 +419,25 @@ def plan_for(
     sources: frozenset[str],
     shape: QueryShape | None = None,
     watermarks: Mapping[str, str] | None = None,
+    idle_micros: Mapping[str, int | None] | None = None,
 ) -> Plan:
     """The plan of a query of ``kind`` over the live tables ``sources``.
 
-    A windowed query of one source whose windows are ``tumble``s of one width gets a
-    :class:`WindowedPlan` (``watermarks``: each source's watermark expression); other
-    windowed queries (``hop``, several sources) are re-evaluated for now."""
-    if (
-        kind is QueryKind.WINDOWED
-        and shape is not None
-        and len(sources) == 1
-        and len(shape.widths) == 1
-        and not shape.hops
-    ):
-        (source,) = sources
-        (width,) = shape.widths
-        expression = (watermarks or {}).get(source, DEFAULT_WATERMARK)
-        return WindowedPlan(kind, sources, width=width, watermark=expression)
+    A windowed query whose windows one assigner closes
+    (:func:`~arroyo_lite.query.windows.assigner_for`) gets a :class:`WindowedPlan`
+    (``watermarks``: each source's watermark expression; ``idle_micros``: when each goes
+    idle); other windowed queries are re-evaluated."""
+    if kind is QueryKind.WINDOWED and shape is not None and sources:
+        assigner = assigner_for(shape.windows)
+        if assigner is not None:
+            return WindowedPlan(
+                kind,
+                sources,
+                assigner=assigner,
+                watermarks=watermarks or {},
+                idle_micros=idle_micros or {},
+                per_window=shape.joins,
+            )
     return _PLANS[kind](kind, sources)
 
 
@@ -445,11 +603,44 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
             if self._closed:
                 return
             for pins in self.plan.inputs(snaps):
-                for name, data in pins.items():
-                    self._pin(name, data)
+                self._pin_all(pins)
                 result = self._run()
                 if result is not None and self.plan.keeps(result):
                     self._pending.append(self._noting_gap(_one_batch(result)))
+
+    def open_windows(self) -> pa.RecordBatch | None:
+        """The windows of a windowed query that are still open, over the rows read so far
+        (reading first what has arrived; windows that close meanwhile are queued for
+        iteration as usual): one batch labelled partial (:data:`PARTIAL_KEY`; and
+        :data:`WATERMARK_KEY`, the watermark in ns, when there is one). ``None`` for a
+        query that is not planned as windows. The rows may still change: each window is
+        emitted, final, once the watermark passes its end."""
+        plan = self.plan
+        if not isinstance(plan, WindowedPlan):
+            return None
+        self._evaluate(force=True)
+        with self._lock:
+            if self._closed:
+                return None
+            pins = plan.partial_inputs(self._store.snapshot(self._shape.tables))
+            self._pin_all(pins)
+            try:
+                result = run_sql(self._cursor, self._duck)
+            except duckdb.Error as e:
+                raise query_error(e, executed=self._duck, original=self.sql, position=None) from e
+        metadata = {**(result.schema.metadata or {}), PARTIAL_KEY: b"true"}
+        watermark = plan.current_watermark
+        if watermark is not None:
+            metadata[WATERMARK_KEY] = str(watermark).encode()
+        batch = _one_batch(result).replace_schema_metadata(metadata)
+        return batch if self.convert is None else self.convert(batch)
+
+    def _pin_all(self, pins: Mapping[str, Inputs]) -> None:
+        for name, data in pins.items():
+            if name == EMIT_RANGE and isinstance(data, pa.Table):
+                set_emit_range(self._cursor, data)
+            else:
+                self._pin(name, data)
 
     def _run(self) -> pa.Table | None:
         """One evaluation over what is pinned (under the lock); ``None``: nothing to yield."""

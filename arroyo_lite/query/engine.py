@@ -67,6 +67,9 @@ class Engine:
         #: Each source table's watermark expression (DuckDB SQL over its rows), by lower-case
         #: name: what windowed plans advance event time with (set when the table is created).
         self.watermarks: dict[str, str] = {}
+        #: name: after how long without rows (microseconds) a source is idle, so windows
+        #: of several sources close without it (Arroyo's ``idle_micros``; absent: never).
+        self.idle_micros: dict[str, int | None] = {}
         self._closed = False
 
     @property
@@ -224,7 +227,7 @@ class Engine:
             # learn of a deleted row).
             updating = any(self.store.is_updating(n) for n in names if n.lower() in sources)
             kind = QueryKind.UPDATING if updating else classify(shape, sources)
-            plan = plan_for(kind, sources, shape, self.watermarks)
+            plan = plan_for(kind, sources, shape, self.watermarks, self.idle_micros)
             changelog = changelog or updating
             cursor = self._con.cursor()
             configure(cursor)
@@ -236,6 +239,22 @@ class Engine:
         with self._lock:
             self._streams.add(query)
         return query
+
+    def open_windows(self, sql: str) -> pa.RecordBatch:
+        """The windows of the windowed query ``sql`` still open over the rows stored now,
+        labelled partial (:meth:`ContinuousQuery.open_windows`). Raises
+        :class:`QueryError` for a query that is not planned as windows."""
+        stream = self.stream(sql)
+        try:
+            batch = stream.open_windows()
+        finally:
+            stream.close()
+        if batch is None:
+            raise QueryError(
+                "only a windowed query has open windows to show",
+                hint="group by tumble(...), hop(...) or session(...)",
+            )
+        return batch
 
     def close(self) -> None:
         """Interrupt a running query, close every continuous query, then the connection.

@@ -10,8 +10,8 @@ the tables it reads, how often it scans each, whether it aggregates or reads
   each live source table scanned only once (a self-join, or a subquery over the same table,
   must match new rows with old ones), and one source table unless there is no join (a
   ``UNION ALL`` of sources). Each new source row yields its result rows once.
-* ``WINDOWED``: an aggregate grouped by a time window (``tumble``/``hop``, which translate to
-  DuckDB's ``time_bucket``).
+* ``WINDOWED``: an aggregate grouped by a time window (``tumble``/``hop``/``session``, as
+  :mod:`arroyo_lite.sql.windows` translates them).
 * ``UPDATING``: any other aggregate (its result rows change as rows arrive).
 * ``REEVALUATED``: the rest (joins between sources, self-joins, ``arroyo_status``).
 """
@@ -26,9 +26,9 @@ from dataclasses import dataclass
 import sqlglot
 from sqlglot import exp
 
-from arroyo_lite.config import TIMESTAMP_COLUMN
 from arroyo_lite.query.status_table import STATUS_TABLE
 from arroyo_lite.sql.transpile import HOP_INDEX
+from arroyo_lite.sql.windows import WindowSpec, is_event_time, window_specs
 
 
 class QueryKind(enum.StrEnum):
@@ -61,6 +61,9 @@ class QueryShape:
     #: Whether it joins (views included): new rows of one source must then meet old rows of
     #: another, so only a one-source query (joined with memory tables) appends.
     joins: bool = False
+    #: Its windows (tumble, hop, session; views included), which pick how a windowed plan
+    #: closes them.
+    windows: frozenset[WindowSpec] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +92,10 @@ def analyze(
     widths = {
         b.this.sql(dialect="duckdb")
         for b in tree.find_all(exp.DateBin)
-        if isinstance(b.expression, exp.Column) and b.expression.name == TIMESTAMP_COLUMN
+        if is_event_time(b.expression)
     }
     hops = any(c.name == HOP_INDEX for c in tree.find_all(exp.Column))
+    windows = window_specs(tree)
     joins = tree.find(exp.Join) is not None
     scans = _count_scans(tree, views)
     tables: set[str] = set()
@@ -109,6 +113,7 @@ def analyze(
             windowed = windowed or view.shape.windowed
             widths |= view.shape.widths
             hops = hops or view.shape.hops
+            windows |= view.shape.windows
             joins = joins or view.shape.joins
             reads_status = reads_status or view.shape.reads_status
         elif name == STATUS_TABLE:
@@ -117,7 +122,7 @@ def analyze(
             tables.add(name)
     # tumble()/hop() become DuckDB's time_bucket, which sqlglot reads as DATE_BIN; grouping
     # by it (directly or through its alias) makes a windowed aggregate.
-    windowed = windowed or (tree.find(exp.Group) is not None and bool(widths))
+    windowed = windowed or (tree.find(exp.Group) is not None and bool(widths or windows))
     return QueryShape(
         frozenset(tables),
         aggregating or reads_status,
@@ -128,6 +133,7 @@ def analyze(
         widths=frozenset(widths),
         hops=hops,
         joins=joins,
+        windows=frozenset(windows),
     )
 
 

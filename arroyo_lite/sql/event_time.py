@@ -7,7 +7,9 @@ view has no ``_timestamp`` column, so the window fails to bind. :func:`carry_eve
 rewrites a view's (DuckDB) SQL so that every SELECT that maps rows one to one (or one to
 many, with ``unnest``) also projects its source's ``_timestamp``.
 
-A SELECT is left as it is when it aggregates (GROUP BY, an aggregate function, DISTINCT),
+A SELECT grouped by a window gets Arroyo's time of its rows, ``window end - 1 ns``, so a
+view of windowed results can be windowed again. Any other SELECT is left as it is when it
+aggregates (GROUP BY, an aggregate function, DISTINCT),
 reads more than one source (a join: whose time would it be?), reads no source, or already
 projects ``*`` or ``_timestamp``. The caller tries the rewritten view first and falls back to
 the original text if DuckDB rejects it (a source without ``_timestamp``), so the rewrite can
@@ -20,6 +22,7 @@ import sqlglot
 from sqlglot import exp
 
 from arroyo_lite.config import TIMESTAMP_COLUMN
+from arroyo_lite.sql.windows import grouped_window_time
 
 
 def carry_event_time(sql: str) -> str | None:
@@ -37,6 +40,13 @@ def carry_event_time(sql: str) -> str | None:
         if _carries(select):
             select.select(exp.column(TIMESTAMP_COLUMN, quoted=True), copy=False)
             changed = True
+        elif not _projects_time(select):
+            # A windowed aggregate: Arroyo times its rows at their window's end - 1 ns.
+            windowed = grouped_window_time(select)
+            if windowed is not None:
+                timed = exp.alias_(windowed, TIMESTAMP_COLUMN, quoted=True)
+                select.select(timed, copy=False)
+                changed = True
     return str(tree.sql(dialect="duckdb")) if changed else None
 
 

@@ -25,23 +25,12 @@ integer = array index) turned into a JSONPath:
 ``tumble(width)``              ``{start, end}`` struct from ``time_bucket(width, _timestamp,
                                epoch)``
 ``hop(slide, width)``          the same struct, for each of the ``width / slide`` windows a row
-                               falls in (see below)
+                               falls in
+``session(gap)``               the session of the row among the rows of its group
 ============================== ===============================================================
 
-Windows are aligned to the Unix epoch, as Arroyo's are: its window operators start a row's
-bin at ``nanos - nanos % width`` (``bin_start`` in
-``crates/arroyo-worker/src/arrow/tumbling_aggregating_window.rs`` and, with the slide,
-``sliding_aggregating_window.rs``). DuckDB's ``time_bucket`` would otherwise count from its
-own origin (2000-01-03, a Monday), which moves every width that does not divide a day: a
-7-minute window would start at 19:31 instead of 19:25, a 7-day one on Monday, not Thursday.
-
-A ``hop`` makes one row count in several windows, which a ``GROUP BY`` expression cannot do
-in DuckDB. So the SELECT that uses it is given a derived table: its single FROM table (and
-WHERE) move into ``SELECT *, unnest(range(0, width / slide)) AS __hop_k FROM ...``, aliased
-with the table's own name, and each ``hop(...)`` becomes the window starting
-``time_bucket(slide, _timestamp, epoch) - slide * __hop_k``. A hop over joins is rejected.
-``session`` windows have no DuckDB equivalent and raise
-:class:`~arroyo_lite.errors.QueryError`.
+Windows (aligned to the Unix epoch, as Arroyo's; hop and session through a derived table)
+are :mod:`arroyo_lite.sql.windows`'s rewrites.
 """
 
 from __future__ import annotations
@@ -54,6 +43,16 @@ from sqlglot import exp
 
 from arroyo_lite.config import TIMESTAMP_COLUMN
 from arroyo_lite.errors import QueryError
+from arroyo_lite.sql.windows import (
+    HOP_INDEX,
+    WINDOW_ORIGIN,
+    rewrite_hops,
+    rewrite_sessions,
+    tumble,
+    window_timestamp,
+)
+
+__all__ = ["ARROYO_FUNCTIONS", "HOP_INDEX", "WINDOW_ORIGIN", "needs_rewrite", "to_duckdb"]
 
 
 @functools.cache
@@ -122,7 +121,8 @@ def _translate(sql: str) -> str:
     reserved = any(i.name.lower() == "window" for i in tree.find_all(exp.Identifier))
     if not (carried or renamed or arroyo or reserved):
         return sql
-    _rewrite_hops(tree)
+    rewrite_hops(tree)
+    rewrite_sessions(tree)
     rewritten = tree.transform(_rewrite_node)
     return str(rewritten.sql(dialect="duckdb"))
 
@@ -187,6 +187,10 @@ def _provide_timestamp(select: exp.Select, ctes: dict[str, exp.Expr]) -> bool:
             return False  # already there
         if isinstance(item, exp.Column) and isinstance(item.this, exp.Star):
             return False
+    windowed = window_timestamp(select)
+    if windowed is not None:  # a windowed aggregate: its rows' time is their window's end
+        select.append("expressions", exp.alias_(windowed, TIMESTAMP_COLUMN, quoted=True))
+        return True
     if (
         select.args.get("group")
         or select.args.get("distinct")
@@ -363,77 +367,6 @@ def _row_time(args: list[exp.Expression]) -> exp.Expression:
     return exp.column(TIMESTAMP_COLUMN, quoted=True)
 
 
-def _window(start: exp.Expression, width: exp.Expression) -> exp.Expression:
-    """Arroyo's window value: a ``{start, end}`` struct."""
-    end = exp.Add(this=start.copy(), expression=width.copy())
-    return _fn(
-        "struct_pack",
-        exp.PropertyEQ(this=exp.to_identifier("start"), expression=start),
-        exp.PropertyEQ(this=exp.to_identifier("end", quoted=True), expression=end),
-    )
-
-
-#: Where windows are counted from (Arroyo's: the Unix epoch; see the module docstring).
-WINDOW_ORIGIN = "1970-01-01 00:00:00"
-
-
-def _bucket(width: exp.Expression) -> exp.Expression:
-    """The start of the ``width`` bucket holding ``_timestamp``, counted from the epoch."""
-    origin = exp.cast(exp.Literal.string(WINDOW_ORIGIN), "TIMESTAMP")
-    return _fn("time_bucket", width, exp.column(TIMESTAMP_COLUMN, quoted=True), origin)
-
-
-def _tumble(args: list[exp.Expression]) -> exp.Expression:
-    _args(args, "tumble", 1)
-    width = args[0]
-    return _window(_bucket(width.copy()), width)
-
-
-HOP_INDEX = "__hop_k"
-
-
-def _rewrite_hops(tree: exp.Expr) -> None:
-    """Rewrite every SELECT that uses ``hop()`` (in place; see the module docstring)."""
-    for select in list(tree.find_all(exp.Select)):
-        hops = [
-            node
-            for node in select.find_all(exp.Anonymous)
-            if str(node.name).lower() == "hop" and node.parent_select is select
-        ]
-        if not hops:
-            continue
-        args = list(hops[0].expressions)
-        if len(args) != 2:
-            raise QueryError(f"hop() takes 2 arguments (slide, width), got {len(args)}")
-        if any(list(h.expressions) != args for h in hops[1:]):
-            raise QueryError("all hop() calls of one SELECT must have the same slide and width")
-        slide, width = args
-        source = select.args.get("from_")
-        if source is None or select.args.get("joins"):
-            raise QueryError(
-                "hop() needs exactly one table in FROM",
-                hint="join in a subquery first, then apply hop() to its result",
-            )
-        count = exp.cast(
-            exp.Div(this=_fn("epoch", width.copy()), expression=_fn("epoch", slide.copy())),
-            "BIGINT",
-        )
-        index = exp.alias_(exp.Explode(this=_fn("range", exp.Literal.number(0), count)), HOP_INDEX)
-        inner = exp.Select(expressions=[exp.Star(), index])
-        inner.set("from_", source.copy())
-        where = select.args.get("where")
-        if where is not None:
-            inner.set("where", where.copy())
-            select.set("where", None)
-        alias = source.this.alias_or_name or "hop_source"
-        derived = exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(alias)))
-        select.set("from_", exp.From(this=derived))
-        bucket = _bucket(slide.copy())
-        shift = exp.Mul(this=slide.copy(), expression=exp.column(HOP_INDEX))
-        for node in hops:
-            node.replace(_window(exp.Sub(this=bucket.copy(), expression=shift.copy()), width))
-
-
 def _unsupported(name: str) -> Callable[[list[exp.Expression]], exp.Expression]:
     def rewrite(args: list[exp.Expression]) -> exp.Expression:
         raise QueryError(
@@ -460,9 +393,9 @@ _REWRITES: dict[str, Callable[[list[exp.Expression]], exp.Expression]] = {
     "json_length": _json_length,
     "json_contains": _json_contains,
     "row_time": _row_time,
-    "tumble": _tumble,
-    "hop": _unsupported("hop"),  # only reached for a hop() that _rewrite_hops cannot place
-    "session": _unsupported("session"),
+    "tumble": tumble,
+    "hop": _unsupported("hop"),  # only reached for a hop() that rewrite_hops cannot place
+    "session": _unsupported("session"),  # likewise, rewrite_sessions
 }
 
 #: Arroyo functions this module rewrites (lower case). Anything else passes through untouched.

@@ -9,6 +9,7 @@ and tab completion derive from it.
 
 from __future__ import annotations
 
+import datetime
 import re
 import time
 from collections.abc import Callable
@@ -28,6 +29,8 @@ from arroyo_lite.terminal.repl_output import MODE_NAMES, Outcome, ReplOutput
 from arroyo_lite.terminal.watch import run_queries
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from arroyo_lite.session import Session
 
 __all__ = ["COMMANDS", "HELP", "META_COMMANDS", "MetaCommands", "Outcome", "ReplOutput"]
@@ -55,6 +58,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("\\live", "\\live [S] QUERY",
             "QUERY as a continuous query until Ctrl-C (or for S seconds): new rows, or an "
             "aggregate's result redrawn (was \\watch before 0.3)"),
+    Command("\\partial", "\\partial QUERY",
+            "the windows of a windowed QUERY still open now, labelled partial (not final: "
+            "each window is emitted once the watermark passes its end)"),
     Command("\\x", "\\x [on|off]", "expanded display: one field per line", (".mode line",)),
     Command("\\timing", "\\timing [on|off]", "print how long each statement took",
             (".timer",)),
@@ -132,6 +138,7 @@ class MetaCommands:
             "\\pause": self._pause,
             "\\resume": self._resume,
             "\\live": self._live,
+            "\\partial": self._partial,
             "\\x": self._expanded,
             "\\timing": self._timing,
             "\\pset": self._pset,
@@ -330,6 +337,39 @@ class MetaCommands:
             live=self.output.console.is_terminal and self.output.target is None,
         )
         return Outcome(ok=code == 0)
+
+
+    def _partial(self, arg: str) -> Outcome:
+        """The still-open windows of a windowed query, titled as partial: a result of its
+        own, never mixed with the closed windows the query emits."""
+        query = arg.strip().rstrip(";").strip()
+        if not query:
+            return self.output.error(
+                "error: \\partial needs a windowed query, e.g. \\partial SELECT "
+                "tumble(interval '1 minute') AS w, count(*) FROM t GROUP BY 1"
+            )
+        try:
+            table = self.session.open_windows(query)
+        except ArroyoLiteError as e:
+            return self.output.error(render_error(e))
+        self.output.result(table, title=partial_title(table))
+        return Outcome()
+
+
+def partial_title(table: pa.Table) -> str:
+    """The title of still-open windows: that they are partial, and the watermark."""
+    from arroyo_lite.query.continuous import WATERMARK_KEY  # (imported with the session)
+
+    metadata = table.schema.metadata or {}
+    raw = metadata.get(WATERMARK_KEY)
+    if raw is None:
+        at = "no watermark yet"
+    else:
+        ns = int(raw)
+        stamp = datetime.datetime.fromtimestamp(ns / 1e9, tz=datetime.UTC)
+        at = "watermark " + stamp.strftime("%Y-%m-%d %H:%M:%S.%f").rstrip("0").rstrip(".")
+    count = table.num_rows
+    return f"partial: {count} row(s) of windows still open ({at}); not final"
 
 
 def _split_copy(arg: str) -> tuple[str, str, str] | None:
