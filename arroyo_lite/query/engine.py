@@ -219,7 +219,15 @@ class Engine:
             shape = analyze(duck, self._views, (n.lower() for n in names), self._aggregates)
             memory = (n.lower() for n in names if self.store.kind(n) is TableKind.MEMORY)
             sources = sources_of(shape, memory)
-            plan = plan_for(classify(shape, sources), sources, shape, self.watermarks)
+            plan = plan_for(
+                classify(shape, sources),
+                sources,
+                shape,
+                self.watermarks,
+                sql=duck,
+                schemas={s: self.store.schema(s) for s in sources},
+                changelog=changelog,
+            )
             cursor = self._con.cursor()
             configure(cursor)
         query = ContinuousQuery(
