@@ -45,6 +45,8 @@ QUERIES = [
     "SELECT coalesce(g, '?') AS key, sum(v) * 2 + count(*) AS score FROM t "
     "GROUP BY coalesce(g, '?') HAVING count(*) > 1",
     "SELECT t.k AS key, avg(t.d) AS mean FROM t GROUP BY key",
+    # Keys not in the result: equal rows of several groups (a multiset, not a set).
+    "SELECT count(*) AS n, max(v IS NULL) AS some_null FROM t GROUP BY k, g",
 ]
 
 rows_st = st.lists(
