@@ -334,6 +334,8 @@ class AggregateState:
         self._con = duckdb.connect(":memory:")
         configure(self._con)
         self._refs: dict[str, LiveRef] = {}
+        #: How many groups the state holds (readable from any thread).
+        self.groups = 0
         self._pin(schema.empty_table())
         try:
             #: The query's own result schema (names and types), from running it on no rows.
@@ -442,6 +444,7 @@ class AggregateState:
 
     def reset(self) -> None:
         """Forget every group."""
+        self.groups = 0
         self._con.execute("DELETE FROM __state")
         for d in self.query.distincts:
             self._con.execute(f"DELETE FROM {d.table}")
@@ -474,11 +477,12 @@ class AggregateState:
                 f"INSERT INTO {d.table} SELECT n.* FROM ({pairs}) n ANTI JOIN {d.table} o "
                 f"ON {self._on('n', 'o')} AND n.__v = o.__v"
             )
-        con.execute(
+        (old,) = con.execute(
             "CREATE OR REPLACE TEMP TABLE __old AS SELECT s.* FROM __state s "
             f"SEMI JOIN __batch b ON {self._on('s', 'b')}"
-        )
-        con.execute(f"CREATE OR REPLACE TEMP TABLE __new AS {self._merge_sql}")
+        ).fetchall()
+        (new,) = con.execute(f"CREATE OR REPLACE TEMP TABLE __new AS {self._merge_sql}").fetchall()
+        self.groups += int(new[0]) - int(old[0])
         con.execute(
             f"MERGE INTO __state s USING __new n ON {self._on('s', 'n')} "
             "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *"
