@@ -239,3 +239,23 @@ def test_a_join_is_still_re_evaluated(engine: Engine) -> None:
     )
     assert type(stream.plan) is UpdatingPlan
     stream.close()
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [  # the updating aggregates of Arroyo's suite (aggregates, grouped_aggregates,
+        # filter_updating_aggregates), as arroyo-lite runs them
+        "SELECT MIN(v), MAX(v), SUM(v), COUNT(*), AVG(v) FROM t",
+        "SELECT v % 5, min(v), max(v), sum(v), count(*), avg(v) FROM t GROUP BY 1",
+        "SELECT * FROM (SELECT count(distinct k) as subtasks FROM t) WHERE subtasks >= 1",
+    ],
+)
+def test_the_suites_updating_aggregates_keep_state(engine: Engine, sql: str) -> None:
+    stream = engine.stream(sql, timeout=60, changelog=True)
+    assert type(stream.plan) is AggregatePlan
+    engine.store.append("t", _batch([(1, None, 7, None), (2, None, 3, None)]))
+    stream.finish()
+    folded: collections.Counter[tuple[object, ...]] = collections.Counter()
+    for changes in stream:
+        fold(folded, pa.Table.from_batches([changes]))
+    assert folded == reference(sql, engine.store.snapshot(["t"])["t"].to_table())

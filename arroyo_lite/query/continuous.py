@@ -261,8 +261,9 @@ class WindowedPlan(Plan):
 
 
 class UpdatingPlan(ReevaluatedPlan):
-    """An aggregate whose rows change as data arrives. Re-evaluated for now; the place for
-    emitting changes (insert / retract) instead of whole results."""
+    """An aggregate whose rows change as data arrives, re-evaluated whole: the shapes
+    :class:`AggregatePlan` does not keep as state (joins, ``LIMIT``, other aggregates...).
+    With ``changelog`` its results are diffed into changes (:class:`Differ`)."""
 
 
 class AggregatePlan(Plan):
