@@ -159,6 +159,8 @@ def test_a_rebuild_gives_the_changes_to_the_result_over_the_rows_kept() -> None:
         ("SELECT k FROM t GROUP BY ROLLUP (k)", "ROLLUP"),
         ("SELECT k, count(*) FROM t WHERE v IN (SELECT v FROM u) GROUP BY k", "table"),
         ("SELECT count(*) FROM (SELECT k FROM t GROUP BY k)", "outer layer"),
+        ("SELECT k, count(*) FROM t WHERE _timestamp > now() - INTERVAL 1 HOUR GROUP BY k", "NOW"),
+        ("SELECT k, sum(random()) FROM t GROUP BY k", "RANDOM|random"),
     ],
 )
 def test_other_shapes_are_left_to_re_evaluation(sql: str, reason: str) -> None:

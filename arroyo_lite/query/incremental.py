@@ -66,6 +66,15 @@ _REFUSED = (exp.Filter, exp.Window, exp.WithinGroup, exp.Order, exp.Lambda, exp.
             exp.Intersect, exp.Star)  # fmt: skip
 
 
+#: Functions whose value changes between evaluations (the time, random numbers): a state
+#: applies each row once, so a filter on now() would never let a row go.
+_VOLATILE_NODES = (exp.CurrentTimestamp, exp.CurrentDate, exp.CurrentTime, exp.Rand)
+_VOLATILE_NAMES = frozenset(
+    {"now", "random", "uuid", "gen_random_uuid", "get_current_timestamp", "today",
+     "current_localtimestamp", "current_localtime", "transaction_timestamp", "setseed"}
+)  # fmt: skip
+
+
 class Unsupported(Exception):
     """The query is not of a shape kept as per-group state (the reason is the message)."""
 
@@ -139,6 +148,11 @@ def compile_aggregate(sql: str, sources: frozenset[str]) -> AggregateQuery:
     if sum(1 for _ in root.find_all(exp.Table)) != 1:
         raise Unsupported("reads more than one table")
     _check_plain(inner, layer=False)
+    for node in root.find_all(exp.Func):
+        if isinstance(node, _VOLATILE_NODES) or (
+            isinstance(node, exp.Anonymous) and str(node.name).lower() in _VOLATILE_NAMES
+        ):
+            raise Unsupported(f"{node.sql(dialect='duckdb')} changes between evaluations")
     qualifiers = {table.name.lower(), table.alias_or_name.lower()}
     for column in list(inner.find_all(exp.Column)):
         if column.table and column.table.lower() in qualifiers and not column.args.get("db"):
