@@ -225,7 +225,7 @@ class Engine:
                 shape,
                 self.watermarks,
                 sql=duck,
-                schemas={s: self.store.schema(s) for s in sources},
+                schemas={s: self.store.schema(s) for s in sources if self.store.has(s)},
                 changelog=changelog,
             )
             cursor = self._con.cursor()

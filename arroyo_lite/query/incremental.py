@@ -530,7 +530,10 @@ def aggregate_state(
     (the query is then re-evaluated; the reason is logged at debug level)."""
     try:
         query = compile_aggregate(sql, sources)
-        return AggregateState(query, schemas[query.source.lower()])
+        schema = schemas.get(query.source.lower())
+        if schema is None:  # not a table (yet): binding the query reports it
+            raise Unsupported(f"no table {query.source}")
+        return AggregateState(query, schema)
     except Unsupported as e:
         log.debug("updating query re-evaluated, not incremental: %s", e)
         return None
