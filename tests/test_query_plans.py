@@ -9,7 +9,13 @@ import pyarrow as pa
 import pytest
 
 from arroyo_lite.config import TIMESTAMP_COLUMN, TableKind
-from arroyo_lite.query.continuous import AppendPlan, ReevaluatedPlan, UpdatingPlan, WindowedPlan
+from arroyo_lite.query.continuous import (
+    AggregatePlan,
+    AppendPlan,
+    ReevaluatedPlan,
+    UpdatingPlan,
+    WindowedPlan,
+)
 from arroyo_lite.query.engine import Engine
 from arroyo_lite.query.shape import QueryKind
 from arroyo_lite.runtime.store import Store
@@ -45,8 +51,9 @@ def engine() -> Iterator[Engine]:
         ("SELECT x FROM t WHERE x > 1", QueryKind.APPEND, AppendPlan),
         ("SELECT t.x FROM t JOIN m ON t.x = m.x", QueryKind.APPEND, AppendPlan),
         ("SELECT x FROM t UNION ALL SELECT x FROM u", QueryKind.APPEND, AppendPlan),
-        ("SELECT count(*) FROM t", QueryKind.UPDATING, UpdatingPlan),
-        ("SELECT DISTINCT x FROM t", QueryKind.UPDATING, UpdatingPlan),
+        ("SELECT count(*) FROM t", QueryKind.UPDATING, AggregatePlan),
+        ("SELECT DISTINCT x FROM t", QueryKind.UPDATING, AggregatePlan),
+        ("SELECT list(x) FROM t", QueryKind.UPDATING, UpdatingPlan),
         (
             "SELECT tumble(interval '1 second') AS w, count(*) AS n FROM t GROUP BY w",
             QueryKind.WINDOWED,

@@ -26,6 +26,10 @@ chosen once when the query is planned (:func:`plan_for`, from the
 * :class:`WindowedPlan` (kind ``windowed``, ``incremental = True``): tumble, hop and session
   windows, each emitted once when the watermark passes its end
   (:mod:`arroyo_lite.query.windows`).
+* :class:`AggregatePlan` (kind ``updating``, when :mod:`arroyo_lite.query.incremental`
+  compiles the query: a grouped aggregate of one live table): per-group state, each
+  evaluation applies only the new rows to the groups they touch and yields the changes of
+  those groups (with ``changelog``) or the whole current result read from the state.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ import pyarrow as pa
 
 from arroyo_lite.query.changelog import Differ
 from arroyo_lite.query.duck import LiveRef, bind_sql, pin, query_error, run_sql
+from arroyo_lite.query.incremental import AggregateState, aggregate_state
 from arroyo_lite.query.shape import QueryKind, QueryShape
 from arroyo_lite.query.status_table import STATUS_SCHEMA, STATUS_TABLE
 from arroyo_lite.query.windows import (
@@ -101,6 +106,8 @@ class Plan:
 
     #: Whether batches are new rows (``True``) or complete replacements of the result.
     incremental: ClassVar[bool] = False
+    #: Whether, asked for changes, the plan's results are changes already.
+    computes_changes: ClassVar[bool] = False
 
     def __init__(self, kind: QueryKind, sources: frozenset[str]) -> None:
         self.kind = kind
@@ -138,6 +145,14 @@ class Plan:
         if not self.pin_inputs(snaps, pins.__setitem__):
             return []
         return [pins]
+
+    def results(self, snaps: Mapping[str, TableSnapshot]) -> list[pa.Table] | None:
+        """The results of the evaluation due now, when the plan computes them itself (from
+        state it keeps); ``None``: the query runs over what :meth:`inputs` pins."""
+        return None
+
+    def close(self) -> None:
+        """Release what the plan holds (called once, when its query closes)."""
 
 
 class AppendPlan(Plan):
@@ -402,8 +417,56 @@ class WindowedPlan(Plan):
 
 
 class UpdatingPlan(ReevaluatedPlan):
-    """An aggregate whose rows change as data arrives. Re-evaluated for now; the place for
-    emitting changes (insert / retract) instead of whole results."""
+    """An aggregate whose rows change as data arrives, re-evaluated whole: the shapes
+    :class:`AggregatePlan` does not keep as state (joins, ``LIMIT``, other aggregates...).
+    With ``changelog`` its results are diffed into changes (:class:`Differ`)."""
+
+
+class AggregatePlan(Plan):
+    """An updating aggregate of one live table kept as per-group state
+    (:class:`~arroyo_lite.query.incremental.AggregateState`): each evaluation absorbs only
+    the rows that arrived since the last one. With ``changelog`` it yields the changes of the
+    groups those rows touched; otherwise the whole current result, read from the state.
+
+    The state cannot take rows back: when rows it absorbed leave the table (retention), it is
+    rebuilt from the rows kept (so the result is the re-evaluated one, at its cost)."""
+
+    #: With ``changelog``, results are changes already (no :class:`Differ`).
+    computes_changes: ClassVar[bool] = True
+
+    def __init__(
+        self, kind: QueryKind, sources: frozenset[str], state: AggregateState, *, changelog: bool
+    ) -> None:
+        super().__init__(kind, sources)
+        (self.source,) = sources
+        self.state = state
+        self.changelog = changelog
+        self.high_water = 0
+        self._base = 0  # global index of the first row the state absorbed
+        self._evaluated = False
+
+    def start(self, snaps: Mapping[str, TableSnapshot]) -> None:
+        snap = snaps.get(self.source)
+        self.high_water = self._base = snap.first_row if snap is not None else 0
+
+    def results(self, snaps: Mapping[str, TableSnapshot]) -> list[pa.Table] | None:
+        snap = snaps.get(self.source)
+        if snap is None:
+            return []
+        changes: pa.Table | None = None
+        if snap.first_row > self._base:  # rows it absorbed are gone: start over
+            changes = self.state.rebuild(snap.to_table())
+            self._base = snap.first_row
+        elif snap.end_row > self.high_water or not self._evaluated:
+            changes = self.state.apply(snap.since(self.high_water))
+        self.high_water = snap.end_row
+        self._evaluated = True
+        if not self.changelog:
+            return [self.state.result()]
+        return [changes] if changes is not None and changes.num_rows else []
+
+    def close(self) -> None:
+        self.state.close()
 
 
 _PLANS: dict[QueryKind, type[Plan]] = {
@@ -420,13 +483,32 @@ def plan_for(
     shape: QueryShape | None = None,
     watermarks: Mapping[str, str] | None = None,
     idle_micros: Mapping[str, int | None] | None = None,
+    *,
+    sql: str | None = None,
+    schemas: Mapping[str, pa.Schema] | None = None,
+    changelog: bool = False,
 ) -> Plan:
     """The plan of a query of ``kind`` over the live tables ``sources``.
 
     A windowed query whose windows one assigner closes
     (:func:`~arroyo_lite.query.windows.assigner_for`) gets a :class:`WindowedPlan`
     (``watermarks``: each source's watermark expression; ``idle_micros``: when each goes
-    idle); other windowed queries are re-evaluated."""
+    idle); other windowed queries are re-evaluated. An updating query (DuckDB text ``sql``,
+    over append-only tables of ``schemas`` by lower-case name) that
+    :mod:`arroyo_lite.query.incremental` compiles gets an :class:`AggregatePlan`."""
+    if (
+        kind is QueryKind.UPDATING
+        and sql is not None
+        and schemas is not None
+        and shape is not None
+        and len(sources) == 1
+        and shape.tables == sources
+        and not shape.joins
+        and not shape.rescanned
+    ):
+        state = aggregate_state(sql, sources, schemas)
+        if state is not None:
+            return AggregatePlan(kind, sources, state, changelog=changelog)
     if kind is QueryKind.WINDOWED and shape is not None and sources:
         assigner = assigner_for(shape.windows)
         if assigner is not None:
@@ -467,8 +549,8 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
         self.plan = plan
         #: With ``changelog``, a re-evaluated plan's results become changes (each batch a
         #: changelog batch, :mod:`arroyo_lite.query.changelog`), so every batch is new.
-        self._differ = Differ() if changelog and not plan.incremental else None
-        self.changelog = self._differ is not None
+        self.changelog = changelog and not plan.incremental
+        self._differ = Differ() if self.changelog and not plan.computes_changes else None
         self.incremental = plan.incremental or self.changelog
         #: Whether it reads an updating table (then it always yields changes).
         self.updating_input = False
@@ -585,6 +667,7 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
             try:
                 with contextlib.suppress(duckdb.Error):
                     self._cursor.close()
+                    self.plan.close()
             finally:
                 self._lock.release()
 
@@ -601,6 +684,10 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
         self._versions = versions
         with self._lock:
             if self._closed:
+                return
+            computed = self._computed(snaps)
+            if computed is not None:  # the plan keeps state and computed its results
+                self._pending.extend(_one_batch(r) for r in computed if self.plan.keeps(r))
                 return
             for pins in self.plan.inputs(snaps):
                 self._pin_all(pins)
@@ -641,6 +728,15 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
                 set_emit_range(self._cursor, data)
             else:
                 self._pin(name, data)
+
+    def _computed(self, snaps: Mapping[str, TableSnapshot]) -> list[pa.Table] | None:
+        """The results the plan computes itself (under the lock; ``None`` if it does not)."""
+        try:
+            return self.plan.results(snaps)
+        except duckdb.Error as e:
+            if self._closed or self._host.closed:
+                return []
+            raise query_error(e, executed=self._duck, original=self.sql, position=None) from e
 
     def _run(self) -> pa.Table | None:
         """One evaluation over what is pinned (under the lock); ``None``: nothing to yield."""

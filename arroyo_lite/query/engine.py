@@ -224,11 +224,20 @@ class Engine:
             sources = sources_of(shape, memory)
             # A query over an updating table is updating (as in Arroyo): re-evaluated on each
             # change, and it yields the changes of its result (the only way a reader can
-            # learn of a deleted row).
+            # learn of a deleted row). Per-group state takes only append-only input.
             updating = any(self.store.is_updating(n) for n in names if n.lower() in sources)
             kind = QueryKind.UPDATING if updating else classify(shape, sources)
-            plan = plan_for(kind, sources, shape, self.watermarks, self.idle_micros)
             changelog = changelog or updating
+            plan = plan_for(
+                kind,
+                sources,
+                shape,
+                self.watermarks,
+                self.idle_micros,
+                sql=None if updating else duck,
+                schemas={s: self.store.schema(s) for s in sources if self.store.has(s)},
+                changelog=changelog,
+            )
             cursor = self._con.cursor()
             configure(cursor)
         query = ContinuousQuery(
