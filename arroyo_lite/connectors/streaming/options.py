@@ -1,9 +1,10 @@
 """Options the push sources share: their declarations (``endpoint``, ``headers``, the
 reconnect extensions), URL checks, ``headers`` checks and substitution.
 
-``headers`` follows Arroyo's rules exactly as ``polling_http`` does (comma-separated
-``Name: value`` pairs, ``{{ VAR }}`` substituted in values at run time), so the checks are
-``polling_http``'s: one rule, one wording.
+``headers`` follows Arroyo's rules exactly as the other HTTP connectors do (comma-separated
+``Name: value`` pairs, ``{{ VAR }}`` substituted in values at run time), so its check is
+:func:`arroyo_lite.connectors.http_options.check_headers`: one rule, one wording. (Per-poll
+``[[ name ]]`` values are ``polling_http``'s; a push source sends its headers once.)
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from arroyo_lite.secrets import MissingVariableError, Secrets, substitute
 if TYPE_CHECKING:
     from arroyo_lite.config import TableConfig
     from arroyo_lite.connectors.option_spec import Pulled
-    from arroyo_lite.connectors.options import OptionReader, OptionValue
+    from arroyo_lite.connectors.options import OptionReader
 
 DEFAULT_RECONNECT_DELAY_MS = 1_000
 DEFAULT_MAX_BACKOFF_MS = 60_000
@@ -59,15 +60,6 @@ def max_backoff_option() -> Any:
         exclusive_minimum=0,
         extension=True,
     )
-
-
-def check_headers(
-    text: str | None, option: OptionValue | None, reader: OptionReader
-) -> tuple[tuple[str, str], ...]:
-    """Split and check ``headers`` (problems reported on ``reader``); values stay templates."""
-    from arroyo_lite.connectors.polling_http.connector import PollingHttpConnector
-
-    return PollingHttpConnector._headers(text, option, reader)
 
 
 def resolve_headers(
