@@ -27,7 +27,13 @@ from arroyo_lite.formats.encode import Encoder, make_encoder
 
 
 class FileWriter(ABC):
-    """One file being written at ``path``, through Arrow's native file (no GIL per write)."""
+    """One file being written at ``path``, through Arrow's native file (no GIL per write).
+
+    ``chunk_rows``: how many rows the sink gathers before handing them to :meth:`write_all`
+    on its writer thread (a thread hop costs more than appending a small batch).
+    """
+
+    chunk_rows = 65_536
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -35,6 +41,10 @@ class FileWriter(ABC):
 
     @abstractmethod
     def write(self, batch: pa.RecordBatch) -> None: ...
+
+    def write_all(self, batches: list[pa.RecordBatch]) -> None:
+        for batch in batches:
+            self.write(batch)
 
     def finish(self) -> None:
         """Complete the file and make it durable."""
@@ -66,6 +76,7 @@ class ParquetFileWriter(FileWriter):
     def __init__(self, path: Path, options: FilesystemOptions) -> None:
         super().__init__(path)
         self.group_rows = options.parquet_row_group_size
+        self.chunk_rows = self.group_rows  # (one row group per hop)
         self.compression: Any = options.parquet_compression
         self.writer: pq.ParquetWriter | None = None
         self.pending: list[pa.RecordBatch] = []
