@@ -44,7 +44,7 @@ from arroyo_lite.config import TableConfig
 from arroyo_lite.connectors.base import SinkOperator, SourceContext, SourceState
 from arroyo_lite.connectors.filesystem import layout, wal
 from arroyo_lite.connectors.filesystem.files import FILE_FORMATS, FileWriter
-from arroyo_lite.connectors.filesystem.options import FilesystemOptions
+from arroyo_lite.connectors.filesystem.options import FilesystemOptions, local_path
 
 MANIFEST = "manifest.json"
 #: Seconds between the sink's timer ticks: rolls by time, and acknowledging rows a
@@ -76,6 +76,7 @@ class OpenFile:
     #: one thread hop per row group, not per batch).
     unwritten: list[pa.RecordBatch] = field(default_factory=list)
     unwritten_rows: int = 0
+    unwritten_bytes: int = 0
     rows: int = 0
     nbytes: int = 0
 
@@ -90,7 +91,7 @@ class FilesystemSink(SinkOperator):
         fmt = config.format.format if config.format is not None else None
         assert fmt is not None and fmt in FILE_FORMATS  # validated
         self.file_format = FILE_FORMATS[fmt](config, self.options)
-        root = layout.local_path(self.options.path)
+        root = local_path(self.options.path)
         assert root is not None  # validated
         self.root = root
         self.in_progress = root / layout.IN_PROGRESS
@@ -215,11 +216,16 @@ class FilesystemSink(SinkOperator):
         if rows is not None:
             open_file.unwritten.append(rows)
             open_file.unwritten_rows += rows.num_rows
-            if open_file.unwritten_rows < writer.chunk_rows:
+            open_file.unwritten_bytes += rows.nbytes
+            if (
+                open_file.unwritten_rows < writer.chunk_rows
+                and open_file.unwritten_bytes < writer.chunk_bytes
+            ):
                 return
         if not open_file.unwritten:
             return
-        chunk, open_file.unwritten, open_file.unwritten_rows = open_file.unwritten, [], 0
+        chunk, open_file.unwritten = open_file.unwritten, []
+        open_file.unwritten_rows = open_file.unwritten_bytes = 0
         loop = asyncio.get_running_loop()
         open_file.writes.append(
             loop.run_in_executor(self._writer_thread, writer.write_all, chunk)
