@@ -115,6 +115,10 @@ ARROYO_INSTEAD: dict[str, str] = {
     "retention.max_age": "Arroyo keeps no live table: rows flow on to the sinks, and state is "
     "bounded by windows and SET updating_ttl",
     "max_records_per_body": "Arroyo decodes every record of a body, however many",
+    "read_timeout_ms": "Arroyo's sse source waits on a silent stream for as long as the "
+    "connection stays open",
+    "heartbeat_interval_ms": "Arroyo's websocket source answers pings but sends none: a server "
+    "that stops answering goes unnoticed until the connection closes",
     "parquet_row_group_size": "Arroyo's writer caps row groups at 1,048,576 rows (parquet-rs) "
     "and at parquet.row_group_size bytes",
 }

@@ -51,6 +51,34 @@ def reconnect_delay_option(description: str) -> Any:
                   exclusive_minimum=0, extension=True)  # fmt: skip
 
 
+DEFAULT_READ_TIMEOUT_MS = 60_000
+DEFAULT_HEARTBEAT_INTERVAL_MS = 30_000
+
+
+def read_timeout_option() -> Any:
+    """The sse ``read_timeout_ms`` extension: how long a silent stream is trusted."""
+    return option(
+        OptionKind.INTEGER,
+        "Reconnect when the stream sends no byte (no event, no ':' comment) for this many "
+        "milliseconds: a server that is up but has stopped sending; 0 = wait forever.",
+        default=DEFAULT_READ_TIMEOUT_MS,
+        minimum=0,
+        extension=True,
+    )
+
+
+def heartbeat_option() -> Any:
+    """The websocket ``heartbeat_interval_ms`` extension: ping/pong liveness."""
+    return option(
+        OptionKind.INTEGER,
+        "Send a ping this often (milliseconds) and reconnect when its pong does not come "
+        "within half of it; 0 = no pings.",
+        default=DEFAULT_HEARTBEAT_INTERVAL_MS,
+        minimum=0,
+        extension=True,
+    )
+
+
 def max_backoff_option() -> Any:
     """The ``max_backoff_ms`` extension (the same key and meaning as ``polling_http``'s)."""
     return option(
