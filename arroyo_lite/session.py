@@ -401,6 +401,10 @@ class Session:
         (``arroyo_lite.partial``) and gives the watermark (``arroyo_lite.watermark``, ns).
         Raises :class:`~arroyo_lite.errors.QueryError` for a query without windows."""
         self._check_open()
+        import pyarrow as pa
+
+        from arroyo_lite.query.python_values import for_python
+
         batch = self.engine.open_windows(sql)
         table = pa.Table.from_batches([batch])
         return table if nanoseconds else for_python(table)

@@ -61,8 +61,6 @@ class OptionKind(enum.Enum):
     DURATION = ("number", "pull_opt_duration", 0.0)
     #: Arroyo's indexed list of strings (``'key.0'``, ``'key.1'``, ...).
     STRING_LIST = ("array", "pull_opt_str_list", ())
-    #: An interval (``interval '10 minutes'``) or a duration text (``'10 minutes'``): seconds.
-    DURATION = ("number", "pull_opt_duration", 0.0)
     #: A size such as ``'128mb'`` or ``1024``: bytes.
     DATA_SIZE = ("integer", "pull_opt_data_size_bytes", 0)
     #: An array of column names: ``[a, b]`` (or ``['a', 'b']``).
