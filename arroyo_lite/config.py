@@ -11,19 +11,24 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from arroyo_lite.errors import SourcePosition
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    #: Arrow type of :data:`TIMESTAMP_COLUMN` (made on first use: see ``__getattr__``).
+    TIMESTAMP_TYPE: pa.TimestampType
 
 #: Name of the arrival-time (or event-time) column that ends every source batch.
 TIMESTAMP_COLUMN = "_timestamp"
 #: The SQL name of the per-source status table (an extension beyond Arroyo; its shape is
 #: in :mod:`arroyo_lite.query.status_table`).
 STATUS_TABLE = "arroyo_status"
-#: Arrow type of :data:`TIMESTAMP_COLUMN` (Arroyo: Timestamp(ns), no time zone, non-null).
-TIMESTAMP_TYPE = pa.timestamp("ns")
+# TIMESTAMP_TYPE, the Arrow type of TIMESTAMP_COLUMN (Arroyo: Timestamp(ns), no time zone,
+# non-null), is made on first use by the module __getattr__ at the end: this module is
+# imported by everything, and pyarrow (with numpy) is most of what a new Session would cost.
 #: The changelog column: a batch that has it is a list of *changes* (Arroyo's updating
 #: results), not of new rows. A row with ``true`` retracts an equal row emitted before, a row
 #: with ``false`` adds one; an update is a retraction of the old row followed by the new one.
@@ -87,6 +92,8 @@ class ColumnSpec:
         return self.generated is None and self.metadata_key is None
 
     def arrow_field(self) -> pa.Field[pa.DataType]:
+        import pyarrow as pa
+
         return pa.field(
             self.name,
             self.data_type,
@@ -169,6 +176,8 @@ class TableConfig:
 
     def decode_schema(self) -> pa.Schema:
         """Schema a decoder produces from a message body: the physical columns only."""
+        import pyarrow as pa
+
         return pa.schema([c.arrow_field() for c in self.physical_columns])
 
     @property
@@ -187,5 +196,15 @@ class TableConfig:
         Metadata columns are included: decoders leave them NULL and the connector fills them.
         """
         fields = [c.arrow_field() for c in self.columns]
-        fields.append(pa.field(TIMESTAMP_COLUMN, TIMESTAMP_TYPE, nullable=False))
+        import pyarrow as pa
+
+        fields.append(pa.field(TIMESTAMP_COLUMN, pa.timestamp("ns"), nullable=False))
         return pa.schema(fields)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TIMESTAMP_TYPE":
+        import pyarrow as pa
+
+        return pa.timestamp("ns")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,19 +20,15 @@ the same API to asyncio code without blocking its loop.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import threading
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from arroyo_lite.clock import Clock, SystemClock
-from arroyo_lite.config import TableConfig, TableKind
-from arroyo_lite.connectors.base import SourceState, SourceStatus
+from arroyo_lite.config import STATUS_TABLE, TableConfig, TableKind
 from arroyo_lite.errors import (
     ArroyoLiteError,
     QueryError,
@@ -40,18 +36,24 @@ from arroyo_lite.errors import (
     SqlError,
     did_you_mean,
 )
-from arroyo_lite.query.python_values import for_python  # (pyarrow only)
-from arroyo_lite.query.status_table import STATUS_TABLE, status_table
-from arroyo_lite.runtime.loop import Runtime
-from arroyo_lite.runtime.persist import FLUSH_INTERVAL, Persister, StateDir
-from arroyo_lite.runtime.store import Store
-from arroyo_lite.runtime.tables import Tables
 from arroyo_lite.sql.statements import Copy, CreateTable, CreateView, Drop, Insert, Program
 
+# Start-up is part of the product: a Session without tables imports none of pyarrow, the
+# runtime (asyncio, the connectors), DuckDB or sqlglot. The store and the runtime are made
+# when the first table needs them (see `store`, `runtime`), the engine on the first query.
 if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from arroyo_lite.connectors.base import SourceStatus
     from arroyo_lite.query.continuous import ContinuousQuery
     from arroyo_lite.query.engine import Engine
     from arroyo_lite.query.insert import Inserts
+    from arroyo_lite.runtime.loop import Runtime
+    from arroyo_lite.runtime.persist import Persister, StateDir
+    from arroyo_lite.runtime.store import Store
+    from arroyo_lite.runtime.tables import Tables
+
+_T = TypeVar("_T")
 
 
 class SessionClosedError(ArroyoLiteError):
@@ -73,32 +75,80 @@ class Session:
         state_dir: str | os.PathLike[str] | None = None,
         env: Mapping[str, str] | None = None,
         clock: Clock | None = None,
-        flush_interval: float = FLUSH_INTERVAL,
+        flush_interval: float | None = None,
     ) -> None:
         self.env: dict[str, str] = dict(os.environ if env is None else env)
         self.clock: Clock = clock or SystemClock()
         self._lock = threading.RLock()
         self._closed = False
         self._configs: dict[str, TableConfig] = {}
-        self._state = StateDir(state_dir) if state_dir is not None else None
-        self.store = Store(time_ns=self.clock.time_ns)
-        self.runtime = Runtime(clock=self.clock)
+        self._state_path = state_dir
+        self._flush_interval = flush_interval
+        self._state: StateDir | None = None
+        self._store: Store | None = None
+        self._runtime: Runtime | None = None
+        self._tables_made: Tables | None = None
         # The engine (DuckDB, sqlglot) and the INSERT targets are created on first use: see
         # the `engine` property.
         self._engine: Engine | None = None
         self._inserts_made: Inserts | None = None
         self._persister: Persister | None = None
-        if self._state is not None:
-            self._persister = Persister(self._state, self.store, interval=flush_interval)
-            self.runtime.submit(self._persister.run())
-        self._tables = Tables(
-            self.store,
-            self.runtime,
-            clock=self.clock,
-            env=self.env,
-            state=self._state,
-            persister=self._persister,
-        )
+        if state_dir is not None:
+            self._start_runtime()  # (restores the saved tables now)
+
+    def _start_runtime(self) -> Tables:
+        """Make the store, the runtime (its event loop thread) and, with ``state_dir``, the
+        persister: on the first table, or at once when there is saved state to restore."""
+        with self._lock:
+            if self._tables_made is not None:
+                return self._tables_made
+            from arroyo_lite.runtime.loop import Runtime
+            from arroyo_lite.runtime.persist import FLUSH_INTERVAL, Persister, StateDir
+            from arroyo_lite.runtime.store import Store
+            from arroyo_lite.runtime.tables import Tables
+
+            if self._state_path is not None:
+                self._state = StateDir(self._state_path)
+            self._store = Store(time_ns=self.clock.time_ns)
+            self._runtime = Runtime(clock=self.clock)
+            if self._state is not None:
+                interval = FLUSH_INTERVAL if self._flush_interval is None else self._flush_interval
+                self._persister = Persister(self._state, self._store, interval=interval)
+                self._runtime.submit(self._persister.run())
+            self._tables_made = Tables(
+                self._store,
+                self._runtime,
+                clock=self.clock,
+                env=self.env,
+                state=self._state,
+                persister=self._persister,
+            )
+            return self._tables_made
+
+    @property
+    def store(self) -> Store:
+        """The live tables (:class:`~arroyo_lite.runtime.store.Store`), made on first use."""
+        store = self._store
+        if store is None:
+            self._start_runtime()
+            assert self._store is not None
+            store = self._store
+        return store
+
+    @property
+    def runtime(self) -> Runtime:
+        """The event loop thread running the sources (:class:`~arroyo_lite.runtime.loop.
+        Runtime`), made on first use."""
+        runtime = self._runtime
+        if runtime is None:
+            self._start_runtime()
+            assert self._runtime is not None
+            runtime = self._runtime
+        return runtime
+
+    @property
+    def _tables(self) -> Tables:
+        return self._tables_made or self._start_runtime()
 
     @property
     def engine(self) -> Engine:
@@ -111,6 +161,7 @@ class Session:
             if self._engine is None:
                 self._check_open()
                 from arroyo_lite.query.engine import Engine
+                from arroyo_lite.query.status_table import status_table
 
                 self._engine = Engine(self.store, status=lambda: status_table(self.status()))
             return self._engine
@@ -155,11 +206,13 @@ class Session:
 
         with self._lock:
             self._check_open()
-            known: dict[str, TableKind | None] = {
-                name: self.store.kind(name) for name in self.store.names()
-            }
-            known.update(dict.fromkeys(self._inserts.sink_names(), TableKind.SINK))
-            known.update((view, None) for view in self.engine.views())
+            known: dict[str, TableKind | None] = {}
+            if (store := self._store) is not None:
+                known.update((name, store.kind(name)) for name in store.names())
+            if self._inserts_made is not None:
+                known.update(dict.fromkeys(self._inserts_made.sink_names(), TableKind.SINK))
+            if self._engine is not None:
+                known.update((view, None) for view in self._engine.views())
             program = compile_sql(sql, file=file, env=self.env, catalog=known or None)
             for statement in program.statements:
                 if isinstance(statement, CreateTable):
@@ -312,6 +365,8 @@ class Session:
         """
         self._check_open()
         result = self.engine.query(sql)
+        from arroyo_lite.query.python_values import for_python  # (pyarrow only)
+
         return result if nanoseconds else for_python(result)
 
     def stream(
@@ -334,6 +389,8 @@ class Session:
         self._check_open()
         stream = self.engine.stream(sql, timeout=timeout, changelog=changelog)
         if not nanoseconds:
+            from arroyo_lite.query.python_values import for_python
+
             stream.convert = for_python
         return stream
 
@@ -344,6 +401,10 @@ class Session:
         (``arroyo_lite.partial``) and gives the watermark (``arroyo_lite.watermark``, ns).
         Raises :class:`~arroyo_lite.errors.QueryError` for a query without windows."""
         self._check_open()
+        import pyarrow as pa
+
+        from arroyo_lite.query.python_values import for_python
+
         batch = self.engine.open_windows(sql)
         table = pa.Table.from_batches([batch])
         return table if nanoseconds else for_python(table)
@@ -368,13 +429,15 @@ class Session:
 
     def status(self) -> list[SourceStatus]:
         """A snapshot of every source's status, in creation order."""
-        return self.runtime.statuses()
+        return self._runtime.statuses() if self._runtime is not None else []
 
     def sources_finished(self) -> bool:
         """Whether nothing more will arrive: the session has sources and every one has ended
         (finished by itself, as a ``single_file`` source at the end of its file or an
         ``impulse`` after ``message_count``, or failed). A bounded pipeline is then done once
         its queries have seen the last rows."""
+        from arroyo_lite.connectors.base import SourceState
+
         ended = {SourceState.FINISHED, SourceState.FAILED}
         sources = [
             s
@@ -386,12 +449,13 @@ class Session:
 
     def tables(self) -> list[str]:
         """Names of tables and views, in creation order (tables first)."""
-        return self.store.names() + (self._engine.views() if self._engine is not None else [])
+        names = self._store.names() if self._store is not None else []
+        return names + (self._engine.views() if self._engine is not None else [])
 
     def schema(self, name: str) -> pa.Schema:
         """The Arrow schema of a table or view (``QueryError`` if there is none)."""
-        if self.store.has(name):
-            return self.store.schema(name)
+        if self._store is not None and self._store.has(name):
+            return self._store.schema(name)
         if self.engine.has_view(name) or name.lower() == STATUS_TABLE:
             quoted = name.replace('"', '""')
             return self.engine.query(f'SELECT * FROM "{quoted}" LIMIT 0').schema
@@ -416,28 +480,40 @@ class Session:
             if self._closed:
                 return
             self._closed = True
+        runtime = self._runtime
         try:
+            if runtime is None:
+                return  # no table was ever made: nothing runs
             # Sources that all finished by themselves: the input is complete (open windows
             # close); otherwise they are being stopped and what is open stays unwritten.
             ended = self.sources_finished()
-            self.runtime.stop_all_sources()
+            runtime.stop_all_sources()
             if self._inserts_made is not None:
                 # What the sources produced is still written.
                 self._inserts_made.stop(end_of_input=ended)
             if self._persister is not None:
                 try:
-                    self.runtime.call(self._persister.flush(), timeout=30)
+                    runtime.call(self._persister.flush(), timeout=30)
                 finally:
                     self._persister.close()
         finally:
-            self.runtime.close()
+            if runtime is not None:
+                runtime.close()
             if self._engine is not None:
                 self._engine.close()
-            self.store.close()
+            if self._store is not None:
+                self._store.close()
 
     def _check_open(self) -> None:
         if self._closed:
             raise SessionClosedError("the session is closed")
+
+
+async def _in_thread(function: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
+    """``asyncio.to_thread`` (imported here: the caller's loop has imported asyncio)."""
+    import asyncio
+
+    return await asyncio.to_thread(function, *args, **kwargs)
 
 
 class AsyncSession:
@@ -462,10 +538,10 @@ class AsyncSession:
         await self.close()
 
     async def execute(self, sql: str, *, file: str = "<string>") -> Program:
-        return await asyncio.to_thread(self.session.execute, sql, file=file)
+        return await _in_thread(self.session.execute, sql, file=file)
 
     async def query(self, sql: str, *, nanoseconds: bool = False) -> pa.Table:
-        return await asyncio.to_thread(self.session.query, sql, nanoseconds=nanoseconds)
+        return await _in_thread(self.session.query, sql, nanoseconds=nanoseconds)
 
     async def stream(
         self,
@@ -476,7 +552,7 @@ class AsyncSession:
         changelog: bool = False,
     ) -> AsyncIterator[pa.RecordBatch]:
         """Async iterator over :meth:`Session.stream`'s batches."""
-        cq = await asyncio.to_thread(
+        cq = await _in_thread(
             self.session.stream,
             sql,
             timeout=timeout,
@@ -485,7 +561,7 @@ class AsyncSession:
         )
         try:
             while True:
-                batch = await asyncio.to_thread(next, cq, None)
+                batch = await _in_thread(next, cq, None)
                 if batch is None:
                     return
                 yield batch
@@ -502,4 +578,4 @@ class AsyncSession:
         return self.session.schema(name)
 
     async def close(self) -> None:
-        await asyncio.to_thread(self.session.close)
+        await _in_thread(self.session.close)

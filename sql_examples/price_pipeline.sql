@@ -35,8 +35,8 @@ CREATE TABLE ticks (
     type = 'sink',
     path = 'price_ticks',
     format = 'parquet',
-    partition_fields = 'symbol',
-    rollover_seconds = '10'
+    'partitioning.fields' = [symbol],
+    'rolling_policy.interval' = interval '10 seconds'
 );
 
 -- Trades over 400 shares, one POST each.

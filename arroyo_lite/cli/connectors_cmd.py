@@ -9,15 +9,15 @@ Plain text, one option per line, so the output greps well.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from arroyo_lite.cli import main
-from arroyo_lite.connectors.base import Connector
-from arroyo_lite.connectors.registry import all_connectors, get_connector, load_errors
 from arroyo_lite.errors import ConnectorError
-from arroyo_lite.sql.generic_options import GENERIC_OPTIONS_SCHEMA
+
+if TYPE_CHECKING:  # (the connectors are imported when listed, not for `connectors --help`)
+    from arroyo_lite.connectors.base import Connector
 
 
 def _role(connector: Connector) -> str:
@@ -61,6 +61,9 @@ def connectors(name: str | None) -> None:
     Options marked [extension] are arroyo-lite additions that an Arroyo cluster does not know.
     The options every connection table accepts (format, framing, bad_data, ...) follow.
     """
+    from arroyo_lite.connectors.registry import all_connectors, get_connector, load_errors
+    from arroyo_lite.sql.generic_options import GENERIC_OPTIONS_SCHEMA
+
     if name is not None:
         try:
             chosen = [get_connector(name)]

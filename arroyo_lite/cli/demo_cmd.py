@@ -21,8 +21,7 @@ from arroyo_lite.cli.run_cmd import (
     state_dir_option,
 )
 from arroyo_lite.demo import DEFAULT_PORT, quickstart_sql, retarget
-from arroyo_lite.demo.api import DemoServer
-from arroyo_lite.terminal import render
+from arroyo_lite.terminal.output_formats import OutputFormat
 
 
 @main.command()
@@ -42,7 +41,7 @@ from arroyo_lite.terminal import render
 def demo(
     duration: float | None,
     port: int,
-    fmt: render.OutputFormat | None,
+    fmt: OutputFormat | None,
     state_dir: Path | None,
     progress: bool | None,
     show_sql: bool,
@@ -59,6 +58,8 @@ def demo(
     if show_sql:
         click.echo(quickstart_sql(), nl=False)
         return
+    from arroyo_lite.demo.api import DemoServer  # (aiohttp: not for `demo --help`)
+
     try:
         server = DemoServer(port)
         actual = server.start()

@@ -6,15 +6,10 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 
 from arroyo_lite.cli import main
 from arroyo_lite.cli.run_cmd import state_dir_option
 from arroyo_lite.errors import ArroyoLiteError
-from arroyo_lite.runtime.loop import tune_gc
-from arroyo_lite.sql.statements import Query
-from arroyo_lite.terminal.diagnostics import render_error
-from arroyo_lite.terminal.logs import configure_logging
 
 
 @main.command()
@@ -43,7 +38,14 @@ def repl(file: Path | None, state_dir: Path | None, history_file: Path | None) -
     session. When stdin is not a terminal, statements are read from it (script mode; exit
     status 1 if any failed).
     """
+    # Imported here: `repl --help` must not pay for rich, prompt_toolkit and the runtime.
+    from rich.console import Console
+
+    from arroyo_lite.runtime.loop import tune_gc
     from arroyo_lite.session import Session
+    from arroyo_lite.sql.statements import Query
+    from arroyo_lite.terminal.diagnostics import render_error
+    from arroyo_lite.terminal.logs import configure_logging
     from arroyo_lite.terminal.repl import Repl
 
     err = Console(stderr=True, emoji=False, highlight=False, soft_wrap=True)

@@ -12,17 +12,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from rich.console import Console
 
 from arroyo_lite.cli import main
 from arroyo_lite.errors import ArroyoLiteError
-from arroyo_lite.runtime.loop import tune_gc
-from arroyo_lite.sql.statements import Query
-from arroyo_lite.terminal import render
-from arroyo_lite.terminal.diagnostics import render_error
-from arroyo_lite.terminal.logs import configure_logging
-from arroyo_lite.terminal.signals import StopRequested
-from arroyo_lite.terminal.watch import run_queries
+from arroyo_lite.terminal.output_formats import FORMATS, OutputFormat
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,7 +24,7 @@ def run_sql(
     sql: str,
     *,
     file: str,
-    fmt: render.OutputFormat,
+    fmt: OutputFormat,
     duration: float | None,
     state_dir: Path | None,
     progress: bool | None,
@@ -45,7 +38,17 @@ def run_sql(
     ``--format`` was given (see :func:`live_view_wanted`). Bad SQL prints gcc-style errors
     (``file:line:col: error: ...``) on stderr and returns 1.
     """
+    # Imported here, not at the top: `run --help` (and `demo`, `repl`, which share this
+    # module's options) must not pay for rich, the runtime and the renderer.
+    from rich.console import Console
+
+    from arroyo_lite.runtime.loop import tune_gc
     from arroyo_lite.session import Session
+    from arroyo_lite.sql.statements import Query
+    from arroyo_lite.terminal.diagnostics import render_error
+    from arroyo_lite.terminal.logs import configure_logging
+    from arroyo_lite.terminal.signals import StopRequested
+    from arroyo_lite.terminal.watch import run_queries
 
     err = Console(file=sys.stderr, emoji=False, highlight=False, soft_wrap=True)
     configure_logging(sys.stderr, reporter=True)
@@ -106,13 +109,13 @@ def format_option(text: str) -> Callable[[F], F]:
     return click.option(
         "--format",
         "fmt",
-        type=click.Choice(render.FORMATS),
+        type=click.Choice(FORMATS),
         default=None,
         help=text + " [default: table; on a terminal, a live view redrawn in place]",
     )
 
 
-def live_view_wanted(fmt: render.OutputFormat | None) -> bool:
+def live_view_wanted(fmt: OutputFormat | None) -> bool:
     """The live view is for a person: stdout a terminal and no ``--format`` asked for."""
     return fmt is None and sys.stdout.isatty()
 
@@ -145,7 +148,7 @@ def progress_option(text: str) -> Callable[[F], F]:
 def run(
     file: Path,
     duration: float | None,
-    fmt: render.OutputFormat | None,
+    fmt: OutputFormat | None,
     state_dir: Path | None,
     progress: bool | None,
 ) -> None:

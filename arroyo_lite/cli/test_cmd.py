@@ -15,20 +15,23 @@ Exit status 0 only if every probed table answered 2xx and decoded without droppi
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.markup import escape
 
 from arroyo_lite.cli import main
-from arroyo_lite.config import TableConfig, TableKind
-from arroyo_lite.connectors.probing import ProbeResult, ProbeSkipped, ProbeStage
-from arroyo_lite.connectors.registry import get_connector
+from arroyo_lite.config import TableKind
 from arroyo_lite.errors import ArroyoLiteError, did_you_mean
-from arroyo_lite.terminal.diagnostics import read_source, render_error
+
+# `test --help` imports none of these (rich, the connectors with pyarrow, asyncio): each
+# function imports what it uses.
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from arroyo_lite.config import TableConfig
+    from arroyo_lite.connectors.probing import ProbeResult, ProbeSkipped
 
 
 @main.command("test")
@@ -53,6 +56,12 @@ def test_command(file: str, tables: Sequence[str], rows: int, timeout: float | N
     the table's schema. sse and websocket tables are connected to and their first messages
     (up to --rows) decoded. Exit status 0 only if every table answered and decoded.
     """
+    from rich.console import Console
+    from rich.markup import escape
+
+    from arroyo_lite.connectors.probing import ProbeSkipped
+    from arroyo_lite.terminal.diagnostics import read_source, render_error
+
     # emoji=False: header values, URLs and bodies are printed as given; with emoji codes on,
     # a value like 'a:b:c' would come out as 'a\N{NEGATIVE SQUARED LATIN CAPITAL LETTER B}c'.
     out = Console(highlight=False, soft_wrap=True, emoji=False)
@@ -104,6 +113,9 @@ def _run(
     tables: list[TableConfig], timeout: float | None, rows: int
 ) -> list[ProbeResult | ProbeSkipped]:
     """Each table's connector probes it; all at once."""
+    import asyncio
+
+    from arroyo_lite.connectors.registry import get_connector
 
     async def run_all() -> list[ProbeResult | ProbeSkipped]:
         env = dict(os.environ)
@@ -117,6 +129,10 @@ def _run(
 
 
 def _show(out: Console, result: ProbeResult, rows: int) -> None:
+    from rich.markup import escape
+
+    from arroyo_lite.connectors.probing import ProbeStage
+
     out.print(f"[bold]{result.method}[/] {escape(result.url)}")
     for name, value in result.headers:
         out.print(f"  {escape(name)}: {escape(value)}")

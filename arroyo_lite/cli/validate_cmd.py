@@ -11,16 +11,21 @@ exit 0 portable, 1 invalid, 3 valid here but not portable.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from arroyo_lite.cli import main
 from arroyo_lite.cluster.contract import ARROYO_VERSION
-from arroyo_lite.cluster.portability import Portability, check_portability, compile_for_cluster
-from arroyo_lite.config import TableConfig
 from arroyo_lite.errors import ArroyoLiteError, SourcePosition
-from arroyo_lite.sql import compile_file
 from arroyo_lite.sql.statements import CreateTable, CreateView, Insert, Program, Query, SetOption
 from arroyo_lite.terminal.diagnostics import read_source, render_error, render_problems
+
+# The compiler (sqlglot, jsonschema, the connectors) is imported when a file is checked,
+# not for `validate --help`.
+if TYPE_CHECKING:
+    from arroyo_lite.cluster.portability import Portability
+    from arroyo_lite.config import TableConfig
 
 
 def describe_table(table: TableConfig) -> str:
@@ -122,6 +127,9 @@ def validate(files: tuple[str, ...], strict: bool) -> None:
     (the cluster's environment is what counts), and a valid file Arroyo would not run the
     same way exits 3.
     """
+    from arroyo_lite.cluster.portability import check_portability, compile_for_cluster
+    from arroyo_lite.sql import compile_file
+
     failed = not_portable = False
     for path in files:
         try:

@@ -115,6 +115,12 @@ ARROYO_INSTEAD: dict[str, str] = {
     "retention.max_age": "Arroyo keeps no live table: rows flow on to the sinks, and state is "
     "bounded by windows and SET updating_ttl",
     "max_records_per_body": "Arroyo decodes every record of a body, however many",
+    "read_timeout_ms": "Arroyo's sse source waits on a silent stream for as long as the "
+    "connection stays open",
+    "heartbeat_interval_ms": "Arroyo's websocket source answers pings but sends none: a server "
+    "that stops answering goes unnoticed until the connection closes",
+    "parquet_row_group_size": "Arroyo's writer caps row groups at 1,048,576 rows (parquet-rs) "
+    "and at parquet.row_group_size bytes",
 }
 
 
@@ -131,14 +137,19 @@ def extensions_used(program: Program) -> list[ExtensionReport]:
         if table.connector is None or table.connector not in ARROYO_CONNECTORS:
             continue
         try:
-            own = get_connector(table.connector).extensions_used(table)
+            connector = get_connector(table.connector)
+            own = connector.extensions_used(table)
+            props = connector.options_schema().get("properties") or {}
         except ConnectorError:
-            own = ()
+            own, props = (), {}
         for use in (*own, *extensions_in(table, GENERIC_OPTIONS_SCHEMA)):
             family = use.key.split(".", 1)[0] + ".*"
+            renamed = (props.get(use.key) or {}).get("x-renamed-to")
             instead = ARROYO_INSTEAD.get(
                 use.key, ARROYO_INSTEAD.get(family, "Arroyo does not know this option")
             )
+            if renamed:
+                instead = f"an older name: Arroyo knows only '{renamed}'"
             found.append(ExtensionReport(use.key, use.position, instead))
     return sorted(found, key=lambda u: _order(u.position))
 

@@ -1,12 +1,15 @@
-"""HTTP options shared by the HTTP connectors (``polling_http``, ``webhook``): Arroyo's
-comma-separated ``headers`` (split, names and values checked, ``{{ VAR }}`` present) and an
-http(s) ``endpoint``. Problems are reported through the :class:`OptionReader`, positioned at
-the option's value; secret values never appear in a message.
+"""HTTP options shared by the HTTP connectors (``polling_http``, ``webhook``, ``sse``,
+``websocket``): Arroyo's comma-separated ``headers`` (split, names and values checked,
+``{{ VAR }}`` present) and an http(s) ``endpoint``. Problems are reported through the
+:class:`OptionReader`, positioned at the option's value; secret values never appear in a
+message. :func:`check_headers` is the one header check: a connector with more syntax in its
+values (``polling_http``'s per-poll ``[[ name ]]``) passes it as ``check_value``.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from arroyo_lite.connectors.options import OptionReader, OptionValue
@@ -74,10 +77,24 @@ def missing_variables(
     return missing
 
 
+#: A connector's own check of one header value's syntax: ``(message, hint)`` of the problem.
+ValueCheck = Callable[[str], "tuple[str, str | None] | None"]
+
+
 def check_headers(
-    text: str | None, option: OptionValue | None, options: OptionReader
+    text: str | None,
+    option: OptionValue | None,
+    options: OptionReader,
+    *,
+    check_value: ValueCheck | None = None,
 ) -> tuple[tuple[str, str], ...]:
-    """Split and check ``headers``; every problem is reported (all at its value)."""
+    """Split and check ``headers``; every problem is reported (all at its value).
+
+    Checked: Arroyo's format (``Name: value`` pairs), each name an HTTP token, each
+    ``{{ VAR }}`` set, each value (after substitution, secrets never shown) free of control
+    characters, and, with ``check_value``, the connector's own syntax of a value
+    (``invalid value for 'headers' (Name): ...``; such a value is not checked further).
+    """
     if text is None:
         return ()
     missing = missing_variables(text, option, options, "headers")
@@ -102,6 +119,13 @@ def check_headers(
                 ),
                 "headers",
             )
+        if check_value is not None and (problem := check_value(value)) is not None:
+            message, hint = problem
+            options.report(
+                options.error(f"invalid value for 'headers' ({name}): {message}", option, hint),
+                "headers",
+            )
+            continue
         if any(v in missing for v in variables(value)):
             continue  # its value is unknown (reported above)
         # Substituted only to check it; the config keeps the template.

@@ -61,12 +61,27 @@ class OptionKind(enum.Enum):
     DURATION = ("number", "pull_opt_duration", 0.0)
     #: Arroyo's indexed list of strings (``'key.0'``, ``'key.1'``, ...).
     STRING_LIST = ("array", "pull_opt_str_list", ())
+    #: A size such as ``'128mb'`` or ``1024``: bytes.
+    DATA_SIZE = ("integer", "pull_opt_data_size_bytes", 0)
+    #: An array of column names: ``[a, b]`` (or ``['a', 'b']``).
+    FIELD_LIST = ("array", "pull_opt_field_list", ())
 
     def __init__(self, json_type: str, puller: str, placeholder: object) -> None:
         self.json_type = json_type
         self.puller = puller
         #: What a required option holds when it is missing and validation goes on.
         self.placeholder = placeholder
+
+
+@dataclass(frozen=True, slots=True)
+class Alias:
+    """An older name of an option, still accepted (an arroyo-lite extension: a cluster only
+    knows the current name). Read with its own ``kind``; ``convert`` turns its value into
+    the option's (same units otherwise)."""
+
+    key: str
+    kind: OptionKind
+    convert: Callable[[Any], Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +110,7 @@ class OptionSpec:
     #: Values of ``enum`` that are arroyo-lite's (the option itself is Arroyo's).
     extension_values: tuple[Any, ...] = ()
     family: bool = False
+    aliases: tuple[Alias, ...] = ()
 
     @property
     def pattern(self) -> str:
@@ -109,7 +125,7 @@ class OptionSpec:
     def json_schema(self) -> dict[str, Any]:
         """This option's JSON Schema property."""
         prop: dict[str, Any] = {"type": self.kind.json_type}
-        if self.kind is OptionKind.STRING_LIST:
+        if self.kind in (OptionKind.STRING_LIST, OptionKind.FIELD_LIST):
             prop["items"] = {"type": "string"}
         if self.format is not None:
             prop["format"] = self.format
@@ -130,6 +146,19 @@ class OptionSpec:
             prop["x-extension-values"] = list(self.extension_values)
         return prop
 
+    def alias_schemas(self) -> dict[str, dict[str, Any]]:
+        """The schema properties of this option's older names (deprecated extensions)."""
+        return {
+            alias.key: {
+                "type": alias.kind.json_type,
+                "description": f"Older name of '{self.key}' (deprecated; write '{self.key}').",
+                "deprecated": True,
+                "x-extension": True,
+                "x-renamed-to": self.key,
+            }
+            for alias in self.aliases
+        }
+
 
 def option(
     kind: OptionKind,
@@ -148,6 +177,7 @@ def option(
     check: ValueCheck | None = None,
     extension_values: tuple[Any, ...] = (),
     family: bool = False,
+    aliases: tuple[Alias, ...] = (),
 ) -> Any:
     """A dataclass field declaring one option (``key`` defaults to the field's name).
 
@@ -159,7 +189,7 @@ def option(
         "required": required, "extension": extension, "enum": enum,
         "exclusive_minimum": exclusive_minimum, "minimum": minimum, "format": format,
         "examples": examples, "check": check, "extension_values": extension_values,
-        "family": family,
+        "family": family, "aliases": aliases,
     }  # fmt: skip
     metadata = {"option": spec}
     if required:
@@ -219,6 +249,8 @@ class OptionSet:
             "properties": {s.key: s.json_schema() for s in self.specs if not s.family},
             "required": [spec.key for spec in self.specs if spec.required],
         }
+        for spec in self.specs:
+            schema["properties"].update(spec.alias_schemas())
         families = {s.pattern: s.json_schema() for s in self.specs if s.family}
         if families:
             schema["patternProperties"] = families
@@ -244,6 +276,8 @@ class OptionSet:
                 values[spec.key] = tuple(pairs) if pairs else None
                 continue
             value = getattr(reader, spec.kind.puller)(spec.key)
+            for alias in spec.aliases:
+                value = self._pull_alias(reader, spec, alias, value, where)
             if value is not None and spec.check is not None:
                 problem = spec.check(value)
                 if problem is not None:
@@ -252,6 +286,32 @@ class OptionSet:
                     value = None
             values[spec.key] = value
         return Pulled(values, where)
+
+    @staticmethod
+    def _pull_alias(
+        reader: OptionReader, spec: OptionSpec, alias: Alias, value: Any,
+        where: dict[str, OptionValue],
+    ) -> Any:
+        """The option's value read under its older name (when only that one is set)."""
+        option = reader.get(alias.key)
+        if option is None:
+            return value
+        if spec.key in where:
+            reader.pull(alias.key)
+            reader.report(
+                reader.error(
+                    f"'{alias.key}' is the older name of '{spec.key}': set only one of them",
+                    option,
+                    hint=f"remove '{alias.key}'",
+                ),
+                alias.key,
+            )
+            return value
+        old = getattr(reader, alias.kind.puller)(alias.key)
+        where[spec.key] = option
+        if old is None or alias.convert is None:
+            return old
+        return alias.convert(old)
 
     def check(self, pulled: Pulled, reader: OptionReader) -> list[str]:
         """Check the pulled values against :meth:`json_schema` (also: required keys set);
@@ -279,6 +339,9 @@ class OptionSet:
         """The extension options ``reader`` held (pulled or not), in declaration order."""
         used = []
         for spec in self.specs:
+            for alias in spec.aliases:
+                if (old := reader.consumed(alias.key)) is not None:
+                    used.append(ExtensionUse(alias.key, old.key_position or old.value_position))
             if not spec.extension:
                 continue
             keys = [spec.key]

@@ -365,6 +365,41 @@ class OptionReader:
             )
             return None
 
+    def pull_opt_field_list(self, key: str) -> list[str] | None:
+        """An array of column names, ``[a, b]`` (identifiers or single-quoted strings), as
+        Arroyo's ``pull_opt_array`` read by ``partitioning.fields``."""
+        option = self.pull(key)
+        if option is None:
+            return None
+        value = option.value
+        if not isinstance(value, exp.Array):
+            self._bad(
+                self.error(
+                    f"expected an array for '{key}', but found `{option.text}`",
+                    option,
+                    hint=f"write the column names in brackets: '{key}' = [a, b]",
+                ),
+                key,
+            )
+            return None
+        names: list[str] = []
+        for item in value.expressions:
+            if isinstance(item, exp.Column) and not item.table:
+                names.append(str(item.name))
+            elif isinstance(item, exp.Literal) and item.is_string:
+                names.append(str(item.this))
+            else:
+                self._bad(
+                    self.error(
+                        f"invalid expression in `{key}`: {item.sql()}; expected a column "
+                        "identifier",
+                        option,
+                    ),
+                    key,
+                )
+                return None
+        return names
+
     def pull_opt_field(self, key: str) -> str | None:
         """A bare identifier naming a column, or a deprecated single-quoted string."""
         option = self.pull(key)

@@ -31,10 +31,7 @@ _IGNORED_SUB_OPTIONS: dict[Format, tuple[tuple[str, str], ...]] = {
         ("avro.raw_datums", "pull_opt_bool"),
         ("avro.into_unstructured_json", "pull_opt_bool"),
     ),
-    Format.PARQUET: (
-        ("parquet.compression", "pull_opt_str"),
-        ("parquet.row_group_size", "pull_opt_str"),
-    ),
+    # (Format.PARQUET: its parquet.* keys are the filesystem sink's options, the one writer.)
 }
 
 

@@ -86,7 +86,7 @@ def check_virtual_columns(table: TableConfig, source: SourceText) -> list[SqlErr
     batch = "__arroyo_lite_virtual"
     with _LOCK:
         con = _connection()
-        con.register(batch, table.decode_schema().empty_table())
+        con.register(batch, _empty(table.decode_schema()))
         try:
             for column in virtual:
                 assert column.generated is not None
@@ -158,7 +158,7 @@ def _bind_all(
     """:func:`check_queries`' work on ``con``: problems go to ``errors``, created views to
     ``views`` (for the caller to drop)."""
     for name, schema in schemas.items():
-        con.register(name, schema.empty_table())
+        con.register(name, _empty(schema))
     known: dict[str, list[str]] = {
         n.lower(): [f.name for f in s] for n, s in schemas.items()
     }
@@ -185,6 +185,12 @@ def _bind_all(
                 known[item.view.lower()] = [str(c[0]) for c in described]
                 if _uses_window(item.tree):
                     windowed.add(item.view.lower())
+
+
+def _empty(schema: pa.Schema) -> pa.Table:
+    """An empty table of ``schema``. (Not ``schema.empty_table()``: pyarrow builds that with
+    ``pa.array([])``, which imports pandas when it is installed, ~0.5 s of a ``validate``.)"""
+    return pa.Table.from_batches([], schema=schema)
 
 
 def _q(name: str) -> str:

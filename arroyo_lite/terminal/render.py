@@ -18,7 +18,7 @@ import datetime as dt
 import io
 import time
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 import pyarrow as pa
@@ -30,9 +30,8 @@ from rich.text import Text
 
 from arroyo_lite.connectors.base import SourceState, SourceStatus
 from arroyo_lite.formats.encode import displayable, json_default, json_lines
-
-OutputFormat = Literal["table", "jsonl", "csv"]
-FORMATS: tuple[OutputFormat, ...] = ("table", "jsonl", "csv")
+from arroyo_lite.terminal.output_formats import FORMATS as FORMATS
+from arroyo_lite.terminal.output_formats import OutputFormat as OutputFormat
 
 Data = pa.Table | pa.RecordBatch
 

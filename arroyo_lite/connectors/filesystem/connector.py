@@ -2,18 +2,17 @@
 
 Validation follows Arroyo: ``type`` and ``path`` are required, ``type = 'source'`` is not
 available here (arroyo-lite only writes files), ``format`` must be set and be ``json`` or
-``parquet``. Beyond Arroyo, a ``partition_fields`` entry that is not a declared column and a
-non-local ``path`` are errors at validation.
+``parquet``, a ``partitioning.fields`` entry must be a column (Arroyo's words: ``Unable to
+get field named "x"``). Beyond Arroyo, a non-local ``path`` is an error at validation.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from arroyo_lite.config import Format, TableConfig
+from arroyo_lite.config import TIMESTAMP_COLUMN, Format, TableConfig
 from arroyo_lite.connectors.base import Connector, SinkOperator, SourceContext
-from arroyo_lite.connectors.filesystem.layout import local_path
-from arroyo_lite.connectors.filesystem.options import OPTIONS, FilesystemOptions
+from arroyo_lite.connectors.filesystem.options import OPTIONS, FilesystemOptions, local_path
 from arroyo_lite.connectors.options import MissingOptionError
 
 if TYPE_CHECKING:
@@ -49,18 +48,20 @@ class FilesystemConnector(Connector):
                 ),
                 "path",
             )
-        fields_text = pulled.values["partition_fields"]
-        fields = tuple(f.strip() for f in (fields_text or "").split(",") if f.strip())
+        fields = tuple(pulled.values["partitioning.fields"] or ())
         declared = {c.name for c in table.columns}
         for field in fields:
             if declared and field not in declared:
                 options.report(
                     options.error(
-                        f"partition field '{field}' is not a column of the table",
-                        pulled.where.get("partition_fields"),
-                        hint="columns: " + ", ".join(sorted(declared)),
+                        f'Unable to get field named "{field}". Valid fields: ['
+                        + ", ".join(f'"{n}"' for n in [c.name for c in table.columns]
+                                    + [TIMESTAMP_COLUMN])
+                        + "]",
+                        pulled.where.get("partitioning.fields"),
+                        hint="partition by columns of the table",
                     ),
-                    "partition_fields",
+                    "partitioning.fields",
                 )
         if table.format is None and not options.is_invalid("format"):
             options.report(
@@ -80,7 +81,10 @@ class FilesystemConnector(Connector):
                 ),
                 "format",
             )
-        result: FilesystemOptions = OPTIONS.build(pulled, partition_fields=fields)
+        storage = pulled.values["storage"] or ()
+        result: FilesystemOptions = OPTIONS.build(
+            pulled, partition_fields=fields, storage=tuple(storage)
+        )
         return result
 
     def make_sink(self, config: TableConfig, context: SourceContext) -> SinkOperator:

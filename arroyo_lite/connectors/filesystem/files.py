@@ -27,7 +27,15 @@ from arroyo_lite.formats.encode import Encoder, make_encoder
 
 
 class FileWriter(ABC):
-    """One file being written at ``path``, through Arrow's native file (no GIL per write)."""
+    """One file being written at ``path``, through Arrow's native file (no GIL per write).
+
+    ``chunk_rows``, ``chunk_bytes``: how many rows (or bytes of them) the sink gathers before
+    handing them to :meth:`write_all` on its writer thread (a thread hop costs more than
+    appending a small batch).
+    """
+
+    chunk_rows = 65_536
+    chunk_bytes = 64 * 1024 * 1024
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -35,6 +43,10 @@ class FileWriter(ABC):
 
     @abstractmethod
     def write(self, batch: pa.RecordBatch) -> None: ...
+
+    def write_all(self, batches: list[pa.RecordBatch]) -> None:
+        for batch in batches:
+            self.write(batch)
 
     def finish(self) -> None:
         """Complete the file and make it durable."""
@@ -66,7 +78,13 @@ class ParquetFileWriter(FileWriter):
     def __init__(self, path: Path, options: FilesystemOptions) -> None:
         super().__init__(path)
         self.group_rows = options.parquet_row_group_size
-        self.compression: Any = options.parquet_compression
+        self.group_bytes = options.parquet_row_group_bytes
+        self.chunk_rows = self.group_rows  # (one row group per hop)
+        self.chunk_bytes = self.group_bytes
+        self.compression: Any = _PYARROW_COMPRESSION.get(
+            options.parquet_compression, options.parquet_compression
+        )
+        self.pending_bytes = 0
         self.writer: pq.ParquetWriter | None = None
         self.pending: list[pa.RecordBatch] = []
         self.pending_rows = 0
@@ -78,7 +96,8 @@ class ParquetFileWriter(FileWriter):
             batch = batch.drop_columns([TIMESTAMP_COLUMN])
         self.pending.append(batch)
         self.pending_rows += batch.num_rows
-        if self.pending_rows >= self.group_rows:
+        self.pending_bytes += batch.nbytes
+        if self.pending_rows >= self.group_rows or self.pending_bytes >= self.group_bytes:
             self._write_pending()
 
     def _write_pending(self) -> None:
@@ -88,13 +107,17 @@ class ParquetFileWriter(FileWriter):
         if self.writer is None:
             self.writer = pq.ParquetWriter(self.out, table.schema, compression=self.compression)
         self.writer.write_table(table, row_group_size=self.group_rows)
-        self.pending, self.pending_rows = [], 0
+        self.pending, self.pending_rows, self.pending_bytes = [], 0, 0
 
     def finish(self) -> None:
         self._write_pending()
         if self.writer is not None:
             self.writer.close()
         super().finish()
+
+
+#: Arroyo's ``parquet.compression`` names -> pyarrow's (pyarrow's lz4 is the raw frame).
+_PYARROW_COMPRESSION = {"uncompressed": "none", "lz4_raw": "lz4"}
 
 
 @dataclass(frozen=True, slots=True)

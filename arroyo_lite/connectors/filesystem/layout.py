@@ -4,16 +4,17 @@ As Arroyo: ``partition_fields`` give ``field=value`` directories (joined by ``/`
 text), ``time_partition_pattern`` formats each row's ``_timestamp`` (strftime, e.g.
 ``%Y/%m/%d``), and with both the time part comes first. File names are
 ``[prefix-]NAME.suffix`` where NAME is a zero-padded serial (``00001-000``: file index,
-subtask 0, as Arroyo's local sink) or a uuid; the suffix defaults to the format's.
+subtask 0, as Arroyo's local sink), a uuid (v4), a uuid v7 or a ulid (both time-ordered:
+Arroyo's default is ``uuid_v7``); the suffix defaults to the format's.
 """
 
 from __future__ import annotations
 
+import secrets
+import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -58,17 +59,32 @@ def split(
 
 def file_name(options: FilesystemOptions, serial: int, default_suffix: str) -> str:
     """The name of a new file (the ``serial``-th one, counted over the sink's life)."""
-    stem = f"{serial:05d}-000" if options.filename_strategy == "serial" else str(uuid.uuid4())
+    stem = _STEMS[options.filename_strategy](serial)
     suffix = options.filename_suffix or default_suffix
     name = f"{stem}.{suffix}"
     return f"{options.filename_prefix}-{name}" if options.filename_prefix else name
 
 
-def local_path(path: str) -> Path | None:
-    """The local directory ``path`` names (a plain path or a ``file://`` URL), else ``None``."""
-    parts = urlsplit(path)
-    if parts.scheme == "file":
-        return Path(parts.path) if parts.netloc in ("", "localhost") else None
-    if parts.scheme and len(parts.scheme) > 1:  # (a one-letter scheme is a drive letter)
-        return None
-    return Path(path)
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def _uuid_v7() -> str:
+    """RFC 9562 UUIDv7: 48 bits of Unix milliseconds, version 7, 74 random bits."""
+    value = (time.time_ns() // 1_000_000) << 80 | secrets.randbits(80)
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # variant (RFC 4122)
+    return str(uuid.UUID(int=value))
+
+
+def _ulid() -> str:
+    """A ULID: 48 bits of Unix milliseconds and 80 random bits, 26 Crockford base32 digits."""
+    value = (time.time_ns() // 1_000_000) << 80 | secrets.randbits(80)
+    return "".join(_CROCKFORD[(value >> (5 * i)) & 31] for i in reversed(range(26)))
+
+
+_STEMS = {
+    "serial": lambda serial: f"{serial:05d}-000",
+    "uuid": lambda serial: str(uuid.uuid4()),
+    "uuid_v7": lambda serial: _uuid_v7(),
+    "ulid": lambda serial: _ulid(),
+}

@@ -44,7 +44,7 @@ from arroyo_lite.config import TableConfig
 from arroyo_lite.connectors.base import SinkOperator, SourceContext, SourceState
 from arroyo_lite.connectors.filesystem import layout, wal
 from arroyo_lite.connectors.filesystem.files import FILE_FORMATS, FileWriter
-from arroyo_lite.connectors.filesystem.options import FilesystemOptions
+from arroyo_lite.connectors.filesystem.options import FilesystemOptions, local_path
 
 MANIFEST = "manifest.json"
 #: Seconds between the sink's timer ticks: rolls by time, and acknowledging rows a
@@ -72,6 +72,11 @@ class OpenFile:
     writer: FileWriter | None = None
     writes: list[asyncio.Future[None]] = field(default_factory=list)
     batches: list[pa.RecordBatch] = field(default_factory=list)
+    #: Rows not yet handed to the writer thread (handed over ``writer.chunk_rows`` at a time:
+    #: one thread hop per row group, not per batch).
+    unwritten: list[pa.RecordBatch] = field(default_factory=list)
+    unwritten_rows: int = 0
+    unwritten_bytes: int = 0
     rows: int = 0
     nbytes: int = 0
 
@@ -86,7 +91,7 @@ class FilesystemSink(SinkOperator):
         fmt = config.format.format if config.format is not None else None
         assert fmt is not None and fmt in FILE_FORMATS  # validated
         self.file_format = FILE_FORMATS[fmt](config, self.options)
-        root = layout.local_path(self.options.path)
+        root = local_path(self.options.path)
         assert root is not None  # validated
         self.root = root
         self.in_progress = root / layout.IN_PROGRESS
@@ -104,6 +109,8 @@ class FilesystemSink(SinkOperator):
         self.committed_files = 0
         self._dirty = False
         self._acked_at = 0.0
+        #: The acknowledgement running in the background (see :meth:`_ack`).
+        self._acking: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -123,7 +130,12 @@ class FilesystemSink(SinkOperator):
             now = time.monotonic()
             for partition, rows in layout.split(batch, self.options):
                 open_file = self._open.get(partition) or await self._start(partition, now)
-                await self._retrying(functools.partial(open_file.log.append, rows))
+                try:
+                    # On the loop: a write to the page cache (no fsync) costs less than the
+                    # hop to a thread would; a failure (a full disk) is retried there.
+                    open_file.log.append(rows)
+                except OSError:
+                    await self._retrying(functools.partial(open_file.log.append, rows))
                 await self._write_file(open_file, rows)
                 open_file.batches.append(rows)
                 open_file.rows += rows.num_rows
@@ -143,9 +155,23 @@ class FilesystemSink(SinkOperator):
                 await self._ack()
 
     async def _ack(self) -> None:
+        """Start acknowledging the rows written so far, in the background: their counts are
+        taken now, then the logs are fsynced and the manifest written on a thread while new
+        rows keep coming (the fsyncs would otherwise stall the query). One at a time; a
+        commit or close first waits for it (:meth:`_settle_ack`)."""
+        if self._acking is not None and not self._acking.done():
+            return  # (still dirty: the timer acknowledges the rest next tick)
         self._dirty = False
-        await self._retrying(self._acknowledge)
         self._acked_at = time.monotonic()
+        logs, manifest = self._manifest()
+        self._acking = asyncio.create_task(
+            self._retrying(functools.partial(self._write_acknowledged, logs, manifest))
+        )
+
+    async def _settle_ack(self) -> None:
+        if self._acking is not None:
+            acking, self._acking = self._acking, None
+            await acking
 
     async def close(self) -> None:
         if self._timer is not None:
@@ -154,6 +180,7 @@ class FilesystemSink(SinkOperator):
                 await self._timer
         try:
             async with self._lock:
+                await self._settle_ack()
                 for partition in list(self._open):
                     await self._commit(partition)
                 await self._retrying(self._acknowledge)
@@ -180,13 +207,28 @@ class FilesystemSink(SinkOperator):
     def _tmp(self, name: str) -> Path:
         return self.in_progress / (name + ".tmp")
 
-    async def _write_file(self, open_file: OpenFile, rows: pa.RecordBatch) -> None:
-        """Queue ``rows`` for the file on the writer thread (at most a few writes queued)."""
-        if open_file.writer is None:
+    async def _write_file(self, open_file: OpenFile, rows: pa.RecordBatch | None) -> None:
+        """Gather ``rows`` for the file; once ``chunk_rows`` are gathered (or with ``None``:
+        whatever is gathered), queue them on the writer thread (at most a few writes queued)."""
+        writer = open_file.writer
+        if writer is None:
             return
+        if rows is not None:
+            open_file.unwritten.append(rows)
+            open_file.unwritten_rows += rows.num_rows
+            open_file.unwritten_bytes += rows.nbytes
+            if (
+                open_file.unwritten_rows < writer.chunk_rows
+                and open_file.unwritten_bytes < writer.chunk_bytes
+            ):
+                return
+        if not open_file.unwritten:
+            return
+        chunk, open_file.unwritten = open_file.unwritten, []
+        open_file.unwritten_rows = open_file.unwritten_bytes = 0
         loop = asyncio.get_running_loop()
         open_file.writes.append(
-            loop.run_in_executor(self._writer_thread, open_file.writer.write, rows)
+            loop.run_in_executor(self._writer_thread, writer.write_all, chunk)
         )
         if len(open_file.writes) > MAX_QUEUED_WRITES:
             await self._settle_writes(open_file, keep=MAX_QUEUED_WRITES // 2)
@@ -207,8 +249,10 @@ class FilesystemSink(SinkOperator):
 
     async def _commit(self, partition: str) -> None:
         """Acknowledge, write the file whole, rename it into place, forget its log."""
+        await self._settle_ack()
         await self._retrying(self._acknowledge)
         open_file = self._open[partition]
+        await self._write_file(open_file, None)
         await self._settle_writes(open_file)
         await self._retrying(lambda: self._finish(open_file))
         del self._open[partition]
@@ -258,15 +302,23 @@ class FilesystemSink(SinkOperator):
 
     def _acknowledge(self) -> None:
         """Make every logged row durable and record it in the manifest (on a thread)."""
-        for open_file in self._open.values():
-            open_file.log.sync()
-        self._write_manifest(
-            {
-                "taken": self._taken,
-                "serial": self._serial,
-                "open": {f.log.path.name: f.rows for f in self._open.values()},
-            }
-        )
+        self._write_acknowledged(*self._manifest())
+
+    def _manifest(self) -> tuple[list[wal.Wal], dict[str, Any]]:
+        """The open logs and the manifest that acknowledges every row they hold now."""
+        logs = [f.log for f in self._open.values()]
+        manifest = {
+            "taken": self._taken,
+            "serial": self._serial,
+            "open": {f.log.path.name: f.rows for f in self._open.values()},
+        }
+        return logs, manifest
+
+    def _write_acknowledged(self, logs: list[wal.Wal], manifest: dict[str, Any]) -> None:
+        """fsync ``logs`` (they hold at least the rows ``manifest`` counts), then write it."""
+        for log in logs:
+            log.sync()
+        self._write_manifest(manifest)
 
     def _write_manifest(self, manifest: dict[str, Any]) -> None:
         tmp = self.in_progress / (MANIFEST + ".tmp")

@@ -18,8 +18,7 @@ from urllib.parse import urlsplit
 
 from arroyo_lite.config import Format, TableConfig
 from arroyo_lite.connectors.base import Connector, SourceContext, SourceOperator
-from arroyo_lite.connectors.http_options import HEADERS_FORMAT_ERROR, split_headers
-from arroyo_lite.connectors.http_options import TOKEN as HEADER_NAME
+from arroyo_lite.connectors.http_options import check_headers
 from arroyo_lite.connectors.options import MissingOptionError
 from arroyo_lite.connectors.polling_http.jsonpath import PathError, compile_path
 from arroyo_lite.connectors.polling_http.options import OPTIONS, PollingHttpOptions
@@ -38,7 +37,6 @@ from arroyo_lite.secrets import (
     MissingVariableError,
     Secrets,
     redact_url,
-    substitute,
     url_password,
     variables,
 )
@@ -399,66 +397,9 @@ class PollingHttpConnector(Connector):
     def _headers(
         text: str | None, option: OptionValue | None, options: OptionReader
     ) -> tuple[tuple[str, str], ...]:
-        """Split and check ``headers``; every problem is reported (all at its value)."""
-        if text is None:
-            return ()
-        missing = [name for name in variables(text) if name not in options.env]
-        for name in missing:
-            options.report(
-                options.error(
-                    str(MissingVariableError(name)),
-                    option,
-                    hint=f"export {name}=... before running arroyo-lite",
-                ),
-                "headers",
-            )
-        pairs = split_headers(text)
-        if pairs is None:
-            options.report(
-                options.error(
-                    HEADERS_FORMAT_ERROR, option, hint="write 'Name: value,Other-Name: value'"
-                ),
-                "headers",
-            )
-            return ()
-        for name, value in pairs:
-            if not HEADER_NAME.fullmatch(name):
-                options.report(
-                    options.error(
-                        f"invalid header name '{name}'",
-                        option,
-                        hint="{{ VAR }} is substituted in header values only"
-                        if "{{" in name
-                        else "header names are letters, digits and !#$%&'*+-.^_`|~",
-                    ),
-                    "headers",
-                )
-            try:
-                parse(value)
-            except TemplateError as e:
-                message = f"invalid value for 'headers' ({name}): {e.message}"
-                options.report(options.error(message, option, e.hint), "headers")
-                continue
-            if any(v in missing for v in variables(value)):
-                continue  # its value is unknown (reported above)
-            # Substituted only to check it; the config keeps the template.
-            real, _secrets = substitute(value, options.env)
-            # HTTP allows visible characters, spaces and tabs in a value (as the http crate's
-            # HeaderValue, which makes Arroyo panic at run time on anything else).
-            bad = [ch for ch in real if (ord(ch) < 32 and ch != "\t") or ord(ch) == 127]
-            if bad:
-                from_env = variables(value)
-                shown = f"from {', '.join(from_env)}" if from_env else repr(value)
-                what = "a line break" if set(bad) & {"\r", "\n"} else "a control character"
-                options.report(
-                    options.error(
-                        f"invalid header value for '{name}' ({shown}): contains {what}",
-                        option,
-                        hint="header values cannot contain control characters",
-                    ),
-                    "headers",
-                )
-        return pairs
+        """Split and check ``headers`` (:func:`~arroyo_lite.connectors.http_options.
+        check_headers`), values also checked as per-poll templates (``[[ name ]]``)."""
+        return check_headers(text, option, options, check_value=_template_problem)
 
     def updating(self, config: TableConfig) -> bool:
         """``emit_behavior = 'snapshot'`` tables are updating tables (:mod:`.snapshot`)."""
@@ -490,3 +431,12 @@ class PollingHttpConnector(Connector):
         from arroyo_lite.connectors.polling_http.operator import PollingHttpOperator
 
         return PollingHttpOperator(config, context)
+
+
+def _template_problem(value: str) -> tuple[str, str | None] | None:
+    """Why a header value is not a valid per-poll template (``None``: it is one)."""
+    try:
+        parse(value)
+    except TemplateError as e:
+        return e.message, e.hint
+    return None

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 
 from arroyo_lite.config import TableConfig
 from arroyo_lite.connectors.base import SourceContext, SourceOperator
+from arroyo_lite.connectors.http_options import check_headers
 from arroyo_lite.connectors.sse.options import OPTIONS, SseOptions, split_events
 from arroyo_lite.connectors.streaming.connector import PushConnector
 from arroyo_lite.connectors.streaming.options import (
     check_endpoint,
-    check_headers,
     require_format,
 )
 

@@ -10,6 +10,9 @@ State: the last event ID is ``context.state['last_event_id']`` (UTF-8), written 
 before it are emitted, so with ``--state-dir`` a restarted table resumes the stream after the
 last event it saved, as Arroyo resumes from its checkpointed ``last_id``.
 
+A stream that stays silent for ``read_timeout_ms`` (no event, no ``:`` comment: the server
+is up but has stopped sending) is dropped and reconnected like a dropped one.
+
 Reconnects follow :mod:`arroyo_lite.connectors.streaming.reconnect`: after a stream that
 delivered events ends, wait ``retry:`` (or ``reconnect_delay_ms``); after failed attempts,
 back off exponentially up to ``max_backoff_ms``, honouring ``Retry-After``. A ``204 No
@@ -74,13 +77,20 @@ def build_request(options: SseOptions, env: dict[str, str] | None) -> SseRequest
 
 
 def open_stream(
-    session: aiohttp.ClientSession, request: SseRequest, last_event_id: str
+    session: aiohttp.ClientSession,
+    request: SseRequest,
+    last_event_id: str,
+    read_timeout: float | None = None,
 ) -> aiohttp.client._RequestContextManager:  # (aiohttp's own type name)
-    """Start the GET of one connection (use as ``async with``)."""
+    """Start the GET of one connection (use as ``async with``). ``read_timeout``: seconds
+    without a byte (response head or body) before the read fails with
+    :class:`aiohttp.ServerTimeoutError`."""
     return session.get(
         request.url,
         headers=request.send_headers(last_event_id),
-        timeout=aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT),
+        timeout=aiohttp.ClientTimeout(
+            total=None, sock_connect=CONNECT_TIMEOUT, sock_read=read_timeout
+        ),
     )
 
 
@@ -128,8 +138,9 @@ class SseOperator(PushOperator):
         wanted = frozenset(options.events)
         last_id = extra.get("last_event_id") or ""
         delivered = opened = False
+        read_timeout = options.read_timeout_ms / 1000 or None
         try:
-            async with open_stream(session, request, last_id) as response:
+            async with open_stream(session, request, last_id, read_timeout) as response:
                 status.last_status_code = response.status
                 if response.status == 204:
                     raise ConnectionEnded(
@@ -178,6 +189,13 @@ class SseOperator(PushOperator):
                         last_id = parser.last_event_id
                         extra["last_event_id"] = last_id or None
                         batcher.note_state(STATE_KEY, last_id.encode("utf-8"))
+        except aiohttp.ServerTimeoutError as e:
+            # Up, but silent: no event and no ':' keep-alive comment for read_timeout_ms.
+            raise ConnectionEnded(
+                f"SSE server '{request.url}' sent nothing for {options.read_timeout_ms} ms "
+                "(read_timeout_ms)",
+                failed=not delivered,
+            ) from e
         except (TimeoutError, aiohttp.ClientError, OSError) as e:
             what = "reading from" if opened else "connecting to"
             detail = str(e) or type(e).__name__

@@ -14,6 +14,7 @@ from arroyo_lite.connectors.streaming.options import (
     endpoint_option,
     headers_option,
     max_backoff_option,
+    read_timeout_option,
     reconnect_delay_option,
 )
 
@@ -62,6 +63,7 @@ class SseOptions:
         "replaces it (Arroyo: the client library's 1 s)."
     )
     max_backoff_ms: int = max_backoff_option()
+    read_timeout_ms: int = read_timeout_option()
 
 
 OPTIONS = OptionSet(

@@ -1,9 +1,10 @@
 """Options the push sources share: their declarations (``endpoint``, ``headers``, the
 reconnect extensions), URL checks, ``headers`` checks and substitution.
 
-``headers`` follows Arroyo's rules exactly as ``polling_http`` does (comma-separated
-``Name: value`` pairs, ``{{ VAR }}`` substituted in values at run time), so the checks are
-``polling_http``'s: one rule, one wording.
+``headers`` follows Arroyo's rules exactly as the other HTTP connectors do (comma-separated
+``Name: value`` pairs, ``{{ VAR }}`` substituted in values at run time), so its check is
+:func:`arroyo_lite.connectors.http_options.check_headers`: one rule, one wording. (Per-poll
+``[[ name ]]`` values are ``polling_http``'s; a push source sends its headers once.)
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from arroyo_lite.secrets import MissingVariableError, Secrets, substitute
 if TYPE_CHECKING:
     from arroyo_lite.config import TableConfig
     from arroyo_lite.connectors.option_spec import Pulled
-    from arroyo_lite.connectors.options import OptionReader, OptionValue
+    from arroyo_lite.connectors.options import OptionReader
 
 DEFAULT_RECONNECT_DELAY_MS = 1_000
 DEFAULT_MAX_BACKOFF_MS = 60_000
@@ -50,6 +51,34 @@ def reconnect_delay_option(description: str) -> Any:
                   exclusive_minimum=0, extension=True)  # fmt: skip
 
 
+DEFAULT_READ_TIMEOUT_MS = 60_000
+DEFAULT_HEARTBEAT_INTERVAL_MS = 30_000
+
+
+def read_timeout_option() -> Any:
+    """The sse ``read_timeout_ms`` extension: how long a silent stream is trusted."""
+    return option(
+        OptionKind.INTEGER,
+        "Reconnect when the stream sends no byte (no event, no ':' comment) for this many "
+        "milliseconds: a server that is up but has stopped sending; 0 = wait forever.",
+        default=DEFAULT_READ_TIMEOUT_MS,
+        minimum=0,
+        extension=True,
+    )
+
+
+def heartbeat_option() -> Any:
+    """The websocket ``heartbeat_interval_ms`` extension: ping/pong liveness."""
+    return option(
+        OptionKind.INTEGER,
+        "Send a ping this often (milliseconds) and reconnect when its pong does not come "
+        "within half of it; 0 = no pings.",
+        default=DEFAULT_HEARTBEAT_INTERVAL_MS,
+        minimum=0,
+        extension=True,
+    )
+
+
 def max_backoff_option() -> Any:
     """The ``max_backoff_ms`` extension (the same key and meaning as ``polling_http``'s)."""
     return option(
@@ -59,15 +88,6 @@ def max_backoff_option() -> Any:
         exclusive_minimum=0,
         extension=True,
     )
-
-
-def check_headers(
-    text: str | None, option: OptionValue | None, reader: OptionReader
-) -> tuple[tuple[str, str], ...]:
-    """Split and check ``headers`` (problems reported on ``reader``); values stay templates."""
-    from arroyo_lite.connectors.polling_http.connector import PollingHttpConnector
-
-    return PollingHttpConnector._headers(text, option, reader)
 
 
 def resolve_headers(

@@ -4,7 +4,9 @@
 every subscription message in order as a text frame, then queues each text or binary message as
 one message for the table's format (:mod:`arroyo_lite.connectors.streaming.batcher`: decoded
 in batches every 50 ms or when full, with backpressure: aiohttp stops reading the socket while
-its queue is full). Pings are answered with pongs (aiohttp's ``autoping``), as Arroyo does.
+its queue is full). Pings are answered with pongs (aiohttp's ``autoping``), as Arroyo does;
+beyond Arroyo, the source pings every ``heartbeat_interval_ms`` and reconnects when a pong
+does not come within half of it (a server that is up but no longer answers).
 
 As in Arroyo, a close frame or a read error ends the connection; arroyo-lite then reconnects
 (:mod:`arroyo_lite.connectors.streaming.reconnect`) and sends the subscription messages again.
@@ -65,13 +67,16 @@ def build_request(options: WebsocketOptions, env: dict[str, str] | None) -> Webs
 
 
 async def connect(
-    session: aiohttp.ClientSession, request: WebsocketRequest
+    session: aiohttp.ClientSession, request: WebsocketRequest, heartbeat: float | None = None
 ) -> aiohttp.ClientWebSocketResponse:
-    """Open the socket (handshake done); pongs are sent automatically. Close it when done."""
+    """Open the socket (handshake done); pongs are sent automatically. With ``heartbeat``
+    (seconds), aiohttp pings that often and ends the connection (an ``ERROR`` message) when
+    a pong does not come within half of it. Close it when done."""
     return await session.ws_connect(
         request.url,
         headers=request.send_headers(),
         autoping=True,
+        heartbeat=heartbeat,
         max_msg_size=MAX_MESSAGE_BYTES,
         timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=CONNECT_TIMEOUT),
     )
@@ -118,8 +123,9 @@ class WebsocketOperator(PushOperator):
         clock = self.context.clock
         delivered = opened = False
         try:
+            heartbeat = self.options.heartbeat_interval_ms / 1000 or None
             async with asyncio.timeout(CONNECT_TIMEOUT):
-                ws = await connect(session, request)
+                ws = await connect(session, request, heartbeat)
         except aiohttp.WSServerHandshakeError as e:
             status.last_status_code = e.status
             raise ConnectionEnded(
@@ -148,6 +154,13 @@ class WebsocketOperator(PushOperator):
                 data = payload(message)
                 if data is None:
                     if message.type is aiohttp.WSMsgType.ERROR:
+                        if isinstance(message.data, aiohttp.ServerTimeoutError):
+                            raise ConnectionEnded(
+                                f"websocket server did not answer a ping within "
+                                f"{self.options.heartbeat_interval_ms / 2:g} ms "
+                                "(heartbeat_interval_ms)",
+                                failed=not delivered,
+                            )
                         raise ConnectionEnded(
                             f"error reading from websocket: {message.data}", failed=not delivered
                         )

@@ -14,6 +14,7 @@ from arroyo_lite.connectors.option_spec import OptionKind, OptionSet, option
 from arroyo_lite.connectors.streaming.options import (
     endpoint_option,
     headers_option,
+    heartbeat_option,
     max_backoff_option,
     reconnect_delay_option,
 )
@@ -49,6 +50,7 @@ class WebsocketOptions:
         "Wait before reconnecting after the socket closes (Arroyo: the engine's restart backoff)."
     )
     max_backoff_ms: int = max_backoff_option()
+    heartbeat_interval_ms: int = heartbeat_option()
 
 
 OPTIONS = OptionSet(
