@@ -36,7 +36,11 @@ MATCHING = [
     "tight_watermark",
     "union",
     "unnest_in_view",
+    "updating_full_join",
     "updating_inner_join",
+    "updating_inner_join_with_updating",
+    "updating_left_join",
+    "updating_right_join",
     "windowed_inner_join",
     "windowed_outer_join",
 ]

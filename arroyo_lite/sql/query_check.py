@@ -40,11 +40,12 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
-from arroyo_lite.config import TIMESTAMP_COLUMN, TableConfig
+from arroyo_lite.config import RETRACT_COLUMN, TIMESTAMP_COLUMN, TableConfig
 from arroyo_lite.errors import QueryError, SourcePosition, SqlError, did_you_mean
 from arroyo_lite.formats import cbor
 from arroyo_lite.sql.columns import node_position
 from arroyo_lite.sql.event_time import carry_event_time
+from arroyo_lite.sql.join_rules import Catalog, check_join_rules, conjuncts, updates
 from arroyo_lite.sql.source import SourceText
 from arroyo_lite.sql.transpile import ARROYO_FUNCTIONS, to_duckdb
 
@@ -163,6 +164,7 @@ def _bind_all(
         n.lower(): [f.name for f in s] for n, s in schemas.items()
     }
     windowed: set[str] = set()
+    updating = {n.lower() for n, s in schemas.items() if RETRACT_COLUMN in s.names}
     skipped = {s.lower() for s in skip}
     for item in queries:
         if _reads(item.tree) & skipped or (item.view and item.view.lower() in known):
@@ -170,8 +172,13 @@ def _bind_all(
             if item.view and item.view.lower() not in known:
                 skipped.add(item.view.lower())
             continue
-        problems = _check_windows(item, source) or _check_joins(
-            item.tree, windowed, source, item.position
+        catalog = Catalog(known, frozenset(windowed), frozenset(updating))
+        problems = (
+            _check_windows(item, source)
+            or check_join_rules(
+                item.tree, catalog, lambda n: node_position(n, source), item.position
+            )
+            or _check_joins(item.tree, windowed, source, item.position)
         )
         if not problems:
             problems = _bind(con, item, known, source)
@@ -185,6 +192,8 @@ def _bind_all(
                 known[item.view.lower()] = [str(c[0]) for c in described]
                 if _uses_window(item.tree):
                     windowed.add(item.view.lower())
+                elif updates(item.tree, updating):
+                    updating.add(item.view.lower())
 
 
 def _q(name: str) -> str:
@@ -403,16 +412,6 @@ def _side_windowed(node: exp.Expr, windowed: set[str]) -> bool:
     return _uses_window(node)
 
 
-def _conjuncts(node: exp.Expr | None) -> list[exp.Expr]:
-    if node is None:
-        return []
-    if isinstance(node, exp.And):
-        return _conjuncts(node.left) + _conjuncts(node.right)
-    if isinstance(node, exp.Paren):
-        return _conjuncts(node.this)
-    return [node]
-
-
 def _is_equijoin(condition: exp.Expr) -> bool:
     """``a = b`` with columns on both sides (DataFusion's ExtractEquijoinPredicate finds
     the equalities between the two inputs among the conjuncts)."""
@@ -434,7 +433,7 @@ def _check_joins(
         if not joins:
             continue
         where_clause = select.args.get("where")
-        where = _conjuncts(where_clause.this if isinstance(where_clause, exp.Where) else None)
+        where = conjuncts(where_clause.this if isinstance(where_clause, exp.Where) else None)
         base = select.args.get("from_")
         left = base.this if isinstance(base, exp.From) else None
         for join in joins:
@@ -452,7 +451,7 @@ def _check_joins(
                     )
                 )
                 continue
-            conditions = _conjuncts(join.args.get("on")) + where
+            conditions = conjuncts(join.args.get("on")) + where
             if any(_is_equijoin(c) for c in conditions):
                 continue
             right = join.this

@@ -73,6 +73,7 @@ def needs_rewrite(sql: str) -> bool:
         any(name in lowered for name in ARROYO_FUNCTIONS)
         or any(name in lowered for name in AGGREGATE_NAMES)
         or "window" in lowered  # a column named window: DuckDB needs it quoted
+        or "unsigned" in lowered  # MySQL-style ``BIGINT UNSIGNED`` casts (Arroyo's parser)
     )
 
 
@@ -119,12 +120,21 @@ def _translate(sql: str) -> str:
     # Arroyo's docs name the window column `window`, a reserved word in DuckDB: generating
     # the DuckDB text quotes it.
     reserved = any(i.name.lower() == "window" for i in tree.find_all(exp.Identifier))
-    if not (carried or renamed or arroyo or reserved):
+    # ``CAST(x AS BIGINT UNSIGNED)``: Arroyo's UInt64 (UInt32 for INT UNSIGNED), which DuckDB
+    # spells UBIGINT / UINTEGER (generating the DuckDB text does it).
+    unsigned = any(t.this in _UNSIGNED for t in tree.find_all(exp.DataType))
+    if not (carried or renamed or arroyo or reserved or unsigned):
         return sql
     rewrite_hops(tree)
     rewrite_sessions(tree)
     rewritten = tree.transform(_rewrite_node)
     return str(rewritten.sql(dialect="duckdb"))
+
+
+#: The unsigned integer types (what ``... UNSIGNED`` parses to).
+_UNSIGNED = frozenset(
+    {exp.DType.UTINYINT, exp.DType.USMALLINT, exp.DType.UINT, exp.DType.UBIGINT}
+)
 
 
 # --- _timestamp through the subqueries a window reads --------------------------------------
