@@ -24,6 +24,7 @@ MATCHING = [
     "global_session_window",
     "grouped_aggregates",
     "hourly_by_event_type",
+    "json_operators",
     "month_loose_watermark",
     "most_active_driver_last_hour",
     "most_active_driver_last_hour_unaligned",

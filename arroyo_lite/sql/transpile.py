@@ -74,6 +74,7 @@ def needs_rewrite(sql: str) -> bool:
         or any(name in lowered for name in AGGREGATE_NAMES)
         or "window" in lowered  # a column named window: DuckDB needs it quoted
         or "unsigned" in lowered  # MySQL-style ``BIGINT UNSIGNED`` casts (Arroyo's parser)
+        or "->" in lowered
     )
 
 
@@ -123,11 +124,14 @@ def _translate(sql: str) -> str:
     # ``CAST(x AS BIGINT UNSIGNED)``: Arroyo's UInt64 (UInt32 for INT UNSIGNED), which DuckDB
     # spells UBIGINT / UINTEGER (generating the DuckDB text does it).
     unsigned = any(t.this in _UNSIGNED for t in tree.find_all(exp.DataType))
-    if not (carried or renamed or arroyo or reserved or unsigned):
+    arrows = any(_is_arrow(node) for node in tree.find_all(exp.JSONExtract))
+    if not (carried or renamed or arroyo or reserved or unsigned or arrows):
         return sql
     rewrite_hops(tree)
     rewrite_sessions(tree)
     rewritten = tree.transform(_rewrite_node)
+    if arrows:
+        rewritten = rewritten.transform(_rewrite_arrow)
     return str(rewritten.sql(dialect="duckdb"))
 
 
@@ -226,6 +230,20 @@ def _outputs_timestamp(select: exp.Select) -> bool:
         or item.alias_or_name == TIMESTAMP_COLUMN
         for item in select.expressions
     )
+
+
+def _is_arrow(node: exp.Expression) -> bool:
+    """``json -> key`` (sqlglot reads the ``json_extract()`` function as the same node)."""
+    return isinstance(node, exp.JSONExtract) and bool(node.args.get("only_json_types"))
+
+
+def _rewrite_arrow(node: exp.Expression) -> exp.Expression:
+    """``json -> key`` is Arroyo's ``json_get``: the value as JSON text, and, where there is
+    none (a missing key), the JSON union's null, which Arroyo writes as the text ``null``."""
+    if not _is_arrow(node):
+        return node
+    text = exp.cast(node, "VARCHAR")
+    return exp.Coalesce(this=text, expressions=[exp.Literal.string("null")])
 
 
 def _arroyo_name(node: exp.Expression) -> str | None:
