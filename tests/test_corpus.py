@@ -53,11 +53,6 @@ HARNESS_ERRORS = (
 _HARNESS = re.compile(r"\b(nexmark|get_city|irate|parse_log|parse_prom|my_sqr)\b")
 #: Files that use only our connectors but a feature arroyo-lite lacks: the exact messages.
 NOT_YET = {
-    # debezium_json is written by sinks, not yet decoded by sources.
-    "sql-testing/debezium_agg.sql": ["format 'debezium_json' is not supported by arroyo-lite"],
-    "sql-testing/debezium_pass_through.sql": [
-        "format 'debezium_json' is not supported by arroyo-lite"
-    ],
     # Arroyo's own message, found by the query check (the file expects this failure).
     "planner/updating_filter_join.sql": ["Updating joins must include an equijoin condition"],
     # Rust UDFs of Arroyo's test crate.

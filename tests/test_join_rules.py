@@ -15,9 +15,7 @@ TABLE = """CREATE TABLE impulse (
   subtask_index BIGINT UNSIGNED NOT NULL
 ) WITH (connector = 'single_file', path = 'in.json', format = 'json', type = 'source');
 """
-RIGHT = (
-    "(SELECT counter % 2 AS m, CAST(count(*) AS BIGINT UNSIGNED) AS n FROM impulse GROUP BY 1)"
-)
+RIGHT = "(SELECT counter % 2 AS m, CAST(count(*) AS BIGINT UNSIGNED) AS n FROM impulse GROUP BY 1)"
 NON_INNER = "This feature is not implemented: can't handle non-inner joins without windows"
 UPDATING_RIGHT = "Error during planning: can't handle updating right side of join"
 

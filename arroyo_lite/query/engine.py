@@ -30,6 +30,7 @@ import pyarrow as pa
 
 from arroyo_lite.config import TableKind
 from arroyo_lite.errors import QueryError, SourcePosition
+from arroyo_lite.query.changelog import is_changelog
 from arroyo_lite.query.continuous import ContinuousQuery, plan_for
 from arroyo_lite.query.duck import (
     LiveRef,
@@ -226,7 +227,9 @@ class Engine:
             # change, and it yields the changes of its result (the only way a reader can
             # learn of a deleted row).
             updating = any(self.store.is_updating(n) for n in names if n.lower() in sources)
-            kind = QueryKind.UPDATING if updating else classify(shape, sources)
+            # Tables that store changes (a debezium_json source): read as the rows they leave.
+            changes = frozenset(n.lower() for n in names if is_changelog(self.store.schema(n)))
+            kind = QueryKind.UPDATING if updating else classify(shape, sources, changes)
             plan = plan_for(kind, sources, shape, self.watermarks, self.idle_micros)
             changelog = changelog or updating
             cursor = self._con.cursor()

@@ -159,9 +159,12 @@ def _bind_all(
     """:func:`check_queries`' work on ``con``: problems go to ``errors``, created views to
     ``views`` (for the caller to drop)."""
     for name, schema in schemas.items():
+        # An updating table (rows with the _retract flag) is read as the rows it leaves.
+        if RETRACT_COLUMN in schema.names:
+            schema = schema.remove(schema.get_field_index(RETRACT_COLUMN))
         con.register(name, schema.empty_table())
     known: dict[str, list[str]] = {
-        n.lower(): [f.name for f in s] for n, s in schemas.items()
+        n.lower(): [f.name for f in s if f.name != RETRACT_COLUMN] for n, s in schemas.items()
     }
     windowed: set[str] = set()
     updating = {n.lower() for n, s in schemas.items() if RETRACT_COLUMN in s.names}

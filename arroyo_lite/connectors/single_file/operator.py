@@ -56,8 +56,8 @@ class SingleFileSource(SourceOperator):
 
         # Each line is one message, as Arroyo's source reads it (for raw_string and
         # unstructured JSON too: a batch of lines is never one value).
-        lines = dataclasses.replace(self.config, framing=self.config.framing or FramingSpec())
-        decoder = make_decoder(lines)
+        framed = dataclasses.replace(self.config, framing=self.config.framing or FramingSpec())
+        decoder = make_decoder(framed)
         done = int.from_bytes(self.context.state.get("lines_read", b""), "big")
         try:
             handle = await asyncio.to_thread(self.path.open, "rb")
