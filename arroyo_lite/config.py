@@ -206,6 +206,12 @@ class TableConfig:
             and self.format.format is Format.DEBEZIUM_JSON
         )
 
+    @property
+    def writes_changes(self) -> bool:
+        """Whether a sink table is an *updating* sink (Arroyo: ``format = 'debezium_json'``),
+        which takes a changelog, rather than an append-only one."""
+        return self.format is not None and self.format.format is Format.DEBEZIUM_JSON
+
     def output_schema(self) -> pa.Schema:
         """Schema of every batch a source emits: declared columns in order, then
         :data:`RETRACT_COLUMN` for an :attr:`updating` table, then ``_timestamp``.

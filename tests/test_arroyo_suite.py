@@ -27,6 +27,7 @@ MATCHING = [
     "grouped_aggregates",
     "hourly_by_event_type",
     "json_operators",
+    "memory_table",
     "month_loose_watermark",
     "most_active_driver_last_hour",
     "most_active_driver_last_hour_unaligned",

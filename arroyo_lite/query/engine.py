@@ -71,6 +71,9 @@ class Engine:
         #: name: after how long without rows (microseconds) a source is idle, so windows
         #: of several sources close without it (Arroyo's ``idle_micros``; absent: never).
         self.idle_micros: dict[str, int | None] = {}
+        #: Memory tables a continuous ``INSERT`` appends to (lower-case names): they change,
+        #: so queries over them follow their new rows as over a source (as in Arroyo).
+        self.fed_memory: set[str] = set()
         self._closed = False
 
     @property
@@ -221,7 +224,11 @@ class Engine:
             check_read_only(self._con, duck, sql, None)
             names = self.store.names()
             shape = analyze(duck, self._views, (n.lower() for n in names), self._aggregates)
-            memory = (n.lower() for n in names if self.store.kind(n) is TableKind.MEMORY)
+            memory = (
+                n.lower()
+                for n in names
+                if self.store.kind(n) is TableKind.MEMORY and n.lower() not in self.fed_memory
+            )
             sources = sources_of(shape, memory)
             # A query over an updating table is updating (as in Arroyo): re-evaluated on each
             # change, and it yields the changes of its result (the only way a reader can

@@ -29,6 +29,15 @@ from arroyo_lite.errors import SourcePosition, SqlError
 NOT_IMPLEMENTED = "This feature is not implemented: "
 PLANNING = "Error during planning: "
 NON_INNER = NOT_IMPLEMENTED + "can't handle non-inner joins without windows"
+#: Arroyo's refusal of an updating query into an append-only sink (``extension/sink.rs``).
+UPDATING_INTO_APPEND_ONLY = (
+    "input is updating, but sink is not configured as an updating sink "
+    "(hint: use `format = 'debezium_json'`)"
+)
+APPEND_ONLY_HINT = (
+    "write the sink with format = 'debezium_json', or insert a query that only appends rows "
+    "(no aggregate or DISTINCT without a window, no updating table)"
+)
 
 #: Predicates that are false or NULL whenever one of their columns is NULL.
 _NULL_REJECTING = (

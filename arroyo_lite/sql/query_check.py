@@ -45,7 +45,14 @@ from arroyo_lite.errors import QueryError, SourcePosition, SqlError, did_you_mea
 from arroyo_lite.formats import cbor
 from arroyo_lite.sql.columns import node_position
 from arroyo_lite.sql.event_time import carry_event_time
-from arroyo_lite.sql.join_rules import Catalog, check_join_rules, conjuncts, updates
+from arroyo_lite.sql.join_rules import (
+    APPEND_ONLY_HINT,
+    UPDATING_INTO_APPEND_ONLY,
+    Catalog,
+    check_join_rules,
+    conjuncts,
+    updates,
+)
 from arroyo_lite.sql.source import SourceText
 from arroyo_lite.sql.transpile import ARROYO_FUNCTIONS, to_duckdb
 
@@ -73,6 +80,8 @@ class QueryToCheck:
     insert_target: str | None = None
     insert_columns: tuple[str, ...] = ()
     insert_listed: bool = False
+    #: An append-only sink of this program the query is inserted into.
+    appends_to: str | None = None
 
 
 def check_virtual_columns(table: TableConfig, source: SourceText) -> list[SqlError]:
@@ -185,6 +194,10 @@ def _bind_all(
         )
         if not problems:
             problems = _bind(con, item, known, source)
+        if not problems and item.appends_to and updates(item.tree, updating, frozenset(windowed)):
+            problems = [
+                SqlError(UPDATING_INTO_APPEND_ONLY, position=item.position, hint=APPEND_ONLY_HINT)
+            ]
         errors.extend(problems)
         if item.view is not None:
             if problems:
