@@ -80,7 +80,7 @@ def check_join_rules(
                 isinstance(right, exp.Table) and not right.name
             ):
                 continue  # unnest() and table functions are no stream
-            error = _check_one(join, left, right, where, catalog)
+            error = _check_one(_JoinSite(join, list(left), right, where), catalog)
             if error is not None:
                 hint = (
                     "window both inputs (GROUP BY tumble(...)), or use an inner join"
@@ -93,16 +93,22 @@ def check_join_rules(
     return errors
 
 
-def _check_one(
-    join: exp.Join,
-    left: list[exp.Expr],
-    right: exp.Expr,
-    where: list[exp.Expr],
-    catalog: Catalog,
-) -> str | None:
+@dataclass(frozen=True, slots=True)
+class _JoinSite:
+    """One join of a SELECT: its inputs so far on the left, its right input, and the
+    SELECT's WHERE conjuncts."""
+
+    join: exp.Join
+    left: list[exp.Expr]
+    right: exp.Expr
+    where: list[exp.Expr]
+
+
+def _check_one(site: _JoinSite, catalog: Catalog) -> str | None:
+    left, right = site.left, site.right
     left_windowed = all(_windowed(side, catalog) for side in left)
     right_windowed = _windowed(right, catalog)
-    kind = _effective_side(join, left, right, where, catalog)
+    kind = _effective_side(site, catalog)
     if not left_windowed and not right_windowed and kind != "INNER":
         return NON_INNER
     if left_windowed != right_windowed:
@@ -114,14 +120,9 @@ def _check_one(
     return None
 
 
-def _effective_side(
-    join: exp.Join,
-    left: list[exp.Expr],
-    right: exp.Expr,
-    where: list[exp.Expr],
-    catalog: Catalog,
-) -> str:
+def _effective_side(site: _JoinSite, catalog: Catalog) -> str:
     """``INNER``, ``LEFT``, ``RIGHT`` or ``FULL``, after ``EliminateOuterJoin``."""
+    join, left, right, where = site.join, site.left, site.right, site.where
     side = (join.side or "").upper()
     if (join.kind or "").upper() == "CROSS" or side not in ("LEFT", "RIGHT", "FULL"):
         return "INNER"
