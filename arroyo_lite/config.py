@@ -9,6 +9,7 @@ applied.
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,20 @@ STATUS_TABLE = "arroyo_status"
 #: with ``false`` adds one; an update is a retraction of the old row followed by the new one.
 #: Order matters within and across batches. (:mod:`arroyo_lite.query.changelog` builds them.)
 RETRACT_COLUMN = "_retract"
+#: Schema-metadata key of a change batch that names its key columns (a JSON list): the
+#: columns that identify a row, so a retraction and an addition of one key are an update.
+CHANGELOG_KEY = b"arroyo_lite.changelog_key"
+
+
+def changelog_key(schema: pa.Schema) -> tuple[str, ...]:
+    """The key columns a change batch of ``schema`` names (empty: none, or not all there)."""
+    raw = (schema.metadata or {}).get(CHANGELOG_KEY)
+    if raw is None:
+        return ()
+    names = tuple(str(n) for n in json.loads(raw))
+    return names if all(n in schema.names for n in names) else ()
+
+
 #: Field metadata marking a Utf8 column as SQL ``JSON`` (Arroyo's extension name).
 JSON_EXTENSION = {b"ARROW:extension:name": b"arroyo.json"}
 #: Default of ``max_records_per_body`` (arroyo-lite): the most records one body may decode to.
@@ -190,14 +205,33 @@ class TableConfig:
         """The ``PRIMARY KEY`` column names, in declaration order (empty: no key)."""
         return tuple(c.name for c in self.columns if c.primary_key)
 
+    @property
+    def updating(self) -> bool:
+        """Whether the table's rows are *changes* (a ``debezium_json`` source: Arroyo's
+        updating table), not only new rows."""
+        return (
+            self.kind is TableKind.SOURCE
+            and self.format is not None
+            and self.format.format is Format.DEBEZIUM_JSON
+        )
+
+    @property
+    def writes_changes(self) -> bool:
+        """Whether a sink table is an *updating* sink (Arroyo: ``format = 'debezium_json'``),
+        which takes a changelog, rather than an append-only one."""
+        return self.format is not None and self.format.format is Format.DEBEZIUM_JSON
+
     def output_schema(self) -> pa.Schema:
-        """Schema of every batch a source emits: declared columns in order, then ``_timestamp``.
+        """Schema of every batch a source emits: declared columns in order, then
+        :data:`RETRACT_COLUMN` for an :attr:`updating` table, then ``_timestamp``.
 
         Metadata columns are included: decoders leave them NULL and the connector fills them.
         """
         fields = [c.arrow_field() for c in self.columns]
         import pyarrow as pa
 
+        if self.updating:
+            fields.append(pa.field(RETRACT_COLUMN, pa.bool_(), nullable=False))
         fields.append(pa.field(TIMESTAMP_COLUMN, pa.timestamp("ns"), nullable=False))
         return pa.schema(fields)
 

@@ -12,7 +12,12 @@ from arroyo_lite.sql import compile_sql
 from arroyo_lite.sql.format_options import DECODABLE
 from arroyo_lite.sql.generic_options import GENERIC_OPTIONS_SCHEMA
 
-COLUMNS = {"json": "id INT", "raw_string": "value TEXT", "raw_bytes": "value BYTEA"}
+COLUMNS = {
+    "json": "id INT",
+    "debezium_json": "id INT PRIMARY KEY",
+    "raw_string": "value TEXT",
+    "raw_bytes": "value BYTEA",
+}
 
 
 def _table(fmt: str, columns: str) -> str:
@@ -23,7 +28,12 @@ def _table(fmt: str, columns: str) -> str:
 
 
 def test_everything_derives_from_the_decoders_table() -> None:
-    assert DECODABLE == tuple(DECODERS) == (Format.JSON, Format.RAW_STRING, Format.RAW_BYTES)
+    assert DECODABLE == tuple(DECODERS) == (
+        Format.JSON,
+        Format.DEBEZIUM_JSON,
+        Format.RAW_STRING,
+        Format.RAW_BYTES,
+    )
     assert GENERIC_OPTIONS_SCHEMA["properties"]["format"]["enum"] == list(DECODABLE_NAMES)
     assert set(COLUMNS) == set(DECODABLE_NAMES)
     for name in DECODABLE_NAMES:
@@ -36,7 +46,8 @@ def test_a_format_arroyo_has_but_we_cannot_decode_names_the_ones_we_can() -> Non
     with pytest.raises(ValidationErrors) as info:
         compile_sql(_table("avro", "id INT"))
     assert any(
-        e.hint == "arroyo-lite decodes 'json', 'raw_string' and 'raw_bytes'" for e in info.value
+        e.hint == "arroyo-lite decodes 'json', 'debezium_json', 'raw_string' and 'raw_bytes'"
+        for e in info.value
     )
     with pytest.raises(ValidationErrors) as info:
         compile_sql(
@@ -44,7 +55,10 @@ def test_a_format_arroyo_has_but_we_cannot_decode_names_the_ones_we_can() -> Non
             "endpoint = 'http://127.0.0.1:1/');"
         )
     hints = [e.hint for e in info.value]
-    assert "add format = 'json' (or 'raw_string', 'raw_bytes') to the WITH clause" in hints
+    assert (
+        "add format = 'json' (or 'debezium_json', 'raw_string', 'raw_bytes') to the WITH clause"
+        in hints
+    )
 
 
 def test_split_messages_is_still_public() -> None:

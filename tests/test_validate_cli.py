@@ -134,7 +134,8 @@ def test_connectors_lists_registry_with_options(runner: CliRunner) -> None:
     assert "  timeout_ms  integer  default=5000  [extension]  -- " in out
     assert "  event_rate  number  required  -- " in out
     assert "generic options (every connection table)" in out
-    assert "  format  string (json | raw_string | raw_bytes)  default=none  -- " in out
+    formats = "json | debezium_json | raw_string | raw_bytes"
+    assert f"  format  string ({formats})  default=none  -- " in out
     assert "  message_count  integer  default=none  -- " in out
     assert "  retention.max_rows  integer  default=none  [extension]  -- " in out
 

@@ -31,6 +31,7 @@ def run_sql(
     env: dict[str, str] | None = None,
     banner: str | None = None,
     live: bool = False,
+    changes: bool = False,
 ) -> int:
     """Execute ``sql`` in a new session and print its SELECTs live; return the exit code.
 
@@ -85,6 +86,7 @@ def run_sql(
                 progress=show_progress and not (live and queries),
                 source=sql,
                 live=live,
+                changes=changes,
             )
     except (KeyboardInterrupt, StopRequested):
         return 0
@@ -145,12 +147,19 @@ def progress_option(text: str) -> Callable[[F], F]:
     "Show a status line (polls, rows, failures per source) on stderr "
     "[default: when stderr is a terminal]."
 )
+@click.option(
+    "--changes",
+    is_flag=True,
+    help="Print an updating query's changes (a first column _op: + added, - retracted) "
+    "instead of its whole result.",
+)
 def run(
     file: Path,
     duration: float | None,
     fmt: OutputFormat | None,
     state_dir: Path | None,
     progress: bool | None,
+    changes: bool,
 ) -> None:
     """Run FILE.sql: create its tables, start polling, and print each SELECT's rows live.
 
@@ -175,5 +184,6 @@ def run(
         state_dir=state_dir,
         progress=progress,
         live=live_view_wanted(fmt),
+        changes=changes,
     )
     sys.exit(code)

@@ -29,6 +29,12 @@ def _json(config: TableConfig) -> Decoder:
     return JsonDecoder(config)
 
 
+def _debezium_json(config: TableConfig) -> Decoder:
+    from arroyo_lite.formats.debezium import DebeziumDecoder
+
+    return DebeziumDecoder(config)
+
+
 def _raw_string(config: TableConfig) -> Decoder:
     from arroyo_lite.formats.raw import RawDecoder
 
@@ -41,10 +47,11 @@ def _raw_bytes(config: TableConfig) -> Decoder:
     return RawDecoder(config, text=False)
 
 
-#: The decodable formats, in the order they are listed (Arroyo also has avro, parquet,
-#: debezium_json and protobuf; arroyo-lite rejects them).
+#: The decodable formats, in the order they are listed (Arroyo also has avro, parquet and
+#: protobuf; arroyo-lite rejects them). A debezium_json source is an updating table.
 DECODERS: Mapping[Format, DecoderFactory] = {
     Format.JSON: _json,
+    Format.DEBEZIUM_JSON: _debezium_json,
     Format.RAW_STRING: _raw_string,
     Format.RAW_BYTES: _raw_bytes,
 }
@@ -54,6 +61,6 @@ DECODABLE_NAMES: tuple[str, ...] = tuple(f.value for f in DECODABLE)
 
 
 def quoted() -> str:
-    """``'json', 'raw_string' and 'raw_bytes'`` (for hints)."""
+    """``'json', 'debezium_json', 'raw_string' and 'raw_bytes'`` (for hints)."""
     shown = [f"'{n}'" for n in DECODABLE_NAMES]
     return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]

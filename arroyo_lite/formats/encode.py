@@ -15,7 +15,9 @@ Rules, as Arroyo's serializer (``arroyo-formats/src/ser.rs``):
   since the epoch; ``JSON`` columns are written as the JSON they hold, not as a string;
   BYTEA is base64; DECIMAL is a number.
 * ``debezium_json``: one Debezium change per line: ``c`` (``after``) for an added row, ``d``
-  (``before``) for a retracted one, the row objects as in ``json``.
+  (``before``) for a retracted one, ``u`` (``before`` and ``after``) for a key retracted and
+  added in one batch (:class:`DebeziumJsonEncoder`); the row objects as in ``json``, with
+  timestamps as Unix milliseconds by default (Arroyo's for debezium).
 * ``raw_string``: the ``value`` TEXT column, one line per row (NULL is an empty line).
 
 :func:`json_lines` and :func:`displayable` are also what the terminal's JSON lines output
@@ -43,6 +45,7 @@ from arroyo_lite.config import (
     TIMESTAMP_COLUMN,
     Format,
     TableConfig,
+    changelog_key,
 )
 from arroyo_lite.errors import ConnectorError
 
@@ -83,31 +86,90 @@ class JsonLinesEncoder(Encoder):
 
 
 class DebeziumJsonEncoder(Encoder):
-    """``format = 'debezium_json'``: each row as a Debezium change, as Arroyo's sink writes
-    an updating result: ``{"before":null,"after":{...},"op":"c"}`` for an added row,
-    ``{"before":{...},"after":null,"op":"d"}`` for a retracted one (a changelog batch, see
-    :data:`~arroyo_lite.config.RETRACT_COLUMN`); rows of an append-only query are all ``c``.
-    The row objects follow the ``json`` rules."""
+    """``format = 'debezium_json'``: each change as a Debezium record, as Arroyo's
+    ``ToDebeziumExec`` and serializer write an updating result.
+
+    A change batch (:data:`~arroyo_lite.config.RETRACT_COLUMN`) with a key (the batch's own,
+    :func:`arroyo_lite.query.changelog.key_of`, else the sink's ``PRIMARY KEY``) gives one
+    record per key, in the order keys first appear: added (its changes start and end with
+    an addition) ``{"before":null,"after":{last},"op":"c"}``; retracted (start and end with a
+    retraction) ``{"before":{first},"after":null,"op":"d"}``; updated (a retraction first,
+    an addition last) ``{"before":{first},"after":{last},"op":"u"}``; nothing when added and
+    retracted again. Without a key, each change is its own ``c`` or ``d``; rows of an
+    append-only query are all ``c``. The row objects follow the ``json`` rules, but
+    timestamps are Unix milliseconds unless ``json.timestamp_format = 'rfc3339'`` (Arroyo's
+    debezium default)."""
+
+    def __init__(self, config: TableConfig) -> None:
+        super().__init__(config)
+        spec = config.format
+        self.unix_millis = spec is None or spec.timestamp_format == "unix_millis"
+        self.primary_key = config.primary_key
 
     def encode(self, batch: pa.RecordBatch) -> bytes:
         if batch.num_rows == 0:
             return b""
         table = _without_timestamp(pa.Table.from_batches([batch]))
+        key: tuple[str, ...] = ()
         if RETRACT_COLUMN in table.column_names:
             retract: Any = table.column(RETRACT_COLUMN)
             table = table.drop_columns([RETRACT_COLUMN])
+            key = changelog_key(batch.schema) or self.primary_key
+            key = key if all(k in table.column_names for k in key) else ()
         else:
             retract = pa.chunked_array([pa.repeat(pa.scalar(False), table.num_rows)])
-        objects = json_objects(_timestamps_as_text(table), raw_json=_json_columns(table.schema))
+        convert = _unix_millis if self.unix_millis else _timestamps_as_text
+        objects = json_objects(convert(table), raw_json=_json_columns(table.schema))
         if objects is None:
             raise ConnectorError(
                 f"table '{self.config.name}': a column type cannot be written as debezium_json"
             )
+        if key:
+            return _lines(_keyed_records(table.select(list(key)), retract, objects))
         head = pc.if_else(retract, '{"before":', '{"before":null,"after":')
         tail = pc.if_else(retract, ',"after":null,"op":"d"}', ',"op":"c"}')
         empty = pa.scalar("", pa.string())
         lines: Any = pc.binary_join_element_wise(head, objects, tail, empty)
         return _lines(lines)
+
+
+#: One Debezium record per key of a change batch (see :class:`DebeziumJsonEncoder`).
+_KEYED_RECORDS = """
+SELECT CASE
+    WHEN first_add AND last_add THEN '{"before":null,"after":' || last_row || ',"op":"c"}'
+    WHEN NOT first_add AND NOT last_add
+        THEN '{"before":' || first_row || ',"after":null,"op":"d"}'
+    ELSE '{"before":' || first_row || ',"after":' || last_row || ',"op":"u"}'
+END AS record
+FROM (
+    SELECT min(__i) AS first_at,
+           arg_min(__row, __i) AS first_row, arg_max(__row, __i) AS last_row,
+           NOT arg_min(__retract, __i) AS first_add, NOT arg_max(__retract, __i) AS last_add
+    FROM _changes GROUP BY ALL_KEYS
+)
+WHERE NOT (first_add AND NOT last_add)
+ORDER BY first_at
+"""
+
+
+def _keyed_records(
+    keys: pa.Table, retract: Any, objects: pa.ChunkedArray[Any]
+) -> pa.ChunkedArray[Any]:
+    """Each key's Debezium record (JSON text), from its changes' row objects."""
+    changes = keys.append_column("__i", pa.array(range(keys.num_rows), pa.int64()))
+    changes = changes.append_column("__retract", retract).append_column("__row", objects)
+    group = ", ".join(f"k{i}" for i in range(keys.num_columns))
+    renamed = changes.rename_columns(
+        [f"k{i}" for i in range(keys.num_columns)] + ["__i", "__retract", "__row"]
+    )
+    con = _json_connection()
+    con.register("_changes", renamed)
+    try:
+        records = con.sql(_KEYED_RECORDS.replace("ALL_KEYS", group)).to_arrow_table()
+    finally:
+        con.unregister("_changes")
+    column: pa.ChunkedArray[Any] = records.column(0)
+    return column
 
 
 class RawStringEncoder(Encoder):
@@ -292,6 +354,10 @@ def json_objects(
         name = _quoted(field.name)
         if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
             expr = f"to_base64({name})"
+        elif field.type == pa.float32():
+            # The shortest text that reads back as this float32 (as Rust writes an f32:
+            # 320.1, not the 320.1000061035156 of its double).
+            expr = f"CASE WHEN isfinite({name}) THEN json(CAST({name} AS VARCHAR)) END"
         elif pa.types.is_floating(field.type):
             expr = f"CASE WHEN isfinite({name}) THEN {name} END"
         elif field.name in raw_json:

@@ -3,23 +3,49 @@
 Arroyo's updating operators (non-windowed aggregates, DISTINCT, joins of sources) emit
 *changes*: a row is added, or a row emitted before is retracted (an update is both). Here a
 change batch is a result batch with one more column, :data:`~arroyo_lite.config.RETRACT_COLUMN`
-(``_retract``, BOOLEAN): ``true`` retracts a row equal to it, ``false`` adds it; within a batch
-retractions come first. A ``debezium_json`` sink writes them as Debezium's ``d`` / ``c``
-(an update as a ``d`` of the old row, then a ``c`` of the new one), and anything that feeds
-changes (a plan, a record path with primary keys) builds them with :func:`changes`.
+(``_retract``, BOOLEAN): ``true`` retracts a row equal to it, ``false`` adds it. Changes apply
+in order, within a batch and across batches; :func:`changes` puts a batch's retractions
+first. Anything that feeds changes (a plan, a ``debezium_json`` source: formats/debezium.py)
+builds batches so.
+
+A batch may name the columns that identify a row (its *key*: :func:`with_key` /
+:func:`key_of`, schema metadata :data:`KEY_METADATA`); a ``debezium_json`` sink then writes a
+retraction and an addition of one key in one batch as one ``u`` record with ``before`` and
+``after``, as Arroyo's ``ToDebeziumExec`` does (formats/encode.py).
 
 :func:`diff` turns two consecutive complete results into the changes between them (DuckDB's
-``EXCEPT ALL`` on both sides: multiset semantics, no Python per row).
+``EXCEPT ALL`` on both sides: multiset semantics, no Python per row). :func:`net` is the
+other way round: the rows a whole changelog leaves (what a query over an updating table,
+such as a ``debezium_json`` source, reads).
 """
 
 from __future__ import annotations
 
+import json
+import threading
+from collections.abc import Sequence
+
 import duckdb
 import pyarrow as pa
 
-from arroyo_lite.config import RETRACT_COLUMN
+from arroyo_lite.config import CHANGELOG_KEY, RETRACT_COLUMN, TIMESTAMP_COLUMN, changelog_key
 
-__all__ = ["RETRACT_COLUMN", "Differ", "changes", "diff", "is_changelog"]
+__all__ = [
+    "KEY_METADATA",
+    "RETRACT_COLUMN",
+    "Differ",
+    "changes",
+    "diff",
+    "is_changelog",
+    "key_of",
+    "net",
+    "with_key",
+]
+
+#: Schema-metadata key of a change batch naming its key columns (declared in config).
+KEY_METADATA = CHANGELOG_KEY
+#: The key columns a change batch names.
+key_of = changelog_key
 
 
 def is_changelog(schema: pa.Schema) -> bool:
@@ -80,3 +106,55 @@ class Differ:
         out = diff(con, self.previous, result)
         self.previous = result
         return out
+
+
+def with_key(data: pa.Table, key: Sequence[str]) -> pa.Table:
+    """``data`` (a change batch) labelled with the columns that identify its rows."""
+    metadata = {**(data.schema.metadata or {}), CHANGELOG_KEY: json.dumps(list(key)).encode()}
+    return data.replace_schema_metadata(metadata)
+
+
+def net_schema(schema: pa.Schema) -> pa.Schema:
+    """The schema of what a changelog of ``schema`` leaves (without the flag)."""
+    index = schema.get_field_index(RETRACT_COLUMN)
+    return schema if index < 0 else schema.remove(index)
+
+
+_NET_DB = threading.local()
+
+
+def net(data: pa.Table) -> pa.Table:
+    """The rows the changelog ``data`` leaves: each added row, less one equal row for each
+    retraction (compared on every column but ``_timestamp``; a row left keeps the latest
+    ``_timestamp`` of its additions). Multiset semantics, in DuckDB (a private connection
+    per thread), no Python per row. ``data`` without the flag is returned as it is."""
+    if RETRACT_COLUMN not in data.column_names:
+        return data
+    schema = net_schema(data.schema)
+    if data.num_rows == 0:
+        return schema.empty_table()
+    values = ", ".join(f'"{_quote(n)}"' for n in schema.names if n != TIMESTAMP_COLUMN)
+    flag = f'"{RETRACT_COLUMN}"'
+    weight = f"sum(CASE WHEN {flag} THEN -1 ELSE 1 END) OVER (PARTITION BY {values})"
+    order = f'"{TIMESTAMP_COLUMN}" DESC' if TIMESTAMP_COLUMN in schema.names else "1"
+    rank = f"row_number() OVER (PARTITION BY {values} ORDER BY {order})"
+    columns = ", ".join(f'"{_quote(n)}"' for n in schema.names)
+    sql = (
+        f"SELECT {columns} FROM (SELECT *, {rank} AS __n FROM ("
+        f"SELECT *, {weight} AS __w FROM __changes) WHERE NOT {flag}) WHERE __n <= __w"
+    )
+    con: duckdb.DuckDBPyConnection | None = getattr(_NET_DB, "con", None)
+    if con is None:
+        con = _NET_DB.con = duckdb.connect(":memory:")
+        con.execute("SET python_enable_replacements = false")
+    con.register("__changes", data)
+    try:
+        left = con.sql(sql).to_arrow_table()
+    finally:
+        con.unregister("__changes")
+    out: pa.Table = left.cast(schema)
+    return out
+
+
+def _quote(name: str) -> str:
+    return name.replace('"', '""')

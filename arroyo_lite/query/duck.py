@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from arroyo_lite.errors import QueryError, SourcePosition
 from arroyo_lite.formats import cbor
+from arroyo_lite.query.changelog import is_changelog, net, net_schema
 from arroyo_lite.runtime.store import TableSnapshot
 
 _LINE_RE = re.compile(r"\n*LINE (\d+): (.*)\n( *)\^", re.DOTALL)
@@ -178,7 +179,10 @@ class LiveRef(_ScanSource):
         self.data = data
 
     def rows(self) -> int:
-        """The row count, without reading anything (DuckDB plans with it)."""
+        """The row count, without reading anything (DuckDB plans with it); for a changelog,
+        the rows it leaves."""
+        if is_changelog(self.data.schema):
+            return self._table().num_rows
         return self.data.num_rows
 
     def stream(
@@ -193,15 +197,16 @@ class LiveRef(_ScanSource):
 
     def _table(self) -> pa.Table:
         data = self.data
-        if isinstance(data, pa.Table):
+        if isinstance(data, pa.Table) and not is_changelog(data.schema):
             return data
         # DuckDB may scan a table several times in one query: build it once per snapshot.
-        table = self.data = data.to_table()
+        # An updating table (its rows are changes) is seen as the rows its changes leave.
+        table = self.data = net(data if isinstance(data, pa.Table) else data.to_table())
         return table
 
     def __arrow_c_schema__(self) -> object:
         """The schema alone: DuckDB binds a query with it without opening a stream."""
-        schema: object = self.data.schema.__arrow_c_schema__()
+        schema: object = net_schema(self.data.schema).__arrow_c_schema__()
         return schema
 
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:

@@ -30,6 +30,7 @@ import pyarrow as pa
 
 from arroyo_lite.config import TableKind
 from arroyo_lite.errors import QueryError, SourcePosition
+from arroyo_lite.query.changelog import is_changelog
 from arroyo_lite.query.continuous import ContinuousQuery, plan_for
 from arroyo_lite.query.duck import (
     LiveRef,
@@ -70,6 +71,9 @@ class Engine:
         #: name: after how long without rows (microseconds) a source is idle, so windows
         #: of several sources close without it (Arroyo's ``idle_micros``; absent: never).
         self.idle_micros: dict[str, int | None] = {}
+        #: Memory tables a continuous ``INSERT`` appends to (lower-case names): they change,
+        #: so queries over them follow their new rows as over a source (as in Arroyo).
+        self.fed_memory: set[str] = set()
         self._closed = False
 
     @property
@@ -220,13 +224,19 @@ class Engine:
             check_read_only(self._con, duck, sql, None)
             names = self.store.names()
             shape = analyze(duck, self._views, (n.lower() for n in names), self._aggregates)
-            memory = (n.lower() for n in names if self.store.kind(n) is TableKind.MEMORY)
+            memory = (
+                n.lower()
+                for n in names
+                if self.store.kind(n) is TableKind.MEMORY and n.lower() not in self.fed_memory
+            )
             sources = sources_of(shape, memory)
             # A query over an updating table is updating (as in Arroyo): re-evaluated on each
             # change, and it yields the changes of its result (the only way a reader can
             # learn of a deleted row). Per-group state takes only append-only input.
             updating = any(self.store.is_updating(n) for n in names if n.lower() in sources)
-            kind = QueryKind.UPDATING if updating else classify(shape, sources)
+            # Tables that store changes (a debezium_json source): read as the rows they leave.
+            changes = frozenset(n.lower() for n in names if is_changelog(self.store.schema(n)))
+            kind = QueryKind.UPDATING if updating else classify(shape, sources, changes)
             changelog = changelog or updating
             plan = plan_for(
                 kind,
@@ -234,7 +244,7 @@ class Engine:
                 shape,
                 self.watermarks,
                 self.idle_micros,
-                sql=None if updating else duck,
+                sql=None if updating or changes & sources else duck,
                 schemas={s: self.store.schema(s) for s in sources if self.store.has(s)},
                 changelog=changelog,
             )

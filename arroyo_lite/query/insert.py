@@ -1,7 +1,9 @@
 """``INSERT INTO``: a query's rows conformed to the target's columns, once or continuously.
 
 Into a *memory* table, :func:`conform` shapes the query's one-off result (the session stores
-it). Into a *sink* table, an :class:`InsertPump` runs the query continuously: a daemon thread
+it); an append-only query over live tables instead keeps appending its new rows to the
+memory table (Arroyo's memory tables are streams), which queries then follow as a source.
+Into a *sink* table, an :class:`InsertPump` runs the query continuously: a daemon thread
 iterates the :class:`~arroyo_lite.query.continuous.ContinuousQuery` and delivers each batch
 of new rows, conformed, to the sink's :class:`~arroyo_lite.runtime.sinks.SinkInput`, while
 the sources run. An append-only sink (``json``, ...) takes the new rows of an append-only
@@ -15,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -24,7 +26,6 @@ from arroyo_lite.config import (
     RETRACT_COLUMN,
     TIMESTAMP_COLUMN,
     TIMESTAMP_TYPE,
-    Format,
     TableConfig,
     TableKind,
 )
@@ -34,7 +35,9 @@ from arroyo_lite.query.continuous import ContinuousQuery
 from arroyo_lite.query.engine import Engine, offset_position
 from arroyo_lite.query.shape import QueryKind
 from arroyo_lite.runtime.sinks import SinkInput
+from arroyo_lite.runtime.store import Store
 from arroyo_lite.runtime.tables import Tables
+from arroyo_lite.sql.join_rules import APPEND_ONLY_HINT, UPDATING_INTO_APPEND_ONLY
 from arroyo_lite.sql.statements import Insert
 
 log = logging.getLogger(__name__)
@@ -98,9 +101,8 @@ def conform(result: pa.Table, schema: pa.Schema, statement: Insert, now_ns: int)
 
 
 def takes_changes(config: TableConfig) -> bool:
-    """Whether sink ``config`` is an *updating* sink (Arroyo: ``format = 'debezium_json'``),
-    which writes a changelog, rather than an append-only one."""
-    return config.format is not None and config.format.format is Format.DEBEZIUM_JSON
+    """Whether sink ``config`` is an *updating* sink (:attr:`TableConfig.writes_changes`)."""
+    return config.writes_changes
 
 
 def check_appends(stream: ContinuousQuery, statement: Insert) -> None:
@@ -116,13 +118,29 @@ def check_appends(stream: ContinuousQuery, statement: Insert) -> None:
             position=statement.position,
             hint="SELECT the windowed query instead",
         )
-    raise SqlError(
-        "input is updating, but sink is not configured as an updating sink "
-        "(hint: use `format = 'debezium_json'`)",
-        position=statement.position,
-        hint="write the sink with format = 'debezium_json', or insert a query that only "
-        "appends rows (no aggregate, DISTINCT or join of sources)",
-    )
+    raise SqlError(UPDATING_INTO_APPEND_ONLY, position=statement.position, hint=APPEND_ONLY_HINT)
+
+
+class Delivery(Protocol):
+    """Where a pump delivers batches: a running sink (:class:`SinkInput`) or a memory table."""
+
+    def deliver(self, batch: pa.RecordBatch) -> bool:
+        """Take ``batch``; ``False`` when nothing more can be taken."""
+        ...
+
+
+class _MemoryFeed:
+    """Appends each delivered batch to a memory table of the store."""
+
+    def __init__(self, store: Store, name: str) -> None:
+        self.store = store
+        self.name = name
+
+    def deliver(self, batch: pa.RecordBatch) -> bool:
+        if not self.store.has(self.name):
+            return False  # dropped meanwhile
+        self.store.append(self.name, batch)
+        return True
 
 
 class InsertPump:
@@ -142,12 +160,14 @@ class InsertPump:
         stream: ContinuousQuery,
         *,
         now_ns: Callable[[], int],
+        schema: pa.Schema | None = None,
     ) -> None:
         self.statement = statement
         self.stream = stream
-        self.sink: SinkInput | None = None
+        self.sink: Delivery | None = None
         self._now_ns = now_ns
-        self._schema = target.output_schema() if target.columns else None
+        #: The columns rows are conformed to: ``schema``, else the target's declared ones.
+        self._schema = schema or (target.output_schema() if target.columns else None)
         self._thread = threading.Thread(
             target=self._pump, name=f"insert:{target.name.lower()}", daemon=True
         )
@@ -157,7 +177,7 @@ class InsertPump:
         if self._schema is not None:
             conform(result_schema.empty_table(), self._schema, self.statement, 0)
 
-    def start(self, sink: SinkInput) -> None:
+    def start(self, sink: Delivery) -> None:
         """Start pumping into the running sink ``sink``."""
         self.sink = sink
         self._thread.start()
@@ -239,13 +259,37 @@ class Inserts:
         if key in self._inserted and sink is None:
             raise SqlError("Can only insert into a memory table once", position=statement.position)
         if sink is None:
-            at = offset_position(statement.text, statement.query, statement.position)
-            result = self.engine.query(statement.query, position=at)
-            schema = self.store.schema(key)
-            self.store.replace(key, conform(result, schema, statement, self._now_ns()))
+            if not self._feed_memory(statement):
+                at = offset_position(statement.text, statement.query, statement.position)
+                result = self.engine.query(statement.query, position=at)
+                schema = self.store.schema(key)
+                self.store.replace(key, conform(result, schema, statement, self._now_ns()))
         else:
             self._pump_into(sink, statement)
         self._inserted.add(key)
+
+    def _feed_memory(self, statement: Insert) -> bool:
+        """An append-only query over live tables feeds its memory table continuously, each
+        new row once (Arroyo's memory tables are streams); ``False`` for any other query
+        (its result is stored once, now)."""
+        stream = self.engine.stream(statement.query)
+        if not (stream.incremental and stream.plan.sources):
+            stream.close()
+            return False
+        key = statement.target.lower()
+        try:
+            target = TableConfig(statement.target, TableKind.MEMORY, columns=())
+            schema = self.store.schema(key)
+            pump = InsertPump(statement, target, stream, now_ns=self._now_ns, schema=schema)
+            columns = self.engine.query(f"SELECT * FROM ({statement.query}) AS q LIMIT 0")
+            pump.check(columns.schema)
+        except ArroyoLiteError:
+            stream.close()
+            raise
+        self.engine.fed_memory.add(key)
+        pump.start(_MemoryFeed(self.store, statement.target))
+        self._pumps.append(pump)
+        return True
 
     def _pump_into(self, sink: SinkOperator, statement: Insert) -> None:
         """Start the sink (at its first insert) and the continuous query that feeds it: new

@@ -13,7 +13,8 @@ the tables it reads, how often it scans each, whether it aggregates or reads
 * ``WINDOWED``: an aggregate grouped by a time window (``tumble``/``hop``/``session``, as
   :mod:`arroyo_lite.sql.windows` translates them).
 * ``UPDATING``: any other aggregate (its result rows change as rows arrive).
-* ``REEVALUATED``: the rest (joins between sources, self-joins, ``arroyo_status``).
+* ``REEVALUATED``: the rest (joins between sources, self-joins, ``arroyo_status``, and any
+  query over an updating table such as a ``debezium_json`` source).
 """
 
 from __future__ import annotations
@@ -191,8 +192,14 @@ def sources_of(shape: QueryShape, memory: Iterable[str]) -> frozenset[str]:
     return frozenset(t for t in shape.tables if t not in fixed)
 
 
-def classify(shape: QueryShape, sources: frozenset[str]) -> QueryKind:
-    """The kind of a query of ``shape`` reading the live tables ``sources``."""
+def classify(
+    shape: QueryShape, sources: frozenset[str], updating: frozenset[str] = frozenset()
+) -> QueryKind:
+    """The kind of a query of ``shape`` reading the live tables ``sources``, of which
+    ``updating`` are updating tables (their rows are changes: a query over one sees the rows
+    they leave, re-evaluated)."""
+    if sources & updating:
+        return QueryKind.REEVALUATED
     one_at_a_time = len(sources) == 1 or not shape.joins  # new rows need no old ones
     if sources and not shape.aggregating and not shape.rescanned & sources and one_at_a_time:
         return QueryKind.APPEND

@@ -458,6 +458,13 @@ def _check_queries(
         for s in statements
         if isinstance(s, CreateTable) and s.table.kind is TableKind.MEMORY
     }
+    append_only = {
+        s.table.name.lower()
+        for s in statements
+        if isinstance(s, CreateTable)
+        and s.table.kind is TableKind.SINK
+        and not s.table.writes_changes
+    }
     queries: list[QueryToCheck] = []
     for statement, tree in zip(statements, trees, strict=True):
         if isinstance(statement, Query):
@@ -478,6 +485,9 @@ def _check_queries(
                     insert_target=statement.target if declared is not None else None,
                     insert_columns=statement.columns or tuple(declared or ()),
                     insert_listed=bool(statement.columns),
+                    appends_to=(
+                        statement.target if statement.target.lower() in append_only else None
+                    ),
                 )
             )
     skip = set(failed) | {STATUS_TABLE}

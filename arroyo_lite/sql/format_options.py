@@ -108,7 +108,12 @@ def _read_json(reader: OptionReader, fmt: Format) -> FormatSpec:
         unstructured=unstructured,
         confluent_schema_registry=csr,
         include_schema=include_schema,
-        timestamp_format="rfc3339" if ts is None or ts == "RFC3339" else "unix_millis",
+        # Arroyo's default: RFC 3339 text, but Unix milliseconds for debezium_json.
+        timestamp_format=(
+            ("unix_millis" if fmt is Format.DEBEZIUM_JSON else "rfc3339")
+            if ts is None
+            else "rfc3339" if ts == "RFC3339" else "unix_millis"
+        ),
         decimal_encoding="number" if dec is None else dec,
     )
 

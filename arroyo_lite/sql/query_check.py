@@ -40,11 +40,19 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
-from arroyo_lite.config import TIMESTAMP_COLUMN, TableConfig
+from arroyo_lite.config import RETRACT_COLUMN, TIMESTAMP_COLUMN, TableConfig
 from arroyo_lite.errors import QueryError, SourcePosition, SqlError, did_you_mean
 from arroyo_lite.formats import cbor
 from arroyo_lite.sql.columns import node_position
 from arroyo_lite.sql.event_time import carry_event_time
+from arroyo_lite.sql.join_rules import (
+    APPEND_ONLY_HINT,
+    UPDATING_INTO_APPEND_ONLY,
+    Catalog,
+    check_join_rules,
+    conjuncts,
+    updates,
+)
 from arroyo_lite.sql.source import SourceText
 from arroyo_lite.sql.transpile import ARROYO_FUNCTIONS, to_duckdb
 
@@ -72,6 +80,8 @@ class QueryToCheck:
     insert_target: str | None = None
     insert_columns: tuple[str, ...] = ()
     insert_listed: bool = False
+    #: An append-only sink of this program the query is inserted into.
+    appends_to: str | None = None
 
 
 def check_virtual_columns(table: TableConfig, source: SourceText) -> list[SqlError]:
@@ -158,11 +168,15 @@ def _bind_all(
     """:func:`check_queries`' work on ``con``: problems go to ``errors``, created views to
     ``views`` (for the caller to drop)."""
     for name, schema in schemas.items():
+        # An updating table (rows with the _retract flag) is read as the rows it leaves.
+        if RETRACT_COLUMN in schema.names:
+            schema = schema.remove(schema.get_field_index(RETRACT_COLUMN))
         con.register(name, _empty(schema))
     known: dict[str, list[str]] = {
-        n.lower(): [f.name for f in s] for n, s in schemas.items()
+        n.lower(): [f.name for f in s if f.name != RETRACT_COLUMN] for n, s in schemas.items()
     }
     windowed: set[str] = set()
+    updating = {n.lower() for n, s in schemas.items() if RETRACT_COLUMN in s.names}
     skipped = {s.lower() for s in skip}
     for item in queries:
         if _reads(item.tree) & skipped or (item.view and item.view.lower() in known):
@@ -170,11 +184,20 @@ def _bind_all(
             if item.view and item.view.lower() not in known:
                 skipped.add(item.view.lower())
             continue
-        problems = _check_windows(item, source) or _check_joins(
-            item.tree, windowed, source, item.position
+        catalog = Catalog(known, frozenset(windowed), frozenset(updating))
+        problems = (
+            _check_windows(item, source)
+            or check_join_rules(
+                item.tree, catalog, lambda n: node_position(n, source), item.position
+            )
+            or _check_joins(item.tree, windowed, source, item.position)
         )
         if not problems:
             problems = _bind(con, item, known, source)
+        if not problems and item.appends_to and updates(item.tree, updating, frozenset(windowed)):
+            problems = [
+                SqlError(UPDATING_INTO_APPEND_ONLY, position=item.position, hint=APPEND_ONLY_HINT)
+            ]
         errors.extend(problems)
         if item.view is not None:
             if problems:
@@ -185,6 +208,8 @@ def _bind_all(
                 known[item.view.lower()] = [str(c[0]) for c in described]
                 if _uses_window(item.tree):
                     windowed.add(item.view.lower())
+                elif updates(item.tree, updating):
+                    updating.add(item.view.lower())
 
 
 def _empty(schema: pa.Schema) -> pa.Table:
@@ -409,16 +434,6 @@ def _side_windowed(node: exp.Expr, windowed: set[str]) -> bool:
     return _uses_window(node)
 
 
-def _conjuncts(node: exp.Expr | None) -> list[exp.Expr]:
-    if node is None:
-        return []
-    if isinstance(node, exp.And):
-        return _conjuncts(node.left) + _conjuncts(node.right)
-    if isinstance(node, exp.Paren):
-        return _conjuncts(node.this)
-    return [node]
-
-
 def _is_equijoin(condition: exp.Expr) -> bool:
     """``a = b`` with columns on both sides (DataFusion's ExtractEquijoinPredicate finds
     the equalities between the two inputs among the conjuncts)."""
@@ -440,7 +455,7 @@ def _check_joins(
         if not joins:
             continue
         where_clause = select.args.get("where")
-        where = _conjuncts(where_clause.this if isinstance(where_clause, exp.Where) else None)
+        where = conjuncts(where_clause.this if isinstance(where_clause, exp.Where) else None)
         base = select.args.get("from_")
         left = base.this if isinstance(base, exp.From) else None
         for join in joins:
@@ -458,7 +473,7 @@ def _check_joins(
                     )
                 )
                 continue
-            conditions = _conjuncts(join.args.get("on")) + where
+            conditions = conjuncts(join.args.get("on")) + where
             if any(_is_equijoin(c) for c in conditions):
                 continue
             right = join.this

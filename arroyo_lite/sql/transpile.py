@@ -73,23 +73,71 @@ def needs_rewrite(sql: str) -> bool:
         any(name in lowered for name in ARROYO_FUNCTIONS)
         or any(name in lowered for name in AGGREGATE_NAMES)
         or "window" in lowered  # a column named window: DuckDB needs it quoted
+        or "unsigned" in lowered  # MySQL-style ``BIGINT UNSIGNED`` casts (Arroyo's parser)
+        or "->" in lowered
     )
 
 
-#: DataFusion aggregates that DuckDB has under another name: ``first_value(x)`` in a GROUP BY
-#: is DataFusion's first-value *aggregate* (Arroyo's corpus, planner/bitcoin_stats.sql),
-#: while DuckDB knows first_value only as a window function (``OVER (...)`` keeps it so).
-AGGREGATE_NAMES = {"first_value": "first", "last_value": "last"}
+#: DataFusion aggregates that DuckDB has under another name (the one table of them):
+#:
+#: * ``first_value(x)`` in a GROUP BY is DataFusion's first-value *aggregate* (Arroyo's corpus,
+#:   planner/bitcoin_stats.sql), while DuckDB knows first_value only as a window function
+#:   (``OVER (...)`` keeps it so);
+#: * ``var`` is the sample variance;
+#: * DataFusion's t-digest approximations become DuckDB's exact aggregates (always within
+#:   the approximation's bounds; their digits may differ from DataFusion's in the last
+#:   places): ``approx_median(x)`` -> ``median(x)``, ``approx_percentile_cont(p) WITHIN
+#:   GROUP (ORDER BY x)`` (and the older ``approx_percentile_cont(x, p)``) ->
+#:   ``quantile_cont(x, p)``.
+AGGREGATE_NAMES = {
+    "first_value": "first",
+    "last_value": "last",
+    "var": "var_samp",
+    "approx_median": "median",
+    "approx_percentile_cont": "quantile_cont",
+}
+#: Aggregates Arroyo has and DuckDB has no equivalent of: refused by name.
+_UNSUPPORTED_AGGREGATES = frozenset({"approx_percentile_cont_with_weight"})
 
 
 def _rename_aggregates(tree: exp.Expr) -> bool:
-    """``first_value(x)``/``last_value(x)`` outside ``OVER`` -> DuckDB's ``first``/``last``."""
+    """The aggregates of :data:`AGGREGATE_NAMES` under DuckDB's names (``first_value(x)`` /
+    ``last_value(x)`` only outside ``OVER``). Raises :class:`QueryError` for one DuckDB lacks."""
     changed = False
     for node in list(tree.find_all(exp.FirstValue, exp.LastValue)):
         if isinstance(node.parent, exp.Window):
             continue
         name = "first" if isinstance(node, exp.FirstValue) else "last"
         node.replace(exp.Anonymous(this=name, expressions=[node.this]))
+        changed = True
+    for group in list(tree.find_all(exp.WithinGroup)):
+        # approx_percentile_cont(p) WITHIN GROUP (ORDER BY x) -> quantile_cont(x, p)
+        call, order = group.this, group.expression
+        if not (
+            isinstance(call, exp.Anonymous)
+            and str(call.name).lower() == "approx_percentile_cont"
+            and isinstance(order, exp.Order)
+            and len(order.expressions) == 1
+            and len(call.expressions) == 1
+        ):
+            continue
+        ordered = order.expressions[0]
+        fraction = call.expressions[0]
+        if ordered.args.get("desc"):
+            fraction = exp.Sub(this=exp.Literal.number(1), expression=fraction)
+        group.replace(exp.Anonymous(this="quantile_cont", expressions=[ordered.this, fraction]))
+        changed = True
+    for call_node in list(tree.find_all(exp.Anonymous)):
+        name = str(call_node.name).lower()
+        if name in _UNSUPPORTED_AGGREGATES:
+            raise QueryError(
+                f"{name}() is not supported by arroyo-lite (DuckDB has no weighted percentile)",
+                hint="use percentile_cont(p) WITHIN GROUP (ORDER BY x) without weights",
+            )
+        renamed = AGGREGATE_NAMES.get(name)
+        if renamed is None:
+            continue
+        call_node.replace(exp.Anonymous(this=renamed, expressions=list(call_node.expressions)))
         changed = True
     return changed
 
@@ -119,12 +167,24 @@ def _translate(sql: str) -> str:
     # Arroyo's docs name the window column `window`, a reserved word in DuckDB: generating
     # the DuckDB text quotes it.
     reserved = any(i.name.lower() == "window" for i in tree.find_all(exp.Identifier))
-    if not (carried or renamed or arroyo or reserved):
+    # ``CAST(x AS BIGINT UNSIGNED)``: Arroyo's UInt64 (UInt32 for INT UNSIGNED), which DuckDB
+    # spells UBIGINT / UINTEGER (generating the DuckDB text does it).
+    unsigned = any(t.this in _UNSIGNED for t in tree.find_all(exp.DataType))
+    arrows = any(_is_arrow(node) for node in tree.find_all(exp.JSONExtract))
+    if not (carried or renamed or arroyo or reserved or unsigned or arrows):
         return sql
     rewrite_hops(tree)
     rewrite_sessions(tree)
     rewritten = tree.transform(_rewrite_node)
+    if arrows:
+        rewritten = rewritten.transform(_rewrite_arrow)
     return str(rewritten.sql(dialect="duckdb"))
+
+
+#: The unsigned integer types (what ``... UNSIGNED`` parses to).
+_UNSIGNED = frozenset(
+    {exp.DType.UTINYINT, exp.DType.USMALLINT, exp.DType.UINT, exp.DType.UBIGINT}
+)
 
 
 # --- _timestamp through the subqueries a window reads --------------------------------------
@@ -216,6 +276,20 @@ def _outputs_timestamp(select: exp.Select) -> bool:
         or item.alias_or_name == TIMESTAMP_COLUMN
         for item in select.expressions
     )
+
+
+def _is_arrow(node: exp.Expression) -> bool:
+    """``json -> key`` (sqlglot reads the ``json_extract()`` function as the same node)."""
+    return isinstance(node, exp.JSONExtract) and bool(node.args.get("only_json_types"))
+
+
+def _rewrite_arrow(node: exp.Expression) -> exp.Expression:
+    """``json -> key`` is Arroyo's ``json_get``: the value as JSON text, and, where there is
+    none (a missing key), the JSON union's null, which Arroyo writes as the text ``null``."""
+    if not _is_arrow(node):
+        return node
+    text = exp.cast(node, "VARCHAR")
+    return exp.Coalesce(this=text, expressions=[exp.Literal.string("null")])
 
 
 def _arroyo_name(node: exp.Expression) -> str | None:

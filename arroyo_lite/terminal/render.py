@@ -22,18 +22,35 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from rich import box
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.table import Table
 from rich.text import Text
 
+from arroyo_lite.config import RETRACT_COLUMN
 from arroyo_lite.connectors.base import SourceState, SourceStatus
 from arroyo_lite.formats.encode import displayable, json_default, json_lines
 from arroyo_lite.terminal.output_formats import FORMATS as FORMATS
 from arroyo_lite.terminal.output_formats import OutputFormat as OutputFormat
 
 Data = pa.Table | pa.RecordBatch
+
+
+#: The column that shows a change's kind (``+`` added, ``-`` retracted) in every format.
+CHANGE_COLUMN = "_op"
+
+
+def change_kinds(data: pa.Table) -> pa.Table:
+    """A change batch (``_retract`` flags, :mod:`arroyo_lite.query.changelog`) for display:
+    the flag becomes a first column :data:`CHANGE_COLUMN`, ``+`` for an added row and ``-``
+    for a retracted one. Other tables are returned as they are."""
+    index = data.schema.get_field_index(RETRACT_COLUMN)
+    if index < 0:
+        return data
+    kinds = pc.if_else(data.column(index), "-", "+")
+    return data.remove_column(index).add_column(0, CHANGE_COLUMN, kinds)
 
 
 def to_jsonl(data: Data, *, extra: dict[str, Any] | None = None) -> bytes:

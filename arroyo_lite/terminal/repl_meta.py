@@ -55,9 +55,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("\\resume", "\\resume TABLE", "start a paused TABLE again"),
     Command("\\watch", "QUERY \\watch [N] [count=C]",
             "re-run QUERY (or the last one) every N seconds (2) until Ctrl-C, as psql's"),
-    Command("\\live", "\\live [S] QUERY",
+    Command("\\live", "\\live [--changes] [S] QUERY",
             "QUERY as a continuous query until Ctrl-C (or for S seconds): new rows, or an "
-            "aggregate's result redrawn (was \\watch before 0.3)"),
+            "aggregate's result redrawn (--changes: its changes, _op + / -)"),
     Command("\\partial", "\\partial QUERY",
             "the windows of a windowed QUERY still open now, labelled partial (not final: "
             "each window is emitted once the watermark passes its end)"),
@@ -313,6 +313,10 @@ class MetaCommands:
 
     def _live(self, arg: str) -> Outcome:
         duration: float | None = None
+        arg = arg.strip()
+        changes = arg.startswith("--changes")
+        if changes:
+            arg = arg[len("--changes") :].strip()
         first, _, rest = arg.partition(" ")
         if re.fullmatch(r"\d+(\.\d+)?", first):
             duration, arg = float(first), rest.strip()
@@ -335,6 +339,7 @@ class MetaCommands:
             progress=False,
             source=query,
             live=self.output.console.is_terminal and self.output.target is None,
+            changes=changes,
         )
         return Outcome(ok=code == 0)
 

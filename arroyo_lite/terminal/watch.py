@@ -387,11 +387,18 @@ class _Watch:
     """One run of :func:`run_queries`: the queries' states, their streams, and the output."""
 
     def __init__(
-        self, session: Session, output: _LiveOutput | _LiveView, refresh: float
+        self,
+        session: Session,
+        output: _LiveOutput | _LiveView,
+        refresh: float,
+        *,
+        changes: bool = False,
     ) -> None:
         self.session = session
         self.output = output
         self.refresh = refresh
+        #: Updating queries yield their changes (shown with a ``_op`` column of + / -).
+        self.changes = changes
         self.streams = _Streams()
         self.states: dict[int, _QueryState] = {}
         self.failed = False
@@ -400,7 +407,9 @@ class _Watch:
         """Start every query; one that cannot start is reported and marks the run failed."""
         for index, query in enumerate(queries, start=1):
             try:
-                stream = self.session.stream(query.query, nanoseconds=True)  # every digit
+                stream = self.session.stream(  # every digit
+                    query.query, nanoseconds=True, changelog=self.changes
+                )
             except ArroyoLiteError as e:
                 self.output.error(e, query)
                 self.failed = True
@@ -425,7 +434,7 @@ class _Watch:
             self.output.error(item, state.query)
             self.failed = True
         elif state.incremental:
-            batch = _as_table(item)
+            batch = render.change_kinds(_as_table(item))
             if batch.num_rows:
                 self.output.rows(state, batch, update=False)
         else:
@@ -502,6 +511,7 @@ def run_queries(
     source: str | None = None,
     end_with_sources: bool = True,
     live: bool = False,
+    changes: bool = False,
 ) -> int:
     """Print every query's results until ``duration`` passes or Ctrl-C/SIGTERM; return exit code.
 
@@ -516,7 +526,9 @@ def run_queries(
     come from, when given) or a source failed for good or never succeeded (each listed on
     stderr, then a last line ``run ended with N failed source(s): 'a', ...``), else 0.
     ``live`` (a terminal, table format, with queries) shows the live view (see the module
-    docstring) instead of a log of tables.
+    docstring) instead of a log of tables. ``changes``: an updating query prints its
+    changes as they come, each row with its kind in a first column ``_op`` (``+`` added,
+    ``-`` retracted), instead of whole results.
     """
     output: _LiveOutput | _LiveView
     if live and queries:
@@ -531,7 +543,7 @@ def run_queries(
             several=len(queries) > 1,
             source=source,
         )
-    watch = _Watch(session, output, refresh)
+    watch = _Watch(session, output, refresh, changes=changes)
     deadline = None if duration is None else time.monotonic() + duration
     stopping = threading.Event()
 

@@ -13,13 +13,14 @@ lines, flushing them to disk whenever the runtime has nothing more queued.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 from pathlib import Path
 from typing import IO
 
 import pyarrow as pa
 
-from arroyo_lite.config import TableConfig
+from arroyo_lite.config import FramingSpec, TableConfig
 from arroyo_lite.connectors.base import (
     Emit,
     SinkOperator,
@@ -53,7 +54,10 @@ class SingleFileSource(SourceOperator):
     async def run(self, emit: Emit) -> None:
         from arroyo_lite.formats import make_decoder
 
-        decoder = make_decoder(self.config)
+        # Each line is one message, as Arroyo's source reads it (for raw_string and
+        # unstructured JSON too: a batch of lines is never one value).
+        framed = dataclasses.replace(self.config, framing=self.config.framing or FramingSpec())
+        decoder = make_decoder(framed)
         done = int.from_bytes(self.context.state.get("lines_read", b""), "big")
         try:
             handle = await asyncio.to_thread(self.path.open, "rb")
