@@ -2,15 +2,15 @@
 the middle (SIGTERM, ``kill -9``) and started again writes Arroyo's golden output, which
 the uninterrupted run writes too (``test_arroyo_suite``).
 
-"In the middle" is made certain, not hoped for: the query's input file is a named pipe that
-this test feeds, so the first run gets part of the input, writes the results it allows
+"In the middle" is made certain, not hoped for: :mod:`tests.restart_suite` feeds the query's
+input through a named pipe, so the first run gets half of it, writes the results it allows
 (windows closed by the watermark so far, the changelog so far), and waits for more. Once its
-output file has lines and its state directory holds rows, the process is stopped. The
-second run reads the whole input from a regular file at the same path: the source resumes
-after the lines it had read, the restored rows replay through the query with the batch
-boundaries they had, and the sink keeps what the replay repeats. Its output must match the
-golden output as the suite compares it, and the saved table must hold every input line once,
-in batches of 32 as the source read them.
+output file has lines and its state directory holds what it read, the process is stopped.
+The second run reads the whole input from a regular file at the same path: the source
+resumes after the lines it had read, the restored rows replay through the query with the
+batch boundaries they had, and the sink keeps what the replay repeats. Its output must match
+the golden output as the suite compares it, and the saved table must hold every input line
+once, in batches of 32 as the source read them.
 
 The pieces are tested in-process below: the sink file that is written again
 (:class:`~arroyo_lite.connectors.single_file.resume.ResumedFile`), the source's line
@@ -19,30 +19,18 @@ batches read from a pipe, and the batch boundaries of restored tables.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import json
 import os
-import shutil
 import signal
-import subprocess
-import sys
 import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 
 from arroyo_lite import Session
-from arroyo_lite.config import TableKind
 from arroyo_lite.connectors.single_file.operator import BATCH_LINES, LineReader
 from arroyo_lite.connectors.single_file.resume import ResumedFile, common_prefix
-from arroyo_lite.runtime.persist import StateDir
-from arroyo_lite.runtime.segments import MAGIC
-from arroyo_lite.sql import compile_sql
-from tests import arroyo_suite
+from tests import arroyo_suite, restart_suite
 
 #: How long to wait for a process to reach the point where the test stops it (a bound on
 #: waiting, never an assertion about speed).
@@ -195,70 +183,14 @@ def test_a_restored_table_has_the_batch_boundaries_the_source_made(tmp_path: Pat
 
 # --- suite queries stopped in the middle and started again ------------------------------
 
-#: (query, its input file): windowed queries, then updating ones (debezium sinks).
-QUERIES = {
-    "hourly_by_event_type": "cars.json",  # tumble, event_time_field
-    "tight_watermark": "cars.json",  # tumble through a view, WATERMARK FOR
-    "active_drivers": "cars.json",  # updating aggregate over an updating aggregate
-    "grouped_aggregates": "impulse.json",  # updating GROUP BY, PRIMARY KEY
-}
-#: Each signal on a windowed and an updating query (each case starts two processes: the
-#: suite's time is kept for the pairs that differ).
+#: Each signal on a windowed and an updating query (each case starts two processes, so the
+#: pytest run keeps to these; ``python tests/restart_suite.py`` runs every matching query).
 CASES = [
-    ("hourly_by_event_type", signal.SIGTERM),
-    ("tight_watermark", signal.SIGKILL),
-    ("active_drivers", signal.SIGKILL),
-    ("grouped_aggregates", signal.SIGTERM),
+    ("hourly_by_event_type", signal.SIGTERM),  # tumble, event_time_field
+    ("tight_watermark", signal.SIGKILL),  # tumble through a view, WATERMARK FOR
+    ("active_drivers", signal.SIGKILL),  # updating aggregate of an updating aggregate
+    ("grouped_aggregates", signal.SIGTERM),  # updating GROUP BY into a PRIMARY KEY sink
 ]
-
-
-def _command(script: Path, state: Path) -> list[str]:
-    run = [sys.executable, "-c", "from arroyo_lite.cli import main; main()", "run"]
-    return [*run, str(script), "--no-progress", "--state-dir", str(state)]
-
-
-@contextlib.contextmanager
-def _pipe_writer(fifo: Path, process: subprocess.Popen[bytes]) -> Iterator[int]:
-    """The write end of ``fifo``, once ``process`` has opened it to read."""
-    deadline = time.monotonic() + READY_WITHIN_S
-    while True:
-        try:
-            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-            break
-        except OSError as e:
-            if e.errno != errno.ENXIO:  # ENXIO: no reader yet
-                raise
-        assert process.poll() is None, "the pipeline ended before it opened its input"
-        assert time.monotonic() < deadline, "the pipeline did not open its input"
-        time.sleep(0.02)
-    os.set_blocking(fd, True)
-    try:
-        yield fd
-    finally:
-        os.close(fd)
-
-
-def _saved(state: Path, table: str) -> bool:
-    """Whether the state directory holds a record of ``table`` (rows, source state)."""
-    segments = (state / "tables" / table).glob("*.arrows")
-    return any(p.stat().st_size > len(MAGIC) for p in segments)
-
-
-def _wait_until_partway(
-    output: Path, state: Path, table: str, process: subprocess.Popen[bytes]
-) -> None:
-    """Until the sink has written lines and the state directory holds rows."""
-    deadline = time.monotonic() + READY_WITHIN_S
-    while not (output.exists() and b"\n" in output.read_bytes() and _saved(state, table)):
-        assert process.poll() is None, "the first run ended before it was stopped"
-        assert time.monotonic() < deadline, "the first run wrote no output"
-        time.sleep(0.05)
-
-
-def _source_table(sql: str) -> tuple[str, pa.Schema]:
-    program = compile_sql(sql, file="query.sql")
-    (table,) = [t for t in program.tables if t.kind is TableKind.SOURCE]
-    return table.name, table.output_schema()
 
 
 @needs_corpus
@@ -266,55 +198,5 @@ def _source_table(sql: str) -> tuple[str, pa.Schema]:
 def test_a_suite_query_stopped_and_restarted_writes_the_golden_output(
     tmp_path: Path, name: str, stop: signal.Signals
 ) -> None:
-    input_name = QUERIES[name]
-    inputs = tmp_path / "inputs"
-    inputs.mkdir()
-    original = (arroyo_suite.INPUTS / input_name).read_bytes()
-    lines = original.splitlines(keepends=True)
-    output = tmp_path / "out.json"
-    text = (arroyo_suite.QUERIES / f"{name}.sql").read_text(encoding="utf-8")
-    sql = text.replace("$input_dir", str(inputs)).replace("$output_path", str(output))
-    script = tmp_path / "query.sql"
-    script.write_text(sql, encoding="utf-8")
-    state = tmp_path / "state"
-    table, schema = _source_table(sql)
-    golden = arroyo_suite.GOLDEN / f"{name}.json"
-    keys = arroyo_suite.header(text, "pk")
-    pk = keys.split(",") if keys else None
-
-    # First run: half the input through a pipe, then stopped while it waits for more.
-    fifo = inputs / input_name
-    os.mkfifo(fifo)
-    first = subprocess.Popen(_command(script, state), stderr=subprocess.PIPE)
-    try:
-        with _pipe_writer(fifo, first) as fd:
-            os.write(fd, b"".join(lines[: len(lines) // 2]))
-            _wait_until_partway(output, state, table.lower(), first)
-            first.send_signal(stop)
-            first.wait(READY_WITHIN_S)
-    finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
-    stderr = first.stderr.read().decode() if first.stderr else ""
-    if stop is signal.SIGTERM:
-        assert first.returncode == 0, stderr
-    else:
-        assert first.returncode == -signal.SIGKILL
-    interrupted = arroyo_suite.compare(output, golden, pk)
-    assert interrupted is not None, "the first run was not stopped in the middle"
-
-    # Second run: the whole input, from a regular file; it ends by itself.
-    fifo.unlink()
-    shutil.copyfile(arroyo_suite.INPUTS / input_name, fifo)
-    second = subprocess.run(
-        _command(script, state), capture_output=True, text=True, timeout=300, check=False
-    )
-    assert second.returncode == 0, second.stderr
-    assert arroyo_suite.compare(output, golden, pk) is None
-
-    # The source resumed where it was (no line read twice), in batches of 32 as it read.
-    batches, _ = StateDir(state, lock=False).load_table(table, schema)
-    sizes = [b.num_rows for b in batches]
-    assert sum(sizes) == len(lines)
-    assert all(size == BATCH_LINES for size in sizes[:-1])
+    outcome = restart_suite.run_query(name, stop, tmp_path, require_output=True)
+    assert outcome.matched, outcome.reason

@@ -1,13 +1,15 @@
 """The running sides of a ``single_file`` table.
 
-:class:`SingleFileSource` reads the file on a worker thread (the loop never blocks on disk),
-decodes :data:`BATCH_LINES` lines at a time with the table's decoder (batch boundaries matter:
-each batch advances the watermark, as Arroyo's source batches of 32 do in its test suite),
-and returns at the end of the file, which makes it *finished*. The number of lines read is its
-durable state (``lines_read``, as Arroyo's source keeps), so a restarted source resumes.
+:class:`SingleFileSource` reads the file on a worker thread (the loop never blocks on disk)
+through a :class:`LineReader`, decodes :data:`BATCH_LINES` lines at a time with the table's
+decoder (batch boundaries matter: each batch advances the watermark, as Arroyo's source
+batches of 32 do in its test suite), and returns at the end of the file, which makes it
+*finished*. The number of lines read is its durable state (``lines_read``, as Arroyo's source
+keeps), so a restarted source resumes.
 
-:class:`SingleFileSink` replaces the file when it opens and appends each batch's encoded
-lines, flushing them to disk whenever the runtime has nothing more queued.
+:class:`SingleFileSink` replaces the file when it opens (or, with ``--state-dir``, writes it
+again keeping what the replay repeats: :mod:`.resume`) and appends each batch's encoded
+lines, flushing them whenever the runtime has nothing more queued.
 """
 
 from __future__ import annotations
