@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -47,7 +48,7 @@ def run_sql(
     from arroyo_lite.sql.statements import Query
     from arroyo_lite.terminal.diagnostics import render_error
     from arroyo_lite.terminal.logs import configure_logging
-    from arroyo_lite.terminal.signals import StopRequested
+    from arroyo_lite.terminal.signals import StopRequested, stop_on_signals
     from arroyo_lite.terminal.watch import run_queries
 
     err = Console(file=sys.stderr, emoji=False, highlight=False, soft_wrap=True)
@@ -55,7 +56,9 @@ def run_sql(
     show_progress = sys.stderr.isatty() if progress is None else progress
     out = sys.stdout.buffer
     try:
-        with Session(state_dir=state_dir, env=env) as session:
+        # From the start, not only once the queries run: the sources start at CREATE TABLE,
+        # and a SIGTERM meanwhile must still stop them cleanly (state saved, exit 0).
+        with stop_on_signals(threading.Event()), Session(state_dir=state_dir, env=env) as session:
             try:
                 program = session.execute(sql, file=file)
             except ArroyoLiteError as e:
