@@ -14,7 +14,9 @@ Each run, as Arroyo's ``smoke_tests.rs`` does with a checkpoint and a restore:
 2. once the state directory holds every line fed (rounded down to the source's batches of
    32) for every source, and the sink has written a line if ``require_output``, the process
    gets the signal (SIGTERM: it stops cleanly; SIGKILL: a crash);
-3. the output must then differ from the golden one (the run was stopped in the middle);
+3. with ``require_output`` the output must then differ from the golden one (the run was
+   stopped in the middle; without, a query whose half input already gives the golden
+   output, as ``count(distinct ...)`` of a constant, is noted);
 4. the pipes become regular files holding every line, and the pipeline runs again with the
    same state directory until it ends by itself: its output must match the golden output as
    the suite compares it, and each source's saved table must hold every line once, in
@@ -213,9 +215,12 @@ def run_query(
         interrupt(prepared, stop, require_output=require_output)
     except RuntimeError as e:
         return Outcome(name, stop, False, str(e))
+    note = ""
     try:
         if arroyo_suite.compare(prepared.output, golden, keys) is None:
-            return Outcome(name, stop, False, "the first run was not stopped in the middle")
+            if require_output:
+                return Outcome(name, stop, False, "the first run was not stopped in the middle")
+            note = " (the first run's output already matched: half the input gives it)"
     except ValueError:
         pass  # a changelog cut short is in the middle too
     done = restart(prepared)
@@ -233,7 +238,7 @@ def run_query(
             return Outcome(name, stop, False, f"saved {sum(sizes)} rows of {pipe.name}")
         if any(size != BATCH_LINES for size in sizes[:-1]):
             return Outcome(name, stop, False, f"saved batches of {sorted(set(sizes))} rows")
-    return Outcome(name, stop, True)
+    return Outcome(name, stop, True, note)
 
 
 SIGNALS = {
@@ -260,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 outcome = run_query(name, stop, Path(tmp))
             total += 1
             matched += outcome.matched
-            status = "ok" if outcome.matched else f"FAIL: {outcome.reason}"
+            status = f"ok{outcome.reason}" if outcome.matched else f"FAIL: {outcome.reason}"
             print(f"{name:40} {stop.name:8} {status}", flush=True)
     print(f"{matched}/{total} restarts match the golden output")
     return 0

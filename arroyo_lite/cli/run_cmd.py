@@ -55,13 +55,16 @@ def run_sql(
     configure_logging(sys.stderr, reporter=True)
     show_progress = sys.stderr.isatty() if progress is None else progress
     out = sys.stdout.buffer
+    # From the start, not only once the queries run: the sources start at CREATE TABLE, and
+    # a SIGTERM meanwhile must still stop them cleanly (state saved, exit 0).
+    stopping = threading.Event()
     try:
-        # From the start, not only once the queries run: the sources start at CREATE TABLE,
-        # and a SIGTERM meanwhile must still stop them cleanly (state saved, exit 0).
-        with stop_on_signals(threading.Event()), Session(state_dir=state_dir, env=env) as session:
+        with stop_on_signals(stopping), Session(state_dir=state_dir, env=env) as session:
             try:
                 program = session.execute(sql, file=file)
             except ArroyoLiteError as e:
+                if stopping.is_set():  # a query the stop interrupted: not an error
+                    return 0
                 err.print(render_error(e, sql, file=file), markup=False)
                 return 1
             tune_gc()
@@ -92,8 +95,15 @@ def run_sql(
     except (KeyboardInterrupt, StopRequested):
         return 0
     except ArroyoLiteError as e:
+        if stopping.is_set():
+            return 0
         err.print(render_error(e, sql, file=file), markup=False)
         return 1
+    except RuntimeError:
+        # DuckDB turns a signal that lands during one of its calls into "Query interrupted".
+        if stopping.is_set():
+            return 0
+        raise
 
 
 # Options shared by run, demo and repl (one definition each, so they cannot drift apart).
