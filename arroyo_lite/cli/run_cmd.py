@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -48,18 +49,23 @@ def run_sql(
     from arroyo_lite.sql.statements import Query
     from arroyo_lite.terminal.diagnostics import render_error
     from arroyo_lite.terminal.logs import configure_logging
-    from arroyo_lite.terminal.signals import StopRequested
+    from arroyo_lite.terminal.signals import StopRequested, stop_on_signals
     from arroyo_lite.terminal.watch import run_queries
 
     err = Console(file=sys.stderr, emoji=False, highlight=False, soft_wrap=True)
     configure_logging(sys.stderr, reporter=True)
     show_progress = sys.stderr.isatty() if progress is None else progress
     out = sys.stdout.buffer
+    # From the start, not only once the queries run: the sources start at CREATE TABLE, and
+    # a SIGTERM meanwhile must still stop them cleanly (state saved, exit 0).
+    stopping = threading.Event()
     try:
-        with Session(state_dir=state_dir, env=env) as session:
+        with stop_on_signals(stopping), Session(state_dir=state_dir, env=env) as session:
             try:
                 program = session.execute(sql, file=file)
             except ArroyoLiteError as e:
+                if stopping.is_set():  # a query the stop interrupted: not an error
+                    return 0
                 err.print(render_error(e, sql, file=file), markup=False)
                 return 1
             tune_gc()
@@ -91,8 +97,15 @@ def run_sql(
     except (KeyboardInterrupt, StopRequested):
         return 0
     except ArroyoLiteError as e:
+        if stopping.is_set():
+            return 0
         err.print(render_error(e, sql, file=file), markup=False)
         return 1
+    except RuntimeError:
+        # DuckDB turns a signal that lands during one of its calls into "Query interrupted".
+        if stopping.is_set():
+            return 0
+        raise
 
 
 # Options shared by run, demo and repl (one definition each, so they cannot drift apart).

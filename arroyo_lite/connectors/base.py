@@ -101,7 +101,8 @@ class SourceContext:
     it when a state directory is set (Arroyo checkpoints the same). ``env`` is where
     ``{{ VAR }}`` values come from. ``replays_inputs`` tells a sink that its query starts
     again from restored tables (``--state-dir``): rows it wrote in an earlier run come again
-    first, so a sink that records what it acknowledged can skip them.
+    first, so a sink that records what it acknowledged can skip them (``filesystem``), or one
+    that can read back what it wrote can keep what the replay repeats (``single_file``).
     """
 
     clock: Clock = field(default_factory=SystemClock)

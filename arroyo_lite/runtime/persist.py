@@ -48,7 +48,7 @@ import logging
 import os
 import shutil
 import urllib.parse
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +90,16 @@ def _encode_state(state: dict[str, bytes]) -> dict[bytes, bytes]:
     return {STATE_KEY.encode(): json.dumps(payload, sort_keys=True).encode()}
 
 
+#: Rows to save: a table (one batch), or batches saved one by one (a source's batches).
+Rows = pa.Table | Sequence[pa.RecordBatch]
+
+
+def _batches(rows: Rows) -> list[pa.RecordBatch]:
+    if isinstance(rows, pa.Table):
+        return rows.combine_chunks().to_batches() if rows.num_rows else []
+    return [batch for batch in rows if batch.num_rows]
+
+
 def _decode_state(metadata: pa.KeyValueMetadata | None) -> dict[str, bytes] | None:
     if metadata is None:
         return None
@@ -119,14 +129,16 @@ class SegmentWriter:
         self.schema = schema
         self._file = RecordFile(path)
 
-    def write(self, table: pa.Table, state: dict[str, bytes] | None = None) -> None:
-        """Append ``table``'s rows; ``state`` (if given) rides on the last batch written.
+    def write(self, rows: Rows, state: dict[str, bytes] | None = None) -> None:
+        """Append ``rows``; ``state`` (if given) rides on the last batch written.
 
-        On ``OSError`` (a full disk) the segment is left as it was before the call (and
-        does not exist if this was its first write)."""
-        batches = table.combine_chunks().to_batches() if table.num_rows else []
+        ``rows`` is a table (saved as one batch) or the source's batches, each saved as a
+        batch of its own: loading appends them one by one, so the restored table keeps
+        their boundaries. On ``OSError`` (a full disk) the segment is left as it was before
+        the call (and does not exist if this was its first write)."""
+        batches = _batches(rows)
         if state is not None and not batches:
-            batches = [pa.RecordBatch.from_pylist([], schema=table.schema)]
+            batches = [pa.RecordBatch.from_pylist([], schema=self.schema)]
         if not batches:
             return
         last = len(batches) - 1
@@ -262,7 +274,7 @@ class StateDir:
         return bool(self._damaged.get(name.lower()))
 
     def rewrite_table(
-        self, name: str, schema: pa.Schema, data: pa.Table, state: dict[str, bytes]
+        self, name: str, schema: pa.Schema, data: Rows, state: dict[str, bytes]
     ) -> None:
         """Replace every segment of ``name`` by one holding ``data`` and ``state``.
 
@@ -338,7 +350,7 @@ class _Work:
     """
 
     table: _Tracked
-    rows: pa.Table
+    rows: Rows
     state: dict[str, bytes] | None
     undo: tuple[int, dict[str, bytes] | None, int]
     rewrite: bool = False
@@ -425,26 +437,24 @@ class Persister:
                 if snap is None:
                     continue
                 undo = (t.high_water, t.saved_state, t.saved_rows)
-                fresh = t.rows and snap.end_row > t.high_water
-                rows = snap.since(t.high_water) if fresh else None
+                # One batch per source batch: a restored table keeps the same boundaries.
+                rows = (snap.source_batches(t.high_water) or None) if t.rows else None
                 t.high_water = snap.end_row
                 state = dict(t.state)
                 changed_state = state if state != t.saved_state else None
                 if changed_state is not None:
                     t.saved_state = state
                 if rows is not None:
-                    t.saved_rows += rows.num_rows
+                    t.saved_rows += sum(batch.num_rows for batch in rows)
                 if t.rows and t.saved_rows > 2 * snap.num_rows + self.rewrite_slack:
                     # Retention dropped most saved rows: replace the segments by the rows
                     # kept (zero-copy here; written on the worker thread).
                     t.saved_state = state
                     t.saved_rows = snap.num_rows
-                    work.append(_Work(t, snap.to_table(), state, undo, rewrite=True))
+                    kept = snap.source_batches(snap.first_row)
+                    work.append(_Work(t, kept, state, undo, rewrite=True))
                 elif rows is not None or changed_state is not None:
-                    empty = t.schema.empty_table()
-                    work.append(
-                        _Work(t, rows if rows is not None else empty, changed_state, undo)
-                    )
+                    work.append(_Work(t, rows or [], changed_state, undo))
             if not work:
                 return
             loop = asyncio.get_running_loop()

@@ -29,7 +29,9 @@ as a high-water mark: :meth:`TableSnapshot.since` returns the rows at or after a
 
 from __future__ import annotations
 
+import bisect
 import collections
+import itertools
 import logging
 import math
 import threading
@@ -109,6 +111,32 @@ class TableSnapshot:
             out.append(batch.slice(skip) if skip else batch)
             skip = 0
         return pa.Table.from_batches(out, schema=self.schema)
+
+    def source_batches(self, row: int) -> list[pa.RecordBatch]:
+        """Rows with global index >= ``row``, one batch per batch the source appended
+        (cut at :attr:`marks`; rows older than the oldest mark kept come as one batch).
+
+        What the state writer saves, so that a restored table has the same batch
+        boundaries, and hence the same watermarks, as the table it was saved from.
+        """
+        start = max(row, self.first_row)
+        if start >= self.end_row:
+            return []
+        rows = self.since(start)
+        cuts = [m for m in self.marks[bisect.bisect_right(self.marks, start) :] if m < self.end_row]
+        bounds = [start, *cuts, self.end_row]
+        return [
+            _contiguous(rows.slice(lo - start, hi - lo))
+            for lo, hi in itertools.pairwise(bounds)
+        ]
+
+
+def _contiguous(rows: pa.Table) -> pa.RecordBatch:
+    """``rows`` as one batch (no copy when they are one chunk already)."""
+    batches = rows.to_batches()
+    if len(batches) == 1:
+        return batches[0]
+    return rows.combine_chunks().to_batches()[0]
 
 
 class _Table:

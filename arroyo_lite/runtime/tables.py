@@ -128,6 +128,7 @@ class Tables:
             batches = []
         if batches or state or self.state.damaged(name):  # (a rewrite sets damage aside)
             self.store.append_many(name, batches)
-            kept = self.store.snapshot([name])[name.lower()].to_table()
+            snap = self.store.snapshot([name])[name.lower()]
+            kept = snap.source_batches(snap.first_row)  # (with their batch boundaries)
             self.state.rewrite_table(name, schema, kept, state)
         context.state.update(state)

@@ -1,10 +1,12 @@
 """The ``single_file`` connector: Arroyo's bounded file source and file sink (its test harness).
 
-A source reads ``path`` line by line, decoding every :data:`.operator.BATCH_LINES` lines as one
-batch with the table's format, and is *finished* at the end of the file: a pipeline of
-finished sources ends by itself. A sink writes one encoded line per row (``format = 'json'``)
-or per change (``format = 'debezium_json'``) to ``path``, which it replaces. ``arroyo-lite
-test`` has nothing to contact for it (the default probe says so).
+A source reads ``path`` line by line (a named pipe as lines arrive), decoding every
+:data:`.operator.BATCH_LINES` lines as one batch with the table's format, and is *finished* at
+the end of the file: a pipeline of finished sources ends by itself. A sink writes one encoded
+line per row (``format = 'json'``) or per change (``format = 'debezium_json'``) to ``path``,
+which it replaces (with ``--state-dir``: writes again, keeping what a restart's replay
+repeats, :mod:`.resume`). ``arroyo-lite test`` has nothing to contact for it (the default
+probe says so).
 """
 
 from __future__ import annotations
