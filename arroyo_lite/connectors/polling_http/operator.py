@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, MutableMapping
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 import aiohttp
@@ -91,6 +91,24 @@ class _Page:
     batch: pa.RecordBatch | None = None
     skipped: int = 0
     key_state: bytes | None = None
+
+
+@dataclass
+class _PollOutput:
+    """The rows and source state of one poll's pages, committed together once every page
+    is in: readers see a poll's rows as one batch (never the first pages without the rest),
+    and the state that describes them (seen keys) changes in the same step (see persist)."""
+
+    batches: list[pa.RecordBatch] = field(default_factory=list)
+    state: dict[str, bytes] = field(default_factory=dict)
+
+    def commit(self, emit: Emit, state: MutableMapping[str, bytes]) -> None:
+        if len(self.batches) == 1:
+            emit(self.batches[0])
+        elif self.batches:
+            (batch,) = pa.Table.from_batches(self.batches).combine_chunks().to_batches()
+            emit(batch)
+        state.update(self.state)
 
 
 class PollingHttpOperator(SourceOperator):
@@ -316,9 +334,11 @@ class PollingHttpOperator(SourceOperator):
                 # 'snapshot': the pages' rows are one snapshot, compared once all are in.
                 pages_rows: list[pa.RecordBatch] | None = [] if self._snapshot is not None else None
                 complete = True
+                out = _PollOutput()
                 for page, response in enumerate(responses, start=1):
                     info = PageInfo(response, poll, page)
-                    complete &= await self._take(response, emit, info, pages_rows)
+                    complete &= await self._take(response, out, info, pages_rows)
+                out.commit(emit, self.context.state)
                 if pages_rows is not None:
                     await self._take_snapshot(pages_rows, emit, complete=complete)
             if validators is not None:
@@ -369,13 +389,13 @@ class PollingHttpOperator(SourceOperator):
     async def _take(
         self,
         response: HttpResponse,
-        emit: Emit,
+        out: _PollOutput,
         info: PageInfo,
         collect: list[pa.RecordBatch] | None = None,
     ) -> bool:
-        """Count, decode and emit one page's body (skipped if unchanged); with ``collect``
-        (``snapshot``) the rows are added to it instead of emitted. Returns whether every
-        record of the page decoded (none dropped as bad data)."""
+        """Count and decode one page's body (skipped if unchanged), its rows and key state
+        added to the poll's ``out``; with ``collect`` (``snapshot``) the rows are added to it
+        instead. Returns whether every record of the page decoded (none dropped as bad data)."""
         status = self.status
         received_at_ns = self.context.clock.time_ns()
         body = response.body
@@ -410,10 +430,10 @@ class PollingHttpOperator(SourceOperator):
         # Rows and the state describing them change together, on the loop (see persist).
         if page.batch is not None and page.batch.num_rows:
             status.rows += page.batch.num_rows
-            emit(page.batch)
+            out.batches.append(page.batch)
         status.deduplicated_rows += page.skipped
         if page.key_state is not None and self._keys is not None:
-            self.context.state[keys.STATE_KEY] = page.key_state
+            out.state[keys.STATE_KEY] = page.key_state
             status.state_keys = len(self._keys)
             status.state_bytes = self._keys.nbytes
         if page.digest is not None and self._tracker is not None:
