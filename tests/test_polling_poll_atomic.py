@@ -20,7 +20,8 @@ pytestmark = pytest.mark.timeout(120)
 
 def test_a_polls_pages_appear_together_in_one_batch() -> None:
     state = CollectionState()
-    state.put(*({"id": k, "score": n} for n, k in enumerate("abcde")))  # pages: ab | cd | e (offsets 0, 2, 4)
+    # Pages of 2: ab | cd | e, at offsets 0, 2 and 4.
+    state.put(*({"id": k, "score": n} for n, k in enumerate("abcde")))
     page_3_asked = threading.Event()
     release = threading.Event()
 
