@@ -120,7 +120,7 @@ async def test_a_path_selecting_a_scalar_is_bad_data(feed: Any) -> None:
     ("options", "message"),
     [
         ("'records.path' = '$.a[*].b'", "[*] is only allowed at the end"),
-        ("'records.path' = '$..a'", "unexpected text at '..a'"),
+        ("'records.path' = '$..a'", "cannot read the path '$..a' at '..a'"),
         ("'records.path' = '$.data', format = 'raw_string'", "needs format = 'json'"),
         ("'records.path' = '$.data', framing = 'newline'", "remove 'framing'"),
         ("emit_behavior = 'dedup'", "emit_behavior = 'dedup' needs a PRIMARY KEY column"),

@@ -1,8 +1,8 @@
 """Record paths: which part of a JSON body holds the records (``records.path = '$.features'``).
 
 Most APIs wrap their records (``{"data": [...]}``, GeoJSON's ``{"features": [...]}``). A
-:class:`RecordPath` is a small JSONPath: ``$`` followed by member names (``.name`` or
-``['name']``), optionally ending in ``[*]`` (``$.data`` and ``$.data[*]`` mean the same: the
+:class:`RecordPath` is a path of the one grammar (:mod:`arroyo_lite.formats.json_path`) made of
+member names, optionally ending in ``[*]`` (``$.data`` and ``$.data[*]`` mean the same: the
 elements of the array there). What it selects in a body:
 
 * an array: one record per element;
@@ -22,61 +22,39 @@ Two ways to apply it, with the same answers:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
-_NAME = re.compile(r"\.([A-Za-z_$][A-Za-z0-9_$-]*)")
-_QUOTED = re.compile(r"\[\s*(?:'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\")\s*\]")
-_ALL = re.compile(r"\[\s*\*\s*\]")
+from arroyo_lite.formats.json_path import RECORDS_HINT, JsonPath, JsonPathError, parse_path
 
-
-class RecordPathError(ValueError):
-    """A record path that cannot be parsed; ``str()`` says why and ``hint`` how to fix it."""
-
-    def __init__(self, message: str, hint: str) -> None:
-        super().__init__(message)
-        self.hint = hint
+RecordPathError = JsonPathError  # the name this module's callers know
 
 
 @dataclass(frozen=True, slots=True)
 class RecordPath:
-    """The member names from the body's root to the records (empty: the body itself)."""
+    """A :class:`JsonPath` of member names (optionally ending in ``[*]``) from the body's root
+    to the records; ``keys`` are those names (empty: the body itself)."""
 
-    text: str
+    path: JsonPath
     keys: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        return self.path.text
+
+    @classmethod
+    def of(cls, path: JsonPath) -> RecordPath:
+        """The record path ``path`` spells; raises :class:`JsonPathError` for indices or a
+        ``[*]`` before the end."""
+        path.require(wildcard="last", index=False, empty=True, hint=RECORDS_HINT)
+        return cls(path, path.keys)
 
     @classmethod
     def parse(cls, text: str) -> RecordPath:
-        """Parse ``$.a.b``, ``$['a']['b']``, ``$.a[*]``; raises :class:`RecordPathError`."""
-        source = text.strip()
-        if not source:
-            raise RecordPathError("invalid record path '': it is empty", hint="write '$.data'")
-        if not source.startswith("$"):
-            # 'data.items' as dlt's data_selector and the cursor paths write it.
-            source = "$" + (source if source.startswith("[") else "." + source)
-        keys: list[str] = []
-        pos = 1
-        while pos < len(source):
-            for pattern in (_NAME, _QUOTED):
-                match = pattern.match(source, pos)
-                if match is not None:
-                    keys.append(next(g for g in match.groups() if g is not None))
-                    pos = match.end()
-                    break
-            else:
-                wildcard = _ALL.match(source, pos)
-                if wildcard is not None and wildcard.end() == len(source):
-                    break  # a final [*]: the array's elements, which is what is selected
-                what = "[*] is only allowed at the end" if wildcard else "unexpected text"
-                raise RecordPathError(
-                    f"invalid record path '{text}': {what} at '{source[pos:]}'",
-                    hint="write member names from the root: '$.data', '$.result.items[*]' or "
-                    "$['odd key']",
-                )
-        return cls(text, tuple(keys))
+        """Parse ``$.a.b``, ``$['a']['b']``, ``$.a[*]``; raises :class:`JsonPathError`."""
+        return cls.of(parse_path(text, RECORDS_HINT))
 
     def nest(self, records: pa.Schema) -> pa.Schema:
         """The schema pyarrow reads a whole body with: ``records`` as a list at the path.
@@ -120,10 +98,7 @@ class RecordPath:
         Returns ``(kind, selected)``: ``("records", list)``, ``("record", dict)``,
         ``("none", None)`` when the path selects nothing, or ``("bad", value)`` for a scalar.
         """
-        for key in self.keys:
-            if not isinstance(value, dict):
-                return "none", None
-            value = value.get(key)
+        value = self.path.find(value)
         if value is None:
             return "none", None
         if isinstance(value, list):

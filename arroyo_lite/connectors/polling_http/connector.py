@@ -12,7 +12,7 @@ after substitution, but secret values never appear in a message.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -20,7 +20,6 @@ from arroyo_lite.config import Format, TableConfig
 from arroyo_lite.connectors.base import Connector, SourceContext, SourceOperator
 from arroyo_lite.connectors.http_options import check_headers
 from arroyo_lite.connectors.options import MissingOptionError
-from arroyo_lite.connectors.polling_http.jsonpath import PathError, compile_path
 from arroyo_lite.connectors.polling_http.options import OPTIONS, PollingHttpOptions
 from arroyo_lite.connectors.polling_http.templates import (
     SAMPLE_VALUES,
@@ -31,7 +30,8 @@ from arroyo_lite.connectors.polling_http.templates import (
 )
 from arroyo_lite.errors import SqlError
 from arroyo_lite.formats.decoders import DECODABLE_NAMES
-from arroyo_lite.formats.records import RecordPath, RecordPathError
+from arroyo_lite.formats.json_path import JsonPath, JsonPathError, value_path
+from arroyo_lite.formats.records import RecordPath
 from arroyo_lite.secrets import (
     VAR_PATTERN,
     MissingVariableError,
@@ -185,12 +185,9 @@ class PollingHttpConnector(Connector):
         """``records.path`` parses, and the format can hold records (structured JSON)."""
         if text is None:
             return
-        option = where.get("records.path")
-        try:
-            RecordPath.parse(text)
-        except RecordPathError as e:
-            options.report(options.error(str(e), option, hint=e.hint), "records.path")
+        if not _path_is_valid("records.path", text, RecordPath.parse, where, options):
             return
+        option = where.get("records.path")
         fmt = table.format
         if fmt is None:
             return  # 'format must be set' is reported
@@ -293,17 +290,7 @@ class PollingHttpConnector(Connector):
         """``cursor.path`` must be a path; ``[[ cursor ]]`` needs exactly one source."""
         path, header = pulled.values["cursor.path"], pulled.values["cursor.header"]
         if path is not None:
-            try:
-                compile_path(path)
-            except PathError as e:
-                options.report(
-                    options.error(
-                        f"invalid value for 'cursor.path': {e}",
-                        pulled.where.get("cursor.path"),
-                        hint="write a path such as '$.meta.next_cursor' or 'items[-1].id'",
-                    ),
-                    "cursor.path",
-                )
+            _path_is_valid("cursor.path", path, value_path, pulled.where, options)
         if path is not None and header is not None:
             options.report(
                 options.error(
@@ -336,12 +323,7 @@ class PollingHttpConnector(Connector):
             if where is None:
                 continue
             if key.endswith("_path") and pulled.values[key] is not None:
-                try:
-                    compile_path(pulled.values[key])
-                except PathError as e:
-                    options.report(
-                        options.error(f"invalid value for '{key}': {e}", where), key
-                    )
+                _path_is_valid(key, pulled.values[key], value_path, pulled.where, options)
             if kind not in kinds and not options.is_invalid("pagination.type") and not (
                 options.is_invalid(key)
             ):
@@ -440,3 +422,22 @@ def _template_problem(value: str) -> tuple[str, str | None] | None:
     except TemplateError as e:
         return e.message, e.hint
     return None
+
+
+def _path_is_valid(
+    key: str,
+    text: str,
+    parse: Callable[[str], JsonPath | RecordPath],
+    where: Mapping[str, OptionValue],
+    options: OptionReader,
+) -> bool:
+    """Parse the path option ``key`` by its use's rule; a bad one is reported (the one wording
+    of every path option: ``invalid value for 'key': what is wrong``, at the option)."""
+    try:
+        parse(text)
+    except JsonPathError as e:
+        options.report(
+            options.error(f"invalid value for '{key}': {e}", where.get(key), hint=e.hint), key
+        )
+        return False
+    return True

@@ -22,7 +22,7 @@ import orjson
 from yarl import URL
 
 from arroyo_lite.connectors.polling_http.http import HttpRequest, HttpResponse
-from arroyo_lite.connectors.polling_http.jsonpath import JsonPath, as_text
+from arroyo_lite.formats.json_path import JsonPath, as_text
 
 
 class Paginator:

@@ -30,7 +30,6 @@ from arroyo_lite.connectors.polling_http.http import (
     TransientHttpError,
     fetch,
 )
-from arroyo_lite.connectors.polling_http.jsonpath import JsonPath, PathError, compile_path
 from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
 from arroyo_lite.connectors.polling_http.paging import (
     BodyCursor,
@@ -57,6 +56,7 @@ from arroyo_lite.connectors.polling_http.templates import (
     parse,
 )
 from arroyo_lite.errors import FatalSourceError
+from arroyo_lite.formats.json_path import JsonPath, JsonPathError, value_path
 from arroyo_lite.secrets import MissingVariableError, Secrets, substitute
 
 
@@ -278,7 +278,7 @@ def poll_step(
             env=env,
         )
         cursor = CursorSource(
-            path=compile_path(options.cursor_path) if options.cursor_path else None,
+            path=value_path(options.cursor_path) if options.cursor_path else None,
             header=options.cursor_header,
             initial=options.cursor_initial,
         )
@@ -287,7 +287,7 @@ def poll_step(
         auth = auth_for(options, env, fixed, now)
     except MissingVariableError as e:
         raise FatalSourceError(str(e), hint="set the variable and start the table again") from e
-    except (TemplateError, PathError) as e:
+    except (TemplateError, JsonPathError) as e:
         raise FatalSourceError(str(e), hint=getattr(e, "hint", None)) from e
     return PollStep(
         request,
@@ -350,11 +350,11 @@ def auth_for(
 
 def paginator_for(options: PollingHttpOptions) -> Callable[[], Paginator]:
     """A fresh paginator per poll, of the table's ``pagination.type`` (paths compiled once).
-    Raises :class:`PathError` for a bad path (validation reports it first)."""
+    Raises :class:`JsonPathError` for a bad path (validation reports it first)."""
     kind = options.pagination_type
 
     def path(text: str | None) -> JsonPath | None:
-        return compile_path(text) if text else None
+        return value_path(text) if text else None
 
     has_more = path(options.pagination_has_more_path)
     records = Records(path(options.pagination_records_path))
@@ -362,10 +362,10 @@ def paginator_for(options: PollingHttpOptions) -> Callable[[], Paginator]:
     if kind == "header_link":
         return HeaderLink
     if kind == "json_link":
-        next_url = compile_path(options.pagination_next_url_path or "next")
+        next_url = value_path(options.pagination_next_url_path or "next")
         return lambda: JsonLink(next_url)
     if kind == "cursor":
-        cursor = compile_path(options.pagination_cursor_path or "next_cursor")
+        cursor = value_path(options.pagination_cursor_path or "next_cursor")
         param = options.pagination_cursor_param
         return lambda: BodyCursor(cursor, param, has_more)
     if kind == "offset":

@@ -13,8 +13,8 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 
 from arroyo_lite.connectors.polling_http.http import HttpResponse
-from arroyo_lite.connectors.polling_http.jsonpath import JsonPath, as_text
 from arroyo_lite.connectors.polling_http.templates import PollValues
+from arroyo_lite.formats.json_path import JsonPath, as_text
 
 LAST_SUCCESS_KEY = "polling_http.last_success_ns"
 CURSOR_KEY = "polling_http.cursor"
