@@ -231,7 +231,7 @@ def test_o_temporary_lookup_table_is_not_supported() -> None:
 def test_debezium_with_virtual_fields_keeps_arroyos_message() -> None:
     with pytest.raises(ValidationErrors) as info:
         compile_sql(
-            "CREATE TABLE d (a INT, b INT GENERATED ALWAYS AS (a + 1) STORED) WITH ("
+            "CREATE TABLE d (a INT PRIMARY KEY, b INT GENERATED ALWAYS AS (a + 1) STORED) WITH ("
             "connector = 'kafka', bootstrap_servers = 'k:9092', type = 'source', topic = 't', "
             "format = 'debezium_json');",
             env={},

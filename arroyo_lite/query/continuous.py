@@ -45,9 +45,9 @@ from typing import ClassVar, Protocol
 import duckdb
 import pyarrow as pa
 
-from arroyo_lite.query.changelog import Differ
+from arroyo_lite.query.changelog import Differ, is_changelog, with_key
 from arroyo_lite.query.duck import LiveRef, bind_sql, pin, query_error, run_sql
-from arroyo_lite.query.incremental import AggregateState, aggregate_state
+from arroyo_lite.query.incremental import AggregateState, aggregate_state, group_key_positions
 from arroyo_lite.query.shape import QueryKind, QueryShape
 from arroyo_lite.query.status_table import STATUS_SCHEMA, STATUS_TABLE
 from arroyo_lite.query.windows import (
@@ -112,6 +112,10 @@ class Plan:
     def __init__(self, kind: QueryKind, sources: frozenset[str]) -> None:
         self.kind = kind
         self.sources = sources
+        #: Positions of the result columns that identify a result row (an updating
+        #: aggregate's group keys; empty: none known). Its change batches name them
+        #: (:func:`~arroyo_lite.query.changelog.with_key`), so an update is one record.
+        self.key: tuple[int, ...] = ()
 
     def hold(self, last_eval: float, now: float) -> float:
         """Seconds to wait before evaluating a change seen at ``now`` (0 or less: at once)."""
@@ -508,7 +512,9 @@ def plan_for(
     ):
         state = aggregate_state(sql, sources, schemas)
         if state is not None:
-            return AggregatePlan(kind, sources, state, changelog=changelog)
+            plan: Plan = AggregatePlan(kind, sources, state, changelog=changelog)
+            plan.key = group_key_positions(sql)
+            return plan
     if kind is QueryKind.WINDOWED and shape is not None and sources:
         assigner = assigner_for(shape.windows)
         if assigner is not None:
@@ -520,7 +526,10 @@ def plan_for(
                 idle_micros=idle_micros or {},
                 per_window=shape.joins,
             )
-    return _PLANS[kind](kind, sources)
+    plan = _PLANS[kind](kind, sources)
+    if kind is QueryKind.UPDATING and sql is not None:
+        plan.key = group_key_positions(sql)
+    return plan
 
 
 class ContinuousQuery(Iterator[pa.RecordBatch]):
@@ -687,7 +696,9 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
                 return
             computed = self._computed(snaps)
             if computed is not None:  # the plan keeps state and computed its results
-                self._pending.extend(_one_batch(r) for r in computed if self.plan.keeps(r))
+                self._pending.extend(
+                    _one_batch(self._keyed(r)) for r in computed if self.plan.keeps(r)
+                )
                 return
             for pins in self.plan.inputs(snaps):
                 self._pin_all(pins)
@@ -753,7 +764,17 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
             result = self._differ.step(self._cursor, result)
             if result.num_rows == 0:
                 return None
-        return result
+        return self._keyed(result)
+
+    def _keyed(self, result: pa.Table) -> pa.Table:
+        """``result``, when it is a change batch, labelled with the plan's key columns (by
+        their names in it, which must be unambiguous)."""
+        if not self.plan.key or not is_changelog(result.schema):
+            return result
+        names = [result.column_names[i] for i in self.plan.key]
+        if any(result.column_names.count(n) != 1 for n in names):
+            return result
+        return with_key(result, names)
 
     def _noting_gap(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """``batch``, labelled with the rows missed before it (if any), which are counted

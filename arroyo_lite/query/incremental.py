@@ -244,6 +244,34 @@ def _keys(select: exp.Select, items: list[exp.Expr]) -> list[exp.Expr]:
     return keys
 
 
+def group_key_positions(sql: str) -> tuple[int, ...]:
+    """The positions of the result columns of DuckDB SQL ``sql`` that identify a result row:
+    its outermost SELECT's ``GROUP BY`` keys, each a result expression (as Arroyo keys an
+    updating aggregate's output by its group key). Empty when there is no ``GROUP BY``, a key
+    is not in the result, or a result expression may give a group several rows (UNNEST)."""
+    try:
+        tree = sqlglot.parse_one(sql, read="duckdb")
+    except sqlglot.errors.SqlglotError:
+        return ()
+    if not isinstance(tree, exp.Select) or not tree.args.get("group"):
+        return ()
+    items = [e.this if isinstance(e, exp.Alias) else e for e in tree.expressions]
+    if any(item.is_star or item.find(exp.Unnest, exp.Explode) for item in items):
+        return ()
+    try:
+        keys = _keys(tree, items)
+    except Unsupported:
+        return ()
+    shown = [_norm(item) for item in items]
+    positions = []
+    for key in keys:
+        norm = _norm(key)
+        if norm not in shown:
+            return ()
+        positions.append(shown.index(norm))
+    return tuple(positions)
+
+
 def _norm(node: exp.Expr) -> str:
     """A comparison key for expressions: identifiers case-folded (DuckDB's rule), quoting
     ignored."""

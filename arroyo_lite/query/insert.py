@@ -31,6 +31,7 @@ from arroyo_lite.config import (
 )
 from arroyo_lite.connectors.base import SinkOperator
 from arroyo_lite.errors import ArroyoLiteError, QueryError, SqlError
+from arroyo_lite.query.changelog import key_of, with_key
 from arroyo_lite.query.continuous import ContinuousQuery
 from arroyo_lite.query.engine import Engine, offset_position
 from arroyo_lite.query.shape import QueryKind
@@ -97,7 +98,19 @@ def conform(result: pa.Table, schema: pa.Schema, statement: Insert, now_ns: int)
     else:
         now = pa.repeat(pa.scalar(now_ns, pa.int64()), result.num_rows)
         arrays.append(now.view(TIMESTAMP_TYPE))
-    return pa.table(arrays, schema=schema)
+    return _carry_key(result, pa.table(arrays, schema=schema), columns, targets)
+
+
+def _carry_key(
+    result: pa.Table, table: pa.Table, columns: list[str], targets: list[str]
+) -> pa.Table:
+    """``table`` (``result`` mapped onto the sink's columns ``targets``) naming the key
+    ``result`` names (:func:`~arroyo_lite.query.changelog.key_of`), by the sink's names."""
+    key = key_of(result.schema)
+    if not key or any(columns.count(k) != 1 for k in key):
+        return table
+    by_lower = {name.lower(): name for name in table.column_names}
+    return with_key(table, [by_lower[targets[columns.index(k)].lower()] for k in key])
 
 
 def takes_changes(config: TableConfig) -> bool:

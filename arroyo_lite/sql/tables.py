@@ -161,6 +161,8 @@ class _TableBuilder:
         max_records = self._max_records()
         if keys_known:
             self.reader.check_leftovers(GENERIC_KEYS)
+        if columns_ok:
+            self._check_debezium_key(kind, fmt, columns)
         return replace(
             table,
             connector_options=connector_options,
@@ -204,6 +206,25 @@ class _TableBuilder:
             self.report(
                 SqlError("can't use virtual fields with debezium format", position=self.position)
             )
+
+    def _check_debezium_key(
+        self, kind: TableKind, fmt: FormatSpec | None, columns: list[ColumnSpec]
+    ) -> None:
+        """A ``debezium_json`` source needs a key to apply its changes by (Arroyo checks it
+        last, after the unknown options: ``crates/arroyo-planner/src/tables.rs``)."""
+        if kind is not TableKind.SOURCE or fmt is None or fmt.format is not Format.DEBEZIUM_JSON:
+            return
+        if any(c.primary_key for c in columns):
+            return
+        example = next((c.name for c in columns if not c.is_virtual), "id")
+        self.report(
+            self.reader.error(
+                "Debezium source must have at least one PRIMARY KEY field",
+                self.format_option,
+                hint=f"add PRIMARY KEY to the column(s) that identify a row, e.g. "
+                f"`{example} <type> PRIMARY KEY`",
+            )
+        )
 
     def _columns(
         self,
