@@ -48,6 +48,7 @@ from arroyo_lite.config import (
     changelog_key,
 )
 from arroyo_lite.errors import ConnectorError
+from arroyo_lite.formats.pandas_free import string_scalar
 
 Data = pa.Table | pa.RecordBatch
 
@@ -385,8 +386,8 @@ def _lines(column: pa.ChunkedArray[Any]) -> bytes:
     After appending ``\\n`` to every value, the string data buffer of the combined array is
     exactly the output; its first and last offsets say where it starts and ends.
     """
-    newline = pa.scalar("\n", pa.string())
-    empty = pa.scalar("", pa.string())
+    newline = string_scalar("\n")
+    empty = string_scalar("")
     joined: Any = pc.binary_join_element_wise(column, empty, newline)  # type: ignore[call-overload]
     joined = joined.combine_chunks()
     if joined.type not in (pa.string(), pa.large_string()):

@@ -29,6 +29,7 @@ import duckdb
 import pyarrow as pa
 
 from arroyo_lite.config import CHANGELOG_KEY, RETRACT_COLUMN, TIMESTAMP_COLUMN, changelog_key
+from arroyo_lite.formats.pandas_free import empty_table
 
 __all__ = [
     "KEY_METADATA",
@@ -132,7 +133,7 @@ def net(data: pa.Table) -> pa.Table:
         return data
     schema = net_schema(data.schema)
     if data.num_rows == 0:
-        return schema.empty_table()
+        return empty_table(schema)
     values = ", ".join(f'"{_quote(n)}"' for n in schema.names if n != TIMESTAMP_COLUMN)
     flag = f'"{RETRACT_COLUMN}"'
     weight = f"sum(CASE WHEN {flag} THEN -1 ELSE 1 END) OVER (PARTITION BY {values})"

@@ -45,6 +45,7 @@ from typing import ClassVar, Protocol
 import duckdb
 import pyarrow as pa
 
+from arroyo_lite.formats.pandas_free import empty_table
 from arroyo_lite.query.changelog import Differ, is_changelog, with_key
 from arroyo_lite.query.duck import LiveRef, bind_sql, pin, query_error, run_sql
 from arroyo_lite.query.incremental import AggregateState, aggregate_state, group_key_positions
@@ -203,7 +204,7 @@ class AppendPlan(Plan):
                 pin(other.name, other.since(self.high_waters[key]))
                 self.high_waters[key] = other.end_row
             elif key in self.high_waters:
-                pin(other.name, other.schema.empty_table())  # nothing new from this one
+                pin(other.name, empty_table(other.schema))  # nothing new from this one
             else:
                 pin(other.name, other)
         return True
@@ -361,7 +362,7 @@ class WindowedPlan(Plan):
                 rows += closing.num_rows
                 pins[snap.name] = closing
             elif key in self.sources:
-                pins[snap.name] = snap.schema.empty_table()
+                pins[snap.name] = empty_table(snap.schema)
             else:
                 pins[snap.name] = snap
         after, until = self.assigner.emit_range(previous, edge)
@@ -407,7 +408,7 @@ class WindowedPlan(Plan):
             if state is not None:
                 pins[snap.name] = state.closing(None)
             elif key in self.sources:
-                pins[snap.name] = snap.schema.empty_table()
+                pins[snap.name] = empty_table(snap.schema)
             else:
                 pins[snap.name] = snap
         after, _ = self.assigner.emit_range(self._closed_at, None)
@@ -601,9 +602,9 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
             snaps = self._store.snapshot(self._shape.tables)
             self.plan.start(snaps)
             for snap in snaps.values():
-                self._pin(snap.name, snap.schema.empty_table())
+                self._pin(snap.name, empty_table(snap.schema))
             if self._shape.reads_status:
-                self._pin(STATUS_TABLE, STATUS_SCHEMA.empty_table())
+                self._pin(STATUS_TABLE, empty_table(STATUS_SCHEMA))
             try:
                 bind_sql(self._cursor, self._duck)
             except duckdb.Error as e:

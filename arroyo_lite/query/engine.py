@@ -30,6 +30,7 @@ import pyarrow as pa
 
 from arroyo_lite.config import TableKind
 from arroyo_lite.errors import QueryError, SourcePosition
+from arroyo_lite.formats.pandas_free import empty_table
 from arroyo_lite.query.changelog import is_changelog
 from arroyo_lite.query.continuous import ContinuousQuery, plan_for
 from arroyo_lite.query.duck import (
@@ -58,7 +59,7 @@ class Engine:
 
     def __init__(self, store: Store, *, status: Callable[[], pa.Table] | None = None) -> None:
         self.store = store
-        self._status = status or (lambda: STATUS_SCHEMA.empty_table())
+        self._status = status or (lambda: empty_table(STATUS_SCHEMA))
         self._lock = threading.RLock()
         self._con = connect()
         self._aggregate_names: frozenset[str] | None = None

@@ -46,6 +46,7 @@ import pyarrow.compute as pc
 import sqlglot
 from sqlglot import exp
 
+from arroyo_lite.formats.pandas_free import empty_table
 from arroyo_lite.query.changelog import changes, diff
 from arroyo_lite.query.duck import LiveRef, configure, pin
 
@@ -378,12 +379,12 @@ class AggregateState:
         self._refs: dict[str, LiveRef] = {}
         #: How many groups the state holds (readable from any thread).
         self.groups = 0
-        self._pin(schema.empty_table())
+        self._pin(empty_table(schema))
         try:
             #: The query's own result schema (names and types), from running it on no rows.
             self.schema = self._con.sql(query.sql).to_arrow_table().schema
             self._prepare()
-            self.apply(schema.empty_table())  # every statement binds and runs ...
+            self.apply(empty_table(schema))  # every statement binds and runs ...
             self.reset()  # ... and the state is left empty
         except duckdb.Error as e:
             self.close()
@@ -495,7 +496,7 @@ class AggregateState:
         """Absorb new ``rows`` of the table; return the changes of the result (a change
         batch, :mod:`arroyo_lite.query.changelog`; possibly empty)."""
         if not self._absorb(rows):
-            empty = self.schema.empty_table()
+            empty = empty_table(self.schema)
             return changes(empty, empty)
         both = self._con.sql(self._changes_sql).to_arrow_table()
         gone = both.column("__gone")

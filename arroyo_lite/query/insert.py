@@ -31,6 +31,7 @@ from arroyo_lite.config import (
 )
 from arroyo_lite.connectors.base import SinkOperator
 from arroyo_lite.errors import ArroyoLiteError, QueryError, SqlError
+from arroyo_lite.formats.pandas_free import empty_table
 from arroyo_lite.query.changelog import key_of, with_key
 from arroyo_lite.query.continuous import ContinuousQuery
 from arroyo_lite.query.engine import Engine, offset_position
@@ -188,7 +189,7 @@ class InsertPump:
     def check(self, result_schema: pa.Schema) -> None:
         """Raise :class:`QueryError` now if the query's columns cannot fill the sink's."""
         if self._schema is not None:
-            conform(result_schema.empty_table(), self._schema, self.statement, 0)
+            conform(empty_table(result_schema), self._schema, self.statement, 0)
 
     def start(self, sink: Delivery) -> None:
         """Start pumping into the running sink ``sink``."""

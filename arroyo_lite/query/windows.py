@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from arroyo_lite.config import TIMESTAMP_COLUMN, TIMESTAMP_TYPE, TableConfig
+from arroyo_lite.formats.pandas_free import empty_table
 from arroyo_lite.sql.transpile import to_duckdb
 from arroyo_lite.sql.windows import EMIT_AFTER, EMIT_UNTIL, SESSION_END, WindowSpec
 
@@ -173,7 +174,7 @@ class OpenWindows:
         self._assigner = assigner
         self._con = con
         self._table = table
-        self._open = schema.empty_table()
+        self._open = empty_table(schema)
         #: Rows dropped because their window had closed already (Arroyo logs and skips them).
         self.late_rows = 0
 
@@ -201,7 +202,7 @@ class OpenWindows:
     def expire(self, edge: int | None) -> None:
         """Drop the rows that no window still open after closing at ``edge`` holds."""
         if edge is None:
-            self._open = self._open.schema.empty_table()
+            self._open = empty_table(self._open.schema)
             return
         if self._open.num_rows:
             self._open = self._assigner.retain(self._con, self._table, self._open, edge)

@@ -43,6 +43,7 @@ from sqlglot import exp
 from arroyo_lite.config import RETRACT_COLUMN, TIMESTAMP_COLUMN, TableConfig
 from arroyo_lite.errors import QueryError, SourcePosition, SqlError, did_you_mean
 from arroyo_lite.formats import cbor
+from arroyo_lite.formats.pandas_free import empty_table
 from arroyo_lite.sql.columns import node_position
 from arroyo_lite.sql.event_time import carry_event_time
 from arroyo_lite.sql.join_rules import (
@@ -96,7 +97,7 @@ def check_virtual_columns(table: TableConfig, source: SourceText) -> list[SqlErr
     batch = "__arroyo_lite_virtual"
     with _LOCK:
         con = _connection()
-        con.register(batch, _empty(table.decode_schema()))
+        con.register(batch, empty_table(table.decode_schema()))
         try:
             for column in virtual:
                 assert column.generated is not None
@@ -171,7 +172,7 @@ def _bind_all(
         # An updating table (rows with the _retract flag) is read as the rows it leaves.
         if RETRACT_COLUMN in schema.names:
             schema = schema.remove(schema.get_field_index(RETRACT_COLUMN))
-        con.register(name, _empty(schema))
+        con.register(name, empty_table(schema))
     known: dict[str, list[str]] = {
         n.lower(): [f.name for f in s if f.name != RETRACT_COLUMN] for n, s in schemas.items()
     }
@@ -210,12 +211,6 @@ def _bind_all(
                     windowed.add(item.view.lower())
                 elif updates(item.tree, updating):
                     updating.add(item.view.lower())
-
-
-def _empty(schema: pa.Schema) -> pa.Table:
-    """An empty table of ``schema``. (Not ``schema.empty_table()``: pyarrow builds that with
-    ``pa.array([])``, which imports pandas when it is installed, ~0.5 s of a ``validate``.)"""
-    return pa.Table.from_batches([], schema=schema)
 
 
 def _q(name: str) -> str:

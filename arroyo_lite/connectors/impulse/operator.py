@@ -19,6 +19,7 @@ from arroyo_lite.config import TIMESTAMP_COLUMN, TableConfig
 from arroyo_lite.connectors.base import Emit, SourceContext, SourceOperator, SourceState
 from arroyo_lite.connectors.impulse.options import ImpulseOptions
 from arroyo_lite.errors import FatalSourceError
+from arroyo_lite.formats.pandas_free import int64_range, int64_scalar
 
 #: Shortest pause between two batches (seconds): batching keeps high rates cheap.
 BATCH_INTERVAL = 0.05
@@ -73,17 +74,16 @@ class ImpulseOperator(SourceOperator):
     def _batch(self, first: int, end: int, start_ns: int) -> pa.RecordBatch:
         """Rows ``first`` .. ``end - 1`` as one batch of :attr:`schema`."""
         n = end - first
-        ones = pa.repeat(pa.scalar(1, pa.int64()), n)
-        counter = pc.add(pc.cumulative_sum(ones), first - 1)
+        counter = int64_range(first, end)
         interval = self.options.event_time_interval_micros
         if interval is not None:
-            offsets = pc.multiply(counter, interval * 1_000)
-            times = pc.cast(pc.add(offsets, start_ns), pa.int64())
+            offsets = pc.multiply(counter, int64_scalar(interval * 1_000))
+            times = pc.add(offsets, int64_scalar(start_ns))
         else:
-            times = pa.repeat(pa.scalar(self.context.clock.time_ns(), pa.int64()), n)
+            times = pa.repeat(int64_scalar(self.context.clock.time_ns()), n)
         columns = {
             "counter": counter,
-            "subtask_index": pa.repeat(pa.scalar(0, pa.int64()), n),
+            "subtask_index": pa.repeat(int64_scalar(0), n),
             TIMESTAMP_COLUMN: times.view(pa.timestamp("ns")),
         }
         arrays = []

@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 
 from arroyo_lite.config import RETRACT_COLUMN
+from arroyo_lite.formats.pandas_free import empty_table
 
 #: The key of the operator's durable state this module owns.
 STATE_KEY = "polling_http.snapshot"
@@ -72,7 +73,7 @@ class SnapshotState:
         self.schema = schema
         self.keys = np.empty(0, np.uint64)
         self.digests = np.empty(0, np.uint64)
-        self.rows: pa.Table = schema.empty_table()
+        self.rows: pa.Table = empty_table(schema)
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -87,7 +88,7 @@ class SnapshotState:
         restarted source emits first, to fill its (empty) table."""
         if not len(self):
             return None
-        return change_batch(self.schema.empty_table(), self.rows)
+        return change_batch(empty_table(self.schema), self.rows)
 
     def apply(
         self, rows: pa.Table, keys: _Array, digests: _Array, *, deletes: bool = True
