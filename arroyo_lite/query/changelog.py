@@ -93,7 +93,14 @@ def diff(con: duckdb.DuckDBPyConnection, before: pa.Table | None, after: pa.Tabl
     finally:
         con.unregister("__changelog_before")
         con.unregister("__changelog_after")
-    return changes(gone.cast(after.schema), new.cast(after.schema))
+    return changes(_as_result(gone, after.schema), _as_result(new, after.schema))
+
+
+def _as_result(rows: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``rows`` (read back from DuckDB) with the result's columns: named by position, as
+    DuckDB renames a repeated name (``SELECT A.counter, B.counter`` is read back as
+    ``counter, counter_1``), then cast to the result's types."""
+    return rows.rename_columns(schema.names).cast(schema)
 
 
 class Differ:
