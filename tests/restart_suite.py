@@ -3,7 +3,8 @@
 Usage: ``python tests/restart_suite.py [NAME ...] [--signal term|kill|both]``; prints one
 line per query and signal, and ``N/M restarts match the golden output``. Without names it
 runs the queries that match their golden output uninterrupted (``tests/test_arroyo_suite``'s
-list). ``tests/test_restart_equivalence.py`` runs some of them under pytest.
+list), but those that match by failing at planning (a ``--fail`` header: nothing runs).
+``tests/test_restart_equivalence.py`` runs some of them under pytest.
 
 Each run, as Arroyo's ``smoke_tests.rs`` does with a checkpoint and a restore:
 
@@ -267,6 +268,14 @@ def decoded_batches(source: TableConfig, original: Path) -> list[int]:
     return sizes
 
 
+def expected_to_fail(name: str) -> bool:
+    """Whether query ``name`` matches by failing at planning (a ``--fail`` header, as
+    ``most_active_driver_last_hour_unaligned``): it never runs, so there is nothing to stop
+    and restart; the default list leaves it out."""
+    text = (arroyo_suite.QUERIES / f"{name}.sql").read_text(encoding="utf-8")
+    return arroyo_suite.header(text, "fail") is not None
+
+
 SIGNALS = {
     "term": [signal.SIGTERM],
     "kill": [signal.SIGKILL],
@@ -283,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--signal", choices=sorted(SIGNALS), default="both")
     args = parser.parse_args(argv)
-    names = args.names or MATCHING
+    names = args.names or [name for name in MATCHING if not expected_to_fail(name)]
     matched = total = 0
     for name in names:
         for stop in SIGNALS[args.signal]:
