@@ -289,7 +289,14 @@ class PollingHttpOperator(SourceOperator):
                 started = clock.monotonic()
                 self.status.lag_ms = max(started - due, 0.0) * 1000.0
                 self.poll_started(due, started)
-                failure = await self._poll(session, step, emit)
+                try:
+                    failure = await self._poll(session, step, emit)
+                except asyncio.CancelledError:
+                    # Stopped mid-poll: that poll was not made (``run`` ending while a request
+                    # is in flight must not make a source that never succeeded look as if
+                    # one of its polls had).
+                    self.status.polls -= 1
+                    raise
             now = clock.monotonic()
             if isinstance(failure, TransientHttpError):
                 transient_streak += 1
