@@ -431,6 +431,11 @@ class Session:
         """A snapshot of every source's status, in creation order."""
         return self._runtime.statuses() if self._runtime is not None else []
 
+    def insert_failures(self) -> list[str]:
+        """One line per ``INSERT INTO`` a sink whose query failed while running (it stopped
+        feeding the sink; the sources and other inserts kept running)."""
+        return self._inserts_made.failures() if self._inserts_made is not None else []
+
     def sources_finished(self) -> bool:
         """Whether nothing more will arrive: the session has sources and every one has ended
         (finished by itself, as a ``single_file`` source at the end of its file or an

@@ -179,6 +179,8 @@ class InsertPump:
         self.statement = statement
         self.stream = stream
         self.sink: Delivery | None = None
+        #: Why the pump stopped before its query ended (``None``: it did not fail).
+        self.failure: str | None = None
         self._now_ns = now_ns
         #: The columns rows are conformed to: ``schema``, else the target's declared ones.
         self._schema = schema or (target.output_schema() if target.columns else None)
@@ -225,7 +227,14 @@ class InsertPump:
                 if batch.num_rows and not self.sink.deliver(self._conformed(batch)):
                     break  # the sink failed or was stopped
         except ArroyoLiteError as e:
+            self.failure = e.message
             log.error("INSERT INTO %s stopped: %s", self.statement.target, e.message)
+        except Exception as e:
+            # A bug, not bad input: still this INSERT's failure, reported (and the run fails)
+            # rather than a thread's traceback that leaves the run looking successful.
+            self.failure = f"internal error: {type(e).__name__}: {e}"
+            log.error("INSERT INTO %s stopped: %s", self.statement.target, self.failure)
+            log.debug("INSERT INTO %s stopped", self.statement.target, exc_info=True)
         finally:
             self.stream.close()
 
@@ -325,6 +334,14 @@ class Inserts:
             running = self._running[key] = self.tables.start_sink(sink)
         pump.start(running)
         self._pumps.append(pump)
+
+    def failures(self) -> list[str]:
+        """One line per ``INSERT`` whose query failed and stopped feeding its sink."""
+        return [
+            f"INSERT INTO {p.statement.target} stopped: {p.failure}"
+            for p in self._pumps
+            if p.failure is not None
+        ]
 
     def readers_of(self, name: str) -> list[str]:
         """The sink tables whose ``INSERT`` reads the table ``name``."""

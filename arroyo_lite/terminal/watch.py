@@ -584,7 +584,12 @@ def run_queries(
             style="bold red",
             markup=False,
         )
-    return 1 if watch.failed or failed else 0
+    broken = session.insert_failures()
+    if broken:
+        err = Console(file=err_stream, emoji=False, highlight=False, soft_wrap=True)
+        for line in broken:
+            err.print(f"error: {line}", style="bold red", markup=False)
+    return 1 if watch.failed or failed or broken else 0
 
 
 def relocate(error: ArroyoLiteError, statement: Statement) -> ArroyoLiteError:
