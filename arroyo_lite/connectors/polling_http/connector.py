@@ -14,11 +14,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from arroyo_lite.config import Format, TableConfig
 from arroyo_lite.connectors.base import Connector, SourceContext, SourceOperator
-from arroyo_lite.connectors.http_options import check_headers
+from arroyo_lite.connectors.http_options import check_endpoint, check_headers
 from arroyo_lite.connectors.options import MissingOptionError
 from arroyo_lite.connectors.polling_http.options import OPTIONS, PollingHttpOptions
 from arroyo_lite.connectors.polling_http.templates import (
@@ -94,25 +93,6 @@ def _shape(endpoint: str, env: Mapping[str, str]) -> str | None:
         else SAMPLE_VALUES.text(part)
         for part in template.parts
     )  # fmt: skip
-
-
-def check_endpoint(endpoint: str) -> str | None:
-    """Why ``endpoint`` cannot be requested (``None`` when it is a usable http(s) URL)."""
-    try:
-        parts = urlsplit(endpoint)
-        _ = parts.port  # raises ValueError for a non-numeric or out-of-range port
-    except ValueError as e:
-        return str(e)
-    if parts.scheme not in ("http", "https"):
-        return "the scheme must be http or https"
-    if not parts.hostname:
-        return "the URL has no host"
-    if any(ch.isspace() for ch in endpoint):
-        return "the URL contains whitespace"
-    if VAR_PATTERN.search(endpoint):
-        # {{KEY}} (no spaces) is a valid URL, and would be sent literally on every poll.
-        return "{{ VAR }} is not substituted in the endpoint"
-    return None
 
 
 class PollingHttpConnector(Connector):
