@@ -176,3 +176,14 @@ def test_validate_names_every_bad_template(extra: str, message: str, hint: str) 
     assert error.message == message
     assert error.hint == hint
     assert error.position is not None and error.position.line >= 4
+
+
+NESTED = ['{"points": [[1, 2], [3, 4]]}', '[["a"]]', "[[true, null]]", "[["]
+
+
+@pytest.mark.parametrize("body", NESTED)
+def test_a_json_bodys_nested_arrays_are_text_not_per_poll_values(body: str) -> None:
+    # [[ opens a per-poll value only when a name follows it.
+    from arroyo_lite.connectors.polling_http.templates import parse
+
+    assert parse(body).parts == (body,)

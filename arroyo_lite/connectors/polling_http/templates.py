@@ -46,7 +46,11 @@ FORMATS: dict[str, Callable[[int], str]] = {
 }
 TIME_VALUES = frozenset({"now", "last_success"})
 
-_TOKEN = re.compile(r"\{\{\s*(\w+)\s*}}|\[\[(.*?)]]", re.DOTALL)
+# ``[[`` opens a per-poll value only when a name follows: a JSON body's nested arrays
+# (``[[1, 2]]``, ``[["a"]]``, ``[[true]]``: JSON's only bare words are its literals) are text.
+_NAME_FOLLOWS = r"\[\[(?=\s*(?!(?:true|false|null)\b)[A-Za-z_])"
+_TOKEN = re.compile(r"\{\{\s*(\w+)\s*}}|" + _NAME_FOLLOWS + r"([^\[\]]*)]]")
+_UNCLOSED = re.compile(_NAME_FOLLOWS)
 
 
 class TemplateError(ValueError):
@@ -143,7 +147,7 @@ def parse(text: str) -> Template:
             parts.append(_poll_ref(match.group(2)))
         at = match.end()
     rest = text[at:]
-    if "[[" in rest:
+    if _UNCLOSED.search(rest):
         raise TemplateError(
             f"unclosed '[[' in '{text}'", hint="write a per-poll value as [[ now ]]"
         )
