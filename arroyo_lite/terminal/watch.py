@@ -75,11 +75,15 @@ class _QueryState:
         """The pending whole result to print now, or ``None``.
 
         A result waits until ``refresh`` seconds after the last print (unless ``force``); one
-        equal to the last printed result is dropped. Taking it marks it printed at ``now``.
+        equal to the last printed result is dropped, and so is an empty one before anything was
+        printed (a table that has no rows yet has not changed anything a reader has seen).
+        Taking it marks it printed at ``now``.
         """
         if self.pending is None or (not force and now - self.last_print_at < refresh):
             return None
         result, self.pending = self.pending, None
+        if self.last_printed is None and result.num_rows == 0:
+            return None
         if self.last_printed is not None and result.equals(self.last_printed):
             return None
         self.last_printed = result
