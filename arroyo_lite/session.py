@@ -436,6 +436,16 @@ class Session:
         feeding the sink; the sources and other inserts kept running)."""
         return self._inserts_made.failures() if self._inserts_made is not None else []
 
+    def end_inserts(self) -> None:
+        """Every source has ended: each ``INSERT`` writes its last rows and ends, so a failure
+        on those rows is in :meth:`insert_failures` once :meth:`inserts_running` is false."""
+        if self._inserts_made is not None:
+            self._inserts_made.end_of_input()
+
+    def inserts_running(self) -> bool:
+        """Whether an ``INSERT`` is still feeding its sink."""
+        return self._inserts_made is not None and self._inserts_made.running()
+
     def sources_finished(self) -> bool:
         """Whether nothing more will arrive: the session has sources and every one has ended
         (finished by itself, as a ``single_file`` source at the end of its file or an

@@ -115,7 +115,13 @@ async def test_one_select_has_no_query_tag_and_csv_has_one_header(server, tmp_pa
 async def test_table_format_labels_each_select(server, tmp_path):
     path = tmp_path / "pipeline.sql"
     path.write_text(healthy_sql_for(str(server.make_url("")).rstrip("/")))
-    done = await cli.run("run", str(path), "--for", "2", "--no-progress", DEMO_TOKEN=SECRET)
+    done = await cli.run_until(
+        "run",
+        str(path),
+        "--no-progress",
+        until=lambda out: "item-2" in out and "[2] SELECT count(*)" in out,
+        DEMO_TOKEN=SECRET,
+    )
     assert done.code == 0, done.stderr
     assert "[1] SELECT id, name FROM items" in done.stdout
     assert "[2] SELECT count(*) AS n FROM items" in done.stdout
@@ -174,17 +180,20 @@ async def test_state_dir_keeps_rows_across_runs(server, tmp_path):
     items = sql_for(base).split("-- always failing")[0]
     path.write_text(items + "SELECT count(*) AS n FROM items;\n")
     state = tmp_path / "state"
-    first = await cli.run(
-        "run", str(path), "--for", "2", "--format", "jsonl", "--state-dir", str(state)
-    )
+
+    def counts_of(out: str) -> list[int]:
+        # Whole lines only: the output is read while the command is still writing.
+        lines = out.splitlines(keepends=True)
+        return [orjson.loads(line)["n"] for line in lines if line.endswith("\n")]
+
+    args = ("run", str(path), "--format", "jsonl", "--state-dir", str(state))
+    first = await cli.run_until(*args, until=lambda out: any(n >= 3 for n in counts_of(out)))
     assert first.code == 0, first.stderr
-    before = orjson.loads(first.stdout.splitlines()[-1])["n"]
+    before = counts_of(first.stdout)[-1]
     assert before >= 3
-    second = await cli.run(
-        "run", str(path), "--for", "2", "--format", "jsonl", "--state-dir", str(state)
-    )
+    second = await cli.run_until(*args, until=lambda out: any(n > before for n in counts_of(out)))
     assert second.code == 0, second.stderr
-    counts = [orjson.loads(line)["n"] for line in second.stdout.splitlines()]
+    counts = counts_of(second.stdout)
     # The restarted run starts from every row the first one received.
     assert counts[0] >= before and counts[-1] > before
 

@@ -207,6 +207,16 @@ class InsertPump:
             self._thread.join(timeout)
         self.stream.close()
 
+    def end_of_input(self) -> None:
+        """Every source has ended: the query yields its last rows (its open windows close),
+        then the pump ends by itself (see :attr:`running`)."""
+        self.stream.finish(end_of_input=True)
+
+    @property
+    def running(self) -> bool:
+        """Whether the pump is still moving batches into its sink."""
+        return self._thread.is_alive()
+
     def _conformed(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         if self._schema is None:
             return batch
@@ -334,6 +344,15 @@ class Inserts:
             running = self._running[key] = self.tables.start_sink(sink)
         pump.start(running)
         self._pumps.append(pump)
+
+    def end_of_input(self) -> None:
+        """Every source has ended: each ``INSERT`` writes its last rows, then ends."""
+        for pump in self._pumps:
+            pump.end_of_input()
+
+    def running(self) -> bool:
+        """Whether any ``INSERT`` is still writing."""
+        return any(pump.running for pump in self._pumps)
 
     def failures(self) -> list[str]:
         """One line per ``INSERT`` whose query failed and stopped feeding its sink."""

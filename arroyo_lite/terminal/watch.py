@@ -482,12 +482,15 @@ def _watch(
     each query gets its last rows (the end of input closes its windows), then it returns."""
     next_status = 0.0
     draining = False
+    session = watch.session
     while True:
-        if end_with_sources and not draining and watch.session.sources_finished():
+        if end_with_sources and not draining and session.sources_finished():
             draining = True
             watch.end_of_input()
-            if not has_queries:
-                return
+            # The INSERTs write their last rows too: a failure there is the run's outcome.
+            session.end_inserts()
+        if draining and not has_queries and not session.inserts_running():
+            return
         now = time.monotonic()
         if (deadline is not None and now >= deadline) or stopped():
             return
@@ -497,7 +500,7 @@ def _watch(
         if now >= next_status:
             next_status = now + STATUS_SECONDS
             watch.output.sources(watch.session)
-        if has_queries and watch.streams.ended():
+        if has_queries and watch.streams.ended() and not (draining and session.inserts_running()):
             return
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 CLI = [sys.executable, "-c", "from arroyo_lite.cli import main; main()"]
@@ -52,3 +54,40 @@ async def run(*args: str, within: float = 90.0, **extra_env: str) -> Finished:
         raise AssertionError(f"arroyo-lite {args} did not finish within {within}s") from None
     assert proc.returncode is not None
     return Finished(proc.returncode, out.decode(), err.decode())
+
+
+async def run_until(
+    *args: str, until: Callable[[str], bool], within: float = 90.0, **extra_env: str
+) -> Finished:
+    """Run the command until its stdout so far satisfies ``until``, then stop it with SIGTERM
+    (a clean stop: exit 0) and collect the rest. Unlike ``--for N``, this holds however slow
+    the machine is; it fails (killing the command) if ``until`` is not met within ``within``."""
+    proc = await start(*args, **extra_env)
+    assert proc.stdout is not None and proc.stderr is not None
+    stderr_task = asyncio.ensure_future(proc.stderr.read())
+    seen = b""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    try:
+        while not until(seen.decode(errors="replace")):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError
+            chunk = await asyncio.wait_for(proc.stdout.read(65536), remaining)
+            if not chunk:  # the command ended by itself before the condition held
+                break
+            seen += chunk
+        else:
+            proc.send_signal(signal.SIGTERM)
+        rest = await asyncio.wait_for(proc.stdout.read(), max(deadline - loop.time(), 10))
+        err = await asyncio.wait_for(stderr_task, 30)
+        await asyncio.wait_for(proc.wait(), 30)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise AssertionError(
+            f"arroyo-lite {args}: condition not met within {within}s; "
+            f"stdout so far: {seen[-2000:]!r}"
+        ) from None
+    assert proc.returncode is not None
+    return Finished(proc.returncode, (seen + rest).decode(), err.decode())
