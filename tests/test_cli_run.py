@@ -104,7 +104,9 @@ async def test_one_select_has_no_query_tag_and_csv_has_one_header(server, tmp_pa
     base = str(server.make_url("")).rstrip("/")
     path = tmp_path / "one.sql"
     path.write_text(sql_for(base).split("-- always failing")[0] + "SELECT id, name FROM items;\n")
-    done = await cli.run("run", str(path), "--for", "2", "--format", "csv")
+    done = await cli.run_until(
+        "run", str(path), "--format", "csv", until=lambda out: out.count("\n") >= 7
+    )  # the header and two polls
     assert done.code == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == '"id","name"'
@@ -204,7 +206,14 @@ async def test_status_table_is_queryable_from_a_file(server, tmp_path):
         sql_for(str(server.make_url("")).rstrip("/")).split("SELECT id")[0]
         + 'SELECT "table", failures > 0 AS failing FROM arroyo_status ORDER BY 1;\n'
     )
-    done = await cli.run("run", str(path), "--for", "2.5", "--format", "jsonl", DEMO_TOKEN=SECRET)
+    done = await cli.run_until(
+        "run",
+        str(path),
+        "--format",
+        "jsonl",
+        until=lambda out: '"failing":true' in out and '"failing":false' in out,
+        DEMO_TOKEN=SECRET,
+    )
     assert done.code == 1, done.stderr  # 'broken' never succeeded
     rows = [orjson.loads(line) for line in done.stdout.splitlines()]
     latest = max(r["_update"] for r in rows)  # a consumer keeps the newest whole result

@@ -10,18 +10,33 @@ from arroyo_lite.demo.api import SYMBOLS
 from tests.support import cli
 
 
-async def test_demo_for_3_seconds_prints_live_rows_as_jsonl():
-    done = await cli.run("demo", "--for", "3", "--port", "0", "--format", "jsonl")
+def by_query(out: str) -> dict[int, list[dict[str, object]]]:
+    """The complete jsonl lines printed so far, by ``_query``."""
+    rows: dict[int, list[dict[str, object]]] = {}
+    for line in out.splitlines(keepends=True):
+        if line.endswith("\n"):
+            row = orjson.loads(line)
+            rows.setdefault(int(row["_query"]), []).append(row)
+    return rows
+
+
+def every_symbol_and_a_headline(out: str) -> bool:
+    rows = by_query(out)
+    symbols = {r.get("symbol") for r in rows.get(1, [])}
+    return symbols >= set(SYMBOLS) and bool(rows.get(2))
+
+
+async def test_demo_prints_live_rows_as_jsonl():
+    done = await cli.run_until(
+        "demo", "--port", "0", "--format", "jsonl", until=every_symbol_and_a_headline
+    )
     assert done.code == 0, done.stderr
     assert "demo API on http://127.0.0.1:" in done.stderr
-    rows = [orjson.loads(line) for line in done.stdout.splitlines()]
-    by_query: dict[int, list[dict[str, object]]] = {}
-    for row in rows:
-        by_query.setdefault(int(row["_query"]), []).append(row)
+    rows = by_query(done.stdout)
     # 1: the per-symbol aggregate; 2: headlines, each once.
-    assert {r["symbol"] for r in by_query[1]} == set(SYMBOLS)
-    assert all(int(r["ticks"]) >= 1 for r in by_query[1])
-    headlines = by_query[2]
+    assert {r["symbol"] for r in rows[1]} == set(SYMBOLS)
+    assert all(int(r["ticks"]) >= 1 for r in rows[1])
+    headlines = rows[2]
     assert headlines and len({r["id"] for r in headlines}) == len(headlines)
     assert "Traceback" not in done.stderr
 
@@ -31,7 +46,13 @@ async def test_demo_table_output_and_a_taken_port():
         blocker.bind(("127.0.0.1", 0))
         blocker.listen()
         taken = blocker.getsockname()[1]
-        done = await cli.run("demo", "--for", "3", "--port", str(taken), "--no-progress")
+        done = await cli.run_until(
+            "demo",
+            "--port",
+            str(taken),
+            "--no-progress",
+            until=lambda out: "ACME" in out and "[2] SELECT id, headline" in out,
+        )
     assert done.code == 0, done.stderr
     assert f"port {taken} is taken" in done.stderr
     assert "ACME" in done.stdout and "avg_price" in done.stdout

@@ -18,7 +18,7 @@ from arroyo_lite.cli import main
 from arroyo_lite.cli.infer_cmd import table_name
 from arroyo_lite.infer.sample import InferError, locate_records
 from arroyo_lite.infer.schema import infer_columns, quote_identifier
-from tests.support.cli import run
+from tests.support.cli import run_until
 from tests.support.http_app import STATE, url
 from tests.support.inprocess import invoke
 
@@ -114,7 +114,9 @@ async def test_the_commented_query_reads_wrapped_records_today(server, tmp_path)
     path = tmp_path / "today.sql"
     path.write_text(sql + "\n")
     validate(path)
-    ran = await run("run", str(path), "--for", "1.5", "--format", "jsonl")
+    ran = await run_until(
+        "run", str(path), "--format", "jsonl", until=lambda out: out.count("\n") >= 2
+    )
     assert ran.code == 0, ran.stderr
     rows = [json.loads(line) for line in ran.stdout.splitlines()]
     first = {(r["id"], r["paid"], r["total"]) for r in rows}

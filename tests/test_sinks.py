@@ -133,7 +133,9 @@ CREATE TABLE out WITH (connector = 'stdout', format = 'json');
 INSERT INTO out SELECT id, upper(name) AS name FROM items WHERE id > 0;
 """
     )
-    done = await cli.run("run", str(path), "--for", "3", "--format", "jsonl")
+    done = await cli.run_until(
+        "run", str(path), "--format", "jsonl", until=lambda out: out.count("\n") >= 4
+    )  # two polls
     assert done.code == 0, done.stderr
     rows = [orjson.loads(line) for line in done.stdout.splitlines()]
     # Every poll's rows (id 1 and 2 pass the filter), one JSON object per line, no _timestamp.
