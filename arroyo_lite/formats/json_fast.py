@@ -34,6 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from arroyo_lite.config import TableConfig
+from arroyo_lite.formats.json_pieces import read_pieces
 from arroyo_lite.formats.json_text import JsonText
 from arroyo_lite.formats.records import RecordPath
 
@@ -163,20 +164,32 @@ class FastJsonReader:
         return self._adapting(partial(self._read_records_with, body=body))
 
     def _read_records_with(self, plan: ReadPlan, body: bytes) -> pa.RecordBatch:
-        """The records in ``body`` read with ``plan``: the searched span when it is proven,
+        """The records in ``body`` read with ``plan``: the searched span, in pieces on
+        several threads (:mod:`~arroyo_lite.formats.json_pieces`), when the span is proven,
         else one read with the schema nested along the path. Raises what pyarrow raises."""
         assert self.records is not None
         span = _records_span(body, self.records)
-        if span is not None:
-            batch = self._read_cut(plan, body, span[0], span[1], _no_json_view, body)
-            if batch is not None and _span_verified(body, span, self.records):
-                return batch
+        if span is not None and _span_verified(body, span, self.records):
+            try:
+                pieces = read_pieces(body, span[0], span[1], plan.schema)
+            except pa.ArrowInvalid as e:
+                if self._column_kind_change(str(e)):
+                    raise  # a type problem, not a failed proof: let the caller adapt
+                pieces = None
+            if pieces is not None:
+                return self._finish(plan, pieces, _no_json_columns, None)
         table = _read_json(body, self.records.nest(plan.schema), len(body) + 1)
         rows, _found = self.records.unnest(table)
         if rows is None:
             return pa.RecordBatch.from_pylist([], schema=self.schema)
         records = pa.Table.from_arrays(rows.flatten(), schema=plan.schema)
         return self._finish(plan, records, _no_json_columns, None)
+
+    def _column_kind_change(self, error: str) -> bool:
+        """Whether pyarrow's ``error`` says that one of the table's columns holds another
+        JSON kind (what :meth:`_adapt` adapts to)."""
+        match = _KIND_CHANGE.search(error)
+        return match is not None and match.group(1) in self.schema.names
 
     def _read_with(self, plan: ReadPlan, data: bytes, whole_body: bool) -> pa.RecordBatch | None:
         # pyarrow reads a top-level null as a row of nulls, as it reads {}: only data that
@@ -389,10 +402,6 @@ def _valid_utf8(data: bytes) -> bool:
 
 
 def _no_json_columns() -> tuple[int | None, list[Any]]:
-    return None, []
-
-
-def _no_json_view(data: memoryview) -> tuple[int | None, list[Any]]:
     return None, []
 
 
