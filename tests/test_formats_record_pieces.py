@@ -191,3 +191,28 @@ def test_pieces_never_differ_from_the_exact_path(
     assert table is None or table.to_pylist() == expected_rows(records)
     fast, exact = decoded(body + b" " * 1024)
     assert fast == exact
+
+
+@pytest.mark.parametrize("pad", [100, 70_000], ids=["small rest", "large rest"])
+@pytest.mark.parametrize(
+    "decoy",
+    [
+        {},
+        {"note": '"data": [{"id": -1}]'},  # the key inside a string first
+        {"meta": {"data": [record(-1)]}},  # a nested decoy first
+        {"included": [record(-1)]},  # an array of objects after the records
+    ],
+    ids=["plain", "key in a string", "nested decoy", "objects after"],
+)
+def test_the_span_is_proven_whatever_is_left_of_the_body(decoy: dict[str, Any], pad: int) -> None:
+    records = [record(i) for i in range(200)]
+    value = {"pad": "p" * pad, **decoy, "data": records}
+    if "included" in decoy:
+        value = {"pad": "p" * pad, "data": records, **decoy}
+    body = json.dumps(value).encode()
+    table = pieces_of(body, 512)
+    if not decoy:
+        assert table is not None and table.to_pylist() == expected_rows(records)
+    assert table is None or table.to_pylist() == expected_rows(records)
+    fast, exact = decoded(body)
+    assert fast == exact and fast[0] == expected_rows(records)

@@ -13,9 +13,11 @@ the bad records and applies ``bad_data``:
   with ``Some records could not be deserialized from JSON`` followed by the first details.
 
 With a record path (:mod:`~arroyo_lite.formats.records`), the records are what the path
-selects in each body: pyarrow reads the body once with the records' schema nested along the
-path (no Python per record); the exact path parses the body, selects, and decodes what it
-selected. A path that selects nothing gives no row; one that selects a scalar is bad data.
+selects in each body: pyarrow reads the records array found by a byte search, in pieces on
+several threads (:mod:`~arroyo_lite.formats.json_pieces`), or else the body once with the
+records' schema nested along the path (no Python per record either way); the exact path
+parses the body, selects, and decodes what it selected. A path that selects nothing gives
+no row; one that selects a scalar is bad data.
 """
 
 from __future__ import annotations

@@ -15,7 +15,9 @@ Two ways to apply it, with the same answers:
 
 * natively (no Python per record): :meth:`RecordPath.nest` wraps the records' read schema in
   structs along the path, so pyarrow reads the whole body in one pass and ignores everything
-  outside the path; :meth:`RecordPath.unnest` walks back down to the records;
+  outside the path; :meth:`RecordPath.unnest` walks back down to the records. (The decoder
+  first tries a faster native read of the array alone, in pieces on several threads, where a
+  byte search finds it and the read proves it: :mod:`arroyo_lite.formats.json_pieces`.)
 * exactly, on a parsed value: :meth:`RecordPath.select` (what the exact decoding path and
   anything else that already holds the parsed body, such as a paginator reading a cursor, use).
 """
