@@ -216,3 +216,14 @@ def test_the_span_is_proven_whatever_is_left_of_the_body(decoy: dict[str, Any], 
     assert table is None or table.to_pylist() == expected_rows(records)
     fast, exact = decoded(body)
     assert fast == exact and fast[0] == expected_rows(records)
+
+
+def test_records_with_many_nested_objects_are_still_cut() -> None:
+    # Each record holds 100 '},' that end nested objects: a search from some offsets gives up
+    # before the record's own end, and that piece grows to the next offset instead.
+    records = [{**record(i), **{f"x{j}": {} for j in range(100)}} for i in range(30)]
+    body = json.dumps({"data": records}, separators=(",", ":")).encode()
+    table = pieces_of(body, 300)
+    assert table is not None
+    assert 2 <= table.column(0).num_chunks < len(body) // 300
+    assert table.to_pylist() == expected_rows(records)

@@ -102,21 +102,28 @@ def _pieces(body: bytes, lo: int, hi: int, piece_size: int) -> list[tuple[int, i
     start = lo
     for k in range(1, count):
         boundary = _boundary(body, max(start, lo + k * (hi - lo) // count), hi)
+        if boundary is _NO_MORE:
+            break  # no '},' after this offset: none after the next ones either
         if boundary is None:
-            break
+            continue  # none near this offset: the piece grows to the next one
         spans.append((start, boundary[0]))
         start = boundary[1]
     spans.append((start, hi))
     return spans
 
 
+#: What :func:`_boundary` returns when ``body`` holds no ``},`` after the offset.
+_NO_MORE = (-1, -1)
+
+
 def _boundary(body: bytes, at: int, hi: int) -> tuple[int, int] | None:
     """The first ``}`` + ``,`` + ``{`` (spaces allowed after the comma) at or after ``at``:
-    ``(just past the }, the {)``, or ``None``. Only a guess: the read proves it."""
+    ``(just past the }, the {)``; ``None`` when :data:`_MAX_TRIES` ``},`` were not followed by
+    a ``{``, :data:`_NO_MORE` when there is no ``},`` left. Only a guess: the read proves it."""
     for _ in range(_MAX_TRIES):
         close = body.find(b"},", at, hi)
         if close < 0:
-            return None
+            return _NO_MORE
         after = _skip_space(body, close + 2)
         if after < hi and body[after] == 0x7B:  # {
             return close + 1, after
