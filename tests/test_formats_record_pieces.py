@@ -227,3 +227,15 @@ def test_records_with_many_nested_objects_are_still_cut() -> None:
     assert table is not None
     assert 2 <= table.column(0).num_chunks < len(body) // 300
     assert table.to_pylist() == expected_rows(records)
+
+
+def test_very_uneven_pieces_are_read_as_one_line() -> None:
+    # Short records first, then records of 200 nested objects, in which a search from most
+    # offsets gives up: padding each line to the longest piece would more than double the
+    # copy, so the array is read as one line instead.
+    short = [record(i) for i in range(100)]
+    long = [{**record(i), **{f"x{j}": {} for j in range(200)}} for i in range(100, 106)]
+    body = json.dumps({"data": short + long}, separators=(",", ":")).encode()
+    table = pieces_of(body, 300)
+    assert table is not None and table.column(0).num_chunks == 1
+    assert table.to_pylist() == expected_rows(short + long)
