@@ -81,12 +81,24 @@ async def test_jsonl_rows_arrive_while_failing_sources_are_reported(server, tmp_
     assert SECRET not in done.stdout + done.stderr
 
 
+#: A progress line once 'items' has rows and 'broken' has failed.
+DRAWN_WITH_ROWS_AND_A_FAILURE = (
+    r"items: [1-9]\d* polls, ([3-9]|\d\d+) rows.*broken: \d+ polls, 0 rows, [1-9]"
+)
+
+
 async def test_progress_line_shows_each_source_on_stderr_only(server, tmp_path):
     base = str(server.make_url("")).rstrip("/")
     path = tmp_path / "pipeline.sql"
     path.write_text(sql_for(base))
-    done = await cli.run(
-        "run", str(path), "--for", "2", "--format", "jsonl", "--progress", DEMO_TOKEN=SECRET
+    done = await cli.run_until(
+        "run",
+        str(path),
+        "--format",
+        "jsonl",
+        "--progress",
+        until_stderr=lambda err: bool(re.search(DRAWN_WITH_ROWS_AND_A_FAILURE, err)),
+        DEMO_TOKEN=SECRET,
     )
     assert done.code == 1, done.stderr  # 'broken' never succeeded
     # Redrawn in place: each drawing starts with a carriage return and an erase-line.

@@ -57,37 +57,54 @@ async def run(*args: str, within: float = 90.0, **extra_env: str) -> Finished:
 
 
 async def run_until(
-    *args: str, until: Callable[[str], bool], within: float = 90.0, **extra_env: str
+    *args: str,
+    until: Callable[[str], bool] | None = None,
+    until_stderr: Callable[[str], bool] | None = None,
+    within: float = 90.0,
+    **extra_env: str,
 ) -> Finished:
-    """Run the command until its stdout so far satisfies ``until``, then stop it with SIGTERM
-    (a clean stop: exit 0) and collect the rest. Unlike ``--for N``, this holds however slow
-    the machine is; it fails (killing the command) if ``until`` is not met within ``within``."""
+    """Run the command until its stdout so far satisfies ``until`` (and its stderr so far
+    ``until_stderr``), then stop it with SIGTERM (a clean stop: exit 0) and collect the rest.
+    Unlike ``--for N``, this holds however slow the machine is; it fails (killing the
+    command) if the conditions are not met within ``within`` seconds. A command that ends by
+    itself first is returned as it ended."""
     proc = await start(*args, **extra_env)
     assert proc.stdout is not None and proc.stderr is not None
-    stderr_task = asyncio.ensure_future(proc.stderr.read())
-    seen = b""
+    out, err = bytearray(), bytearray()
+
+    async def collect(stream: asyncio.StreamReader, into: bytearray) -> None:
+        while chunk := await stream.read(65536):
+            into.extend(chunk)
+
+    readers = [
+        asyncio.ensure_future(collect(proc.stdout, out)),
+        asyncio.ensure_future(collect(proc.stderr, err)),
+    ]
+    ended = asyncio.ensure_future(proc.wait())
+
+    def met() -> bool:
+        return (until is None or until(out.decode(errors="replace"))) and (
+            until_stderr is None or until_stderr(err.decode(errors="replace"))
+        )
+
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     try:
-        while not until(seen.decode(errors="replace")):
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise TimeoutError
-            chunk = await asyncio.wait_for(proc.stdout.read(65536), remaining)
-            if not chunk:  # the command ended by itself before the condition held
+        while not met():
+            if ended.done():
                 break
-            seen += chunk
+            if loop.time() >= deadline:
+                raise TimeoutError
+            await asyncio.sleep(0.05)
         else:
             proc.send_signal(signal.SIGTERM)
-        rest = await asyncio.wait_for(proc.stdout.read(), max(deadline - loop.time(), 10))
-        err = await asyncio.wait_for(stderr_task, 30)
-        await asyncio.wait_for(proc.wait(), 30)
+        await asyncio.wait_for(asyncio.gather(ended, *readers), 60)
     except TimeoutError:
         proc.kill()
         await proc.wait()
         raise AssertionError(
             f"arroyo-lite {args}: condition not met within {within}s; "
-            f"stdout so far: {seen[-2000:]!r}"
+            f"stdout so far: {bytes(out[-2000:])!r}; stderr: {bytes(err[-2000:])!r}"
         ) from None
     assert proc.returncode is not None
-    return Finished(proc.returncode, (seen + rest).decode(), err.decode())
+    return Finished(proc.returncode, out.decode(), err.decode())
