@@ -127,8 +127,10 @@ def validate(files: tuple[str, ...], strict: bool) -> None:
     (the cluster's environment is what counts), and a valid file Arroyo would not run the
     same way exits 3.
     """
-    from arroyo_lite.cluster.portability import check_portability, compile_for_cluster
     from arroyo_lite.sql import compile_file
+
+    if strict:  # (the strict check's module, and what it needs, only for --arroyo)
+        from arroyo_lite.cluster.portability import check_portability, compile_for_cluster
 
     failed = not_portable = False
     for path in files:

@@ -15,7 +15,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-import pyarrow as pa
 from sqlglot import errors as sqlglot_errors
 from sqlglot import exp
 
@@ -34,7 +33,7 @@ from arroyo_lite.errors import ConnectorError, SourcePosition, SqlError, did_you
 from arroyo_lite.formats.decoders import quoted
 from arroyo_lite.sql.columns import ColumnsResult, node_position, read_columns
 from arroyo_lite.sql.dialect import Arroyo
-from arroyo_lite.sql.expr_types import arrow_debug_name, infer
+from arroyo_lite.sql.expr_types import infer
 from arroyo_lite.sql.format_options import (
     DECODABLE,
     check_shape,
@@ -548,11 +547,11 @@ class _TableBuilder:
         Shapes :func:`infer` cannot judge (function calls, ...) pass, as the planner decides."""
         data_type, nullable = infer(node, by_name)
         position = self._after_as(where) or node_position(node, self.source) or where
-        if data_type is not None and not pa.types.is_timestamp(data_type):
+        if data_type is not None and not data_type.is_timestamp:
             self.report(
                 SqlError(
                     "the type of the WATERMARK FOR expression must be TIMESTAMP, but was "
-                    + arrow_debug_name(data_type),
+                    + data_type.debug_name,
                     position=position,
                     hint="e.g. WATERMARK FOR ts AS ts - INTERVAL '5' SECOND",
                 )
@@ -583,7 +582,7 @@ class _TableBuilder:
     def _check_timestamp(
         self, column: ColumnSpec, position: SourcePosition | None, what: str
     ) -> None:
-        if not pa.types.is_timestamp(column.data_type) or column.data_type.tz is not None:
+        if not column.column_type.is_timestamp:
             self.report(
                 SqlError(
                     f'{what} `"{column.name}"` has type {column.sql_type}, but expected TIMESTAMP',
@@ -618,4 +617,4 @@ def _same_type(expected: str, column: ColumnSpec) -> bool:
         wanted = convert(exp.DataType.build(expected, dialect=Arroyo))
     except (TypeError_, ValueError, sqlglot_errors.ParseError):
         return expected.upper() == column.sql_type.upper()
-    return wanted.arrow == column.data_type and wanted.is_json == column.is_json
+    return wanted.type == column.column_type and wanted.is_json == column.is_json
