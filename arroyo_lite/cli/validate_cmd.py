@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from arroyo_lite.cli import main
+from arroyo_lite.cli import long_lived_imports, main
 from arroyo_lite.cluster.contract import ARROYO_VERSION
 from arroyo_lite.errors import ArroyoLiteError, SourcePosition
 from arroyo_lite.sql.statements import CreateTable, CreateView, Insert, Program, Query, SetOption
@@ -127,10 +127,11 @@ def validate(files: tuple[str, ...], strict: bool) -> None:
     (the cluster's environment is what counts), and a valid file Arroyo would not run the
     same way exits 3.
     """
-    from arroyo_lite.sql import compile_file
+    with long_lived_imports():
+        from arroyo_lite.sql.compiler import compile_file
 
-    if strict:  # (the strict check's module, and what it needs, only for --arroyo)
-        from arroyo_lite.cluster.portability import check_portability, compile_for_cluster
+        if strict:  # (the strict check's module, and what it needs, only for --arroyo)
+            from arroyo_lite.cluster.portability import check_portability, compile_for_cluster
 
     failed = not_portable = False
     for path in files:

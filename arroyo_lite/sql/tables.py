@@ -31,6 +31,7 @@ from arroyo_lite.connectors.base import Connector
 from arroyo_lite.connectors.options import MissingOptionError, OptionReader, OptionValue
 from arroyo_lite.errors import ConnectorError, SourcePosition, SqlError, did_you_mean
 from arroyo_lite.formats.decoders import quoted
+from arroyo_lite.formats.encodable import ENCODABLE
 from arroyo_lite.sql.columns import ColumnsResult, node_position, read_columns
 from arroyo_lite.sql.dialect import Arroyo
 from arroyo_lite.sql.expr_types import infer
@@ -279,12 +280,10 @@ class _TableBuilder:
         """A source's format must have a decoder; a sink's an encoder, or be one the sink
         writes itself (the filesystem sink's parquet)."""
         if kind is TableKind.SINK:
-            from arroyo_lite.formats.encode import ENCODERS
-
             if fmt is None or fmt.format in connector.sink_formats:
                 return
-            if fmt.format not in ENCODERS:
-                known = ", ".join(f"'{f.value}'" for f in ENCODERS)
+            if fmt.format not in ENCODABLE:
+                known = ", ".join(f"'{f.value}'" for f in ENCODABLE)
                 self.report(
                     self.reader.error(
                         f"format '{fmt.format.value}' cannot be written by arroyo-lite sinks",
