@@ -111,3 +111,26 @@ def test_tail_shows_the_latest_rows_with_the_count_given():
     out = text_of(render.rich_table(table, max_rows=3, tail=True, count="latest 3 of 10"), 40)
     numbers = [line.strip() for line in out.splitlines()[2:5]]
     assert numbers == ["7", "8", "9"] and "latest 3 of 10" in out
+
+
+def test_columns_that_cannot_fit_are_named_not_dropped_silently():
+    table = pa.table(
+        {
+            "at": pa.array([1_767_323_045_123_456_789] * 2, pa.timestamp("ns")),
+            **{f"column_{i}": [f"value number {i}"] * 2 for i in range(8)},
+        }
+    )
+    out = text_of(render.rich_table(table), 60)
+    lines = out.splitlines()
+    assert all(len(line) <= 60 for line in lines), out
+    header = lines[0]
+    shown = [name for name in table.column_names if name in header]
+    hidden = table.column_names[len(shown) :]
+    assert shown == table.column_names[: len(shown)] and hidden, out
+    assert f"{len(hidden)} more columns not shown (too wide for the terminal): " + ", ".join(
+        hidden
+    ) in " ".join(line.strip() for line in lines)
+    assert "2 rows" in out
+    # Wide enough: every column, no note.
+    wide = text_of(render.rich_table(table), 400)
+    assert "not shown" not in wide and "column_7" in wide
