@@ -134,3 +134,14 @@ def test_columns_that_cannot_fit_are_named_not_dropped_silently():
     # Wide enough: every column, no note.
     wide = text_of(render.rich_table(table), 400)
     assert "not shown" not in wide and "column_7" in wide
+
+
+def test_a_timestamp_inside_a_struct_renders():
+    # What `infer` declares for {"customer": {"since": "2024-05-01T10:00:00Z"}}: the nested
+    # nanosecond timestamp comes out of Arrow as a pandas Timestamp (it was a traceback).
+    at = 1_714_557_600_000_000_001
+    struct = pa.struct([("name", pa.string()), ("since", pa.timestamp("ns"))])
+    table = pa.table({"customer": pa.array([{"name": "Ann", "since": at}], struct)})
+    out = text_of(render.rich_table(table), 120)
+    assert '{"name":"Ann","since":"2024-05-01T10:00:00.000000001"}' in out
+    assert "1 row" in out

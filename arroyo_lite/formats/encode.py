@@ -313,6 +313,10 @@ def json_default(value: Any) -> Any:
         return base64.b64encode(value).decode("ascii")
     if isinstance(value, dt.timedelta):
         return value.total_seconds()
+    if isinstance(value, dt.datetime):
+        # A nanosecond timestamp inside a struct or list comes out of Arrow as pandas'
+        # Timestamp, a datetime subclass orjson does not take: ISO 8601, as at top level.
+        return value.isoformat()
     raise TypeError(f"cannot render {type(value).__name__} as JSON")
 
 
