@@ -104,16 +104,24 @@ class ColumnType:
     factory: str
     args: tuple[Any, ...] = ()
     fields: tuple[TypeField, ...] = ()
+    #: The Arrow type once built (not part of the value: equality and hash ignore it).
+    _built: Any = field(default=None, compare=False, hash=False, repr=False)
 
     @staticmethod
     def of_arrow(data_type: pa.DataType) -> ColumnType:
         """A ready Arrow type as a value (equal to the named form of the same type)."""
-        return _named_form(data_type)
+        named = _named_form(data_type)
+        object.__setattr__(named, "_built", data_type)
+        return named
 
     @property
     def arrow(self) -> pa.DataType:
-        """The Arrow type (pyarrow is imported here, on first use)."""
-        return _build_arrow(self)
+        """The Arrow type (pyarrow is imported here, on first use; then kept)."""
+        built: pa.DataType | None = self._built
+        if built is None:
+            built = _build_arrow(self)
+            object.__setattr__(self, "_built", built)
+        return built
 
     @property
     def is_timestamp(self) -> bool:
