@@ -9,6 +9,7 @@ applied.
 from __future__ import annotations
 
 import enum
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -77,25 +78,189 @@ class BadData(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class TypeField:
+    """A field of a STRUCT type, or the ``item`` of a list type."""
+
+    name: str
+    type: ColumnType
+    #: SQL ``JSON`` (Utf8 marked with :data:`JSON_EXTENSION`).
+    is_json: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnType:
+    """A column's type as a value: the Arrow type *named*, built only when :attr:`arrow` is
+    asked for.
+
+    The SQL front end describes every declared type this way, so checking a file
+    (``arroyo-lite validate``) never loads pyarrow; the decoders, the store and the engine
+    ask for :attr:`arrow` (built once per distinct type). ``factory`` is the name of the
+    pyarrow function that makes the type and ``args`` its arguments (``int64``;
+    ``timestamp`` with ``("ns",)``; ``decimal128`` with ``(10, 2)``); ``list_`` and
+    ``struct`` take their :attr:`fields` instead. :meth:`of_arrow` wraps a ready Arrow type
+    (``factory`` ``"arrow"``, the type in ``args``), for code that has one at hand.
+    """
+
+    factory: str
+    args: tuple[Any, ...] = ()
+    fields: tuple[TypeField, ...] = ()
+    #: The Arrow type once built (not part of the value: equality and hash ignore it).
+    _built: Any = field(default=None, compare=False, hash=False, repr=False)
+
+    @staticmethod
+    def of_arrow(data_type: pa.DataType) -> ColumnType:
+        """A ready Arrow type as a value (equal to the named form of the same type)."""
+        named = _named_form(data_type)
+        object.__setattr__(named, "_built", data_type)
+        return named
+
+    @property
+    def arrow(self) -> pa.DataType:
+        """The Arrow type (pyarrow is imported here, on first use; then kept)."""
+        built: pa.DataType | None = self._built
+        if built is None:
+            built = _build_arrow(self)
+            object.__setattr__(self, "_built", built)
+        return built
+
+    @property
+    def is_timestamp(self) -> bool:
+        """A timestamp without a time zone (the only kind SQL declares)."""
+        if self.factory == "arrow":
+            import pyarrow as pa
+
+            return bool(pa.types.is_timestamp(self.args[0]) and self.args[0].tz is None)
+        return self.factory == "timestamp"
+
+    @property
+    def debug_name(self) -> str:
+        """``Utf8``, ``Int64``, ``Decimal128(10, 2)``, ...: the type as Arroyo's messages print
+        it (Rust's ``Debug`` of an Arrow ``DataType``); other types as pyarrow prints them."""
+        if self.factory in _DEBUG_NAMES:
+            return _DEBUG_NAMES[self.factory]
+        if self.factory == "decimal128":
+            return f"Decimal128({self.args[0]}, {self.args[1]})"
+        if self.factory == "list_":
+            return f"List({self.fields[0].type.debug_name})"
+        if self.factory == "struct":
+            return "Struct(" + ", ".join(f.name for f in self.fields) + ")"
+        if self.factory in ("timestamp", "time64"):
+            return f"{self.factory}[{self.args[0]}]"
+        return str(self.arrow)
+
+
+#: Arroyo's Debug names of the types whose factory takes no arguments.
+_DEBUG_NAMES = {
+    "bool_": "Boolean", "int8": "Int8", "int16": "Int16", "int32": "Int32",
+    "int64": "Int64", "uint8": "UInt8", "uint16": "UInt16", "uint32": "UInt32",
+    "uint64": "UInt64", "float32": "Float32", "float64": "Float64", "string": "Utf8",
+    "binary": "Binary", "date32": "Date32", "null": "Null",
+    "month_day_nano_interval": "Interval(MonthDayNano)",
+}  # fmt: skip
+
+
+@functools.cache
+def _build_arrow(column_type: ColumnType) -> pa.DataType:
+    import pyarrow as pa
+
+    factory, args, fields = column_type.factory, column_type.args, column_type.fields
+    if factory == "arrow":
+        given: pa.DataType = args[0]
+        return given
+    arrow_fields = [
+        pa.field(f.name, f.type.arrow, metadata=JSON_EXTENSION if f.is_json else None)
+        for f in fields
+    ]
+    if factory == "list_":
+        return pa.list_(arrow_fields[0])
+    if factory == "struct":
+        return pa.struct(arrow_fields)
+    made: pa.DataType = getattr(pa, factory)(*args)
+    return made
+
+
+def _named_form(data_type: pa.DataType) -> ColumnType:
+    """The :class:`ColumnType` naming ``data_type`` (types without a name here are wrapped)."""
+    import pyarrow as pa
+
+    for factory in _DEBUG_NAMES:
+        if data_type == getattr(pa, factory)():
+            return ColumnType(factory)
+    if pa.types.is_timestamp(data_type) and data_type.tz is None:
+        return ColumnType("timestamp", (data_type.unit,))
+    if pa.types.is_time64(data_type):
+        return ColumnType("time64", (data_type.unit,))
+    if pa.types.is_decimal128(data_type):
+        return ColumnType("decimal128", (data_type.precision, data_type.scale))
+    children = [data_type.value_field] if pa.types.is_list(data_type) else []
+    if pa.types.is_struct(data_type):
+        children = [data_type.field(i) for i in range(data_type.num_fields)]
+    plain = all(
+        f.nullable and (f.metadata is None or f.metadata == JSON_EXTENSION) for f in children
+    )
+    if children and plain:
+        fields = tuple(
+            TypeField(f.name, _named_form(f.type), is_json=f.metadata == JSON_EXTENSION)
+            for f in children
+        )
+        return ColumnType("list_" if pa.types.is_list(data_type) else "struct", fields=fields)
+    return ColumnType("arrow", (data_type,))
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class ColumnSpec:
     """One declared column.
 
-    ``data_type`` is the Arrow type (see ``arroyo_lite.sql.types``). ``is_json`` marks SQL
-    ``JSON`` columns (Utf8 holding compact JSON text). ``generated`` is the expression of a
-    ``GENERATED ALWAYS AS (expr)`` column as Arroyo SQL text (translate it with
-    ``arroyo_lite.sql.transpile.to_duckdb``); it is computed per batch from the physical columns.
-    ``metadata_key`` is the key of ``METADATA FROM 'key'``.
+    ``column_type`` is the type as a value (:class:`ColumnType`: no pyarrow needed to read
+    it) and ``data_type`` the Arrow type derived from it on first use (see
+    ``arroyo_lite.sql.types``); either may be given as the second argument. ``is_json``
+    marks SQL ``JSON`` columns (Utf8 holding compact JSON text). ``generated`` is the
+    expression of a ``GENERATED ALWAYS AS (expr)`` column as Arroyo SQL text (translate it
+    with ``arroyo_lite.sql.transpile.to_duckdb``); it is computed per batch from the physical
+    columns. ``metadata_key`` is the key of ``METADATA FROM 'key'``.
     """
 
     name: str
-    data_type: pa.DataType
+    column_type: ColumnType
     sql_type: str
-    nullable: bool = True
-    primary_key: bool = False
-    is_json: bool = False
-    generated: str | None = None
-    metadata_key: str | None = None
-    position: SourcePosition | None = None
+    nullable: bool
+    primary_key: bool
+    is_json: bool
+    generated: str | None
+    metadata_key: str | None
+    position: SourcePosition | None
+
+    def __init__(
+        self,
+        name: str,
+        data_type: ColumnType | pa.DataType | None = None,
+        sql_type: str = "",
+        nullable: bool = True,
+        primary_key: bool = False,
+        is_json: bool = False,
+        generated: str | None = None,
+        metadata_key: str | None = None,
+        position: SourcePosition | None = None,
+        *,
+        column_type: ColumnType | None = None,
+    ) -> None:
+        given = column_type if column_type is not None else data_type
+        if given is None:
+            raise TypeError("ColumnSpec needs a type (data_type or column_type)")
+        if not isinstance(given, ColumnType):
+            given = ColumnType.of_arrow(given)
+        values = {
+            "name": name, "column_type": given, "sql_type": sql_type, "nullable": nullable,
+            "primary_key": primary_key, "is_json": is_json, "generated": generated,
+            "metadata_key": metadata_key, "position": position,
+        }  # fmt: skip
+        for key, value in values.items():
+            object.__setattr__(self, key, value)
+
+    @property
+    def data_type(self) -> pa.DataType:
+        """The Arrow type (imports pyarrow on first use)."""
+        return self.column_type.arrow
 
     @property
     def is_virtual(self) -> bool:

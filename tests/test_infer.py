@@ -86,10 +86,9 @@ async def test_wrapped_records_give_their_columns_and_the_record_path(server, tm
     done = await invoke("infer", serve(server, ORDERS), "--name", "orders")
     assert done.code == 0, done.stderr
     out = done.stdout
-    assert "-- record path: results  (the records are the array at $.results; " in out
-    assert "top-level keys: count, next, results)" in out
-    assert "'json.unstructured' = 'true'" in out  # how to read them today
+    assert "-- the records are the array at $.results (top-level keys: count, next, results)" in out
     ddl = "\n".join(ddl_lines(out))
+    assert "    'records.path' = '$.results'\n);" in ddl
     assert "CREATE TABLE orders (" in ddl
     assert "    id BIGINT PRIMARY KEY," in ddl
     assert "    customer STRUCT<name TEXT, tier TEXT, since TIMESTAMP>," in ddl
@@ -103,17 +102,17 @@ async def test_wrapped_records_give_their_columns_and_the_record_path(server, tm
     assert "table orders  connector=polling_http" in validate(path)
 
 
-async def test_the_commented_query_reads_wrapped_records_today(server, tmp_path):
-    """The record-path comment's CREATE TABLE + SELECT, uncommented, give the records."""
+async def test_the_inferred_table_reads_wrapped_records(server, tmp_path):
+    """The printed CREATE TABLE (with its records.path) gives the records as rows, nested
+    timestamps included, in `run` and in `test`."""
     done = await invoke("infer", serve(server, ORDERS), "--name", "orders")
     assert done.code == 0, done.stderr
-    lines = done.stdout.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("--   CREATE TABLE"))
-    end = next(i for i, line in enumerate(lines) if line.startswith("--   FROM"))
-    sql = "\n".join(line.removeprefix("--   ") for line in lines[start : end + 1])
-    path = tmp_path / "today.sql"
-    path.write_text(sql + "\n")
+    path = tmp_path / "orders.sql"
+    path.write_text(done.stdout + 'SELECT id, paid, total, "placedAt", customer FROM orders;\n')
     validate(path)
+    tested = await invoke("test", str(path))
+    assert tested.code == 0, tested.stdout + tested.stderr
+    assert "2 row(s) decoded" in tested.stdout and "warning" not in tested.stdout
     ran = await run_until(
         "run", str(path), "--format", "jsonl", until=lambda out: out.count("\n") >= 2
     )
@@ -143,7 +142,7 @@ async def test_ndjson_is_detected_and_the_table_decodes_it(server, tmp_path):
 async def test_a_top_level_array_needs_no_record_path(server, tmp_path):
     done = await invoke("infer", url(server, "/array?n=3"), "--name", "items")
     assert done.code == 0, done.stderr
-    assert "record path" not in done.stdout
+    assert "records.path" not in done.stdout and "the records are" not in done.stdout
     assert ddl_lines(done.stdout)[:3] == [
         "CREATE TABLE items (",
         "    id BIGINT PRIMARY KEY,  -- suggested key: present, non-null and distinct in every "
@@ -160,7 +159,8 @@ async def test_a_top_level_array_needs_no_record_path(server, tmp_path):
 async def test_geojson_features_are_the_records(server, tmp_path):
     done = await invoke("infer", serve(server, QUAKES), "--name", "quakes")
     assert done.code == 0, done.stderr
-    assert "-- record path: features  (the records are the array at $.features; " in done.stdout
+    assert "-- the records are the array at $.features (top-level keys: " in done.stdout
+    assert "    'records.path' = '$.features'" in done.stdout
     ddl = "\n".join(ddl_lines(done.stdout))
     assert "    type TEXT," in ddl
     assert "    id TEXT PRIMARY KEY," in ddl
@@ -229,7 +229,7 @@ def test_httpbin_json_is_one_record_with_nested_structs(httpbin, tmp_path):
     done = CliRunner().invoke(main, ["infer", httpbin.url + "/json"])
     assert done.exit_code == 0, done.output
     assert "-- inferred by arroyo-lite from 1 record of one response" in done.stdout
-    assert "record path" not in done.stdout
+    assert "records.path" not in done.stdout and "the records are" not in done.stdout
     assert (
         "    slideshow STRUCT<author TEXT, date TEXT, slides STRUCT<title TEXT, type TEXT, "
         "items TEXT[]>[], title TEXT>" in done.stdout
@@ -358,3 +358,13 @@ async def test_method_and_body_are_sent_and_kept_in_the_table(server, tmp_path):
     path = tmp_path / "echo.sql"
     path.write_text(done.stdout)
     validate(path)
+
+
+@pytest.mark.parametrize(
+    "keys", [("results",), ("data", "items"), ("odd key",), ("it's", "a\\b"), ("ünï", "x.y")]
+)
+def test_the_record_path_reads_back_as_its_keys(keys):
+    from arroyo_lite.formats.records import RecordPath
+    from arroyo_lite.infer.ddl import record_path_text
+
+    assert RecordPath.parse(record_path_text(keys)).keys == keys

@@ -111,3 +111,37 @@ def test_tail_shows_the_latest_rows_with_the_count_given():
     out = text_of(render.rich_table(table, max_rows=3, tail=True, count="latest 3 of 10"), 40)
     numbers = [line.strip() for line in out.splitlines()[2:5]]
     assert numbers == ["7", "8", "9"] and "latest 3 of 10" in out
+
+
+def test_columns_that_cannot_fit_are_named_not_dropped_silently():
+    table = pa.table(
+        {
+            "at": pa.array([1_767_323_045_123_456_789] * 2, pa.timestamp("ns")),
+            **{f"column_{i}": [f"value number {i}"] * 2 for i in range(8)},
+        }
+    )
+    out = text_of(render.rich_table(table), 60)
+    lines = out.splitlines()
+    assert all(len(line) <= 60 for line in lines), out
+    header = lines[0]
+    shown = [name for name in table.column_names if name in header]
+    hidden = table.column_names[len(shown) :]
+    assert shown == table.column_names[: len(shown)] and hidden, out
+    assert f"{len(hidden)} more columns not shown (too wide for the terminal): " + ", ".join(
+        hidden
+    ) in " ".join(line.strip() for line in lines)
+    assert "2 rows" in out
+    # Wide enough: every column, no note.
+    wide = text_of(render.rich_table(table), 400)
+    assert "not shown" not in wide and "column_7" in wide
+
+
+def test_a_timestamp_inside_a_struct_renders():
+    # What `infer` declares for {"customer": {"since": "2024-05-01T10:00:00Z"}}: the nested
+    # nanosecond timestamp comes out of Arrow as a pandas Timestamp (it was a traceback).
+    at = 1_714_557_600_000_000_001
+    struct = pa.struct([("name", pa.string()), ("since", pa.timestamp("ns"))])
+    table = pa.table({"customer": pa.array([{"name": "Ann", "since": at}], struct)})
+    out = text_of(render.rich_table(table), 120)
+    assert '{"name":"Ann","since":"2024-05-01T10:00:00.000000001"}' in out
+    assert "1 row" in out

@@ -28,6 +28,7 @@ async def test_warns_when_every_row_is_null_and_names_the_keys(server, tmp_path)
     assert "warning: every decoded row is entirely NULL (1 row(s))" in out
     assert "the body's top-level keys are: count, next, results" in out
     assert "(wrapped inside the object?)" in out
+    assert "add 'records.path' = '$.results' (the records look like the array there), or" in out
     assert f"`arroyo-lite infer {url(server, '/sequence')} --name orders`" in out
     assert done.code == 0  # a warning, not a failure: the request and decoding worked
 
@@ -55,7 +56,7 @@ async def test_warns_when_most_columns_match_no_field(server, tmp_path):
     out = " ".join(done.stdout.split())
     assert "warning: 2 of 3 declared columns match no field (title, price)" in out
     assert "the array's objects' keys are: id, name" in out
-    assert "wrapped" not in out
+    assert "wrapped" not in out and "records.path" not in out
 
 
 async def test_does_not_warn_when_the_columns_fit(server, tmp_path):
@@ -66,3 +67,14 @@ async def test_does_not_warn_when_the_columns_fit(server, tmp_path):
     )
     done = await invoke("test", str(path))
     assert done.code == 0 and "warning" not in done.stdout
+
+
+async def test_the_suggested_record_path_gives_the_rows(server, tmp_path):
+    path = tmp_path / "fixed.sql"
+    path.write_text(
+        f"CREATE TABLE orders (id BIGINT, total DOUBLE) WITH (connector = 'polling_http', "
+        f"endpoint = '{wrapped(server)}', format = 'json', 'records.path' = '$.results');\n"
+    )
+    done = await invoke("test", str(path))
+    assert done.code == 0, done.stdout + done.stderr
+    assert "2 row(s) decoded" in done.stdout and "warning" not in done.stdout

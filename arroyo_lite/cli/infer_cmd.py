@@ -98,7 +98,7 @@ def _infer(table: str, source: Source, timeout: float | None) -> str:
     # The options are checked exactly as a table's would be: compile the table that reads the
     # whole body, so a bad URL or header gets the same message `validate` gives.
     probe_records = Records(b"", 0, None, (), ())
-    options = ", ".join(with_options(source, probe_records, unstructured=True))
+    options = ", ".join([*with_options(source, probe_records), "'json.unstructured' = 'true'"])
     sql = f"CREATE TABLE {quote_identifier(table)} (value JSON) WITH ({options});"
     try:
         program = compile_sql(sql, file="<infer>", env=os.environ)

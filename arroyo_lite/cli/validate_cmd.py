@@ -15,17 +15,16 @@ from typing import TYPE_CHECKING
 
 import click
 
-from arroyo_lite.cli import main
-from arroyo_lite.cluster.contract import ARROYO_VERSION
-from arroyo_lite.errors import ArroyoLiteError, SourcePosition
-from arroyo_lite.sql.statements import CreateTable, CreateView, Insert, Program, Query, SetOption
-from arroyo_lite.terminal.diagnostics import read_source, render_error, render_problems
+from arroyo_lite.cli import long_lived_imports, main
+from arroyo_lite.errors import ArroyoLiteError
 
-# The compiler (sqlglot, jsonschema, the connectors) is imported when a file is checked,
-# not for `validate --help`.
+# The compiler (sqlglot, the connectors) and what prints its results are imported when a
+# file is checked, not for `validate --help`.
 if TYPE_CHECKING:
     from arroyo_lite.cluster.portability import Portability
     from arroyo_lite.config import TableConfig
+    from arroyo_lite.errors import SourcePosition
+    from arroyo_lite.sql.statements import Program
 
 
 def describe_table(table: TableConfig) -> str:
@@ -59,6 +58,8 @@ def describe_table(table: TableConfig) -> str:
 
 
 def describe_program(program: Program) -> list[str]:
+    from arroyo_lite.sql.statements import CreateTable, CreateView, Insert, Query, SetOption
+
     lines = []
     for statement in program.statements:
         where = f"{statement.position.file}:{statement.position.line}"
@@ -83,12 +84,16 @@ NOT_PORTABLE = 3
 def print_problems(path: str, problems: list[tuple[str, SourcePosition | None]]) -> None:
     """Print ``(formatted problem, position)`` pairs gcc-style on stderr: the first line, the
     source excerpt under it, then the hint lines (:func:`render_problems`)."""
+    from arroyo_lite.terminal.diagnostics import read_source, render_problems
+
     if problems:
         click.echo(render_problems(problems, read_source(path), file=path), err=True)
 
 
 def print_portability(path: str, portability: Portability) -> None:
     """The strict check's findings on stderr, then one summary line (stdout if portable)."""
+    from arroyo_lite.cluster.contract import ARROYO_VERSION
+
     print_problems(path, [(f.format(), f.position) for f in portability.findings])
     if portability.variables:
         click.echo(
@@ -127,8 +132,12 @@ def validate(files: tuple[str, ...], strict: bool) -> None:
     (the cluster's environment is what counts), and a valid file Arroyo would not run the
     same way exits 3.
     """
-    from arroyo_lite.cluster.portability import check_portability, compile_for_cluster
-    from arroyo_lite.sql import compile_file
+    with long_lived_imports():
+        from arroyo_lite.sql.compiler import compile_file
+        from arroyo_lite.terminal.diagnostics import read_source, render_error
+
+        if strict:  # (the strict check's module, and what it needs, only for --arroyo)
+            from arroyo_lite.cluster.portability import check_portability, compile_for_cluster
 
     failed = not_portable = False
     for path in files:

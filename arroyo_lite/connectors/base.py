@@ -15,21 +15,21 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
-from typing import TYPE_CHECKING, Any, ClassVar
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 from arroyo_lite.clock import Clock, SystemClock
 from arroyo_lite.connectors.probing import ProbeResult, ProbeSkipped
 from arroyo_lite.secrets import Secrets, variables
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from arroyo_lite.config import ColumnSpec, TableConfig
     from arroyo_lite.connectors.option_spec import ExtensionUse, OptionSet
     from arroyo_lite.connectors.options import OptionReader
 
 #: Called by an operator for every batch it produces; runs on the event loop, must not block.
-Emit = Callable[[pa.RecordBatch], None]
+Emit: TypeAlias = "Callable[[pa.RecordBatch], None]"
 
 
 class SourceState(enum.StrEnum):

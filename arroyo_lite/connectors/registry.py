@@ -13,6 +13,7 @@ case-sensitive, as in Arroyo.
 
 from __future__ import annotations
 
+import importlib
 import threading
 
 from arroyo_lite.connectors.base import Connector
@@ -26,38 +27,44 @@ _registry: dict[str, Connector] | None = None
 _load_errors: list[ConnectorError] = []
 
 
-def _builtins() -> dict[str, Connector]:
-    from arroyo_lite.connectors.blackhole.connector import BlackholeConnector
-    from arroyo_lite.connectors.filesystem.connector import FilesystemConnector
-    from arroyo_lite.connectors.impulse.connector import ImpulseConnector
-    from arroyo_lite.connectors.polling_http.connector import PollingHttpConnector
-    from arroyo_lite.connectors.single_file.connector import SingleFileConnector
-    from arroyo_lite.connectors.sse.connector import SseConnector
-    from arroyo_lite.connectors.stdout.connector import StdoutConnector
-    from arroyo_lite.connectors.webhook.connector import WebhookConnector
-    from arroyo_lite.connectors.websocket.connector import WebsocketConnector
+#: The built-ins, in listing order: name -> (module, class). A built-in's module (and what it
+#: needs: pyarrow, jsonschema, ...) is imported on the first lookup of its name, so checking
+#: a file that uses one connector loads only that one.
+BUILTINS: dict[str, tuple[str, str]] = {
+    "polling_http": ("polling_http.connector", "PollingHttpConnector"),
+    "impulse": ("impulse.connector", "ImpulseConnector"),
+    "sse": ("sse.connector", "SseConnector"),
+    "websocket": ("websocket.connector", "WebsocketConnector"),
+    "single_file": ("single_file.connector", "SingleFileConnector"),
+    "stdout": ("stdout.connector", "StdoutConnector"),
+    "blackhole": ("blackhole.connector", "BlackholeConnector"),
+    "webhook": ("webhook.connector", "WebhookConnector"),
+    "filesystem": ("filesystem.connector", "FilesystemConnector"),
+}
 
-    connectors = (
-        PollingHttpConnector(),
-        ImpulseConnector(),
-        SseConnector(),
-        WebsocketConnector(),
-        SingleFileConnector(),
-        StdoutConnector(),
-        BlackholeConnector(),
-        WebhookConnector(),
-        FilesystemConnector(),
-    )
-    return {c.name: c for c in connectors}
+
+def _builtin(name: str) -> Connector | None:
+    """The built-in connector ``name``, created once (``None``: not a built-in)."""
+    global _builtin_registry
+    if name not in BUILTINS:
+        return None
+    with _lock:
+        if _builtin_registry is None:
+            _builtin_registry = {}
+        connector = _builtin_registry.get(name)
+        if connector is None:
+            module, cls = BUILTINS[name]
+            made = getattr(importlib.import_module(f"arroyo_lite.connectors.{module}"), cls)()
+            if made.name != name:
+                raise AssertionError(f"built-in {module}.{cls} is named {made.name!r}")
+            connector = _builtin_registry[name] = made
+        return connector
 
 
 def _builtins_once() -> dict[str, Connector]:
-    """The built-ins, created once (the same objects before and after plugins load)."""
-    global _builtin_registry
-    with _lock:
-        if _builtin_registry is None:
-            _builtin_registry = _builtins()
-        return _builtin_registry
+    """Every built-in, created once (the same objects before and after plugins load)."""
+    found = {name: _builtin(name) for name in BUILTINS}
+    return {name: c for name, c in found.items() if c is not None}
 
 
 def _load_plugins(registry: dict[str, Connector]) -> list[ConnectorError]:
@@ -132,7 +139,7 @@ def get_connector(name: str) -> Connector:
     A built-in name never needs the plugins (they cannot take a built-in's name), so looking
     one up does not scan entry points: ``validate`` of a file of built-ins starts faster.
     """
-    builtin = _builtins_once().get(name)
+    builtin = _builtin(name)
     if builtin is not None:
         return builtin
     connectors = all_connectors()

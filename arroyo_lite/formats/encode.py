@@ -48,6 +48,7 @@ from arroyo_lite.config import (
     changelog_key,
 )
 from arroyo_lite.errors import ConnectorError
+from arroyo_lite.formats.encodable import ENCODABLE
 from arroyo_lite.formats.pandas_free import string_scalar
 
 Data = pa.Table | pa.RecordBatch
@@ -201,6 +202,8 @@ ENCODERS: dict[Format, Callable[[TableConfig], Encoder]] = {
     Format.DEBEZIUM_JSON: DebeziumJsonEncoder,
     Format.RAW_STRING: RawStringEncoder,
 }
+if tuple(ENCODERS) != ENCODABLE:  # (what the SQL front end accepts without loading this)
+    raise RuntimeError(f"formats.encodable.ENCODABLE is {ENCODABLE}, ENCODERS has {ENCODERS}")
 
 
 def make_encoder(config: TableConfig) -> Encoder:
@@ -310,6 +313,10 @@ def json_default(value: Any) -> Any:
         return base64.b64encode(value).decode("ascii")
     if isinstance(value, dt.timedelta):
         return value.total_seconds()
+    if isinstance(value, dt.datetime):
+        # A nanosecond timestamp inside a struct or list comes out of Arrow as pandas'
+        # Timestamp, a datetime subclass orjson does not take: ISO 8601, as at top level.
+        return value.isoformat()
     raise TypeError(f"cannot render {type(value).__name__} as JSON")
 
 

@@ -4,7 +4,8 @@ A structured ``json`` table whose columns name no field of the records decodes e
 to a row of NULLs, which is not an error (missing keys are NULL): ``(id BIGINT)`` over
 ``{"results": [...]}`` "works". :func:`mismatch_warning` notices the two tell-tale signs on a
 decoded sample (every row entirely NULL; most declared columns matching no field), names the
-body's top-level keys, and points at ``arroyo-lite infer``. Only ``test`` runs it, once per
+body's top-level keys, suggests the ``records.path`` of records wrapped in an object (found as
+``infer`` finds them), and points at ``arroyo-lite infer``. Only ``test`` runs it, once per
 probe: never on the polling path.
 """
 
@@ -54,8 +55,28 @@ def mismatch_warning(
     wrapped = " (wrapped inside the object?)" if where.startswith("the body") else ""
     return (
         f"{problem}; {keys}. The declared columns do not match the records{wrapped}: "
-        f"`{infer_command}` prints a CREATE TABLE inferred from a response"
+        f"{_record_path_hint(config, body)}`{infer_command}` prints a CREATE TABLE inferred "
+        "from a response"
     )
+
+
+def _record_path_hint(config: TableConfig, body: bytes) -> str:
+    """``add 'records.path' = '$.results' ..., or `` when the body's records are wrapped in an
+    object and the table sets no record path (a connector with that option); else ``""``."""
+    from arroyo_lite.infer.ddl import record_path_text
+    from arroyo_lite.infer.sample import InferError, locate_records
+
+    options = config.connector_options
+    if not hasattr(options, "records_path") or options.records_path is not None:
+        return ""
+    try:
+        records = locate_records(body)
+    except InferError:
+        return ""
+    if not records.wrapped:
+        return ""
+    path = record_path_text(records.path)
+    return f"add 'records.path' = '{path}' (the records look like the array there), or "
 
 
 def _keys(body: bytes) -> tuple[str, list[str]]:

@@ -25,11 +25,12 @@ Two ways to apply it, with the same answers:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from arroyo_lite.formats.json_path import RECORDS_HINT, JsonPath, JsonPathError, parse_path
+
+if TYPE_CHECKING:  # (imported where used: checking a records.path needs no pyarrow)
+    import pyarrow as pa
 
 RecordPathError = JsonPathError  # the name this module's callers know
 
@@ -64,6 +65,8 @@ class RecordPath:
         Every member outside the path is ignored by the reader; the records themselves are
         read as a ``list<struct>``. (For the empty path, the body is the records.)
         """
+        import pyarrow as pa
+
         if not self.keys:
             return records
         kind: pa.DataType = pa.list_(pa.struct(records))
@@ -79,6 +82,7 @@ class RecordPath:
         ``pa.ArrowInvalid`` when a record is a JSON ``null`` (bad data: the exact path says
         so) or the body held several values with records.
         """
+        import pyarrow as pa
         import pyarrow.compute as pc  # loaded on first use: validating SQL does not need it
 
         column: Any = table.column(self.keys[0]).combine_chunks()

@@ -12,11 +12,13 @@ import logging
 import traceback
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-
-import pyarrow as pa
+from typing import TYPE_CHECKING
 
 from arroyo_lite.config import BadData, TableConfig
 from arroyo_lite.errors import FatalSourceError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 log = logging.getLogger(__name__)
 

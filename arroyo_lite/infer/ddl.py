@@ -1,10 +1,9 @@
 """Writing the inferred table as Arroyo SQL: the ``CREATE TABLE`` that ``infer`` prints.
 
 The statement is built from facts (:class:`Source` options, inferred columns, the located
-records) and always passes ``arroyo-lite validate``. What cannot be said in today's DDL is said
-in ``--`` comments above it: the record path of wrapped records (arroyo-lite has no
-record-path option yet, so the comment shows the ``json.unstructured`` + ``unnest`` query that
-reads them today) and why a column got a fallback type.
+records) and always passes ``arroyo-lite validate``. Wrapped records get their
+``records.path`` option (and a ``--`` comment naming the body's top-level keys); what cannot be
+said in the DDL is said in comments above it (why a field was left out).
 """
 
 from __future__ import annotations
@@ -34,7 +33,20 @@ def sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def with_options(source: Source, records: Records, *, unstructured: bool = False) -> list[str]:
+def record_path_text(keys: tuple[str, ...]) -> str:
+    """The JSON path of the records (``$.data.items``; ``$['odd key']`` where a key is not a
+    plain name), in the grammar of :mod:`arroyo_lite.formats.json_path`."""
+    steps = []
+    for key in keys:
+        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            steps.append(f".{key}")
+        else:
+            escaped = key.replace("\\", "\\\\").replace("'", "\\'")
+            steps.append(f"['{escaped}']")
+    return "$" + "".join(steps)
+
+
+def with_options(source: Source, records: Records) -> list[str]:
     """The ``WITH`` options, one ``key = value`` each, in the order the README lists them."""
     options = [
         "connector = 'polling_http'",
@@ -47,8 +59,8 @@ def with_options(source: Source, records: Records, *, unstructured: bool = False
     if source.body is not None:
         options.append(f"body = {sql_string(source.body)}")
     options.append("format = 'json'")
-    if unstructured:
-        options.append("'json.unstructured' = 'true'")
+    if records.wrapped:
+        options.append(f"'records.path' = {sql_string(record_path_text(records.path))}")
     if records.framing is not None:
         options.append(f"framing = {sql_string(records.framing)}")
     return options
@@ -67,7 +79,11 @@ def create_table(
     if records.framing == "newline":
         lines.append("-- the body is newline-delimited JSON (one record per line)")
     if records.wrapped:
-        lines += _record_path_comment(name, source, records, columns)
+        keys = ", ".join(records.top_keys)
+        lines.append(
+            f"-- the records are the array at {record_path_text(records.path)} "
+            f"(top-level keys: {keys})"
+        )
     kept = kept_columns(records, columns)
     for column in columns:
         if column in kept:
@@ -100,58 +116,10 @@ def create_table(
     return "\n".join(lines) + "\n"
 
 
-def _record_path_comment(
-    name: str, source: Source, records: Records, columns: list[InferredColumn]
-) -> list[str]:
-    path = ".".join(records.path)
-    json_path = "$" + "".join(
-        f".{key}" if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) else f'["{key}"]'
-        for key in records.path
-    )
-    keys = ", ".join(records.top_keys)
-    raw = quote_identifier(f"{name}_raw")
-    options = ", ".join(with_options(source, records, unstructured=True))
-    kept = kept_columns(records, columns)
-    getters = [_getter(c) for c in kept]
-    select = [f"--   SELECT {getters[0]}" + ("," if len(getters) > 1 else "")]
-    select += [f"--          {g}," for g in getters[1:-1]]
-    select += [f"--          {getters[-1]}"] if len(getters) > 1 else []
-    return [
-        f"-- record path: {path}  (the records are the array at {json_path}; "
-        f"top-level keys: {keys})",
-        "-- arroyo-lite has no record-path option yet: the table below would decode each",
-        "-- response as one row of NULLs. Today, read each response whole and unnest the",
-        "-- records in a query:",
-        f"--   CREATE TABLE {raw} (value JSON) WITH ({options});",
-        *select,
-        f"--   FROM (SELECT unnest(extract_json(value, '{json_path}[*]')) AS item FROM {raw});",
-        "-- The columns below are each record's; use them once a record-path option exists.",
-    ]
-
-
 def kept_columns(records: Records, columns: list[InferredColumn]) -> list[InferredColumn]:
     """The columns to declare: those named after a key of the records, but not reserved."""
     known = set(records.keys)
     return [c for c in columns if c.name in known and c.name not in RESERVED_COLUMNS]
-
-
-def _getter(column: InferredColumn) -> str:
-    key = sql_string(column.name)
-    alias = quote_identifier(column.name)
-    kind = column.sql_type
-    if kind == "BOOLEAN":
-        return f"json_get_bool(item, {key}) AS {alias}"
-    if kind in ("BIGINT", "BIGINT UNSIGNED"):
-        return f"json_get_int(item, {key}) AS {alias}"
-    if kind == "DOUBLE":
-        return f"json_get_float(item, {key}) AS {alias}"
-    if kind == "TIMESTAMP":
-        # Through TIMESTAMPTZ, so an offset is applied (the decoder does the same: UTC).
-        return f"CAST(json_get_str(item, {key}) AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS {alias}"
-    if kind == "TEXT":
-        return f"json_get_str(item, {key}) AS {alias}"
-    # Objects, arrays and JSON: the value as JSON text.
-    return f"json_get_json(item, {key}) AS {alias}"
 
 
 def _key_note(column: InferredColumn, primary_key: str | None) -> str | None:

@@ -143,7 +143,7 @@ def _read_column(
     result.columns.append(
         ColumnSpec(
             name=name,
-            data_type=sql_type.arrow,
+            column_type=sql_type.type,
             sql_type=sql_type.name,
             nullable=nullable,
             primary_key=primary_key,

@@ -450,9 +450,7 @@ def _check_queries(
         return []
     from arroyo_lite.sql.query_check import QueryToCheck, check_queries, check_virtual_columns
 
-    schemas = {
-        s.table.name: s.table.output_schema() for s in statements if isinstance(s, CreateTable)
-    }
+    schemas = {s.table.name: s.table for s in statements if isinstance(s, CreateTable)}
     memory = {
         s.table.name.lower(): [c.name for c in s.table.columns]
         for s in statements

@@ -4,24 +4,23 @@ Arroyo plans such an expression with DataFusion and asks for its type and nullab
 front end plans nothing, so :func:`infer` follows DataFusion's rules for the shapes a
 watermark expression takes (columns, literals, ``CAST``, ``+``/``-`` of an interval,
 parentheses) and answers "unknown" (``None``) for anything else, so that an expression it
-cannot judge is never rejected. :func:`arrow_debug_name` prints an Arrow type the way
-Arroyo's messages do (Rust's ``Debug`` of an Arrow ``DataType``).
+cannot judge is never rejected. Types are :class:`~arroyo_lite.config.ColumnType` values
+(``debug_name`` prints one the way Arroyo's messages do).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-import pyarrow as pa
 from sqlglot import exp
 
-from arroyo_lite.config import ColumnSpec
+from arroyo_lite.config import ColumnSpec, ColumnType
 from arroyo_lite.sql.types import TypeError_, convert
 
 #: (type, nullable); ``None`` in either place means "cannot tell".
-Inferred = tuple[pa.DataType | None, bool | None]
+Inferred = tuple[ColumnType | None, bool | None]
 
-_INTERVAL = pa.month_day_nano_interval()
+_INTERVAL = ColumnType("month_day_nano_interval")
 _ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod)
 
 
@@ -31,13 +30,13 @@ def infer(node: exp.Expr, columns: Mapping[str, ColumnSpec]) -> Inferred:
         return infer(node.this, columns)
     if isinstance(node, exp.Column):
         column = None if node.table else columns.get(node.name)
-        return (None, None) if column is None else (column.data_type, column.nullable)
+        return (None, None) if column is None else (column.column_type, column.nullable)
     if isinstance(node, exp.Null):
-        return pa.null(), True
+        return ColumnType("null"), True
     if isinstance(node, exp.Boolean):
-        return pa.bool_(), False
+        return ColumnType("bool_"), False
     if isinstance(node, exp.Literal):
-        return (pa.string() if node.is_string else None), False
+        return (ColumnType("string") if node.is_string else None), False
     if isinstance(node, exp.Interval):
         return _INTERVAL, False
     if isinstance(node, exp.TryCast):
@@ -51,25 +50,25 @@ def infer(node: exp.Expr, columns: Mapping[str, ColumnSpec]) -> Inferred:
     return None, None
 
 
-def _cast_type(node: exp.Cast) -> pa.DataType | None:
+def _cast_type(node: exp.Cast) -> ColumnType | None:
     target = node.args.get("to")
     if not isinstance(target, exp.DataType):
         return None
     try:
-        return convert(target).arrow
+        return convert(target).type
     except TypeError_:
         return None
 
 
 def _arithmetic_type(
-    node: exp.Expr, left: pa.DataType | None, right: pa.DataType | None
-) -> pa.DataType | None:
+    node: exp.Expr, left: ColumnType | None, right: ColumnType | None
+) -> ColumnType | None:
     """TIMESTAMP +/- INTERVAL (and INTERVAL + TIMESTAMP) is a TIMESTAMP; other shapes are
     not needed to judge a watermark and stay unknown."""
-    if isinstance(node, exp.Add | exp.Sub) and left is not None and pa.types.is_timestamp(left):
+    if isinstance(node, exp.Add | exp.Sub) and left is not None and left.is_timestamp:
         return left if right == _INTERVAL else None
     if isinstance(node, exp.Add) and left == _INTERVAL and right is not None:
-        return right if pa.types.is_timestamp(right) else None
+        return right if right.is_timestamp else None
     return None
 
 
@@ -80,25 +79,3 @@ def _either(left: bool | None, right: bool | None) -> bool | None:
     if left is False and right is False:
         return False
     return None
-
-
-_DEBUG_NAMES = {
-    pa.bool_(): "Boolean", pa.int8(): "Int8", pa.int16(): "Int16", pa.int32(): "Int32",
-    pa.int64(): "Int64", pa.uint8(): "UInt8", pa.uint16(): "UInt16", pa.uint32(): "UInt32",
-    pa.uint64(): "UInt64", pa.float32(): "Float32", pa.float64(): "Float64",
-    pa.string(): "Utf8", pa.binary(): "Binary", pa.date32(): "Date32", pa.null(): "Null",
-    _INTERVAL: "Interval(MonthDayNano)",
-}  # fmt: skip
-
-
-def arrow_debug_name(data_type: pa.DataType) -> str:
-    """``Utf8``, ``Int64``, ``Decimal128(10, 2)``, ...: the Arrow type as Arroyo prints it."""
-    if data_type in _DEBUG_NAMES:
-        return _DEBUG_NAMES[data_type]
-    if pa.types.is_decimal(data_type):
-        return f"Decimal128({data_type.precision}, {data_type.scale})"
-    if pa.types.is_list(data_type):
-        return f"List({arrow_debug_name(data_type.value_type)})"
-    if pa.types.is_struct(data_type):
-        return "Struct(" + ", ".join(f.name for f in data_type) + ")"
-    return str(data_type)

@@ -10,9 +10,7 @@ parent are dropped unchecked, so one mistake is reported once.
 
 from __future__ import annotations
 
-import pyarrow as pa
-
-from arroyo_lite.config import BadData, ColumnSpec, Format, FormatSpec, FramingSpec
+from arroyo_lite.config import BadData, ColumnSpec, ColumnType, Format, FormatSpec, FramingSpec
 from arroyo_lite.connectors.options import OptionReader, OptionValue
 from arroyo_lite.errors import SourcePosition, SqlError, did_you_mean
 from arroyo_lite.formats.decoders import DECODABLE
@@ -207,7 +205,7 @@ def check_shape(
         return errors  # (a repeated name also breaks the single-column shapes: said once)
     only = physical[0] if len(physical) == 1 and physical[0].name == "value" else None
     if fmt.format is Format.RAW_STRING and (
-        only is None or only.data_type != pa.string() or only.is_json
+        only is None or only.column_type != ColumnType("string") or only.is_json
     ):
         errors.append(
             SqlError(
@@ -226,7 +224,8 @@ def check_shape(
                 hint="declare exactly one physical column: value JSON",
             )
         )
-    if fmt.format is Format.RAW_BYTES and (only is None or only.data_type != pa.binary()):
+    binary = ColumnType("binary")
+    if fmt.format is Format.RAW_BYTES and (only is None or only.column_type != binary):
         # Arroyo only fails at run time; arroyo-lite checks at validation.
         errors.append(
             SqlError(

@@ -26,6 +26,12 @@ needs an equality between them (``Updating joins must include an equijoin condit
 
 Statements that read a table this program does not define (the REPL's earlier tables) or one
 whose definition failed are not bound: the session checks those when it runs them.
+
+DuckDB (and pyarrow, for the empty tables) is imported only when a query needs it: when
+:func:`arroyo_lite.sql.query_proof.binds` vouches for every query of the program (plain
+one-table queries, the common case of a small file), nothing is bound and no error can
+come from binding. Any other query, a view, or a virtual column brings DuckDB in, and then
+every query is bound by it as above.
 """
 
 from __future__ import annotations
@@ -35,15 +41,12 @@ import re
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import duckdb
-import pyarrow as pa
 from sqlglot import exp
 
 from arroyo_lite.config import RETRACT_COLUMN, TIMESTAMP_COLUMN, TableConfig
 from arroyo_lite.errors import QueryError, SourcePosition, SqlError, did_you_mean
-from arroyo_lite.formats import cbor
-from arroyo_lite.formats.pandas_free import empty_table
 from arroyo_lite.sql.columns import node_position
 from arroyo_lite.sql.event_time import carry_event_time
 from arroyo_lite.sql.join_rules import (
@@ -54,8 +57,12 @@ from arroyo_lite.sql.join_rules import (
     conjuncts,
     updates,
 )
+from arroyo_lite.sql.query_proof import TIMESTAMP, binds, kind_of
 from arroyo_lite.sql.source import SourceText
 from arroyo_lite.sql.transpile import ARROYO_FUNCTIONS, to_duckdb
+
+if TYPE_CHECKING:
+    import duckdb
 
 _TABLE = re.compile(r"Table with name (?P<name>\S+) does not exist")
 _COLUMN = re.compile(r'Referenced column "(?P<name>[^"]+)" (?:was )?not found')
@@ -93,6 +100,10 @@ def check_virtual_columns(table: TableConfig, source: SourceText) -> list[SqlErr
     virtual = [c for c in table.columns if c.generated is not None]
     if not virtual:
         return []
+    import duckdb
+
+    from arroyo_lite.formats.pandas_free import empty_table
+
     errors = []
     batch = "__arroyo_lite_virtual"
     with _LOCK:
@@ -118,29 +129,62 @@ def check_virtual_columns(table: TableConfig, source: SourceText) -> list[SqlErr
 
 def check_queries(
     queries: Iterable[QueryToCheck],
-    schemas: Mapping[str, pa.Schema],
+    tables: Mapping[str, TableConfig],
     source: SourceText,
     *,
     skip: set[str],
 ) -> list[SqlError]:
-    """Bind each query in order over empty ``schemas`` (name -> schema); every problem found.
+    """Bind each query in order over empty tables of ``tables`` (name -> config, read as
+    its ``output_schema()``); every problem found.
 
     ``skip`` names tables known to exist without a schema here (failed definitions, tables
     of an earlier REPL statement): a query that reads one is not bound. Views that fail are
     added to it, so their users are not reported again.
     """
+    queries = list(queries)
     errors: list[SqlError] = []
     views: list[str] = []
+    if _all_vouched_for(queries, tables, skip):
+        _bind_all(None, queries, tables, source, skip, errors, views)
+        return errors
     with _LOCK:
         con = _connection()
         try:
-            _bind_all(con, queries, schemas, source, skip, errors, views)
+            _bind_all(con, queries, tables, source, skip, errors, views)
         finally:
             for view in reversed(views):
                 con.execute(f'DROP VIEW IF EXISTS "{_q(view)}"')
-            for name in schemas:
+            for name in tables:
                 con.unregister(name)
     return errors
+
+
+def _columns_seen(table: TableConfig) -> list[str]:
+    """The columns a query of ``table`` sees: its own and ``_timestamp`` (an updating
+    table is read as the rows it leaves, without ``_retract``)."""
+    return [c.name for c in table.columns] + [TIMESTAMP_COLUMN]
+
+
+def _all_vouched_for(
+    queries: list[QueryToCheck], tables: Mapping[str, TableConfig], skip: set[str]
+) -> bool:
+    """Whether binding can be skipped: no views, and :func:`binds` vouches for each query
+    that would be bound (see the module docstring)."""
+    kinds = {
+        name.lower(): [(c.name, kind_of(c.column_type, c.is_json)) for c in table.columns]
+        + [(TIMESTAMP_COLUMN, TIMESTAMP)]
+        for name, table in tables.items()
+    }
+    skipped = {s.lower() for s in skip}
+    for item in queries:
+        if item.view is not None:
+            return False
+        if _reads(item.tree) & skipped:
+            continue
+        width = len(item.insert_columns) if item.insert_target is not None else None
+        if not binds(item.tree, kinds, insert_width=width):
+            return False
+    return True
 
 
 _LOCK = threading.RLock()  # (function_names() takes it again inside a check)
@@ -150,6 +194,10 @@ _LOCK = threading.RLock()  # (function_names() takes it again inside a check)
 def _connection() -> duckdb.DuckDBPyConnection:
     """The one DuckDB connection checks bind on (opening one costs ~0.1 s; binding over
     empty tables, a millisecond). Used under :data:`_LOCK`; left clean after each check."""
+    import duckdb
+
+    from arroyo_lite.formats import cbor
+
     con = duckdb.connect(":memory:")
     con.execute("SET python_enable_replacements = false")
     con.execute("SET enable_progress_bar = false")
@@ -158,26 +206,29 @@ def _connection() -> duckdb.DuckDBPyConnection:
 
 
 def _bind_all(
-    con: duckdb.DuckDBPyConnection,
+    con: duckdb.DuckDBPyConnection | None,
     queries: Iterable[QueryToCheck],
-    schemas: Mapping[str, pa.Schema],
+    tables: Mapping[str, TableConfig],
     source: SourceText,
     skip: set[str],
     errors: list[SqlError],
     views: list[str],
 ) -> None:
     """:func:`check_queries`' work on ``con``: problems go to ``errors``, created views to
-    ``views`` (for the caller to drop)."""
-    for name, schema in schemas.items():
-        # An updating table (rows with the _retract flag) is read as the rows it leaves.
-        if RETRACT_COLUMN in schema.names:
-            schema = schema.remove(schema.get_field_index(RETRACT_COLUMN))
-        con.register(name, empty_table(schema))
-    known: dict[str, list[str]] = {
-        n.lower(): [f.name for f in s if f.name != RETRACT_COLUMN] for n, s in schemas.items()
-    }
+    ``views`` (for the caller to drop). Without ``con`` (every query vouched for, no view)
+    the checks on the parsed query run, and binding is taken as done."""
+    if con is not None:
+        from arroyo_lite.formats.pandas_free import empty_table
+
+        for name, table in tables.items():
+            schema = table.output_schema()
+            # An updating table (rows with the _retract flag) is read as the rows it leaves.
+            if RETRACT_COLUMN in schema.names:
+                schema = schema.remove(schema.get_field_index(RETRACT_COLUMN))
+            con.register(name, empty_table(schema))
+    known: dict[str, list[str]] = {n.lower(): _columns_seen(t) for n, t in tables.items()}
     windowed: set[str] = set()
-    updating = {n.lower() for n, s in schemas.items() if RETRACT_COLUMN in s.names}
+    updating = {n.lower() for n, t in tables.items() if t.updating}
     skipped = {s.lower() for s in skip}
     for item in queries:
         if _reads(item.tree) & skipped or (item.view and item.view.lower() in known):
@@ -204,6 +255,7 @@ def _bind_all(
             if problems:
                 skipped.add(item.view.lower())
             else:
+                assert con is not None  # (a view is never vouched for)
                 views.append(item.view)
                 described = con.sql(f'DESCRIBE "{_q(item.view)}"').fetchall()
                 known[item.view.lower()] = [str(c[0]) for c in described]
@@ -224,7 +276,7 @@ def _reads(tree: exp.Expr) -> set[str]:
 
 
 def _bind(
-    con: duckdb.DuckDBPyConnection,
+    con: duckdb.DuckDBPyConnection | None,
     item: QueryToCheck,
     known: Mapping[str, list[str]],
     source: SourceText,
@@ -233,6 +285,10 @@ def _bind(
         duck = to_duckdb(item.query)
     except QueryError as e:
         return [SqlError(e.message, position=item.position, hint=e.hint)]
+    if con is None:
+        return []  # (vouched for: binds, and returns the INSERT's width)
+    import duckdb
+
     try:
         if item.view is not None:
             # As the engine makes a view: with its rows' _timestamp if DuckDB accepts that.

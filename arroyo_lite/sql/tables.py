@@ -15,7 +15,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-import pyarrow as pa
 from sqlglot import errors as sqlglot_errors
 from sqlglot import exp
 
@@ -32,9 +31,10 @@ from arroyo_lite.connectors.base import Connector
 from arroyo_lite.connectors.options import MissingOptionError, OptionReader, OptionValue
 from arroyo_lite.errors import ConnectorError, SourcePosition, SqlError, did_you_mean
 from arroyo_lite.formats.decoders import quoted
+from arroyo_lite.formats.encodable import ENCODABLE
 from arroyo_lite.sql.columns import ColumnsResult, node_position, read_columns
 from arroyo_lite.sql.dialect import Arroyo
-from arroyo_lite.sql.expr_types import arrow_debug_name, infer
+from arroyo_lite.sql.expr_types import infer
 from arroyo_lite.sql.format_options import (
     DECODABLE,
     check_shape,
@@ -280,12 +280,10 @@ class _TableBuilder:
         """A source's format must have a decoder; a sink's an encoder, or be one the sink
         writes itself (the filesystem sink's parquet)."""
         if kind is TableKind.SINK:
-            from arroyo_lite.formats.encode import ENCODERS
-
             if fmt is None or fmt.format in connector.sink_formats:
                 return
-            if fmt.format not in ENCODERS:
-                known = ", ".join(f"'{f.value}'" for f in ENCODERS)
+            if fmt.format not in ENCODABLE:
+                known = ", ".join(f"'{f.value}'" for f in ENCODABLE)
                 self.report(
                     self.reader.error(
                         f"format '{fmt.format.value}' cannot be written by arroyo-lite sinks",
@@ -548,11 +546,11 @@ class _TableBuilder:
         Shapes :func:`infer` cannot judge (function calls, ...) pass, as the planner decides."""
         data_type, nullable = infer(node, by_name)
         position = self._after_as(where) or node_position(node, self.source) or where
-        if data_type is not None and not pa.types.is_timestamp(data_type):
+        if data_type is not None and not data_type.is_timestamp:
             self.report(
                 SqlError(
                     "the type of the WATERMARK FOR expression must be TIMESTAMP, but was "
-                    + arrow_debug_name(data_type),
+                    + data_type.debug_name,
                     position=position,
                     hint="e.g. WATERMARK FOR ts AS ts - INTERVAL '5' SECOND",
                 )
@@ -583,7 +581,7 @@ class _TableBuilder:
     def _check_timestamp(
         self, column: ColumnSpec, position: SourcePosition | None, what: str
     ) -> None:
-        if not pa.types.is_timestamp(column.data_type) or column.data_type.tz is not None:
+        if not column.column_type.is_timestamp:
             self.report(
                 SqlError(
                     f'{what} `"{column.name}"` has type {column.sql_type}, but expected TIMESTAMP',
@@ -618,4 +616,4 @@ def _same_type(expected: str, column: ColumnSpec) -> bool:
         wanted = convert(exp.DataType.build(expected, dialect=Arroyo))
     except (TypeError_, ValueError, sqlglot_errors.ParseError):
         return expected.upper() == column.sql_type.upper()
-    return wanted.arrow == column.data_type and wanted.is_json == column.is_json
+    return wanted.type == column.column_type and wanted.is_json == column.is_json

@@ -1,10 +1,11 @@
 """SQL column types -> Arrow types: Arroyo's ``convert_data_type`` as one table.
 
-:func:`convert` maps a sqlglot ``DataType`` to an Arrow type and says whether Arroyo lets the
-type appear in a connection (source/sink) table. Types that exist only in memory tables
-(small integers, DATE, TIME, INTERVAL) convert fine but are rejected by the table builder
-with :func:`connection_type_error`, using Arroyo's wording and the Arrow type name Arroyo
-prints.
+:func:`convert` maps a sqlglot ``DataType`` to an Arrow type (named by a
+:class:`~arroyo_lite.config.ColumnType` value: checking SQL needs no pyarrow) and says
+whether Arroyo lets the type appear in a connection (source/sink) table. Types that exist
+only in memory tables (small integers, DATE, TIME, INTERVAL) convert fine but are rejected
+by the table builder with :func:`connection_type_error`, using Arroyo's wording and the Arrow
+type name Arroyo prints.
 
 Arroyo's rules (``convert_data_type`` in ``crates/arroyo-planner/src/types.rs``, over the
 types of Arroyo's sqlparser fork) that sqlglot alone would blur, decided from the text the
@@ -20,9 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-import pyarrow as pa
 from sqlglot import exp
 from sqlglot.expressions.datatypes import DType
+
+from arroyo_lite.config import ColumnType, TypeField
 
 
 class TypeError_(ValueError):
@@ -37,40 +39,44 @@ class TypeError_(ValueError):
 class SqlType:
     """A converted column type."""
 
-    arrow: pa.DataType
+    type: ColumnType
     name: str
     is_json: bool = False
     #: Arroyo's Debug name of the Arrow type when it is not allowed in a connection table.
     memory_only: str | None = None
 
 
+_STRING = ColumnType("string")
+
 #: Simple types: sqlglot type -> (Arrow type, canonical SQL name).
-_SIMPLE: dict[DType, tuple[pa.DataType, str]] = {
-    DType.BOOLEAN: (pa.bool_(), "BOOLEAN"),
-    DType.INT: (pa.int32(), "INT"),
-    DType.BIGINT: (pa.int64(), "BIGINT"),
-    DType.UINT: (pa.uint32(), "INT UNSIGNED"),
-    DType.UBIGINT: (pa.uint64(), "BIGINT UNSIGNED"),
-    DType.FLOAT: (pa.float32(), "FLOAT"),
-    DType.DOUBLE: (pa.float64(), "DOUBLE"),
-    DType.TEXT: (pa.string(), "TEXT"),
-    DType.VARCHAR: (pa.string(), "VARCHAR"),
-    DType.NVARCHAR: (pa.string(), "VARCHAR"),
-    DType.CHAR: (pa.string(), "CHAR"),
-    DType.NCHAR: (pa.string(), "CHAR"),
-    DType.VARBINARY: (pa.binary(), "BYTEA"),
+_SIMPLE: dict[DType, tuple[ColumnType, str]] = {
+    DType.BOOLEAN: (ColumnType("bool_"), "BOOLEAN"),
+    DType.INT: (ColumnType("int32"), "INT"),
+    DType.BIGINT: (ColumnType("int64"), "BIGINT"),
+    DType.UINT: (ColumnType("uint32"), "INT UNSIGNED"),
+    DType.UBIGINT: (ColumnType("uint64"), "BIGINT UNSIGNED"),
+    DType.FLOAT: (ColumnType("float32"), "FLOAT"),
+    DType.DOUBLE: (ColumnType("float64"), "DOUBLE"),
+    DType.TEXT: (_STRING, "TEXT"),
+    DType.VARCHAR: (_STRING, "VARCHAR"),
+    DType.NVARCHAR: (_STRING, "VARCHAR"),
+    DType.CHAR: (_STRING, "CHAR"),
+    DType.NCHAR: (_STRING, "CHAR"),
+    DType.VARBINARY: (ColumnType("binary"), "BYTEA"),
 }
 
 #: Types a memory table may use but a connection table may not: Arrow type, SQL name and
 #: the Arrow type name as Arroyo's error prints it.
-_MEMORY_ONLY: dict[DType, tuple[pa.DataType, str, str]] = {
-    DType.TINYINT: (pa.int8(), "TINYINT", "Int8"),
-    DType.SMALLINT: (pa.int16(), "SMALLINT", "Int16"),
-    DType.UTINYINT: (pa.uint8(), "TINYINT UNSIGNED", "UInt8"),
-    DType.USMALLINT: (pa.uint16(), "SMALLINT UNSIGNED", "UInt16"),
-    DType.DATE: (pa.date32(), "DATE", "Date32"),
-    DType.TIME: (pa.time64("ns"), "TIME", "Time64(Nanosecond)"),
-    DType.INTERVAL: (pa.month_day_nano_interval(), "INTERVAL", "Interval(MonthDayNano)"),
+_MEMORY_ONLY: dict[DType, tuple[ColumnType, str, str]] = {
+    DType.TINYINT: (ColumnType("int8"), "TINYINT", "Int8"),
+    DType.SMALLINT: (ColumnType("int16"), "SMALLINT", "Int16"),
+    DType.UTINYINT: (ColumnType("uint8"), "TINYINT UNSIGNED", "UInt8"),
+    DType.USMALLINT: (ColumnType("uint16"), "SMALLINT UNSIGNED", "UInt16"),
+    DType.DATE: (ColumnType("date32"), "DATE", "Date32"),
+    DType.TIME: (ColumnType("time64", ("ns",)), "TIME", "Time64(Nanosecond)"),
+    DType.INTERVAL: (
+        ColumnType("month_day_nano_interval"), "INTERVAL", "Interval(MonthDayNano)"
+    ),
 }
 
 _TIMESTAMP_UNITS: dict[int, Literal["s", "ms", "us", "ns"]] = {0: "s", 3: "ms", 6: "us", 9: "ns"}
@@ -113,7 +119,7 @@ def _decimal(dt: exp.DataType) -> SqlType:
             "`0 < precision <= 38`, and `scale <= precision`.",
             hint="DECIMAL(p, s) needs 1 <= p <= 38 and s <= p",
         )
-    return SqlType(pa.decimal128(precision, scale), f"DECIMAL({precision}, {scale})")
+    return SqlType(ColumnType("decimal128", (precision, scale)), f"DECIMAL({precision}, {scale})")
 
 
 def convert(dt: exp.DataType) -> SqlType:
@@ -130,7 +136,7 @@ def convert(dt: exp.DataType) -> SqlType:
         arrow, name = _SIMPLE[kind]
         return SqlType(arrow, name)
     if kind in (DType.JSON, DType.JSONB):
-        return SqlType(pa.string(), "JSON", is_json=True)
+        return SqlType(_STRING, "JSON", is_json=True)
     if kind in _MEMORY_ONLY:
         arrow, name, debug = _MEMORY_ONLY[kind]
         return SqlType(arrow, name, memory_only=debug)
@@ -151,7 +157,7 @@ def convert(dt: exp.DataType) -> SqlType:
                 "3 (milliseconds), 6 (microseconds), and 9 (nanoseconds)"
             )
         name = f"TIMESTAMP({precision})" if params else "TIMESTAMP"
-        return SqlType(pa.timestamp(_TIMESTAMP_UNITS[precision]), name)
+        return SqlType(ColumnType("timestamp", (_TIMESTAMP_UNITS[precision],)), name)
     if kind == DType.ARRAY and dt.expressions:
         element = dt.expressions[0]
         if isinstance(element, exp.DataType) and element.this == DType.ARRAY:
@@ -165,7 +171,7 @@ def convert(dt: exp.DataType) -> SqlType:
             )
         inner = convert(element)
         return SqlType(
-            pa.list_(pa.field("item", inner.arrow, nullable=True)),
+            ColumnType("list_", fields=(TypeField("item", inner.type),)),
             f"{inner.name}[]",
             memory_only=f"List({inner.memory_only})" if inner.memory_only else None,
         )
@@ -185,11 +191,14 @@ def convert(dt: exp.DataType) -> SqlType:
                 )
             names_seen.add(child.name)
             sub = convert(child.args["kind"])
-            metadata = {b"ARROW:extension:name": b"arroyo.json"} if sub.is_json else None
-            fields.append(pa.field(child.name, sub.arrow, nullable=True, metadata=metadata))
+            fields.append(TypeField(child.name, sub.type, sub.is_json))
             names.append(f"{child.name} {sub.name}")
             memory_only = memory_only or sub.memory_only
-        return SqlType(pa.struct(fields), f"STRUCT<{', '.join(names)}>", memory_only=memory_only)
+        return SqlType(
+            ColumnType("struct", fields=tuple(fields)),
+            f"STRUCT<{', '.join(names)}>",
+            memory_only=memory_only,
+        )
     raise TypeError_(f"Unsupported SQL type '{_display(dt)}'")
 
 

@@ -201,8 +201,14 @@ class _FittedTable:
         # Each column has one space of padding either side, and a space divides columns
         # (SIMPLE_HEAD without edges).
         widths = fit_widths(natural, fixed, options.max_width - 3 * n + 1)
+        shown = n
+        while shown > 1 and sum(widths[:shown]) + 3 * shown - 1 > options.max_width:
+            # Too many columns even at their narrowest: rich would drop the last ones
+            # silently. Show the leading ones that fit, and name the others below.
+            shown -= 1
+            widths = fit_widths(natural[:shown], fixed[:shown], options.max_width - 3 * shown + 1)
         out = Table(box=box.SIMPLE_HEAD, show_edge=False)
-        for field, width in zip(self.schema, widths, strict=True):
+        for field, width in zip(list(self.schema)[:shown], widths, strict=True):
             typ = field.type
             numeric = pa.types.is_integer(typ) or pa.types.is_floating(typ)
             out.add_column(
@@ -214,8 +220,15 @@ class _FittedTable:
                 max_width=width,
             )
         for row in self.rows:
-            out.add_row(*row)
+            out.add_row(*row[:shown])
         yield out
+        if shown < n:
+            hidden = self.schema.names[shown:]
+            yield Text(
+                f"{len(hidden)} more column{'s' if len(hidden) > 1 else ''} not shown "
+                f"(too wide for the terminal): {', '.join(hidden)}",
+                style="dim",
+            )
 
 
 def rich_table(

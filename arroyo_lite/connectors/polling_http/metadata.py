@@ -25,9 +25,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
+if TYPE_CHECKING:  # (pyarrow is imported where used: validating reads only FIELDS)
+    import pyarrow as pa
 
-if TYPE_CHECKING:
     from arroyo_lite.config import ColumnSpec, TableConfig
     from arroyo_lite.connectors.polling_http.http import HttpResponse
     from arroyo_lite.secrets import Secrets
@@ -71,6 +71,8 @@ class MetadataColumns:
 
     def fill(self, batch: pa.RecordBatch, info: PageInfo) -> pa.RecordBatch:
         """``batch`` with each metadata column set to the page's value."""
+        import pyarrow as pa
+
         n = batch.num_rows
         for index, field, column in self._columns:
             value = self._value(column.metadata_key or "", info)
