@@ -20,6 +20,7 @@ the same API to asyncio code without blocking its loop.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -52,8 +53,12 @@ if TYPE_CHECKING:
     from arroyo_lite.runtime.persist import Persister, StateDir
     from arroyo_lite.runtime.store import Store
     from arroyo_lite.runtime.tables import Tables
+    from arroyo_lite.runtime.worker_wire import WorkerStats
+    from arroyo_lite.runtime.workers import WorkerPool
 
 _T = TypeVar("_T")
+
+log = logging.getLogger(__name__)
 
 
 class SessionClosedError(ArroyoLiteError):
@@ -66,7 +71,10 @@ class Session:
     ``env`` supplies ``{{ VAR }}`` values (default: ``os.environ``); ``clock`` is injected
     into every source (tests pass a :class:`~arroyo_lite.clock.ManualClock` and advance it
     with ``session.runtime.call(clock.advance(s))``); ``state_dir`` keeps table rows and
-    source state across restarts (see :mod:`arroyo_lite.runtime.persist`).
+    source state across restarts (see :mod:`arroyo_lite.runtime.persist`). ``workers`` >= 2
+    (*arroyo-lite extension*) runs the sources that can run elsewhere (``polling_http``,
+    ``impulse``) in that many worker processes feeding this session (see
+    :mod:`arroyo_lite.runtime.workers`); 1, the default, runs everything in this process.
     """
 
     def __init__(
@@ -76,7 +84,13 @@ class Session:
         env: Mapping[str, str] | None = None,
         clock: Clock | None = None,
         flush_interval: float | None = None,
+        workers: int = 1,
     ) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, not {workers}")
+        if workers > 1 and clock is not None and not isinstance(clock, SystemClock):
+            raise ValueError("worker processes keep the system's time: workers=1 with a clock")
+        self._workers = workers
         self.env: dict[str, str] = dict(os.environ if env is None else env)
         self.clock: Clock = clock or SystemClock()
         self._lock = threading.RLock()
@@ -93,6 +107,7 @@ class Session:
         self._engine: Engine | None = None
         self._inserts_made: Inserts | None = None
         self._persister: Persister | None = None
+        self._pool: WorkerPool | None = None
         if state_dir is not None:
             self._start_runtime()  # (restores the saved tables now)
 
@@ -115,6 +130,10 @@ class Session:
                 interval = FLUSH_INTERVAL if self._flush_interval is None else self._flush_interval
                 self._persister = Persister(self._state, self._store, interval=interval)
                 self._runtime.submit(self._persister.run())
+            if self._workers > 1:
+                from arroyo_lite.runtime.workers import WorkerPool
+
+                self._pool = WorkerPool(self._workers, env=self.env)
             self._tables_made = Tables(
                 self._store,
                 self._runtime,
@@ -122,6 +141,7 @@ class Session:
                 env=self.env,
                 state=self._state,
                 persister=self._persister,
+                workers=self._pool,
             )
             return self._tables_made
 
@@ -431,6 +451,14 @@ class Session:
         """A snapshot of every source's status, in creation order."""
         return self._runtime.statuses() if self._runtime is not None else []
 
+    def worker_stats(self) -> list[WorkerStats]:
+        """*arroyo-lite extension.* The latest figures of each worker process (``workers``
+        >= 2): CPU seconds, memory, poll starts and their lateness; empty without workers."""
+        pool = self._pool
+        if pool is None or self._runtime is None:
+            return []
+        return self._runtime.run_sync(pool.stats)
+
     def insert_failures(self) -> list[str]:
         """One line per ``INSERT INTO`` a sink whose query failed while running (it stopped
         feeding the sink; the sources and other inserts kept running)."""
@@ -512,6 +540,11 @@ class Session:
                 finally:
                     self._persister.close()
         finally:
+            if self._pool is not None and runtime is not None:
+                try:
+                    runtime.call(self._pool.close(), timeout=30)
+                except Exception:  # closing goes on: the runtime's close kills what is left
+                    log.exception("stopping the worker processes failed")
             if runtime is not None:
                 runtime.close()
             if self._engine is not None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from arroyo_lite.cli import main
-from arroyo_lite.cli.run_cmd import state_dir_option
+from arroyo_lite.cli.run_cmd import state_dir_option, workers_option
 from arroyo_lite.errors import ArroyoLiteError
 
 
@@ -25,7 +25,10 @@ from arroyo_lite.errors import ArroyoLiteError
     help="History file [default: $ARROYO_LITE_HISTORY, else $XDG_STATE_HOME/arroyo-lite/history, "
     "else ~/.arroyo_lite_history].",
 )
-def repl(file: Path | None, state_dir: Path | None, history_file: Path | None) -> None:
+@workers_option
+def repl(
+    file: Path | None, state_dir: Path | None, history_file: Path | None, workers: int
+) -> None:
     """Interactive SQL over live tables. FILE.sql, if given, is run first (its tables start).
 
     Statements end with ';' and may span lines; SELECTs print snapshots as aligned tables;
@@ -52,7 +55,7 @@ def repl(file: Path | None, state_dir: Path | None, history_file: Path | None) -
     configure_logging(sys.stderr)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     try:
-        with Session(state_dir=state_dir) as session:
+        with Session(state_dir=state_dir, workers=workers) as session:
             shell = Repl(session, err=err)
             tune_gc()
             if file is not None:

@@ -33,12 +33,14 @@ def run_sql(
     banner: str | None = None,
     live: bool = False,
     changes: bool = False,
+    workers: int = 1,
 ) -> int:
     """Execute ``sql`` in a new session and print its SELECTs live; return the exit code.
 
-    ``live``: the live view (tables redrawn in place), when stdout is a terminal and no
-    ``--format`` was given (see :func:`live_view_wanted`). Bad SQL prints gcc-style errors
-    (``file:line:col: error: ...``) on stderr and returns 1.
+    ``workers`` >= 2 runs the sources that can run elsewhere in that many worker processes
+    (:mod:`arroyo_lite.runtime.workers`). ``live``: the live view (tables redrawn in place),
+    when stdout is a terminal and no ``--format`` was given (see :func:`live_view_wanted`).
+    Bad SQL prints gcc-style errors (``file:line:col: error: ...``) on stderr and returns 1.
     """
     # Imported here, not at the top: `run --help` (and `demo`, `repl`, which share this
     # module's options) must not pay for rich, the runtime and the renderer.
@@ -60,7 +62,9 @@ def run_sql(
     # a SIGTERM meanwhile must still stop them cleanly (state saved, exit 0).
     stopping = threading.Event()
     try:
-        with stop_on_signals(stopping), Session(state_dir=state_dir, env=env) as session:
+        with stop_on_signals(stopping), Session(
+            state_dir=state_dir, env=env, workers=workers
+        ) as session:
             try:
                 program = session.execute(sql, file=file)
             except ArroyoLiteError as e:
@@ -144,6 +148,18 @@ def state_dir_option(text: str) -> Callable[[F], F]:
     )
 
 
+workers_option = click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    metavar="N",
+    help="Run the polling_http and impulse sources in N worker processes feeding this "
+    "session (an arroyo-lite extension, for more polls per second than one process can "
+    "make); 1 runs everything in this process.",
+)
+
+
 def progress_option(text: str) -> Callable[[F], F]:
     return click.option("--progress/--no-progress", default=None, help=text)
 
@@ -166,6 +182,7 @@ def progress_option(text: str) -> Callable[[F], F]:
     help="Print an updating query's changes (a first column _op: + added, - retracted) "
     "instead of its whole result.",
 )
+@workers_option
 def run(
     file: Path,
     duration: float | None,
@@ -173,6 +190,7 @@ def run(
     state_dir: Path | None,
     progress: bool | None,
     changes: bool,
+    workers: int,
 ) -> None:
     """Run FILE.sql: create its tables, start polling, and print each SELECT's rows live.
 
@@ -198,5 +216,6 @@ def run(
         progress=progress,
         live=live_view_wanted(fmt),
         changes=changes,
+        workers=workers,
     )
     sys.exit(code)

@@ -210,7 +210,12 @@ class Runtime:
         warned_at: float | None = None
         while True:
             await asyncio.sleep(LAG_CHECK_EVERY)
-            statuses = [s.operator.status for s in self._sources.values()]
+            # A table run by a worker process is watched there, with that process's CPU.
+            statuses = [
+                s.operator.status
+                for s in self._sources.values()
+                if not getattr(s.operator, "lag_watched_elsewhere", False)
+            ]
             lags = [s.lag_ms for s in statuses if s.lag_ms is not None]
             now_cpu, now_wall = time.process_time(), time.monotonic()
             now_polls = sum(s.polls for s in statuses)

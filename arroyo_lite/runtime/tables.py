@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
@@ -27,6 +28,9 @@ from arroyo_lite.runtime.persist import Persister, StateDir
 from arroyo_lite.runtime.sinks import SinkInput
 from arroyo_lite.runtime.store import Store
 
+if TYPE_CHECKING:
+    from arroyo_lite.runtime.workers import WorkerPool
+
 log = logging.getLogger(__name__)
 
 
@@ -34,7 +38,8 @@ class Tables:
     """Creates memory tables, starts source tables, builds and starts sinks (called from the
     session's thread).
 
-    ``state`` and ``persister`` are set together when the session keeps state on disk.
+    ``state`` and ``persister`` are set together when the session keeps state on disk;
+    with ``workers`` (``--workers N``), the sources it can host run in its processes.
     """
 
     def __init__(
@@ -46,6 +51,7 @@ class Tables:
         env: Mapping[str, str],
         state: StateDir | None = None,
         persister: Persister | None = None,
+        workers: WorkerPool | None = None,
     ) -> None:
         self.store = store
         self.runtime = runtime
@@ -53,6 +59,7 @@ class Tables:
         self.env = env
         self.state = state
         self.persister = persister
+        self.workers = workers
 
     def create_memory(self, config: TableConfig) -> None:
         """An empty memory table (filled by ``INSERT INTO``)."""
@@ -75,6 +82,10 @@ class Tables:
             if self.state is not None:
                 self._restore(name, schema, context, rows=not updating)
             operator = connector.make_operator(config, context)
+            if self.workers is not None and self.workers.hosts(config):
+                # Built here too, so that a table its connector refuses fails at CREATE TABLE
+                # as without workers; its twin in the worker process does the polling.
+                operator = self.workers.remote(config, context)
         except ArroyoLiteError:
             self.store.drop(name)
             raise

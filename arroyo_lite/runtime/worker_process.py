@@ -1,0 +1,423 @@
+"""The child side of ``--workers N``: a process that runs source operators for one session.
+
+Started by :mod:`arroyo_lite.runtime.workers` as ``python -m arroyo_lite.runtime.worker_process
+FD``, where ``FD`` is its end of a Unix socket pair; everything else (the session's variables,
+the tables) comes over that socket (:mod:`.worker_wire`), never in the command line or the
+environment, so no secret shows in ``ps``.
+
+Each table runs here exactly as in the session's process: its connector builds the operator,
+which polls and decodes on this process's event loop (uvloop when installed). What it emits,
+and the changes to its source state made in the same step, are sent together at the end of
+that event-loop step (:class:`_Outbox`), so the session stores a table's rows and the state
+that describes them in one step too. The operator's own status (counters, ``last_error``,
+reported state) is sent twice a second when it changed; its end (finished, failed: the
+message masked) at once, after its last rows. Log records are forwarded, masked; a lag
+warning names this worker's own CPU use.
+
+The process ignores SIGINT (the session decides when to stop), and exits when the session
+says so or when the socket closes (the session's process is gone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Iterator, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from arroyo_lite.clock import SystemClock
+from arroyo_lite.connectors.base import SourceContext, SourceOperator, SourceState
+from arroyo_lite.errors import SourceError
+from arroyo_lite.runtime import worker_wire as wire
+from arroyo_lite.runtime.loop import LAG_CHECK_EVERY, LAG_WARN_EVERY, lag_warning, new_event_loop
+from arroyo_lite.secrets import Secrets
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from arroyo_lite.config import TableConfig
+
+log = logging.getLogger("arroyo_lite.workers")
+
+#: Seconds between two status messages (only tables whose status changed are sent).
+STATUS_EVERY = 0.5
+#: Seconds between two :class:`~.worker_wire.WorkerStats` messages.
+STATS_EVERY = 1.0
+#: Poll lateness at or above this (ms) is counted in one bucket.
+LATENESS_CAP_MS = 10_000
+
+
+class _TrackedState(MutableMapping[str, bytes]):
+    """A table's source state that remembers which keys changed since it was last sent."""
+
+    def __init__(self, initial: dict[str, bytes], on_change: Any) -> None:
+        self._data = dict(initial)
+        self._changed: set[str] = set()
+        self._deleted: set[str] = set()
+        self._on_change = on_change
+
+    def __getitem__(self, key: str) -> bytes:
+        return self._data[key]
+
+    def __setitem__(self, key: str, value: bytes) -> None:
+        self._data[key] = value
+        self._changed.add(key)
+        self._deleted.discard(key)
+        self._on_change()
+
+    def __delitem__(self, key: str) -> None:
+        del self._data[key]
+        self._deleted.add(key)
+        self._changed.discard(key)
+        self._on_change()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def take_changes(self) -> tuple[dict[str, bytes] | None, list[str] | None]:
+        """The keys set (with their values) and deleted since the last call."""
+        changed = {k: self._data[k] for k in self._changed} if self._changed else None
+        deleted = sorted(self._deleted) if self._deleted else None
+        self._changed.clear()
+        self._deleted.clear()
+        return changed, deleted
+
+
+class _Hosted:
+    """One table run here: its operator, secrets, task and what was last sent of it."""
+
+    def __init__(self, tid: int, operator: SourceOperator, secrets: Secrets) -> None:
+        self.tid = tid
+        self.operator = operator
+        self.secrets = secrets
+        self.task: asyncio.Task[None] | None = None
+        self.schema_sent: pa.Schema | None = None
+        self.status_sent: tuple[Any, ...] | None = None
+
+    @property
+    def state(self) -> _TrackedState:
+        state = self.operator.context.state
+        assert isinstance(state, _TrackedState)
+        return state
+
+    def mask(self, text: str) -> str:
+        return (self.secrets | self.operator.learned_secrets).mask(text)
+
+
+class _Outbox:
+    """Rows and state changes waiting for the end of the current event-loop step."""
+
+    def __init__(self, send: Any) -> None:
+        self._send = send
+        self._batches: dict[_Hosted, list[pa.RecordBatch]] = {}
+        self._touched: dict[_Hosted, None] = {}
+        self._scheduled = False
+
+    def batch(self, hosted: _Hosted, batch: pa.RecordBatch) -> None:
+        self._batches.setdefault(hosted, []).append(batch)
+        self.touch(hosted)
+
+    def touch(self, hosted: _Hosted) -> None:
+        self._touched[hosted] = None
+        if not self._scheduled:
+            self._scheduled = True
+            # After the current step: an operator that emits and then updates its state
+            # (without awaiting in between) has done both by then.
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        if not self._touched:
+            return
+        items: list[tuple[Any, ...]] = []
+        for hosted in self._touched:
+            batches = self._batches.pop(hosted, [])
+            changed, deleted = hosted.state.take_changes()
+            if not batches:
+                if changed or deleted:
+                    items.append((hosted.tid, None, None, changed, deleted))
+                continue
+            last = len(batches) - 1
+            for i, batch in enumerate(batches):
+                schema = None
+                sent = hosted.schema_sent
+                if sent is None or not (batch.schema is sent or batch.schema.equals(sent)):
+                    hosted.schema_sent = batch.schema
+                    schema = wire.schema_bytes(batch.schema)
+                items.append(
+                    (
+                        hosted.tid,
+                        schema,
+                        wire.batch_bytes(batch),
+                        changed if i == last else None,
+                        deleted if i == last else None,
+                    )
+                )
+        self._touched.clear()
+        if items:
+            self._send((wire.DATA, items))
+
+
+class _Forward(logging.Handler):
+    """Sends this process's log records to the session, masked of every table's secrets."""
+
+    def __init__(self, worker: Worker) -> None:
+        super().__init__()
+        self.worker = worker
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+            if record.exc_info and record.exc_info[0] is not None:
+                text += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
+            self.worker.send((wire.LOG, record.levelno, record.name, self.worker.mask(text)))
+        except Exception:  # a log record must never break the worker
+            self.handleError(record)
+
+
+class Worker:
+    """The tables of one worker process, and its side of the socket."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self.index = 0
+        self.env: dict[str, str] = {}
+        self.tables: dict[int, _Hosted] = {}
+        self.outbox = _Outbox(self.send)
+        self.stats = wire.WorkerStats(index=0, pid=os.getpid())
+        self._lateness: collections.Counter[int] = collections.Counter()
+        self._config_secrets = Secrets()
+
+    # --- sending ------------------------------------------------------------------------
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        if not self.writer.is_closing():
+            self.writer.write(wire.frame(message))
+
+    def mask(self, text: str) -> str:
+        """``text`` without any secret of any table here (configured or learned)."""
+        secrets = self._config_secrets
+        for hosted in self.tables.values():
+            secrets = secrets | hosted.operator.learned_secrets
+        return secrets.mask(text)
+
+    def _send_status(self, hosted: _Hosted) -> None:
+        values = wire.status_values(hosted.operator.status)
+        if values != hosted.status_sent:
+            hosted.status_sent = values
+            self.send((wire.STATUS, [(hosted.tid, values)]))
+
+    # --- messages from the session ------------------------------------------------------
+
+    def hello(self, index: int, env: dict[str, str], levels: dict[str, int]) -> None:
+        self.index = index
+        self.env = env
+        self.stats.index = index
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+        root = logging.getLogger("arroyo_lite")
+        root.addHandler(_Forward(self))
+        root.propagate = False
+
+    def start(self, tid: int, config: TableConfig, state: dict[str, bytes]) -> None:
+        hosted = self.tables.get(tid)
+        if hosted is None:
+            hosted = self._build(tid, config, state)
+            if hosted is None:
+                return
+        if hosted.task is not None and not hosted.task.done():
+            return  # running already
+        hosted.task = asyncio.get_running_loop().create_task(
+            self._run(hosted), name=f"source:{config.name.lower()}"
+        )
+
+    def _build(self, tid: int, config: TableConfig, state: dict[str, bytes]) -> _Hosted | None:
+        from arroyo_lite.connectors.registry import get_connector
+
+        connector = get_connector(config.connector or "")
+        secrets = connector.secrets(config, self.env)
+        self._config_secrets = self._config_secrets | secrets
+        holder: list[_Hosted] = []
+        tracked = _TrackedState(state, lambda: self.outbox.touch(holder[0]))
+        context = SourceContext(clock=SystemClock(), state=tracked, env=self.env)
+        try:
+            operator = connector.make_operator(config, context)
+        except Exception as e:
+            message = secrets.mask(f"cannot start source '{config.name}': {e}")
+            self.send((wire.ENDED, tid, "failed", message, getattr(e, "hint", None)))
+            return None
+        hosted = _Hosted(tid, operator, secrets)
+        holder.append(hosted)
+        if hasattr(operator, "poll_started"):
+            # polling_http's instrumentation hook: poll-start lateness of this process.
+            operator.poll_started = self._poll_started
+        self.tables[tid] = hosted
+        return hosted
+
+    def _poll_started(self, due: float, started: float) -> None:
+        self.stats.poll_starts += 1
+        self._lateness[min(int((started - due) * 1000.0), LATENESS_CAP_MS)] += 1
+
+    async def _run(self, hosted: _Hosted) -> None:
+        """Run one operator; report how it ended (after its last rows and status)."""
+        operator = hosted.operator
+        status = operator.status
+
+        def reporter(state: SourceState) -> None:
+            status.state = state
+
+        operator.bind_reporter(reporter)
+        status.state = SourceState.STARTING
+        how, message, hint = "finished", None, None
+        try:
+            await operator.run(lambda batch: self.outbox.batch(hosted, batch))
+        except asyncio.CancelledError:
+            how = "stopped"
+        except SourceError as e:
+            how, message, hint = "failed", hosted.mask(e.message), e.hint
+        except Exception as e:  # a bug in an operator stops its table only, as in one process
+            trace = hosted.mask("".join(traceback.format_exception(e)))
+            log.error("source '%s' crashed:\n%s", operator.config.name, trace)
+            how, message = "failed", hosted.mask(f"internal error: {type(e).__name__}: {e}")
+        self.outbox.flush()
+        self._send_status(hosted)
+        self.send((wire.ENDED, hosted.tid, how, message, hint))
+        if how != "stopped":
+            self.tables.pop(hosted.tid, None)  # finished or failed: never started again
+
+    async def stop(self, tids: list[int]) -> None:
+        tasks = []
+        for tid in tids:
+            hosted = self.tables.get(tid)
+            if hosted is None or hosted.task is None or hosted.task.done():
+                self.send((wire.ENDED, tid, "stopped", None, None))
+                continue
+            hosted.task.cancel()
+            tasks.append(hosted.task)
+        if tasks:
+            await asyncio.wait(tasks)
+
+    def forget(self, tids: list[int]) -> None:
+        for tid in tids:
+            hosted = self.tables.pop(tid, None)
+            if hosted is not None and hosted.task is not None:
+                hosted.task.cancel()
+
+    # --- periodic reports ---------------------------------------------------------------
+
+    async def report_status(self) -> None:
+        while True:
+            await asyncio.sleep(STATUS_EVERY)
+            items = []
+            for hosted in self.tables.values():
+                values = wire.status_values(hosted.operator.status)
+                if values != hosted.status_sent:
+                    hosted.status_sent = values
+                    items.append((hosted.tid, values))
+            if items:
+                self.send((wire.STATUS, items))
+
+    def current_stats(self) -> wire.WorkerStats:
+        stats = self.stats
+        stats.cpu_s = time.process_time()
+        stats.rss_bytes = _rss_bytes()
+        stats.tables = len(self.tables)
+        stats.lateness_ms = dict(self._lateness)
+        return stats
+
+    async def report_stats(self) -> None:
+        while True:
+            self.send((wire.STATS, self.current_stats()))
+            await asyncio.sleep(STATS_EVERY)
+
+    async def watch_lag(self) -> None:
+        """Warn (at most every ``LAG_WARN_EVERY`` s) while this worker's polls run late."""
+        cpu, wall, polls = time.process_time(), time.monotonic(), 0
+        warned_at: float | None = None
+        while True:
+            await asyncio.sleep(LAG_CHECK_EVERY)
+            statuses = [h.operator.status for h in self.tables.values()]
+            lags = [s.lag_ms for s in statuses if s.lag_ms is not None]
+            now_cpu, now_wall = time.process_time(), time.monotonic()
+            now_polls = sum(s.polls for s in statuses)
+            span = max(now_wall - wall, 1e-9)
+            message = lag_warning(
+                lags, cpu_per_wall=(now_cpu - cpu) / span, polls_per_s=(now_polls - polls) / span
+            )
+            cpu, wall, polls = now_cpu, now_wall, now_polls
+            if message is None:
+                warned_at = None
+            elif warned_at is None or now_wall - warned_at >= LAG_WARN_EVERY:
+                log.warning("worker process %d: %s", self.index, message)
+                warned_at = now_wall
+
+
+async def serve(sock: socket.socket) -> None:
+    """Take the session's messages until it says ``EXIT`` or goes away."""
+    reader, writer = await asyncio.open_connection(sock=sock)
+    worker = Worker(writer)
+    background: list[asyncio.Task[None]] = []
+    try:
+        while (message := await wire.read_message(reader)) is not None:
+            kind = message[0]
+            if kind == wire.HELLO:
+                worker.hello(*message[1:])
+                background = [
+                    asyncio.create_task(coro)
+                    for coro in (worker.report_status(), worker.report_stats(), worker.watch_lag())
+                ]
+            elif kind == wire.START:
+                for tid, config, state in message[1]:
+                    worker.start(tid, config, state)
+            elif kind == wire.STOP:
+                # Not awaited here: other messages (more starts) keep being read meanwhile.
+                background.append(asyncio.create_task(worker.stop(message[1])))
+            elif kind == wire.FORGET:
+                worker.forget(message[1])
+            elif kind == wire.EXIT:
+                break
+    finally:
+        await worker.stop(list(worker.tables))
+        for task in background:
+            task.cancel()
+        worker.send((wire.STATS, worker.current_stats()))
+        if not writer.is_closing():
+            try:
+                await writer.drain()
+                writer.close()
+            except OSError:
+                pass  # the session is gone: nobody to tell
+
+
+def _rss_bytes() -> int:
+    """This process's resident set size (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
+
+
+def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the session stops us (EXIT, or EOF)
+    sock = socket.socket(fileno=int(argv[1]))
+    loop = new_event_loop()
+    try:
+        loop.run_until_complete(serve(sock))
+    finally:
+        loop.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

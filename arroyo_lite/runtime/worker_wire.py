@@ -1,0 +1,136 @@
+"""The wire between a session and its worker processes (``--workers N``): frames and messages.
+
+Both ends of a worker's socket (a Unix socket pair made by :mod:`multiprocessing`) speak
+frames: a 4-byte big-endian length, then a pickled message (protocol 5). A message is a
+tuple whose first item is its kind (the constants below). The socket pair connects exactly
+one parent to the child it spawned, so unpickling is between two processes of the same
+program and the same installed code, never data from the network.
+
+Rows travel as Arrow IPC: a record batch message (:meth:`pa.RecordBatch.serialize`, buffers
+only) and, the first time a table sends a batch of a schema, that schema's IPC message;
+the receiver rebuilds the batch over the received bytes (:func:`read_batch`), zero-copy. No
+row is ever touched by Python on the way.
+
+Session -> worker:
+
+* ``(HELLO, index, env, levels)``: first: the worker's number, the session's variables (for
+  ``{{ VAR }}``) and the log levels of the ``arroyo_lite`` loggers that have one.
+* ``(START, [(tid, config, state), ...])``: run these tables (a kept operator resumes);
+  ``state`` is the session's copy of the table's source state (what it stored).
+* ``(STOP, [tid, ...])``: cancel these tables' operators (kept, to be started again); each
+  is answered by an ``ENDED`` with ``stopped``, after the rows it emitted so far.
+* ``(FORGET, [tid, ...])``: drop stopped operators for good.
+* ``(EXIT,)``: stop everything and exit.
+
+Worker -> session:
+
+* ``(DATA, [(tid, schema_ipc | None, batch_ipc | None, changed_state, deleted_keys), ...])``:
+  rows and the source-state changes made with them, in one event-loop step of the worker
+  (the session applies each item in one step too, so ``--state-dir`` saves rows and state
+  together, as in one process).
+* ``(STATUS, [(tid, values), ...])``: status fields (:data:`STATUS_FIELDS` order) of the
+  tables whose status changed.
+* ``(ENDED, tid, how, message, hint)``: ``how`` is ``finished``, ``failed`` (message
+  masked) or ``stopped``.
+* ``(LOG, level, logger, message)``: a log record of the worker, masked.
+* ``(STATS, WorkerStats)``: the worker's CPU, memory and poll-start lateness, every second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import pickle
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from arroyo_lite.connectors.base import SourceStatus
+
+HELLO = "hello"
+START = "start"
+STOP = "stop"
+FORGET = "forget"
+EXIT = "exit"
+DATA = "data"
+STATUS = "status"
+ENDED = "ended"
+LOG = "log"
+STATS = "stats"
+
+_LENGTH = struct.Struct(">I")
+#: Largest frame accepted (a guard against a corrupted length, not a limit on real use).
+MAX_FRAME = 1 << 31
+
+#: The status fields a worker sends, in order: all but the table's identity (the session
+#: knows it) and ``state`` (sent apart: the session's supervisor owns the lifecycle).
+STATUS_FIELDS: tuple[str, ...] = tuple(
+    f.name
+    for f in dataclasses.fields(SourceStatus)
+    if f.name not in {"table", "connector", "state"}
+)
+
+
+def status_values(status: SourceStatus) -> tuple[Any, ...]:
+    """``status``'s :data:`STATUS_FIELDS` values and its state, as sent in ``STATUS``."""
+    values = vars(status)
+    return (str(status.state), *(values[name] for name in STATUS_FIELDS))
+
+
+def frame(message: tuple[Any, ...]) -> bytes:
+    """One frame holding ``message``."""
+    body = pickle.dumps(message, protocol=5)
+    return _LENGTH.pack(len(body)) + body
+
+
+async def read_message(reader: asyncio.StreamReader) -> tuple[Any, ...] | None:
+    """The next message, or ``None`` at the end of the stream (the other process is gone)."""
+    try:
+        header = await reader.readexactly(_LENGTH.size)
+        (length,) = _LENGTH.unpack(header)
+        if length > MAX_FRAME:
+            raise ValueError(f"frame of {length} bytes")
+        body = await reader.readexactly(length)
+    except asyncio.IncompleteReadError:
+        return None
+    message: tuple[Any, ...] = pickle.loads(body)
+    return message
+
+
+def batch_bytes(batch: pa.RecordBatch) -> bytes:
+    """``batch`` as an Arrow IPC record batch message (its schema not included)."""
+    return batch.serialize().to_pybytes()
+
+
+def schema_bytes(schema: pa.Schema) -> bytes:
+    return schema.serialize().to_pybytes()
+
+
+def read_schema(data: bytes) -> pa.Schema:
+    return pa.ipc.read_schema(pa.py_buffer(data))
+
+
+def read_batch(data: bytes, schema: pa.Schema) -> pa.RecordBatch:
+    """The batch :func:`batch_bytes` made, over ``data``'s memory (no copy)."""
+    return pa.ipc.read_record_batch(pa.py_buffer(data), schema)
+
+
+@dataclass
+class WorkerStats:
+    """What one worker process reports about itself (every second, and at its end).
+
+    ``cpu_s`` is its CPU time since it started (``time.process_time``); ``rss_bytes`` its
+    resident memory; ``poll_starts`` the polls it started; ``lateness_ms`` counts poll starts
+    by how late they were against their schedule, in whole milliseconds (the ``poll_started``
+    hook of ``polling_http``; 10,000 stands for 10 s or more).
+    """
+
+    index: int
+    pid: int
+    cpu_s: float = 0.0
+    rss_bytes: int = 0
+    tables: int = 0
+    poll_starts: int = 0
+    lateness_ms: dict[int, int] = field(default_factory=dict)
