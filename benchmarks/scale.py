@@ -52,9 +52,15 @@ from typing import Any
 import pyarrow as pa
 
 
-def serve(conn: Connection) -> None:
+def serve(conn: Connection, port: int = 0, kind: str = "aiohttp") -> None:
     """Server process: a tiny JSON API on 127.0.0.1 (``/t/<i>``), port sent back through
-    ``conn``; on "stop", sends back its CPU seconds per wall second (``poll_step.py`` too)."""
+    ``conn``; on "stop", sends back its CPU seconds per wall second (``poll_step.py`` too).
+
+    ``port`` other than 0 joins servers already listening there (``SO_REUSEPORT``: the
+    kernel spreads connections over them); ``kind`` ``fast`` is :func:`serve_fast`."""
+    if kind == "fast":
+        serve_fast(conn, port)
+        return
     from aiohttp import web
 
     hits = 0
@@ -70,10 +76,9 @@ def serve(conn: Connection) -> None:
         app.router.add_get("/t/{i}", handler)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=4096)
+        site = web.TCPSite(runner, "127.0.0.1", port, backlog=4096, reuse_port=True)
         await site.start()
-        port = runner.addresses[0][1]
-        conn.send(port)
+        conn.send(runner.addresses[0][1])
         cpu0 = time.process_time()
         wall0 = time.monotonic()
         await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # wait for "stop"
@@ -81,6 +86,50 @@ def serve(conn: Connection) -> None:
         await runner.cleanup()
 
     asyncio.run(serve())
+
+
+def serve_fast(conn: Connection, port: int) -> None:
+    """The same API as :func:`serve` on a bare asyncio protocol (uvloop when installed):
+    HTTP/1.1 keep-alive, ``Content-Length`` bodies, GET requests without bodies (what the
+    pollers send). A few times cheaper per request than aiohttp's server, so that on a small
+    machine more of the CPU is left to the side measured."""
+    import socket
+
+    hits = 0
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+
+    class Http(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport: Any = transport
+            self.buffer = b""
+
+        def data_received(self, data: bytes) -> None:
+            nonlocal hits
+            self.buffer += data
+            out = []
+            while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
+                request, self.buffer = self.buffer[:end], self.buffer[end + 4 :]
+                path = request.split(b" ", 2)[1]
+                hits += 1
+                body = b'{"id":%s,"hits":%d,"status":"ok"}' % (path.rsplit(b"/", 1)[-1], hits)
+                out.append(head % len(body) + body)
+            if out:
+                self.transport.write(b"".join(out))
+
+    async def run() -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(("127.0.0.1", port))
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(Http, sock=sock, backlog=4096)
+        conn.send(sock.getsockname()[1])
+        cpu0, wall0 = time.process_time(), time.monotonic()
+        await loop.run_in_executor(None, conn.recv)  # wait for "stop"
+        conn.send((time.process_time() - cpu0) / (time.monotonic() - wall0))
+        server.close()
+
+    with asyncio.Runner(loop_factory=lambda: new_loop("auto")) as runner:
+        runner.run(run())
 
 
 @dataclass
@@ -158,9 +207,10 @@ def _tally(
 
 
 async def _run_bare(
-    tables: int, seconds: float, interval_ms: int, port: int, burst: bool
-) -> dict[str, float]:
-    """The baseline: a bare aiohttp client loop per table, same schedule, same server."""
+    tables: int, seconds: float, interval_ms: int, port: int, burst: bool, first: int = 0
+) -> dict[str, Any]:
+    """The baseline: a bare aiohttp client loop per table, same schedule, same server
+    (tables ``first`` .. ``first + tables - 1``)."""
     import aiohttp
 
     interval = interval_ms / 1000.0
@@ -172,7 +222,7 @@ async def _run_bare(
         if not burst:
             await asyncio.sleep(interval * i / tables)
         record = records[i]
-        url = f"http://127.0.0.1:{port}/t/{i}"
+        url = f"http://127.0.0.1:{port}/t/{first + i}"
         due = time.monotonic()
         record.first_scheduled = due
         while True:
@@ -214,7 +264,9 @@ async def _run_bare(
         "p50_ms": _quantile(lateness, 0.5) * 1000,
         "cpu_per_wall": (cpu1 - cpu0) / (wall1 - wall0),
         "cpu_us_per_poll": (cpu1 - cpu0) / max(completed, 1) * 1e6,
+        "cpu_s": cpu1 - cpu0,
         "failures": sum(failures),
+        "lateness": lateness,
     }
 
 
@@ -360,18 +412,54 @@ def main(argv: list[str] | None = None) -> int:
         default="auto",
         help="event loop: auto (uvloop when installed, as arroyo-lite does), asyncio, uvloop",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="N >= 2: the tables run in a session with N worker processes (run --workers N), "
+        "the baseline in N processes (benchmarks/scale_workers.py)",
+    )
+    parser.add_argument(
+        "--servers", type=int, default=1, help="server processes sharing the port (SO_REUSEPORT)"
+    )
+    parser.add_argument(
+        "--server",
+        choices=["aiohttp", "fast"],
+        default="aiohttp",
+        help="server implementation: aiohttp's, or a bare asyncio protocol (cheaper)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=5.0,
+        help="with --workers: seconds measured after every table polled once",
+    )
     args = parser.parse_args(argv)
     def loop_factory() -> asyncio.AbstractEventLoop:
         return new_loop(args.loop)
 
     ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    server = ctx.Process(target=serve, args=(child,), daemon=True)
-    server.start()
-    bare: dict[str, float] | None = None
+    servers: list[tuple[Any, Connection]] = []
+    port = 0
+    for _ in range(max(args.servers, 1)):
+        parent, child = ctx.Pipe()
+        process = ctx.Process(target=serve, args=(child, port, args.server), daemon=True)
+        process.start()
+        port = parent.recv()
+        servers.append((process, parent))
+    if args.workers > 1:
+        from scale_workers import run_with_workers
+
+        try:
+            return run_with_workers(args, port)
+        finally:
+            for process, parent in servers:
+                parent.send("stop")
+                process.join(timeout=10)
+    server, parent = servers[0]
+    bare: dict[str, Any] | None = None
     figures: dict[str, float] | None = None
     try:
-        port = parent.recv()
         if args.baseline in ("both", "bare"):
             with asyncio.Runner(loop_factory=loop_factory) as runner:
                 bare = runner.run(
@@ -391,14 +479,17 @@ def main(argv: list[str] | None = None) -> int:
                         args.gc,
                     )
                 )
-        parent.send("stop")
-        server_cpu = parent.recv()
+        server_cpu = 0.0
+        for _, conn in servers:
+            conn.send("stop")
+            server_cpu += conn.recv()
     finally:
-        if server.is_alive():
-            parent.send("stop")
-        server.join(timeout=10)
-        if server.is_alive():
-            server.terminate()
+        for process, conn in servers:
+            if process.is_alive():
+                conn.send("stop")
+            process.join(timeout=10)
+            if process.is_alive():
+                process.terminate()
 
     mode = "burst start" if args.burst else "starts spread over one interval"
     if args.gc != "default":
@@ -406,7 +497,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"scale: {args.tables} polling_http tables ({args.format}), every {args.interval_ms} ms, "
         f"{args.seconds:.1f} s per phase, {mode}, loop {args.loop}; "
-        f"server in a separate process (CPU s per wall s {server_cpu:.2f}, not ours)"
+        f"server in {len(servers)} separate process(es) ({args.server}; CPU s per wall s "
+        f"{server_cpu:.2f}, not ours)"
     )
     if bare is not None:
         print(

@@ -6,12 +6,12 @@ Real worker processes, real HTTP servers on 127.0.0.1, real DuckDB; the deadline
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -173,7 +173,7 @@ def test_a_worker_dying_too_often_fails_its_tables(caplog: pytest.LogCaptureFixt
             )
             killed.add(pid)
             os.kill(pid, signal.SIGKILL)
-            wait_for(lambda: pid not in {s.pid for s in session.worker_stats()} or _gone(pid))
+            wait_for(functools.partial(_gone, pid))  # reaped by the session
         status = wait_for(
             lambda: (s := status_of(session, "a")).state is SourceState.FAILED and s
         )
@@ -236,3 +236,23 @@ def test_cli_run_with_workers_stops_on_sigterm_with_state_saved(tmp_path: Path) 
     # The second run prints the restored rows first, then new ones after the last stored.
     assert again[: len(printed)] == printed
     assert again == list(range(len(again)))
+
+
+def test_pause_resume_and_drop_a_table_run_by_a_worker() -> None:
+    """A paused table keeps its operator (counters, state) in its worker and resumes there;
+    a dropped one is gone, and its name can be used again."""
+    with serve(make_app()) as server, Session(workers=2) as session:
+        session.execute(polled(server.url("/counter"), "a"))
+        wait_for(lambda: status_of(session, "a").polls >= 3)
+        session.pause("a")
+        paused = wait_for(lambda: (s := status_of(session, "a")).state is SourceState.PAUSED and s)
+        worker = paused.extra["worker"]
+        session.resume("a")
+        resumed = wait_for(lambda: (s := status_of(session, "a")).polls > paused.polls + 2 and s)
+        assert resumed.state is SourceState.RUNNING and resumed.extra["worker"] == worker
+        session.drop("a")
+        assert "a" not in [s.table for s in session.status()]
+        session.execute(polled(server.url("/counter"), "a"))
+        wait_for(lambda: count(session, "a") >= 2)
+        again = status_of(session, "a")
+    assert again.state is SourceState.RUNNING and again.polls >= 1

@@ -36,7 +36,13 @@ from arroyo_lite.clock import SystemClock
 from arroyo_lite.connectors.base import SourceContext, SourceOperator, SourceState
 from arroyo_lite.errors import SourceError
 from arroyo_lite.runtime import worker_wire as wire
-from arroyo_lite.runtime.loop import LAG_CHECK_EVERY, LAG_WARN_EVERY, lag_warning, new_event_loop
+from arroyo_lite.runtime.loop import (
+    LAG_CHECK_EVERY,
+    LAG_WARN_EVERY,
+    lag_warning,
+    new_event_loop,
+    tune_gc,
+)
 from arroyo_lite.secrets import Secrets
 
 if TYPE_CHECKING:
@@ -228,6 +234,7 @@ class Worker:
         root = logging.getLogger("arroyo_lite")
         root.addHandler(_Forward(self))
         root.propagate = False
+        tune_gc()  # as the session's process does: no long collector pauses between polls
 
     def start(self, tid: int, config: TableConfig, state: dict[str, bytes]) -> None:
         hosted = self.tables.get(tid)
@@ -256,6 +263,8 @@ class Worker:
             message = secrets.mask(f"cannot start source '{config.name}': {e}")
             self.send((wire.ENDED, tid, "failed", message, getattr(e, "hint", None)))
             return None
+        if not self.stats.rss_start_bytes:
+            self.stats.rss_start_bytes = _rss_bytes()  # the connector's modules imported
         hosted = _Hosted(tid, operator, secrets)
         holder.append(hosted)
         if hasattr(operator, "poll_started"):
@@ -329,6 +338,7 @@ class Worker:
 
     def current_stats(self) -> wire.WorkerStats:
         stats = self.stats
+        stats.at = time.monotonic()
         stats.cpu_s = time.process_time()
         stats.rss_bytes = _rss_bytes()
         stats.tables = len(self.tables)

@@ -122,15 +122,20 @@ class WorkerStats:
     """What one worker process reports about itself (every second, and at its end).
 
     ``cpu_s`` is its CPU time since it started (``time.process_time``); ``rss_bytes`` its
-    resident memory; ``poll_starts`` the polls it started; ``lateness_ms`` counts poll starts
-    by how late they were against their schedule, in whole milliseconds (the ``poll_started``
-    hook of ``polling_http``; 10,000 stands for 10 s or more).
+    resident memory (``rss_start_bytes`` once its first operator was built: the fixed cost
+    of the process and its imports); ``at`` when these were
+    taken (``time.monotonic``: one clock for every process of the machine); ``poll_starts``
+    the polls it started; ``lateness_ms`` counts poll starts by how late they were against
+    their schedule, in whole milliseconds (the ``poll_started`` hook of ``polling_http``;
+    10,000 stands for 10 s or more).
     """
 
     index: int
     pid: int
     cpu_s: float = 0.0
     rss_bytes: int = 0
+    rss_start_bytes: int = 0
+    at: float = 0.0
     tables: int = 0
     poll_starts: int = 0
     lateness_ms: dict[int, int] = field(default_factory=dict)

@@ -1,0 +1,229 @@
+"""``benchmarks/scale.py --workers N``: many ``polling_http`` tables in one session whose
+sources run in N worker processes (``arroyo-lite run --workers N``), issue 16 item 2.
+
+The tables are compiled from real SQL and created in a real :class:`arroyo_lite.Session`
+with ``workers=N``: rows travel from the workers to the session's store as Arrow IPC, as in
+``arroyo-lite run``. Measured over a window of ``--seconds`` that starts ``--warmup`` seconds
+after every table has completed a first poll (the start-up, when N processes spawn and
+10,000 first polls are due at once, is not the steady state asked about):
+
+* polls done / due: polls completed in the window (rows stored in the session, one per
+  poll, + failed polls from the statuses) against the ticks due in it (tables x window / interval);
+* p99 poll-start lateness, from the workers' lateness histograms (whole milliseconds; each
+  poll against one interval after its predecessor's start, as ``scale.py`` measures it);
+* CPU per poll: the workers' CPU over their polls started, the session process's CPU over
+  the polls done (receiving, storing), and their sum; CPU seconds per wall second of every
+  process (what each got on a shared machine);
+* memory per table: resident memory growth of the session and the workers over the tables
+  (each worker's memory before its first table is printed apart: a fixed cost per process).
+
+The baseline is the bare aiohttp client loop of ``scale.py`` run in N processes at once, each
+with its share of the tables, against the same servers (fair: the same number of processes
+and cores; one bare process cannot make 10,000 polls a second here either). Its lateness is
+over its whole run (it starts every table within the first interval).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from scale import _quantile, _rss_bytes, _run_bare, _sql, new_loop
+
+
+def _bare_process(
+    conn: Connection, tables: int, first: int, seconds: float, interval_ms: int, port: int,
+    loop: str,
+) -> None:  # fmt: skip
+    """One baseline process: ``_run_bare`` over tables ``first`` .. ``first + tables - 1``."""
+    with asyncio.Runner(loop_factory=lambda: new_loop(loop)) as runner:
+        figures = runner.run(_run_bare(tables, seconds, interval_ms, port, False, first))
+    conn.send(figures)
+
+
+def run_bare_processes(args: argparse.Namespace, port: int) -> dict[str, float]:
+    """The bare baseline in ``args.workers`` processes at once; figures summed."""
+    ctx = multiprocessing.get_context("spawn")
+    share = -(-args.tables // args.workers)
+    runs = []
+    for first in range(0, args.tables, share):
+        parent, child = ctx.Pipe()
+        count = min(share, args.tables - first)
+        process = ctx.Process(
+            target=_bare_process,
+            args=(child, count, first, args.seconds, args.interval_ms, port, args.loop),
+            daemon=True,
+        )
+        process.start()
+        runs.append((process, parent))
+    results = [parent.recv() for _, parent in runs]
+    for process, _ in runs:
+        process.join(timeout=30)
+    due = sum(r["polls_due"] for r in results)
+    done = sum(r["polls_done"] for r in results)
+    polls = sum(r["cpu_s"] / r["cpu_us_per_poll"] * 1e6 for r in results if r["cpu_us_per_poll"])
+    lateness = sorted(x for r in results for x in r["lateness"])
+    return {
+        "polls_due": due,
+        "polls_done": done,
+        "ratio": done / due if due else 0.0,
+        "p99_ms": _quantile(lateness, 0.99) * 1000,
+        "cpu_us_per_poll": sum(r["cpu_s"] for r in results) / max(polls, 1) * 1e6,
+        "cpu_per_wall": sum(r["cpu_per_wall"] for r in results),
+        "failures": sum(r["failures"] for r in results),
+    }
+
+
+@dataclass
+class Sample:
+    """One moment of a run: the session's CPU and counters, and each worker's last stats."""
+
+    wall: float
+    cpu: float
+    completed: int
+    rows: int
+    failures: int
+    workers: dict[int, Any]
+
+
+def _sample(session: Any) -> Sample:
+    statuses = session.status()
+    # Rows stored (exact, unlike the statuses, which are up to half a second behind).
+    rows = sum(snap.end_row for snap in session.store.snapshot().values())
+    failures = sum(s.failures for s in statuses)
+    return Sample(
+        wall=time.monotonic(),
+        cpu=time.process_time(),
+        completed=rows + failures,
+        rows=rows,
+        failures=failures,
+        workers={w.index: w for w in session.worker_stats()},
+    )
+
+
+def run_session(args: argparse.Namespace, port: int) -> dict[str, Any]:
+    """The tables in a ``Session(workers=N)``: the figures of the module docstring."""
+    from arroyo_lite import Session
+    from arroyo_lite.runtime.loop import tune_gc
+
+    rss0 = _rss_bytes()
+    sql = _sql(args.tables, port, args.interval_ms, args.format)
+    started = time.monotonic()
+    session = Session(workers=args.workers)
+    try:
+        session.execute(sql)
+        tune_gc()
+        created = time.monotonic() - started
+        while not all(s.polls for s in session.status()):
+            time.sleep(0.5)
+        first_polls = time.monotonic() - started
+        time.sleep(args.warmup)
+        a = _sample(session)
+        time.sleep(args.seconds)
+        b = _sample(session)
+        rss1 = _rss_bytes()
+        fatal = sum(1 for s in session.status() if str(s.state) == "failed")
+    finally:
+        session.close()
+    window = b.wall - a.wall
+    interval = args.interval_ms / 1000.0
+    due = args.tables * window / interval
+    done = b.completed - a.completed
+    histogram: dict[int, int] = {}
+    worker_cpu = worker_polls = 0.0
+    per_worker = []
+    for index, after in b.workers.items():
+        before = a.workers[index]
+        span = max(after.at - before.at, 1e-9)
+        cpu = after.cpu_s - before.cpu_s
+        polls = after.poll_starts - before.poll_starts
+        worker_cpu += cpu
+        worker_polls += polls
+        per_worker.append((index, cpu / span, polls / span, after.rss_start_bytes))
+        for ms, n in after.lateness_ms.items():
+            histogram[ms] = histogram.get(ms, 0) + n - before.lateness_ms.get(ms, 0)
+    lateness = sorted(histogram.items())
+    total = sum(n for _, n in lateness)
+    p99 = p50 = float("nan")
+    seen = 0
+    for ms, n in lateness:
+        if seen < total * 0.5 <= seen + n:
+            p50 = float(ms)
+        if seen < total * 0.99 <= seen + n:
+            p99 = float(ms)
+        seen += n
+    main_cpu = b.cpu - a.cpu
+    worker_rss = sum(w.rss_bytes - w.rss_start_bytes for w in b.workers.values())
+    return {
+        "created_s": created,
+        "first_polls_s": first_polls,
+        "window_s": window,
+        "polls_due": due,
+        "polls_done": done,
+        "ratio": done / due if due else 0.0,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "worker_us_per_poll": worker_cpu / max(worker_polls, 1) * 1e6,
+        "main_us_per_poll": main_cpu / max(done, 1) * 1e6,
+        "main_cpu_per_wall": main_cpu / window,
+        "per_worker": per_worker,
+        "rss_per_table": (rss1 - rss0 + worker_rss) / args.tables,
+        "session_rss_per_table": (rss1 - rss0) / args.tables,
+        "worker_rss_per_table": worker_rss / args.tables,
+        "failures": b.failures - a.failures,
+        "fatal": fatal,
+    }
+
+
+def run_with_workers(args: argparse.Namespace, port: int) -> int:
+    """Print the baseline's and the session's figures; exit status 0 if the targets hold."""
+    bare = run_bare_processes(args, port) if args.baseline in ("both", "bare") else None
+    print(
+        f"scale --workers {args.workers}: {args.tables} polling_http tables ({args.format}), "
+        f"every {args.interval_ms} ms, {args.seconds:.1f} s measured; {args.servers} "
+        f"{args.server} server process(es) on the same machine"
+    )
+    if bare is not None:
+        print(
+            f"baseline (bare aiohttp loop in {args.workers} processes): done/due "
+            f"{bare['polls_done']:.0f} / {bare['polls_due']:.0f} = {bare['ratio']:.4f}, p99 "
+            f"lateness {bare['p99_ms']:.1f} ms, CPU {bare['cpu_us_per_poll']:.0f} us/poll "
+            f"({bare['cpu_per_wall']:.3f} CPU s per wall s in all), failed {bare['failures']:.0f}"
+        )
+    if args.baseline == "bare":
+        return 0
+    f = run_session(args, port)
+    print(
+        f"session: tables created in {f['created_s']:.1f} s, every table polled once after "
+        f"{f['first_polls_s']:.1f} s; window {f['window_s']:.1f} s after {args.warmup:.0f} s "
+        f"of warm-up; failed polls {f['failures']:.0f}, failed tables {f['fatal']:.0f}"
+    )
+    for index, cpu, polls, rss_start in f["per_worker"]:
+        print(
+            f"  worker {index}: {cpu:.3f} CPU s per wall s, {polls:.0f} polls/s, "
+            f"{rss_start / 2**20:.0f} MiB once its first table was built (fixed cost)"
+        )
+    print(f"  session process: {f['main_cpu_per_wall']:.3f} CPU s per wall s")
+    worker_us, main_us = f["worker_us_per_poll"], f["main_us_per_poll"]
+    vs = f" = {(worker_us + main_us) / bare['cpu_us_per_poll']:.2f}x bare" if bare else ""
+    checks = [
+        ("polls done / due", f"{f['polls_done']:.0f} / {f['polls_due']:.0f} = "
+         f"{f['ratio']:.4f}", ">= 0.99", f["ratio"] >= 0.99),
+        ("p99 poll-start lateness", f"{f['p99_ms']:.0f} ms (p50 {f['p50_ms']:.0f} ms)",
+         "<= 100 ms", f["p99_ms"] <= 100.0),
+        ("CPU per poll", f"{worker_us + main_us:.0f} us (workers {worker_us:.0f} + session "
+         f"{main_us:.0f}){vs}", "(info)", True),
+        ("memory per table", f"{f['rss_per_table'] / 1024:.1f} KiB (session "
+         f"{f['session_rss_per_table'] / 1024:.1f} + workers "
+         f"{f['worker_rss_per_table'] / 1024:.1f})", "(info)", True),
+    ]  # fmt: skip
+    width = max(len(c[0]) for c in checks)
+    print(f"{'measure'.ljust(width)}  {'value':<52} {'target':<9} result")
+    for name, value, target, ok in checks:
+        print(f"{name.ljust(width)}  {value:<52} {target:<9} {'PASS' if ok else 'FAIL'}")
+    return 0 if all(c[3] for c in checks) else 1
