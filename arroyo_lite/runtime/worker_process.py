@@ -7,12 +7,12 @@ environment, so no secret shows in ``ps``.
 
 Each table runs here exactly as in the session's process: its connector builds the operator,
 which polls and decodes on this process's event loop (uvloop when installed). What it emits,
-and the changes to its source state made in the same step, are sent together at the end of
-that event-loop step (:class:`_Outbox`), so the session stores a table's rows and the state
-that describes them in one step too. The operator's own status (counters, ``last_error``,
-reported state) is sent twice a second when it changed; its end (finished, failed: the
-message masked) at once, after its last rows. Log records are forwarded, masked; a lag
-warning names this worker's own CPU use.
+and its source state as it is after those rows, are sent together between two event-loop
+steps, within :data:`FLUSH_DELAY` (:class:`_Outbox`), so the session stores a table's rows
+and the state that describes them in one step too. The operator's own status (counters,
+``last_error``, reported state) is sent twice a second when it changed; its end (finished,
+failed: the message masked) at once, after its last rows. Log records are forwarded, masked;
+a lag warning names this worker's own CPU use.
 
 The process ignores SIGINT (the session decides when to stop), and exits when the session
 says so or when the socket closes (the session's process is gone).
@@ -56,6 +56,8 @@ log = logging.getLogger("arroyo_lite.workers")
 STATUS_EVERY = 0.5
 #: Seconds between two :class:`~.worker_wire.WorkerStats` messages.
 STATS_EVERY = 1.0
+#: The longest a table's rows wait in a worker before they are sent (seconds).
+FLUSH_DELAY = 0.002
 #: Poll lateness at or above this (ms) is counted in one bucket.
 LATENESS_CAP_MS = 10_000
 
@@ -121,13 +123,20 @@ class _Hosted:
 
 
 class _Outbox:
-    """Rows and state changes waiting for the end of the current event-loop step."""
+    """Rows and state changes waiting to be sent, at most :data:`FLUSH_DELAY` seconds.
+
+    A flush runs between two event-loop steps, never inside one: an operator that emits
+    and then updates its state (without awaiting in between) has done both by then, so each
+    table's rows go with the state that describes them (its latest: later rows of the same
+    table are in the same message). Waiting a little makes one message (one write here, one
+    read in the session) of the polls of many tables instead of one per poll.
+    """
 
     def __init__(self, send: Any) -> None:
         self._send = send
         self._batches: dict[_Hosted, list[pa.RecordBatch]] = {}
         self._touched: dict[_Hosted, None] = {}
-        self._scheduled = False
+        self._timer: asyncio.TimerHandle | None = None
 
     def batch(self, hosted: _Hosted, batch: pa.RecordBatch) -> None:
         self._batches.setdefault(hosted, []).append(batch)
@@ -135,14 +144,14 @@ class _Outbox:
 
     def touch(self, hosted: _Hosted) -> None:
         self._touched[hosted] = None
-        if not self._scheduled:
-            self._scheduled = True
-            # After the current step: an operator that emits and then updates its state
-            # (without awaiting in between) has done both by then.
-            asyncio.get_running_loop().call_soon(self.flush)
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(FLUSH_DELAY, self.flush)
 
     def flush(self) -> None:
-        self._scheduled = False
+        """Send what waits now (also called directly, between two steps)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if not self._touched:
             return
         items: list[tuple[Any, ...]] = []
@@ -396,6 +405,13 @@ async def serve(sock: socket.socket) -> None:
                 worker.forget(message[1])
             elif kind == wire.EXIT:
                 break
+    except Exception as e:  # a bug here: said (masked) to the session, which starts us again
+        log.error(
+            "worker process %d failed: %s",
+            worker.index,
+            worker.mask("".join(traceback.format_exception(e))),
+        )
+        raise SystemExit(1) from None
     finally:
         await worker.stop(list(worker.tables))
         for task in background:
