@@ -109,7 +109,9 @@ class _Hosted:
         self.operator = operator
         self.secrets = secrets
         self.task: asyncio.Task[None] | None = None
-        self.schema_sent: pa.Schema | None = None
+        #: The schema of its latest batch, and that schema's IPC bytes (its group's key).
+        self.schema: pa.Schema | None = None
+        self.schema_ipc = b""
         self.status_sent: tuple[Any, ...] | None = None
 
     @property
@@ -154,33 +156,41 @@ class _Outbox:
             self._timer = None
         if not self._touched:
             return
-        items: list[tuple[Any, ...]] = []
+        # Batches of the same schema (of any tables) are sent as one batch, which the
+        # session cuts back into each table's batches (zero-copy slices).
+        groups: dict[bytes, tuple[list[pa.RecordBatch], list[tuple[Any, ...]]]] = {}
+        alone: list[tuple[Any, ...]] = []  # state changes without rows
         for hosted in self._touched:
             batches = self._batches.pop(hosted, [])
             changed, deleted = hosted.state.take_changes()
             if not batches:
                 if changed or deleted:
-                    items.append((hosted.tid, None, None, changed, deleted))
+                    alone.append((hosted.tid, changed, deleted))
                 continue
             last = len(batches) - 1
             for i, batch in enumerate(batches):
-                schema = None
-                sent = hosted.schema_sent
-                if sent is None or not (batch.schema is sent or batch.schema.equals(sent)):
-                    hosted.schema_sent = batch.schema
-                    schema = wire.schema_bytes(batch.schema)
-                items.append(
+                if batch.schema is not hosted.schema:
+                    hosted.schema = batch.schema
+                    hosted.schema_ipc = wire.schema_bytes(batch.schema)
+                members, entries = groups.setdefault(hosted.schema_ipc, ([], []))
+                offset = entries[-1][1] + entries[-1][2] if entries else 0
+                members.append(batch)
+                entries.append(
                     (
                         hosted.tid,
-                        schema,
-                        wire.batch_bytes(batch),
+                        offset,
+                        batch.num_rows,
                         changed if i == last else None,
                         deleted if i == last else None,
                     )
                 )
         self._touched.clear()
-        if items:
-            self._send((wire.DATA, items))
+        sent = [
+            (schema, wire.batch_bytes(wire.concat(members)), entries)
+            for schema, (members, entries) in groups.items()
+        ]
+        if sent or alone:
+            self._send((wire.DATA, sent, alone))
 
 
 class _Forward(logging.Handler):

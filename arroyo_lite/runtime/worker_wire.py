@@ -7,9 +7,9 @@ one parent to the child it spawned, so unpickling is between two processes of th
 program and the same installed code, never data from the network.
 
 Rows travel as Arrow IPC: a record batch message (:meth:`pa.RecordBatch.serialize`, buffers
-only) and, the first time a table sends a batch of a schema, that schema's IPC message;
-the receiver rebuilds the batch over the received bytes (:func:`read_batch`), zero-copy. No
-row is ever touched by Python on the way.
+only) with its schema's IPC message beside it; the receiver rebuilds the batch over the
+received bytes (:func:`read_batch`), zero-copy, and cuts it into the tables' batches
+(slices). No row is ever touched by Python on the way.
 
 Session -> worker:
 
@@ -24,10 +24,12 @@ Session -> worker:
 
 Worker -> session:
 
-* ``(DATA, [(tid, schema_ipc | None, batch_ipc | None, changed_state, deleted_keys), ...])``:
-  rows and the source-state changes made with them, in one event-loop step of the worker
-  (the session applies each item in one step too, so ``--state-dir`` saves rows and state
-  together, as in one process).
+* ``(DATA, groups, alone)``: rows and each table's source-state changes made with them.
+  ``groups`` is ``[(schema_ipc, batch_ipc, [(tid, offset, rows, changed, deleted), ...])]``:
+  the batches of every table of one schema as one batch, each table's batches a slice of it
+  (in order; its state changes ride on its last slice); ``alone`` is ``[(tid, changed,
+  deleted)]`` for state changes without rows. The session applies each table's part in one
+  step, so ``--state-dir`` saves rows and state together, as in one process.
 * ``(STATUS, [(tid, values), ...])``: status fields (:data:`STATUS_FIELDS` order) of the
   tables whose status changed.
 * ``(ENDED, tid, how, message, hint)``: ``how`` is ``finished``, ``failed`` (message
@@ -102,6 +104,14 @@ async def read_message(reader: asyncio.StreamReader) -> tuple[Any, ...] | None:
 def batch_bytes(batch: pa.RecordBatch) -> bytes:
     """``batch`` as an Arrow IPC record batch message (its schema not included)."""
     return batch.serialize().to_pybytes()
+
+
+def concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
+    """``batches`` (of one schema) as one batch (the first itself when it is alone)."""
+    if len(batches) == 1:
+        return batches[0]
+    batch: pa.RecordBatch = pa.concat_batches(batches)  # type: ignore[attr-defined]
+    return batch
 
 
 def schema_bytes(schema: pa.Schema) -> bytes:

@@ -112,7 +112,6 @@ class RemoteOperator(SourceOperator):
         self.pool = pool
         self.worker: _Worker | None = None
         self._emit: Emit | None = None
-        self._schema: pa.Schema | None = None
         self._ended: asyncio.Future[tuple[str, str | None, str | None]] | None = None
         self._stop_ack: asyncio.Future[None] | None = None
         #: Counters of earlier worker processes (after a worker died).
@@ -154,8 +153,7 @@ class RemoteOperator(SourceOperator):
 
     def deliver(
         self,
-        schema: bytes | None,
-        batch: bytes | None,
+        batch: pa.RecordBatch | None,
         changed: dict[str, bytes] | None,
         deleted: list[str] | None,
     ) -> None:
@@ -163,11 +161,8 @@ class RemoteOperator(SourceOperator):
         if self._emit is None:
             return
         try:
-            if schema is not None:
-                self._schema = wire.read_schema(schema)
             if batch is not None:
-                assert self._schema is not None, "a batch arrived before its schema"
-                self._emit(wire.read_batch(batch, self._schema))
+                self._emit(batch)
         except Exception as e:  # as an emit failing in one process: this table stops
             message = e.message if isinstance(e, ArroyoLiteError) else f"{type(e).__name__}: {e}"
             self.ended("failed", message, getattr(e, "hint", None))
@@ -211,7 +206,6 @@ class RemoteOperator(SourceOperator):
         status.last_error = message
         status.last_error_at_ns = time.time_ns()
         self._base = {name: getattr(status, name) for name in ADDITIVE}
-        self._schema = None
         if self._stop_ack is not None and not self._stop_ack.done():
             self._stop_ack.set_result(None)
         if not restarted:
@@ -236,6 +230,7 @@ class _Worker:
         self._reader: asyncio.Task[None] | None = None
         self._outgoing: dict[str, list[Any]] = {}
         self._scheduled = False
+        self._schemas: dict[bytes, pa.Schema] = {}
 
     @property
     def alive(self) -> bool:
@@ -309,9 +304,18 @@ class _Worker:
         kind = message[0]
         remotes = self.remotes
         if kind == wire.DATA:
-            for tid, schema, batch, changed, deleted in message[1]:
+            _, groups, alone = message
+            for schema_ipc, batch_ipc, entries in groups:
+                schema = self._schemas.get(schema_ipc)
+                if schema is None:
+                    schema = self._schemas[schema_ipc] = wire.read_schema(schema_ipc)
+                batch = wire.read_batch(batch_ipc, schema)
+                for tid, offset, rows, changed, deleted in entries:
+                    if (remote := remotes.get(tid)) is not None:
+                        remote.deliver(batch.slice(offset, rows), changed, deleted)
+            for tid, changed, deleted in alone:
                 if (remote := remotes.get(tid)) is not None:
-                    remote.deliver(schema, batch, changed, deleted)
+                    remote.deliver(None, changed, deleted)
         elif kind == wire.STATUS:
             for tid, values in message[1]:
                 if (remote := remotes.get(tid)) is not None:
