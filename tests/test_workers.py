@@ -257,3 +257,22 @@ def test_pause_resume_and_drop_a_table_run_by_a_worker() -> None:
         # (Status comes twice a second, rows at once: wait for the new table's first.)
         again = wait_for(lambda: (s := status_of(session, "a")).polls and s)
     assert again.state is SourceState.RUNNING
+
+
+def test_run_and_repl_help_document_workers() -> None:
+    from click.testing import CliRunner
+
+    from arroyo_lite.cli import main
+
+    for command in ("run", "repl"):
+        result = CliRunner().invoke(main, [command, "--help"])
+        assert result.exit_code == 0 and "--workers N" in result.output
+
+
+def test_workers_need_the_system_clock_and_a_positive_count() -> None:
+    from arroyo_lite.clock import ManualClock
+
+    with pytest.raises(ValueError, match="system's time"):
+        Session(workers=2, clock=ManualClock())
+    with pytest.raises(ValueError, match="at least 1"):
+        Session(workers=0)

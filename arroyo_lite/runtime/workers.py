@@ -116,19 +116,25 @@ class RemoteOperator(SourceOperator):
         self._stop_ack: asyncio.Future[None] | None = None
         #: Counters of earlier worker processes (after a worker died).
         self._base: dict[str, int] = {}
+        #: Whether ``run`` is running (a paused or stopped table is not started again when
+        #: its worker is, and takes no rows).
+        self.running = False
 
     async def run(self, emit: Emit) -> None:
         loop = asyncio.get_running_loop()
         self._emit = emit
         self._ended = loop.create_future()
-        worker = await self.pool.attach(self)
-        worker.send_start(self)
+        self.running = True
         try:
+            worker = await self.pool.attach(self)
+            worker.send_start(self)
             how, message, hint = await self._ended
         except asyncio.CancelledError:
             await self._stop_in_worker()
             loop.call_soon(self._release_if_final)
             raise
+        finally:
+            self.running = False  # (rows that come later are not this run's: dropped)
         self.pool.detach(self)
         if how == "failed":
             raise SourceError(message or "failed in its worker process", hint=hint)
@@ -158,7 +164,7 @@ class RemoteOperator(SourceOperator):
         deleted: list[str] | None,
     ) -> None:
         """Store one batch (if any) and apply the state changes made with it, in one step."""
-        if self._emit is None:
+        if self._emit is None or not self.running:
             return
         try:
             if batch is not None:
@@ -199,13 +205,18 @@ class RemoteOperator(SourceOperator):
         if how != "stopped" and self._ended is not None and not self._ended.done():
             self._ended.set_result((how, message, hint))
 
+    def rebase(self) -> None:
+        """Its operator is gone with its worker: the counters of the next one add up."""
+        self._base = {name: getattr(self.status, name) for name in ADDITIVE}
+
     def worker_lost(self, message: str, *, restarted: bool) -> None:
-        """Its worker died: count it, say it; with ``restarted``, later counters add up."""
+        """Its worker died while it ran: count it, say it; with ``restarted``, later
+        counters add up."""
         status = self.status
         status.failures += 1
         status.last_error = message
         status.last_error_at_ns = time.time_ns()
-        self._base = {name: getattr(status, name) for name in ADDITIVE}
+        self.rebase()
         if self._stop_ack is not None and not self._stop_ack.done():
             self._stop_ack.set_result(None)
         if not restarted:
@@ -344,7 +355,7 @@ class _Worker:
         pid = process.pid if process is not None else "?"
         how = _exit_description(code)
         restart = len(self.deaths) < MAX_RESTARTS
-        running = list(self.remotes.values())
+        running = [remote for remote in self.remotes.values() if remote.running]
         if restart:
             log.error(
                 "worker process %d (pid %s) %s; starting it again, with its %d tables "
@@ -360,8 +371,11 @@ class _Worker:
         message = f"worker process {self.index} (pid {pid}) {how}" + (
             "; restarted from the rows stored" if restart else "; too often, not restarted"
         )
-        for remote in running:
-            remote.worker_lost(message, restarted=restart)
+        for remote in self.remotes.values():
+            if remote.running:
+                remote.worker_lost(message, restarted=restart)
+            else:
+                remote.rebase()  # paused: resumed later in the new process
         if not restart:
             self.remotes.clear()
             return
@@ -372,8 +386,11 @@ class _Worker:
             for remote in running:
                 remote.worker_lost(e.message, restarted=False)
             return
-        for remote in running:
-            if remote.tid in self.remotes:
+        # Every table running on it now (one attached while it was down too: its start was
+        # lost; a second start of a running table does nothing). A paused one starts when
+        # it is resumed.
+        for remote in list(self.remotes.values()):
+            if remote.running:
                 self.send_start(remote)
 
     async def close(self) -> None:
