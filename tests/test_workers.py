@@ -254,7 +254,7 @@ def test_pause_resume_and_drop_a_table_run_by_a_worker() -> None:
         assert "a" not in [s.table for s in session.status()]
         session.execute(polled(server.url("/counter"), "a"))
         wait_for(lambda: count(session, "a") >= 2)
-        # (Status comes twice a second, rows at once: wait for the new table's first.)
+        # (Status comes once a second, rows at once: wait for the new table's first.)
         again = wait_for(lambda: (s := status_of(session, "a")).polls and s)
     assert again.state is SourceState.RUNNING
 

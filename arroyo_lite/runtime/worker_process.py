@@ -10,7 +10,7 @@ which polls and decodes on this process's event loop (uvloop when installed). Wh
 and its source state as it is after those rows, are sent together between two event-loop
 steps, within :data:`FLUSH_DELAY` (:class:`_Outbox`), so the session stores a table's rows
 and the state that describes them in one step too. The operator's own status (counters,
-``last_error``, reported state) is sent twice a second when it changed; its end (finished,
+``last_error``, reported state) is sent once a second when it changed; its end (finished,
 failed: the message masked) at once, after its last rows. Log records are forwarded, masked;
 a lag warning names this worker's own CPU use.
 
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("arroyo_lite.workers")
 
 #: Seconds between two status messages (only tables whose status changed are sent).
-STATUS_EVERY = 0.5
+STATUS_EVERY = 1.0
 #: Seconds between two :class:`~.worker_wire.WorkerStats` messages.
 STATS_EVERY = 1.0
 #: The longest a table's rows wait in a worker before they are sent (seconds).
@@ -169,9 +169,12 @@ class _Outbox:
                 continue
             last = len(batches) - 1
             for i, batch in enumerate(batches):
-                if batch.schema is not hosted.schema:
-                    hosted.schema = batch.schema
-                    hosted.schema_ipc = wire.schema_bytes(batch.schema)
+                schema = batch.schema
+                if schema is not hosted.schema and not (
+                    hosted.schema is not None and schema.equals(hosted.schema, check_metadata=True)
+                ):
+                    hosted.schema_ipc = wire.schema_bytes(schema)
+                hosted.schema = schema
                 members, entries = groups.setdefault(hosted.schema_ipc, ([], []))
                 offset = entries[-1][1] + entries[-1][2] if entries else 0
                 members.append(batch)

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import operator
 import pickle
 import struct
 from dataclasses import dataclass, field
@@ -75,10 +76,17 @@ STATUS_FIELDS: tuple[str, ...] = tuple(
 )
 
 
+_STATUS_GETTER = operator.itemgetter(*STATUS_FIELDS)
+_EXTRA_INDEX = 1 + STATUS_FIELDS.index("extra")
+
+
 def status_values(status: SourceStatus) -> tuple[Any, ...]:
-    """``status``'s :data:`STATUS_FIELDS` values and its state, as sent in ``STATUS``."""
-    values = vars(status)
-    return (str(status.state), *(values[name] for name in STATUS_FIELDS))
+    """``status``'s state and :data:`STATUS_FIELDS` values, as sent in ``STATUS`` (``extra``
+    copied: the status keeps changing its own)."""
+    values = [status.state.value, *_STATUS_GETTER(vars(status))]
+    if status.extra:
+        values[_EXTRA_INDEX] = status.extra.copy()
+    return tuple(values)
 
 
 def frame(message: tuple[Any, ...]) -> bytes:
