@@ -42,7 +42,6 @@ import argparse
 import asyncio
 import gc
 import multiprocessing
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -173,11 +172,9 @@ def _make_operator_class() -> Any:
 
 def _rss_bytes() -> int:
     """This process's resident set size (Linux ``/proc``; 0 elsewhere)."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        return 0
+    from arroyo_lite.runtime.worker_wire import resident_bytes
+
+    return resident_bytes()
 
 
 def _tally(

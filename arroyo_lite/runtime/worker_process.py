@@ -286,7 +286,7 @@ class Worker:
             self.send((wire.ENDED, tid, "failed", message, getattr(e, "hint", None)))
             return None
         if not self.stats.rss_start_bytes:
-            self.stats.rss_start_bytes = _rss_bytes()  # the connector's modules imported
+            self.stats.rss_start_bytes = wire.resident_bytes()  # the connector's modules imported
         hosted = _Hosted(tid, operator, secrets)
         holder.append(hosted)
         if hasattr(operator, "poll_started"):
@@ -362,7 +362,7 @@ class Worker:
         stats = self.stats
         stats.at = time.monotonic()
         stats.cpu_s = time.process_time()
-        stats.rss_bytes = _rss_bytes()
+        stats.rss_bytes = wire.resident_bytes()
         stats.tables = len(self.tables)
         stats.lateness_ms = dict(self._lateness)
         return stats
@@ -436,15 +436,6 @@ async def serve(sock: socket.socket) -> None:
                 writer.close()
             except OSError:
                 pass  # the session is gone: nobody to tell
-
-
-def _rss_bytes() -> int:
-    """This process's resident set size (Linux ``/proc``; 0 elsewhere)."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        return 0
 
 
 def main(argv: list[str]) -> int:

@@ -43,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import operator
+import os
 import pickle
 import struct
 from dataclasses import dataclass, field
@@ -133,6 +134,15 @@ def read_schema(data: bytes) -> pa.Schema:
 def read_batch(data: bytes, schema: pa.Schema) -> pa.RecordBatch:
     """The batch :func:`batch_bytes` made, over ``data``'s memory (no copy)."""
     return pa.ipc.read_record_batch(pa.py_buffer(data), schema)
+
+
+def resident_bytes() -> int:
+    """This process's resident set size (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
 
 
 @dataclass
