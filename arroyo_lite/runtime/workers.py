@@ -262,6 +262,8 @@ class _Worker:
                 str(child.fileno()),
                 pass_fds=(child.fileno(),),
                 stdin=subprocess.DEVNULL,
+                # Nothing of a worker's may reach stdout: it holds the session's rows (jsonl).
+                stdout=subprocess.DEVNULL,
                 # Its own session: a Ctrl-C at the terminal goes to the session's process,
                 # which stops the workers in order (their last rows are stored).
                 start_new_session=True,
