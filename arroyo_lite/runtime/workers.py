@@ -350,6 +350,10 @@ class _Worker:
         if process is not None:
             with contextlib.suppress(TimeoutError):
                 code = await asyncio.wait_for(process.wait(), EXIT_TIMEOUT)
+            if code is None:  # its socket is gone but it runs on: it must not poll twice
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await process.wait()
         if self.pool.closing:
             return
         now = time.monotonic()
