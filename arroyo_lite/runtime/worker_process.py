@@ -74,6 +74,13 @@ class _TrackedState(MutableMapping[str, bytes]):
     def __getitem__(self, key: str) -> bytes:
         return self._data[key]
 
+    def get(self, key: str, default: Any = None) -> Any:
+        # The mixin's get goes through a KeyError per missing key: twice a poll.
+        return self._data.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
     def __setitem__(self, key: str, value: bytes) -> None:
         self._data[key] = value
         self._changed.add(key)
