@@ -65,7 +65,12 @@ def test_rows_arrive_from_worker_processes() -> None:
         assert count(session, "pulse") == 40
         got = session.query("SELECT counter FROM pulse ORDER BY counter").column(0).to_pylist()
         assert got == list(range(40))
-        statuses = {s.table: s for s in session.status()}
+        # (Status comes once a second, rows at once: wait for both tables' first.)
+        statuses = wait_for(
+            lambda: (st := {s.table: s for s in session.status()})
+            and all(st[t].last_status_code == 200 for t in ("a", "b"))
+            and st
+        )
         workers = wait_for(
             lambda: (w := session.worker_stats()) and sum(s.poll_starts for s in w) >= 2 and w
         )
