@@ -88,24 +88,33 @@ async def _measure(
         mark: list[float] = []
         warm = asyncio.Event()
         done = asyncio.Event()
+        # Polls are counted by emits (every poll of this body emits one batch) until the
+        # target, rather than by summing the tables' status on every emit: that sum over
+        # 100 tables cost the measurement 5-10 us per poll. The figure divides by the polls
+        # the statuses say were made.
+        emitted = [0]
+        waiting = set(range(len(operators)))
         target = [0]
 
-        def emitter(name: str) -> Callable[[object], None]:
+        def emitter(index: int, name: str) -> Callable[[object], None]:
             def emit(batch: object) -> None:
                 store.append(name, batch)  # type: ignore[arg-type]
-                polls = sum(op.status.polls for op in operators)
-                if not warm.is_set() and all(op.status.rows for op in operators):
-                    mark[:] = [time.process_time(), polls]
-                    target[0] = polls + per_round
-                    warm.set()
-                elif warm.is_set() and polls >= target[0]:
+                emitted[0] += 1
+                if not warm.is_set():
+                    waiting.discard(index)
+                    if not waiting:  # every table has polled once
+                        mark[:] = [time.process_time(), sum(op.status.polls for op in operators)]
+                        target[0] = emitted[0] + per_round
+                        warm.set()
+                elif emitted[0] >= target[0]:
                     done.set()
 
             return emit
 
-        for op in operators:
-            op.status.rows = 0
-        tasks = [asyncio.create_task(op.run(emitter(op.config.name))) for op in operators]
+        tasks = [
+            asyncio.create_task(op.run(emitter(i, op.config.name)))
+            for i, op in enumerate(operators)
+        ]
         await done.wait()
         spent = time.process_time() - mark[0]
         made = sum(op.status.polls for op in operators) - mark[1]

@@ -293,11 +293,13 @@ class _Connection(asyncio.Protocol):
     def _expire(self) -> None:
         self._fail(TimeoutError())
 
-    async def exchange(self, head: bytes, limit: int, seconds: float) -> RawResponse:
-        """Write ``head``, read the answer; ``TimeoutError`` after ``seconds``."""
+    async def exchange(
+        self, head: bytes, limit: int, seconds: float, loop: asyncio.AbstractEventLoop
+    ) -> RawResponse:
+        """Write ``head``, read the answer; ``TimeoutError`` after ``seconds``. ``loop`` is
+        the running loop (the pool's)."""
         assert self.transport is not None
         self._reset(limit)
-        loop = asyncio.get_running_loop()
         waiter: asyncio.Future[RawResponse] = loop.create_future()
         self.waiter = waiter
         # A timer handle rather than asyncio.timeout(): the same bound, less work per poll.
@@ -337,6 +339,9 @@ class Pool:
     def __init__(self) -> None:
         self._idle: dict[tuple[str, int], deque[_Connection]] = {}
         self._open: set[_Connection] = set()
+        #: The loop of the first request (asking for the running loop costs a system call
+        #: in CPython 3.11: it checks the process id).
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def forget(self, connection: _Connection) -> None:
         self._open.discard(connection)
@@ -354,7 +359,9 @@ class Pool:
     async def send(self, url: URL, head: bytes, limit: int, seconds: float) -> RawResponse:
         """Send ``head`` to ``url``'s origin and read the answer (see the module contract),
         all within ``seconds`` (``TimeoutError``)."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
         key = (url.raw_host or "", url.port or 80)
         idle = self._idle.get(key)
@@ -363,7 +370,7 @@ class Pool:
             if connection.closed:
                 continue
             try:
-                response = await connection.exchange(head, limit, seconds)
+                response = await connection.exchange(head, limit, seconds, loop)
             except _Stale:
                 break  # the server closed it while idle: a new connection, once
             self._release(connection)
@@ -371,7 +378,8 @@ class Pool:
         async with asyncio.timeout_at(deadline):
             connection = await self._connect(key)
         try:
-            response = await connection.exchange(head, limit, max(deadline - loop.time(), 0.001))
+            left = max(deadline - loop.time(), 0.001)
+            response = await connection.exchange(head, limit, left, loop)
         except _Stale:
             raise Disconnected("Server disconnected") from None
         self._release(connection)
