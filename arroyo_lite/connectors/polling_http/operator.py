@@ -369,8 +369,9 @@ class PollingHttpOperator(SourceOperator):
         except (TransientHttpError, HttpError) as e:
             self._record_failure(e, e.status_code, e.body_excerpt)
             return e
-        last = responses[-1] if responses[-1].status != 304 else None
-        self._memory.succeeded(values, last)
+        if self._per_poll:
+            last = responses[-1] if responses[-1].status != 304 else None
+            self._memory.succeeded(values, last)
         return None
 
     def _rate_limited(self, until_ns: int | None, why: str) -> None:
