@@ -11,7 +11,8 @@ process only (``time.process_time``, so the server's CPU is not ours):
   aiohttp session (what every request used before the lean client);
 * ``fetch (lean)``: ``fetch`` on the shared session, so through the lean HTTP/1.1 client
   (:mod:`~arroyo_lite.connectors.polling_http.h1`);
-* ``PollStep.pages``: the poll step's seams (paginator + auth flow) over ``fetch``;
+* ``PollStep``: the poll step's seams (paginator, auth flow, rate gate, page count) over
+  ``fetch``, called as the operator calls it (``PollStep.responses`` with a ``RateGate``);
 * ``whole poll``: ``--tables`` real tables (compiled from SQL, default 100) polling the server
   every ``--interval-ms`` (default 200) on one loop, from the moment every table has polled
   once (start-up and connecting excluded) until they made the round's polls: request,
@@ -37,7 +38,6 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import aclosing
 
 # The scale benchmark's server and event loops (benchmarks/ is on sys.path as a script).
 from scale import new_loop, serve
@@ -56,7 +56,8 @@ async def _measure(
     from arroyo_lite.connectors.polling_http.http import fetch, shared_session
     from arroyo_lite.connectors.polling_http.operator import PollingHttpOperator
     from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
-    from arroyo_lite.connectors.polling_http.poll import poll_step
+    from arroyo_lite.connectors.polling_http.poll import PollReport, poll_step
+    from arroyo_lite.connectors.polling_http.ratelimit import RateGate
     from arroyo_lite.runtime.store import Store
     from arroyo_lite.sql import compile_sql
 
@@ -149,16 +150,16 @@ async def _measure(
         async def fetch_lean() -> None:
             await fetch(shared, request)
 
+        gate = RateGate(SystemClock())
+
         async def pages() -> None:
-            async with aclosing(step.pages(shared)) as responses:
-                async for _response in responses:
-                    pass
+            await step.responses(shared, report=PollReport(detailed=False), gate=gate)
 
         return {
             "bare aiohttp": bare,
             "fetch (aiohttp)": fetch_aiohttp,
             "fetch (lean)": fetch_lean,
-            "PollStep.pages": pages,
+            "PollStep": pages,
         }
 
     async with aiohttp.ClientSession() as plain, shared_session() as shared:

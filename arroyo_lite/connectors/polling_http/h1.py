@@ -159,6 +159,8 @@ class _Connection(asyncio.Protocol):
         self.got_bytes = False
         self.reason = ""
         self.headers: list[tuple[str, str]] = []
+        #: Names and values as llhttp hands them over, decoded together once the head ends.
+        self.raw_headers: list[bytes] = []
         self.chunks: list[bytes] = []
         self.size = 0
         self.keep_error = False
@@ -215,10 +217,19 @@ class _Connection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         if len(name) > MAX_FIELD_BYTES or len(value) > MAX_FIELD_BYTES:
             raise BadResponse(f"Got more than {MAX_FIELD_BYTES} bytes in a header line")
-        self.headers.append((name.decode("latin-1"), value.decode("utf-8", "surrogateescape")))
+        self.raw_headers += (name, value)
 
     def on_headers_complete(self) -> None:
         self.headers_done = True
+        if self.raw_headers:
+            # One decode for the whole head rather than two per header (a share of a small
+            # poll's CPU). NUL can be in neither a name nor a value (llhttp refuses it), and
+            # names are tokens (ASCII), so this is each name as latin-1 and each value as
+            # UTF-8 with surrogate escapes, decoded on its own.
+            fields = iter(
+                b"\x00".join(self.raw_headers).decode("utf-8", "surrogateescape").split("\x00")
+            )
+            self.headers = list(zip(fields, fields, strict=True))
         status = self.parser.get_status_code()
         self.keep_error = not 200 <= status < 300
         length = encoded = None
@@ -387,7 +398,10 @@ class Pool:
 
     def _release(self, connection: _Connection) -> None:
         if not connection.closed:
-            self._idle.setdefault(connection.key, deque()).append(connection)
+            idle = self._idle.get(connection.key)
+            if idle is None:
+                idle = self._idle[connection.key] = deque()
+            idle.append(connection)
 
     def close(self) -> None:
         for connection in list(self._open):
