@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Hashable, MutableMapping
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
@@ -347,7 +348,14 @@ class PollingHttpOperator(SourceOperator):
         validators = self._validators
         conditional = validators.headers() if validators is not None else ()
         try:
-            responses = await step.responses(session, values, report, conditional, self._gate)
+            if step.single_page:
+                # Arroyo's one request per poll: sent without the async generator.
+                responses = await step.responses(session, values, report, conditional, self._gate)
+            else:
+                pages_of_poll = step.pages(session, values, report, conditional, self._gate)
+                async with aclosing(pages_of_poll) as pages:
+                    async for response in pages:
+                        responses.append(response)
             if responses[0].status == 304:
                 self._not_modified()
             else:

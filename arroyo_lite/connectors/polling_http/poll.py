@@ -113,6 +113,11 @@ class PollStep:
     cursor: CursorSource = CursorSource()
     max_pages: int = 100
 
+    @property
+    def single_page(self) -> bool:
+        """Whether a poll is one request (:class:`~.paging.SinglePage`, Arroyo's way)."""
+        return self.paginator is SinglePage
+
     def request_for(self, values: PollValues | None) -> HttpRequest:
         """The base request of a poll with ``values`` (the fixed one without a template)."""
         if self.template is None or values is None or not self.template.per_poll:
@@ -190,7 +195,7 @@ class PollStep:
         A poll of one page (:class:`~.paging.SinglePage`, Arroyo's) is sent here directly:
         it is :meth:`pages`' first round, whose paginator then always stops, without the
         async generator's machinery (a share of a small poll's CPU)."""
-        if self.paginator is not SinglePage:
+        if not self.single_page:
             async with aclosing(self.pages(session, values, report, conditional, gate)) as pages:
                 return [response async for response in pages]
         report = report if report is not None else PollReport()
