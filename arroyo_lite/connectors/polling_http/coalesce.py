@@ -24,7 +24,11 @@ from arroyo_lite.formats.together import decode_together
 _Item = tuple[Decoder, bytes, int, "asyncio.Future[DecodeResult]"]
 
 
-class _Coalescer:
+class Coalescer:
+    """One loop's pending bodies, by key; flushed once per loop turn. :meth:`add` is
+    :func:`decode_soon` without the coroutine (a caller that keeps the loop's coalescer,
+    as the polling operator does, awaits the future it returns)."""
+
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.pending: dict[Hashable, list[_Item]] = {}
@@ -64,17 +68,17 @@ class _Coalescer:
                     future.set_result(result)
 
 
-_coalescers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Coalescer] = (
+_coalescers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Coalescer] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def coalescer() -> _Coalescer:
+def coalescer() -> Coalescer:
     """The running loop's coalescer."""
     loop = asyncio.get_running_loop()
     found = _coalescers.get(loop)
     if found is None:
-        found = _coalescers[loop] = _Coalescer(loop)
+        found = _coalescers[loop] = Coalescer(loop)
     return found
 
 

@@ -159,6 +159,8 @@ class _Connection(asyncio.Protocol):
         self.got_bytes = False
         self.reason = ""
         self.headers: list[tuple[str, str]] = []
+        #: Names and values as llhttp hands them over, decoded together once the head ends.
+        self.raw_headers: list[bytes] = []
         self.chunks: list[bytes] = []
         self.size = 0
         self.keep_error = False
@@ -215,10 +217,19 @@ class _Connection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         if len(name) > MAX_FIELD_BYTES or len(value) > MAX_FIELD_BYTES:
             raise BadResponse(f"Got more than {MAX_FIELD_BYTES} bytes in a header line")
-        self.headers.append((name.decode("latin-1"), value.decode("utf-8", "surrogateescape")))
+        self.raw_headers += (name, value)
 
     def on_headers_complete(self) -> None:
         self.headers_done = True
+        if self.raw_headers:
+            # One decode for the whole head rather than two per header (a share of a small
+            # poll's CPU). NUL can be in neither a name nor a value (llhttp refuses it), and
+            # names are tokens (ASCII), so this is each name as latin-1 and each value as
+            # UTF-8 with surrogate escapes, decoded on its own.
+            fields = iter(
+                b"\x00".join(self.raw_headers).decode("utf-8", "surrogateescape").split("\x00")
+            )
+            self.headers = list(zip(fields, fields, strict=True))
         status = self.parser.get_status_code()
         self.keep_error = not 200 <= status < 300
         length = encoded = None
@@ -293,11 +304,13 @@ class _Connection(asyncio.Protocol):
     def _expire(self) -> None:
         self._fail(TimeoutError())
 
-    async def exchange(self, head: bytes, limit: int, seconds: float) -> RawResponse:
-        """Write ``head``, read the answer; ``TimeoutError`` after ``seconds``."""
+    async def exchange(
+        self, head: bytes, limit: int, seconds: float, loop: asyncio.AbstractEventLoop
+    ) -> RawResponse:
+        """Write ``head``, read the answer; ``TimeoutError`` after ``seconds``. ``loop`` is
+        the running loop (the pool's)."""
         assert self.transport is not None
         self._reset(limit)
-        loop = asyncio.get_running_loop()
         waiter: asyncio.Future[RawResponse] = loop.create_future()
         self.waiter = waiter
         # A timer handle rather than asyncio.timeout(): the same bound, less work per poll.
@@ -337,6 +350,9 @@ class Pool:
     def __init__(self) -> None:
         self._idle: dict[tuple[str, int], deque[_Connection]] = {}
         self._open: set[_Connection] = set()
+        #: The loop of the first request (asking for the running loop costs a system call
+        #: in CPython 3.11: it checks the process id).
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def forget(self, connection: _Connection) -> None:
         self._open.discard(connection)
@@ -354,7 +370,9 @@ class Pool:
     async def send(self, url: URL, head: bytes, limit: int, seconds: float) -> RawResponse:
         """Send ``head`` to ``url``'s origin and read the answer (see the module contract),
         all within ``seconds`` (``TimeoutError``)."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
         key = (url.raw_host or "", url.port or 80)
         idle = self._idle.get(key)
@@ -363,7 +381,7 @@ class Pool:
             if connection.closed:
                 continue
             try:
-                response = await connection.exchange(head, limit, seconds)
+                response = await connection.exchange(head, limit, seconds, loop)
             except _Stale:
                 break  # the server closed it while idle: a new connection, once
             self._release(connection)
@@ -371,7 +389,8 @@ class Pool:
         async with asyncio.timeout_at(deadline):
             connection = await self._connect(key)
         try:
-            response = await connection.exchange(head, limit, max(deadline - loop.time(), 0.001))
+            left = max(deadline - loop.time(), 0.001)
+            response = await connection.exchange(head, limit, left, loop)
         except _Stale:
             raise Disconnected("Server disconnected") from None
         self._release(connection)
@@ -379,7 +398,10 @@ class Pool:
 
     def _release(self, connection: _Connection) -> None:
         if not connection.closed:
-            self._idle.setdefault(connection.key, deque()).append(connection)
+            idle = self._idle.get(connection.key)
+            if idle is None:
+                idle = self._idle[connection.key] = deque()
+            idle.append(connection)
 
     def close(self) -> None:
         for connection in list(self._open):

@@ -188,7 +188,7 @@ async def fetch(session: aiohttp.ClientSession, request: HttpRequest) -> HttpRes
     (:mod:`.h1`, same contract, a fraction of aiohttp's CPU); everything else through aiohttp.
     """
     started = time.perf_counter()
-    lean = _lean_pools.get(session)
+    lean = _lean_pool(session)
     try:
         sent, withheld = request, list[str]()
         for _ in range(MAX_REDIRECTS + 1):
@@ -447,6 +447,20 @@ class _SharedSession:
 
 #: The lean pool of each shared session (other sessions always use aiohttp).
 _lean_pools: weakref.WeakKeyDictionary[aiohttp.ClientSession, h1.Pool] = weakref.WeakKeyDictionary()
+#: The last session :func:`_lean_pool` looked up and its pool (a weak-dictionary lookup
+#: costs a weak reference per request; one loop's requests all come with one session).
+_last_lookup: tuple[weakref.ref[aiohttp.ClientSession], h1.Pool | None] | None = None
+
+
+def _lean_pool(session: aiohttp.ClientSession) -> h1.Pool | None:
+    """The lean pool of ``session`` (``None``: not a shared session, or the lean path off)."""
+    global _last_lookup
+    last = _last_lookup
+    if last is not None and last[0]() is session:
+        return last[1]
+    pool = _lean_pools.get(session)
+    _last_lookup = (weakref.ref(session), pool)
+    return pool
 _sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _SharedSession] = (
     weakref.WeakKeyDictionary()
 )

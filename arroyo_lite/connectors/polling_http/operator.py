@@ -39,7 +39,7 @@ from arroyo_lite.connectors.polling_http.changes import (
     body_digest,
     rows_digest,
 )
-from arroyo_lite.connectors.polling_http.coalesce import decode_soon
+from arroyo_lite.connectors.polling_http.coalesce import Coalescer, coalescer
 from arroyo_lite.connectors.polling_http.conditional import Validators
 from arroyo_lite.connectors.polling_http.http import (
     HttpError,
@@ -52,7 +52,7 @@ from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
 from arroyo_lite.connectors.polling_http.poll import PollReport, PollStep, poll_step
 from arroyo_lite.connectors.polling_http.poll_state import PollMemory
 from arroyo_lite.connectors.polling_http.ratelimit import RateGate, host_pace
-from arroyo_lite.connectors.polling_http.scheduling import admission
+from arroyo_lite.connectors.polling_http.scheduling import PollSlots, admission
 from arroyo_lite.errors import ArroyoLiteError, FatalSourceError, SourceError
 from arroyo_lite.formats.records import RecordPath
 from arroyo_lite.formats.together import together_key
@@ -150,6 +150,12 @@ class PollingHttpOperator(SourceOperator):
     #: The key under which inline pages are decoded together with other tables' (``None``:
     #: decoded alone), see :mod:`.coalesce`.
     _together: Hashable | None = None
+    #: The loop's coalescer (:mod:`.coalesce`) when ``_together`` is set.
+    _coalescer: Coalescer
+    #: Whether the table's request names per-poll values (``[[ now ]]``, ...).
+    _per_poll: bool = False
+    #: Whether the table has metadata columns to fill (asked once, not per page).
+    _has_metadata: bool = False
 
     @property
     def learned_secrets(self) -> Secrets:
@@ -202,9 +208,11 @@ class PollingHttpOperator(SourceOperator):
             Validators(self.context.state) if options.conditional_requests else None
         )
         uses = step.template.uses if step.template is not None else frozenset()
+        self._per_poll = bool(uses)
         interval_ns = options.poll_interval_ms * 1_000_000
         self._memory = PollMemory(self.context.state, step.cursor, interval_ns, uses)
         self._metadata = MetadataColumns(self.config, step.secrets)
+        self._has_metadata = bool(self._metadata)
         content = self.config.decode_schema().names
         state = self.context.state
         self._compare_rows = (
@@ -231,6 +239,7 @@ class PollingHttpOperator(SourceOperator):
             self._setup_snapshot(content)
         if self._tracker is None and self._hasher is None:
             self._together = together_key(self._decoder)
+            self._coalescer = coalescer()
 
     def _setup_snapshot(self, content: list[str]) -> None:
         """``snapshot``'s hasher and rows of the last snapshot (resumed from the state)."""
@@ -274,16 +283,20 @@ class PollingHttpOperator(SourceOperator):
         # ``due`` is when the schedule wanted this poll (one interval after the previous start);
         # ``scheduled`` is when it will actually start (``due``, or at once after an overrun).
         due = scheduled = clock.monotonic()
+        slots: PollSlots = admission()
+        gate = self._gate
         self.report(SourceState.RUNNING)
         while True:
             delay = scheduled - clock.monotonic()
             self.status.next_poll_at_ns = clock.time_ns() + int(max(delay, 0.0) * 1e9)
             if delay > 0:
                 await clock.sleep(delay)
-            if self._gate is not None:
+            if gate is not None and gate.blocked_until_ns is not None:
                 # Out of admission: a table waiting for its budget holds no poll slot.
-                await self._gate.wait_for_budget()
-            async with admission():
+                await gate.wait_for_budget()
+            if not slots.try_take():
+                await slots.take()
+            try:
                 # The request (and its timeout) starts only once admitted: a poll that
                 # waited for a slot is late, never timed out for waiting.
                 started = clock.monotonic()
@@ -297,6 +310,8 @@ class PollingHttpOperator(SourceOperator):
                     # one of its polls had).
                     self.status.polls -= 1
                     raise
+            finally:
+                slots.release()
             now = clock.monotonic()
             if isinstance(failure, TransientHttpError):
                 transient_streak += 1
@@ -325,16 +340,22 @@ class PollingHttpOperator(SourceOperator):
         self.status.polls += 1
         self.status.last_poll_at_ns = clock.time_ns()
         poll = self.status.polls
-        values = self._memory.values(self.status.last_poll_at_ns)
+        # A request naming no per-poll value is the same on every poll: no values to build.
+        values = self._memory.values(self.status.last_poll_at_ns) if self._per_poll else None
         responses: list[HttpResponse] = []
-        report = PollReport()
+        # The running source shows no request lines: count pages only.
+        report = PollReport(detailed=False)
         validators = self._validators
         conditional = validators.headers() if validators is not None else ()
         try:
-            pages_of_poll = step.pages(session, values, report, conditional, self._gate)
-            async with aclosing(pages_of_poll) as pages:
-                async for response in pages:
-                    responses.append(response)
+            if step.single_page:
+                # Arroyo's one request per poll: sent without the async generator.
+                responses = await step.responses(session, values, report, conditional, self._gate)
+            else:
+                pages_of_poll = step.pages(session, values, report, conditional, self._gate)
+                async with aclosing(pages_of_poll) as pages:
+                    async for response in pages:
+                        responses.append(response)
             if responses[0].status == 304:
                 self._not_modified()
             else:
@@ -343,7 +364,7 @@ class PollingHttpOperator(SourceOperator):
                 complete = True
                 out = _PollOutput()
                 for page, response in enumerate(responses, start=1):
-                    info = PageInfo(response, poll, page)
+                    info = PageInfo(response, poll, page) if self._has_metadata else None
                     complete &= await self._take(response, out, info, pages_rows)
                 out.commit(emit, self.context.state)
                 if pages_rows is not None:
@@ -356,8 +377,9 @@ class PollingHttpOperator(SourceOperator):
         except (TransientHttpError, HttpError) as e:
             self._record_failure(e, e.status_code, e.body_excerpt)
             return e
-        last = responses[-1] if responses[-1].status != 304 else None
-        self._memory.succeeded(values, last)
+        if self._per_poll:
+            last = responses[-1] if responses[-1].status != 304 else None
+            self._memory.succeeded(values, last)
         return None
 
     def _rate_limited(self, until_ns: int | None, why: str) -> None:
@@ -397,7 +419,7 @@ class PollingHttpOperator(SourceOperator):
         self,
         response: HttpResponse,
         out: _PollOutput,
-        info: PageInfo,
+        info: PageInfo | None,
         collect: list[pa.RecordBatch] | None = None,
     ) -> bool:
         """Count and decode one page's body (skipped if unchanged), its rows and key state
@@ -413,7 +435,9 @@ class PollingHttpOperator(SourceOperator):
             page = await asyncio.to_thread(self._work, body, received_at_ns, info)
         elif self._together is not None:
             try:
-                decoded = await decode_soon(self._together, self._decoder, body, received_at_ns)
+                decoded = await self._coalescer.add(
+                    self._together, self._decoder, body, received_at_ns
+                )
             except FatalSourceError as e:
                 raise self._masked(e) from e
             page = self._work(body, received_at_ns, info, decoded)
@@ -485,7 +509,7 @@ class PollingHttpOperator(SourceOperator):
         self,
         body: bytes,
         received_at_ns: int,
-        info: PageInfo,
+        info: PageInfo | None,
         decoded: DecodeResult | None = None,
     ) -> _Page:
         """Compare, decode, fill metadata, deduplicate: one page, inline or on a worker thread.
@@ -504,7 +528,7 @@ class PollingHttpOperator(SourceOperator):
         except FatalSourceError as e:
             raise self._masked(e) from e
         batch = result.batch
-        if batch is not None and self._metadata:
+        if batch is not None and info is not None:  # only tables with metadata columns
             batch = self._metadata.fill(batch, info)
         if self._compare_rows:
             assert self._hasher is not None and self._tracker is not None

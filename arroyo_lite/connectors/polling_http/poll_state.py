@@ -62,10 +62,12 @@ class PollMemory:
             cursor=cursor.decode("utf-8") if cursor is not None else self._cursor.initial,
         )
 
-    def succeeded(self, values: PollValues, last: HttpResponse | None) -> None:
+    def succeeded(self, values: PollValues | None, last: HttpResponse | None) -> None:
         """Record a successful poll started at ``values.now_ns`` whose last page was ``last``
-        (``None``: unchanged, 304); a response without a cursor keeps the previous one."""
-        if "last_success" in self._uses:
+        (``None``: unchanged, 304); a response without a cursor keeps the previous one.
+        ``values`` are what :meth:`values` gave for the poll (``None`` if it was not asked:
+        the request names no per-poll value)."""
+        if values is not None and "last_success" in self._uses:
             self._state[LAST_SUCCESS_KEY] = str(values.now_ns).encode()
         if last is not None and "cursor" in self._uses:
             cursor = self._cursor.read(last)

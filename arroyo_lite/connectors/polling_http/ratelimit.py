@@ -144,6 +144,16 @@ def _ietf(headers: Mapping[str, str]) -> Budget | None:
     return Budget(lowest, reset, "RateLimit")
 
 
+def says_budget(headers: Mapping[str, str]) -> bool:
+    """Whether ``headers`` hold any header :func:`read_budget` reads a budget from (three
+    lookups: what an answer without rate-limit headers costs the gate)."""
+    return (
+        "RateLimit" in headers
+        or "RateLimit-Remaining" in headers
+        or "X-RateLimit-Remaining" in headers
+    )
+
+
 def read_budget(headers: Mapping[str, str], now_wall: float) -> Budget | None:
     """The budget ``headers`` announce (``now_wall``: Unix seconds, for epoch resets), or
     ``None`` when they say nothing readable."""
@@ -218,7 +228,9 @@ class RateGate:
     """One table's rate limits while it polls: send requests only when the budget allows.
 
     :meth:`before` waits (until the announced reset, then for the host's pace) before each
-    request; :meth:`observe` reads each answer's headers. ``on_wait`` is told when a wait
+    request that :meth:`holds` (none while the budget is not spent and no pace applies: then
+    the gate costs an attribute test per request); :meth:`observe` reads each answer's
+    headers (three lookups when it has no rate-limit header). ``on_wait`` is told when a wait
     starts and ends (the status shows it). ``max_wait_s`` bounds a budget wait (``test``
     does not wait an hour): beyond it :meth:`before` raises
     :class:`RateLimitWaitTooLongError`. The state is in memory only: a restarted table reads
@@ -245,6 +257,8 @@ class RateGate:
 
     def observe(self, headers: Mapping[str, str]) -> Budget | None:
         """Read an answer's budget; an exhausted one blocks requests until its reset."""
+        if not says_budget(headers):
+            return None
         now_ns = self.clock.time_ns()
         budget = read_budget(headers, now_ns / 1e9)
         if budget is not None and budget.exhausted:
@@ -291,6 +305,13 @@ class RateGate:
             if self.on_wait is not None:
                 self.on_wait(None, self.blocked_by)
         self.blocked_until_ns = None
+
+    def holds(self, request: HttpRequest) -> bool:
+        """Whether :meth:`before` may have to wait for ``request`` (a budget was spent, or
+        the request goes to the paced host); when not, skipping it changes nothing."""
+        return self.blocked_until_ns is not None or (
+            self.pace is not None and _origin(request.url) == self._paced
+        )
 
     async def before(self, request: HttpRequest) -> None:
         """Wait until ``request`` may be sent: the budget's reset, then the host's pace."""

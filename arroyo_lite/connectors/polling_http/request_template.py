@@ -38,20 +38,21 @@ class RequestTemplate:
     max_body_bytes: int
     env: Mapping[str, str] = field(repr=False)
     _static: list[HttpRequest] = field(default_factory=list, repr=False, compare=False)
+    #: The per-poll values (``now``, ``last_success``, ``cursor``) this request names: read
+    #: on every poll, so derived once from the parts.
+    uses: frozenset[str] = field(init=False, repr=False, compare=False)
 
-    @property
-    def uses(self) -> frozenset[str]:
-        """The per-poll values (``now``, ``last_success``, ``cursor``) this request names."""
+    def __post_init__(self) -> None:
         parts = [self.endpoint, *(t for _, t in self.query), *(t for _, t in self.headers)]
         if self.body is not None:
             parts.append(self.body)
-        return frozenset(p.name for t in parts for p in t.parts if isinstance(p, PollRef))
+        uses = frozenset(p.name for t in parts for p in t.parts if isinstance(p, PollRef))
+        object.__setattr__(self, "uses", uses)
 
     @property
     def per_poll(self) -> bool:
-        """Whether any part changes from poll to poll."""
-        parts = [self.endpoint, *(t for _, t in self.query), *(t for _, t in self.headers)]
-        return any(t.per_poll for t in parts) or (self.body is not None and self.body.per_poll)
+        """Whether any part changes from poll to poll (it names a per-poll value)."""
+        return bool(self.uses)
 
     def render(self, values: PollValues | None) -> HttpRequest:
         """This poll's request. Raises ``MissingVariableError`` for an unset variable."""
