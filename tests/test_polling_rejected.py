@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -67,12 +68,20 @@ CREATE TABLE locked (value TEXT) WITH (
 SELECT count(*) AS n FROM ok;
 """
     )
-    done = await cli.run("run", str(path), "--for", "2", "--format", "jsonl", TOKEN=SECRET)
+    done = await cli.run_until(
+        "run",
+        str(path),
+        "--format",
+        "jsonl",
+        until=lambda out: bool(re.search(r'"n":(1[5-9]|[2-9]\d|\d{3,})\b', out)),
+        until_stderr=lambda err: "credentials rejected: HTTP request failed: " in err,
+        TOKEN=SECRET,
+    )
     assert done.code == 1, done.stderr
     assert "warning: source 'locked': credentials rejected: HTTP request failed: " in done.stderr
     assert "retrying with backoff" in done.stderr
     assert "error: source 'locked' credentials rejected (" in done.stderr
     assert done.stderr.splitlines()[-1] == "run ended with 1 failed source: 'locked'"
     assert SECRET not in done.stderr + done.stdout
-    # Backoff: far fewer than the 20 polls a 100 ms interval would give in 2 s.
+    # Backoff: in the time 'ok' made 15 polls at 100 ms, 'locked' made far fewer.
     assert server.app[STATE].count("/status/401") <= 6
