@@ -30,9 +30,9 @@ A probe thread meanwhile looks every 0.5 ms at ``session.store.snapshot()`` -- t
 ``Session.query`` starting then would pin -- and records ``now - sent`` for every new row
 (the figure without the wait for the next query).
 
-``--switch-interval-ms`` sets ``sys.setswitchinterval`` (CPython's default 5 ms; arroyo-lite's
-``Session`` lowers it, see ``runtime/loop.py``), ``--gc`` ``default`` keeps CPython's
-collector thresholds (``tuned``: :func:`~arroyo_lite.runtime.loop.tune_gc`, as ``run`` does).
+``--switch-interval-ms`` sets ``sys.setswitchinterval`` (CPython's default is 5 ms: how long a
+thread wanting the GIL waits before it asks the holder to drop it), ``--gc tuned`` applies
+:func:`~arroyo_lite.runtime.loop.tune_gc` as ``run`` does (default: CPython's thresholds).
 
     .venv/bin/python benchmarks/freshness.py [--tables 10] [--interval-ms 100] [--seconds 20]
 """
@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         "--switch-interval-ms",
         type=float,
         default=None,
-        help="sys.setswitchinterval after the session is made (default: as the session sets it)",
+        help="sys.setswitchinterval once the tables exist (default: CPython's 5 ms)",
     )
     parser.add_argument("--gc", choices=("default", "tuned"), default="default")
     args = parser.parse_args(argv)
