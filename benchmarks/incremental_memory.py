@@ -49,6 +49,33 @@ def rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
+def malloc_in_use_mb() -> float:
+    """Bytes glibc's malloc has handed out and not had back (``mallinfo2``), in MB: DuckDB's
+    own allocations are there, Arrow's buffers (mimalloc/jemalloc pools) are not, and it does
+    not move with the pages an allocator keeps, so it is a steadier figure than RSS. ``nan``
+    where there is no glibc."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return float("nan")
+
+    class _Info(ctypes.Structure):
+        _fields_ = [
+            (n, ctypes.c_size_t)
+            for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+                      "uordblks", "fordblks", "keepcost")
+        ]  # fmt: skip
+
+    mallinfo2 = getattr(libc, "mallinfo2", None)
+    if mallinfo2 is None:
+        return float("nan")
+    mallinfo2.restype = _Info
+    info = mallinfo2()
+    return float(info.uordblks + info.hblkhd) / 1e6
+
+
 def drain(stream: ContinuousQuery, counts: dict[str, int], name: str) -> None:
     for batch in stream:
         counts[name] += batch.num_rows
@@ -82,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
 
     counts = {"aggregate": 0, "windowed": 0}
     samples: list[tuple[float, float, float]] = []
+    in_use: list[tuple[float, float, float]] = []  # (elapsed, malloc in use, -)
     with Session(env={}) as session:
         session.execute(
             f"CREATE TABLE imp WITH (connector = 'impulse', event_rate = '{args.rate}');"
@@ -113,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                 table_mb = sum(b.nbytes for b in snap.batches) / 1e6
                 rss = rss_mb()
                 samples.append((elapsed, rss, rss - table_mb))
+                in_use.append((elapsed, malloc_in_use_mb(), 0.0))
                 plans = {n: s.plan for n, s in streams.items()}
                 state = plans.get("aggregate")
                 windowed = plans.get("windowed")
@@ -122,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"({snap.num_rows:>10,} rows)  outside={rss - table_mb:7.1f} MB  "
                     f"groups={state.state.groups if isinstance(state, AggregatePlan) else 0:,}  "
                     f"open window rows={windows.open_rows if windows is not None else 0:,}  "
-                    f"changes={counts['aggregate']:,}  windows emitted={counts['windowed']:,}",
+                    f"changes={counts['aggregate']:,}  windows emitted={counts['windowed']:,}  "
+                    f"malloc in use={in_use[-1][1]:.1f} MB",
                     flush=True,
                 )
                 next_print += max(10.0, seconds / 20)
@@ -132,10 +162,14 @@ def main(argv: list[str] | None = None) -> int:
         for thread in threads:
             thread.join(timeout=10)
         # Reported before the session closes (its shutdown is not what is measured).
-        return report(samples, args.queries)
+        return report(samples, in_use, args.queries)
 
 
-def report(samples: list[tuple[float, float, float]], queries: str) -> int:
+def report(
+    samples: list[tuple[float, float, float]],
+    in_use: list[tuple[float, float, float]],
+    queries: str,
+) -> int:
     """Print one process's figures; the last line is them as JSON, for :func:`compare`."""
     if len(samples) < 2:
         print("run too short to measure growth", flush=True)
@@ -146,7 +180,8 @@ def report(samples: list[tuple[float, float, float]], queries: str) -> int:
         f"({end[1] - base[1]:+.1f} MB); the table's own buffers grew {base[1] - base[2]:.1f} "
         f"-> {end[1] - end[2]:.1f} MB"
     )
-    print(json.dumps({"start": base[1], "end": end[1], "slope": slope(samples)}), flush=True)
+    figures = {"start": base[1], "end": end[1], "slope": slope(samples), "malloc": slope(in_use)}
+    print(json.dumps(figures), flush=True)
     return 0
 
 
@@ -199,6 +234,11 @@ def compare(args: argparse.Namespace) -> int:
     print(
         f"RSS slope (least squares): with the queries {q:+.2f} MB/min, control {c:+.2f} "
         f"MB/min; due to the queries {q - c:+.2f} MB/min"
+    )
+    q, c = figures["queries"]["malloc"], figures["control"]["malloc"]
+    print(
+        f"malloc in use (glibc; DuckDB's allocations, not Arrow's pool) slope: with the queries "
+        f"{q:+.2f} MB/min, control {c:+.2f} MB/min; due to the queries {q - c:+.2f} MB/min"
     )
     return 0 if ok else 1
 
