@@ -15,10 +15,13 @@ compaction). So the same run starts two processes side by side, with the same ta
 same rate: one with the two queries and a *control* without any (``--queries none``). Each
 samples its RSS from the end of the warm-up (the first tenth of the run, at least 30 s) to
 the end; the figure is how much more the queries' process grew than the control did, against
-the queries' process's RSS at the start. Also printed: the state's groups and the open
-windows' rows, which must stay bounded. Target: <= 10 %.
+the queries' process's RSS at the start. The slopes (MB/min, a least-squares line through each
+process's samples) are printed too, and their difference: what the queries add per minute.
+Also printed: the state's groups and the open windows' rows, which must stay bounded.
+Target: <= 10 %.
 
     .venv/bin/python benchmarks/incremental_memory.py [--minutes 10] [--rate 2000] [--keys 1000]
+        [--no-renew]
 
 ``--queries`` (with ``--child``) runs one process only and prints its own figures.
 """
@@ -34,6 +37,7 @@ import threading
 import time
 
 from arroyo_lite import Session
+from arroyo_lite.query import incremental
 from arroyo_lite.query.continuous import AggregatePlan, ContinuousQuery, WindowedPlan
 
 TARGET_GROWTH = 0.10
@@ -43,6 +47,33 @@ def rss_mb() -> float:
     with open("/proc/self/statm") as f:
         pages = int(f.read().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def malloc_in_use_mb() -> float:
+    """Bytes glibc's malloc has handed out and not had back (``mallinfo2``), in MB: DuckDB's
+    own allocations are there, Arrow's buffers (mimalloc/jemalloc pools) are not, and it does
+    not move with the pages an allocator keeps, so it is a steadier figure than RSS. ``nan``
+    where there is no glibc."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return float("nan")
+
+    class _Info(ctypes.Structure):
+        _fields_ = [
+            (n, ctypes.c_size_t)
+            for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+                      "uordblks", "fordblks", "keepcost")
+        ]  # fmt: skip
+
+    mallinfo2 = getattr(libc, "mallinfo2", None)
+    if mallinfo2 is None:
+        return float("nan")
+    mallinfo2.restype = _Info
+    info = mallinfo2()
+    return float(info.uordblks + info.hblkhd) / 1e6
 
 
 def drain(stream: ContinuousQuery, counts: dict[str, int], name: str) -> None:
@@ -61,15 +92,24 @@ def main(argv: list[str] | None = None) -> int:
         help="which queries run (comma-separated; 'none': the table alone, as a control)",
     )
     parser.add_argument("--child", action="store_true", help="run one process (no control)")
+    parser.add_argument(
+        "--no-renew",
+        action="store_true",
+        help="never move the aggregate's state to a new DuckDB database (query/incremental.py, "
+        "'Memory'): shows the growth that renewal removes",
+    )
     args = parser.parse_args(argv)
     if not args.child:
         return compare(args)
     chosen = {q for q in args.queries.split(",") if q and q != "none"}
+    if args.no_renew:
+        incremental.RENEW_APPLIES = incremental.RENEW_MIN_ROWS = sys.maxsize
     seconds = args.minutes * 60
     warm_up = max(30.0, seconds / 10)
 
     counts = {"aggregate": 0, "windowed": 0}
     samples: list[tuple[float, float, float]] = []
+    in_use: list[tuple[float, float, float]] = []  # (elapsed, malloc in use, -)
     with Session(env={}) as session:
         session.execute(
             f"CREATE TABLE imp WITH (connector = 'impulse', event_rate = '{args.rate}');"
@@ -101,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                 table_mb = sum(b.nbytes for b in snap.batches) / 1e6
                 rss = rss_mb()
                 samples.append((elapsed, rss, rss - table_mb))
+                in_use.append((elapsed, malloc_in_use_mb(), 0.0))
                 plans = {n: s.plan for n, s in streams.items()}
                 state = plans.get("aggregate")
                 windowed = plans.get("windowed")
@@ -110,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"({snap.num_rows:>10,} rows)  outside={rss - table_mb:7.1f} MB  "
                     f"groups={state.state.groups if isinstance(state, AggregatePlan) else 0:,}  "
                     f"open window rows={windows.open_rows if windows is not None else 0:,}  "
-                    f"changes={counts['aggregate']:,}  windows emitted={counts['windowed']:,}",
+                    f"changes={counts['aggregate']:,}  windows emitted={counts['windowed']:,}  "
+                    f"malloc in use={in_use[-1][1]:.1f} MB",
                     flush=True,
                 )
                 next_print += max(10.0, seconds / 20)
@@ -120,10 +162,14 @@ def main(argv: list[str] | None = None) -> int:
         for thread in threads:
             thread.join(timeout=10)
         # Reported before the session closes (its shutdown is not what is measured).
-        return report(samples, args.queries)
+        return report(samples, in_use, args.queries)
 
 
-def report(samples: list[tuple[float, float, float]], queries: str) -> int:
+def report(
+    samples: list[tuple[float, float, float]],
+    in_use: list[tuple[float, float, float]],
+    queries: str,
+) -> int:
     """Print one process's figures; the last line is them as JSON, for :func:`compare`."""
     if len(samples) < 2:
         print("run too short to measure growth", flush=True)
@@ -134,13 +180,27 @@ def report(samples: list[tuple[float, float, float]], queries: str) -> int:
         f"({end[1] - base[1]:+.1f} MB); the table's own buffers grew {base[1] - base[2]:.1f} "
         f"-> {end[1] - end[2]:.1f} MB"
     )
-    print(json.dumps({"start": base[1], "end": end[1]}), flush=True)
+    figures = {"start": base[1], "end": end[1], "slope": slope(samples), "malloc": slope(in_use)}
+    print(json.dumps(figures), flush=True)
     return 0
+
+
+def slope(samples: list[tuple[float, float, float]]) -> float:
+    """RSS growth in MB per minute: the least-squares line through the samples (less
+    sensitive to one sample's allocator noise than end minus start)."""
+    n = len(samples)
+    mean_t = sum(s[0] for s in samples) / n
+    mean_r = sum(s[1] for s in samples) / n
+    var = sum((s[0] - mean_t) ** 2 for s in samples)
+    cov = sum((s[0] - mean_t) * (s[1] - mean_r) for s in samples)
+    return cov / var * 60 if var else 0.0
 
 
 def compare(args: argparse.Namespace) -> int:
     """Run the queries' process and the control side by side; compare their growth."""
     common = ["--minutes", str(args.minutes), "--rate", str(args.rate), "--keys", str(args.keys)]
+    if args.no_renew:
+        common.append("--no-renew")
     procs = {
         name: subprocess.Popen(
             [sys.executable, __file__, "--child", "--queries", queries, *common],
@@ -169,6 +229,16 @@ def compare(args: argparse.Namespace) -> int:
         f"no query) {figures['control']['start']:.1f} -> {figures['control']['end']:.1f} MB "
         f"({grew['control']:+.1f}); growth due to the queries {extra:+.1f} MB ({growth:+.1%}); "
         f"target <= {TARGET_GROWTH:.0%}: {'PASS' if ok else 'FAIL'}"
+    )
+    q, c = figures["queries"]["slope"], figures["control"]["slope"]
+    print(
+        f"RSS slope (least squares): with the queries {q:+.2f} MB/min, control {c:+.2f} "
+        f"MB/min; due to the queries {q - c:+.2f} MB/min"
+    )
+    q, c = figures["queries"]["malloc"], figures["control"]["malloc"]
+    print(
+        f"malloc in use (glibc; DuckDB's allocations, not Arrow's pool) slope: with the queries "
+        f"{q:+.2f} MB/min, control {c:+.2f} MB/min; due to the queries {q - c:+.2f} MB/min"
     )
     return 0 if ok else 1
 

@@ -169,7 +169,7 @@ class Engine:
         extension). ``sql`` must be one query (:class:`QueryError` otherwise, or if DuckDB
         cannot write the file).
         """
-        with self._pinned(sql, position) as duck:
+        with self._pinned(sql, position) as (duck, _):
             statement = f"COPY (\n{duck}\n) TO {target}"
             try:
                 row = self._con.execute(statement).fetchone()
@@ -187,23 +187,25 @@ class Engine:
         Blocks the calling thread (never the event loop) while DuckDB runs. Raises
         :class:`QueryError` with DuckDB's message (and position) if the query fails.
         """
-        with self._pinned(sql, position) as duck:
+        with self._pinned(sql, position) as (duck, statement):
             try:
-                return run_sql(self._con, duck)
+                return run_sql(self._con, duck, statement)
             except duckdb.Error as e:
                 raise query_error(e, executed=duck, original=sql, position=position) from e
 
     @contextlib.contextmanager
-    def _pinned(self, sql: str, position: SourcePosition | None) -> Iterator[str]:
-        """Under the lock: ``sql`` checked to be one query, translated to DuckDB (yielded),
-        with one snapshot of every table pinned for it."""
+    def _pinned(
+        self, sql: str, position: SourcePosition | None
+    ) -> Iterator[tuple[str, duckdb.Statement]]:
+        """Under the lock: ``sql`` checked to be one query, translated to DuckDB and parsed
+        (both yielded), with one snapshot of every table pinned for it."""
         duck = to_duckdb(sql)
         with self._lock:
             if self._closed:
                 raise QueryError("the session is closed")
-            check_read_only(self._con, duck, sql, position)
+            statement = check_read_only(self._con, duck, sql, position)
             self._sync(self._con, _refers_to_status(duck))
-            yield duck
+            yield duck, statement
 
     def interrupt(self) -> None:
         """Ask DuckDB to abandon the query running on the engine's connection (any thread)."""

@@ -32,6 +32,16 @@ and averages are added in another order than one pass over the table would (as D
 parallel aggregation does), so their last bits may differ; integer and decimal ones are exact.
 Rows that leave the table (retention) cannot be taken back out of a min or a sum: the owner
 rebuilds the state from the rows kept (:meth:`AggregateState.rebuild`).
+
+Memory. DuckDB does not give back what an ``UPDATE``/``MERGE``/``DELETE`` on an in-memory
+table allocated until its database is closed (about 40 bytes per row merged, plus about a
+kilobyte per batch, whatever the table holds; duckdb/duckdb#9263, #14087): a state updated on
+every batch would grow without end. So every :data:`RENEW_APPLIES` batches, or once the
+rows merged since the last renewal reach :data:`RENEW_ROWS_FACTOR` times the state's own rows
+(at least :data:`RENEW_MIN_ROWS`), the state's tables move to a new in-memory database and the
+old one is closed (:meth:`AggregateState.renew`): the cost is one copy of the state, spread
+over at least that many merged rows, and what DuckDB keeps stays within a few times the
+state's size (``benchmarks/incremental_memory.py`` prints the slope).
 """
 
 from __future__ import annotations
@@ -51,6 +61,13 @@ from arroyo_lite.query.changelog import changes, diff
 from arroyo_lite.query.duck import LiveRef, configure, pin
 
 log = logging.getLogger(__name__)
+
+#: The state moves to a new DuckDB database after this many batches (see "Memory" above) ...
+RENEW_APPLIES = 2000
+#: ... or once the rows merged since the last move reach this many times its own rows ...
+RENEW_ROWS_FACTOR = 2
+#: ... counted as at least this many.
+RENEW_MIN_ROWS = 16384
 
 #: The aggregate functions kept as state, and how their partials merge.
 _MERGE = {"count": "sum({})::BIGINT", "sum": "sum({})", "min": "min({})", "max": "max({})"}
@@ -374,11 +391,17 @@ class AggregateState:
 
     def __init__(self, query: AggregateQuery, schema: pa.Schema) -> None:
         self.query = query
+        self._source_schema = schema
         self._con = duckdb.connect(":memory:")
         configure(self._con)
         self._refs: dict[str, LiveRef] = {}
         #: How many groups the state holds (readable from any thread).
         self.groups = 0
+        #: Batches and rows merged into the state since its database was made.
+        self._applies = 0
+        self._merged_rows = 0
+        #: How many times the state moved to a new database (:meth:`renew`).
+        self.renewals = 0
         self._pin(empty_table(schema))
         try:
             #: The query's own result schema (names and types), from running it on no rows.
@@ -499,6 +522,8 @@ class AggregateState:
             empty = empty_table(self.schema)
             return changes(empty, empty)
         both = self._con.sql(self._changes_sql).to_arrow_table()
+        if self.renew_due():
+            self.renew()
         gone = both.column("__gone")
         both = both.drop_columns(["__gone"])
         return changes(
@@ -530,7 +555,40 @@ class AggregateState:
             f"MERGE INTO __state s USING __new n ON {self._on('s', 'n')} "
             "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *"
         )
+        self._applies += 1
+        self._merged_rows += int(new[0])
         return True
+
+    def renew_due(self) -> bool:
+        """Whether what DuckDB kept of past merges calls for :meth:`renew` (see "Memory")."""
+        rows = RENEW_ROWS_FACTOR * max(self.groups, RENEW_MIN_ROWS)
+        return self._applies >= RENEW_APPLIES or self._merged_rows >= rows
+
+    def renew(self) -> None:
+        """Move the state to a new in-memory DuckDB database and close the old one, which
+        frees what DuckDB kept of past merges. The state's rows do not change."""
+        names = ["__state", *(d.table for d in self.query.distincts)]
+        rows = {name: self._con.sql(f"FROM {name}").to_arrow_table() for name in names}
+        old = self._con
+        self._con = duckdb.connect(":memory:")
+        configure(self._con)
+        self._refs = {}
+        self._pin(empty_table(self._source_schema))
+        try:
+            self._prepare()
+            for name, table in rows.items():
+                self._con.register("__restore", table)
+                try:
+                    self._con.execute(f"INSERT INTO {name} FROM __restore")
+                finally:
+                    self._con.unregister("__restore")
+        except BaseException:
+            self._con.close()
+            self._con = old  # (the old database still holds the state)
+            raise
+        old.close()
+        self._applies = self._merged_rows = 0
+        self.renewals += 1
 
     def _conform(self, rows: pa.Table) -> pa.Table:
         """``rows`` with the query's own column names and types."""
