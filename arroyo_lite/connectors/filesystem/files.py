@@ -44,7 +44,9 @@ class FileWriter(ABC):
     @abstractmethod
     def write(self, batch: pa.RecordBatch) -> None: ...
 
-    def write_all(self, batches: list[pa.RecordBatch]) -> None:
+    def write_all(self, batches: list[pa.RecordBatch], nbytes: int) -> None:
+        """Write ``batches`` (``nbytes``: their ``nbytes``, which the caller knows)."""
+        del nbytes
         for batch in batches:
             self.write(batch)
 
@@ -90,13 +92,14 @@ class ParquetFileWriter(FileWriter):
         self.pending_rows = 0
 
     def write(self, batch: pa.RecordBatch) -> None:
+        self.write_all([batch], batch.nbytes)
+
+    def write_all(self, batches: list[pa.RecordBatch], nbytes: int) -> None:
         # Batches are gathered into row groups of ``group_rows`` (a row group per batch
         # would make small groups and a large footer).
-        if TIMESTAMP_COLUMN in batch.schema.names:
-            batch = batch.drop_columns([TIMESTAMP_COLUMN])
-        self.pending.append(batch)
-        self.pending_rows += batch.num_rows
-        self.pending_bytes += batch.nbytes
+        self.pending.extend(batches)
+        self.pending_rows += sum(batch.num_rows for batch in batches)
+        self.pending_bytes += nbytes
         if self.pending_rows >= self.group_rows or self.pending_bytes >= self.group_bytes:
             self._write_pending()
 
@@ -104,6 +107,8 @@ class ParquetFileWriter(FileWriter):
         if not self.pending:
             return
         table = pa.Table.from_batches(self.pending)
+        if TIMESTAMP_COLUMN in table.schema.names:
+            table = table.drop_columns([TIMESTAMP_COLUMN])
         if self.writer is None:
             self.writer = pq.ParquetWriter(self.out, table.schema, compression=self.compression)
         self.writer.write_table(table, row_group_size=self.group_rows)
