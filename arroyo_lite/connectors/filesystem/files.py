@@ -11,6 +11,7 @@ time.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -49,6 +50,15 @@ class FileWriter(ABC):
         del nbytes
         for batch in batches:
             self.write(batch)
+        self.start_writeback()
+
+    def start_writeback(self) -> None:
+        """Start writing what the file holds so far to disk, without waiting (so the fsync
+        of :meth:`finish` waits for little more than the end of the file). Linux starts the
+        writeback of a file's dirty pages on ``POSIX_FADV_DONTNEED``; elsewhere, or if it
+        fails, the fsync does it all."""
+        with contextlib.suppress(AttributeError, OSError):
+            os.posix_fadvise(self.out.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
 
     def finish(self) -> None:
         """Complete the file and make it durable."""
@@ -113,6 +123,7 @@ class ParquetFileWriter(FileWriter):
             self.writer = pq.ParquetWriter(self.out, table.schema, compression=self.compression)
         self.writer.write_table(table, row_group_size=self.group_rows)
         self.pending, self.pending_rows, self.pending_bytes = [], 0, 0
+        self.start_writeback()
 
     def finish(self) -> None:
         self._write_pending()

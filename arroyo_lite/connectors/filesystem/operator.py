@@ -417,9 +417,10 @@ class FilesystemSink(SinkOperator):
         self._serial = max(int(manifest.get("serial", 1)), self._next_serial_on_disk())
         if self.context.replays_inputs:
             self._skip = int(manifest.get("taken", 0))
-        self._write_manifest(
-            {"taken": self._taken + self._skip, "serial": self._serial, "open": {}}
-        )
+        settled = {"taken": self._taken + self._skip, "serial": self._serial, "open": {}}
+        # (No manifest reads as one with nothing taken nor open: a new directory needs none.)
+        if manifest != settled and (manifest or settled["taken"]):
+            self._write_manifest(settled)
 
     def _next_serial_on_disk(self) -> int:
         serials = [
