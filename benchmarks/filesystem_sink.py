@@ -12,7 +12,7 @@ The same rows (``--rows``, in batches of ``--batch``: an int, a double, a short 
 
 Both use the same compression (``--compression``, pyarrow's name; default none, i.e.
 ``parquet.compression = 'uncompressed'``: Arroyo's default, zstd, is measured with
-``--compression zstd``). Prints rows/s of each (best of ``--repeat``) and their ratio, wall
+``--compression zstd``). Prints rows/s of each (best of ``--repeat``, 5) and their ratio, wall
 clock and CPU time (all threads: what a loaded machine shows); target: sink >= 0.7x the
 baseline. Then, for information, the sink when every row goes through the write-ahead log
 before the commit (each flush waits for its acknowledgement: a pipeline whose rows arrive
@@ -108,7 +108,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8192)
     parser.add_argument("--flush-every", type=int, default=16)
     parser.add_argument("--compression", default="none")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     batches = make_batches(args.rows, args.batch)
     runs: dict[str, list[Timing]] = {"base": [], "sink": [], "logged": []}
