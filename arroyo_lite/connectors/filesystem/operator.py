@@ -81,6 +81,8 @@ class OpenFile:
     #: write to it failed (the commit then writes the file whole from ``batches``).
     writer: FileWriter | None = None
     writes: list[asyncio.Future[None]] = field(default_factory=list)
+    #: The completed temporary file, once the commit has completed it.
+    completed: Path | None = None
     #: Every batch of the file (only appended to while it is open).
     batches: list[pa.RecordBatch] = field(default_factory=list)
     #: Rows not yet handed to the writer thread (handed over ``writer.chunk_rows`` at a time:
@@ -275,33 +277,30 @@ class FilesystemSink(SinkOperator):
             try:
                 await open_file.writes.pop(0)
             except OSError:
-                self._give_up_writer(open_file)
+                await self._give_up_writer(open_file)
 
-    def _give_up_writer(self, open_file: OpenFile) -> None:
+    async def _give_up_writer(self, open_file: OpenFile) -> None:
+        """Remove the incremental file (before the commit writes one whole at its path)."""
         writer, open_file.writer = open_file.writer, None
         if writer is not None:
-            self._writer_thread.submit(writer.abandon)
+            with contextlib.suppress(OSError):
+                await asyncio.wrap_future(self._writer_thread.submit(writer.abandon))
 
     async def _commit(self, partitions: list[str]) -> None:
         """Commit the open files of ``partitions``: complete each under its temporary name
         (fsynced), write the manifest that records them as being committed (and counts every
         row taken: the files staying open are logged up to now), rename them into place,
-        forget their logs."""
+        forget their logs. The steps after the files' queued writes run in one thread hop
+        (each hop is a wait for the scheduler on a busy machine)."""
         await self._settle_ack()
         files = [self._open[partition] for partition in partitions]
-        completed: list[tuple[Path, str]] = []
         for open_file in files:
-            await self._write_file(open_file, None)
             await self._settle_writes(open_file)
-            tmp = await self._retrying(functools.partial(self._complete, open_file))
-            completed.append((tmp, open_file.target))
         staying = [f for partition, f in self._open.items() if partition not in partitions]
         logs, manifest = self._acknowledgement(staying)
-        manifest["committing"] = {tmp.name: target for tmp, target in completed}
-        await self._retrying(functools.partial(self._write_acknowledged, logs, manifest))
+        await self._retrying(functools.partial(self._commit_files, files, logs, manifest))
         self._dirty = False  # (the manifest counts every row taken)
         self._acked_at = time.monotonic()
-        await self._retrying(functools.partial(self._rename, completed))
         for partition in partitions:
             del self._open[partition]
         for open_file in files:
@@ -312,13 +311,34 @@ class FilesystemSink(SinkOperator):
         self.committed_files += len(files)
         self.status.extra["files"] = self.committed_files
 
+    def _commit_files(
+        self, files: list[OpenFile], logs: list[tuple[OpenFile, int]], manifest: dict[str, Any]
+    ) -> None:
+        """The blocking steps of :meth:`_commit` (on a thread; again after a failure: a file
+        completed stays completed, the logs go on from what they hold, a rename done is
+        skipped)."""
+        completed: list[tuple[Path, str]] = []
+        for open_file in files:
+            tmp = open_file.completed
+            if tmp is not None and not tmp.exists() and not (self.root / open_file.target).exists():
+                tmp = None  # (removed behind our back: written whole again)
+            if tmp is None:
+                tmp = open_file.completed = self._complete(open_file)
+            completed.append((tmp, open_file.target))
+        manifest["committing"] = {tmp.name: target for tmp, target in completed}
+        self._write_acknowledged(logs, manifest)
+        self._rename(completed)
+
     def _complete(self, open_file: OpenFile) -> Path:
-        """Complete the file under its temporary name, fsynced (or write it whole if writing
-        it went wrong); its path (on a thread, after its queued writes)."""
+        """Complete the file under its temporary name, fsynced, with the rows not yet handed
+        to the writer thread (or write it whole if writing it went wrong); its path (after
+        its queued writes: the writer thread is idle)."""
         writer, open_file.writer = open_file.writer, None
         if writer is None:
             return self._write_whole(open_file.batches, open_file.name)
         try:
+            if open_file.unwritten:
+                writer.write_all(open_file.unwritten, open_file.unwritten_bytes)
             writer.finish()
         except OSError:
             writer.abandon()
