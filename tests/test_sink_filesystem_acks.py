@@ -17,7 +17,9 @@ import pyarrow.parquet as pq
 from arroyo_lite.config import TableConfig, TableKind
 from arroyo_lite.connectors.base import SourceContext
 from arroyo_lite.connectors.filesystem import wal
+from arroyo_lite.connectors.filesystem.files import WRITEBACK_HELPER_BYTES, parquet_format
 from arroyo_lite.connectors.filesystem.operator import MANIFEST, FilesystemSink
+from arroyo_lite.connectors.filesystem.options import FilesystemOptions
 from arroyo_lite.sql import compile_sql
 
 SCHEMA = pa.schema([("n", pa.int64()), ("bucket", pa.int64()), ("_timestamp", pa.timestamp("ns"))])
@@ -171,3 +173,23 @@ def test_a_roll_by_size_within_a_batch_acknowledges_the_whole_batch(tmp_path: Pa
 
     asyncio.run(run())
     assert committed(tmp_path) == list(range(31))
+
+
+def test_a_large_row_group_is_whole_after_its_writeback_ran_alongside(tmp_path: Path) -> None:
+    # A row group over WRITEBACK_HELPER_BYTES is written while a helper thread pushes what
+    # is written so far to disk: the file must come out whole, every row once.
+    table = config(tmp_path)
+    assert isinstance(table.connector_options, FilesystemOptions)
+    writer = parquet_format(table, table.connector_options).open(tmp_path / "big.parquet.tmp")
+    n = 700_000
+    batch = pa.record_batch(
+        [pa.array(range(n)), pa.array([n % 7 for n in range(n)]), pa.array(range(n))],
+        schema=SCHEMA,
+    )
+    assert batch.nbytes >= WRITEBACK_HELPER_BYTES
+    chunks = pa.Table.from_batches([batch]).to_batches(max_chunksize=8192)
+    writer.write_all(chunks, batch.nbytes)
+    writer.finish()
+    got = pq.read_table(tmp_path / "big.parquet.tmp")
+    assert got.column_names == ["n", "bucket"]
+    assert got.column("n").to_pylist() == list(range(n))

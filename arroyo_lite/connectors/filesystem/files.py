@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,11 @@ import pyarrow.parquet as pq
 from arroyo_lite.config import TIMESTAMP_COLUMN, Format, TableConfig
 from arroyo_lite.connectors.filesystem.options import FilesystemOptions
 from arroyo_lite.formats.encode import Encoder, make_encoder
+
+#: How often the writeback of a long write's output is started while it runs, and the
+#: Arrow size of a write from which that is worth a helper thread.
+WRITEBACK_INTERVAL_S = 0.02
+WRITEBACK_HELPER_BYTES = 8 * 1024 * 1024
 
 
 class FileWriter(ABC):
@@ -41,6 +47,7 @@ class FileWriter(ABC):
     def __init__(self, path: Path) -> None:
         self.path = path
         self.out = pa.OSFile(str(path), "wb")
+        self._pushed = 0  # (bytes whose writeback was started)
 
     @abstractmethod
     def write(self, batch: pa.RecordBatch) -> None: ...
@@ -58,7 +65,30 @@ class FileWriter(ABC):
         writeback of a file's dirty pages on ``POSIX_FADV_DONTNEED``; elsewhere, or if it
         fails, the fsync does it all."""
         with contextlib.suppress(AttributeError, OSError):
-            os.posix_fadvise(self.out.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+            fd = self.out.fileno()
+            end = os.fstat(fd).st_size
+            if end > self._pushed:  # (what is new since the last call)
+                os.posix_fadvise(fd, self._pushed, end - self._pushed, os.POSIX_FADV_DONTNEED)
+                self._pushed = end
+
+    def writing_back(self, write: Callable[[], None]) -> None:
+        """Run ``write`` (a long one: a row group) while a helper thread starts the
+        writeback of what it has written so far every :data:`WRITEBACK_INTERVAL_S`: the
+        disk works while the file is encoded, not after."""
+        done = threading.Event()
+
+        def push() -> None:
+            while not done.wait(WRITEBACK_INTERVAL_S):
+                self.start_writeback()
+
+        helper = threading.Thread(target=push, name="filesystem-writeback", daemon=True)
+        helper.start()
+        try:
+            write()
+        finally:
+            done.set()
+            helper.join()
+        self.start_writeback()
 
     def finish(self) -> None:
         """Complete the file and make it durable."""
@@ -121,9 +151,13 @@ class ParquetFileWriter(FileWriter):
             table = table.drop_columns([TIMESTAMP_COLUMN])
         if self.writer is None:
             self.writer = pq.ParquetWriter(self.out, table.schema, compression=self.compression)
-        self.writer.write_table(table, row_group_size=self.group_rows)
+        writer = self.writer
+        if self.pending_bytes >= WRITEBACK_HELPER_BYTES:
+            self.writing_back(lambda: writer.write_table(table, row_group_size=self.group_rows))
+        else:
+            writer.write_table(table, row_group_size=self.group_rows)
+            self.start_writeback()
         self.pending, self.pending_rows, self.pending_bytes = [], 0, 0
-        self.start_writeback()
 
     def finish(self) -> None:
         self._write_pending()
