@@ -11,7 +11,9 @@ time.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +26,11 @@ import pyarrow.parquet as pq
 from arroyo_lite.config import TIMESTAMP_COLUMN, Format, TableConfig
 from arroyo_lite.connectors.filesystem.options import FilesystemOptions
 from arroyo_lite.formats.encode import Encoder, make_encoder
+
+#: How often the writeback of a long write's output is started while it runs, and the
+#: Arrow size of a write from which that is worth a helper thread.
+WRITEBACK_INTERVAL_S = 0.02
+WRITEBACK_HELPER_BYTES = 8 * 1024 * 1024
 
 
 class FileWriter(ABC):
@@ -40,13 +47,48 @@ class FileWriter(ABC):
     def __init__(self, path: Path) -> None:
         self.path = path
         self.out = pa.OSFile(str(path), "wb")
+        self._pushed = 0  # (bytes whose writeback was started)
 
     @abstractmethod
     def write(self, batch: pa.RecordBatch) -> None: ...
 
-    def write_all(self, batches: list[pa.RecordBatch]) -> None:
+    def write_all(self, batches: list[pa.RecordBatch], nbytes: int) -> None:
+        """Write ``batches`` (``nbytes``: their ``nbytes``, which the caller knows)."""
+        del nbytes
         for batch in batches:
             self.write(batch)
+        self.start_writeback()
+
+    def start_writeback(self) -> None:
+        """Start writing what the file holds so far to disk, without waiting (so the fsync
+        of :meth:`finish` waits for little more than the end of the file). Linux starts the
+        writeback of a file's dirty pages on ``POSIX_FADV_DONTNEED``; elsewhere, or if it
+        fails, the fsync does it all."""
+        with contextlib.suppress(AttributeError, OSError):
+            fd = self.out.fileno()
+            end = os.fstat(fd).st_size
+            if end > self._pushed:  # (what is new since the last call)
+                os.posix_fadvise(fd, self._pushed, end - self._pushed, os.POSIX_FADV_DONTNEED)
+                self._pushed = end
+
+    def writing_back(self, write: Callable[[], None]) -> None:
+        """Run ``write`` (a long one: a row group) while a helper thread starts the
+        writeback of what it has written so far every :data:`WRITEBACK_INTERVAL_S`: the
+        disk works while the file is encoded, not after."""
+        done = threading.Event()
+
+        def push() -> None:
+            while not done.wait(WRITEBACK_INTERVAL_S):
+                self.start_writeback()
+
+        helper = threading.Thread(target=push, name="filesystem-writeback", daemon=True)
+        helper.start()
+        try:
+            write()
+        finally:
+            done.set()
+            helper.join()
+        self.start_writeback()
 
     def finish(self) -> None:
         """Complete the file and make it durable."""
@@ -90,13 +132,14 @@ class ParquetFileWriter(FileWriter):
         self.pending_rows = 0
 
     def write(self, batch: pa.RecordBatch) -> None:
+        self.write_all([batch], batch.nbytes)
+
+    def write_all(self, batches: list[pa.RecordBatch], nbytes: int) -> None:
         # Batches are gathered into row groups of ``group_rows`` (a row group per batch
         # would make small groups and a large footer).
-        if TIMESTAMP_COLUMN in batch.schema.names:
-            batch = batch.drop_columns([TIMESTAMP_COLUMN])
-        self.pending.append(batch)
-        self.pending_rows += batch.num_rows
-        self.pending_bytes += batch.nbytes
+        self.pending.extend(batches)
+        self.pending_rows += sum(batch.num_rows for batch in batches)
+        self.pending_bytes += nbytes
         if self.pending_rows >= self.group_rows or self.pending_bytes >= self.group_bytes:
             self._write_pending()
 
@@ -104,9 +147,16 @@ class ParquetFileWriter(FileWriter):
         if not self.pending:
             return
         table = pa.Table.from_batches(self.pending)
+        if TIMESTAMP_COLUMN in table.schema.names:
+            table = table.drop_columns([TIMESTAMP_COLUMN])
         if self.writer is None:
             self.writer = pq.ParquetWriter(self.out, table.schema, compression=self.compression)
-        self.writer.write_table(table, row_group_size=self.group_rows)
+        writer = self.writer
+        if self.pending_bytes >= WRITEBACK_HELPER_BYTES:
+            self.writing_back(lambda: writer.write_table(table, row_group_size=self.group_rows))
+        else:
+            writer.write_table(table, row_group_size=self.group_rows)
+            self.start_writeback()
         self.pending, self.pending_rows, self.pending_bytes = [], 0, 0
 
     def finish(self) -> None:

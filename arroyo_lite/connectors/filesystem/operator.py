@@ -1,18 +1,25 @@
 """The running ``filesystem`` sink: rolling files per partition, committed atomically.
 
-Rows of each partition go to an *open file*: kept in memory and appended to its write-ahead
-log (:mod:`.wal`) under ``PATH/__in_progress/``. A file is committed when it rolls (older
-than ``rollover_seconds``, idle for ``inactivity_rollover_seconds``, or larger than
-``target_file_size``) and when the sink closes: it is written in full to a temporary file,
-fsynced, and renamed to its place (``PATH/[partition/]NAME``), so a reader never sees half
-a file. Rolls by time are checked every :data:`ACK_INTERVAL_S`, also while no rows arrive.
+Rows of each partition go to an *open file*: written incrementally (a writer thread) to a
+temporary file under ``PATH/__in_progress/`` and kept in memory. A file is committed when it
+rolls (older than ``rollover_seconds``, idle for ``inactivity_rollover_seconds``, or larger
+than ``target_file_size``) and when the sink closes: completed under its temporary name and
+fsynced, recorded in ``__in_progress/manifest.json`` as being committed, then renamed to its
+place (``PATH/[partition/]NAME``), so a reader never sees half a file. Rolls by time are
+checked every :data:`ACK_INTERVAL_S`, also while no rows arrive.
 
 Acknowledgement: :meth:`FilesystemSink.flush` (called by the runtime whenever the sink has
 caught up; coalesced to one per :data:`ACK_INTERVAL_S`, the sink's timer acknowledging what a
-skipped flush left) fsyncs the logs and records, in ``__in_progress/manifest.json`` (written then
-renamed), how many rows each log holds and how many input rows the sink has taken in all.
-A crash loses no acknowledged row: on the next open, every logged file is committed (up to
-the rows the manifest acknowledged; a file already renamed is not written twice).
+skipped flush left) appends the rows written since the last acknowledgement to each open
+file's write-ahead log (:mod:`.wal`), fsyncs the logs and records, in the manifest (written
+then renamed), how many rows each log holds and how many input rows the sink has taken in all
+(the logs are written here, on a thread, not per batch: rows committed before an
+acknowledgement never go through a log). The manifest always counts only rows that are on
+disk: logged and fsynced, or in a file it records as being committed (fsynced before).
+A crash loses no acknowledged row: on the next open, a file the manifest records as being
+committed is renamed into place if the crash came before the rename, and every other logged
+file is committed up to the rows the manifest acknowledged (a file already renamed is not
+written twice).
 With ``--state-dir`` (``SourceContext.replays_inputs``) the restored tables replay their rows
 into the query, so the sink skips the input rows it had acknowledged: a restart neither
 loses nor duplicates rows (as long as the restored tables hold the rows they held before:
@@ -61,16 +68,22 @@ T = TypeVar("T")
 
 @dataclass
 class OpenFile:
-    """A file being written: its rows so far (memory) and its log (disk)."""
+    """A file being written: its rows so far (memory, the writer thread) and its log."""
 
     target: str  # final path, relative to the sink's directory
-    log: wal.Wal
+    name: str  # its file name (the temporary file and the log are named after it)
+    log_path: Path
     opened_at: float
     last_write_at: float
+    #: The log, created by the first acknowledgement of the file's rows (see :mod:`.wal`).
+    log: wal.Wal | None = None
     #: The file itself, written batch by batch on the sink's writer thread; ``None`` once a
     #: write to it failed (the commit then writes the file whole from ``batches``).
     writer: FileWriter | None = None
     writes: list[asyncio.Future[None]] = field(default_factory=list)
+    #: The completed temporary file, once the commit has completed it.
+    completed: Path | None = None
+    #: Every batch of the file (only appended to while it is open).
     batches: list[pa.RecordBatch] = field(default_factory=list)
     #: Rows not yet handed to the writer thread (handed over ``writer.chunk_rows`` at a time:
     #: one thread hop per row group, not per batch).
@@ -79,6 +92,11 @@ class OpenFile:
     unwritten_bytes: int = 0
     rows: int = 0
     nbytes: int = 0
+
+
+#: What one acknowledgement writes: each file to log with how many of its batches, then the
+#: manifest that counts them.
+Acknowledgement = tuple[list[tuple[OpenFile, int]], dict[str, Any]]
 
 
 class FilesystemSink(SinkOperator):
@@ -98,11 +116,12 @@ class FilesystemSink(SinkOperator):
         self._open: dict[str, OpenFile] = {}
         self._lock = asyncio.Lock()
         self._serial = 1
-        #: Input rows taken (acknowledged or not) and rows still to skip (a replay).
+        #: Input rows taken (acknowledged or not) and rows still to skip (a replay): the
+        #: manifest's ``taken`` is their sum (the skipped rows were settled by an earlier run).
         self._taken = 0
         self._skip = 0
         self._timer: asyncio.Task[None] | None = None
-        #: One thread writes the files (in order), beside the loop's logging and fsyncs.
+        #: One thread writes the files (in order), beside the loop and the acknowledgements.
         self._writer_thread = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix=f"filesystem-sink:{config.name}"
         )
@@ -128,24 +147,22 @@ class FilesystemSink(SinkOperator):
                 if not batch.num_rows:
                     return
             now = time.monotonic()
+            full: list[str] = []
             for partition, rows in layout.split(batch, self.options):
                 open_file = self._open.get(partition) or await self._start(partition, now)
-                try:
-                    # On the loop: a write to the page cache (no fsync) costs less than the
-                    # hop to a thread would; a failure (a full disk) is retried there.
-                    open_file.log.append(rows)
-                except OSError:
-                    await self._retrying(functools.partial(open_file.log.append, rows))
-                await self._write_file(open_file, rows)
+                nbytes = rows.nbytes  # (not free: computed once)
+                await self._write_file(open_file, rows, nbytes)
                 open_file.batches.append(rows)
                 open_file.rows += rows.num_rows
-                open_file.nbytes += rows.nbytes
+                open_file.nbytes += nbytes
                 open_file.last_write_at = now
                 size = self.options.target_file_size
                 if size is not None and open_file.nbytes >= size:
-                    await self._commit(partition)
+                    full.append(partition)
             self._taken += batch.num_rows
             self._dirty = True
+            if full:  # (after the whole batch is taken: the commit acknowledges all of it)
+                await self._commit(full)
 
     async def flush(self) -> None:
         # Coalesced: at most one acknowledgement (fsyncs) per ACK_INTERVAL_S; the timer
@@ -154,18 +171,28 @@ class FilesystemSink(SinkOperator):
             async with self._lock:
                 await self._ack()
 
+    async def acknowledge(self) -> None:
+        """Acknowledge every row written so far and wait until that is on disk (a flush
+        neither coalesced nor left in the background)."""
+        async with self._lock:
+            await self._settle_ack()
+            if self._dirty:
+                await self._ack()
+            await self._settle_ack()
+
     async def _ack(self) -> None:
-        """Start acknowledging the rows written so far, in the background: their counts are
-        taken now, then the logs are fsynced and the manifest written on a thread while new
-        rows keep coming (the fsyncs would otherwise stall the query). One at a time; a
-        commit or close first waits for it (:meth:`_settle_ack`)."""
+        """Start acknowledging the rows written so far, in the background: which batches
+        and counts are taken now, then the logs are written and fsynced and the manifest
+        written on a thread while new rows keep coming (the writes and fsyncs would otherwise
+        stall the query). One at a time; a commit or close first waits for it
+        (:meth:`_settle_ack`)."""
         if self._acking is not None and not self._acking.done():
             return  # (still dirty: the timer acknowledges the rest next tick)
         self._dirty = False
         self._acked_at = time.monotonic()
-        logs, manifest = self._manifest()
+        ack = self._acknowledgement(list(self._open.values()))
         self._acking = asyncio.create_task(
-            self._retrying(functools.partial(self._write_acknowledged, logs, manifest))
+            self._retrying(functools.partial(self._write_acknowledged, *ack))
         )
 
     async def _settle_ack(self) -> None:
@@ -181,9 +208,11 @@ class FilesystemSink(SinkOperator):
         try:
             async with self._lock:
                 await self._settle_ack()
-                for partition in list(self._open):
-                    await self._commit(partition)
-                await self._retrying(self._acknowledge)
+                if self._open:
+                    await self._commit(list(self._open))  # (its manifest counts every row)
+                else:
+                    ack = self._acknowledgement([])
+                    await self._retrying(functools.partial(self._write_acknowledged, *ack))
         finally:
             for open_file in self._open.values():  # (only after a cancellation)
                 if open_file.writer is not None:
@@ -196,9 +225,13 @@ class FilesystemSink(SinkOperator):
         name = layout.file_name(self.options, self._serial, self.file_format.suffix)
         self._serial += 1
         target = f"{partition}/{name}" if partition else name
-        log_path = self.in_progress / f"{name}.wal"
-        log = await self._retrying(lambda: wal.Wal(log_path, target))
-        open_file = OpenFile(target=target, log=log, opened_at=now, last_write_at=now)
+        open_file = OpenFile(
+            target=target,
+            name=name,
+            log_path=self.in_progress / f"{name}.wal",
+            opened_at=now,
+            last_write_at=now,
+        )
         with contextlib.suppress(OSError):  # (then written whole at the commit)
             open_file.writer = await asyncio.to_thread(self.file_format.open, self._tmp(name))
         self._open[partition] = open_file
@@ -207,16 +240,19 @@ class FilesystemSink(SinkOperator):
     def _tmp(self, name: str) -> Path:
         return self.in_progress / (name + ".tmp")
 
-    async def _write_file(self, open_file: OpenFile, rows: pa.RecordBatch | None) -> None:
-        """Gather ``rows`` for the file; once ``chunk_rows`` are gathered (or with ``None``:
-        whatever is gathered), queue them on the writer thread (at most a few writes queued)."""
+    async def _write_file(
+        self, open_file: OpenFile, rows: pa.RecordBatch | None, nbytes: int = 0
+    ) -> None:
+        """Gather ``rows`` (of ``nbytes``) for the file; once ``chunk_rows`` are gathered (or
+        with ``None``: whatever is gathered), queue them on the writer thread (at most a few
+        writes queued)."""
         writer = open_file.writer
         if writer is None:
             return
         if rows is not None:
             open_file.unwritten.append(rows)
             open_file.unwritten_rows += rows.num_rows
-            open_file.unwritten_bytes += rows.nbytes
+            open_file.unwritten_bytes += nbytes
             if (
                 open_file.unwritten_rows < writer.chunk_rows
                 and open_file.unwritten_bytes < writer.chunk_bytes
@@ -224,11 +260,12 @@ class FilesystemSink(SinkOperator):
                 return
         if not open_file.unwritten:
             return
-        chunk, open_file.unwritten = open_file.unwritten, []
+        chunk, chunk_bytes = open_file.unwritten, open_file.unwritten_bytes
+        open_file.unwritten = []
         open_file.unwritten_rows = open_file.unwritten_bytes = 0
         loop = asyncio.get_running_loop()
         open_file.writes.append(
-            loop.run_in_executor(self._writer_thread, writer.write_all, chunk)
+            loop.run_in_executor(self._writer_thread, writer.write_all, chunk, chunk_bytes)
         )
         if len(open_file.writes) > MAX_QUEUED_WRITES:
             await self._settle_writes(open_file, keep=MAX_QUEUED_WRITES // 2)
@@ -240,46 +277,77 @@ class FilesystemSink(SinkOperator):
             try:
                 await open_file.writes.pop(0)
             except OSError:
-                self._give_up_writer(open_file)
+                await self._give_up_writer(open_file)
 
-    def _give_up_writer(self, open_file: OpenFile) -> None:
+    async def _give_up_writer(self, open_file: OpenFile) -> None:
+        """Remove the incremental file (before the commit writes one whole at its path)."""
         writer, open_file.writer = open_file.writer, None
         if writer is not None:
-            self._writer_thread.submit(writer.abandon)
+            with contextlib.suppress(OSError):
+                await asyncio.wrap_future(self._writer_thread.submit(writer.abandon))
 
-    async def _commit(self, partition: str) -> None:
-        """Acknowledge, write the file whole, rename it into place, forget its log."""
+    async def _commit(self, partitions: list[str]) -> None:
+        """Commit the open files of ``partitions``: complete each under its temporary name
+        (fsynced), write the manifest that records them as being committed (and counts every
+        row taken: the files staying open are logged up to now), rename them into place,
+        forget their logs. The steps after the files' queued writes run in one thread hop
+        (each hop is a wait for the scheduler on a busy machine)."""
         await self._settle_ack()
-        await self._retrying(self._acknowledge)
-        open_file = self._open[partition]
-        await self._write_file(open_file, None)
-        await self._settle_writes(open_file)
-        await self._retrying(lambda: self._finish(open_file))
-        del self._open[partition]
-        await self._retrying(self._acknowledge)
-        open_file.log.close()
-        with contextlib.suppress(FileNotFoundError):
-            open_file.log.path.unlink()
-        self.committed_files += 1
+        files = [self._open[partition] for partition in partitions]
+        for open_file in files:
+            await self._settle_writes(open_file)
+        staying = [f for partition, f in self._open.items() if partition not in partitions]
+        logs, manifest = self._acknowledgement(staying)
+        await self._retrying(functools.partial(self._commit_files, files, logs, manifest))
+        self._dirty = False  # (the manifest counts every row taken)
+        self._acked_at = time.monotonic()
+        for partition in partitions:
+            del self._open[partition]
+        for open_file in files:
+            if open_file.log is not None:
+                open_file.log.close()
+                with contextlib.suppress(FileNotFoundError):
+                    open_file.log.path.unlink()
+        self.committed_files += len(files)
         self.status.extra["files"] = self.committed_files
 
-    def _finish(self, open_file: OpenFile) -> None:
-        """Complete the file (or write it whole if writing it went wrong) and rename it into
-        place (on a thread, after its queued writes)."""
+    def _commit_files(
+        self, files: list[OpenFile], logs: list[tuple[OpenFile, int]], manifest: dict[str, Any]
+    ) -> None:
+        """The blocking steps of :meth:`_commit` (on a thread; again after a failure: a file
+        completed stays completed, the logs go on from what they hold, a rename done is
+        skipped)."""
+        completed: list[tuple[Path, str]] = []
+        for open_file in files:
+            tmp = open_file.completed
+            if tmp is not None and not tmp.exists() and not (self.root / open_file.target).exists():
+                tmp = None  # (removed behind our back: written whole again)
+            if tmp is None:
+                tmp = open_file.completed = self._complete(open_file)
+            completed.append((tmp, open_file.target))
+        manifest["committing"] = {tmp.name: target for tmp, target in completed}
+        self._write_acknowledged(logs, manifest)
+        self._rename(completed)
+
+    def _complete(self, open_file: OpenFile) -> Path:
+        """Complete the file under its temporary name, fsynced, with the rows not yet handed
+        to the writer thread (or write it whole if writing it went wrong); its path (after
+        its queued writes: the writer thread is idle)."""
         writer, open_file.writer = open_file.writer, None
         if writer is None:
-            self._place(open_file.batches, open_file.target)
-            return
+            return self._write_whole(open_file.batches, open_file.name)
         try:
+            if open_file.unwritten:
+                writer.write_all(open_file.unwritten, open_file.unwritten_bytes)
             writer.finish()
         except OSError:
             writer.abandon()
             raise  # retried: written whole from the rows kept
-        self._rename(writer.path, open_file.target)
+        return writer.path
 
-    def _place(self, batches: list[pa.RecordBatch], target: str) -> None:
-        """Write ``batches`` to a temporary file, then rename it to ``target``."""
-        writer = self.file_format.open(self._tmp(Path(target).name))
+    def _write_whole(self, batches: list[pa.RecordBatch], name: str) -> Path:
+        """Write ``batches`` to the temporary file of ``name``, fsynced; its path."""
+        writer = self.file_format.open(self._tmp(name))
         try:
             for batch in batches:
                 writer.write(batch)
@@ -287,37 +355,49 @@ class FilesystemSink(SinkOperator):
         except BaseException:
             writer.abandon()
             raise
-        self._rename(writer.path, target)
+        return writer.path
 
-    def _rename(self, tmp: Path, target: str) -> None:
-        final = self.root / target
-        try:
+    def _rename(self, completed: list[tuple[Path, str]]) -> None:
+        """Rename each completed temporary file to its target, then fsync their directories
+        (on a thread; again after a failure: a file already renamed is skipped)."""
+        directories: set[Path] = set()
+        for tmp, target in completed:
+            final = self.root / target
             final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, final)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        _sync_dir(final.parent)
-        self.status.bytes += final.stat().st_size
+            try:
+                os.replace(tmp, final)
+            except FileNotFoundError:
+                if tmp.exists() or not final.exists():
+                    raise
+                continue  # (renamed by an earlier try)
+            self.status.bytes += final.stat().st_size
+            directories.add(final.parent)
+        for directory in directories:
+            _sync_dir(directory)
 
-    def _acknowledge(self) -> None:
-        """Make every logged row durable and record it in the manifest (on a thread)."""
-        self._write_acknowledged(*self._manifest())
-
-    def _manifest(self) -> tuple[list[wal.Wal], dict[str, Any]]:
-        """The open logs and the manifest that acknowledges every row they hold now."""
-        logs = [f.log for f in self._open.values()]
-        manifest = {
-            "taken": self._taken,
+    def _acknowledgement(self, files: list[OpenFile]) -> Acknowledgement:
+        """What acknowledges every row taken now: ``files`` (the open ones) logged up to
+        their current batches, and the manifest that counts them."""
+        manifest: dict[str, Any] = {
+            "taken": self._taken + self._skip,
             "serial": self._serial,
-            "open": {f.log.path.name: f.rows for f in self._open.values()},
+            "open": {f.log_path.name: f.rows for f in files},
         }
-        return logs, manifest
+        return [(f, len(f.batches)) for f in files], manifest
 
-    def _write_acknowledged(self, logs: list[wal.Wal], manifest: dict[str, Any]) -> None:
-        """fsync ``logs`` (they hold at least the rows ``manifest`` counts), then write it."""
-        for log in logs:
-            log.sync()
+    def _write_acknowledged(
+        self, logs: list[tuple[OpenFile, int]], manifest: dict[str, Any]
+    ) -> None:
+        """Append each file's batches up to the count given to its log, fsync the logs (they
+        then hold the rows ``manifest`` counts), then write the manifest (on a thread)."""
+        for open_file, upto in logs:
+            log = open_file.log
+            if log is None:
+                log = open_file.log = wal.Wal(open_file.log_path, open_file.target)
+            log.extend(open_file.batches, upto)
+        for open_file, _ in logs:
+            assert open_file.log is not None
+            open_file.log.sync()
         self._write_manifest(manifest)
 
     def _write_manifest(self, manifest: dict[str, Any]) -> None:
@@ -335,20 +415,32 @@ class FilesystemSink(SinkOperator):
         manifest: dict[str, Any] = {}
         with contextlib.suppress(FileNotFoundError, ValueError):
             manifest = json.loads((self.in_progress / MANIFEST).read_text(encoding="utf-8"))
+        committing: dict[str, str] = manifest.get("committing", {})
+        self._rename(
+            [
+                (self.in_progress / tmp, target)
+                for tmp, target in committing.items()
+                if (self.in_progress / tmp).exists()
+            ]
+        )
         acknowledged: dict[str, int] = manifest.get("open", {})
         for log_path in sorted(self.in_progress.glob("*.wal")):
             target, batches = wal.read(log_path)
             keep = acknowledged.get(log_path.name, 0)
-            if target is not None and keep and not (self.root / target).exists():
+            if target is not None and keep and batches and not (self.root / target).exists():
                 rows = pa.Table.from_batches(batches, schema=batches[0].schema).slice(0, keep)
-                self._place(rows.to_batches(), target)
+                tmp = self._write_whole(rows.to_batches(), Path(target).name)
+                self._rename([(tmp, target)])
             log_path.unlink()
         for tmp in self.in_progress.glob("*.tmp"):
             tmp.unlink()
         self._serial = max(int(manifest.get("serial", 1)), self._next_serial_on_disk())
         if self.context.replays_inputs:
             self._skip = int(manifest.get("taken", 0))
-        self._write_manifest({"taken": self._taken, "serial": self._serial, "open": {}})
+        settled = {"taken": self._taken + self._skip, "serial": self._serial, "open": {}}
+        # (No manifest reads as one with nothing taken nor open: a new directory needs none.)
+        if manifest != settled and (manifest or settled["taken"]):
+            self._write_manifest(settled)
 
     def _next_serial_on_disk(self) -> int:
         serials = [
@@ -367,12 +459,15 @@ class FilesystemSink(SinkOperator):
             async with self._lock:
                 if self._dirty and now - self._acked_at >= ACK_INTERVAL_S:
                     await self._ack()
-                for partition, f in list(self._open.items()):
-                    idle = self.options.inactivity_rollover_seconds
-                    if now - f.opened_at >= self.options.rollover_seconds or (
-                        idle is not None and now - f.last_write_at >= idle
-                    ):
-                        await self._commit(partition)
+                idle = self.options.inactivity_rollover_seconds
+                due = [
+                    partition
+                    for partition, f in self._open.items()
+                    if now - f.opened_at >= self.options.rollover_seconds
+                    or (idle is not None and now - f.last_write_at >= idle)
+                ]
+                if due:
+                    await self._commit(due)
 
     async def _retrying(self, step: Callable[[], T]) -> T:
         """Run blocking ``step`` on a thread until it succeeds: a failing write (a full disk)

@@ -5,6 +5,10 @@ message: the schema first (its metadata carries the final file's path, relative 
 sink's directory), then one record batch per append. A chunk cut short by a crash or a full
 disk is dropped when the log is read, and :meth:`Wal.append` truncates a failed append
 away, so the log always reads back as the batches appended before.
+
+The sink writes a log when it acknowledges rows (:meth:`Wal.extend` with the file's batches
+so far, then :meth:`Wal.sync`), not per batch: rows committed before an acknowledgement
+never go through a log.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ class Wal:
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         self._size = 0
         self._has_schema = False
+        #: How many batches the log holds (see :meth:`extend`).
+        self.logged = 0
 
     def append(self, batch: pa.RecordBatch) -> None:
         """Write ``batch`` as one chunk; on failure the log is as before, and it raises."""
@@ -37,6 +43,14 @@ class Wal:
             self._write(schema.serialize())
             self._has_schema = True
         self._write(batch.serialize())
+        self.logged += 1
+
+    def extend(self, batches: list[pa.RecordBatch], upto: int) -> None:
+        """Append ``batches[logged:upto]``: the log then holds the first ``upto`` batches
+        of the file. A failure leaves the log holding a prefix of them; calling again goes
+        on from there (``batches`` only grows)."""
+        for batch in batches[self.logged : upto]:
+            self.append(batch)
 
     def _write(self, data: pa.Buffer) -> None:
         parts = [memoryview(_LENGTH.pack(data.size)), memoryview(data)]
