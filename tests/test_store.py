@@ -198,3 +198,28 @@ def test_age_retention_slices_an_ordered_prefix_without_copying() -> None:
     # A slice shares the original buffers: no copy was made.
     assert kept.column("x").buffers()[1].address == big.column("x").buffers()[1].address
     assert (snap.first_row, snap.end_row) == (2, 5)
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        [10, 20] * 1500,  # polls straddling a tier boundary (fanin 16: tiers 0 and 1)
+        [10] * 500 + [300] * 200 + [10] * 2000,  # a burst of big polls, then small ones again
+        [12, 15, 30, 8, 17, 40] * 500,
+    ],
+    ids=["alternating", "burst", "mixed"],
+)
+def test_compaction_bounds_the_batch_count_when_poll_sizes_vary(sizes: list[int]) -> None:
+    # Under load poll sizes vary; batches must not be stranded between bigger ones for good
+    # (a table grew from 33 to 433 batches in 3 minutes that way).
+    store = Store(compact=False, fanin=16, max_batch_rows=1 << 20)
+    store.create("t", SCHEMA)
+    start = 0
+    for i, n in enumerate(sizes):
+        store.append("t", batch(start, n))
+        start += n
+        if i % 16 == 15:
+            store.compact()  # as the store's thread does while rows keep arriving
+    store.wait_compacted()
+    assert xs(store) == list(range(start))
+    assert len(store.snapshot()["t"].batches) <= 64

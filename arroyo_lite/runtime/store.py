@@ -5,8 +5,9 @@ Each table is a list of immutable ``pa.RecordBatch`` objects. The hot path
 short lock; it never copies rows. Three things happen elsewhere:
 
 * **Compaction** (a daemon thread owned by the store): many small polls become few big
-  batches, LSM style: whenever ``fanin`` consecutive batches have the same size tier they are
-  concatenated into one (tiers grow by ``fanin``), up to ``max_batch_rows``. Every row is
+  batches, LSM style: whenever ``fanin`` consecutive batches are of one size tier (or the
+  first one's and the next) they are concatenated into one (tiers grow by ``fanin``), up to
+  ``max_batch_rows``; smaller batches left below a bigger one join its next merge. Every row is
   copied about log_fanin(rows) times in total; the number of batches stays logarithmic, so
   DuckDB scans a table of a million 10-row polls about as fast as one contiguous table.
   Concatenation runs outside the lock; the result replaces exactly the batches it was made
@@ -532,21 +533,34 @@ def _plan(
     """Groups of consecutive batches to concatenate, LSM style (see the module docstring).
 
     Walks the batches with a stack of (tier, rows, members); whenever the top ``fanin``
-    entries share a tier and together stay within ``max_rows`` they fold into one entry.
-    Only groups with more than one original batch are returned.
+    entries are of the deepest one's tier or one above it, and together stay within
+    ``max_rows``, they fold into one entry, a tier above the highest of them. Smaller
+    entries left below it (stranded when batch sizes changed) join that fold. Only groups
+    with more than one original batch are returned.
+
+    Why both rules: polls whose sizes straddle a tier boundary (10 and 20 rows with fanin 16)
+    would never give ``fanin`` equal tiers in a row, and an entry stranded below a bigger one
+    would never have an equal neighbour; either way the batch count would grow without
+    bound. A fold still raises every row it copies by at least one tier, so each row is
+    copied at most about log_fanin(max_rows) times.
     """
     stack: list[tuple[int, int, list[pa.RecordBatch]]] = []
     for batch in batches:
         stack.append((_tier(batch.num_rows, fanin), batch.num_rows, [batch]))
         while len(stack) >= fanin:
             top = stack[-fanin:]
-            tier = top[0][0]
+            tiers = [e[0] for e in top]
             rows = sum(e[1] for e in top)
-            if any(e[0] != tier for e in top) or rows > max_rows:
+            if tiers[0] != min(tiers) or max(tiers) - tiers[0] > 1 or rows > max_rows:
                 break
             members = [b for e in top for b in e[2]]
             del stack[-fanin:]
-            stack.append((max(tier + 1, _tier(rows, fanin)), rows, members))
+            tier = max(max(tiers) + 1, _tier(rows, fanin))
+            while stack and stack[-1][0] < tier and rows + stack[-1][1] <= max_rows:
+                _, below_rows, below = stack.pop()
+                rows += below_rows
+                members = below + members
+            stack.append((max(tier, _tier(rows, fanin)), rows, members))
     return [members for _, _, members in stack if len(members) > 1]
 
 
