@@ -174,3 +174,17 @@ def test_status_shows_deduplication_and_key_state():
     text = text_of(render.status_table([quakes], now_ns=0))
     assert "quakes: 9 rows deduplicated; key state 20 keys (480 B)" in text.splitlines()
     assert render.status_line([quakes]) == "quakes: 3 polls, 21 rows, 9 deduplicated, 20 keys"
+
+
+def test_terminal_tables_show_timestamps_to_the_microsecond():
+    # Rows half a millisecond apart must not look the same (psql and the duckdb CLI show
+    # microseconds); nanoseconds are cut, whole seconds have no fraction.
+    second = 1_700_000_000 * 10**9
+    stamps = pa.array([second, second + 500_000, second + 123_456_789], pa.timestamp("ns"))
+    text = text_of(render.rich_table(pa.table({"at": stamps})))
+    lines = [line.strip() for line in text.splitlines()]
+    assert lines[2:5] == [
+        "2023-11-14T22:13:20",
+        "2023-11-14T22:13:20.000500",
+        "2023-11-14T22:13:20.123456",
+    ]

@@ -260,17 +260,17 @@ def _json_columns(schema: pa.Schema) -> frozenset[str]:
 def _iso_timestamps(column: pa.ChunkedArray[Any], *, compact: bool) -> pa.ChunkedArray[Any]:
     typ = column.type
     assert isinstance(typ, pa.TimestampType)
-    if compact and typ.unit in ("us", "ns"):
-        # Terminal tables show milliseconds (as psql does); data formats keep every digit.
-        column = column.cast(pa.timestamp("ms", typ.tz), safe=False)
+    if compact and typ.unit == "ns":
+        # Terminal tables show microseconds, as psql and the duckdb CLI do (rows 0.5 ms
+        # apart must not look the same); data formats keep every digit.
+        column = column.cast(pa.timestamp("us", typ.tz), safe=False)
     # Arrow's cast prints "YYYY-MM-DD HH:MM:SS[.fff]" (+ "Z"/offset when zoned) about 30x
     # faster than strftime; the one space becomes ISO 8601's "T".
     text = column.cast(pa.string())
-    if not compact:
-        # As chrono's ``%.f`` (Arroyo's serializer): the fraction in groups of 3 digits,
-        # trailing zero groups dropped, no fraction at all for a whole second.
-        text = pc.replace_substring_regex(text, pattern=_ZERO_GROUPS, replacement=r"\1\2")
-        text = pc.replace_substring_regex(text, pattern=r"\.(\D*)$", replacement=r"\1")
+    # As chrono's ``%.f`` (Arroyo's serializer): the fraction in groups of 3 digits,
+    # trailing zero groups dropped, no fraction at all for a whole second.
+    text = pc.replace_substring_regex(text, pattern=_ZERO_GROUPS, replacement=r"\1\2")
+    text = pc.replace_substring_regex(text, pattern=r"\.(\D*)$", replacement=r"\1")
     result: pa.ChunkedArray[Any] = pc.replace_substring(
         text, pattern=" ", replacement="T", max_replacements=1
     )
@@ -286,7 +286,7 @@ def displayable(data: Data, *, compact: bool = False) -> pa.Table:
 
     Python's ``datetime`` cannot hold nanoseconds (Arroyo's ``_timestamp`` has them), so
     timestamps become ISO 8601 strings before any row is converted to Python objects.
-    ``compact`` cuts sub-second digits to milliseconds (for terminal tables).
+    ``compact`` cuts sub-second digits to microseconds (for terminal tables).
     """
     table = data if isinstance(data, pa.Table) else pa.Table.from_batches([data])
     columns: list[pa.ChunkedArray[Any]] = []
