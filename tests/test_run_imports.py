@@ -3,7 +3,9 @@
 pyarrow imports pandas, when it is installed, the first time a Python value is converted
 (``pa.array([...])``, ``pa.scalar``, ``schema.empty_table()``): about 0.5 s before the first
 row. Those paths use :mod:`arroyo_lite.formats.pandas_free` instead; the speed figure is
-``benchmarks/first_row.py``.
+``benchmarks/first_row.py``. An impulse run goes to its end; a ``polling_http`` run (small
+bodies: the exact JSON path; a large one: pyarrow's reader; pages of a paginated poll) is
+stopped with SIGTERM once its rows were printed.
 """
 
 from __future__ import annotations
@@ -11,10 +13,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 
 from arroyo_lite.formats.pandas_free import empty_table, int64_range, int64_scalar, string_scalar
+from tests.support.http_app import make_app
+from tests.support.threaded_server import ThreadedServer, serve
 
 # Runs the CLI in-process; its last line says whether pandas got imported.
 PROBE = """
@@ -28,6 +33,79 @@ except SystemExit:
 sys.stdout.flush()
 print(json.dumps("pandas" in sys.modules))
 """
+
+
+# Runs the CLI in-process, stopping it (SIGTERM, a clean stop) once it printed argv[2] lines.
+POLL_PROBE = """
+import io, json, os, signal, sys
+from arroyo_lite.cli import main
+
+class Lines(io.RawIOBase):
+    def __init__(self, raw, wanted):
+        self.raw, self.wanted, self.seen = raw, wanted, 0
+    def writable(self):
+        return True
+    def write(self, data):
+        self.raw.write(bytes(data))
+        self.raw.flush()
+        self.seen += bytes(data).count(b"\\n")
+        if self.seen >= self.wanted:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return len(data)
+
+sys.stdout = io.TextIOWrapper(Lines(sys.stdout.buffer, int(sys.argv[2])), write_through=True)
+sys.argv = ["arroyo-lite", *json.loads(sys.argv[1])]
+try:
+    main()
+except SystemExit:
+    pass
+sys.stdout.flush()
+sys.__stdout__.write(json.dumps("pandas" in sys.modules) + "\\n")
+"""
+
+
+@pytest.fixture(scope="module")
+def http_server() -> Iterator[ThreadedServer]:
+    with serve(make_app()) as server:
+        yield server
+
+
+@pytest.mark.parametrize(
+    ("path", "options", "rows"),
+    [
+        ("/counter", "", 1),  # a small body: the exact path, decoded with other polls' bodies
+        ("/array?n=80", "", 80),  # over 1 KiB: pyarrow's JSON reader, the output builder
+        ("/pages/link?n=3&per=40", ", 'pagination.type' = 'header_link'", 120),
+    ],
+)
+def test_run_of_a_polling_http_table_to_its_rows_imports_no_pandas(
+    tmp_path, http_server, path, options, rows
+):
+    pytest.importorskip("pandas")
+    sql = tmp_path / "poll.sql"
+    columns = "n BIGINT" if path == "/counter" else "id BIGINT"
+    sql.write_text(
+        f"CREATE TABLE t ({columns}) WITH (connector = 'polling_http', "
+        f"endpoint = '{http_server.url(path)}', format = 'json'{options});\n"
+        "SELECT * FROM t;\n"
+    )
+    argv = ["run", "--format", "jsonl", "--no-progress", str(sql)]
+    done = subprocess.run(
+        [sys.executable, "-c", POLL_PROBE, json.dumps(argv), str(rows)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    *printed, pandas_loaded = done.stdout.strip().splitlines()
+    # Every row of the first poll (a later poll's rows may come before the stop took effect).
+    firsts = [json.loads(line) for line in printed[:rows]]
+    assert len(firsts) == rows, done.stdout
+    if path == "/counter":
+        assert firsts == [{"n": 1, "_timestamp": firsts[0]["_timestamp"]}]
+    else:
+        assert [row["id"] for row in firsts] == list(range(rows))
+    assert json.loads(pandas_loaded) is False
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "table", "csv"])

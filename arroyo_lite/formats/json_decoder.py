@@ -34,6 +34,7 @@ from arroyo_lite.formats.framing import split_messages
 from arroyo_lite.formats.json_fast import FastJsonReader
 from arroyo_lite.formats.json_slow import SlowJsonDecoder
 from arroyo_lite.formats.output import OutputBuilder
+from arroyo_lite.formats.pandas_free import empty_batch
 from arroyo_lite.formats.records import RecordPath, json_kind_name
 from arroyo_lite.formats.result import (
     MAX_DETAILS,
@@ -161,7 +162,7 @@ class JsonDecoder(Decoder):
                 break
         table = pa.Table.from_batches(batches, schema=self.slow.schema).combine_chunks()
         combined = table.to_batches()
-        good = combined[0] if combined else pa.RecordBatch.from_pylist([], self.slow.schema)
+        good = combined[0] if combined else empty_batch(self.slow.schema)
         return self._result(good, invalid, mismatches, received_at_ns)
 
     def _has_nulls(self, batch: pa.RecordBatch) -> bool:

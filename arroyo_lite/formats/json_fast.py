@@ -37,6 +37,7 @@ import pyarrow.json as pajson
 from arroyo_lite.config import TableConfig
 from arroyo_lite.formats.json_pieces import read_pieces
 from arroyo_lite.formats.json_text import JsonText
+from arroyo_lite.formats.pandas_free import empty_batch
 from arroyo_lite.formats.records import RecordPath
 
 #: pyarrow's default block size: blocks above this are parsed on several threads.
@@ -182,7 +183,7 @@ class FastJsonReader:
         table = _read_json(body, self.records.nest(plan.schema), len(body) + 1)
         rows, _found = self.records.unnest(table)
         if rows is None:
-            return pa.RecordBatch.from_pylist([], schema=self.schema)
+            return empty_batch(self.schema)
         records = pa.Table.from_arrays(rows.flatten(), schema=plan.schema)
         return self._finish(plan, records, _no_json_columns, None)
 

@@ -25,6 +25,7 @@ from arroyo_lite.config import TableConfig
 from arroyo_lite.errors import ConnectorError
 from arroyo_lite.formats.json_text import JsonText
 from arroyo_lite.formats.json_values import BadValue, arrow_name, converter_for, json_kind
+from arroyo_lite.formats.pandas_free import array_from_values, empty_batch
 from arroyo_lite.formats.result import TooManyRecords, bounded
 
 _MISSING = object()
@@ -114,7 +115,7 @@ class SlowJsonDecoder:
 
     def empty(self) -> pa.RecordBatch:
         """No records, with the physical columns."""
-        return pa.RecordBatch.from_pylist([], schema=self.schema)
+        return empty_batch(self.schema)
 
     def decode(self, messages: list[bytes], *, stop_at_first: bool, limit: int) -> SlowResult:
         """Decode ``messages``; with ``stop_at_first`` return as soon as one record is bad.
@@ -152,7 +153,7 @@ class SlowJsonDecoder:
             if stop_at_first and mismatches:
                 break
         arrays = [
-            pa.array([row[i] for row in good], type=f.type) for i, f in enumerate(self.schema)
+            array_from_values([row[i] for row in good], f.type) for i, f in enumerate(self.schema)
         ]
         if self._json is not None:
             # Spell JSON text as the fast path does (DuckDB), whichever path a body takes.

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 
 from arroyo_lite.config import TIMESTAMP_TYPE, BadData, TableConfig
 from arroyo_lite.errors import FatalSourceError
+from arroyo_lite.formats.pandas_free import repeat_int64
 from arroyo_lite.formats.result import MAX_DETAILS, DecodeResult, bounded
 from arroyo_lite.formats.virtual import VirtualColumns
 
@@ -59,7 +60,7 @@ class OutputBuilder:
         columns = dict(zip(physical.schema.names, physical.columns, strict=True))
         columns.update(zip(self._virtual_names, virtual, strict=True))
         n = physical.num_rows
-        timestamps: pa.Array[Any] = pa.repeat(pa.scalar(received_at_ns, TIMESTAMP_TYPE), n)
+        timestamps: pa.Array[Any] = repeat_int64(received_at_ns, n, TIMESTAMP_TYPE)
         event = self.config.event_time_column
         if event is not None and n:
             values = _event_times(columns[event])
