@@ -62,7 +62,7 @@ class Engine:
         self._status = status or (lambda: empty_table(STATUS_SCHEMA))
         self._lock = threading.RLock()
         self._con = connect()
-        self._aggregate_names: frozenset[str] | None = None
+        self._aggregates = _AggregateNames(self._con)
         self._refs: dict[str, LiveRef] = {}
         self._streams: weakref.WeakSet[ContinuousQuery] = weakref.WeakSet()
         self._views: dict[str, View] = {}
@@ -76,20 +76,6 @@ class Engine:
         #: so queries over them follow their new rows as over a source (as in Arroyo).
         self.fed_memory: set[str] = set()
         self._closed = False
-
-    @property
-    def _aggregates(self) -> frozenset[str]:
-        # DuckDB's aggregate function names, read on the first query that needs them (the
-        # catalog scan costs more than the rest of Session() together). Callers hold the lock.
-        if self._aggregate_names is None:
-            self._aggregate_names = frozenset(
-                str(row[0]).lower()
-                for row in self._con.sql(
-                    "SELECT DISTINCT function_name FROM duckdb_functions() "
-                    "WHERE function_type = 'aggregate'"
-                ).fetchall()
-            )
-        return self._aggregate_names
 
     # --- catalog ------------------------------------------------------------------------
 
@@ -345,3 +331,25 @@ def _try_execute(con: duckdb.DuckDBPyConnection, sql: str) -> bool:
     except duckdb.Error:
         return False
     return True
+
+
+class _AggregateNames:
+    """DuckDB's aggregate function names (lower case), read from the catalog the first time
+    a query calls a function sqlglot does not know (:func:`~.shape.analyze` asks only then):
+    the catalog scan costs more than the rest of ``Session()`` together, and a plain
+    ``SELECT a FROM t`` (``run``'s first row) never needs it. Used under the engine's lock."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+        self._names: frozenset[str] | None = None
+
+    def __contains__(self, name: object) -> bool:
+        if self._names is None:
+            self._names = frozenset(
+                str(row[0]).lower()
+                for row in self._con.sql(
+                    "SELECT DISTINCT function_name FROM duckdb_functions() "
+                    "WHERE function_type = 'aggregate'"
+                ).fetchall()
+            )
+        return name in self._names

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import collections
 import enum
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 
 import sqlglot
@@ -77,13 +77,14 @@ def analyze(
     sql: str,
     views: dict[str, View],
     all_tables: Iterable[str] = (),
-    aggregates: frozenset[str] = frozenset(),
+    aggregates: Container[str] = frozenset(),
 ) -> QueryShape:
     """Tables read by DuckDB SQL ``sql`` (views expanded) and whether it aggregates.
 
     ``aggregates`` names DuckDB's aggregate functions (lower case), for those sqlglot does
-    not know. Text sqlglot cannot parse counts as aggregating over every table in
-    ``all_tables``: it is then simply re-evaluated whenever anything changes.
+    not know; it is asked only about the names of functions sqlglot does not know. Text
+    sqlglot cannot parse counts as aggregating over every table in ``all_tables``: it is then
+    simply re-evaluated whenever anything changes.
     """
     try:
         tree = sqlglot.parse_one(sql, read="duckdb")
@@ -138,7 +139,7 @@ def analyze(
     )
 
 
-def _aggregates(tree: exp.Expr, aggregates: frozenset[str]) -> bool:
+def _aggregates(tree: exp.Expr, aggregates: Container[str]) -> bool:
     """Whether the query's result depends on more than each row alone (aggregates, DISTINCT,
     window functions, LIMIT, set operations other than UNION ALL): not counting views."""
     return (
