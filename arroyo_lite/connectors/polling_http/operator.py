@@ -41,6 +41,7 @@ from arroyo_lite.connectors.polling_http.changes import (
 )
 from arroyo_lite.connectors.polling_http.coalesce import Coalescer, coalescer
 from arroyo_lite.connectors.polling_http.conditional import Validators
+from arroyo_lite.connectors.polling_http.early import EarlyDecodes
 from arroyo_lite.connectors.polling_http.http import (
     HttpError,
     HttpResponse,
@@ -335,7 +336,9 @@ class PollingHttpOperator(SourceOperator):
         """One poll: every page of the step. Returns the (already recorded) failure, or None
         on success. The pages are fetched first and emitted once the last one arrived: a page
         that fails fails the poll, and the retry cannot emit the rows of the pages before it
-        a second time. Cursor, last success and validators move only on success."""
+        a second time. From the second page on, each page is decoded on a worker thread while
+        the next is fetched (:mod:`.early`). Cursor, last success and validators move only on
+        success."""
         clock = self.context.clock
         self.status.polls += 1
         self.status.last_poll_at_ns = clock.time_ns()
@@ -347,6 +350,13 @@ class PollingHttpOperator(SourceOperator):
         report = PollReport(detailed=False)
         validators = self._validators
         conditional = validators.headers() if validators is not None else ()
+        # Pages decoded while the next ones are fetched (:mod:`.early`), unless 'changed'
+        # may skip decoding an unchanged page by its digest.
+        early = (
+            EarlyDecodes(self._decoder, clock.time_ns)
+            if not step.single_page and (self._tracker is None or self._compare_rows)
+            else None
+        )
         try:
             if step.single_page:
                 # Arroyo's one request per poll: sent without the async generator.
@@ -356,6 +366,8 @@ class PollingHttpOperator(SourceOperator):
                 async with aclosing(pages_of_poll) as pages:
                     async for response in pages:
                         responses.append(response)
+                        if early is not None and len(responses) > 1:
+                            early.catch_up([r.body for r in responses])
             if responses[0].status == 304:
                 self._not_modified()
             else:
@@ -365,7 +377,13 @@ class PollingHttpOperator(SourceOperator):
                 out = _PollOutput()
                 for page, response in enumerate(responses, start=1):
                     info = PageInfo(response, poll, page) if self._has_metadata else None
-                    complete &= await self._take(response, out, info, pages_rows)
+                    decoded = None
+                    if early is not None and early.started >= page:
+                        try:
+                            decoded = await early.result(page - 1)
+                        except FatalSourceError as e:
+                            raise self._masked(e) from e
+                    complete &= await self._take(response, out, info, pages_rows, decoded)
                 out.commit(emit, self.context.state)
                 if pages_rows is not None:
                     await self._take_snapshot(pages_rows, emit, complete=complete)
@@ -377,6 +395,9 @@ class PollingHttpOperator(SourceOperator):
         except (TransientHttpError, HttpError) as e:
             self._record_failure(e, e.status_code, e.body_excerpt)
             return e
+        finally:
+            if early is not None:
+                early.abandon()
         if self._per_poll:
             last = responses[-1] if responses[-1].status != 304 else None
             self._memory.succeeded(values, last)
@@ -421,17 +442,26 @@ class PollingHttpOperator(SourceOperator):
         out: _PollOutput,
         info: PageInfo | None,
         collect: list[pa.RecordBatch] | None = None,
+        early: tuple[DecodeResult, int] | None = None,
     ) -> bool:
         """Count and decode one page's body (skipped if unchanged), its rows and key state
         added to the poll's ``out``; with ``collect`` (``snapshot``) the rows are added to it
-        instead. Returns whether every record of the page decoded (none dropped as bad data)."""
+        instead. ``early``: the page's decode and arrival time, when decoded already
+        (:mod:`.early`). Returns whether every record of the page decoded (none dropped as
+        bad data)."""
         status = self.status
         received_at_ns = self.context.clock.time_ns()
         body = response.body
         status.last_status_code = response.status
         status.bytes += len(body)
         status.consecutive_failures = 0
-        if len(body) > OFFLOAD_BYTES or self._decoder.runs_queries or self._hasher is not None:
+        if early is not None:
+            decoded, received_at_ns = early
+            if len(body) > OFFLOAD_BYTES or self._hasher is not None:
+                page = await asyncio.to_thread(self._work, body, received_at_ns, info, decoded)
+            else:
+                page = self._work(body, received_at_ns, info, decoded)
+        elif len(body) > OFFLOAD_BYTES or self._decoder.runs_queries or self._hasher is not None:
             page = await asyncio.to_thread(self._work, body, received_at_ns, info)
         elif self._together is not None:
             try:
