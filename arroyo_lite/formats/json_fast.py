@@ -264,10 +264,11 @@ class FastJsonReader:
     ) -> pa.RecordBatch | None:
         """The array ``body[first:end]`` (``[`` to ``]``) cut into NDJSON, or ``None``.
 
-        Cut at each ``},{`` (or ``},`` + newline + ``{``, for one element per line) and read
-        on several threads. A cut that falls inside a string or a nested value always
-        leaves an unbalanced (invalid) line, because the line before it starts at a true
-        element boundary; so if pyarrow accepts every line, every cut was a true boundary.
+        Cut at each ``},{`` (or ``},`` + newline + ``{``, for one element per line, or
+        ``}, {``, as Python's ``json.dumps`` separates them) and read on several threads. A
+        cut that falls inside a string or a nested value always leaves an unbalanced
+        (invalid) line, because the line before it starts at a true element boundary; so if
+        pyarrow accepts every line, every cut was a true boundary.
         """
         if body[end - 1 : end] != b"]":
             return None
@@ -275,6 +276,8 @@ class FastJsonReader:
         # the bytes between the brackets are read.
         if body.find(b"\n", first, end) >= 0:
             lines = body.replace(b"},\n{", b"} \n{")
+        elif body.find(b"}, {", first, end) >= 0:
+            lines = body.replace(b"}, {", b"} \n{")
         else:
             lines = body.replace(b"},{", b"}\n{")
         cut = lines.find(b"\n", first + 1, end - 1)
