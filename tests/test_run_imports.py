@@ -21,26 +21,13 @@ from arroyo_lite.formats.pandas_free import empty_table, int64_range, int64_scal
 from tests.support.http_app import make_app
 from tests.support.threaded_server import ThreadedServer, serve
 
-# Runs the CLI in-process; its last line says whether pandas got imported.
+# Runs the CLI in-process (to its end, or with argv[2] > 0 until it printed that many lines,
+# then stopped with SIGTERM: a clean stop); its last line says whether pandas got imported.
 PROBE = """
-import json, sys
-from arroyo_lite.cli import main
-sys.argv = ["arroyo-lite", *json.loads(sys.argv[1])]
-try:
-    main()
-except SystemExit:
-    pass
-sys.stdout.flush()
-print(json.dumps("pandas" in sys.modules))
-"""
-
-
-# Runs the CLI in-process, stopping it (SIGTERM, a clean stop) once it printed argv[2] lines.
-POLL_PROBE = """
 import io, json, os, signal, sys
 from arroyo_lite.cli import main
 
-class Lines(io.RawIOBase):
+class StopAfterLines(io.RawIOBase):
     def __init__(self, raw, wanted):
         self.raw, self.wanted, self.seen = raw, wanted, 0
     def writable(self):
@@ -53,14 +40,16 @@ class Lines(io.RawIOBase):
             os.kill(os.getpid(), signal.SIGTERM)
         return len(data)
 
-sys.stdout = io.TextIOWrapper(Lines(sys.stdout.buffer, int(sys.argv[2])), write_through=True)
+wanted = int(sys.argv[2])
+if wanted:
+    sys.stdout = io.TextIOWrapper(StopAfterLines(sys.stdout.buffer, wanted), write_through=True)
 sys.argv = ["arroyo-lite", *json.loads(sys.argv[1])]
 try:
     main()
 except SystemExit:
     pass
 sys.stdout.flush()
-sys.__stdout__.write(json.dumps("pandas" in sys.modules) + "\\n")
+print(json.dumps("pandas" in sys.modules), file=sys.__stdout__, flush=True)
 """
 
 
@@ -91,7 +80,7 @@ def test_run_of_a_polling_http_table_to_its_rows_imports_no_pandas(
     )
     argv = ["run", "--format", "jsonl", "--no-progress", str(sql)]
     done = subprocess.run(
-        [sys.executable, "-c", POLL_PROBE, json.dumps(argv), str(rows)],
+        [sys.executable, "-c", PROBE, json.dumps(argv), str(rows)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -118,7 +107,7 @@ def test_run_of_an_impulse_table_to_completion_imports_no_pandas(tmp_path, fmt):
     )
     argv = ["run", "--format", fmt, "--no-progress", str(sql)]
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(argv)],
+        [sys.executable, "-c", PROBE, json.dumps(argv), "0"],
         capture_output=True,
         text=True,
         timeout=60,
