@@ -4,8 +4,9 @@ pyarrow imports pandas, when it is installed, the first time a Python value is c
 (``pa.array([...])``, ``pa.scalar``, ``schema.empty_table()``): about 0.5 s before the first
 row. Those paths use :mod:`arroyo_lite.formats.pandas_free` instead; the speed figure is
 ``benchmarks/first_row.py``. An impulse run goes to its end; a ``polling_http`` run (small
-bodies: the exact JSON path; a large one: pyarrow's reader; pages of a paginated poll) is
-stopped with SIGTERM once its rows were printed.
+bodies: the exact JSON path; a large one: pyarrow's reader; pages of a paginated poll;
+newline-framed bodies, small and large with lines cut) is stopped with SIGTERM once its rows
+were printed.
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ def http_server() -> Iterator[ThreadedServer]:
         ("/counter", "", 1),  # a small body: the exact path, decoded with other polls' bodies
         ("/array?n=80", "", 80),  # over 1 KiB: pyarrow's JSON reader, the output builder
         ("/pages/link?n=3&per=40", ", 'pagination.type' = 'header_link'", 120),
+        ("/ndjson?n=5", ", framing = 'newline'", 5),  # framed: the exact path
+        ("/ndjson?n=80", ", framing = 'newline', 'framing.newline.max_length' = 99", 80),
     ],
 )
 def test_run_of_a_polling_http_table_to_its_rows_imports_no_pandas(

@@ -16,13 +16,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from arroyo_lite.config import FramingSpec
+from arroyo_lite.formats.pandas_free import array_from_values
 
 
 def split_messages(body: bytes, framing: FramingSpec | None) -> pa.Array[Any]:
     """The messages of ``body`` under ``framing``, in order, as a non-null binary array."""
+    # Built from buffers: pa.array would import pandas (0.5 s before a run's first row).
     if not body:
-        return pa.array([], pa.binary())
-    whole: pa.Array[Any] = pa.array([body], pa.binary())
+        return array_from_values([], pa.binary())
+    whole: pa.Array[Any] = array_from_values([body], pa.binary())
     if framing is None:
         return whole
     split: pa.Array[Any] = pc.split_pattern(whole, b"\n")  # type: ignore[call-overload]

@@ -22,7 +22,7 @@ no row; one that selects a scalar is bad data.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pyarrow as pa
@@ -34,7 +34,7 @@ from arroyo_lite.formats.framing import split_messages
 from arroyo_lite.formats.json_fast import FastJsonReader
 from arroyo_lite.formats.json_slow import SlowJsonDecoder
 from arroyo_lite.formats.output import OutputBuilder
-from arroyo_lite.formats.pandas_free import empty_batch
+from arroyo_lite.formats.pandas_free import array_from_values, empty_batch
 from arroyo_lite.formats.records import RecordPath, json_kind_name
 from arroyo_lite.formats.result import (
     MAX_DETAILS,
@@ -225,9 +225,17 @@ class JsonDecoder(Decoder):
         return self.output.finish(good, received_at_ns, dropped=bad, errors=errors)
 
 
+#: The separator as an Arrow scalar (a Python ``bytes`` argument would be converted by the
+#: path that imports pandas).
+_NEWLINE = array_from_values([b"\n"], pa.binary())[0]
+
+
 def _join_lines(messages: Any) -> bytes:
     """Messages joined with newlines: NDJSON text for the native reader."""
     joined: Any = pc.binary_join(
-        pa.ListArray.from_arrays(pa.array([0, len(messages)], pa.int32()), messages), b"\n"
+        pa.ListArray.from_arrays(
+            cast(pa.Int32Array, array_from_values([0, len(messages)], pa.int32())), messages
+        ),
+        _NEWLINE,
     )
     return bytes(joined[0].as_py() or b"")
