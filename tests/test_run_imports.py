@@ -5,8 +5,8 @@ pyarrow imports pandas, when it is installed, the first time a Python value is c
 row. Those paths use :mod:`arroyo_lite.formats.pandas_free` instead; the speed figure is
 ``benchmarks/first_row.py``. An impulse run goes to its end; a ``polling_http`` run (small
 bodies: the exact JSON path; a large one: pyarrow's reader; pages of a paginated poll;
-newline-framed bodies, small and large with lines cut) is stopped with SIGTERM once its rows
-were printed.
+newline-framed bodies, small and large with lines cut; metadata columns) is stopped with
+SIGTERM once its rows were printed.
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ def http_server() -> Iterator[ThreadedServer]:
         ("/counter", "", 1),  # a small body: the exact path, decoded with other polls' bodies
         ("/array?n=80", "", 80),  # over 1 KiB: pyarrow's JSON reader, the output builder
         ("/pages/link?n=3&per=40", ", 'pagination.type' = 'header_link'", 120),
+        ("/counter?meta", "", 1),  # metadata columns, filled per page
         ("/ndjson?n=5", ", framing = 'newline'", 5),  # framed: the exact path
         ("/ndjson?n=80", ", framing = 'newline', 'framing.newline.max_length' = 99", 80),
     ],
@@ -75,7 +76,12 @@ def test_run_of_a_polling_http_table_to_its_rows_imports_no_pandas(
 ):
     pytest.importorskip("pandas")
     sql = tmp_path / "poll.sql"
-    columns = "n BIGINT" if path == "/counter" else "id BIGINT"
+    columns = "n BIGINT" if path.startswith("/counter") else "id BIGINT"
+    if path.endswith("?meta"):
+        columns += (
+            ", status INT METADATA FROM 'status', page INT METADATA FROM 'page', "
+            "latency DOUBLE METADATA FROM 'latency_ms'"
+        )
     sql.write_text(
         f"CREATE TABLE t ({columns}) WITH (connector = 'polling_http', "
         f"endpoint = '{http_server.url(path)}', format = 'json'{options});\n"
@@ -95,6 +101,9 @@ def test_run_of_a_polling_http_table_to_its_rows_imports_no_pandas(
     assert len(firsts) == rows, done.stdout
     if path == "/counter":
         assert firsts == [{"n": 1, "_timestamp": firsts[0]["_timestamp"]}]
+    elif path.startswith("/counter"):
+        assert [(r["status"], r["page"]) for r in firsts] == [(200, 1)]
+        assert firsts[0]["latency"] > 0
     else:
         assert [row["id"] for row in firsts] == list(range(rows))
     assert json.loads(pandas_loaded) is False

@@ -73,10 +73,14 @@ class MetadataColumns:
         """``batch`` with each metadata column set to the page's value."""
         import pyarrow as pa
 
+        from arroyo_lite.formats.pandas_free import array_from_values
+
         n = batch.num_rows
         for index, field, column in self._columns:
             value = self._value(column.metadata_key or "", info)
-            batch = batch.set_column(index, field, pa.repeat(pa.scalar(value, field.type), n))
+            # The scalar built from buffers: pa.scalar would import pandas (see pandas_free).
+            scalar = array_from_values([value], field.type)[0]
+            batch = batch.set_column(index, field, pa.repeat(scalar, n))
         return batch
 
     def _value(self, key: str, info: PageInfo) -> Any:
