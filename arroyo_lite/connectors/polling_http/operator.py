@@ -37,6 +37,7 @@ from arroyo_lite.connectors.polling_http.changes import (
     ROWS_STATE_KEY,
     ChangeTracker,
     body_digest,
+    poll_digest,
     rows_digest,
 )
 from arroyo_lite.connectors.polling_http.coalesce import Coalescer, coalescer
@@ -102,14 +103,18 @@ class _PollOutput:
 
     batches: list[pa.RecordBatch] = field(default_factory=list)
     state: dict[str, bytes] = field(default_factory=dict)
+    #: The pages' row digests (``changed.compare = 'rows'`` over several pages).
+    digests: list[bytes] = field(default_factory=list)
 
-    def commit(self, emit: Emit, state: MutableMapping[str, bytes]) -> None:
+    def commit(self, emit: Emit, state: MutableMapping[str, bytes]) -> int:
+        """Emit the poll's rows and update ``state``; return how many rows were emitted."""
         if len(self.batches) == 1:
             emit(self.batches[0])
         elif self.batches:
             (batch,) = pa.Table.from_batches(self.batches).combine_chunks().to_batches()
             emit(batch)
         state.update(self.state)
+        return sum(b.num_rows for b in self.batches)
 
 
 class PollingHttpOperator(SourceOperator):
@@ -375,7 +380,14 @@ class PollingHttpOperator(SourceOperator):
                 pages_rows: list[pa.RecordBatch] | None = [] if self._snapshot is not None else None
                 complete = True
                 out = _PollOutput()
-                for page, response in enumerate(responses, start=1):
+                # 'changed' over several pages compares the whole poll with the last one
+                # emitted (all its pages or none), never one page with the page before it.
+                whole = self._tracker is not None and len(responses) > 1
+                unchanged = False
+                if whole and not self._compare_rows:
+                    digest = poll_digest([r.body for r in responses])
+                    unchanged = self._tracker is not None and self._tracker.is_unchanged(digest)
+                for page, response in enumerate([] if unchanged else responses, start=1):
                     info = PageInfo(response, poll, page) if self._has_metadata else None
                     decoded = None
                     if early is not None and early.started >= page:
@@ -383,8 +395,22 @@ class PollingHttpOperator(SourceOperator):
                             decoded = await early.result(page - 1)
                         except FatalSourceError as e:
                             raise self._masked(e) from e
-                    complete &= await self._take(response, out, info, pages_rows, decoded)
-                out.commit(emit, self.context.state)
+                    complete &= await self._take(
+                        response, out, info, pages_rows, decoded, compare_page=not whole
+                    )
+                if whole and self._compare_rows:
+                    digest = body_digest(b"".join(out.digests))
+                    unchanged = self._tracker is not None and self._tracker.is_unchanged(digest)
+                if unchanged:
+                    self.status.unchanged_polls += 1
+                    if not self._compare_rows:  # the pages were not taken: count them here
+                        self.status.bytes += sum(len(r.body) for r in responses)
+                        self.status.last_status_code = responses[-1].status
+                        self.status.consecutive_failures = 0
+                else:
+                    self.status.rows += out.commit(emit, self.context.state)
+                    if whole and self._tracker is not None:
+                        self._tracker.remember(digest)
                 if pages_rows is not None:
                     await self._take_snapshot(pages_rows, emit, complete=complete)
             if validators is not None:
@@ -443,12 +469,15 @@ class PollingHttpOperator(SourceOperator):
         info: PageInfo | None,
         collect: list[pa.RecordBatch] | None = None,
         early: tuple[DecodeResult, int] | None = None,
+        *,
+        compare_page: bool = True,
     ) -> bool:
         """Count and decode one page's body (skipped if unchanged), its rows and key state
         added to the poll's ``out``; with ``collect`` (``snapshot``) the rows are added to it
         instead. ``early``: the page's decode and arrival time, when decoded already
-        (:mod:`.early`). Returns whether every record of the page decoded (none dropped as
-        bad data)."""
+        (:mod:`.early`). ``compare_page``: ``changed`` compares this page by itself (a poll of
+        one page); otherwise the caller compares the whole poll, from ``out.digests``.
+        Returns whether every record of the page decoded (none dropped as bad data)."""
         status = self.status
         received_at_ns = self.context.clock.time_ns()
         body = response.body
@@ -458,11 +487,15 @@ class PollingHttpOperator(SourceOperator):
         if early is not None:
             decoded, received_at_ns = early
             if len(body) > OFFLOAD_BYTES or self._hasher is not None:
-                page = await asyncio.to_thread(self._work, body, received_at_ns, info, decoded)
+                page = await asyncio.to_thread(
+                    self._work, body, received_at_ns, info, decoded, compare_page
+                )
             else:
-                page = self._work(body, received_at_ns, info, decoded)
+                page = self._work(body, received_at_ns, info, decoded, compare_page)
         elif len(body) > OFFLOAD_BYTES or self._decoder.runs_queries or self._hasher is not None:
-            page = await asyncio.to_thread(self._work, body, received_at_ns, info)
+            page = await asyncio.to_thread(
+                self._work, body, received_at_ns, info, None, compare_page
+            )
         elif self._together is not None:
             try:
                 decoded = await self._coalescer.add(
@@ -470,9 +503,9 @@ class PollingHttpOperator(SourceOperator):
                 )
             except FatalSourceError as e:
                 raise self._masked(e) from e
-            page = self._work(body, received_at_ns, info, decoded)
+            page = self._work(body, received_at_ns, info, decoded, compare_page)
         else:
-            page = self._work(body, received_at_ns, info)
+            page = self._work(body, received_at_ns, info, None, compare_page)
         result = page.result
         if result is None:
             status.unchanged_polls += 1
@@ -490,7 +523,6 @@ class PollingHttpOperator(SourceOperator):
             return not result.dropped
         # Rows and the state describing them change together, on the loop (see persist).
         if page.batch is not None and page.batch.num_rows:
-            status.rows += page.batch.num_rows
             out.batches.append(page.batch)
         status.deduplicated_rows += page.skipped
         if page.key_state is not None and self._keys is not None:
@@ -498,7 +530,10 @@ class PollingHttpOperator(SourceOperator):
             status.state_keys = len(self._keys)
             status.state_bytes = self._keys.nbytes
         if page.digest is not None and self._tracker is not None:
-            self._tracker.remember(page.digest)
+            if compare_page:
+                self._tracker.remember(page.digest)
+            else:
+                out.digests.append(page.digest)
         return not result.dropped
 
     async def _take_snapshot(
@@ -541,15 +576,18 @@ class PollingHttpOperator(SourceOperator):
         received_at_ns: int,
         info: PageInfo | None,
         decoded: DecodeResult | None = None,
+        compare_page: bool = True,
     ) -> _Page:
         """Compare, decode, fill metadata, deduplicate: one page, inline or on a worker thread.
 
-        ``decoded`` is the body's decode when done already (:mod:`.coalesce`). Touches no
+        ``decoded`` is the body's decode when done already (:mod:`.coalesce`).
+        ``compare_page``: an unchanged page (``changed``) is skipped here; otherwise only its
+        rows' digest is taken (the caller compares the whole poll). Touches no
         operator state but the key state (polls are sequential, so one page at a time).
         Decode failures with ``bad_data = 'fail'`` surface as a masked FatalSourceError.
         """
         digest = None
-        if self._tracker is not None and not self._compare_rows:
+        if self._tracker is not None and not self._compare_rows and compare_page:
             digest = body_digest(body)
             if self._tracker.is_unchanged(digest):
                 return _Page(digest, None)
@@ -567,7 +605,7 @@ class PollingHttpOperator(SourceOperator):
                 b"" if row_digests is None else row_digests.tobytes(),
                 0 if batch is None else batch.num_rows,
             )
-            if self._tracker.is_unchanged(digest):
+            if compare_page and self._tracker.is_unchanged(digest):
                 return _Page(digest, None)
         if self._keys is None or batch is None:
             return _Page(digest, result, batch)
