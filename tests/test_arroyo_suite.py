@@ -22,6 +22,7 @@ MATCHING = [
     "debezium_agg",
     "debezium_coercion",
     "debezium_pass_through",
+    "every_aggregate",
     "filter_updating_aggregates",
     "global_session_window",
     "grouped_aggregates",

@@ -59,11 +59,6 @@ NOT_YET = {
     "sql-testing/async_udf.sql": ["Invalid function 'double_negative'"],
     "sql-testing/double_negative_udf.sql": ["Invalid function 'double_negative'"],
     "sql-testing/udaf.sql": ["Invalid function 'my_median'"],
-    # The divergences the README's "Arroyo's end-to-end suite" table explains.
-    "sql-testing/every_aggregate.sql": [
-        "approx_percentile_cont_with_weight() is not supported by arroyo-lite "
-        "(DuckDB has no weighted percentile)"
-    ],
 }
 _CONNECTOR = re.compile(r"connector\s*=\s*'([^']*)'", re.IGNORECASE)
 _COMMENT = re.compile(r"--[^\n]*")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 from collections.abc import Sequence
 
 import duckdb
@@ -22,6 +23,8 @@ from arroyo_lite.errors import QueryError, SourcePosition
 from arroyo_lite.formats import cbor
 from arroyo_lite.query.changelog import is_changelog, net, net_schema
 from arroyo_lite.runtime.store import TableSnapshot
+from arroyo_lite.sql.aggregates import in_arrival_order
+from arroyo_lite.sql.aggregates import install as install_functions
 
 _LINE_RE = re.compile(r"\n*LINE (\d+): (.*)\n( *)\^", re.DOTALL)
 
@@ -76,11 +79,13 @@ def connect() -> duckdb.DuckDBPyConnection:
 def configure(con: duckdb.DuckDBPyConnection) -> None:
     """Settings for every connection and cursor: no replacement scans of Python variables,
     no progress bar (DuckDB would draw it on our stdout, inside query output), and the
-    built-in functions arroyo-lite adds (``cbor_to_json``)."""
+    built-in functions arroyo-lite adds (``cbor_to_json``; DataFusion's t-digest and the
+    other helpers of :mod:`arroyo_lite.sql.aggregates`)."""
     con.execute("SET python_enable_replacements = false")
     con.execute("SET enable_progress_bar = false")
     with contextlib.suppress(duckdb.CatalogException):  # a cursor shares its parent's
         cbor.register(con)
+    install_functions(con)
 
 
 _BIND_ERRORS = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)
@@ -153,12 +158,38 @@ def check_read_only(
     return statement
 
 
+#: Held while a query runs on one thread (:func:`run_sql`), so that two such queries never
+#: restore each other's thread count while one of them still runs.
+_ONE_THREAD = threading.Lock()
+
+
 def run_sql(
     con: duckdb.DuckDBPyConnection, sql: str, statement: duckdb.Statement | None = None
 ) -> pa.Table:
     """Run ``sql`` and return its rows. ``statement``: ``sql`` parsed already (by
     :func:`check_read_only`): a repeated snapshot query is then parsed once per process
-    instead of twice per run (about a tenth of a small query's CPU)."""
+    instead of twice per run (about a tenth of a small query's CPU).
+
+    A query using an aggregate of :data:`~arroyo_lite.sql.aggregates.IN_ARRIVAL_ORDER` runs
+    on one DuckDB thread, which adds the rows in the order the tables hold them (the order
+    they arrived): DataFusion adds them so, and DuckDB's per-thread partial states, combined
+    in an order that varies from run to run, would change the last digits (Arroyo's
+    ``every_aggregate`` has them). DuckDB's thread count is a setting of the database, so
+    other queries running meanwhile on it get one thread too, for that while."""
+    if not in_arrival_order(sql):
+        return _run_sql(con, sql, statement)
+    with _ONE_THREAD:
+        ((threads,),) = con.execute("SELECT current_setting('threads')").fetchall()
+        con.execute("SET threads = 1")
+        try:
+            return _run_sql(con, sql, statement)
+        finally:
+            con.execute(f"SET threads = {int(threads)}")
+
+
+def _run_sql(
+    con: duckdb.DuckDBPyConnection, sql: str, statement: duckdb.Statement | None
+) -> pa.Table:
     relation = bind_sql(con, sql, statement)
     if relation is None:  # a statement that is not a query (DDL): no result rows
         return pa.table({})

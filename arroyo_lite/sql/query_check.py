@@ -197,11 +197,14 @@ def _connection() -> duckdb.DuckDBPyConnection:
     import duckdb
 
     from arroyo_lite.formats import cbor
+    from arroyo_lite.sql.aggregates import install as install_functions
 
     con = duckdb.connect(":memory:")
     con.execute("SET python_enable_replacements = false")
     con.execute("SET enable_progress_bar = false")
     cbor.register(con)  # the functions arroyo-lite adds, as on the engine's connections
+    install_functions(con)
+    install_functions(con)
     return con
 
 

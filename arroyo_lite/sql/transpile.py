@@ -29,6 +29,10 @@ integer = array index) turned into a JSONPath:
 ``session(gap)``               the session of the row among the rows of its group
 ============================== ===============================================================
 
+DataFusion functions whose DuckDB namesake computes something else (``round``, ``median``,
+``approx_distinct``, the ``approx_percentile_cont`` family, ``var``, ``first_value``...) are
+:mod:`arroyo_lite.sql.aggregates`'s translations.
+
 Windows (aligned to the Unix epoch, as Arroyo's; hop and session through a derived table)
 are :mod:`arroyo_lite.sql.windows`'s rewrites.
 """
@@ -43,6 +47,8 @@ from sqlglot import exp
 
 from arroyo_lite.config import TIMESTAMP_COLUMN
 from arroyo_lite.errors import QueryError
+from arroyo_lite.sql.aggregates import FUNCTIONS
+from arroyo_lite.sql.aggregates import translate as translate_functions
 from arroyo_lite.sql.windows import (
     HOP_INDEX,
     WINDOW_ORIGIN,
@@ -66,80 +72,16 @@ def read_dialect() -> str | type[sqlglot.Dialect]:
 
 
 def needs_rewrite(sql: str) -> bool:
-    """Cheap pre-check: could ``sql`` use one of :data:`ARROYO_FUNCTIONS` (or an aggregate
-    of :data:`AGGREGATE_NAMES`)?"""
+    """Cheap pre-check: could ``sql`` use one of :data:`ARROYO_FUNCTIONS` (or a DataFusion
+    function of :data:`arroyo_lite.sql.aggregates.FUNCTIONS`)?"""
     lowered = sql.lower()
     return (
         any(name in lowered for name in ARROYO_FUNCTIONS)
-        or any(name in lowered for name in AGGREGATE_NAMES)
+        or any(name in lowered for name in FUNCTIONS)
         or "window" in lowered  # a column named window: DuckDB needs it quoted
         or "unsigned" in lowered  # MySQL-style ``BIGINT UNSIGNED`` casts (Arroyo's parser)
         or "->" in lowered
     )
-
-
-#: DataFusion aggregates that DuckDB has under another name (the one table of them):
-#:
-#: * ``first_value(x)`` in a GROUP BY is DataFusion's first-value *aggregate* (Arroyo's corpus,
-#:   planner/bitcoin_stats.sql), while DuckDB knows first_value only as a window function
-#:   (``OVER (...)`` keeps it so);
-#: * ``var`` is the sample variance;
-#: * DataFusion's t-digest approximations become DuckDB's exact aggregates (always within
-#:   the approximation's bounds; their digits may differ from DataFusion's in the last
-#:   places): ``approx_median(x)`` -> ``median(x)``, ``approx_percentile_cont(p) WITHIN
-#:   GROUP (ORDER BY x)`` (and the older ``approx_percentile_cont(x, p)``) ->
-#:   ``quantile_cont(x, p)``.
-AGGREGATE_NAMES = {
-    "first_value": "first",
-    "last_value": "last",
-    "var": "var_samp",
-    "approx_median": "median",
-    "approx_percentile_cont": "quantile_cont",
-}
-#: Aggregates Arroyo has and DuckDB has no equivalent of: refused by name.
-_UNSUPPORTED_AGGREGATES = frozenset({"approx_percentile_cont_with_weight"})
-
-
-def _rename_aggregates(tree: exp.Expr) -> bool:
-    """The aggregates of :data:`AGGREGATE_NAMES` under DuckDB's names (``first_value(x)`` /
-    ``last_value(x)`` only outside ``OVER``). Raises :class:`QueryError` for one DuckDB lacks."""
-    changed = False
-    for node in list(tree.find_all(exp.FirstValue, exp.LastValue)):
-        if isinstance(node.parent, exp.Window):
-            continue
-        name = "first" if isinstance(node, exp.FirstValue) else "last"
-        node.replace(exp.Anonymous(this=name, expressions=[node.this]))
-        changed = True
-    for group in list(tree.find_all(exp.WithinGroup)):
-        # approx_percentile_cont(p) WITHIN GROUP (ORDER BY x) -> quantile_cont(x, p)
-        call, order = group.this, group.expression
-        if not (
-            isinstance(call, exp.Anonymous)
-            and str(call.name).lower() == "approx_percentile_cont"
-            and isinstance(order, exp.Order)
-            and len(order.expressions) == 1
-            and len(call.expressions) == 1
-        ):
-            continue
-        ordered = order.expressions[0]
-        fraction = call.expressions[0]
-        if ordered.args.get("desc"):
-            fraction = exp.Sub(this=exp.Literal.number(1), expression=fraction)
-        group.replace(exp.Anonymous(this="quantile_cont", expressions=[ordered.this, fraction]))
-        changed = True
-    for call_node in list(tree.find_all(exp.Anonymous)):
-        name = str(call_node.name).lower()
-        if name in _UNSUPPORTED_AGGREGATES:
-            raise QueryError(
-                f"{name}() is not supported by arroyo-lite (DuckDB has no weighted percentile)",
-                hint="use percentile_cont(p) WITHIN GROUP (ORDER BY x) without weights",
-            )
-        renamed = AGGREGATE_NAMES.get(name)
-        if renamed is None:
-            continue
-        call_node.replace(exp.Anonymous(this=renamed, expressions=list(call_node.expressions)))
-        changed = True
-    return changed
 
 
 def to_duckdb(sql: str) -> str:
@@ -162,7 +104,7 @@ def _translate(sql: str) -> str:
     except sqlglot.errors.SqlglotError:
         return sql
     carried = _carry_timestamps(tree)
-    renamed = _rename_aggregates(tree)
+    renamed = translate_functions(tree)
     arroyo = any(_arroyo_name(node) for node in tree.find_all(exp.Anonymous))
     # Arroyo's docs name the window column `window`, a reserved word in DuckDB: generating
     # the DuckDB text quotes it.
