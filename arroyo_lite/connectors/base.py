@@ -257,7 +257,17 @@ class Connector(ABC):
         """Whether source ``config``'s operator emits *changes* (change batches with a
         ``_retract`` column, :mod:`arroyo_lite.query.changelog`'s convention) rather than new
         rows: its table is then an updating table, holding its current rows, and queries
-        over it are updating queries. ``False`` by default."""
+        over it are updating queries (:mod:`arroyo_lite.runtime.updating`). By default, a
+        ``format = 'debezium_json'`` source is (:attr:`TableConfig.updating`); a connector
+        whose operator makes changes of its own says so too (``polling_http``'s
+        ``emit_behavior = 'snapshot'``)."""
+        return config.updating
+
+    def restores_rows(self, config: TableConfig) -> bool:
+        """Whether the operator of updating source ``config`` restores its table's current
+        rows itself, from its durable state (re-emitting them when it starts), so that
+        ``--state-dir`` saves only that state; otherwise the table's current rows are saved
+        and restored for it. ``False`` by default."""
         return False
 
     def metadata_fields(self) -> Mapping[str, str]:

@@ -22,14 +22,13 @@ such as a ``debezium_json`` source, reads).
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Sequence
 
 import duckdb
 import pyarrow as pa
 
-from arroyo_lite.config import CHANGELOG_KEY, RETRACT_COLUMN, TIMESTAMP_COLUMN, changelog_key
-from arroyo_lite.formats.pandas_free import empty_table
+from arroyo_lite.config import CHANGELOG_KEY, RETRACT_COLUMN, changelog_key
+from arroyo_lite.runtime.updating import net
 
 __all__ = [
     "KEY_METADATA",
@@ -120,48 +119,6 @@ def with_key(data: pa.Table, key: Sequence[str]) -> pa.Table:
     """``data`` (a change batch) labelled with the columns that identify its rows."""
     metadata = {**(data.schema.metadata or {}), CHANGELOG_KEY: json.dumps(list(key)).encode()}
     return data.replace_schema_metadata(metadata)
-
-
-def net_schema(schema: pa.Schema) -> pa.Schema:
-    """The schema of what a changelog of ``schema`` leaves (without the flag)."""
-    index = schema.get_field_index(RETRACT_COLUMN)
-    return schema if index < 0 else schema.remove(index)
-
-
-_NET_DB = threading.local()
-
-
-def net(data: pa.Table) -> pa.Table:
-    """The rows the changelog ``data`` leaves: each added row, less one equal row for each
-    retraction (compared on every column but ``_timestamp``; a row left keeps the latest
-    ``_timestamp`` of its additions). Multiset semantics, in DuckDB (a private connection
-    per thread), no Python per row. ``data`` without the flag is returned as it is."""
-    if RETRACT_COLUMN not in data.column_names:
-        return data
-    schema = net_schema(data.schema)
-    if data.num_rows == 0:
-        return empty_table(schema)
-    values = ", ".join(f'"{_quote(n)}"' for n in schema.names if n != TIMESTAMP_COLUMN)
-    flag = f'"{RETRACT_COLUMN}"'
-    weight = f"sum(CASE WHEN {flag} THEN -1 ELSE 1 END) OVER (PARTITION BY {values})"
-    order = f'"{TIMESTAMP_COLUMN}" DESC' if TIMESTAMP_COLUMN in schema.names else "1"
-    rank = f"row_number() OVER (PARTITION BY {values} ORDER BY {order})"
-    columns = ", ".join(f'"{_quote(n)}"' for n in schema.names)
-    sql = (
-        f"SELECT {columns} FROM (SELECT *, {rank} AS __n FROM ("
-        f"SELECT *, {weight} AS __w FROM __changes) WHERE NOT {flag}) WHERE __n <= __w"
-    )
-    con: duckdb.DuckDBPyConnection | None = getattr(_NET_DB, "con", None)
-    if con is None:
-        con = _NET_DB.con = duckdb.connect(":memory:")
-        con.execute("SET python_enable_replacements = false")
-    con.register("__changes", data)
-    try:
-        left = con.sql(sql).to_arrow_table()
-    finally:
-        con.unregister("__changes")
-    out: pa.Table = left.cast(schema)
-    return out
 
 
 def _quote(name: str) -> str:

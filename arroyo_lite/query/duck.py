@@ -21,8 +21,9 @@ import pyarrow as pa
 
 from arroyo_lite.errors import QueryError, SourcePosition
 from arroyo_lite.formats import cbor
-from arroyo_lite.query.changelog import is_changelog, net, net_schema
+from arroyo_lite.query.changelog import is_changelog
 from arroyo_lite.runtime.store import TableSnapshot
+from arroyo_lite.runtime.updating import net, net_schema
 from arroyo_lite.sql.aggregates import in_arrival_order
 from arroyo_lite.sql.aggregates import install as install_functions
 

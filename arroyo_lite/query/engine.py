@@ -31,7 +31,6 @@ import pyarrow as pa
 from arroyo_lite.config import TableKind
 from arroyo_lite.errors import QueryError, SourcePosition
 from arroyo_lite.formats.pandas_free import empty_table
-from arroyo_lite.query.changelog import is_changelog
 from arroyo_lite.query.continuous import ContinuousQuery, plan_for
 from arroyo_lite.query.duck import (
     LiveRef,
@@ -219,13 +218,13 @@ class Engine:
                 if self.store.kind(n) is TableKind.MEMORY and n.lower() not in self.fed_memory
             )
             sources = sources_of(shape, memory)
-            # A query over an updating table is updating (as in Arroyo): re-evaluated on each
-            # change, and it yields the changes of its result (the only way a reader can
-            # learn of a deleted row). Per-group state takes only append-only input.
+            # A query over an updating table (a debezium_json source, a snapshot poll: the
+            # store holds their current rows, runtime/updating.py) is updating, as in Arroyo:
+            # re-evaluated on each change, and it yields the changes of its result (the only
+            # way a reader can learn of a deleted row). Per-group state takes only
+            # append-only input.
             updating = any(self.store.is_updating(n) for n in names if n.lower() in sources)
-            # Tables that store changes (a debezium_json source): read as the rows they leave.
-            changes = frozenset(n.lower() for n in names if is_changelog(self.store.schema(n)))
-            kind = QueryKind.UPDATING if updating else classify(shape, sources, changes)
+            kind = QueryKind.UPDATING if updating else classify(shape, sources)
             changelog = changelog or updating
             plan = plan_for(
                 kind,
@@ -233,7 +232,7 @@ class Engine:
                 shape,
                 self.watermarks,
                 self.idle_micros,
-                sql=None if updating or changes & sources else duck,
+                sql=None if updating else duck,
                 schemas={s: self.store.schema(s) for s in sources if self.store.has(s)},
                 changelog=changelog,
             )

@@ -42,6 +42,7 @@ import asyncio
 import base64
 import concurrent.futures
 import contextlib
+import enum
 import fcntl
 import json
 import logging
@@ -327,6 +328,18 @@ class StateDir:
         return max(numbers, default=0) + 1
 
 
+class Saved(enum.Enum):
+    """What is saved of a table besides its source state."""
+
+    #: Its rows, appended as they arrive (an append-only table).
+    ROWS = "rows"
+    #: Its current rows, saved whole when they changed (an updating table: its content is
+    #: replaced by each change, :mod:`arroyo_lite.runtime.updating`).
+    CURRENT = "current"
+    #: Nothing (an updating source whose state holds its current rows).
+    STATE_ONLY = "state"
+
+
 @dataclass
 class _Tracked:
     name: str
@@ -337,8 +350,13 @@ class _Tracked:
     saved_state: dict[str, bytes] | None = None
     #: Rows in the table's segments (since its last rewrite).
     saved_rows: int = 0
-    #: Whether the table's rows are saved (``False``: only the source state).
-    rows: bool = True
+    saved: Saved = Saved.ROWS
+    #: The first row (global index) of the content saved (:attr:`Saved.CURRENT`).
+    first_row: int = 0
+
+    @property
+    def rows(self) -> bool:
+        return self.saved is not Saved.STATE_ONLY
 
 
 @dataclass
@@ -352,7 +370,7 @@ class _Work:
     table: _Tracked
     rows: Rows
     state: dict[str, bytes] | None
-    undo: tuple[int, dict[str, bytes] | None, int]
+    undo: tuple[int, dict[str, bytes] | None, int, int]
     rewrite: bool = False
 
 
@@ -389,15 +407,16 @@ class Persister:
         state: MutableMapping[str, bytes],
         high_water: int,
         *,
-        rows: bool = True,
+        saved: Saved = Saved.ROWS,
     ) -> None:
         """Start saving ``name``'s rows from global row index ``high_water`` on, and its
-        source state ``state`` (the live mapping the operator mutates). ``rows=False``: save
-        only the state (an updating source whose state holds its current rows)."""
-        saved = dict(state)
+        source state ``state`` (the live mapping the operator mutates); ``saved`` says which
+        rows (:class:`Saved`)."""
+        snap = self.store.snapshot([name]).get(name.lower())
         self._tracked[name.lower()] = _Tracked(
-            name, schema, state, high_water, saved_state=saved, saved_rows=high_water, rows=rows
-        )
+            name, schema, state, high_water, saved_state=dict(state), saved_rows=high_water,
+            saved=saved, first_row=snap.first_row if snap is not None else 0,
+        )  # fmt: skip
 
     async def forget(self, name: str) -> None:
         """Stop saving ``name`` and delete what was saved of it (on the loop; the file work
@@ -436,7 +455,7 @@ class Persister:
                 snap = snaps.get(t.name.lower())
                 if snap is None:
                     continue
-                undo = (t.high_water, t.saved_state, t.saved_rows)
+                undo = (t.high_water, t.saved_state, t.saved_rows, t.first_row)
                 # One batch per source batch: a restored table keeps the same boundaries.
                 rows = (snap.source_batches(t.high_water) or None) if t.rows else None
                 t.high_water = snap.end_row
@@ -446,9 +465,12 @@ class Persister:
                     t.saved_state = state
                 if rows is not None:
                     t.saved_rows += sum(batch.num_rows for batch in rows)
-                if t.rows and t.saved_rows > 2 * snap.num_rows + self.rewrite_slack:
-                    # Retention dropped most saved rows: replace the segments by the rows
-                    # kept (zero-copy here; written on the worker thread).
+                replaced = t.saved is Saved.CURRENT and snap.first_row != t.first_row
+                t.first_row = snap.first_row
+                if replaced or (t.rows and t.saved_rows > 2 * snap.num_rows + self.rewrite_slack):
+                    # Retention dropped most saved rows, or an updating table's content was
+                    # replaced: replace the segments by the rows kept (zero-copy here;
+                    # written on the worker thread).
                     t.saved_state = state
                     t.saved_rows = snap.num_rows
                     kept = snap.source_batches(snap.first_row)
@@ -463,9 +485,12 @@ class Persister:
                 # Nothing is lost: the rows stay in the store, and restoring the marks makes
                 # the next flush write them again (to a fresh segment).
                 for item, _ in failed:
-                    item.table.high_water, item.table.saved_state, item.table.saved_rows = (
-                        item.undo
-                    )
+                    (
+                        item.table.high_water,
+                        item.table.saved_state,
+                        item.table.saved_rows,
+                        item.table.first_row,
+                    ) = item.undo
                 item, error = failed[0]
                 raise StateError(
                     f"cannot save rows of table '{item.table.name}' to {self.state_dir.path}: "

@@ -18,8 +18,9 @@ short lock; it never copies rows. Three things happen elsewhere:
   and by snapshots (at most every 100 ms per table): an ordered expired prefix is sliced off.
 * **Updating tables** (``create(..., updating=True)``): the source appends change batches
   (the table's columns plus ``_retract``, :mod:`arroyo_lite.runtime.updating`) and the table
-  holds the rows they leave: each change batch replaces the table's content (its rows get
-  new global indexes, as :meth:`Store.replace` does), so snapshots show the current rows.
+  holds the rows they leave: a change batch that retracts replaces the table's content (its
+  rows get new global indexes, as :meth:`Store.replace` does), one that only adds is appended,
+  so snapshots show the current rows.
 * **Snapshots**: :meth:`Store.snapshot` copies the batch lists of the tables asked for under
   one lock, so a query sees one consistent moment across all of them.
 
@@ -350,10 +351,14 @@ class Store:
             if table.updating:
                 current = pa.Table.from_batches(table.batches, schema=table.schema)
         if table.updating:
-            # One writer per table (its source): the new content is computed outside the
-            # lock, so queries are not held up by it.
-            self.replace(name, apply_changes(current, _conform_changes(batch, table.schema, name)))
-            return
+            changes = _conform_changes(batch, table.schema, name)
+            if not _retracts(changes):  # only additions: appended as rows, no copy
+                batch = changes.drop_columns([RETRACT_COLUMN])
+            else:
+                # One writer per table (its source): the new content is computed outside the
+                # lock, so queries are not held up by it.
+                self.replace(name, apply_changes(current, changes))
+                return
         with self._cond:
             if not batch.schema.equals(table.schema, check_metadata=True):
                 batch = _conform(batch, table.schema, name)
@@ -521,6 +526,13 @@ def _conform_changes(batch: pa.RecordBatch, schema: pa.Schema, name: str) -> pa.
     rows = batch.drop_columns([RETRACT_COLUMN])
     _conform(rows, schema, name)
     return batch
+
+
+def _retracts(changes: pa.RecordBatch) -> bool:
+    """Whether a change batch retracts any row (a null flag adds)."""
+    import pyarrow.compute as pc
+
+    return bool(pc.any(changes.column(RETRACT_COLUMN)).as_py())
 
 
 def _tier(rows: int, fanin: int) -> int:

@@ -24,9 +24,10 @@ from arroyo_lite.config import TableConfig, TableKind
 from arroyo_lite.connectors.base import SinkOperator, SourceContext
 from arroyo_lite.errors import ArroyoLiteError, SourceError
 from arroyo_lite.runtime.loop import Runtime
-from arroyo_lite.runtime.persist import Persister, StateDir
+from arroyo_lite.runtime.persist import Persister, Saved, StateDir
 from arroyo_lite.runtime.sinks import SinkInput
 from arroyo_lite.runtime.store import Store
+from arroyo_lite.runtime.updating import additions, table_schema
 
 if TYPE_CHECKING:
     from arroyo_lite.runtime.workers import WorkerPool
@@ -70,17 +71,26 @@ class Tables:
         from arroyo_lite.connectors.registry import get_connector
 
         name = config.name
-        schema = config.output_schema()
         connector = get_connector(config.connector or "")
         context = SourceContext(clock=self.clock, env=self.env)
         updating = connector.updating(config)
+        # An updating table holds the rows its source's changes leave: the change batches'
+        # columns without ``_retract`` (a debezium_json decoder's batches carry it).
+        schema = table_schema(config.output_schema(), updating=updating)
         self.store.create(
             name, schema, kind=TableKind.SOURCE, retention=config.retention, updating=updating
         )
         secrets = connector.secrets(config, self.env)
+        # What --state-dir saves of the table: its rows (append-only), its current rows (an
+        # updating table), or nothing (an updating source restoring its rows itself).
+        saved = (
+            Saved.ROWS if not updating
+            else Saved.STATE_ONLY if connector.restores_rows(config)
+            else Saved.CURRENT
+        )  # fmt: skip
         try:
             if self.state is not None:
-                self._restore(name, schema, context, rows=not updating)
+                self._restore(name, schema, context, saved=saved)
             operator = connector.make_operator(config, context)
             if self.workers is not None and self.workers.hosts(config):
                 # Built here too, so that a table its connector refuses fails at CREATE TABLE
@@ -97,9 +107,7 @@ class Tables:
             ) from None
         if self.persister is not None:
             end_row = self.store.snapshot([name])[name.lower()].end_row
-            # An updating source keeps its current rows in its own state (it needs them to
-            # retract them), so only that state is saved, not the table's changing content.
-            self.persister.track(name, schema, context.state, end_row, rows=not updating)
+            self.persister.track(name, schema, context.state, end_row, saved=saved)
         emit = functools.partial(self.store.append, name)
         self.runtime.start_source(operator, emit, secrets=secrets)
 
@@ -127,16 +135,20 @@ class Tables:
         return self.runtime.start_sink(sink, secrets=connector.secrets(sink.config, self.env))
 
     def _restore(
-        self, name: str, schema: pa.Schema, context: SourceContext, *, rows: bool = True
+        self, name: str, schema: pa.Schema, context: SourceContext, *, saved: Saved
     ) -> None:
         """Reload saved rows (retention applies) and source state; compact the segments.
 
-        ``rows=False`` (an updating table, whose source restores its rows from its state):
-        rows saved under the name (by an earlier, append-only definition) are dropped."""
+        ``Saved.CURRENT``: the saved rows are an updating table's current rows, restored as
+        changes that add them. ``Saved.STATE_ONLY`` (an updating source that restores its
+        rows from its state): rows saved under the name (by an earlier, append-only
+        definition) are dropped."""
         assert self.state is not None
         batches, state = self.state.load_table(name, schema)
-        if not rows:
+        if saved is Saved.STATE_ONLY:
             batches = []
+        elif saved is Saved.CURRENT:
+            batches = [additions(batch) for batch in batches]
         if batches or state or self.state.damaged(name):  # (a rewrite sets damage aside)
             self.store.append_many(name, batches)
             snap = self.store.snapshot([name])[name.lower()]

@@ -45,8 +45,8 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from arroyo_lite.config import RETRACT_COLUMN, TIMESTAMP_COLUMN, TableConfig
-from arroyo_lite.errors import QueryError, SourcePosition, SqlError, did_you_mean
+from arroyo_lite.config import RETRACT_COLUMN, TIMESTAMP_COLUMN, TableConfig, TableKind
+from arroyo_lite.errors import ArroyoLiteError, QueryError, SourcePosition, SqlError, did_you_mean
 from arroyo_lite.sql.columns import node_position
 from arroyo_lite.sql.event_time import carry_event_time
 from arroyo_lite.sql.join_rules import (
@@ -204,8 +204,21 @@ def _connection() -> duckdb.DuckDBPyConnection:
     con.execute("SET enable_progress_bar = false")
     cbor.register(con)  # the functions arroyo-lite adds, as on the engine's connections
     install_functions(con)
-    install_functions(con)
     return con
+
+
+def _updating(table: TableConfig) -> bool:
+    """Whether ``table`` is an updating table: its connector's word (a ``debezium_json``
+    source, a ``polling_http`` snapshot: :meth:`~arroyo_lite.connectors.base.Connector.
+    updating`), so that queries over either are checked alike."""
+    if table.kind is not TableKind.SOURCE:
+        return False
+    from arroyo_lite.connectors.registry import get_connector
+
+    try:
+        return get_connector(table.connector or "").updating(table)
+    except ArroyoLiteError:  # an unknown connector is reported on its own
+        return table.updating
 
 
 def _bind_all(
@@ -231,7 +244,7 @@ def _bind_all(
             con.register(name, empty_table(schema))
     known: dict[str, list[str]] = {n.lower(): _columns_seen(t) for n, t in tables.items()}
     windowed: set[str] = set()
-    updating = {n.lower() for n, t in tables.items() if t.updating}
+    updating = {n.lower() for n, t in tables.items() if _updating(t)}
     skipped = {s.lower() for s in skip}
     for item in queries:
         if _reads(item.tree) & skipped or (item.view and item.view.lower() in known):

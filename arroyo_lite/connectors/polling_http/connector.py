@@ -364,7 +364,12 @@ class PollingHttpConnector(Connector):
         return check_headers(text, option, options, check_value=_template_problem)
 
     def updating(self, config: TableConfig) -> bool:
-        """``emit_behavior = 'snapshot'`` tables are updating tables (:mod:`.snapshot`)."""
+        """``emit_behavior = 'snapshot'`` tables are updating tables (:mod:`.snapshot`), as
+        ``debezium_json`` ones are."""
+        return self.restores_rows(config) or super().updating(config)
+
+    def restores_rows(self, config: TableConfig) -> bool:
+        """A ``snapshot`` source's state holds its current rows, re-emitted on start."""
         options = config.connector_options
         return getattr(options, "emit_behavior", None) == "snapshot"
 
