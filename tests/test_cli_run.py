@@ -223,6 +223,7 @@ async def test_status_table_is_queryable_from_a_file(server, tmp_path):
         str(path),
         "--format",
         "jsonl",
+        "--no-changes",
         until=lambda out: '"failing":true' in out and '"failing":false' in out,
         DEMO_TOKEN=SECRET,
     )

@@ -32,7 +32,7 @@ def run_sql(
     env: dict[str, str] | None = None,
     banner: str | None = None,
     live: bool = False,
-    changes: bool = False,
+    changes: bool | None = None,
     workers: int = 1,
 ) -> int:
     """Execute ``sql`` in a new session and print its SELECTs live; return the exit code.
@@ -40,7 +40,10 @@ def run_sql(
     ``workers`` >= 2 runs the sources that can run elsewhere in that many worker processes
     (:mod:`arroyo_lite.runtime.workers`). ``live``: the live view (tables redrawn in place),
     when stdout is a terminal and no ``--format`` was given (see :func:`live_view_wanted`).
-    Bad SQL prints gcc-style errors (``file:line:col: error: ...``) on stderr and returns 1.
+    ``changes``: an updating query prints its changes rather than its whole results; by
+    default it does in the log (a pipe, or ``--format``), as Arroyo's stdout and preview sinks
+    write an updating query's changes, while the live view shows its current result. Bad SQL
+    prints gcc-style errors (``file:line:col: error: ...``) on stderr and returns 1.
     """
     # Imported here, not at the top: `run --help` (and `demo`, `repl`, which share this
     # module's options) must not pay for rich, the runtime and the renderer.
@@ -96,7 +99,7 @@ def run_sql(
                 progress=show_progress and not (live and queries),
                 source=sql,
                 live=live,
-                changes=changes,
+                changes=(not live) if changes is None else changes,
             )
     except (KeyboardInterrupt, StopRequested):
         return 0
@@ -177,10 +180,11 @@ def progress_option(text: str) -> Callable[[F], F]:
     "[default: when stderr is a terminal]."
 )
 @click.option(
-    "--changes",
-    is_flag=True,
-    help="Print an updating query's changes (a first column _op: + added, - retracted) "
-    "instead of its whole result.",
+    "--changes/--no-changes",
+    default=None,
+    help="Print an updating query's changes (a first column _op: + added, - retracted), "
+    "as Arroyo's stdout sink does, or (--no-changes) its whole result when it changes "
+    "[default: changes on a pipe or with --format; the live view shows the current result].",
 )
 @workers_option
 def run(
@@ -189,14 +193,15 @@ def run(
     fmt: OutputFormat | None,
     state_dir: Path | None,
     progress: bool | None,
-    changes: bool,
+    changes: bool | None,
     workers: int,
 ) -> None:
     """Run FILE.sql: create its tables, start polling, and print each SELECT's rows live.
 
     Plain SELECTs (a filter or projection of one source table) print each new row once;
-    the others (aggregates, DISTINCT, LIMIT, joins of two source tables, ...) re-print their
-    whole result when it changes (at most once a second). On a terminal without --format,
+    the others (aggregates, DISTINCT, LIMIT, joins of two source tables, ...) print their
+    changes as they happen (--no-changes: their whole result when it changes, at most once a
+    second). On a terminal without --format,
     each query is instead a table redrawn in place (the latest rows with a running count,
     or the current result), above the sources' status line. With several SELECTs, table output
     labels each block and jsonl/csv add a `_query` field (1 = first SELECT). Failing sources
