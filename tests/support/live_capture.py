@@ -6,7 +6,10 @@ README shows (``demo --for 5`` in a 100x40 terminal); tests use the same functio
 from __future__ import annotations
 
 import re
+import signal
 import sys
+import time
+from collections.abc import Callable
 
 import pexpect
 
@@ -17,8 +20,19 @@ _REDRAW = re.compile(r"(?:\r?\x1b\[2K(?:\x1b\[1A\x1b\[2K)+)")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
-def run_in_pty(args: list[str], *, rows: int = 40, cols: int = 100, timeout: float = 60) -> str:
-    """Run ``arroyo-lite ARGS`` in a ``rows`` x ``cols`` pty until it exits; its raw output."""
+def run_in_pty(
+    args: list[str],
+    *,
+    rows: int = 40,
+    cols: int = 100,
+    timeout: float = 60,
+    until: Callable[[str], bool] | None = None,
+) -> str:
+    """Run ``arroyo-lite ARGS`` in a ``rows`` x ``cols`` pty until it exits; its raw output.
+
+    With ``until``, the command is stopped (SIGTERM, a clean stop) as soon as its output so
+    far satisfies it, so a test does not depend on ``--for N`` being long enough on a busy
+    machine; it fails if that takes longer than ``timeout``."""
     child = pexpect.spawn(
         CLI[0],
         CLI[1:] + args,
@@ -27,9 +41,25 @@ def run_in_pty(args: list[str], *, rows: int = 40, cols: int = 100, timeout: flo
         timeout=timeout,
         dimensions=(rows, cols),
     )
+    raw = ""
+    if until is not None:
+        deadline = time.monotonic() + timeout
+        while not until(raw):
+            if time.monotonic() > deadline:
+                child.terminate(force=True)
+                raise AssertionError(
+                    f"arroyo-lite {args}: not there in {timeout}s: {raw[-2000:]!r}"
+                )
+            try:
+                raw += child.read_nonblocking(65536, timeout=0.5)
+            except pexpect.TIMEOUT:
+                continue
+            except pexpect.EOF:
+                break
+        child.kill(signal.SIGTERM)
     child.expect(pexpect.EOF)
     child.close()
-    return str(child.before)
+    return raw + str(child.before)
 
 
 def redraws(raw: str) -> int:
