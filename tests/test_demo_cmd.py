@@ -51,7 +51,7 @@ async def test_demo_table_output_and_a_taken_port():
             "--port",
             str(taken),
             "--no-progress",
-            until=lambda out: "ACME" in out and "[2] SELECT id, headline" in out,
+            until=lambda out: "avg_price" in out and "[2] SELECT id, headline" in out,
         )
     assert done.code == 0, done.stderr
     assert f"port {taken} is taken" in done.stderr
