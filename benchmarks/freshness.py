@@ -192,9 +192,9 @@ def instrument(session: Session, trace: Trace, main: int) -> None:
             trace.pinned = time.time_ns()
         return out
 
-    def timed_compact(name: str | None = None) -> int:
+    def timed_compact(name: str | None = None, *, due_only: bool = False) -> int:
         start = time.time_ns()
-        merges = compact(name)
+        merges = compact(name, due_only=due_only)
         if merges:
             trace.compactions.append((start, time.time_ns(), merges))
         return merges
