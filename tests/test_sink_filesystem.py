@@ -320,3 +320,19 @@ def test_readme_sink_examples_validate() -> None:
     for block in (webhook, filesystem):
         program = compile_sql(prices + block.split("```")[0], env={"HOOK_TOKEN": "t"})
         assert [t.kind for t in program.tables] == [TableKind.SOURCE, TableKind.SINK]
+
+
+def test_a_first_run_with_a_new_state_dir_skips_nothing_an_earlier_run_wrote(
+    tmp_path: Path,
+) -> None:
+    # A run without --state-dir records in the directory's manifest how many rows it took;
+    # a later run with a new (empty) state directory replays nothing, so it must not skip
+    # that many of its own rows.
+    out = tmp_path / "out"
+    sql = pipeline(out, 50)
+    for state in (None, tmp_path / "state"):
+        with Session(state_dir=state) as session:
+            session.execute(sql)
+            wait_for(lambda: session.status()[0].state is SourceState.FINISHED, within=60)
+            wait_for(lambda: sink(session).rows >= 50, within=60)
+    assert counters(out) == sorted([*range(50), *range(50)])  # both runs' rows, once each

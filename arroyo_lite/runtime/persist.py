@@ -160,10 +160,14 @@ class StateDir:
     def __init__(self, path: str | os.PathLike[str], *, lock: bool = True) -> None:
         self.path = Path(path)
         self._lock_fd: int | None = None
+        #: Whether an earlier run saved tables here (read before this run writes any): only
+        #: then do restored tables replay rows into the sinks' queries.
+        self.restores_tables = False
         #: Segments found damaged by :meth:`load_table`, per table: kept by the rewrite.
         self._damaged: dict[str, set[Path]] = {}
         try:
             (self.path / "tables").mkdir(parents=True, exist_ok=True)
+            self.restores_tables = any((self.path / "tables").iterdir())
             probe = self.path / f".write-test-{os.getpid()}"
             probe.write_bytes(b"")
             probe.unlink()

@@ -117,7 +117,9 @@ class Tables:
         from arroyo_lite.connectors.registry import get_connector
 
         connector = get_connector(config.connector or "")
-        replays = self.state is not None  # restored tables replay into the sink's query
+        # Restored tables replay into the sink's query; a new state directory restores none,
+        # so a sink must not skip what an earlier run without it wrote.
+        replays = self.state is not None and self.state.restores_tables
         context = SourceContext(clock=self.clock, env=self.env, replays_inputs=replays)
         try:
             return connector.make_sink(config, context)
