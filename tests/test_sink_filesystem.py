@@ -28,6 +28,7 @@ from arroyo_lite.connectors.filesystem import wal
 from arroyo_lite.connectors.filesystem.operator import MANIFEST, FilesystemSink
 from arroyo_lite.errors import SqlError
 from arroyo_lite.sql import compile_sql
+from tests.support.crash import session_process
 from tests.support.threaded_server import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -140,22 +141,8 @@ def test_a_restart_after_kill_9_neither_loses_nor_duplicates_rows(tmp_path: Path
     # (A rate that leaves rows to come when the second file appears, even on a busy machine
     # where the sink takes in a backlog at once.)
     sql = pipeline(out, 6000, ", rollover_seconds = '1'", rate=600)
-    script = textwrap.dedent(
-        f"""
-        import time
-        from arroyo_lite import Session
-        s = Session(state_dir={str(state)!r}, flush_interval=0.05)
-        s.execute({sql!r})
-        print("started", flush=True)
-        while True:
-            time.sleep(1)
-        """
-    )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env=env)
+    proc = session_process(state, sql)
     try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == b"started"
         wait_for(lambda: len(finished_files(out)) >= 2, within=60)
     finally:
         proc.send_signal(signal.SIGKILL)  # no clean shutdown: a crash

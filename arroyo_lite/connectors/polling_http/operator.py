@@ -376,43 +376,7 @@ class PollingHttpOperator(SourceOperator):
             if responses[0].status == 304:
                 self._not_modified()
             else:
-                # 'snapshot': the pages' rows are one snapshot, compared once all are in.
-                pages_rows: list[pa.RecordBatch] | None = [] if self._snapshot is not None else None
-                complete = True
-                out = _PollOutput()
-                # 'changed' over several pages compares the whole poll with the last one
-                # emitted (all its pages or none), never one page with the page before it.
-                whole = self._tracker is not None and len(responses) > 1
-                unchanged = False
-                if whole and not self._compare_rows:
-                    digest = poll_digest([r.body for r in responses])
-                    unchanged = self._tracker is not None and self._tracker.is_unchanged(digest)
-                for page, response in enumerate([] if unchanged else responses, start=1):
-                    info = PageInfo(response, poll, page) if self._has_metadata else None
-                    decoded = None
-                    if early is not None and early.started >= page:
-                        try:
-                            decoded = await early.result(page - 1)
-                        except FatalSourceError as e:
-                            raise self._masked(e) from e
-                    complete &= await self._take(
-                        response, out, info, pages_rows, decoded, compare_page=not whole
-                    )
-                if whole and self._compare_rows:
-                    digest = body_digest(b"".join(out.digests))
-                    unchanged = self._tracker is not None and self._tracker.is_unchanged(digest)
-                if unchanged:
-                    self.status.unchanged_polls += 1
-                    if not self._compare_rows:  # the pages were not taken: count them here
-                        self.status.bytes += sum(len(r.body) for r in responses)
-                        self.status.last_status_code = responses[-1].status
-                        self.status.consecutive_failures = 0
-                else:
-                    self.status.rows += out.commit(emit, self.context.state)
-                    if whole and self._tracker is not None:
-                        self._tracker.remember(digest)
-                if pages_rows is not None:
-                    await self._take_snapshot(pages_rows, emit, complete=complete)
+                await self._take_poll(responses, poll, early, emit)
             if validators is not None:
                 validators.remember(responses[0])
             self.status.extra["pages"] = report.pages
@@ -428,6 +392,57 @@ class PollingHttpOperator(SourceOperator):
             last = responses[-1] if responses[-1].status != 304 else None
             self._memory.succeeded(values, last)
         return None
+
+    async def _take_poll(
+        self, responses: list[HttpResponse], poll: int, early: EarlyDecodes | None, emit: Emit
+    ) -> None:
+        """Decode the pages of one successful poll and emit their rows as one batch (or, for
+        ``snapshot``, the changes they make to the last snapshot).
+
+        ``changed`` over several pages compares the whole poll with the last one emitted
+        (all its pages or none), never one page with the page before it: by the bodies
+        before decoding, or (``changed.compare = 'rows'``) by the decoded rows after."""
+        tracker = self._tracker if len(responses) > 1 else None
+        digest = None
+        if tracker is not None and not self._compare_rows:
+            digest = poll_digest([r.body for r in responses])
+            if tracker.is_unchanged(digest):
+                for response in responses:
+                    self._received(response)
+                self.status.unchanged_polls += 1
+                return
+        # 'snapshot': the pages' rows are one snapshot, compared once all are in.
+        pages_rows: list[pa.RecordBatch] | None = [] if self._snapshot is not None else None
+        complete = True
+        out = _PollOutput()
+        for page, response in enumerate(responses, start=1):
+            info = PageInfo(response, poll, page) if self._has_metadata else None
+            decoded = None
+            if early is not None and early.started >= page:
+                try:
+                    decoded = await early.result(page - 1)
+                except FatalSourceError as e:
+                    raise self._masked(e) from e
+            complete &= await self._take(
+                response, out, info, pages_rows, decoded, compare_page=tracker is None
+            )
+        if tracker is not None and self._compare_rows:
+            digest = body_digest(b"".join(out.digests))
+            if tracker.is_unchanged(digest):
+                self.status.unchanged_polls += 1
+                return
+        self.status.rows += out.commit(emit, self.context.state)
+        if tracker is not None and digest is not None:
+            tracker.remember(digest)
+        if pages_rows is not None:
+            await self._take_snapshot(pages_rows, emit, complete=complete)
+
+    def _received(self, response: HttpResponse) -> None:
+        """Count one page that arrived (its status, its bytes; the failure run ends)."""
+        status = self.status
+        status.last_status_code = response.status
+        status.bytes += len(response.body)
+        status.consecutive_failures = 0
 
     def _rate_limited(self, until_ns: int | None, why: str) -> None:
         """The rate gate started (``until_ns``) or ended (``None``) a wait for a budget."""
@@ -481,9 +496,7 @@ class PollingHttpOperator(SourceOperator):
         status = self.status
         received_at_ns = self.context.clock.time_ns()
         body = response.body
-        status.last_status_code = response.status
-        status.bytes += len(body)
-        status.consecutive_failures = 0
+        self._received(response)
         if early is not None:
             decoded, received_at_ns = early
             if len(body) > OFFLOAD_BYTES or self._hasher is not None:
