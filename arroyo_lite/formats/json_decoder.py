@@ -22,6 +22,7 @@ no row; one that selects a scalar is bad data.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, cast
 
 import orjson
@@ -89,6 +90,49 @@ class JsonDecoder(Decoder):
         if self.config.framing is not None:
             return self._decode_by_halves(body, received_at_ns)
         return self._decode_exactly(body, received_at_ns)
+
+    def decode_pages(
+        self, bodies: Sequence[bytes], received_at_ns: Sequence[int]
+    ) -> list[DecodeResult | FatalSourceError]:
+        """As :meth:`Decoder.decode_pages`; bodies that are each an array of records are read
+        by one native read (:meth:`FastJsonReader.read_arrays`), each body's rows finished
+        with its own arrival time. A body the joined read does not cover (a small one, one
+        with a null in a NOT NULL column, too many records) is decoded by itself, and when
+        the joined read fails every body is: the results are :meth:`decode`'s either way."""
+        if self.records is not None or self.config.framing is not None:
+            return super().decode_pages(bodies, received_at_ns)
+        joined = [i for i, body in enumerate(bodies) if len(body) >= SMALL_BODY]
+        try:
+            read = self.fast.read_arrays([bodies[i] for i in joined]) if len(joined) > 1 else None
+        except Exception:  # the contract: decode() below reports whatever went wrong
+            read = None
+        if read is None:
+            return super().decode_pages(bodies, received_at_ns)
+        batch, counts = read
+        parts: dict[int, pa.RecordBatch] = {}
+        offset = 0
+        for index, count in zip(joined, counts, strict=True):
+            parts[index] = batch.slice(offset, count)
+            offset += count
+        results: list[DecodeResult | FatalSourceError] = []
+        limit = self.config.max_records_per_body
+        for index, (body, at) in enumerate(zip(bodies, received_at_ns, strict=True)):
+            part = parts.get(index)
+            try:
+                if part is None or part.num_rows > limit or self._has_nulls(part):
+                    results.append(self.decode(body, at))
+                    continue
+                try:
+                    results.append(self.output.finish(part, at))
+                except FatalSourceError:
+                    raise
+                except Exception:
+                    results.append(self.decode(body, at))
+                    continue
+                self.fast_bodies += 1
+            except FatalSourceError as e:
+                results.append(e)
+        return results
 
     def _check_lines(self, body: bytes) -> None:
         """Refuse a newline-framed body with more non-blank lines than records allowed,

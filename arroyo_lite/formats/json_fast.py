@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -165,6 +165,57 @@ class FastJsonReader:
             return None
         return self._adapting(partial(self._read_records_with, body=body))
 
+    def read_arrays(self, bodies: Sequence[bytes]) -> tuple[pa.RecordBatch, list[int]] | None:
+        """The records of several bodies, each a top-level array of objects, read together
+        by one pyarrow read (on its threads: one read's set-up instead of one per body), and
+        how many rows each body gave; ``None`` to ask for one read per body.
+
+        The rows are exactly those :meth:`read` would give for each body, in order: each
+        body's array is cut into lines as :meth:`_read_cut` cuts it (the same proof: a cut
+        inside a string or a nested value leaves a line pyarrow rejects), the bodies' lines
+        are joined by newlines, and the rows are assigned to the bodies by counting each
+        body's cuts. Every accepted line holds at least one record and each body's part at
+        least one line per cut plus one, so a read giving exactly as many rows as the bodies
+        have parts (cuts plus one each) gives one row per part, in order: anything else
+        (two records on one line, which the exact path refuses) returns ``None``.
+        """
+        if not self.usable or self._json is not None:
+            return None
+        parts: list[Any] = []
+        counts: list[int] = []
+        separator: bytes | None = None
+        for body in bodies:
+            if not _valid_utf8(body):
+                return None
+            start = _LEADING_SPACE.match(body)
+            first = start.end() if start is not None else 0
+            end = len(body)
+            while end > first and body[end - 1] in _SPACE:
+                end -= 1
+            if body[first : first + 1] != b"[":
+                return None
+            cut = _cut_lines(body, first, end)
+            if cut is None or separator not in (None, cut[1]):
+                return None  # not an array of objects, or cut another way than the rest
+            lines, separator = cut
+            if not lines[first + 1 : end - 1].strip():
+                counts.append(0)  # [] gives no row
+                continue
+            counts.append(body.count(separator, first + 1, end - 1) + 1)
+            parts.append(memoryview(lines)[first + 1 : end - 1])
+        if not parts:
+            return None
+        joined = b"\n".join(parts)
+        batch = self._adapting(partial(self._read_lines, joined=joined))
+        if batch is None or batch.num_rows != sum(counts):
+            return None
+        return batch, counts
+
+    def _read_lines(self, plan: ReadPlan, joined: bytes) -> pa.RecordBatch:
+        """:meth:`read_arrays`' one read (the joined lines may hold a top-level ``null``)."""
+        table = _read_json(joined, plan.schema, BLOCK_SIZE)
+        return self._finish(plan, table, _no_json_columns, joined)
+
     def _read_records_with(self, plan: ReadPlan, body: bytes) -> pa.RecordBatch:
         """The records in ``body`` read with ``plan``: the searched span, in pieces on
         several threads (:mod:`~arroyo_lite.formats.json_pieces`), when the span is proven,
@@ -264,27 +315,15 @@ class FastJsonReader:
     ) -> pa.RecordBatch | None:
         """The array ``body[first:end]`` (``[`` to ``]``) cut into NDJSON, or ``None``.
 
-        Cut at each ``},{`` (or ``},`` + newline + ``{``, for one element per line, or
-        ``}, {``, as Python's ``json.dumps`` separates them) and read on several threads. A
+        Cut at each element separator (:func:`_cut_lines`) and read on several threads. A
         cut that falls inside a string or a nested value always leaves an unbalanced
         (invalid) line, because the line before it starts at a true element boundary; so if
         pyarrow accepts every line, every cut was a true boundary.
         """
-        if body[end - 1 : end] != b"]":
+        cut = _cut_lines(body, first, end)
+        if cut is None:
             return None
-        # Same-length replacements are the cheapest (one copy, memchr-driven search); only
-        # the bytes between the brackets are read.
-        if body.find(b"\n", first, end) >= 0:
-            lines = body.replace(b"},\n{", b"} \n{")
-        elif body.find(b"}, {", first, end) >= 0:
-            lines = body.replace(b"}, {", b"} \n{")
-        else:
-            lines = body.replace(b"},{", b"}\n{")
-        cut = lines.find(b"\n", first + 1, end - 1)
-        head = lines[first + 1 : cut if cut >= 0 else end - 1].strip()
-        if head and not head.endswith(b"}"):
-            return None
-        inner = memoryview(lines)[first + 1 : end - 1]  # zero-copy
+        inner = memoryview(cut[0])[first + 1 : end - 1]  # zero-copy
         try:
             table = _read_json(inner, plan.schema, BLOCK_SIZE)
         except pa.ArrowInvalid as e:
@@ -392,6 +431,29 @@ class FastJsonReader:
         if self._validate:
             batch.validate(full=True)  # raises ArrowInvalid: the caller takes the exact path
         return batch
+
+
+def _cut_lines(body: bytes, first: int, end: int) -> tuple[bytes, bytes] | None:
+    """``body`` with the array ``body[first:end]``'s element separators turned into newlines,
+    and the separator that was cut; ``None`` when the array does not end at ``end`` or its
+    first line does not end an object (not an array of objects).
+
+    Cut at each ``},{`` (or ``},`` + newline + ``{``, for one element per line, or ``}, {``,
+    as Python's ``json.dumps`` separates them): same-length replacements are the cheapest
+    (one copy, memchr-driven search); only the bytes between the brackets are searched."""
+    if body[end - 1 : end] != b"]":
+        return None
+    if body.find(b"\n", first, end) >= 0:
+        separator, lines = b"},\n{", body.replace(b"},\n{", b"} \n{")
+    elif body.find(b"}, {", first, end) >= 0:
+        separator, lines = b"}, {", body.replace(b"}, {", b"} \n{")
+    else:
+        separator, lines = b"},{", body.replace(b"},{", b"}\n{")
+    cut = lines.find(b"\n", first + 1, end - 1)
+    head = lines[first + 1 : cut if cut >= 0 else end - 1].strip()
+    if head and not head.endswith(b"}"):
+        return None
+    return lines, separator
 
 
 def _valid_utf8(data: bytes) -> bool:

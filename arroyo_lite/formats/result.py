@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import traceback
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -91,6 +92,22 @@ class Decoder(ABC):
             if self.config.bad_data is not BadData.DROP:
                 raise FatalSourceError(f"bad data: {detail}") from None
             return DecodeResult(None, 0, dropped=1, errors=(UNDECODABLE_SUMMARY, detail))
+
+    def decode_pages(
+        self, bodies: Sequence[bytes], received_at_ns: Sequence[int]
+    ) -> list[DecodeResult | FatalSourceError]:
+        """What :meth:`decode` gives for each body with its arrival time, in order, the
+        :class:`FatalSourceError` it raised in the place of a body that failed (the later
+        bodies are decoded all the same). A decoder may read several bodies at once when that
+        gives the same results (:class:`~.json_decoder.JsonDecoder` does: one read's set-up
+        for all the pages of a poll)."""
+        results: list[DecodeResult | FatalSourceError] = []
+        for body, at in zip(bodies, received_at_ns, strict=True):
+            try:
+                results.append(self.decode(body, at))
+            except FatalSourceError as e:
+                results.append(e)
+        return results
 
     @abstractmethod
     def decode_body(self, body: bytes, received_at_ns: int) -> DecodeResult:

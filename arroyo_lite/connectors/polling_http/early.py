@@ -3,11 +3,19 @@
 A paginated poll's rows reach the table together, once its last page is in (see
 :class:`~.operator._PollOutput`), so its first row waits for every page. Decoding each page
 only after the last one arrived puts the decodes after the fetches; :class:`EarlyDecodes`
-starts each page's decode on a worker thread as soon as the poll is known to have several
-pages (its second page arrived), so pyarrow's reader (which releases the GIL) works while
-the loop fetches the next page. Decodes run one at a time, in page order, as they would on
-the loop; their results are taken in order by the operator, which does the rest of a page's
-work (compare, metadata, dedup, status) exactly as before.
+starts decoding on a worker thread as soon as the poll is known to have several pages (its
+second page arrived), so pyarrow's reader (which releases the GIL) works while the loop
+fetches the next pages.
+
+Decodes run one at a time, in page order, as they would on the loop, but not one per page:
+each decode takes every page handed over since the previous one started, in one
+:meth:`~arroyo_lite.formats.result.Decoder.decode_pages` call (for JSON arrays, one native
+read of all of them: the read's set-up is paid once per group, not once per page). When
+decoding keeps up with the fetches a group is a page or two; when it falls behind, groups
+grow, and the pages still to decode when the last one arrives are read together on
+pyarrow's threads. Each page's result (or its decode's error) is taken in order by the
+operator, which does the rest of a page's work (compare, metadata, dedup, status) exactly
+as before.
 
 A one-page poll never uses it: its body is decoded as before (small bodies together with
 other tables' polls, :mod:`.coalesce`).
@@ -31,26 +39,53 @@ class EarlyDecodes:
     def __init__(self, decoder: Decoder, now_ns: Callable[[], int]) -> None:
         self._decoder = decoder
         self._now_ns = now_ns
-        self._tasks: list[asyncio.Task[tuple[DecodeResult, int]]] = []
+        #: One future per page handed over: its decode and arrival time, or its error.
+        self._tasks: list[asyncio.Future[tuple[DecodeResult, int]]] = []
+        #: Pages handed over and not decoding yet: (index, body, arrival time).
+        self._waiting: list[tuple[int, bytes, int]] = []
+        #: The task decoding groups of waiting pages until none is left.
+        self._worker: asyncio.Task[None] | None = None
 
     @property
     def started(self) -> int:
         return len(self._tasks)
 
     def catch_up(self, bodies: Sequence[bytes]) -> None:
-        """Start decoding every body of ``bodies`` (the poll's pages so far) not started yet."""
+        """Hand over every body of ``bodies`` (the poll's pages so far) not handed over yet;
+        they are decoded after the pages before them."""
+        loop = asyncio.get_running_loop()
         while len(self._tasks) < len(bodies):
-            body = bodies[len(self._tasks)]
-            after = self._tasks[-1] if self._tasks else None
-            self._tasks.append(asyncio.ensure_future(self._decode(body, self._now_ns(), after)))
+            index = len(self._tasks)
+            self._tasks.append(loop.create_future())
+            self._waiting.append((index, bodies[index], self._now_ns()))
+        if self._worker is None and self._waiting:
+            self._worker = loop.create_task(self._decode_waiting())
 
-    async def _decode(
-        self, body: bytes, received_at_ns: int, after: asyncio.Task[object] | None
-    ) -> tuple[DecodeResult, int]:
-        if after is not None:
-            await asyncio.wait([after])  # one at a time, in page order (whatever it gave)
-        result = await asyncio.to_thread(self._decoder.decode, body, received_at_ns)
-        return result, received_at_ns
+    async def _decode_waiting(self) -> None:
+        try:
+            while self._waiting:
+                group, self._waiting = self._waiting, []
+                try:
+                    results = await asyncio.to_thread(
+                        self._decoder.decode_pages,
+                        [body for _, body, _ in group],
+                        [at for _, _, at in group],
+                    )
+                except Exception as e:  # not a decode's error (decode_pages returns those)
+                    for index, _, _ in group:
+                        if not self._tasks[index].done():
+                            self._tasks[index].set_exception(e)
+                    continue
+                for (index, _, at), result in zip(group, results, strict=True):
+                    future = self._tasks[index]
+                    if future.done():
+                        continue  # abandoned
+                    if isinstance(result, BaseException):
+                        future.set_exception(result)
+                    else:
+                        future.set_result((result, at))
+        finally:
+            self._worker = None
 
     async def result(self, index: int) -> tuple[DecodeResult, int]:
         """Page ``index``'s decode and its arrival time; raises what its decode raised."""
@@ -59,6 +94,9 @@ class EarlyDecodes:
     def abandon(self) -> None:
         """The poll ended (failed, cancelled or done): cancel the decodes not finished, and
         take the errors of finished ones nobody asked for (no "never retrieved" warnings)."""
+        if self._worker is not None:
+            self._worker.cancel()
+        self._waiting = []
         for task in self._tasks:
             if not task.done():
                 task.cancel()
