@@ -98,8 +98,18 @@ def test_every_separator_style(separators: tuple[str, str]) -> None:
     assert_same([page(0, separators=separators), page(40, separators=separators)])
 
 
-def test_pages_cut_differently_are_each_decoded_alone() -> None:
-    bodies = [page(0), page(40, separators=(",", ":"))]
+def test_pages_spelled_differently_are_read_together() -> None:
+    pretty = json.dumps(json.loads(page(80)), indent=2).encode()
+    bodies = [page(0), page(40, separators=(",", ":")), b"\n " + pretty + b" \r\n"]
+    decoder = make_decoder(table(*COLUMNS))
+    assert isinstance(decoder, JsonDecoder)
+    read = decoder.fast.read_arrays(bodies)
+    assert read is not None and read[1] == [40, 40, 40]
+    assert_same(bodies)
+
+
+def test_very_uneven_pages_are_each_decoded_alone() -> None:
+    bodies = [page(0, 200), page(200, 10), page(210, 10)]
     decoder = make_decoder(table(*COLUMNS))
     assert isinstance(decoder, JsonDecoder)
     assert decoder.fast.read_arrays(bodies) is None
@@ -121,13 +131,15 @@ def test_a_bad_record_is_dropped_from_its_page_only() -> None:
 
 
 def test_records_the_exact_path_refuses_are_not_read_together() -> None:
-    # Two records on one line (no comma), a null element, a null id (NOT NULL), a string
-    # holding a separator, an empty array, a small page and a page that is no array.
+    # Two records without a comma, a null element, a null id (NOT NULL), a string holding
+    # a separator, a second array after the first; then an empty array, a small page, a
+    # page with spaces around its array and a page that is no array.
     two_on_a_line = page(0).replace(b"}, {", b"} {", 1)
     null_element = page(40)[:-1] + b", null]"
     null_id = page(80).replace(b'"id": 85,', b'"id": null,')
     separator_in_a_string = page(120).replace(b"item-121", b"item}, {121")
-    pages = [two_on_a_line, null_element, null_id, separator_in_a_string]
+    two_arrays = page(160)[:-1] + b"], [" + page(160)[1:]
+    pages = [two_on_a_line, null_element, null_id, separator_in_a_string, two_arrays]
     for bad_data in (BadData.FAIL, BadData.DROP):
         for bad in pages:
             assert_same([page(200), bad, page(240)], bad_data)

@@ -103,7 +103,7 @@ class JsonDecoder(Decoder):
             return super().decode_pages(bodies, received_at_ns)
         joined = [i for i, body in enumerate(bodies) if len(body) >= SMALL_BODY]
         try:
-            read = self.fast.read_arrays([bodies[i] for i in joined]) if len(joined) > 1 else None
+            read = self.fast.read_arrays([bodies[i] for i in joined]) if joined else None
         except Exception:  # the contract: decode() below reports whatever went wrong
             read = None
         if read is None:

@@ -27,7 +27,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import pyarrow as pa
@@ -35,11 +35,12 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from arroyo_lite.config import TableConfig
-from arroyo_lite.formats.json_pieces import read_pieces
+from arroyo_lite.formats.json_pieces import read_arrays, read_pieces
 from arroyo_lite.formats.json_text import JsonText
 from arroyo_lite.formats.pandas_free import empty_batch
 from arroyo_lite.formats.records import RecordPath
 
+_T = TypeVar("_T")
 #: pyarrow's default block size: blocks above this are parsed on several threads.
 BLOCK_SIZE = 1 << 20
 _LEADING_SPACE = re.compile(rb"[ \t\r\n]*")
@@ -132,7 +133,7 @@ class FastJsonReader:
             return None
         return self._adapting(partial(self._read_with, data=ndjson, whole_body=whole_body))
 
-    def _adapting(self, read: Callable[[ReadPlan], pa.RecordBatch | None]) -> pa.RecordBatch | None:
+    def _adapting(self, read: Callable[[ReadPlan], _T | None]) -> _T | None:
         """``read(plan)`` with the current plan, adapted (at most :data:`_MAX_ADAPT` times) to
         the kinds pyarrow reports; a plan that read a batch is kept for the next bodies."""
         plan = self._plan
@@ -166,55 +167,29 @@ class FastJsonReader:
         return self._adapting(partial(self._read_records_with, body=body))
 
     def read_arrays(self, bodies: Sequence[bytes]) -> tuple[pa.RecordBatch, list[int]] | None:
-        """The records of several bodies, each a top-level array of objects, read together
-        by one pyarrow read (on its threads: one read's set-up instead of one per body), and
-        how many rows each body gave; ``None`` to ask for one read per body.
+        """The records of several bodies, each one top-level array of objects, read together
+        by one pyarrow read (a line per body, on pyarrow's threads: one read's set-up instead
+        of one per body, and no cutting of the arrays), and how many rows each body gave;
+        ``None`` to ask for one read per body (:func:`~.json_pieces.read_arrays` says when).
 
-        The rows are exactly those :meth:`read` would give for each body, in order: each
-        body's array is cut into lines as :meth:`_read_cut` cuts it (the same proof: a cut
-        inside a string or a nested value leaves a line pyarrow rejects), the bodies' lines
-        are joined by newlines, and the rows are assigned to the bodies by counting each
-        body's cuts. Every accepted line holds at least one record and each body's part at
-        least one line per cut plus one, so a read giving exactly as many rows as the bodies
-        have parts (cuts plus one each) gives one row per part, in order: anything else
-        (two records on one line, which the exact path refuses) returns ``None``.
+        A body's rows are exactly those :meth:`read` gives for it alone: each line is proven
+        to be one body's elements (the nonce of :mod:`~.json_pieces`), and a ``null`` element
+        (a bad record) refuses the read.
         """
         if not self.usable or self._json is not None:
             return None
-        parts: list[Any] = []
-        counts: list[int] = []
-        separator: bytes | None = None
-        for body in bodies:
-            if not _valid_utf8(body):
-                return None
-            start = _LEADING_SPACE.match(body)
-            first = start.end() if start is not None else 0
-            end = len(body)
-            while end > first and body[end - 1] in _SPACE:
-                end -= 1
-            if body[first : first + 1] != b"[":
-                return None
-            cut = _cut_lines(body, first, end)
-            if cut is None or separator not in (None, cut[1]):
-                return None  # not an array of objects, or cut another way than the rest
-            lines, separator = cut
-            if not lines[first + 1 : end - 1].strip():
-                counts.append(0)  # [] gives no row
-                continue
-            counts.append(body.count(separator, first + 1, end - 1) + 1)
-            parts.append(memoryview(lines)[first + 1 : end - 1])
-        if not parts:
+        if not all(_valid_utf8(body) for body in bodies):
             return None
-        joined = b"\n".join(parts)
-        batch = self._adapting(partial(self._read_lines, joined=joined))
-        if batch is None or batch.num_rows != sum(counts):
-            return None
-        return batch, counts
+        return self._adapting(partial(self._read_arrays_with, bodies=list(bodies)))
 
-    def _read_lines(self, plan: ReadPlan, joined: bytes) -> pa.RecordBatch:
-        """:meth:`read_arrays`' one read (the joined lines may hold a top-level ``null``)."""
-        table = _read_json(joined, plan.schema, BLOCK_SIZE)
-        return self._finish(plan, table, _no_json_columns, joined)
+    def _read_arrays_with(
+        self, plan: ReadPlan, bodies: list[bytes]
+    ) -> tuple[pa.RecordBatch, list[int]] | None:
+        batches = read_arrays(bodies, plan.schema)
+        if batches is None:
+            return None
+        table = pa.Table.from_batches(batches, plan.schema)
+        return self._finish(plan, table, _no_json_columns, None), [b.num_rows for b in batches]
 
     def _read_records_with(self, plan: ReadPlan, body: bytes) -> pa.RecordBatch:
         """The records in ``body`` read with ``plan``: the searched span, in pieces on
@@ -315,15 +290,27 @@ class FastJsonReader:
     ) -> pa.RecordBatch | None:
         """The array ``body[first:end]`` (``[`` to ``]``) cut into NDJSON, or ``None``.
 
-        Cut at each element separator (:func:`_cut_lines`) and read on several threads. A
+        Cut at each ``},{`` (or ``},`` + newline + ``{``, for one element per line, or
+        ``}, {``, as Python's ``json.dumps`` separates them) and read on several threads. A
         cut that falls inside a string or a nested value always leaves an unbalanced
         (invalid) line, because the line before it starts at a true element boundary; so if
         pyarrow accepts every line, every cut was a true boundary.
         """
-        cut = _cut_lines(body, first, end)
-        if cut is None:
+        if body[end - 1 : end] != b"]":
             return None
-        inner = memoryview(cut[0])[first + 1 : end - 1]  # zero-copy
+        # Same-length replacements are the cheapest (one copy, memchr-driven search); only
+        # the bytes between the brackets are read.
+        if body.find(b"\n", first, end) >= 0:
+            lines = body.replace(b"},\n{", b"} \n{")
+        elif body.find(b"}, {", first, end) >= 0:
+            lines = body.replace(b"}, {", b"} \n{")
+        else:
+            lines = body.replace(b"},{", b"}\n{")
+        cut = lines.find(b"\n", first + 1, end - 1)
+        head = lines[first + 1 : cut if cut >= 0 else end - 1].strip()
+        if head and not head.endswith(b"}"):
+            return None
+        inner = memoryview(lines)[first + 1 : end - 1]  # zero-copy
         try:
             table = _read_json(inner, plan.schema, BLOCK_SIZE)
         except pa.ArrowInvalid as e:
@@ -431,29 +418,6 @@ class FastJsonReader:
         if self._validate:
             batch.validate(full=True)  # raises ArrowInvalid: the caller takes the exact path
         return batch
-
-
-def _cut_lines(body: bytes, first: int, end: int) -> tuple[bytes, bytes] | None:
-    """``body`` with the array ``body[first:end]``'s element separators turned into newlines,
-    and the separator that was cut; ``None`` when the array does not end at ``end`` or its
-    first line does not end an object (not an array of objects).
-
-    Cut at each ``},{`` (or ``},`` + newline + ``{``, for one element per line, or ``}, {``,
-    as Python's ``json.dumps`` separates them): same-length replacements are the cheapest
-    (one copy, memchr-driven search); only the bytes between the brackets are searched."""
-    if body[end - 1 : end] != b"]":
-        return None
-    if body.find(b"\n", first, end) >= 0:
-        separator, lines = b"},\n{", body.replace(b"},\n{", b"} \n{")
-    elif body.find(b"}, {", first, end) >= 0:
-        separator, lines = b"}, {", body.replace(b"}, {", b"} \n{")
-    else:
-        separator, lines = b"},{", body.replace(b"},{", b"}\n{")
-    cut = lines.find(b"\n", first + 1, end - 1)
-    head = lines[first + 1 : cut if cut >= 0 else end - 1].strip()
-    if head and not head.endswith(b"}"):
-        return None
-    return lines, separator
 
 
 def _valid_utf8(data: bytes) -> bool:

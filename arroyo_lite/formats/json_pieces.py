@@ -53,6 +53,7 @@ _NONCE_BITS = 32
 #: ends nested objects; the record's own end follows within a record or two).
 _MAX_TRIES = 64
 _SPACE_RUN = re.compile(rb"[ \t\r\n]*")
+_SPACE = b" \t\r\n"
 
 
 def read_pieces(
@@ -76,15 +77,48 @@ def read_pieces(
         # Very uneven pieces (cuts not found near most offsets): padding every line to the
         # longest would more than double the copy, so the array is read as one line.
         spans = [(lo, hi)]
+    view = memoryview(body)
+    batches = _read_lines([view[start:stop] for start, stop in spans], schema)
+    return None if batches is None else pa.Table.from_batches(batches, schema)
+
+
+def read_arrays(bodies: list[bytes], schema: pa.Schema) -> list[pa.RecordBatch] | None:
+    """The records of each body of ``bodies``, each one top-level array (spaces around it
+    allowed), read with ``schema`` by one pyarrow read (a line per body, parsed on pyarrow's
+    threads), as one batch per body; ``None`` when a body is not one array of records, or
+    when the bodies' sizes are so uneven that padding their lines would more than double the
+    copy (the caller reads them one by one).
+
+    Each body's elements (between its first ``[`` and its last ``]``) are a piece as
+    :func:`read_pieces` makes them, and the same proof holds: every accepted line is one
+    body's elements followed by this read's nonce. Raises what pyarrow raises.
+    """
+    views: list[Any] = []
+    for body in bodies:
+        first = _skip_space(body, 0)
+        end = len(body)
+        while end > first and body[end - 1] in _SPACE:
+            end -= 1
+        if body[first : first + 1] != b"[" or body[end - 1 : end] != b"]" or end - first < 2:
+            return None
+        views.append(memoryview(body)[first + 1 : end - 1])
+    if not views or max(len(v) for v in views) * len(views) > 2 * sum(len(v) for v in views):
+        return None
+    return _read_lines(views, schema)
+
+
+def _read_lines(parts: list[Any], schema: pa.Schema) -> list[pa.RecordBatch] | None:
+    """Each of ``parts`` (a run of whole array elements) as a line ``{"r":[[part],nonce]}``
+    padded to one width, read in blocks of one line each; the records of each part, or
+    ``None`` when a line did not read as its part's records and the nonce."""
     nonce = random.getrandbits(_NONCE_BITS)
     suffix = b"]," + _nonce_text(nonce) + b"]}"
-    width = max(stop - start for start, stop in spans) + len(_PREFIX) + len(suffix) + 1
-    view = memoryview(body)
-    parts: list[Any] = []
-    for start, stop in spans:
-        pad = width - 1 - len(_PREFIX) - (stop - start) - len(suffix)
-        parts += (_PREFIX, view[start:stop], suffix, b" " * pad, b"\n")
-    lines = b"".join(parts)  # the one copy of the body
+    width = max(len(part) for part in parts) + len(_PREFIX) + len(suffix) + 1
+    pieces: list[Any] = []
+    for part in parts:
+        pad = width - 1 - len(_PREFIX) - len(part) - len(suffix)
+        pieces += (_PREFIX, part, suffix, b" " * pad, b"\n")
+    lines = b"".join(pieces)  # the one copy of the records
     table = pajson.read_json(
         pa.BufferReader(lines),  # type: ignore[arg-type]
         read_options=pajson.ReadOptions(block_size=width),
@@ -94,7 +128,7 @@ def read_pieces(
             newlines_in_values=False,
         ),
     )
-    return _records(table, len(spans), nonce, schema)
+    return _records(table, len(parts), nonce, schema)
 
 
 def _pieces(body: bytes, lo: int, hi: int, piece_size: int) -> list[tuple[int, int]]:
@@ -145,9 +179,11 @@ def _nonce_text(nonce: int) -> bytes:
     return b"[" + b",".join(b"{}" if nonce >> i & 1 else b"null" for i in range(_NONCE_BITS)) + b"]"
 
 
-def _records(table: pa.Table, pieces: int, nonce: int, schema: pa.Schema) -> pa.Table | None:
-    """The records of a read, or ``None`` unless each piece's block read as one line with
-    ``r = [records, nonce]`` and no record is ``null``."""
+def _records(
+    table: pa.Table, pieces: int, nonce: int, schema: pa.Schema
+) -> list[pa.RecordBatch] | None:
+    """The records of a read, one batch per piece, or ``None`` unless each piece's block
+    read as one line with ``r = [records, nonce]`` and no record is ``null``."""
     column: Any = table.column(0)
     if table.num_rows != pieces or column.num_chunks != pieces:
         return None
@@ -167,4 +203,4 @@ def _records(table: pa.Table, pieces: int, nonce: int, schema: pa.Schema) -> pa.
         if not stamp.is_valid().equals(expected):
             return None
         batches.append(pa.RecordBatch.from_struct_array(records))
-    return pa.Table.from_batches(batches, schema)
+    return batches
