@@ -42,6 +42,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.json as pajson
 
+from arroyo_lite.formats.pandas_free import array_from_values, empty_table
+
 #: The size pieces aim at: pyarrow's default block size, so the threads get as many blocks
 #: as they would for the same records as NDJSON.
 PIECE_SIZE = 1 << 20
@@ -71,7 +73,7 @@ def read_pieces(
         return None
     lo, hi = first + 1, end - 1
     if _skip_space(body, lo) >= hi:
-        return schema.empty_table()  # []
+        return empty_table(schema)  # []
     spans = _pieces(body, lo, hi, piece_size)
     if max(stop - start for start, stop in spans) * len(spans) > 2 * (hi - lo):
         # Very uneven pieces (cuts not found near most offsets): padding every line to the
@@ -187,7 +189,8 @@ def _records(
     column: Any = table.column(0)
     if table.num_rows != pieces or column.num_chunks != pieces:
         return None
-    expected = pa.array([bool(nonce >> i & 1) for i in range(_NONCE_BITS)], pa.bool_())
+    # Built from buffers: pa.array of Python values would import pandas (pandas_free).
+    expected = array_from_values([bool(nonce >> i & 1) for i in range(_NONCE_BITS)], pa.bool_())
     batches = []
     chunk: Any
     for chunk in column.chunks:
