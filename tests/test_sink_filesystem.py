@@ -204,8 +204,9 @@ def test_a_full_disk_leaves_no_corrupt_file_and_loses_nothing(tmp_path: Path) ->
 
 
 def test_recovery_commits_acknowledged_rows_once(tmp_path: Path) -> None:
-    """A log the manifest acknowledged is committed on open; one whose file was already
-    renamed (a crash between the rename and the manifest) is not written twice."""
+    """The files the journal's last whole record acknowledged are committed on open (a
+    record cut short after it is dropped); one already renamed (a crash between the rename
+    and the next record) is not written twice."""
     (program,) = [
         t
         for t in compile_sql(
@@ -221,18 +222,19 @@ def test_recovery_commits_acknowledged_rows_once(tmp_path: Path) -> None:
     def rows(*ns: int) -> pa.RecordBatch:
         return pa.record_batch([list(ns), list(ns)], schema=schema)
 
-    log = wal.Wal(progress / "00001-000.parquet.wal", "00001-000.parquet")
-    log.append(rows(0, 1, 2))
-    log.append(rows(3, 4))  # not acknowledged: dropped
+    one, two = "00001-000.parquet", "00002-000.parquet"
+    log = wal.Journal(progress / wal.JOURNAL)
+    log.append({"seq": 1, "taken": 3, "serial": 2, "open": {one: 3}},
+               [wal.FileEntry(one, one, [rows(0, 1, 2)])])  # fmt: skip
+    log.append({"seq": 2, "taken": 4, "serial": 3, "open": {one: 3, two: 1}},
+               [wal.FileEntry(two, two, [rows(7)])])  # fmt: skip
+    whole = log.size
+    log.append({"seq": 3, "taken": 6, "serial": 3, "open": {one: 5, two: 1}},
+               [wal.FileEntry(one, one, [rows(3, 4)])])  # fmt: skip
     log.close()
-    (progress / "00001-000.parquet.wal").open("ab").write(b"\x05\x00")  # a torn append
-    done = wal.Wal(progress / "00002-000.parquet.wal", "00002-000.parquet")
-    done.append(rows(7))
-    done.close()
-    pq.write_table(pa.table({"n": [7]}), tmp_path / "00002-000.parquet")
-    manifest = {"taken": 4, "serial": 3, "open": {"00001-000.parquet.wal": 3,
-                                                 "00002-000.parquet.wal": 1}}  # fmt: skip
-    (progress / MANIFEST).write_text(json.dumps(manifest))
+    os.truncate(progress / wal.JOURNAL, whole + 40)  # the last append, cut short
+    pq.write_table(pa.table({"n": [7]}), tmp_path / two)
+    (progress / MANIFEST).write_text(json.dumps({"seq": 0, "taken": 0, "serial": 1, "open": {}}))
 
     async def reopen() -> None:
         sink = FilesystemSink(program, SourceContext(replays_inputs=True))
@@ -240,9 +242,10 @@ def test_recovery_commits_acknowledged_rows_once(tmp_path: Path) -> None:
         await sink.close()
 
     asyncio.run(reopen())
-    assert pq.read_table(tmp_path / "00001-000.parquet").column("n").to_pylist() == [0, 1, 2]
-    assert pq.read_table(tmp_path / "00002-000.parquet").column("n").to_pylist() == [7]
+    assert pq.read_table(tmp_path / one).column("n").to_pylist() == [0, 1, 2]
+    assert pq.read_table(tmp_path / two).column("n").to_pylist() == [7]
     assert not list(progress.glob("*.wal"))
+    assert json.loads((progress / MANIFEST).read_text())["taken"] == 4  # the last whole record's
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,9 @@
 """The filesystem sink's acknowledgement protocol (see its operator's docstring): rows reach
-the write-ahead log when they are acknowledged, not when written; the manifest counts only
-rows on disk (logged, or in a file recorded as being committed); a commit is recorded before
-its rename, and a crash between the two is completed on the next open; rows a replay skips
-stay counted, so a restart that stops during its replay does not shift the next one."""
+the write-ahead journal when they are acknowledged, not when written; the state on disk (the
+journal's last record, or the manifest when newer) counts only rows on disk (logged, or in a
+file recorded as being committed); a commit is recorded before its rename, and a crash
+between the two is completed on the next open; rows a replay skips stay counted, so a
+restart that stops during its replay does not shift the next one."""
 
 from __future__ import annotations
 
@@ -45,9 +46,13 @@ def manifest(path: Path) -> dict[str, Any]:
     return dict(json.loads((path / "__in_progress" / MANIFEST).read_text()))
 
 
-def logged(log: Path) -> tuple[str | None, list[int], int]:
-    """The log's target, its rows' ``n`` and how many batches it holds."""
-    target, batches = wal.read(log)
+def journal(path: Path) -> wal.Logged:
+    return wal.read(path / "__in_progress" / wal.JOURNAL)
+
+
+def logged(path: Path, name: str) -> tuple[str, list[int], int]:
+    """The target of file ``name`` in the journal, its rows' ``n`` and how many batches."""
+    target, batches = journal(path).files[name]
     ns = pa.Table.from_batches(batches).column("n").to_pylist() if batches else []
     return target, ns, len(batches)
 
@@ -64,15 +69,17 @@ def test_rows_reach_the_log_when_acknowledged(tmp_path: Path) -> None:
         sink = FilesystemSink(config(tmp_path), SourceContext())
         await sink.open()
         await sink.write(rows(0, 1, 2))
-        assert not list(progress.glob("*.wal"))  # written, not acknowledged: no log yet
+        assert not list(progress.glob("*.wal"))  # written, not acknowledged: no journal yet
         await sink.acknowledge()
-        (log,) = progress.glob("*.wal")
-        assert logged(log) == ("00001-000.parquet", [0, 1, 2], 1)
-        assert manifest(tmp_path) == {"taken": 3, "serial": 2, "open": {log.name: 3}}
+        name = "00001-000.parquet"
+        assert logged(tmp_path, name) == (name, [0, 1, 2], 1)
+        assert journal(tmp_path).state == {"seq": 1, "taken": 3, "serial": 2, "open": {name: 3}}
+        assert not (progress / MANIFEST).exists()  # (one fsync per acknowledgement)
         await sink.write(rows(3))
         await sink.acknowledge()
-        assert logged(log) == ("00001-000.parquet", [0, 1, 2, 3], 2)  # appended to
-        assert manifest(tmp_path)["open"] == {log.name: 4}
+        assert logged(tmp_path, name) == (name, [0, 1, 2, 3], 2)  # appended to
+        state = journal(tmp_path).state
+        assert state is not None and state["open"] == {name: 4} and state["seq"] == 2
         await sink.write(rows(4, 5))  # never acknowledged before the commit: never logged
         await sink.close()
 
@@ -80,6 +87,7 @@ def test_rows_reach_the_log_when_acknowledged(tmp_path: Path) -> None:
     assert pq.read_table(tmp_path / "00001-000.parquet").column("n").to_pylist() == list(range(6))
     assert not list(progress.glob("*.wal")) and not list(progress.glob("*.tmp"))
     assert manifest(tmp_path) == {
+        "seq": 3,
         "taken": 6,
         "serial": 2,
         "open": {},
@@ -88,28 +96,33 @@ def test_rows_reach_the_log_when_acknowledged(tmp_path: Path) -> None:
 
 
 def test_a_commit_a_crash_left_before_its_rename_is_completed_on_open(tmp_path: Path) -> None:
-    # The disk as a crash leaves it: file 1 completed and recorded as being committed, not
-    # yet renamed (its log still there); file 2 committed and renamed, its log not yet
-    # removed; file 3 being written (its temporary file, no acknowledged rows).
+    # The disk as a crash leaves it: file 1 completed and recorded as being committed (in
+    # the manifest), not yet renamed; file 2 committed and renamed; the journal of their
+    # acknowledgements before, obsolete, not yet removed; file 3 being written (its
+    # temporary file, no acknowledged rows).
     progress = tmp_path / "__in_progress"
     progress.mkdir()
     pq.write_table(
         pa.table({"n": [0, 1, 2], "bucket": [1] * 3}), progress / "00001-000.parquet.tmp"
     )
-    first = wal.Wal(progress / "00001-000.parquet.wal", "bucket=1/00001-000.parquet")
-    first.append(rows(0, 1))
-    first.close()
     (tmp_path / "bucket=2").mkdir()
     pq.write_table(pa.table({"n": [3], "bucket": [2]}), tmp_path / "bucket=2/00002-000.parquet")
-    second = wal.Wal(progress / "00002-000.parquet.wal", "bucket=2/00002-000.parquet")
-    second.append(rows(3, bucket=2))
-    second.close()
+    old = wal.Journal(progress / wal.JOURNAL)
+    acknowledged = {"00001-000.parquet": 2, "00002-000.parquet": 1}
+    old.append(
+        {"seq": 1, "taken": 3, "serial": 3, "open": acknowledged},
+        [
+            wal.FileEntry("00001-000.parquet", "bucket=1/00001-000.parquet", [rows(0, 1)]),
+            wal.FileEntry("00002-000.parquet", "bucket=2/00002-000.parquet", [rows(3, bucket=2)]),
+        ],
+    )
+    old.close()
     (progress / "00003-000.parquet.tmp").write_bytes(b"PAR1 half a file")
     committing = {
         "00001-000.parquet.tmp": "bucket=1/00001-000.parquet",
         "00002-000.parquet.tmp": "bucket=2/00002-000.parquet",
     }
-    state = {"taken": 4, "serial": 4, "open": {}, "committing": committing}
+    state = {"seq": 2, "taken": 4, "serial": 4, "open": {}, "committing": committing}
     (progress / MANIFEST).write_text(json.dumps(state))
 
     async def reopen(*batches: pa.RecordBatch) -> None:
@@ -154,9 +167,8 @@ def test_a_restart_that_stops_during_its_replay_keeps_the_count(tmp_path: Path) 
 
 def test_a_roll_by_size_within_a_batch_acknowledges_the_whole_batch(tmp_path: Path) -> None:
     # Bucket 0's rows fill its file (over 200 bytes) within the batch; bucket 1's row,
-    # later in the same batch, stays in an open file: the commit's manifest counts the whole
-    # batch, and bucket 1's row is in its log.
-    progress = tmp_path / "__in_progress"
+    # later in the same batch, stays in an open file: the commit's record counts the whole
+    # batch, and bucket 1's row is in the journal.
     options = ", 'partitioning.fields' = [bucket], 'rolling_policy.file_size' = '200'"
 
     async def run() -> None:
@@ -165,10 +177,11 @@ def test_a_roll_by_size_within_a_batch_acknowledges_the_whole_batch(tmp_path: Pa
         both = pa.concat_batches([rows(*range(30)), rows(30, bucket=1)])
         await sink.write(both)
         assert committed(tmp_path) == list(range(30))
-        state = manifest(tmp_path)
-        (log,) = progress.glob("*.wal")
-        assert state["taken"] == 31 and state["open"] == {log.name: 1}
-        assert logged(log) == ("bucket=1/00002-000.parquet", [30], 1)
+        state = journal(tmp_path).state
+        assert state is not None
+        assert state["taken"] == 31 and state["open"] == {"00002-000.parquet": 1}
+        assert state["committing"] == {"00001-000.parquet.tmp": "bucket=0/00001-000.parquet"}
+        assert logged(tmp_path, "00002-000.parquet") == ("bucket=1/00002-000.parquet", [30], 1)
         await sink.close()
 
     asyncio.run(run())

@@ -10,16 +10,23 @@ checked every :data:`ACK_INTERVAL_S`, also while no rows arrive.
 
 Acknowledgement: :meth:`FilesystemSink.flush` (called by the runtime whenever the sink has
 caught up; coalesced to one per :data:`ACK_INTERVAL_S`, the sink's timer acknowledging what a
-skipped flush left) appends the rows written since the last acknowledgement to each open
-file's write-ahead log (:mod:`.wal`), fsyncs the logs and records, in the manifest (written
-then renamed), how many rows each log holds and how many input rows the sink has taken in all
-(the logs are written here, on a thread, not per batch: rows committed before an
-acknowledgement never go through a log). The manifest always counts only rows that are on
-disk: logged and fsynced, or in a file it records as being committed (fsynced before).
-A crash loses no acknowledged row: on the next open, a file the manifest records as being
-committed is renamed into place if the crash came before the rename, and every other logged
-file is committed up to the rows the manifest acknowledged (a file already renamed is not
-written twice).
+skipped flush left) appends one record to the sink's write-ahead journal (:mod:`.wal`): the
+rows written since the last acknowledgement, for every open file, and the sink's state after
+it (how many rows each open file has acknowledged, how many input rows the sink has taken in
+all), then fsyncs it: one write and one fsync per acknowledgement, on a thread, not per
+batch (rows committed before an acknowledgement never go through the journal). The journal
+is written once and never read back unless a crash left it: the files are built from the
+rows in memory.
+
+The state on disk is the one of the newest of ``__in_progress/manifest.json`` and the
+journal's last whole record (each carries a ``seq``). A commit records itself there before
+its rename: in a journal record when other files stay open, else in the manifest (written
+then renamed), after which the journal is obsolete and removed. Either always counts only
+rows that are on disk: logged and fsynced, or in a file it records as being committed
+(fsynced before). A crash loses no acknowledged row: on the next open, a file the state
+records as being committed is renamed into place if the crash came before the rename, and
+every other file it records as open is committed up to the rows it acknowledged, from the
+journal (a file already renamed is not written twice).
 With ``--state-dir`` (``SourceContext.replays_inputs``) the restored tables replay their rows
 into the query, so the sink skips the input rows it had acknowledged: a restart neither
 loses nor duplicates rows (as long as the restored tables hold the rows they held before:
@@ -71,12 +78,12 @@ class OpenFile:
     """A file being written: its rows so far (memory, the writer thread) and its log."""
 
     target: str  # final path, relative to the sink's directory
-    name: str  # its file name (the temporary file and the log are named after it)
-    log_path: Path
+    name: str  # its file name (the temporary file is named after it)
     opened_at: float
     last_write_at: float
-    #: The log, created by the first acknowledgement of the file's rows (see :mod:`.wal`).
-    log: wal.Wal | None = None
+    #: How many of ``batches`` the journal holds, and their bytes there.
+    logged: int = 0
+    logged_bytes: int = 0
     #: The file itself, written batch by batch on the sink's writer thread; ``None`` once a
     #: write to it failed (the commit then writes the file whole from ``batches``).
     writer: FileWriter | None = None
@@ -94,9 +101,12 @@ class OpenFile:
     nbytes: int = 0
 
 
-#: What one acknowledgement writes: each file to log with how many of its batches, then the
-#: manifest that counts them.
+#: What one acknowledgement writes: each file to log with how many of its batches, and the
+#: state that counts them.
 Acknowledgement = tuple[list[tuple[OpenFile, int]], dict[str, Any]]
+#: The journal is rewritten with only the open files' rows when it holds this many times
+#: their bytes (and at least :data:`COMPACT_MIN_BYTES`): what committed files left in it.
+COMPACT_FACTOR, COMPACT_MIN_BYTES = 2, 64 * 1024 * 1024
 
 
 class FilesystemSink(SinkOperator):
@@ -120,6 +130,9 @@ class FilesystemSink(SinkOperator):
         #: manifest's ``taken`` is their sum (the skipped rows were settled by an earlier run).
         self._taken = 0
         self._skip = 0
+        #: The state's sequence number (see :mod:`.wal`) and the journal, once opened.
+        self._seq = 0
+        self._journal: wal.Journal | None = None
         self._timer: asyncio.Task[None] | None = None
         #: One thread writes the files (in order), beside the loop and the acknowledgements.
         self._writer_thread = concurrent.futures.ThreadPoolExecutor(
@@ -211,12 +224,14 @@ class FilesystemSink(SinkOperator):
                 if self._open:
                     await self._commit(list(self._open))  # (its manifest counts every row)
                 else:
-                    ack = self._acknowledgement([])
-                    await self._retrying(functools.partial(self._write_acknowledged, *ack))
+                    _, state = self._acknowledgement([])
+                    await self._retrying(functools.partial(self._settle, state))
         finally:
             for open_file in self._open.values():  # (only after a cancellation)
                 if open_file.writer is not None:
                     open_file.writer.out.close()
+            if self._journal is not None:
+                self._journal.close()
             self._writer_thread.shutdown(wait=False)
 
     # -- files -----------------------------------------------------------------------------
@@ -228,7 +243,6 @@ class FilesystemSink(SinkOperator):
         open_file = OpenFile(
             target=target,
             name=name,
-            log_path=self.in_progress / f"{name}.wal",
             opened_at=now,
             last_write_at=now,
         )
@@ -303,11 +317,6 @@ class FilesystemSink(SinkOperator):
         self._acked_at = time.monotonic()
         for partition in partitions:
             del self._open[partition]
-        for open_file in files:
-            if open_file.log is not None:
-                open_file.log.close()
-                with contextlib.suppress(FileNotFoundError):
-                    open_file.log.path.unlink()
         self.committed_files += len(files)
         self.status.extra["files"] = self.committed_files
 
@@ -326,8 +335,14 @@ class FilesystemSink(SinkOperator):
                 tmp = open_file.completed = self._complete(open_file)
             completed.append((tmp, open_file.target))
         manifest["committing"] = {tmp.name: target for tmp, target in completed}
-        self._write_acknowledged(logs, manifest)
-        self._rename(completed)
+        if logs:  # (files stay open: the journal goes on)
+            self._write_acknowledged(logs, manifest)
+            self._rename(completed)
+            self._compact_journal(logs, manifest)
+        else:
+            self._write_manifest(manifest)
+            self._rename(completed)
+            self._drop_journal()
 
     def _complete(self, open_file: OpenFile) -> Path:
         """Complete the file under its temporary name, fsynced, with the rows not yet handed
@@ -378,27 +393,61 @@ class FilesystemSink(SinkOperator):
     def _acknowledgement(self, files: list[OpenFile]) -> Acknowledgement:
         """What acknowledges every row taken now: ``files`` (the open ones) logged up to
         their current batches, and the manifest that counts them."""
+        self._seq += 1
         manifest: dict[str, Any] = {
+            "seq": self._seq,
             "taken": self._taken + self._skip,
             "serial": self._serial,
-            "open": {f.log_path.name: f.rows for f in files},
+            "open": {f.name: f.rows for f in files},
         }
         return [(f, len(f.batches)) for f in files], manifest
 
-    def _write_acknowledged(
-        self, logs: list[tuple[OpenFile, int]], manifest: dict[str, Any]
-    ) -> None:
-        """Append each file's batches up to the count given to its log, fsync the logs (they
-        then hold the rows ``manifest`` counts), then write the manifest (on a thread)."""
-        for open_file, upto in logs:
-            log = open_file.log
-            if log is None:
-                log = open_file.log = wal.Wal(open_file.log_path, open_file.target)
-            log.extend(open_file.batches, upto)
-        for open_file, _ in logs:
-            assert open_file.log is not None
-            open_file.log.sync()
-        self._write_manifest(manifest)
+    def _write_acknowledged(self, logs: list[tuple[OpenFile, int]], state: dict[str, Any]) -> None:
+        """Append one record to the journal: each file's batches since the last record up to
+        the count given, and ``state``, which counts them; fsynced (on a thread; again after
+        a failure: the journal is as before it)."""
+        if self._journal is None:
+            self._journal = wal.Journal(self.in_progress / wal.JOURNAL)
+        entries = [wal.FileEntry(f.name, f.target, f.batches[f.logged : upto]) for f, upto in logs]
+        self._journal.append(state, entries)
+        for (open_file, upto), entry in zip(logs, entries, strict=True):
+            open_file.logged = upto
+            open_file.logged_bytes += entry.size
+
+    def _compact_journal(self, logs: list[tuple[OpenFile, int]], state: dict[str, Any]) -> None:
+        """Rewrite the journal with only the open files' rows (under a temporary name, then
+        renamed over it) once committed files' rows are most of it."""
+        journal = self._journal
+        live = sum(f.logged_bytes for f, _ in logs)
+        if journal is None or journal.size < max(COMPACT_MIN_BYTES, COMPACT_FACTOR * live):
+            return
+        fresh = wal.Journal(self.in_progress / (wal.JOURNAL + ".new"))
+        try:
+            fresh.append(
+                state, [wal.FileEntry(f.name, f.target, f.batches[:upto]) for f, upto in logs]
+            )
+        except BaseException:
+            fresh.close()
+            raise
+        os.replace(fresh.path, journal.path)
+        _sync_dir(self.in_progress)
+        journal.close()
+        fresh.path = journal.path
+        self._journal = fresh
+
+    def _settle(self, state: dict[str, Any]) -> None:
+        """Record ``state`` (no file open) in the manifest; the journal is then obsolete."""
+        self._write_manifest(state)
+        self._drop_journal()
+
+    def _drop_journal(self) -> None:
+        """Remove the journal once the manifest holds a newer state (its removal need not
+        be durable: an older journal found later is ignored)."""
+        journal, self._journal = self._journal, None
+        if journal is not None:
+            journal.close()
+            with contextlib.suppress(FileNotFoundError):
+                journal.path.unlink()
 
     def _write_manifest(self, manifest: dict[str, Any]) -> None:
         tmp = self.in_progress / (MANIFEST + ".tmp")
@@ -415,7 +464,12 @@ class FilesystemSink(SinkOperator):
         manifest: dict[str, Any] = {}
         with contextlib.suppress(FileNotFoundError, ValueError):
             manifest = json.loads((self.in_progress / MANIFEST).read_text(encoding="utf-8"))
-        committing: dict[str, str] = manifest.get("committing", {})
+        journal_path = self.in_progress / wal.JOURNAL
+        logged = wal.read(journal_path) if journal_path.exists() else wal.Logged()
+        state = manifest
+        if logged.state is not None and logged.state.get("seq", 0) > manifest.get("seq", 0):
+            state = logged.state  # (else an obsolete journal: the manifest is newer)
+        committing: dict[str, str] = state.get("committing", {})
         self._rename(
             [
                 (self.in_progress / tmp, target)
@@ -423,24 +477,30 @@ class FilesystemSink(SinkOperator):
                 if (self.in_progress / tmp).exists()
             ]
         )
-        acknowledged: dict[str, int] = manifest.get("open", {})
-        for log_path in sorted(self.in_progress.glob("*.wal")):
-            target, batches = wal.read(log_path)
-            keep = acknowledged.get(log_path.name, 0)
-            if target is not None and keep and batches and not (self.root / target).exists():
+        acknowledged: dict[str, int] = state.get("open", {})
+        for name, keep in acknowledged.items():
+            target, batches = logged.files.get(name, ("", []))
+            if target and keep and batches and not (self.root / target).exists():
                 rows = pa.Table.from_batches(batches, schema=batches[0].schema).slice(0, keep)
                 tmp = self._write_whole(rows.to_batches(), Path(target).name)
                 self._rename([(tmp, target)])
-            log_path.unlink()
         for tmp in self.in_progress.glob("*.tmp"):
             tmp.unlink()
-        self._serial = max(int(manifest.get("serial", 1)), self._next_serial_on_disk())
+        self._serial = max(int(state.get("serial", 1)), self._next_serial_on_disk())
+        self._seq = int(state.get("seq", 0))
         if self.context.replays_inputs:
-            self._skip = int(manifest.get("taken", 0))
-        settled = {"taken": self._taken + self._skip, "serial": self._serial, "open": {}}
+            self._skip = int(state.get("taken", 0))
+        settled = {
+            "seq": self._seq,
+            "taken": self._taken + self._skip,
+            "serial": self._serial,
+            "open": {},
+        }
         # (No manifest reads as one with nothing taken nor open: a new directory needs none.)
         if manifest != settled and (manifest or settled["taken"]):
             self._write_manifest(settled)
+        journal_path.unlink(missing_ok=True)  # (after the manifest that supersedes it)
+        (self.in_progress / (wal.JOURNAL + ".new")).unlink(missing_ok=True)
 
     def _next_serial_on_disk(self) -> int:
         serials = [
