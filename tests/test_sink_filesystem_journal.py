@@ -8,6 +8,7 @@ would leave it) recovers exactly the rows acknowledged, once."""
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 from pathlib import Path
 
@@ -153,3 +154,21 @@ def test_a_journal_holds_no_timestamp_and_many_batches_in_a_record(tmp_path: Pat
     assert target == "a" and len(logged) == 700
     assert logged[0].schema.names == ["n", "bucket"]
     assert pa.Table.from_batches(logged).column("n").to_pylist() == list(range(700))
+
+
+def test_the_per_file_logs_of_an_earlier_version_are_recovered(tmp_path: Path) -> None:
+    # An earlier version logged each file apart (8-byte length + IPC message chunks, the
+    # target in the schema's metadata) and counted the acknowledged rows per log file in
+    # the manifest: what it acknowledged is committed once, the rest dropped.
+    progress = tmp_path / "__in_progress"
+    progress.mkdir()
+    batch = rows(0, 1, 2)
+    schema = batch.schema.with_metadata({b"arroyo_lite.target": b"00001-000.parquet"})
+    chunks = [schema.serialize(), batch.serialize(), rows(3).serialize()]
+    log = b"".join(len(c).to_bytes(8, "little") + c.to_pybytes() for c in chunks)
+    (progress / "00001-000.parquet.wal").write_bytes(log + b"\x05\x00")  # (a torn append)
+    manifest = {"taken": 3, "serial": 2, "open": {"00001-000.parquet.wal": 3}}
+    (progress / operator.MANIFEST).write_text(json.dumps(manifest))
+    recover(tmp_path)
+    assert committed(tmp_path) == [0, 1, 2]
+    assert not list(progress.glob("*.wal"))

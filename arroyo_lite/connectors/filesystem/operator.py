@@ -484,6 +484,13 @@ class FilesystemSink(SinkOperator):
                 rows = pa.Table.from_batches(batches, schema=batches[0].schema).slice(0, keep)
                 tmp = self._write_whole(rows.to_batches(), Path(target).name)
                 self._rename([(tmp, target)])
+        for legacy in sorted(self.in_progress.glob("*.*.wal")):  # (an earlier version's)
+            old_target, batches = wal.read_file_log(legacy)
+            keep = acknowledged.get(legacy.name, 0)
+            if old_target and keep and batches and not (self.root / old_target).exists():
+                rows = pa.Table.from_batches(batches).slice(0, keep)
+                tmp = self._write_whole(rows.to_batches(), Path(old_target).name)
+                self._rename([(tmp, old_target)])
         for tmp in self.in_progress.glob("*.tmp"):
             tmp.unlink()
         self._serial = max(int(state.get("serial", 1)), self._next_serial_on_disk())
@@ -500,6 +507,8 @@ class FilesystemSink(SinkOperator):
         if manifest != settled and (manifest or settled["taken"]):
             self._write_manifest(settled)
         journal_path.unlink(missing_ok=True)  # (after the manifest that supersedes it)
+        for legacy in self.in_progress.glob("*.*.wal"):
+            legacy.unlink()
         (self.in_progress / (wal.JOURNAL + ".new")).unlink(missing_ok=True)
 
     def _next_serial_on_disk(self) -> int:

@@ -237,6 +237,28 @@ def _decode(
     return state, files
 
 
+def read_file_log(path: Path) -> tuple[str | None, list[pa.RecordBatch]]:
+    """The target and complete batches of a per-file log left by an earlier version (8-byte
+    length-prefixed IPC messages: the schema, whose metadata names the target, then the
+    batches), which the manifest's ``open`` counted by the log's file name."""
+    data = pa.py_buffer(path.read_bytes())
+    chunks: list[pa.Buffer] = []
+    at = 0
+    while at + _HEAD.size <= data.size:
+        (size,) = _HEAD.unpack_from(data, at)
+        if at + _HEAD.size + size > data.size:
+            break
+        chunks.append(data.slice(at + _HEAD.size, size))
+        at += _HEAD.size + size
+    try:
+        schema = ipc.read_schema(chunks[0])
+        batches = [ipc.read_record_batch(chunk, schema) for chunk in chunks[1:]]
+    except (IndexError, pa.ArrowInvalid, OSError):
+        return None, []
+    target = (schema.metadata or {}).get(b"arroyo_lite.target")
+    return (target.decode() if target else None), batches
+
+
 class _Gathered(io.RawIOBase):
     """An output stream that keeps what is written to it (pyarrow hands over the record
     batches' own buffers, and copies of the rest), to be copied once to the disk."""
