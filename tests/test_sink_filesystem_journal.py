@@ -16,35 +16,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from arroyo_lite.config import TableConfig, TableKind
 from arroyo_lite.connectors.base import SourceContext
 from arroyo_lite.connectors.filesystem import operator, wal
 from arroyo_lite.connectors.filesystem.operator import FilesystemSink
-from arroyo_lite.sql import compile_sql
+from tests.test_sink_filesystem_acks import committed, config, rows
 
-SCHEMA = pa.schema([("n", pa.int64()), ("bucket", pa.int64()), ("_timestamp", pa.timestamp("ns"))])
 PARTITIONED = ", 'partitioning.fields' = [bucket]"
-
-
-def config(path: Path, options: str = "") -> TableConfig:
-    (table,) = [
-        t
-        for t in compile_sql(
-            "CREATE TABLE out (n BIGINT, bucket BIGINT) WITH (connector = 'filesystem', "
-            f"type = 'sink', path = '{path}', format = 'parquet'{options});"
-        ).tables
-        if t.kind is TableKind.SINK
-    ]
-    return table
-
-
-def rows(*ns: int, bucket: int = 0) -> pa.RecordBatch:
-    return pa.record_batch([list(ns), [bucket] * len(ns), list(ns)], schema=SCHEMA)
-
-
-def committed(path: Path) -> list[int]:
-    files = sorted(p for p in path.rglob("*.parquet") if "__in_progress" not in p.parts)
-    return sorted(n for f in files for n in pq.read_table(f).column("n").to_pylist())
 
 
 def recover(path: Path, options: str = "") -> None:

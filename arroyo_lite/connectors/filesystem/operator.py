@@ -388,7 +388,7 @@ class FilesystemSink(SinkOperator):
             self.status.bytes += final.stat().st_size
             directories.add(final.parent)
         for directory in directories:
-            _sync_dir(directory)
+            wal.sync_dir(directory)
 
     def _acknowledgement(self, files: list[OpenFile]) -> Acknowledgement:
         """What acknowledges every row taken now: ``files`` (the open ones) logged up to
@@ -430,7 +430,7 @@ class FilesystemSink(SinkOperator):
             fresh.close()
             raise
         os.replace(fresh.path, journal.path)
-        _sync_dir(self.in_progress)
+        wal.sync_dir(self.in_progress)
         journal.close()
         fresh.path = journal.path
         self._journal = fresh
@@ -456,7 +456,7 @@ class FilesystemSink(SinkOperator):
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, self.in_progress / MANIFEST)
-        _sync_dir(self.in_progress)
+        wal.sync_dir(self.in_progress)
 
     def _recover(self) -> None:
         """Commit what the last run acknowledged and left in progress (on a thread)."""
@@ -562,10 +562,3 @@ class FilesystemSink(SinkOperator):
                 self.report(SourceState.RUNNING)
             return result
 
-
-def _sync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

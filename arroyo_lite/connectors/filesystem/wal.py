@@ -127,7 +127,7 @@ class Journal:
             raise
         os.fsync(self._fd)
         if self._new:
-            _sync_dir(self.path.parent)
+            sync_dir(self.path.parent)
             self._new = False
         self.size += written
         return written
@@ -278,7 +278,7 @@ class _Gathered(io.RawIOBase):
         return int(n)
 
 
-def _sync_dir(path: Path) -> None:
+def sync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
