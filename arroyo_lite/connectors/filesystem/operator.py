@@ -75,7 +75,8 @@ T = TypeVar("T")
 
 @dataclass
 class OpenFile:
-    """A file being written: its rows so far (memory, the writer thread) and its log."""
+    """A file being written: its rows so far (memory, the writer thread), how many of them
+    the journal holds."""
 
     target: str  # final path, relative to the sink's directory
     name: str  # its file name (the temporary file is named after it)
@@ -195,8 +196,8 @@ class FilesystemSink(SinkOperator):
 
     async def _ack(self) -> None:
         """Start acknowledging the rows written so far, in the background: which batches
-        and counts are taken now, then the logs are written and fsynced and the manifest
-        written on a thread while new rows keep coming (the writes and fsyncs would otherwise
+        and counts are taken now, then the journal record is written and fsynced on a
+        thread while new rows keep coming (the writes and fsyncs would otherwise
         stall the query). One at a time; a commit or close first waits for it
         (:meth:`_settle_ack`)."""
         if self._acking is not None and not self._acking.done():
@@ -302,10 +303,11 @@ class FilesystemSink(SinkOperator):
 
     async def _commit(self, partitions: list[str]) -> None:
         """Commit the open files of ``partitions``: complete each under its temporary name
-        (fsynced), write the manifest that records them as being committed (and counts every
-        row taken: the files staying open are logged up to now), rename them into place,
-        forget their logs. The steps after the files' queued writes run in one thread hop
-        (each hop is a wait for the scheduler on a busy machine)."""
+        (fsynced), record them as being committed (and count every row taken: the files
+        staying open are logged up to now) in a journal record if files stay open, else in
+        the manifest (the journal is then removed), rename them into place. The steps
+        after the files' queued writes run in one thread hop (each hop is a wait for the
+        scheduler on a busy machine)."""
         await self._settle_ack()
         files = [self._open[partition] for partition in partitions]
         for open_file in files:
@@ -324,7 +326,7 @@ class FilesystemSink(SinkOperator):
         self, files: list[OpenFile], logs: list[tuple[OpenFile, int]], manifest: dict[str, Any]
     ) -> None:
         """The blocking steps of :meth:`_commit` (on a thread; again after a failure: a file
-        completed stays completed, the logs go on from what they hold, a rename done is
+        completed stays completed, the journal goes on from what it holds, a rename done is
         skipped)."""
         completed: list[tuple[Path, str]] = []
         for open_file in files:
