@@ -10,18 +10,64 @@ nothing, and the busier the loop, the more polls share a batch.
 
 Each poll still gets exactly what its own decoder would have returned (or raised), so status,
 ``bad_data`` and failures stay per table. Per event loop, like the admission slots.
+
+A poll either awaits its body's decode (:meth:`Coalescer.add`, a future) or hands over what
+to do with it (:meth:`Coalescer.then`, a :class:`Continuation` called by the flush itself):
+the polling operator emits a poll's rows from the flush, so the poll's task is not woken
+once more just to take its decoded rows.
 """
 
 from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
 from arroyo_lite.formats.result import Decoder, DecodeResult
 from arroyo_lite.formats.together import decode_together
 
-_Item = tuple[Decoder, bytes, int, "asyncio.Future[DecodeResult]"]
+
+class Continuation:
+    """What to do with one body's decode, called by the flush (:meth:`Coalescer.then`).
+
+    ``deliver`` gets the decode (or the exception the body's decoder raised) once, unless
+    :meth:`cancel` was called before the flush. It must not raise: a continuation handles
+    its own failures (one table's must never reach the other tables of its flush).
+    """
+
+    __slots__ = ("deliver", "delivered", "cancelled", "waiter")
+
+    def __init__(self, deliver: Callable[[DecodeResult | BaseException], None]) -> None:
+        self.deliver = deliver
+        self.delivered = False
+        self.cancelled = False
+        #: Set by :meth:`wait`: resolved once delivered.
+        self.waiter: asyncio.Future[None] | None = None
+
+    def done(self) -> bool:
+        return self.delivered or self.cancelled
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.cancel()
+
+    def _run(self, result: DecodeResult | BaseException) -> None:
+        self.delivered = True
+        self.deliver(result)
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    async def wait(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Return once delivered (at once if it was)."""
+        if self.done():
+            return
+        if self.waiter is None:
+            self.waiter = loop.create_future()
+        await self.waiter
+
+
+_Item = tuple[Decoder, bytes, int, "asyncio.Future[DecodeResult] | Continuation"]
 
 
 class Coalescer:
@@ -41,11 +87,33 @@ class Coalescer:
         self, key: Hashable, decoder: Decoder, body: bytes, received_at_ns: int
     ) -> asyncio.Future[DecodeResult]:
         future: asyncio.Future[DecodeResult] = self.loop.create_future()
-        self.pending.setdefault(key, []).append((decoder, body, received_at_ns, future))
+        self._queue(key, (decoder, body, received_at_ns, future))
+        return future
+
+    def then(
+        self,
+        key: Hashable,
+        decoder: Decoder,
+        body: bytes,
+        received_at_ns: int,
+        deliver: Callable[[DecodeResult | BaseException], None],
+    ) -> Continuation:
+        """Decode ``body`` with this turn's others and call ``deliver`` with its decode (or
+        the exception its decoder raised) from the flush; the returned continuation can be
+        cancelled (nothing is delivered) or waited for."""
+        continuation = Continuation(deliver)
+        self._queue(key, (decoder, body, received_at_ns, continuation))
+        return continuation
+
+    def _queue(self, key: Hashable, item: _Item) -> None:
+        items = self.pending.get(key)
+        if items is None:
+            self.pending[key] = [item]
+        else:
+            items.append(item)
         if not self.scheduled:
             self.scheduled = True
             self.loop.call_soon(self.flush)
-        return future
 
     def flush(self) -> None:
         self.scheduled = False
@@ -59,13 +127,15 @@ class Coalescer:
                 )
             except Exception as e:  # a bug in the shared step: every poll of it sees it
                 results = [e] * len(items)
-            for (_, _, _, future), result in zip(items, results, strict=True):
-                if future.done():
+            for (_, _, _, target), result in zip(items, results, strict=True):
+                if target.done():
                     continue  # the poll was cancelled meanwhile
-                if isinstance(result, BaseException):
-                    future.set_exception(result)
+                if isinstance(target, Continuation):
+                    target._run(result)
+                elif isinstance(result, BaseException):
+                    target.set_exception(result)
                 else:
-                    future.set_result(result)
+                    target.set_result(result)
 
 
 _coalescers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Coalescer] = (

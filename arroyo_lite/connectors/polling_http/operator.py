@@ -30,6 +30,7 @@ import aiohttp
 import numpy as np
 import pyarrow as pa
 
+from arroyo_lite.clock import SystemClock
 from arroyo_lite.connectors.base import Emit, SourceOperator, SourceState
 from arroyo_lite.connectors.polling_http import keys, snapshot
 from arroyo_lite.connectors.polling_http.backoff import BackoffPolicy, next_tick
@@ -40,7 +41,7 @@ from arroyo_lite.connectors.polling_http.changes import (
     poll_digest,
     rows_digest,
 )
-from arroyo_lite.connectors.polling_http.coalesce import Coalescer, coalescer
+from arroyo_lite.connectors.polling_http.coalesce import Coalescer, Continuation, coalescer
 from arroyo_lite.connectors.polling_http.conditional import Validators
 from arroyo_lite.connectors.polling_http.early import EarlyDecodes
 from arroyo_lite.connectors.polling_http.http import (
@@ -62,6 +63,7 @@ from arroyo_lite.secrets import Secrets
 
 if TYPE_CHECKING:
     from arroyo_lite.config import TableConfig
+    from arroyo_lite.connectors.polling_http.templates import PollValues
     from arroyo_lite.formats import Decoder, DecodeResult
 
 logger = logging.getLogger("arroyo_lite.polling_http")
@@ -162,6 +164,13 @@ class PollingHttpOperator(SourceOperator):
     _per_poll: bool = False
     #: Whether the table has metadata columns to fill (asked once, not per page).
     _has_metadata: bool = False
+    #: Whether one-page polls are emitted from their decode's flush (:meth:`_deferred`).
+    _defer: bool = False
+    #: The last deferred poll's decode, until taken; a failure the task must raise.
+    _pending: Continuation | None = None
+    _fatal: Exception | None = None
+    #: The future the task sleeps on between polls (:meth:`_sleep`).
+    _sleeper: asyncio.Future[None] | None = None
 
     @property
     def learned_secrets(self) -> Secrets:
@@ -285,18 +294,54 @@ class PollingHttpOperator(SourceOperator):
         clock = self.context.clock
         interval = options.poll_interval_ms / 1000.0
         policy = BackoffPolicy(interval=interval, max_backoff=options.max_backoff_ms / 1000.0)
+        due = clock.monotonic()
+        slots: PollSlots = admission()
+        gate = self._gate
+        loop = asyncio.get_running_loop()
+        # The system clock's sleep is this operator's own timer (see _sleep); then a
+        # one-page poll decoded with others is emitted from the decode itself (_deferred).
+        own_sleep = type(clock) is SystemClock
+        self._defer = own_sleep and self._together is not None
+        self.report(SourceState.RUNNING)
+        try:
+            await self._polls(session, step, emit, slots, gate, loop, own_sleep, policy, due)
+        except asyncio.CancelledError:
+            pending = self._pending
+            if pending is not None and not pending.done():
+                # Stopped before the last poll's rows were taken: that poll was not made.
+                pending.cancel()
+                self.status.polls -= 1
+            raise
+
+    async def _polls(
+        self,
+        session: aiohttp.ClientSession,
+        step: PollStep,
+        emit: Emit,
+        slots: PollSlots,
+        gate: RateGate | None,
+        loop: asyncio.AbstractEventLoop,
+        own_sleep: bool,
+        policy: BackoffPolicy,
+        due: float,
+    ) -> None:
+        clock = self.context.clock
+        interval = policy.interval
         transient_streak = 0
         # ``due`` is when the schedule wanted this poll (one interval after the previous start);
         # ``scheduled`` is when it will actually start (``due``, or at once after an overrun).
-        due = scheduled = clock.monotonic()
-        slots: PollSlots = admission()
-        gate = self._gate
-        self.report(SourceState.RUNNING)
+        scheduled = due
         while True:
             delay = scheduled - clock.monotonic()
             self.status.next_poll_at_ns = clock.time_ns() + int(max(delay, 0.0) * 1e9)
             if delay > 0:
-                await clock.sleep(delay)
+                if own_sleep:
+                    await self._sleep(loop, delay)
+                else:
+                    await clock.sleep(delay)
+            pending = self._pending
+            if self._fatal is not None or (pending is not None and not pending.done()):
+                await self._settle()  # the previous poll's rows first (or its failure)
             if gate is not None and gate.blocked_until_ns is not None:
                 # Out of admission: a table waiting for its budget holds no poll slot.
                 await gate.wait_for_budget()
@@ -366,6 +411,17 @@ class PollingHttpOperator(SourceOperator):
             if step.single_page:
                 # Arroyo's one request per poll: sent without the async generator.
                 responses = await step.responses(session, values, report, conditional, self._gate)
+                response = responses[0]
+                if (
+                    self._defer
+                    and response.status != 304
+                    and len(response.body) <= OFFLOAD_BYTES
+                ):
+                    # Decoded with this loop turn's other bodies, and emitted by that flush
+                    # (see _deferred): the task goes on to its next poll's schedule.
+                    self.status.extra["pages"] = report.pages
+                    self._deferred(response, poll, values, emit)
+                    return None
             else:
                 pages_of_poll = step.pages(session, values, report, conditional, self._gate)
                 async with aclosing(pages_of_poll) as pages:
@@ -377,8 +433,6 @@ class PollingHttpOperator(SourceOperator):
                 self._not_modified()
             else:
                 await self._take_poll(responses, poll, early, emit)
-            if validators is not None:
-                validators.remember(responses[0])
             self.status.extra["pages"] = report.pages
             if report.capped:
                 self._capped(report.pages)
@@ -388,10 +442,75 @@ class PollingHttpOperator(SourceOperator):
         finally:
             if early is not None:
                 early.abandon()
+        self._succeeded(responses, values)
+        return None
+
+    def _succeeded(self, responses: list[HttpResponse], values: PollValues | None) -> None:
+        """What moves only on a successful poll: the validators and the per-poll values."""
+        if self._validators is not None:
+            self._validators.remember(responses[0])
         if self._per_poll:
             last = responses[-1] if responses[-1].status != 304 else None
             self._memory.succeeded(values, last)
-        return None
+
+    def _deferred(
+        self, response: HttpResponse, poll: int, values: PollValues | None, emit: Emit
+    ) -> None:
+        """Take a one-page poll's answer without waiting for its decode: the coalescer's
+        flush decodes it with the other bodies of its loop turn and then, in the same call,
+        emits its rows and moves the validators and per-poll values (what ``_take_poll``
+        and ``_poll`` do after the decode, in the same order). A failure there (a
+        ``FatalSourceError`` under ``bad_data = 'fail'``) is raised by the table's task
+        (:meth:`_settle`, or its sleep is woken with it)."""
+        received_at_ns = self.context.clock.time_ns()
+        self._received(response)
+
+        def deliver(decoded: DecodeResult | BaseException) -> None:
+            try:
+                if isinstance(decoded, FatalSourceError):
+                    raise self._masked(decoded) from decoded
+                if isinstance(decoded, BaseException):
+                    raise decoded
+                info = PageInfo(response, poll, 1) if self._has_metadata else None
+                page = self._work(response.body, received_at_ns, info, decoded)
+                out = _PollOutput()
+                self._took(page, out, None, compare_page=True)
+                self.status.rows += out.commit(emit, self.context.state)
+                self._succeeded([response], values)
+            except Exception as e:  # the task raises it: this table alone stops
+                self._failed_later(e)
+
+        self._pending = self._coalescer.then(
+            self._together, self._decoder, response.body, received_at_ns, deliver
+        )
+
+    def _failed_later(self, error: Exception) -> None:
+        """A deferred poll failed: the task raises ``error`` (at once if it sleeps)."""
+        self._fatal = error
+        sleeper = self._sleeper
+        if sleeper is not None and not sleeper.done():
+            sleeper.set_exception(error)
+
+    async def _settle(self) -> None:
+        """Wait for the previous poll's deferred decode and raise its failure, if any."""
+        pending = self._pending
+        if pending is not None and not pending.done():
+            await pending.wait(self._coalescer.loop)
+        if self._fatal is not None:
+            raise self._fatal
+
+    async def _sleep(self, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
+        """``asyncio.sleep(seconds)`` on a future this operator holds (a deferred poll's
+        failure wakes it, see :meth:`_failed_later`), without asking for the running loop
+        on every poll (a ``getpid`` system call in CPython 3.11)."""
+        sleeper = loop.create_future()
+        self._sleeper = sleeper
+        timer = loop.call_later(seconds, _wake, sleeper)
+        try:
+            await sleeper
+        finally:
+            timer.cancel()
+            self._sleeper = None
 
     async def _take_poll(
         self, responses: list[HttpResponse], poll: int, early: EarlyDecodes | None, emit: Emit
@@ -493,7 +612,6 @@ class PollingHttpOperator(SourceOperator):
         (:mod:`.early`). ``compare_page``: ``changed`` compares this page by itself (a poll of
         one page); otherwise the caller compares the whole poll, from ``out.digests``.
         Returns whether every record of the page decoded (none dropped as bad data)."""
-        status = self.status
         received_at_ns = self.context.clock.time_ns()
         body = response.body
         self._received(response)
@@ -519,6 +637,20 @@ class PollingHttpOperator(SourceOperator):
             page = self._work(body, received_at_ns, info, decoded, compare_page)
         else:
             page = self._work(body, received_at_ns, info, None, compare_page)
+        return self._took(page, out, collect, compare_page=compare_page)
+
+    def _took(
+        self,
+        page: _Page,
+        out: _PollOutput,
+        collect: list[pa.RecordBatch] | None,
+        *,
+        compare_page: bool,
+    ) -> bool:
+        """The rest of :meth:`_take` once the page's ``_work`` is done: its counts, its rows
+        and state added to ``out`` (or to ``collect``). Returns whether every record of the
+        page decoded."""
+        status = self.status
         result = page.result
         if result is None:
             status.unchanged_polls += 1
@@ -658,3 +790,8 @@ class PollingHttpOperator(SourceOperator):
         self.status.last_error = message
         self.status.last_error_at_ns = self.context.clock.time_ns()
         logger.log(level, "source %s: %s%s", self.config.name, message, mask(detail))
+
+
+def _wake(sleeper: asyncio.Future[None]) -> None:
+    if not sleeper.done():
+        sleeper.set_result(None)
