@@ -376,7 +376,8 @@ class PollingHttpOperator(SourceOperator):
                 due = scheduled = now + policy.delay(transient_streak, None)
             else:
                 transient_streak = 0
-                self.report(SourceState.RUNNING)
+                if self.status.state is not SourceState.RUNNING:  # (reporting sets the state)
+                    self.report(SourceState.RUNNING)
                 due = started + interval
                 scheduled = next_tick(started, interval, now)
 
@@ -471,11 +472,16 @@ class PollingHttpOperator(SourceOperator):
                     raise self._masked(decoded) from decoded
                 if isinstance(decoded, BaseException):
                     raise decoded
-                info = PageInfo(response, poll, 1) if self._has_metadata else None
-                page = self._work(response.body, received_at_ns, info, decoded)
-                out = _PollOutput()
-                self._took(page, out, None, compare_page=True)
-                self.status.rows += out.commit(emit, self.context.state)
+                # What _work, _took and commit do for a page of a table decoded together:
+                # such a table has no 'changed' tracker, no key hasher and no key state
+                # (together is set only then), so only metadata and bad records remain.
+                batch = decoded.batch
+                if batch is not None and self._has_metadata:
+                    batch = self._metadata.fill(batch, PageInfo(response, poll, 1))
+                self._count_dropped(decoded)
+                if batch is not None and batch.num_rows:
+                    emit(batch)
+                    self.status.rows += batch.num_rows
                 self._succeeded([response], values)
             except Exception as e:  # the task raises it: this table alone stops
                 self._failed_later(e)
@@ -639,6 +645,16 @@ class PollingHttpOperator(SourceOperator):
             page = self._work(body, received_at_ns, info, None, compare_page)
         return self._took(page, out, collect, compare_page=compare_page)
 
+    def _count_dropped(self, result: DecodeResult) -> None:
+        """Count a page's bad records (dropped under ``bad_data = 'drop'``) and say so: a
+        warning for the first page of a run of pages with bad records, then quietly."""
+        if result.dropped:
+            self.status.dropped_rows += result.dropped
+            detail = "; ".join(result.errors) or "bad data"
+            level = logging.DEBUG if self._dropping else logging.WARNING
+            self._note_error(f"dropped {result.dropped} bad record(s): {detail}", level=level)
+        self._dropping = bool(result.dropped)
+
     def _took(
         self,
         page: _Page,
@@ -655,13 +671,7 @@ class PollingHttpOperator(SourceOperator):
         if result is None:
             status.unchanged_polls += 1
             return True
-        if result.dropped:
-            status.dropped_rows += result.dropped
-            detail = "; ".join(result.errors) or "bad data"
-            # As with failures: warn once per run of polls with bad records, then quietly.
-            level = logging.DEBUG if self._dropping else logging.WARNING
-            self._note_error(f"dropped {result.dropped} bad record(s): {detail}", level=level)
-        self._dropping = bool(result.dropped)
+        self._count_dropped(result)
         if collect is not None:
             if page.batch is not None:
                 collect.append(page.batch)
