@@ -18,7 +18,7 @@ Per body the Python is kept short (a small poll's CPU is mostly Python executed 
 a body that is one JSON object is parsed by one ``orjson.loads``, and a record whose values
 are all of their column's plain Python type (``int`` in range, ``float``, ``str``, ``bool``:
 what orjson gives for the usual JSON) becomes its row without a converter call per value
-(:class:`_PlainRows`); anything else takes the exact path's per-value conversion.
+(:func:`_plain_rows`); anything else takes the exact path's per-value conversion.
 """
 
 from __future__ import annotations
@@ -135,64 +135,66 @@ def _rows(body: bytes, convert: Any, limit: int) -> list[list[Any]] | None:
     return rows or None
 
 
-class _PlainRows:
-    """``slow._row`` (a record's row of converted values), cheaper for plain records.
+def _plain_rows(slow: SlowJsonDecoder) -> Callable[[dict[str, Any]], list[Any]]:
+    """``slow._row`` (a record's row of converted values), cheaper for plain records; made
+    once per decoder.
 
     A column of an integer type takes an ``int`` within its range as it is, a floating
     column a ``float``, a string column a ``str``, a boolean column a ``bool``, a timestamp
     column an ``int`` (a count in its unit): what the column's converter returns for them
     (:func:`~arroyo_lite.formats.json_values.converter_for`). A record with any other value
     (missing, null, another type, out of range) is converted by ``slow._row`` itself, so
-    its row and its errors are the exact path's."""
+    its row and its errors are the exact path's. (A closure, not an object with
+    ``__call__``: it is called once per body.)"""
+    found = _plain.get(slow)
+    if found is not None:
+        return found
+    # Held weakly: the cache's value must not keep its key (the decoder) alive.
+    row_of = weakref.WeakMethod(slow._row)
 
-    __slots__ = ("columns", "slow")
+    def exact(record: dict[str, Any]) -> list[Any]:
+        method = row_of()
+        assert method is not None  # called only through the live decoder's entry
+        return method(record)
 
-    def __init__(self, slow: SlowJsonDecoder) -> None:
-        self.slow: Callable[[dict[str, Any]], list[Any]] = slow._row
-        self.columns: list[tuple[str, type, int | None, int | None]] | None = []
-        for field in slow.schema:
-            t: Any = field.type
-            lo = hi = None
-            if pa.types.is_integer(t):
-                kind: type = int
-                bits = t.bit_width
-                signed = not pa.types.is_unsigned_integer(t)
-                lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
-            elif pa.types.is_floating(t):
-                kind = float
-            elif pa.types.is_string(t) or pa.types.is_large_string(t):
-                kind = str
-            elif pa.types.is_boolean(t):
-                kind = bool
-            elif pa.types.is_timestamp(t):
-                kind = int
-            else:
-                self.columns = None  # no plain shortcut for this schema
-                return
-            self.columns.append((field.name, kind, lo, hi))
+    columns: list[tuple[str, type, int | None, int | None]] = []
+    for field in slow.schema:
+        t: Any = field.type
+        lo = hi = None
+        if pa.types.is_integer(t):
+            kind: type = int
+            bits = t.bit_width
+            signed = not pa.types.is_unsigned_integer(t)
+            lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+        elif pa.types.is_floating(t):
+            kind = float
+        elif pa.types.is_string(t) or pa.types.is_large_string(t):
+            kind = str
+        elif pa.types.is_boolean(t):
+            kind = bool
+        elif pa.types.is_timestamp(t):
+            kind = int
+        else:
+            _plain[slow] = exact  # no plain shortcut for this schema
+            return exact
+        columns.append((field.name, kind, lo, hi))
 
-    def __call__(self, record: dict[str, Any]) -> list[Any]:
-        columns = self.columns
-        if columns is None:
-            return self.slow(record)
+    def plain(record: dict[str, Any]) -> list[Any]:
         row = []
         for name, kind, lo, hi in columns:
             value = record.get(name)
             if type(value) is not kind or (lo is not None and not lo <= value <= hi):  # type: ignore[operator]
-                return self.slow(record)
+                return exact(record)
             row.append(value)
         return row
 
+    _plain[slow] = plain
+    return plain
 
-_plain: weakref.WeakKeyDictionary[SlowJsonDecoder, _PlainRows] = weakref.WeakKeyDictionary()
 
-
-def _plain_rows(slow: SlowJsonDecoder) -> _PlainRows:
-    """The :class:`_PlainRows` of ``slow`` (made once per decoder)."""
-    found = _plain.get(slow)
-    if found is None:
-        found = _plain[slow] = _PlainRows(slow)
-    return found
+_plain: weakref.WeakKeyDictionary[SlowJsonDecoder, Callable[[dict[str, Any]], list[Any]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _batch(
