@@ -24,6 +24,7 @@ what orjson gives for the usual JSON) becomes its row without a converter call p
 from __future__ import annotations
 
 import weakref
+from array import array
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
@@ -41,7 +42,7 @@ from arroyo_lite.formats.json_slow import (
     parse_values,
 )
 from arroyo_lite.formats.json_values import BadValue
-from arroyo_lite.formats.pandas_free import array_from_values, int64_values
+from arroyo_lite.formats.pandas_free import array_from_values
 from arroyo_lite.formats.result import Decoder, DecodeResult
 
 
@@ -202,21 +203,57 @@ def _batch(
 ) -> pa.RecordBatch:
     """One batch of ``decoder``'s output schema holding ``rows`` (``counts[k]`` rows of the
     ``k``-th body, stamped ``received_at_ns[k]``)."""
-    schema = decoder.output.schema
-    fields = decoder.slow.schema
-    # Built from buffers: pa.array would import pandas (0.5 s before a run's first row).
-    columns = {
-        f.name: array_from_values([row[j] for row in rows], f.type)
-        for j, f in enumerate(fields)
-    }
+    plan = _plans.get(decoder)
+    if plan is None:
+        plan = _plans[decoder] = _Plan(decoder)
     n = len(rows)
+    arrays: list[pa.Array[Any]] = []
+    # Built from buffers: pa.array would import pandas (0.5 s before a run's first row).
+    for j, type_, code in plan.columns:
+        if j is None:
+            arrays.append(pa.nulls(n, type_))
+            continue
+        values = [row[j] for row in rows]
+        if code is not None and None not in values:
+            # A fixed-width number column without nulls: array_from_values' buffers, with
+            # the type's array code found once (a small flush is mostly such fixed costs).
+            data = pa.py_buffer(array(code, values))
+            arrays.append(pa.Array.from_buffers(type_, n, [None, data], 0))
+        else:
+            arrays.append(array_from_values(values, type_))
     if len(counts) == n:  # one row per body, the common case
-        stamps = np.asarray(received_at_ns, dtype=np.int64)
+        stamps = pa.py_buffer(array("q", received_at_ns))
     else:
-        stamps = np.repeat(np.asarray(received_at_ns, dtype=np.int64), counts)
-    arrays = [
-        columns[name] if name in columns else pa.nulls(n, schema.field(name).type)
-        for name in schema.names[:-1]
-    ]
-    arrays.append(int64_values(stamps, TIMESTAMP_TYPE))
-    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+        repeated = np.repeat(np.asarray(received_at_ns, dtype=np.int64), counts)
+        stamps = pa.py_buffer(np.ascontiguousarray(repeated).data)
+    arrays.append(pa.Array.from_buffers(TIMESTAMP_TYPE, n, [None, stamps], 0))
+    return pa.RecordBatch.from_arrays(arrays, schema=plan.schema)
+
+
+class _Plan:
+    """How :func:`_batch` builds each output column of one decoder's batches: the index of
+    its value in a row (``None``: not decoded, all nulls), its type, and the ``array``
+    type code of a fixed-width number type (``None``: built by ``array_from_values``)."""
+
+    __slots__ = ("schema", "columns")
+
+    def __init__(self, decoder: JsonDecoder) -> None:
+        self.schema = decoder.output.schema
+        decoded = {f.name: (j, f.type) for j, f in enumerate(decoder.slow.schema)}
+        self.columns: list[tuple[int | None, Any, str | None]] = []
+        for field in list(self.schema)[:-1]:  # the last column is _timestamp
+            j, t = decoded.get(field.name, (None, field.type))
+            code = _CODES.get(str(t))
+            if code is None and pa.types.is_timestamp(t):
+                code = "q"
+            self.columns.append((j, t, code))
+
+
+#: ``array`` type codes of the fixed-width number types (as ``array_from_values`` uses).
+_CODES = {
+    "int8": "b", "int16": "h", "int32": "i", "int64": "q",
+    "uint8": "B", "uint16": "H", "uint32": "I", "uint64": "Q",
+    "float": "f", "double": "d",
+}  # fmt: skip
+
+_plans: weakref.WeakKeyDictionary[JsonDecoder, _Plan] = weakref.WeakKeyDictionary()
