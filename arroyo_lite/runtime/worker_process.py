@@ -81,6 +81,22 @@ class _TrackedState(MutableMapping[str, bytes]):
     def __contains__(self, key: object) -> bool:
         return key in self._data
 
+    def pop(self, key: str, *default: Any) -> Any:
+        # The mixin's pop goes through a KeyError per missing key: twice a poll
+        # (conditional requests forget validators a response did not send).
+        if key in self._data:
+            value = self._data[key]
+            del self[key]
+            return value
+        if default:
+            return default[0]
+        raise KeyError(key)
+
+    @property
+    def dirty(self) -> bool:
+        """Whether a key was set or deleted since the last :meth:`take_changes`."""
+        return bool(self._changed or self._deleted)
+
     def __setitem__(self, key: str, value: bytes) -> None:
         self._data[key] = value
         self._changed.add(key)
@@ -111,21 +127,19 @@ class _TrackedState(MutableMapping[str, bytes]):
 class _Hosted:
     """One table run here: its operator, secrets, task and what was last sent of it."""
 
-    def __init__(self, tid: int, operator: SourceOperator, secrets: Secrets) -> None:
+    def __init__(
+        self, tid: int, operator: SourceOperator, secrets: Secrets, state: _TrackedState
+    ) -> None:
         self.tid = tid
         self.operator = operator
         self.secrets = secrets
+        #: Its operator's ``context.state``.
+        self.state = state
         self.task: asyncio.Task[None] | None = None
         #: The schema of its latest batch, and that schema's IPC bytes (its group's key).
         self.schema: pa.Schema | None = None
         self.schema_ipc = b""
         self.status_sent: tuple[Any, ...] | None = None
-
-    @property
-    def state(self) -> _TrackedState:
-        state = self.operator.context.state
-        assert isinstance(state, _TrackedState)
-        return state
 
     def mask(self, text: str) -> str:
         return (self.secrets | self.operator.learned_secrets).mask(text)
@@ -148,7 +162,11 @@ class _Outbox:
         self._timer: asyncio.TimerHandle | None = None
 
     def batch(self, hosted: _Hosted, batch: pa.RecordBatch) -> None:
-        self._batches.setdefault(hosted, []).append(batch)
+        batches = self._batches.get(hosted)
+        if batches is None:
+            self._batches[hosted] = [batch]
+        else:
+            batches.append(batch)
         self.touch(hosted)
 
     def touch(self, hosted: _Hosted) -> None:
@@ -164,13 +182,17 @@ class _Outbox:
         if not self._touched:
             return
         # Batches of the same schema (of any tables) are sent as one batch, which the
-        # session cuts back into each table's batches (zero-copy slices).
-        groups: dict[bytes, tuple[list[pa.RecordBatch], list[tuple[Any, ...]]]] = {}
+        # session cuts back into each table's batches (zero-copy slices). Per batch this
+        # runs for every poll of the worker: dictionary lookups and a tuple, no more.
+        groups: dict[bytes, _Group] = {}
         alone: list[tuple[Any, ...]] = []  # state changes without rows
+        pending = self._batches
         for hosted in self._touched:
-            batches = self._batches.pop(hosted, [])
-            changed, deleted = hosted.state.take_changes()
-            if not batches:
+            changed = deleted = None
+            if hosted.state.dirty:
+                changed, deleted = hosted.state.take_changes()
+            batches = pending.pop(hosted, None)
+            if batches is None:
                 if changed or deleted:
                     alone.append((hosted.tid, changed, deleted))
                 continue
@@ -182,25 +204,34 @@ class _Outbox:
                 ):
                     hosted.schema_ipc = wire.schema_bytes(schema)
                 hosted.schema = schema
-                members, entries = groups.setdefault(hosted.schema_ipc, ([], []))
-                offset = entries[-1][1] + entries[-1][2] if entries else 0
-                members.append(batch)
-                entries.append(
-                    (
-                        hosted.tid,
-                        offset,
-                        batch.num_rows,
-                        changed if i == last else None,
-                        deleted if i == last else None,
-                    )
-                )
+                group = groups.get(hosted.schema_ipc)
+                if group is None:
+                    group = groups[hosted.schema_ipc] = _Group()
+                rows = batch.num_rows
+                if i == last:
+                    group.entries.append((hosted.tid, group.rows, rows, changed, deleted))
+                else:
+                    group.entries.append((hosted.tid, group.rows, rows, None, None))
+                group.members.append(batch)
+                group.rows += rows
         self._touched.clear()
         sent = [
-            (schema, wire.batch_bytes(wire.concat(members)), entries)
-            for schema, (members, entries) in groups.items()
+            (schema, wire.batch_bytes(wire.concat(group.members)), group.entries)
+            for schema, group in groups.items()
         ]
         if sent or alone:
             self._send((wire.DATA, sent, alone))
+
+
+class _Group:
+    """The batches of one schema in a ``DATA`` message being built, and their entries."""
+
+    __slots__ = ("members", "entries", "rows")
+
+    def __init__(self) -> None:
+        self.members: list[pa.RecordBatch] = []
+        self.entries: list[tuple[Any, ...]] = []
+        self.rows = 0
 
 
 class _Forward(logging.Handler):
@@ -294,7 +325,7 @@ class Worker:
             return None
         if not self.stats.rss_start_bytes:
             self.stats.rss_start_bytes = wire.resident_bytes()  # the connector's modules imported
-        hosted = _Hosted(tid, operator, secrets)
+        hosted = _Hosted(tid, operator, secrets, tracked)
         holder.append(hosted)
         if hasattr(operator, "poll_started"):
             # polling_http's instrumentation hook: poll-start lateness of this process.

@@ -83,11 +83,14 @@ _EXTRA_INDEX = 1 + STATUS_FIELDS.index("extra")
 
 def status_values(status: SourceStatus) -> tuple[Any, ...]:
     """``status``'s state and :data:`STATUS_FIELDS` values, as sent in ``STATUS`` (``extra``
-    copied: the status keeps changing its own)."""
-    values = [status.state.value, *_STATUS_GETTER(vars(status))]
-    if status.extra:
-        values[_EXTRA_INDEX] = status.extra.copy()
-    return tuple(values)
+    copied: the status keeps changing its own). Built once a second for every table of a
+    worker: C-level getters only, the list only when ``extra`` holds something."""
+    values = (status.state._value_, *_STATUS_GETTER(vars(status)))
+    if not status.extra:
+        return values
+    copied = list(values)
+    copied[_EXTRA_INDEX] = status.extra.copy()
+    return tuple(copied)
 
 
 def frame(message: tuple[Any, ...]) -> bytes:
@@ -108,6 +111,48 @@ async def read_message(reader: asyncio.StreamReader) -> tuple[Any, ...] | None:
         return None
     message: tuple[Any, ...] = pickle.loads(body)
     return message
+
+
+class FrameReader:
+    """The messages of a byte stream of frames, as many as each chunk read completes.
+
+    One read of the socket usually holds several frames (a worker's rows, statuses and
+    stats): they are unpickled in one call, without awaiting twice per frame. A frame cut
+    by the chunk's end waits, in pieces, until its last byte has come (never re-joined per
+    chunk: a large frame costs one copy).
+    """
+
+    def __init__(self) -> None:
+        self._pieces: list[bytes] = []
+        self._have = 0
+        self._need = 0
+
+    def feed(self, data: bytes) -> list[tuple[Any, ...]]:
+        """The messages completed by ``data`` (the bytes read next), in order."""
+        if self._pieces:
+            self._pieces.append(data)
+            self._have += len(data)
+            if self._have < self._need:
+                return []
+            data = b"".join(self._pieces)
+            self._pieces = []
+        messages: list[tuple[Any, ...]] = []
+        view = memoryview(data)
+        start, size, need = 0, len(data), _LENGTH.size
+        while size - start >= _LENGTH.size:
+            (length,) = _LENGTH.unpack_from(data, start)
+            if length > MAX_FRAME:
+                raise ValueError(f"frame of {length} bytes")
+            end = start + _LENGTH.size + length
+            if end > size:
+                need = end - start
+                break
+            messages.append(pickle.loads(view[start + _LENGTH.size : end]))
+            start = end
+        if start < size:
+            rest = data[start:]
+            self._pieces, self._have, self._need = [rest], len(rest), need
+        return messages
 
 
 def batch_bytes(batch: pa.RecordBatch) -> bytes:

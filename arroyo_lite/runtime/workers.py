@@ -76,6 +76,8 @@ RESTART_WINDOW = 60.0
 STOP_ACK_TIMEOUT = 5.0
 #: How long closing waits for a worker process to exit before killing it (seconds).
 EXIT_TIMEOUT = 5.0
+#: The most read from a worker's socket at once (bytes; a read holds many frames).
+READ_SIZE = 1 << 20
 #: Status counters that add up over a table's runs in successive worker processes.
 ADDITIVE = (
     "polls",
@@ -175,24 +177,28 @@ class RemoteOperator(SourceOperator):
             if self.worker is not None:
                 self.worker.send(wire.STOP, self.tid)
             return
-        state = self.context.state
         if changed:
-            state.update(changed)
+            self.context.state.update(changed)
         if deleted:
+            state = self.context.state
             for key in deleted:
                 state.pop(key, None)
 
     def apply_status(self, values: tuple[Any, ...]) -> None:
+        """Take the status fields the worker sent (once a second per table: kept cheap)."""
         status = self.status
-        error, error_at = status.last_error, status.last_error_at_ns
         fields = vars(status)
+        error, error_at = status.last_error, status.last_error_at_ns
         fields.update(zip(wire.STATUS_FIELDS, values[1:], strict=True))
-        if values[1 + _ERROR_INDEX] is None and error is not None:
+        if error is not None and values[1 + _ERROR_INDEX] is None:
             status.last_error, status.last_error_at_ns = error, error_at  # the last one stays
-        for name, base in self._base.items():
-            fields[name] += base
+        if self._base:
+            for name, base in self._base.items():
+                fields[name] += base
         if self.worker is not None:
             status.extra["worker"] = self.worker.index
+        if status.state == values[0]:
+            return  # what reporting it again would leave as it is
         state = SourceState(values[0])
         if state in REPORTABLE:
             self.report(state)
@@ -303,9 +309,11 @@ class _Worker:
                 self.writer.write(wire.frame((kind, items)))
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
+        frames = wire.FrameReader()
         try:
-            while (message := await wire.read_message(reader)) is not None:
-                self._dispatch(message)
+            while data := await reader.read(READ_SIZE):
+                for message in frames.feed(data):
+                    self._dispatch(message)
         except (OSError, ValueError, EOFError) as e:
             log.error("worker process %d: unreadable message (%s)", self.index, e)
         finally:
