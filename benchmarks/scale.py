@@ -80,11 +80,20 @@ def serve(conn: Connection, port: int = 0, kind: str = "aiohttp") -> None:
         conn.send(runner.addresses[0][1])
         cpu0 = time.process_time()
         wall0 = time.monotonic()
-        await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # wait for "stop"
+        await _answer_until_stop(conn, lambda: hits)
         conn.send((time.process_time() - cpu0) / (time.monotonic() - wall0))
         await runner.cleanup()
 
     asyncio.run(serve())
+
+
+async def _answer_until_stop(conn: Connection, hits: Any) -> None:
+    """Wait for "stop" on ``conn``; answer each "stats" with this process's CPU seconds and
+    the requests it answered (``hits()``), so a run can take the server's CPU per request
+    over its own window."""
+    loop = asyncio.get_running_loop()
+    while (await loop.run_in_executor(None, conn.recv)) == "stats":
+        conn.send((time.process_time(), hits()))
 
 
 def serve_fast(conn: Connection, port: int) -> None:
@@ -123,7 +132,7 @@ def serve_fast(conn: Connection, port: int) -> None:
         server = await loop.create_server(Http, sock=sock, backlog=4096)
         conn.send(sock.getsockname()[1])
         cpu0, wall0 = time.process_time(), time.monotonic()
-        await loop.run_in_executor(None, conn.recv)  # wait for "stop"
+        await _answer_until_stop(conn, lambda: hits)
         conn.send((time.process_time() - cpu0) / (time.monotonic() - wall0))
         server.close()
 
@@ -447,8 +456,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers > 1:
         from scale_workers import run_with_workers
 
+        def server_stats() -> tuple[float, int]:
+            """The servers' CPU seconds and requests answered so far, summed."""
+            cpu, hits = 0.0, 0
+            for _, conn in servers:
+                conn.send("stats")
+                a, b = conn.recv()
+                cpu, hits = cpu + a, hits + b
+            return cpu, hits
+
         try:
-            return run_with_workers(args, port)
+            return run_with_workers(args, port, server_stats)
         finally:
             for process, parent in servers:
                 parent.send("stop")

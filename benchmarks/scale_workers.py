@@ -29,7 +29,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -107,7 +109,9 @@ def _sample(session: Any) -> Sample:
     )
 
 
-def run_session(args: argparse.Namespace, port: int) -> dict[str, Any]:
+def run_session(
+    args: argparse.Namespace, port: int, server_stats: Callable[[], tuple[float, int]]
+) -> dict[str, Any]:
     """The tables in a ``Session(workers=N)``: the figures of the module docstring."""
     from arroyo_lite import Session
     from arroyo_lite.runtime.loop import tune_gc
@@ -126,9 +130,9 @@ def run_session(args: argparse.Namespace, port: int) -> dict[str, Any]:
             time.sleep(0.5)
         first_polls = time.monotonic() - started
         time.sleep(args.warmup)
-        a = _sample(session)
+        a, server_a = _sample(session), server_stats()
         time.sleep(args.seconds)
-        b = _sample(session)
+        b, server_b = _sample(session), server_stats()
         rss1 = _rss_bytes()
         fatal = sum(1 for s in session.status() if str(s.state) == "failed")
     finally:
@@ -162,7 +166,10 @@ def run_session(args: argparse.Namespace, port: int) -> dict[str, Any]:
         seen += n
     main_cpu = b.cpu - a.cpu
     worker_rss = sum(w.rss_bytes - w.rss_start_bytes for w in b.workers.values())
+    server_cpu, server_hits = server_b[0] - server_a[0], server_b[1] - server_a[1]
     return {
+        "server_cpu_per_wall": server_cpu / window,
+        "server_us_per_request": server_cpu / max(server_hits, 1) * 1e6,
         "created_s": created,
         "first_polls_s": first_polls,
         "window_s": window,
@@ -183,7 +190,9 @@ def run_session(args: argparse.Namespace, port: int) -> dict[str, Any]:
     }
 
 
-def run_with_workers(args: argparse.Namespace, port: int) -> int:
+def run_with_workers(
+    args: argparse.Namespace, port: int, server_stats: Callable[[], tuple[float, int]]
+) -> int:
     """Print the baseline's and the session's figures; exit status 0 if the targets hold."""
     bare = run_bare_processes(args, port) if args.baseline in ("both", "bare") else None
     print(
@@ -200,7 +209,7 @@ def run_with_workers(args: argparse.Namespace, port: int) -> int:
         )
     if args.baseline == "bare":
         return 0
-    f = run_session(args, port)
+    f = run_session(args, port, server_stats)
     print(
         f"session: tables created in {f['created_s']:.1f} s, every table polled once after "
         f"{f['first_polls_s']:.1f} s; window {f['window_s']:.1f} s after {args.warmup:.0f} s "
@@ -212,7 +221,17 @@ def run_with_workers(args: argparse.Namespace, port: int) -> int:
             f"{rss_start / 2**20:.0f} MiB once its first table was built (fixed cost)"
         )
     print(f"  session process: {f['main_cpu_per_wall']:.3f} CPU s per wall s")
+    print(
+        f"  server process(es): {f['server_cpu_per_wall']:.3f} CPU s per wall s, "
+        f"{f['server_us_per_request']:.0f} us per request"
+    )
     worker_us, main_us = f["worker_us_per_poll"], f["main_us_per_poll"]
+    # What the schedule asks of the machine at the CPU per poll measured (server included),
+    # against its cores: whether the wall-clock targets can be met on it at all.
+    rate = args.tables * 1000.0 / args.interval_ms
+    per_poll_all = worker_us + main_us + f["server_us_per_request"]
+    need = rate * per_poll_all / 1e6
+    cores = os.cpu_count() or 1
     vs = f" = {(worker_us + main_us) / bare['cpu_us_per_poll']:.2f}x bare" if bare else ""
     checks = [
         ("polls done / due", f"{f['polls_done']:.0f} / {f['polls_due']:.0f} = "
@@ -221,6 +240,8 @@ def run_with_workers(args: argparse.Namespace, port: int) -> int:
          "<= 100 ms", f["p99_ms"] <= 100.0),
         ("CPU per poll", f"{worker_us + main_us:.0f} us (workers {worker_us:.0f} + session "
          f"{main_us:.0f}){vs}", "(info)", True),
+        ("CPU the schedule needs", f"{rate:,.0f} polls/s x {per_poll_all:.0f} us = "
+         f"{need:.2f} CPU s/s of {cores} cores", "(info)", True),
         ("memory per table", f"{f['rss_per_table'] / 1024:.1f} KiB (session "
          f"{f['session_rss_per_table'] / 1024:.1f} + workers "
          f"{f['worker_rss_per_table'] / 1024:.1f})", "(info)", True),

@@ -24,7 +24,11 @@ def test_scale_with_workers_runs_and_reports_every_measure() -> None:
     assert result.returncode in (0, 1), result.stderr
     out = result.stdout
     assert "baseline (bare aiohttp loop in 2 processes)" in out, out
-    for measure in ("polls done / due", "p99 poll-start lateness", "CPU per poll", "memory"):
+    for measure in (
+        "polls done / due", "p99 poll-start lateness", "CPU per poll", "CPU the schedule needs",
+        "memory",
+    ):  # fmt: skip
         assert re.search(rf"^{re.escape(measure)} .* (PASS|FAIL)$", out, re.M), out
     assert re.search(r"^  worker 1: .* polls/s", out, re.M) and "worker 2:" in out, out
     assert re.search(r"failed polls 0, failed tables 0", out), out
+    assert re.search(r"^  server process\(es\): .* us per request$", out, re.M), out
