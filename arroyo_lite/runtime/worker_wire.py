@@ -24,7 +24,8 @@ Session -> worker:
 
 Worker -> session:
 
-* ``(DATA, groups, alone)``: rows and each table's source-state changes made with them.
+* ``(DATA, groups, alone, statuses)``: rows and each table's source-state changes made
+  with them, and ``statuses`` as in ``STATUS`` (applied after the rows).
   ``groups`` is ``[(schema_ipc, batch_ipc, [(tid, offset, rows, changed, deleted), ...])]``:
   the batches of every table of one schema as one batch, each table's batches a slice of it
   (in order; its state changes ride on its last slice); ``alone`` is ``[(tid, changed,

@@ -325,7 +325,7 @@ class _Worker:
         kind = message[0]
         remotes = self.remotes
         if kind == wire.DATA:
-            _, groups, alone = message
+            _, groups, alone, statuses = message
             for schema_ipc, batch_ipc, entries in groups:
                 schema = self._schemas.get(schema_ipc)
                 if schema is None:
@@ -337,6 +337,9 @@ class _Worker:
             for tid, changed, deleted in alone:
                 if (remote := remotes.get(tid)) is not None:
                     remote.deliver(None, changed, deleted)
+            for tid, values in statuses:
+                if (remote := remotes.get(tid)) is not None:
+                    remote.apply_status(values)
         elif kind == wire.STATUS:
             for tid, values in message[1]:
                 if (remote := remotes.get(tid)) is not None:
