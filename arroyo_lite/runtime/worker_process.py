@@ -198,8 +198,11 @@ class _Outbox:
         statuses: list[tuple[Any, ...]] = []
         now = time.monotonic()
         pending = self._batches
+        # A little early rather than late: a table polled every STATUS_EVERY seconds would
+        # otherwise miss being due by a hair at each of its polls.
+        early = now + STATUS_EVERY / 4
         for hosted in self._touched:
-            if hosted.status_due <= now and (item := self._status(hosted, now)) is not None:
+            if hosted.status_due <= early and (item := self._status(hosted, now)) is not None:
                 statuses.append(item)
             changed = deleted = None
             if hosted.state.dirty:
