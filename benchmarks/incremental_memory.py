@@ -36,6 +36,8 @@ import sys
 import threading
 import time
 
+import memory_parts
+
 from arroyo_lite import Session
 from arroyo_lite.query import incremental
 from arroyo_lite.query.continuous import AggregatePlan, ContinuousQuery, WindowedPlan
@@ -51,9 +53,10 @@ def rss_mb() -> float:
 
 def malloc_in_use_mb() -> float:
     """Bytes glibc's malloc has handed out and not had back (``mallinfo2``), in MB: DuckDB's
-    own allocations are there, Arrow's buffers (mimalloc/jemalloc pools) are not, and it does
-    not move with the pages an allocator keeps, so it is a steadier figure than RSS. ``nan``
-    where there is no glibc."""
+    C++ objects (catalog, plans, update info) are there; DuckDB's data buffers (its own
+    jemalloc) and Arrow's buffers (mimalloc/jemalloc pools) are not (``memory_parts`` reads
+    those). It does not move with the pages an allocator keeps, so it is a steadier figure
+    than RSS. ``nan`` where there is no glibc."""
     try:
         import ctypes
 
@@ -98,18 +101,32 @@ def main(argv: list[str] | None = None) -> int:
         help="never move the aggregate's state to a new DuckDB database (query/incremental.py, "
         "'Memory'): shows the growth that renewal removes",
     )
+    parser.add_argument(
+        "--renew-applies",
+        type=int,
+        default=None,
+        help="move the state to a new database every N batches (default: "
+        "incremental.RENEW_APPLIES; diagnosis)",
+    )
+    parser.add_argument(
+        "--trim", action="store_true", help="malloc_trim(0) before each sample (diagnosis)"
+    )
     args = parser.parse_args(argv)
     if not args.child:
         return compare(args)
     chosen = {q for q in args.queries.split(",") if q and q != "none"}
     if args.no_renew:
         incremental.RENEW_APPLIES = incremental.RENEW_MIN_ROWS = sys.maxsize
+    if args.renew_applies is not None:
+        incremental.RENEW_APPLIES = args.renew_applies
+        incremental.RENEW_MIN_ROWS = sys.maxsize
     seconds = args.minutes * 60
     warm_up = max(30.0, seconds / 10)
 
     counts = {"aggregate": 0, "windowed": 0}
     samples: list[tuple[float, float, float]] = []
     in_use: list[tuple[float, float, float]] = []  # (elapsed, malloc in use, -)
+    parts: list[tuple[float, dict[str, float]]] = []  # (elapsed, memory_parts.sample())
     with Session(env={}) as session:
         session.execute(
             f"CREATE TABLE imp WITH (connector = 'impulse', event_rate = '{args.rate}');"
@@ -139,9 +156,12 @@ def main(argv: list[str] | None = None) -> int:
             if time.monotonic() >= next_print:
                 snap = session.store.snapshot(["imp"])["imp"]
                 table_mb = sum(b.nbytes for b in snap.batches) / 1e6
+                if args.trim:
+                    memory_parts.trim()
                 rss = rss_mb()
                 samples.append((elapsed, rss, rss - table_mb))
                 in_use.append((elapsed, malloc_in_use_mb(), 0.0))
+                parts.append((elapsed, {**memory_parts.sample(), "table": table_mb}))
                 plans = {n: s.plan for n, s in streams.items()}
                 state = plans.get("aggregate")
                 windowed = plans.get("windowed")
@@ -150,11 +170,13 @@ def main(argv: list[str] | None = None) -> int:
                     f"t={elapsed:6.0f}s  rss={rss:7.1f} MB  table={table_mb:6.1f} MB "
                     f"({snap.num_rows:>10,} rows)  outside={rss - table_mb:7.1f} MB  "
                     f"groups={state.state.groups if isinstance(state, AggregatePlan) else 0:,}  "
+                    f"renewals={state.state.renewals if isinstance(state, AggregatePlan) else 0}  "
                     f"open window rows={windows.open_rows if windows is not None else 0:,}  "
                     f"changes={counts['aggregate']:,}  windows emitted={counts['windowed']:,}  "
                     f"malloc in use={in_use[-1][1]:.1f} MB",
                     flush=True,
                 )
+                print("    " + "  ".join(f"{k}={v:.1f}" for k, v in parts[-1][1].items()))
                 next_print += max(10.0, seconds / 20)
             time.sleep(1.0)
         for stream in streams.values():
@@ -162,13 +184,14 @@ def main(argv: list[str] | None = None) -> int:
         for thread in threads:
             thread.join(timeout=10)
         # Reported before the session closes (its shutdown is not what is measured).
-        return report(samples, in_use, args.queries)
+        return report(samples, in_use, args.queries, parts)
 
 
 def report(
     samples: list[tuple[float, float, float]],
     in_use: list[tuple[float, float, float]],
     queries: str,
+    parts: list[tuple[float, dict[str, float]]],
 ) -> int:
     """Print one process's figures; the last line is them as JSON, for :func:`compare`."""
     if len(samples) < 2:
@@ -181,6 +204,8 @@ def report(
         f"-> {end[1] - end[2]:.1f} MB"
     )
     figures = {"start": base[1], "end": end[1], "slope": slope(samples), "malloc": slope(in_use)}
+    for key in parts[0][1]:
+        figures[f"part:{key}"] = slope([(t, p[key], 0.0) for t, p in parts])
     print(json.dumps(figures), flush=True)
     return 0
 
@@ -201,6 +226,10 @@ def compare(args: argparse.Namespace) -> int:
     common = ["--minutes", str(args.minutes), "--rate", str(args.rate), "--keys", str(args.keys)]
     if args.no_renew:
         common.append("--no-renew")
+    if args.trim:
+        common.append("--trim")
+    if args.renew_applies is not None:
+        common += ["--renew-applies", str(args.renew_applies)]
     procs = {
         name: subprocess.Popen(
             [sys.executable, __file__, "--child", "--queries", queries, *common],
@@ -237,9 +266,15 @@ def compare(args: argparse.Namespace) -> int:
     )
     q, c = figures["queries"]["malloc"], figures["control"]["malloc"]
     print(
-        f"malloc in use (glibc; DuckDB's allocations, not Arrow's pool) slope: with the queries "
+        f"malloc in use (glibc; DuckDB's C++ objects, not its buffers nor Arrow's) slope: "
+        f"with the queries "
         f"{q:+.2f} MB/min, control {c:+.2f} MB/min; due to the queries {q - c:+.2f} MB/min"
     )
+    print("slopes by allocator (MB/min; py_blocks: blocks/min), queries - control:")
+    for key in figures["queries"]:
+        if key.startswith("part:"):
+            q, c = figures["queries"][key], figures["control"].get(key, float("nan"))
+            print(f"  {key[5:]:>14}: {q:+9.2f} {c:+9.2f}  {q - c:+9.2f}")
     return 0 if ok else 1
 
 

@@ -42,6 +42,13 @@ rows merged since the last renewal reach :data:`RENEW_ROWS_FACTOR` times the sta
 old one is closed (:meth:`AggregateState.renew`): the cost is one copy of the state, spread
 over at least that many merged rows, and what DuckDB keeps stays within a few times the
 state's size (``benchmarks/incremental_memory.py`` prints the slope).
+
+A state's database runs its queries on the calling thread alone (``threads = 1``; a batch's
+work is small). With DuckDB's default, each new database started a worker thread and each
+closed one ended it, so every renewal moved the state's C++ objects to whichever glibc
+arena the next new thread was given: the holes left in the other arenas grew glibc's free
+memory by ~3-4 MB/min in that benchmark (the same in-use bytes spread over more pages);
+one thread keeps the state's allocations in one arena, where the next renewal reuses them.
 """
 
 from __future__ import annotations
@@ -379,6 +386,14 @@ class _Builder:
         return exp.column(name, quoted=True)
 
 
+def _database() -> duckdb.DuckDBPyConnection:
+    """A new in-memory database for a state, run by the calling thread alone (see "Memory":
+    a database with worker threads starts them anew at each renewal)."""
+    con = duckdb.connect(":memory:", config={"threads": 1})
+    configure(con)
+    return con
+
+
 class AggregateState:
     """The per-group state of one :class:`AggregateQuery` over a table of ``schema`` (see
     the module docstring), on a DuckDB connection of its own. One thread at a time.
@@ -392,8 +407,7 @@ class AggregateState:
     def __init__(self, query: AggregateQuery, schema: pa.Schema) -> None:
         self.query = query
         self._source_schema = schema
-        self._con = duckdb.connect(":memory:")
-        configure(self._con)
+        self._con = _database()
         self._refs: dict[str, LiveRef] = {}
         #: How many groups the state holds (readable from any thread).
         self.groups = 0
@@ -570,8 +584,7 @@ class AggregateState:
         names = ["__state", *(d.table for d in self.query.distincts)]
         rows = {name: self._con.sql(f"FROM {name}").to_arrow_table() for name in names}
         old = self._con
-        self._con = duckdb.connect(":memory:")
-        configure(self._con)
+        self._con = _database()
         self._refs = {}
         self._pin(empty_table(self._source_schema))
         try:
