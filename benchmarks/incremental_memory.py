@@ -20,8 +20,16 @@ process's samples) are printed too, and their difference: what the queries add p
 Also printed: the state's groups and the open windows' rows, which must stay bounded.
 Target: <= 10 %.
 
+RSS alone cannot say which allocator grows, and on a shared machine its slope moves by
+several MB/min from run to run (the control's too). So each sample also reads every
+allocator's own figures (``memory_parts.py``: glibc in use / held / free and its arenas,
+DuckDB's jemalloc, Arrow's pool, pymalloc blocks), and the last lines print each one's
+slope, with the queries and in the control, and their difference: a part that grows
+because of the queries shows there. ``--trim`` calls ``malloc_trim(0)`` before each sample
+and ``--renew-applies N`` renews the aggregate's state every N batches (diagnosis).
+
     .venv/bin/python benchmarks/incremental_memory.py [--minutes 10] [--rate 2000] [--keys 1000]
-        [--no-renew]
+        [--no-renew] [--trim] [--renew-applies N]
 
 ``--queries`` (with ``--child``) runs one process only and prints its own figures.
 """
