@@ -65,26 +65,7 @@ def malloc_in_use_mb() -> float:
     jemalloc) and Arrow's buffers (mimalloc/jemalloc pools) are not (``memory_parts`` reads
     those). It does not move with the pages an allocator keeps, so it is a steadier figure
     than RSS. ``nan`` where there is no glibc."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return float("nan")
-
-    class _Info(ctypes.Structure):
-        _fields_ = [
-            (n, ctypes.c_size_t)
-            for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
-                      "uordblks", "fordblks", "keepcost")
-        ]  # fmt: skip
-
-    mallinfo2 = getattr(libc, "mallinfo2", None)
-    if mallinfo2 is None:
-        return float("nan")
-    mallinfo2.restype = _Info
-    info = mallinfo2()
-    return float(info.uordblks + info.hblkhd) / 1e6
+    return memory_parts.glibc()["in_use"]
 
 
 def drain(stream: ContinuousQuery, counts: dict[str, int], name: str) -> None:
