@@ -9,24 +9,48 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from arroyo_lite.errors import (
-    ArroyoLiteError,
-    ClusterError,
-    ConnectorError,
-    FatalSourceError,
-    QueryError,
-    SourceError,
-    SourcePosition,
-    SqlError,
-    TransientSourceError,
-    ValidationErrors,
-)
+from arroyo_lite._version import __version__
 
 if TYPE_CHECKING:
     from arroyo_lite.config import ColumnSpec, TableConfig
+    from arroyo_lite.errors import (
+        ArroyoLiteError,
+        ClusterError,
+        ConnectorError,
+        FatalSourceError,
+        QueryError,
+        SourceError,
+        SourcePosition,
+        SqlError,
+        TransientSourceError,
+        ValidationErrors,
+    )
     from arroyo_lite.session import AsyncSession, Session
 
-from arroyo_lite._version import __version__
+#: Each public name -> the module that defines it, imported on first use (PEP 562): the
+#: command line imports this package, and ``arroyo-lite --help`` needs none of them (the
+#: errors alone would bring ``dataclasses``; ``Session`` brings DuckDB and the runtime).
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "ArroyoLiteError",
+            "ClusterError",
+            "ConnectorError",
+            "FatalSourceError",
+            "QueryError",
+            "SourceError",
+            "SourcePosition",
+            "SqlError",
+            "TransientSourceError",
+            "ValidationErrors",
+        ),
+        "arroyo_lite.errors",
+    ),
+    "ColumnSpec": "arroyo_lite.config",
+    "TableConfig": "arroyo_lite.config",
+    "Session": "arroyo_lite.session",
+    "AsyncSession": "arroyo_lite.session",
+}
 
 __all__ = [
     "ArroyoLiteError",
@@ -48,15 +72,15 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # Session pulls in DuckDB and the runtime, the config values pyarrow: import them on first
-    # use, so that `arroyo-lite --help` (which imports this package) and validating SQL stay
-    # light.
-    if name in ("Session", "AsyncSession"):
-        from arroyo_lite import session
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'arroyo_lite' has no attribute {name!r}")
+    import importlib
 
-        return getattr(session, name)
-    if name in ("ColumnSpec", "TableConfig"):
-        from arroyo_lite import config
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next lookup is an ordinary attribute
+    return value
 
-        return getattr(config, name)
-    raise AttributeError(f"module 'arroyo_lite' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
