@@ -16,7 +16,9 @@ The two alternate ``--repeat`` times in the same run; the script prints each med
 and the ratio (target: arroyo-lite >= 3x dlt). Then the time to the first row after ``arroyo-lite
 run`` starts, in a fresh process (``run --format jsonl`` with a SELECT of one row, from spawn
 to its first line on stdout; target < 1 s), next to the least any Python tool takes (a fresh
-interpreter importing aiohttp, fetching page 1 and printing it), timed alternately.
+interpreter importing aiohttp, fetching page 1 and printing it) and the floor of a tool on
+pyarrow and DuckDB (``first_row.FLOOR``: both imported, one query over a one-row Arrow table,
+printed), timed alternately.
 
 dlt is an optional dependency (``pip install 'arroyo-lite[bench]'``); without it the script
 says so and prints arroyo-lite's figures alone.
@@ -38,7 +40,7 @@ import time
 from pathlib import Path
 
 # benchmarks/ is on sys.path when this runs as a script: first_row.py times a spawned run.
-from first_row import compile_package, first_line_cpu
+from first_row import FLOOR, compile_package, first_line_cpu
 
 TARGET_RATIO = 3.0
 TARGET_FIRST_ROW_S = 1.0
@@ -205,11 +207,12 @@ def main(argv: list[str] | None = None) -> int:
             run = [sys.executable, "-c", "from arroyo_lite.cli import main; main()",
                    "run", str(path), "--format", "jsonl"]  # fmt: skip
             bare = [sys.executable, "-c", BARE, base + "/items?page=1"]
-            runs, bares = [], []
+            runs, bares, floors = [], [], []
             compile_package()
             for _ in range(args.repeat):
                 runs.append(first_line_cpu(run))
                 bares.append(first_line_cpu(bare))
+                floors.append(first_line_cpu([sys.executable, "-c", FLOOR]))
         first = statistics.median(t for t, _ in runs)
         first_cpu = statistics.median(c for _, c in runs)
         floor = statistics.median(t for t, _ in bares)
@@ -219,7 +222,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{first:.2f} s median, {first_cpu:.2f} CPU s (target < "
               f"{TARGET_FIRST_ROW_S:.0f} s): {verdict}; bare python + aiohttp GET of page 1 + "
               f"print: {floor:.2f} s, {floor_cpu:.2f} CPU s (ratio {first / floor:.2f}x wall, "
-              f"{first_cpu / floor_cpu:.2f}x CPU)")  # fmt: skip
+              f"{first_cpu / floor_cpu:.2f}x CPU); floor (pyarrow + duckdb, one query): "
+              f"{statistics.median(t for t, _ in floors):.2f} s, "
+              f"{statistics.median(c for _, c in floors):.2f} CPU s")  # fmt: skip
         print(json.dumps({"records_per_s": round(total / mine),
                           "poll_cpu_s": round(statistics.median(our_cpus), 3),
                           "first_row_s": round(first, 3),
