@@ -7,8 +7,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import IO
 
-from rich.console import Console
-
 from arroyo_lite.connectors.base import SourceState, SourceStatus
 
 
@@ -26,6 +24,8 @@ class StatusLine:
     def show(self, text: str) -> None:
         if not self.enabled:
             return
+        from rich.console import Console  # here: a run without a progress line needs no rich
+
         width = max(20, Console(file=self.stream, emoji=False).width - 1)
         if len(text) > width:
             text = text[: width - 1] + "…"

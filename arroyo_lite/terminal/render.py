@@ -18,22 +18,25 @@ import datetime as dt
 import io
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-from rich import box
-from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
-from rich.table import Table
-from rich.text import Text
 
 from arroyo_lite.config import RETRACT_COLUMN
 from arroyo_lite.connectors.base import SourceState, SourceStatus
 from arroyo_lite.formats.encode import displayable, json_default, json_lines
 from arroyo_lite.terminal.output_formats import FORMATS as FORMATS
 from arroyo_lite.terminal.output_formats import OutputFormat as OutputFormat
+
+if TYPE_CHECKING:
+    from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+    from rich.table import Table
+    from rich.text import Text
+
+# rich is imported by the functions that build its renderables, not here: `run --format
+# jsonl` (or csv) prints its first row through this module without ever needing it.
 
 Data = pa.Table | pa.RecordBatch
 
@@ -70,6 +73,8 @@ def to_jsonl(data: Data, *, extra: dict[str, Any] | None = None) -> bytes:
 
 def to_csv(data: Data, *, header: bool = True, extra: dict[str, Any] | None = None) -> bytes:
     """RFC 4180 CSV (via Arrow's writer); ``extra`` adds constant leading columns."""
+    import pyarrow.csv as pacsv
+
     table = displayable(data)
     if extra:
         for i, (name, value) in enumerate(extra.items()):
@@ -126,6 +131,8 @@ def _float_bits(typ: pa.DataType) -> int | None:
 def cell_text(value: Any, bits: int | None = None) -> Text:
     """One table cell. Always :class:`Text`: a plain str would be parsed as rich markup
     (``[red]`` in data, ``[ns]`` in types). ``bits`` is the width of a float column."""
+    from rich.text import Text
+
     if value is None:
         return Text("NULL", style="dim")
     if isinstance(value, bool):
@@ -192,6 +199,10 @@ class _FittedTable:
         self.rows = rows
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich import box
+        from rich.table import Table
+        from rich.text import Text
+
         n = len(self.schema)
         natural = [
             max([len(f.name)] + [row[i].cell_len for row in self.rows])
@@ -247,6 +258,9 @@ def rich_table(
     ``count`` replaces the row-count line. Title and count are separate lines rather than
     rich's own title/caption, which would be wrapped to the table's width.
     """
+    from rich.console import Group
+    from rich.text import Text
+
     table = displayable(data, compact=True)
     n = table.num_rows
     if max_rows is None or n <= max_rows:
@@ -266,6 +280,9 @@ def expanded_table(
 ) -> RenderableType:
     """psql's expanded display (``\\x``): one ``-[ RECORD N ]-`` block per row, one line per
     column (``name | value``), for rows too wide to read across."""
+    from rich.console import Group
+    from rich.text import Text
+
     table = displayable(data, compact=True)
     n = table.num_rows
     shown = table if max_rows is None else table.slice(0, max_rows)
@@ -289,6 +306,10 @@ def expanded_table(
 
 def schema_table(name: str, schema: pa.Schema) -> Table:
     """``\\d TABLE``: one line per column with its Arrow type and nullability."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
     out = Table(
         title=name, box=box.SIMPLE_HEAD, show_edge=False, title_justify="left", title_style="bold"
     )
@@ -329,6 +350,11 @@ def status_table(statuses: Sequence[SourceStatus], *, now_ns: int | None = None)
     The errors go on lines of their own below the table, not in a column: a long message in
     a tenth column left every cell folded to a few characters in an 80-column terminal.
     """
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     out = Table(
         box=box.SIMPLE_HEAD,
         title="sources",

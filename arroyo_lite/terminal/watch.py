@@ -32,7 +32,6 @@ from typing import IO, TYPE_CHECKING, Any, cast
 
 import orjson
 import pyarrow as pa
-from rich.console import Console, RenderableType
 
 from arroyo_lite.connectors.base import SourceState
 from arroyo_lite.errors import ArroyoLiteError, QueryError
@@ -43,6 +42,8 @@ from arroyo_lite.terminal.progress import SourceReporter, StatusLine, failed_sou
 from arroyo_lite.terminal.signals import StopRequested, stop_on_signals
 
 if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+
     from arroyo_lite.query.continuous import ContinuousQuery
     from arroyo_lite.session import Session
 
@@ -50,6 +51,14 @@ if TYPE_CHECKING:
 TICK_SECONDS = 0.25
 #: How often the sources' status is read (failures reported, progress line redrawn).
 STATUS_SECONDS = 0.5
+
+
+def stderr_console(stream: IO[str]) -> Console:
+    """The console errors and source messages are printed on (rich is imported here, when
+    something is to be printed: a jsonl or csv run prints its rows without it)."""
+    from rich.console import Console
+
+    return Console(file=stream, emoji=False, highlight=False, soft_wrap=True)
 
 
 def short_sql(text: str, width: int = 72) -> str:
@@ -97,6 +106,8 @@ class LivePrinter:
 
     Table mode labels each block with the query; jsonl/csv add a ``_query`` field (the
     1-based SELECT number) only when there are several SELECTs, so stdout stays pure data.
+    ``console`` (rich's, over ``out``) is what table mode prints with; jsonl and csv need
+    none.
     In jsonl every row of a whole-result update carries ``_update`` (1, 2, ... per query),
     so a consumer knows where one result ends; an empty result is the line
     ``{"_update": n}``.
@@ -104,7 +115,7 @@ class LivePrinter:
 
     fmt: render.OutputFormat
     out: IO[bytes]
-    console: Console
+    console: Console | None
     several: bool
     _csv_header_for: int | None = field(default=None, init=False)
 
@@ -123,6 +134,7 @@ class LivePrinter:
             self.out.write(render.to_csv(data, header=header, extra=extra))
             self._csv_header_for = state.index
         else:
+            assert self.console is not None, "table output needs a console"
             if update:
                 suffix = f"  (updated {time.strftime('%H:%M:%S')})"
             else:
@@ -219,14 +231,29 @@ class _LiveOutput:
         several: bool,
         source: str | None,
     ) -> None:
-        self.err = Console(file=err_stream, emoji=False, highlight=False, soft_wrap=True)
-        console = Console(
-            file=cast(IO[str], _TextAdapter(out)), emoji=False, highlight=False, soft_wrap=False
-        )
+        self._err_stream = err_stream
+        self._err: Console | None = None
+        console = None
+        if fmt == "table":
+            from rich.console import Console
+
+            console = Console(
+                file=cast(IO[str], _TextAdapter(out)),
+                emoji=False,
+                highlight=False,
+                soft_wrap=False,
+            )
         self.printer = LivePrinter(fmt=fmt, out=out, console=console, several=several)
         self.status_line = StatusLine(err_stream, progress)
         self.reporter = SourceReporter()
         self.source = source
+
+    @property
+    def err(self) -> Console:
+        """stderr's console, made when the first message is printed."""
+        if self._err is None:
+            self._err = stderr_console(self._err_stream)
+        return self._err
 
     def rows(self, state: _QueryState, data: pa.Table, *, update: bool) -> None:
         self.status_line.clear()
@@ -280,6 +307,7 @@ class _LiveView:
         queries: Sequence[Query],
         source: str | None,
     ) -> None:
+        from rich.console import Console
         from rich.live import Live
 
         self.console = Console(
@@ -581,7 +609,7 @@ def run_queries(
     failed = failed_sources(session.status())
     if failed:
         # The last line says it: a run whose tables never delivered is not a success.
-        err = Console(file=err_stream, emoji=False, highlight=False, soft_wrap=True)
+        err = stderr_console(err_stream)
         for line in failed:
             err.print(f"error: source {line}", style="bold red", markup=False)
         plural = "s" if len(failed) != 1 else ""
@@ -593,7 +621,7 @@ def run_queries(
         )
     broken = session.insert_failures()
     if broken:
-        err = Console(file=err_stream, emoji=False, highlight=False, soft_wrap=True)
+        err = stderr_console(err_stream)
         for line in broken:
             err.print(f"error: {line}", style="bold red", markup=False)
     return 1 if watch.failed or failed or broken else 0

@@ -1,0 +1,84 @@
+"""What ``run`` of a local table imports on its way to the rows (behaviour, never time).
+
+``run --format jsonl`` (or csv) prints rows without rich, and a run with no HTTP table
+imports no HTTP client and no JSON Schema validator; the table format and an error on
+stderr still print through rich. The start-up heap is frozen (never rescanned by the
+collector). The speed figure is ``benchmarks/first_row.py --source impulse``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+# Runs the CLI in-process to its end (``--for``), then reports which of the modules named in
+# argv[2] got imported, and how many objects the collector keeps frozen.
+PROBE = """
+import gc, json, sys
+watched = json.loads(sys.argv[2])
+sys.argv = ["arroyo-lite", *json.loads(sys.argv[1])]
+from arroyo_lite.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+sys.stdout.flush()
+loaded = sorted(name for name in watched if name in sys.modules)
+print(json.dumps([loaded, gc.get_freeze_count()]), file=sys.__stdout__, flush=True)
+"""
+
+WATCHED = ("rich", "aiohttp", "jsonschema", "prompt_toolkit", "pandas", "duckdb", "sqlglot")
+
+IMPULSE = "CREATE TABLE t WITH (connector = 'impulse', event_rate = 10, message_count = 3);\n"
+
+
+def run_probe(argv: list[str]) -> tuple[list[str], set[str], int]:
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(argv), json.dumps(WATCHED)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    *rows, last = done.stdout.strip().splitlines()
+    loaded, frozen = json.loads(last)
+    return rows, set(loaded), frozen
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_a_data_format_run_of_a_local_table_needs_no_rich_nor_http(tmp_path, fmt):
+    sql = tmp_path / "t.sql"
+    sql.write_text(IMPULSE + "SELECT counter FROM t;\n")
+    rows, loaded, frozen = run_probe(["run", str(sql), "--format", fmt, "--for", "3"])
+    expected = ['{"counter":0}', '{"counter":1}', '{"counter":2}']
+    assert rows == (expected if fmt == "jsonl" else ['"counter"', "0", "1", "2"])
+    assert {"duckdb", "sqlglot"} <= loaded  # it did compile and query
+    assert loaded.isdisjoint({"rich", "aiohttp", "jsonschema", "prompt_toolkit", "pandas"})
+    # The imports and the compiled program were frozen, not collected over and over.
+    assert frozen > 10_000
+
+
+def test_the_table_format_still_prints_through_rich(tmp_path):
+    sql = tmp_path / "t.sql"
+    sql.write_text(IMPULSE + "SELECT counter FROM t;\n")
+    rows, loaded, _ = run_probe(["run", str(sql), "--format", "table", "--for", "3"])
+    assert "rich" in loaded
+    assert any("counter" in row for row in rows)
+
+
+def test_an_error_is_still_rendered_on_stderr(tmp_path):
+    sql = tmp_path / "t.sql"
+    sql.write_text(IMPULSE + "SELECT nope FROM t;\n")
+    done = subprocess.run(
+        [sys.executable, "-c", "from arroyo_lite.cli import main; main()", "run", str(sql)]
+        + ["--format", "jsonl"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    assert f"{sql}:2:" in done.stderr and "nope" in done.stderr
+    assert done.stdout == ""
