@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import gc
 import importlib
+import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import click
+from click import formatting
 
 from arroyo_lite._version import __version__
 
@@ -29,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "deploy": ("deploy_cmd", "Run a SQL file on an Arroyo cluster."),
     "cluster": ("cluster_cmd", "List, show, stop and delete pipelines on an Arroyo cluster."),
 }
+
 
 @contextmanager
 def long_lived_imports() -> Iterator[None]:
@@ -50,12 +54,62 @@ def long_lived_imports() -> Iterator[None]:
             gc.enable()
 
 
+def terminal_columns() -> int:
+    """``shutil.get_terminal_size().columns``, without importing :mod:`shutil` (which
+    imports ``bz2``, ``lzma`` and ``zlib``: a tenth of ``arroyo-lite --help``). The same
+    rules: ``COLUMNS`` when it is a positive integer, else the width of the terminal on the
+    original stdout, else 80."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+        columns = columns or 80
+    return columns
+
+
+class HelpContext(click.Context):
+    """A context whose help formatter gets its width from :func:`terminal_columns`; click's
+    own would import :mod:`shutil` for it. Same width: the terminal's, at most
+    ``max_content_width`` (80), less 2, at least 50; ``terminal_width`` and click's
+    ``FORCED_WIDTH`` (set by its test runner) still win."""
+
+    def make_formatter(self) -> click.HelpFormatter:
+        width = self.terminal_width
+        if width is None and formatting.FORCED_WIDTH is None:
+            widest = 80 if self.max_content_width is None else self.max_content_width
+            width = max(min(terminal_columns(), widest) - 2, 50)
+        return self.formatter_class(width=width, max_width=self.max_content_width)
+
+
+class Command(click.Command):
+    """A command whose ``--help`` is formatted by :class:`HelpContext`."""
+
+    context_class = HelpContext
+
+
+class Group(click.Group):
+    """A group (``cluster``) whose ``--help``, and its commands', use :class:`HelpContext`."""
+
+    context_class = HelpContext
+    command_class = Command
+
+
 class LazyGroup(click.Group):
     """A group whose built-in commands are imported on first use (see :data:`COMMANDS`).
 
     A command module attaches itself with ``@main.command``, as before; commands added that
-    way by anyone else are listed too.
+    way by anyone else are listed too. Commands and groups made by ``@main.command`` and
+    ``@main.group`` format their help through :class:`HelpContext`.
     """
+
+    context_class = HelpContext
+    command_class = Command
+    group_class = Group
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [*COMMANDS, *(name for name in self.commands if name not in COMMANDS)]
