@@ -37,7 +37,6 @@ from typing import Any
 import duckdb
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from arroyo_lite.config import (
     JSON_EXTENSION,
@@ -128,6 +127,8 @@ class DebeziumJsonEncoder(Encoder):
             )
         if key:
             return _lines(_keyed_records(table.select(list(key)), retract, objects))
+        import pyarrow.compute as pc
+
         head = pc.if_else(retract, '{"before":', '{"before":null,"after":')
         tail = pc.if_else(retract, ',"after":null,"op":"d"}', ',"op":"c"}')
         empty = pa.scalar("", pa.string())
@@ -180,6 +181,8 @@ class RawStringEncoder(Encoder):
     def encode(self, batch: pa.RecordBatch) -> bytes:
         if batch.num_rows == 0:
             return b""
+        import pyarrow.compute as pc
+
         return _lines(pa.chunked_array([pc.fill_null(self._values(batch), "")]))
 
     def records(self, batch: pa.RecordBatch) -> list[bytes]:
@@ -267,6 +270,8 @@ def _iso_timestamps(column: pa.ChunkedArray[Any], *, compact: bool) -> pa.Chunke
     # Arrow's cast prints "YYYY-MM-DD HH:MM:SS[.fff]" (+ "Z"/offset when zoned) about 30x
     # faster than strftime; the one space becomes ISO 8601's "T".
     text = column.cast(pa.string())
+    import pyarrow.compute as pc
+
     # As chrono's ``%.f`` (Arroyo's serializer): the fraction in groups of 3 digits,
     # trailing zero groups dropped, no fraction at all for a whole second.
     text = pc.replace_substring_regex(text, pattern=_ZERO_GROUPS, replacement=r"\1\2")
@@ -325,13 +330,27 @@ def _quoted(name: str) -> str:
 
 
 _JSON_DB = threading.local()
+#: The one small DuckDB database of serialisation (never the engine's), made on first use.
+_SCRATCH: list[duckdb.DuckDBPyConnection] = []
+_SCRATCH_LOCK = threading.Lock()
+
+
+def prepare_json_output() -> None:
+    """Make the serialisation database now, on any thread: ``run --format jsonl`` makes it
+    while the SQL compiles (DuckDB builds a database mostly without the GIL), so that its
+    first row does not wait for it. Calling it is never needed."""
+    with _SCRATCH_LOCK:
+        if not _SCRATCH:
+            _SCRATCH.append(duckdb.connect(":memory:"))
 
 
 def _json_connection() -> duckdb.DuckDBPyConnection:
-    # One small DuckDB per thread, for serialisation only (never the engine's connection).
+    # One connection per thread (a cursor: what it registers is its own) to one database
+    # per process: a thread that serialises pays a cursor, not a database of its own.
     con: duckdb.DuckDBPyConnection | None = getattr(_JSON_DB, "con", None)
     if con is None:
-        con = duckdb.connect(":memory:")
+        prepare_json_output()
+        con = _SCRATCH[0].cursor()
         con.execute("SET python_enable_replacements = false")
         _JSON_DB.con = con
     return con
@@ -346,10 +365,12 @@ def json_lines(table: pa.Table, *, raw_json: frozenset[str] = frozenset()) -> by
     """
     if table.num_rows == 0 or table.num_columns == 0:
         return b"\n" * table.num_rows if table.num_columns == 0 else b""
-    objects = json_objects(table, raw_json=raw_json)
-    if objects is None:
+    # DuckDB appends each line's newline too: the text is then its result's string buffer
+    # as it is (no Arrow compute kernel, whose module costs a run ~40 ms to import).
+    lines = _json_text(table, raw_json=raw_json, newline=True)
+    if lines is None:
         return json_lines_python(table)  # a type DuckDB cannot read from Arrow
-    return _lines(objects)
+    return _text_of(lines)
 
 
 def json_objects(
@@ -357,6 +378,13 @@ def json_objects(
 ) -> pa.ChunkedArray[Any] | None:
     """The JSON text of each row of ``table`` (as :func:`json_lines`, without newlines), or
     ``None`` when DuckDB cannot read one of its types (and no column is ``raw_json``)."""
+    return _json_text(table, raw_json=raw_json, newline=False)
+
+
+def _json_text(
+    table: pa.Table, *, raw_json: frozenset[str], newline: bool
+) -> pa.ChunkedArray[Any] | None:
+    """:func:`json_objects`, each text followed by ``\n`` when ``newline``."""
     parts = []
     for field in table.schema:
         name = _quoted(field.name)
@@ -373,7 +401,8 @@ def json_objects(
         else:
             expr = name
         parts.append(f"{expr} AS {name}")
-    sql = f"SELECT to_json(r) AS j FROM (SELECT {', '.join(parts)} FROM _rows) AS r"
+    text = "CAST(to_json(r) AS VARCHAR) || chr(10)" if newline else "to_json(r)"
+    sql = f"SELECT {text} AS j FROM (SELECT {', '.join(parts)} FROM _rows) AS r"
     con = _json_connection()
     con.register("_rows", table)
     try:
@@ -393,10 +422,17 @@ def _lines(column: pa.ChunkedArray[Any]) -> bytes:
     After appending ``\\n`` to every value, the string data buffer of the combined array is
     exactly the output; its first and last offsets say where it starts and ends.
     """
+    import pyarrow.compute as pc
+
     newline = string_scalar("\n")
     empty = string_scalar("")
     joined: Any = pc.binary_join_element_wise(column, empty, newline)  # type: ignore[call-overload]
-    joined = joined.combine_chunks()
+    return _text_of(joined)
+
+
+def _text_of(column: pa.ChunkedArray[Any]) -> bytes:
+    """The non-null strings of ``column`` concatenated (its combined data buffer, sliced)."""
+    joined: Any = column.combine_chunks()
     if joined.type not in (pa.string(), pa.large_string()):
         return b"".join(v.encode() for v in joined.to_pylist())
     _, offsets_buffer, data = joined.buffers()

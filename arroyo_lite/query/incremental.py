@@ -59,7 +59,6 @@ from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 import sqlglot
 from sqlglot import exp
 
@@ -540,6 +539,8 @@ class AggregateState:
             self.renew()
         gone = both.column("__gone")
         both = both.drop_columns(["__gone"])
+        import pyarrow.compute as pc
+
         return changes(
             self._conform(both.filter(gone)), self._conform(both.filter(pc.invert(gone)))
         )

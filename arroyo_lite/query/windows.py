@@ -26,7 +26,6 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from arroyo_lite.config import TIMESTAMP_COLUMN, TIMESTAMP_TYPE, TableConfig
 from arroyo_lite.formats.pandas_free import empty_table
@@ -100,6 +99,8 @@ class WindowAssigner:
         spec = self.spec
         if spec.kind != "session":
             start = edge - spec.width_ns + spec.slide_ns
+            import pyarrow.compute as pc
+
             return rows.filter(pc.greater_equal(rows.column(TIMESTAMP_COLUMN), _ts(start)))
         if spec.state_sql is None or spec.state_table != table or not rows.num_rows:
             return rows
@@ -153,6 +154,8 @@ class WindowAssigner:
 
     def rows_of(self, rows: pa.Table, end: int) -> pa.Table:
         """The ``rows`` in the tumble or hop window ending at ``end``."""
+        import pyarrow.compute as pc
+
         column = rows.column(TIMESTAMP_COLUMN)
         inside = pc.and_(
             pc.greater_equal(column, _ts(end - self.spec.width_ns)), pc.less(column, _ts(end))
@@ -186,6 +189,8 @@ class OpenWindows:
         """Keep ``rows`` that are not late under ``watermark``; drop the late ones."""
         if watermark is not None:
             edge = self._assigner.edge(watermark)
+            import pyarrow.compute as pc
+
             kept = rows.filter(pc.greater_equal(rows.column(TIMESTAMP_COLUMN), _ts(edge)))
             self.late_rows += rows.num_rows - kept.num_rows
             rows = kept
@@ -197,6 +202,8 @@ class OpenWindows:
         it (a window closed at ``edge`` holds no later row)."""
         if edge is None:
             return self._open
+        import pyarrow.compute as pc
+
         return self._open.filter(pc.less(self._open.column(TIMESTAMP_COLUMN), _ts(edge)))
 
     def expire(self, edge: int | None) -> None:

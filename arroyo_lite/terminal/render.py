@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from arroyo_lite.config import RETRACT_COLUMN
 from arroyo_lite.connectors.base import SourceState, SourceStatus
@@ -52,6 +51,8 @@ def change_kinds(data: pa.Table) -> pa.Table:
     index = data.schema.get_field_index(RETRACT_COLUMN)
     if index < 0:
         return data
+    import pyarrow.compute as pc
+
     kinds = pc.if_else(data.column(index), "-", "+")
     return data.remove_column(index).add_column(0, CHANGE_COLUMN, kinds)
 

@@ -13,7 +13,6 @@ rows of a batch get the clock's wall time when the batch is built.
 from __future__ import annotations
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from arroyo_lite.config import TIMESTAMP_COLUMN, TableConfig
 from arroyo_lite.connectors.base import Emit, SourceContext, SourceOperator, SourceState
@@ -77,6 +76,8 @@ class ImpulseOperator(SourceOperator):
         counter = int64_range(first, end)
         interval = self.options.event_time_interval_micros
         if interval is not None:
+            import pyarrow.compute as pc
+
             offsets = pc.multiply(counter, int64_scalar(interval * 1_000))
             times = pc.add(offsets, int64_scalar(start_ns))
         else:
@@ -91,6 +92,8 @@ class ImpulseOperator(SourceOperator):
             values = columns.get(field.name)
             if values is None:
                 arrays.append(pa.nulls(n, field.type))
+            elif values.type == field.type:  # (the default schema: nothing to cast)
+                arrays.append(values)
             else:
-                arrays.append(pc.cast(values, field.type))
+                arrays.append(values.cast(field.type))
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
