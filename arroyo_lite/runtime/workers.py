@@ -42,6 +42,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import os
 import signal
 import socket
 import subprocess
@@ -232,6 +233,69 @@ class RemoteOperator(SourceOperator):
 _ids = itertools.count(1)
 
 
+class ChildProcess:
+    """A worker's OS process: started by CPython's own fork and exec, awaited through a pidfd.
+
+    Not ``asyncio.create_subprocess_exec``: on uvloop (the runtime's loop when installed) that
+    forks through libuv and runs Python's after-fork hooks in the child before it execs. In a
+    process whose other threads are running (DuckDB's, Arrow's, the store's compaction) the
+    child can then crash before it becomes a worker: under load the workers were "killed by
+    SIGSEGV" at start, their faulthandler stack in ``create_subprocess_exec``.
+    :class:`subprocess.Popen` forks and execs in C with no Python in the child.
+    """
+
+    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+        self._popen = popen
+        self.pid = popen.pid
+
+    @classmethod
+    def start(cls, argv: list[str], pass_fds: tuple[int, ...]) -> ChildProcess:
+        return cls(
+            subprocess.Popen(
+                argv,
+                pass_fds=pass_fds,
+                stdin=subprocess.DEVNULL,
+                # Nothing of a worker's may reach stdout: it holds the session's rows (jsonl).
+                stdout=subprocess.DEVNULL,
+                # Its own session: a Ctrl-C at the terminal goes to the session's process,
+                # which stops the workers in order (their last rows are stored).
+                start_new_session=True,
+            )
+        )
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit code (negative: the signal that killed it), or None while it runs."""
+        return self._popen.poll()
+
+    def kill(self) -> None:
+        self._popen.kill()
+
+    async def wait(self) -> int:
+        """Wait, without blocking the loop, until the process exits; its exit code."""
+        code = self._popen.poll()
+        if code is not None:
+            return code
+        try:
+            pidfd = os.pidfd_open(self.pid)
+        except OSError:  # a kernel before 5.3: a thread waits instead
+            return await asyncio.to_thread(self._popen.wait)
+        loop = asyncio.get_running_loop()
+        exited: asyncio.Future[None] = loop.create_future()
+
+        def readable() -> None:
+            if not exited.done():
+                exited.set_result(None)
+
+        loop.add_reader(pidfd, readable)
+        try:
+            await exited
+        finally:
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
+        return self._popen.wait()
+
+
 class _Worker:
     """The session's handle on one worker process."""
 
@@ -239,7 +303,7 @@ class _Worker:
         self.pool = pool
         self.index = index
         self.remotes: dict[int, RemoteOperator] = {}
-        self.process: asyncio.subprocess.Process | None = None
+        self.process: ChildProcess | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.stats: wire.WorkerStats | None = None
         self.deaths: list[float] = []
@@ -261,18 +325,9 @@ class _Worker:
     async def _spawn(self) -> None:
         parent, child = socket.socketpair()
         try:
-            self.process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "arroyo_lite.runtime.worker_process",
-                str(child.fileno()),
+            self.process = ChildProcess.start(
+                [sys.executable, "-m", "arroyo_lite.runtime.worker_process", str(child.fileno())],
                 pass_fds=(child.fileno(),),
-                stdin=subprocess.DEVNULL,
-                # Nothing of a worker's may reach stdout: it holds the session's rows (jsonl).
-                stdout=subprocess.DEVNULL,
-                # Its own session: a Ctrl-C at the terminal goes to the session's process,
-                # which stops the workers in order (their last rows are stored).
-                start_new_session=True,
             )
         except OSError as e:
             parent.close()
