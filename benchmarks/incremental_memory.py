@@ -100,6 +100,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--trim", action="store_true", help="malloc_trim(0) before each sample (diagnosis)"
     )
+    parser.add_argument(
+        "--log",
+        default=None,
+        help="write every sample (each allocator's figures and glibc's arenas, "
+        "memory_parts.arenas) as a JSON line to LOG.queries / LOG.control (diagnosis)",
+    )
+    parser.add_argument(
+        "--sample-every",
+        type=float,
+        default=None,
+        help="seconds between samples (default: a twentieth of the run, at least 10)",
+    )
     args = parser.parse_args(argv)
     if not args.child:
         return compare(args)
@@ -139,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         ]
         for thread in threads:
             thread.start()
+        log = open(args.log, "w") if args.log else None  # noqa: SIM115 (closed below)
+        every = args.sample_every or max(10.0, seconds / 20)
         start = time.monotonic()
         next_print = start + warm_up
         while (elapsed := time.monotonic() - start) < seconds:
@@ -166,8 +180,16 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
                 print("    " + "  ".join(f"{k}={v:.1f}" for k, v in parts[-1][1].items()))
-                next_print += max(10.0, seconds / 20)
+                if log is not None:
+                    record = {"t": elapsed, **parts[-1][1], "arenas": memory_parts.arenas()}
+                    if isinstance(state, AggregatePlan):
+                        record["renewals"] = state.state.renewals
+                    log.write(json.dumps(record) + "\n")
+                    log.flush()
+                next_print += every
             time.sleep(1.0)
+        if log is not None:
+            log.close()
         for stream in streams.values():
             stream.close()
         for thread in threads:
@@ -219,9 +241,15 @@ def compare(args: argparse.Namespace) -> int:
         common.append("--trim")
     if args.renew_applies is not None:
         common += ["--renew-applies", str(args.renew_applies)]
+    if args.sample_every is not None:
+        common += ["--sample-every", str(args.sample_every)]
+
+    def logged(name: str) -> list[str]:
+        return ["--log", f"{args.log}.{name}"] if args.log else []
+
     procs = {
         name: subprocess.Popen(
-            [sys.executable, __file__, "--child", "--queries", queries, *common],
+            [sys.executable, __file__, "--child", "--queries", queries, *common, *logged(name)],
             stdout=subprocess.PIPE,
             text=True,
         )

@@ -76,9 +76,11 @@ _MALLCTL = _jemalloc()
 
 
 def glibc() -> dict[str, float]:
-    """glibc malloc: ``in use``, ``held`` (from the system) and ``free`` (held, not in use),
-    MB, and ``arenas``."""
-    nan = {"in_use": math.nan, "held": math.nan, "free": math.nan, "arenas": math.nan}
+    """glibc malloc: ``in use``, ``held`` (from the system), ``free`` (held, not in use) and
+    ``mmap`` (the part of held and in use that is chunks mapped on their own, above the mmap
+    threshold), MB, and ``arenas``."""
+    nan = {"in_use": math.nan, "held": math.nan, "free": math.nan, "mmap": math.nan,
+           "arenas": math.nan}  # fmt: skip
     mallinfo2 = getattr(_LIBC, "mallinfo2", None) if _LIBC is not None else None
     if mallinfo2 is None:
         return nan
@@ -88,14 +90,46 @@ def glibc() -> dict[str, float]:
         "in_use": (info.uordblks + info.hblkhd) / _MB,
         "held": (info.arena + info.hblkhd) / _MB,
         "free": info.fordblks / _MB,
+        "mmap": info.hblkhd / _MB,
         "arenas": float(_arena_count()),
     }
 
 
 def _arena_count() -> int:
     """How many arenas glibc has (``malloc_info``'s ``<heap nr=...>`` elements)."""
+    text = malloc_info_xml()
+    return len(re.findall(r"<heap nr=", text)) if text is not None else -1
+
+
+_HEAP = re.compile(r'<heap nr="(\d+)">(.*?)</heap>', re.S)
+_TOTAL = re.compile(r'<total type="(fast|rest)" count="(\d+)" size="(\d+)"/>')
+_SYSTEM = re.compile(r'<system type="current" size="(\d+)"/>')
+
+
+def arenas() -> list[dict[str, float]]:
+    """Each glibc arena's figures from ``malloc_info``: ``nr``, ``held`` (its heaps' system
+    memory), ``free`` (its free chunks, fast bins and the rest, the top chunk included),
+    ``chunks`` (how many free chunks), MB; the main arena is ``nr`` 0. Empty without glibc."""
+    text = malloc_info_xml()
+    if text is None:
+        return []
+    out = []
+    for nr, body in _HEAP.findall(text):
+        totals = _TOTAL.findall(body)
+        system = _SYSTEM.search(body)
+        out.append({
+            "nr": float(nr),
+            "held": int(system.group(1)) / _MB if system else math.nan,
+            "free": sum(int(size) for _, _, size in totals) / _MB,
+            "chunks": float(sum(int(count) for _, count, _ in totals)),
+        })  # fmt: skip
+    return out
+
+
+def malloc_info_xml() -> str | None:
+    """glibc's ``malloc_info(0)`` report (XML), or ``None`` without glibc."""
     if _LIBC is None:
-        return -1
+        return None
     libc = _LIBC
     libc.open_memstream.restype = ctypes.c_void_p
     libc.open_memstream.argtypes = [
@@ -109,14 +143,14 @@ def _arena_count() -> int:
     size = ctypes.c_size_t()
     stream = libc.open_memstream(ctypes.byref(buf), ctypes.byref(size))
     if not stream:
-        return -1
+        return None
     try:
         libc.malloc_info(0, stream)
     finally:
         libc.fclose(stream)
     text = ctypes.string_at(buf, size.value).decode() if buf else ""
     libc.free(buf)
-    return len(re.findall(r"<heap nr=", text))
+    return text
 
 
 def jemalloc() -> dict[str, float]:
@@ -151,8 +185,8 @@ def smaps_rollup() -> dict[str, float]:
 
 def sample() -> dict[str, float]:
     """Every figure at once (see the module docstring), flattened: ``rss``, ``anon``,
-    ``glibc_in_use``, ``glibc_held``, ``glibc_free``, ``glibc_arenas``, ``je_allocated``,
-    ``je_resident``, ``arrow`` (MB) and ``py_blocks`` (count)."""
+    ``glibc_in_use``, ``glibc_held``, ``glibc_free``, ``glibc_mmap``, ``glibc_arenas``,
+    ``je_allocated``, ``je_resident``, ``arrow`` (MB) and ``py_blocks`` (count)."""
     out = smaps_rollup()
     out.update({f"glibc_{k}": v for k, v in glibc().items()})
     out.update({f"je_{k}": v for k, v in jemalloc().items()})
