@@ -3,16 +3,12 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from arroyo_lite import Session
+from tests.support.crash import kill_9, saved_bytes, session_process
 from tests.support.feeds import FeedState, make_feed_app, quakes
 from tests.support.threaded_server import serve, wait_for
 
@@ -65,31 +61,13 @@ def test_kill_9_in_the_middle_leaves_no_duplicate_and_no_gap(tmp_path: Path) -> 
     state = FeedState(quakes=quakes(100_000), window=(0, 60), slide=1)
     with serve(make_feed_app(state)) as server:
         url = server.url("/usgs")
-        script = textwrap.dedent(
-            f"""
-            import time
-            from arroyo_lite import Session
-            s = Session(state_dir={str(tmp_path)!r}, flush_interval=0.05)
-            s.execute({create(url)!r})
-            print("started", flush=True)
-            while True:
-                time.sleep(1)
-            """
-        )
-        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-        proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env=env)
+        proc = session_process(tmp_path, create(url))
         try:
-            assert proc.stdout is not None
-            assert proc.stdout.readline().strip() == b"started"
-
-            def saved_bytes() -> int:
-                segments = list((tmp_path / "tables" / "quakes").glob("*.arrows"))
-                return sum(p.stat().st_size for p in segments)
-
-            wait_for(lambda: state.hits >= 40 and saved_bytes() > 4_000, within=60)
+            wait_for(
+                lambda: state.hits >= 40 and saved_bytes(tmp_path, "quakes") > 4_000, within=60
+            )
         finally:
-            proc.send_signal(signal.SIGKILL)  # no clean shutdown: a crash
-            proc.wait(30)
+            kill_9(proc)
         hits_at_crash = state.hits
         with Session(state_dir=tmp_path) as session:
             session.execute(create(url))

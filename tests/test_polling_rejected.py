@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from tests.support.polling import RunningSource, polling_table
 pytestmark = pytest.mark.timeout(90)
 
 SECRET = "wrong-but-secret-token-1234"
+#: How much earlier than asked an event loop's timer may fire (uvloop: whole milliseconds).
+TIMER_SLACK = 0.002
 
 
 @pytest.mark.parametrize("code", [401, 403])
@@ -68,12 +71,15 @@ CREATE TABLE locked (value TEXT) WITH (
 SELECT count(*) AS n FROM ok;
 """
     )
+    seen = server.app[STATE]
     done = await cli.run_until(
         "run",
         str(path),
         "--format",
         "jsonl",
-        until=lambda out: bool(re.search(r'"n":(1[5-9]|[2-9]\d|\d{3,})\b', out)),
+        # Four rejected polls: three waits between them to check (below).
+        until=lambda out: bool(re.search(r'"n":(1[5-9]|[2-9]\d|\d{3,})\b', out))
+        and seen.count("/status/401") >= 4,
         until_stderr=lambda err: "credentials rejected: HTTP request failed: " in err,
         TOKEN=SECRET,
     )
@@ -83,5 +89,15 @@ SELECT count(*) AS n FROM ok;
     assert "error: source 'locked' credentials rejected (" in done.stderr
     assert done.stderr.splitlines()[-1] == "run ended with 1 failed source: 'locked'"
     assert SECRET not in done.stderr + done.stdout
-    # Backoff: in the time 'ok' made 15 polls at 100 ms, 'locked' made far fewer.
-    assert server.app[STATE].count("/status/401") <= 6
+    # Backoff: the k-th rejected poll is followed by a wait of at least 100 ms * 2**(k-1)
+    # (max_backoff_ms, 60 s by default, is far off). The wait starts when the rejection has
+    # arrived, so the gap between two requests as this server saw them can only be longer,
+    # however loaded the machine: load adds to the gaps, never removes from them. (How many
+    # requests fit in the run is a matter of how long the run took, which load decides.)
+    # The slack is uvloop's timer granularity: libuv counts whole milliseconds and rounds
+    # the delay to one, so a timer may fire up to 1.5 ms before the exact delay.
+    arrivals = [r.at for r in seen.requests if r.path == "/status/401"]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
+    assert len(gaps) >= 3, arrivals
+    for k, gap in enumerate(gaps, start=1):
+        assert gap >= 0.1 * 2 ** (k - 1) - TIMER_SLACK, (k, gaps)

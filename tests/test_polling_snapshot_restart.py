@@ -5,22 +5,17 @@ updated, the others unchanged: nothing added twice)."""
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 
 import pytest
 
 from arroyo_lite import Session
 from tests.support.collection import CollectionState, make_collection_app
-from tests.support.crash import session_process
+from tests.support.crash import kill_9, saved_bytes, session_process
 from tests.support.threaded_server import serve, wait_for
 from tests.test_polling_snapshot import create, player, rows
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def saved_bytes(state_dir: Path) -> int:
-    return sum(p.stat().st_size for p in (state_dir / "tables" / "board").glob("*.arrows"))
 
 
 def test_clean_restart_resumes_the_snapshot(tmp_path: Path) -> None:
@@ -47,10 +42,9 @@ def test_kill_9_then_restart_resumes_the_snapshot(tmp_path: Path) -> None:
         proc = session_process(tmp_path, create(url))
         try:
             # The first snapshot's state is saved once written (it changes only then).
-            wait_for(lambda: state.polls >= 5 and saved_bytes(tmp_path) > 1_000, within=60)
+            wait_for(lambda: state.polls >= 5 and saved_bytes(tmp_path, "board") > 1_000, within=60)
         finally:
-            proc.send_signal(signal.SIGKILL)  # no clean shutdown: a crash
-            proc.wait(30)
+            kill_9(proc)
         server.call(lambda: (state.items.pop("b"), state.put(player("d", 40), player("f", 5))))
         with Session(state_dir=tmp_path) as session:
             session.execute(create(url))

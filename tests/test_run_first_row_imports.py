@@ -8,41 +8,12 @@ rescanned by the collector). The speed figure is ``benchmarks/first_row.py --sou
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
 import pytest
 
-# Runs the CLI in-process to its end (``--for``), then reports which of the modules named in
-# argv[2] had been imported when its first line reached stdout (later work, such as the
-# store's compaction on a slow machine, may import more), and how many objects the collector
-# keeps frozen.
-PROBE = """
-import gc, io, json, sys
-watched = json.loads(sys.argv[2])
-at_first_row = []
-
-class FirstRow(io.RawIOBase):
-    def writable(self):
-        return True
-    def write(self, data):
-        if not at_first_row:
-            at_first_row.append(sorted(name for name in watched if name in sys.modules))
-        sys.__stdout__.buffer.write(bytes(data))
-        return len(data)
-
-sys.stdout = io.TextIOWrapper(FirstRow(), write_through=True)
-sys.argv = ["arroyo-lite", *json.loads(sys.argv[1])]
-from arroyo_lite.cli import main
-try:
-    main()
-except SystemExit:
-    pass
-sys.stdout.flush()
-sys.__stdout__.flush()
-print(json.dumps([at_first_row[0], gc.get_freeze_count()]), file=sys.__stdout__, flush=True)
-"""
+from tests.support.cli_probe import probe_cli
 
 WATCHED = (
     "rich",
@@ -59,16 +30,11 @@ IMPULSE = "CREATE TABLE t WITH (connector = 'impulse', event_rate = 10, message_
 
 
 def run_probe(argv: list[str]) -> tuple[list[str], set[str], int]:
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(argv), json.dumps(WATCHED)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    *rows, last = done.stdout.strip().splitlines()
-    loaded, frozen = json.loads(last)
-    return rows, set(loaded), frozen
+    """The rows, the watched modules imported when the first row was printed (later work,
+    such as the store's compaction on a slow machine, may import more), the frozen count."""
+    done = probe_cli(argv, watched=WATCHED)
+    assert done.at_first_row is not None, done.rows
+    return done.rows, done.at_first_row, done.frozen
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])

@@ -6,52 +6,20 @@ row. Those paths use :mod:`arroyo_lite.formats.pandas_free` instead; the speed f
 ``benchmarks/first_row.py``. An impulse run goes to its end; a ``polling_http`` run (small
 bodies: the exact JSON path; a large one: pyarrow's reader; pages of a paginated poll;
 newline-framed bodies, small and large with lines cut; metadata columns) is stopped with
-SIGTERM once its rows were printed.
+SIGTERM once its rows were printed (the probe: :mod:`tests.support.cli_probe`).
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
 
 from arroyo_lite.formats.pandas_free import empty_table, int64_range, int64_scalar, string_scalar
+from tests.support.cli_probe import probe_cli
 from tests.support.http_app import make_app
 from tests.support.threaded_server import ThreadedServer, serve
-
-# Runs the CLI in-process (to its end, or with argv[2] > 0 until it printed that many lines,
-# then stopped with SIGTERM: a clean stop); its last line says whether pandas got imported.
-PROBE = """
-import io, json, os, signal, sys
-from arroyo_lite.cli import main
-
-class StopAfterLines(io.RawIOBase):
-    def __init__(self, raw, wanted):
-        self.raw, self.wanted, self.seen = raw, wanted, 0
-    def writable(self):
-        return True
-    def write(self, data):
-        self.raw.write(bytes(data))
-        self.raw.flush()
-        self.seen += bytes(data).count(b"\\n")
-        if self.seen >= self.wanted:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return len(data)
-
-wanted = int(sys.argv[2])
-if wanted:
-    sys.stdout = io.TextIOWrapper(StopAfterLines(sys.stdout.buffer, wanted), write_through=True)
-sys.argv = ["arroyo-lite", *json.loads(sys.argv[1])]
-try:
-    main()
-except SystemExit:
-    pass
-sys.stdout.flush()
-print(json.dumps("pandas" in sys.modules), file=sys.__stdout__, flush=True)
-"""
 
 
 @pytest.fixture(scope="module")
@@ -88,17 +56,10 @@ def test_run_of_a_polling_http_table_to_its_rows_imports_no_pandas(
         "SELECT * FROM t;\n"
     )
     argv = ["run", "--format", "jsonl", "--no-progress", str(sql)]
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(argv), str(rows)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    *printed, pandas_loaded = done.stdout.strip().splitlines()
+    done = probe_cli(argv, stop_after_lines=rows)
     # Every row of the first poll (a later poll's rows may come before the stop took effect).
-    firsts = [json.loads(line) for line in printed[:rows]]
-    assert len(firsts) == rows, done.stdout
+    firsts = [json.loads(line) for line in done.rows[:rows]]
+    assert len(firsts) == rows, done.rows
     if path == "/counter":
         assert firsts == [{"n": 1, "_timestamp": firsts[0]["_timestamp"]}]
     elif path.startswith("/counter"):
@@ -106,7 +67,7 @@ def test_run_of_a_polling_http_table_to_its_rows_imports_no_pandas(
         assert firsts[0]["latency"] > 0
     else:
         assert [row["id"] for row in firsts] == list(range(rows))
-    assert json.loads(pandas_loaded) is False
+    assert "pandas" not in done.at_end
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "table", "csv"])
@@ -117,18 +78,10 @@ def test_run_of_an_impulse_table_to_completion_imports_no_pandas(tmp_path, fmt):
         "CREATE TABLE t WITH (connector = 'impulse', event_rate = '100', message_count = '5');\n"
         "SELECT counter FROM t;\n"
     )
-    argv = ["run", "--format", fmt, "--no-progress", str(sql)]
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(argv), "0"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    *rows, pandas_loaded = done.stdout.strip().splitlines()
+    done = probe_cli(["run", "--format", fmt, "--no-progress", str(sql)], timeout=60)
     for n in range(5):
-        assert any(str(n) in row for row in rows), rows  # every row was printed
-    assert json.loads(pandas_loaded) is False
+        assert any(str(n) in row for row in done.rows), done.rows  # every row was printed
+    assert "pandas" not in done.at_end
 
 
 def test_the_builders_give_what_pyarrow_gives():

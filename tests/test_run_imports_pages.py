@@ -2,20 +2,18 @@
 the pages of a poll read together (top-level arrays, ``json_pieces.read_arrays``) and the
 records under a path read in pieces build their Arrow values from buffers. With pandas
 installed, its import would cost ~0.4 s before the first row (tests/test_run_imports.py has
-the small-page cases and the probe)."""
+the small-page cases)."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
 
+from tests.support.cli_probe import probe_cli
 from tests.support.http_app import make_app
 from tests.support.threaded_server import ThreadedServer, serve
-from tests.test_run_imports import PROBE
 
 
 @pytest.fixture(scope="module")
@@ -46,14 +44,6 @@ def test_run_of_a_table_with_big_pages_to_its_rows_imports_no_pandas(
         f"endpoint = '{http_server.url(path)}', format = 'json'{options});\n"
         "SELECT id FROM t;\n"
     )
-    argv = ["run", "--format", "jsonl", "--no-progress", str(sql)]
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(argv), "600"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    *printed, pandas_loaded = done.stdout.strip().splitlines()
-    assert [json.loads(line)["id"] for line in printed[:600]] == list(range(600))
-    assert json.loads(pandas_loaded) is False
+    done = probe_cli(["run", "--format", "jsonl", "--no-progress", str(sql)], stop_after_lines=600)
+    assert [json.loads(line)["id"] for line in done.rows[:600]] == list(range(600))
+    assert "pandas" not in done.at_end

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,6 +10,7 @@ import pytest
 from arroyo_lite import Session
 from arroyo_lite.connectors.base import SourceState
 from arroyo_lite.runtime.persist import StateDir, StateError
+from tests.support.crash import kill_9, saved_bytes, session_process
 from tests.support.full_disk import run_with_failing_writes
 from tests.support.http_app import STATE, make_app
 from tests.support.threaded_server import serve, wait_for
@@ -101,32 +97,14 @@ def test_changed_schema_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_crash_loses_no_saved_row_and_resumes_without_gaps(tmp_path: Path) -> None:
-    script = textwrap.dedent(
-        f"""
-        import sys, time
-        from arroyo_lite import Session
-        s = Session(state_dir={str(tmp_path)!r}, flush_interval=0.05)
-        s.execute("CREATE TABLE imp WITH (connector = 'impulse', event_rate = '2000');")
-        print("started", flush=True)
-        while True:
-            time.sleep(1)
-        """
-    )
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env=env)
+    sql = "CREATE TABLE imp WITH (connector = 'impulse', event_rate = '2000');"
+    proc = session_process(tmp_path, sql)
     try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == b"started"
-        def saved_bytes() -> int:
-            segments = list((tmp_path / "tables" / "imp").glob("*.arrows"))
-            return sum(p.stat().st_size for p in segments)
-
-        wait_for(lambda: saved_bytes() > 20_000, within=60)
+        wait_for(lambda: saved_bytes(tmp_path, "imp") > 20_000, within=60)
     finally:
-        proc.send_signal(signal.SIGKILL)  # no clean shutdown: a crash
-        proc.wait(30)
+        kill_9(proc)
     with Session(state_dir=tmp_path) as session:
-        session.execute("CREATE TABLE imp WITH (connector = 'impulse', event_rate = '2000');")
+        session.execute(sql)
         reloaded = counters(session)
         assert len(reloaded) > 100
         assert reloaded == list(range(len(reloaded)))  # a prefix: nothing lost in between

@@ -1,8 +1,12 @@
-"""A session in a child process, for tests that kill it with ``kill -9`` mid-run."""
+"""A session in a child process, for tests that kill it with ``kill -9`` mid-run.
+
+:func:`session_process` starts it, :func:`saved_bytes` tells when a table's state reached
+the disk, :func:`kill_9` ends it without a clean shutdown (a crash)."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -34,3 +38,14 @@ def session_process(state_dir: Path, sql: str) -> subprocess.Popen[bytes]:
         proc.wait(30)
         raise AssertionError(f"the session process did not start (it printed {line!r})")
     return proc
+
+
+def saved_bytes(state_dir: Path, table: str) -> int:
+    """Bytes of ``table``'s segments saved under ``state_dir`` so far."""
+    return sum(p.stat().st_size for p in (state_dir / "tables" / table).glob("*.arrows"))
+
+
+def kill_9(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL ``proc`` (no clean shutdown: a crash) and reap it."""
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)

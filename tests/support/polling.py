@@ -1,16 +1,14 @@
 """Helpers for tests that run a real :class:`PollingHttpOperator` against a real server.
 
 :func:`polling_table` builds a ``TableConfig`` directly (what the SQL front end would produce);
-:class:`RunningSource` runs an operator under its supervisor (as the runtime does) as a task,
-collects its batches, and cancels it cleanly.
+:class:`RunningSource` runs a :class:`PollingHttpOperator` as
+:class:`~tests.support.running.RunningOperator` does, on a manual clock by default, and waits
+for its polls (:meth:`RunningSource.sleeping_after`).
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 import pyarrow as pa
@@ -29,9 +27,8 @@ from arroyo_lite.config import (
 from arroyo_lite.connectors.base import SourceContext
 from arroyo_lite.connectors.polling_http.operator import PollingHttpOperator
 from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
-from arroyo_lite.errors import SourceError
-from arroyo_lite.runtime.supervisor import Supervisor
 from tests.support.http_app import wait_until
+from tests.support.running import RunningOperator
 
 VALUE = ColumnSpec(name="value", data_type=pa.string(), sql_type="TEXT")
 ID_NAME = (
@@ -64,59 +61,26 @@ def polling_table(
 
 
 @dataclass
-class RunningSource:
-    """``async with RunningSource(config, ...) as src:`` runs the operator until the block ends."""
+class RunningSource(RunningOperator):
+    """``async with RunningSource(config, ...) as src:`` runs the operator until the block ends
+    (on a :class:`ManualClock` unless a test passes another clock)."""
 
-    config: TableConfig
     clock: Clock = field(default_factory=ManualClock)
-    state: MutableMapping[str, bytes] = field(default_factory=dict)
-    env: Mapping[str, str] = field(default_factory=dict)
-    batches: list[pa.RecordBatch] = field(default_factory=list)
     operator_class: type[PollingHttpOperator] = PollingHttpOperator
 
-    def __post_init__(self) -> None:
-        context = SourceContext(clock=self.clock, state=self.state, env=self.env)
-        self.operator = self.operator_class(self.config, context)
-        self.supervisor = Supervisor(self.operator, clock=self.clock)
-        self.task: asyncio.Task[SourceError | None] | None = None
-
-    @property
-    def status(self) -> Any:
-        return self.operator.status
+    def make_operator(self, context: SourceContext) -> PollingHttpOperator:
+        return self.operator_class(self.config, context)
 
     @property
     def manual(self) -> ManualClock:
         assert isinstance(self.clock, ManualClock)
         return self.clock
 
-    def rows(self) -> list[dict[str, Any]]:
-        """Emitted rows as dicts, without ``_timestamp`` (see :meth:`timestamps`)."""
-        return [
-            row for b in self.batches for row in b.drop_columns([TIMESTAMP_COLUMN]).to_pylist()
-        ]
-
     def timestamps(self) -> list[int]:
         """Every emitted row's ``_timestamp`` as integer nanoseconds since the epoch."""
         return [
             t for b in self.batches for t in b.column(TIMESTAMP_COLUMN).cast(pa.int64()).to_pylist()
         ]
-
-    async def __aenter__(self) -> RunningSource:
-        self.task = asyncio.create_task(self.supervisor.run(self.batches.append))
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        assert self.task is not None
-        if not self.task.done():
-            self.task.cancel()
-        # The task's own outcome (cancelled, or a fatal error a test already checked) is not
-        # this block's business.
-        await asyncio.gather(self.task, return_exceptions=True)
 
     async def sleeping_after(self, polls: int) -> None:
         """Wait until ``polls`` polls are done and the operator sleeps on the manual clock."""
