@@ -61,6 +61,8 @@ from arroyo_lite.connectors.filesystem.files import FILE_FORMATS, FileWriter
 from arroyo_lite.connectors.filesystem.options import FilesystemOptions, local_path
 
 MANIFEST = "manifest.json"
+#: Suffix of a journal the manifest made obsolete, being removed.
+OBSOLETE = ".obsolete"
 #: Seconds between the sink's timer ticks: rolls by time, and acknowledging rows a
 #: coalesced flush left (the longest a row written and flushed waits to be acknowledged).
 ACK_INTERVAL_S = 0.1
@@ -179,16 +181,24 @@ class FilesystemSink(SinkOperator):
                 await self._commit(full)
 
     async def flush(self) -> None:
-        # Coalesced: at most one acknowledgement (fsyncs) per ACK_INTERVAL_S; the timer
-        # acknowledges what a skipped flush left, so rows wait at most that long.
-        if self._dirty and time.monotonic() - self._acked_at >= ACK_INTERVAL_S:
+        # The sink has caught up: what the files gathered goes to the writer thread if it
+        # is enough for a row group, so the files are encoded as the rows come (not all at
+        # the commit: a file of slow rows would otherwise be encoded after its last
+        # acknowledgement). Coalesced: at most one acknowledgement (fsyncs) per
+        # ACK_INTERVAL_S; the timer acknowledges what a skipped flush left, so rows wait at
+        # most that long.
+        due = self._dirty and time.monotonic() - self._acked_at >= ACK_INTERVAL_S
+        if due or self._gathered_enough():
             async with self._lock:
-                await self._ack()
+                await self._hand_over_gathered()
+                if due:
+                    await self._ack()
 
     async def acknowledge(self) -> None:
         """Acknowledge every row written so far and wait until that is on disk (a flush
         neither coalesced nor left in the background)."""
         async with self._lock:
+            await self._hand_over_gathered()
             await self._settle_ack()
             if self._dirty:
                 await self._ack()
@@ -259,8 +269,8 @@ class FilesystemSink(SinkOperator):
         self, open_file: OpenFile, rows: pa.RecordBatch | None, nbytes: int = 0
     ) -> None:
         """Gather ``rows`` (of ``nbytes``) for the file; once ``chunk_rows`` are gathered (or
-        with ``None``: whatever is gathered), queue them on the writer thread (at most a few
-        writes queued)."""
+        with ``None``: whatever is gathered, written at once as a row group of its own),
+        queue them on the writer thread (at most a few writes queued)."""
         writer = open_file.writer
         if writer is None:
             return
@@ -278,12 +288,27 @@ class FilesystemSink(SinkOperator):
         chunk, chunk_bytes = open_file.unwritten, open_file.unwritten_bytes
         open_file.unwritten = []
         open_file.unwritten_rows = open_file.unwritten_bytes = 0
+        write = writer.write_all if rows is not None else writer.write_group
         loop = asyncio.get_running_loop()
         open_file.writes.append(
-            loop.run_in_executor(self._writer_thread, writer.write_all, chunk, chunk_bytes)
+            loop.run_in_executor(self._writer_thread, write, chunk, chunk_bytes)
         )
         if len(open_file.writes) > MAX_QUEUED_WRITES:
             await self._settle_writes(open_file, keep=MAX_QUEUED_WRITES // 2)
+
+    def _gathered_enough(self) -> bool:
+        return any(
+            f.writer is not None and f.unwritten_rows >= f.writer.group_rows_early
+            for f in self._open.values()
+        )
+
+    async def _hand_over_gathered(self) -> None:
+        """Queue on the writer thread, as a row group of their own, the rows each open file
+        gathered if they are at least its writer's ``group_rows_early``."""
+        for open_file in self._open.values():
+            writer = open_file.writer
+            if writer is not None and open_file.unwritten_rows >= writer.group_rows_early:
+                await self._write_file(open_file, None)
 
     async def _settle_writes(self, open_file: OpenFile, keep: int = 0) -> None:
         """Wait for the file's queued writes (all but ``keep``); on a failed one, give the
@@ -444,12 +469,22 @@ class FilesystemSink(SinkOperator):
 
     def _drop_journal(self) -> None:
         """Remove the journal once the manifest holds a newer state (its removal need not
-        be durable: an older journal found later is ignored)."""
+        be durable: an older journal found later is ignored). It is renamed out of the way
+        at once and unlinked on the writer thread, unawaited: freeing a large file's blocks
+        takes the filesystem milliseconds the commit need not wait for (the next open
+        removes what a stop left)."""
         journal, self._journal = self._journal, None
         if journal is not None:
             journal.close()
-            with contextlib.suppress(FileNotFoundError):
-                journal.path.unlink()
+            obsolete = journal.path.with_name(f"{wal.JOURNAL}.{self._seq}{OBSOLETE}")
+            try:
+                os.replace(journal.path, obsolete)
+            except FileNotFoundError:
+                return
+            try:
+                self._writer_thread.submit(obsolete.unlink, missing_ok=True)
+            except RuntimeError:  # (the writer thread is shut down)
+                obsolete.unlink(missing_ok=True)
 
     def _write_manifest(self, manifest: dict[str, Any]) -> None:
         tmp = self.in_progress / (MANIFEST + ".tmp")
@@ -512,6 +547,8 @@ class FilesystemSink(SinkOperator):
         for legacy in self.in_progress.glob("*.*.wal"):
             legacy.unlink()
         (self.in_progress / (wal.JOURNAL + ".new")).unlink(missing_ok=True)
+        for obsolete in self.in_progress.glob(f"{wal.JOURNAL}.*{OBSOLETE}"):
+            obsolete.unlink(missing_ok=True)
 
     def _next_serial_on_disk(self) -> int:
         serials = [
