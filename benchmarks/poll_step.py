@@ -49,7 +49,13 @@ TARGET_US = 150.0
 
 
 async def _measure(
-    polls: int, rounds: int, port: int, tables: int, interval_ms: int, only_whole: bool = False
+    polls: int,
+    rounds: int,
+    port: int,
+    tables: int,
+    interval_ms: int,
+    only_whole: bool = False,
+    gc_mode: str = "tuned",
 ) -> dict[str, float]:
     import aiohttp
 
@@ -84,6 +90,10 @@ async def _measure(
     for config in program.tables:
         store.create(config.name, config.output_schema())
         operators.append(PollingHttpOperator(config, SourceContext(clock=SystemClock())))
+    if gc_mode == "tuned":
+        from arroyo_lite.runtime.loop import tune_gc
+
+        tune_gc()  # what `run` does once its tables exist (cli/run_cmd.py)
 
     async def whole_polls() -> float:
         """CPU seconds for the tables to make ``per_round`` polls together in their steady
@@ -239,6 +249,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only the whole-poll phase (its ratio is then to itself: for A/B runs)",
     )
+    parser.add_argument(
+        "--gc",
+        choices=["tuned", "default"],
+        default="tuned",
+        help="tuned: the collector as `run` sets it (runtime.loop.tune_gc, once the tables "
+        "exist); default: CPython's thresholds",
+    )
     args = parser.parse_args(argv)
 
     def loop_factory() -> asyncio.AbstractEventLoop:
@@ -254,7 +271,13 @@ def main(argv: list[str] | None = None) -> int:
             loop_name = type(runner.get_loop()).__module__.split(".")[0]
             figures = runner.run(
                 _measure(
-                    args.polls, args.rounds, port, args.tables, args.interval_ms, args.only_whole
+                    args.polls,
+                    args.rounds,
+                    port,
+                    args.tables,
+                    args.interval_ms,
+                    args.only_whole,
+                    args.gc,
                 )
             )
         parent.send("stop")
@@ -267,7 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"poll_step: {args.polls} polls per phase in {args.rounds} rounds (sequential; the "
         f"whole polls by {args.tables} tables every {args.interval_ms} ms), event loop "
-        f"{loop_name}, server in a separate process; CPU of this process only"
+        f"{loop_name}, collector {args.gc}, server in a separate process; CPU of this "
+        "process only"
     )
     for name, us in figures.items():
         print(f"{name:<16} {us:8.1f} us/poll  {us / base:5.2f}x bare aiohttp")
