@@ -28,7 +28,7 @@ import sqlglot
 from sqlglot import exp
 
 from arroyo_lite.query.status_table import STATUS_TABLE
-from arroyo_lite.sql.transpile import HOP_INDEX
+from arroyo_lite.sql.transpile import HOP_INDEX, read_dialect
 from arroyo_lite.sql.windows import WindowSpec, is_event_time, window_specs
 
 
@@ -86,10 +86,12 @@ def analyze(
     sqlglot cannot parse counts as aggregating over every table in ``all_tables``: it is then
     simply re-evaluated whenever anything changes.
     """
-    try:
-        tree = sqlglot.parse_one(sql, read="duckdb")
-    except sqlglot.errors.SqlglotError:
-        return QueryShape(frozenset(all_tables), True, STATUS_TABLE in sql.lower())
+    tree = _plain_tree(sql)
+    if tree is None:
+        try:
+            tree = sqlglot.parse_one(sql, read="duckdb")
+        except sqlglot.errors.SqlglotError:
+            return QueryShape(frozenset(all_tables), True, STATUS_TABLE in sql.lower())
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
     widths = {
         b.this.sql(dialect="duckdb")
@@ -137,6 +139,42 @@ def analyze(
         joins=joins,
         windows=frozenset(windows),
     )
+
+
+#: The node types of a plain one-table query (columns, literals, aliases, operators, a
+#: ``WHERE``), which the Arroyo dialect and DuckDB's read into the same tree. No function,
+#: type, subquery, join, set operation or clause that shapes rows across each other; no
+#: ``/`` either (each dialect marks its division with its own typing rules).
+_PLAIN_NODES = frozenset({
+    exp.Select, exp.From, exp.Table, exp.TableAlias, exp.Identifier, exp.Column, exp.Star,
+    exp.Alias, exp.Where, exp.Literal, exp.Boolean, exp.Null, exp.Paren, exp.Neg, exp.Not,
+    exp.And, exp.Or, exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Is, exp.Add,
+    exp.Sub, exp.Mul, exp.Mod, exp.DPipe,
+})  # fmt: skip
+
+
+def _plain_tree(sql: str) -> exp.Expr | None:
+    """``sql`` read with the Arroyo dialect when it is a plain one-table query (every node
+    in :data:`_PLAIN_NODES`), else ``None`` (read it with DuckDB's dialect).
+
+    Why: the Arroyo dialect is loaded already (the compiler read the file with it), while
+    importing sqlglot's DuckDB dialect costs ~25 ms of CPU (it parses SQL while its classes
+    are built), a tenth of what ``run`` spends above its floor before the first row of
+    ``SELECT a FROM t``. Both dialects tokenize such a query alike, except in strings: a
+    text with a backslash or a ``$`` (escapes, dollar quoting) is left to DuckDB's.
+    ``tests/test_shape_plain.py`` compares the shapes with those DuckDB's dialect gives.
+    """
+    if "\\" in sql or "$" in sql:
+        return None
+    if sql.lstrip()[:6].lower() != "select":
+        return None
+    try:
+        tree = sqlglot.parse_one(sql, read=read_dialect())
+    except sqlglot.errors.SqlglotError:
+        return None
+    if not all(type(node) in _PLAIN_NODES for node in tree.walk()):
+        return None
+    return tree
 
 
 def _aggregates(tree: exp.Expr, aggregates: Container[str]) -> bool:
