@@ -7,10 +7,10 @@ import uuid
 from pathlib import Path
 
 from arroyo_lite.cluster.portability import extensions_used
-from arroyo_lite.config import TableKind
 from arroyo_lite.connectors.filesystem import layout
 from arroyo_lite.connectors.filesystem.options import FilesystemOptions
 from arroyo_lite.sql import compile_sql
+from tests.support.sinks import sink_table
 
 CORPUS = Path("/work/shared/reference/arroyo-sql-corpus/planner/filesystem_partition.sql")
 
@@ -39,7 +39,7 @@ INSERT INTO events_sink SELECT * FROM events;
 
 
 def sink_options(sql: str) -> FilesystemOptions:
-    (table,) = [t for t in compile_sql(sql).tables if t.kind is TableKind.SINK]
+    table = sink_table(sql)
     assert isinstance(table.connector_options, FilesystemOptions)
     return table.connector_options
 

@@ -29,6 +29,7 @@ from arroyo_lite.connectors.filesystem.operator import MANIFEST, FilesystemSink
 from arroyo_lite.errors import SqlError
 from arroyo_lite.sql import compile_sql
 from tests.support.crash import session_process
+from tests.support.sinks import sink_table
 from tests.support.threaded_server import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,11 +104,7 @@ def test_files_roll_by_size_and_by_time(tmp_path: Path) -> None:
     # busy machine, and a file rolls between batches): 10 batches of 200 rows (4,800 bytes
     # of Arrow data each) make 10 files over 4,096 bytes.
     by_size = tmp_path / "size"
-    (table,) = [
-        t
-        for t in compile_sql(pipeline(by_size, 2000, ", target_file_size = '4096'")).tables
-        if t.kind is TableKind.SINK
-    ]
+    table = sink_table(pipeline(by_size, 2000, ", target_file_size = '4096'"))
 
     async def write_by_size() -> None:
         sink = FilesystemSink(table, SourceContext())
@@ -207,14 +204,10 @@ def test_recovery_commits_acknowledged_rows_once(tmp_path: Path) -> None:
     """The files the journal's last whole record acknowledged are committed on open (a
     record cut short after it is dropped); one already renamed (a crash between the rename
     and the next record) is not written twice."""
-    (program,) = [
-        t
-        for t in compile_sql(
-            f"CREATE TABLE out (n BIGINT) WITH (connector = 'filesystem', type = 'sink', "
-            f"path = '{tmp_path}', format = 'parquet');"
-        ).tables
-        if t.kind is TableKind.SINK
-    ]
+    program = sink_table(
+        "CREATE TABLE out (n BIGINT) WITH (connector = 'filesystem', type = 'sink', "
+        f"path = '{tmp_path}', format = 'parquet');"
+    )
     progress = tmp_path / "__in_progress"
     progress.mkdir()
     schema = pa.schema([("n", pa.int64()), ("_timestamp", pa.timestamp("ns"))])

@@ -15,27 +15,22 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from arroyo_lite.config import TableConfig, TableKind
+from arroyo_lite.config import TableConfig
 from arroyo_lite.connectors.base import SourceContext
 from arroyo_lite.connectors.filesystem import wal
 from arroyo_lite.connectors.filesystem.files import WRITEBACK_HELPER_BYTES, parquet_format
 from arroyo_lite.connectors.filesystem.operator import MANIFEST, FilesystemSink
 from arroyo_lite.connectors.filesystem.options import FilesystemOptions
-from arroyo_lite.sql import compile_sql
+from tests.support.sinks import sink_table
 
 SCHEMA = pa.schema([("n", pa.int64()), ("bucket", pa.int64()), ("_timestamp", pa.timestamp("ns"))])
 
 
 def config(path: Path, options: str = "") -> TableConfig:
-    (table,) = [
-        t
-        for t in compile_sql(
-            "CREATE TABLE out (n BIGINT, bucket BIGINT) WITH (connector = 'filesystem', "
-            f"type = 'sink', path = '{path}', format = 'parquet'{options});"
-        ).tables
-        if t.kind is TableKind.SINK
-    ]
-    return table
+    return sink_table(
+        "CREATE TABLE out (n BIGINT, bucket BIGINT) WITH (connector = 'filesystem', "
+        f"type = 'sink', path = '{path}', format = 'parquet'{options});"
+    )
 
 
 def rows(*ns: int, bucket: int = 0) -> pa.RecordBatch:

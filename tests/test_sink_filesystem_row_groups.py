@@ -11,7 +11,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from arroyo_lite.config import TableConfig, TableKind
+from arroyo_lite.config import TableConfig
 from arroyo_lite.connectors.filesystem.files import (
     ACKNOWLEDGED_GROUP_ROWS,
     DISTINCT_MIN_ROWS,
@@ -19,7 +19,7 @@ from arroyo_lite.connectors.filesystem.files import (
     parquet_format,
 )
 from arroyo_lite.connectors.filesystem.options import FilesystemOptions
-from arroyo_lite.sql import compile_sql
+from tests.support.sinks import sink_table
 
 SCHEMA = pa.schema(
     [
@@ -31,15 +31,10 @@ SCHEMA = pa.schema(
 
 
 def sink_config(path: Path) -> TableConfig:
-    (table,) = [
-        t
-        for t in compile_sql(
-            "CREATE TABLE out (id BIGINT, symbol TEXT) WITH (connector = 'filesystem', "
-            f"type = 'sink', path = '{path}', format = 'parquet');"
-        ).tables
-        if t.kind is TableKind.SINK
-    ]
-    return table
+    return sink_table(
+        "CREATE TABLE out (id BIGINT, symbol TEXT) WITH (connector = 'filesystem', "
+        f"type = 'sink', path = '{path}', format = 'parquet');"
+    )
 
 
 def rows(start: int, n: int) -> pa.RecordBatch:
