@@ -31,5 +31,5 @@ def test_filesystem_sink_benchmark_gives_a_verdict_for_the_steady_and_the_burst_
         line = re.search(rf"^{case} .* [\d.]+x +[\d.]+x +>= 0\.7x wall +(PASS|FAIL)$", out, re.M)
         assert line is not None, out
         verdicts[case] = line.group(1)
-    assert "every row acknowledged" in out, out  # (the steady case says what it is)
+    assert "each acknowledgement awaited" in out, out  # (the steady case says what it is)
     assert result.returncode == (0 if set(verdicts.values()) == {"PASS"} else 1), out
