@@ -12,12 +12,20 @@ The same rows (``--rows``, in batches of ``--batch``: an int, a double, a short 
 
 Both use the same compression (``--compression``, pyarrow's name; default none, i.e.
 ``parquet.compression = 'uncompressed'``: Arroyo's default, zstd, is measured with
-``--compression zstd``). Prints rows/s of each (best of ``--repeat``, 5) and their ratio, wall
-clock and CPU time (all threads: what a loaded machine shows); target: sink >= 0.7x the
-baseline. Then, for information, the sink when every row goes through the write-ahead log
-before the commit (each flush waits for its acknowledgement: a pipeline whose rows arrive
-slower than they are acknowledged), the cost the coalesced acknowledgements mostly spare
-here.
+``--compression zstd``). Two cases of the sink, each against the baseline, wall clock and CPU
+time (all threads: what a loaded machine shows), best of ``--repeat`` (5):
+
+* steady: the sink as a pipeline runs it, continuously, every row acknowledged: each flush
+  waits for its acknowledgement (``acknowledge``: the rows since the last one logged and
+  fsynced), as when rows arrive slower than they are acknowledged. Every 131,072 rows are
+  then a row group written as they come. This is the case issue 13's target (sink >= 0.7x
+  the baseline) is about;
+* burst: rows arrive faster than they are acknowledged: the flushes' acknowledgements are
+  coalesced (at most one per 0.1 s) and run in the background, never waited for before the
+  close, so a few large journal records and fsyncs cover most rows and the commit the rest.
+
+Each case prints its ratio and a PASS/FAIL line against the target (on the wall clock); the
+exit status is 0 if both pass.
 
     .venv/bin/python benchmarks/filesystem_sink.py [--rows 2000000] [--batch 8192]
 """
@@ -26,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -43,6 +52,17 @@ from arroyo_lite.sql import compile_sql
 TARGET = 0.7
 #: pyarrow's compression names -> the sink's (Arroyo's) where they differ.
 SINK_COMPRESSION = {"none": "uncompressed"}
+#: What each run is, as printed.
+LABELS = {
+    "base": "pyarrow.parquet.write_table (baseline)",
+    "burst": "filesystem sink, burst",
+    "steady": "filesystem sink, steady",
+}
+#: The two cases of the sink held to the target, and what each is, as printed.
+CASES = {
+    "steady": "as it runs: each acknowledgement awaited (issue 13's)",
+    "burst": "acknowledgements coalesced, in the background",
+}
 
 
 def make_batches(rows: int, size: int) -> list[pa.RecordBatch]:
@@ -102,7 +122,7 @@ def sink_run(
     return asyncio.run(run())
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--batch", type=int, default=8192)
@@ -111,7 +131,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     batches = make_batches(args.rows, args.batch)
-    runs: dict[str, list[Timing]] = {"base": [], "sink": [], "logged": []}
+    runs: dict[str, list[Timing]] = {kind: [] for kind in LABELS}
     for _ in range(args.repeat):
         for kind in runs:
             with tempfile.TemporaryDirectory() as tmp:
@@ -120,32 +140,34 @@ def main() -> None:
                     continue
                 runs[kind].append(
                     sink_run(
-                        batches, Path(tmp), args.compression, args.flush_every, kind == "logged"
+                        batches, Path(tmp), args.compression, args.flush_every, kind == "steady"
                     )
                 )
                 written = pq.read_metadata(next(Path(tmp).glob("*.parquet"))).num_rows
                 assert written == args.rows, f"the sink wrote {written} rows of {args.rows}"
     rate = {kind: args.rows / min(t[0] for t in timings) for kind, timings in runs.items()}
     cpu_rate = {kind: args.rows / min(t[1] for t in timings) for kind, timings in runs.items()}
-    print(f"rows: {args.rows:,} in batches of {args.batch}, flush every {args.flush_every}")
     print(
-        f"pyarrow.parquet.write_table: {rate['base']:,.0f} rows/s"
-        f" ({cpu_rate['base']:,.0f} rows per CPU second)"
+        f"rows: {args.rows:,} in batches of {args.batch}, flush every {args.flush_every},"
+        f" compression {args.compression} (best of {args.repeat})"
     )
-    print(
-        f"filesystem sink (parquet):   {rate['sink']:,.0f} rows/s"
-        f" ({cpu_rate['sink']:,.0f} rows per CPU second)"
-    )
-    ratio = rate["sink"] / rate["base"]
-    verdict = "OK" if ratio >= TARGET else "BELOW TARGET"
-    print(f"ratio: {ratio:.2f}x (target >= {TARGET}x) {verdict}")
-    print(f"CPU-time ratio: {cpu_rate['sink'] / cpu_rate['base']:.2f}x")
-    print(
-        f"(information) every row logged before the commit: {rate['logged']:,.0f} rows/s,"
-        f" {rate['logged'] / rate['base']:.2f}x; CPU-time"
-        f" {cpu_rate['logged'] / cpu_rate['base']:.2f}x"
-    )
+    print(f"{'path':<52}{'rows/s':>12}{'rows/CPU s':>13}")
+    for kind in runs:
+        print(f"{LABELS[kind]:<52}{rate[kind]:>12,.0f}{cpu_rate[kind]:>13,.0f}")
+    print(f"{'case':<8}{'what':<54}{'wall':>6}{'CPU':>7}  {'target':<14}result")
+    passed = True
+    for kind, what in CASES.items():
+        ratio = rate[kind] / rate["base"]
+        ok = ratio >= TARGET
+        passed = passed and ok
+        cpu_ratio = cpu_rate[kind] / cpu_rate["base"]
+        target = f">= {TARGET}x wall"
+        print(
+            f"{kind:<8}{what:<54}{ratio:>5.2f}x{cpu_ratio:>6.2f}x  {target:<14}"
+            f"{'PASS' if ok else 'FAIL'}"
+        )
+    return 0 if passed else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -188,8 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("table", "parse", "read_json"):
         print(f"{name:<12}{n / r[name]:>12,.0f}{mb / r[name]:>9.1f}")
     ratio = r["parse"] / r["table"]
-    verdict = "ok" if ratio >= TARGET_RATIO else "MISSED"
-    print(f"table / parse = {ratio:.2f}  (target >= {TARGET_RATIO}: {verdict})")
+    verdict = "PASS" if ratio >= TARGET_RATIO else "FAIL"
+    print(f"table / parse = {ratio:.2f}  (target >= {TARGET_RATIO}): {verdict}")
     print(f"table / read_json = {r['read_json'] / r['table']:.2f}  (reference only)")
     return 0 if ratio >= TARGET_RATIO else 1
 

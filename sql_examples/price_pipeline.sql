@@ -6,9 +6,9 @@
 --
 -- Shows: INSERT INTO sink tables running while the source polls; the filesystem sink's
 -- partitioning and rolling (files appear in price_ticks/symbol=.../ every 10 seconds, each
--- written whole and then renamed); a webhook sink POSTing one JSON object per row (the demo
--- API's /hooks receives them: GET it to see them). Sinks take appended rows, so the
--- aggregate is a live SELECT beside them.
+-- completed under price_ticks/__in_progress, then renamed); a webhook sink POSTing one JSON
+-- object per row (the demo API's /hooks receives them: GET it to see them). Sinks take
+-- appended rows, so the aggregate is a live SELECT beside them.
 
 CREATE TABLE prices (
     symbol TEXT NOT NULL,

@@ -15,17 +15,9 @@ import pytest
 
 from arroyo_lite.errors import ValidationErrors
 from arroyo_lite.sql import compile_file, compile_sql
+from tests.support.corpus import CORPUS, MISSING
 
-#: Next to the checkout (``../shared``), or next to the directory of worktrees.
-CORPUS = next(
-    (
-        candidate
-        for parent in Path(__file__).parents[1:4]
-        if (candidate := parent / "shared" / "reference" / "arroyo-sql-corpus").is_dir()
-    ),
-    Path(__file__).parents[2] / "shared" / "reference" / "arroyo-sql-corpus",
-)
-FILES = sorted(CORPUS.rglob("*.sql")) if CORPUS.is_dir() else []
+FILES = sorted(CORPUS.rglob("*.sql")) if CORPUS is not None else []
 OURS = {"polling_http", "impulse", "single_file", "memory", "sse", "websocket"}
 #: `--fail=` messages that are the front end's business (file-level and table rules).
 OUR_FAILURES = (
@@ -63,9 +55,7 @@ NOT_YET = {
 _CONNECTOR = re.compile(r"connector\s*=\s*'([^']*)'", re.IGNORECASE)
 _COMMENT = re.compile(r"--[^\n]*")
 
-pytestmark = pytest.mark.skipif(
-    not FILES, reason=f"Arroyo SQL corpus not found at {CORPUS} (it ships next to the repo)"
-)
+pytestmark = pytest.mark.skipif(not FILES, reason=MISSING)
 
 
 def _expected_failure(text: str) -> str | None:

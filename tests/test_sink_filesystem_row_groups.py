@@ -1,10 +1,13 @@
 """How the filesystem sink's Parquet writer lays out a file (``connectors/filesystem/files``):
 rows handed over by an acknowledgement become a row group of their own, and a column whose
-values are nearly all distinct is written without a dictionary while the others keep theirs.
-Files are real, and read back by pyarrow and DuckDB."""
+values are nearly all distinct is written without a dictionary while the others keep theirs;
+through the running sink, a sink that catches up after every batch writes row groups of
+:data:`ACKNOWLEDGED_GROUP_ROWS`, one fed a burst writes one large row group. Files are real,
+and read back by pyarrow and DuckDB."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import duckdb
@@ -12,12 +15,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from arroyo_lite.config import TableConfig
+from arroyo_lite.connectors.base import SourceContext
 from arroyo_lite.connectors.filesystem.files import (
     ACKNOWLEDGED_GROUP_ROWS,
     DISTINCT_MIN_ROWS,
     dictionary_columns,
     parquet_format,
 )
+from arroyo_lite.connectors.filesystem.operator import FilesystemSink
 from arroyo_lite.connectors.filesystem.options import FilesystemOptions
 from tests.support.sinks import sink_table
 
@@ -83,3 +88,49 @@ def test_each_acknowledged_group_is_a_row_group_and_the_file_reads_back(tmp_path
             "SELECT count(*), count(DISTINCT symbol), sum(id) FROM read_parquet(?)", [str(path)]
         ).fetchone()
     assert read == (total, 3, total * (total - 1) // 2)
+
+
+def run_sink(path: Path, batches: int, batch_rows: int, caught_up: bool) -> Path:
+    """Feed a real sink ``batches`` of ``batch_rows`` rows, flushing after each one (as the
+    runtime does when the sink has caught up) or never (a burst, committed at the close);
+    the committed file."""
+
+    async def run() -> None:
+        sink = FilesystemSink(sink_config(path), SourceContext())
+        await sink.open()
+        for i in range(batches):
+            await sink.write(rows(i * batch_rows, batch_rows))
+            if caught_up:
+                await sink.flush()
+        await sink.close()
+
+    asyncio.run(run())
+    (committed,) = path.glob("*.parquet")
+    return committed
+
+
+def test_a_sink_that_catches_up_writes_row_groups_of_the_acknowledged_size(
+    tmp_path: Path,
+) -> None:
+    batch_rows = 8192
+    batches = 2 * ACKNOWLEDGED_GROUP_ROWS // batch_rows + 3  # (two full groups and a rest)
+    committed = run_sink(tmp_path, batches, batch_rows, caught_up=True)
+    meta = pq.ParquetFile(committed).metadata
+    sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    assert sizes == [ACKNOWLEDGED_GROUP_ROWS, ACKNOWLEDGED_GROUP_ROWS, 3 * batch_rows]
+    for group in range(meta.num_row_groups):  # (decided once, from the first row group)
+        id_column = meta.row_group(group).column(0)
+        assert not any("DICTIONARY" in e for e in id_column.encodings), id_column
+        symbol_column = meta.row_group(group).column(1)
+        assert any("DICTIONARY" in e for e in symbol_column.encodings), symbol_column
+    total = batches * batch_rows
+    assert pq.read_table(committed).column("id").to_pylist() == list(range(total))
+
+
+def test_a_burst_is_written_as_one_row_group(tmp_path: Path) -> None:
+    batch_rows = 8192
+    batches = 2 * ACKNOWLEDGED_GROUP_ROWS // batch_rows + 3
+    meta = pq.ParquetFile(run_sink(tmp_path, batches, batch_rows, caught_up=False)).metadata
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [
+        batches * batch_rows
+    ]

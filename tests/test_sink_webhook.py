@@ -10,15 +10,20 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow as pa
 import pytest
 from aiohttp import web
 from click.testing import CliRunner
 
 from arroyo_lite import Session
 from arroyo_lite.cli import main
-from arroyo_lite.connectors.base import SourceState
+from arroyo_lite.clock import ManualClock
+from arroyo_lite.config import TableKind
+from arroyo_lite.connectors.base import SourceContext, SourceState
+from arroyo_lite.connectors.webhook.operator import WebhookSink
 from arroyo_lite.errors import SqlError
 from arroyo_lite.sql import compile_sql
+from tests.support.http_app import url, wait_until
 from tests.support.threaded_server import ThreadedServer, serve, wait_for
 
 
@@ -106,6 +111,63 @@ def test_a_webhook_that_fails_three_times_then_recovers_loses_nothing() -> None:
     assert status.failures == 3 and status.consecutive_failures == 0
     assert hook.attempts == 8
     assert sorted(orjson.loads(b)["counter"] for b in hook.bodies) == list(range(5))
+
+
+class SleepLog(ManualClock):
+    """A manual clock that also records every sleep asked of it: (when, how long)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.slept: list[tuple[float, float]] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append((self.monotonic(), seconds))
+        await super().sleep(seconds)
+
+
+@pytest.mark.parametrize(
+    ("max_backoff_ms", "waits"), [(5000, [0.1, 0.2, 0.4]), (150, [0.1, 0.15, 0.15])]
+)
+async def test_retries_wait_as_arroyos_backoff_then_the_record_goes_through(
+    aiohttp_server: Any, max_backoff_ms: int, waits: list[float]
+) -> None:
+    # Arroyo's 50 ms * 2^retry (the first retry after 100 ms), capped at max_backoff_ms; the
+    # sink sleeps on its clock, so the test moves time and sees no retry before it is due.
+    hook = Hook(fail=3)
+    server = await aiohttp_server(hook.app())
+    sql = (
+        f"CREATE TABLE out (n BIGINT) WITH (connector = 'webhook', endpoint = "
+        f"'{url(server, '/hook')}', format = 'json', max_backoff_ms = '{max_backoff_ms}');"
+    )
+    (config,) = [t for t in compile_sql(sql).tables if t.kind is TableKind.SINK]
+    clock = SleepLog()
+    sink = WebhookSink(config, SourceContext(clock=clock))
+    states: list[SourceState] = []
+    sink.bind_reporter(states.append)
+    await sink.open()
+    try:
+        await sink.write(
+            pa.record_batch({"n": [7], "_timestamp": pa.array([0], pa.timestamp("ns"))})
+        )
+        for attempt, wait in enumerate(waits, 1):
+            await wait_until(lambda a=attempt: hook.attempts == a and clock.sleepers == 1)
+            assert sink.status.last_error == (
+                f"webhook failed (retry {attempt - 1}): server responded with error code: 503"
+            )
+            began, asked = clock.slept[-1]
+            assert asked == pytest.approx(wait)
+            await clock.advance(began + asked / 2 - clock.monotonic())
+            assert hook.attempts == attempt  # (not yet due)
+            await clock.advance(began + asked + 1e-6 - clock.monotonic())
+        await asyncio.wait_for(sink.flush(), 20)  # (the fourth attempt was accepted)
+    finally:
+        hook.fail = 0  # (after a failed assertion: let close's flush end)
+        await clock.advance(60)
+        await sink.close()
+    assert [asked for _, asked in clock.slept] == pytest.approx(waits)
+    assert hook.attempts == 4 and hook.bodies == [b'{"n":7}']
+    assert sink.status.failures == 3 and sink.status.consecutive_failures == 0
+    assert states == [SourceState.BACKOFF, SourceState.RUNNING]
 
 
 def test_a_password_in_the_endpoint_is_masked_in_errors() -> None:

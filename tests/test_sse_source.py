@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from arroyo_lite import Session
 from arroyo_lite.clock import ManualClock
 from arroyo_lite.connectors.sse.operator import STATE_KEY
 from arroyo_lite.connectors.streaming.batcher import MAX_BYTES
@@ -20,6 +21,7 @@ from arroyo_lite.errors import FatalSourceError
 from tests.support.http_app import url, wait_until
 from tests.support.stream_app import STREAM_STATE, make_stream_app
 from tests.support.stream_source import RunningStream, source_table
+from tests.support.threaded_server import serve, wait_for
 
 
 @pytest.fixture
@@ -264,3 +266,34 @@ async def test_slow_consumer_is_backpressured_with_bounded_memory(stream_server:
         assert src.status.extra["max_buffered_bytes"] <= 2 * MAX_BYTES + 1024 * 1024
     # Kernel socket buffers (~8 MB on loopback) + aiohttp's read buffer + two batches.
     assert ahead[0] < 16 * 1024 * 1024
+
+
+def test_debezium_json_events_make_an_updating_table() -> None:
+    """The format Arroyo's sse source takes that the others here do not exercise: each
+    event a Debezium envelope, applied to the table's current rows (``c``, ``u``, ``d``)."""
+    app = make_stream_app()
+    changes = [
+        {"before": None, "after": {"id": 1, "v": "a"}, "op": "c"},
+        {"before": None, "after": {"id": 2, "v": "b"}, "op": "c"},
+        {"before": {"id": 1, "v": "a"}, "after": {"id": 1, "v": "a2"}, "op": "u"},
+        {"before": {"id": 2, "v": "b"}, "after": None, "op": "d"},
+        {"before": None, "after": {"id": 3, "v": "c"}, "op": "c"},
+    ]
+    # (retry: one hour, so the stream is not read again after it ends)
+    app[STREAM_STATE].raw_body = b"retry: 3600000\n\n" + b"".join(
+        b"id: %d\ndata: %s\n\n" % (i, json.dumps(change).encode())
+        for i, change in enumerate(changes)
+    )
+    with serve(app) as server, Session(env={}) as session:
+        session.execute(
+            "CREATE TABLE t (id BIGINT PRIMARY KEY, v TEXT) WITH (connector = 'sse', "
+            f"format = 'debezium_json', endpoint = '{server.url('/sse/raw')}');"
+        )
+
+        def current() -> list[tuple[int, str]]:
+            rows = session.query("SELECT id, v FROM t ORDER BY id").to_pylist()
+            return [(row["id"], row["v"]) for row in rows]
+
+        wait_for(lambda: current() == [(1, "a2"), (3, "c")])
+        status = {s.table: s for s in session.status()}["t"]
+    assert status.extra["last_event_id"] == "4" and status.failures == 0

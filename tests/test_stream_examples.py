@@ -16,17 +16,10 @@ from arroyo_lite import Session
 from arroyo_lite.demo import retarget
 from arroyo_lite.demo.api import DemoServer
 from arroyo_lite.sql.statements import Query
+from tests.support.corpus import CORPUS, MISSING
 from tests.support.threaded_server import wait_for
 
 EXAMPLES = Path(__file__).parents[1] / "sql_examples"
-CORPUS = next(
-    (
-        candidate
-        for parent in Path(__file__).parents[1:4]
-        if (candidate := parent / "shared" / "reference" / "arroyo-sql-corpus").is_dir()
-    ),
-    None,
-)
 
 
 def _run(sql: str, table: str, rows: int) -> list[tuple[object, ...]]:
@@ -83,7 +76,7 @@ def test_jetstream_example_against_the_demo_api() -> None:
     assert top[0]["posts"] >= top[-1]["posts"]
 
 
-@pytest.mark.skipif(CORPUS is None, reason="Arroyo SQL corpus not found")
+@pytest.mark.skipif(CORPUS is None, reason=MISSING)
 def test_corpus_mastodon_trends_against_a_mastodon_stand_in() -> None:
     assert CORPUS is not None
     text = (CORPUS / "planner" / "mastodon_trends.sql").read_text()
@@ -102,14 +95,12 @@ def test_corpus_mastodon_trends_against_a_mastodon_stand_in() -> None:
     }  # fmt: skip
 
 
-@pytest.mark.skipif(CORPUS is None, reason="Arroyo SQL corpus not found")
+@pytest.mark.skipif(CORPUS is None, reason=MISSING)
 def test_corpus_bluesky_trends_against_a_firesky_stand_in() -> None:
     assert CORPUS is not None
     text = (CORPUS / "planner" / "bluesky_trends.sql").read_text()
     with DemoServer(port=0) as demo:
-        sql = text.replace(
-            "wss://firesky.tv/ws/app", f"ws://127.0.0.1:{demo.port}/ws/app?rate=400"
-        )
+        sql = text.replace("wss://firesky.tv/ws/app", f"ws://127.0.0.1:{demo.port}/ws/app?rate=400")
         assert sql != text
         result = _run(sql, "firesky", 60)
     assert result, "top tags per hop window"

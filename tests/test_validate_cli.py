@@ -174,6 +174,21 @@ def test_connectors_shows_type_default_and_description_of_every_option(
                 assert fields[3] == f"default={default}", line
 
 
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [("sse", "source"), ("websocket", "source"), ("stdout", "sink"), ("blackhole", "sink"),
+     ("webhook", "sink"), ("filesystem", "sink")],
+)  # fmt: skip
+def test_connectors_lists_the_streaming_sources_and_the_sinks(
+    runner: CliRunner, name: str, kind: str
+) -> None:
+    """Issue 13's connectors, each with its kind, in the list and on their own."""
+    listed = runner.invoke(main, ["connectors"]).stdout.splitlines()
+    assert any(line.startswith(f"{name}  ({kind})  ") for line in listed)
+    alone = runner.invoke(main, ["connectors", name])
+    assert alone.exit_code == 0 and alone.stdout.startswith(f"{name}  ({kind})  ")
+
+
 def test_connectors_name(runner: CliRunner) -> None:
     result = runner.invoke(main, ["connectors", "impulse"])
     assert result.exit_code == 0

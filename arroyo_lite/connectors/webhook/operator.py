@@ -125,7 +125,7 @@ class WebhookSink(SinkOperator):
                 delay = min(
                     BASE_BACKOFF_S * (1 << min(retries, 30)), self.options.max_backoff_ms / 1000
                 )
-                await asyncio.sleep(delay)
+                await self.context.clock.sleep(delay)  # (injected: tests drive it)
         finally:
             self._slots.release()
 
