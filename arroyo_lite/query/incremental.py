@@ -70,6 +70,7 @@ from sqlglot import exp
 from arroyo_lite.formats.pandas_free import empty_table
 from arroyo_lite.query.changelog import changes, diff
 from arroyo_lite.query.duck import LiveRef, configure, pin
+from arroyo_lite.sql.aggregates import SUM, SUM_DISTINCT
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +81,14 @@ RENEW_ROWS_FACTOR = 2
 #: ... counted as at least this many.
 RENEW_MIN_ROWS = 16384
 
-#: The aggregate functions kept as state, and how their partials merge.
-_MERGE = {"count": "sum({})::BIGINT", "sum": "sum({})", "min": "min({})", "max": "max({})"}
+#: The aggregate functions kept as state, and how their partials merge. ``SUM`` is
+#: DataFusion's sum (a macro of :mod:`arroyo_lite.sql.aggregates`): its partials have the
+#: result's type, and wrapping each partial then their sum is wrapping the whole sum.
+_MERGE = {"count": "sum({})::BIGINT", "sum": "sum({})", "min": "min({})", "max": "max({})",
+          SUM: f"{SUM}({{}})"}  # fmt: skip
+#: The DataFusion sum macros (and whether DISTINCT): read as ``sum`` nodes marked
+#: ``meta[SUM]``, so the query's shape is judged as any sum's.
+_SUM_MACROS = {SUM: False, SUM_DISTINCT: True}
 _FUNCTIONS: dict[type[exp.Expr], str] = {
     exp.Count: "count",
     exp.Sum: "sum",
@@ -158,6 +165,7 @@ def compile_aggregate(sql: str, sources: frozenset[str]) -> AggregateQuery:
         tree = sqlglot.parse_one(sql, read="duckdb")
     except sqlglot.errors.SqlglotError as e:
         raise Unsupported(f"sqlglot cannot read it: {e}") from None
+    tree = tree.transform(_marked_sum)
     if not isinstance(tree, exp.Select):
         raise Unsupported("not a SELECT")
     root = tree
@@ -208,6 +216,29 @@ def compile_aggregate(sql: str, sources: frozenset[str]) -> AggregateQuery:
         having=having,
         outer=outer,
     )
+
+
+def _marked_sum(node: exp.Expr) -> exp.Expr:
+    """``arroyo_sum(x)`` as ``sum(x)``, ``arroyo_sum_distinct(x)`` as ``sum(DISTINCT x)``,
+    marked (see :data:`_SUM_MACROS`); any other node as it is."""
+    if not isinstance(node, exp.Anonymous) or len(node.expressions) != 1:
+        return node
+    distinct = _SUM_MACROS.get(str(node.name).lower())
+    if distinct is None:
+        return node
+    (arg,) = node.expressions
+    total = exp.Sum(this=exp.Distinct(expressions=[arg]) if distinct else arg)
+    total.meta[SUM] = True
+    return total
+
+
+def _call(function: str, value: str, *, distinct: bool = False) -> str:
+    """DuckDB SQL calling aggregate ``function`` on ``value``."""
+    if not distinct:
+        return f"{function}({value})"
+    if function == SUM:  # a macro cannot take DISTINCT: its DISTINCT twin
+        return f"{SUM_DISTINCT}({value})"
+    return f"{function}(DISTINCT {value})"
 
 
 def _check_plain(select: exp.Select, *, layer: bool) -> None:
@@ -351,6 +382,8 @@ class _Builder:
         function = _FUNCTIONS.get(type(call))
         if function is None:
             raise Unsupported(f"aggregate {call.sql(dialect='duckdb')}")
+        if call.meta.get(SUM):
+            function = SUM
         arg = call.this
         if set(call.args) - {"this", "big_int"} and any(
             v for k, v in call.args.items() if k not in ("this", "big_int")
@@ -376,7 +409,7 @@ class _Builder:
             )
         if isinstance(arg, exp.Star) and function != "count":
             raise Unsupported("* outside count(*)")
-        name = self._new(f"{function}({text})", _MERGE[function])
+        name = self._new(_call(function, text), _MERGE[function])
         return exp.column(name, quoted=True)
 
     def _distinct(self, function: str, value: exp.Expr) -> exp.Expr:
@@ -469,7 +502,9 @@ class AggregateState:
                 else f"({d.value}) IS NOT NULL"
             )
             self._distinct_sql.append(f"{pairs} WHERE {kept}")
-        distincts = [f"{d.function}(DISTINCT {d.value}) AS {d.name}" for d in q.distincts]
+        distincts = [
+            f"{_call(d.function, d.value, distinct=True)} AS {d.name}" for d in q.distincts
+        ]
         self._con.execute(
             f"CREATE TABLE __state AS SELECT {', '.join([*keys, *partials, *distincts])} "
             f"FROM {q.source_from} {group} LIMIT 0"
