@@ -37,7 +37,7 @@ from typing import Any
 
 from sqlglot import exp
 
-__all__ = ["AGGREGATE_MACROS", "FUNCTIONS", "IN_ARRIVAL_ORDER", "SUM", "SUM_DISTINCT",
+__all__ = ["AGGREGATE_MACROS", "DIV", "FUNCTIONS", "IN_ARRIVAL_ORDER", "SUM", "SUM_DISTINCT",
            "Translation", "in_arrival_order", "install", "translate"]  # fmt: skip
 
 
@@ -112,6 +112,19 @@ def _sum_macro(name: str, total: str) -> str:
 SUM, SUM_DISTINCT = "arroyo_sum", "arroyo_sum_distinct"
 _SUMS = (_sum_macro(SUM, "sum(x)"), _sum_macro(SUM_DISTINCT, "sum(DISTINCT x)"))
 
+#: ``arroyo_div(a, b)``: DataFusion's ``a / b``. Of two integers it divides in their common
+#: integer type, truncating toward zero (``Int64 / Int64`` is Int64: ``7 / 2`` is 3, ``-7 /
+#: 2`` is -3), which is DuckDB's ``//``; DuckDB's ``/`` is a DOUBLE division. Of anything
+#: else it is DuckDB's ``/``, in the type ``//`` has (FLOAT of two FLOATs, DOUBLE
+#: otherwise: DataFusion's Float32 and Float64; a decimal quotient is DOUBLE here, a
+#: Decimal128 in DataFusion). An integer division by zero fails, as DataFusion's does.
+DIV = "arroyo_div"
+_INTEGERS = ", ".join(repr(t) for t in _INTEGER_TYPES)
+_DIV = (
+    f"CREATE OR REPLACE MACRO {DIV}(a, b) AS CASE WHEN typeof(a) IN ({_INTEGERS}) "
+    f"AND typeof(b) IN ({_INTEGERS}) THEN a // b ELSE cast_to_type(a / b, a // b) END"
+)
+
 #: The macros the translations call that aggregate (lower case): DuckDB's catalog lists
 #: them as macros and sqlglot reads their calls as plain functions, so whatever asks
 #: whether a query aggregates asks this too.
@@ -144,7 +157,7 @@ def install(con: Any) -> None:
         return  # a cursor: its connection defined them all
     con.execute(_AS_TYPE_OF)
     con.execute(_MEDIAN)
-    for macro in _SUMS:
+    for macro in (*_SUMS, _DIV):
         con.execute(macro)
 
 
@@ -362,9 +375,31 @@ def _windowed(select: exp.Select | None) -> bool:
     return False
 
 
+def _divisions(tree: exp.Expr) -> bool:
+    """Replace every ``a / b`` in ``tree`` by ``arroyo_div(a, b)`` (:data:`DIV`), except
+    where an operand is an interval or a string (DuckDB has no ``//`` of those, and no
+    integer division happens there); ``True`` if anything was replaced."""
+    nodes = [
+        n for n in tree.walk()
+        if isinstance(n, exp.Div)
+        and not any(isinstance(side, exp.Interval) or (isinstance(side, exp.Literal)
+                                                     and side.is_string)
+                    for side in (n.left, n.right))
+    ]  # fmt: skip
+    for node in reversed(nodes):  # innermost first
+        named = isinstance(node.parent, exp.Select) and node.arg_key == "expressions"
+        name = f"({node.sql(normalize_functions='lower')})"  # DuckDB's name of a / b
+        built: exp.Expr = _fn(DIV, node.left, node.right)
+        if named:
+            built = exp.alias_(built, name)
+        node.replace(built)
+    return bool(nodes)
+
+
 def translate(tree: exp.Expr) -> bool:
-    """Replace, in ``tree``, every call of :data:`FUNCTIONS` by its DuckDB translation;
-    ``True`` if anything was replaced."""
+    """Replace, in ``tree``, every call of :data:`FUNCTIONS` by its DuckDB translation, and
+    every ``/`` by DataFusion's division (:data:`DIV`); ``True`` if anything was replaced."""
+    divided = _divisions(tree)
     nodes = [n for n in tree.walk() if _call(n) is not None]
     # Innermost first (walk is depth-first, parents before children): a call's arguments
     # are read when it is replaced, after the calls inside them were.
@@ -386,4 +421,4 @@ def translate(tree: exp.Expr) -> bool:
             # An unnamed result column keeps the name the user's text gives it.
             built = exp.alias_(built, node.sql(normalize_functions="lower"))
         node.replace(built)
-    return bool(nodes)
+    return divided or bool(nodes)

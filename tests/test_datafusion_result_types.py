@@ -1,8 +1,11 @@
-"""``sum`` has DataFusion's result type (``functions-aggregate/src/sum.rs``) in every path:
-Int64 of signed integers, UInt64 of unsigned ones, Float64 of floats, wrapping around on
-overflow as DataFusion's ``add_wrapping`` does; ``count``/``min``/``max``/``avg`` keep the
-types DuckDB already shares with DataFusion. Through the real engine: ``Session`` snapshot
-and updating queries, and ``arroyo-lite run --format jsonl`` (numbers, not strings)."""
+"""Aggregates and division have DataFusion's result types in every path.
+
+``sum`` (``functions-aggregate/src/sum.rs``): Int64 of signed integers, UInt64 of unsigned
+ones, Float64 of floats, wrapping around on overflow as DataFusion's ``add_wrapping`` does;
+``count``/``min``/``max``/``avg`` keep the types DuckDB already shares with DataFusion; ``/``
+of two integers is DataFusion's integer division (``sum(x) / count(*)`` is an Int64). Through
+the real engine: ``Session`` snapshot and updating queries, per-group state, and
+``arroyo-lite run --format jsonl`` (numbers, not strings)."""
 
 from __future__ import annotations
 
@@ -146,3 +149,49 @@ def test_run_prints_windowed_sums_as_numbers(tmp_path: Path) -> None:
     assert sum(r["s"] for r in rows) == 10
     assert all(isinstance(r["s"], int) and isinstance(r["z"], int) for r in rows)
     assert all(isinstance(r["a"], float) for r in rows)
+
+
+def test_integer_division_is_datafusions() -> None:
+    # DataFusion: Int64 / Int64 is an Int64, truncated toward zero (DuckDB's / is a DOUBLE).
+    with Session() as session:
+        session.execute("CREATE TABLE t (k TEXT, x BIGINT, f DOUBLE, r REAL)")
+        session.execute("INSERT INTO t VALUES ('a', 7, 7.0, 7.0), ('a', -6, -6.0, -6.0),"
+                        " ('b', 3, 3.0, 3.0)")  # fmt: skip
+        rows = session.query(
+            "SELECT k, sum(x) / count(*) AS q, sum(f) / count(*) AS qf, min(x) / 2 AS m,"
+            " min(r) / min(r) AS rr, sum(x) / 2.0 AS d FROM t GROUP BY k ORDER BY k"
+        )
+        plain = session.query("SELECT x / 2, interval '1 hour' / 2 AS h FROM t ORDER BY x")
+    assert [rows.schema.field(n).type for n in ("q", "qf", "m", "rr", "d")] == [
+        pa.int64(), pa.float64(), pa.int64(), pa.float32(), pa.float64(),
+    ]  # fmt: skip
+    assert rows.to_pylist() == [
+        {"k": "a", "q": 0, "qf": 0.5, "m": -3, "rr": 1.0, "d": 0.5},
+        {"k": "b", "q": 3, "qf": 3.0, "m": 1, "rr": 1.0, "d": 1.5},
+    ]
+    assert plain.schema.names[0] == "(x / 2)"  # the name DuckDB gives a / b
+    assert plain.column(0).to_pylist() == [-3, 1, 3]
+    assert plain.column("h").to_pylist()[0].nanoseconds == 1800 * 10**9
+
+
+def test_an_updating_quotient_of_aggregates_is_kept_as_state() -> None:
+    from arroyo_lite.query.incremental import aggregate_state
+    from arroyo_lite.sql.transpile import to_duckdb
+
+    sql = to_duckdb("SELECT k, sum(x) / count(*) AS q FROM t GROUP BY k")
+    schema = pa.schema([("k", pa.int32()), ("x", pa.int64())])
+    state = aggregate_state(sql, frozenset({"t"}), {"t": schema})
+    assert state is not None
+    try:
+        state.apply(pa.table({"k": pa.array([1, 1], pa.int32()), "x": pa.array([7, 0])}))
+        state.apply(pa.table({"k": pa.array([1], pa.int32()), "x": pa.array([-9])}))
+        result = state.result()
+    finally:
+        state.close()
+    assert result.schema.field("q").type == pa.int64()
+    assert result.to_pylist() == [{"k": 1, "q": 0}]  # -2 / 3 truncates toward zero
+
+
+def test_run_prints_a_quotient_of_integers_as_an_integer(tmp_path: Path) -> None:
+    lines = _run(tmp_path, "SELECT sum(counter) / count(*) AS q FROM ticks;")
+    assert json.loads(lines[-1]) == {"_op": "+", "q": 2}
