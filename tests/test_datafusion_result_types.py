@@ -195,3 +195,27 @@ def test_an_updating_quotient_of_aggregates_is_kept_as_state() -> None:
 def test_run_prints_a_quotient_of_integers_as_an_integer(tmp_path: Path) -> None:
     lines = _run(tmp_path, "SELECT sum(counter) / count(*) AS q FROM ticks;")
     assert json.loads(lines[-1]) == {"_op": "+", "q": 2}
+
+
+def test_an_unknown_column_in_a_sum_is_named(tmp_path: Path) -> None:
+    # A typed macro hides its argument's bind error (every overload matches an unknown
+    # type): the error must still be about the column, in the file and in a Session.
+    sql = tmp_path / "q.sql"
+    sql.write_text(
+        "CREATE TABLE ticks WITH (connector = 'impulse', event_rate = 100);\n"
+        "SELECT count(*) AS c,\n  sum(nope) AS s FROM ticks;\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", "from arroyo_lite.cli import main; main()", "validate",
+         str(sql)],  # fmt: skip
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 1
+    assert f"{sql}:3:7: error: column 'nope' not found" in done.stderr
+    assert "overload" not in done.stderr
+    from arroyo_lite.errors import QueryError
+
+    with Session() as session:
+        session.execute("CREATE TABLE t (x INT)")
+        with pytest.raises(QueryError, match='column "nope" not found'):
+            session.query("SELECT sum(DISTINCT nope) FROM t")

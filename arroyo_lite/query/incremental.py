@@ -70,7 +70,7 @@ from sqlglot import exp
 from arroyo_lite.formats.pandas_free import empty_table
 from arroyo_lite.query.changelog import changes, diff
 from arroyo_lite.query.duck import LiveRef, configure, pin
-from arroyo_lite.sql.aggregates import SUM, SUM_DISTINCT
+from arroyo_lite.sql.aggregates import SUM, SUM_DISTINCT, builtin_sum
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +84,10 @@ RENEW_MIN_ROWS = 16384
 #: The aggregate functions kept as state, and how their partials merge. ``SUM`` is
 #: DataFusion's sum (a macro of :mod:`arroyo_lite.sql.aggregates`): its partials have the
 #: result's type, and wrapping each partial then their sum is wrapping the whole sum.
+#: The sum macros are read as ``sum`` nodes marked ``meta[SUM]`` (``builtin_sum``), so the
+#: query's shape is judged as any sum's.
 _MERGE = {"count": "sum({})::BIGINT", "sum": "sum({})", "min": "min({})", "max": "max({})",
           SUM: f"{SUM}({{}})"}  # fmt: skip
-#: The DataFusion sum macros (and whether DISTINCT): read as ``sum`` nodes marked
-#: ``meta[SUM]``, so the query's shape is judged as any sum's.
-_SUM_MACROS = {SUM: False, SUM_DISTINCT: True}
 _FUNCTIONS: dict[type[exp.Expr], str] = {
     exp.Count: "count",
     exp.Sum: "sum",
@@ -165,7 +164,7 @@ def compile_aggregate(sql: str, sources: frozenset[str]) -> AggregateQuery:
         tree = sqlglot.parse_one(sql, read="duckdb")
     except sqlglot.errors.SqlglotError as e:
         raise Unsupported(f"sqlglot cannot read it: {e}") from None
-    tree = tree.transform(_marked_sum)
+    tree = tree.transform(builtin_sum)
     if not isinstance(tree, exp.Select):
         raise Unsupported("not a SELECT")
     root = tree
@@ -216,20 +215,6 @@ def compile_aggregate(sql: str, sources: frozenset[str]) -> AggregateQuery:
         having=having,
         outer=outer,
     )
-
-
-def _marked_sum(node: exp.Expr) -> exp.Expr:
-    """``arroyo_sum(x)`` as ``sum(x)``, ``arroyo_sum_distinct(x)`` as ``sum(DISTINCT x)``,
-    marked (see :data:`_SUM_MACROS`); any other node as it is."""
-    if not isinstance(node, exp.Anonymous) or len(node.expressions) != 1:
-        return node
-    distinct = _SUM_MACROS.get(str(node.name).lower())
-    if distinct is None:
-        return node
-    (arg,) = node.expressions
-    total = exp.Sum(this=exp.Distinct(expressions=[arg]) if distinct else arg)
-    total.meta[SUM] = True
-    return total
 
 
 def _call(function: str, value: str, *, distinct: bool = False) -> str:

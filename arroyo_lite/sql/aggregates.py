@@ -33,12 +33,16 @@ import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
+if TYPE_CHECKING:
+    import duckdb
+
 __all__ = ["AGGREGATE_MACROS", "DIV", "FUNCTIONS", "IN_ARRIVAL_ORDER", "SUM", "SUM_DISTINCT",
-           "Translation", "in_arrival_order", "install", "translate"]  # fmt: skip
+           "Translation", "builtin_sum", "in_arrival_order", "install", "translate",
+           "unmasked_error"]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +115,40 @@ def _sum_macro(name: str, total: str) -> str:
 #: ``DISTINCT``, hence two).
 SUM, SUM_DISTINCT = "arroyo_sum", "arroyo_sum_distinct"
 _SUMS = (_sum_macro(SUM, "sum(x)"), _sum_macro(SUM_DISTINCT, "sum(DISTINCT x)"))
+
+def builtin_sum(node: exp.Expr) -> exp.Expr:
+    """For ``tree.transform`` over DuckDB SQL: a call of :data:`SUM` / :data:`SUM_DISTINCT`
+    as DuckDB's ``sum(x)`` / ``sum(DISTINCT x)``, marked ``meta[SUM]`` (what reads a query's
+    shape sees an aggregate); any other node as it is."""
+    if not isinstance(node, exp.Anonymous) or len(node.expressions) != 1:
+        return node
+    name = str(node.name).lower()
+    if name not in (SUM, SUM_DISTINCT):
+        return node
+    (arg,) = node.expressions
+    total = exp.Sum(this=exp.Distinct(expressions=[arg]) if name == SUM_DISTINCT else arg)
+    total.meta[SUM] = True
+    return total
+
+
+def unmasked_error(con: Any, sql: str, e: duckdb.Error) -> duckdb.Error:
+    """The error to report for DuckDB SQL ``sql`` that failed to bind on ``con`` with ``e``.
+    A call of :data:`SUM` hides its argument's own error (an unknown column has no type, so
+    every typed overload matches): then ``sql`` is bound again with DuckDB's ``sum``, whose
+    error names the column. Any other error is ``e`` itself."""
+    import duckdb
+    import sqlglot
+
+    if "multiple overloads" not in str(e):
+        return e
+    try:
+        con.sql(sqlglot.parse_one(sql, read="duckdb").transform(builtin_sum).sql("duckdb"))
+    except sqlglot.errors.SqlglotError:
+        return e
+    except duckdb.Error as plain:
+        return plain
+    return e
+
 
 #: ``arroyo_div(a, b)``: DataFusion's ``a / b``. Of two integers it divides in their common
 #: integer type, truncating toward zero (``Int64 / Int64`` is Int64: ``7 / 2`` is 3, ``-7 /
