@@ -247,10 +247,10 @@ class _LiveOutput:
         if fmt == "jsonl":
             # DuckDB writes the JSON lines, in a small database of their own (~25 ms CPU to
             # make, mostly without the GIL): made on a thread now, while the sources fetch
-            # the first rows, rather than when the first row is waiting for it.
-            threading.Thread(
-                target=prepare_json_output, name="arroyo-lite-json-output", daemon=True
-            ).start()
+            # the first rows, rather than when the first row is waiting for it. Not a daemon:
+            # a run that ends sooner waits for it, since a daemon thread stopped inside
+            # DuckDB at interpreter exit aborts the process.
+            threading.Thread(target=prepare_json_output, name="arroyo-lite-json-output").start()
         self.printer = LivePrinter(fmt=fmt, out=out, console=console, several=several)
         self.status_line = StatusLine(err_stream, progress)
         self.reporter = SourceReporter()
