@@ -20,13 +20,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from arroyo_lite.connectors.polling_http import h1
+from arroyo_lite.connectors.polling_http.client import shared_session
 from arroyo_lite.connectors.polling_http.http import (
     HttpError,
     HttpRequest,
     TransientHttpError,
-    _lean_pools,
     fetch,
-    shared_session,
 )
 
 pytestmark = pytest.mark.timeout(60)
@@ -340,5 +339,6 @@ async def test_the_environment_switch_sends_through_aiohttp(
     assert not h1.enabled()
     async with shared_session() as session:
         response = await fetch(session, get(at(app_server, "/ok")))
-        assert session not in _lean_pools  # no lean client on this session
+        assert session.lean is None  # no lean client on this session
+        assert session.has_aiohttp_session  # the request went through aiohttp
     assert response.body == BODY

@@ -146,7 +146,7 @@ async def test_failed_poll_leaves_changed_state_alone(server: Any) -> None:
 
 
 async def test_operators_share_one_session_and_close_it(aiohttp_server: Any) -> None:
-    from arroyo_lite.connectors.polling_http import http
+    from arroyo_lite.connectors.polling_http import client
 
     server = await aiohttp_server(make_app())
     clock = ManualClock()
@@ -156,10 +156,12 @@ async def test_operators_share_one_session_and_close_it(aiohttp_server: Any) -> 
     ):
         await wait_until(lambda: (a.status.polls, b.status.polls, clock.sleepers) == (1, 1, 2))
         loop = asyncio.get_running_loop()
-        shared = http._sessions[loop]
+        shared = client._sessions[loop]
         assert shared.users == 2
-    assert loop not in http._sessions
-    assert shared.session.closed
+        # Plain GETs: the lean client sent them all, no aiohttp session was made.
+        assert not shared.has_aiohttp_session
+    assert loop not in client._sessions
+    assert shared.closed
 
 
 async def test_method_body_and_headers_reach_the_server(server: Any) -> None:
