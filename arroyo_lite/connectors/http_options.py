@@ -40,23 +40,30 @@ def split_headers(text: str) -> tuple[tuple[str, str], ...] | None:
     return tuple(pairs)
 
 
-def check_endpoint(endpoint: str) -> str | None:
-    """Why ``endpoint`` cannot be requested (``None`` when it is a usable http(s) URL)."""
+def url_problem(endpoint: str, schemes: tuple[str, ...]) -> str | None:
+    """Why ``endpoint`` cannot be connected to with one of ``schemes`` (``None`` when it is
+    a usable URL): the one URL check of the HTTP and push connectors."""
     try:
         parts = urlsplit(endpoint)
         _ = parts.port  # raises ValueError for a non-numeric or out-of-range port
     except ValueError as e:
         return str(e)
-    if parts.scheme not in ("http", "https"):
-        return "the scheme must be http or https"
+    if parts.scheme not in schemes:
+        return "the scheme must be " + " or ".join(schemes)
     if not parts.hostname:
         return "the URL has no host"
     if any(ch.isspace() for ch in endpoint):
         return "the URL contains whitespace"
-    if VAR_PATTERN.search(endpoint):
+    return None
+
+
+def check_endpoint(endpoint: str) -> str | None:
+    """Why ``endpoint`` cannot be requested (``None`` when it is a usable http(s) URL)."""
+    problem = url_problem(endpoint, ("http", "https"))
+    if problem is None and VAR_PATTERN.search(endpoint):
         # {{KEY}} (no spaces) is a valid URL, and would be sent literally on every request.
         return "{{ VAR }} is not substituted in the endpoint"
-    return None
+    return problem
 
 
 def missing_variables(

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
+from arroyo_lite.connectors.http_options import url_problem
 from arroyo_lite.connectors.option_spec import OptionKind, option
 from arroyo_lite.connectors.options import MissingOptionError
 from arroyo_lite.errors import FatalSourceError
@@ -136,22 +136,6 @@ def check_endpoint(
         ),
         "endpoint",
     )
-
-
-def url_problem(endpoint: str, schemes: tuple[str, ...]) -> str | None:
-    """Why ``endpoint`` cannot be connected to (``None`` when it is a usable URL)."""
-    try:
-        parts = urlsplit(endpoint)
-        _ = parts.port  # raises ValueError for a non-numeric or out-of-range port
-    except ValueError as e:
-        return str(e)
-    if parts.scheme not in schemes:
-        return "the scheme must be " + " or ".join(schemes)
-    if not parts.hostname:
-        return "the URL has no host"
-    if any(ch.isspace() for ch in endpoint):
-        return "the URL contains whitespace"
-    return None
 
 
 def require_format(options: OptionReader, table: TableConfig, label: str) -> None:
