@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from arroyo_lite.connectors.http_options import url_problem
 from arroyo_lite.connectors.option_spec import OptionKind, option
-from arroyo_lite.connectors.options import MissingOptionError
+from arroyo_lite.connectors.options import require_format
 from arroyo_lite.errors import FatalSourceError
 from arroyo_lite.secrets import MissingVariableError, Secrets, substitute
 
@@ -138,14 +138,9 @@ def check_endpoint(
     )
 
 
-def require_format(options: OptionReader, table: TableConfig, label: str) -> None:
+def require_push_format(options: OptionReader, table: TableConfig, label: str) -> None:
     """Arroyo's ``'format' must be set for <label> connection`` when ``format`` is absent."""
-    if table.format is None and not options.is_invalid("format"):
-        options.report(
-            MissingOptionError(
-                f"'format' must be set for {label} connection",
-                key="format",
-                position=options.clause_position,
-                hint="add format = 'json' (or 'raw_string', 'raw_bytes') to the WITH clause",
-            )
-        )
+    require_format(
+        options, table, f"'format' must be set for {label} connection",
+        hint="add format = 'json' (or 'raw_string', 'raw_bytes') to the WITH clause",
+    )  # fmt: skip
