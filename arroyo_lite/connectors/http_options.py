@@ -9,7 +9,7 @@ values (``polling_http``'s per-poll ``[[ name ]]``) passes it as ``check_value``
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
 from arroyo_lite.connectors.options import OptionReader, OptionValue
@@ -71,7 +71,15 @@ def missing_variables(
 ) -> list[str]:
     """The ``{{ VAR }}`` names in ``text`` the environment lacks, each reported (Arroyo's
     ``Environment variable NAME not found``) at ``option`` as a bad value of ``key``."""
-    missing = [name for name in variables(text) if name not in options.env]
+    return report_missing_variables(variables(text), option, options, key)
+
+
+def report_missing_variables(
+    names: Iterable[str], option: OptionValue | None, options: OptionReader, key: str
+) -> list[str]:
+    """The ``names`` the environment lacks, each reported as :func:`missing_variables` does
+    (for a connector that has found the names in its own syntax)."""
+    missing = [name for name in names if name not in options.env]
     for name in missing:
         options.report(
             options.error(

@@ -17,7 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from arroyo_lite.config import Format, TableConfig
 from arroyo_lite.connectors.base import Connector, SourceContext, SourceOperator
-from arroyo_lite.connectors.http_options import check_endpoint, check_headers
+from arroyo_lite.connectors.http_options import (
+    check_endpoint,
+    check_headers,
+    report_missing_variables,
+)
 from arroyo_lite.connectors.options import require_format
 from arroyo_lite.connectors.polling_http.options import OPTIONS, PollingHttpOptions
 from arroyo_lite.connectors.polling_http.templates import (
@@ -33,7 +37,6 @@ from arroyo_lite.formats.json_path import JsonPath, JsonPathError, value_path
 from arroyo_lite.formats.records import RecordPath
 from arroyo_lite.secrets import (
     VAR_PATTERN,
-    MissingVariableError,
     Secrets,
     redact_url,
     url_password,
@@ -246,16 +249,7 @@ class PollingHttpConnector(Connector):
             message = f"invalid value for '{key}': {e.message}"
             options.report(options.error(message, option, e.hint), key)
             return None
-        for name in template.variables:
-            if name not in options.env:
-                options.report(
-                    options.error(
-                        str(MissingVariableError(name)),
-                        option,
-                        hint=f"export {name}=... before running arroyo-lite",
-                    ),
-                    key,
-                )
+        report_missing_variables(template.variables, option, options, key)
         return template
 
     @staticmethod
