@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
+from arroyo_lite.connectors.option_spec import OptionKind, option
 from arroyo_lite.connectors.options import OptionReader, OptionValue
 from arroyo_lite.secrets import VAR_PATTERN, MissingVariableError, substitute, variables
 
@@ -21,6 +23,21 @@ HEADERS_FORMAT_ERROR = (
     "Invalid format for headers; should be a comma-separated list of colon-separated key "
     "value pairs"
 )
+
+
+def headers_option(
+    sent_with: str, example: str = "Authorization: Bearer {{ API_TOKEN }}"
+) -> Any:
+    """The ``headers`` option (Arroyo: ``string``, ``format: var-str``), sent with
+    ``sent_with``; :func:`check_headers` splits it into ``(name, value)`` pairs."""
+    return option(
+        OptionKind.STRING,
+        f"Comma-separated 'Name: value' pairs sent with {sent_with}; {{{{ VAR }}}} is read "
+        "from the environment.",
+        default_factory=tuple,
+        format="var-str",
+        examples=(example,),
+    )
 
 
 def split_headers(text: str) -> tuple[tuple[str, str], ...] | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from arroyo_lite.connectors.http_options import headers_option
 from arroyo_lite.connectors.option_spec import OptionKind, OptionSet, option
 
 STRING, INTEGER, BOOLEAN = OptionKind.STRING, OptionKind.INTEGER, OptionKind.BOOLEAN
@@ -34,13 +35,8 @@ class PollingHttpOptions:
     endpoint: str = option(
         STRING, "URL to request on every poll (http or https).", required=True, format="uri"
     )
-    headers: tuple[tuple[str, str], ...] = option(
-        STRING,
-        "Comma-separated 'Name: value' pairs sent with every request; {{ VAR }} is read from "
-        "the environment.",
-        default_factory=tuple,
-        format="var-str",
-        examples=("Authorization: Bearer {{ API_TOKEN }},Accept: application/json",),
+    headers: tuple[tuple[str, str], ...] = headers_option(
+        "every request", "Authorization: Bearer {{ API_TOKEN }},Accept: application/json"
     )
     method: str = option(
         STRING, "HTTP method (upper case).", default="GET", enum=("GET", "POST", "PUT", "PATCH")

@@ -1,9 +1,10 @@
-"""Options the push sources share: their declarations (``endpoint``, ``headers``, the
-reconnect extensions), URL checks, ``headers`` checks and substitution.
+"""Options the push sources share: their declarations (``endpoint``, the reconnect
+extensions), URL checks, ``headers`` substitution.
 
 ``headers`` follows Arroyo's rules exactly as the other HTTP connectors do (comma-separated
-``Name: value`` pairs, ``{{ VAR }}`` substituted in values at run time), so its check is
-:func:`arroyo_lite.connectors.http_options.check_headers`: one rule, one wording. (Per-poll
+``Name: value`` pairs, ``{{ VAR }}`` substituted in values at run time), so its declaration
+and its check are :mod:`arroyo_lite.connectors.http_options`'s ``headers_option`` and
+``check_headers``: one rule, one wording. (Per-poll
 ``[[ name ]]`` values are ``polling_http``'s; a push source sends its headers once.)
 """
 
@@ -31,18 +32,6 @@ def endpoint_option(description: str, example: str) -> Any:
     """The required ``endpoint`` (Arroyo: ``string``, ``format: uri``)."""
     return option(OptionKind.STRING, description, required=True, format="uri",
                   examples=(example,))  # fmt: skip
-
-
-def headers_option(what: str) -> Any:
-    """``headers`` (Arroyo: ``string``, ``format: var-str``), split into pairs by the connector."""
-    return option(
-        OptionKind.STRING,
-        f"Comma-separated 'Name: value' pairs sent with {what}; {{{{ VAR }}}} is read from the "
-        "environment.",
-        default_factory=tuple,
-        format="var-str",
-        examples=("Authorization: Bearer {{ API_TOKEN }}",),
-    )
 
 
 def reconnect_delay_option(description: str) -> Any:
