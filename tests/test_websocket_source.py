@@ -116,15 +116,7 @@ async def test_refused_handshake_backs_off(stream_server: Any) -> None:
     clock = ManualClock()
     config = source_table(ws_sql(ws_url(stream_server, "/ws/status/403")))
     async with RunningStream(config, clock=clock) as src:
-        delays = []
-        for attempt in range(1, 4):
-            await wait_until(
-                lambda a=attempt: src.status.polls == a and src.status.next_poll_at_ns is not None,
-                what=f"attempt {attempt}",
-            )
-            delays.append((src.status.next_poll_at_ns - clock.time_ns()) / 1e9)
-            await clock.advance(delays[-1])
-        assert delays == [1.0, 2.0, 4.0]
+        assert await src.backoff_delays(3) == [1.0, 2.0, 4.0]
         assert "failed to connect to websocket" in src.status.last_error
         assert "403" in src.status.last_error
         assert src.status.last_status_code == 403

@@ -71,11 +71,6 @@ class RunningSource(RunningOperator):
     def make_operator(self, context: SourceContext) -> PollingHttpOperator:
         return self.operator_class(self.config, context)
 
-    @property
-    def manual(self) -> ManualClock:
-        assert isinstance(self.clock, ManualClock)
-        return self.clock
-
     def timestamps(self) -> list[int]:
         """Every emitted row's ``_timestamp`` as integer nanoseconds since the epoch."""
         return [
@@ -89,8 +84,3 @@ class RunningSource(RunningOperator):
             what=f"poll {polls} to finish and the source to sleep",
         )
         assert self.status.polls == polls, f"expected {polls} polls, saw {self.status.polls}"
-
-    def pending_delay(self) -> float:
-        """Seconds until the next poll, as the status says (manual clock: exact)."""
-        assert self.status.next_poll_at_ns is not None
-        return float((self.status.next_poll_at_ns - self.clock.time_ns()) / 1e9)
