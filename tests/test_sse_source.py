@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Any
 
 import pytest
@@ -19,7 +18,7 @@ from arroyo_lite.connectors.streaming.batcher import MAX_BYTES
 from arroyo_lite.errors import FatalSourceError
 from tests.support.http_app import url, wait_until
 from tests.support.stream_app import STREAM_STATE, make_stream_app
-from tests.support.stream_source import RunningStream, source_table
+from tests.support.stream_source import RunningStream, SlowConsumer, source_table
 
 
 @pytest.fixture
@@ -241,18 +240,10 @@ async def test_slow_consumer_is_backpressured_with_bounded_memory(stream_server:
         )  # fmt: skip
     )
     state = stream_server.app[STREAM_STATE]
-    received = [0]
-    ahead = [0]
-
-    def slow(batch: Any) -> None:
-        time.sleep(0.02)  # the consumer: 20 ms per batch
-        received[0] += batch.num_rows
-        # How far the server got ahead of what the consumer has taken, in bytes.
-        ahead[0] = max(ahead[0], state.flood_sent - received[0] * 1030)
-
+    slow = SlowConsumer(lambda: state.flood_sent, row_bytes=1030)
     async with RunningStream(config, on_batch=slow) as src:
-        await wait_until(lambda: received[0] == events, within=120, what="every event")
+        await wait_until(lambda: slow.received == events, within=120, what="every event")
         assert [json.loads(v)["n"] for v in src.column("value")] == list(range(events))
         assert src.status.extra["max_buffered_bytes"] <= 2 * MAX_BYTES + 1024 * 1024
     # Kernel socket buffers (~8 MB on loopback) + aiohttp's read buffer + two batches.
-    assert ahead[0] < 16 * 1024 * 1024
+    assert slow.ahead < 16 * 1024 * 1024

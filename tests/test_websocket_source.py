@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Any
 
 import pytest
@@ -14,7 +13,7 @@ from arroyo_lite.connectors.streaming.batcher import MAX_BYTES
 from arroyo_lite.errors import FatalSourceError
 from tests.support.http_app import url, wait_until
 from tests.support.stream_app import STREAM_STATE, make_stream_app
-from tests.support.stream_source import RunningStream, source_table
+from tests.support.stream_source import RunningStream, SlowConsumer, source_table
 
 
 @pytest.fixture
@@ -153,14 +152,7 @@ async def test_slow_consumer_is_backpressured_with_bounded_memory(stream_server:
     queue allow; every message arrives, in order."""
     messages = 40_000  # ~40 MB
     state = stream_server.app[STREAM_STATE]
-    received = [0]
-    ahead = [0]
-
-    def slow(batch: Any) -> None:
-        time.sleep(0.02)  # the consumer: 20 ms per batch
-        received[0] += batch.num_rows
-        ahead[0] = max(ahead[0], state.ws_sent - received[0] * 1020)
-
+    slow = SlowConsumer(lambda: state.ws_sent, row_bytes=1020)
     config = source_table(
         ws_sql(
             ws_url(stream_server, f"/ws?n={messages}&close=1&pad=1000"),
@@ -169,7 +161,7 @@ async def test_slow_consumer_is_backpressured_with_bounded_memory(stream_server:
         )  # fmt: skip
     )
     async with RunningStream(config, on_batch=slow) as src:
-        await wait_until(lambda: received[0] == messages, within=120, what="every message")
+        await wait_until(lambda: slow.received == messages, within=120, what="every message")
         assert [json.loads(v)["n"] for v in src.column("value")] == list(range(messages))
         assert src.status.extra["max_buffered_bytes"] <= 2 * MAX_BYTES + 1024 * 1024
-    assert ahead[0] < 16 * 1024 * 1024
+    assert slow.ahead < 16 * 1024 * 1024
