@@ -105,9 +105,7 @@ async def test_a_cursor_from_the_body_pages_through_a_feed(server: Any) -> None:
         fmt="json",
     )
     async with RunningSource(config) as src:
-        for poll in range(1, 5):
-            await src.sleeping_after(poll)
-            await src.manual.advance(1.0)
+        await src.run_polls(4)
     assert [r.query["after"] for r in seen(server, "/feed")][:4] == ["0", "2", "4", "6"]
     assert [row["next"] for row in src.rows()][:4] == [2, 4, 6, 8]
 
@@ -117,9 +115,7 @@ async def test_a_cursor_from_a_header(server: Any) -> None:
         url(server, "/feed") + "?after=[[ cursor ]]", ",\n  'cursor.header' = 'X-Next'"
     )
     async with RunningSource(config) as src:
-        for poll in range(1, 4):
-            await src.sleeping_after(poll)
-            await src.manual.advance(1.0)
+        await src.run_polls(3)
     assert [r.query.get("after") for r in seen(server, "/feed")][:3] == ["", "2", "4"]
 
 

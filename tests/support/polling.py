@@ -3,7 +3,7 @@
 :func:`polling_table` builds a ``TableConfig`` directly (what the SQL front end would produce);
 :class:`RunningSource` runs a :class:`PollingHttpOperator` as
 :class:`~tests.support.running.RunningOperator` does, on a manual clock by default, and waits
-for its polls (:meth:`RunningSource.sleeping_after`).
+for its polls (:meth:`RunningSource.sleeping_after`, :meth:`RunningSource.run_polls`).
 """
 
 from __future__ import annotations
@@ -84,3 +84,12 @@ class RunningSource(RunningOperator):
             what=f"poll {polls} to finish and the source to sleep",
         )
         assert self.status.polls == polls, f"expected {polls} polls, saw {self.status.polls}"
+
+    async def run_polls(self, polls: int, every: float = 1.0) -> None:
+        """Let the first ``polls`` polls happen: wait for each to finish, advance the manual
+        clock ``every`` seconds (the default poll interval) to the next, and return once the
+        last is done and the operator sleeps."""
+        for poll in range(1, polls):
+            await self.sleeping_after(poll)
+            await self.manual.advance(every)
+        await self.sleeping_after(polls)
