@@ -94,10 +94,7 @@ async def test_changed_skips_byte_equal_bodies(server: Any) -> None:
     server.app[STATE].sequence = [b'{"a":1}', b'{"a":1}', b'{"a":2}', b'{"a":2}', b'{"a":1}']
     config = polling_table(url(server, "/sequence"), emit_behavior="changed")
     async with RunningSource(config) as src:
-        for poll in range(1, 6):
-            await src.sleeping_after(poll)
-            await src.manual.advance(1.0)
-        await src.sleeping_after(6)
+        await src.run_polls(6)
         assert [r["value"] for r in src.rows()] == ['{"a":1}', '{"a":2}', '{"a":1}']
         assert src.status.unchanged_polls == 3
         assert src.status.polls == 6
@@ -105,9 +102,7 @@ async def test_changed_skips_byte_equal_bodies(server: Any) -> None:
 
 async def test_all_emits_every_body(server: Any) -> None:
     async with RunningSource(polling_table(url(server, "/fixed"))) as src:
-        await src.sleeping_after(1)
-        await src.manual.advance(1.0)
-        await src.sleeping_after(2)
+        await src.run_polls(2)
         assert len(src.rows()) == 2
         assert src.status.unchanged_polls == 0
 
