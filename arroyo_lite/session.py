@@ -41,7 +41,9 @@ from arroyo_lite.sql.statements import Copy, CreateTable, CreateView, Drop, Inse
 
 # Start-up is part of the product: a Session without tables imports none of pyarrow, the
 # runtime (asyncio, the connectors), DuckDB or sqlglot. The store and the runtime are made
-# when the first table needs them (see `store`, `runtime`), the engine on the first query.
+# when the first table needs them (see `store`, `runtime`), the engine on the first table or
+# query; its DuckDB connection starts opening when `execute` is first called (on a thread,
+# while the SQL compiles: see `_connect_early`).
 if TYPE_CHECKING:
     import pyarrow as pa
 
