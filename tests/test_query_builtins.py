@@ -1,10 +1,14 @@
 """arroyo-lite's DuckDB functions are defined when a statement first calls one
 (:mod:`arroyo_lite.query.builtins`), and everything a user sees is as if they always were:
-results, views, cursors of continuous queries, and DuckDB's did-you-mean for a misspelt name.
-Real sessions over an ``impulse`` table, real DuckDB."""
+results, views, cursors of continuous queries, and DuckDB's did-you-mean for a misspelt name;
+the engine's connection opening on a thread (:mod:`arroyo_lite.query.connection`) is handed
+over or closed, and never outlives the process. Real sessions over an ``impulse`` table,
+real DuckDB."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 import duckdb
@@ -143,3 +147,20 @@ def test_a_session_whose_sql_fails_closes_its_early_connection():
         session.execute("SELECT nope FROM nowhere_at_all;")
     session.close()
     assert not [t for t in threading.enumerate() if t.name == "duckdb-connect"]
+
+
+def test_a_process_that_exits_while_the_connection_opens_exits_cleanly():
+    # A daemon thread stopped inside duckdb.connect at interpreter exit aborted the process
+    # (exit status 134, every time): the opening thread is waited for instead.
+    code = (
+        "import sys\n"
+        "from arroyo_lite.query.connection import PendingConnection\n"
+        "PendingConnection()\n"
+        "sys.exit(0)\n"
+    )
+    for _ in range(4):
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        assert "terminate called" not in done.stderr

@@ -43,7 +43,9 @@ class PendingConnection:
         self._con: duckdb.DuckDBPyConnection | None = None
         self._error: BaseException | None = None
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._open, name="duckdb-connect", daemon=True)
+        # Not a daemon: interpreter exit waits for it (tens of milliseconds at most). A
+        # daemon thread stopped inside DuckDB at exit aborts the process (exit status 134).
+        self._thread = threading.Thread(target=self._open, name="duckdb-connect")
         self._thread.start()
 
     def _open(self) -> None:
