@@ -10,10 +10,10 @@ the SQL compiles) leaves it, work merely reordered does not. The baseline, timed
 in the same run, is :mod:`first_row`'s floor (a fresh interpreter importing pyarrow and
 DuckDB, one query over a one-row Arrow table) read the same way.
 
-``--against DIR`` also times the ``arroyo_lite`` package in DIR (put first on
+``--against DIR`` (repeatable) also times the ``arroyo_lite`` package in DIR (put first on
 ``PYTHONPATH``; e.g. main's tree from ``git archive``), alternating with this checkout's.
 
-    .venv/bin/python benchmarks/first_row_cpu.py [--repeat 15] [--against /tmp/main-tree]
+    .venv/bin/python benchmarks/first_row_cpu.py [--repeat 15] [--against /tmp/main-tree]...
 """
 
 from __future__ import annotations
@@ -71,14 +71,14 @@ def cpu_at_first_row(argv: list[str], env: dict[str, str]) -> tuple[float, float
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=15)
-    parser.add_argument("--against", type=Path, default=None, metavar="DIR")
+    parser.add_argument("--against", type=Path, action="append", default=[], metavar="DIR")
     args = parser.parse_args(argv)
     import arroyo_lite
 
     here = Path(arroyo_lite.__file__).parent
     trees: dict[str, Path | None] = {"this checkout": None}
-    if args.against is not None:
-        trees[f"{args.against}"] = args.against
+    for tree in args.against:
+        trees[str(tree)] = tree
     for tree in trees.values():  # bytecode, as an installed copy has (see first_row.py)
         compileall.compile_dir(here if tree is None else tree / "arroyo_lite", quiet=1)
     samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in trees}
