@@ -32,8 +32,8 @@ from typing import Any
 
 from sqlglot import exp
 
-__all__ = ["FUNCTIONS", "IN_ARRIVAL_ORDER", "Translation", "in_arrival_order", "install",
-           "translate"]  # fmt: skip
+__all__ = ["FUNCTIONS", "INSTALLED", "IN_ARRIVAL_ORDER", "Translation", "in_arrival_order",
+           "install", "translate"]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +72,10 @@ _MEDIAN = (
     "CREATE OR REPLACE MACRO arroyo_median(v, n) AS CASE WHEN n = 0 THEN NULL "
     "WHEN n % 2 = 1 THEN v[n // 2 + 1] ELSE (v[n // 2] + v[n // 2 + 1]) // 2 END"
 )
+
+
+#: The DuckDB functions :func:`install` defines (the translations call them).
+INSTALLED = ("arroyo_tdigest", "arroyo_as_type_of", "arroyo_median")
 
 
 def install(con: Any) -> None:
