@@ -41,11 +41,14 @@ from arroyo_lite.sql.statements import Copy, CreateTable, CreateView, Drop, Inse
 
 # Start-up is part of the product: a Session without tables imports none of pyarrow, the
 # runtime (asyncio, the connectors), DuckDB or sqlglot. The store and the runtime are made
-# when the first table needs them (see `store`, `runtime`), the engine on the first query.
+# when the first table needs them (see `store`, `runtime`), the engine on the first table or
+# query; its DuckDB connection starts opening when `execute` is first called (on a thread,
+# while the SQL compiles: see `_connect_early`).
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from arroyo_lite.connectors.base import SourceStatus
+    from arroyo_lite.query.connection import PendingConnection
     from arroyo_lite.query.continuous import ContinuousQuery
     from arroyo_lite.query.engine import Engine
     from arroyo_lite.query.insert import Inserts
@@ -103,8 +106,9 @@ class Session:
         self._runtime: Runtime | None = None
         self._tables_made: Tables | None = None
         # The engine (DuckDB, sqlglot) and the INSERT targets are created on first use: see
-        # the `engine` property.
+        # the `engine` property. Its connection may be opening already (see `execute`).
         self._engine: Engine | None = None
+        self._connecting: PendingConnection | None = None
         self._inserts_made: Inserts | None = None
         self._persister: Persister | None = None
         self._pool: WorkerPool | None = None
@@ -118,15 +122,19 @@ class Session:
             if self._tables_made is not None:
                 return self._tables_made
             from arroyo_lite.runtime.loop import Runtime
-            from arroyo_lite.runtime.persist import FLUSH_INTERVAL, Persister, StateDir
             from arroyo_lite.runtime.store import Store
             from arroyo_lite.runtime.tables import Tables
 
             if self._state_path is not None:
+                # (Only then: persistence is ~0.01 s of imports on the way to a first row.)
+                from arroyo_lite.runtime.persist import StateDir
+
                 self._state = StateDir(self._state_path)
             self._store = Store(time_ns=self.clock.time_ns)
             self._runtime = Runtime(clock=self.clock)
             if self._state is not None:
+                from arroyo_lite.runtime.persist import FLUSH_INTERVAL, Persister
+
                 interval = FLUSH_INTERVAL if self._flush_interval is None else self._flush_interval
                 self._persister = Persister(self._state, self._store, interval=interval)
                 self._runtime.submit(self._persister.run())
@@ -183,7 +191,12 @@ class Session:
                 from arroyo_lite.query.engine import Engine
                 from arroyo_lite.query.status_table import status_table
 
-                self._engine = Engine(self.store, status=lambda: status_table(self.status()))
+                connection, self._connecting = self._connecting, None
+                self._engine = Engine(
+                    self.store,
+                    status=lambda: status_table(self.status()),
+                    connection=connection,
+                )
             return self._engine
 
     @property
@@ -222,10 +235,11 @@ class Session:
         :class:`~arroyo_lite.errors.ValidationErrors` for invalid SQL (nothing is applied),
         or the first error met while applying (earlier statements stay applied).
         """
-        from arroyo_lite.sql import compile_sql
-
         with self._lock:
             self._check_open()
+            self._connect_early()  # (before the compiler's imports, which it overlaps)
+            from arroyo_lite.sql import compile_sql
+
             known: dict[str, TableKind | None] = {}
             if (store := self._store) is not None:
                 known.update((name, store.kind(name)) for name in store.names())
@@ -257,6 +271,16 @@ class Session:
                 # Query: returned to the caller. SetOption (updating_ttl): nothing to bound
                 # here, since aggregates are recomputed from the stored rows.
             return program
+
+    def _connect_early(self) -> None:
+        """Start opening the engine's DuckDB connection, unless the engine exists (or its
+        connection is on its way): nearly every program makes the engine (any table, any
+        query does), and DuckDB opens it without holding the GIL, so the compile that comes
+        next proceeds meanwhile instead of waiting for it afterwards."""
+        if self._engine is None and self._connecting is None:
+            from arroyo_lite.query.connection import PendingConnection
+
+            self._connecting = PendingConnection()
 
     def create_table(self, config: TableConfig, *, position: SourcePosition | None = None) -> None:
         """Create a table from a validated config; a source table starts polling at once, a
@@ -549,6 +573,8 @@ class Session:
                 runtime.close()
             if self._engine is not None:
                 self._engine.close()
+            if self._connecting is not None:
+                self._connecting.close()
             if self._store is not None:
                 self._store.close()
 

@@ -62,7 +62,8 @@ async def _measure(
     from arroyo_lite.clock import SystemClock
     from arroyo_lite.connectors.base import SourceContext
     from arroyo_lite.connectors.polling_http import h1
-    from arroyo_lite.connectors.polling_http.http import fetch, shared_session
+    from arroyo_lite.connectors.polling_http.client import shared_session
+    from arroyo_lite.connectors.polling_http.http import fetch
     from arroyo_lite.connectors.polling_http.operator import PollingHttpOperator
     from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
     from arroyo_lite.connectors.polling_http.poll import PollReport, poll_step

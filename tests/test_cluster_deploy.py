@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -283,6 +283,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def answering(handler: Callable[[web.Request], Awaitable[web.Response]]) -> web.Application:
+    """An app answering every method and path with ``handler`` (a server that is not, or
+    not only, Arroyo's API)."""
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    return app
+
+
 def one_line_error(result: Result) -> str:
     assert result.exit_code == 1, result.output
     no_traceback(result)
@@ -315,9 +323,7 @@ def test_a_server_answering_html(sql: Path) -> None:
     async def page(_: web.Request) -> web.Response:
         return web.Response(text="<html><body>Welcome</body></html>", content_type="text/html")
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", page)
-    with serve(app) as server:
+    with serve(answering(page)) as server:
         line = one_line_error(deploy(server.url(""), sql))
     assert line == (
         f"error: the Arroyo API at {server.url('')}/api/v1 is not an Arroyo API: it answered "
@@ -337,9 +343,7 @@ def test_a_500_that_is_not_arroyos(sql: Path) -> None:
     async def broken(_: web.Request) -> web.Response:
         return web.Response(status=500, text="upstream exploded")
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", broken)
-    with serve(app) as server:
+    with serve(answering(broken)) as server:
         line = one_line_error(deploy(server.url(""), sql))
     assert line == (
         f"error: the Arroyo API at {server.url('')}/api/v1 answered POST "
@@ -380,16 +384,12 @@ def test_a_redirect_is_not_followed_with_the_api_key(sql: Path) -> None:
         seen.append(request.headers.get("Authorization"))
         return web.json_response({"graph": None, "errors": []})
 
-    other = web.Application()
-    other.router.add_route("*", "/{tail:.*}", elsewhere)
-    with serve(other) as target:
+    with serve(answering(elsewhere)) as target:
 
         async def moved(request: web.Request) -> web.Response:
             raise web.HTTPTemporaryRedirect(target.url(request.path))
 
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", moved)
-        with serve(app) as server:
+        with serve(answering(moved)) as server:
             line = one_line_error(deploy(server.url(""), sql, ARROYO_API_KEY="k-1"))
     assert line == (
         f"error: the Arroyo API at {server.url('')}/api/v1 redirected POST "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 import pytest
@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from arroyo_lite.config import TIMESTAMP_COLUMN, TableKind
 from arroyo_lite.errors import QueryError, SourcePosition
+from arroyo_lite.query.continuous import ContinuousQuery
 from arroyo_lite.query.engine import Engine
 from arroyo_lite.query.shape import analyze
 from arroyo_lite.runtime.store import Store
@@ -34,6 +35,17 @@ def rows(start: int, n: int) -> pa.RecordBatch:
         ],
         schema=SCHEMA,
     )
+
+
+def result_once(stream: ContinuousQuery, until: Callable[[list[int]], bool]) -> list[int]:
+    """Column ``x`` of the stream's results, read until one satisfies ``until`` (the stream
+    is then closed): the last result it gave."""
+    last: list[int] = []
+    for batch in stream:
+        last = batch.column("x").to_pylist()
+        if until(last):
+            stream.close()
+    return last
 
 
 @pytest.fixture()
@@ -94,12 +106,8 @@ def test_a_self_join_is_re_evaluated_and_misses_no_match(engine: Engine) -> None
     engine.store.append("t", rows(0, 3))
     assert next(stream).column("x").to_pylist() == [1, 2]
     engine.store.append("t", rows(3, 3))
-    last: list[int] = []
-    for batch in stream:
-        last = batch.column("x").to_pylist()
-        if len(last) == 5:
-            stream.close()
-    assert last == [1, 2, 3, 4, 5]  # 3 pairs with 2, from the first append
+    # 3 pairs with 2, from the first append.
+    assert result_once(stream, lambda x: len(x) == 5) == [1, 2, 3, 4, 5]
 
 
 def test_aggregates_sqlglot_does_not_know_come_from_duckdb(engine: Engine) -> None:
@@ -187,12 +195,7 @@ def test_join_of_two_sources_is_re_evaluated(engine: Engine) -> None:
     assert not stream.incremental
     engine.store.append("t", rows(0, 3))
     engine.store.append("u", rows(1, 3))
-    last: list[int] = []
-    for batch in stream:
-        last = batch.column("x").to_pylist()
-        if last == [1, 2]:
-            stream.close()
-    assert last == [1, 2]
+    assert result_once(stream, lambda x: x == [1, 2]) == [1, 2]
 
 
 def test_limit_picks_from_all_rows_so_far_not_per_batch(engine: Engine) -> None:
@@ -220,12 +223,10 @@ def test_union_with_a_memory_table_emits_a_value_once(engine: Engine) -> None:
     assert not stream.incremental
     engine.store.append("t", rows(1, 2))
     engine.store.append("t", rows(1, 3))
-    last: list[int] = []
-    for batch in stream:
-        last = batch.column("x").to_pylist()
-        if engine.store.snapshot(["t"])["t"].num_rows == 5 and len(last) == 4:
-            stream.close()
-    assert last == [0, 1, 2, 3]
+    def every_row_in(x: list[int]) -> bool:
+        return engine.store.snapshot(["t"])["t"].num_rows == 5 and len(x) == 4
+
+    assert result_once(stream, every_row_in) == [0, 1, 2, 3]
 
 
 def test_memory_tables_are_registered_whole_in_incremental_mode(engine: Engine) -> None:

@@ -14,7 +14,13 @@ from click.testing import CliRunner
 from arroyo_lite.cli import main
 from arroyo_lite.connectors import registry
 from arroyo_lite.connectors.base import Connector
-from arroyo_lite.connectors.option_spec import OptionKind, OptionSet, extensions_in, option
+from arroyo_lite.connectors.option_spec import (
+    OptionKind,
+    OptionSet,
+    extensions_in,
+    option,
+    option_group,
+)
 from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
 from arroyo_lite.sql import compile_sql
 from arroyo_lite.sql.generic_options import GENERIC_OPTIONS_SCHEMA
@@ -164,3 +170,28 @@ def test_listing_marks_the_declared_extensions() -> None:
             assert "[extension]" in line, line
         elif key in ("endpoint", "headers", "method", "body", "poll_interval_ms"):
             assert "[extension]" not in line, line
+
+
+def test_an_option_group_derives_each_key_from_the_field_name() -> None:
+    paging = option_group("paging.deep", extension=True)
+
+    @dataclass(frozen=True)
+    class Grouped:
+        paging_deep_max_pages: int = paging(OptionKind.INTEGER, "Most pages.", default=3)
+        paging_deep_other: str | None = paging(OptionKind.STRING, "Explicit.", key="p.o")
+
+    specs = {spec.key: spec for spec in OptionSet(Grouped, title="G", description="").specs}
+    assert list(specs) == ["paging.deep.max_pages", "p.o"]
+    assert all(spec.extension for spec in specs.values())
+    assert specs["paging.deep.max_pages"].default == 3
+
+
+def test_an_option_group_refuses_a_field_its_name_does_not_spell() -> None:
+    paging = option_group("paging")
+
+    @dataclass(frozen=True)
+    class Misnamed:
+        max_pages: int = paging(OptionKind.INTEGER, "Most pages.", default=3)
+
+    with pytest.raises(TypeError, match="'max_pages' of group 'paging' must be named paging_"):
+        OptionSet(Misnamed, title="M", description="")

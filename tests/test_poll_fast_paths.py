@@ -19,7 +19,7 @@ import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from arroyo_lite.clock import ManualClock
-from arroyo_lite.connectors.polling_http.http import shared_session
+from arroyo_lite.connectors.polling_http.client import shared_session
 from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
 from arroyo_lite.connectors.polling_http.poll import PollReport, poll_step
 from arroyo_lite.connectors.polling_http.ratelimit import (

@@ -22,10 +22,7 @@ def conditional_requests(server: Any) -> list[Any]:
 async def test_a_304_run_of_100_polls_is_unchanged_and_never_a_failure(server: Any) -> None:
     server.app[STATE].sequence = [b'{"n": 1}']
     async with RunningSource(polling_table(url(server, "/conditional"))) as src:
-        for poll in range(1, 101):
-            await src.sleeping_after(poll)
-            await src.manual.advance(1.0)
-        await src.sleeping_after(101)
+        await src.run_polls(101)
     status = src.status
     assert status.failures == 0 and status.polls == 101
     assert status.unchanged_polls == 100
@@ -40,9 +37,7 @@ async def test_a_304_run_of_100_polls_is_unchanged_and_never_a_failure(server: A
 async def test_a_changed_resource_is_fetched_again(server: Any) -> None:
     server.app[STATE].sequence = [b'{"n": 1}']
     async with RunningSource(polling_table(url(server, "/conditional"))) as src:
-        await src.sleeping_after(1)
-        await src.manual.advance(1.0)
-        await src.sleeping_after(2)
+        await src.run_polls(2)
         server.app[STATE].sequence = [b'{"n": 2}']
         await src.manual.advance(1.0)
         await src.sleeping_after(3)
@@ -64,9 +59,7 @@ async def test_validators_survive_a_restart(server: Any) -> None:
 async def test_it_can_be_turned_off(server: Any) -> None:
     config = polling_table(url(server, "/conditional"), conditional_requests=False)
     async with RunningSource(config) as src:
-        await src.sleeping_after(1)
-        await src.manual.advance(1.0)
-        await src.sleeping_after(2)
+        await src.run_polls(2)
     assert len(src.rows()) == 2
     assert all("If-None-Match" not in r.headers for r in conditional_requests(server))
 
@@ -74,8 +67,6 @@ async def test_it_can_be_turned_off(server: Any) -> None:
 @pytest.mark.parametrize("path", ["/etag/abc123", "/cache"])
 async def test_httpbin_etag_and_cache(httpbin: Any, path: str) -> None:
     async with RunningSource(polling_table(httpbin.url + path)) as src:
-        await src.sleeping_after(1)
-        await src.manual.advance(1.0)
-        await src.sleeping_after(2)
+        await src.run_polls(2)
     assert src.status.failures == 0, src.status.last_error
     assert src.status.unchanged_polls == 1 and len(src.rows()) == 1

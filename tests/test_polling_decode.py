@@ -81,9 +81,7 @@ async def test_bad_data_fail_stops_only_this_table(server: Any) -> None:
 async def test_bad_data_drop_keeps_good_rows_and_polling(server: Any) -> None:
     config = table(server, "/mixed", extra=",\n framing = 'newline',\n bad_data = 'drop'")
     async with RunningSource(config) as src:
-        await src.sleeping_after(1)
-        await src.manual.advance(1.0)
-        await src.sleeping_after(2)
+        await src.run_polls(2)
         assert src.status.state is SourceState.RUNNING
     assert src.rows() == [{"id": 1, "name": "a"}, {"id": 3, "name": None}] * 2
     assert src.status.dropped_rows == 2
@@ -127,9 +125,7 @@ async def test_decode_errors_are_masked(server: Any) -> None:
 async def test_changed_with_big_bodies_hashes_off_the_loop(server: Any) -> None:
     config = table(server, "/array?n=30000", extra=",\n emit_behavior = 'changed'")
     async with RunningSource(config) as src:
-        await src.sleeping_after(1)
-        await src.manual.advance(1.0)
-        await src.sleeping_after(2)
+        await src.run_polls(2)
     assert src.status.rows == 30_000
     assert src.status.unchanged_polls == 1
     assert src.status.bytes > 256 * 1024 * 2

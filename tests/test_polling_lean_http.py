@@ -20,13 +20,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from arroyo_lite.connectors.polling_http import h1
+from arroyo_lite.connectors.polling_http.client import shared_session
 from arroyo_lite.connectors.polling_http.http import (
     HttpError,
     HttpRequest,
     TransientHttpError,
-    _lean_pools,
     fetch,
-    shared_session,
 )
 
 pytestmark = pytest.mark.timeout(60)
@@ -239,14 +238,33 @@ async def read_head(reader: asyncio.StreamReader) -> bytes:
     return await reader.readuntil(b"\r\n\r\n")
 
 
-async def test_a_body_ended_by_closing_the_connection() -> None:
+async def answering(raw: bytes) -> tuple[asyncio.Server, str]:
+    """A raw server that reads each request's head, writes ``raw`` and closes the connection
+    (a client that stops reading a bomb may reset it first: that is its answer too)."""
+
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_head(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + BODY)
-        await writer.drain()
+        try:
+            writer.write(raw)
+            await writer.drain()
+        except ConnectionError:
+            pass
         writer.close()
 
-    server, url = await raw_server(handler)
+    return await raw_server(handler)
+
+
+async def transient_failure(raw: bytes) -> TransientHttpError:
+    """The error of a GET answered with ``raw`` (it must fail as transient)."""
+    server, url = await answering(raw)
+    async with server, shared_session() as session:
+        with pytest.raises(TransientHttpError) as caught:
+            await fetch(session, get(url))
+    return caught.value
+
+
+async def test_a_body_ended_by_closing_the_connection() -> None:
+    server, url = await answering(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + BODY)
     async with server, shared_session() as session:
         response = await fetch(session, get(url))
     assert response.body == BODY
@@ -273,51 +291,19 @@ async def test_a_connection_closed_while_idle_is_replaced_once() -> None:
 
 
 async def test_a_disconnect_in_the_middle_of_a_body_is_transient() -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_head(reader)
-        writer.write(b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"id"')
-        await writer.drain()
-        writer.close()
-
-    server, url = await raw_server(handler)
-    async with server, shared_session() as session:
-        with pytest.raises(TransientHttpError) as caught:
-            await fetch(session, get(url))
-    assert (
-        caught.value.message == "HTTP request failed: ServerDisconnectedError: Server disconnected"
-    )
+    error = await transient_failure(b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"id"')
+    assert error.message == "HTTP request failed: ServerDisconnectedError: Server disconnected"
 
 
 async def test_garbage_is_a_transient_bad_response() -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_head(reader)
-        writer.write(b"NOT HTTP AT ALL\r\n\r\n")
-        await writer.drain()
-        writer.close()
-
-    server, url = await raw_server(handler)
-    async with server, shared_session() as session:
-        with pytest.raises(TransientHttpError) as caught:
-            await fetch(session, get(url))
-    assert caught.value.message.startswith("HTTP request failed: ClientResponseError: ")
+    error = await transient_failure(b"NOT HTTP AT ALL\r\n\r\n")
+    assert error.message.startswith("HTTP request failed: ClientResponseError: ")
 
 
 @pytest.mark.parametrize("head", [b"X-Bomb: " + b"h" * 9000, b"X-A: a\r\n" * 20_000])
 async def test_header_bombs_fail_the_request(head: bytes) -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_head(reader)
-        try:
-            writer.write(b"HTTP/1.1 200 OK\r\n" + head + b"\r\n\r\n")
-            await writer.drain()
-        except ConnectionError:
-            pass
-        writer.close()
-
-    server, url = await raw_server(handler)
-    async with server, shared_session() as session:
-        with pytest.raises(TransientHttpError) as caught:
-            await fetch(session, get(url))
-    assert caught.value.message.startswith("HTTP request failed: ClientResponseError: ")
+    error = await transient_failure(b"HTTP/1.1 200 OK\r\n" + head + b"\r\n\r\n")
+    assert error.message.startswith("HTTP request failed: ClientResponseError: ")
 
 
 async def test_the_timeout_bounds_the_whole_exchange() -> None:
@@ -340,5 +326,6 @@ async def test_the_environment_switch_sends_through_aiohttp(
     assert not h1.enabled()
     async with shared_session() as session:
         response = await fetch(session, get(at(app_server, "/ok")))
-        assert session not in _lean_pools  # no lean client on this session
+        assert session.lean is None  # no lean client on this session
+        assert session.has_aiohttp_session  # the request went through aiohttp
     assert response.body == BODY

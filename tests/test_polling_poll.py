@@ -8,7 +8,8 @@ from dataclasses import replace
 from typing import Any
 
 from arroyo_lite.connectors.polling_http.auth import Auth, AuthFlow
-from arroyo_lite.connectors.polling_http.http import HttpRequest, HttpResponse, shared_session
+from arroyo_lite.connectors.polling_http.client import shared_session
+from arroyo_lite.connectors.polling_http.http import HttpRequest, HttpResponse
 from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
 from arroyo_lite.connectors.polling_http.paging import Paginator, SinglePage
 from arroyo_lite.connectors.polling_http.poll import PollStep, poll_step

@@ -209,9 +209,7 @@ async def test_dedup_ignores_metadata_columns_in_the_content(feed: Any) -> None:
     config = table(feed, "/usgs", ", 'records.path' = '$.features', emit_behavior = 'dedup'",
                    columns)  # fmt: skip
     async with RunningSource(config) as src:
-        await src.sleeping_after(1)
-        await src.manual.advance(1.0)
-        await src.sleeping_after(2)
+        await src.run_polls(2)
     assert src.status.rows == 10 and src.status.deduplicated_rows == 10
 
 
@@ -227,9 +225,7 @@ async def test_http_metadata_columns(feed: Any) -> None:
       poll BIGINT METADATA FROM 'poll', page INT METADATA FROM 'page'"""
     config = table(feed, "/wrapped?n=2", ", 'records.path' = '$.data'", columns)
     async with RunningSource(config) as src:
-        await src.sleeping_after(1)
-        await src.manual.advance(1.0)
-        await src.sleeping_after(2)
+        await src.run_polls(2)
     rows = src.rows()
     assert [(r["id"], r["poll"], r["page"]) for r in rows] == [(0, 1, 1), (1, 1, 1), (0, 2, 1),
                                                                (1, 2, 1)]  # fmt: skip
@@ -277,8 +273,6 @@ async def test_rows_comparison_ignores_undeclared_fields(feed: Any) -> None:
         config = table(feed, "/usgs", ", 'records.path' = '$.features', emit_behavior = "
                        f"'changed', 'changed.compare' = '{compare}'")  # fmt: skip
         async with RunningSource(config) as src:
-            await src.sleeping_after(1)
-            await src.manual.advance(1.0)
-            await src.sleeping_after(2)
+            await src.run_polls(2)
         assert src.status.rows == emitted, compare
         assert src.status.unchanged_polls == (1 if compare == "rows" else 0)

@@ -94,10 +94,7 @@ async def test_changed_skips_byte_equal_bodies(server: Any) -> None:
     server.app[STATE].sequence = [b'{"a":1}', b'{"a":1}', b'{"a":2}', b'{"a":2}', b'{"a":1}']
     config = polling_table(url(server, "/sequence"), emit_behavior="changed")
     async with RunningSource(config) as src:
-        for poll in range(1, 6):
-            await src.sleeping_after(poll)
-            await src.manual.advance(1.0)
-        await src.sleeping_after(6)
+        await src.run_polls(6)
         assert [r["value"] for r in src.rows()] == ['{"a":1}', '{"a":2}', '{"a":1}']
         assert src.status.unchanged_polls == 3
         assert src.status.polls == 6
@@ -105,9 +102,7 @@ async def test_changed_skips_byte_equal_bodies(server: Any) -> None:
 
 async def test_all_emits_every_body(server: Any) -> None:
     async with RunningSource(polling_table(url(server, "/fixed"))) as src:
-        await src.sleeping_after(1)
-        await src.manual.advance(1.0)
-        await src.sleeping_after(2)
+        await src.run_polls(2)
         assert len(src.rows()) == 2
         assert src.status.unchanged_polls == 0
 
@@ -146,7 +141,7 @@ async def test_failed_poll_leaves_changed_state_alone(server: Any) -> None:
 
 
 async def test_operators_share_one_session_and_close_it(aiohttp_server: Any) -> None:
-    from arroyo_lite.connectors.polling_http import http
+    from arroyo_lite.connectors.polling_http import client
 
     server = await aiohttp_server(make_app())
     clock = ManualClock()
@@ -156,10 +151,12 @@ async def test_operators_share_one_session_and_close_it(aiohttp_server: Any) -> 
     ):
         await wait_until(lambda: (a.status.polls, b.status.polls, clock.sleepers) == (1, 1, 2))
         loop = asyncio.get_running_loop()
-        shared = http._sessions[loop]
+        shared = client._sessions[loop]
         assert shared.users == 2
-    assert loop not in http._sessions
-    assert shared.session.closed
+        # Plain GETs: the lean client sent them all, no aiohttp session was made.
+        assert not shared.has_aiohttp_session
+    assert loop not in client._sessions
+    assert shared.closed
 
 
 async def test_method_body_and_headers_reach_the_server(server: Any) -> None:

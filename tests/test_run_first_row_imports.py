@@ -1,7 +1,9 @@
 """What ``run`` of a local table imports on its way to the rows (behaviour, never time).
 
 ``run --format jsonl`` (or csv) prints rows without rich and without ``pyarrow.compute``,
-and a run with no HTTP table imports no HTTP client and no JSON Schema validator; the table
+nor defining arroyo-lite's DuckDB functions (a plain SELECT calls none: see
+:mod:`arroyo_lite.query.builtins`), and a run with no HTTP table imports no HTTP client and
+no JSON Schema validator; the table
 format and an error on stderr still print through rich. The start-up heap is frozen (never
 rescanned by the collector). The speed figure is ``benchmarks/first_row.py --source impulse``.
 """
@@ -24,6 +26,13 @@ WATCHED = (
     "duckdb",
     "sqlglot",
     "pyarrow.compute",
+    # What defining arroyo-lite's DuckDB functions imports (the t-digest they call).
+    "arroyo_lite.sql.tdigest",
+    # Persistence (only with --state-dir), per-group state (only for a grouped aggregate)
+    # and probing (only for `arroyo-lite test`).
+    "arroyo_lite.runtime.persist",
+    "arroyo_lite.query.incremental",
+    "arroyo_lite.connectors.probing",
 )
 
 IMPULSE = "CREATE TABLE t WITH (connector = 'impulse', event_rate = 10, message_count = 3);\n"
@@ -48,6 +57,13 @@ def test_a_data_format_run_of_a_local_table_needs_no_rich_nor_http(tmp_path, fmt
     assert loaded.isdisjoint({"rich", "aiohttp", "jsonschema", "prompt_toolkit", "pandas"})
     # Nor Arrow's compute module: DuckDB writes the JSON lines, newlines included.
     assert "pyarrow.compute" not in loaded
+    # A plain SELECT calls none of arroyo-lite's DuckDB functions: none was defined.
+    assert "arroyo_lite.sql.tdigest" not in loaded
+    # Nor does a run of one source and a plain SELECT need any of these.
+    assert loaded.isdisjoint(
+        {"arroyo_lite.runtime.persist", "arroyo_lite.query.incremental",
+         "arroyo_lite.connectors.probing"}
+    )  # fmt: skip
     # The imports and the compiled program were frozen, not collected over and over.
     assert frozen > 10_000
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Any
 
 import pytest
@@ -20,7 +19,7 @@ from arroyo_lite.connectors.streaming.batcher import MAX_BYTES
 from arroyo_lite.errors import FatalSourceError
 from tests.support.http_app import url, wait_until
 from tests.support.stream_app import STREAM_STATE, make_stream_app
-from tests.support.stream_source import RunningStream, source_table
+from tests.support.stream_source import RunningStream, SlowConsumer, source_table
 from tests.support.threaded_server import serve, wait_for
 
 
@@ -156,15 +155,7 @@ async def test_failed_attempts_back_off_exponentially_and_honour_retry_after(
         sse_sql(url(stream_server, "/sse/status/500"), extra=", max_backoff_ms = 8000")
     )
     async with RunningStream(config, clock=clock) as src:
-        delays = []
-        for attempt in range(1, 6):
-            await wait_until(
-                lambda a=attempt: src.status.polls == a and src.status.next_poll_at_ns is not None,
-                what=f"attempt {attempt}",
-            )
-            delays.append((src.status.next_poll_at_ns - clock.time_ns()) / 1e9)
-            await clock.advance(delays[-1])
-        assert delays == [1.0, 2.0, 4.0, 8.0, 8.0]
+        assert await src.backoff_delays(5) == [1.0, 2.0, 4.0, 8.0, 8.0]
         assert src.status.failures >= 5
         assert src.status.last_status_code == 500
         assert "responded with 500" in src.status.last_error
@@ -172,7 +163,7 @@ async def test_failed_attempts_back_off_exponentially_and_honour_retry_after(
     config = source_table(sse_sql(url(stream_server, "/sse/status/503?retry_after=30")))
     async with RunningStream(config, clock=ManualClock()) as src:
         await wait_until(lambda: src.status.next_poll_at_ns is not None, what="a backoff")
-        assert (src.status.next_poll_at_ns - src.operator.context.clock.time_ns()) / 1e9 == 30.0
+        assert src.pending_delay() == 30.0
 
 
 async def test_recovers_after_failures(stream_server: Any) -> None:
@@ -191,7 +182,7 @@ async def test_retry_field_sets_the_reconnect_delay(stream_server: Any) -> None:
     config = source_table(sse_sql(url(stream_server, "/sse?n=1&close=1&retry=7000")))
     async with RunningStream(config, clock=clock) as src:
         await wait_until(lambda: src.status.next_poll_at_ns is not None, what="a reconnect wait")
-        assert (src.status.next_poll_at_ns - clock.time_ns()) / 1e9 == 7.0
+        assert src.pending_delay() == 7.0
 
 
 async def test_refused_connection_is_a_failure_not_a_crash() -> None:
@@ -251,21 +242,13 @@ async def test_slow_consumer_is_backpressured_with_bounded_memory(stream_server:
         )  # fmt: skip
     )
     state = stream_server.app[STREAM_STATE]
-    received = [0]
-    ahead = [0]
-
-    def slow(batch: Any) -> None:
-        time.sleep(0.02)  # the consumer: 20 ms per batch
-        received[0] += batch.num_rows
-        # How far the server got ahead of what the consumer has taken, in bytes.
-        ahead[0] = max(ahead[0], state.flood_sent - received[0] * 1030)
-
+    slow = SlowConsumer(lambda: state.flood_sent, row_bytes=1030)
     async with RunningStream(config, on_batch=slow) as src:
-        await wait_until(lambda: received[0] == events, within=120, what="every event")
+        await wait_until(lambda: slow.received == events, within=120, what="every event")
         assert [json.loads(v)["n"] for v in src.column("value")] == list(range(events))
         assert src.status.extra["max_buffered_bytes"] <= 2 * MAX_BYTES + 1024 * 1024
     # Kernel socket buffers (~8 MB on loopback) + aiohttp's read buffer + two batches.
-    assert ahead[0] < 16 * 1024 * 1024
+    assert slow.ahead < 16 * 1024 * 1024
 
 
 def test_debezium_json_events_make_an_updating_table() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Any
 
 import pytest
@@ -14,7 +13,7 @@ from arroyo_lite.connectors.streaming.batcher import MAX_BYTES
 from arroyo_lite.errors import FatalSourceError
 from tests.support.http_app import url, wait_until
 from tests.support.stream_app import STREAM_STATE, make_stream_app
-from tests.support.stream_source import RunningStream, source_table
+from tests.support.stream_source import RunningStream, SlowConsumer, source_table
 
 
 @pytest.fixture
@@ -116,15 +115,7 @@ async def test_refused_handshake_backs_off(stream_server: Any) -> None:
     clock = ManualClock()
     config = source_table(ws_sql(ws_url(stream_server, "/ws/status/403")))
     async with RunningStream(config, clock=clock) as src:
-        delays = []
-        for attempt in range(1, 4):
-            await wait_until(
-                lambda a=attempt: src.status.polls == a and src.status.next_poll_at_ns is not None,
-                what=f"attempt {attempt}",
-            )
-            delays.append((src.status.next_poll_at_ns - clock.time_ns()) / 1e9)
-            await clock.advance(delays[-1])
-        assert delays == [1.0, 2.0, 4.0]
+        assert await src.backoff_delays(3) == [1.0, 2.0, 4.0]
         assert "failed to connect to websocket" in src.status.last_error
         assert "403" in src.status.last_error
         assert src.status.last_status_code == 403
@@ -161,14 +152,7 @@ async def test_slow_consumer_is_backpressured_with_bounded_memory(stream_server:
     queue allow; every message arrives, in order."""
     messages = 40_000  # ~40 MB
     state = stream_server.app[STREAM_STATE]
-    received = [0]
-    ahead = [0]
-
-    def slow(batch: Any) -> None:
-        time.sleep(0.02)  # the consumer: 20 ms per batch
-        received[0] += batch.num_rows
-        ahead[0] = max(ahead[0], state.ws_sent - received[0] * 1020)
-
+    slow = SlowConsumer(lambda: state.ws_sent, row_bytes=1020)
     config = source_table(
         ws_sql(
             ws_url(stream_server, f"/ws?n={messages}&close=1&pad=1000"),
@@ -177,7 +161,7 @@ async def test_slow_consumer_is_backpressured_with_bounded_memory(stream_server:
         )  # fmt: skip
     )
     async with RunningStream(config, on_batch=slow) as src:
-        await wait_until(lambda: received[0] == messages, within=120, what="every message")
+        await wait_until(lambda: slow.received == messages, within=120, what="every message")
         assert [json.loads(v)["n"] for v in src.column("value")] == list(range(messages))
         assert src.status.extra["max_buffered_bytes"] <= 2 * MAX_BYTES + 1024 * 1024
-    assert ahead[0] < 16 * 1024 * 1024
+    assert slow.ahead < 16 * 1024 * 1024

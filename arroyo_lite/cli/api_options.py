@@ -10,6 +10,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from arroyo_lite.cli.options import seconds_option
 from arroyo_lite.cluster.client import DEFAULT_TIMEOUT, ArroyoClient
 from arroyo_lite.cluster.contract import DEFAULT_API
 from arroyo_lite.cluster.deploy import DEFAULT_EVERY
@@ -24,10 +25,8 @@ API_KEY_VARIABLE = "ARROYO_API_KEY"
 
 def api_options(fn: F) -> F:
     """``--api URL`` (or ``ARROYO_API``) and ``--timeout SECONDS``."""
-    fn = click.option(
+    fn = seconds_option(
         "--timeout",
-        metavar="SECONDS",
-        type=click.FloatRange(min=0, min_open=True),
         default=DEFAULT_TIMEOUT,
         show_default=True,
         help="Seconds to wait for each answer of the API.",
@@ -46,10 +45,8 @@ def api_options(fn: F) -> F:
 
 def poll_interval_option(fn: F) -> F:
     """``--poll-interval SECONDS``: how often a command asks for a job's state."""
-    return click.option(
+    return seconds_option(
         "--poll-interval",
-        metavar="SECONDS",
-        type=click.FloatRange(min=0, min_open=True),
         default=DEFAULT_EVERY,
         show_default=True,
         help="Seconds between two requests for the job's state.",

@@ -14,6 +14,7 @@ import click
 
 from arroyo_lite.cli import main
 from arroyo_lite.cli.api_options import api_options, poll_interval_option, with_client
+from arroyo_lite.cli.options import seconds_option
 from arroyo_lite.cluster.client import ArroyoClient
 from arroyo_lite.cluster.contract import STOP_MODES, TERMINAL_STATES, Job, Pipeline
 from arroyo_lite.cluster.deploy import stop_and_wait
@@ -109,11 +110,10 @@ def show(pipeline_id: str, api: str, timeout: float) -> None:
     help="checkpoint: take a final checkpoint, then stop (resumable); graceful: stop after "
     "in-flight data; immediate: stop now; force: stop without waiting for the workers.",
 )
-@click.option(
+@seconds_option(
     "--wait",
-    metavar="SECONDS",
-    type=click.FloatRange(min=0),
     default=60.0,
+    zero=True,
     show_default=True,
     help="Seconds to wait until the job has stopped; 0: do not wait.",
 )

@@ -20,6 +20,7 @@ from arroyo_lite.cli.api_options import (
     poll_interval_option,
     with_client,
 )
+from arroyo_lite.cli.options import seconds_option
 from arroyo_lite.cli.validate_cmd import NOT_PORTABLE, print_portability, print_problems
 from arroyo_lite.cluster.client import ArroyoClient
 from arroyo_lite.cluster.contract import SqlDiagnostic
@@ -92,11 +93,10 @@ def diagnostic_problem(
     metavar="NAME=VALUE",
     help="An environment variable for the job's workers (env_vars; never printed).",
 )
-@click.option(
+@seconds_option(
     "--wait",
-    metavar="SECONDS",
-    type=click.FloatRange(min=0),
     default=DEFAULT_WAIT,
+    zero=True,
     show_default=True,
     help="Seconds to follow the job until it runs; 0: return once the pipeline exists.",
 )

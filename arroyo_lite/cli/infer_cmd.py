@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import click
 
 from arroyo_lite.cli import main
+from arroyo_lite.cli.options import seconds_option
 
 if TYPE_CHECKING:
     from arroyo_lite.infer.ddl import Source
@@ -43,12 +44,8 @@ if TYPE_CHECKING:
 )
 @click.option("--body", default=None, help="Request body, sent verbatim (as the body option).")
 @click.option("--name", default=None, help="Table name [default: from the URL's last path part].")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    metavar="SECONDS",
-    help="Request timeout [default: the table default, 5 s].",
+@seconds_option(
+    "--timeout", default=None, help="Request timeout [default: the table default, 5 s]."
 )
 def infer(
     url: str,

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import click
 
 from arroyo_lite.cli import main
+from arroyo_lite.cli.options import seconds_option
 from arroyo_lite.config import TableKind
 from arroyo_lite.errors import ArroyoLiteError, did_you_mean
 
@@ -40,11 +41,9 @@ if TYPE_CHECKING:
     "--table", "tables", multiple=True, metavar="NAME", help="Only this table (repeatable)."
 )
 @click.option("--rows", default=5, show_default=True, type=click.IntRange(0), help="Rows to show.")
-@click.option(
+@seconds_option(
     "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
     default=None,
-    metavar="SECONDS",
     help="Override each table's timeout_ms (sse/websocket: how long to wait for a first "
     "message, default 30).",
 )

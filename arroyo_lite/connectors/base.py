@@ -18,7 +18,6 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 from arroyo_lite.clock import Clock, SystemClock
-from arroyo_lite.connectors.probing import ProbeResult, ProbeSkipped
 from arroyo_lite.secrets import Secrets, variables
 
 if TYPE_CHECKING:
@@ -27,6 +26,7 @@ if TYPE_CHECKING:
     from arroyo_lite.config import ColumnSpec, TableConfig
     from arroyo_lite.connectors.option_spec import ExtensionUse, OptionSet
     from arroyo_lite.connectors.options import OptionReader
+    from arroyo_lite.connectors.probing import ProbeResult, ProbeSkipped
 
 #: Called by an operator for every batch it produces; runs on the event loop, must not block.
 Emit: TypeAlias = "Callable[[pa.RecordBatch], None]"
@@ -307,6 +307,8 @@ class Connector(ABC):
         for a network or decoding problem: those are in the result. ``env`` supplies
         ``{{ VAR }}`` values, ``timeout`` (seconds) overrides the table's own, ``max_rows``
         bounds the rows kept. The default has nothing to try: :class:`ProbeSkipped`."""
+        from arroyo_lite.connectors.probing import ProbeSkipped  # (for `test` only)
+
         return ProbeSkipped(f"'arroyo-lite test' has no probe for '{self.name}' tables")
 
     def make_operator(self, config: TableConfig, context: SourceContext) -> SourceOperator:

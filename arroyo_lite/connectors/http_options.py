@@ -9,9 +9,11 @@ values (``polling_http``'s per-poll ``[[ name ]]``) passes it as ``check_value``
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
+from arroyo_lite.connectors.option_spec import OptionKind, option
 from arroyo_lite.connectors.options import OptionReader, OptionValue
 from arroyo_lite.secrets import VAR_PATTERN, MissingVariableError, substitute, variables
 
@@ -21,6 +23,21 @@ HEADERS_FORMAT_ERROR = (
     "Invalid format for headers; should be a comma-separated list of colon-separated key "
     "value pairs"
 )
+
+
+def headers_option(
+    sent_with: str, example: str = "Authorization: Bearer {{ API_TOKEN }}"
+) -> Any:
+    """The ``headers`` option (Arroyo: ``string``, ``format: var-str``), sent with
+    ``sent_with``; :func:`check_headers` splits it into ``(name, value)`` pairs."""
+    return option(
+        OptionKind.STRING,
+        f"Comma-separated 'Name: value' pairs sent with {sent_with}; {{{{ VAR }}}} is read "
+        "from the environment.",
+        default_factory=tuple,
+        format="var-str",
+        examples=(example,),
+    )
 
 
 def split_headers(text: str) -> tuple[tuple[str, str], ...] | None:
@@ -40,23 +57,30 @@ def split_headers(text: str) -> tuple[tuple[str, str], ...] | None:
     return tuple(pairs)
 
 
-def check_endpoint(endpoint: str) -> str | None:
-    """Why ``endpoint`` cannot be requested (``None`` when it is a usable http(s) URL)."""
+def url_problem(endpoint: str, schemes: tuple[str, ...]) -> str | None:
+    """Why ``endpoint`` cannot be connected to with one of ``schemes`` (``None`` when it is
+    a usable URL): the one URL check of the HTTP and push connectors."""
     try:
         parts = urlsplit(endpoint)
         _ = parts.port  # raises ValueError for a non-numeric or out-of-range port
     except ValueError as e:
         return str(e)
-    if parts.scheme not in ("http", "https"):
-        return "the scheme must be http or https"
+    if parts.scheme not in schemes:
+        return "the scheme must be " + " or ".join(schemes)
     if not parts.hostname:
         return "the URL has no host"
     if any(ch.isspace() for ch in endpoint):
         return "the URL contains whitespace"
-    if VAR_PATTERN.search(endpoint):
+    return None
+
+
+def check_endpoint(endpoint: str) -> str | None:
+    """Why ``endpoint`` cannot be requested (``None`` when it is a usable http(s) URL)."""
+    problem = url_problem(endpoint, ("http", "https"))
+    if problem is None and VAR_PATTERN.search(endpoint):
         # {{KEY}} (no spaces) is a valid URL, and would be sent literally on every request.
         return "{{ VAR }} is not substituted in the endpoint"
-    return None
+    return problem
 
 
 def missing_variables(
@@ -64,7 +88,15 @@ def missing_variables(
 ) -> list[str]:
     """The ``{{ VAR }}`` names in ``text`` the environment lacks, each reported (Arroyo's
     ``Environment variable NAME not found``) at ``option`` as a bad value of ``key``."""
-    missing = [name for name in variables(text) if name not in options.env]
+    return report_missing_variables(variables(text), option, options, key)
+
+
+def report_missing_variables(
+    names: Iterable[str], option: OptionValue | None, options: OptionReader, key: str
+) -> list[str]:
+    """The ``names`` the environment lacks, each reported as :func:`missing_variables` does
+    (for a connector that has found the names in its own syntax)."""
+    missing = [name for name in names if name not in options.env]
     for name in missing:
         options.report(
             options.error(

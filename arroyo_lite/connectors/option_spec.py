@@ -15,6 +15,9 @@ description, constraints, and whether it is an arroyo-lite *extension* or Arroyo
 * the typed options object itself (:meth:`OptionSet.build`).
 
 Adding an option is one field in the dataclass (plus its use, and its README line).
+The members of a key family such as ``pagination.*`` are made by an :func:`option_group`:
+each key is spelt by its field's name (``pagination_limit`` is ``pagination.limit``) and the
+family's extension mark is written once.
 
 A *family* (``family=True``, e.g. ``query``) is one field for every key ``query.<name>``:
 its value is the ``(name, text)`` pairs in the order written, and the schema describes the
@@ -178,8 +181,10 @@ def option(
     extension_values: tuple[Any, ...] = (),
     family: bool = False,
     aliases: tuple[Alias, ...] = (),
+    group: str | None = None,
 ) -> Any:
-    """A dataclass field declaring one option (``key`` defaults to the field's name).
+    """A dataclass field declaring one option (``key`` defaults to the field's name, or in a
+    ``group`` to the dotted key its name spells: see :func:`option_group`).
 
     A required option's field has no default; an optional one defaults to ``default`` (or
     ``default_factory()``, e.g. for a value the connector converts, such as split headers).
@@ -191,12 +196,34 @@ def option(
         "examples": examples, "check": check, "extension_values": extension_values,
         "family": family, "aliases": aliases,
     }  # fmt: skip
-    metadata = {"option": spec}
+    metadata = {"option": spec, "group": group}
     if required:
         return dataclasses.field(metadata=metadata)
     if default_factory is not None:
         return dataclasses.field(default_factory=default_factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
+
+
+def option_group(prefix: str, *, extension: bool = False) -> Callable[..., Any]:
+    """A maker of the options ``<prefix>.<name>`` (``pagination.limit``), declared as fields
+    named ``<prefix>_<name>`` (``pagination_limit``): the key is derived from the field's
+    name, and ``extension`` marks every member. A member takes :func:`option`'s arguments
+    (an explicit ``key`` still wins, for a key its field's name cannot spell)."""
+
+    def member(kind: OptionKind, description: str, **settings: Any) -> Any:
+        return option(kind, description, group=prefix, extension=extension, **settings)
+
+    return member
+
+
+def _key_of(field_name: str, group: str | None) -> str:
+    """The key a field declares when its option gives none (see :func:`option_group`)."""
+    if group is None:
+        return field_name
+    stem = group.replace(".", "_") + "_"
+    if not field_name.startswith(stem) or field_name == stem:
+        raise TypeError(f"option field '{field_name}' of group '{group}' must be named {stem}*")
+    return f"{group}.{field_name[len(stem) :]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +257,8 @@ class OptionSet:
             declared = f.metadata.get("option")
             if declared is None:
                 continue
-            spec = OptionSpec(**{**declared, "key": declared["key"] or f.name})
+            key = declared["key"] or _key_of(f.name, f.metadata.get("group"))
+            spec = OptionSpec(**{**declared, "key": key})
             specs.append(spec)
             self._field[spec.key] = f.name
         self.specs: tuple[OptionSpec, ...] = tuple(specs)

@@ -26,11 +26,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlglot import exp
 
 from arroyo_lite.errors import SourcePosition, SqlError, closest
+
+if TYPE_CHECKING:
+    from arroyo_lite.config import TableConfig
 
 _T = TypeVar("_T")
 
@@ -49,6 +52,21 @@ class MissingOptionError(SqlError):
     ) -> None:
         super().__init__(message, position=position, hint=hint)
         self.key = key
+
+
+def require_format(options: OptionReader, table: TableConfig, message: str, hint: str) -> None:
+    """Report ``message`` (the connector's words: Arroyo's where it has them) as the missing
+    ``format`` of a table that sets none, at the WITH clause.
+
+    Quiet when a bad ``format`` was reported already. A misspelled ``format`` key is
+    reported as unknown with a did-you-mean, and this error is then dropped (see
+    :class:`MissingOptionError`)."""
+    if table.format is None and not options.is_invalid("format"):
+        options.report(
+            MissingOptionError(
+                message, key="format", position=options.clause_position, hint=hint
+            )
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -134,6 +134,10 @@ def _simple(view: memoryview, pos: int, info: int) -> tuple[Any, int]:
     raise _Invalid("unsupported simple value")
 
 
+#: The DuckDB function :func:`register` defines.
+FUNCTION_NAME = "cbor_to_json"
+
+
 def register(con: Any) -> None:
     """Make ``cbor_to_json`` callable on the DuckDB connection ``con``.
 
@@ -147,7 +151,7 @@ def register(con: Any) -> None:
     except ImportError:
         return
     con.create_function(
-        "cbor_to_json",
+        FUNCTION_NAME,
         cbor_to_json,
         [duckdb.sqltype("BLOB")],
         duckdb.sqltype("VARCHAR"),

@@ -26,8 +26,10 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 import orjson
+
+# (pyarrow.compute is imported in the functions that call a kernel: its import, ~40 ms,
+# would otherwise come before a run's first row.)
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from arroyo_lite.config import BadData, TableConfig
 from arroyo_lite.errors import FatalSourceError
@@ -138,6 +140,8 @@ class JsonDecoder(Decoder):
         """Refuse a newline-framed body with more non-blank lines than records allowed,
         before decoding any of it (each such line is at least one record or bad record,
         except ``[]``; counted in Arrow, only for bodies with enough newlines to matter)."""
+        import pyarrow.compute as pc
+
         limit = self.config.max_records_per_body
         if self.config.framing is None or body.count(b"\n") < limit:
             return
@@ -276,6 +280,8 @@ _NEWLINE = array_from_values([b"\n"], pa.binary())[0]
 
 def _join_lines(messages: Any) -> bytes:
     """Messages joined with newlines: NDJSON text for the native reader."""
+    import pyarrow.compute as pc
+
     joined: Any = pc.binary_join(
         pa.ListArray.from_arrays(
             cast(pa.Int32Array, array_from_values([0, len(messages)], pa.int32())), messages

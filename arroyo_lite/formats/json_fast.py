@@ -30,8 +30,10 @@ from functools import partial
 from typing import Any, TypeVar
 
 import orjson
+
+# (pyarrow.compute is imported in the functions that call a kernel: its import, ~40 ms,
+# would otherwise come before a run's first row.)
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from arroyo_lite.config import TableConfig
@@ -409,6 +411,8 @@ class FastJsonReader:
         if nulls is not None and table.num_columns and table.num_rows:
             # pyarrow turns a top-level null into a row of nulls; the exact path reports it
             # as bad data, so a body with an all-null row and a "null" is left to it.
+            import pyarrow.compute as pc
+
             all_null: Any = pc.is_null(table.column(0))
             for other in table.columns[1:]:
                 all_null = pc.and_(all_null, pc.is_null(other))
@@ -529,6 +533,8 @@ class _Pattern:
         self.pattern = pattern
 
     def all(self, column: Any) -> bool:
+        import pyarrow.compute as pc
+
         matches = pc.match_substring_regex(column, "^(?:" + self.pattern + ")$")
         return bool(pc.all(pc.fill_null(matches, True)).as_py())
 

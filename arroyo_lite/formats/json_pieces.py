@@ -196,14 +196,32 @@ def _records(
     for chunk in column.chunks:
         if len(chunk) != 1 or chunk.null_count:
             return None
-        pair: Any = chunk.flatten()
+        pair: Any = _values(chunk)
         if len(pair) != 2 or pair.null_count:
             return None
-        records: Any = pair.slice(0, 1).flatten()
+        records: Any = _values(pair.slice(0, 1))
         if records.null_count:
             return None  # a null record: bad data, which the exact path reports
-        stamp: Any = pair.slice(1, 1).flatten()
-        if not stamp.is_valid().equals(expected):
+        if not _validity(_values(pair.slice(1, 1))).equals(expected):
             return None
         batches.append(pa.RecordBatch.from_struct_array(records))
     return batches
+
+
+# Neither helper calls a kernel: ``ListArray.flatten`` and ``Array.is_valid`` would import
+# pyarrow.compute (~40 ms: it wraps every kernel), before a run's first row.
+
+
+def _values(lists: Any) -> Any:
+    """The values of ``lists`` (a list array without nulls) in order: its ``flatten()``."""
+    offsets = lists.offsets
+    start = offsets[0].as_py()
+    return lists.values.slice(start, offsets[-1].as_py() - start)
+
+
+def _validity(array: Any) -> Any:
+    """Whether each value of ``array`` is valid (its ``is_valid()``), from its bitmap."""
+    bitmap = array.buffers()[0]
+    if bitmap is None:  # no nulls
+        return array_from_values([True] * len(array), pa.bool_())
+    return pa.Array.from_buffers(pa.bool_(), len(array), [None, bitmap], offset=array.offset)

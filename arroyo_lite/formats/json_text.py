@@ -16,8 +16,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import duckdb
+
+# (pyarrow.compute is imported in the functions that call a kernel: its import, ~40 ms,
+# would otherwise come before a run's first row.)
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from arroyo_lite.formats.duck import cursor as duck_cursor
 
@@ -54,6 +56,8 @@ class JsonText:
         )
 
     def _run(self, query: str, name: str, table: pa.Table, *, objects: bool = True) -> list[Any]:
+        import pyarrow.compute as pc
+
         cur = duck_cursor()
         try:
             cur.register(name, table)
@@ -78,6 +82,8 @@ class JsonText:
 
         Blank lines are skipped, as pyarrow's reader skips them.
         """
+        import pyarrow.compute as pc
+
         lines: Any = pc.list_flatten(
             pc.split_pattern(pa.array([data], pa.binary()), b"\n")  # type: ignore[call-overload]
         )
@@ -98,6 +104,8 @@ class JsonText:
         (``\u001f``, ``\u001F``); texts with neither are returned as they are, without a
         query.
         """
+        import pyarrow.compute as pc
+
         if not pc.any(pc.match_substring_regex(texts, _DIFFERS)).as_py():
             return texts
         query = "SELECT json(line)::VARCHAR FROM lines"

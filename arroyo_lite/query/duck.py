@@ -1,9 +1,10 @@
 """DuckDB helpers shared by snapshot and continuous queries (one place, so neither module
 imports the other for them).
 
-Connections are configured once (:func:`connect`, :func:`configure`): no replacement scans
-of Python variables, no progress bar. A table is shown to DuckDB as a :class:`LiveRef`
-pinned to data (:func:`pin`), so moving to newer data is an attribute assignment.
+Connections are opened and configured by :mod:`arroyo_lite.query.connection` (no
+replacement scans of Python variables, no progress bar). A table is shown to DuckDB as a
+:class:`LiveRef` pinned to data (:func:`pin`), so moving to newer data is an attribute
+assignment.
 :func:`check_read_only` accepts one query statement; :func:`bind_sql` / :func:`run_sql`
 bind or run it; :func:`query_error` turns DuckDB's errors into positioned query
 errors (:class:`~arroyo_lite.errors.QueryError`).
@@ -11,7 +12,6 @@ errors (:class:`~arroyo_lite.errors.QueryError`).
 
 from __future__ import annotations
 
-import contextlib
 import re
 import threading
 from collections.abc import Sequence
@@ -20,12 +20,10 @@ import duckdb
 import pyarrow as pa
 
 from arroyo_lite.errors import QueryError, SourcePosition
-from arroyo_lite.formats import cbor
 from arroyo_lite.query.changelog import is_changelog
 from arroyo_lite.runtime.store import TableSnapshot
 from arroyo_lite.runtime.updating import net, net_schema
 from arroyo_lite.sql.aggregates import in_arrival_order, unmasked_error
-from arroyo_lite.sql.aggregates import install as install_functions
 
 _LINE_RE = re.compile(r"\n*LINE (\d+): (.*)\n( *)\^", re.DOTALL)
 
@@ -69,24 +67,6 @@ def query_error(
     if rest.strip():  # "Did you mean ...", "Candidate bindings: ..."
         message, hint = first, rest.strip()
     return QueryError(message, position=where, hint=hint)
-
-
-def connect() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(":memory:")
-    configure(con)
-    return con
-
-
-def configure(con: duckdb.DuckDBPyConnection) -> None:
-    """Settings for every connection and cursor: no replacement scans of Python variables,
-    no progress bar (DuckDB would draw it on our stdout, inside query output), and the
-    built-in functions arroyo-lite adds (``cbor_to_json``; DataFusion's t-digest and the
-    other helpers of :mod:`arroyo_lite.sql.aggregates`)."""
-    con.execute("SET python_enable_replacements = false")
-    con.execute("SET enable_progress_bar = false")
-    with contextlib.suppress(duckdb.CatalogException):  # a cursor shares its parent's
-        cbor.register(con)
-    install_functions(con)
 
 
 _BIND_ERRORS = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)

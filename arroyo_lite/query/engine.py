@@ -24,6 +24,7 @@ import contextlib
 import threading
 import weakref
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -31,12 +32,12 @@ import pyarrow as pa
 from arroyo_lite.config import TableKind
 from arroyo_lite.errors import QueryError, SourcePosition
 from arroyo_lite.formats.pandas_free import empty_table
+from arroyo_lite.query.builtins import Builtins
+from arroyo_lite.query.connection import PendingConnection, configure, connect
 from arroyo_lite.query.continuous import ContinuousQuery, plan_for
 from arroyo_lite.query.duck import (
     LiveRef,
     check_read_only,
-    configure,
-    connect,
     pin,
     query_error,
     quote,
@@ -48,19 +49,31 @@ from arroyo_lite.runtime.store import Store
 from arroyo_lite.sql.event_time import carry_event_time
 from arroyo_lite.sql.transpile import to_duckdb
 
+_T = TypeVar("_T")
+
 
 class Engine:
     """Runs DuckDB SQL over a :class:`Store`. Thread-safe (one lock around the connection).
 
     ``status`` returns the current ``arroyo_status`` table; it is called only for queries
-    that mention that table.
+    that mention that table. ``connection``: the engine's DuckDB connection, opened ahead of
+    time (:class:`~arroyo_lite.query.connection.PendingConnection`); by default the engine opens
+    its own. The engine owns it either way (:meth:`close` closes it).
     """
 
-    def __init__(self, store: Store, *, status: Callable[[], pa.Table] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        status: Callable[[], pa.Table] | None = None,
+        connection: PendingConnection | None = None,
+    ) -> None:
         self.store = store
         self._status = status or (lambda: empty_table(STATUS_SCHEMA))
         self._lock = threading.RLock()
-        self._con = connect()
+        self._con = connect() if connection is None else connection.take()
+        #: arroyo-lite's functions, defined on the connection when a statement calls one.
+        self._builtins = Builtins(self._con)
         self._aggregates = _AggregateNames(self._con)
         self._refs: dict[str, LiveRef] = {}
         self._streams: weakref.WeakSet[ContinuousQuery] = weakref.WeakSet()
@@ -121,13 +134,18 @@ class Engine:
             # Rows of a view keep their event time, as in Arroyo (sql/event_time.py); if
             # DuckDB rejects that form, the view is made as written (and errors as written).
             timed = carry_event_time(duck)
-            if timed is None or not _try_execute(self._con, prefix + timed):
-                try:
+
+            def create() -> None:
+                if timed is None or not _try_execute(self._con, prefix + timed):
                     self._con.execute(executed)
-                except duckdb.Error as e:
-                    raise query_error(
-                        e, executed=executed, original=query, position=at, line_offset=1
-                    ) from e
+
+            self._builtins.provide(duck)
+            try:
+                self._bound(create)
+            except duckdb.Error as e:
+                raise query_error(
+                    e, executed=executed, original=query, position=at, line_offset=1
+                ) from e
             self._views[key] = View(name, shape)
 
     def dependents(self, name: str) -> list[str]:
@@ -157,7 +175,7 @@ class Engine:
         with self._pinned(sql, position) as (duck, _):
             statement = f"COPY (\n{duck}\n) TO {target}"
             try:
-                row = self._con.execute(statement).fetchone()
+                row = self._bound(lambda: self._con.execute(statement).fetchone())
             except duckdb.Error as e:
                 raise query_error(
                     e, executed=statement, original=sql, position=position
@@ -174,7 +192,7 @@ class Engine:
         """
         with self._pinned(sql, position) as (duck, statement):
             try:
-                return run_sql(self._con, duck, statement)
+                return self._bound(lambda: run_sql(self._con, duck, statement))
             except duckdb.Error as e:
                 raise query_error(e, executed=duck, original=sql, position=position) from e
 
@@ -189,6 +207,7 @@ class Engine:
             if self._closed:
                 raise QueryError("the session is closed")
             statement = check_read_only(self._con, duck, sql, position)
+            self._builtins.provide(duck)
             self._sync(self._con, _refers_to_status(duck))
             yield duck, statement
 
@@ -210,6 +229,8 @@ class Engine:
             if self._closed:
                 raise QueryError("the session is closed")
             check_read_only(self._con, duck, sql, None)
+            # (On the engine's connection: the query's cursor shares its catalog.)
+            self._builtins.provide(duck)
             names = self.store.names()
             shape = analyze(duck, self._views, (n.lower() for n in names), self._aggregates)
             memory = (
@@ -242,7 +263,16 @@ class Engine:
             self, cursor, sql, duck, shape, plan, timeout=timeout, changelog=changelog
         )
         query.updating_input = updating
-        query.validate()
+        try:
+            query.validate()
+        except QueryError as e:
+            with self._lock:
+                retry = self._builtins.missing_function(e)
+            if not retry:
+                raise
+            # Planned and bound again with every function defined: the same error DuckDB
+            # gives then (its did-you-mean included), or the query working.
+            return self.stream(sql, timeout=timeout, changelog=changelog)
         with self._lock:
             self._streams.add(query)
         return query
@@ -288,6 +318,18 @@ class Engine:
         return self._status()
 
     # --- internals ----------------------------------------------------------------------
+
+    def _bound(self, action: Callable[[], _T]) -> _T:
+        """``action()`` (a statement on the engine's connection), run once more if DuckDB
+        rejected it for a function that does not exist while arroyo-lite's were not all
+        defined (:meth:`~arroyo_lite.query.builtins.Builtins.missing_function`): the
+        statement failed binding then, before doing anything. Under the lock."""
+        try:
+            return action()
+        except duckdb.Error as e:
+            if not self._builtins.missing_function(e):
+                raise
+        return action()
 
     def _sync(self, con: duckdb.DuckDBPyConnection, with_status: bool) -> None:
         """Pin one consistent snapshot of every table for the next statement.

@@ -68,8 +68,10 @@ import sqlglot
 from sqlglot import exp
 
 from arroyo_lite.formats.pandas_free import empty_table
+from arroyo_lite.query.builtins import Builtins
 from arroyo_lite.query.changelog import changes, diff
-from arroyo_lite.query.duck import LiveRef, configure, pin
+from arroyo_lite.query.connection import configure
+from arroyo_lite.query.duck import LiveRef, pin
 from arroyo_lite.sql.aggregates import SUM, SUM_DISTINCT, builtin_sum
 
 log = logging.getLogger(__name__)
@@ -425,6 +427,9 @@ def _database() -> duckdb.DuckDBPyConnection:
         _DATABASE_CONFIG.pop("async_threads", None)
         con = duckdb.connect(":memory:", config=_DATABASE_CONFIG)
     configure(con)
+    # Every function of arroyo-lite's at once: the state's statements are derived from the
+    # query's, and one failing to bind would only make the query re-evaluated instead.
+    Builtins(con).provide_all()
     return con
 
 

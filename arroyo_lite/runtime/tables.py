@@ -21,15 +21,15 @@ import pyarrow as pa
 
 from arroyo_lite.clock import Clock
 from arroyo_lite.config import TableConfig, TableKind
-from arroyo_lite.connectors.base import SinkOperator, SourceContext
+from arroyo_lite.connectors.base import Connector, SinkOperator, SourceContext
 from arroyo_lite.errors import ArroyoLiteError, SourceError
 from arroyo_lite.runtime.loop import Runtime
-from arroyo_lite.runtime.persist import Persister, Saved, StateDir
 from arroyo_lite.runtime.sinks import SinkInput
 from arroyo_lite.runtime.store import Store
 from arroyo_lite.runtime.updating import additions, table_schema
 
 if TYPE_CHECKING:
+    from arroyo_lite.runtime.persist import Persister, Saved, StateDir
     from arroyo_lite.runtime.workers import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -81,15 +81,10 @@ class Tables:
             name, schema, kind=TableKind.SOURCE, retention=config.retention, updating=updating
         )
         secrets = connector.secrets(config, self.env)
-        # What --state-dir saves of the table: its rows (append-only), its current rows (an
-        # updating table), or nothing (an updating source restoring its rows itself).
-        saved = (
-            Saved.ROWS if not updating
-            else Saved.STATE_ONLY if connector.restores_rows(config)
-            else Saved.CURRENT
-        )  # fmt: skip
+        saved = None if self.state is None else _saved(connector, config, updating)
         try:
             if self.state is not None:
+                assert saved is not None
                 self._restore(name, schema, context, saved=saved)
             operator = connector.make_operator(config, context)
             if self.workers is not None and self.workers.hosts(config):
@@ -107,6 +102,7 @@ class Tables:
             ) from None
         if self.persister is not None:
             end_row = self.store.snapshot([name])[name.lower()].end_row
+            saved = saved or _saved(connector, config, updating)
             self.persister.track(name, schema, context.state, end_row, saved=saved)
         emit = functools.partial(self.store.append, name)
         self.runtime.start_source(operator, emit, secrets=secrets)
@@ -145,6 +141,8 @@ class Tables:
         changes that add them. ``Saved.STATE_ONLY`` (an updating source that restores its
         rows from its state): rows saved under the name (by an earlier, append-only
         definition) are dropped."""
+        from arroyo_lite.runtime.persist import Saved
+
         assert self.state is not None
         batches, state = self.state.load_table(name, schema)
         if saved is Saved.STATE_ONLY:
@@ -157,3 +155,14 @@ class Tables:
             kept = snap.source_batches(snap.first_row)  # (with their batch boundaries)
             self.state.rewrite_table(name, schema, kept, state)
         context.state.update(state)
+
+
+def _saved(connector: Connector, config: TableConfig, updating: bool) -> Saved:
+    """What --state-dir saves of a source table: its rows (append-only), its current rows (an
+    updating table), or nothing (an updating source restoring its rows itself). (Asked only
+    with a state directory: without one, the persistence module is never imported.)"""
+    from arroyo_lite.runtime.persist import Saved
+
+    if not updating:
+        return Saved.ROWS
+    return Saved.STATE_ONLY if connector.restores_rows(config) else Saved.CURRENT

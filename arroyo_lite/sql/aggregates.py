@@ -40,9 +40,9 @@ from sqlglot import exp
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["AGGREGATE_MACROS", "DIV", "FUNCTIONS", "IN_ARRIVAL_ORDER", "SUM", "SUM_DISTINCT",
-           "Translation", "builtin_sum", "in_arrival_order", "install", "translate",
-           "unmasked_error"]  # fmt: skip
+__all__ = ["AGGREGATE_MACROS", "DIV", "FUNCTIONS", "INSTALLED", "IN_ARRIVAL_ORDER", "SUM",
+           "SUM_DISTINCT", "Translation", "builtin_sum", "in_arrival_order", "install",
+           "translate", "unmasked_error"]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +167,10 @@ _DIV = (
 #: them as macros and sqlglot reads their calls as plain functions, so whatever asks
 #: whether a query aggregates asks this too.
 AGGREGATE_MACROS = frozenset({SUM, SUM_DISTINCT})
+
+#: The DuckDB functions :func:`install` defines (the translations call them): what
+#: :mod:`arroyo_lite.query.builtins` defines lazily, when a statement calls one by name.
+INSTALLED = ("arroyo_tdigest", "arroyo_as_type_of", "arroyo_median", SUM, SUM_DISTINCT, DIV)
 
 
 def install(con: Any) -> None:

@@ -11,7 +11,7 @@ unknown connector (or a non-string ``connector``) ends the table's checks.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -494,23 +494,19 @@ class _TableBuilder:
         watermark_field = reader.pull_opt_field("watermark_field")
         by_name = {c.name: c for c in table.columns}
         if watermark_field is not None and watermark_field not in by_name:
-            self.report(
-                reader.error(
-                    f"watermark_field '{watermark_field}' does not exist",
-                    watermark_option,
-                    hint="columns: " + ", ".join(by_name),
-                )
+            self._no_such_column(
+                f"watermark_field '{watermark_field}' does not exist",
+                reader.error("", watermark_option).position,
+                by_name,
             )
         if cols.watermark is not None:
             column = by_name.get(cols.watermark.column)
             position = cols.watermark_position
             if column is None:
-                self.report(
-                    SqlError(
-                        f"WATERMARK FOR field `{cols.watermark.column}` does not exist",
-                        position=position,
-                        hint="columns: " + ", ".join(by_name),
-                    )
+                self._no_such_column(
+                    f"WATERMARK FOR field `{cols.watermark.column}` does not exist",
+                    position,
+                    by_name,
                 )
             else:
                 self._check_timestamp(column, position, "WATERMARK FOR field")
@@ -527,17 +523,20 @@ class _TableBuilder:
             column = by_name.get(event_time_field)
             position = reader.error("", field_option).position
             if column is None:
-                self.report(
-                    SqlError(
-                        f"event_time_field '{event_time_field}' does not exist",
-                        position=position,
-                        hint="columns: " + ", ".join(by_name),
-                    )
+                self._no_such_column(
+                    f"event_time_field '{event_time_field}' does not exist", position, by_name
                 )
                 return None
             self._check_timestamp(column, position, "event_time_field")
             return column.name
         return None
+
+    def _no_such_column(
+        self, message: str, position: SourcePosition | None, columns: Iterable[str]
+    ) -> None:
+        """Report ``message`` about a column the table does not declare, with the columns it
+        does as the hint."""
+        self.report(SqlError(message, position=position, hint="columns: " + ", ".join(columns)))
 
     def _check_watermark_expression(
         self, node: exp.Expr, by_name: dict[str, ColumnSpec], where: SourcePosition | None

@@ -3,7 +3,7 @@
 :func:`polling_table` builds a ``TableConfig`` directly (what the SQL front end would produce);
 :class:`RunningSource` runs a :class:`PollingHttpOperator` as
 :class:`~tests.support.running.RunningOperator` does, on a manual clock by default, and waits
-for its polls (:meth:`RunningSource.sleeping_after`).
+for its polls (:meth:`RunningSource.sleeping_after`, :meth:`RunningSource.run_polls`).
 """
 
 from __future__ import annotations
@@ -71,11 +71,6 @@ class RunningSource(RunningOperator):
     def make_operator(self, context: SourceContext) -> PollingHttpOperator:
         return self.operator_class(self.config, context)
 
-    @property
-    def manual(self) -> ManualClock:
-        assert isinstance(self.clock, ManualClock)
-        return self.clock
-
     def timestamps(self) -> list[int]:
         """Every emitted row's ``_timestamp`` as integer nanoseconds since the epoch."""
         return [
@@ -90,7 +85,11 @@ class RunningSource(RunningOperator):
         )
         assert self.status.polls == polls, f"expected {polls} polls, saw {self.status.polls}"
 
-    def pending_delay(self) -> float:
-        """Seconds until the next poll, as the status says (manual clock: exact)."""
-        assert self.status.next_poll_at_ns is not None
-        return float((self.status.next_poll_at_ns - self.clock.time_ns()) / 1e9)
+    async def run_polls(self, polls: int, every: float = 1.0) -> None:
+        """Let the first ``polls`` polls happen: wait for each to finish, advance the manual
+        clock ``every`` seconds (the default poll interval) to the next, and return once the
+        last is done and the operator sleeps."""
+        for poll in range(1, polls):
+            await self.sleeping_after(poll)
+            await self.manual.advance(every)
+        await self.sleeping_after(polls)

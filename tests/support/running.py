@@ -19,11 +19,12 @@ from typing import Any, Self
 
 import pyarrow as pa
 
-from arroyo_lite.clock import Clock, SystemClock
+from arroyo_lite.clock import Clock, ManualClock, SystemClock
 from arroyo_lite.config import TIMESTAMP_COLUMN, TableConfig
 from arroyo_lite.connectors.base import SourceContext, SourceOperator
 from arroyo_lite.errors import SourceError
 from arroyo_lite.runtime.supervisor import Supervisor
+from tests.support.http_app import wait_until
 
 
 @dataclass
@@ -64,6 +65,33 @@ class RunningOperator:
     def column(self, name: str) -> list[Any]:
         """Every emitted value of column ``name``, in order."""
         return [v for b in self.batches for v in b.column(name).to_pylist()]
+
+    @property
+    def manual(self) -> ManualClock:
+        """The clock, for a test that drives it (a :class:`ManualClock`)."""
+        assert isinstance(self.clock, ManualClock)
+        return self.clock
+
+    def pending_delay(self) -> float:
+        """Seconds until the next poll or connection attempt, as the status says (manual
+        clock: exact)."""
+        assert self.status.next_poll_at_ns is not None
+        return float((self.status.next_poll_at_ns - self.clock.time_ns()) / 1e9)
+
+    async def backoff_delays(self, attempts: int) -> list[float]:
+        """The waits before each of the first ``attempts`` retries of a source that keeps
+        failing: after attempt N fails and the status announces the next one, note the delay
+        and advance the manual clock by it."""
+        delays = []
+        for attempt in range(1, attempts + 1):
+
+            def announced(done: int = attempt) -> bool:
+                return self.status.polls == done and self.status.next_poll_at_ns is not None
+
+            await wait_until(announced, what=f"attempt {attempt}")
+            delays.append(self.pending_delay())
+            await self.manual.advance(delays[-1])
+        return delays
 
     async def __aenter__(self) -> Self:
         self.task = asyncio.create_task(self.supervisor.run(self._emit))

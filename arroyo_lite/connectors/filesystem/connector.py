@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from arroyo_lite.config import TIMESTAMP_COLUMN, Format, TableConfig
 from arroyo_lite.connectors.base import Connector, SinkOperator, SourceContext
 from arroyo_lite.connectors.filesystem.options import OPTIONS, FilesystemOptions, local_path
-from arroyo_lite.connectors.options import MissingOptionError
+from arroyo_lite.connectors.options import require_format
 
 if TYPE_CHECKING:
     from arroyo_lite.connectors.options import OptionReader
@@ -63,16 +63,11 @@ class FilesystemConnector(Connector):
                     ),
                     "partitioning.fields",
                 )
-        if table.format is None and not options.is_invalid("format"):
-            options.report(
-                MissingOptionError(
-                    "filesystem sink requires a format, such as json or parquet",
-                    key="format",
-                    position=options.clause_position,
-                    hint="add format = 'parquet' (or 'json') to the WITH clause",
-                )
-            )
-        elif table.format is not None and table.format.format not in WRITABLE:
+        require_format(
+            options, table, "filesystem sink requires a format, such as json or parquet",
+            hint="add format = 'parquet' (or 'json') to the WITH clause",
+        )  # fmt: skip
+        if table.format is not None and table.format.format not in WRITABLE:
             options.report(
                 options.error(
                     f"Unsupported format: {table.format.format.value}",

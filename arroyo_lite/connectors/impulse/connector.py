@@ -22,13 +22,13 @@ import pyarrow as pa
 from arroyo_lite.config import ColumnSpec, TableConfig
 from arroyo_lite.connectors.base import Connector, SourceContext, SourceOperator
 from arroyo_lite.connectors.impulse.options import OPTIONS, ImpulseOptions
-from arroyo_lite.connectors.probing import ProbeResult, ProbeSkipped
 from arroyo_lite.errors import SqlError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from arroyo_lite.connectors.options import OptionReader
+    from arroyo_lite.connectors.probing import ProbeResult, ProbeSkipped
 
 _DEFAULT_COLUMNS = (
     ColumnSpec("counter", pa.int64(), "BIGINT", nullable=False),
@@ -76,6 +76,8 @@ class ImpulseConnector(Connector):
         timeout: float | None = None,  # noqa: ASYNC109 (unused: nothing is contacted)
         max_rows: int = 10,
     ) -> ProbeResult | ProbeSkipped:
+        from arroyo_lite.connectors.probing import ProbeSkipped  # (for `test` only)
+
         return ProbeSkipped("'impulse' generates its rows locally; there is nothing to request")
 
     def make_operator(self, config: TableConfig, context: SourceContext) -> SourceOperator:

@@ -17,8 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from arroyo_lite.config import Format, TableConfig
 from arroyo_lite.connectors.base import Connector, SourceContext, SourceOperator
-from arroyo_lite.connectors.http_options import check_endpoint, check_headers
-from arroyo_lite.connectors.options import MissingOptionError
+from arroyo_lite.connectors.http_options import (
+    check_endpoint,
+    check_headers,
+    report_missing_variables,
+)
+from arroyo_lite.connectors.options import require_format
 from arroyo_lite.connectors.polling_http.options import OPTIONS, PollingHttpOptions
 from arroyo_lite.connectors.polling_http.templates import (
     SAMPLE_VALUES,
@@ -33,7 +37,6 @@ from arroyo_lite.formats.json_path import JsonPath, JsonPathError, value_path
 from arroyo_lite.formats.records import RecordPath
 from arroyo_lite.secrets import (
     VAR_PATTERN,
-    MissingVariableError,
     Secrets,
     redact_url,
     url_password,
@@ -137,19 +140,12 @@ class PollingHttpConnector(Connector):
                 "endpoint",
             )
         headers = self._headers(pulled.values["headers"], pulled.where.get("headers"), options)
-        if table.format is None and not options.is_invalid("format"):
-            first, *rest = DECODABLE_NAMES
-            others = ", ".join(f"'{name}'" for name in rest)
-            # (A bad format value is reported already; a misspelled key is reported as
-            # unknown with a did-you-mean, and this error is then dropped.)
-            options.report(
-                MissingOptionError(
-                    "'format' must be set for polling HTTP connection",
-                    key="format",
-                    position=options.clause_position,
-                    hint=f"add format = '{first}' (or {others}) to the WITH clause",
-                )
-            )
+        first, *rest = DECODABLE_NAMES
+        others = ", ".join(f"'{name}'" for name in rest)
+        require_format(
+            options, table, "'format' must be set for polling HTTP connection",
+            hint=f"add format = '{first}' (or {others}) to the WITH clause",
+        )  # fmt: skip
         self._check_records(pulled.values["records.path"], pulled.where, table, options)
         self._check_modes(pulled.values, pulled.where, table, options)
         options_object: PollingHttpOptions = OPTIONS.build(pulled, headers=headers)
@@ -253,16 +249,7 @@ class PollingHttpConnector(Connector):
             message = f"invalid value for '{key}': {e.message}"
             options.report(options.error(message, option, e.hint), key)
             return None
-        for name in template.variables:
-            if name not in options.env:
-                options.report(
-                    options.error(
-                        str(MissingVariableError(name)),
-                        option,
-                        hint=f"export {name}=... before running arroyo-lite",
-                    ),
-                    key,
-                )
+        report_missing_variables(template.variables, option, options, key)
         return template
 
     @staticmethod

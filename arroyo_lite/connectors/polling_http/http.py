@@ -6,7 +6,9 @@ words.
 
 * :class:`HttpRequest` is a fully resolved request; ``HttpRequest.secrets`` holds the values
   substituted into it (by the auth strategy, :mod:`.auth`), for masking.
-* :func:`fetch` sends it on an aiohttp session and returns an :class:`HttpResponse`, or raises:
+* :func:`fetch` sends it on a shared session (:mod:`.client`: plain ``GET`` requests through
+  the lean client, :mod:`.h1`, the rest through aiohttp, imported only then) or on an aiohttp
+  session, and returns an :class:`HttpResponse`, or raises:
   :class:`TransientHttpError` (a ``TransientSourceError``) for timeouts, connection errors, 429
   and 5xx (with ``retry_after`` from ``Retry-After`` on 429/503), and :class:`HttpError` (a
   plain ``SourceError``) for other non-2xx statuses, oversized bodies and invalid requests.
@@ -17,31 +19,36 @@ words.
   whose value holds a secret (``{{ VAR }}`` values, not only ``Authorization``) and
   ``Authorization`` itself are not sent, nor a 307/308 body holding one; the response lists
   what was withheld (``HttpResponse.withheld``, shown by ``arroyo-lite test``).
-* :func:`shared_session` gives every operator on one event loop the same aiohttp session (one
-  connection pool, one DNS cache), closed when the last user leaves: 1,000 tables polling one
-  host reuse a handful of keep-alive connections instead of opening 1,000 pools.
+
+This module imports aiohttp only in the functions that send through it (its import costs
+~0.1 s at start-up, which a run whose requests all go the lean path never pays); its
+errors are told apart without importing it (:func:`_aiohttp_failure`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
+import sys
 import time
-import weakref
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
-from typing import NoReturn
+from functools import lru_cache
+from typing import TYPE_CHECKING, NoReturn, TypeAlias
 
-import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from arroyo_lite._version import __version__
 from arroyo_lite.connectors.polling_http import h1
 from arroyo_lite.connectors.polling_http.backoff import parse_retry_after
+from arroyo_lite.connectors.polling_http.client import SharedSession
 from arroyo_lite.errors import SourceError, TransientSourceError
 from arroyo_lite.secrets import Secrets, redact_url
+
+if TYPE_CHECKING:
+    import aiohttp
+
+#: What :func:`fetch` sends on: a shared session (lean client first), or an aiohttp session.
+HttpSession: TypeAlias = "SharedSession | aiohttp.ClientSession"
 
 #: Sent unless the table's ``headers`` set one (Arroyo sends none; aiohttp would add its own).
 USER_AGENT = f"arroyo-lite/{__version__}"
@@ -75,7 +82,6 @@ class HttpRequest:
     _url: URL = field(init=False, repr=False, compare=False)
     _send_headers: dict[str, str] = field(init=False, repr=False, compare=False)
     _skip_headers: frozenset[str] = field(init=False, repr=False, compare=False)
-    _timeout: aiohttp.ClientTimeout = field(init=False, repr=False, compare=False)
     #: The head to write on the lean path (:mod:`.h1`), ``None`` if the request needs aiohttp.
     _lean_head: bytes | None = field(init=False, repr=False, compare=False)
 
@@ -91,7 +97,6 @@ class HttpRequest:
         object.__setattr__(self, "_send_headers", headers)
         object.__setattr__(self, "_skip_headers", frozenset(skip))
         object.__setattr__(self, "_url", URL(self.url))
-        object.__setattr__(self, "_timeout", aiohttp.ClientTimeout(total=self.timeout_s))
         object.__setattr__(
             self, "_lean_head", h1.request_head(self.method, self._url, headers, self.body)
         )
@@ -172,7 +177,7 @@ def _failed(cause: str, request: HttpRequest) -> str:
     return request.secrets.mask(f"HTTP request failed: {cause}")
 
 
-async def fetch(session: aiohttp.ClientSession, request: HttpRequest) -> HttpResponse:
+async def fetch(session: HttpSession, request: HttpRequest) -> HttpResponse:
     """Send ``request`` once and read the whole body.
 
     Returns the response only for 2xx statuses and 304 (empty body). A 401 or 403 raises
@@ -184,8 +189,9 @@ async def fetch(session: aiohttp.ClientSession, request: HttpRequest) -> HttpRes
     maximum is allowed). Never
     raises anything else for a network problem.
 
-    On a :func:`shared_session`, a plain ``GET`` goes through the lean keep-alive client
-    (:mod:`.h1`, same contract, a fraction of aiohttp's CPU); everything else through aiohttp.
+    On a :class:`~.client.SharedSession`, a plain ``GET`` goes through the lean keep-alive
+    client (:mod:`.h1`, same contract, a fraction of aiohttp's CPU); everything else through
+    aiohttp.
     """
     started = time.perf_counter()
     lean = _lean_pool(session)
@@ -196,38 +202,32 @@ async def fetch(session: aiohttp.ClientSession, request: HttpRequest) -> HttpRes
                 timeout_s = request.timeout_s - (time.perf_counter() - started)
                 hop = await _lean_hop(lean, sent, max(timeout_s, 0.001), started)
             else:
-                timeout = request._timeout if sent is request else _remaining(sent, started)
-                hop = await _aiohttp_hop(session, sent, timeout, started)
+                # The timeout bounds the whole fetch, as aiohttp's does across the redirects
+                # it follows: what earlier redirects took is spent.
+                timeout_s = request.timeout_s
+                if sent is not request:
+                    timeout_s = max(timeout_s - (time.perf_counter() - started), 0.001)
+                hop = await _aiohttp_hop(session, sent, timeout_s, started)
             if isinstance(hop, HttpResponse):
                 return replace(hop, withheld=tuple(withheld)) if withheld else hop
             sent, kept_back = _redirected(sent, *hop)
             withheld += kept_back
-        raise aiohttp.TooManyRedirects(
-            aiohttp.RequestInfo(sent._url, sent.method, CIMultiDictProxy(CIMultiDict())), ()
-        )
+        raise HttpError(_failed(f"too many redirects (more than {MAX_REDIRECTS})", request))
     except TimeoutError as e:
         raise TransientHttpError(
             _failed(f"operation timed out after {request.timeout_s * 1000:.0f} ms", request),
             hint="the server is slow or unreachable; raise 'timeout_ms' if it is just slow",
         ) from e
-    except aiohttp.TooManyRedirects as e:
-        raise HttpError(_failed(f"too many redirects (more than {MAX_REDIRECTS})", request)) from e
-    except aiohttp.InvalidURL as e:
-        raise HttpError(_failed(f"invalid URL: {e}", request)) from e
-    # The aiohttp errors come before ValueError: some are ValueErrors too (a TLS certificate
-    # failure is an ssl.CertificateError), yet they are connection failures, not bad input.
-    # (The lean client's errors carry the same facts as aiohttp's: the same words.)
-    except (aiohttp.ClientConnectorError, h1.ConnectFailed) as e:
+    # (The lean client's errors carry the same facts as aiohttp's: the same words as
+    # _aiohttp_failure's.)
+    except h1.ConnectFailed as e:
         raise TransientHttpError(
             _failed(f"error connecting to {e.host}:{e.port}: {e.os_error.strerror or e}", request)
         ) from e
-    except (aiohttp.ClientPayloadError, h1.BadBody) as e:
+    except h1.BadBody as e:
         raise TransientHttpError(
             _failed(f"error reading response body: {_one_line(e)}", request)
         ) from e
-    except aiohttp.ClientError as e:
-        # Server disconnects, malformed responses and the like: worth another try.
-        raise TransientHttpError(_failed(f"{type(e).__name__}: {_one_line(e)}", request)) from e
     except h1.Disconnected as e:
         raise TransientHttpError(_failed(f"ServerDisconnectedError: {e}", request)) from e
     except h1.BadResponse as e:
@@ -240,26 +240,53 @@ async def fetch(session: aiohttp.ClientSession, request: HttpRequest) -> HttpRes
         else:
             cause = f"response body exceeds max length {e.limit}"
         raise HttpError(_failed(cause, request), status_code=e.status) from e
-    except (ValueError, UnicodeError) as e:
-        # aiohttp rejects some header values or bodies only when sending; not retryable.
-        raise HttpError(request.secrets.mask(f"invalid request: {e}")) from e
+    except Exception as e:
+        # aiohttp's errors come before ValueError: some are ValueErrors too (a TLS certificate
+        # failure is an ssl.CertificateError), yet they are connection failures, not bad input.
+        failure = _aiohttp_failure(e, request)
+        if failure is None and isinstance(e, (ValueError, UnicodeError)):
+            # aiohttp rejects some header values or bodies only when sending; not retryable.
+            failure = HttpError(request.secrets.mask(f"invalid request: {e}"))
+        if failure is None:
+            raise  # ours already (an HttpError of a status), or not a network problem
+        raise failure from e
+
+
+def _aiohttp_failure(error: Exception, request: HttpRequest) -> SourceError | None:
+    """What :func:`fetch` raises for aiohttp's ``error``; ``None`` if it is not aiohttp's.
+
+    aiohttp is looked up, not imported: an aiohttp error exists only once it is imported."""
+    aiohttp = sys.modules.get("aiohttp")
+    if aiohttp is None or not isinstance(error, aiohttp.ClientError):
+        return None
+    if isinstance(error, aiohttp.InvalidURL):
+        return HttpError(_failed(f"invalid URL: {error}", request))
+    if isinstance(error, aiohttp.ClientConnectorError):
+        where, why = f"{error.host}:{error.port}", error.os_error.strerror or error
+        return TransientHttpError(_failed(f"error connecting to {where}: {why}", request))
+    if isinstance(error, aiohttp.ClientPayloadError):
+        return TransientHttpError(
+            _failed(f"error reading response body: {_one_line(error)}", request)
+        )
+    # Server disconnects, malformed responses and the like: worth another try.
+    return TransientHttpError(_failed(f"{type(error).__name__}: {_one_line(error)}", request))
 
 
 async def _aiohttp_hop(
-    session: aiohttp.ClientSession,
-    sent: HttpRequest,
-    limit: aiohttp.ClientTimeout,
-    started: float,
+    session: HttpSession, sent: HttpRequest, seconds: float, started: float
 ) -> HttpResponse | tuple[int, URL]:
-    """One request through aiohttp: the final response (its latency counted from
-    ``started``), or a redirect's status and target."""
+    """One request through aiohttp, bounded by ``seconds``: the final response (its latency
+    counted from ``started``), or a redirect's status and target. On a shared session, the
+    first such request makes its aiohttp session (and imports aiohttp)."""
+    if isinstance(session, SharedSession):
+        session = session.aiohttp_session()
     async with session.request(
         sent.method,
         sent._url,
         headers=sent._send_headers,
         data=sent.body,
         skip_auto_headers=sent._skip_headers,
-        timeout=limit,
+        timeout=_aiohttp_timeout(seconds),
         allow_redirects=False,
     ) as resp:
         if resp.status in REDIRECT_STATUSES and (location := resp.headers.get("Location")):
@@ -280,6 +307,15 @@ async def _aiohttp_hop(
             body=body,
             latency_s=time.perf_counter() - started,
         )
+
+
+@lru_cache(maxsize=256)
+def _aiohttp_timeout(seconds: float) -> aiohttp.ClientTimeout:
+    """aiohttp's timeout of ``seconds``, made once per value (at 1,000 polls/s, rebuilding
+    it per request is a measurable share of the CPU, benchmarks/scale.py)."""
+    import aiohttp
+
+    return aiohttp.ClientTimeout(total=seconds)
 
 
 async def _lean_hop(
@@ -304,13 +340,6 @@ async def _lean_hop(
         body=raw.body if status != 304 else b"",
         latency_s=time.perf_counter() - started,
     )
-
-
-def _remaining(request: HttpRequest, started: float) -> aiohttp.ClientTimeout:
-    """The request's timeout, less what earlier redirects of the same fetch took (the
-    timeout bounds the whole fetch, as aiohttp's does across the redirects it follows)."""
-    spent = time.perf_counter() - started
-    return aiohttp.ClientTimeout(total=max(request.timeout_s - spent, 0.001))
 
 
 def _origin(url: URL) -> tuple[str, str, int | None]:
@@ -378,6 +407,8 @@ def _raise_for_status(
 
 async def _excerpt(resp: aiohttp.ClientResponse, request: HttpRequest) -> str:
     """The start of an error answer's body, one line, masked (Arroyo logs it the same way)."""
+    import aiohttp  # (a response of aiohttp's: imported already)
+
     try:
         head = await resp.content.read(EXCERPT_BYTES)
     except aiohttp.ClientError:
@@ -428,59 +459,6 @@ async def _read_capped(resp: aiohttp.ClientResponse, request: HttpRequest) -> by
     return b"".join(chunks)
 
 
-class _SharedSession:
-    def __init__(self) -> None:
-        self.users = 0
-        self.session = aiohttp.ClientSession(
-            # One pool for every table on the loop; no limit, like one reqwest client per table.
-            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=60),
-            # reqwest (so Arroyo) keeps no cookies; one table must never see another's cookies.
-            cookie_jar=aiohttp.DummyCookieJar(),
-            auto_decompress=True,
-        )
-        #: The lean client's connections (plain GETs, :mod:`.h1`), closed with the session;
-        #: none when ``ARROYO_LITE_HTTP=aiohttp`` (read when the session is made).
-        self.lean = h1.Pool() if h1.enabled() else None
-        if self.lean is not None:
-            _lean_pools[self.session] = self.lean
-
-
-#: The lean pool of each shared session (other sessions always use aiohttp).
-_lean_pools: weakref.WeakKeyDictionary[aiohttp.ClientSession, h1.Pool] = weakref.WeakKeyDictionary()
-#: The last session :func:`_lean_pool` looked up and its pool (a weak-dictionary lookup
-#: costs a weak reference per request; one loop's requests all come with one session).
-_last_lookup: tuple[weakref.ref[aiohttp.ClientSession], h1.Pool | None] | None = None
-
-
-def _lean_pool(session: aiohttp.ClientSession) -> h1.Pool | None:
+def _lean_pool(session: HttpSession) -> h1.Pool | None:
     """The lean pool of ``session`` (``None``: not a shared session, or the lean path off)."""
-    global _last_lookup
-    last = _last_lookup
-    if last is not None and last[0]() is session:
-        return last[1]
-    pool = _lean_pools.get(session)
-    _last_lookup = (weakref.ref(session), pool)
-    return pool
-_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _SharedSession] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-@asynccontextmanager
-async def shared_session() -> AsyncIterator[aiohttp.ClientSession]:
-    """The running loop's shared client session; closed when its last user exits."""
-    loop = asyncio.get_running_loop()
-    shared = _sessions.get(loop)
-    if shared is None or shared.session.closed:
-        shared = _sessions[loop] = _SharedSession()
-    shared.users += 1
-    try:
-        yield shared.session
-    finally:
-        shared.users -= 1
-        if shared.users == 0:
-            if _sessions.get(loop) is shared:
-                del _sessions[loop]
-            if shared.lean is not None:
-                shared.lean.close()
-            await shared.session.close()
+    return session.lean if isinstance(session, SharedSession) else None

@@ -26,7 +26,6 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
-import aiohttp
 import numpy as np
 import pyarrow as pa
 
@@ -41,14 +40,15 @@ from arroyo_lite.connectors.polling_http.changes import (
     poll_digest,
     rows_digest,
 )
+from arroyo_lite.connectors.polling_http.client import shared_session
 from arroyo_lite.connectors.polling_http.coalesce import Coalescer, Continuation, coalescer
 from arroyo_lite.connectors.polling_http.conditional import Validators
 from arroyo_lite.connectors.polling_http.early import EarlyDecodes
 from arroyo_lite.connectors.polling_http.http import (
     HttpError,
     HttpResponse,
+    HttpSession,
     TransientHttpError,
-    shared_session,
 )
 from arroyo_lite.connectors.polling_http.metadata import MetadataColumns, PageInfo
 from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
@@ -286,7 +286,7 @@ class PollingHttpOperator(SourceOperator):
 
     async def _loop(
         self,
-        session: aiohttp.ClientSession,
+        session: HttpSession,
         step: PollStep,
         options: PollingHttpOptions,
         emit: Emit,
@@ -315,7 +315,7 @@ class PollingHttpOperator(SourceOperator):
 
     async def _polls(
         self,
-        session: aiohttp.ClientSession,
+        session: HttpSession,
         step: PollStep,
         emit: Emit,
         slots: PollSlots,
@@ -382,7 +382,7 @@ class PollingHttpOperator(SourceOperator):
                 scheduled = next_tick(started, interval, now)
 
     async def _poll(
-        self, session: aiohttp.ClientSession, step: PollStep, emit: Emit
+        self, session: HttpSession, step: PollStep, emit: Emit
     ) -> SourceError | None:
         """One poll: every page of the step. Returns the (already recorded) failure, or None
         on success. The pages are fetched first and emitted once the last one arrived: a page

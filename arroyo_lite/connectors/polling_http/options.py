@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from arroyo_lite.connectors.option_spec import OptionKind, OptionSet, option
+from arroyo_lite.connectors.http_options import headers_option
+from arroyo_lite.connectors.option_spec import OptionKind, OptionSet, option, option_group
 
 STRING, INTEGER, BOOLEAN = OptionKind.STRING, OptionKind.INTEGER, OptionKind.BOOLEAN
 NUMBER = OptionKind.NUMBER
@@ -20,6 +21,14 @@ EMIT_BEHAVIORS = ("all", "changed", "dedup", "snapshot")
 PAGINATION_KINDS = ("header_link", "json_link", "cursor", "offset", "page_number")
 #: ``auth.type`` values.
 AUTH_KINDS = ("basic", "bearer", "api_key", "oauth2_client_credentials")
+
+# The key families whose every member is an arroyo-lite extension: a field named
+# pagination_limit is the option 'pagination.limit' (see option_group).
+_cursor = option_group("cursor", extension=True)
+_dedup = option_group("dedup", extension=True)
+_pagination = option_group("pagination", extension=True)
+_auth = option_group("auth", extension=True)
+_api_key = option_group("auth.api_key", extension=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,13 +43,8 @@ class PollingHttpOptions:
     endpoint: str = option(
         STRING, "URL to request on every poll (http or https).", required=True, format="uri"
     )
-    headers: tuple[tuple[str, str], ...] = option(
-        STRING,
-        "Comma-separated 'Name: value' pairs sent with every request; {{ VAR }} is read from "
-        "the environment.",
-        default_factory=tuple,
-        format="var-str",
-        examples=("Authorization: Bearer {{ API_TOKEN }},Accept: application/json",),
+    headers: tuple[tuple[str, str], ...] = headers_option(
+        "every request", "Authorization: Bearer {{ API_TOKEN }},Accept: application/json"
     )
     method: str = option(
         STRING, "HTTP method (upper case).", default="GET", enum=("GET", "POST", "PUT", "PATCH")
@@ -99,24 +103,20 @@ class PollingHttpOptions:
         enum=("body", "rows"),
         extension=True,
     )
-    dedup_max_keys: int = option(
+    dedup_max_keys: int = _dedup(
         INTEGER,
         "emit_behavior = 'dedup': most keys remembered (the least recently seen are forgotten "
         "first; a forgotten key that comes back is emitted again). About 24 bytes per key.",
-        key="dedup.max_keys",
         default=1_000_000,
         exclusive_minimum=0,
-        extension=True,
     )
-    dedup_ttl: float | None = option(
+    dedup_ttl: float | None = _dedup(
         DURATION,
         "emit_behavior = 'dedup': forget a key not seen for this long (an interval such as "
         "interval '7' day or '12 hours'; a key that comes back after it is emitted again). "
         "Default: no time bound (dedup.max_keys still bounds the keys).",
-        key="dedup.ttl",
         default=None,
         exclusive_minimum=0,
-        extension=True,
         examples=("interval '7' day",),
     )
     max_backoff_ms: int = option(
@@ -144,171 +144,128 @@ class PollingHttpOptions:
         examples=("'query.since' = '[[ last_success | rfc3339 ]]'",),
         extension=True,
     )
-    cursor_path: str | None = option(
+    cursor_path: str | None = _cursor(
         STRING,
         "Where [[ cursor ]] comes from: a path into the last successful JSON body "
         "('$.meta.next_since', 'items[-1].id').",
-        key="cursor.path",
-        extension=True,
     )
-    cursor_header: str | None = option(
+    cursor_header: str | None = _cursor(
         STRING,
         "Where [[ cursor ]] comes from: a header of the last successful response.",
-        key="cursor.header",
-        extension=True,
     )
-    cursor_initial: str | None = option(
+    cursor_initial: str | None = _cursor(
         STRING,
         "The value of [[ cursor ]] before any response gave one (default: empty).",
-        key="cursor.initial",
-        extension=True,
     )
-    pagination_type: str | None = option(
+    pagination_type: str | None = _pagination(
         STRING,
         "Follow the pages of each poll: 'header_link' (Link: rel=\"next\"), 'json_link' (a "
         "next URL in the body), 'cursor' (a cursor in the body sent back as a query "
         "parameter), 'offset' (offset/limit), 'page_number'. Default: one request per poll.",
-        key="pagination.type",
         enum=PAGINATION_KINDS,
-        extension=True,
     )
-    pagination_max_pages: int = option(
+    pagination_max_pages: int = _pagination(
         INTEGER,
         "Most pages one poll follows; a poll that reaches it stops there and says so.",
-        key="pagination.max_pages",
         default=100,
         exclusive_minimum=0,
-        extension=True,
     )
-    pagination_next_url_path: str | None = option(
+    pagination_next_url_path: str | None = _pagination(
         STRING,
         "json_link: the path of the next page's URL in the body ('$.next', 'links.next').",
-        key="pagination.next_url_path",
-        extension=True,
     )
-    pagination_cursor_path: str | None = option(
+    pagination_cursor_path: str | None = _pagination(
         STRING,
         "cursor: the path of the next cursor in the body ('$.next_cursor', 'data[-1].id').",
-        key="pagination.cursor_path",
-        extension=True,
     )
-    pagination_cursor_param: str = option(
+    pagination_cursor_param: str = _pagination(
         STRING,
         "cursor: the query parameter the cursor is sent as.",
-        key="pagination.cursor_param",
         default="cursor",
-        extension=True,
     )
-    pagination_has_more_path: str | None = option(
+    pagination_has_more_path: str | None = _pagination(
         STRING,
         "cursor, offset, page_number: a flag in the body; false stops ('has_more').",
-        key="pagination.has_more_path",
-        extension=True,
     )
-    pagination_limit: int = option(
+    pagination_limit: int = _pagination(
         INTEGER,
         "offset: records per page (a shorter page is the last).",
-        key="pagination.limit",
         default=100,
         exclusive_minimum=0,
-        extension=True,
     )
-    pagination_offset_param: str = option(
+    pagination_offset_param: str = _pagination(
         STRING,
         "offset: the query parameter of the offset.",
-        key="pagination.offset_param",
         default="offset",
-        extension=True,
     )
-    pagination_limit_param: str = option(
+    pagination_limit_param: str = _pagination(
         STRING,
         "offset: the query parameter of the limit.",
-        key="pagination.limit_param",
         default="limit",
-        extension=True,
     )
-    pagination_page_param: str = option(
+    pagination_page_param: str = _pagination(
         STRING,
         "page_number: the query parameter of the page number.",
-        key="pagination.page_param",
         default="page",
-        extension=True,
     )
-    pagination_start_page: int = option(
+    pagination_start_page: int = _pagination(
         INTEGER,
         "page_number: the first page's number.",
-        key="pagination.start_page",
         default=1,
         minimum=0,
-        extension=True,
     )
-    pagination_total_path: str | None = option(
+    pagination_total_path: str | None = _pagination(
         STRING,
         "offset: the path of the total number of records; page_number: of pages.",
-        key="pagination.total_path",
-        extension=True,
     )
-    pagination_records_path: str | None = option(
+    pagination_records_path: str | None = _pagination(
         STRING,
         "offset, page_number: the path of the page's list of records, to stop on an empty "
         "(or, for offset, short) page (default: the body is the list).",
-        key="pagination.records_path",
-        extension=True,
     )
-    auth_type: str | None = option(
+    auth_type: str | None = _auth(
         STRING,
         "Credentials sent with every request: 'basic' (auth.username/auth.password), "
         "'bearer' (auth.token), 'api_key' (auth.api_key.*), 'oauth2_client_credentials' "
         "(auth.token_url, auth.client_id, auth.client_secret, auth.scope).",
-        key="auth.type",
         enum=AUTH_KINDS,
-        extension=True,
     )
-    auth_username: str | None = option(
-        STRING, "basic: the user name ({{ VAR }} allowed).", key="auth.username",
-        format="var-str", extension=True,
+    auth_username: str | None = _auth(
+        STRING, "basic: the user name ({{ VAR }} allowed).", format="var-str"
+    )
+    auth_password: str | None = _auth(
+        STRING, "basic: the password; use {{ VAR }}.", format="var-str"
+    )
+    auth_token: str | None = _auth(STRING, "bearer: the token; use {{ VAR }}.", format="var-str")
+    auth_api_key_name: str = _api_key(
+        STRING, "api_key: the header or query parameter name.", default="X-Api-Key"
+    )
+    auth_api_key_value: str | None = _api_key(
+        STRING, "api_key: the key; use {{ VAR }}.", format="var-str"
+    )
+    auth_api_key_location: str = _api_key(
+        STRING, "api_key: sent as a 'header' or a 'query' parameter.", default="header",
+        enum=("header", "query"),
     )  # fmt: skip
-    auth_password: str | None = option(
-        STRING, "basic: the password; use {{ VAR }}.", key="auth.password",
-        format="var-str", extension=True,
-    )  # fmt: skip
-    auth_token: str | None = option(
-        STRING, "bearer: the token; use {{ VAR }}.", key="auth.token",
-        format="var-str", extension=True,
-    )  # fmt: skip
-    auth_api_key_name: str = option(
-        STRING, "api_key: the header or query parameter name.", key="auth.api_key.name",
-        default="X-Api-Key", extension=True,
-    )  # fmt: skip
-    auth_api_key_value: str | None = option(
-        STRING, "api_key: the key; use {{ VAR }}.", key="auth.api_key.value",
-        format="var-str", extension=True,
-    )  # fmt: skip
-    auth_api_key_location: str = option(
-        STRING, "api_key: sent as a 'header' or a 'query' parameter.",
-        key="auth.api_key.location", default="header", enum=("header", "query"),
-        extension=True,
-    )  # fmt: skip
-    auth_token_url: str | None = option(
+    auth_token_url: str | None = _auth(
         STRING, "oauth2_client_credentials: the token endpoint (RFC 6749 section 4.4).",
-        key="auth.token_url", format="var-str", extension=True,
+        format="var-str",
     )  # fmt: skip
-    auth_client_id: str | None = option(
+    auth_client_id: str | None = _auth(
         STRING, "oauth2_client_credentials: the client id ({{ VAR }} allowed).",
-        key="auth.client_id", format="var-str", extension=True,
+        format="var-str",
     )  # fmt: skip
-    auth_client_secret: str | None = option(
+    auth_client_secret: str | None = _auth(
         STRING, "oauth2_client_credentials: the client secret; use {{ VAR }}.",
-        key="auth.client_secret", format="var-str", extension=True,
+        format="var-str",
     )  # fmt: skip
-    auth_scope: str | None = option(
-        STRING, "oauth2_client_credentials: the scope requested (space-separated).",
-        key="auth.scope", extension=True,
-    )  # fmt: skip
-    auth_client_auth: str = option(
+    auth_scope: str | None = _auth(
+        STRING, "oauth2_client_credentials: the scope requested (space-separated)."
+    )
+    auth_client_auth: str = _auth(
         STRING, "oauth2_client_credentials: how the client authenticates to the token "
         "endpoint: 'basic' (HTTP Basic, RFC 6749 2.3.1) or 'body' (form parameters).",
-        key="auth.client_auth", default="basic", enum=("basic", "body"), extension=True,
+        default="basic", enum=("basic", "body"),
     )  # fmt: skip
 
     rate_limit_requests_per_second: float | None = option(

@@ -14,7 +14,6 @@ from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 
-import aiohttp
 import orjson
 
 from arroyo_lite.connectors.polling_http.auth import (
@@ -28,6 +27,7 @@ from arroyo_lite.connectors.polling_http.http import (
     HttpError,
     HttpRequest,
     HttpResponse,
+    HttpSession,
     TransientHttpError,
     fetch,
 )
@@ -148,7 +148,7 @@ class PollStep:
 
     async def pages(
         self,
-        session: aiohttp.ClientSession,
+        session: HttpSession,
         values: PollValues | None = None,
         report: PollReport | None = None,
         conditional: tuple[tuple[str, str], ...] = (),
@@ -184,7 +184,7 @@ class PollStep:
 
     async def responses(
         self,
-        session: aiohttp.ClientSession,
+        session: HttpSession,
         values: PollValues | None = None,
         report: PollReport | None = None,
         conditional: tuple[tuple[str, str], ...] = (),
@@ -208,7 +208,7 @@ class PollStep:
 
     async def _send(
         self,
-        session: aiohttp.ClientSession,
+        session: HttpSession,
         request: HttpRequest,
         report: PollReport,
         gate: RateGate | None = None,

@@ -19,7 +19,7 @@ from arroyo_lite.connectors.sse.options import OPTIONS, SseOptions, split_events
 from arroyo_lite.connectors.streaming.connector import PushConnector
 from arroyo_lite.connectors.streaming.options import (
     check_endpoint,
-    require_format,
+    require_push_format,
 )
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ class SseConnector(PushConnector):
                        "https://stream.example.com/v2/events")  # fmt: skip
         headers = check_headers(pulled.values["headers"], pulled.where.get("headers"), options)
         events = pulled.values["events"]
-        require_format(options, table, "SSE")
+        require_push_format(options, table, "SSE")
         sse: SseOptions = OPTIONS.build(
             pulled, headers=headers, events=split_events(events) if events else ()
         )

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from arroyo_lite.connectors.http_options import headers_option
 from arroyo_lite.connectors.option_spec import OptionKind, OptionSet, option
 from arroyo_lite.connectors.streaming.options import (
     endpoint_option,
-    headers_option,
     max_backoff_option,
     read_timeout_option,
     reconnect_delay_option,

@@ -1,9 +1,10 @@
-"""Options the push sources share: their declarations (``endpoint``, ``headers``, the
-reconnect extensions), URL checks, ``headers`` checks and substitution.
+"""Options the push sources share: their declarations (``endpoint``, the reconnect
+extensions), URL checks, ``headers`` substitution.
 
 ``headers`` follows Arroyo's rules exactly as the other HTTP connectors do (comma-separated
-``Name: value`` pairs, ``{{ VAR }}`` substituted in values at run time), so its check is
-:func:`arroyo_lite.connectors.http_options.check_headers`: one rule, one wording. (Per-poll
+``Name: value`` pairs, ``{{ VAR }}`` substituted in values at run time), so its declaration
+and its check are :mod:`arroyo_lite.connectors.http_options`'s ``headers_option`` and
+``check_headers``: one rule, one wording. (Per-poll
 ``[[ name ]]`` values are ``polling_http``'s; a push source sends its headers once.)
 """
 
@@ -11,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
+from arroyo_lite.connectors.http_options import url_problem
 from arroyo_lite.connectors.option_spec import OptionKind, option
-from arroyo_lite.connectors.options import MissingOptionError
+from arroyo_lite.connectors.options import require_format
 from arroyo_lite.errors import FatalSourceError
 from arroyo_lite.secrets import MissingVariableError, Secrets, substitute
 
@@ -31,18 +32,6 @@ def endpoint_option(description: str, example: str) -> Any:
     """The required ``endpoint`` (Arroyo: ``string``, ``format: uri``)."""
     return option(OptionKind.STRING, description, required=True, format="uri",
                   examples=(example,))  # fmt: skip
-
-
-def headers_option(what: str) -> Any:
-    """``headers`` (Arroyo: ``string``, ``format: var-str``), split into pairs by the connector."""
-    return option(
-        OptionKind.STRING,
-        f"Comma-separated 'Name: value' pairs sent with {what}; {{{{ VAR }}}} is read from the "
-        "environment.",
-        default_factory=tuple,
-        format="var-str",
-        examples=("Authorization: Bearer {{ API_TOKEN }}",),
-    )
 
 
 def reconnect_delay_option(description: str) -> Any:
@@ -138,30 +127,9 @@ def check_endpoint(
     )
 
 
-def url_problem(endpoint: str, schemes: tuple[str, ...]) -> str | None:
-    """Why ``endpoint`` cannot be connected to (``None`` when it is a usable URL)."""
-    try:
-        parts = urlsplit(endpoint)
-        _ = parts.port  # raises ValueError for a non-numeric or out-of-range port
-    except ValueError as e:
-        return str(e)
-    if parts.scheme not in schemes:
-        return "the scheme must be " + " or ".join(schemes)
-    if not parts.hostname:
-        return "the URL has no host"
-    if any(ch.isspace() for ch in endpoint):
-        return "the URL contains whitespace"
-    return None
-
-
-def require_format(options: OptionReader, table: TableConfig, label: str) -> None:
+def require_push_format(options: OptionReader, table: TableConfig, label: str) -> None:
     """Arroyo's ``'format' must be set for <label> connection`` when ``format`` is absent."""
-    if table.format is None and not options.is_invalid("format"):
-        options.report(
-            MissingOptionError(
-                f"'format' must be set for {label} connection",
-                key="format",
-                position=options.clause_position,
-                hint="add format = 'json' (or 'raw_string', 'raw_bytes') to the WITH clause",
-            )
-        )
+    require_format(
+        options, table, f"'format' must be set for {label} connection",
+        hint="add format = 'json' (or 'raw_string', 'raw_bytes') to the WITH clause",
+    )  # fmt: skip

@@ -19,7 +19,7 @@ from arroyo_lite.connectors.http_options import (
     check_headers,
     missing_variables,
 )
-from arroyo_lite.connectors.options import MissingOptionError
+from arroyo_lite.connectors.options import require_format
 from arroyo_lite.connectors.webhook.options import OPTIONS, WebhookOptions
 from arroyo_lite.secrets import (
     MissingVariableError,
@@ -65,15 +65,10 @@ class WebhookConnector(Connector):
                     "endpoint",
                 )
         headers = check_headers(pulled.values["headers"], pulled.where.get("headers"), options)
-        if table.format is None and not options.is_invalid("format"):
-            options.report(
-                MissingOptionError(
-                    "'format' must be set for webhook connection",
-                    key="format",
-                    position=options.clause_position,
-                    hint="add format = 'json' to the WITH clause",
-                )
-            )
+        require_format(
+            options, table, "'format' must be set for webhook connection",
+            hint="add format = 'json' to the WITH clause",
+        )  # fmt: skip
         result: WebhookOptions = OPTIONS.build(pulled, headers=headers)
         return result
 

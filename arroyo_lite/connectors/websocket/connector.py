@@ -18,7 +18,7 @@ from arroyo_lite.connectors.http_options import check_headers
 from arroyo_lite.connectors.streaming.connector import PushConnector
 from arroyo_lite.connectors.streaming.options import (
     check_endpoint,
-    require_format,
+    require_push_format,
 )
 from arroyo_lite.connectors.websocket.options import OPTIONS, WebsocketOptions
 
@@ -52,7 +52,7 @@ class WebsocketConnector(PushConnector):
         check_endpoint(pulled, bad, options, "websocket", ("ws", "wss"),
                        "wss://stream.example.com/feed")  # fmt: skip
         headers = check_headers(pulled.values["headers"], pulled.where.get("headers"), options)
-        require_format(options, table, "WebSocket")
+        require_push_format(options, table, "WebSocket")
         single = pulled.values["subscription_message"]
         messages = ([single] if single is not None else []) + list(
             pulled.values["subscription_messages"] or ()

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from arroyo_lite.connectors.http_options import headers_option
 from arroyo_lite.connectors.option_spec import OptionKind, OptionSet, option
 from arroyo_lite.connectors.streaming.options import (
     endpoint_option,
-    headers_option,
     heartbeat_option,
     max_backoff_option,
     reconnect_delay_option,

@@ -1,0 +1,26 @@
+"""A ``run --format jsonl`` that ends at once still exits cleanly (behaviour, never time).
+
+The JSON output's DuckDB database is made on a thread when the output starts
+(``terminal/watch.py``, ``formats/encode.prepare_json_output``); a run that ends before the
+database is made must wait for it: a daemon thread stopped inside DuckDB at interpreter exit
+aborts the process (``terminate called ...``, exit status 134) or crashes it (139).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_a_jsonl_run_that_ends_at_once_exits_zero_every_time(tmp_path):
+    sql = tmp_path / "t.sql"
+    sql.write_text(
+        "CREATE TABLE t WITH (connector = 'impulse', event_rate = 10);\nSELECT counter FROM t;\n"
+    )
+    argv = [sys.executable, "-c", "from arroyo_lite.cli import main; main()", "run", str(sql)]
+    for _ in range(6):  # the abort needed the exit to land while DuckDB made the database
+        done = subprocess.run(
+            [*argv, "--format", "jsonl", "--for", "0"], capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        assert "terminate called" not in done.stderr
