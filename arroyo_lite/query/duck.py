@@ -1,7 +1,8 @@
 """DuckDB helpers shared by snapshot and continuous queries (one place, so neither module
 imports the other for them).
 
-Connections are configured once (:func:`connect`, :func:`configure`): no replacement scans
+Databases open with :data:`DATABASE_CONFIG` (:func:`open_database`: no async I/O threads) and
+connections are configured once (:func:`connect`, :func:`configure`): no replacement scans
 of Python variables, no progress bar. A table is shown to DuckDB as a :class:`LiveRef`
 pinned to data (:func:`pin`), so moving to newer data is an attribute assignment.
 :func:`check_read_only` accepts one query statement; :func:`bind_sql` / :func:`run_sql`
@@ -14,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import duckdb
 import pyarrow as pa
@@ -71,8 +72,41 @@ def query_error(
     return QueryError(message, position=where, hint=hint)
 
 
+#: The settings of every in-memory database the query layer opens (the engine's, each
+#: windowed plan's, each per-group state's; :func:`open_database`): no async I/O threads.
+#: DuckDB 2.0 starts ``async_threads`` (8) of them per database, whatever ``threads`` says,
+#: to read Parquet and CSV files in the background; these databases scan Arrow data in
+#: memory, and a query that does read a file (``read_parquet``) still does, its reads made
+#: by the worker threads instead (as DuckDB 1.x did). Each of those threads, idle or not,
+#: took a glibc arena of its own on its first allocation (up to 8 per core), and a database
+#: opened again and again (a state's renewal) started and ended 8 each time, which kept
+#: glibc's held memory creeping (``benchmarks/incremental_memory.py``; README "Memory").
+DATABASE_CONFIG: Mapping[str, str | int | bool] = {"async_threads": 0}
+
+#: Settings a DuckDB older than the one that added them rejects; left out there (1.x has
+#: no async I/O threads to turn off).
+_NEWER_SETTINGS = frozenset({"async_threads"})
+_older_duckdb = False
+
+
+def open_database(**settings: str | int | bool) -> duckdb.DuckDBPyConnection:
+    """A new in-memory database with :data:`DATABASE_CONFIG`, and ``settings`` over it
+    (DuckDB's configuration names: ``threads=1``)."""
+    global _older_duckdb
+    config: dict[str, str | int | bool | float | list[str]] = {**DATABASE_CONFIG, **settings}
+    if not _older_duckdb:
+        try:
+            return duckdb.connect(":memory:", config=config)
+        except duckdb.InvalidInputException:  # "unrecognized configuration property"
+            _older_duckdb = True
+    return duckdb.connect(
+        ":memory:", config={k: v for k, v in config.items() if k not in _NEWER_SETTINGS}
+    )
+
+
 def connect() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(":memory:")
+    """A new database (:func:`open_database`) on a :func:`configure` d connection."""
+    con = open_database()
     configure(con)
     return con
 

@@ -49,9 +49,10 @@ closed one ended it, so every renewal moved the state's C++ objects to whichever
 arena the next new thread was given: the holes left in the other arenas grew glibc's free
 memory by ~3-4 MB/min in that benchmark (the same in-use bytes spread over more pages);
 one thread keeps the state's allocations in one arena, where the next renewal reuses them.
-It starts no async I/O thread either (``async_threads = 0``: an in-memory state does no
-I/O): DuckDB 2.0 starts 8 per database by default, so each renewal (every ~15 s in that
-benchmark) started 8 threads and ended 8, each new one handed a glibc arena (and its own
+It starts no async I/O thread either (``async_threads = 0``, as every database of the
+query layer: :data:`~arroyo_lite.query.duck.DATABASE_CONFIG`): DuckDB 2.0 starts 8 per
+database by default, so each renewal (every ~15 s in that benchmark) started 8 threads and
+ended 8, each new one handed a glibc arena (and its own
 heap when fewer than 8 per core existed); what they allocated there held arenas the
 state's thread later shared, and glibc's held memory kept creeping (~0.1-0.2 MB/min).
 """
@@ -69,7 +70,7 @@ from sqlglot import exp
 
 from arroyo_lite.formats.pandas_free import empty_table
 from arroyo_lite.query.changelog import changes, diff
-from arroyo_lite.query.duck import LiveRef, configure, pin
+from arroyo_lite.query.duck import LiveRef, configure, open_database, pin
 
 log = logging.getLogger(__name__)
 
@@ -390,22 +391,11 @@ class _Builder:
         return exp.column(name, quoted=True)
 
 
-#: A state database's settings: no worker threads and no async I/O threads (see "Memory").
-#: ``async_threads`` is a setting of recent DuckDBs (2.0 has it); dropped where it is unknown.
-_DATABASE_CONFIG: dict[str, str | int | bool | float | list[str]] = {
-    "threads": 1,
-    "async_threads": 0,
-}
-
-
 def _database() -> duckdb.DuckDBPyConnection:
     """A new in-memory database for a state, run by the calling thread alone and starting no
-    thread (see "Memory": a database's threads start anew at each renewal)."""
-    try:
-        con = duckdb.connect(":memory:", config=_DATABASE_CONFIG)
-    except duckdb.InvalidInputException:  # a DuckDB without async_threads
-        _DATABASE_CONFIG.pop("async_threads", None)
-        con = duckdb.connect(":memory:", config=_DATABASE_CONFIG)
+    thread (see "Memory": a database's threads start anew at each renewal; no async I/O
+    thread is :data:`~arroyo_lite.query.duck.DATABASE_CONFIG`'s)."""
+    con = open_database(threads=1)
     configure(con)
     return con
 
