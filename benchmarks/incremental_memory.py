@@ -56,15 +56,19 @@ from arroyo_lite.query.continuous import AggregatePlan, ContinuousQuery, Windowe
 #: What "flat" means (issue 12 item 5: "memory stays flat"), judged by :func:`judge` on the
 #: queries' process minus the control (what the queries add), over the **second half** of
 #: the run (the first is warm-up: the state reaches its groups, glibc's arenas their size):
-#: the least-squares slope of each of these figures, MB/min, at most this. glibc's held
-#: memory is where every growth found so far was (its arenas); DuckDB's jemalloc and
-#: Arrow's pool in use are the others that could hold the queries' data; RSS is all of them
-#: and the pages they keep, whose slope the allocators' decay moves by ~0.2 MB/min (its
-#: standard error over 15 minutes is printed), so its bound is looser.
-FLAT_SLOPES = {"glibc_held": 0.02, "je_allocated": 0.02, "arrow": 0.02, "rss": 0.5}
+#: the least-squares slope of each of these figures, MB/min, at most this, with a standard
+#: error at most half of it (else the run cannot tell the bound from noise). glibc's held
+#: memory is where every growth found so far was (its arenas: +0.075 MB/min due to the
+#: queries before the state's database lost its async I/O threads, 10-20 min of a 20-min
+#: run); DuckDB's jemalloc in use moves by a few MB with the moment a sample falls in a
+#: query, Arrow's pool in use by a few hundred kB (open windows, compaction), RSS by ~+-10 MB
+#: (the pages the allocators keep a while): their bounds are what a 15-minute half
+#: resolves, each 0.1-0.5 MB/min, not the 0.02 of glibc's held memory.
+FLAT_SLOPES = {"glibc_held": 0.02, "je_allocated": 0.25, "arrow": 0.1, "rss": 0.5}
 #: And from the end of the warm-up to the end of the run: RSS growth due to the queries at
-#: most this fraction of the queries' process's RSS at the start (each end the mean of
-#: :data:`END_SAMPLES` samples, so one sample's allocator noise does not decide it).
+#: most this fraction of the queries' process's RSS at the start, each end the mean of a
+#: tenth of the samples (at least :data:`END_SAMPLES`), so one sample's allocator noise
+#: does not decide it.
 TARGET_GROWTH = 0.05
 END_SAMPLES = 4
 #: Fewer samples than this in the second half measure no slope: FAIL.
@@ -306,7 +310,7 @@ def judge(
     for key, bound in FLAT_SLOPES.items():
         value, error = due_half[key]
         measured = error <= bound / 2  # else the run cannot tell the bound from noise
-        verdict = "ok" if value <= bound and measured else "over" if measured else "unmeasured"
+        verdict = "over" if not value <= bound else "ok" if measured else "unmeasured"
         print(
             f"second half, {key} slope due to the queries {value:+.3f} +- {error:.3f} MB/min; "
             f"bound <= {bound} MB/min (s.e. <= {bound / 2}): {verdict}"
@@ -316,7 +320,7 @@ def judge(
         elif not measured:
             failures.append(f"{key} slope's standard error {error:.3f} > {bound / 2} MB/min")
 
-    n = min(END_SAMPLES, len(pairs))
+    n = min(max(END_SAMPLES, len(pairs) // 10), len(pairs))
     first, last = pairs[:n], pairs[-n:]
 
     def mean(span: list[tuple[dict[str, float], dict[str, float]]], i: int, key: str) -> float:
@@ -344,9 +348,10 @@ def judge(
     failures += ran(queries, half, args)
     for failure in failures:
         print(f"  not met: {failure}")
+    bounds = ", ".join(f"{key} <= {bound}" for key, bound in FLAT_SLOPES.items())
     criterion = (
-        f"second half: slopes due to the queries <= {FLAT_SLOPES} MB/min; whole run: RSS "
-        f"growth due to the queries <= {TARGET_GROWTH:.0%}; the queries ran"
+        f"second half: slopes due to the queries {bounds} MB/min; whole run: RSS growth due "
+        f"to the queries <= {TARGET_GROWTH:.0%}; the queries ran"
     )
     print(f"memory flat ({criterion}): {'FAIL' if failures else 'PASS'}")
     return 1 if failures else 0
