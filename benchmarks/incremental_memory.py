@@ -110,6 +110,13 @@ def main(argv: list[str] | None = None) -> int:
         "incremental.RENEW_APPLIES; diagnosis)",
     )
     parser.add_argument(
+        "--retention-rows",
+        type=int,
+        default=None,
+        help="the table keeps its newest N rows ('retention.max_rows'; diagnosis: does the "
+        "control's creep stop when the table stops growing?)",
+    )
+    parser.add_argument(
         "--trim", action="store_true", help="malloc_trim(0) before each sample (diagnosis)"
     )
     parser.add_argument(
@@ -149,8 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     counts = {"aggregate": 0, "windowed": 0}
     samples: list[dict[str, float]] = []
     with Session(env={}) as session:
+        keep = args.retention_rows
+        retention = "" if keep is None else f", 'retention.max_rows' = '{keep}'"
         session.execute(
-            f"CREATE TABLE imp WITH (connector = 'impulse', event_rate = '{args.rate}');"
+            f"CREATE TABLE imp WITH (connector = 'impulse', event_rate = '{args.rate}'{retention});"
         )
         streams: dict[str, ContinuousQuery] = {}
         if "aggregate" in chosen:
@@ -396,6 +405,8 @@ def compare(args: argparse.Namespace) -> int:
         common.append("--no-renew")
     if args.trim:
         common.append("--trim")
+    if args.retention_rows is not None:
+        common += ["--retention-rows", str(args.retention_rows)]
     if args.renew_applies is not None:
         common += ["--renew-applies", str(args.renew_applies)]
     if args.sample_every is not None:
