@@ -55,6 +55,10 @@ database by default, so each renewal (every ~15 s in that benchmark) started 8 t
 ended 8, each new one handed a glibc arena (and its own
 heap when fewer than 8 per core existed); what they allocated there held arenas the
 state's thread later shared, and glibc's held memory kept creeping (~0.1-0.2 MB/min).
+What is left (``benchmarks/README.md``, "Memory flat, judged"): the state's arena holds the
+high-water mark of the renewals' sawtooth (in use 4.5-9.6 MB in that benchmark, flat), which
+steps up whenever a peak exceeds every earlier one: ~10 -> ~12 MB over 30 minutes in two
+runs, flat after 8 minutes in a third.
 """
 
 from __future__ import annotations
