@@ -1,29 +1,57 @@
-"""Opening DuckDB connections: :func:`connect`, :func:`configure`, and
-:class:`PendingConnection` (a connection opening on a thread of its own while the caller
-works on). DuckDB is the only import: a connection can start opening before sqlglot and the
-rest of the engine are imported.
+"""Opening DuckDB connections: :func:`open_database` (every database of the query layer, with
+:data:`DATABASE_CONFIG`), :func:`connect`, :func:`configure`, and :class:`PendingConnection`
+(a connection opening on a thread of its own while the caller works on). DuckDB is the only
+import: a connection can start opening before sqlglot and the rest of the engine are imported.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 
 import duckdb
 
-__all__ = ["PendingConnection", "configure", "connect"]
+__all__ = ["DATABASE_CONFIG", "PendingConnection", "configure", "connect", "open_database"]
+
+#: The settings of every in-memory database the query layer opens (the engine's, each
+#: windowed plan's, each per-group state's; :func:`open_database`): no async I/O threads.
+#: DuckDB 2.0 starts ``async_threads`` (8) of them per database, whatever ``threads`` says,
+#: to read Parquet and CSV files in the background; these databases scan Arrow data in
+#: memory, and a query that does read a file (``read_parquet``) still does, its reads made
+#: by the worker threads instead (as DuckDB 1.x did). Each of those threads, idle or not,
+#: took a glibc arena of its own on its first allocation (up to 8 per core), and a database
+#: opened again and again (a state's renewal) started and ended 8 each time, which kept
+#: glibc's held memory creeping (``benchmarks/incremental_memory.py``; README "Memory").
+DATABASE_CONFIG: Mapping[str, str | int | bool] = {"async_threads": 0}
+
+#: Settings a DuckDB older than the one that added them rejects; left out there (1.x has
+#: no async I/O threads to turn off).
+_NEWER_SETTINGS = frozenset({"async_threads"})
+_older_duckdb = False
+
+
+def open_database(**settings: str | int | bool) -> duckdb.DuckDBPyConnection:
+    """A new in-memory database with :data:`DATABASE_CONFIG`, and ``settings`` over it
+    (DuckDB's configuration names: ``threads=1``). One ``duckdb.connect`` call, which DuckDB
+    makes without the GIL (see :class:`PendingConnection`)."""
+    global _older_duckdb
+    config: dict[str, str | int | bool | float | list[str]] = {**DATABASE_CONFIG, **settings}
+    if not _older_duckdb:
+        try:
+            return duckdb.connect(":memory:", config=config)
+        except duckdb.InvalidInputException:  # "unrecognized configuration property"
+            _older_duckdb = True
+    return duckdb.connect(
+        ":memory:", config={k: v for k, v in config.items() if k not in _NEWER_SETTINGS}
+    )
 
 
 def connect() -> duckdb.DuckDBPyConnection:
-    """A new in-memory database's connection, configured (:func:`configure`)."""
-    con = duckdb.connect(":memory:")
+    """A new in-memory database's connection (:func:`open_database`), configured
+    (:func:`configure`)."""
+    con = open_database()
     configure(con)
     return con
-
-
-def _open_database() -> duckdb.DuckDBPyConnection:
-    """``duckdb.connect`` of a new in-memory database: one call, which DuckDB makes without
-    the GIL (see :class:`PendingConnection`)."""
-    return duckdb.connect(":memory:")
 
 
 class PendingConnection:
@@ -50,7 +78,7 @@ class PendingConnection:
 
     def _open(self) -> None:
         try:
-            self._con = _open_database()
+            self._con = open_database()
         except BaseException as e:  # handed to the caller of take()
             self._error = e
 

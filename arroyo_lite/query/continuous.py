@@ -47,6 +47,7 @@ import pyarrow as pa
 
 from arroyo_lite.formats.pandas_free import empty_table
 from arroyo_lite.query.changelog import Differ, is_changelog, with_key
+from arroyo_lite.query.connection import open_database
 from arroyo_lite.query.duck import LiveRef, bind_sql, pin, query_error, run_sql
 from arroyo_lite.query.shape import QueryKind, QueryShape
 from arroyo_lite.query.status_table import STATUS_SCHEMA, STATUS_TABLE
@@ -254,8 +255,8 @@ class WindowedPlan(Plan):
         per_window: bool = False,
     ) -> None:
         super().__init__(kind, sources)
-        self._con = duckdb.connect(":memory:")
-        self._con.execute("SET python_enable_replacements = false")
+        # Small queries over the open windows' rows (watermarks, window ends, sessions).
+        self._con = open_database(python_enable_replacements=False)
         self.assigner = assigner
         self.watermarks = {
             key: Watermark(self._con, watermarks.get(key, DEFAULT_WATERMARK)) for key in sources

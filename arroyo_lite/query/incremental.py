@@ -49,11 +49,16 @@ closed one ended it, so every renewal moved the state's C++ objects to whichever
 arena the next new thread was given: the holes left in the other arenas grew glibc's free
 memory by ~3-4 MB/min in that benchmark (the same in-use bytes spread over more pages);
 one thread keeps the state's allocations in one arena, where the next renewal reuses them.
-It starts no async I/O thread either (``async_threads = 0``: an in-memory state does no
-I/O): DuckDB 2.0 starts 8 per database by default, so each renewal (every ~15 s in that
-benchmark) started 8 threads and ended 8, each new one handed a glibc arena (and its own
+It starts no async I/O thread either (``async_threads = 0``, as every database of the
+query layer: :data:`~arroyo_lite.query.connection.DATABASE_CONFIG`): DuckDB 2.0 starts 8 per
+database by default, so each renewal (every ~15 s in that benchmark) started 8 threads and
+ended 8, each new one handed a glibc arena (and its own
 heap when fewer than 8 per core existed); what they allocated there held arenas the
 state's thread later shared, and glibc's held memory kept creeping (~0.1-0.2 MB/min).
+What is left (``benchmarks/README.md``, "Memory flat, judged"): the state's arena holds the
+high-water mark of the renewals' sawtooth (in use 4.5-9.6 MB in that benchmark, flat), which
+steps up whenever a peak exceeds every earlier one: ~10 -> ~12 MB over 30 minutes in two
+runs, flat after 8 minutes in a third.
 """
 
 from __future__ import annotations
@@ -70,7 +75,7 @@ from sqlglot import exp
 from arroyo_lite.formats.pandas_free import empty_table
 from arroyo_lite.query.builtins import Builtins
 from arroyo_lite.query.changelog import changes, diff
-from arroyo_lite.query.connection import configure
+from arroyo_lite.query.connection import configure, open_database
 from arroyo_lite.query.duck import LiveRef, pin
 from arroyo_lite.sql.aggregates import SUM, SUM_DISTINCT, builtin_sum
 
@@ -410,22 +415,11 @@ class _Builder:
         return exp.column(name, quoted=True)
 
 
-#: A state database's settings: no worker threads and no async I/O threads (see "Memory").
-#: ``async_threads`` is a setting of recent DuckDBs (2.0 has it); dropped where it is unknown.
-_DATABASE_CONFIG: dict[str, str | int | bool | float | list[str]] = {
-    "threads": 1,
-    "async_threads": 0,
-}
-
-
 def _database() -> duckdb.DuckDBPyConnection:
     """A new in-memory database for a state, run by the calling thread alone and starting no
-    thread (see "Memory": a database's threads start anew at each renewal)."""
-    try:
-        con = duckdb.connect(":memory:", config=_DATABASE_CONFIG)
-    except duckdb.InvalidInputException:  # a DuckDB without async_threads
-        _DATABASE_CONFIG.pop("async_threads", None)
-        con = duckdb.connect(":memory:", config=_DATABASE_CONFIG)
+    thread (see "Memory": a database's threads start anew at each renewal; no async I/O
+    thread is :data:`~arroyo_lite.query.connection.DATABASE_CONFIG`'s)."""
+    con = open_database(threads=1)
     configure(con)
     # Every function of arroyo-lite's at once: the state's statements are derived from the
     # query's, and one failing to bind would only make the query re-evaluated instead.
