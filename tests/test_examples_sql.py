@@ -39,10 +39,12 @@ def test_example_validates(path: Path) -> None:
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_example_queries_run_on_duckdb(path: Path) -> None:
+    from arroyo_lite.sql.aggregates import install as install_functions
     from arroyo_lite.sql.transpile import to_duckdb
 
     program = compile_file(path, env=ENV)
     con = duckdb.connect()
+    install_functions(con)  # DataFusion's functions the translations call (arroyo_sum...)
     try:
         for table in program.tables:
             if table.kind is TableKind.SOURCE:

@@ -20,6 +20,7 @@ from arroyo_lite.formats import cbor
 from arroyo_lite.query.builtins import DEFINERS, functions_called
 from arroyo_lite.query.connection import PendingConnection
 from arroyo_lite.sql import aggregates
+from arroyo_lite.sql.transpile import to_duckdb
 
 IMPULSE = "CREATE TABLE t WITH (connector = 'impulse', event_rate = 1000, message_count = 3);"
 
@@ -53,6 +54,34 @@ def test_a_plain_query_defines_none_and_each_call_defines_its_own(session):
     assert defined(session) == ["cbor_to_json"]
     session.query("SELECT median(counter) AS m FROM t")  # translated to arroyo_median
     assert defined(session) == sorted(DEFINERS)
+
+
+#: Rows of their own (an impulse table's rows arrive over time).
+NUMBERS = "(VALUES (7), (-7), (7)) AS n(x)"
+
+
+@pytest.mark.parametrize(
+    ("sql", "macro", "rows"),
+    [
+        # sum is DataFusion's (a BIGINT of integers): translated to arroyo_sum.
+        (f"SELECT sum(x) AS v FROM {NUMBERS}", aggregates.SUM, [{"v": 7}]),
+        (f"SELECT sum(DISTINCT x) AS v FROM {NUMBERS}", aggregates.SUM_DISTINCT, [{"v": 0}]),
+        # a / b of two integers is DataFusion's integer division, truncating toward zero:
+        # translated to arroyo_div.
+        (f"SELECT x / 2 AS v FROM {NUMBERS} ORDER BY x", aggregates.DIV,
+         [{"v": -3}, {"v": 3}, {"v": 3}]),
+    ],
+)
+def test_a_datafusion_sum_or_division_defines_its_macro_when_called(session, sql, macro, rows):
+    assert session.query(f"SELECT x FROM {NUMBERS} ORDER BY x").num_rows == 3
+    assert defined(session) == []
+    # What provide() sees: the translated text names the macro, DuckDB's tree calls it, and
+    # it is one of the names defined on demand (not left to the "does not exist" retry).
+    assert DEFINERS[macro] is aggregates.install
+    called = functions_called(duckdb.connect(), to_duckdb(sql))
+    assert called is not None and macro in called
+    assert session.query(sql).to_pylist() == rows
+    assert macro in defined(session)
 
 
 def test_a_view_and_a_continuous_query_over_it_see_the_function(session):

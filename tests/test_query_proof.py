@@ -20,6 +20,7 @@ from arroyo_lite.config import TIMESTAMP_COLUMN
 from arroyo_lite.formats import cbor
 from arroyo_lite.formats.pandas_free import empty_table
 from arroyo_lite.sql import compile_sql
+from arroyo_lite.sql.aggregates import install as install_functions
 from arroyo_lite.sql.dialect import Arroyo
 from arroyo_lite.sql.query_proof import TIMESTAMP, binds, kind_of
 from arroyo_lite.sql.transpile import to_duckdb
@@ -41,6 +42,7 @@ def con():
     connection = duckdb.connect(":memory:")
     connection.execute("SET python_enable_replacements = false")
     cbor.register(connection)
+    install_functions(connection)  # what to_duckdb's translations call (arroyo_sum...)
     connection.register("t", empty_table(CONFIG.output_schema()))
     yield connection
     connection.close()

@@ -23,7 +23,7 @@ from arroyo_lite.errors import QueryError, SourcePosition
 from arroyo_lite.query.changelog import is_changelog
 from arroyo_lite.runtime.store import TableSnapshot
 from arroyo_lite.runtime.updating import net, net_schema
-from arroyo_lite.sql.aggregates import in_arrival_order
+from arroyo_lite.sql.aggregates import in_arrival_order, unmasked_error
 
 _LINE_RE = re.compile(r"\n*LINE (\d+): (.*)\n( *)\^", re.DOTALL)
 
@@ -85,6 +85,8 @@ def bind_sql(
     try:
         return con.sql(sql if statement is None else statement)
     except _BIND_ERRORS as e:
+        if (unmasked := unmasked_error(con, sql, e)) is not e:
+            raise unmasked from None
         if "\nLINE " in str(e):
             raise
         # Only errors raised while binding: ``execute`` fails at the same point, before

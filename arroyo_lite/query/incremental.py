@@ -77,6 +77,7 @@ from arroyo_lite.query.builtins import Builtins
 from arroyo_lite.query.changelog import changes, diff
 from arroyo_lite.query.connection import configure, open_database
 from arroyo_lite.query.duck import LiveRef, pin
+from arroyo_lite.sql.aggregates import SUM, SUM_DISTINCT, builtin_sum
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +88,13 @@ RENEW_ROWS_FACTOR = 2
 #: ... counted as at least this many.
 RENEW_MIN_ROWS = 16384
 
-#: The aggregate functions kept as state, and how their partials merge.
-_MERGE = {"count": "sum({})::BIGINT", "sum": "sum({})", "min": "min({})", "max": "max({})"}
+#: The aggregate functions kept as state, and how their partials merge. ``SUM`` is
+#: DataFusion's sum (a macro of :mod:`arroyo_lite.sql.aggregates`): its partials have the
+#: result's type, and wrapping each partial then their sum is wrapping the whole sum.
+#: The sum macros are read as ``sum`` nodes marked ``meta[SUM]`` (``builtin_sum``), so the
+#: query's shape is judged as any sum's.
+_MERGE = {"count": "sum({})::BIGINT", "sum": "sum({})", "min": "min({})", "max": "max({})",
+          SUM: f"{SUM}({{}})"}  # fmt: skip
 _FUNCTIONS: dict[type[exp.Expr], str] = {
     exp.Count: "count",
     exp.Sum: "sum",
@@ -165,6 +171,7 @@ def compile_aggregate(sql: str, sources: frozenset[str]) -> AggregateQuery:
         tree = sqlglot.parse_one(sql, read="duckdb")
     except sqlglot.errors.SqlglotError as e:
         raise Unsupported(f"sqlglot cannot read it: {e}") from None
+    tree = tree.transform(builtin_sum)
     if not isinstance(tree, exp.Select):
         raise Unsupported("not a SELECT")
     root = tree
@@ -215,6 +222,15 @@ def compile_aggregate(sql: str, sources: frozenset[str]) -> AggregateQuery:
         having=having,
         outer=outer,
     )
+
+
+def _call(function: str, value: str, *, distinct: bool = False) -> str:
+    """DuckDB SQL calling aggregate ``function`` on ``value``."""
+    if not distinct:
+        return f"{function}({value})"
+    if function == SUM:  # a macro cannot take DISTINCT: its DISTINCT twin
+        return f"{SUM_DISTINCT}({value})"
+    return f"{function}(DISTINCT {value})"
 
 
 def _check_plain(select: exp.Select, *, layer: bool) -> None:
@@ -358,6 +374,8 @@ class _Builder:
         function = _FUNCTIONS.get(type(call))
         if function is None:
             raise Unsupported(f"aggregate {call.sql(dialect='duckdb')}")
+        if call.meta.get(SUM):
+            function = SUM
         arg = call.this
         if set(call.args) - {"this", "big_int"} and any(
             v for k, v in call.args.items() if k not in ("this", "big_int")
@@ -383,7 +401,7 @@ class _Builder:
             )
         if isinstance(arg, exp.Star) and function != "count":
             raise Unsupported("* outside count(*)")
-        name = self._new(f"{function}({text})", _MERGE[function])
+        name = self._new(_call(function, text), _MERGE[function])
         return exp.column(name, quoted=True)
 
     def _distinct(self, function: str, value: exp.Expr) -> exp.Expr:
@@ -468,7 +486,9 @@ class AggregateState:
                 else f"({d.value}) IS NOT NULL"
             )
             self._distinct_sql.append(f"{pairs} WHERE {kept}")
-        distincts = [f"{d.function}(DISTINCT {d.value}) AS {d.name}" for d in q.distincts]
+        distincts = [
+            f"{_call(d.function, d.value, distinct=True)} AS {d.name}" for d in q.distincts
+        ]
         self._con.execute(
             f"CREATE TABLE __state AS SELECT {', '.join([*keys, *partials, *distincts])} "
             f"FROM {q.source_from} {group} LIMIT 0"

@@ -28,6 +28,7 @@ import sqlglot
 from sqlglot import exp
 
 from arroyo_lite.query.status_table import STATUS_TABLE
+from arroyo_lite.sql.aggregates import AGGREGATE_MACROS
 from arroyo_lite.sql.transpile import HOP_INDEX, read_dialect
 from arroyo_lite.sql.windows import WindowSpec, is_event_time, window_specs
 
@@ -185,7 +186,10 @@ def _aggregates(tree: exp.Expr, aggregates: Container[str]) -> bool:
             True
             for _ in tree.find_all(exp.AggFunc, exp.Group, exp.Distinct, exp.Window, exp.Having)
         )
-        or any(str(f.name).lower() in aggregates for f in tree.find_all(exp.Anonymous))
+        or any(
+            str(f.name).lower() in aggregates or str(f.name).lower() in AGGREGATE_MACROS
+            for f in tree.find_all(exp.Anonymous)
+        )
         # LIMIT/OFFSET/FETCH pick rows out of the whole result ("the 10 largest so far"):
         # over new rows only they would pick per batch.
         or any(True for _ in tree.find_all(exp.Limit, exp.Offset, exp.Fetch))

@@ -2,10 +2,11 @@
 translation: the one table of them (:data:`FUNCTIONS`).
 
 Arroyo evaluates SQL with DataFusion, so a function means what DataFusion computes, down to
-its result type: ``round`` of an integer is a float, ``median`` of integers an integer,
-``approx_distinct`` an unsigned count, the ``approx_percentile_cont`` family a t-digest estimate
-of the input's type. Each :class:`Translation` states the DataFusion facts that matter and
-builds a DuckDB expression with the same result.
+its result type: ``sum`` of integers is a 64-bit integer (DuckDB's is 128-bit), ``round`` of
+an integer is a float, ``median`` of integers an integer, ``approx_distinct`` an unsigned count,
+the ``approx_percentile_cont`` family a t-digest estimate of the input's type. Each
+:class:`Translation` states the DataFusion facts that matter and builds a DuckDB expression
+with the same result.
 
 One fact is Arroyo's rather than DataFusion's: an **updating** aggregate (a ``GROUP BY``
 without a window, or no ``GROUP BY``) keeps, for an aggregate whose DataFusion accumulator
@@ -18,8 +19,12 @@ is which; the translation adds ``DISTINCT`` where the query is updating.
 
 DuckDB has no t-digest: the ``approx_percentile_cont`` family runs DataFusion's own algorithm
 (:mod:`arroyo_lite.sql.tdigest`) as the DuckDB function ``arroyo_tdigest`` over the group's
-inputs collected into a list; :func:`install` defines it (and the macro giving a result the
-input's type) on a connection.
+inputs collected into a list; :func:`install` defines it (and the macros giving a result
+DataFusion's type) on a connection.
+
+The other aggregates already have DataFusion's types in DuckDB: ``count`` is BIGINT (Int64),
+``min``/``max`` the input's type, ``avg`` of integers and floats DOUBLE (Float64).
+``avg`` of a ``DECIMAL(p, s)`` is DOUBLE here, ``Decimal128(p + 4, s + 4)`` in DataFusion.
 """
 
 from __future__ import annotations
@@ -28,12 +33,16 @@ import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-__all__ = ["FUNCTIONS", "INSTALLED", "IN_ARRIVAL_ORDER", "Translation", "in_arrival_order",
-           "install", "translate"]  # fmt: skip
+if TYPE_CHECKING:
+    import duckdb
+
+__all__ = ["AGGREGATE_MACROS", "DIV", "FUNCTIONS", "INSTALLED", "IN_ARRIVAL_ORDER", "SUM",
+           "SUM_DISTINCT", "Translation", "builtin_sum", "in_arrival_order", "install",
+           "translate", "unmasked_error"]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,14 +83,100 @@ _MEDIAN = (
 )
 
 
-#: The DuckDB functions :func:`install` defines (the translations call them).
-INSTALLED = ("arroyo_tdigest", "arroyo_as_type_of", "arroyo_median")
+#: DataFusion's ``sum`` (``functions-aggregate/src/sum.rs``): its input is coerced to Int64
+#: (a signed integer), UInt64 (unsigned) or Float64 (a float), and the sum has that type,
+#: adding with ``add_wrapping`` (an overflow wraps around, two's complement, as Rust's
+#: ``wrapping_add``). DuckDB's ``sum`` of an integer is a HUGEINT, which cannot overflow:
+#: the wrapped 64-bit value is taken from it, so the result is DataFusion's at any size.
+#: Decimals and floats keep DuckDB's sum (DOUBLE is Float64; a ``DECIMAL(p, s)`` sums to
+#: ``DECIMAL(38, s)`` here, ``Decimal128(min(38, p + 10), s)`` in DataFusion: DuckDB's
+#: decimal arithmetic cannot compute that width). Each macro picks its body by the type
+#: of its argument (typed macro parameters); an argument of any other type (floats,
+#: decimals) takes the first, untyped one.
+_SIGNED = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT")
+_UNSIGNED = ("UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
+
+
+def _sum_macro(name: str, total: str) -> str:
+    wrapped_signed = (
+        f"CAST((({total} + 9223372036854775808) % 18446744073709551616 "
+        "+ 18446744073709551616) % 18446744073709551616 - 9223372036854775808 AS BIGINT)"
+    )
+    wrapped_unsigned = f"CAST({total} % 18446744073709551616 AS UBIGINT)"
+    bodies = [
+        f"(x) AS {total}",
+        *(f"(x {t}) AS {wrapped_signed}" for t in _SIGNED),
+        *(f"(x {t}) AS {wrapped_unsigned}" for t in _UNSIGNED),
+    ]
+    return f"CREATE OR REPLACE MACRO {name} {', '.join(bodies)}"
+
+
+#: The macros for DataFusion's ``sum(x)`` and ``sum(DISTINCT x)`` (a macro cannot take
+#: ``DISTINCT``, hence two).
+SUM, SUM_DISTINCT = "arroyo_sum", "arroyo_sum_distinct"
+_SUMS = (_sum_macro(SUM, "sum(x)"), _sum_macro(SUM_DISTINCT, "sum(DISTINCT x)"))
+
+def builtin_sum(node: exp.Expr) -> exp.Expr:
+    """For ``tree.transform`` over DuckDB SQL: a call of :data:`SUM` / :data:`SUM_DISTINCT`
+    as DuckDB's ``sum(x)`` / ``sum(DISTINCT x)``, marked ``meta[SUM]`` (what reads a query's
+    shape sees an aggregate); any other node as it is."""
+    if not isinstance(node, exp.Anonymous) or len(node.expressions) != 1:
+        return node
+    name = str(node.name).lower()
+    if name not in (SUM, SUM_DISTINCT):
+        return node
+    (arg,) = node.expressions
+    total = exp.Sum(this=exp.Distinct(expressions=[arg]) if name == SUM_DISTINCT else arg)
+    total.meta[SUM] = True
+    return total
+
+
+def unmasked_error(con: Any, sql: str, e: duckdb.Error) -> duckdb.Error:
+    """The error to report for DuckDB SQL ``sql`` that failed to bind on ``con`` with ``e``.
+    A call of :data:`SUM` hides its argument's own error (an unknown column has no type, so
+    every typed overload matches): then ``sql`` is bound again with DuckDB's ``sum``, whose
+    error names the column. Any other error is ``e`` itself."""
+    import duckdb
+    import sqlglot
+
+    if "multiple overloads" not in str(e):
+        return e
+    try:
+        con.sql(sqlglot.parse_one(sql, read="duckdb").transform(builtin_sum).sql("duckdb"))
+    except sqlglot.errors.SqlglotError:
+        return e
+    except duckdb.Error as plain:
+        return plain
+    return e
+
+
+#: ``arroyo_div(a, b)``: DataFusion's ``a / b``. Of two integers it divides in their common
+#: integer type, truncating toward zero (``Int64 / Int64`` is Int64: ``7 / 2`` is 3, ``-7 /
+#: 2`` is -3), which is DuckDB's ``//``; DuckDB's ``/`` is a DOUBLE division. Of anything
+#: else it is DuckDB's ``/``, in the type ``//`` has (FLOAT of two FLOATs, DOUBLE
+#: otherwise: DataFusion's Float32 and Float64; a decimal quotient is DOUBLE here, a
+#: Decimal128 in DataFusion). An integer division by zero fails, as DataFusion's does.
+DIV = "arroyo_div"
+_INTEGERS = ", ".join(repr(t) for t in _INTEGER_TYPES)
+_DIV = (
+    f"CREATE OR REPLACE MACRO {DIV}(a, b) AS CASE WHEN typeof(a) IN ({_INTEGERS}) "
+    f"AND typeof(b) IN ({_INTEGERS}) THEN a // b ELSE cast_to_type(a / b, a // b) END"
+)
+
+#: The macros the translations call that aggregate (lower case): DuckDB's catalog lists
+#: them as macros and sqlglot reads their calls as plain functions, so whatever asks
+#: whether a query aggregates asks this too.
+AGGREGATE_MACROS = frozenset({SUM, SUM_DISTINCT})
+
+#: The DuckDB functions :func:`install` defines (the translations call them): what
+#: :mod:`arroyo_lite.query.builtins` defines lazily, when a statement calls one by name.
+INSTALLED = ("arroyo_tdigest", "arroyo_as_type_of", "arroyo_median", SUM, SUM_DISTINCT, DIV)
 
 
 def install(con: Any) -> None:
     """Define the DuckDB functions the translations call (``arroyo_tdigest``,
-    ``arroyo_as_type_of``, ``arroyo_median``) on ``con``; a cursor sharing its parent's
-    catalog already has them (nothing is done twice)."""
+    ``arroyo_as_type_of``, ``arroyo_median``, ``arroyo_sum``...) on ``con``; a cursor sharing
+    its parent's catalog already has them (nothing is done twice)."""
     import duckdb
 
     from arroyo_lite.sql.tdigest import percentile_arrow
@@ -104,6 +199,8 @@ def install(con: Any) -> None:
         return  # a cursor: its connection defined them all
     con.execute(_AS_TYPE_OF)
     con.execute(_MEDIAN)
+    for macro in (*_SUMS, _DIV):
+        con.execute(macro)
 
 
 # --- the translations ----------------------------------------------------------------------
@@ -185,6 +282,11 @@ def _approx_median(args: list[exp.Expr], distinct: bool) -> exp.Expr:
     return _tdigest([args[0], exp.Literal.number(0.5)], distinct, weighted=False)
 
 
+def _sum(args: list[exp.Expr], distinct: bool) -> exp.Expr:
+    # The macros of _SUMS: DataFusion's result type, overflow wrapping as DataFusion's does.
+    return _fn(SUM_DISTINCT if distinct else SUM, args[0])
+
+
 def _round(args: list[exp.Expr], distinct: bool) -> exp.Expr:
     # DataFusion's round takes Float64 (or Float32) and coerces integers and decimals to
     # Float64: round(7, 2) is 7.0. DuckDB's keeps an integer an integer.
@@ -201,6 +303,8 @@ FUNCTIONS: dict[str, Translation] = {
     "first_value": Translation(_first("first"), retracts=False),
     "last_value": Translation(_first("last"), retracts=False),
     "var": Translation(_renamed("var_samp")),  # the sample variance
+    # Retracts (SlidingSumAccumulator): DISTINCT only when the query asks for it.
+    "sum": Translation(_sum),
     "median": Translation(_median, retracts=False),
     "approx_distinct": Translation(_approx_distinct, retracts=False),
     "approx_median": Translation(_approx_median, retracts=False),
@@ -241,6 +345,7 @@ _NODES: dict[type[exp.Expr], str] = {
     exp.LastValue: "last_value",
     exp.Median: "median",
     exp.ApproxDistinct: "approx_distinct",
+    exp.Sum: "sum",
     exp.Round: "round",
 }
 
@@ -312,9 +417,31 @@ def _windowed(select: exp.Select | None) -> bool:
     return False
 
 
+def _divisions(tree: exp.Expr) -> bool:
+    """Replace every ``a / b`` in ``tree`` by ``arroyo_div(a, b)`` (:data:`DIV`), except
+    where an operand is an interval or a string (DuckDB has no ``//`` of those, and no
+    integer division happens there); ``True`` if anything was replaced."""
+    nodes = [
+        n for n in tree.walk()
+        if isinstance(n, exp.Div)
+        and not any(isinstance(side, exp.Interval) or (isinstance(side, exp.Literal)
+                                                     and side.is_string)
+                    for side in (n.left, n.right))
+    ]  # fmt: skip
+    for node in reversed(nodes):  # innermost first
+        named = isinstance(node.parent, exp.Select) and node.arg_key == "expressions"
+        name = f"({node.sql(normalize_functions='lower')})"  # DuckDB's name of a / b
+        built: exp.Expr = _fn(DIV, node.left, node.right)
+        if named:
+            built = exp.alias_(built, name)
+        node.replace(built)
+    return bool(nodes)
+
+
 def translate(tree: exp.Expr) -> bool:
-    """Replace, in ``tree``, every call of :data:`FUNCTIONS` by its DuckDB translation;
-    ``True`` if anything was replaced."""
+    """Replace, in ``tree``, every call of :data:`FUNCTIONS` by its DuckDB translation, and
+    every ``/`` by DataFusion's division (:data:`DIV`); ``True`` if anything was replaced."""
+    divided = _divisions(tree)
     nodes = [n for n in tree.walk() if _call(n) is not None]
     # Innermost first (walk is depth-first, parents before children): a call's arguments
     # are read when it is replaced, after the calls inside them were.
@@ -336,4 +463,4 @@ def translate(tree: exp.Expr) -> bool:
             # An unnamed result column keeps the name the user's text gives it.
             built = exp.alias_(built, node.sql(normalize_functions="lower"))
         node.replace(built)
-    return bool(nodes)
+    return divided or bool(nodes)

@@ -22,6 +22,7 @@ import sqlglot
 from sqlglot import exp
 
 from arroyo_lite.config import TIMESTAMP_COLUMN
+from arroyo_lite.sql.aggregates import AGGREGATE_MACROS
 from arroyo_lite.sql.windows import grouped_window_time
 
 
@@ -78,7 +79,9 @@ def _carries(select: exp.Select) -> bool:
 
 def _only_row_windows(select: exp.Select) -> bool:
     """A SELECT whose aggregates are all inside OVER (...) windows (still one row per row)."""
-    for agg in select.find_all(exp.AggFunc):
+    for agg in select.find_all(exp.AggFunc, exp.Anonymous):
+        if isinstance(agg, exp.Anonymous) and str(agg.name).lower() not in AGGREGATE_MACROS:
+            continue
         if agg.parent_select is select and not isinstance(agg.parent, exp.Window):
             return False
     return True

@@ -47,6 +47,7 @@ from sqlglot import exp
 
 from arroyo_lite.config import RETRACT_COLUMN, TIMESTAMP_COLUMN, TableConfig, TableKind
 from arroyo_lite.errors import ArroyoLiteError, QueryError, SourcePosition, SqlError, did_you_mean
+from arroyo_lite.sql.aggregates import unmasked_error
 from arroyo_lite.sql.columns import node_position
 from arroyo_lite.sql.event_time import carry_event_time
 from arroyo_lite.sql.join_rules import (
@@ -319,7 +320,7 @@ def _bind(
             return []
         relation = con.sql(duck)
     except duckdb.Error as e:
-        return [_convert(e, item, known, source)]
+        return [_convert(unmasked_error(con, duck, e), item, known, source)]
     if item.insert_target is not None and relation is not None:
         # The session maps the query's columns onto the table's by position.
         returned = [c for c in relation.columns if c != TIMESTAMP_COLUMN]

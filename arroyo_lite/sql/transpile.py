@@ -81,6 +81,7 @@ def needs_rewrite(sql: str) -> bool:
         or "window" in lowered  # a column named window: DuckDB needs it quoted
         or "unsigned" in lowered  # MySQL-style ``BIGINT UNSIGNED`` casts (Arroyo's parser)
         or "->" in lowered
+        or "/" in lowered  # DataFusion's division (aggregates.DIV)
     )
 
 
