@@ -60,6 +60,9 @@ AGE_CHECK_INTERVAL = 0.5
 #: Snapshots re-apply age retention at most this often per table (seconds): the check scans
 #: the oldest batch's timestamps, too much work for every query.
 AGE_SNAPSHOT_INTERVAL = 0.1
+#: How long the compaction thread rests after a pass (seconds), so that the tables that fall
+#: due meanwhile are compacted in one pass: batches wait a little longer to be merged.
+COMPACT_PAUSE = 0.02
 #: Largest compacted batch of a table with ``retention.max_age``.
 AGE_BATCH_ROWS = 1 << 16
 
@@ -272,7 +275,11 @@ class Store:
         self.fanin = fanin
         self.max_batch_rows = max_batch_rows
         self._time_ns = time_ns
-        self._cond = threading.Condition(threading.Lock())
+        #: The store's lock, and a condition on it (``wait_for_change``). The hot path
+        #: (:meth:`append`) takes the lock itself: ``Condition.__enter__``/``__exit__`` are
+        #: Python methods around the same lock, a share of a small poll's CPU.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._tables: dict[str, _Table] = {}
         #: Tables with ``retention.max_age_seconds`` (the ones the compaction thread trims).
         self._aged: dict[str, _Table] = {}
@@ -357,7 +364,7 @@ class Store:
         """
         if batch.num_rows == 0:
             return
-        with self._cond:  # taken once per batch of a plain table: 10,000 polls a second
+        with self._lock:  # taken once per batch of a plain table: 10,000 polls a second
             table = self._get(name)
             if not table.updating:
                 self._add(table, batch, name)
@@ -384,9 +391,13 @@ class Store:
         table.version += 1
         self._bump()
         if table.pending == self.fanin:
-            # Due for compaction: the store's thread plans only the due tables.
+            # Due for compaction: the store's thread plans only the due tables. It is woken
+            # by the first table due since its last pass (it takes them all): waking a
+            # thread costs the loop a GIL hand-over, too much for every table's 16th poll.
+            wake = not self._due
             self._due[table] = None
-            self._wake.set()
+            if wake:
+                self._wake.set()
 
     def append_many(self, name: str, batches: Iterable[pa.RecordBatch]) -> None:
         for batch in batches:
@@ -506,6 +517,9 @@ class Store:
                 self._trim_ages()
             except Exception:  # a bug here must not kill compaction for good
                 log.exception("table store compaction failed")
+            # Let the tables falling due meanwhile gather for the next pass (one wake-up
+            # for many of them when thousands of tables poll).
+            time.sleep(COMPACT_PAUSE)
 
     def _trim_ages(self) -> None:
         now = self._time_ns()
