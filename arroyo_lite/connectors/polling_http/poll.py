@@ -199,12 +199,25 @@ class PollStep:
             async with aclosing(self.pages(session, values, report, conditional, gate)) as pages:
                 return [response async for response in pages]
         report = report if report is not None else PollReport()
+        response = await self.one_page(session, report, values, conditional, gate)
+        report.page()
+        return [response]
+
+    async def one_page(
+        self,
+        session: aiohttp.ClientSession,
+        report: PollReport,
+        values: PollValues | None = None,
+        conditional: tuple[tuple[str, str], ...] = (),
+        gate: RateGate | None = None,
+    ) -> HttpResponse:
+        """The one request of a one-page poll (:attr:`single_page`), its page not counted
+        in ``report``: :meth:`responses`' only page (what the polling operator sends on
+        every tick, without the list around it)."""
         request = self.request_for(values)
         if conditional:
             request = replace(request, headers=request.headers + conditional)
-        response = await self._send(session, request, report, gate)
-        report.page()
-        return [response]
+        return await self._send(session, request, report, gate)
 
     async def _send(
         self,
