@@ -334,6 +334,8 @@ class PollingHttpOperator(SourceOperator):
         # ``due`` is when the schedule wanted this poll (one interval after the previous start);
         # ``scheduled`` is when it will actually start (``due``, or at once after an overrun).
         scheduled = due
+        # The instrumentation hook, when a subclass has one (a call per poll otherwise).
+        hooked = type(self).poll_started is not PollingHttpOperator.poll_started
         while True:
             delay = scheduled - clock.monotonic()
             self.status.next_poll_at_ns = clock.time_ns() + int(max(delay, 0.0) * 1e9)
@@ -355,7 +357,8 @@ class PollingHttpOperator(SourceOperator):
                 # waited for a slot is late, never timed out for waiting.
                 started = clock.monotonic()
                 self.status.lag_ms = max(started - due, 0.0) * 1000.0
-                self.poll_started(due, started)
+                if hooked:
+                    self.poll_started(due, started)
                 try:
                     failure = await self._poll(session, step, emit)
                 except asyncio.CancelledError:
@@ -500,11 +503,16 @@ class PollingHttpOperator(SourceOperator):
                 batch = decoded.batch
                 if batch is not None and self._has_metadata:
                     batch = self._metadata.fill(batch, PageInfo(response, poll, 1))
-                self._count_dropped(decoded)
+                if decoded.dropped or self._dropping:
+                    self._count_dropped(decoded)
                 if batch is not None and batch.num_rows:
                     emit(batch)
                     self.status.rows += batch.num_rows
-                self._succeeded([response], values)
+                # _succeeded([response], values), without the list (once per poll).
+                if self._validators is not None:
+                    self._validators.remember(response)
+                if self._per_poll:
+                    self._memory.succeeded(values, response)
             except Exception as e:  # the task raises it: this table alone stops
                 self._failed_later(e)
 
