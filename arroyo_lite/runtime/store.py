@@ -386,7 +386,8 @@ class Store:
         table.batches.append(batch)
         table.end_row += batch.num_rows
         table.marks.append(table.end_row)
-        table.trim_rows()
+        if table.retention.max_rows is not None:  # (trim_rows' own test, without its call)
+            table.trim_rows()
         table.pending += 1
         table.version += 1
         self._bump()
