@@ -334,8 +334,10 @@ class PollingHttpOperator(SourceOperator):
         # ``due`` is when the schedule wanted this poll (one interval after the previous start);
         # ``scheduled`` is when it will actually start (``due``, or at once after an overrun).
         scheduled = due
-        # The instrumentation hook, when a subclass has one (a call per poll otherwise).
-        hooked = type(self).poll_started is not PollingHttpOperator.poll_started
+        # The instrumentation hook, when a subclass or the instance has one (a worker
+        # process sets it on the instance); otherwise no call per poll.
+        hook = self.poll_started
+        hooked = getattr(hook, "__func__", None) is not PollingHttpOperator.poll_started
         while True:
             delay = scheduled - clock.monotonic()
             self.status.next_poll_at_ns = clock.time_ns() + int(max(delay, 0.0) * 1e9)
@@ -358,7 +360,7 @@ class PollingHttpOperator(SourceOperator):
                 started = clock.monotonic()
                 self.status.lag_ms = max(started - due, 0.0) * 1000.0
                 if hooked:
-                    self.poll_started(due, started)
+                    hook(due, started)
                 try:
                     failure = await self._poll(session, step, emit)
                 except asyncio.CancelledError:
