@@ -60,9 +60,6 @@ AGE_CHECK_INTERVAL = 0.5
 #: Snapshots re-apply age retention at most this often per table (seconds): the check scans
 #: the oldest batch's timestamps, too much work for every query.
 AGE_SNAPSHOT_INTERVAL = 0.1
-#: How long the compaction thread rests after a pass (seconds), so that the tables that fall
-#: due meanwhile are compacted in one pass: batches wait a little longer to be merged.
-COMPACT_PAUSE = 0.02
 #: Largest compacted batch of a table with ``retention.max_age``.
 AGE_BATCH_ROWS = 1 << 16
 
@@ -518,9 +515,6 @@ class Store:
                 self._trim_ages()
             except Exception:  # a bug here must not kill compaction for good
                 log.exception("table store compaction failed")
-            # Let the tables falling due meanwhile gather for the next pass (one wake-up
-            # for many of them when thousands of tables poll).
-            time.sleep(COMPACT_PAUSE)
 
     def _trim_ages(self) -> None:
         now = self._time_ns()
