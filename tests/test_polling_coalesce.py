@@ -81,6 +81,32 @@ def test_together_is_each_body_alone(bad_data: str) -> None:
         same(result, alone(config, body, stamp))
 
 
+KINDS = "id BIGINT, name TEXT, score DOUBLE, ok BOOLEAN, small INT, at TIMESTAMP"
+KIND_BODIES = [
+    b'{"id": 1, "name": "plain", "score": 1.5, "ok": true, "small": 7, "at": 5}',
+    b'{"id": 2, "name": "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80", "score": -0.25}',
+    b'{"id": 3, "name": null, "ok": false, "small": -8}',
+    b'[{"id": 4, "name": ""}, {"id": 5, "name": "\xc3\xa9"}, {"name": "no id"}]',
+    b'{"id": 6, "name": "x", "score": 3, "at": "2026-12-02T10:00:00Z"}',
+    b'{"id": 7, "name": "y", "small": 4294967296}',
+]
+
+
+@pytest.mark.parametrize("together", [1, 2, len(KIND_BODIES)])
+def test_every_column_kind_is_each_body_alone(together: int) -> None:
+    """Numbers, text (ASCII or not, empty, null), booleans, timestamps, missing columns and
+    out-of-range values, in flushes of one body (the batch is that body's), two and all."""
+    config = table(columns=KINDS)
+    stamps = [1_000 * (i + 1) for i in range(len(KIND_BODIES))]
+    for start in range(0, len(KIND_BODIES), together):
+        bodies = KIND_BODIES[start : start + together]
+        at = stamps[start : start + together]
+        got = decode_together([make_decoder(config) for _ in bodies], bodies, at)
+        assert len(got) == len(bodies)
+        for body, stamp, result in zip(bodies, at, got, strict=True):
+            same(result, alone(config, body, stamp))
+
+
 def test_rows_of_the_common_bodies_share_one_batch() -> None:
     config = table()
     bodies = [b'{"id": %d, "name": "x"}' % i for i in range(50)]

@@ -76,6 +76,9 @@ class JsonDecoder(Decoder):
         self.fast_bodies = 0
         self.slow_bodies = 0
         self.small_bodies = 0
+        #: :mod:`~arroyo_lite.formats.together`'s plan for this decoder's batches, made
+        #: there on first use (kept here: a flush finds it without a dictionary lookup).
+        self.together: object | None = None
 
     def decode_body(self, body: bytes, received_at_ns: int) -> DecodeResult:
         if not body:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import weakref
 from array import array
 from collections.abc import Callable, Hashable, Sequence
+from itertools import accumulate
 from typing import Any
 
 import numpy as np
@@ -83,7 +84,8 @@ def decode_together(
     counts: list[int] = []
     owners: list[int] = []
     limit = first.config.max_records_per_body
-    convert = _plain_rows(first.slow)
+    plan = _plan_of(first)
+    convert = plan.convert
     for i, body in enumerate(bodies):
         body_rows = _rows(body, convert, limit)
         if body_rows is None:
@@ -98,8 +100,11 @@ def decode_together(
         rows += body_rows
         counts.append(len(body_rows))
         owners.append(i)
-    if owners:
-        batch = _batch(first, rows, counts, [received_at_ns[i] for i in owners])
+    if len(owners) == 1:  # a quiet loop's flush: the batch is that body's (no slice)
+        (i,) = owners
+        results[i] = DecodeResult(_batch(plan, rows, counts, [received_at_ns[i]]), counts[0])
+    elif owners:
+        batch = _batch(plan, rows, counts, [received_at_ns[i] for i in owners])
         offset = 0
         for i, count in zip(owners, counts, strict=True):
             results[i] = DecodeResult(batch.slice(offset, count), count)
@@ -199,54 +204,80 @@ _plain: weakref.WeakKeyDictionary[SlowJsonDecoder, Callable[[dict[str, Any]], li
 
 
 def _batch(
-    decoder: JsonDecoder, rows: list[list[Any]], counts: list[int], received_at_ns: list[int]
+    plan: _Plan, rows: list[list[Any]], counts: list[int], received_at_ns: list[int]
 ) -> pa.RecordBatch:
-    """One batch of ``decoder``'s output schema holding ``rows`` (``counts[k]`` rows of the
-    ``k``-th body, stamped ``received_at_ns[k]``)."""
-    plan = _plans.get(decoder)
-    if plan is None:
-        plan = _plans[decoder] = _Plan(decoder)
+    """One batch of the plan's output schema holding ``rows`` (``counts[k]`` rows of the
+    ``k``-th body, stamped ``received_at_ns[k]``).
+
+    A flush of a quiet loop holds a body or two, so what it costs is mostly fixed: the rows
+    are turned into columns by one ``zip``, and a column without nulls of a fixed-width
+    number type or of ``string`` is one ``from_buffers`` call on buffers made here; any
+    other column is built by ``array_from_values``."""
     n = len(rows)
+    columns = list(zip(*rows, strict=True))
     arrays: list[pa.Array[Any]] = []
     # Built from buffers: pa.array would import pandas (0.5 s before a run's first row).
-    for j, type_, code in plan.columns:
+    from_buffers, py_buffer = pa.Array.from_buffers, pa.py_buffer
+    for j, type_, code, text in plan.columns:
         if j is None:
             arrays.append(pa.nulls(n, type_))
             continue
-        values = [row[j] for row in rows]
-        if code is not None and None not in values:
-            # A fixed-width number column without nulls: array_from_values' buffers, with
-            # the type's array code found once (a small flush is mostly such fixed costs).
-            data = pa.py_buffer(array(code, values))
-            arrays.append(pa.Array.from_buffers(type_, n, [None, data], 0))
+        values = columns[j]
+        if None in values:
+            arrays.append(array_from_values(list(values), type_))
+        elif code is not None:
+            arrays.append(from_buffers(type_, n, [None, py_buffer(array(code, values))], 0))
+        elif text:
+            joined = "".join(values)
+            data = joined.encode("utf-8")
+            # ASCII (the usual text): a character is a byte, so a value's length is its size.
+            sizes = map(len, values) if len(data) == len(joined) else _utf8_sizes(values)
+            offsets = py_buffer(array("i", accumulate(sizes, initial=0)))
+            arrays.append(from_buffers(type_, n, [None, offsets, py_buffer(data)], 0))
         else:
-            arrays.append(array_from_values(values, type_))
+            arrays.append(array_from_values(list(values), type_))
     if len(counts) == n:  # one row per body, the common case
-        stamps = pa.py_buffer(array("q", received_at_ns))
+        stamps = py_buffer(array("q", received_at_ns))
     else:
         repeated = np.repeat(np.asarray(received_at_ns, dtype=np.int64), counts)
-        stamps = pa.py_buffer(np.ascontiguousarray(repeated).data)
-    arrays.append(pa.Array.from_buffers(TIMESTAMP_TYPE, n, [None, stamps], 0))
+        stamps = py_buffer(np.ascontiguousarray(repeated).data)
+    arrays.append(from_buffers(TIMESTAMP_TYPE, n, [None, stamps], 0))
     return pa.RecordBatch.from_arrays(arrays, schema=plan.schema)
+
+
+def _utf8_sizes(values: Sequence[str]) -> list[int]:
+    return [len(v.encode("utf-8")) for v in values]
 
 
 class _Plan:
     """How :func:`_batch` builds each output column of one decoder's batches: the index of
-    its value in a row (``None``: not decoded, all nulls), its type, and the ``array``
-    type code of a fixed-width number type (``None``: built by ``array_from_values``)."""
+    its value in a row (``None``: not decoded, all nulls), its type, the ``array`` type code
+    of a fixed-width number type (``None``: not one) and whether it is ``string`` (the
+    columns :func:`_batch` builds from buffers itself); and the decoder's plain-row
+    conversion (:func:`_plain_rows`). Kept on the decoder (:attr:`JsonDecoder.together`):
+    a weak-dictionary lookup per flush costs a weak reference."""
 
-    __slots__ = ("schema", "columns")
+    __slots__ = ("schema", "columns", "convert")
 
     def __init__(self, decoder: JsonDecoder) -> None:
         self.schema = decoder.output.schema
+        self.convert = _plain_rows(decoder.slow)
         decoded = {f.name: (j, f.type) for j, f in enumerate(decoder.slow.schema)}
-        self.columns: list[tuple[int | None, Any, str | None]] = []
+        self.columns: list[tuple[int | None, Any, str | None, bool]] = []
         for field in list(self.schema)[:-1]:  # the last column is _timestamp
             j, t = decoded.get(field.name, (None, field.type))
             code = _CODES.get(str(t))
             if code is None and pa.types.is_timestamp(t):
                 code = "q"
-            self.columns.append((j, t, code))
+            self.columns.append((j, t, code, pa.types.is_string(t)))
+
+
+def _plan_of(decoder: JsonDecoder) -> _Plan:
+    plan = decoder.together
+    if plan is None:
+        plan = decoder.together = _Plan(decoder)
+    assert isinstance(plan, _Plan)
+    return plan
 
 
 #: ``array`` type codes of the fixed-width number types (as ``array_from_values`` uses).
@@ -255,5 +286,3 @@ _CODES = {
     "uint8": "B", "uint16": "H", "uint32": "I", "uint64": "Q",
     "float": "f", "double": "d",
 }  # fmt: skip
-
-_plans: weakref.WeakKeyDictionary[JsonDecoder, _Plan] = weakref.WeakKeyDictionary()

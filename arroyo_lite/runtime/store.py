@@ -272,7 +272,11 @@ class Store:
         self.fanin = fanin
         self.max_batch_rows = max_batch_rows
         self._time_ns = time_ns
-        self._cond = threading.Condition(threading.Lock())
+        #: The store's lock, and a condition on it (``wait_for_change``). The hot path
+        #: (:meth:`append`) takes the lock itself: ``Condition.__enter__``/``__exit__`` are
+        #: Python methods around the same lock, a share of a small poll's CPU.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._tables: dict[str, _Table] = {}
         #: Tables with ``retention.max_age_seconds`` (the ones the compaction thread trims).
         self._aged: dict[str, _Table] = {}
@@ -357,7 +361,7 @@ class Store:
         """
         if batch.num_rows == 0:
             return
-        with self._cond:  # taken once per batch of a plain table: 10,000 polls a second
+        with self._lock:  # taken once per batch of a plain table: 10,000 polls a second
             table = self._get(name)
             if not table.updating:
                 self._add(table, batch, name)
@@ -379,14 +383,19 @@ class Store:
         table.batches.append(batch)
         table.end_row += batch.num_rows
         table.marks.append(table.end_row)
-        table.trim_rows()
+        if table.retention.max_rows is not None:  # (trim_rows' own test, without its call)
+            table.trim_rows()
         table.pending += 1
         table.version += 1
         self._bump()
         if table.pending == self.fanin:
-            # Due for compaction: the store's thread plans only the due tables.
+            # Due for compaction: the store's thread plans only the due tables. It is woken
+            # by the first table due since its last pass (it takes them all): waking a
+            # thread costs the loop a GIL hand-over, too much for every table's 16th poll.
+            wake = not self._due
             self._due[table] = None
-            self._wake.set()
+            if wake:
+                self._wake.set()
 
     def append_many(self, name: str, batches: Iterable[pa.RecordBatch]) -> None:
         for batch in batches:

@@ -53,6 +53,14 @@ class Auth:
     def auth_flow(self, request: HttpRequest) -> AuthFlow:
         yield request
 
+    def alone(self, request: HttpRequest) -> HttpRequest | None:
+        """The request :meth:`auth_flow` yields for ``request`` when that is its only one
+        whatever the answer (it ends after the first response and re-raises what is thrown
+        in), so the poll step may send it without driving the generator; ``None`` when the
+        flow may send others (a token request, a retry). Overridden together with
+        :meth:`auth_flow`."""
+        return request if type(self).auth_flow is Auth.auth_flow else None
+
     def is_auth_request(self, request: HttpRequest) -> bool:
         """Whether ``request`` is one this strategy made for itself (a token request)."""
         return False
@@ -97,6 +105,12 @@ class StaticHeaders(Auth):
         return cls(tuple(headers), secrets)
 
     def auth_flow(self, request: HttpRequest) -> AuthFlow:
+        yield self._authed_for(request)
+
+    def alone(self, request: HttpRequest) -> HttpRequest | None:
+        return self._authed_for(request)
+
+    def _authed_for(self, request: HttpRequest) -> HttpRequest:
         if request is not self._base:
             self._base = request
             url = request.url
@@ -109,7 +123,7 @@ class StaticHeaders(Auth):
                 secrets=request.secrets | self.secrets,
             )
         assert self._authed is not None
-        yield self._authed
+        return self._authed
 
 
 def basic_header(username: str, password: str) -> str:

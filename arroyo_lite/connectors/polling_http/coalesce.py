@@ -128,10 +128,12 @@ class Coalescer:
             except Exception as e:  # a bug in the shared step: every poll of it sees it
                 results = [e] * len(items)
             for (_, _, _, target), result in zip(items, results, strict=True):
-                if target.done():
-                    continue  # the poll was cancelled meanwhile
                 if isinstance(target, Continuation):
-                    target._run(result)
+                    # (Continuation.done() inline: once per body.)
+                    if not (target.delivered or target.cancelled):
+                        target._run(result)
+                elif target.done():
+                    continue  # the poll was cancelled meanwhile
                 elif isinstance(result, BaseException):
                     target.set_exception(result)
                 else:

@@ -131,9 +131,11 @@ class _Stale(Exception):
     """A reused connection was closed before any byte of the answer came: send again."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RawResponse:
-    """A complete answer: status, reason, headers as sent (decoded), body (decompressed)."""
+    """A complete answer: status, reason, headers as sent (decoded), body (decompressed).
+    Not frozen (a frozen dataclass sets each field through ``object.__setattr__``): made once
+    per answer and handed over, never changed."""
 
     status: int
     reason: str

@@ -171,6 +171,9 @@ class PollingHttpOperator(SourceOperator):
     _fatal: Exception | None = None
     #: The future the task sleeps on between polls (:meth:`_sleep`).
     _sleeper: asyncio.Future[None] | None = None
+    #: The report of one-page polls (no request lines, no page count: :meth:`_one_page`);
+    #: shared, as nothing writes to a report that is not detailed.
+    _quiet: PollReport = PollReport(detailed=False)
 
     @property
     def learned_secrets(self) -> Secrets:
@@ -331,6 +334,10 @@ class PollingHttpOperator(SourceOperator):
         # ``due`` is when the schedule wanted this poll (one interval after the previous start);
         # ``scheduled`` is when it will actually start (``due``, or at once after an overrun).
         scheduled = due
+        # The instrumentation hook, when a subclass or the instance has one (a worker
+        # process sets it on the instance); otherwise no call per poll.
+        hook = self.poll_started
+        hooked = getattr(hook, "__func__", None) is not PollingHttpOperator.poll_started
         while True:
             delay = scheduled - clock.monotonic()
             self.status.next_poll_at_ns = clock.time_ns() + int(max(delay, 0.0) * 1e9)
@@ -352,7 +359,8 @@ class PollingHttpOperator(SourceOperator):
                 # waited for a slot is late, never timed out for waiting.
                 started = clock.monotonic()
                 self.status.lag_ms = max(started - due, 0.0) * 1000.0
-                self.poll_started(due, started)
+                if hooked:
+                    hook(due, started)
                 try:
                     failure = await self._poll(session, step, emit)
                 except asyncio.CancelledError:
@@ -391,45 +399,33 @@ class PollingHttpOperator(SourceOperator):
         the next is fetched (:mod:`.early`). Cursor, last success and validators move only on
         success."""
         clock = self.context.clock
-        self.status.polls += 1
-        self.status.last_poll_at_ns = clock.time_ns()
-        poll = self.status.polls
+        status = self.status
+        status.polls += 1
+        status.last_poll_at_ns = clock.time_ns()
+        poll = status.polls
         # A request naming no per-poll value is the same on every poll: no values to build.
-        values = self._memory.values(self.status.last_poll_at_ns) if self._per_poll else None
+        values = self._memory.values(status.last_poll_at_ns) if self._per_poll else None
+        validators = self._validators
+        conditional = validators.headers() if validators is not None else ()
+        if step.single_page:
+            return await self._one_page(session, step, emit, poll, values, conditional)
         responses: list[HttpResponse] = []
         # The running source shows no request lines: count pages only.
         report = PollReport(detailed=False)
-        validators = self._validators
-        conditional = validators.headers() if validators is not None else ()
         # Pages decoded while the next ones are fetched (:mod:`.early`), unless 'changed'
         # may skip decoding an unchanged page by its digest.
         early = (
             EarlyDecodes(self._decoder, clock.time_ns)
-            if not step.single_page and (self._tracker is None or self._compare_rows)
+            if self._tracker is None or self._compare_rows
             else None
         )
         try:
-            if step.single_page:
-                # Arroyo's one request per poll: sent without the async generator.
-                responses = await step.responses(session, values, report, conditional, self._gate)
-                response = responses[0]
-                if (
-                    self._defer
-                    and response.status != 304
-                    and len(response.body) <= OFFLOAD_BYTES
-                ):
-                    # Decoded with this loop turn's other bodies, and emitted by that flush
-                    # (see _deferred): the task goes on to its next poll's schedule.
-                    self.status.extra["pages"] = report.pages
-                    self._deferred(response, poll, values, emit)
-                    return None
-            else:
-                pages_of_poll = step.pages(session, values, report, conditional, self._gate)
-                async with aclosing(pages_of_poll) as pages:
-                    async for response in pages:
-                        responses.append(response)
-                        if early is not None and len(responses) > 1:
-                            early.catch_up([r.body for r in responses])
+            pages_of_poll = step.pages(session, values, report, conditional, self._gate)
+            async with aclosing(pages_of_poll) as pages:
+                async for response in pages:
+                    responses.append(response)
+                    if early is not None and len(responses) > 1:
+                        early.catch_up([r.body for r in responses])
             if responses[0].status == 304:
                 self._not_modified()
             else:
@@ -444,6 +440,37 @@ class PollingHttpOperator(SourceOperator):
             if early is not None:
                 early.abandon()
         self._succeeded(responses, values)
+        return None
+
+    async def _one_page(
+        self,
+        session: aiohttp.ClientSession,
+        step: PollStep,
+        emit: Emit,
+        poll: int,
+        values: PollValues | None,
+        conditional: tuple[tuple[str, str], ...],
+    ) -> SourceError | None:
+        """:meth:`_poll` of a one-page poll (Arroyo's one request per poll), the same steps
+        in the same order without what only pages need (a page count, a response list,
+        early decodes): sent as :meth:`.PollStep.one_page`, and a small body decoded with
+        this loop turn's others and emitted by that flush (:meth:`_deferred`), so the task
+        goes on to its next poll's schedule at once."""
+        try:
+            response = await step.one_page(session, self._quiet, values, conditional, self._gate)
+            if self._defer and response.status != 304 and len(response.body) <= OFFLOAD_BYTES:
+                self.status.extra["pages"] = 1
+                self._deferred(response, poll, values, emit)
+                return None
+            if response.status == 304:
+                self._not_modified()
+            else:
+                await self._take_poll([response], poll, None, emit)
+            self.status.extra["pages"] = 1
+        except (TransientHttpError, HttpError) as e:
+            self._record_failure(e, e.status_code, e.body_excerpt)
+            return e
+        self._succeeded([response], values)
         return None
 
     def _succeeded(self, responses: list[HttpResponse], values: PollValues | None) -> None:
@@ -478,11 +505,16 @@ class PollingHttpOperator(SourceOperator):
                 batch = decoded.batch
                 if batch is not None and self._has_metadata:
                     batch = self._metadata.fill(batch, PageInfo(response, poll, 1))
-                self._count_dropped(decoded)
+                if decoded.dropped or self._dropping:
+                    self._count_dropped(decoded)
                 if batch is not None and batch.num_rows:
                     emit(batch)
                     self.status.rows += batch.num_rows
-                self._succeeded([response], values)
+                # _succeeded([response], values), without the list (once per poll).
+                if self._validators is not None:
+                    self._validators.remember(response)
+                if self._per_poll:
+                    self._memory.succeeded(values, response)
             except Exception as e:  # the task raises it: this table alone stops
                 self._failed_later(e)
 

@@ -199,12 +199,25 @@ class PollStep:
             async with aclosing(self.pages(session, values, report, conditional, gate)) as pages:
                 return [response async for response in pages]
         report = report if report is not None else PollReport()
+        response = await self.one_page(session, report, values, conditional, gate)
+        report.page()
+        return [response]
+
+    async def one_page(
+        self,
+        session: aiohttp.ClientSession,
+        report: PollReport,
+        values: PollValues | None = None,
+        conditional: tuple[tuple[str, str], ...] = (),
+        gate: RateGate | None = None,
+    ) -> HttpResponse:
+        """The one request of a one-page poll (:attr:`single_page`), its page not counted
+        in ``report``: :meth:`responses`' only page (what the polling operator sends on
+        every tick, without the list around it)."""
         request = self.request_for(values)
         if conditional:
             request = replace(request, headers=request.headers + conditional)
-        response = await self._send(session, request, report, gate)
-        report.page()
-        return [response]
+        return await self._send(session, request, report, gate)
 
     async def _send(
         self,
@@ -219,7 +232,14 @@ class PollStep:
         refresh its credentials and send again, or let it end the poll. A 403/429 saying
         the rate-limit budget is spent is waited out and sent again (at most
         :data:`~.ratelimit.MAX_EXHAUSTED_RETRIES` times); a 403 with ``Retry-After`` is a
-        rate limit too (transient), not a rejection of the credentials."""
+        rate limit too (transient), not a rejection of the credentials.
+
+        A strategy whose flow is one request whatever the answer (:meth:`Auth.alone`: the
+        table's headers, basic, bearer, api_key) is not driven as a generator: the same
+        request, answers and errors (a rejection thrown into such a flow comes back out)."""
+        alone = self.auth.alone(request)
+        if alone is not None:
+            return await self._send_alone(session, alone, report, gate)
         flow = self.auth.auth_flow(request)
         exhausted = 0
         try:
@@ -233,21 +253,11 @@ class PollStep:
                     report.failed(sent, e)
                     if self.auth.is_auth_request(sent):
                         raise auth_failed(e) from e
-                    if (
-                        gate is not None
-                        and e.status_code in (403, 429)
-                        and exhausted < MAX_EXHAUSTED_RETRIES
-                        and gate.exhausted_answer(e.headers)
-                    ):
+                    if _budget_spent(gate, e, exhausted):
                         exhausted += 1
                         continue
-                    if isinstance(e, CredentialsRejectedError) and e.status_code == 403:
-                        wait = retry_after_of(e.headers, time.time())
-                        if wait is not None:
-                            raise TransientHttpError(
-                                e.message, status_code=403, retry_after=wait,
-                                body_excerpt=e.body_excerpt, headers=e.headers,
-                            ) from e  # fmt: skip
+                    if (limited := _rate_limited_403(e)) is not None:
+                        raise limited from e
                     if not isinstance(e, CredentialsRejectedError):
                         raise
                     try:
@@ -264,6 +274,58 @@ class PollStep:
                     return response
         finally:
             flow.close()
+
+    async def _send_alone(
+        self,
+        session: aiohttp.ClientSession,
+        sent: HttpRequest,
+        report: PollReport,
+        gate: RateGate | None,
+    ) -> HttpResponse:
+        """:meth:`_send` of a flow that is the one request ``sent`` (see there)."""
+        exhausted = 0
+        while True:
+            if gate is not None and gate.holds(sent):
+                await gate.before(sent)
+            try:
+                response = await fetch(session, sent)
+            except (HttpError, TransientHttpError) as e:
+                report.failed(sent, e)
+                if _budget_spent(gate, e, exhausted):
+                    exhausted += 1
+                    continue
+                if (limited := _rate_limited_403(e)) is not None:
+                    raise limited from e
+                raise
+            report.sent(sent, response)
+            if gate is not None:
+                gate.observe(response.headers)
+            return response
+
+
+def _budget_spent(
+    gate: RateGate | None, error: HttpError | TransientHttpError, retries: int
+) -> bool:
+    """Whether ``error`` is a 403/429 saying the rate-limit budget is spent, to be waited
+    out (by the gate) and sent again: at most :data:`~.ratelimit.MAX_EXHAUSTED_RETRIES`."""
+    return (
+        gate is not None
+        and error.status_code in (403, 429)
+        and retries < MAX_EXHAUSTED_RETRIES
+        and gate.exhausted_answer(error.headers)
+    )
+
+
+def _rate_limited_403(error: HttpError | TransientHttpError) -> TransientHttpError | None:
+    """A 403 with ``Retry-After`` as the rate limit it is (transient), else ``None``."""
+    if isinstance(error, CredentialsRejectedError) and error.status_code == 403:
+        wait = retry_after_of(error.headers, time.time())
+        if wait is not None:
+            return TransientHttpError(
+                error.message, status_code=403, retry_after=wait,
+                body_excerpt=error.body_excerpt, headers=error.headers,
+            )  # fmt: skip
+    return None
 
 
 def auth_failed(error: HttpError | TransientHttpError) -> HttpError | TransientHttpError:
