@@ -20,7 +20,8 @@ from aiohttp.test_utils import TestServer
 
 from arroyo_lite.clock import SystemClock
 from arroyo_lite.connectors.polling_http.auth import StaticHeaders
-from arroyo_lite.connectors.polling_http.http import HttpRequest, shared_session
+from arroyo_lite.connectors.polling_http.client import shared_session
+from arroyo_lite.connectors.polling_http.http import HttpRequest
 from arroyo_lite.connectors.polling_http.options import PollingHttpOptions
 from arroyo_lite.connectors.polling_http.poll import PollReport, PollStep, poll_step
 from arroyo_lite.connectors.polling_http.ratelimit import RateGate

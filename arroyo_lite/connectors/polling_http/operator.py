@@ -444,7 +444,7 @@ class PollingHttpOperator(SourceOperator):
 
     async def _one_page(
         self,
-        session: aiohttp.ClientSession,
+        session: HttpSession,
         step: PollStep,
         emit: Emit,
         poll: int,

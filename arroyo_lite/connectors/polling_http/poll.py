@@ -205,7 +205,7 @@ class PollStep:
 
     async def one_page(
         self,
-        session: aiohttp.ClientSession,
+        session: HttpSession,
         report: PollReport,
         values: PollValues | None = None,
         conditional: tuple[tuple[str, str], ...] = (),
@@ -277,7 +277,7 @@ class PollStep:
 
     async def _send_alone(
         self,
-        session: aiohttp.ClientSession,
+        session: HttpSession,
         sent: HttpRequest,
         report: PollReport,
         gate: RateGate | None,
