@@ -104,6 +104,15 @@ def test_virtual_event_time_column() -> None:
     assert stamps(result.batch) == [2 * 10**9, 3_500_000_000]
 
 
+def test_virtual_column_divides_integers_as_datafusion_does() -> None:
+    """``/`` of two integers in a virtual column is DataFusion's integer division (truncated
+    toward zero), evaluated on the decoders' database, as ``/`` in a query is."""
+    config = compile_table("ms BIGINT, secs BIGINT GENERATED ALWAYS AS (ms / 1000)")
+    result = make_decoder(config).decode(b'[{"ms": 2000}, {"ms": 3500}, {"ms": -3500}]', NOW)
+    assert result.batch is not None
+    assert result.batch.column("secs").to_pylist() == [2, 3, -3]
+
+
 def test_null_event_time_is_bad_data() -> None:
     columns = "id BIGINT, at TIMESTAMP, WATERMARK FOR at"
     body = b'[{"id": 1, "at": "2024-01-01"}, {"id": 2}]'

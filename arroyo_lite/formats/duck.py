@@ -5,6 +5,8 @@ columns, JSON column text), so every decoder shares one lazily created in-memory
 Each evaluation takes its own :func:`cursor` (a separate connection to that database) and
 registers its Arrow data there: registrations are per connection, so concurrent decodes on
 several threads never see each other's data. Replacement scans of Python locals are off.
+The database has DataFusion's ``/`` (:data:`~arroyo_lite.sql.division.DIV`), which a
+virtual column's translated expression calls.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import threading
 from typing import Any
 
 import duckdb
+
+from arroyo_lite.sql.division import DIV_MACRO
 
 _lock = threading.Lock()
 _database: Any = None
@@ -23,5 +27,7 @@ def cursor() -> Any:
     global _database
     with _lock:
         if _database is None:
-            _database = duckdb.connect(config={"python_enable_replacements": False})
+            database = duckdb.connect(config={"python_enable_replacements": False})
+            database.execute(DIV_MACRO)
+            _database = database
         return _database.cursor()

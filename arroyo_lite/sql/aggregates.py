@@ -37,6 +37,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
+from arroyo_lite.sql.division import DIV, DIV_MACRO
+from arroyo_lite.sql.division import INTEGER_TYPES as _INTEGER_TYPES
+
 if TYPE_CHECKING:
     import duckdb
 
@@ -62,10 +65,8 @@ class Translation:
     retracts: bool = True
 
 
-#: The DuckDB types an integer input has: DataFusion's t-digest and median of those return
-#: the same integer type, truncated (Rust's ``as``) rather than rounded.
-_INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT",
-                  "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT")  # fmt: skip
+# (The DuckDB types an integer input has: DataFusion's t-digest and median of those return
+# the same integer type, truncated (Rust's ``as``) rather than rounded.)
 
 #: ``arroyo_as_type_of(value, sample)``: ``value`` (a DOUBLE) as the type of ``sample``,
 #: truncated toward zero for an integer type.
@@ -150,19 +151,6 @@ def unmasked_error(con: Any, sql: str, e: duckdb.Error) -> duckdb.Error:
     return e
 
 
-#: ``arroyo_div(a, b)``: DataFusion's ``a / b``. Of two integers it divides in their common
-#: integer type, truncating toward zero (``Int64 / Int64`` is Int64: ``7 / 2`` is 3, ``-7 /
-#: 2`` is -3), which is DuckDB's ``//``; DuckDB's ``/`` is a DOUBLE division. Of anything
-#: else it is DuckDB's ``/``, in the type ``//`` has (FLOAT of two FLOATs, DOUBLE
-#: otherwise: DataFusion's Float32 and Float64; a decimal quotient is DOUBLE here, a
-#: Decimal128 in DataFusion). An integer division by zero fails, as DataFusion's does.
-DIV = "arroyo_div"
-_INTEGERS = ", ".join(repr(t) for t in _INTEGER_TYPES)
-_DIV = (
-    f"CREATE OR REPLACE MACRO {DIV}(a, b) AS CASE WHEN typeof(a) IN ({_INTEGERS}) "
-    f"AND typeof(b) IN ({_INTEGERS}) THEN a // b ELSE cast_to_type(a / b, a // b) END"
-)
-
 #: The macros the translations call that aggregate (lower case): DuckDB's catalog lists
 #: them as macros and sqlglot reads their calls as plain functions, so whatever asks
 #: whether a query aggregates asks this too.
@@ -199,7 +187,7 @@ def install(con: Any) -> None:
         return  # a cursor: its connection defined them all
     con.execute(_AS_TYPE_OF)
     con.execute(_MEDIAN)
-    for macro in (*_SUMS, _DIV):
+    for macro in (*_SUMS, DIV_MACRO):
         con.execute(macro)
 
 

@@ -104,6 +104,10 @@ def _translate(sql: str) -> str:
         tree = sqlglot.parse_one(sql, read=read_dialect())
     except sqlglot.errors.SqlglotError:
         return sql
+    if isinstance(tree, exp.Div):
+        # A bare ``a / b`` (a virtual column's expression): the translation replaces each
+        # division node in its parent, and the root has none.
+        tree = exp.Paren(this=tree)
     carried = _carry_timestamps(tree)
     renamed = translate_functions(tree)
     arroyo = any(_arroyo_name(node) for node in tree.find_all(exp.Anonymous))
