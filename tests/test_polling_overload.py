@@ -28,8 +28,10 @@ pytestmark = pytest.mark.timeout(60)
 async def test_polls_beyond_the_slots_queue_before_sending_and_none_times_out(
     aiohttp_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # One slot, six tables, each answer held 0.3 s: the last table's poll queues for about
-    # 1.5 s, three times its 0.5 s timeout. Timed from the queue, it would fail.
+    # One slot, eight tables, each answer held 0.2 s: the last table's poll queues for about
+    # 1.4 s, more than its 1 s timeout. Timed from the queue, it would fail; timed from the
+    # send, each has 0.8 s to spare (a loaded machine used up the 0.2 s spare of an earlier
+    # 0.3 s hold against a 0.5 s timeout).
     monkeypatch.setattr(scheduling, "MAX_IN_FLIGHT", 1)
     in_flight = peak = 0
 
@@ -38,7 +40,7 @@ async def test_polls_beyond_the_slots_queue_before_sending_and_none_times_out(
         in_flight += 1
         peak = max(peak, in_flight)
         try:
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(0.2)
         finally:
             in_flight -= 1
         return web.Response(body=b'{"n":1}', content_type="application/json")
@@ -54,18 +56,18 @@ async def test_polls_beyond_the_slots_queue_before_sending_and_none_times_out(
                         str(server.make_url(f"/slow/{i}")),
                         name=f"t{i}",
                         poll_interval_ms=60_000,
-                        timeout_ms=500,
+                        timeout_ms=1_000,
                     ),
                     clock=SystemClock(),
                 )
             )
-            for i in range(6)
+            for i in range(8)
         ]
         await wait_until(
             lambda: all(s.status.rows == 1 for s in sources), what="every table polled", within=30
         )
         assert peak == 1, "more requests were in flight than there are slots"
-        assert [s.status.failures for s in sources] == [0] * 6
+        assert [s.status.failures for s in sources] == [0] * 8
         lags = sorted(s.status.lag_ms or 0.0 for s in sources)
         # The tables that queued behind the others started late, and their status says so.
         assert lags[-1] > lags[0]
