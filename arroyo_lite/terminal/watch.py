@@ -216,6 +216,25 @@ class _Streams:
             thread.join(timeout=5)
 
 
+_output_prepared = threading.Event()
+
+
+def prepare_output(fmt: render.OutputFormat) -> None:
+    """Start making what printing rows in ``fmt`` needs, on a thread; at most once a process.
+
+    ``jsonl``: DuckDB writes the JSON lines, in a small database of their own (~15-25 ms CPU
+    to make, mostly without the GIL). ``run`` calls this before it compiles its SQL, so the
+    database is made while the compiler is imported (as the engine's is), not while the first
+    row waits for it; :class:`_LiveOutput` calls it too (a no-op then). Other formats need
+    nothing. Not a daemon thread: a run that ends sooner waits for it, since a daemon thread
+    stopped inside DuckDB at interpreter exit aborts the process.
+    """
+    if fmt != "jsonl" or _output_prepared.is_set():
+        return
+    _output_prepared.set()
+    threading.Thread(target=prepare_json_output, name="arroyo-lite-json-output").start()
+
+
 class _LiveOutput:
     """Everything the watch loop writes: rows on stdout, errors and source status on stderr.
 
@@ -244,13 +263,7 @@ class _LiveOutput:
                 highlight=False,
                 soft_wrap=False,
             )
-        if fmt == "jsonl":
-            # DuckDB writes the JSON lines, in a small database of their own (~25 ms CPU to
-            # make, mostly without the GIL): made on a thread now, while the sources fetch
-            # the first rows, rather than when the first row is waiting for it. Not a daemon:
-            # a run that ends sooner waits for it, since a daemon thread stopped inside
-            # DuckDB at interpreter exit aborts the process.
-            threading.Thread(target=prepare_json_output, name="arroyo-lite-json-output").start()
+        prepare_output(fmt)
         self.printer = LivePrinter(fmt=fmt, out=out, console=console, several=several)
         self.status_line = StatusLine(err_stream, progress)
         self.reporter = SourceReporter()
