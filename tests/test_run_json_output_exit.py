@@ -1,7 +1,7 @@
 """A ``run --format jsonl`` that ends at once still exits cleanly (behaviour, never time).
 
-The JSON output's DuckDB database is made on a thread from the start of ``run``, before the
-SQL compiles (``terminal/watch.prepare_output``, ``formats/encode.prepare_json_output``); a
+The JSON output's DuckDB database is made in the background from the start of ``run``, before
+the SQL compiles (``terminal/watch.prepare_output``, ``query/connection.open_in_order``); a
 run that ends before the database is made (at once, or on bad SQL) must wait for it: a
 daemon thread stopped inside DuckDB at interpreter exit aborts the process (``terminate
 called ...``, exit status 134) or crashes it (139).

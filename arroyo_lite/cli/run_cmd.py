@@ -60,8 +60,8 @@ def run_sql(
         from arroyo_lite.terminal.watch import prepare_output, run_queries, stderr_console
 
     configure_logging(sys.stderr, reporter=True)
-    # The output's own DuckDB database (jsonl) is made on a thread while the SQL compiles,
-    # beside the engine's: the first row then waits for neither.
+    # The output's own DuckDB database (jsonl) is made in the background while the SQL
+    # compiles, then the engine's, on one thread: the first row then waits for neither.
     prepare_output(fmt)
     show_progress = sys.stderr.isatty() if progress is None else progress
     out = sys.stdout.buffer
