@@ -3,7 +3,7 @@
 ``run --format jsonl`` (or csv) prints rows without rich and without ``pyarrow.compute``,
 nor defining arroyo-lite's DuckDB functions (a plain SELECT calls none: see
 :mod:`arroyo_lite.query.builtins`), and a run with no HTTP table imports no HTTP client and
-no JSON Schema validator; the table
+no JSON Schema validator, nor the decoders' contract (``formats/result.py``); the table
 format and an error on stderr still print through rich. The start-up heap is frozen (never
 rescanned by the collector). The speed figure is ``benchmarks/first_row.py --source impulse``.
 """
@@ -33,6 +33,8 @@ WATCHED = (
     "arroyo_lite.runtime.persist",
     "arroyo_lite.query.incremental",
     "arroyo_lite.connectors.probing",
+    # The decoders' contract: only a table that decodes bodies needs it (impulse does not).
+    "arroyo_lite.formats.result",
 )
 
 IMPULSE = "CREATE TABLE t WITH (connector = 'impulse', event_rate = 10, message_count = 3);\n"
@@ -64,6 +66,8 @@ def test_a_data_format_run_of_a_local_table_needs_no_rich_nor_http(tmp_path, fmt
         {"arroyo_lite.runtime.persist", "arroyo_lite.query.incremental",
          "arroyo_lite.connectors.probing"}
     )  # fmt: skip
+    # Nor, with no table that decodes bodies, the decoders' contract.
+    assert "arroyo_lite.formats.result" not in loaded
     # The imports and the compiled program were frozen, not collected over and over.
     assert frozen > 10_000
 

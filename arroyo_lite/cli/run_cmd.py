@@ -57,9 +57,12 @@ def run_sql(
         from arroyo_lite.terminal.diagnostics import render_error
         from arroyo_lite.terminal.logs import configure_logging
         from arroyo_lite.terminal.signals import StopRequested, stop_on_signals
-        from arroyo_lite.terminal.watch import run_queries, stderr_console
+        from arroyo_lite.terminal.watch import prepare_output, run_queries, stderr_console
 
     configure_logging(sys.stderr, reporter=True)
+    # The output's own DuckDB database (jsonl) is made in the background while the SQL
+    # compiles, then the engine's, on one thread: the first row then waits for neither.
+    prepare_output(fmt)
     show_progress = sys.stderr.isatty() if progress is None else progress
     out = sys.stdout.buffer
     # From the start, not only once the queries run: the sources start at CREATE TABLE, and

@@ -45,10 +45,10 @@ from typing import TYPE_CHECKING, Any
 from arroyo_lite.config import Format, TableConfig
 from arroyo_lite.errors import ConnectorError
 from arroyo_lite.formats.decoders import DECODERS
-from arroyo_lite.formats.result import Decoder, DecodeResult
 
 if TYPE_CHECKING:
     from arroyo_lite.formats.records import RecordPath
+    from arroyo_lite.formats.result import Decoder, DecodeResult
 
 __all__ = ["DecodeResult", "Decoder", "make_decoder", "split_messages"]
 
@@ -84,9 +84,15 @@ def make_decoder(config: TableConfig, *, records: RecordPath | None = None) -> D
 
 def __getattr__(name: str) -> Any:
     # Loaded on first use: framing needs pyarrow.compute, which validating SQL does not
-    # (the front end imports .decoders, so this package, while checking formats).
+    # (the front end imports .decoders, so this package, while checking formats); nor does
+    # it need the decoders' contract (.result), which a run of tables that decode nothing
+    # (impulse) never imports either.
     if name == "split_messages":
         from arroyo_lite.formats.framing import split_messages
 
         return split_messages
+    if name in ("Decoder", "DecodeResult"):
+        from arroyo_lite.formats import result
+
+        return getattr(result, name)
     raise AttributeError(f"module 'arroyo_lite.formats' has no attribute '{name}'")

@@ -13,12 +13,17 @@ reads this table while validating.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from arroyo_lite.config import Format, TableConfig
-from arroyo_lite.formats.result import Decoder
+
+if TYPE_CHECKING:
+    # (Not at run time: the front end reads this table while validating, and a run of
+    # tables that decode nothing, such as impulse, never needs the decoders' contract.)
+    from arroyo_lite.formats.result import Decoder
 
 #: Builds the decoder of a validated table whose ``format`` is the key.
-DecoderFactory = Callable[[TableConfig], Decoder]
+DecoderFactory = Callable[[TableConfig], "Decoder"]
 
 
 def _json(config: TableConfig) -> Decoder:

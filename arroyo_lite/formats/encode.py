@@ -337,9 +337,9 @@ _SCRATCH_LOCK = threading.Lock()
 
 def prepare_json_output() -> None:
     """Make the serialisation database now, on any thread: ``run --format jsonl`` makes it
-    on a thread while its sources fetch the first rows (``terminal/watch.py``; DuckDB builds
-    a database mostly without the GIL), so that its first row does not wait for it. Calling
-    it is never needed."""
+    in the background while its SQL compiles (``terminal/watch.prepare_output``; DuckDB
+    builds a database mostly without the GIL), so that its first row does not wait for it.
+    Calling it is never needed."""
     with _SCRATCH_LOCK:
         if not _SCRATCH:
             _SCRATCH.append(duckdb.connect(":memory:"))

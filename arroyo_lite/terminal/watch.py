@@ -36,6 +36,7 @@ import pyarrow as pa
 from arroyo_lite.connectors.base import SourceState
 from arroyo_lite.errors import ArroyoLiteError, QueryError
 from arroyo_lite.formats.encode import prepare_json_output
+from arroyo_lite.query.connection import open_in_order
 from arroyo_lite.sql.statements import Query, Statement
 from arroyo_lite.terminal import render
 from arroyo_lite.terminal.diagnostics import render_error
@@ -216,6 +217,26 @@ class _Streams:
             thread.join(timeout=5)
 
 
+_output_prepared = threading.Event()
+
+
+def prepare_output(fmt: render.OutputFormat) -> None:
+    """Start making what printing rows in ``fmt`` needs, in the background; at most once a
+    process.
+
+    ``jsonl``: DuckDB writes the JSON lines, in a small database of their own (~15-25 ms CPU
+    to make, mostly without the GIL), opened on the thread that opens the engine's
+    (:func:`~arroyo_lite.query.connection.open_in_order`). ``run`` calls this before it
+    compiles its SQL, so both are made while the compiler is imported, one after the
+    other, not while the first row waits; :class:`_LiveOutput` calls it too (a no-op then).
+    Other formats need nothing.
+    """
+    if fmt != "jsonl" or _output_prepared.is_set():
+        return
+    _output_prepared.set()
+    open_in_order(prepare_json_output)
+
+
 class _LiveOutput:
     """Everything the watch loop writes: rows on stdout, errors and source status on stderr.
 
@@ -244,13 +265,7 @@ class _LiveOutput:
                 highlight=False,
                 soft_wrap=False,
             )
-        if fmt == "jsonl":
-            # DuckDB writes the JSON lines, in a small database of their own (~25 ms CPU to
-            # make, mostly without the GIL): made on a thread now, while the sources fetch
-            # the first rows, rather than when the first row is waiting for it. Not a daemon:
-            # a run that ends sooner waits for it, since a daemon thread stopped inside
-            # DuckDB at interpreter exit aborts the process.
-            threading.Thread(target=prepare_json_output, name="arroyo-lite-json-output").start()
+        prepare_output(fmt)
         self.printer = LivePrinter(fmt=fmt, out=out, console=console, several=several)
         self.status_line = StatusLine(err_stream, progress)
         self.reporter = SourceReporter()
