@@ -414,14 +414,25 @@ def _divisions(tree: exp.Expr) -> bool:
     return bool(nodes)
 
 
+def _aggregates(node: exp.Expr) -> bool:
+    """Whether ``node`` calls an aggregate (DuckDB's, or one :data:`FUNCTIONS` translates)."""
+    return any(
+        isinstance(n, exp.AggFunc)
+        or (isinstance(n, exp.Anonymous) and str(n.name).lower() in FUNCTIONS)
+        for n in node.walk()
+    )
+
+
 def _window_sums(tree: exp.Expr) -> bool:
     """Replace every ``sum(x) OVER (...)`` in ``tree`` by ``arroyo_sum_over(sum(x) OVER
     (...), x)`` (:data:`SUM_OVER`: DataFusion's type of the sum; a macro cannot take
-    ``OVER``); ``True`` if anything was replaced."""
+    ``OVER``); ``True`` if anything was replaced. Not where ``x`` aggregates (``sum(count(*))
+    OVER ()``): DuckDB cannot pick a macro's overload by the type of an aggregate, so that
+    sum keeps DuckDB's type (a HUGEINT of integers)."""
     nodes = [
         n for n in tree.walk()
         if isinstance(n, exp.Window) and isinstance(n.this, exp.Sum)
-        and not isinstance(n.this.this, exp.Distinct)
+        and not isinstance(n.this.this, exp.Distinct) and not _aggregates(n.this.this)
     ]  # fmt: skip
     for node in reversed(nodes):  # innermost first
         named = isinstance(node.parent, exp.Select) and node.arg_key == "expressions"

@@ -117,13 +117,17 @@ _DECIMAL_AVG = (
     f"* CAST('1' || repeat('0', {_SCALE.format('sample')} - {_SCALE.format('total')}) "
     f"AS HUGEINT) // n, {_SCALE.format('sample')}), sample) END"
 )
-#: ``arroyo_decimal_text(u, scale)``: the decimal text of unscaled integer ``u`` at ``scale``.
+#: ``arroyo_decimal_text(u, scale)``: the decimal text of unscaled integer ``u`` at
+#: ``scale``: its digits, zero-padded to more than ``scale`` of them (DuckDB's ``lpad``
+#: also cuts a longer text to the length), with the point ``scale`` digits from the end.
+_DIGITS = (
+    "lpad(CAST(abs(u) AS VARCHAR), "
+    "CAST(greatest(length(CAST(abs(u) AS VARCHAR)), scale + 1) AS INTEGER), '0')"
+)
 _DECIMAL_TEXT = (
     "CREATE OR REPLACE MACRO arroyo_decimal_text(u, scale) AS CASE WHEN scale = 0 "
     "THEN CAST(u AS VARCHAR) ELSE (CASE WHEN u < 0 THEN '-' ELSE '' END) "
-    "|| left(lpad(CAST(abs(u) AS VARCHAR), scale + 1, '0'), "
-    "length(lpad(CAST(abs(u) AS VARCHAR), scale + 1, '0')) - scale) "
-    "|| '.' || right(lpad(CAST(abs(u) AS VARCHAR), scale + 1, '0'), scale) END"
+    f"|| left({_DIGITS}, length({_DIGITS}) - scale) || '.' || right({_DIGITS}, scale) END"
 )
 
 
