@@ -155,3 +155,33 @@ def test_sum_and_avg_of_a_non_number_are_errors() -> None:
                 session.query(query)
         [row] = session.query("SELECT avg(i) AS a FROM t").to_pylist()
     assert row["a"].nanoseconds == 3600 * 10**9  # an interval (month, day, nanoseconds)
+
+
+def test_an_average_from_merged_partials_is_datafusions() -> None:
+    # What a per-group state needs (arroyo_avg_of): partial sums and counts of two batches,
+    # merged by sum, with one value of the input as the type's sample, end in DataFusion's
+    # average: the decimal truncated in its type, a DOUBLE of integers and floats.
+    import duckdb
+
+    from arroyo_lite.sql.aggregates import install
+
+    con = duckdb.connect()
+    install(con)
+    con.execute(
+        "CREATE TABLE batches AS SELECT * FROM (VALUES (1, 1.00::DECIMAL(10, 2), 7::INT),"
+        " (1, 1.00, 1), (2, 0.00, 2)) AS v(batch, x, i)"
+    )
+    con.execute(
+        "CREATE TABLE state AS SELECT sum(t) AS t, sum(n)::BIGINT AS n, min(m) AS m,"
+        " sum(ti) AS ti, sum(ni)::BIGINT AS ni, min(mi) AS mi FROM (SELECT batch, sum(x) AS t,"
+        " count(x) AS n, min(x) AS m, sum(i) AS ti, count(i) AS ni, min(i) AS mi FROM batches"
+        " GROUP BY batch)"
+    )
+    table = con.sql(
+        "SELECT arroyo_avg_of(t, n, m) AS a, arroyo_avg_of(ti, ni, mi) AS b,"
+        " arroyo_avg_of(t, 0, m) AS none FROM state"
+    ).to_arrow_table()
+    con.close()
+    assert table.schema.field("a").type == pa.decimal128(14, 6)
+    assert table.schema.field("b").type == pa.float64()
+    assert table.to_pylist() == [{"a": Decimal("0.666666"), "b": 10 / 3, "none": None}]

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["AVG", "AVG_DISTINCT", "DECIMAL_AVG", "MACROS", "NAMES", "ROWS",
+__all__ = ["AVG", "AVG_DISTINCT", "AVG_OF", "DECIMAL_AVG", "MACROS", "NAMES", "ROWS",
            "SUM", "SUM_DISTINCT", "SUM_OVER", "TYPE_OF", "Row"]  # fmt: skip
 
 
@@ -63,7 +63,7 @@ class Row:
 
 #: The macros (their names).
 SUM, SUM_DISTINCT, SUM_OVER = "arroyo_sum", "arroyo_sum_distinct", "arroyo_sum_over"
-AVG, AVG_DISTINCT = "arroyo_avg", "arroyo_avg_distinct"
+AVG, AVG_DISTINCT, AVG_OF = "arroyo_avg", "arroyo_avg_distinct", "arroyo_avg_of"
 TYPE_OF, DECIMAL_AVG = "arroyo_type_of", "arroyo_decimal_avg"
 
 _TWO_64 = 18446744073709551616
@@ -140,18 +140,22 @@ def _overloads(
     count: str = "",
     lead: str = "",
     sample: str = "min(x)",
+    skip: tuple[str, ...] = (),
 ) -> str:
     """``CREATE MACRO name`` with one overload per :data:`ROWS` type (the untyped one
     last): ``body`` names the :class:`Row` field, ``total``/``mean``/``count`` what
     ``{total}``, ``{mean}`` and ``{count}`` are, ``lead`` the parameters before ``x``,
     ``sample`` an expression of ``x``'s type valid where the macro is called (an aggregate
-    where ``x`` is a row's value; DuckDB drops it once ``typeof`` of it is folded)."""
+    where ``x`` is a row's value; DuckDB drops it once ``typeof`` of it is folded); no
+    overload for the types ``skip``."""
     bodies = []
     for row in ROWS:
         if getattr(row, body) is None:
             continue
         sql = getattr(row, body).format(total=total, mean=mean, count=count, x=sample)
         for t in row.types or ("",):
+            if t in skip:
+                continue
             bodies.append(f"({lead}x{' ' + t if t else ''}) AS {sql}")
     return f"CREATE OR REPLACE MACRO {name} {', '.join(bodies)}"
 
@@ -169,8 +173,15 @@ MACROS: tuple[str, ...] = (
     # ``arroyo_sum_over(sum(x) OVER (...), x)``: the window's DuckDB sum given DataFusion's
     # type (a macro cannot take OVER).
     _overloads(SUM_OVER, "sum", total="total", lead="total, ", sample="x"),
+    # ``arroyo_avg_of(total, n, sample)``: the average of ``n`` values summing to ``total``
+    # (DuckDB's sum, so exact for decimals) of the type of ``sample`` (one of them): what a
+    # state of partial sums and counts needs to end in DataFusion's average. (DuckDB has no
+    # sum of an INTERVAL, so no such state of one.)
+    _overloads(AVG_OF, "avg", total="total", count="n", lead="total, n, ", sample="x",
+               mean="CASE WHEN n = 0 THEN NULL ELSE CAST(total AS DOUBLE) / n END",
+               skip=("INTERVAL",)),
 )
 
 #: The names of the macros :data:`MACROS` defines.
 NAMES = (TYPE_OF, "arroyo_decimal_text", DECIMAL_AVG, SUM, SUM_DISTINCT, AVG,
-         AVG_DISTINCT, SUM_OVER)  # fmt: skip
+         AVG_DISTINCT, SUM_OVER, AVG_OF)  # fmt: skip
