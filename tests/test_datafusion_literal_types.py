@@ -105,3 +105,19 @@ def test_run_writes_an_int_plus_one_as_a_number(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in done.stdout.splitlines()]
     assert [(r["n"], r["h"], r["f"]) for r in rows] == [(1, 0, 0.0), (2, 0, 0.5), (3, 1, 1.0)]
+
+
+@pytest.mark.parametrize(
+    "first", ["1 AS fine", "x + 1 AS fine", "avg(x) / 2 AS fine", "sum(x) AS fine"]
+)
+def test_an_error_in_a_translated_query_points_at_the_users_text(first: str) -> None:
+    # The translated text is not the user's: the error is positioned by binding the text
+    # as written, which fails with the same message (query/duck.py as_written).
+    from arroyo_lite.errors import QueryError
+
+    with Session() as session:
+        session.execute("CREATE TABLE t (x INT)")
+        with pytest.raises(QueryError) as caught:
+            session.query(f"SELECT {first},\n  nope FROM t")
+    assert str(caught.value).startswith("<query>:2:3: error:")
+    assert '"nope"' in str(caught.value)

@@ -51,8 +51,8 @@ __all__ = ["AVG", "AVG_DISTINCT", "AVG_OF", "DECIMAL_AVG", "MACROS", "NAMES", "R
 class Row:
     """DataFusion's ``sum`` and ``avg`` of the DuckDB types ``types``, as DuckDB SQL over
     ``{total}`` (DuckDB's sum), ``{mean}`` (DuckDB's avg), ``{count}`` (the count of
-    non-NULL values) and ``{x}`` (the argument, a
-    sample of its type; DuckDB folds ``typeof``, so it is never evaluated for its value)."""
+    non-NULL values) and ``{x}`` (a sample of the argument's type: DuckDB folds ``typeof``
+    of it, so it is never evaluated for its value)."""
 
     types: tuple[str, ...]
     #: ``None``: no overload of the sum macros for these types (the untyped one's
