@@ -48,7 +48,7 @@ import pyarrow as pa
 from arroyo_lite.formats.pandas_free import empty_table
 from arroyo_lite.query.changelog import Differ, is_changelog, with_key
 from arroyo_lite.query.connection import open_database
-from arroyo_lite.query.duck import LiveRef, bind_sql, pin, query_error, run_sql
+from arroyo_lite.query.duck import LiveRef, as_written, bind_sql, pin, query_error, run_sql
 from arroyo_lite.query.shape import QueryKind, QueryShape
 from arroyo_lite.query.status_table import STATUS_SCHEMA, STATUS_TABLE
 from arroyo_lite.query.windows import (
@@ -614,7 +614,10 @@ class ContinuousQuery(Iterator[pa.RecordBatch]):
             try:
                 bind_sql(self._cursor, self._duck)
             except duckdb.Error as e:
-                error = query_error(e, executed=self._duck, original=self.sql, position=None)
+                positioned, executed = as_written(self._cursor, e, self._duck, self.sql)
+                error = query_error(
+                    positioned, executed=executed, original=self.sql, position=None
+                )
             else:
                 return
         self.close()

@@ -72,6 +72,27 @@ def query_error(
 _BIND_ERRORS = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)
 
 
+def as_written(
+    con: duckdb.DuckDBPyConnection, e: duckdb.Error, executed: str, original: str
+) -> tuple[duckdb.Error, str]:
+    """``(error, text it is positioned in)`` for DuckDB's error ``e`` on ``executed``, the
+    translation of the user's ``original`` (:func:`arroyo_lite.sql.transpile.to_duckdb`).
+
+    A translated text's ``LINE n:`` is not the user's, so its error has no position. When
+    the original text fails to bind with the same message (an unknown column, say, which
+    the translation kept as written), that error is returned, positioned in the user's own
+    text; otherwise ``e`` and ``executed``. Binding runs nothing.
+    """
+    if executed == original or not isinstance(e, _BIND_ERRORS):
+        return e, executed
+    try:
+        bind_sql(con, original)
+    except duckdb.Error as own:
+        if str(own).partition("\n")[0] == str(e).partition("\n")[0]:
+            return own, original
+    return e, executed
+
+
 def bind_sql(
     con: duckdb.DuckDBPyConnection, sql: str, statement: duckdb.Statement | None = None
 ) -> duckdb.DuckDBPyRelation | None:

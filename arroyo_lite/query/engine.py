@@ -37,6 +37,7 @@ from arroyo_lite.query.connection import PendingConnection, configure, connect
 from arroyo_lite.query.continuous import ContinuousQuery, plan_for
 from arroyo_lite.query.duck import (
     LiveRef,
+    as_written,
     check_read_only,
     pin,
     query_error,
@@ -194,7 +195,10 @@ class Engine:
             try:
                 return self._bound(lambda: run_sql(self._con, duck, statement))
             except duckdb.Error as e:
-                raise query_error(e, executed=duck, original=sql, position=position) from e
+                error, executed = as_written(self._con, e, duck, sql)
+                raise query_error(
+                    error, executed=executed, original=sql, position=position
+                ) from e
 
     @contextlib.contextmanager
     def _pinned(

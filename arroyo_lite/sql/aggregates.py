@@ -2,7 +2,8 @@
 translation: the one table of them (:data:`FUNCTIONS`).
 
 Arroyo evaluates SQL with DataFusion, so a function means what DataFusion computes, down to
-its result type: ``sum`` of integers is a 64-bit integer (DuckDB's is 128-bit), ``round`` of
+its result type: ``sum`` of integers is a 64-bit integer (DuckDB's is 128-bit), ``avg`` of a
+decimal a decimal (DuckDB's a DOUBLE), ``round`` of
 an integer is a float, ``median`` of integers an integer, ``approx_distinct`` an unsigned count,
 the ``approx_percentile_cont`` family a t-digest estimate of the input's type. Each
 :class:`Translation` states the DataFusion facts that matter and builds a DuckDB expression
@@ -22,9 +23,12 @@ DuckDB has no t-digest: the ``approx_percentile_cont`` family runs DataFusion's 
 inputs collected into a list; :func:`install` defines it (and the macros giving a result
 DataFusion's type) on a connection.
 
-The other aggregates already have DataFusion's types in DuckDB: ``count`` is BIGINT (Int64),
-``min``/``max`` the input's type, ``avg`` of integers and floats DOUBLE (Float64).
-``avg`` of a ``DECIMAL(p, s)`` is DOUBLE here, ``Decimal128(p + 4, s + 4)`` in DataFusion.
+``sum``, ``avg`` and ``sum(...) OVER (...)`` get DataFusion's result types from the macros of
+:mod:`arroyo_lite.sql.result_types` (its table is the one mapping: ``sum`` of integers a
+wrapping Int64/UInt64, of a ``DECIMAL(p, s)`` a ``DECIMAL(min(38, p + 10), s)``; ``avg`` of
+a decimal DataFusion's truncated ``DECIMAL(p + 4, s + 4)``). The other aggregates already
+have DataFusion's types in DuckDB: ``count`` is BIGINT (Int64), ``min``/``max`` the input's
+type.
 """
 
 from __future__ import annotations
@@ -37,15 +41,17 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
+from arroyo_lite.sql import result_types
 from arroyo_lite.sql.division import DIV, DIV_MACRO
 from arroyo_lite.sql.division import INTEGER_TYPES as _INTEGER_TYPES
+from arroyo_lite.sql.result_types import AVG, AVG_DISTINCT, SUM, SUM_DISTINCT, SUM_OVER
 
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["AGGREGATE_MACROS", "DIV", "FUNCTIONS", "INSTALLED", "IN_ARRIVAL_ORDER", "SUM",
-           "SUM_DISTINCT", "Translation", "builtin_sum", "in_arrival_order", "install",
-           "translate", "unmasked_error"]  # fmt: skip
+__all__ = ["AGGREGATE_MACROS", "AVG", "AVG_DISTINCT", "DIV", "FUNCTIONS", "INSTALLED",
+           "IN_ARRIVAL_ORDER", "SUM", "SUM_DISTINCT", "Translation", "builtin_sum",
+           "in_arrival_order", "install", "translate", "unmasked_error"]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,59 +90,34 @@ _MEDIAN = (
 )
 
 
-#: DataFusion's ``sum`` (``functions-aggregate/src/sum.rs``): its input is coerced to Int64
-#: (a signed integer), UInt64 (unsigned) or Float64 (a float), and the sum has that type,
-#: adding with ``add_wrapping`` (an overflow wraps around, two's complement, as Rust's
-#: ``wrapping_add``). DuckDB's ``sum`` of an integer is a HUGEINT, which cannot overflow:
-#: the wrapped 64-bit value is taken from it, so the result is DataFusion's at any size.
-#: Decimals and floats keep DuckDB's sum (DOUBLE is Float64; a ``DECIMAL(p, s)`` sums to
-#: ``DECIMAL(38, s)`` here, ``Decimal128(min(38, p + 10), s)`` in DataFusion: DuckDB's
-#: decimal arithmetic cannot compute that width). Each macro picks its body by the type
-#: of its argument (typed macro parameters); an argument of any other type (floats,
-#: decimals) takes the first, untyped one.
-_SIGNED = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT")
-_UNSIGNED = ("UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
+#: The macros for DataFusion's ``sum``, ``avg`` (each with a ``DISTINCT`` twin: a macro
+#: cannot take ``DISTINCT``) and ``sum(...) OVER (...)``: :mod:`arroyo_lite.sql.result_types`.
+_CALLS = {SUM: exp.Sum, SUM_DISTINCT: exp.Sum, AVG: exp.Avg, AVG_DISTINCT: exp.Avg}
+_DISTINCT = frozenset({SUM_DISTINCT, AVG_DISTINCT})
 
-
-def _sum_macro(name: str, total: str) -> str:
-    wrapped_signed = (
-        f"CAST((({total} + 9223372036854775808) % 18446744073709551616 "
-        "+ 18446744073709551616) % 18446744073709551616 - 9223372036854775808 AS BIGINT)"
-    )
-    wrapped_unsigned = f"CAST({total} % 18446744073709551616 AS UBIGINT)"
-    bodies = [
-        f"(x) AS {total}",
-        *(f"(x {t}) AS {wrapped_signed}" for t in _SIGNED),
-        *(f"(x {t}) AS {wrapped_unsigned}" for t in _UNSIGNED),
-    ]
-    return f"CREATE OR REPLACE MACRO {name} {', '.join(bodies)}"
-
-
-#: The macros for DataFusion's ``sum(x)`` and ``sum(DISTINCT x)`` (a macro cannot take
-#: ``DISTINCT``, hence two).
-SUM, SUM_DISTINCT = "arroyo_sum", "arroyo_sum_distinct"
-_SUMS = (_sum_macro(SUM, "sum(x)"), _sum_macro(SUM_DISTINCT, "sum(DISTINCT x)"))
 
 def builtin_sum(node: exp.Expr) -> exp.Expr:
     """For ``tree.transform`` over DuckDB SQL: a call of :data:`SUM` / :data:`SUM_DISTINCT`
-    as DuckDB's ``sum(x)`` / ``sum(DISTINCT x)``, marked ``meta[SUM]`` (what reads a query's
-    shape sees an aggregate); any other node as it is."""
+    (:data:`AVG` / :data:`AVG_DISTINCT`) as DuckDB's ``sum(x)`` / ``sum(DISTINCT x)``
+    (``avg``), marked ``meta[SUM]`` (``meta[AVG]``), so that what reads a query's shape
+    sees an aggregate; any other node as it is."""
     if not isinstance(node, exp.Anonymous) or len(node.expressions) != 1:
         return node
     name = str(node.name).lower()
-    if name not in (SUM, SUM_DISTINCT):
+    call = _CALLS.get(name)
+    if call is None:
         return node
     (arg,) = node.expressions
-    total = exp.Sum(this=exp.Distinct(expressions=[arg]) if name == SUM_DISTINCT else arg)
-    total.meta[SUM] = True
-    return total
+    built = call(this=exp.Distinct(expressions=[arg]) if name in _DISTINCT else arg)
+    built.meta[SUM if call is exp.Sum else AVG] = True
+    return built
 
 
 def unmasked_error(con: Any, sql: str, e: duckdb.Error) -> duckdb.Error:
     """The error to report for DuckDB SQL ``sql`` that failed to bind on ``con`` with ``e``.
-    A call of :data:`SUM` hides its argument's own error (an unknown column has no type, so
-    every typed overload matches): then ``sql`` is bound again with DuckDB's ``sum``, whose
-    error names the column. Any other error is ``e`` itself."""
+    A call of :data:`SUM` (or :data:`AVG`) hides its argument's own error (an unknown column
+    has no type, so every typed overload matches): then ``sql`` is bound again with
+    DuckDB's ``sum`` (``avg``), whose error names the column. Any other error is ``e`` itself."""
     import duckdb
     import sqlglot
 
@@ -154,17 +135,17 @@ def unmasked_error(con: Any, sql: str, e: duckdb.Error) -> duckdb.Error:
 #: The macros the translations call that aggregate (lower case): DuckDB's catalog lists
 #: them as macros and sqlglot reads their calls as plain functions, so whatever asks
 #: whether a query aggregates asks this too.
-AGGREGATE_MACROS = frozenset({SUM, SUM_DISTINCT})
+AGGREGATE_MACROS = frozenset(_CALLS)
 
 #: The DuckDB functions :func:`install` defines (the translations call them): what
 #: :mod:`arroyo_lite.query.builtins` defines lazily, when a statement calls one by name.
-INSTALLED = ("arroyo_tdigest", "arroyo_as_type_of", "arroyo_median", SUM, SUM_DISTINCT, DIV)
+INSTALLED = ("arroyo_tdigest", "arroyo_as_type_of", "arroyo_median", *result_types.NAMES, DIV)
 
 
 def install(con: Any) -> None:
     """Define the DuckDB functions the translations call (``arroyo_tdigest``,
-    ``arroyo_as_type_of``, ``arroyo_median``, ``arroyo_sum``...) on ``con``; a cursor sharing
-    its parent's catalog already has them (nothing is done twice)."""
+    ``arroyo_as_type_of``, ``arroyo_median``, :data:`result_types.MACROS`...) on ``con``;
+    a cursor sharing its parent's catalog already has them (nothing is done twice)."""
     import duckdb
 
     from arroyo_lite.sql.tdigest import percentile_arrow
@@ -187,7 +168,7 @@ def install(con: Any) -> None:
         return  # a cursor: its connection defined them all
     con.execute(_AS_TYPE_OF)
     con.execute(_MEDIAN)
-    for macro in (*_SUMS, DIV_MACRO):
+    for macro in (*result_types.MACROS, DIV_MACRO):
         con.execute(macro)
 
 
@@ -271,8 +252,13 @@ def _approx_median(args: list[exp.Expr], distinct: bool) -> exp.Expr:
 
 
 def _sum(args: list[exp.Expr], distinct: bool) -> exp.Expr:
-    # The macros of _SUMS: DataFusion's result type, overflow wrapping as DataFusion's does.
+    # result_types' macros: DataFusion's result type, overflow wrapping as DataFusion's.
     return _fn(SUM_DISTINCT if distinct else SUM, args[0])
+
+
+def _avg(args: list[exp.Expr], distinct: bool) -> exp.Expr:
+    # result_types' macros: DataFusion's average of a decimal is a truncated decimal.
+    return _fn(AVG_DISTINCT if distinct else AVG, args[0])
 
 
 def _round(args: list[exp.Expr], distinct: bool) -> exp.Expr:
@@ -293,6 +279,7 @@ FUNCTIONS: dict[str, Translation] = {
     "var": Translation(_renamed("var_samp")),  # the sample variance
     # Retracts (SlidingSumAccumulator): DISTINCT only when the query asks for it.
     "sum": Translation(_sum),
+    "avg": Translation(_avg),  # retracts (AvgAccumulator::retract_batch)
     "median": Translation(_median, retracts=False),
     "approx_distinct": Translation(_approx_distinct, retracts=False),
     "approx_median": Translation(_approx_median, retracts=False),
@@ -334,6 +321,7 @@ _NODES: dict[type[exp.Expr], str] = {
     exp.Median: "median",
     exp.ApproxDistinct: "approx_distinct",
     exp.Sum: "sum",
+    exp.Avg: "avg",
     exp.Round: "round",
 }
 
@@ -426,10 +414,42 @@ def _divisions(tree: exp.Expr) -> bool:
     return bool(nodes)
 
 
+def _aggregates(node: exp.Expr) -> bool:
+    """Whether ``node`` calls an aggregate (DuckDB's, or one :data:`FUNCTIONS` translates)."""
+    return any(
+        isinstance(n, exp.AggFunc)
+        or (isinstance(n, exp.Anonymous) and str(n.name).lower() in FUNCTIONS)
+        for n in node.walk()
+    )
+
+
+def _window_sums(tree: exp.Expr) -> bool:
+    """Replace every ``sum(x) OVER (...)`` in ``tree`` by ``arroyo_sum_over(sum(x) OVER
+    (...), x)`` (:data:`SUM_OVER`: DataFusion's type of the sum; a macro cannot take
+    ``OVER``); ``True`` if anything was replaced. Not where ``x`` aggregates (``sum(count(*))
+    OVER ()``): DuckDB cannot pick a macro's overload by the type of an aggregate, so that
+    sum keeps DuckDB's type (a HUGEINT of integers)."""
+    nodes = [
+        n for n in tree.walk()
+        if isinstance(n, exp.Window) and isinstance(n.this, exp.Sum)
+        and not isinstance(n.this.this, exp.Distinct) and not _aggregates(n.this.this)
+    ]  # fmt: skip
+    for node in reversed(nodes):  # innermost first
+        named = isinstance(node.parent, exp.Select) and node.arg_key == "expressions"
+        name = node.sql(normalize_functions="lower")
+        built: exp.Expr = _fn(SUM_OVER, node.copy(), node.this.this.copy())
+        if named:
+            built = exp.alias_(built, name)
+        node.replace(built)
+    return bool(nodes)
+
+
 def translate(tree: exp.Expr) -> bool:
-    """Replace, in ``tree``, every call of :data:`FUNCTIONS` by its DuckDB translation, and
-    every ``/`` by DataFusion's division (:data:`DIV`); ``True`` if anything was replaced."""
+    """Replace, in ``tree``, every call of :data:`FUNCTIONS` by its DuckDB translation, every
+    ``sum(x) OVER (...)`` by DataFusion's (:data:`SUM_OVER`) and every ``/`` by
+    DataFusion's division (:data:`DIV`); ``True`` if anything was replaced."""
     divided = _divisions(tree)
+    windowed = _window_sums(tree)
     nodes = [n for n in tree.walk() if _call(n) is not None]
     # Innermost first (walk is depth-first, parents before children): a call's arguments
     # are read when it is replaced, after the calls inside them were.
@@ -451,4 +471,4 @@ def translate(tree: exp.Expr) -> bool:
             # An unnamed result column keeps the name the user's text gives it.
             built = exp.alias_(built, node.sql(normalize_functions="lower"))
         node.replace(built)
-    return divided or bool(nodes)
+    return divided or windowed or bool(nodes)

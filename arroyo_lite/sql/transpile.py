@@ -29,6 +29,9 @@ integer = array index) turned into a JSONPath:
 ``session(gap)``               the session of the row among the rows of its group
 ============================== ===============================================================
 
+Number literals take DataFusion's types where those reach a result (``x + 1`` of an INT
+column is a BIGINT, ``x * 1.5`` a DOUBLE): :mod:`arroyo_lite.sql.literals`.
+
 DataFusion functions whose DuckDB namesake computes something else (``round``, ``median``,
 ``approx_distinct``, the ``approx_percentile_cont`` family, ``var``, ``first_value``...) are
 :mod:`arroyo_lite.sql.aggregates`'s translations.
@@ -49,6 +52,7 @@ from arroyo_lite.config import TIMESTAMP_COLUMN
 from arroyo_lite.errors import QueryError
 from arroyo_lite.sql.aggregates import FUNCTIONS
 from arroyo_lite.sql.aggregates import translate as translate_functions
+from arroyo_lite.sql.literals import might_type, type_literals
 from arroyo_lite.sql.windows import (
     HOP_INDEX,
     WINDOW_ORIGIN,
@@ -82,6 +86,7 @@ def needs_rewrite(sql: str) -> bool:
         or "unsigned" in lowered  # MySQL-style ``BIGINT UNSIGNED`` casts (Arroyo's parser)
         or "->" in lowered
         or "/" in lowered  # DataFusion's division (aggregates.DIV)
+        or might_type(sql)  # DataFusion's number literals (literals.type_literals)
     )
 
 
@@ -109,6 +114,8 @@ def _translate(sql: str) -> str:
         # division node in its parent, and the root has none.
         tree = exp.Paren(this=tree)
     carried = _carry_timestamps(tree)
+    # Before the translations: they name the columns they replace from the text as it is.
+    typed = type_literals(tree)
     renamed = translate_functions(tree)
     arroyo = any(_arroyo_name(node) for node in tree.find_all(exp.Anonymous))
     # Arroyo's docs name the window column `window`, a reserved word in DuckDB: generating
@@ -118,7 +125,7 @@ def _translate(sql: str) -> str:
     # spells UBIGINT / UINTEGER (generating the DuckDB text does it).
     unsigned = any(t.this in _UNSIGNED for t in tree.find_all(exp.DataType))
     arrows = any(_is_arrow(node) for node in tree.find_all(exp.JSONExtract))
-    if not (carried or renamed or arroyo or reserved or unsigned or arrows):
+    if not (carried or typed or renamed or arroyo or reserved or unsigned or arrows):
         return sql
     rewrite_hops(tree)
     rewrite_sessions(tree)
