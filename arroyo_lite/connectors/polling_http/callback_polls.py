@@ -110,6 +110,9 @@ class CallbackPolls:
         self._due = self._scheduled = self._started = self._sent_at = 0.0
         self._polled = False
         self._poll = 0
+        #: Statistics (tests, benchmarks): polls made by callbacks, and handed to the task.
+        self.made = 0
+        self.handed = 0
 
     def park(self, due: float, scheduled: float, delay: float) -> asyncio.Future[Handoff]:
         """Make the polls from the one due at ``due`` (to start at ``scheduled``, ``delay``
@@ -138,6 +141,7 @@ class CallbackPolls:
             self._operator.status.polls -= 1
 
     def _hand_over(self, outcome: RawResponse | BaseException | None) -> None:
+        self.handed += 1
         waker = self._waker
         if waker is not None and not waker.done():
             waker.set_result(
@@ -209,6 +213,7 @@ class CallbackPolls:
         operator._deferred(response, self._poll, None, self._emit)
         self._slots.release()
         self._polled = True
+        self.made += 1
         if status.state is not SourceState.RUNNING:
             operator.report(SourceState.RUNNING)
         started, interval = self._started, self._interval

@@ -106,9 +106,12 @@ class HttpRequest:
         return [(name, self.secrets.mask(value)) for name, value in self.headers]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class HttpResponse:
-    """A 2xx response read in full (body already decompressed, at most ``max_body_bytes``)."""
+    """A 2xx response read in full (body already decompressed, at most ``max_body_bytes``).
+
+    Not frozen (a frozen dataclass sets each field through ``object.__setattr__``, a share
+    of a small poll's CPU): made once per answer and handed over, never changed."""
 
     status: int
     reason: str

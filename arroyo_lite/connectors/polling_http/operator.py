@@ -180,6 +180,9 @@ class PollingHttpOperator(SourceOperator):
     #: The report of one-page polls (no request lines, no page count: :meth:`_one_page`);
     #: shared, as nothing writes to a report that is not detailed.
     _quiet: PollReport = PollReport(detailed=False)
+    #: The table's callback polls in its current run, when its polls qualify (tests and
+    #: benchmarks read their statistics).
+    callbacks: CallbackPolls | None = None
 
     @property
     def learned_secrets(self) -> Secrets:
@@ -345,7 +348,7 @@ class PollingHttpOperator(SourceOperator):
         hook = self.poll_started
         hooked = getattr(hook, "__func__", None) is not PollingHttpOperator.poll_started
         # Plain polls are made by callbacks while the task waits (:mod:`.callback_polls`).
-        callbacks = self._callback_polls(
+        callbacks = self.callbacks = self._callback_polls(
             session, step, emit, slots, gate, loop, own_sleep, interval, hook if hooked else None
         )
         while True:
