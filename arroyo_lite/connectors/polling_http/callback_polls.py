@@ -177,12 +177,21 @@ class CallbackPolls:
         self._exchange = exchange
         status = operator.status
         status.lag_ms = max(started - self._due, 0.0) * 1000.0
-        if self._hook is not None:
-            self._hook(self._due, started)
         status.polls += 1
         status.last_poll_at_ns = time.time_ns()
         self._poll = status.polls
         self._started, self._sent_at = started, sent_at
+        if self._hook is not None:
+            try:
+                self._hook(self._due, started)
+            except Exception as e:  # the task raises it (stop() then undoes this poll)
+                self._failed(e)
+
+    def _failed(self, error: Exception) -> None:
+        """A bug in a callback (not an answer's failure): the task raises ``error``."""
+        waker = self._waker
+        if waker is not None and not waker.done():
+            waker.set_exception(error)
 
     def _answered(self, outcome: RawResponse | BaseException) -> None:
         """The answer (or the error) of the poll in flight."""
@@ -194,16 +203,16 @@ class CallbackPolls:
         ):
             self._hand_over(outcome)
             return
+        self._slots.release()
         try:
             self._took(outcome)
         except Exception as e:  # a bug, not the answer's: the task raises it
-            waker = self._waker
-            if waker is not None and not waker.done():
-                waker.set_exception(e)
+            self._failed(e)
 
     def _took(self, raw: RawResponse) -> None:
         """What the task's poll does with a small 2xx answer (``_send_alone``, ``_one_page``
-        and the rest of ``_polls``' round), then the next poll's timer."""
+        and the rest of ``_polls``' round; its slot given back already), then the next
+        poll's timer."""
         operator = self._operator
         status = operator.status
         response = lean_answer(self._request, raw, self._sent_at)
@@ -211,7 +220,6 @@ class CallbackPolls:
         self._gate.observe(response.headers)
         status.extra["pages"] = 1
         operator._deferred(response, self._poll, None, self._emit)
-        self._slots.release()
         self._polled = True
         self.made += 1
         if status.state is not SourceState.RUNNING:
