@@ -174,18 +174,21 @@ class CallbackPolls:
             self._slots.release()
             self._hand_over(None)
             return
-        self._exchange = exchange
         status = operator.status
         status.lag_ms = max(started - self._due, 0.0) * 1000.0
+        if self._hook is not None:  # (before the poll is counted, as the task calls it)
+            try:
+                self._hook(self._due, started)
+            except Exception as e:  # the task raises it; this poll is not made
+                exchange.cancel()
+                self._slots.release()
+                self._failed(e)
+                return
+        self._exchange = exchange
         status.polls += 1
         status.last_poll_at_ns = time.time_ns()
         self._poll = status.polls
         self._started, self._sent_at = started, sent_at
-        if self._hook is not None:
-            try:
-                self._hook(self._due, started)
-            except Exception as e:  # the task raises it (stop() then undoes this poll)
-                self._failed(e)
 
     def _failed(self, error: Exception) -> None:
         """A bug in a callback (not an answer's failure): the task raises ``error``."""
