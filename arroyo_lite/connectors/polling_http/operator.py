@@ -1,6 +1,7 @@
 """The running ``polling_http`` source: poll on a schedule, decode, emit, survive failures.
 
-:class:`PollingHttpOperator` is one asyncio task per table. Each poll runs the table's
+:class:`PollingHttpOperator` is one asyncio task per table (whose plain one-page polls are
+made by event-loop callbacks while it waits, :mod:`.callback_polls`). Each poll runs the table's
 :class:`~.poll.PollStep` (the requests of its paginator, sent through its auth: the same
 step ``arroyo-lite test`` runs), decodes each 2xx body with the table's decoder
 (:mod:`arroyo_lite.formats`) and emits one RecordBatch per page whose ``_timestamp`` is the
