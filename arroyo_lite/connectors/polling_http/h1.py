@@ -27,6 +27,12 @@ Contract, as aiohttp's for the same request (so the two paths are interchangeabl
   full; a request on a reused connection that the server had closed meanwhile (no byte of an
   answer came back) is sent again once on a new connection (``GET`` is idempotent).
 
+:meth:`Pool.begin` is the same exchange without a coroutine, for the polling operator's
+callback polls (:mod:`.callback_polls`): on an idle connection it writes the head and calls
+back once with the answer or the error that :meth:`Pool.send` would have met; given that
+outcome as its ``first``, :meth:`Pool.send` returns or raises it (or, for a reused
+connection found closed, sends again on a new connection, as it would itself).
+
 ``ARROYO_LITE_HTTP=aiohttp`` turns this path off (every request then goes through aiohttp).
 """
 
@@ -36,6 +42,7 @@ import asyncio
 import os
 import zlib
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
@@ -153,7 +160,11 @@ class _Connection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
         self.used = False  # has answered a request already (so may be stale)
-        self.waiter: asyncio.Future[RawResponse] | None = None
+        self.waiter: asyncio.Future[RawResponse] | Callback | None = None
+        #: True while llhttp runs (its callbacks may end the exchange), and the callback
+        #: exchange that ended meanwhile, run once llhttp returned (see Callback).
+        self.feeding = False
+        self.ended: Callback | None = None
         self._reset(0)
 
     def _reset(self, limit: int) -> None:
@@ -184,19 +195,24 @@ class _Connection(asyncio.Protocol):
             self.close()  # bytes nobody asked for: the connection is not in a known state
             return
         self.got_bytes = True
+        self.feeding = True
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserCallbackError as e:
             self._fail(e.__cause__ or e.__context__ or BadResponse(str(e)))
-            return
         except httptools.HttpParserError as e:
             self._fail(BadResponse(str(e) or type(e).__name__))
-            return
-        if not self.headers_done:
-            # Still in the head: every byte so far belongs to it (llhttp buffers a header).
-            self.head_bytes += len(data)
-            if self.head_bytes > MAX_HEAD_BYTES:
-                self._fail(BadResponse(f"response head longer than {MAX_HEAD_BYTES} bytes"))
+        else:
+            if not self.headers_done:
+                # Still in the head: every byte so far belongs to it (llhttp buffers a header).
+                self.head_bytes += len(data)
+                if self.head_bytes > MAX_HEAD_BYTES:
+                    self._fail(BadResponse(f"response head longer than {MAX_HEAD_BYTES} bytes"))
+        self.feeding = False
+        ended = self.ended
+        if ended is not None:
+            self.ended = None
+            ended.run()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -331,6 +347,92 @@ class _Connection(asyncio.Protocol):
             self.close()
         return response
 
+    def begin(
+        self,
+        head: bytes,
+        limit: int,
+        seconds: float,
+        loop: asyncio.AbstractEventLoop,
+        on_done: Callable[[RawResponse | BaseException], None],
+    ) -> Callback:
+        """:meth:`exchange` without a coroutine: write ``head`` now and call ``on_done`` once
+        with the answer or the error (``TimeoutError`` after ``seconds``), unless cancelled."""
+        assert self.transport is not None
+        self._reset(limit)
+        callback = Callback(self, on_done)
+        self.waiter = callback
+        callback.timer = loop.call_later(seconds, self._expire)
+        self.transport.write(head)
+        return callback
+
+
+class Callback:
+    """The waiter of a callback exchange (:meth:`_Connection.begin`): what the future is to
+    :meth:`_Connection.exchange` (the connection sets its result or exception the same way),
+    then what ``exchange`` does once its await returns, then ``on_done``.
+
+    An answer completed inside llhttp's callbacks is handed over once llhttp has returned
+    (:meth:`_Connection.data_received`), as a future's callbacks run after the parser too:
+    ``on_done`` may then send on this connection again."""
+
+    __slots__ = ("connection", "on_done", "timer", "outcome", "finished")
+
+    def __init__(
+        self, connection: _Connection, on_done: Callable[[RawResponse | BaseException], None]
+    ) -> None:
+        self.connection = connection
+        self.on_done = on_done
+        self.timer: asyncio.TimerHandle | None = None
+        self.outcome: RawResponse | BaseException | None = None
+        self.finished = False
+
+    def done(self) -> bool:
+        return self.finished
+
+    def set_result(self, response: RawResponse) -> None:
+        self._end(response)
+
+    def set_exception(self, error: BaseException) -> None:
+        self._end(error)
+
+    def _end(self, outcome: RawResponse | BaseException) -> None:
+        self.finished = True
+        self.outcome = outcome
+        connection = self.connection
+        if connection.feeding:
+            connection.ended = self
+        else:
+            self.run()
+
+    def run(self) -> None:
+        """End the exchange (the connection kept or closed, as ``exchange`` does), then
+        call ``on_done`` with its outcome."""
+        connection, outcome = self.connection, self.outcome
+        assert outcome is not None
+        if self.timer is not None:
+            self.timer.cancel()
+        connection.waiter = None
+        if isinstance(outcome, BaseException):
+            connection.close()
+        else:
+            connection.used = True
+            if not connection.complete or not connection.keep_alive:
+                connection.close()
+            connection.pool.release(connection)
+        self.on_done(outcome)
+
+    def cancel(self) -> None:
+        """Abandon the exchange (the connection is closed, ``on_done`` never called)."""
+        if self.finished:
+            return
+        self.finished = True
+        if self.timer is not None:
+            self.timer.cancel()
+        connection = self.connection
+        connection.waiter = None
+        connection.ended = None
+        connection.close()
+
 
 def _decompress(body: bytes, encoding: str, limit: int, status: int) -> bytes:
     """A gzip or deflate body (zlib-wrapped or raw deflate, as aiohttp accepts), at most
@@ -369,15 +471,32 @@ class Pool:
         self._open.add(protocol)
         return protocol
 
-    async def send(self, url: URL, head: bytes, limit: int, seconds: float) -> RawResponse:
+    async def send(
+        self,
+        url: URL,
+        head: bytes,
+        limit: int,
+        seconds: float,
+        first: RawResponse | BaseException | None = None,
+    ) -> RawResponse:
         """Send ``head`` to ``url``'s origin and read the answer (see the module contract),
-        all within ``seconds`` (``TimeoutError``)."""
+        all within ``seconds`` (``TimeoutError``).
+
+        ``first``: the outcome of this request sent already by :meth:`begin`, taken as this
+        send's own first exchange (returned, raised, or, for a reused connection found
+        closed, sent again on a new connection)."""
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
         key = (url.raw_host or "", url.port or 80)
         idle = self._idle.get(key)
+        if first is not None:
+            if isinstance(first, RawResponse):
+                return first
+            if not isinstance(first, _Stale):
+                raise first
+            idle = None  # a new connection, once
         while idle:
             connection = idle.pop()
             if connection.closed:
@@ -386,7 +505,7 @@ class Pool:
                 response = await connection.exchange(head, limit, seconds, loop)
             except _Stale:
                 break  # the server closed it while idle: a new connection, once
-            self._release(connection)
+            self.release(connection)
             return response
         async with asyncio.timeout_at(deadline):
             connection = await self._connect(key)
@@ -395,10 +514,30 @@ class Pool:
             response = await connection.exchange(head, limit, left, loop)
         except _Stale:
             raise Disconnected("Server disconnected") from None
-        self._release(connection)
+        self.release(connection)
         return response
 
-    def _release(self, connection: _Connection) -> None:
+    def begin(
+        self,
+        key: tuple[str, int],
+        head: bytes,
+        limit: int,
+        seconds: float,
+        loop: asyncio.AbstractEventLoop,
+        on_done: Callable[[RawResponse | BaseException], None],
+    ) -> Callback | None:
+        """Send ``head`` on an idle connection to ``key`` (host, port) and call ``on_done``
+        with the outcome (:meth:`_Connection.begin`); ``None`` when no connection is idle
+        (nothing sent: :meth:`send` connects)."""
+        idle = self._idle.get(key)
+        while idle:
+            connection = idle.pop()
+            if not connection.closed:
+                return connection.begin(head, limit, seconds, loop, on_done)
+        return None
+
+    def release(self, connection: _Connection) -> None:
+        """Keep a connection whose exchange ended for the next request (unless closed)."""
         if not connection.closed:
             idle = self._idle.get(connection.key)
             if idle is None:

@@ -106,9 +106,12 @@ class HttpRequest:
         return [(name, self.secrets.mask(value)) for name, value in self.headers]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class HttpResponse:
-    """A 2xx response read in full (body already decompressed, at most ``max_body_bytes``)."""
+    """A 2xx response read in full (body already decompressed, at most ``max_body_bytes``).
+
+    Not frozen (a frozen dataclass sets each field through ``object.__setattr__``, a share
+    of a small poll's CPU): made once per answer and handed over, never changed."""
 
     status: int
     reason: str
@@ -177,7 +180,11 @@ def _failed(cause: str, request: HttpRequest) -> str:
     return request.secrets.mask(f"HTTP request failed: {cause}")
 
 
-async def fetch(session: HttpSession, request: HttpRequest) -> HttpResponse:
+async def fetch(
+    session: HttpSession,
+    request: HttpRequest,
+    first: h1.RawResponse | BaseException | None = None,
+) -> HttpResponse:
     """Send ``request`` once and read the whole body.
 
     Returns the response only for 2xx statuses and 304 (empty body). A 401 or 403 raises
@@ -192,6 +199,10 @@ async def fetch(session: HttpSession, request: HttpRequest) -> HttpResponse:
     On a :class:`~.client.SharedSession`, a plain ``GET`` goes through the lean keep-alive
     client (:mod:`.h1`, same contract, a fraction of aiohttp's CPU); everything else through
     aiohttp.
+
+    ``first``: the outcome of the request's lean exchange when it was sent already (the
+    operator's callback polls, :mod:`.callback_polls`, hand over what they do not take):
+    answered, raised and redirected here exactly as if this call had sent it.
     """
     started = time.perf_counter()
     lean = _lean_pool(session)
@@ -200,8 +211,10 @@ async def fetch(session: HttpSession, request: HttpRequest) -> HttpResponse:
         for _ in range(MAX_REDIRECTS + 1):
             if lean is not None and sent._lean_head is not None:
                 timeout_s = request.timeout_s - (time.perf_counter() - started)
-                hop = await _lean_hop(lean, sent, max(timeout_s, 0.001), started)
+                hop = await _lean_hop(lean, sent, max(timeout_s, 0.001), started, first)
+                first = None
             else:
+                assert first is None  # (only a lean exchange is ever sent ahead)
                 # The timeout bounds the whole fetch, as aiohttp's does across the redirects
                 # it follows: what earlier redirects took is spent.
                 timeout_s = request.timeout_s
@@ -319,11 +332,25 @@ def _aiohttp_timeout(seconds: float) -> aiohttp.ClientTimeout:
 
 
 async def _lean_hop(
-    pool: h1.Pool, sent: HttpRequest, seconds: float, started: float
+    pool: h1.Pool,
+    sent: HttpRequest,
+    seconds: float,
+    started: float,
+    first: h1.RawResponse | BaseException | None = None,
 ) -> HttpResponse | tuple[int, URL]:
-    """One plain ``GET`` through :mod:`.h1` (its errors are mapped by :func:`fetch`)."""
+    """One plain ``GET`` through :mod:`.h1` (its errors are mapped by :func:`fetch`);
+    ``first``: its outcome when sent already (:meth:`.h1.Pool.send`)."""
     assert sent._lean_head is not None
-    raw = await pool.send(sent._url, sent._lean_head, sent.max_body_bytes, seconds)
+    raw = await pool.send(sent._url, sent._lean_head, sent.max_body_bytes, seconds, first)
+    return lean_answer(sent, raw, started)
+
+
+def lean_answer(
+    sent: HttpRequest, raw: h1.RawResponse, started: float
+) -> HttpResponse | tuple[int, URL]:
+    """The lean client's answer ``raw`` to ``sent`` as :func:`fetch` takes it: the response
+    (2xx and 304; its latency counted from ``started``, a ``perf_counter`` time), a
+    redirect's status and target, or the status's error raised."""
     headers = CIMultiDictProxy(CIMultiDict(raw.headers))
     status = raw.status
     if status in REDIRECT_STATUSES and (location := headers.get("Location")):

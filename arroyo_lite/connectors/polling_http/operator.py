@@ -1,6 +1,7 @@
 """The running ``polling_http`` source: poll on a schedule, decode, emit, survive failures.
 
-:class:`PollingHttpOperator` is one asyncio task per table. Each poll runs the table's
+:class:`PollingHttpOperator` is one asyncio task per table (whose plain one-page polls are
+made by event-loop callbacks while it waits, :mod:`.callback_polls`). Each poll runs the table's
 :class:`~.poll.PollStep` (the requests of its paginator, sent through its auth: the same
 step ``arroyo-lite test`` runs), decodes each 2xx body with the table's decoder
 (:mod:`arroyo_lite.formats`) and emits one RecordBatch per page whose ``_timestamp`` is the
@@ -24,7 +25,7 @@ import logging
 from collections.abc import Callable, Hashable, MutableMapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -33,6 +34,11 @@ from arroyo_lite.clock import SystemClock
 from arroyo_lite.connectors.base import Emit, SourceOperator, SourceState
 from arroyo_lite.connectors.polling_http import keys, snapshot
 from arroyo_lite.connectors.polling_http.backoff import BackoffPolicy, next_tick
+from arroyo_lite.connectors.polling_http.callback_polls import (
+    CallbackPolls,
+    Handoff,
+    request_of,
+)
 from arroyo_lite.connectors.polling_http.changes import (
     ROWS_STATE_KEY,
     ChangeTracker,
@@ -40,10 +46,11 @@ from arroyo_lite.connectors.polling_http.changes import (
     poll_digest,
     rows_digest,
 )
-from arroyo_lite.connectors.polling_http.client import shared_session
+from arroyo_lite.connectors.polling_http.client import SharedSession, shared_session
 from arroyo_lite.connectors.polling_http.coalesce import Coalescer, Continuation, coalescer
 from arroyo_lite.connectors.polling_http.conditional import Validators
 from arroyo_lite.connectors.polling_http.early import EarlyDecodes
+from arroyo_lite.connectors.polling_http.h1 import RawResponse
 from arroyo_lite.connectors.polling_http.http import (
     HttpError,
     HttpResponse,
@@ -169,11 +176,14 @@ class PollingHttpOperator(SourceOperator):
     #: The last deferred poll's decode, until taken; a failure the task must raise.
     _pending: Continuation | None = None
     _fatal: Exception | None = None
-    #: The future the task sleeps on between polls (:meth:`_sleep`).
-    _sleeper: asyncio.Future[None] | None = None
+    #: The future the task sleeps on between polls (:meth:`_sleep`, :meth:`_park`).
+    _sleeper: asyncio.Future[Any] | None = None
     #: The report of one-page polls (no request lines, no page count: :meth:`_one_page`);
     #: shared, as nothing writes to a report that is not detailed.
     _quiet: PollReport = PollReport(detailed=False)
+    #: The table's callback polls in its current run, when its polls qualify (tests and
+    #: benchmarks read their statistics).
+    callbacks: CallbackPolls | None = None
 
     @property
     def learned_secrets(self) -> Secrets:
@@ -338,31 +348,48 @@ class PollingHttpOperator(SourceOperator):
         # process sets it on the instance); otherwise no call per poll.
         hook = self.poll_started
         hooked = getattr(hook, "__func__", None) is not PollingHttpOperator.poll_started
+        # Plain polls are made by callbacks while the task waits (:mod:`.callback_polls`).
+        callbacks = self.callbacks = self._callback_polls(
+            session, step, emit, slots, gate, loop, own_sleep, interval, hook if hooked else None
+        )
         while True:
             delay = scheduled - clock.monotonic()
             self.status.next_poll_at_ns = clock.time_ns() + int(max(delay, 0.0) * 1e9)
+            handoff = None
             if delay > 0:
-                if own_sleep:
+                if callbacks is not None:
+                    handoff = await self._park(callbacks, due, scheduled, delay)
+                    due, scheduled = handoff.due, handoff.scheduled
+                    if handoff.polled:
+                        transient_streak = 0
+                elif own_sleep:
                     await self._sleep(loop, delay)
                 else:
                     await clock.sleep(delay)
-            pending = self._pending
-            if self._fatal is not None or (pending is not None and not pending.done()):
-                await self._settle()  # the previous poll's rows first (or its failure)
-            if gate is not None and gate.blocked_until_ns is not None:
-                # Out of admission: a table waiting for its budget holds no poll slot.
-                await gate.wait_for_budget()
-            if not slots.try_take():
-                await slots.take()
+            sent = handoff.outcome if handoff is not None else None
+            if sent is None:
+                pending = self._pending
+                if self._fatal is not None or (pending is not None and not pending.done()):
+                    await self._settle()  # the previous poll's rows first (or its failure)
+                if gate is not None and gate.blocked_until_ns is not None:
+                    # Out of admission: a table waiting for its budget holds no poll slot.
+                    await gate.wait_for_budget()
+                if not slots.try_take():
+                    await slots.take()
             try:
-                # The request (and its timeout) starts only once admitted: a poll that
-                # waited for a slot is late, never timed out for waiting.
-                started = clock.monotonic()
-                self.status.lag_ms = max(started - due, 0.0) * 1000.0
-                if hooked:
-                    hook(due, started)
+                if sent is None:
+                    # The request (and its timeout) starts only once admitted: a poll that
+                    # waited for a slot is late, never timed out for waiting.
+                    started = clock.monotonic()
+                    self.status.lag_ms = max(started - due, 0.0) * 1000.0
+                    if hooked:
+                        hook(due, started)
+                else:
+                    # Sent by a callback poll already (admitted, counted, hooked then).
+                    assert handoff is not None
+                    started = handoff.started
                 try:
-                    failure = await self._poll(session, step, emit)
+                    failure = await self._poll(session, step, emit, sent)
                 except asyncio.CancelledError:
                     # Stopped mid-poll: that poll was not made (``run`` ending while a request
                     # is in flight must not make a source that never succeeded look as if
@@ -389,26 +416,73 @@ class PollingHttpOperator(SourceOperator):
                 due = started + interval
                 scheduled = next_tick(started, interval, now)
 
+    def _callback_polls(
+        self,
+        session: HttpSession,
+        step: PollStep,
+        emit: Emit,
+        slots: PollSlots,
+        gate: RateGate | None,
+        loop: asyncio.AbstractEventLoop,
+        own_sleep: bool,
+        interval: float,
+        hook: Callable[[float, float], None] | None,
+    ) -> CallbackPolls | None:
+        """The table's callback polls, if its polls qualify (:func:`.callback_polls.request_of`;
+        decoded with others, on the system clock, through the lean client)."""
+        if not (self._defer and own_sleep and not self._per_poll) or gate is None:
+            return None
+        pool = session.lean if isinstance(session, SharedSession) else None
+        request = request_of(step)
+        if pool is None or request is None:
+            return None
+        return CallbackPolls(
+            self, pool, request, emit, slots, gate, loop, interval, hook, OFFLOAD_BYTES
+        )
+
+    async def _park(
+        self, callbacks: CallbackPolls, due: float, scheduled: float, delay: float
+    ) -> Handoff:
+        """Wait while ``callbacks`` make the polls, until one is the task's; a deferred
+        poll's failure wakes it too (:meth:`_failed_later`), raised here."""
+        waker = callbacks.park(due, scheduled, delay)
+        self._sleeper = waker
+        try:
+            return await waker
+        finally:
+            callbacks.stop()
+            self._sleeper = None
+
     async def _poll(
-        self, session: HttpSession, step: PollStep, emit: Emit
+        self,
+        session: HttpSession,
+        step: PollStep,
+        emit: Emit,
+        sent: RawResponse | BaseException | None = None,
     ) -> SourceError | None:
         """One poll: every page of the step. Returns the (already recorded) failure, or None
         on success. The pages are fetched first and emitted once the last one arrived: a page
         that fails fails the poll, and the retry cannot emit the rows of the pages before it
         a second time. From the second page on, each page is decoded on a worker thread while
         the next is fetched (:mod:`.early`). Cursor, last success and validators move only on
-        success."""
+        success. ``sent``: the outcome of the poll's request, sent (and the poll counted) by
+        a callback poll already (:mod:`.callback_polls`)."""
         clock = self.context.clock
         status = self.status
-        status.polls += 1
-        status.last_poll_at_ns = clock.time_ns()
+        if sent is None:
+            status.polls += 1
+            status.last_poll_at_ns = clock.time_ns()
         poll = status.polls
-        # A request naming no per-poll value is the same on every poll: no values to build.
-        values = self._memory.values(status.last_poll_at_ns) if self._per_poll else None
+        # A request naming no per-poll value is the same on every poll: no values to build
+        # (and a callback poll's has none).
+        values = None
+        if self._per_poll and status.last_poll_at_ns is not None:
+            values = self._memory.values(status.last_poll_at_ns)
         validators = self._validators
         conditional = validators.headers() if validators is not None else ()
         if step.single_page:
-            return await self._one_page(session, step, emit, poll, values, conditional)
+            return await self._one_page(session, step, emit, poll, values, conditional, sent)
+        assert sent is None  # (callback polls are one page)
         responses: list[HttpResponse] = []
         # The running source shows no request lines: count pages only.
         report = PollReport(detailed=False)
@@ -450,6 +524,7 @@ class PollingHttpOperator(SourceOperator):
         poll: int,
         values: PollValues | None,
         conditional: tuple[tuple[str, str], ...],
+        sent: RawResponse | BaseException | None = None,
     ) -> SourceError | None:
         """:meth:`_poll` of a one-page poll (Arroyo's one request per poll), the same steps
         in the same order without what only pages need (a page count, a response list,
@@ -457,7 +532,9 @@ class PollingHttpOperator(SourceOperator):
         this loop turn's others and emitted by that flush (:meth:`_deferred`), so the task
         goes on to its next poll's schedule at once."""
         try:
-            response = await step.one_page(session, self._quiet, values, conditional, self._gate)
+            response = await step.one_page(
+                session, self._quiet, values, conditional, self._gate, sent
+            )
             if self._defer and response.status != 304 and len(response.body) <= OFFLOAD_BYTES:
                 self.status.extra["pages"] = 1
                 self._deferred(response, poll, values, emit)

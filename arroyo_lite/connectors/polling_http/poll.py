@@ -22,6 +22,7 @@ from arroyo_lite.connectors.polling_http.auth import (
     StaticHeaders,
     basic_header,
 )
+from arroyo_lite.connectors.polling_http.h1 import RawResponse
 from arroyo_lite.connectors.polling_http.http import (
     CredentialsRejectedError,
     HttpError,
@@ -210,14 +211,19 @@ class PollStep:
         values: PollValues | None = None,
         conditional: tuple[tuple[str, str], ...] = (),
         gate: RateGate | None = None,
+        first: RawResponse | BaseException | None = None,
     ) -> HttpResponse:
         """The one request of a one-page poll (:attr:`single_page`), its page not counted
         in ``report``: :meth:`responses`' only page (what the polling operator sends on
-        every tick, without the list around it)."""
+        every tick, without the list around it).
+
+        ``first``: the outcome of that request's lean exchange when the operator's callback
+        polls sent it already (:mod:`.callback_polls`; only for a flow that is one request,
+        :meth:`Auth.alone`): taken as its answer, after the rate gate let it go."""
         request = self.request_for(values)
         if conditional:
             request = replace(request, headers=request.headers + conditional)
-        return await self._send(session, request, report, gate)
+        return await self._send(session, request, report, gate, first)
 
     async def _send(
         self,
@@ -225,6 +231,7 @@ class PollStep:
         request: HttpRequest,
         report: PollReport,
         gate: RateGate | None = None,
+        first: RawResponse | BaseException | None = None,
     ) -> HttpResponse:
         """One logical request through the auth flow (httpx's ``_send_handling_auth``).
 
@@ -239,7 +246,8 @@ class PollStep:
         request, answers and errors (a rejection thrown into such a flow comes back out)."""
         alone = self.auth.alone(request)
         if alone is not None:
-            return await self._send_alone(session, alone, report, gate)
+            return await self._send_alone(session, alone, report, gate, first)
+        assert first is None  # (sent ahead only for a flow of one request)
         flow = self.auth.auth_flow(request)
         exhausted = 0
         try:
@@ -281,15 +289,18 @@ class PollStep:
         sent: HttpRequest,
         report: PollReport,
         gate: RateGate | None,
+        first: RawResponse | BaseException | None = None,
     ) -> HttpResponse:
-        """:meth:`_send` of a flow that is the one request ``sent`` (see there)."""
+        """:meth:`_send` of a flow that is the one request ``sent`` (see there); ``first``:
+        the outcome of its first sending, made already (the gate was asked then)."""
         exhausted = 0
         while True:
-            if gate is not None and gate.holds(sent):
+            if first is None and gate is not None and gate.holds(sent):
                 await gate.before(sent)
             try:
-                response = await fetch(session, sent)
+                response = await fetch(session, sent, first)
             except (HttpError, TransientHttpError) as e:
+                first = None
                 report.failed(sent, e)
                 if _budget_spent(gate, e, exhausted):
                     exhausted += 1
