@@ -95,7 +95,7 @@ def test_a_larger_state_is_renewed_after_more_bytes_kept(monkeypatch: pytest.Mon
     monkeypatch.setattr(incremental, "KEPT_PER_APPLY", 0)
     monkeypatch.setattr(incremental, "KEPT_PER_ROW", 1)
     monkeypatch.setattr(incremental, "RENEW_MIN_BYTES", 1)
-    monkeypatch.setattr(incremental, "RENEW_FACTOR", 0.5)
+    monkeypatch.setattr(incremental, "RENEW_FACTOR", 0.02)
     sql = "SELECT k, count(*) FROM t GROUP BY k"
     state = AggregateState(compile_aggregate(sql, frozenset({"t"})), SCHEMA)
     try:
@@ -103,7 +103,7 @@ def test_a_larger_state_is_renewed_after_more_bytes_kept(monkeypatch: pytest.Mon
         assert state.renewals == 1
         size = state.size
         assert size >= 100 * 16  # 100 rows of two 8-byte columns
-        due = 0.5 * size
+        due = 0.02 * size  # (~50 batches of one row)
         merged = 0
         while state.renewals == 1:
             state.apply(batch([(merged % 100, None, None, None)]))  # one group merged
