@@ -46,7 +46,7 @@ thus peaks at the same height whatever the batches' sizes and rate (a count of r
 the rule before, let a run of small batches keep 2-3 times more between two moves than one
 of large batches, and glibc's arena held the highest peak seen so far: it stepped up through
 30-minute runs); the cost of a move, one copy of the state, is spread over merges that kept
-at least its size (a 1,000-group state: a 27 ms move every ~90 batches of 9 ms).
+at least its size (a 1,000-group state: a 27 ms move every ~82 batches of ~9 ms).
 
 A state's database runs its queries on the calling thread alone (``threads = 1``; a batch's
 work is small). With DuckDB's default, each new database started a worker thread and each
@@ -60,8 +60,9 @@ database by default, so each renewal (every ~15 s in that benchmark then) starte
 ended 8, each new one handed a glibc arena (and its own
 heap when fewer than 8 per core existed); what they allocated there held arenas the
 state's thread later shared, and glibc's held memory kept creeping (~0.1-0.2 MB/min).
-The state's arena then holds the sawtooth of those moves at a constant peak
-(``benchmarks/README.md``, "Memory flat, judged" and "by bytes kept").
+The state's arena then holds the sawtooth of those moves at about the same peak (~10.4 MB
+in that benchmark, rising ~0.01 MB/min, less than glibc's creep in the control process;
+``benchmarks/README.md``, "Memory flat, by bytes kept").
 """
 
 from __future__ import annotations
