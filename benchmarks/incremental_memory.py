@@ -106,8 +106,9 @@ def main(argv: list[str] | None = None) -> int:
         "--renew-applies",
         type=int,
         default=None,
-        help="move the state to a new database every N batches (default: "
-        "incremental.RENEW_APPLIES; diagnosis)",
+        help="move the state to a new database every N batches (default: once the bytes "
+        "DuckDB keeps of its merges reach incremental.RENEW_MIN_BYTES or RENEW_FACTOR x its "
+        "size; diagnosis)",
     )
     parser.add_argument(
         "--retention-rows",
@@ -146,10 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         return compare(args)
     chosen = {q for q in args.queries.split(",") if q and q != "none"}
     if args.no_renew:
-        incremental.RENEW_APPLIES = incremental.RENEW_MIN_ROWS = sys.maxsize
-    if args.renew_applies is not None:
-        incremental.RENEW_APPLIES = args.renew_applies
-        incremental.RENEW_MIN_ROWS = sys.maxsize
+        incremental.RENEW_MIN_BYTES, incremental.RENEW_FACTOR = sys.maxsize, 0.0
+    if args.renew_applies is not None:  # each batch "keeps" 1 byte; N of them are due
+        incremental.KEPT_PER_APPLY, incremental.KEPT_PER_ROW = 1, 0
+        incremental.RENEW_MIN_BYTES, incremental.RENEW_FACTOR = args.renew_applies, 0.0
     seconds = args.minutes * 60
     warm_up = max(30.0, seconds / 10)
 

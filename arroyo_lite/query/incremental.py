@@ -33,15 +33,20 @@ parallel aggregation does), so their last bits may differ; integer and decimal o
 Rows that leave the table (retention) cannot be taken back out of a min or a sum: the owner
 rebuilds the state from the rows kept (:meth:`AggregateState.rebuild`).
 
-Memory. DuckDB does not give back what an ``UPDATE``/``MERGE``/``DELETE`` on an in-memory
-table allocated until its database is closed (about 40 bytes per row merged, plus about a
-kilobyte per batch, whatever the table holds; duckdb/duckdb#9263, #14087): a state updated on
-every batch would grow without end. So every :data:`RENEW_APPLIES` batches, or once the
-rows merged since the last renewal reach :data:`RENEW_ROWS_FACTOR` times the state's own rows
-(at least :data:`RENEW_MIN_ROWS`), the state's tables move to a new in-memory database and the
-old one is closed (:meth:`AggregateState.renew`): the cost is one copy of the state, spread
-over at least that many merged rows, and what DuckDB keeps stays within a few times the
-state's size (``benchmarks/incremental_memory.py`` prints the slope).
+Memory. DuckDB does not give back what a ``MERGE`` into an in-memory table allocated until
+its database is closed (C++ objects in glibc's heap, which DuckDB's own accounting,
+``duckdb_memory()`` and ``PRAGMA database_size``, does not count: both stay flat while glibc's
+in-use memory grows; duckdb/duckdb#9263, #14087): a state updated on every batch would grow
+without end. So the state counts what DuckDB keeps of its merges, :data:`KEPT_PER_APPLY` per
+batch plus :data:`KEPT_PER_ROW` per row merged (upper values measured: the cost is mostly per
+batch), and once that reaches :data:`RENEW_FACTOR` times the state's own size (its tables as
+Arrow at the last move), at least :data:`RENEW_MIN_BYTES`, the state's tables move to a new
+in-memory database and the old one is closed (:meth:`AggregateState.renew`). What DuckDB keeps
+thus peaks at the same height whatever the batches' sizes and rate (a count of rows merged,
+the rule before, let a run of small batches keep 2-3 times more between two moves than one
+of large batches, and glibc's arena held the highest peak seen so far: it stepped up through
+30-minute runs); the cost of a move, one copy of the state, is spread over merges that kept
+at least its size (a 1,000-group state: a 27 ms move every ~82 batches of ~9 ms).
 
 A state's database runs its queries on the calling thread alone (``threads = 1``; a batch's
 work is small). With DuckDB's default, each new database started a worker thread and each
@@ -51,14 +56,13 @@ memory by ~3-4 MB/min in that benchmark (the same in-use bytes spread over more 
 one thread keeps the state's allocations in one arena, where the next renewal reuses them.
 It starts no async I/O thread either (``async_threads = 0``, as every database of the
 query layer: :data:`~arroyo_lite.query.connection.DATABASE_CONFIG`): DuckDB 2.0 starts 8 per
-database by default, so each renewal (every ~15 s in that benchmark) started 8 threads and
+database by default, so each renewal (every ~15 s in that benchmark then) started 8 threads and
 ended 8, each new one handed a glibc arena (and its own
 heap when fewer than 8 per core existed); what they allocated there held arenas the
 state's thread later shared, and glibc's held memory kept creeping (~0.1-0.2 MB/min).
-What is left (``benchmarks/README.md``, "Memory flat, judged"): the state's arena holds the
-high-water mark of the renewals' sawtooth (in use 4.5-9.6 MB in that benchmark, flat), which
-steps up whenever a peak exceeds every earlier one: ~10 -> ~12 MB over 30 minutes in two
-runs, flat after 8 minutes in a third.
+The state's arena then holds the sawtooth of those moves at about the same peak (~10.4 MB
+in that benchmark, rising ~0.01 MB/min, less than glibc's creep in the control process;
+``benchmarks/README.md``, "Memory flat, by bytes kept").
 """
 
 from __future__ import annotations
@@ -81,12 +85,18 @@ from arroyo_lite.sql.aggregates import SUM, SUM_DISTINCT, builtin_sum
 
 log = logging.getLogger(__name__)
 
-#: The state moves to a new DuckDB database after this many batches (see "Memory" above) ...
-RENEW_APPLIES = 2000
-#: ... or once the rows merged since the last move reach this many times its own rows ...
-RENEW_ROWS_FACTOR = 2
-#: ... counted as at least this many.
-RENEW_MIN_ROWS = 16384
+#: What DuckDB keeps of the merges into a state until its database closes (see "Memory"),
+#: bytes: about this much per batch merged ...
+KEPT_PER_APPLY = 12_000
+#: ... plus this much per row merged (upper values measured on DuckDB 2.0.1: 6.6-12 kB per
+#: batch of 10-1,000 rows, 15 kB for 1,000 rows and 35 kB for 18,000 rows in 100,000
+#: groups, 153 kB for 95,000 rows in 1,000,000 groups).
+KEPT_PER_ROW = 2
+#: The state moves to a new database once that reaches this many times the state's own
+#: size (its tables as Arrow, measured at the last move) ...
+RENEW_FACTOR = 1.0
+#: ... or, for a small state, this many bytes.
+RENEW_MIN_BYTES = 1_000_000
 
 #: The aggregate functions kept as state, and how their partials merge. ``SUM`` is
 #: DataFusion's sum (a macro of :mod:`arroyo_lite.sql.aggregates`): its partials have the
@@ -444,9 +454,11 @@ class AggregateState:
         self._refs: dict[str, LiveRef] = {}
         #: How many groups the state holds (readable from any thread).
         self.groups = 0
-        #: Batches and rows merged into the state since its database was made.
-        self._applies = 0
-        self._merged_rows = 0
+        #: What DuckDB keeps of the merges since the state's database was made, bytes
+        #: (estimated: :data:`KEPT_PER_APPLY`, :data:`KEPT_PER_ROW`), and the state's own
+        #: size at its last move (0 before the first).
+        self.kept = 0
+        self.size = 0
         #: How many times the state moved to a new database (:meth:`renew`).
         self.renewals = 0
         self._pin(empty_table(schema))
@@ -606,14 +618,12 @@ class AggregateState:
             f"MERGE INTO __state s USING __new n ON {self._on('s', 'n')} "
             "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *"
         )
-        self._applies += 1
-        self._merged_rows += int(new[0])
+        self.kept += KEPT_PER_APPLY + KEPT_PER_ROW * int(new[0])
         return True
 
     def renew_due(self) -> bool:
         """Whether what DuckDB kept of past merges calls for :meth:`renew` (see "Memory")."""
-        rows = RENEW_ROWS_FACTOR * max(self.groups, RENEW_MIN_ROWS)
-        return self._applies >= RENEW_APPLIES or self._merged_rows >= rows
+        return self.kept >= max(RENEW_MIN_BYTES, RENEW_FACTOR * self.size)
 
     def renew(self) -> None:
         """Move the state to a new in-memory DuckDB database and close the old one, which
@@ -637,7 +647,8 @@ class AggregateState:
             self._con = old  # (the old database still holds the state)
             raise
         old.close()
-        self._applies = self._merged_rows = 0
+        self.kept = 0
+        self.size = sum(table.nbytes for table in rows.values())
         self.renewals += 1
 
     def _conform(self, rows: pa.Table) -> pa.Table:
