@@ -151,7 +151,12 @@ def run_session(
         polls = after.poll_starts - before.poll_starts
         worker_cpu += cpu
         worker_polls += polls
-        per_worker.append((index, cpu / span, polls / span, after.rss_start_bytes))
+        gc_pauses = (
+            after.gc_count - before.gc_count,
+            after.gc_s - before.gc_s,
+            after.gc_max_s,  # (since the worker started: the window's own is not kept)
+        )
+        per_worker.append((index, cpu / span, polls / span, after.rss_start_bytes, gc_pauses))
         for ms, n in after.lateness_ms.items():
             histogram[ms] = histogram.get(ms, 0) + n - before.lateness_ms.get(ms, 0)
     lateness = sorted(histogram.items())
@@ -215,10 +220,12 @@ def run_with_workers(
         f"{f['first_polls_s']:.1f} s; window {f['window_s']:.1f} s after {args.warmup:.0f} s "
         f"of warm-up; failed polls {f['failures']:.0f}, failed tables {f['fatal']:.0f}"
     )
-    for index, cpu, polls, rss_start in f["per_worker"]:
+    for index, cpu, polls, rss_start, (gcs, gc_s, gc_max) in f["per_worker"]:
         print(
             f"  worker {index}: {cpu:.3f} CPU s per wall s, {polls:.0f} polls/s, "
-            f"{rss_start / 2**20:.0f} MiB once its first table was built (fixed cost)"
+            f"{rss_start / 2**20:.0f} MiB once its first table was built (fixed cost); "
+            f"{gcs} garbage collections in the window ({gc_s * 1000:.0f} ms), longest since "
+            f"start {gc_max * 1000:.1f} ms"
         )
     print(f"  session process: {f['main_cpu_per_wall']:.3f} CPU s per wall s")
     print(
