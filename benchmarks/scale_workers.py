@@ -14,6 +14,11 @@ after every table has completed a first poll (the start-up, when N processes spa
 * CPU per poll: the workers' CPU over their polls started, the session process's CPU over
   the polls done (receiving, storing), and their sum; CPU seconds per wall second of every
   process (what each got on a shared machine);
+* the machine: its busy CPU over the window (``/proc/stat``), and how much of it other
+  programs took (busy minus this run's processes, servers included). Above
+  :data:`SHARED_CPU` the run is marked SHARED: on 2 cores the schedule leaves little slack,
+  and another program's CPU shows as late polls that are not the product's;
+* the workers' garbage collections in the window (their pauses stall a worker's loop);
 * memory per table: resident memory growth of the session (from after the imports) and of
   the workers (from once their first operator was built) over the tables; each worker's
   memory at that point is printed apart: a fixed cost per process.
@@ -37,6 +42,9 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from scale import _quantile, _rss_bytes, _run_bare, _sql, new_loop
+
+#: Other programs' CPU (s per wall s) in the window above which a run is marked shared.
+SHARED_CPU = 0.1
 
 
 def _bare_process(
@@ -80,6 +88,22 @@ def run_bare_processes(args: argparse.Namespace, port: int) -> dict[str, float]:
         "cpu_per_wall": sum(r["cpu_per_wall"] for r in results),
         "failures": sum(r["failures"] for r in results),
     }
+
+
+def machine_cpu() -> tuple[float, float]:
+    """CPU seconds the whole machine has spent busy, and stolen by its hypervisor, since
+    boot (Linux ``/proc/stat``; zeros elsewhere). Over a window, busy minus what this run's
+    processes used is the CPU other programs took: on a shared machine the wall-clock
+    figures (done/due, lateness) are then not the product's alone."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    steal = fields[7] if len(fields) > 7 else 0
+    return (sum(fields[:8]) - idle - steal) / tick, steal / tick
 
 
 @dataclass
@@ -130,9 +154,9 @@ def run_session(
             time.sleep(0.5)
         first_polls = time.monotonic() - started
         time.sleep(args.warmup)
-        a, server_a = _sample(session), server_stats()
+        a, server_a, machine_a = _sample(session), server_stats(), machine_cpu()
         time.sleep(args.seconds)
-        b, server_b = _sample(session), server_stats()
+        b, server_b, machine_b = _sample(session), server_stats(), machine_cpu()
         rss1 = _rss_bytes()
         fatal = sum(1 for s in session.status() if str(s.state) == "failed")
     finally:
@@ -172,6 +196,8 @@ def run_session(
     main_cpu = b.cpu - a.cpu
     worker_rss = sum(w.rss_bytes - w.rss_start_bytes for w in b.workers.values())
     server_cpu, server_hits = server_b[0] - server_a[0], server_b[1] - server_a[1]
+    busy, steal = machine_b[0] - machine_a[0], machine_b[1] - machine_a[1]
+    others = busy - worker_cpu - main_cpu - server_cpu
     return {
         "server_cpu_per_wall": server_cpu / window,
         "server_us_per_request": server_cpu / max(server_hits, 1) * 1e6,
@@ -192,6 +218,10 @@ def run_session(
         "worker_rss_per_table": worker_rss / args.tables,
         "failures": b.failures - a.failures,
         "fatal": fatal,
+        "machine_cpu_per_wall": busy / window,
+        "others_cpu_per_wall": others / window,
+        "steal_per_wall": steal / window,
+        "load": os.getloadavg(),
     }
 
 
@@ -228,6 +258,19 @@ def run_with_workers(
             f"start {gc_max * 1000:.1f} ms"
         )
     print(f"  session process: {f['main_cpu_per_wall']:.3f} CPU s per wall s")
+    cores = os.cpu_count() or 1
+    shared = f["others_cpu_per_wall"] > SHARED_CPU
+    print(
+        f"  machine: {f['machine_cpu_per_wall']:.2f} CPU s per wall s busy of {cores} cores, "
+        f"of which other programs {f['others_cpu_per_wall']:.2f} (hypervisor steal "
+        f"{f['steal_per_wall']:.2f}); load average {f['load'][0]:.2f}"
+        + (
+            f"; SHARED: other programs took more than {SHARED_CPU} CPU s/s, so done/due and "
+            "lateness are not the product's alone (CPU per poll still is)"
+            if shared
+            else ""
+        )
+    )
     print(
         f"  server process(es): {f['server_cpu_per_wall']:.3f} CPU s per wall s, "
         f"{f['server_us_per_request']:.0f} us per request"
@@ -238,7 +281,6 @@ def run_with_workers(
     rate = args.tables * 1000.0 / args.interval_ms
     per_poll_all = worker_us + main_us + f["server_us_per_request"]
     need = rate * per_poll_all / 1e6
-    cores = os.cpu_count() or 1
     vs = f" = {(worker_us + main_us) / bare['cpu_us_per_poll']:.2f}x bare" if bare else ""
     checks = [
         ("polls done / due", f"{f['polls_done']:.0f} / {f['polls_due']:.0f} = "
