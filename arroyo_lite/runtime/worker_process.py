@@ -60,9 +60,11 @@ STATUS_EVERY = 1.0
 #: Seconds between two :class:`~.worker_wire.WorkerStats` messages.
 STATS_EVERY = 1.0
 #: The longest a table's rows wait in a worker before they are sent (seconds). Each message
-#: costs a write here and a read in the session: at 5,000 polls a second, 5 ms makes ~25
-#: tables' polls one message (2 ms made a write per few polls); short against any interval.
-FLUSH_DELAY = 0.005
+#: costs a write here, a read in the session and a wake-up of each process: at 5,000 polls
+#: a second, 20 ms makes ~100 tables' polls one message (5 ms, ~25, cost 5-10 % more CPU
+#: per poll in both processes in alternated runs of ``scale.py --workers 2``); short
+#: against any interval.
+FLUSH_DELAY = 0.02
 #: Poll lateness at or above this (ms) is counted in one bucket.
 LATENESS_CAP_MS = 10_000
 #: Seconds after the last table was started (or dropped) here before the live objects are
