@@ -133,6 +133,29 @@ def _sample(session: Any) -> Sample:
     )
 
 
+def _late(stats: Any, ms: int = 100) -> int:
+    return sum(n for late, n in stats.lateness_ms.items() if late > ms)
+
+
+def _timeline(session: Any, seconds: float) -> None:
+    """Sleep ``seconds``, printing each second what every worker did in it (from the
+    stats each worker sends once a second: a line may cover a little more or less)."""
+    end = time.monotonic() + seconds
+    last = {w.index: w for w in session.worker_stats()}
+    while (now := time.monotonic()) < end:
+        time.sleep(min(1.0, end - now))
+        parts = []
+        for w in session.worker_stats():
+            before = last.get(w.index, w)
+            parts.append(
+                f"worker {w.index}: {w.poll_starts - before.poll_starts} polls, "
+                f"{_late(w) - _late(before)} > 100 ms late, {w.gc_count - before.gc_count} "
+                f"collections ({(w.gc_s - before.gc_s) * 1000:.0f} ms)"
+            )
+            last[w.index] = w
+        print(f"  t+{seconds - (end - time.monotonic()):4.1f} s  " + "; ".join(parts))
+
+
 def run_session(
     args: argparse.Namespace, port: int, server_stats: Callable[[], tuple[float, int]]
 ) -> dict[str, Any]:
@@ -155,7 +178,10 @@ def run_session(
         first_polls = time.monotonic() - started
         time.sleep(args.warmup)
         a, server_a, machine_a = _sample(session), server_stats(), machine_cpu()
-        time.sleep(args.seconds)
+        if args.timeline:
+            _timeline(session, args.seconds)
+        else:
+            time.sleep(args.seconds)
         b, server_b, machine_b = _sample(session), server_stats(), machine_cpu()
         rss1 = _rss_bytes()
         fatal = sum(1 for s in session.status() if str(s.state) == "failed")

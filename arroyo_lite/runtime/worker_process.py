@@ -71,6 +71,24 @@ LATENESS_CAP_MS = 10_000
 #: frozen out of the cyclic collector's sight (:meth:`Worker.settle_gc`): tables arrive in
 #: many ``START`` messages while the session creates them, and are frozen once, together.
 GC_SETTLE_AFTER = 1.0
+#: The young generation's threshold in a worker (the session's is ``tune_gc``'s 50,000).
+#: A worker's young passes each walk the objects its tables replace as they poll (a new
+#: timer, future, status tuple per poll, the old one freed: no net allocation, so the
+#: young generation holds ~170,000 of them at 5,000 tables), and each pass stalled the loop
+#: 60-110 ms: at 50,000 one every ~15 s per worker, and in ``scale.py --workers 2
+#: --timeline`` nearly every poll more than 100 ms late came in the second of one. At
+#: 200,000 a pass comes every minute or so in steady polling (none is useful then: each
+#: found no garbage); cyclic garbage, when some path makes it, waits for at most this many
+#: allocations (tens of MB) before it is collected.
+GC_GEN0_THRESHOLD = 200_000
+
+
+def _tune_gc() -> None:
+    """:func:`tune_gc`, with this process's young-generation threshold
+    (:data:`GC_GEN0_THRESHOLD`)."""
+    tune_gc()
+    _, middle, oldest = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, middle, oldest)
 
 
 class _TrackedState(MutableMapping[str, bytes]):
@@ -331,7 +349,7 @@ class Worker:
         root = logging.getLogger("arroyo_lite")
         root.addHandler(_Forward(self))
         root.propagate = False
-        tune_gc()  # as the session's process does: no long collector pauses between polls
+        _tune_gc()  # as the session's process does: no long collector pauses between polls
         gc.callbacks.append(self._on_gc)
 
     def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
@@ -360,9 +378,8 @@ class Worker:
         Frozen only at start-up (in :meth:`hello`) the heap held no table yet: the objects
         of 5,000 tables (client, decoder, status, timers: ~550,000) aged into the oldest
         generation, and a full pass of the collector walked them all: 0.3 s of CPU with
-        the loop stalled (measured), every poll due meanwhile late. With
-        :func:`tune_gc`'s thresholds such a pass comes after 100 x 20 young passes (each
-        50,000 allocations), about once an hour at 5,000 polls a second. A table lives as
+        the loop stalled (measured), every poll due meanwhile late. Such a pass comes
+        after 100 x 20 young passes (hours of polling, but it comes). A table lives as
         long as the process: frozen once built, it is never walked again.
 
         A frozen object in a reference cycle is never freed, so a table dropped here (see
@@ -373,7 +390,7 @@ class Worker:
         if self._gc_dropped:
             self._gc_dropped = False
             gc.collect()
-        tune_gc()
+        _tune_gc()
 
     def dropped(self) -> None:
         """A table's operator left this worker: let the collector see everything again (its
