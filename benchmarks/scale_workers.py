@@ -21,7 +21,11 @@ after every table has completed a first poll (the start-up, when N processes spa
 * the workers' garbage collections in the window (their pauses stall a worker's loop);
 * memory per table: resident memory growth of the session (from after the imports) and of
   the workers (from once their first operator was built) over the tables; each worker's
-  memory at that point is printed apart: a fixed cost per process.
+  memory at that point is printed apart: a fixed cost per process. And how fast the
+  session's grew in the window, per table and hour: the rows stored, and what the store
+  keeps per batch, add up over a long run that a short window does not show;
+* with ``--timeline``, each second of the window per worker: polls started, those more
+  than 100 ms late, the collector's passes (late polls in bursts point at a stall).
 
 The baseline is the bare aiohttp client loop of ``scale.py`` run in N processes at once, each
 with its share of the tables, against the same servers (fair: the same number of processes
@@ -177,6 +181,7 @@ def run_session(
             time.sleep(0.5)
         first_polls = time.monotonic() - started
         time.sleep(args.warmup)
+        rss_a = _rss_bytes()
         a, server_a, machine_a = _sample(session), server_stats(), machine_cpu()
         if args.timeline:
             _timeline(session, args.seconds)
@@ -241,6 +246,7 @@ def run_session(
         "per_worker": per_worker,
         "rss_per_table": (rss1 - rss0 + worker_rss) / args.tables,
         "session_rss_per_table": (rss1 - rss0) / args.tables,
+        "session_growth_per_table_hour": (rss1 - rss_a) / args.tables / window * 3600,
         "worker_rss_per_table": worker_rss / args.tables,
         "failures": b.failures - a.failures,
         "fatal": fatal,
@@ -319,7 +325,9 @@ def run_with_workers(
          f"{need:.2f} CPU s/s of {cores} cores", "(info)", True),
         ("memory per table", f"{f['rss_per_table'] / 1024:.1f} KiB (session "
          f"{f['session_rss_per_table'] / 1024:.1f} + workers "
-         f"{f['worker_rss_per_table'] / 1024:.1f})", "(info)", True),
+         f"{f['worker_rss_per_table'] / 1024:.1f}); the session's grew "
+         f"{f['session_growth_per_table_hour'] / 1024:.0f} KiB per table per hour in the "
+         "window", "(info)", True),
     ]  # fmt: skip
     width = max(len(c[0]) for c in checks)
     print(f"{'measure'.ljust(width)}  {'value':<52} {'target':<9} result")
