@@ -202,12 +202,15 @@ class RemoteOperator(SourceOperator):
     def apply_status(self, values: tuple[Any, ...]) -> None:
         """Take the status fields the worker sent (every table's, once a second).
 
-        When only counters and times moved (the state is the one here and no new error
-        came: nearly always), the values are kept as they came and copied into the status
-        when it is next read (:attr:`status`): 10,000 tables' statuses a second arrive, and
-        are read only when someone asks (``arroyo_status``, the supervisor). Each values
-        tuple is a whole status, so keeping only the latest loses nothing."""
-        if values[0] == self._status.state and values[1 + _ERROR_INDEX] is None:
+        When only counters and times moved (the state is the one here, and the error is
+        none or the one here: nearly always; an operator keeps its last error), the values
+        are kept as they came and copied into the status when it is next read
+        (:attr:`status`): 10,000 tables' statuses a second arrive, and are read only when
+        someone asks (``arroyo_status``, the supervisor). Each values tuple is a whole
+        status, so keeping only the latest loses nothing."""
+        status = self._status
+        error = values[1 + _ERROR_INDEX]
+        if values[0] == status.state and (error is None or error == status.last_error):
             self._unread = values
             return
         self._apply(values)
