@@ -440,6 +440,12 @@ def main(argv: list[str] | None = None) -> int:
         default=5.0,
         help="with --workers: seconds measured after every table polled once",
     )
+    parser.add_argument(
+        "--timeline",
+        action="store_true",
+        help="with --workers: print each second of the window per worker (polls started, "
+        "late ones, collector passes), to see whether late polls come in bursts",
+    )
     args = parser.parse_args(argv)
     def loop_factory() -> asyncio.AbstractEventLoop:
         return new_loop(args.loop)

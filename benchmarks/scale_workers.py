@@ -14,9 +14,18 @@ after every table has completed a first poll (the start-up, when N processes spa
 * CPU per poll: the workers' CPU over their polls started, the session process's CPU over
   the polls done (receiving, storing), and their sum; CPU seconds per wall second of every
   process (what each got on a shared machine);
+* the machine: its busy CPU over the window (``/proc/stat``), and how much of it other
+  programs took (busy minus this run's processes, servers included). Above
+  :data:`SHARED_CPU` the run is marked SHARED: on 2 cores the schedule leaves little slack,
+  and another program's CPU shows as late polls that are not the product's;
+* the workers' garbage collections in the window (their pauses stall a worker's loop);
 * memory per table: resident memory growth of the session (from after the imports) and of
   the workers (from once their first operator was built) over the tables; each worker's
-  memory at that point is printed apart: a fixed cost per process.
+  memory at that point is printed apart: a fixed cost per process. And how fast the
+  session's grew in the window, per table and hour: the rows stored, and what the store
+  keeps per batch, add up over a long run that a short window does not show;
+* with ``--timeline``, each second of the window per worker: polls started, those more
+  than 100 ms late, the collector's passes (late polls in bursts point at a stall).
 
 The baseline is the bare aiohttp client loop of ``scale.py`` run in N processes at once, each
 with its share of the tables, against the same servers (fair: the same number of processes
@@ -37,6 +46,9 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from scale import _quantile, _rss_bytes, _run_bare, _sql, new_loop
+
+#: Other programs' CPU (s per wall s) in the window above which a run is marked shared.
+SHARED_CPU = 0.1
 
 
 def _bare_process(
@@ -82,6 +94,22 @@ def run_bare_processes(args: argparse.Namespace, port: int) -> dict[str, float]:
     }
 
 
+def machine_cpu() -> tuple[float, float]:
+    """CPU seconds the whole machine has spent busy, and stolen by its hypervisor, since
+    boot (Linux ``/proc/stat``; zeros elsewhere). Over a window, busy minus what this run's
+    processes used is the CPU other programs took: on a shared machine the wall-clock
+    figures (done/due, lateness) are then not the product's alone."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    steal = fields[7] if len(fields) > 7 else 0
+    return (sum(fields[:8]) - idle - steal) / tick, steal / tick
+
+
 @dataclass
 class Sample:
     """One moment of a run: the session's CPU and counters, and each worker's last stats."""
@@ -109,6 +137,29 @@ def _sample(session: Any) -> Sample:
     )
 
 
+def _late(stats: Any, ms: int = 100) -> int:
+    return sum(n for late, n in stats.lateness_ms.items() if late > ms)
+
+
+def _timeline(session: Any, seconds: float) -> None:
+    """Sleep ``seconds``, printing each second what every worker did in it (from the
+    stats each worker sends once a second: a line may cover a little more or less)."""
+    end = time.monotonic() + seconds
+    last = {w.index: w for w in session.worker_stats()}
+    while (now := time.monotonic()) < end:
+        time.sleep(min(1.0, end - now))
+        parts = []
+        for w in session.worker_stats():
+            before = last.get(w.index, w)
+            parts.append(
+                f"worker {w.index}: {w.poll_starts - before.poll_starts} polls, "
+                f"{_late(w) - _late(before)} > 100 ms late, {w.gc_count - before.gc_count} "
+                f"collections ({(w.gc_s - before.gc_s) * 1000:.0f} ms)"
+            )
+            last[w.index] = w
+        print(f"  t+{seconds - (end - time.monotonic()):4.1f} s  " + "; ".join(parts))
+
+
 def run_session(
     args: argparse.Namespace, port: int, server_stats: Callable[[], tuple[float, int]]
 ) -> dict[str, Any]:
@@ -130,9 +181,13 @@ def run_session(
             time.sleep(0.5)
         first_polls = time.monotonic() - started
         time.sleep(args.warmup)
-        a, server_a = _sample(session), server_stats()
-        time.sleep(args.seconds)
-        b, server_b = _sample(session), server_stats()
+        rss_a = _rss_bytes()
+        a, server_a, machine_a = _sample(session), server_stats(), machine_cpu()
+        if args.timeline:
+            _timeline(session, args.seconds)
+        else:
+            time.sleep(args.seconds)
+        b, server_b, machine_b = _sample(session), server_stats(), machine_cpu()
         rss1 = _rss_bytes()
         fatal = sum(1 for s in session.status() if str(s.state) == "failed")
     finally:
@@ -151,7 +206,12 @@ def run_session(
         polls = after.poll_starts - before.poll_starts
         worker_cpu += cpu
         worker_polls += polls
-        per_worker.append((index, cpu / span, polls / span, after.rss_start_bytes))
+        gc_pauses = (
+            after.gc_count - before.gc_count,
+            after.gc_s - before.gc_s,
+            after.gc_max_s,  # (since the worker started: the window's own is not kept)
+        )
+        per_worker.append((index, cpu / span, polls / span, after.rss_start_bytes, gc_pauses))
         for ms, n in after.lateness_ms.items():
             histogram[ms] = histogram.get(ms, 0) + n - before.lateness_ms.get(ms, 0)
     lateness = sorted(histogram.items())
@@ -167,6 +227,8 @@ def run_session(
     main_cpu = b.cpu - a.cpu
     worker_rss = sum(w.rss_bytes - w.rss_start_bytes for w in b.workers.values())
     server_cpu, server_hits = server_b[0] - server_a[0], server_b[1] - server_a[1]
+    busy, steal = machine_b[0] - machine_a[0], machine_b[1] - machine_a[1]
+    others = busy - worker_cpu - main_cpu - server_cpu
     return {
         "server_cpu_per_wall": server_cpu / window,
         "server_us_per_request": server_cpu / max(server_hits, 1) * 1e6,
@@ -184,9 +246,14 @@ def run_session(
         "per_worker": per_worker,
         "rss_per_table": (rss1 - rss0 + worker_rss) / args.tables,
         "session_rss_per_table": (rss1 - rss0) / args.tables,
+        "session_growth_per_table_hour": (rss1 - rss_a) / args.tables / window * 3600,
         "worker_rss_per_table": worker_rss / args.tables,
         "failures": b.failures - a.failures,
         "fatal": fatal,
+        "machine_cpu_per_wall": busy / window,
+        "others_cpu_per_wall": others / window,
+        "steal_per_wall": steal / window,
+        "load": os.getloadavg(),
     }
 
 
@@ -215,12 +282,27 @@ def run_with_workers(
         f"{f['first_polls_s']:.1f} s; window {f['window_s']:.1f} s after {args.warmup:.0f} s "
         f"of warm-up; failed polls {f['failures']:.0f}, failed tables {f['fatal']:.0f}"
     )
-    for index, cpu, polls, rss_start in f["per_worker"]:
+    for index, cpu, polls, rss_start, (gcs, gc_s, gc_max) in f["per_worker"]:
         print(
             f"  worker {index}: {cpu:.3f} CPU s per wall s, {polls:.0f} polls/s, "
-            f"{rss_start / 2**20:.0f} MiB once its first table was built (fixed cost)"
+            f"{rss_start / 2**20:.0f} MiB once its first table was built (fixed cost); "
+            f"{gcs} garbage collections in the window ({gc_s * 1000:.0f} ms), longest since "
+            f"start {gc_max * 1000:.1f} ms"
         )
     print(f"  session process: {f['main_cpu_per_wall']:.3f} CPU s per wall s")
+    cores = os.cpu_count() or 1
+    shared = f["others_cpu_per_wall"] > SHARED_CPU
+    print(
+        f"  machine: {f['machine_cpu_per_wall']:.2f} CPU s per wall s busy of {cores} cores, "
+        f"of which other programs {f['others_cpu_per_wall']:.2f} (hypervisor steal "
+        f"{f['steal_per_wall']:.2f}); load average {f['load'][0]:.2f}"
+        + (
+            f"; SHARED: other programs took more than {SHARED_CPU} CPU s/s, so done/due and "
+            "lateness are not the product's alone (CPU per poll still is)"
+            if shared
+            else ""
+        )
+    )
     print(
         f"  server process(es): {f['server_cpu_per_wall']:.3f} CPU s per wall s, "
         f"{f['server_us_per_request']:.0f} us per request"
@@ -231,7 +313,6 @@ def run_with_workers(
     rate = args.tables * 1000.0 / args.interval_ms
     per_poll_all = worker_us + main_us + f["server_us_per_request"]
     need = rate * per_poll_all / 1e6
-    cores = os.cpu_count() or 1
     vs = f" = {(worker_us + main_us) / bare['cpu_us_per_poll']:.2f}x bare" if bare else ""
     checks = [
         ("polls done / due", f"{f['polls_done']:.0f} / {f['polls_due']:.0f} = "
@@ -244,7 +325,9 @@ def run_with_workers(
          f"{need:.2f} CPU s/s of {cores} cores", "(info)", True),
         ("memory per table", f"{f['rss_per_table'] / 1024:.1f} KiB (session "
          f"{f['session_rss_per_table'] / 1024:.1f} + workers "
-         f"{f['worker_rss_per_table'] / 1024:.1f})", "(info)", True),
+         f"{f['worker_rss_per_table'] / 1024:.1f}); the session's grew "
+         f"{f['session_growth_per_table_hour'] / 1024:.0f} KiB per table per hour in the "
+         "window", "(info)", True),
     ]  # fmt: skip
     width = max(len(c[0]) for c in checks)
     print(f"{'measure'.ljust(width)}  {'value':<52} {'target':<9} result")

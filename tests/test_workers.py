@@ -107,6 +107,24 @@ def test_status_errors_and_logs_arrive_masked(caplog: pytest.LogCaptureFixture) 
     assert SECRET not in everything
 
 
+def test_status_after_recovery_keeps_the_last_error() -> None:
+    # Statuses that only move counters are taken in when read: the error of the failures
+    # before must survive the many such statuses after them (as in one process).
+    with serve(make_app()) as server, Session(workers=2) as session:
+        session.execute(polled(server.url("/fail?times=2"), "flaky"))
+        wait_for(lambda: count(session, "flaky") >= 5)
+        # A status sent after those rows (the status comes once a second).
+        status = wait_for(
+            lambda: (s := status_of(session, "flaky")).rows >= 5
+            and s.consecutive_failures == 0
+            and s
+        )
+    assert status.state is SourceState.RUNNING
+    assert status.failures == 2 and status.polls >= 7
+    assert status.last_error is not None and "500" in status.last_error
+    assert status.last_status_code == 200 and status.extra["worker"] in {1, 2}
+
+
 def dedup_table(url: str) -> str:
     return f"""
     CREATE TABLE quakes (id TEXT PRIMARY KEY, properties STRUCT<mag DOUBLE, time BIGINT>)

@@ -570,7 +570,9 @@ def _retracts(changes: pa.RecordBatch) -> bool:
 
 
 def _tier(rows: int, fanin: int) -> int:
-    return int(math.log(max(rows, 1), fanin))
+    if rows < fanin:  # (most batches: one poll's rows)
+        return 0
+    return int(math.log(rows, fanin))
 
 
 def _plan(
@@ -594,10 +596,19 @@ def _plan(
     for batch in batches:
         stack.append((_tier(batch.num_rows, fanin), batch.num_rows, [batch]))
         while len(stack) >= fanin:
+            # This runs for every batch pushed on a stack of fanin or more: the common
+            # refusal (the window starts on a bigger, older entry) is decided first, from
+            # two entries, before the window is built (with 10,000 tables the store's
+            # thread spent most of its time building windows it then refused).
+            first = stack[-fanin][0]
+            if first > stack[-1][0]:
+                break
             top = stack[-fanin:]
             tiers = [e[0] for e in top]
+            if first != min(tiers) or max(tiers) - first > 1:
+                break
             rows = sum(e[1] for e in top)
-            if tiers[0] != min(tiers) or max(tiers) - tiers[0] > 1 or rows > max_rows:
+            if rows > max_rows:
                 break
             members = [b for e in top for b in e[2]]
             del stack[-fanin:]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import gc
 import logging
 import os
 import signal
@@ -59,11 +60,35 @@ STATUS_EVERY = 1.0
 #: Seconds between two :class:`~.worker_wire.WorkerStats` messages.
 STATS_EVERY = 1.0
 #: The longest a table's rows wait in a worker before they are sent (seconds). Each message
-#: costs a write here and a read in the session: at 5,000 polls a second, 5 ms makes ~25
-#: tables' polls one message (2 ms made a write per few polls); short against any interval.
-FLUSH_DELAY = 0.005
+#: costs a write here, a read in the session and a wake-up of each process: at 5,000 polls
+#: a second, 20 ms makes ~100 tables' polls one message (5 ms, ~25, cost 5-10 % more CPU
+#: per poll in both processes in alternated runs of ``scale.py --workers 2``); short
+#: against any interval.
+FLUSH_DELAY = 0.02
 #: Poll lateness at or above this (ms) is counted in one bucket.
 LATENESS_CAP_MS = 10_000
+#: Seconds after the last table was started (or dropped) here before the live objects are
+#: frozen out of the cyclic collector's sight (:meth:`Worker.settle_gc`): tables arrive in
+#: many ``START`` messages while the session creates them, and are frozen once, together.
+GC_SETTLE_AFTER = 1.0
+#: The young generation's threshold in a worker (the session's is ``tune_gc``'s 50,000).
+#: A worker's young passes each walk the objects its tables replace as they poll (a new
+#: timer, future, status tuple per poll, the old one freed: no net allocation, so the
+#: young generation holds ~170,000 of them at 5,000 tables), and each pass stalled the loop
+#: 60-110 ms: at 50,000 one every ~15 s per worker, and in ``scale.py --workers 2
+#: --timeline`` nearly every poll more than 100 ms late came in the second of one. At
+#: 200,000 a pass comes every minute or so in steady polling (none is useful then: each
+#: found no garbage); cyclic garbage, when some path makes it, waits for at most this many
+#: allocations (tens of MB) before it is collected.
+GC_GEN0_THRESHOLD = 200_000
+
+
+def _tune_gc() -> None:
+    """:func:`tune_gc`, with this process's young-generation threshold
+    (:data:`GC_GEN0_THRESHOLD`)."""
+    tune_gc()
+    _, middle, oldest = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, middle, oldest)
 
 
 class _TrackedState(MutableMapping[str, bytes]):
@@ -279,6 +304,10 @@ class Worker:
         self.stats = wire.WorkerStats(index=0, pid=os.getpid())
         self._lateness: collections.Counter[int] = collections.Counter()
         self._config_secrets = Secrets()
+        self._gc_started = 0.0
+        self._gc_timer: asyncio.TimerHandle | None = None
+        self._gc_dropped = False
+        self._gc_started = 0.0
 
     # --- sending ------------------------------------------------------------------------
 
@@ -320,7 +349,55 @@ class Worker:
         root = logging.getLogger("arroyo_lite")
         root.addHandler(_Forward(self))
         root.propagate = False
-        tune_gc()  # as the session's process does: no long collector pauses between polls
+        _tune_gc()  # as the session's process does: no long collector pauses between polls
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        """Times each pass of the cyclic collector (reported in the stats: a pause here
+        makes every poll due meanwhile late)."""
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+            return
+        pause = time.perf_counter() - self._gc_started
+        stats = self.stats
+        stats.gc_count += 1
+        stats.gc_s += pause
+        if pause > stats.gc_max_s:
+            stats.gc_max_s = pause
+
+    def gc_later(self) -> None:
+        """Freeze the live objects :data:`GC_SETTLE_AFTER` seconds from now (later, if a
+        freeze was due already: tables come in many ``START`` messages)."""
+        if self._gc_timer is not None:
+            self._gc_timer.cancel()
+        self._gc_timer = asyncio.get_running_loop().call_later(GC_SETTLE_AFTER, self.settle_gc)
+
+    def settle_gc(self) -> None:
+        """Move every object alive now out of the collector's sight (:func:`tune_gc`).
+
+        Frozen only at start-up (in :meth:`hello`) the heap held no table yet: the objects
+        of 5,000 tables (client, decoder, status, timers: ~550,000) aged into the oldest
+        generation, and a full pass of the collector walked them all: 0.3 s of CPU with
+        the loop stalled (measured), every poll due meanwhile late. Such a pass comes
+        after 100 x 20 young passes (hours of polling, but it comes). A table lives as
+        long as the process: frozen once built, it is never walked again.
+
+        A frozen object in a reference cycle is never freed, so a table dropped here (see
+        :meth:`dropped`) unfroze everything; then the next freeze collects in full first
+        (one pass, only when tables are started after a drop).
+        """
+        self._gc_timer = None
+        if self._gc_dropped:
+            self._gc_dropped = False
+            gc.collect()
+        _tune_gc()
+
+    def dropped(self) -> None:
+        """A table's operator left this worker: let the collector see everything again (its
+        objects may hold cycles), until the next freeze (:meth:`settle_gc`)."""
+        if not self._gc_dropped:
+            self._gc_dropped = True
+            gc.unfreeze()
 
     def start(self, tid: int, config: TableConfig, state: dict[str, bytes]) -> None:
         hosted = self.tables.get(tid)
@@ -389,6 +466,7 @@ class Worker:
         self.send((wire.ENDED, hosted.tid, how, message, hint))
         if how != "stopped":
             self.tables.pop(hosted.tid, None)  # finished or failed: never started again
+            self.dropped()
 
     async def stop(self, tids: list[int]) -> None:
         tasks = []
@@ -407,6 +485,7 @@ class Worker:
             hosted = self.tables.pop(tid, None)
             if hosted is not None and hosted.task is not None:
                 hosted.task.cancel()
+        self.dropped()
 
     # --- periodic reports ---------------------------------------------------------------
 
@@ -476,6 +555,7 @@ async def serve(sock: socket.socket) -> None:
             elif kind == wire.START:
                 for tid, config, state in message[1]:
                     worker.start(tid, config, state)
+                worker.gc_later()
             elif kind == wire.STOP:
                 # Not awaited here: other messages (more starts) keep being read meanwhile.
                 background.append(asyncio.create_task(worker.stop(message[1])))

@@ -201,7 +201,9 @@ class WorkerStats:
     taken (``time.monotonic``: one clock for every process of the machine); ``poll_starts``
     the polls it started; ``lateness_ms`` counts poll starts by how late they were against
     their schedule, in whole milliseconds (the ``poll_started`` hook of ``polling_http``;
-    10,000 stands for 10 s or more).
+    10,000 stands for 10 s or more); ``gc_count``, ``gc_s`` and ``gc_max_s`` the cyclic
+    garbage collector's passes in it, their total and longest wall time (a pause of the
+    event loop: every poll due meanwhile starts late).
     """
 
     index: int
@@ -213,3 +215,6 @@ class WorkerStats:
     tables: int = 0
     poll_starts: int = 0
     lateness_ms: dict[int, int] = field(default_factory=dict)
+    gc_count: int = 0
+    gc_s: float = 0.0
+    gc_max_s: float = 0.0
