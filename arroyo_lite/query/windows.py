@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from arroyo_lite.config import TIMESTAMP_COLUMN, TIMESTAMP_TYPE, TableConfig
 from arroyo_lite.formats.pandas_free import empty_table
+from arroyo_lite.runtime.marks import MarkView
 from arroyo_lite.sql.transpile import to_duckdb
 from arroyo_lite.sql.windows import EMIT_AFTER, EMIT_UNTIL, SESSION_END, WindowSpec
 
@@ -253,16 +254,12 @@ def set_emit_range(con: duckdb.DuckDBPyConnection, table: pa.Table) -> None:
         con.execute(f"SET VARIABLE {name} = {literal}")
 
 
-def segments(data: pa.Table, first_row: int, marks: tuple[int, ...]) -> Iterator[pa.Table]:
+def segments(data: pa.Table, first_row: int, marks: MarkView) -> Iterator[pa.Table]:
     """``data`` (the rows from global index ``first_row`` on) cut at the source's batch
     boundaries ``marks``; rows past the last mark come as one piece."""
     start = first_row
     end = first_row + data.num_rows
-    for mark in marks:
-        if mark <= start:
-            continue
-        if mark > end:
-            break
+    for mark in marks.between(start, end):
         yield data.slice(start - first_row, mark - start)
         start = mark
     if start < end:

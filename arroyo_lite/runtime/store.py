@@ -31,8 +31,6 @@ as a high-water mark: :meth:`TableSnapshot.since` returns the rows at or after a
 
 from __future__ import annotations
 
-import bisect
-import collections
 import itertools
 import logging
 import math
@@ -45,6 +43,7 @@ import pyarrow as pa
 
 from arroyo_lite.config import RETRACT_COLUMN, TIMESTAMP_COLUMN, RetentionSpec, TableKind
 from arroyo_lite.errors import ArroyoLiteError, FatalSourceError
+from arroyo_lite.runtime.marks import MarkLog, MarkView
 from arroyo_lite.runtime.updating import apply_changes
 
 log = logging.getLogger(__name__)
@@ -86,7 +85,7 @@ class TableSnapshot:
     #: Where each appended batch ended (global row indexes, ascending; the last
     #: :data:`MAX_MARKS` batches): the source's own batch boundaries, which compaction
     #: merges away but event time needs (each source batch advances the watermark).
-    marks: tuple[int, ...] = ()
+    marks: MarkView = MarkView()
     #: Whether the source sends changes and the table holds its current rows
     #: (:mod:`arroyo_lite.runtime.updating`).
     updating: bool = False
@@ -125,7 +124,7 @@ class TableSnapshot:
         if start >= self.end_row:
             return []
         rows = self.since(start)
-        cuts = [m for m in self.marks[bisect.bisect_right(self.marks, start) :] if m < self.end_row]
+        cuts = self.marks.between(start, self.end_row - 1)
         bounds = [start, *cuts, self.end_row]
         return [
             _contiguous(rows.slice(lo - start, hi - lo))
@@ -188,7 +187,7 @@ class _Table:
             max_batch_rows = min(max_batch_rows, AGE_BATCH_ROWS)
         self.max_batch_rows = max_batch_rows
         self.age_checked_at = 0  # the store clock's time_ns at the last age trim
-        self.marks: collections.deque[int] = collections.deque(maxlen=MAX_MARKS)
+        self.marks = MarkLog(MAX_MARKS)
 
     def snapshot(self) -> TableSnapshot:
         return TableSnapshot(
@@ -199,7 +198,7 @@ class _Table:
             first_row=self.first_row,
             end_row=self.end_row,
             version=self.version,
-            marks=tuple(self.marks),
+            marks=self.marks.view(),
             updating=self.updating,
         )
 
@@ -219,9 +218,15 @@ class _Table:
                 cut = excess
             self.first_row += cut
             excess -= cut
+        self.marks.forget_through(self.first_row)
 
     def trim_age(self, now_ns: int) -> None:
         """Apply ``retention.max_age_seconds`` on ``_timestamp``."""
+        self._expire(now_ns)
+        self.marks.forget_through(self.first_row)
+
+    def _expire(self, now_ns: int) -> None:
+        """Drop the rows older than ``retention.max_age_seconds`` (:meth:`trim_age`)."""
         age = self.retention.max_age_seconds
         if age is None or not self.batches or TIMESTAMP_COLUMN not in self.schema.names:
             return
@@ -408,6 +413,7 @@ class Store:
             data = data.cast(table.schema) if not data.schema.equals(table.schema) else data
             batches = data.combine_chunks().to_batches() if data.num_rows else []
             table.first_row = table.end_row
+            table.marks.forget_through(table.first_row)
             table.batches = list(batches)
             table.end_row += data.num_rows
             table.version += 1
