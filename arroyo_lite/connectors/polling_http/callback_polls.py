@@ -32,9 +32,9 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from arroyo_lite.connectors.base import Emit, SourceState
+from arroyo_lite.connectors.base import Emit, SourceState, SourceStatus
 from arroyo_lite.connectors.polling_http.backoff import next_tick
 from arroyo_lite.connectors.polling_http.h1 import Callback, Pool, RawResponse
 from arroyo_lite.connectors.polling_http.http import HttpRequest, HttpResponse, lean_answer
@@ -43,7 +43,27 @@ from arroyo_lite.connectors.polling_http.ratelimit import RateGate
 from arroyo_lite.connectors.polling_http.scheduling import PollSlots
 
 if TYPE_CHECKING:
-    from arroyo_lite.connectors.polling_http.operator import PollingHttpOperator
+    from arroyo_lite.connectors.polling_http.coalesce import Continuation
+    from arroyo_lite.connectors.polling_http.conditional import Validators
+    from arroyo_lite.connectors.polling_http.templates import PollValues
+
+
+class PollOwner(Protocol):
+    """What callback polls read and call of the table's operator
+    (:class:`~arroyo_lite.connectors.polling_http.operator.PollingHttpOperator`): its polls,
+    made another way, share its status, its deferred decode and its pending state. Declared
+    here so this module does not import the operator that imports it."""
+
+    status: SourceStatus
+    _pending: Continuation | None
+    _fatal: Exception | None
+    _validators: Validators | None
+
+    def report(self, state: SourceState) -> None: ...
+
+    def _deferred(
+        self, response: HttpResponse, poll: int, values: PollValues | None, emit: Emit
+    ) -> None: ...
 
 
 @dataclass(slots=True)
@@ -78,7 +98,7 @@ class CallbackPolls:
 
     def __init__(
         self,
-        operator: PollingHttpOperator,
+        operator: PollOwner,
         pool: Pool,
         request: HttpRequest,
         emit: Emit,
