@@ -101,13 +101,14 @@ def builtin_sum(node: exp.Expr) -> exp.Expr:
     (:data:`AVG` / :data:`AVG_DISTINCT`) as DuckDB's ``sum(x)`` / ``sum(DISTINCT x)``
     (``avg``), marked ``meta[SUM]`` (``meta[AVG]``), so that what reads a query's shape
     sees an aggregate; any other node as it is."""
-    if not isinstance(node, exp.Anonymous) or len(node.expressions) != 1:
+    if not isinstance(node, exp.Anonymous):
         return node
     name = str(node.name).lower()
     call = _CALLS.get(name)
-    if call is None:
+    # (the average macros take their argument twice: :func:`_avg`)
+    if call is None or len(node.expressions) != (2 if call is exp.Avg else 1):
         return node
-    (arg,) = node.expressions
+    arg = node.expressions[-1]
     built = call(this=exp.Distinct(expressions=[arg]) if name in _DISTINCT else arg)
     built.meta[SUM if call is exp.Sum else AVG] = True
     return built
@@ -257,8 +258,10 @@ def _sum(args: list[exp.Expr], distinct: bool) -> exp.Expr:
 
 
 def _avg(args: list[exp.Expr], distinct: bool) -> exp.Expr:
-    # result_types' macros: DataFusion's average of a decimal is a truncated decimal.
-    return _fn(AVG_DISTINCT if distinct else AVG, args[0])
+    # result_types' macros: DataFusion's average of a decimal is a truncated decimal. The
+    # argument twice: the first picks the macro's overload by its type, the second is the
+    # value (result_types._overloads, ``selector``).
+    return _fn(AVG_DISTINCT if distinct else AVG, args[0], args[0].copy())
 
 
 def _round(args: list[exp.Expr], distinct: bool) -> exp.Expr:

@@ -141,23 +141,44 @@ def _overloads(
     lead: str = "",
     sample: str = "min(x)",
     skip: tuple[str, ...] = (),
+    selector: bool = False,
 ) -> str:
     """``CREATE MACRO name`` with one overload per :data:`ROWS` type (the untyped one
     last): ``body`` names the :class:`Row` field, ``total``/``mean``/``count`` what
     ``{total}``, ``{mean}`` and ``{count}`` are, ``lead`` the parameters before ``x``,
     ``sample`` an expression of ``x``'s type valid where the macro is called (an aggregate
     where ``x`` is a row's value; DuckDB drops it once ``typeof`` of it is folded); no
-    overload for the types ``skip``."""
+    overload for the types ``skip``.
+
+    ``selector``: the macro takes the argument twice, ``(t, x)``: the typed ``t`` picks
+    the overload (and is not used), the untyped ``x`` is the value, in its own type. So
+    floats get an overload of their own, ``(t DOUBLE, x)``, and decimals one typed
+    ``DECIMAL(38, 0)`` (which every decimal prefers to ``DOUBLE``): a typed ``x`` would be
+    cast to the overload's type, and with the floats in the untyped body, DuckDB bound
+    the decimal branch of every average of a DOUBLE too (~10 ms a query)."""
     bodies = []
+
+    def params(t: str) -> str:
+        typed = f"{' ' + t if t else ''}"
+        return f"({lead}t{typed}, x)" if selector else f"({lead}x{typed})"
+
     for row in ROWS:
-        if getattr(row, body) is None:
+        template = getattr(row, body)
+        if template is None:
             continue
-        sql = getattr(row, body).format(total=total, mean=mean, count=count, x=sample)
+        sql = template.format(total=total, mean=mean, count=count, x=sample)
+        if selector and not row.types:  # floats and decimals apart (see above)
+            bodies.append(f"{params('DOUBLE')} AS {_FLOAT_AVG.format(mean=mean)}")
+            bodies.append(f"{params('DECIMAL(38, 0)')} AS {sql}")
         for t in row.types or ("",):
             if t in skip:
                 continue
-            bodies.append(f"({lead}x{' ' + t if t else ''}) AS {sql}")
+            bodies.append(f"{params(t)} AS {sql}")
     return f"CREATE OR REPLACE MACRO {name} {', '.join(bodies)}"
+
+
+#: The average of a FLOAT or DOUBLE: DuckDB's (a DOUBLE, as DataFusion's Float64).
+_FLOAT_AVG = "{mean}"
 
 
 #: Every statement defining the macros on a connection (idempotent), in dependency order.
@@ -167,9 +188,9 @@ MACROS: tuple[str, ...] = (
     _DECIMAL_AVG,
     _overloads(SUM, "sum", total="sum(x)"),
     _overloads(SUM_DISTINCT, "sum", total="sum(DISTINCT x)"),
-    _overloads(AVG, "avg", total="sum(x)", mean="avg(x)", count="count(x)"),
+    _overloads(AVG, "avg", total="sum(x)", mean="avg(x)", count="count(x)", selector=True),
     _overloads(AVG_DISTINCT, "avg", total="sum(DISTINCT x)", mean="avg(DISTINCT x)",
-               count="count(DISTINCT x)"),
+               count="count(DISTINCT x)", selector=True),
     # ``arroyo_sum_over(sum(x) OVER (...), x)``: the window's DuckDB sum given DataFusion's
     # type (a macro cannot take OVER).
     _overloads(SUM_OVER, "sum", total="total", lead="total, ", sample="x"),
