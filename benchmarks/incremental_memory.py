@@ -28,11 +28,13 @@ queries from the end of the warm-up to the end is within :data:`TARGET_GROWTH` o
 queries' RSS at the start, both processes sampled to the end, and the queries ran through
 the second half. Every figure's slope over the whole run and over the second half is
 printed too. ``--report LOG`` judges the samples of an earlier ``--log LOG`` run again
-(``--trim``: ``malloc_trim(0)`` before each sample; ``--renew-applies N`` renews the
+(``--trim``: ``malloc_trim(0)`` before each sample; ``--purge``: DuckDB's jemalloc gives
+back its freed pages before each sample; ``--renew-applies N`` renews the
 aggregate's state every N batches; both for diagnosis).
 
     .venv/bin/python benchmarks/incremental_memory.py [--minutes 10] [--rate 2000] [--keys 1000]
-        [--sample-every S] [--log LOG] [--report LOG] [--no-renew] [--trim] [--renew-applies N]
+        [--sample-every S] [--log LOG] [--report LOG] [--no-renew] [--trim] [--purge]
+        [--renew-applies N]
 
 ``--queries`` (with ``--child``) runs one process only and prints its samples.
 """
@@ -121,6 +123,11 @@ def main(argv: list[str] | None = None) -> int:
         "--trim", action="store_true", help="malloc_trim(0) before each sample (diagnosis)"
     )
     parser.add_argument(
+        "--purge",
+        action="store_true",
+        help="DuckDB's jemalloc purges its freed pages before each sample (diagnosis)",
+    )
+    parser.add_argument(
         "--log",
         default=None,
         help="write every sample (each allocator's figures and glibc's arenas, "
@@ -191,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
                 table_mb = sum(b.nbytes for b in snap.batches) / 1e6
                 if args.trim:
                     memory_parts.trim()
+                if args.purge:
+                    memory_parts.purge_jemalloc()
                 plans = {n: s.plan for n, s in streams.items()}
                 state = plans.get("aggregate")
                 windowed = plans.get("windowed")
@@ -406,6 +415,8 @@ def compare(args: argparse.Namespace) -> int:
         common.append("--no-renew")
     if args.trim:
         common.append("--trim")
+    if args.purge:
+        common.append("--purge")
     if args.retention_rows is not None:
         common += ["--retention-rows", str(args.retention_rows)]
     if args.renew_applies is not None:

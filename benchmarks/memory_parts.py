@@ -195,6 +195,19 @@ def sample() -> dict[str, float]:
     return out
 
 
+#: jemalloc's ``MALLCTL_ARENAS_ALL``: ``arena.<this>.purge`` purges every arena.
+_ARENAS_ALL = 4096
+
+
+def purge_jemalloc() -> bool:
+    """DuckDB's jemalloc gives back the freed pages it keeps for its decay, in every arena
+    (``arena.<all>.purge``; diagnosis: its resident memory then follows what it has
+    allocated, not the moment a sample falls in the decay)."""
+    if _MALLCTL is None:
+        return False
+    return _MALLCTL(f"arena.{_ARENAS_ALL}.purge".encode(), None, None, None, 0) == 0
+
+
 def trim() -> bool:
     """``malloc_trim(0)``: glibc gives back the free pages of every arena (diagnosis)."""
     if _LIBC is None:
