@@ -30,7 +30,7 @@ the second half. Every figure's slope over the whole run and over the second hal
 printed too. ``--report LOG`` judges the samples of an earlier ``--log LOG`` run again
 (``--trim``: ``malloc_trim(0)`` before each sample; ``--purge``: DuckDB's jemalloc gives
 back its freed pages before each sample; ``--renew-applies N`` renews the
-aggregate's state every N batches; both for diagnosis).
+aggregate's state every N batches; all for diagnosis).
 
     .venv/bin/python benchmarks/incremental_memory.py [--minutes 10] [--rate 2000] [--keys 1000]
         [--sample-every S] [--log LOG] [--report LOG] [--no-renew] [--trim] [--purge]
